@@ -1,0 +1,37 @@
+"""Reading evaluation images as the SR literature does: MATLAB rgb2ycbcr luma, uint8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from kernels.colour import rgb_to_y
+from stream.errors import UserError
+
+IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise UserError(f"{folder}: no images in it ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return images
+
+
+def read_luma(path: str | Path) -> torch.Tensor:
+    """H x W uint8 luma: the grey values of a greyscale image, else Y of MATLAB rgb2ycbcr."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise UserError(f"{path}: not a readable image")
+    if img.dtype != np.uint8:
+        raise UserError(f"{path}: {img.dtype} images are not supported; evaluation expects 8-bit")
+    if img.ndim == 2:
+        return torch.from_numpy(img)
+    rgb = torch.from_numpy(np.ascontiguousarray(img[:, :, 2::-1])).permute(2, 0, 1)  # BGR(A) -> 3 x H x W
+    return rgb_to_y(rgb)

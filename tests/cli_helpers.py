@@ -1,0 +1,24 @@
+"""Run the `drrn-stream` entry point in-process, as a user's shell would see it."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from stream.cli import main
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """-> (exit status, stdout, stderr)."""
+    old_argv = sys.argv
+    sys.argv = ["drrn-stream", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = old_argv
+    out, err = capsys.readouterr()
+    return code, out, err
