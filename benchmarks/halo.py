@@ -15,10 +15,10 @@ import json
 import torch
 
 from kernels.inference import Restorer
-from kernels.metrics import psnr
+from kernels.metrics import psnr, to_levels
 from kernels.tiling import Tiling, spans
 from kernels.weights import load_drrn
-from stream.evaluate import degrade, to_levels
+from stream.evaluate import degrade
 from stream.images import list_images, read_luma
 
 

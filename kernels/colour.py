@@ -1,11 +1,15 @@
-"""Colour conversion: MATLAB `rgb2ycbcr` (BT.601, studio range), the luma DRRN is trained on."""
+"""Colour: MATLAB `rgb2ycbcr` (BT.601, studio range), the luma DRRN is trained on, and how
+video luma codes map onto it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-# First row of MATLAB's rgb2ycbcr matrix, for RGB in 0..1 giving Y in 0..255.
-_Y_FROM_RGB = (65.481, 128.553, 24.966)
+# MATLAB's rgb2ycbcr matrix, for RGB in 0..1 giving YCbCr in 0..255 (before the offsets).
+_YCBCR_FROM_RGB = ((65.481, 128.553, 24.966), (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214))
+_Y_FROM_RGB = _YCBCR_FROM_RGB[0]
 
 
 def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
@@ -13,3 +17,48 @@ def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
     r, g, b = rgb.to(torch.float64).unbind(-3)
     y = 16 + (_Y_FROM_RGB[0] * r + _Y_FROM_RGB[1] * g + _Y_FROM_RGB[2] * b) / 255
     return y.round().clamp(0, 255).to(torch.uint8)
+
+
+def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
+    """Float RGB in [0, 1] (... x 3 x H x W) -> MATLAB rgb2ycbcr YCbCr in [0, 1], unrounded."""
+    m = torch.tensor(_YCBCR_FROM_RGB, dtype=rgb.dtype, device=rgb.device) / 255
+    offset = torch.tensor((16.0, 128.0, 128.0), dtype=rgb.dtype, device=rgb.device)[:, None, None] / 255
+    return torch.einsum("ij,...jhw->...ihw", m, rgb) + offset
+
+
+def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
+    """The exact inverse of rgb_to_ycbcr (MATLAB ycbcr2rgb), unclipped."""
+    m = torch.linalg.inv(torch.tensor(_YCBCR_FROM_RGB, dtype=torch.float64) / 255).to(ycbcr.dtype).to(ycbcr.device)
+    offset = torch.tensor((16.0, 128.0, 128.0), dtype=ycbcr.dtype, device=ycbcr.device)[:, None, None] / 255
+    return torch.einsum("ij,...jhw->...ihw", m, ycbcr - offset)
+
+
+@dataclass(frozen=True)
+class LumaCoding:
+    """How a video's luma codes map to DRRN's domain: studio-range Y / 255, as in training.
+
+    8-bit studio range (Y 16..235) is already that domain. Full range (yuvj*, 'pc') is
+    squeezed into 16..235 before the model and stretched back after; higher bit depths are
+    scaled to 8-bit levels (a 10-bit studio code of 4 x 235 = 940 is white).
+    """
+
+    bits: int = 8
+    full_range: bool = False
+
+    @property
+    def max_code(self) -> int:
+        return (1 << self.bits) - 1
+
+    def to_model(self, codes: torch.Tensor) -> torch.Tensor:
+        x = codes.to(torch.float32)
+        if self.full_range:
+            return (16 + x / self.max_code * 219) / 255
+        return x / (255 << (self.bits - 8))
+
+    def from_model(self, y: torch.Tensor) -> torch.Tensor:
+        """-> integer codes (int32), rounded and clipped to the code range."""
+        if self.full_range:
+            codes = (y * 255 - 16) / 219 * self.max_code
+        else:
+            codes = y * (255 << (self.bits - 8))
+        return codes.round().clamp(0, self.max_code).to(torch.int32)

@@ -15,6 +15,11 @@ _SSIM_WINDOW, _SSIM_SIGMA = 11, 1.5
 _K1, _K2, _L = 0.01, 0.03, 255.0
 
 
+def to_levels(y: torch.Tensor) -> torch.Tensor:
+    """[0, 1] float luma -> 0..255 levels, rounded and clipped like a saved uint8 image."""
+    return (y.to(torch.float64) * 255).round().clamp(0, 255)
+
+
 def shave(img: torch.Tensor, border: int) -> torch.Tensor:
     return img[..., border : img.shape[-2] - border, border : img.shape[-1] - border] if border else img
 

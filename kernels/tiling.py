@@ -1,7 +1,8 @@
 """Tiled inference: cut frames into fixed-size windows with a halo, run them in batches.
 
-Each output tile (the core, at most `tile` square) is computed from a window that extends
-`halo` pixels past it on every side. Windows never leave the frame: at a frame edge they
+Each axis is cut into the fewest equal cores of at most `tile` pixels (a 288-pixel axis
+becomes two cores of 144, not 256 + 32), and each core is computed from a window that
+extends `halo` pixels past it on every side. Windows never leave the frame: at a frame edge they
 are shifted inward, so the network's own zero padding meets the true frame border exactly
 as in whole-frame inference, and all windows of a frame share one shape (one batch, one
 kernel shape). Only the halo's cut-off context differs from whole-frame output;
@@ -10,6 +11,7 @@ docs/QUALITY.md measures by how much.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,11 +33,13 @@ class Span:
 
 
 def spans(length: int, tile: int, halo: int) -> list[Span]:
-    """Cut one axis of `length` pixels into cores of `tile` and windows of tile + 2 * halo."""
-    size = min(tile + 2 * halo, length)
+    """Cut one axis into the fewest cores of at most `tile`, balanced, each read with its halo."""
+    count = math.ceil(length / tile)
+    core = math.ceil(length / count)
+    size = min(core + 2 * halo, length)
     out = []
-    for start in range(0, length, tile):
-        end = min(start + tile, length)
+    for start in range(0, length, core):
+        end = min(start + core, length)
         w0 = min(max(start - halo, 0), length - size)
         out.append(Span(slice(start, end), slice(w0, w0 + size), slice(start - w0, end - w0)))
     return out

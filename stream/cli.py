@@ -14,13 +14,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kernels.inference import Precision, Restorer, resolve_device, resolve_precision
+from kernels.inference import Precision
 from kernels.tiling import Tiling
-from kernels.weights import Weights, WeightsError, describe, load_drrn, read_weights, save_weights
+from kernels.weights import WeightsError, describe, read_weights, save_weights
+from stream.enhance import EnhanceOptions, enhance_file
 from stream.errors import UserError
+from stream.eval_video import FIELDS, evaluate_video, plot_curves
 from stream.evaluate import evaluate_dataset, read_dataset
+from stream.framelog import FrameLog
+from stream.restorer import make_restorer
+from stream.sink import EncodeOptions
+from stream.source import VideoSource
+from stream.train import train_command
 
-DEFAULT_TILE = 256
 DEFAULT_HALO = Tiling.halo
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -33,18 +39,11 @@ UnitsOpt = Annotated[
     int | None, typer.Option("--units", min=1, help="Recursive units (25 = B1U25); default: the weights' own.")
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-
-
-def make_restorer(
-    weights: Path | None, units: int | None, device: str, precision: Precision, tiling: Tiling
-) -> tuple[Restorer, Weights]:
-    try:
-        dev = resolve_device(device)
-        prec = resolve_precision(precision, dev)
-    except (ValueError, RuntimeError) as e:
-        raise UserError(str(e)) from None
-    model, loaded = load_drrn(weights, units)
-    return Restorer(model, dev, prec, tiling), loaded
+PrecisionOpt = Annotated[
+    Precision, typer.Option("--precision", help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32.")
+]
+TileOpt = Annotated[int, typer.Option("--tile", min=0, help="Tile size in output pixels; 0 = whole frames.")]
+HaloOpt = Annotated[int, typer.Option("--halo", min=0, help="Context around each tile, in pixels.")]
 
 
 @app.command("eval")
@@ -130,16 +129,115 @@ def convert_command(
     err.print(f"wrote {dst}: {describe(loaded)}")
 
 
+app.command("train")(train_command)
+
+
+@app.command("enhance")
+def enhance_command(
+    src: Annotated[Path, typer.Argument(help="Input video.")],
+    dst: Annotated[Path, typer.Argument(help="Output video; the container follows the name (.mp4, .mkv, ...).")],
+    scale: Annotated[int, typer.Option("--scale", min=1, max=4, help="1 sharpens in place; 2-4 upscale.")] = 2,
+    weights: WeightsOpt = None,
+    units: UnitsOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    tile: TileOpt = Tiling.tile or 0,
+    halo: HaloOpt = DEFAULT_HALO,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Tiles per forward pass.")] = Tiling.batch,
+    codec: Annotated[
+        str | None, typer.Option("--codec", help="Encoder; default libx264 or what the container needs.")
+    ] = None,
+    crf: Annotated[int, typer.Option("--crf", min=0, max=63, help="Encoder quality (lower is better).")] = 18,
+    preset: Annotated[str, typer.Option("--preset", help="x264/x265 speed preset.")] = "medium",
+    log: Annotated[Path | None, typer.Option("--log", help="Per-frame metrics, .csv or .jsonl.")] = None,
+    reference: Annotated[
+        Path | None, typer.Option("--reference", help="A video of the output's size to score PSNR/SSIM against.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary, only errors.")] = False,
+) -> None:
+    """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
+    options = EnhanceOptions(
+        scale=scale, weights=weights, units=units, device=device, precision=precision,
+        tiling=Tiling(tile=tile or None, halo=halo, batch=batch),
+        encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+        log=log, reference=reference, overwrite=overwrite,
+    )  # fmt: skip
+    stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
+    if stats.interrupted:
+        raise KeyboardInterrupt
+
+
+@app.command("eval-video")
+def eval_video_command(
+    src: Annotated[Path, typer.Argument(help="A video whose frames serve as ground truth.")],
+    scale: Annotated[int, typer.Option("--scale", min=2, max=4, help="Degrade by 1/S, then restore.")] = 2,
+    weights: WeightsOpt = None,
+    units: UnitsOpt = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    tile: TileOpt = Tiling.tile or 0,
+    halo: HaloOpt = DEFAULT_HALO,
+    frames: Annotated[int | None, typer.Option("--frames", min=1, help="Score only the first N frames.")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="Per-frame scores, .csv or .jsonl.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PSNR per frame, DRRN vs bicubic, as a PNG.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of means on stdout.")] = False,
+) -> None:
+    """Degrade each frame by 1/S, restore it with DRRN and with bicubic, and score both."""
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise UserError(f"{plot}: the plot must be a .png file")
+    source = VideoSource(src)
+    restorer, loaded = make_restorer(weights, units, device, precision, Tiling(tile=tile or None, halo=halo))
+    frame_log = FrameLog(log, FIELDS)
+    rows = []
+    total = min(n for n in (frames, source.info.frames) if n) if (frames or source.info.frames) else None
+    err.print(f"[dim]{src.name}: x{scale}, DRRN {describe(loaded)} on {restorer.device} in {restorer.precision}[/dim]")
+    try:
+        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:  # fmt: skip
+            task = progress.add_task("scoring", total=total)
+            for row in evaluate_video(source, restorer, scale, frames):
+                frame_log.add(row)
+                if plot is not None:
+                    rows.append(row)
+                progress.advance(task)
+    finally:
+        frame_log.close()
+        source.close()
+    if plot is not None:
+        plot_curves(plot, rows, f"{src.name}, x{scale}")
+    means = {k: frame_log.mean(k) for k in ("psnr", "psnr_bicubic", "ssim", "ssim_bicubic")}
+    if as_json:
+        print(json.dumps({"frames": frame_log.rows, **means}))
+        return
+    err.print(
+        f"{frame_log.rows} frames, x{scale}: DRRN {means['psnr']:.2f} dB / SSIM {means['ssim']:.4f} "
+        f"(min {frame_log.mins.get('psnr', float('nan')):.2f} dB), "
+        f"bicubic {means['psnr_bicubic']:.2f} dB / SSIM {means['ssim_bicubic']:.4f}",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def with_default_command(argv: list[str]) -> list[str]:
+    """`drrn-stream IN OUT ...` means `drrn-stream enhance IN OUT ...`."""
+    commands = {c.name for c in app.registered_commands}
+    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h"):
+        return ["enhance", *argv]
+    return argv
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit status 1, never a traceback."""
     try:
-        app()
+        app(args=with_default_command(sys.argv[1:]), prog_name="drrn-stream")
     except (UserError, WeightsError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")
         sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
     except OSError as e:
         err.print(
             f"[red]error:[/red] {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}",

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from kernels.inference import Restorer
-from kernels.metrics import psnr, ssim
+from kernels.metrics import psnr, ssim, to_levels
 from kernels.resize import imresize
 from stream.images import list_images, read_luma
 
@@ -47,11 +47,6 @@ def degrade(y: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
     gt = y[: h - h % scale, : w - w % scale]
     lr = imresize(gt.to(torch.float64) / 255, 1 / scale)
     return gt, imresize(lr, scale)
-
-
-def to_levels(y: torch.Tensor) -> torch.Tensor:
-    """[0, 1] float luma -> 0..255 levels, rounded and clipped like a saved uint8 image."""
-    return (y.to(torch.float64) * 255).round().clamp(0, 255)
 
 
 def score_image(restorer: Restorer, y: torch.Tensor, scale: int) -> Score:

@@ -4,16 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kernels.weights import Weights, save_weights
 from tests.cli_helpers import run_cli
-from tests.conftest import random_drrn
-
-
-@pytest.fixture
-def tiny_weights(tmp_path):
-    path = tmp_path / "tiny.safetensors"
-    save_weights(path, Weights(random_drrn(units=1, channels=8).state_dict(), {"units": "1"}))
-    return path
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""The Python API: enhance a file, or single frames held in numpy arrays.
+
+from stream.api import EnhanceOptions, FrameEnhancer, enhance_file
+
+enhance_file(Path("in.mp4"), Path("out.mp4"), EnhanceOptions(scale=2))
+sharper = FrameEnhancer(scale=2)(rgb)  # H x W x 3 uint8 -> 2H x 2W x 3 uint8
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kernels.colour import LumaCoding, rgb_to_ycbcr, ycbcr_to_rgb
+from kernels.inference import Precision
+from kernels.resize import imresize
+from kernels.tiling import Tiling
+from stream.enhance import EnhanceOptions, enhance_file
+from stream.enhancer import LumaEnhancer
+from stream.restorer import make_restorer
+
+__all__ = ["EnhanceOptions", "FrameEnhancer", "enhance_file"]
+
+
+class FrameEnhancer:
+    """DRRN on single frames: H x W grey (used as luma, as SR papers do) or H x W x 3 colour.
+
+    Colour frames go through MATLAB rgb2ycbcr: DRRN restores Y, Cb and Cr are upscaled
+    bicubically, and the result comes back in the input's channel order.
+    """
+
+    def __init__(
+        self,
+        scale: int = 2,
+        weights: Path | None = None,
+        units: int | None = None,
+        device: str = "auto",
+        precision: Precision = "auto",
+        tiling: Tiling | None = None,
+    ) -> None:
+        restorer, self.weights = make_restorer(weights, units, device, precision, tiling or Tiling())
+        self.luma = LumaEnhancer(restorer, scale)
+        self.scale, self.device = scale, restorer.device
+
+    def __call__(self, image: np.ndarray, order: str = "rgb") -> np.ndarray:
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+            raise ValueError(f"expected H x W or H x W x 3 uint8, got {image.shape} {image.dtype}")
+        if image.ndim == 2:
+            return self.luma([image], LumaCoding())[0].y
+        rgb = torch.from_numpy(np.ascontiguousarray(image[..., ::-1] if order == "bgr" else image))
+        ycbcr = rgb_to_ycbcr(rgb.to(self.device).permute(2, 0, 1).to(torch.float32) / 255)  # 3 x H x W
+        y_codes = (ycbcr[0] * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+        y = torch.from_numpy(self.luma([y_codes], LumaCoding())[0].y).to(self.device, torch.float32) / 255
+        chroma = imresize(ycbcr[1:], self.scale) if self.scale > 1 else ycbcr[1:]  # 2 x sH x sW
+        out = ycbcr_to_rgb(torch.cat([y[None], chroma]))
+        out = (out * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return out[..., ::-1].copy() if order == "bgr" else out

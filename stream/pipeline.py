@@ -1,0 +1,214 @@
+"""source -> model worker -> sink, as three threads joined by bounded queues.
+
+PyAV and torch release the GIL in their hot loops, so threads overlap decoding, the model
+and encoding. The queues hold a few frames each, so memory stays flat however long the
+video. Any stage's error stops the others; Ctrl-C stops decoding and the model, and the
+sink still finishes the container, so the frames done make a playable file.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import torch
+
+from kernels.colour import LumaCoding
+from kernels.metrics import psnr, ssim, to_levels
+from stream.enhancer import LumaEnhancer
+from stream.framelog import FrameLog
+from stream.frames import Frame
+from stream.sink import VideoSink
+from stream.source import VideoSource
+
+_POLL_S = 0.1
+
+
+class _Stopped(Exception):
+    """Raised inside a stage when another stage (or Ctrl-C) has stopped the run."""
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    log: FrameLog | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else math.nan
+
+
+@dataclass
+class _Stage:
+    """A thread plus the flag its consumer reads to know no more items will come."""
+
+    target: Callable[[], None]
+    done: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: VideoSource,
+        enhancer: LumaEnhancer,
+        sink: VideoSink,
+        log: FrameLog,
+        frames_per_batch: int,
+        reference: VideoSource | None = None,
+        on_frame: Callable[[Frame, FrameLog], None] | None = None,
+        queue_frames: int = 8,
+    ) -> None:
+        self.source, self.enhancer, self.sink, self.log = source, enhancer, sink, log
+        self.frames_per_batch, self.reference, self.on_frame = frames_per_batch, reference, on_frame
+        self.to_model: queue.Queue = queue.Queue(maxsize=queue_frames)
+        self.to_sink: queue.Queue = queue.Queue(maxsize=queue_frames)
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.stages = [_Stage(self._source_loop), _Stage(self._model_loop), _Stage(self._sink_loop)]
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _put(self, q: queue.Queue, item: object) -> None:
+        while True:
+            try:
+                q.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                if self.stop.is_set():
+                    raise _Stopped from None
+
+    def _get(self, q: queue.Queue, producer: _Stage, block: bool = True) -> object | None:
+        """The next item, or None once the producer is done and the queue is empty."""
+        while True:
+            try:
+                return q.get(timeout=_POLL_S) if block else q.get_nowait()
+            except queue.Empty:
+                if producer.done.is_set() and q.empty():
+                    return None
+                if not block:
+                    raise
+
+    def _run_stage(self, stage: _Stage) -> None:
+        try:
+            stage.target()
+        except _Stopped:
+            pass
+        except BaseException as e:
+            self.errors.append(e)
+            self.stop.set()
+        finally:
+            stage.done.set()
+
+    # --- stages -----------------------------------------------------------------------
+
+    def _source_loop(self) -> None:
+        for item in self.source:
+            if self.stop.is_set():
+                return
+            self._put(self.to_model, item)
+
+    def _model_loop(self) -> None:
+        source = self.stages[0]
+        held: list[object] = []  # items in order, waiting for the frames among them
+        frames: list[Frame] = []
+        while not self.stop.is_set():
+            item = self._get(self.to_model, source)
+            if item is None:
+                break
+            held.append(item)
+            if isinstance(item, Frame):
+                frames.append(item)
+            if frames and (len(frames) >= self.frames_per_batch or self.to_model.empty()):
+                self._restore(frames)
+                for held_item in held:
+                    self._put(self.to_sink, held_item)
+                held, frames = [], []
+        if not self.stop.is_set():
+            if frames:
+                self._restore(frames)
+            for held_item in held:
+                self._put(self.to_sink, held_item)
+
+    def _restore(self, frames: list[Frame]) -> None:
+        results = self.enhancer([f.y for f in frames], self.source.info.coding)
+        for frame, restored in zip(frames, results, strict=True):
+            frame.restored = restored
+
+    def _sink_loop(self) -> None:
+        worker = self.stages[1]
+        references = iter(self.reference) if self.reference else None
+        while True:
+            item = self._get(self.to_sink, worker)
+            if item is None:
+                break
+            if isinstance(item, Frame):
+                self.sink.write_frame(item)
+                self.log.add(self._metrics(item, references))
+                if self.on_frame:
+                    self.on_frame(item, self.log)
+            elif isinstance(item, av.Packet):
+                self.sink.write_packet(item)
+
+    def _metrics(self, frame: Frame, references: object | None) -> dict[str, float]:
+        assert frame.restored is not None
+        info = self.source.info
+        row = {
+            "frame": frame.index,
+            "pts_time": float(frame.pts * info.time_base),
+            "model_ms": frame.restored.model_ms,
+            "psnr_vs_bicubic": frame.restored.psnr_vs_bicubic,
+        }
+        if references is not None:
+            ref = next((r for r in references if isinstance(r, Frame)), None)  # type: ignore[call-overload]
+            if ref is not None and frame.restored.bicubic_levels is not None:
+                assert self.reference is not None
+                truth = _levels(ref.y, self.reference.info.coding)
+                out = _levels(frame.restored.y, info.coding)
+                bicubic = torch.from_numpy(frame.restored.bicubic_levels).to(torch.float64)
+                border = self.enhancer.scale
+                row |= {
+                    "psnr_ref": psnr(out, truth, border),
+                    "ssim_ref": ssim(out, truth, border),
+                    "psnr_ref_bicubic": psnr(bicubic, truth, border),
+                    "ssim_ref_bicubic": ssim(bicubic, truth, border),
+                }
+        return row
+
+    # --- running ----------------------------------------------------------------------
+
+    def run(self) -> RunStats:
+        """Run to the end, or until a stage fails or the user presses Ctrl-C."""
+        stats = RunStats(log=self.log)
+        start = time.perf_counter()
+        for stage in self.stages:
+            stage.thread = threading.Thread(target=self._run_stage, args=(stage,), daemon=True)
+            stage.thread.start()
+        try:
+            for stage in self.stages:
+                while stage.thread is not None and stage.thread.is_alive():
+                    stage.thread.join(_POLL_S)
+        except KeyboardInterrupt:
+            stats.interrupted = True
+            self.stages[0].done.set()
+            self.stop.set()  # decoding and the model stop; the sink drains what is done
+            self.stages[1].done.set()
+            sink_thread = self.stages[2].thread
+            assert sink_thread is not None
+            sink_thread.join()
+        stats.seconds = time.perf_counter() - start
+        stats.frames = self.sink.frames_written
+        if self.errors:
+            raise self.errors[0]
+        return stats
+
+
+def _levels(codes: object, coding: LumaCoding) -> torch.Tensor:
+    return to_levels(coding.to_model(torch.from_numpy(codes)))  # type: ignore[arg-type]

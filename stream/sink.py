@@ -1,0 +1,141 @@
+"""The sink stage: reattach chroma, encode, mux with the passthrough streams, write.
+
+The output keeps every frame's timestamp (variable frame rate stays variable), the colour
+tags and the display rotation of the input, and copies audio, subtitle and data packets
+without touching them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import cv2
+import numpy as np
+
+from stream.errors import UserError
+from stream.frames import Frame, VideoInfo
+
+# Codec per container where libx264 cannot go in, and the encoder options we understand.
+_CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo", "ogg": "libtheora"}
+_CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    codec: str | None = None  # None: libx264, or what the container needs
+    crf: int = 18  # visually near-lossless for x264
+    preset: str = "medium"
+
+
+def output_pix_fmt(info: VideoInfo, width: int, height: int, codec: av.Codec) -> str:
+    """The input's layout where the encoder and the output size allow it.
+
+    4:2:0 needs even sizes: an odd output (e.g. --scale 1 or 3 of an odd input) keeps
+    every pixel by moving to 4:4:4 instead of cropping one.
+    """
+    fmt = info.pix_fmt
+    shift = info.chroma_shift
+    if shift and ((shift[0] and width % 2) or (shift[1] and height % 2)):
+        fmt = fmt.replace("420", "444").replace("422", "444")
+    supported = {f.name for f in codec.video_formats or []}
+    if supported and fmt not in supported:
+        fallback = fmt.replace("yuvj", "yuv")
+        fmt = fallback if fallback in supported else "yuv420p"
+    return fmt
+
+
+def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
+    fmt = av.VideoFormat(pix_fmt, width, height)
+    return fmt.components[1].width, fmt.components[1].height
+
+
+class VideoSink:
+    """Encodes restored frames and copies the other streams into one output container."""
+
+    def __init__(
+        self,
+        dst: str | Path | BinaryIO,
+        info: VideoInfo,
+        scale: int,
+        passthrough: list[av.stream.Stream],
+        options: EncodeOptions,
+        format: str | None = None,
+        notice: Callable[[str], None] = print,
+    ) -> None:
+        self.info, self.scale = info, scale
+        self.width, self.height = info.width * scale, info.height * scale
+        try:
+            self.container = av.open(str(dst) if isinstance(dst, Path) else dst, mode="w", format=format)
+        except ValueError:
+            raise UserError(f"{dst}: cannot tell the container format from the name") from None
+        except (OSError, av.FFmpegError) as e:
+            raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
+        codec_name = options.codec or _CODEC_FOR_FORMAT.get(self.container.format.name, "libx264")
+        try:
+            codec = av.Codec(codec_name, "w")
+        except av.FFmpegError:
+            raise UserError(f"unknown encoder {codec_name!r}") from None
+        self.pix_fmt = output_pix_fmt(info, self.width, self.height, codec)
+        if self.pix_fmt != info.pix_fmt:
+            notice(
+                f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
+            )
+        self.stream = self.container.add_stream(codec_name, rate=info.rate)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
+        self.stream.time_base = info.time_base
+        ctx = self.stream.codec_context
+        ctx.time_base = info.time_base
+        ctx.color_range, ctx.colorspace = info.color_range, info.colorspace
+        ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
+        if codec_name in _CRF_CODECS:
+            ctx.options = {"crf": str(options.crf)} | ({"preset": options.preset} if "x26" in codec_name else {})
+            if codec_name == "libvpx-vp9":
+                ctx.options |= {"b": "0"}
+        if info.rotation:
+            self.stream.set_display_rotation(info.rotation)
+        self.copies: dict[int, av.stream.Stream] = {}
+        for s in passthrough:
+            try:
+                self.copies[s.index] = self.container.add_stream_from_template(s)
+            except (av.FFmpegError, ValueError) as e:
+                notice(f"left out {s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'}): {e}")
+        self._chroma_size = chroma_size(self.pix_fmt, self.width, self.height) if info.chroma_shift else None
+        self.frames_written = 0
+
+    def _av_frame(self, frame: Frame) -> av.VideoFrame:
+        out = av.VideoFrame(self.width, self.height, self.pix_fmt)
+        assert frame.restored is not None
+        planes = [frame.restored.y]
+        if self._chroma_size:
+            planes += [cv2.resize(c, self._chroma_size, interpolation=cv2.INTER_CUBIC) for c in frame.chroma]
+        dtype = self.info.sample_dtype
+        for plane, data in zip(out.planes, planes, strict=True):
+            rows = np.frombuffer(plane, dtype).reshape(-1, plane.line_size // np.dtype(dtype).itemsize)
+            rows[: plane.height, : plane.width] = data
+        out.pts, out.time_base = frame.pts, self.info.time_base
+        out.color_range, out.colorspace = self.info.color_range, self.info.colorspace
+        out.color_primaries, out.color_trc = self.info.color_primaries, self.info.color_trc
+        return out
+
+    def write_frame(self, frame: Frame) -> None:
+        for packet in self.stream.encode(self._av_frame(frame)):
+            self.container.mux(packet)
+        self.frames_written += 1
+
+    def write_packet(self, packet: av.Packet) -> None:
+        out = self.copies.get(packet.stream.index)
+        if out is not None:
+            packet.stream = out
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        """Drain the encoder and finish the container (an mp4 is unplayable without this)."""
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        finally:
+            self.container.close()

@@ -1,0 +1,124 @@
+"""The source stage: demux and decode one input with PyAV.
+
+Video packets are decoded into `Frame` records whose planes are copied straight out of the
+decoded frame (no RGB round trip). Packets of the other streams (audio, subtitles, data)
+are yielded untouched, in demux order, for the sink to copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+
+from kernels.colour import LumaCoding
+from stream.errors import UserError
+from stream.frames import Frame, VideoInfo, is_full_range, working_format
+
+PASSTHROUGH_TYPES = ("audio", "subtitle", "data")
+
+
+def plane_array(plane: av.video.plane.VideoPlane, dtype: type) -> np.ndarray:
+    """A plane's visible samples as an owned H x W array (line padding dropped)."""
+    itemsize = np.dtype(dtype).itemsize
+    rows = np.frombuffer(plane, dtype).reshape(-1, plane.line_size // itemsize)
+    return rows[: plane.height, : plane.width].copy()
+
+
+def open_input(src: str | Path | BinaryIO, format: str | None = None) -> av.container.InputContainer:
+    name = getattr(src, "name", src)
+    if isinstance(src, str | Path) and not Path(src).exists():
+        raise UserError(f"{src}: no such file")
+    try:
+        return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format)
+    except av.FFmpegError as e:
+        raise UserError(f"{name}: not a readable media file ({e.strerror or type(e).__name__})") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{name}: cannot open ({e})") from None
+
+
+class VideoSource:
+    """One input's first video stream, decoded in order, with its other streams' packets."""
+
+    def __init__(self, src: str | Path | BinaryIO, format: str | None = None) -> None:
+        self.name = str(getattr(src, "name", src))
+        self.container = open_input(src, format)
+        if not self.container.streams.video:
+            self.container.close()
+            raise UserError(f"{self.name}: no video stream")
+        self.video = self.container.streams.video[0]
+        if self.video.codec_context is None:
+            self.container.close()
+            raise UserError(f"{self.name}: no decoder for its video codec")
+        self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
+        self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES]
+        self._raw = self._demux()
+        self._pending: list[av.VideoFrame | av.Packet] = []
+        first = self._peek_first_frame()
+        self.info = self._describe(first)
+        self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
+
+    def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
+        try:
+            for packet in self.container.demux(self.video, *self.passthrough):
+                if packet.stream is self.video:
+                    yield from packet.decode()
+                elif packet.size:  # skip the empty packets that mark a stream's end
+                    yield packet
+        except av.FFmpegError as e:
+            raise UserError(f"{self.name}: corrupt or unsupported data ({e.strerror or type(e).__name__})") from None
+
+    def _peek_first_frame(self) -> av.VideoFrame:
+        for item in self._raw:
+            self._pending.append(item)
+            if isinstance(item, av.VideoFrame):
+                return item
+        self.container.close()
+        raise UserError(f"{self.name}: its video stream has no decodable frames")
+
+    def _describe(self, first: av.VideoFrame) -> VideoInfo:
+        pix_fmt = working_format(first.format.name)
+        bits = 10 if pix_fmt.endswith("10le") else 8
+        rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        synthetic = first.pts is None
+        return VideoInfo(
+            width=first.width,
+            height=first.height,
+            pix_fmt=pix_fmt,
+            source_pix_fmt=first.format.name,
+            coding=LumaCoding(bits, is_full_range(pix_fmt, first.color_range)),
+            time_base=1 / Fraction(rate) if synthetic else Fraction(self.video.time_base),
+            rate=Fraction(rate),
+            frames=self.video.frames or None,
+            rotation=round(first.rotation or 0),
+            color_range=first.color_range,
+            colorspace=first.colorspace,
+            color_primaries=first.color_primaries,
+            color_trc=first.color_trc,
+        )
+
+    def _record(self, index: int, frame: av.VideoFrame) -> Frame:
+        if frame.format.name != self.info.pix_fmt:
+            frame = frame.reformat(format=self.info.pix_fmt)
+        dtype = self.info.sample_dtype
+        planes = [plane_array(p, dtype) for p in frame.planes]
+        pts = index if self._synthetic_pts else frame.pts
+        return Frame(index=index, pts=pts, y=planes[0], chroma=planes[1:3])
+
+    def __iter__(self) -> Iterator[Frame | av.Packet]:
+        index = 0
+        pending, self._pending = self._pending, []
+        for item in itertools.chain(pending, self._raw):
+            if isinstance(item, av.VideoFrame):
+                yield self._record(index, item)
+                index += 1
+            else:
+                yield item
+
+    def close(self) -> None:
+        self.container.close()

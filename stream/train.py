@@ -1,0 +1,627 @@
+"""Training DRRN for x2, x3 and x4 at once, as the paper does: `drrn-stream train`.
+
+The training set lives on the training device as one flat uint8 luma array; every batch is
+cut, rotated or flipped and degraded there (MATLAB-exact bicubic, in torch), so a GPU never
+waits for a data loader. The sampler's random numbers are seeded from (seed, step), and the
+learning rate and the number of units are functions of the step, so a checkpoint of the
+model, the optimiser and the step resumes a run exactly, with no RNG state to carry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pickle
+import signal
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kernels.inference import Precision, Restorer, resolve_device, resolve_precision
+from kernels.model import DRRN, DRRNConfig
+from kernels.resize import imresize
+from kernels.tiling import Tiling
+from kernels.weights import Weights, save_weights
+from stream.errors import UserError
+from stream.evaluate import evaluate_dataset
+from stream.images import IMAGE_SUFFIXES, read_luma
+
+DEFAULT_VAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "Set5"
+CHECKPOINT_VERSION = 1
+_AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+err = Console(stderr=True)
+
+
+# --- the training images ----------------------------------------------------------------
+
+
+@dataclass
+class LumaPack:
+    """uint8 luma images as one flat array: compact to carry, and cheap to crop from on a device."""
+
+    pixels: np.ndarray  # all images' pixels, row-major, one after another (uint8)
+    shapes: np.ndarray  # n x 2 int64: (height, width) of each image
+    names: list[str]  # each image's path from the packed folder's parent: "train/T91/t1.png"
+
+    @property
+    def offsets(self) -> np.ndarray:
+        sizes = self.shapes.prod(axis=1)
+        return np.cumsum(sizes) - sizes
+
+    @property
+    def label(self) -> str:
+        """The folders the images were in ("BSD200+T91", "Set5"), for logs and the weights' metadata."""
+        return "+".join(sorted({Path(n).parent.name for n in self.names}))
+
+    def images(self) -> list[torch.Tensor]:
+        return [
+            torch.from_numpy(self.pixels[o : o + h * w].reshape(h, w))
+            for o, (h, w) in zip(self.offsets, self.shapes, strict=True)
+        ]
+
+    def fingerprint(self) -> str:
+        """Identifies the data in a checkpoint, whether it was read from a folder or a .npz."""
+        digest = hashlib.sha256(self.shapes.astype("<i8").tobytes())
+        digest.update(self.pixels.tobytes())
+        return digest.hexdigest()[:16]
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(f".{path.name}.partial.npz")
+        np.savez_compressed(tmp, pixels=self.pixels, shapes=self.shapes, names=np.array(self.names))
+        tmp.replace(path)
+
+
+def pack_folder(folder: Path) -> LumaPack:
+    """Every image under `folder` (subfolders too, e.g. train/T91 and train/BSD200) as uint8 luma."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder")
+    paths = sorted(p for p in folder.resolve().rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise UserError(f"{folder}: no images in it or its subfolders ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    lumas = [read_luma(p).numpy() for p in paths]
+    return LumaPack(
+        pixels=np.concatenate([y.ravel() for y in lumas]),
+        shapes=np.array([y.shape for y in lumas], dtype=np.int64),
+        names=[p.relative_to(folder.resolve().parent).as_posix() for p in paths],
+    )
+
+
+def read_pack(path: Path) -> LumaPack:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            pack = LumaPack(npz["pixels"], npz["shapes"].astype(np.int64), [str(n) for n in npz["names"]])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{path}: not a packed luma .npz ({reason})") from None
+    sizes_match = pack.shapes.ndim == 2 and int(pack.shapes.prod(axis=1).sum()) == pack.pixels.size
+    if pack.pixels.dtype != np.uint8 or not sizes_match or len(pack.names) != len(pack.shapes) or not pack.names:
+        raise UserError(f"{path}: not a packed luma .npz (inconsistent or empty arrays)")
+    return pack
+
+
+def load_pack(path: Path) -> LumaPack:
+    """--data and --val-data: a folder of images or a .npz written by `--pack`."""
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        return read_pack(path)
+    return pack_folder(path)
+
+
+# --- training pairs, made on the device -------------------------------------------------
+
+
+def crop_size(patch: int, scale: int) -> int:
+    """The HR crop degraded for one patch: a multiple of the scale with 4 * scale pixels of margin.
+
+    An output pixel of MATLAB bicubic down by s and back up depends on HR pixels less than
+    4 * s away (2 * s for each resize), so the centre patch of such a crop equals the same
+    pixels of the whole image degraded at once, as the paper's data was made (mirrored
+    borders of the crop never reach it), while costing a crop rather than an image per patch.
+    """
+    return scale * (math.ceil(patch / scale) + 8)
+
+
+def dihedral(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """Apply one of the 8 rotations/flips to each square image of x (B x S x S); code: B ints in 0..7."""
+    for bit, transform in enumerate((lambda t: t.transpose(-1, -2), lambda t: t.flip(-2), lambda t: t.flip(-1))):
+        x = torch.where((code >> bit & 1).bool()[:, None, None], transform(x), x)
+    return x
+
+
+class PatchSampler:
+    """Batches of (bicubic input, HR target) patches in [0, 1], B x 1 x P x P, drawn on the device.
+
+    A patch is uniform over every crop position of every image (as cutting all images into
+    patches would give), rotated or flipped at random, and degraded at one of the scales:
+    the batch is split evenly between the scales, so no step waits on the host to group them.
+    """
+
+    def __init__(self, pack: LumaPack, patch: int, scales: tuple[int, ...], batch: int, device: torch.device) -> None:
+        self.patch, self.scales, self.batch, self.device = patch, scales, batch, device
+        self.crop = max(crop_size(patch, s) for s in scales)
+        shapes = torch.from_numpy(pack.shapes)
+        room = (shapes - self.crop + 1).clamp(min=0)  # crop positions along each axis, per image
+        positions = room.prod(dim=1)
+        if positions.sum() == 0:
+            raise UserError(f"no training image is at least {self.crop}x{self.crop} pixels (patch {patch})")
+        self.pixels = torch.from_numpy(pack.pixels).to(device)
+        self.ends = positions.cumsum(0).to(device)  # crop positions of images 0..i together
+        self.positions, self.room_w = positions.to(device), room[:, 1].to(device)
+        self.widths, self.offsets = shapes[:, 1].to(device), torch.from_numpy(pack.offsets).to(device)
+        self.total = int(positions.sum())
+        self.grid = torch.arange(self.crop, device=device)
+        self.group_sizes = [len(g) for g in torch.arange(batch).tensor_split(len(scales))]
+
+    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.batch
+        r = torch.randint(self.total, (n,), generator=generator, device=self.device)
+        image = torch.searchsorted(self.ends, r, right=True)
+        k = r - (self.ends[image] - self.positions[image])  # crop position within the image
+        top, left = k // self.room_w[image], k % self.room_w[image]
+        rows = (top[:, None] + self.grid)[:, :, None] * self.widths[image][:, None, None]
+        index = self.offsets[image][:, None, None] + rows + (left[:, None] + self.grid)[:, None, :]
+        code = torch.randint(8, (n,), generator=generator, device=self.device)
+        crops = dihedral(self.pixels[index].float() / 255, code)  # B x crop x crop
+        inputs, targets = [], []
+        for hr, s in zip(crops.split(self.group_sizes), self.scales, strict=True):
+            c = crop_size(self.patch, s)
+            hr = hr[:, (self.crop - c) // 2 :, (self.crop - c) // 2 :][:, :c, :c]
+            up = imresize(imresize(hr, 1 / s, (c // s, c // s)), s, (c, c))
+            p = slice((c - self.patch) // 2, (c - self.patch) // 2 + self.patch)
+            inputs.append(up[:, p, p])
+            targets.append(hr[:, p, p])
+        return torch.cat(inputs)[:, None], torch.cat(targets)[:, None]
+
+
+# --- the recipe and the trainer ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the run's trajectory; a resumed run must have the same."""
+
+    data: str  # fingerprint of the training images
+    units: int = 25
+    channels: int = DRRNConfig.channels
+    scales: tuple[int, ...] = (2, 3, 4)
+    patch: int = 31  # output pixels; the paper's 31
+    batch: int = 128  # the paper's mini-batch
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    weight_decay: float = 1e-4
+    clip: float = 0.01  # adjustable clipping: gradient norm <= clip / lr (0: none)
+    schedule: str = "step"
+    lr_step: int = 20_000  # step schedule: multiply lr by lr_gamma every lr_step steps
+    lr_gamma: float = 0.5  # the paper halves it
+    horizon: int = 0  # cosine schedule: steps to anneal over
+    units_schedule: tuple[tuple[int, int], ...] = ()  # (units, until step) stages before `units`
+    seed: int = 0
+
+    def lr_at(self, step: int) -> float:
+        if self.schedule == "cosine":
+            return self.lr * 0.5 * (1 + math.cos(math.pi * min(step, self.horizon) / self.horizon))
+        return self.lr * self.lr_gamma ** (step // self.lr_step)
+
+    def units_at(self, step: int) -> int:
+        return next((u for u, until in self.units_schedule if step < until), self.units)
+
+    def describe(self) -> str:
+        opt = f"{self.optimizer} lr {self.lr:g}" + (" momentum 0.9" if self.optimizer == "sgd" else "")
+        opt += f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
+        opt += f", clip {self.clip:g}/lr" if self.clip else ""
+        if self.schedule == "cosine":
+            opt += f", cosine over {self.horizon} steps"
+        elif self.lr_gamma != 1:
+            opt += f", x{self.lr_gamma:g} every {self.lr_step} steps"
+        if self.units_schedule:
+            opt += ", units " + ", ".join(f"{u} until {until}" for u, until in self.units_schedule)
+        return f"batch {self.batch} of {self.patch}x{self.patch}, {opt}"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        return cls(**d | {"scales": tuple(d["scales"]), "units_schedule": tuple(map(tuple, d["units_schedule"]))})
+
+
+def msra_init(model: DRRN) -> None:
+    """He et al.'s normal init, as the paper uses: std sqrt(2 / fan_in) for every conv."""
+    for p in model.parameters():
+        torch.nn.init.kaiming_normal_(p, nonlinearity="relu")
+
+
+class Trainer:
+    """The model, its optimiser and the sampler on one device; `train_step` is one update."""
+
+    def __init__(self, recipe: Recipe, pack: LumaPack, device: torch.device, precision: str) -> None:
+        self.recipe, self.device, self.precision = recipe, device, precision
+        torch.manual_seed(recipe.seed)
+        model = DRRN(DRRNConfig(units=recipe.units, channels=recipe.channels))
+        msra_init(model)
+        self.model = model.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN prefer NHWC
+        params = self.model.parameters()
+        if recipe.optimizer == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=recipe.lr, momentum=0.9, weight_decay=recipe.weight_decay
+            )
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        self.sampler = PatchSampler(pack, recipe.patch, recipe.scales, recipe.batch, device)
+        self.generator = torch.Generator(device)
+        self.step = 0
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convs
+
+    def train_step(self) -> torch.Tensor:
+        """One update; returns the batch's mean squared error in [0, 1] units (on the device)."""
+        lr = self.recipe.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.generator.manual_seed(self.recipe.seed << 32 | self.step)
+        x, target = self.sampler.sample(self.generator)
+        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        with torch.autocast(self.device.type, dtype) if dtype else nullcontext():
+            out = self.model(x.contiguous(memory_format=torch.channels_last), units=self.recipe.units_at(self.step))
+        mse = F.mse_loss(out.float(), target)
+        loss = 0.5 * self.recipe.patch**2 * mse  # the paper's: half the squared error summed over a patch
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.recipe.clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.clip / lr)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return mse.detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state["scaler"] and self.scaler.is_enabled():  # empty when saved by a run without fp16
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+
+
+# --- validation, checkpoints, logs ------------------------------------------------------
+
+
+def validate(model: DRRN, lumas: list[torch.Tensor], scales: tuple[int, ...], device: torch.device) -> dict[int, float]:
+    """Mean PSNR per scale, exactly as `drrn-stream eval` scores (whole images, float32)."""
+    copy = DRRN(model.config)  # Restorer converts its model in place; the trainer's stays untouched
+    copy.load_state_dict(model.state_dict())
+    restorer = Restorer(copy.eval().requires_grad_(False), device, "fp32", Tiling(tile=None, batch=1))
+    return {s: evaluate_dataset(restorer, "validation", lumas, s).psnr for s in scales}
+
+
+def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = y.shape
+    top, left = max(h - size, 0) // 2, max(w - size, 0) // 2
+    return y[top : top + size, left : left + size]
+
+
+def save_checkpoint(path: Path, trainer: Trainer, seconds: float, best: dict[str, Any]) -> None:
+    """Only tensors, numbers, strings and containers, so `torch.load(weights_only=True)` reads it."""
+    state = trainer.state_dict() | {
+        "version": CHECKPOINT_VERSION,
+        "recipe": asdict(trainer.recipe),
+        "seconds": seconds,
+        "best": best,
+    }
+    tmp = path.with_name(f".{path.name}.partial")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{path}: not a readable training checkpoint ({reason})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise UserError(f"{path}: not a drrn-stream training checkpoint (version {CHECKPOINT_VERSION})")
+    return state
+
+
+def recipe_changes(old: Recipe, new: Recipe) -> list[str]:
+    return [
+        f"{f.name} {getattr(old, f.name)} -> {getattr(new, f.name)}"
+        for f in fields(Recipe)
+        if getattr(old, f.name) != getattr(new, f.name)
+    ]
+
+
+def keep_curve_until(path: Path, step: int) -> None:
+    """Drop records a crashed run logged after its last checkpoint, so a resumed curve has no repeats."""
+    if path.is_file():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(f"{line}\n" for line in lines))
+
+
+@contextmanager
+def stop_requests() -> Iterator[list[str]]:
+    """Ctrl-C or SIGTERM asks the loop to stop after the current step (a second Ctrl-C aborts)."""
+    asked: list[str] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        asked.append(signal.Signals(signum).name)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        err.print("[yellow]stopping after this step and saving (Ctrl-C again to abort)[/yellow]")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield asked
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def parse_scales(text: str) -> tuple[int, ...]:
+    try:
+        scales = tuple(sorted({int(s) for s in text.replace(",", " ").split()}))
+    except ValueError:
+        raise UserError(f"--scales {text!r}: expected integers such as 2,3,4") from None
+    if not scales or min(scales) < 2:
+        raise UserError(f"--scales {text!r}: expected scales of 2 or more")
+    return scales
+
+
+def parse_units_schedule(text: str, units: int) -> tuple[tuple[int, int], ...]:
+    """'3:1000,9:3000,25': 3 units until step 1000, 9 until 3000, then --units (25)."""
+    stages: list[tuple[int, int]] = []
+    items = [item for item in text.split(",") if item.strip()]
+    for i, item in enumerate(items):
+        head, _, until = item.partition(":")
+        try:
+            stage = (int(head), int(until)) if until else (int(head), -1)
+        except ValueError:
+            raise UserError(f"--units-schedule: {item!r} is not UNITS:UNTIL_STEP") from None
+        if stage[1] == -1:
+            if i != len(items) - 1 or stage[0] != units:
+                raise UserError(f"--units-schedule: a bare {stage[0]} may only end it, equal to --units {units}")
+            continue
+        if stage[0] < 1 or stage[1] <= (stages[-1][1] if stages else 0):
+            raise UserError(f"--units-schedule: {item!r} needs units >= 1 and steps that increase")
+        stages.append(stage)
+    return tuple(stages)
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def train_command(
+    data: Annotated[Path, typer.Option("--data", help="Folder of training images (subfolders too) or a .npz.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for last.pt, best.safetensors and curve.jsonl.")
+    ] = None,
+    pack: Annotated[
+        Path | None, typer.Option("--pack", help="Write --data as a compact .npz (uint8 luma) and exit.")
+    ] = None,
+    units: Annotated[int, typer.Option("--units", min=1, help="Recursive units of the model.")] = 25,
+    scales: Annotated[str, typer.Option("--scales", help="Scales trained together, e.g. 2,3,4.")] = "2,3,4",
+    patch: Annotated[int, typer.Option("--patch", min=8, help="Training patch size in output pixels.")] = 31,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Patches per step, split evenly between scales.")] = 128,
+    steps: Annotated[int | None, typer.Option("--steps", min=0, help="Train until this step (in total).")] = None,
+    minutes: Annotated[float | None, typer.Option("--minutes", min=0, help="Stop this run after M minutes.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Checkpoint (last.pt) to continue exactly.")] = None,
+    optimizer: Annotated[
+        Literal["sgd", "adam"], typer.Option("--optimizer", help="sgd (the paper's) or adam.")
+    ] = "sgd",
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate; default 0.1 (sgd), 1e-4 (adam).")] = None,
+    weight_decay: Annotated[float | None, typer.Option("--weight-decay", help="Default 1e-4 (sgd), 0 (adam).")] = None,
+    clip: Annotated[float, typer.Option("--clip", min=0, help="Clip the gradient norm to clip/lr; 0: none.")] = 0.01,
+    schedule: Annotated[
+        Literal["step", "cosine"], typer.Option("--schedule", help="step: x gamma every --lr-step; cosine: to --steps.")
+    ] = "step",
+    lr_step: Annotated[int, typer.Option("--lr-step", min=1, help="Steps between lr decays.")] = 20_000,
+    lr_gamma: Annotated[float, typer.Option("--lr-gamma", min=0, help="Factor of each lr decay.")] = 0.5,
+    units_schedule: Annotated[
+        str, typer.Option("--units-schedule", help="Curriculum, e.g. 3:1000,9:3000,25 (units:until step).")
+    ] = "",
+    val_data: Annotated[
+        Path | None, typer.Option("--val-data", help="Validation images (folder or .npz); default ../shared Set5.")
+    ] = None,
+    val_every: Annotated[
+        int,
+        typer.Option(
+            "--val-every", min=0, help="Validate and checkpoint every N steps; 0: only checkpoint at the end."
+        ),
+    ] = 1000,
+    val_crop: Annotated[
+        int | None, typer.Option("--val-crop", min=16, help="Validate on centre crops (approximate, faster).")
+    ] = None,
+    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps per curve record and display.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**31 - 1, help="Seeds init and sampling.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32.")
+    ] = "auto",
+    channels: Annotated[int, typer.Option("--channels", min=1, hidden=True)] = DRRNConfig.channels,
+) -> None:
+    """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
+    train_pack = load_pack(data)
+    if pack is not None:
+        pack.parent.mkdir(parents=True, exist_ok=True)
+        train_pack.save(pack)
+        err.print(f"wrote {pack}: {len(train_pack.names)} images, {pack.stat().st_size / 2**20:.1f} MiB")
+        return
+    if out is None:
+        raise UserError("--out is needed to train (or --pack FILE to only pack --data)")
+    if steps is None and minutes is None:
+        raise UserError("give --steps N, --minutes M or both")
+    if schedule == "cosine" and not steps:
+        raise UserError("--schedule cosine anneals over --steps, so it needs --steps")
+    try:
+        dev = resolve_device(device)
+        prec = resolve_precision(precision, dev)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(str(e)) from None
+    recipe = Recipe(
+        data=train_pack.fingerprint(),
+        units=units,
+        channels=channels,
+        scales=parse_scales(scales),
+        patch=patch,
+        batch=batch,
+        optimizer=optimizer,
+        lr=lr if lr is not None else {"sgd": 0.1, "adam": 1e-4}[optimizer],
+        weight_decay=weight_decay if weight_decay is not None else {"sgd": 1e-4, "adam": 0.0}[optimizer],
+        clip=clip,
+        schedule=schedule,
+        lr_step=lr_step,
+        lr_gamma=lr_gamma,
+        horizon=steps if schedule == "cosine" else 0,
+        units_schedule=parse_units_schedule(units_schedule, units),
+        seed=seed,
+    )
+    if batch < len(recipe.scales):
+        raise UserError(f"--batch {batch} is smaller than the number of scales ({len(recipe.scales)})")
+    last, curve = out / "last.pt", out / "curve.jsonl"
+    state = read_checkpoint(resume) if resume is not None else None
+    if state is None and last.exists():
+        raise UserError(f"{last}: exists; pass --resume {last} to continue it, or choose another --out")
+    if state is not None and (changes := recipe_changes(Recipe.from_dict(state["recipe"]), recipe)):
+        raise UserError(f"{resume}: the checkpoint's run differs ({'; '.join(changes)}); repeat its options")
+    val_path = val_data if val_data is not None else (DEFAULT_VAL_DATA if DEFAULT_VAL_DATA.is_dir() else None)
+    val_pack = load_pack(val_path) if val_path is not None and val_every else None
+    val_lumas = val_pack.images() if val_pack else []
+    if val_crop is not None:
+        val_lumas = [centre_crop(y, val_crop) for y in val_lumas]
+    out.mkdir(parents=True, exist_ok=True)
+
+    trainer = Trainer(recipe, train_pack, dev, prec)
+    seconds_before, best = 0.0, {}
+    if state is not None:
+        trainer.load_state_dict(state)
+        seconds_before, best = state["seconds"], state["best"]
+        keep_curve_until(curve, trainer.step)
+    else:
+        curve.write_text("")
+    val_name = val_pack and f"{val_pack.label}, " + (
+        f"centre {val_crop}x{val_crop} crops (approximate)" if val_crop else "whole images"
+    )
+    err.print(
+        f"[dim]B1U{units} ({channels} channels) on {dev} in {prec}: "
+        f"{train_pack.label} ({len(train_pack.names)} images), "
+        f"scales {','.join(map(str, recipe.scales))}, {recipe.describe()}"
+        + (f"; resuming at step {trainer.step}" if state else "")
+        + (f"; validating on {val_name} every {val_every} steps" if val_lumas else "; no validation")
+        + "[/dim]",
+        highlight=False,
+    )
+
+    start = time.monotonic()
+    last_psnr: dict[int, float] = {}
+    validated_at = -1
+
+    def elapsed() -> float:
+        return seconds_before + time.monotonic() - start
+
+    def log(record: dict[str, Any]) -> None:
+        with curve.open("a") as f:
+            f.write(json.dumps({"step": trainer.step, "seconds": round(elapsed(), 2)} | record) + "\n")
+
+    def export(path: Path, psnr: dict[int, float]) -> None:
+        metadata = {
+            "name": f"drrn-b1u{units}-x{''.join(map(str, recipe.scales))}",
+            "units": str(units),
+            "scales": ",".join(map(str, recipe.scales)),
+            "trained": (
+                f"{train_pack.label} ({len(train_pack.names)} images), {trainer.step} steps of {recipe.describe()}, "
+                f"MSRA init, {dev.type} {prec}, {elapsed() / 60:.1f} min"
+            ),
+        }
+        if psnr:
+            metadata |= {"psnr": json.dumps({str(s): round(p, 3) for s, p in psnr.items()}), "validation": val_name}
+        tmp = path.with_name(f".{path.name}.partial")
+        save_weights(tmp, Weights({k: v.cpu() for k, v in trainer.model.state_dict().items()}, metadata))
+        tmp.replace(path)
+
+    def run_validation() -> None:
+        nonlocal last_psnr, validated_at, best
+        last_psnr, validated_at = validate(trainer.model, val_lumas, recipe.scales, dev), trainer.step
+        mean = sum(last_psnr.values()) / len(last_psnr)
+        is_best = mean > best.get("mean", -math.inf)
+        if is_best:
+            best = {"mean": mean, "step": trainer.step}
+            export(out / "best.safetensors", last_psnr)
+        log({"psnr": {str(s): round(p, 3) for s, p in last_psnr.items()}})
+        shown = "  ".join(f"x{s} {p:.2f}" for s, p in last_psnr.items())
+        progress.console.print(f"step {trainer.step}: PSNR {shown}, mean {mean:.2f}" + (" (best)" if is_best else ""))
+
+    def flush(loss_sum: torch.Tensor, steps_done: int, seconds: float) -> None:
+        """One curve record and display update for the steps since the last (reads the loss: a sync)."""
+        record = {
+            "loss": loss_sum.item() / steps_done,
+            "lr": recipe.lr_at(trainer.step - 1),
+            "units": recipe.units_at(trainer.step - 1),
+        }
+        log(record)
+        shown = " ".join(f"x{s} {p:.2f}" for s, p in last_psnr.items()) or "-"
+        progress.update(
+            task,
+            completed=trainer.step,
+            status=f"loss {record['loss']:.3g}  lr {record['lr']:.3g}  units {record['units']}  "
+            f"{steps_done / seconds:.2f} steps/s  PSNR {shown}",
+        )
+
+    with (
+        Progress(
+            TextColumn("step"),
+            MofNCompleteColumn() if steps else TextColumn("{task.completed}"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=err,
+        ) as progress,
+        stop_requests() as asked,
+    ):
+        task = progress.add_task("train", total=steps, completed=trainer.step, status="")
+        loss_sum, interval_start, interval_steps = torch.zeros((), device=dev), time.monotonic(), 0
+        while (
+            not asked
+            and (steps is None or trainer.step < steps)
+            and (minutes is None or time.monotonic() - start < minutes * 60)
+        ):
+            loss_sum += trainer.train_step()
+            interval_steps += 1
+            if trainer.step % log_every == 0:
+                flush(loss_sum, interval_steps, time.monotonic() - interval_start)
+                loss_sum.zero_()
+                interval_start, interval_steps = time.monotonic(), 0
+            if val_every and trainer.step % val_every == 0:
+                if val_lumas:
+                    run_validation()
+                save_checkpoint(last, trainer, elapsed(), best)
+        if interval_steps:
+            flush(loss_sum, interval_steps, time.monotonic() - interval_start)
+        if val_lumas and validated_at != trainer.step and not asked:
+            run_validation()
+        if not val_lumas:
+            export(out / "best.safetensors", {})  # nothing measured: the latest weights, without numbers
+        save_checkpoint(last, trainer, elapsed(), best)
+    reason = f"stopped by {asked[0]}" if asked else "done"
+    err.print(f"{reason} at step {trainer.step}: wrote {last}, {out / 'best.safetensors'} and {curve}")
