@@ -22,6 +22,7 @@ from stream.errors import UserError
 from stream.eval_video import FIELDS, evaluate_video, plot_curves
 from stream.evaluate import evaluate_dataset, read_dataset
 from stream.framelog import FrameLog
+from stream.options import DeviceOpt, HaloOpt, PrecisionOpt, TileOpt, UnitsOpt, WeightsOpt
 from stream.restorer import make_restorer
 from stream.sink import EncodeOptions
 from stream.source import VideoSource
@@ -31,19 +32,6 @@ DEFAULT_HALO = Tiling.halo
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 err = Console(stderr=True)
-
-WeightsOpt = Annotated[
-    Path | None, typer.Option("--weights", help="Weights file (any supported format); default: the shipped weights.")
-]
-UnitsOpt = Annotated[
-    int | None, typer.Option("--units", min=1, help="Recursive units (25 = B1U25); default: the weights' own.")
-]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-PrecisionOpt = Annotated[
-    Precision, typer.Option("--precision", help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32.")
-]
-TileOpt = Annotated[int, typer.Option("--tile", min=0, help="Tile size in output pixels; 0 = whole frames.")]
-HaloOpt = Annotated[int, typer.Option("--halo", min=0, help="Context around each tile, in pixels.")]
 
 
 @app.command("eval")

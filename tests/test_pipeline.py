@@ -38,16 +38,40 @@ def test_vfr_clip_with_audio_keeps_timestamps_audio_and_colour(tmp_path, tiny_we
     assert "wrote" in err and "PSNR vs bicubic: mean" in err
 
 
-def test_mkv_keeps_subtitles_and_rotation(tmp_path, tiny_weights):
+def test_mkv_keeps_subtitles_and_rotation(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mkv", subtitles=True, rotation=90)
     dst = tmp_path / "out.mkv"
-    enhance_file(src, dst, EnhanceOptions(weights=tiny_weights, log=tmp_path / "log.jsonl"))
+    assert VideoSource(src).info.frames is None  # Matroska does not say: progress runs without a total
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--log", str(tmp_path / "log.jsonl")],
+                           capsys)  # fmt: skip
+    assert code == 0, err
     before, after = probe(src), probe(dst)
     assert after["streams"] == ["video", "audio", "subtitle"]
     assert after["packets"][2] == before["packets"][2] == 2
     assert after["rotation"] == before["rotation"] == 90
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert len(rows) == 12
+
+
+def test_raw_h264_without_timestamps_gets_its_nominal_rate(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "in.h264", audio=False, color=None)  # Annex B: no container, no pts
+    dst = tmp_path / "out.mp4"
+    enhance_file(src, dst, EnhanceOptions(weights=tiny_weights))
+    assert probe(dst)["frames"] == 12
+    assert probe(dst)["pts_ms"] == [40 * i for i in range(12)]  # 25 fps, the stream's nominal rate
+
+
+def test_eval_video_reports_means_log_and_plot(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", audio=False)
+    log, plot = tmp_path / "scores.csv", tmp_path / "curves.png"
+    args = ["eval-video", str(src), "--scale", "2", "--weights", str(tiny_weights), "--frames", "5"]
+    code, out, err = run_cli([*args, "--log", str(log), "--plot", str(plot), "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["frames"] == 5 and set(summary) == {"frames", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic"}
+    assert 20 < summary["psnr_bicubic"] < 60 and 0 < summary["ssim_bicubic"] <= 1
+    assert len(list(csv.DictReader(log.open()))) == 5
+    assert plot.read_bytes().startswith(b"\x89PNG")
 
 
 def decoded_planes(path, index=0):

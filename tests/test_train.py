@@ -14,7 +14,8 @@ import torch
 from kernels.resize import imresize
 from kernels.weights import read_weights
 from stream.images import read_luma
-from stream.train import Recipe, Trainer, crop_size, dihedral, pack_folder, read_pack
+from stream.train import Recipe, Trainer
+from stream.train_data import crop_size, dihedral, pack_folder, read_pack
 from tests.cli_helpers import run_cli
 
 TINY = ["--units", "1", "--channels", "8", "--patch", "15", "--batch", "6", "--log-every", "1"]
