@@ -55,6 +55,10 @@ class LumaCoding:
             return (16 + x / self.max_code * 219) / 255
         return x / (255 << (self.bits - 8))
 
+    def to_levels(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes -> DRRN's 8-bit studio levels, rounded (float64): what metrics compare."""
+        return (self.to_model(codes.to(torch.int32)).to(torch.float64) * 255).round().clamp(0, 255)
+
     def from_model(self, y: torch.Tensor) -> torch.Tensor:
         """-> integer codes (int32), rounded and clipped to the code range."""
         if self.full_range:

@@ -7,10 +7,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -55,9 +56,10 @@ def eval_command(
     lumas = {folder.resolve().name: read_dataset(folder) for folder in dataset}  # bad input fails before model time
     restorer, loaded = make_restorer(weights, units, device, precision, Tiling(tile=tile, halo=halo, batch=4))
     err.print(
-        f"[dim]{describe(loaded)} on {restorer.device} in {restorer.precision}, "
-        f"{'whole images' if tile is None else f'tiles of {tile} with halo {halo}'}[/dim]"
-    )
+        f"{describe(loaded)} on {restorer.device} in {restorer.precision}, "
+        f"{'whole images' if tile is None else f'tiles of {tile} with halo {halo}'}",
+        style="dim", markup=False, highlight=False,
+    )  # fmt: skip
     results = []
     total = sum(len(images) for images in lumas.values()) * len(scale)
     with Progress(
@@ -114,7 +116,7 @@ def convert_command(
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)
-    err.print(f"wrote {dst}: {describe(loaded)}")
+    err.print(f"wrote {dst}: {describe(loaded)}", markup=False, highlight=False)
 
 
 app.command("train")(train_command)
@@ -153,7 +155,7 @@ def enhance_command(
     )  # fmt: skip
     stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
     if stats.interrupted:
-        raise KeyboardInterrupt
+        raise typer.Exit(130)
 
 
 @app.command("eval-video")
@@ -179,7 +181,8 @@ def eval_video_command(
     frame_log = FrameLog(log, FIELDS)
     rows = []
     total = min(n for n in (frames, source.info.frames) if n) if (frames or source.info.frames) else None
-    err.print(f"[dim]{src.name}: x{scale}, DRRN {describe(loaded)} on {restorer.device} in {restorer.precision}[/dim]")
+    err.print(f"{src.name}: x{scale}, DRRN {describe(loaded)} on {restorer.device} in {restorer.precision}",
+              style="dim", markup=False, highlight=False)  # fmt: skip
     try:
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as progress:  # fmt: skip
@@ -214,31 +217,22 @@ def with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
+def _fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit status 1, never a traceback."""
     try:
         app(args=with_default_command(sys.argv[1:]), prog_name="drrn-stream")
     except (UserError, WeightsError) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err.print("[red]interrupted[/red]")
-        sys.exit(130)
+        _fail(str(e))
     except BrokenPipeError:
         sys.exit(1)
     except OSError as e:
-        err.print(
-            f"[red]error:[/red] {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(1)
+        _fail(f"{e.filename}: {e.strerror}" if e.filename else str(e.strerror or e))
     except Exception as e:  # a bug: still one line, the traceback on request
         if os.environ.get("DRRN_STREAM_DEBUG"):
             raise
-        err.print(
-            f"[red]error:[/red] unexpected {type(e).__name__}: {e} (DRRN_STREAM_DEBUG=1 shows the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(1)
+        _fail(f"unexpected {type(e).__name__}: {e} (DRRN_STREAM_DEBUG=1 shows the traceback)")

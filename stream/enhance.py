@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
+from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from kernels.tiling import Tiling
 from kernels.weights import describe
 from stream.enhancer import LumaEnhancer
 from stream.errors import UserError
-from stream.framelog import FrameLog, check_log_path
+from stream.framelog import FrameLog
 from stream.frames import Frame
 from stream.pipeline import Pipeline, RunStats
 from stream.restorer import make_restorer
@@ -41,6 +43,10 @@ class EnhanceOptions:
     reference: Path | None = None  # a video of the output's size to score against
     overwrite: bool = False
     queue_frames: int = 8  # frames between stages: bounds memory, hides I/O jitter
+
+
+LOG_FIELDS = ["frame", "pts_time", "model_ms", "psnr_vs_bicubic"]
+REFERENCE_FIELDS = ["psnr_ref", "ssim_ref", "psnr_ref_bicubic", "ssim_ref_bicubic"]
 
 
 def partial_path(dst: Path) -> Path:
@@ -90,70 +96,71 @@ def enhance_file(src: Path, dst: Path, options: EnhanceOptions, console: Console
     """Enhance one video file; returns what ran (frames, time, per-frame metrics)."""
     console = console or Console(stderr=True, quiet=True)
     check_paths(src, dst, options.overwrite)
-    if options.log is not None:
-        check_log_path(options.log)
-    source = VideoSource(src)
-    info = source.info
-    reference = _open_reference(options, info.width * options.scale, info.height * options.scale)
-    restorer, weights = make_restorer(options.weights, options.units, options.device, options.precision, options.tiling)
-    tmp = partial_path(dst)
-    try:
-        tmp.open("wb").close()  # fail now, not after the first batch, if the folder is not writable
-    except OSError as e:
-        raise UserError(f"{dst}: cannot write ({e.strerror})") from None
-    stats: RunStats | None = None
-    try:
-        sink = VideoSink(tmp, info, options.scale, source.passthrough, options.encode, notice=console.print)
-        fields = ["frame", "pts_time", "model_ms", "psnr_vs_bicubic"]
+    fields = LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])
+    with ExitStack() as cleanup:
+        log = cleanup.enter_context(closing(FrameLog(options.log, fields)))
+        source = cleanup.enter_context(closing(VideoSource(src)))
+        info = source.info
+        reference = _open_reference(options, info.width * options.scale, info.height * options.scale)
         if reference:
-            fields += ["psnr_ref", "ssim_ref", "psnr_ref_bicubic", "ssim_ref_bicubic"]
-        log = FrameLog(options.log, fields)
-        tiles = (
-            "whole frames"
-            if options.tiling.tile is None
-            else f"tiles {options.tiling.tile} + halo {options.tiling.halo}"
+            cleanup.enter_context(closing(reference))
+        restorer, weights = make_restorer(
+            options.weights, options.units, options.device, options.precision, options.tiling
         )
-        console.print(
+        tmp = partial_path(dst)
+        cleanup.callback(tmp.unlink, missing_ok=True)  # still there only when the run failed
+        try:
+            tmp.open("wb").close()  # fail now, not after the first batch, if the folder is not writable
+        except OSError as e:
+            raise UserError(f"{dst}: cannot write ({e.strerror})") from None
+        sink = VideoSink(tmp, info, options.scale, source.passthrough, options.encode, notice=_printer(console))
+        _printer(console)(
             f"{src.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
-            f"{sink.pix_fmt}; DRRN {describe(weights)} on {restorer.device} in {restorer.precision}, {tiles}",
-            highlight=False,
-            soft_wrap=True,
+            f"{sink.pix_fmt}; DRRN {describe(weights)} on {restorer.device} in {restorer.precision}, "
+            + (
+                "whole frames"
+                if options.tiling.tile is None
+                else f"tiles {options.tiling.tile} + halo {options.tiling.halo}"
+            )
         )
         enhancer = LumaEnhancer(restorer, options.scale, keep_bicubic=reference is not None)
-        pipeline = Pipeline(
-            source, enhancer, sink, log,
-            frames_per_batch(sink.width, sink.height, options.tiling),
-            reference=reference, queue_frames=options.queue_frames,
-        )  # fmt: skip
-        with progress_display(console, info.frames) as progress:
-            total_text = str(info.frames) if info.frames else "?"
-            task = progress.add_task("enhancing", total=info.frames, total_text=total_text, fps="", psnr="")
-
-            def on_frame(frame: Frame, log: FrameLog) -> None:
-                speed = progress.tasks[0].speed
-                progress.update(
-                    task, advance=1, fps=f"{speed:.2f} fps" if speed else "",
-                    psnr=f"PSNR vs bicubic {log.mean('psnr_vs_bicubic'):.2f} dB",
-                )  # fmt: skip
-
-            pipeline.on_frame = on_frame
-            try:
+        batch = frames_per_batch(sink.width, sink.height, options.tiling)
+        pipeline = Pipeline(source, enhancer, sink, log, batch, reference=reference, queue_frames=options.queue_frames)
+        try:
+            with progress_display(console, info.frames) as progress:
+                pipeline.on_frame = _progress_updater(progress, info.frames)
                 stats = pipeline.run()
-            finally:
+        except BaseException:
+            with suppress(Exception):  # the run's own error is the one to report
                 sink.close()
-                log.close()
+            raise
+        try:
+            sink.close()
+        except av.FFmpegError as e:
+            raise UserError(f"{dst}: encoding failed ({e.strerror or type(e).__name__})") from None
         if stats.frames == 0:
             raise UserError(f"{dst}: not written, no frame was finished")
         os.replace(tmp, dst)
-    except av.FFmpegError as e:
-        raise UserError(f"{dst}: encoding failed ({e.strerror or type(e).__name__})") from None
-    finally:
-        source.close()
-        if reference:
-            reference.close()
-        tmp.unlink(missing_ok=True)  # still there only when the run failed
     _print_summary(console, dst, stats)
     return stats
+
+
+def _printer(console: Console) -> Callable[[str], None]:
+    """Plain lines on the console: file names must not be read as rich markup."""
+    return lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _progress_updater(progress: Progress, total: int | None) -> Callable[[Frame, FrameLog], None]:
+    task = progress.add_task("enhancing", total=total, total_text=str(total or "?"), fps="", psnr="")
+
+    def on_frame(frame: Frame, log: FrameLog) -> None:
+        speed = progress.tasks[0].speed
+        progress.update(
+            task, advance=1, fps=f"{speed:.2f} fps" if speed else "",
+            psnr=f"PSNR vs bicubic {log.mean('psnr_vs_bicubic'):.2f} dB",
+        )  # fmt: skip
+
+    return on_frame
 
 
 def _open_reference(options: EnhanceOptions, width: int, height: int) -> VideoSource | None:
@@ -184,4 +191,4 @@ def _print_summary(console: Console, dst: Path, stats: RunStats) -> None:
             f"SSIM {log.mean('ssim_ref_bicubic'):.4f}"
         )
     for line in lines:
-        console.print(line, highlight=False, soft_wrap=True)
+        _printer(console)(line)

@@ -43,13 +43,6 @@ class LumaEnhancer:
         out = self.restorer(bicubic)
         codes = coding.from_model(out[:, 0]).cpu().numpy().astype(ys[0].dtype)  # waits for the device
         model_ms = (time.perf_counter() - start) * 1000 / len(ys)
-        bic_levels, out_levels = to_levels(bicubic[:, 0]).cpu(), to_levels(out[:, 0]).cpu()
-        return [
-            Restored(
-                y,
-                model_ms,
-                psnr(out_levels[i], bic_levels[i]),
-                bic_levels[i].to(torch.uint8).numpy() if self.keep_bicubic else None,
-            )
-            for i, y in enumerate(codes)
-        ]
+        bic_levels, out_levels = to_levels(bicubic[:, 0]), to_levels(out[:, 0])  # on the device
+        kept = bic_levels.to(torch.uint8).cpu().numpy() if self.keep_bicubic else [None] * len(codes)
+        return [Restored(y, model_ms, psnr(out_levels[i], bic_levels[i]), kept[i]) for i, y in enumerate(codes)]

@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from kernels.inference import Restorer
-from kernels.metrics import to_levels
 from stream.evaluate import score_image
 from stream.frames import Frame
 from stream.source import VideoSource
@@ -32,7 +31,7 @@ def evaluate_video(
             continue
         if max_frames is not None and item.index >= max_frames:
             break
-        levels = to_levels(info.coding.to_model(torch.from_numpy(item.y.astype("int32")))).to(torch.uint8)
+        levels = info.coding.to_levels(torch.from_numpy(item.y)).to(torch.uint8)
         score = score_image(restorer, levels, scale)
         yield {
             "frame": item.index,

@@ -13,11 +13,6 @@ from stream.errors import UserError
 LOG_SUFFIXES = (".csv", ".jsonl")
 
 
-def check_log_path(path: Path) -> None:
-    if path.suffix not in LOG_SUFFIXES:
-        raise UserError(f"{path}: the log must be a .csv or .jsonl file")
-
-
 class FrameLog:
     """Rows of {frame, pts_time, model_ms, psnr_vs_bicubic, [reference metrics]}."""
 
@@ -25,11 +20,13 @@ class FrameLog:
         self.fields = fields
         self.rows = 0
         self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}  # per key: rows may lack one (a shorter reference) or hold inf
         self.mins: dict[str, float] = {}
         self._file: IO[str] | None = None
         self._csv: csv.DictWriter | None = None
         if path is not None:
-            check_log_path(path)
+            if path.suffix not in LOG_SUFFIXES:
+                raise UserError(f"{path}: the log must be a .csv or .jsonl file")
             try:
                 self._file = path.open("w", newline="")
             except OSError as e:
@@ -44,6 +41,7 @@ class FrameLog:
             if key in ("frame", "pts_time") or not math.isfinite(value):
                 continue
             self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + 1
             self.mins[key] = min(self.mins.get(key, math.inf), value)
         if self._csv is not None:
             self._csv.writerow({k: _rounded(v) for k, v in row.items()})
@@ -53,7 +51,7 @@ class FrameLog:
             self._file.flush()
 
     def mean(self, key: str) -> float:
-        return self.sums.get(key, math.nan) / self.rows if self.rows else math.nan
+        return self.sums[key] / self.counts[key] if key in self.counts else math.nan
 
     def close(self) -> None:
         if self._file is not None:

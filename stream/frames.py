@@ -1,4 +1,4 @@
-"""What travels between the pipeline's stages: frame records, stream facts, end of stream."""
+"""What travels between the pipeline's stages: frame records and the facts of the stream."""
 
 from __future__ import annotations
 
@@ -19,21 +19,33 @@ NATIVE_FORMATS = {
 _JPEG_RANGE = 2  # AVCOL_RANGE_JPEG: full-range samples
 
 
-def working_format(name: str) -> str:
-    """The native format closest to a decoded one (nv12 -> yuv420p, rgb24 -> yuv444p, ...)."""
-    if name in NATIVE_FORMATS:
-        return name
-    fmt = av.VideoFormat(name)
-    deep = max(c.bits for c in fmt.components) > 8
-    suffix = "10le" if deep else ""
-    if len(fmt.components) <= 2 and not fmt.is_rgb:  # grey, grey + alpha
-        return "gray" + suffix
-    if fmt.is_rgb or fmt.is_planar is None:
+def working_format(fmt: av.VideoFormat) -> str:
+    """The native format closest to a decoded one (nv12 -> yuv420p, rgb24 -> yuv444p, ...).
+
+    `fmt` must carry the frame's size (a decoded frame's `.format`): subsampling is read
+    from the planes' sizes.
+    """
+    if fmt.name in NATIVE_FORMATS:
+        return fmt.name
+    suffix = "10le" if max(c.bits for c in fmt.components) > 8 else ""
+    if fmt.is_rgb or fmt.name == "pal8":
         return "yuv444p" + suffix
+    if len(fmt.components) <= 2:  # grey, grey + alpha
+        return "gray" + suffix
     luma, chroma = fmt.components[0], fmt.components[1]
-    w_shift = (luma.width or 2) // max(chroma.width or 1, 1) > 1
-    h_shift = (luma.height or 2) // max(chroma.height or 1, 1) > 1
-    return ("yuv420p" if h_shift else "yuv422p" if w_shift else "yuv444p") + suffix
+    if chroma.height < luma.height:
+        return "yuv420p" + suffix
+    return ("yuv422p" if chroma.width < luma.width else "yuv444p") + suffix
+
+
+def plane_view(plane: av.video.plane.VideoPlane, dtype: type) -> np.ndarray:
+    """A plane's visible samples as an H x W view into the frame's buffer (line padding skipped)."""
+    itemsize = np.dtype(dtype).itemsize
+    return np.frombuffer(plane, dtype).reshape(-1, plane.line_size // itemsize)[: plane.height, : plane.width]
+
+
+def is_rgb(fmt: av.VideoFormat) -> bool:
+    return fmt.is_rgb or fmt.name == "pal8"
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,7 @@ class VideoInfo:
     colorspace: int
     color_primaries: int
     color_trc: int
+    sample_aspect_ratio: Fraction | None  # non-square pixels (anamorphic DV, HDV), or None
 
     @property
     def chroma_shift(self) -> tuple[int, int] | None:
@@ -81,13 +94,6 @@ class Frame:
     y: np.ndarray  # H x W, uint8 or uint16
     chroma: list[np.ndarray]  # [Cb, Cr] at the chroma size, or [] for grey
     restored: Restored | None = None
-
-
-@dataclass(frozen=True)
-class EndOfStream:
-    """Sent after the last item; `error` set when the sender stopped because of one."""
-
-    error: BaseException | None = None
 
 
 def is_full_range(pix_fmt: str, color_range: int) -> bool:

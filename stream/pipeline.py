@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import math
 import queue
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import av
 import torch
 
-from kernels.colour import LumaCoding
-from kernels.metrics import psnr, ssim, to_levels
+from kernels.metrics import psnr, ssim
 from stream.enhancer import LumaEnhancer
 from stream.framelog import FrameLog
 from stream.frames import Frame
@@ -85,16 +86,14 @@ class Pipeline:
                 if self.stop.is_set():
                     raise _Stopped from None
 
-    def _get(self, q: queue.Queue, producer: _Stage, block: bool = True) -> object | None:
+    def _get(self, q: queue.Queue, producer: _Stage) -> object | None:
         """The next item, or None once the producer is done and the queue is empty."""
         while True:
             try:
-                return q.get(timeout=_POLL_S) if block else q.get_nowait()
+                return q.get(timeout=_POLL_S)
             except queue.Empty:
                 if producer.done.is_set() and q.empty():
                     return None
-                if not block:
-                    raise
 
     def _run_stage(self, stage: _Stage) -> None:
         try:
@@ -123,6 +122,9 @@ class Pipeline:
             item = self._get(self.to_model, source)
             if item is None:
                 break
+            if not frames and not isinstance(item, Frame):  # nothing to wait for: a packet goes straight on
+                self._put(self.to_sink, item)
+                continue
             held.append(item)
             if isinstance(item, Frame):
                 frames.append(item)
@@ -170,8 +172,8 @@ class Pipeline:
             ref = next((r for r in references if isinstance(r, Frame)), None)  # type: ignore[call-overload]
             if ref is not None and frame.restored.bicubic_levels is not None:
                 assert self.reference is not None
-                truth = _levels(ref.y, self.reference.info.coding)
-                out = _levels(frame.restored.y, info.coding)
+                truth = self.reference.info.coding.to_levels(torch.from_numpy(ref.y))
+                out = info.coding.to_levels(torch.from_numpy(frame.restored.y))
                 bicubic = torch.from_numpy(frame.restored.bicubic_levels).to(torch.float64)
                 border = self.enhancer.scale
                 row |= {
@@ -184,6 +186,11 @@ class Pipeline:
 
     # --- running ----------------------------------------------------------------------
 
+    def _join(self) -> None:
+        for stage in self.stages:
+            while stage.thread is not None and stage.thread.is_alive():
+                stage.thread.join(_POLL_S)
+
     def run(self) -> RunStats:
         """Run to the end, or until a stage fails or the user presses Ctrl-C."""
         stats = RunStats(log=self.log)
@@ -192,17 +199,14 @@ class Pipeline:
             stage.thread = threading.Thread(target=self._run_stage, args=(stage,), daemon=True)
             stage.thread.start()
         try:
-            for stage in self.stages:
-                while stage.thread is not None and stage.thread.is_alive():
-                    stage.thread.join(_POLL_S)
+            self._join()
         except KeyboardInterrupt:
             stats.interrupted = True
+            self.stop.set()  # decoding and the model stop within a batch; the sink drains what is done
             self.stages[0].done.set()
-            self.stop.set()  # decoding and the model stop; the sink drains what is done
             self.stages[1].done.set()
-            sink_thread = self.stages[2].thread
-            assert sink_thread is not None
-            sink_thread.join()
+            with _sigint_ignored():  # let the container be finished, not cut short by a second Ctrl-C
+                self._join()
         stats.seconds = time.perf_counter() - start
         stats.frames = self.sink.frames_written
         if self.errors:
@@ -210,5 +214,13 @@ class Pipeline:
         return stats
 
 
-def _levels(codes: object, coding: LumaCoding) -> torch.Tensor:
-    return to_levels(coding.to_model(torch.from_numpy(codes)))  # type: ignore[arg-type]
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # only the main thread has handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

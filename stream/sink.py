@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 
 from stream.errors import UserError
-from stream.frames import Frame, VideoInfo
+from stream.frames import Frame, VideoInfo, plane_view
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand.
-_CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo", "ogg": "libtheora"}
+_CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo"}
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"}
 
 
@@ -31,21 +31,24 @@ class EncodeOptions:
     preset: str = "medium"
 
 
-def output_pix_fmt(info: VideoInfo, width: int, height: int, codec: av.Codec) -> str:
-    """The input's layout where the encoder and the output size allow it.
-
-    4:2:0 needs even sizes: an odd output (e.g. --scale 1 or 3 of an odd input) keeps
-    every pixel by moving to 4:4:4 instead of cropping one.
-    """
-    fmt = info.pix_fmt
+def planes_format(info: VideoInfo, width: int, height: int) -> str:
+    """The layout the restored planes are assembled in: the input's, unless 4:2:0 or 4:2:2
+    cannot hold the output size (odd), when every pixel is kept in 4:4:4 rather than cropped."""
     shift = info.chroma_shift
     if shift and ((shift[0] and width % 2) or (shift[1] and height % 2)):
-        fmt = fmt.replace("420", "444").replace("422", "444")
+        return info.pix_fmt.replace("420", "444").replace("422", "444")
+    return info.pix_fmt
+
+
+def encoder_format(fmt: str, codec: av.Codec) -> str:
+    """`fmt` if the encoder takes it, else its nearest: same layout in studio range, then
+    the same bit depth in 4:2:0 (frames are converted by swscale)."""
     supported = {f.name for f in codec.video_formats or []}
-    if supported and fmt not in supported:
-        fallback = fmt.replace("yuvj", "yuv")
-        fmt = fallback if fallback in supported else "yuv420p"
-    return fmt
+    deep = "10le" if fmt.endswith("10le") else ""
+    for candidate in (fmt, fmt.replace("yuvj", "yuv"), f"yuv420p{deep}", "yuv420p"):
+        if not supported or candidate in supported:
+            return candidate
+    return next(iter(supported))
 
 
 def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
@@ -77,9 +80,10 @@ class VideoSink:
         codec_name = options.codec or _CODEC_FOR_FORMAT.get(self.container.format.name, "libx264")
         try:
             codec = av.Codec(codec_name, "w")
-        except av.FFmpegError:
-            raise UserError(f"unknown encoder {codec_name!r}") from None
-        self.pix_fmt = output_pix_fmt(info, self.width, self.height, codec)
+        except (av.FFmpegError, ValueError):
+            raise UserError(f"no encoder named {codec_name!r} in this build of PyAV") from None
+        self.planes_fmt = planes_format(info, self.width, self.height)
+        self.pix_fmt = encoder_format(self.planes_fmt, codec)
         if self.pix_fmt != info.pix_fmt:
             notice(
                 f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
@@ -91,6 +95,8 @@ class VideoSink:
         ctx.time_base = info.time_base
         ctx.color_range, ctx.colorspace = info.color_range, info.colorspace
         ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
+        if info.sample_aspect_ratio:
+            ctx.sample_aspect_ratio = info.sample_aspect_ratio
         if codec_name in _CRF_CODECS:
             ctx.options = {"crf": str(options.crf)} | ({"preset": options.preset} if "x26" in codec_name else {})
             if codec_name == "libvpx-vp9":
@@ -103,23 +109,32 @@ class VideoSink:
                 self.copies[s.index] = self.container.add_stream_from_template(s)
             except (av.FFmpegError, ValueError) as e:
                 notice(f"left out {s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'}): {e}")
-        self._chroma_size = chroma_size(self.pix_fmt, self.width, self.height) if info.chroma_shift else None
+        self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self.frames_written = 0
 
+    def _chroma(self, plane: np.ndarray) -> np.ndarray:
+        """Upscale one chroma plane by the exact factor, then crop to the output's chroma size.
+
+        Stretching to the target size instead would misplace the right and bottom edges for
+        odd sizes (a 63-wide 4:2:0 frame has 32 chroma columns covering 64 luma columns).
+        """
+        assert self._chroma_size is not None and self.info.chroma_shift is not None
+        w, h = self._chroma_size
+        promoted = "444" in self.planes_fmt and "444" not in self.info.pix_fmt
+        fx, fy = (self.scale << s if promoted else self.scale for s in self.info.chroma_shift)
+        size = (plane.shape[1] * fx, plane.shape[0] * fy)
+        return cv2.resize(plane, size, interpolation=cv2.INTER_CUBIC)[:h, :w]
+
     def _av_frame(self, frame: Frame) -> av.VideoFrame:
-        out = av.VideoFrame(self.width, self.height, self.pix_fmt)
         assert frame.restored is not None
-        planes = [frame.restored.y]
-        if self._chroma_size:
-            planes += [cv2.resize(c, self._chroma_size, interpolation=cv2.INTER_CUBIC) for c in frame.chroma]
-        dtype = self.info.sample_dtype
+        out = av.VideoFrame(self.width, self.height, self.planes_fmt)
+        planes = [frame.restored.y] + [self._chroma(c) for c in frame.chroma]
         for plane, data in zip(out.planes, planes, strict=True):
-            rows = np.frombuffer(plane, dtype).reshape(-1, plane.line_size // np.dtype(dtype).itemsize)
-            rows[: plane.height, : plane.width] = data
+            plane_view(plane, self.info.sample_dtype)[:] = data
         out.pts, out.time_base = frame.pts, self.info.time_base
         out.color_range, out.colorspace = self.info.color_range, self.info.colorspace
         out.color_primaries, out.color_trc = self.info.color_primaries, self.info.color_trc
-        return out
+        return out if self.pix_fmt == self.planes_fmt else out.reformat(format=self.pix_fmt)
 
     def write_frame(self, frame: Frame) -> None:
         for packet in self.stream.encode(self._av_frame(frame)):

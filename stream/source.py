@@ -14,20 +14,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import av
-import numpy as np
 
 from kernels.colour import LumaCoding
 from stream.errors import UserError
-from stream.frames import Frame, VideoInfo, is_full_range, working_format
+from stream.frames import Frame, VideoInfo, is_full_range, is_rgb, plane_view, working_format
 
 PASSTHROUGH_TYPES = ("audio", "subtitle", "data")
-
-
-def plane_array(plane: av.video.plane.VideoPlane, dtype: type) -> np.ndarray:
-    """A plane's visible samples as an owned H x W array (line padding dropped)."""
-    itemsize = np.dtype(dtype).itemsize
-    rows = np.frombuffer(plane, dtype).reshape(-1, plane.line_size // itemsize)
-    return rows[: plane.height, : plane.width].copy()
+_BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
 
 def open_input(src: str | Path | BinaryIO, format: str | None = None) -> av.container.InputContainer:
@@ -60,8 +53,10 @@ class VideoSource:
         self._raw = self._demux()
         self._pending: list[av.VideoFrame | av.Packet] = []
         first = self._peek_first_frame()
+        self._size, self._source_pix_fmt = (first.width, first.height), first.format.name
         self.info = self._describe(first)
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
+        self._last_pts: int | None = None
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
         try:
@@ -82,33 +77,64 @@ class VideoSource:
         raise UserError(f"{self.name}: its video stream has no decodable frames")
 
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
-        pix_fmt = working_format(first.format.name)
+        pix_fmt = working_format(first.format)
+        rotation = round(first.rotation or 0)  # read before any conversion drops the side data
+        if is_rgb(first.format):  # converted by swscale's BT.601 matrix into studio range
+            first = self._convert(first, pix_fmt)
         bits = 10 if pix_fmt.endswith("10le") else 8
         rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
-        synthetic = first.pts is None
+        sar = self.video.sample_aspect_ratio
         return VideoInfo(
             width=first.width,
             height=first.height,
             pix_fmt=pix_fmt,
-            source_pix_fmt=first.format.name,
+            source_pix_fmt=self._source_pix_fmt,
             coding=LumaCoding(bits, is_full_range(pix_fmt, first.color_range)),
-            time_base=1 / Fraction(rate) if synthetic else Fraction(self.video.time_base),
+            time_base=1 / Fraction(rate) if first.pts is None else Fraction(self.video.time_base),
             rate=Fraction(rate),
             frames=self.video.frames or None,
-            rotation=round(first.rotation or 0),
+            rotation=rotation,
             color_range=first.color_range,
             colorspace=first.colorspace,
             color_primaries=first.color_primaries,
             color_trc=first.color_trc,
+            sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
         )
 
+    def _convert(self, frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
+        """To the working format (and the first frame's size, should the stream change it)."""
+        rgb = is_rgb(frame.format)
+        try:
+            out = frame.reformat(
+                width=self._size[0], height=self._size[1], format=pix_fmt,
+                **({"dst_colorspace": "itu601", "dst_color_range": _MPEG_RANGE} if rgb else {}),
+            )  # fmt: skip
+        except (av.FFmpegError, ValueError) as e:
+            raise UserError(f"{self.name}: cannot convert {frame.format.name} to {pix_fmt} ({e})") from None
+        if rgb:
+            out.colorspace, out.color_range = _BT601, _MPEG_RANGE  # what swscale just applied
+        return out
+
+    def _pts(self, frame: av.VideoFrame, index: int) -> int:
+        """The frame's pts; made up from the nominal rate where the stream has none, and kept
+        strictly increasing, as encoders and muxers require."""
+        if self._synthetic_pts:
+            return index
+        pts = frame.pts if frame.pts is not None else frame.dts
+        if pts is None:
+            step = max(1, round(1 / (self.info.rate * self.info.time_base)))
+            pts = (self._last_pts or 0) + step
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        return pts
+
     def _record(self, index: int, frame: av.VideoFrame) -> Frame:
-        if frame.format.name != self.info.pix_fmt:
-            frame = frame.reformat(format=self.info.pix_fmt)
+        if frame.format.name != self.info.pix_fmt or (frame.width, frame.height) != self._size:
+            frame = self._convert(frame, self.info.pix_fmt)
         dtype = self.info.sample_dtype
-        planes = [plane_array(p, dtype) for p in frame.planes]
-        pts = index if self._synthetic_pts else frame.pts
-        return Frame(index=index, pts=pts, y=planes[0], chroma=planes[1:3])
+        planes = [plane_view(p, dtype).copy() for p in frame.planes]  # owned: the frame's buffer is reused
+        return Frame(index=index, pts=self._pts(frame, index), y=planes[0], chroma=planes[1:3])
 
     def __iter__(self) -> Iterator[Frame | av.Packet]:
         index = 0

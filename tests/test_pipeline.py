@@ -12,8 +12,9 @@ import torch
 from kernels.colour import LumaCoding
 from kernels.resize import imresize
 from stream.api import EnhanceOptions, FrameEnhancer, enhance_file
+from stream.frames import plane_view
 from stream.sink import EncodeOptions
-from stream.source import VideoSource, plane_array
+from stream.source import VideoSource
 from tests.cli_helpers import run_cli
 from tests.media import VFR_PTS_MS, make_clip, probe
 
@@ -78,7 +79,7 @@ def decoded_planes(path, index=0):
     with av.open(str(path)) as c:
         frame = next(f for i, f in enumerate(c.decode(video=0)) if i == index)
         dtype = np.uint16 if frame.format.name.endswith("10le") else np.uint8
-        return frame.format.name, frame.color_range, [plane_array(p, dtype) for p in frame.planes]
+        return frame.format.name, frame.color_range, [plane_view(p, dtype).copy() for p in frame.planes]
 
 
 @pytest.mark.parametrize(
@@ -108,11 +109,36 @@ def test_pixel_formats_round_trip_planes_exactly(tmp_path, identity_weights, pix
     x = coding.to_model(torch.from_numpy(in_planes[0].astype(np.int32)).double())
     expected = coding.from_model(imresize(x, scale) if scale > 1 else x).numpy()
     assert np.abs(out_planes[0].astype(np.int32) - expected).max() <= 1
+    # Chroma is scaled by the exact factor (more where 4:2:0 became 4:4:4), then cropped.
+    promoted = out_fmt.startswith("yuv444") and not pix_fmt.startswith("yuv444")
+    fx = scale * (2 if promoted and ("420" in pix_fmt or "422" in pix_fmt) else 1)
+    fy = scale * (2 if promoted and "420" in pix_fmt else 1)
     for plane_in, plane_out in zip(in_planes[1:], out_planes[1:], strict=True):
-        size = (plane_out.shape[1], plane_out.shape[0])
-        assert np.array_equal(plane_out, cv2.resize(plane_in, size, interpolation=cv2.INTER_CUBIC))
+        upscaled = cv2.resize(plane_in, (plane_in.shape[1] * fx, plane_in.shape[0] * fy), interpolation=cv2.INTER_CUBIC)
+        assert np.array_equal(plane_out, upscaled[: plane_out.shape[0], : plane_out.shape[1]])
     if (width * scale) % 2 and "420" in pix_fmt:
         assert out_fmt == "yuv444p"
+
+
+def decoded_rgb(path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.int32)
+
+
+def test_rgb_input_keeps_its_colours(tmp_path, identity_weights):
+    src = make_clip(tmp_path / "in.mov", pix_fmt="rgb24", codec="png", audio=False, color=None)
+    dst = tmp_path / "out.mkv"
+    enhance_file(src, dst, EnhanceOptions(scale=1, weights=identity_weights, encode=EncodeOptions(codec="ffv1")))
+    assert probe(dst)["pix_fmt"] == "yuv444p"
+    assert np.abs(decoded_rgb(dst) - decoded_rgb(src)).mean() < 1.5  # only the YCbCr round trip's rounding
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p10le", "gray", "yuv422p"])
+def test_layouts_the_encoder_lacks_are_converted_for_it(tmp_path, tiny_weights, pix_fmt):
+    src = make_clip(tmp_path / "in.mkv", width=32, height=24, pix_fmt=pix_fmt, codec="ffv1", audio=False)
+    dst = tmp_path / "out.webm"  # this build's VP9 encoder takes 8-bit 4:2:0 and 4:4:4 only
+    enhance_file(src, dst, EnhanceOptions(weights=tiny_weights))
+    assert probe(dst)["frames"] == 12 and probe(dst)["size"] == (64, 48)
 
 
 def test_luma_coding_maps_every_range_to_studio_levels():
@@ -163,6 +189,7 @@ def test_reference_scores_output_and_bicubic(tmp_path, tiny_weights, capsys):
         ("unwritable", "cannot write"),
         ("bad-reference", "the output is 128x96"),
         ("bad-log", "must be a .csv or .jsonl"),
+        ("bad-codec", "no encoder named 'nonesuch'"),
     ],
 )
 def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, tiny_weights, capsys, case, message):
@@ -195,6 +222,8 @@ def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, tiny_weigh
         extra = ["--reference", str(src)]
     elif case == "bad-log":
         extra = ["--log", str(tmp_path / "log.txt")]
+    elif case == "bad-codec":
+        extra = ["--codec", "nonesuch"]
     overwrite = [] if case == "exists" else ["-y"]
     code, out, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), *overwrite, *extra], capsys)
     assert code == 1 and message in err, err
