@@ -44,9 +44,12 @@ _ALIASES = {alias: ours for ours, aliases in KEY_MAP.items() for alias in (ours,
 # Wrappers that checkpoints put around the model's own names.
 _WRAPPER_PREFIXES = ("module.", "model.", "state_dict.", "net.")
 
-# Pretrained weights shipped inside the package: name -> file under kernels/pretrained/.
-PRETRAINED: dict[str, str] = {}
-DEFAULT_PRETRAINED = "drrn-b1u25-x234"
+# Weights shipped inside the package: name -> file under kernels/pretrained/. Each file's
+# metadata says how it was trained and what it measured; docs/QUALITY.md has the full table.
+PRETRAINED: dict[str, str] = {
+    "drrn-b1u3-x234": "drrn-b1u3-x234.safetensors",  # B1U3, x2/x3/x4, trained on this project's CPU
+}
+DEFAULT_PRETRAINED = "drrn-b1u3-x234"
 
 
 @dataclass
@@ -220,8 +223,10 @@ def pretrained_path(name: str = DEFAULT_PRETRAINED) -> Path:
 
 
 def load_drrn(path: str | Path | None = None, units: int | None = None) -> tuple[DRRN, Weights]:
-    """The one loading path: weights file (or the shipped default) -> DRRN in eval mode."""
-    weights = read_weights(path if path is not None else pretrained_path())
+    """The one loading path: a weights file, a shipped name, or None for the shipped default."""
+    if path is None or (str(path) in PRETRAINED and not Path(path).exists()):
+        path = pretrained_path(str(path) if path is not None else DEFAULT_PRETRAINED)
+    weights = read_weights(path)
     channels = weights.state_dict["conv_a.weight"].shape[0]
     model = DRRN(DRRNConfig(units=units or weights.units, channels=channels))
     model.load_state_dict(weights.state_dict)
@@ -231,6 +236,8 @@ def load_drrn(path: str | Path | None = None, units: int | None = None) -> tuple
 def describe(weights: Weights) -> str:
     """One line for logs: where the weights came from and what they measured."""
     meta = weights.metadata
-    source = meta.get("name") or weights.source
-    psnr = json.loads(meta["psnr"]) if "psnr" in meta else None
-    return f"{source} (B1U{weights.units})" + (f", Set5 PSNR {psnr}" if psnr else "")
+    text = f"{meta.get('name') or weights.source} (B1U{weights.units})"
+    if "psnr" in meta:
+        psnr = json.loads(meta["psnr"])
+        text += ", Set5 " + " / ".join(f"x{s} {v:.2f}" for s, v in psnr.items()) + " dB"
+    return text

@@ -10,7 +10,8 @@ import typer
 from kernels.inference import Precision
 
 WeightsOpt = Annotated[
-    Path | None, typer.Option("--weights", help="Weights file (any supported format); default: the shipped weights.")
+    Path | None,
+    typer.Option("--weights", help="Weights file (any format convert reads) or a shipped name; default: shipped."),
 ]
 UnitsOpt = Annotated[
     int | None, typer.Option("--units", min=1, help="Recursive units (25 = B1U25); default: the weights' own.")

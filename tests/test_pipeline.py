@@ -230,3 +230,10 @@ def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, tiny_weigh
     assert err.strip().count("\n") == 0 and "Traceback" not in err and out == ""
     assert (tmp_path / "out.mp4").read_bytes() == b"precious"
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_shipped_weights_are_the_default(tmp_path, capsys):
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40, 80], audio=False)
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mp4")], capsys)
+    assert code == 0, err
+    assert "DRRN drrn-b1u3-x234 (B1U3)" in err and probe(tmp_path / "out.mp4")["frames"] == 3

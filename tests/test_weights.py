@@ -12,7 +12,17 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from kernels.weights import KEY_MAP, Weights, WeightsError, load_drrn, read_weights, save_weights
+from kernels.weights import (
+    DEFAULT_PRETRAINED,
+    KEY_MAP,
+    PRETRAINED,
+    Weights,
+    WeightsError,
+    load_drrn,
+    pretrained_path,
+    read_weights,
+    save_weights,
+)
 from tests.conftest import random_drrn
 
 
@@ -185,3 +195,12 @@ def test_reference_weights_load_as_b1u25(reference_weights, tmp_path):
     converted = tmp_path / "ref.safetensors"
     save_weights(converted, weights)
     assert_same_weights(read_weights(converted), model)
+
+
+def test_every_shipped_weights_file_loads_with_its_metadata():
+    for name in PRETRAINED:
+        model, weights = load_drrn(name)
+        assert weights.metadata["name"] == name and weights.metadata["scales"] == "2,3,4"
+        assert model.config.units == weights.units and "trained" in weights.metadata
+        assert pretrained_path(name).stat().st_size < 2 * 2**20  # ships inside the package
+    assert load_drrn()[1].metadata["name"] == DEFAULT_PRETRAINED
