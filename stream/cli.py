@@ -124,8 +124,10 @@ app.command("train")(train_command)
 
 @app.command("enhance")
 def enhance_command(
-    src: Annotated[Path, typer.Argument(help="Input video.")],
-    dst: Annotated[Path, typer.Argument(help="Output video; the container follows the name (.mp4, .mkv, ...).")],
+    src: Annotated[str, typer.Argument(help="Input video, or - for stdin.")],
+    dst: Annotated[
+        str, typer.Argument(help="Output video (container from its name), or - for stdout.")
+    ],
     scale: Annotated[int, typer.Option("--scale", min=1, max=4, help="1 sharpens in place; 2-4 upscale.")] = 2,
     weights: WeightsOpt = None,
     units: UnitsOpt = None,
@@ -145,6 +147,12 @@ def enhance_command(
     ] = None,
     overwrite: Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary, only errors.")] = False,
+    input_format: Annotated[
+        str | None, typer.Option("--input-format", help="Input container (e.g. nut, matroska, mpegts, yuv4mpegpipe).")
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")
+    ] = None,
 ) -> None:
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     options = EnhanceOptions(
@@ -152,8 +160,11 @@ def enhance_command(
         tiling=Tiling(tile=tile or None, halo=halo, batch=batch),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
         log=log, reference=reference, overwrite=overwrite,
+        input_format=input_format, output_format=output_format,
     )  # fmt: skip
     stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
+    if stats.reader_closed:  # `| head`: not an error; keep Python's exit-time flush of stdout quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if stats.interrupted:
         raise typer.Exit(130)
 

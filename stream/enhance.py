@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 from rich.console import Console
@@ -42,6 +44,8 @@ class EnhanceOptions:
     log: Path | None = None
     reference: Path | None = None  # a video of the output's size to score against
     overwrite: bool = False
+    input_format: str | None = None  # None: probe the input
+    output_format: str | None = None  # None: from the output's name (matroska on a pipe)
     queue_frames: int = 8  # frames between stages: bounds memory, hides I/O jitter
 
 
@@ -49,24 +53,65 @@ LOG_FIELDS = ["frame", "pts_time", "model_ms", "psnr_vs_bicubic"]
 REFERENCE_FIELDS = ["psnr_ref", "ssim_ref", "psnr_ref_bicubic", "ssim_ref_bicubic"]
 
 
+STDIO = "-"  # read stdin / write stdout
+PIPE_DEFAULT_FORMAT = "matroska"
+# Muxers that seek back to finish the file (mp4's index): impossible on a pipe.
+SEEKING_FORMATS = {"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "f4v", "psp", "mov,mp4,m4a,3gp,3g2,mj2"}
+
+
 def partial_path(dst: Path) -> Path:
     """Where the output grows until it is complete; same suffix, so the muxer is the same."""
     return dst.with_name(f".{dst.stem}.partial{dst.suffix}")
 
 
-def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
-    if not src.exists():
-        raise UserError(f"{src}: no such file")
-    if dst.exists() and (dst.resolve() == src.resolve() or os.path.samefile(dst, src)):
-        raise UserError(f"{dst}: the output would overwrite the input")
-    if dst.exists() and not overwrite:
-        raise UserError(f"{dst}: exists; pass -y to replace it")
-    if dst.is_dir():
-        raise UserError(f"{dst}: is a folder")
-    if not dst.parent.is_dir():
-        raise UserError(f"{dst.parent}: no such folder")
-    if not os.access(dst.parent, os.W_OK):
-        raise UserError(f"{dst.parent}: not writable")
+class FileTarget:
+    """A named output, written beside itself and renamed at the end, so a failed run never
+    clobbers an existing file."""
+
+    def __init__(self, src: str, dst: str, overwrite: bool, format: str | None) -> None:
+        self.dst, self.format = Path(dst), format
+        if src != STDIO and Path(src).exists() and self.dst.exists() and os.path.samefile(src, self.dst):
+            raise UserError(f"{dst}: the output would overwrite the input")
+        if self.dst.is_dir():
+            raise UserError(f"{dst}: is a folder")
+        if self.dst.exists() and not overwrite:
+            raise UserError(f"{dst}: exists; pass -y to replace it")
+        if not self.dst.parent.is_dir():
+            raise UserError(f"{self.dst.parent}: no such folder")
+        self.tmp = partial_path(self.dst)
+
+    def open(self) -> Path:
+        try:
+            self.tmp.open("wb").close()  # fail now, not after the first batch, if the folder is not writable
+        except OSError as e:
+            raise UserError(f"{self.dst}: cannot write ({e.strerror})") from None
+        return self.tmp
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.dst)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+class PipeTarget:
+    """stdout: the stream goes out as it is made, in a container that needs no seeking."""
+
+    def __init__(self, format: str | None) -> None:
+        self.dst, self.format = "stdout", format or PIPE_DEFAULT_FORMAT
+        if self.format in SEEKING_FORMATS:
+            raise UserError(f"{self.format} cannot be written to a pipe (it seeks back); use matroska, nut or mpegts")
+        if sys.stdout.isatty():
+            raise UserError("stdout is a terminal; redirect it to a file or a pipe")
+
+    def open(self) -> BinaryIO:
+        return sys.stdout.buffer
+
+    def commit(self) -> None:
+        sys.stdout.buffer.flush()
+
+    def discard(self) -> None:
+        pass
 
 
 def frames_per_batch(width: int, height: int, tiling: Tiling) -> int:
@@ -92,14 +137,20 @@ def progress_display(console: Console, total: int | None) -> Progress:
     )
 
 
-def enhance_file(src: Path, dst: Path, options: EnhanceOptions, console: Console | None = None) -> RunStats:
-    """Enhance one video file; returns what ran (frames, time, per-frame metrics)."""
+def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, console: Console | None = None) -> RunStats:
+    """Enhance one video (a file, or "-" for stdin/stdout); returns what ran (frames, time, metrics)."""
     console = console or Console(stderr=True, quiet=True)
-    check_paths(src, dst, options.overwrite)
+    src, dst = str(src), str(dst)
+    target: FileTarget | PipeTarget = (
+        PipeTarget(options.output_format)
+        if dst == STDIO
+        else FileTarget(src, dst, options.overwrite, options.output_format)
+    )
     fields = LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])
     with ExitStack() as cleanup:
         log = cleanup.enter_context(closing(FrameLog(options.log, fields)))
-        source = cleanup.enter_context(closing(VideoSource(src)))
+        source_file = sys.stdin.buffer if src == STDIO else Path(src)
+        source = cleanup.enter_context(closing(VideoSource(source_file, options.input_format)))
         info = source.info
         reference = _open_reference(options, info.width * options.scale, info.height * options.scale)
         if reference:
@@ -107,29 +158,30 @@ def enhance_file(src: Path, dst: Path, options: EnhanceOptions, console: Console
         restorer, weights = make_restorer(
             options.weights, options.units, options.device, options.precision, options.tiling
         )
-        tmp = partial_path(dst)
-        cleanup.callback(tmp.unlink, missing_ok=True)  # still there only when the run failed
-        try:
-            tmp.open("wb").close()  # fail now, not after the first batch, if the folder is not writable
-        except OSError as e:
-            raise UserError(f"{dst}: cannot write ({e.strerror})") from None
-        sink = VideoSink(tmp, info, options.scale, source.passthrough, options.encode, notice=_printer(console))
+        cleanup.callback(target.discard)  # a no-op once committed
+        sink = VideoSink(
+            target.open(), info, options.scale, source.passthrough, options.encode,
+            format=target.format, notice=_printer(console),
+        )  # fmt: skip
+        tiling = options.tiling
         _printer(console)(
-            f"{src.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
+            f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
             f"{sink.pix_fmt}; DRRN {describe(weights)} on {restorer.device} in {restorer.precision}, "
-            + (
-                "whole frames"
-                if options.tiling.tile is None
-                else f"tiles {options.tiling.tile} + halo {options.tiling.halo}"
-            )
+            + ("whole frames" if tiling.tile is None else f"tiles {tiling.tile} + halo {tiling.halo}")
         )
         enhancer = LumaEnhancer(restorer, options.scale, keep_bicubic=reference is not None)
-        batch = frames_per_batch(sink.width, sink.height, options.tiling)
+        batch = frames_per_batch(sink.width, sink.height, tiling)
         pipeline = Pipeline(source, enhancer, sink, log, batch, reference=reference, queue_frames=options.queue_frames)
         try:
             with progress_display(console, info.frames) as progress:
                 pipeline.on_frame = _progress_updater(progress, info.frames)
                 stats = pipeline.run()
+        except BrokenPipeError:
+            if not isinstance(target, PipeTarget):
+                raise
+            with suppress(Exception):
+                sink.close()
+            return RunStats(frames=sink.frames_written, reader_closed=True, log=log)
         except BaseException:
             with suppress(Exception):  # the run's own error is the one to report
                 sink.close()
@@ -137,11 +189,16 @@ def enhance_file(src: Path, dst: Path, options: EnhanceOptions, console: Console
         try:
             sink.close()
         except av.FFmpegError as e:
-            raise UserError(f"{dst}: encoding failed ({e.strerror or type(e).__name__})") from None
+            raise UserError(f"{target.dst}: encoding failed ({e.strerror or type(e).__name__})") from None
         if stats.frames == 0:
-            raise UserError(f"{dst}: not written, no frame was finished")
-        os.replace(tmp, dst)
-    _print_summary(console, dst, stats)
+            raise UserError(f"{target.dst}: not written, no frame was finished")
+        target.commit()  # what decoded is playable and kept, even when the input was damaged
+    _print_summary(console, target.dst, stats)
+    if source.errors.count:
+        raise UserError(
+            f"{source.name}: truncated or corrupt input ({source.errors.count} decoder errors, first: "
+            f"{source.errors.first!r}); {target.dst} has the {stats.frames} frames that decoded"
+        )
     return stats
 
 
@@ -175,7 +232,7 @@ def _open_reference(options: EnhanceOptions, width: int, height: int) -> VideoSo
     return reference
 
 
-def _print_summary(console: Console, dst: Path, stats: RunStats) -> None:
+def _print_summary(console: Console, dst: Path | str, stats: RunStats) -> None:
     log = stats.log
     assert log is not None
     lead = "interrupted: kept" if stats.interrupted else "wrote"

@@ -39,6 +39,7 @@ class RunStats:
     frames: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    reader_closed: bool = False  # stdout's reader went away (`| head`): the run ends quietly
     log: FrameLog | None = None
 
     @property

@@ -90,9 +90,12 @@ class VideoSink:
             )
         self.stream = self.container.add_stream(codec_name, rate=info.rate)
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
-        self.stream.time_base = info.time_base
+        # Y4M stores a frame rate, not timestamps: there frames are numbered at the nominal rate.
+        self.renumber = self.container.format.name == "yuv4mpegpipe"
+        self.time_base = 1 / info.rate if self.renumber else info.time_base
+        self.stream.time_base = self.time_base
         ctx = self.stream.codec_context
-        ctx.time_base = info.time_base
+        ctx.time_base = self.time_base
         ctx.color_range, ctx.colorspace = info.color_range, info.colorspace
         ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
         if info.sample_aspect_ratio:
@@ -131,7 +134,7 @@ class VideoSink:
         planes = [frame.restored.y] + [self._chroma(c) for c in frame.chroma]
         for plane, data in zip(out.planes, planes, strict=True):
             plane_view(plane, self.info.sample_dtype)[:] = data
-        out.pts, out.time_base = frame.pts, self.info.time_base
+        out.pts, out.time_base = (frame.index if self.renumber else frame.pts), self.time_base
         out.color_range, out.colorspace = self.info.color_range, self.info.colorspace
         out.color_primaries, out.color_trc = self.info.color_primaries, self.info.color_trc
         return out if self.pix_fmt == self.planes_fmt else out.reformat(format=self.pix_fmt)

@@ -8,12 +8,14 @@ are yielded untouched, in demux order, for the sink to copy.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
 import av
+import av.logging
 
 from kernels.colour import LumaCoding
 from stream.errors import UserError
@@ -35,6 +37,20 @@ def open_input(src: str | Path | BinaryIO, format: str | None = None) -> av.cont
         raise UserError(f"{name}: cannot open ({e})") from None
 
 
+class DecodeErrors(logging.Handler):
+    """Counts the errors that libav's demuxer and decoder log for one input: the only sign of
+    a truncated or damaged stream, which they conceal and decode past."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__(logging.ERROR)
+        self.names, self.count, self.first = names, 0, ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.removeprefix("libav.") in self.names:
+            self.count += 1
+            self.first = self.first or record.getMessage().strip()
+
+
 class VideoSource:
     """One input's first video stream, decoded in order, with its other streams' packets."""
 
@@ -49,6 +65,9 @@ class VideoSource:
             self.container.close()
             raise UserError(f"{self.name}: no decoder for its video codec")
         self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
+        self.errors = DecodeErrors({self.container.format.name, self.video.codec_context.name})
+        logging.getLogger("libav").addHandler(self.errors)
+        av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
         self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES]
         self._raw = self._demux()
         self._pending: list[av.VideoFrame | av.Packet] = []
@@ -147,4 +166,5 @@ class VideoSource:
                 yield item
 
     def close(self) -> None:
+        logging.getLogger("libav").removeHandler(self.errors)
         self.container.close()

@@ -1,0 +1,95 @@
+"""stdin and stdout against the real ffmpeg command-line tools (Debian's ffmpeg package)."""
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="needs ffmpeg")
+
+TESTSRC = "ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=10"
+SINE = "-f lavfi -i sine=frequency=440:sample_rate=48000 -c:a aac -shortest"
+
+
+def drrn(weights, *args: str) -> str:
+    return shlex.join([sys.executable, "-m", "stream", *args, "--weights", str(weights), "--quiet"])
+
+
+def run(pipeline: str) -> tuple[list[int], str]:
+    """Run a shell pipeline; -> (every command's exit status, the last command's stdout)."""
+    proc = subprocess.run(
+        ["bash", "-c", f'{pipeline}; echo "status ${{PIPESTATUS[*]}}" >&2'],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    status_line = [line for line in proc.stderr.splitlines() if line.startswith("status ")][-1]
+    return [int(s) for s in status_line.split()[1:]], proc.stdout
+
+
+def ffprobe_streams() -> str:
+    return "ffprobe -v error -count_frames -show_entries stream=codec_type,width,height,nb_read_frames -of json -"
+
+
+def test_nut_in_matroska_out_with_audio(tiny_weights):
+    status, out = run(f"{TESTSRC} {SINE} -frames:v 12 -f nut - | {drrn(tiny_weights, '-', '-')} | {ffprobe_streams()}")
+    assert status == [0, 0, 0]
+    streams = json.loads(out)["streams"]
+    video = next(s for s in streams if s["codec_type"] == "video")
+    assert (video["width"], video["height"], int(video["nb_read_frames"])) == (128, 96, 12)
+    assert any(s["codec_type"] == "audio" for s in streams)
+
+
+def test_y4m_in_y4m_out(tiny_weights):
+    cmd = drrn(tiny_weights, "-", "-", "--output-format", "yuv4mpegpipe")
+    status, out = run(f"{TESTSRC} -frames:v 7 -pix_fmt yuv420p -f yuv4mpegpipe - | {cmd} | {ffprobe_streams()}")
+    assert status == [0, 0, 0]
+    (video,) = json.loads(out)["streams"]
+    assert (video["width"], video["height"], int(video["nb_read_frames"])) == (128, 96, 7)
+
+
+def test_file_to_stdout_and_stdin_to_file(tiny_weights, tmp_path):
+    src = tmp_path / "in.mkv"
+    subprocess.run(f"{TESTSRC} -frames:v 5 {src}", shell=True, check=True)
+    status, out = run(f"{drrn(tiny_weights, str(src), '-')} | {ffprobe_streams()}")
+    assert status == [0, 0] and int(json.loads(out)["streams"][0]["nb_read_frames"]) == 5
+    status, _ = run(f"cat {src} | {drrn(tiny_weights, '-', str(tmp_path / 'out.mp4'))}")
+    assert status == [0, 0] and (tmp_path / "out.mp4").stat().st_size > 0
+
+
+def test_a_reader_that_closes_early_ends_the_run_quietly(tiny_weights):
+    proc = subprocess.run(
+        ["bash", "-c", f"{TESTSRC} -frames:v 200 -f nut - 2>/dev/null | {drrn(tiny_weights, '-', '-')} | head -c 1000"],
+        capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert len(proc.stdout) == 1000
+    assert proc.stderr == b""  # no traceback, no message
+
+
+@pytest.mark.parametrize(
+    "feed, message",
+    [
+        ("head -c 4000 /dev/urandom", "<stdin>: not a readable media file"),
+        (f"{TESTSRC} -frames:v 30 -f nut - 2>/dev/null | head -c 3000", "<stdin>: truncated or corrupt input"),
+        ("true", "<stdin>: not a readable media file"),
+    ],
+    ids=["garbage", "truncated", "empty"],
+)
+def test_bad_stdin_gives_one_line(tiny_weights, feed, message):
+    proc = subprocess.run(
+        ["bash", "-c", f"{feed} | {drrn(tiny_weights, '-', '-')} > /dev/null"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert message in proc.stderr and proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_mp4_is_never_written_to_a_pipe(tiny_weights, tmp_path):
+    src = tmp_path / "in.mkv"
+    subprocess.run(f"{TESTSRC} -frames:v 2 {src}", shell=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "stream", str(src), "-", "--output-format", "mp4", "--weights", str(tiny_weights)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "cannot be written to a pipe" in proc.stderr and proc.stdout == ""
