@@ -58,10 +58,11 @@ class Restorer:
     def __init__(self, model: DRRN, device: torch.device, precision: str, tiling: Tiling) -> None:
         self.device, self.precision, self.tiling = device, precision, tiling
         self.model = model.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN prefer NHWC
+        self.units = model.config.units  # recursive units per forward; the live preview changes it
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x).float()
+        return self.model(x, self.units).float()
 
     @torch.inference_mode()
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
