@@ -147,7 +147,7 @@ class Pipeline:
 
     def _sink_loop(self) -> None:
         worker = self.stages[1]
-        references = iter(self.reference) if self.reference else None
+        references = (r for r in self.reference if isinstance(r, Frame)) if self.reference else None
         while True:
             item = self._get(self.to_sink, worker)
             if item is None:
@@ -160,7 +160,7 @@ class Pipeline:
             elif isinstance(item, av.Packet):
                 self.sink.write_packet(item)
 
-    def _metrics(self, frame: Frame, references: object | None) -> dict[str, float]:
+    def _metrics(self, frame: Frame, references: Iterator[Frame] | None) -> dict[str, float]:
         assert frame.restored is not None
         info = self.source.info
         row = {
@@ -170,7 +170,7 @@ class Pipeline:
             "psnr_vs_bicubic": frame.restored.psnr_vs_bicubic,
         }
         if references is not None:
-            ref = next((r for r in references if isinstance(r, Frame)), None)  # type: ignore[call-overload]
+            ref = next(references, None)  # None once a shorter reference has ended
             if ref is not None and frame.restored.bicubic_levels is not None:
                 assert self.reference is not None
                 truth = self.reference.info.coding.to_levels(torch.from_numpy(ref.y))
