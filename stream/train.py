@@ -65,6 +65,7 @@ class Recipe:
     lr_gamma: float = 0.5  # the paper halves it
     horizon: int = 0  # cosine schedule: steps to anneal over
     units_schedule: tuple[tuple[int, int], ...] = ()  # (units, until step) stages before `units`
+    init: str = "msra"  # "msra" (the paper's); "msra-zero-out": output conv 0, so training starts at bicubic
     seed: int = 0
 
     def lr_at(self, step: int) -> float:
@@ -92,10 +93,17 @@ class Recipe:
         return cls(**d | {"scales": tuple(d["scales"]), "units_schedule": tuple(map(tuple, d["units_schedule"]))})
 
 
-def msra_init(model: DRRN) -> None:
-    """He et al.'s normal init, as the paper uses: std sqrt(2 / fan_in) for every conv."""
+def initialise(model: DRRN, init: str) -> None:
+    """He et al.'s normal init, as the paper uses: std sqrt(2 / fan_in) for every conv.
+
+    "msra-zero-out" also zeroes the output conv: the residual starts at 0 (the model starts
+    as bicubic) instead of at MSRA's huge first outputs (MSE 14.6 for B1U25), which with
+    Adam at lr 1e-3 left a B1U3 only 0.2 dB above bicubic after 1,500 steps.
+    """
     for p in model.parameters():
         torch.nn.init.kaiming_normal_(p, nonlinearity="relu")
+    if init == "msra-zero-out":
+        torch.nn.init.zeros_(model.conv_out.weight)
 
 
 class Trainer:
@@ -105,7 +113,7 @@ class Trainer:
         self.recipe, self.device, self.precision = recipe, device, precision
         torch.manual_seed(recipe.seed)
         model = DRRN(DRRNConfig(units=recipe.units, channels=recipe.channels))
-        msra_init(model)
+        initialise(model, recipe.init)
         self.model = model.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN prefer NHWC
         params = self.model.parameters()
         if recipe.optimizer == "sgd":
@@ -310,6 +318,10 @@ def train_command(
         int | None, typer.Option("--val-crop", min=16, help="Validate on centre crops (approximate, faster).")
     ] = None,
     log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps per curve record and display.")] = 10,
+    init: Annotated[
+        Literal["msra", "msra-zero-out"],
+        typer.Option("--init", help="msra (the paper's), or msra-zero-out: start from bicubic."),
+    ] = "msra",
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**31 - 1, help="Seeds init and sampling.")] = 0,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
@@ -349,6 +361,7 @@ def train_command(
         lr_gamma=lr_gamma,
         horizon=steps if schedule == "cosine" else 0,
         units_schedule=parse_units_schedule(units_schedule, units),
+        init=init,
         seed=seed,
     )
     if batch < len(recipe.scales):
@@ -405,7 +418,7 @@ def train_command(
             "scales": ",".join(map(str, recipe.scales)),
             "trained": (
                 f"{train_pack.label} ({len(train_pack.names)} images), {trainer.step} steps of {recipe.describe()}, "
-                f"MSRA init, {dev.type} {prec}, {elapsed() / 60:.1f} min"
+                f"{recipe.init} init, {dev.type} {prec}, {elapsed() / 60:.1f} min"
             ),
         }
         if psnr:
