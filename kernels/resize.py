@@ -23,11 +23,12 @@ def _cubic(x: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=64)
-def _weight_matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> torch.Tensor:
-    """out_len x in_len float64 matrix, as MATLAB's `contributions` builds it."""
+def _weight_matrix(in_len: int, out_len: int, scale: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """out_len x in_len matrix, as MATLAB's `contributions` builds it (in float64), cached on
+    the device in the dtype it is used in, so video frames do not copy it every batch."""
     x = torch.arange(1, out_len + 1, dtype=torch.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)  # output pixel centre in input coordinates (1-based)
-    shrink = antialias and scale < 1
+    shrink = scale < 1  # MATLAB antialiases when it shrinks
     width = _KERNEL_WIDTH / scale if shrink else _KERNEL_WIDTH
     left = torch.floor(u - width / 2)
     taps = math.ceil(width) + 2
@@ -39,7 +40,7 @@ def _weight_matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> 
     cols = mirror[(idx.long() - 1) % (2 * in_len)]
     matrix = torch.zeros(out_len, in_len, dtype=torch.float64)
     matrix.scatter_add_(1, cols, w)
-    return matrix
+    return matrix.to(device, dtype)
 
 
 def imresize(img: torch.Tensor, scale: float, out_hw: tuple[int, int] | None = None) -> torch.Tensor:
@@ -50,6 +51,6 @@ def imresize(img: torch.Tensor, scale: float, out_hw: tuple[int, int] | None = N
     """
     h, w = img.shape[-2:]
     out_h, out_w = out_hw or (math.ceil(h * scale), math.ceil(w * scale))
-    wh = _weight_matrix(h, out_h, scale, True).to(img.device, img.dtype)
-    ww = _weight_matrix(w, out_w, scale, True).to(img.device, img.dtype)
+    wh = _weight_matrix(h, out_h, scale, img.device, img.dtype)
+    ww = _weight_matrix(w, out_w, scale, img.device, img.dtype)
     return wh @ img @ ww.T  # ... x out_h x out_w
