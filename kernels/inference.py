@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Literal
 
 import torch
 
+from kernels import onednn
 from kernels.model import DRRN
 from kernels.tiling import Tiling, run_tiled
 
@@ -52,22 +54,42 @@ def resolve_precision(precision: Precision, device: torch.device) -> str:
     return precision
 
 
+def _cuda_runner(model: DRRN, dtype: torch.dtype, tiling: Tiling) -> Callable[[torch.Tensor, int], torch.Tensor] | None:
+    """CUDA graphs and Triton tile kernels; None (the eager path) where Triton is missing."""
+    try:
+        from kernels.cuda_runner import CudaRunner  # imports Triton, which CUDA builds of torch bring
+    except ImportError:
+        return None
+    return CudaRunner(model, dtype, tiling)
+
+
 class Restorer:
-    """DRRN on one device and precision, tiled or whole-frame: float luma in, float luma out."""
+    """DRRN on one device and precision, tiled or whole-frame: float luma in, float luma out.
+
+    Each device gets its fastest path: on the CPU, oneDNN convolutions with the ReLUs and the
+    residual add fused in (kernels.onednn); on CUDA, weights in fp16, CUDA graphs and Triton tile
+    kernels (kernels.cuda_runner); elsewhere, the eager model under autocast.
+    """
 
     def __init__(self, model: DRRN, device: torch.device, precision: str, tiling: Tiling) -> None:
         self.device, self.precision, self.tiling = device, precision, tiling
         self.model = model.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN prefer NHWC
         self.units = model.config.units  # recursive units per forward; the live preview changes it
+        dtype = _DTYPES.get(precision, torch.float32)
+        self._fused = onednn.FusedForward(self.model, dtype) if device.type == "cpu" and onednn.available() else None
+        self._cuda = _cuda_runner(self.model, dtype, tiling) if device.type == "cuda" else None
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x, self.units).float()
+        if self._fused is not None:
+            return self._fused(x, self.units).float()
+        dtype = _DTYPES.get(self.precision)
+        with torch.autocast(self.device.type, dtype) if dtype else nullcontext():
+            return self.model(x.contiguous(memory_format=torch.channels_last), self.units).float()
 
     @torch.inference_mode()
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """y: N x 1 x H x W in [0, 1] (bicubic-upscaled luma) -> restored, same shape, float32."""
         y = y.to(self.device, torch.float32)
-        dtype = _DTYPES.get(self.precision)
-        with torch.autocast(self.device.type, dtype) if dtype else nullcontext():
-            return run_tiled(self._forward, y, self.tiling)
+        if self._cuda is not None:
+            return self._cuda(y, self.units)
+        return run_tiled(self._forward, y, self.tiling)

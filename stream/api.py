@@ -46,9 +46,10 @@ class FrameEnhancer:
         units: int | None = None,
         device: str = "auto",
         precision: Precision = "auto",
-        tiling: Tiling | None = None,
+        tile: int | None = None,  # None: the device's default; 0: whole frames
+        halo: int = Tiling.halo,
     ) -> None:
-        restorer, self.weights = make_restorer(weights, units, device, precision, tiling or Tiling())
+        restorer, self.weights = make_restorer(weights, units, device, precision, tile, halo)
         self.luma = LumaEnhancer(restorer, scale, keep_bicubic=True)
         self.scale, self.device = scale, restorer.device
 

@@ -19,13 +19,14 @@ from kernels.inference import Precision
 from kernels.tiling import Tiling
 from kernels.weights import WeightsError, describe, read_weights, save_weights
 from stream.api import FrameEnhancer
+from stream.bench import bench_command
 from stream.enhance import EnhanceOptions, enhance_file
 from stream.errors import UserError
 from stream.eval_video import FIELDS, evaluate_video, plot_curves
 from stream.evaluate import evaluate_dataset, read_dataset
 from stream.framelog import FrameLog
 from stream.live import check_display, run_live
-from stream.options import DeviceOpt, HaloOpt, PrecisionOpt, TileOpt, UnitsOpt, WeightsOpt
+from stream.options import BatchOpt, DeviceOpt, HaloOpt, PrecisionOpt, TileOpt, UnitsOpt, WeightsOpt
 from stream.restorer import make_restorer
 from stream.sink import EncodeOptions
 from stream.source import VideoSource
@@ -56,7 +57,7 @@ def eval_command(
     if whole and tile is not None:
         raise UserError("--whole and --tile exclude each other")
     lumas = {folder.resolve().name: read_dataset(folder) for folder in dataset}  # bad input fails before model time
-    restorer, loaded = make_restorer(weights, units, device, precision, Tiling(tile=tile, halo=halo, batch=4))
+    restorer, loaded = make_restorer(weights, units, device, precision, tile or 0, halo, batch=4)
     err.print(
         f"{describe(loaded)} on {restorer.device} in {restorer.precision}, "
         f"{'whole images' if tile is None else f'tiles of {tile} with halo {halo}'}",
@@ -122,6 +123,7 @@ def convert_command(
 
 
 app.command("train")(train_command)
+app.command("bench")(bench_command)
 
 
 @app.command("enhance")
@@ -133,9 +135,9 @@ def enhance_command(
     units: UnitsOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
-    tile: TileOpt = Tiling.tile or 0,
+    tile: TileOpt = None,
     halo: HaloOpt = DEFAULT_HALO,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Tiles per forward pass.")] = Tiling.batch,
+    batch: BatchOpt = None,
     codec: Annotated[
         str | None, typer.Option("--codec", help="Encoder; default libx264 or what the container needs.")
     ] = None,
@@ -157,7 +159,7 @@ def enhance_command(
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     options = EnhanceOptions(
         scale=scale, weights=weights, units=units, device=device, precision=precision,
-        tiling=Tiling(tile=tile or None, halo=halo, batch=batch),
+        tile=tile, halo=halo, batch=batch,
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
         log=log, reference=reference, overwrite=overwrite,
         input_format=input_format, output_format=output_format,
@@ -177,7 +179,7 @@ def eval_video_command(
     units: UnitsOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
-    tile: TileOpt = Tiling.tile or 0,
+    tile: TileOpt = None,
     halo: HaloOpt = DEFAULT_HALO,
     frames: Annotated[int | None, typer.Option("--frames", min=1, help="Score only the first N frames.")] = None,
     log: Annotated[Path | None, typer.Option("--log", help="Per-frame scores, .csv or .jsonl.")] = None,
@@ -188,7 +190,7 @@ def eval_video_command(
     if plot is not None and plot.suffix.lower() != ".png":
         raise UserError(f"{plot}: the plot must be a .png file")
     source = VideoSource(src)
-    restorer, loaded = make_restorer(weights, units, device, precision, Tiling(tile=tile or None, halo=halo))
+    restorer, loaded = make_restorer(weights, units, device, precision, tile, halo)
     frame_log = FrameLog(log, FIELDS)
     rows = []
     total = min(n for n in (frames, source.info.frames) if n) if (frames or source.info.frames) else None
@@ -228,7 +230,7 @@ def live_command(
     units: UnitsOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
-    tile: TileOpt = Tiling.tile or 0,
+    tile: TileOpt = None,
     halo: HaloOpt = DEFAULT_HALO,
     layout: Annotated[
         Literal["split", "side"], typer.Option("--layout", help="split: a draggable line; side: two panes.")
@@ -240,7 +242,7 @@ def live_command(
     """Live preview: bicubic against DRRN. Keys: q quits, space pauses, s saves a screenshot, +/- units."""
     if not no_window:
         check_display()  # before the model loads, not after
-    enhancer = FrameEnhancer(scale, weights, units, device, precision, Tiling(tile=tile or None, halo=halo))
+    enhancer = FrameEnhancer(scale, weights, units, device, precision, tile, halo)
     err.print(
         f"{source}: DRRN {describe(enhancer.weights)} on {enhancer.device}, x{scale}",
         markup=False, highlight=False, soft_wrap=True,

@@ -39,7 +39,9 @@ class EnhanceOptions:
     units: int | None = None  # None: as many recursive units as the weights were trained with
     device: str = "auto"
     precision: Precision = "auto"
-    tiling: Tiling = field(default_factory=Tiling)
+    tile: int | None = None  # None: the device's default (CPU 512, CUDA 256); 0: whole frames
+    halo: int = Tiling.halo
+    batch: int | None = None  # tiles per forward pass; None: the device's default
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     log: Path | None = None
     reference: Path | None = None  # a video of the output's size to score against
@@ -156,14 +158,14 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         if reference:
             cleanup.enter_context(closing(reference))
         restorer, weights = make_restorer(
-            options.weights, options.units, options.device, options.precision, options.tiling
+            options.weights, options.units, options.device, options.precision, options.tile, options.halo, options.batch
         )
         cleanup.callback(target.discard)  # a no-op once committed
         sink = VideoSink(
             target.open(), info, options.scale, source.passthrough, options.encode,
             format=target.format, notice=_printer(console),
         )  # fmt: skip
-        tiling = options.tiling
+        tiling = restorer.tiling
         _printer(console)(
             f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
             f"{sink.pix_fmt}; DRRN {describe(weights)} on {restorer.device} in {restorer.precision}, "

@@ -20,5 +20,9 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cud
 PrecisionOpt = Annotated[
     Precision, typer.Option("--precision", help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32.")
 ]
-TileOpt = Annotated[int, typer.Option("--tile", min=0, help="Tile size in output pixels; 0 = whole frames.")]
+TileOpt = Annotated[
+    int | None,
+    typer.Option("--tile", min=0, help="Tile size in output pixels; 0 = whole frames; default: CPU 512, CUDA 256."),
+]
+BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles per forward pass; default: CPU 1, CUDA 8.")]
 HaloOpt = Annotated[int, typer.Option("--halo", min=0, help="Context around each tile, in pixels.")]

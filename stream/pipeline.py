@@ -41,6 +41,8 @@ class RunStats:
     interrupted: bool = False
     reader_closed: bool = False  # stdout's reader went away (`| head`): the run ends quietly
     log: FrameLog | None = None
+    busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked, not waiting on a queue
+    first_frame_s: float = math.nan  # when the first frame was written: start-up (model warm-up) ends here
 
     @property
     def fps(self) -> float:
@@ -51,9 +53,20 @@ class RunStats:
 class _Stage:
     """A thread plus the flag its consumer reads to know no more items will come."""
 
+    name: str
     target: Callable[[], None]
     done: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    busy: float = 0.0  # seconds spent working; the rest went to waiting on the queues
+
+
+@contextmanager
+def _timed(stage: _Stage) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        stage.busy += time.perf_counter() - start
 
 
 class Pipeline:
@@ -74,7 +87,9 @@ class Pipeline:
         self.to_sink: queue.Queue = queue.Queue(maxsize=queue_frames)
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
-        self.stages = [_Stage(self._source_loop), _Stage(self._model_loop), _Stage(self._sink_loop)]
+        self.stages = [_Stage("decode", self._source_loop), _Stage("model", self._model_loop),
+                       _Stage("encode", self._sink_loop)]  # fmt: skip
+        self.first_frame_at: float | None = None
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -110,8 +125,11 @@ class Pipeline:
     # --- stages -----------------------------------------------------------------------
 
     def _source_loop(self) -> None:
-        for item in self.source:
-            if self.stop.is_set():
+        items = iter(self.source)
+        while not self.stop.is_set():
+            with _timed(self.stages[0]):
+                item = next(items, None)
+            if item is None:
                 return
             self._put(self.to_model, item)
 
@@ -141,7 +159,8 @@ class Pipeline:
                 self._put(self.to_sink, held_item)
 
     def _restore(self, frames: list[Frame]) -> None:
-        results = self.enhancer([f.y for f in frames], self.source.info.coding)
+        with _timed(self.stages[1]):
+            results = self.enhancer([f.y for f in frames], self.source.info.coding)
         for frame, restored in zip(frames, results, strict=True):
             frame.restored = restored
 
@@ -152,13 +171,15 @@ class Pipeline:
             item = self._get(self.to_sink, worker)
             if item is None:
                 break
-            if isinstance(item, Frame):
-                self.sink.write_frame(item)
-                self.log.add(self._metrics(item, references))
-                if self.on_frame:
-                    self.on_frame(item, self.log)
-            elif isinstance(item, av.Packet):
-                self.sink.write_packet(item)
+            with _timed(self.stages[2]):
+                if isinstance(item, Frame):
+                    self.sink.write_frame(item)
+                    self.log.add(self._metrics(item, references))
+                    self.first_frame_at = self.first_frame_at or time.perf_counter()
+                    if self.on_frame:
+                        self.on_frame(item, self.log)
+                elif isinstance(item, av.Packet):
+                    self.sink.write_packet(item)
 
     def _metrics(self, frame: Frame, references: Iterator[Frame] | None) -> dict[str, float]:
         assert frame.restored is not None
@@ -210,6 +231,9 @@ class Pipeline:
                 self._join()
         stats.seconds = time.perf_counter() - start
         stats.frames = self.sink.frames_written
+        stats.busy = {stage.name: stage.busy for stage in self.stages}
+        if self.first_frame_at is not None:
+            stats.first_frame_s = self.first_frame_at - start
         if self.errors:
             raise self.errors[0]
         return stats

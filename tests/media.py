@@ -8,15 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from stream.synthetic import pattern
+
 VFR_PTS_MS = [0, 40, 80, 160, 200, 240, 330, 370, 410, 500, 540, 580]  # 12 frames, uneven gaps
-
-
-def frame_image(i: int, width: int, height: int) -> np.ndarray:
-    """A moving pattern with edges and texture, so the model has something to do."""
-    y, x = np.mgrid[0:height, 0:width]
-    img = 128 + 60 * np.sin((x + 3 * i) / 3.0) * np.cos(y / 4.0) + 40 * ((x // 8 + y // 8 + i) % 2)
-    rgb = np.stack([img, np.roll(img, i, axis=1), 255 - img], axis=-1)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
 def make_clip(
@@ -46,7 +40,7 @@ def make_clip(
     srt = _srt_input(path) if subtitles else None
     subs = out.add_stream_from_template(srt.streams[0]) if srt else None
     for i, pts in enumerate(pts_ms):
-        frame = av.VideoFrame.from_ndarray(frame_image(i, width, height), format="rgb24").reformat(format=pix_fmt)
+        frame = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24").reformat(format=pix_fmt)
         frame.pts, frame.time_base = pts, Fraction(1, 1000)
         if color:
             frame.color_range, frame.colorspace, frame.color_primaries, frame.color_trc = color

@@ -1,0 +1,46 @@
+"""DRRN's forward on the CPU as oneDNN convolutions with their ReLU and residual add fused in.
+
+Eager PyTorch runs each unit as two convolutions plus three elementwise passes (two ReLUs,
+the h0 add) over 128-channel activations far larger than the cache, so on the CPU those
+passes cost about a quarter of the time. oneDNN applies them as post-ops inside the convolution
+while the output is still in registers: per unit, t = relu(conv_a(h)) and
+h = relu(conv_b(t) + h0). The ReLU that the reference graph puts before each conv is thus
+moved to the end of the op that feeds it: same arithmetic, one pass per conv.
+docs/PERFORMANCE.md measures the gain.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kernels.model import DRRN
+
+_CONV = torch.ops.mkldnn._convolution_pointwise  # the op inductor's CPU conv fusions lower to
+_PAD, _STRIDE, _DILATION, _GROUPS = [1, 1], [1, 1], [1, 1], 1
+
+
+def available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+class FusedForward:
+    """Callable like DRRN.forward, on the CPU, in float32 or bfloat16 (weights cast once)."""
+
+    def __init__(self, model: DRRN, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+        self.w_in, self.w_a, self.w_b, self.w_out = (
+            conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+            for conv in (model.conv_in, model.conv_a, model.conv_b, model.conv_out)
+        )
+
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, unary: str) -> torch.Tensor:
+        return _CONV(x, w, None, _PAD, _STRIDE, _DILATION, _GROUPS, unary, [], "")
+
+    def __call__(self, x: torch.Tensor, units: int) -> torch.Tensor:
+        x = x.to(self.dtype).contiguous(memory_format=torch.channels_last).relu()  # N x 1 x H x W
+        h0 = self._conv(x, self.w_in, "relu")  # N x C x H x W, relu(conv_in(x))
+        h = h0
+        for _ in range(units):
+            t = self._conv(h, self.w_a, "relu")  # relu(conv_a(relu(h)))
+            h = _CONV(t, h0, self.w_b, None, _PAD, _STRIDE, _DILATION, _GROUPS, "add", 1.0, "relu", [], "")
+        return self._conv(h, self.w_out, "none") + x  # N x 1 x H x W

@@ -1,0 +1,62 @@
+"""The per-device fast paths compute the same function as kernels.model.DRRN.forward."""
+
+import pytest
+import torch
+
+from kernels import onednn
+from kernels.inference import Restorer
+from kernels.tiling import Tiling, tiling_for
+from tests.conftest import random_drrn
+
+needs_onednn = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@needs_onednn
+@pytest.mark.parametrize("units", [0, 1, 3])
+def test_fused_cpu_forward_equals_the_model(units):
+    model = random_drrn(units=3)
+    x = torch.rand(2, 1, 23, 17)
+    fused = onednn.FusedForward(model, torch.float32)(x, units)
+    torch.testing.assert_close(fused, model(x, units), rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+def test_fused_bf16_is_close_to_autocast_bf16():
+    model = random_drrn(units=2, channels=16)
+    x = torch.rand(1, 1, 20, 20)
+    with torch.autocast("cpu", torch.bfloat16):
+        autocast = model(x).float()
+    fused = onednn.FusedForward(model, torch.bfloat16)(x, 2).float()
+    scale = model(x).abs().max()
+    assert (fused - autocast).abs().max() <= 0.02 * scale
+    assert fused.dtype == torch.float32 and fused.shape == x.shape
+
+
+def test_restorer_on_cpu_equals_the_eager_model_tiled_and_whole():
+    model = random_drrn(units=2)
+    x = torch.rand(2, 1, 40, 30)
+    for tiling in (Tiling(tile=None, batch=2), Tiling(tile=16, halo=model.receptive_radius, batch=3)):
+        out = Restorer(model, torch.device("cpu"), "fp32", tiling)(x)
+        torch.testing.assert_close(out, model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_device_tiling_defaults_and_overrides():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert tiling_for(cpu) == Tiling(tile=512, halo=16, batch=1)
+    assert tiling_for(cuda) == Tiling(tile=256, halo=16, batch=8)
+    assert tiling_for(cpu, tile=0).tile is None  # whole frames
+    assert tiling_for(cuda, tile=128, halo=8, batch=2) == Tiling(tile=128, halo=8, batch=2)
+
+
+@needs_cuda
+@pytest.mark.parametrize("tile", [None, 32])
+def test_cuda_fp16_graphs_match_cpu_float32(tile):
+    model = random_drrn(units=3, channels=16)
+    x = torch.rand(3, 1, 70, 50)
+    expected = Restorer(model, torch.device("cpu"), "fp32", Tiling(tile=None, batch=3))(x)
+    restorer = Restorer(random_drrn(units=3, channels=16), torch.device("cuda"), "fp16", Tiling(tile, 16, 2))
+    for _ in range(2):  # the second call replays the captured graphs
+        torch.testing.assert_close(restorer(x).cpu(), expected, rtol=0, atol=0.02)
+    restorer.units = 1  # a new graph for the new depth
+    torch.testing.assert_close(restorer(x).cpu(), model(x, 1), rtol=0, atol=0.02)
