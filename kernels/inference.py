@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Literal
@@ -55,12 +56,19 @@ def resolve_precision(precision: Precision, device: torch.device) -> str:
 
 
 def _cuda_runner(model: DRRN, dtype: torch.dtype, tiling: Tiling) -> Callable[[torch.Tensor, int], torch.Tensor] | None:
-    """CUDA graphs and Triton tile kernels; None (the eager path) where Triton is missing."""
+    """CUDA graphs and Triton tile kernels; None (the eager path) where Triton is missing or
+    cannot compile here (no C compiler for its launcher, an unsupported GPU)."""
     try:
         from kernels.cuda_runner import CudaRunner  # imports Triton, which CUDA builds of torch bring
-    except ImportError:
+
+        runner = CudaRunner(model, dtype, tiling)
+        runner.self_check()
+    except Exception as e:  # any failure of Triton's toolchain: the eager path still runs
+        warnings.warn(
+            f"CUDA graphs and Triton tiles unavailable ({type(e).__name__}: {e}); running eager", stacklevel=2
+        )
         return None
-    return CudaRunner(model, dtype, tiling)
+    return runner
 
 
 class Restorer:
@@ -76,7 +84,9 @@ class Restorer:
         self.model = model.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN prefer NHWC
         self.units = model.config.units  # recursive units per forward; the live preview changes it
         dtype = _DTYPES.get(precision, torch.float32)
-        self._fused = onednn.FusedForward(self.model, dtype) if device.type == "cpu" and onednn.available() else None
+        # bf16 fused only where the CPU has bf16 instructions; elsewhere autocast (docs/QUALITY.md measured it)
+        fuse = device.type == "cpu" and onednn.available() and (dtype == torch.float32 or cpu_has_native_bf16())
+        self._fused = onednn.FusedForward(self.model, dtype) if fuse else None
         self._cuda = _cuda_runner(self.model, dtype, tiling) if device.type == "cuda" else None
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

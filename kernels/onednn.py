@@ -37,10 +37,11 @@ class FusedForward:
         return _CONV(x, w, None, _PAD, _STRIDE, _DILATION, _GROUPS, unary, [], "")
 
     def __call__(self, x: torch.Tensor, units: int) -> torch.Tensor:
-        x = x.to(self.dtype).contiguous(memory_format=torch.channels_last).relu()  # N x 1 x H x W
-        h0 = self._conv(x, self.w_in, "relu")  # N x C x H x W, relu(conv_in(x))
+        """x: N x 1 x H x W -> float32; the global skip is added in float32, as autocast does."""
+        x = x.float().contiguous(memory_format=torch.channels_last).relu()  # N x 1 x H x W
+        h0 = self._conv(x.to(self.dtype), self.w_in, "relu")  # N x C x H x W, relu(conv_in(x))
         h = h0
         for _ in range(units):
             t = self._conv(h, self.w_a, "relu")  # relu(conv_a(relu(h)))
             h = _CONV(t, h0, self.w_b, None, _PAD, _STRIDE, _DILATION, _GROUPS, "add", 1.0, "relu", [], "")
-        return self._conv(h, self.w_out, "none") + x  # N x 1 x H x W
+        return self._conv(h, self.w_out, "none").float() + x  # N x 1 x H x W

@@ -22,11 +22,12 @@ BLOCK = 1024  # pixels per program
 def _gather_kernel(src, dst, table, H, W, h, w, scale, offset, BLOCK: tl.constexpr):
     win = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    frame, wy, wx = tl.load(table + win * 7), tl.load(table + win * 7 + 1), tl.load(table + win * 7 + 2)
+    frame = tl.load(table + win * 7).to(tl.int64)  # frame * H * W passes 2^31 for long 4K batches
+    wy, wx = tl.load(table + win * 7 + 1), tl.load(table + win * 7 + 2)
     mask = offs < h * w
     i, j = offs // w, offs % w
     v = tl.load(src + frame * H * W + (wy + i) * W + wx + j, mask=mask).to(tl.float32)
-    tl.store(dst + win * h * w + offs, (v * scale + offset).to(dst.dtype.element_ty), mask=mask)
+    tl.store(dst + win.to(tl.int64) * h * w + offs, (v * scale + offset).to(dst.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -34,11 +35,14 @@ def _scatter_kernel(res, dst, table, H, W, h, w, scale, offset, lo, hi, ROUND: t
     win = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     row = table + win * 7
-    frame, wy, wx = tl.load(row), tl.load(row + 1), tl.load(row + 2)
+    frame, wy, wx = tl.load(row).to(tl.int64), tl.load(row + 1), tl.load(row + 2)
     cy, cx, ch, cw = tl.load(row + 3), tl.load(row + 4), tl.load(row + 5), tl.load(row + 6)
     mask = offs < ch * cw
     i, j = offs // cw, offs % cw
-    v = tl.load(res + win * h * w + (cy - wy + i) * w + (cx - wx + j), mask=mask).to(tl.float32) * scale + offset
+    v = (
+        tl.load(res + win.to(tl.int64) * h * w + (cy - wy + i) * w + (cx - wx + j), mask=mask).to(tl.float32) * scale
+        + offset
+    )
     if ROUND:
         v = tl.floor(v + 0.5)  # half up; integer casts would truncate
     v = tl.minimum(tl.maximum(v, lo), hi)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from contextlib import ExitStack, closing, suppress
 from dataclasses import dataclass, field
@@ -188,10 +189,14 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
             with suppress(Exception):  # the run's own error is the one to report
                 sink.close()
             raise
+        drain_start = time.perf_counter()
         try:
             sink.close()
         except av.FFmpegError as e:
             raise UserError(f"{target.dst}: encoding failed ({e.strerror or type(e).__name__})") from None
+        drained = time.perf_counter() - drain_start  # the frames in the encoder's lookahead are encoded here
+        stats.seconds += drained
+        stats.busy["encode"] = stats.busy.get("encode", 0.0) + drained
         if stats.frames == 0:
             raise UserError(f"{target.dst}: not written, no frame was finished")
         target.commit()  # what decoded is playable and kept, even when the input was damaged
