@@ -14,7 +14,7 @@ from kernels.model import DRRN
 from kernels.tiling import Tiling, run_tiled
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
-_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # resolved precision -> dtype
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -83,7 +83,7 @@ class Restorer:
         self.device, self.precision, self.tiling = device, precision, tiling
         self.model = model.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN prefer NHWC
         self.units = model.config.units  # recursive units per forward; the live preview changes it
-        dtype = _DTYPES.get(precision, torch.float32)
+        dtype = DTYPES[precision]
         # bf16 fused only where the CPU has bf16 instructions; elsewhere autocast (docs/QUALITY.md measured it)
         fuse = device.type == "cpu" and onednn.available() and (dtype == torch.float32 or cpu_has_native_bf16())
         self._fused = onednn.FusedForward(self.model, dtype) if fuse else None
@@ -92,8 +92,8 @@ class Restorer:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._fused is not None:
             return self._fused(x, self.units).float()
-        dtype = _DTYPES.get(self.precision)
-        with torch.autocast(self.device.type, dtype) if dtype else nullcontext():
+        dtype = DTYPES[self.precision]
+        with torch.autocast(self.device.type, dtype) if dtype != torch.float32 else nullcontext():
             return self.model(x.contiguous(memory_format=torch.channels_last), self.units).float()
 
     @torch.inference_mode()

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kernels.colour import LumaCoding
-from kernels.inference import Restorer
+from kernels.inference import DTYPES, Restorer
 from kernels.model import flops_per_pixel
 from kernels.tiling import Tiling
 from stream.enhance import EnhanceOptions, enhance_file, frames_per_batch
@@ -37,7 +37,6 @@ from stream.options import BatchOpt, DeviceOpt, HaloOpt, PrecisionOpt, TileOpt, 
 from stream.restorer import make_restorer
 from stream.synthetic import pattern, write_clip
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_SIZE = {"cpu": "320x240", "cuda": "1280x720"}
 DEFAULT_FRAMES = {"cpu": 3, "cuda": 120}
 PIPELINE_RUNS = 2  # pipeline runs, each between two model-only runs
@@ -110,13 +109,11 @@ class GemmPeak:
 
     def __init__(self, device: torch.device, precision: str) -> None:
         self.device = device
+        candidates = _gemm_candidates(device, DTYPES[precision])
         with torch.inference_mode():
-            rates = {
-                name: flop / _best_seconds(fn, device, 8) / 1e9
-                for name, (fn, flop) in _gemm_candidates(device, _DTYPES[precision]).items()
-            }
+            rates = {name: flop / _best_seconds(fn, device, 8) / 1e9 for name, (fn, flop) in candidates.items()}
         self.kernel = max(rates, key=rates.__getitem__)
-        self._fn, self._flop = _gemm_candidates(device, _DTYPES[precision])[self.kernel]
+        self._fn, self._flop = candidates[self.kernel]
 
     def sample(self) -> float:
         """GFLOP/s of the chosen kernel now, sustained over SAMPLE_SECONDS like the model's batches
