@@ -59,7 +59,10 @@ class CudaRunner:
         else:
             if len(self.graphs) >= MAX_GRAPHS:
                 self.graphs.popitem(last=False)
-            self.graphs[key] = _Graph(self.model, shape, self.dtype, units)
+            # fp32 means fp32: cuDNN would otherwise run it as TF32 (10-bit mantissa), blurring fp16-vs-fp32 checks
+            tf32 = self.dtype != torch.float32
+            with torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=tf32):
+                self.graphs[key] = _Graph(self.model, shape, self.dtype, units)
         return self.graphs[key]
 
     def __call__(self, y: torch.Tensor, units: int) -> torch.Tensor:

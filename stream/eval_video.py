@@ -13,29 +13,32 @@ from pathlib import Path
 
 import torch
 
-from kernels.inference import Restorer
-from stream.evaluate import score_image
+from stream.evaluate import Restore, score_image
 from stream.frames import Frame
 from stream.source import VideoSource
 
 FIELDS = ["frame", "pts_time", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "model_ms"]
 
 
-def evaluate_video(
-    source: VideoSource, restorer: Restorer, scale: int, max_frames: int | None = None
-) -> Iterator[dict[str, float]]:
-    """One row of scores per frame, in order."""
-    info = source.info
+def ground_truth(source: VideoSource, max_frames: int | None = None) -> Iterator[tuple[Frame, torch.Tensor]]:
+    """Each frame with its luma on DRRN's 8-bit studio scale (uint8), the ground truth scored against."""
     for item in source:
         if not isinstance(item, Frame):
             continue
         if max_frames is not None and item.index >= max_frames:
             break
-        levels = info.coding.to_levels(torch.from_numpy(item.y)).to(torch.uint8)
+        yield item, source.info.coding.to_levels(torch.from_numpy(item.y)).to(torch.uint8)
+
+
+def evaluate_video(
+    source: VideoSource, restorer: Restore, scale: int, max_frames: int | None = None
+) -> Iterator[dict[str, float]]:
+    """One row of scores per frame, in order."""
+    for frame, levels in ground_truth(source, max_frames):
         score = score_image(restorer, levels, scale)
         yield {
-            "frame": item.index,
-            "pts_time": float(item.pts * info.time_base),
+            "frame": frame.index,
+            "pts_time": float(frame.pts * source.info.time_base),
             "psnr": score.psnr,
             "ssim": score.ssim,
             "psnr_bicubic": score.psnr_bicubic,

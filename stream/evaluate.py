@@ -14,10 +14,12 @@ from pathlib import Path
 
 import torch
 
-from kernels.inference import Restorer
 from kernels.metrics import psnr, ssim, to_levels
+from kernels.model import DRRN
 from kernels.resize import imresize
 from stream.images import list_images, read_luma
+
+Restore = Callable[[torch.Tensor], torch.Tensor]  # bicubic luma N x 1 x H x W -> restored; a Restorer is one
 
 
 @dataclass
@@ -49,7 +51,7 @@ def degrade(y: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
     return gt, imresize(lr, scale)
 
 
-def score_image(restorer: Restorer, y: torch.Tensor, scale: int) -> Score:
+def score_image(restorer: Restore, y: torch.Tensor, scale: int) -> Score:
     gt, bicubic = degrade(y, scale)
     start = time.perf_counter()
     out = restorer(bicubic[None, None])[0, 0].cpu()
@@ -60,13 +62,26 @@ def score_image(restorer: Restorer, y: torch.Tensor, scale: int) -> Score:
     )
 
 
+def eager_fp32(model: DRRN, units: int, device: torch.device) -> Restore:
+    """The model run eagerly in true float32 (cuDNN's TF32 off): the scores a training run and a
+    GPU window report, independent of kernels.inference's fast paths (which `eval` checks)."""
+    model = model.to(device).eval().requires_grad_(False)
+
+    def restore(y: torch.Tensor) -> torch.Tensor:
+        exact = torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=False)
+        with torch.inference_mode(), exact:
+            return model(y.to(device, torch.float32), units).cpu()
+
+    return restore
+
+
 def read_dataset(folder: str | Path) -> list[torch.Tensor]:
     """Every image's luma, read up front so that a bad file fails before any model time."""
     return [read_luma(path) for path in list_images(folder)]
 
 
 def evaluate_dataset(
-    restorer: Restorer, name: str, lumas: list[torch.Tensor], scale: int, on_image: Callable[[], None] | None = None
+    restorer: Restore, name: str, lumas: list[torch.Tensor], scale: int, on_image: Callable[[], None] | None = None
 ) -> DatasetResult:
     scores = []
     for y in lumas:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import random
 import signal
 import time
 import zipfile
@@ -27,18 +28,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kernels.inference import Restorer, resolve_device, resolve_precision
-from kernels.model import DRRN, DRRNConfig
-from kernels.tiling import Tiling
+from kernels.inference import DTYPES, resolve_device, resolve_precision
+from kernels.model import DRRN, DRRNConfig, flops_per_pixel
 from kernels.weights import Weights, save_weights
 from stream.errors import UserError
-from stream.evaluate import evaluate_dataset
+from stream.evaluate import eager_fp32, evaluate_dataset
 from stream.options import DeviceOpt, PrecisionOpt
 from stream.train_data import LumaPack, PatchSampler, load_pack
 
 DEFAULT_VAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "Set5"
 CHECKPOINT_VERSION = 1
-_AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+TRAIN_FLOPS_PER_FORWARD = 3  # forward, input gradients and weight gradients: three convolutions' work each
 
 err = Console(stderr=True)
 
@@ -61,31 +61,52 @@ class Recipe:
     weight_decay: float = 1e-4
     clip: float = 0.01  # adjustable clipping: gradient norm <= clip / lr (0: none)
     schedule: str = "step"
-    lr_step: int = 20_000  # step schedule: multiply lr by lr_gamma every lr_step steps
+    lr_step: int = 20_000  # step: multiply lr by lr_gamma every lr_step steps; rsqrt: decay from this step on
     lr_gamma: float = 0.5  # the paper halves it
     horizon: int = 0  # cosine schedule: steps to anneal over
+    warmup: int = 0  # steps of linear lr warm-up from 0 (Adam's first moments are noisy)
     units_schedule: tuple[tuple[int, int], ...] = ()  # (units, until step) stages before `units`
+    min_units: int = 0  # > 0: each step's depth drawn from min_units..units, so one set of weights serves all
+    ema: float = 0.0  # > 0: validate and export a moving average of the weights, decaying by this per step
     init: str = "msra"  # "msra" (the paper's); "msra-zero-out": output conv 0, so training starts at bicubic
     seed: int = 0
 
     def lr_at(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
         if self.schedule == "cosine":
-            return self.lr * 0.5 * (1 + math.cos(math.pi * min(step, self.horizon) / self.horizon))
-        return self.lr * self.lr_gamma ** (step // self.lr_step)
+            return warm * self.lr * 0.5 * (1 + math.cos(math.pi * min(step, self.horizon) / self.horizon))
+        if self.schedule == "rsqrt":  # open-ended: continuing a run in another window needs no horizon
+            return warm * self.lr * math.sqrt(self.lr_step / max(step, self.lr_step))
+        return warm * self.lr * self.lr_gamma ** (step // self.lr_step)
 
     def units_at(self, step: int) -> int:
-        return next((u for u, until in self.units_schedule if step < until), self.units)
+        """The depth of this step: the curriculum's stage, else a draw seeded by (seed, step), else `units`."""
+        staged = next((u for u, until in self.units_schedule if step < until), None)
+        if staged is not None:
+            return staged
+        if self.min_units:
+            return random.Random(self.seed << 32 | step).randint(self.min_units, self.units)
+        return self.units
+
+    def pixels(self, steps: int) -> int:
+        """Training (output) pixels seen in `steps` steps."""
+        return steps * self.batch * self.patch**2
 
     def describe(self) -> str:
         opt = f"{self.optimizer} lr {self.lr:g}" + (" momentum 0.9" if self.optimizer == "sgd" else "")
         opt += f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
         opt += f", clip {self.clip:g}/lr" if self.clip else ""
+        opt += f", warm-up {self.warmup}" if self.warmup else ""
         if self.schedule == "cosine":
             opt += f", cosine over {self.horizon} steps"
+        elif self.schedule == "rsqrt":
+            opt += f", 1/sqrt(step) from {self.lr_step}"
         elif self.lr_gamma != 1:
             opt += f", x{self.lr_gamma:g} every {self.lr_step} steps"
         if self.units_schedule:
             opt += ", units " + ", ".join(f"{u} until {until}" for u, until in self.units_schedule)
+        opt += f", units {self.min_units}..{self.units} at random" if self.min_units else ""
+        opt += f", EMA {self.ema:g}" if self.ema else ""
         return f"batch {self.batch} of {self.patch}x{self.patch}, {opt}"
 
     @classmethod
@@ -125,6 +146,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.sampler = PatchSampler(pack, recipe.patch, recipe.scales, recipe.batch, device)
         self.generator = torch.Generator(device)
+        self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if recipe.ema else None
         self.step = 0
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convs
@@ -136,10 +158,10 @@ class Trainer:
             group["lr"] = lr
         self.generator.manual_seed(self.recipe.seed << 32 | self.step)
         x, target = self.sampler.sample(self.generator)
-        dtype = _AUTOCAST_DTYPES.get(self.precision)
-        with torch.autocast(self.device.type, dtype) if dtype else nullcontext():
+        dtype = DTYPES[self.precision]
+        with torch.autocast(self.device.type, dtype) if dtype != torch.float32 else nullcontext():
             out = self.model(x.contiguous(memory_format=torch.channels_last), units=self.recipe.units_at(self.step))
-        mse = F.mse_loss(out.float(), target)
+        mse = F.mse_loss(out.float(), target)  # the loss in fp32, whatever the convolutions ran in
         loss = 0.5 * self.recipe.patch**2 * mse  # the paper's: half the squared error summed over a patch
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -148,14 +170,28 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.clip / lr)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            decay = min(self.recipe.ema, (1 + self.step) / (10 + self.step))  # short memory while the weights move fast
+            for name, value in self.model.state_dict().items():
+                self.ema[name].lerp_(value, 1 - decay)
         self.step += 1
         return mse.detach()
+
+    def step_flops(self, step: int) -> float:
+        """Useful floating-point work of one training step (forward and both backward passes)."""
+        units = self.recipe.units_at(step)
+        return TRAIN_FLOPS_PER_FORWARD * flops_per_pixel(units, self.recipe.channels) * self.recipe.pixels(1)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """What is validated and exported: the moving average where the recipe keeps one."""
+        return self.ema if self.ema is not None else self.model.state_dict()
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "ema": self.ema or {},
             "step": self.step,
         }
 
@@ -164,18 +200,28 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"] and self.scaler.is_enabled():  # empty when saved by a run without fp16
             self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            for name, value in state["ema"].items():
+                self.ema[name].copy_(value)
         self.step = state["step"]
 
 
 # --- validation, checkpoints, logs ------------------------------------------------------
 
 
-def validate(model: DRRN, lumas: list[torch.Tensor], scales: tuple[int, ...], device: torch.device) -> dict[int, float]:
-    """Mean PSNR per scale, exactly as `drrn-stream eval` scores (whole images, float32)."""
-    copy = DRRN(model.config)  # Restorer converts its model in place; the trainer's stays untouched
-    copy.load_state_dict(model.state_dict())
-    restorer = Restorer(copy.eval().requires_grad_(False), device, "fp32", Tiling(tile=None, batch=1))
-    return {s: evaluate_dataset(restorer, "validation", lumas, s).psnr for s in scales}
+def validate(
+    weights: dict[str, torch.Tensor],
+    config: DRRNConfig,
+    lumas: list[torch.Tensor],
+    scales: tuple[int, ...],
+    units: int,
+    device: torch.device,
+) -> dict[int, float]:
+    """Mean PSNR per scale, as `drrn-stream eval` scores (whole images, float32), at `units` deep."""
+    model = DRRN(config)
+    model.load_state_dict(weights)
+    restore = eager_fp32(model, units, device)
+    return {s: evaluate_dataset(restore, "validation", lumas, s).psnr for s in scales}
 
 
 def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
@@ -184,12 +230,13 @@ def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
     return y[top : top + size, left : left + size]
 
 
-def save_checkpoint(path: Path, trainer: Trainer, seconds: float, best: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, trainer: Trainer, seconds: dict[str, float], best: dict[str, Any]) -> None:
     """Only tensors, numbers, strings and containers, so `torch.load(weights_only=True)` reads it."""
     state = trainer.state_dict() | {
         "version": CHECKPOINT_VERSION,
         "recipe": asdict(trainer.recipe),
-        "seconds": seconds,
+        "seconds": seconds["all"],
+        "gpu_seconds": seconds["gpu"],
         "best": best,
     }
     tmp = path.with_name(f".{path.name}.partial")
@@ -273,6 +320,17 @@ def parse_units_schedule(text: str, units: int) -> tuple[tuple[int, int], ...]:
     return tuple(stages)
 
 
+def parse_depths(text: str, units: int) -> tuple[int, ...]:
+    """--val-units '3,9': extra depths to validate at, each at most the model's own."""
+    try:
+        depths = tuple(sorted({int(u) for u in text.replace(",", " ").split()}))
+    except ValueError:
+        raise UserError(f"--val-units {text!r}: expected integers such as 3,9") from None
+    if depths and (depths[0] < 1 or depths[-1] > units):
+        raise UserError(f"--val-units {text!r}: depths go from 1 to --units {units}")
+    return tuple(u for u in depths if u != units)
+
+
 # --- the command ------------------------------------------------------------------------
 
 
@@ -298,13 +356,26 @@ def train_command(
     weight_decay: Annotated[float | None, typer.Option("--weight-decay", help="Default 1e-4 (sgd), 0 (adam).")] = None,
     clip: Annotated[float, typer.Option("--clip", min=0, help="Clip the gradient norm to clip/lr; 0: none.")] = 0.01,
     schedule: Annotated[
-        Literal["step", "cosine"], typer.Option("--schedule", help="step: x gamma every --lr-step; cosine: to --steps.")
+        Literal["step", "cosine", "rsqrt"],
+        typer.Option(
+            "--schedule",
+            help="step: x gamma every --lr-step; cosine: to --steps; rsqrt: lr*sqrt(lr_step/step) from --lr-step on.",
+        ),
     ] = "step",
-    lr_step: Annotated[int, typer.Option("--lr-step", min=1, help="Steps between lr decays.")] = 20_000,
+    lr_step: Annotated[
+        int, typer.Option("--lr-step", min=1, help="Steps between lr decays (rsqrt: its start).")
+    ] = 20_000,
     lr_gamma: Annotated[float, typer.Option("--lr-gamma", min=0, help="Factor of each lr decay.")] = 0.5,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Steps of linear lr warm-up.")] = 0,
     units_schedule: Annotated[
         str, typer.Option("--units-schedule", help="Curriculum, e.g. 3:1000,9:3000,25 (units:until step).")
     ] = "",
+    min_units: Annotated[
+        int, typer.Option("--min-units", min=0, help="Draw each step's depth from MIN..--units (0: always --units).")
+    ] = 0,
+    ema: Annotated[
+        float, typer.Option("--ema", min=0, max=0.99999, help="Validate and export a moving average (decay per step).")
+    ] = 0.0,
     val_data: Annotated[
         Path | None, typer.Option("--val-data", help="Validation images (folder or .npz); default ../shared Set5.")
     ] = None,
@@ -316,6 +387,13 @@ def train_command(
     ] = 1000,
     val_crop: Annotated[
         int | None, typer.Option("--val-crop", min=16, help="Validate on centre crops (approximate, faster).")
+    ] = None,
+    val_units: Annotated[
+        str, typer.Option("--val-units", help="Also validate at these depths, e.g. 9 (logged as psnr_units).")
+    ] = "",
+    save_minutes: Annotated[
+        float | None,
+        typer.Option("--save-minutes", min=0.01, help="Also validate and checkpoint whenever M minutes have passed."),
     ] = None,
     log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps per curve record and display.")] = 10,
     init: Annotated[
@@ -360,12 +438,18 @@ def train_command(
         lr_step=lr_step,
         lr_gamma=lr_gamma,
         horizon=steps if schedule == "cosine" else 0,
+        warmup=warmup,
         units_schedule=parse_units_schedule(units_schedule, units),
+        min_units=min_units,
+        ema=ema,
         init=init,
         seed=seed,
     )
     if batch < len(recipe.scales):
         raise UserError(f"--batch {batch} is smaller than the number of scales ({len(recipe.scales)})")
+    if min_units > units:
+        raise UserError(f"--min-units {min_units} is more than --units {units}")
+    extra_depths = parse_depths(val_units, units)
     last, curve = out / "last.pt", out / "curve.jsonl"
     state = read_checkpoint(resume) if resume is not None else None
     if state is None and last.exists():
@@ -373,17 +457,17 @@ def train_command(
     if state is not None and (changes := recipe_changes(Recipe.from_dict(state["recipe"]), recipe)):
         raise UserError(f"{resume}: the checkpoint's run differs ({'; '.join(changes)}); repeat its options")
     val_path = val_data if val_data is not None else (DEFAULT_VAL_DATA if DEFAULT_VAL_DATA.is_dir() else None)
-    val_pack = load_pack(val_path) if val_path is not None and val_every else None
+    val_pack = load_pack(val_path) if val_path is not None and (val_every or save_minutes) else None
     val_lumas = val_pack.images() if val_pack else []
     if val_crop is not None:
         val_lumas = [centre_crop(y, val_crop) for y in val_lumas]
     out.mkdir(parents=True, exist_ok=True)
 
     trainer = Trainer(recipe, train_pack, dev, prec)
-    seconds_before, best = 0.0, {}
+    seconds_before, gpu_seconds_before, best = 0.0, 0.0, {}
     if state is not None:
         trainer.load_state_dict(state)
-        seconds_before, best = state["seconds"], state["best"]
+        seconds_before, gpu_seconds_before, best = state["seconds"], state.get("gpu_seconds", 0.0), state["best"]
         keep_curve_until(curve, trainer.step)
     else:
         curve.write_text("")
@@ -400,16 +484,21 @@ def train_command(
         highlight=False,
     )
 
-    start = time.monotonic()
+    start = saved_at = time.monotonic()
     last_psnr: dict[int, float] = {}
     validated_at = -1
 
     def elapsed() -> float:
         return seconds_before + time.monotonic() - start
 
+    def seconds() -> dict[str, float]:
+        on_gpu = time.monotonic() - start if dev.type == "cuda" else 0.0
+        return {"all": elapsed(), "gpu": gpu_seconds_before + on_gpu}
+
     def log(record: dict[str, Any]) -> None:
+        head = {"step": trainer.step, "seconds": round(elapsed(), 2), "gpu_seconds": round(seconds()["gpu"], 2)}
         with curve.open("a") as f:
-            f.write(json.dumps({"step": trainer.step, "seconds": round(elapsed(), 2)} | record) + "\n")
+            f.write(json.dumps(head | {"pixels": recipe.pixels(trainer.step)} | record) + "\n")
 
     def export(path: Path, psnr: dict[int, float]) -> None:
         metadata = {
@@ -419,32 +508,52 @@ def train_command(
             "trained": (
                 f"{train_pack.label} ({len(train_pack.names)} images), {trainer.step} steps of {recipe.describe()}, "
                 f"{recipe.init} init, {dev.type} {prec}, {elapsed() / 60:.1f} min"
+                + (f" ({seconds()['gpu'] / 60:.1f} on GPUs)" if seconds()["gpu"] else "")
+                + f", {recipe.pixels(trainer.step) / 1e9:.2f} Gpx"
             ),
+            "steps": str(trainer.step),
+            "pixels": str(recipe.pixels(trainer.step)),
+            "gpu_minutes": f"{seconds()['gpu'] / 60:.2f}",
         }
         if psnr:
             metadata |= {"psnr": json.dumps({str(s): round(p, 3) for s, p in psnr.items()}), "validation": val_name}
         tmp = path.with_name(f".{path.name}.partial")
-        save_weights(tmp, Weights({k: v.cpu() for k, v in trainer.model.state_dict().items()}, metadata))
+        save_weights(tmp, Weights({k: v.float().cpu() for k, v in trainer.weights().items()}, metadata))
         tmp.replace(path)
 
     def run_validation() -> None:
         nonlocal last_psnr, validated_at, best
-        last_psnr, validated_at = validate(trainer.model, val_lumas, recipe.scales, dev), trainer.step
+        weights, config = trainer.weights(), trainer.model.config
+        last_psnr, validated_at = validate(weights, config, val_lumas, recipe.scales, units, dev), trainer.step
+        at_depth = {u: validate(weights, config, val_lumas, recipe.scales, u, dev) for u in extra_depths}
         mean = sum(last_psnr.values()) / len(last_psnr)
         is_best = mean > best.get("mean", -math.inf)
         if is_best:
             best = {"mean": mean, "step": trainer.step}
             export(out / "best.safetensors", last_psnr)
-        log({"psnr": {str(s): round(p, 3) for s, p in last_psnr.items()}})
+        record: dict[str, Any] = {"psnr": {str(s): round(p, 3) for s, p in last_psnr.items()}}
+        if at_depth:
+            record["psnr_units"] = {str(u): {str(s): round(p, 3) for s, p in v.items()} for u, v in at_depth.items()}
+        log(record)
         shown = "  ".join(f"x{s} {p:.2f}" for s, p in last_psnr.items())
+        shown += "".join(f"; U{u} x{min(v)} {v[min(v)]:.2f}" for u, v in at_depth.items())
         progress.console.print(f"step {trainer.step}: PSNR {shown}, mean {mean:.2f}" + (" (best)" if is_best else ""))
 
-    def flush(loss_sum: torch.Tensor, steps_done: int, seconds: float) -> None:
+    def checkpoint() -> None:
+        nonlocal saved_at
+        if val_lumas:
+            run_validation()
+        save_checkpoint(last, trainer, seconds(), best)
+        saved_at = time.monotonic()
+
+    def flush(loss_sum: torch.Tensor, steps_done: int, since: float) -> None:
         """One curve record and display update for the steps since the last (reads the loss: a sync)."""
+        done = range(trainer.step - steps_done, trainer.step)
         record = {
             "loss": loss_sum.item() / steps_done,
             "lr": recipe.lr_at(trainer.step - 1),
             "units": recipe.units_at(trainer.step - 1),
+            "tflops": round(sum(trainer.step_flops(i) for i in done) / (time.monotonic() - since) / 1e12, 4),
         }
         log(record)
         shown = " ".join(f"x{s} {p:.2f}" for s, p in last_psnr.items()) or "-"
@@ -452,7 +561,7 @@ def train_command(
             task,
             completed=trainer.step,
             status=f"loss {record['loss']:.3g}  lr {record['lr']:.3g}  units {record['units']}  "
-            f"{steps_done / seconds:.2f} steps/s  PSNR {shown}",
+            f"{record['tflops']:.3g} TFLOP/s  PSNR {shown}",
         )
 
     with (
@@ -476,19 +585,18 @@ def train_command(
             loss_sum += trainer.train_step()
             interval_steps += 1
             if trainer.step % log_every == 0:
-                flush(loss_sum, interval_steps, time.monotonic() - interval_start)
+                flush(loss_sum, interval_steps, interval_start)
                 loss_sum.zero_()
                 interval_start, interval_steps = time.monotonic(), 0
-            if val_every and trainer.step % val_every == 0:
-                if val_lumas:
-                    run_validation()
-                save_checkpoint(last, trainer, elapsed(), best)
+            due = save_minutes is not None and time.monotonic() - saved_at >= save_minutes * 60
+            if (val_every and trainer.step % val_every == 0) or due:
+                checkpoint()
         if interval_steps:
-            flush(loss_sum, interval_steps, time.monotonic() - interval_start)
+            flush(loss_sum, interval_steps, interval_start)
         if val_lumas and validated_at != trainer.step and not asked:
             run_validation()
         if not val_lumas:
             export(out / "best.safetensors", {})  # nothing measured: the latest weights, without numbers
-        save_checkpoint(last, trainer, elapsed(), best)
+        save_checkpoint(last, trainer, seconds(), best)
     reason = f"stopped by {asked[0]}" if asked else "done"
     err.print(f"{reason} at step {trainer.step}: wrote {last}, {out / 'best.safetensors'} and {curve}")

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The GPU-window kit: every minute of a lent GPU turned into better shipped weights and GPU checks.
+#
+# Here, beside ../shared, once:        benchmarks/gpu_window.sh prepare
+#   packs the 291 training images and Set5 into build/gpu-window/train/ (~27 MiB); Set5, Set14, the
+#   reference weights and the first frames of ../shared/data/video into build/gpu-window/eval/
+#   (~14 MiB); a PyAV wheel for the device's Python 3.12 into build/gpu-window/whl/ (~36 MiB).
+# On the GPU machine, back to back while it is warm (the device tool's `run`):
+#   1. benchmarks/gpu_window.sh train   carry ["build/gpu-window/train", "build/gpu-window/eval"], timeout_s 560
+#      resumes training/b1u25-x234/last.pt (or starts the recipe in training/b1u25-x234/recipe.args)
+#      for MINUTES (default 7) of steps, validating and checkpointing every minute into $OUT, then
+#      reports the best weights (benchmarks.window_eval: Set5, Set14, depth table, clips).
+#   Here:  benchmarks/gpu_window.sh collect FILES_AT   (state, curve and report into training/b1u25-x234)
+#   2. benchmarks/gpu_window.sh check   carry ["build/gpu-window/whl", "build/gpu-window/eval"], timeout_s 300
+#      the CUDA and Triton tests, Set5 x2 fp16 against fp32 with the reference weights, bench at 1280x720.
+#   3. Minutes left: `train` again with MINUTES=N (then `collect` again).
+# Environment: DEVICE (cuda; cpu rehearses), MINUTES, STATE (training/b1u25-x234), KIT (build/gpu-window),
+# DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download),
+# SAVE_MINUTES (1), OUT (the device tool sets it), and for a small rehearsal: REPORT_UNITS, SCALES
+# (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION (the check).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kit=${KIT:-build/gpu-window}
+state=${STATE:-training/b1u25-x234}
+device=${DEVICE:-cuda}
+python=${PYTHON:-python3}
+data=${DATA:-../shared/data}
+reference=${REFERENCE:-../shared/reference-weights/drrn_b1u25_x234.mxnet.params}
+export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+
+# `drrn-stream train` and the CLI, run from the tree (nothing is installed on the GPU machine).
+train_py='import sys, typer
+from stream.errors import UserError
+from stream.train import train_command
+try:
+    typer.run(train_command)
+except UserError as e:
+    sys.exit(f"error: {e}")'
+cli_py='import sys; from stream.cli import main; sys.argv[0] = "drrn-stream"; main()'
+
+machine() {  # what ran it, for the record
+    date -u +%FT%TZ
+    if [ "$device" = cpu ]; then echo "cpu: $(nproc) cores"; else
+        nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+    fi
+    "$python" -c 'import torch; print("torch", torch.__version__)'
+}
+
+case "${1:-}" in
+prepare)
+    mkdir -p "$kit/train" "$kit/eval" "$kit/whl"
+    "$python" -c "$train_py" --data "$data/train" --pack "$kit/train/train291.npz"
+    "$python" -c "$train_py" --data "$data/Set5" --pack "$kit/train/set5.npz"
+    for set in Set5 Set14; do rm -rf "$kit/eval/$set" && cp -r "$data/$set" "$kit/eval/$set"; done
+    cp "$reference" "$kit/eval/reference.params"
+    "$python" -m benchmarks.window_eval pack-clips "$data/video" "$kit/eval/clips.npz" --frames 4
+    if [ -z "${NO_WHEEL:-}" ]; then
+        av=$("$python" -c 'import av; print(av.__version__)')
+        rm -f "$kit"/whl/*.whl
+        "$python" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+            --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d "$kit/whl" "av==$av"
+    fi
+    tree=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- | tail -1 | cut -f1)
+    for call in "train eval" "whl eval"; do
+        bytes=$tree; for part in $call; do bytes=$((bytes + $(du -sb "$kit/$part" | cut -f1))); done
+        echo "carrying $call: $((bytes / 1048576)) MiB with the tree (a call carries at most 64)"
+        [ "$bytes" -lt $((62 * 1048576)) ] || { echo "error: too much to carry in one call" >&2; exit 1; }
+    done
+    ;;
+train)
+    minutes=${MINUTES:-7}
+    out=${OUT:-$kit/out-train}
+    mkdir -p "$out"
+    machine | tee "$out/train.log"
+    mapfile -t recipe < <(grep -v '^#' "$state/recipe.args" | tr ' ' '\n' | grep .)
+    resume=()
+    if [ -f "$state/last.pt" ]; then
+        resume=(--resume "$state/last.pt")
+        cp "$state/curve.jsonl" "$out/curve.jsonl"
+    fi
+    # SIGTERM (timeout's) makes the trainer stop after the current step and save; KILL only if it hangs.
+    timeout -k 30 $((${minutes%.*} * 60 + 90)) "$python" -c "$train_py" \
+        --data "$kit/train/train291.npz" --val-data "$kit/train/set5.npz" --out "$out" \
+        --minutes "$minutes" --save-minutes "${SAVE_MINUTES:-1}" --device "$device" --log-every 50 "${recipe[@]}" "${resume[@]}" \
+        2>&1 | tee -a "$out/train.log" || echo "the trainer ended with status $? (124: stopped by the time limit)"
+    "$python" -m benchmarks.window_eval record "$out" "$state" | tee -a "$out/train.log"
+    scales=(); for s in ${SCALES:-2 3 4}; do scales+=(--scale "$s"); done
+    timeout -k 10 240 "$python" -m benchmarks.window_eval report --weights "$out/best.safetensors" \
+        --images "$kit/eval/Set5" --images "$kit/eval/Set14" --clips "$kit/eval/clips.npz" \
+        --compare "$kit/eval/reference.params" --compare drrn-b1u3-x234 "${scales[@]}" \
+        ${REPORT_UNITS:+--units $REPORT_UNITS} --device "$device" --json "$out/report.json" 2>&1 | tee -a "$out/train.log"
+    ;;
+collect)
+    from=${2:?usage: benchmarks/gpu_window.sh collect DIR (what the train call wrote to OUT)}
+    [ -f "$from/last.pt" ] || { echo "error: $from has no last.pt" >&2; exit 1; }
+    mkdir -p "$state/logs"
+    cp "$from/last.pt" "$from/curve.jsonl" "$from/best.safetensors" "$state/"
+    cat "$from/window.json" >> "$state/windows.jsonl"
+    stamp=$(date -u +%Y%m%dT%H%M)
+    cp "$from/train.log" "$state/logs/$stamp-train.log"
+    [ ! -f "$from/report.json" ] || cp "$from/report.json" "$state/logs/$stamp-report.json"
+    tail -1 "$state/windows.jsonl"
+    ;;
+check)
+    out=${OUT:-$kit/out-check}
+    mkdir -p "$out"
+    log="$out/check.log"
+    machine > "$log"
+    if [ "$device" != cpu ]; then
+        "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$kit"/whl/*.whl
+        export PYTHONPATH=$PYTHONPATH:/tmp/site
+    fi
+    step() {  # name, seconds, command...: one step of the check, logged, never fatal to the others
+        local name=$1 limit=$2; shift 2
+        echo "== $name" >> "$log"
+        timeout -k 10 "$limit" "$@" 2>>"$log" || echo "== $name failed or timed out (exit $?)" >> "$log"
+    }
+    step tests 150 "$python" -m pytest -q -p no:cacheprovider tests/test_fast_paths.py tests/test_triton_tiles.py >> "$log"
+    for precision in ${EVAL_PRECISIONS:-fp16 fp32}; do
+        step "reference Set5 x2 $precision" 60 "$python" -c "$cli_py" eval --dataset "$kit/eval/Set5" --scale 2 \
+            --weights "$kit/eval/reference.params" ${UNITS:+--units $UNITS} --device "$device" \
+            --precision "$precision" --json > "$out/reference_set5_x2_$precision.json"
+    done
+    step "bench fp16" 120 "$python" -c "$cli_py" bench --device "$device" --precision "${BENCH_PRECISION:-fp16}" \
+        --size "${SIZE:-1280x720}" ${FRAMES:+--frames $FRAMES} ${UNITS:+--units $UNITS} --json > "$out/bench.json"
+    cat "$log"
+    ;;
+*)
+    echo "usage: benchmarks/gpu_window.sh prepare | train | collect DIR | check" >&2
+    exit 2
+    ;;
+esac

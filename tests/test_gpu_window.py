@@ -1,0 +1,130 @@
+"""The GPU-window kit (benchmarks/gpu_window.sh) rehearsed on the CPU with tiny sizes, step by step
+as a window runs it, so that no GPU minute is lost to a typo, a missing file or a wrong path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from kernels.weights import read_weights, save_weights
+from tests.media import make_clip
+from tests.test_train import shapes_image
+
+ROOT = Path(__file__).resolve().parents[1]
+KIT = ROOT / "benchmarks" / "gpu_window.sh"
+RECIPE = ROOT / "training" / "b1u25-x234" / "recipe.args"
+TINY_RECIPE = """# a tiny stand-in for the committed recipe, with the same kinds of options
+--units 3 --min-units 1 --channels 8 --patch 16 --batch 6
+--optimizer adam --lr 1e-3 --clip 0 --warmup 4 --schedule rsqrt --lr-step 8 --ema 0.9
+--init msra-zero-out --val-units 1,2
+"""
+
+
+def write_images(folder: Path, count: int, size: int, seed: int) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i}.png"), shapes_image(rng, size))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A ../shared/data in miniature: training images, two image sets and a clip."""
+    root = tmp_path / "data"
+    write_images(root / "train" / "T91", 2, 64, 0)
+    write_images(root / "train" / "BSD200", 2, 72, 1)
+    write_images(root / "Set5", 2, 40, 2)
+    write_images(root / "Set14", 1, 36, 3)
+    (root / "video").mkdir()
+    make_clip(root / "video" / "clip.mp4", pts_ms=[0, 40, 80], audio=False)
+    return root
+
+
+def kit(step: str, env: dict[str, str], *args: str) -> str:
+    run = subprocess.run(
+        ["bash", str(KIT), step, *args], env=os.environ | env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, f"{step}: {run.stdout[-2000:]}\n{run.stderr[-2000:]}"
+    return run.stdout
+
+
+def test_the_kit_rehearsed_on_the_cpu(data: Path, tmp_path: Path, tiny_weights: Path) -> None:
+    state, kit_dir = tmp_path / "state", tmp_path / "kit"
+    state.mkdir()
+    (state / "recipe.args").write_text(TINY_RECIPE)
+    env = {
+        "DEVICE": "cpu", "PYTHON": os.sys.executable, "DATA": str(data), "REFERENCE": str(tiny_weights),
+        "KIT": str(kit_dir), "STATE": str(state), "NO_WHEEL": "1", "OMP_NUM_THREADS": "1",
+    }  # fmt: skip
+    assert "carries" in kit("prepare", env)
+    assert {p.name for p in (kit_dir / "train").iterdir()} == {"train291.npz", "set5.npz"}
+
+    for window, minutes in enumerate(("0.02", "0.03")):  # two windows: the second resumes the first
+        out = tmp_path / f"train{window}"
+        kit("train", env | {"OUT": str(out), "MINUTES": minutes, "SAVE_MINUTES": "0.01", "REPORT_UNITS": "1",
+                            "SCALES": "2 3"})  # fmt: skip
+        assert {"last.pt", "best.safetensors", "curve.jsonl", "train.log", "window.json", "report.json"} <= {
+            p.name for p in out.iterdir()
+        }
+        kit("collect", env, str(out))
+    windows = [json.loads(line) for line in (state / "windows.jsonl").read_text().splitlines()]
+    assert len(windows) == 2 and windows[0]["steps"][0] == 0
+    assert windows[1]["steps"][0] == windows[0]["steps"][1] < windows[1]["steps"][1]
+    assert windows[1]["psnr_end"].keys() == {"2", "3", "4"} and set(windows[1]["psnr_units_end"]) == {"1", "2"}
+    curve = [json.loads(line) for line in (state / "curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve] == sorted(r["step"] for r in curve)  # one curve across both windows
+    assert torch.load(state / "last.pt", weights_only=True)["step"] == windows[1]["steps"][1]
+
+    report = json.loads((tmp_path / "train1" / "report.json").read_text())  # the second window's weights
+    assert [(r["dataset"], r["scale"]) for r in report["results"]] == [
+        ("Set5", 2), ("Set5", 3), ("Set14", 2), ("Set14", 3)
+    ]  # fmt: skip
+    assert [row["units"] for row in report["depths"]] == [1]  # REPORT_UNITS=1 caps the depth table
+    assert set(report["clips_x2"]) == {"best.safetensors", "reference.params", "drrn-b1u3-x234"}
+    assert report["clips_x2"]["best.safetensors"]["clip.mp4"]["frames"] == 3
+    assert len(list((state / "logs").glob("*-report.json"))) >= 1
+
+    out = tmp_path / "check"
+    check_env = {"OUT": str(out), "UNITS": "1", "SIZE": "64x48", "FRAMES": "3",
+                 "EVAL_PRECISIONS": "fp32", "BENCH_PRECISION": "fp32"}  # fmt: skip
+    log = kit("check", env | check_env)
+    assert "failed" not in log, log
+    assert json.loads((out / "reference_set5_x2_fp32.json").read_text())["results"][0]["images"] == 2
+    assert json.loads((out / "bench.json").read_text())["size"] == "64x48"
+
+    shipped, weak = tmp_path / "shipped.safetensors", tmp_path / "weak.safetensors"
+    weights = read_weights(tiny_weights)
+    weights.metadata["psnr"] = json.dumps({"2": 10.0, "3": 10.0})  # measured, and beaten by anything
+    save_weights(weak, weights)
+    reported = [str(tmp_path / "train1" / "report.json"), str(state / "best.safetensors")]
+    ship = [os.sys.executable, "-m", "benchmarks.window_eval", "ship", *reported, "--to", str(shipped)]
+    unmeasured = subprocess.run([*ship, "--against", str(tiny_weights)], cwd=ROOT, capture_output=True, text=True)
+    assert unmeasured.returncode != 0 and "not shipped" in unmeasured.stderr and not shipped.exists()
+    beaten = subprocess.run([*ship, "--against", str(weak)], cwd=ROOT, capture_output=True, text=True)
+    assert beaten.returncode == 0, beaten.stderr
+    metadata = read_weights(shipped).metadata
+    assert json.loads(metadata["psnr"]) == {str(r["scale"]): round(r["psnr"], 3) for r in report["results"][:2]}
+    assert json.loads(metadata["set14"]).keys() == {"2", "3"} and metadata["name"] == "drrn-b1u3-x234"
+
+
+def test_the_committed_recipe_starts(tmp_path: Path) -> None:
+    """The window's recipe file is valid `drrn-stream train` options (one step of it, on 128 px images)."""
+    write_images(tmp_path / "train" / "T91", 1, 128, 0)
+    write_images(tmp_path / "val", 1, 32, 1)
+    options = " ".join(line for line in RECIPE.read_text().splitlines() if not line.startswith("#")).split()
+    args = ["--data", str(tmp_path / "train"), "--val-data", str(tmp_path / "val"), "--out", str(tmp_path / "o")]
+    overrides = ["--steps", "1", "--batch", "3", "--device", "cpu", "--precision", "fp32"]
+    run = subprocess.run(
+        [os.sys.executable, "-c", "import typer; from stream.train import train_command; typer.run(train_command)",
+         *args, *options, *overrides],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads((tmp_path / "o" / "curve.jsonl").read_text().splitlines()[-1])["step"] == 1
