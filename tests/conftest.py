@@ -46,10 +46,10 @@ def identity_weights(tmp_path: Path) -> Path:
     return path
 
 
-def random_drrn(units: int = 2, channels: int = 8, seed: int = 0) -> DRRN:
+def random_drrn(units: int = 2, channels: int = 8, seed: int = 0, std: float = 0.3) -> DRRN:
     """A small DRRN with weights large enough that every unit changes the output."""
     torch.manual_seed(seed)
     model = DRRN(DRRNConfig(units=units, channels=channels))
     for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.3)
+        torch.nn.init.normal_(p, std=std)
     return model.eval().requires_grad_(False)

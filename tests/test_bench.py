@@ -2,7 +2,9 @@ import json
 import math
 
 import pytest
+import torch
 
+from kernels.inference import resolve_precision
 from tests.cli_helpers import run_cli
 
 KEYS = {"device", "precision", "peak_gflops", "model_gflops", "model_fraction", "model_mpx_s", "e2e_fps",
@@ -16,7 +18,8 @@ def test_bench_json_reports_the_three_measurements_consistently(capsys, tiny_wei
     assert code == 0, err
     result = json.loads(out)
     assert KEYS <= result.keys()
-    assert result["device"] == "cpu" and result["precision"] == "fp32" and result["size"] == "48x32"
+    auto = resolve_precision("auto", torch.device("cpu"))  # bf16 where the CPU has it natively, else fp32
+    assert result["device"] == "cpu" and result["precision"] == auto and result["size"] == "48x32"
     assert result["peak_gflops"] > 0 and result["model_gflops"] > 0 and result["e2e_fps"] > 0
     assert math.isclose(result["model_fraction"], result["model_gflops"] / result["peak_gflops"], rel_tol=0.01)
     assert math.isclose(result["e2e_fraction"], result["e2e_fps"] / result["model_only_fps"], rel_tol=0.01)
