@@ -31,16 +31,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 @app.command("pack-clips")
-def pack_clips(videos: Path, out: Path, frames: Annotated[int, typer.Option("--frames", min=1)] = 4) -> None:
-    """The first FRAMES frames of every clip in VIDEOS as ground-truth luma levels."""
+def pack_clips(
+    videos: Path,
+    out: Path,
+    frames: Annotated[int, typer.Option("--frames", min=1)] = 4,
+    skip: Annotated[list[str], typer.Option("--skip", help="CLIP:N: start that clip after N frames.")] = [],  # noqa: B006
+) -> None:
+    """The first FRAMES frames of every clip in VIDEOS (after --skip) as ground-truth luma levels."""
     from stream.eval_video import ground_truth  # PyAV: only here, never on the GPU machine
     from stream.source import VideoSource
 
     names, lumas = [], []
+    skips = {name: int(n) for name, _, n in (item.rpartition(":") for item in skip)}
     for clip in sorted(p for p in videos.iterdir() if p.is_file()):
         source = VideoSource(clip)
         try:
-            for frame, levels in ground_truth(source, frames):
+            for frame, levels in ground_truth(source, frames, skips.get(clip.name, 0)):
                 names.append(f"video/{clip.name}#{frame.index}")
                 lumas.append(levels.numpy())
         finally:

@@ -182,6 +182,7 @@ def eval_video_command(
     tile: TileOpt = None,
     halo: HaloOpt = DEFAULT_HALO,
     frames: Annotated[int | None, typer.Option("--frames", min=1, help="Score only the first N frames.")] = None,
+    skip: Annotated[int, typer.Option("--skip", min=0, help="Start after N frames (an intro, a fade).")] = 0,
     log: Annotated[Path | None, typer.Option("--log", help="Per-frame scores, .csv or .jsonl.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PSNR per frame, DRRN vs bicubic, as a PNG.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object of means on stdout.")] = False,
@@ -193,14 +194,15 @@ def eval_video_command(
     restorer, loaded = make_restorer(weights, units, device, precision, tile, halo)
     frame_log = FrameLog(log, FIELDS)
     rows = []
-    total = min(n for n in (frames, source.info.frames) if n) if (frames or source.info.frames) else None
+    left = max(source.info.frames - skip, 0) if source.info.frames else None
+    total = min(n for n in (frames, left) if n is not None) if frames or left is not None else None
     err.print(f"{src.name}: x{scale}, DRRN {describe(loaded)} on {restorer.device} in {restorer.precision}",
               style="dim", markup=False, highlight=False)  # fmt: skip
     try:
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as progress:  # fmt: skip
             task = progress.add_task("scoring", total=total)
-            for row in evaluate_video(source, restorer, scale, frames):
+            for row in evaluate_video(source, restorer, scale, frames, skip):
                 frame_log.add(row)
                 if plot is not None:
                     rows.append(row)

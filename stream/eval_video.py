@@ -20,21 +20,24 @@ from stream.source import VideoSource
 FIELDS = ["frame", "pts_time", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "model_ms"]
 
 
-def ground_truth(source: VideoSource, max_frames: int | None = None) -> Iterator[tuple[Frame, torch.Tensor]]:
-    """Each frame with its luma on DRRN's 8-bit studio scale (uint8), the ground truth scored against."""
+def ground_truth(
+    source: VideoSource, max_frames: int | None = None, skip: int = 0
+) -> Iterator[tuple[Frame, torch.Tensor]]:
+    """Each frame after the first `skip` with its luma on DRRN's 8-bit studio scale (uint8),
+    the ground truth scored against."""
     for item in source:
-        if not isinstance(item, Frame):
+        if not isinstance(item, Frame) or item.index < skip:
             continue
-        if max_frames is not None and item.index >= max_frames:
+        if max_frames is not None and item.index >= skip + max_frames:
             break
         yield item, source.info.coding.to_levels(torch.from_numpy(item.y)).to(torch.uint8)
 
 
 def evaluate_video(
-    source: VideoSource, restorer: Restore, scale: int, max_frames: int | None = None
+    source: VideoSource, restorer: Restore, scale: int, max_frames: int | None = None, skip: int = 0
 ) -> Iterator[dict[str, float]]:
     """One row of scores per frame, in order."""
-    for frame, levels in ground_truth(source, max_frames):
+    for frame, levels in ground_truth(source, max_frames, skip):
         score = score_image(restorer, levels, scale)
         yield {
             "frame": frame.index,
