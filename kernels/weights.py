@@ -47,9 +47,9 @@ _WRAPPER_PREFIXES = ("module.", "model.", "state_dict.", "net.")
 # Weights shipped inside the package: name -> file under kernels/pretrained/. Each file's
 # metadata says how it was trained and what it measured; docs/QUALITY.md has the full table.
 PRETRAINED: dict[str, str] = {
-    "drrn-b1u3-x234": "drrn-b1u3-x234.safetensors",  # B1U3, x2/x3/x4, trained on this project's CPU
+    "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25; docs/QUALITY.md
 }
-DEFAULT_PRETRAINED = "drrn-b1u3-x234"
+DEFAULT_PRETRAINED = "drrn-b1u25-x234"
 
 
 @dataclass

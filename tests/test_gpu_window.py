@@ -87,7 +87,7 @@ def test_the_kit_rehearsed_on_the_cpu(data: Path, tmp_path: Path, tiny_weights: 
         ("Set5", 2), ("Set5", 3), ("Set14", 2), ("Set14", 3)
     ]  # fmt: skip
     assert [row["units"] for row in report["depths"]] == [1]  # REPORT_UNITS=1 caps the depth table
-    assert set(report["clips_x2"]) == {"best.safetensors", "reference.params", "drrn-b1u3-x234"}
+    assert set(report["clips_x2"]) == {"best.safetensors", "reference.params", "drrn-b1u25-x234"}
     assert report["clips_x2"]["best.safetensors"]["clip.mp4"]["frames"] == 3
     assert len(list((state / "logs").glob("*-report.json"))) >= 1
 
