@@ -331,6 +331,178 @@ def parse_depths(text: str, units: int) -> tuple[int, ...]:
     return tuple(u for u in depths if u != units)
 
 
+# --- one run: the loop, its curve, checkpoints and exports ------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a run stops, validates, checkpoints and logs (none of it changes the trajectory)."""
+
+    steps: int | None  # train until this step in total
+    minutes: float | None  # stop this run after this long
+    val_every: int  # validate and checkpoint every N steps (0: never by step count)
+    save_minutes: float | None  # also whenever this long has passed since the last checkpoint
+    log_every: int  # steps per curve record
+
+
+@dataclass(frozen=True)
+class Validation:
+    lumas: list[torch.Tensor]  # uint8 luma images, scored as `drrn-stream eval` scores
+    name: str  # "Set5, whole images", for logs and the weights' metadata
+    depths: tuple[int, ...]  # extra depths to score besides the model's own
+
+    @classmethod
+    def of(cls, pack: LumaPack | None, crop: int | None, depths: tuple[int, ...]) -> Validation:
+        if pack is None:
+            return cls([], "", ())
+        lumas = [centre_crop(y, crop) for y in pack.images()] if crop else pack.images()
+        where = f"centre {crop}x{crop} crops (approximate)" if crop else "whole images"
+        return cls(lumas, f"{pack.label}, {where}", depths)
+
+
+class TrainingRun:
+    """A Trainer writing into its output folder: last.pt, best.safetensors and curve.jsonl."""
+
+    def __init__(
+        self, trainer: Trainer, out: Path, data: LumaPack, validation: Validation, state: dict[str, Any] | None
+    ) -> None:
+        self.trainer, self.out, self.validation = trainer, out, validation
+        self.data = f"{data.label} ({len(data.names)} images)"
+        self.last, self.curve = out / "last.pt", out / "curve.jsonl"
+        self.before, self.gpu_before, self.best = 0.0, 0.0, {}
+        if state is not None:
+            trainer.load_state_dict(state)
+            self.before, self.gpu_before, self.best = state["seconds"], state.get("gpu_seconds", 0.0), state["best"]
+            keep_curve_until(self.curve, trainer.step)
+        else:
+            self.curve.write_text("")
+        self.start = self.saved_at = time.monotonic()
+        self.psnr: dict[int, float] = {}  # the last validation's, at the model's depth
+        self.validated_at = -1
+
+    def seconds(self) -> dict[str, float]:
+        """Training seconds of the whole run so far, all and on GPUs (across resumes)."""
+        now = time.monotonic() - self.start
+        return {"all": self.before + now, "gpu": self.gpu_before + (now if self.trainer.device.type == "cuda" else 0)}
+
+    def log(self, record: dict[str, Any]) -> None:
+        step, seconds = self.trainer.step, self.seconds()
+        head = {"step": step, "seconds": round(seconds["all"], 2), "gpu_seconds": round(seconds["gpu"], 2)}
+        with self.curve.open("a") as f:
+            f.write(json.dumps(head | {"pixels": self.trainer.recipe.pixels(step)} | record) + "\n")
+
+    def export(self, path: Path, psnr: dict[int, float]) -> None:
+        """The validated weights (EMA where kept) with what they are and what they measured."""
+        recipe, step, seconds = self.trainer.recipe, self.trainer.step, self.seconds()
+        units = recipe.units
+        metadata = {
+            "name": f"drrn-b1u{units}-x{''.join(map(str, recipe.scales))}",
+            "units": str(units),
+            "scales": ",".join(map(str, recipe.scales)),
+            "trained": (
+                f"{self.data}, {step} steps of {recipe.describe()}, {recipe.init} init, "
+                f"{self.trainer.device.type} {self.trainer.precision}, {seconds['all'] / 60:.1f} min"
+                + (f" ({seconds['gpu'] / 60:.1f} on GPUs)" if seconds["gpu"] else "")
+                + f", {recipe.pixels(step) / 1e9:.2f} Gpx"
+            ),
+            "steps": str(step),
+            "pixels": str(recipe.pixels(step)),
+            "gpu_minutes": f"{seconds['gpu'] / 60:.2f}",
+        }
+        if psnr:
+            scores = json.dumps({str(s): round(p, 3) for s, p in psnr.items()})
+            metadata |= {"psnr": scores, "validation": self.validation.name}
+        tmp = path.with_name(f".{path.name}.partial")
+        save_weights(tmp, Weights({k: v.float().cpu() for k, v in self.trainer.weights().items()}, metadata))
+        tmp.replace(path)
+
+    def validate(self, console: Console) -> None:
+        """Score the weights at the model's depth and the extra ones; export them if the best yet."""
+        trainer, v = self.trainer, self.validation
+        weights, config, scales = trainer.weights(), trainer.model.config, trainer.recipe.scales
+        self.psnr = validate(weights, config, v.lumas, scales, config.units, trainer.device)
+        at_depth = {u: validate(weights, config, v.lumas, scales, u, trainer.device) for u in v.depths}
+        self.validated_at = trainer.step
+        mean = sum(self.psnr.values()) / len(self.psnr)
+        is_best = mean > self.best.get("mean", -math.inf)
+        if is_best:
+            self.best = {"mean": mean, "step": trainer.step}
+            self.export(self.out / "best.safetensors", self.psnr)
+        record: dict[str, Any] = {"psnr": {str(s): round(p, 3) for s, p in self.psnr.items()}}
+        if at_depth:
+            record["psnr_units"] = {str(u): {str(s): round(p, 3) for s, p in d.items()} for u, d in at_depth.items()}
+        self.log(record)
+        shown = "  ".join(f"x{s} {p:.2f}" for s, p in self.psnr.items())
+        shown += "".join(f"; U{u} x{min(d)} {d[min(d)]:.2f}" for u, d in at_depth.items())
+        console.print(f"step {trainer.step}: PSNR {shown}, mean {mean:.2f}" + (" (best)" if is_best else ""))
+
+    def checkpoint(self, console: Console) -> None:
+        if self.validation.lumas:
+            self.validate(console)
+        save_checkpoint(self.last, self.trainer, self.seconds(), self.best)
+        self.saved_at = time.monotonic()
+
+    def record(self, loss_sum: torch.Tensor, steps_done: int, since: float) -> dict[str, Any]:
+        """One curve record for the steps since the last (reads the loss: a sync)."""
+        trainer, recipe = self.trainer, self.trainer.recipe
+        work = sum(trainer.step_flops(i) for i in range(trainer.step - steps_done, trainer.step))
+        record = {
+            "loss": loss_sum.item() / steps_done,
+            "lr": recipe.lr_at(trainer.step - 1),
+            "units": recipe.units_at(trainer.step - 1),
+            "tflops": round(work / (time.monotonic() - since) / 1e12, 4),
+        }
+        self.log(record)
+        return record
+
+    def run(self, limits: Limits) -> list[str]:
+        """Train until a limit or a signal; returns the signals that stopped it (none: a limit)."""
+        trainer = self.trainer
+        with progress_display(limits.steps) as progress, stop_requests() as asked:
+            task = progress.add_task("train", total=limits.steps, completed=trainer.step, status="")
+
+            def flush(loss_sum: torch.Tensor, steps_done: int, since: float) -> None:
+                r = self.record(loss_sum, steps_done, since)
+                shown = " ".join(f"x{s} {p:.2f}" for s, p in self.psnr.items()) or "-"
+                status = f"loss {r['loss']:.3g}  lr {r['lr']:.3g}  units {r['units']}  {r['tflops']:.3g} TFLOP/s"
+                progress.update(task, completed=trainer.step, status=f"{status}  PSNR {shown}")
+
+            loss_sum, since, steps_done = torch.zeros((), device=trainer.device), time.monotonic(), 0
+            while not asked and not self.reached(limits):
+                loss_sum += trainer.train_step()
+                steps_done += 1
+                if trainer.step % limits.log_every == 0:
+                    flush(loss_sum, steps_done, since)
+                    loss_sum.zero_()
+                    since, steps_done = time.monotonic(), 0
+                due = limits.save_minutes is not None and time.monotonic() - self.saved_at >= limits.save_minutes * 60
+                if (limits.val_every and trainer.step % limits.val_every == 0) or due:
+                    self.checkpoint(progress.console)
+            if steps_done:
+                flush(loss_sum, steps_done, since)
+            if self.validation.lumas and self.validated_at != trainer.step and not asked:
+                self.validate(progress.console)
+            if not self.validation.lumas:
+                self.export(self.out / "best.safetensors", {})  # nothing measured: the latest weights
+            save_checkpoint(self.last, trainer, self.seconds(), self.best)
+        return asked
+
+    def reached(self, limits: Limits) -> bool:
+        by_steps = limits.steps is not None and self.trainer.step >= limits.steps
+        return by_steps or (limits.minutes is not None and time.monotonic() - self.start >= limits.minutes * 60)
+
+
+def progress_display(steps: int | None) -> Progress:
+    return Progress(
+        TextColumn("step"),
+        MofNCompleteColumn() if steps else TextColumn("{task.completed}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
 # --- the command ------------------------------------------------------------------------
 
 
@@ -449,154 +621,29 @@ def train_command(
         raise UserError(f"--batch {batch} is smaller than the number of scales ({len(recipe.scales)})")
     if min_units > units:
         raise UserError(f"--min-units {min_units} is more than --units {units}")
-    extra_depths = parse_depths(val_units, units)
-    last, curve = out / "last.pt", out / "curve.jsonl"
     state = read_checkpoint(resume) if resume is not None else None
-    if state is None and last.exists():
-        raise UserError(f"{last}: exists; pass --resume {last} to continue it, or choose another --out")
+    if state is None and (out / "last.pt").exists():
+        raise UserError(
+            f"{out / 'last.pt'}: exists; pass --resume {out / 'last.pt'} to continue it, or choose another --out"
+        )
     if state is not None and (changes := recipe_changes(Recipe.from_dict(state["recipe"]), recipe)):
         raise UserError(f"{resume}: the checkpoint's run differs ({'; '.join(changes)}); repeat its options")
     val_path = val_data if val_data is not None else (DEFAULT_VAL_DATA if DEFAULT_VAL_DATA.is_dir() else None)
     val_pack = load_pack(val_path) if val_path is not None and (val_every or save_minutes) else None
-    val_lumas = val_pack.images() if val_pack else []
-    if val_crop is not None:
-        val_lumas = [centre_crop(y, val_crop) for y in val_lumas]
+    validation = Validation.of(val_pack, val_crop, parse_depths(val_units, units))
     out.mkdir(parents=True, exist_ok=True)
-
-    trainer = Trainer(recipe, train_pack, dev, prec)
-    seconds_before, gpu_seconds_before, best = 0.0, 0.0, {}
-    if state is not None:
-        trainer.load_state_dict(state)
-        seconds_before, gpu_seconds_before, best = state["seconds"], state.get("gpu_seconds", 0.0), state["best"]
-        keep_curve_until(curve, trainer.step)
-    else:
-        curve.write_text("")
-    val_name = val_pack and f"{val_pack.label}, " + (
-        f"centre {val_crop}x{val_crop} crops (approximate)" if val_crop else "whole images"
-    )
+    run = TrainingRun(Trainer(recipe, train_pack, dev, prec), out, train_pack, validation, state)
     err.print(
         f"[dim]B1U{units} ({channels} channels) on {dev} in {prec}: "
         f"{train_pack.label} ({len(train_pack.names)} images), "
         f"scales {','.join(map(str, recipe.scales))}, {recipe.describe()}"
-        + (f"; resuming at step {trainer.step}" if state else "")
-        + (f"; validating on {val_name} every {val_every} steps" if val_lumas else "; no validation")
+        + (f"; resuming at step {run.trainer.step}" if state else "")
+        + (f"; validating on {validation.name}" if validation.lumas else "; no validation")
+        + (f" every {val_every} steps" if validation.lumas and val_every else "")
+        + (f", checkpoints every {save_minutes:g} min" if save_minutes else "")
         + "[/dim]",
         highlight=False,
     )
-
-    start = saved_at = time.monotonic()
-    last_psnr: dict[int, float] = {}
-    validated_at = -1
-
-    def elapsed() -> float:
-        return seconds_before + time.monotonic() - start
-
-    def seconds() -> dict[str, float]:
-        on_gpu = time.monotonic() - start if dev.type == "cuda" else 0.0
-        return {"all": elapsed(), "gpu": gpu_seconds_before + on_gpu}
-
-    def log(record: dict[str, Any]) -> None:
-        head = {"step": trainer.step, "seconds": round(elapsed(), 2), "gpu_seconds": round(seconds()["gpu"], 2)}
-        with curve.open("a") as f:
-            f.write(json.dumps(head | {"pixels": recipe.pixels(trainer.step)} | record) + "\n")
-
-    def export(path: Path, psnr: dict[int, float]) -> None:
-        metadata = {
-            "name": f"drrn-b1u{units}-x{''.join(map(str, recipe.scales))}",
-            "units": str(units),
-            "scales": ",".join(map(str, recipe.scales)),
-            "trained": (
-                f"{train_pack.label} ({len(train_pack.names)} images), {trainer.step} steps of {recipe.describe()}, "
-                f"{recipe.init} init, {dev.type} {prec}, {elapsed() / 60:.1f} min"
-                + (f" ({seconds()['gpu'] / 60:.1f} on GPUs)" if seconds()["gpu"] else "")
-                + f", {recipe.pixels(trainer.step) / 1e9:.2f} Gpx"
-            ),
-            "steps": str(trainer.step),
-            "pixels": str(recipe.pixels(trainer.step)),
-            "gpu_minutes": f"{seconds()['gpu'] / 60:.2f}",
-        }
-        if psnr:
-            metadata |= {"psnr": json.dumps({str(s): round(p, 3) for s, p in psnr.items()}), "validation": val_name}
-        tmp = path.with_name(f".{path.name}.partial")
-        save_weights(tmp, Weights({k: v.float().cpu() for k, v in trainer.weights().items()}, metadata))
-        tmp.replace(path)
-
-    def run_validation() -> None:
-        nonlocal last_psnr, validated_at, best
-        weights, config = trainer.weights(), trainer.model.config
-        last_psnr, validated_at = validate(weights, config, val_lumas, recipe.scales, units, dev), trainer.step
-        at_depth = {u: validate(weights, config, val_lumas, recipe.scales, u, dev) for u in extra_depths}
-        mean = sum(last_psnr.values()) / len(last_psnr)
-        is_best = mean > best.get("mean", -math.inf)
-        if is_best:
-            best = {"mean": mean, "step": trainer.step}
-            export(out / "best.safetensors", last_psnr)
-        record: dict[str, Any] = {"psnr": {str(s): round(p, 3) for s, p in last_psnr.items()}}
-        if at_depth:
-            record["psnr_units"] = {str(u): {str(s): round(p, 3) for s, p in v.items()} for u, v in at_depth.items()}
-        log(record)
-        shown = "  ".join(f"x{s} {p:.2f}" for s, p in last_psnr.items())
-        shown += "".join(f"; U{u} x{min(v)} {v[min(v)]:.2f}" for u, v in at_depth.items())
-        progress.console.print(f"step {trainer.step}: PSNR {shown}, mean {mean:.2f}" + (" (best)" if is_best else ""))
-
-    def checkpoint() -> None:
-        nonlocal saved_at
-        if val_lumas:
-            run_validation()
-        save_checkpoint(last, trainer, seconds(), best)
-        saved_at = time.monotonic()
-
-    def flush(loss_sum: torch.Tensor, steps_done: int, since: float) -> None:
-        """One curve record and display update for the steps since the last (reads the loss: a sync)."""
-        done = range(trainer.step - steps_done, trainer.step)
-        record = {
-            "loss": loss_sum.item() / steps_done,
-            "lr": recipe.lr_at(trainer.step - 1),
-            "units": recipe.units_at(trainer.step - 1),
-            "tflops": round(sum(trainer.step_flops(i) for i in done) / (time.monotonic() - since) / 1e12, 4),
-        }
-        log(record)
-        shown = " ".join(f"x{s} {p:.2f}" for s, p in last_psnr.items()) or "-"
-        progress.update(
-            task,
-            completed=trainer.step,
-            status=f"loss {record['loss']:.3g}  lr {record['lr']:.3g}  units {record['units']}  "
-            f"{record['tflops']:.3g} TFLOP/s  PSNR {shown}",
-        )
-
-    with (
-        Progress(
-            TextColumn("step"),
-            MofNCompleteColumn() if steps else TextColumn("{task.completed}"),
-            BarColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=err,
-        ) as progress,
-        stop_requests() as asked,
-    ):
-        task = progress.add_task("train", total=steps, completed=trainer.step, status="")
-        loss_sum, interval_start, interval_steps = torch.zeros((), device=dev), time.monotonic(), 0
-        while (
-            not asked
-            and (steps is None or trainer.step < steps)
-            and (minutes is None or time.monotonic() - start < minutes * 60)
-        ):
-            loss_sum += trainer.train_step()
-            interval_steps += 1
-            if trainer.step % log_every == 0:
-                flush(loss_sum, interval_steps, interval_start)
-                loss_sum.zero_()
-                interval_start, interval_steps = time.monotonic(), 0
-            due = save_minutes is not None and time.monotonic() - saved_at >= save_minutes * 60
-            if (val_every and trainer.step % val_every == 0) or due:
-                checkpoint()
-        if interval_steps:
-            flush(loss_sum, interval_steps, interval_start)
-        if val_lumas and validated_at != trainer.step and not asked:
-            run_validation()
-        if not val_lumas:
-            export(out / "best.safetensors", {})  # nothing measured: the latest weights, without numbers
-        save_checkpoint(last, trainer, seconds(), best)
+    asked = run.run(Limits(steps, minutes, val_every, save_minutes, log_every))
     reason = f"stopped by {asked[0]}" if asked else "done"
-    err.print(f"{reason} at step {trainer.step}: wrote {last}, {out / 'best.safetensors'} and {curve}")
+    err.print(f"{reason} at step {run.trainer.step}: wrote {run.last}, {out / 'best.safetensors'} and {run.curve}")

@@ -110,10 +110,16 @@ def read_curve(out: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("seconds", "gpu_seconds", "tflops")} for r in records]
 
 
+# The paper's SGD; and the GPU window's kind of recipe: Adam, warm-up, rsqrt, EMA, a depth drawn per step.
+WINDOW_RECIPE = ["--optimizer", "adam", "--lr", "1e-3", "--clip", "0", "--warmup", "3", "--schedule", "rsqrt",
+                 "--lr-step", "4", "--ema", "0.9", "--units", "3", "--min-units", "1", "--val-units", "1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", [[], WINDOW_RECIPE], ids=["sgd", "window"])
 def test_resumed_run_continues_exactly(
-    train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], recipe: list[str]
 ) -> None:
-    base = ["train", "--data", str(train_dir), *TINY, "--val-data", str(val_dir), "--val-every", "5"]
+    base = ["train", "--data", str(train_dir), *TINY, *recipe, "--val-data", str(val_dir), "--val-every", "5"]
     whole, split = tmp_path / "whole", tmp_path / "split"
     assert run_cli([*base, "--out", str(whole), "--steps", "10"], capsys)[0] == 0
     assert run_cli([*base, "--out", str(split), "--steps", "5"], capsys)[0] == 0
@@ -126,13 +132,31 @@ def test_resumed_run_continues_exactly(
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
     for state_a, state_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
-        assert torch.equal(state_a["momentum_buffer"], state_b["momentum_buffer"])
+        for key, value in state_a.items():
+            assert torch.equal(value, state_b[key]), key  # momentum, or Adam's moments and step
+    for name, tensor in a["ema"].items():
+        assert torch.equal(tensor, b["ema"][name]), name
     assert read_curve(whole) == read_curve(split)  # losses, lrs and validation PSNRs, step by step
 
     weights = read_weights(whole / "best.safetensors")
-    assert weights.metadata["units"] == "1" and weights.metadata["scales"] == "2,3,4"
+    units = "3" if recipe else "1"
+    assert weights.metadata["units"] == units and weights.metadata["scales"] == "2,3,4"
     assert set(json.loads(weights.metadata["psnr"])) == {"2", "3", "4"}
-    assert weights.metadata["name"] == "drrn-b1u1-x234" and "setA+setB (5 images)" in weights.metadata["trained"]
+    assert weights.metadata["name"] == f"drrn-b1u{units}-x234" and "setA+setB (5 images)" in weights.metadata["trained"]
+    if recipe:  # the exported weights are the moving average, not the last step's
+        assert all(torch.equal(weights.state_dict[k], v.float()) for k, v in a["ema"].items())
+        assert not torch.equal(weights.state_dict["conv_a.weight"], a["model"]["conv_a.weight"].float())
+
+
+def test_window_recipe_schedules() -> None:
+    """Warm-up then lr x sqrt(lr_step / step), open-ended; depths drawn from (seed, step) alone."""
+    recipe = Recipe(data="-", units=25, min_units=1, lr=4e-4, warmup=300, schedule="rsqrt", lr_step=2000)
+    assert recipe.lr_at(0) == pytest.approx(4e-4 / 300) and recipe.lr_at(299) == pytest.approx(4e-4)
+    assert recipe.lr_at(2000) == pytest.approx(4e-4) and recipe.lr_at(8000) == pytest.approx(2e-4)
+    draws = [recipe.units_at(step) for step in range(3000)]
+    assert set(draws) == set(range(1, 26)) and draws == [recipe.units_at(step) for step in range(3000)]
+    assert 12 < sum(draws) / len(draws) < 14  # uniform over 1..25: mean 13
+    assert Recipe(data="-", units=25).units_at(7) == 25
 
 
 def test_resume_with_another_recipe_is_refused(
