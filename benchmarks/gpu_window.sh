@@ -15,9 +15,10 @@
 #      the CUDA and Triton tests, Set5 x2 fp16 against fp32 with the reference weights, bench at 1280x720.
 #   3. Minutes left: `train` again with MINUTES=N (then `collect` again).
 # Environment: DEVICE (cuda; cpu rehearses), MINUTES, STATE (training/b1u25-x234), KIT (build/gpu-window),
-# DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download),
-# SAVE_MINUTES (1), OUT (the device tool sets it), and for a small rehearsal: REPORT_UNITS, SCALES
-# (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION (the check).
+# DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
+# SAVE_MINUTES (1), VAL_UNITS (9: depths validated besides 25), OUT (the device tool sets it), and for
+# a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION
+# (the check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=${KIT:-build/gpu-window}
@@ -28,14 +29,8 @@ data=${DATA:-../shared/data}
 reference=${REFERENCE:-../shared/reference-weights/drrn_b1u25_x234.mxnet.params}
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 
-# `drrn-stream train` and the CLI, run from the tree (nothing is installed on the GPU machine).
-train_py='import sys, typer
-from stream.errors import UserError
-from stream.train import train_command
-try:
-    typer.run(train_command)
-except UserError as e:
-    sys.exit(f"error: {e}")'
+# The CLI, run from the tree (nothing is installed on the GPU machine); `python -m stream.train`
+# is its train command without PyAV, which the GPU machine lacks.
 cli_py='import sys; from stream.cli import main; sys.argv[0] = "drrn-stream"; main()'
 
 machine() {  # what ran it, for the record
@@ -49,8 +44,8 @@ machine() {  # what ran it, for the record
 case "${1:-}" in
 prepare)
     mkdir -p "$kit/train" "$kit/eval" "$kit/whl"
-    "$python" -c "$train_py" --data "$data/train" --pack "$kit/train/train291.npz"
-    "$python" -c "$train_py" --data "$data/Set5" --pack "$kit/train/set5.npz"
+    "$python" -m stream.train --data "$data/train" --pack "$kit/train/train291.npz"
+    "$python" -m stream.train --data "$data/Set5" --pack "$kit/train/set5.npz"
     for set in Set5 Set14; do rm -rf "$kit/eval/$set" && cp -r "$data/$set" "$kit/eval/$set"; done
     cp "$reference" "$kit/eval/reference.params"
     "$python" -m benchmarks.window_eval pack-clips "$data/video" "$kit/eval/clips.npz" --frames 4 \
@@ -60,6 +55,7 @@ prepare)
         rm -f "$kit"/whl/*.whl
         "$python" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
             --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d "$kit/whl" "av==$av"
+        compgen -G "$kit/whl/*.whl" > /dev/null || { echo "error: no PyAV wheel in $kit/whl" >&2; exit 1; }
     fi
     tree=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- | tail -1 | cut -f1)
     for call in "train eval" "whl eval"; do
@@ -75,31 +71,37 @@ train)
     machine | tee "$out/train.log"
     mapfile -t recipe < <(grep -v '^#' "$state/recipe.args" | tr ' ' '\n' | grep .)
     resume=()
-    if [ -f "$state/last.pt" ]; then
+    if [ -f "$state/last.pt" ]; then  # the run so far: its curve goes on, its best stays best until beaten
         resume=(--resume "$state/last.pt")
-        cp "$state/curve.jsonl" "$out/curve.jsonl"
+        cp "$state/curve.jsonl" "$state/best.safetensors" "$out/"
     fi
     # SIGTERM (timeout's) makes the trainer stop after the current step and save; KILL only if it hangs.
-    timeout -k 30 $((${minutes%.*} * 60 + 90)) "$python" -c "$train_py" \
-        --data "$kit/train/train291.npz" --val-data "$kit/train/set5.npz" --out "$out" \
-        --minutes "$minutes" --save-minutes "${SAVE_MINUTES:-1}" --device "$device" --log-every 50 "${recipe[@]}" "${resume[@]}" \
-        2>&1 | tee -a "$out/train.log" || echo "the trainer ended with status $? (124: stopped by the time limit)"
+    # Validation and checkpoints come every SAVE_MINUTES, not every N steps (--val-every 0).
+    limit=$("$python" -c "print(round(float('$minutes') * 60) + 60)")
+    timeout -k 30 "$limit" "$python" -m stream.train \
+        --data "$kit/train/train291.npz" --val-data "$kit/train/set5.npz" --out "$out" --minutes "$minutes" \
+        --val-every 0 --save-minutes "${SAVE_MINUTES:-1}" --val-units "${VAL_UNITS:-9}" --device "$device" --log-every 50 \
+        "${recipe[@]}" "${resume[@]}" 2>&1 | tee -a "$out/train.log" \
+        || echo "the trainer ended with status $? (124: stopped by the time limit)"
     "$python" -m benchmarks.window_eval record "$out" "$state" | tee -a "$out/train.log"
     scales=(); for s in ${SCALES:-2 3 4}; do scales+=(--scale "$s"); done
-    timeout -k 10 240 "$python" -m benchmarks.window_eval report --weights "$out/best.safetensors" \
+    left=$((540 - SECONDS))  # of the call's 560 s: the report gets what the trainer left, at least a minute
+    timeout -k 10 $((left > 60 ? left : 60)) "$python" -m benchmarks.window_eval report --weights "$out/best.safetensors" \
         --images "$kit/eval/Set5" --images "$kit/eval/Set14" --clips "$kit/eval/clips.npz" \
         --compare "$kit/eval/reference.params" --compare drrn-b1u25-x234 "${scales[@]}" \
         ${REPORT_UNITS:+--units $REPORT_UNITS} --device "$device" --json "$out/report.json" 2>&1 | tee -a "$out/train.log"
     ;;
 collect)
     from=${2:?usage: benchmarks/gpu_window.sh collect DIR (what the train call wrote to OUT)}
-    [ -f "$from/last.pt" ] || { echo "error: $from has no last.pt" >&2; exit 1; }
+    for file in last.pt curve.jsonl best.safetensors window.json train.log; do
+        [ -f "$from/$file" ] || { echo "error: $from has no $file; nothing collected" >&2; exit 1; }
+    done
     mkdir -p "$state/logs"
-    cp "$from/last.pt" "$from/curve.jsonl" "$from/best.safetensors" "$state/"
+    cp --no-preserve=mode "$from/last.pt" "$from/curve.jsonl" "$from/best.safetensors" "$state/"
     cat "$from/window.json" >> "$state/windows.jsonl"
     stamp=$(date -u +%Y%m%dT%H%M)
-    cp "$from/train.log" "$state/logs/$stamp-train.log"
-    [ ! -f "$from/report.json" ] || cp "$from/report.json" "$state/logs/$stamp-report.json"
+    cp --no-preserve=mode "$from/train.log" "$state/logs/$stamp-train.log"
+    [ ! -f "$from/report.json" ] || cp --no-preserve=mode "$from/report.json" "$state/logs/$stamp-report.json"
     tail -1 "$state/windows.jsonl"
     ;;
 check)
@@ -108,7 +110,8 @@ check)
     log="$out/check.log"
     machine > "$log"
     if [ "$device" != cpu ]; then
-        "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$kit"/whl/*.whl
+        "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$kit"/whl/*.whl >> "$log" 2>&1 \
+            || echo "== PyAV did not install: the tests and bench that need it fail below" >> "$log"
         export PYTHONPATH=$PYTHONPATH:/tmp/site
     fi
     step() {  # name, seconds, command...: one step of the check, logged, never fatal to the others

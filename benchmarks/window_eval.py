@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated
@@ -23,7 +24,8 @@ import torch
 import typer
 
 from kernels.inference import resolve_device
-from kernels.weights import describe, load_drrn, read_weights, save_weights
+from kernels.weights import WeightsError, describe, load_drrn, read_weights, save_weights
+from stream.errors import UserError
 from stream.evaluate import Restore, eager_fp32, evaluate_dataset, score_image
 from stream.train_data import LumaPack, load_pack
 
@@ -147,7 +149,14 @@ def ship(
         raise SystemExit(f"{weights_file}: not the weights {report_json} reports ({report['weights']})")
     psnr = {str(s): round(p, 3) for (d, s), p in measured.items() if d == "Set5"}
     set14 = {str(s): round(p, 3) for (d, s), p in measured.items() if d == "Set14"}
-    weights.metadata |= {"psnr": json.dumps(psnr), "set14": json.dumps(set14), "validation": "Set5, whole images"}
+    first = report["depths"][0]
+    depths = {str(row["units"]): round(row["psnr"], 3) for row in report["depths"]}  # what each --units gives
+    weights.metadata |= {
+        "psnr": json.dumps(psnr),
+        "set14": json.dumps(set14),
+        "validation": "Set5, whole images",
+        f"psnr_by_units_{first['dataset']}_x{first['scale']}": json.dumps(depths),
+    }
     tmp = to.with_name(f".{to.name}.partial")
     save_weights(tmp, weights)
     tmp.replace(to)
@@ -185,5 +194,13 @@ def record_window(out: Path, state: Path) -> None:
     print(json.dumps(record))
 
 
+def main() -> None:
+    """One line and exit status 1 for bad input, as the CLI does, never a traceback."""
+    try:
+        app()
+    except (UserError, WeightsError, OSError, KeyError, ValueError) as e:
+        sys.exit(f"error: {f'missing {e}' if isinstance(e, KeyError) else e}")
+
+
 if __name__ == "__main__":
-    app()
+    main()

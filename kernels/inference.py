@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Literal
 
 import torch
@@ -93,7 +92,11 @@ class Restorer:
         if self._fused is not None:
             return self._fused(x, self.units).float()
         dtype = DTYPES[self.precision]
-        with torch.autocast(self.device.type, dtype) if dtype != torch.float32 else nullcontext():
+        if dtype == torch.float32:  # fp32 means fp32 here too: no TF32 on CUDA (as kernels.cuda_runner)
+            context = torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=False)
+        else:
+            context = torch.autocast(self.device.type, dtype)
+        with context:
             return self.model(x.contiguous(memory_format=torch.channels_last), self.units).float()
 
     @torch.inference_mode()

@@ -14,6 +14,7 @@ import math
 import pickle
 import random
 import signal
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -416,8 +417,8 @@ class TrainingRun:
         save_weights(tmp, Weights({k: v.float().cpu() for k, v in self.trainer.weights().items()}, metadata))
         tmp.replace(path)
 
-    def validate(self, console: Console) -> None:
-        """Score the weights at the model's depth and the extra ones; export them if the best yet."""
+    def score(self, console: Console) -> None:
+        """Validate the weights at the model's depth and the extra ones; export them if the best yet."""
         trainer, v = self.trainer, self.validation
         weights, config, scales = trainer.weights(), trainer.model.config, trainer.recipe.scales
         self.psnr = validate(weights, config, v.lumas, scales, config.units, trainer.device)
@@ -438,7 +439,7 @@ class TrainingRun:
 
     def checkpoint(self, console: Console) -> None:
         if self.validation.lumas:
-            self.validate(console)
+            self.score(console)
         save_checkpoint(self.last, self.trainer, self.seconds(), self.best)
         self.saved_at = time.monotonic()
 
@@ -481,7 +482,7 @@ class TrainingRun:
             if steps_done:
                 flush(loss_sum, steps_done, since)
             if self.validation.lumas and self.validated_at != trainer.step and not asked:
-                self.validate(progress.console)
+                self.score(progress.console)
             if not self.validation.lumas:
                 self.export(self.out / "best.safetensors", {})  # nothing measured: the latest weights
             save_checkpoint(self.last, trainer, self.seconds(), self.best)
@@ -647,3 +648,16 @@ def train_command(
     asked = run.run(Limits(steps, minutes, val_every, save_minutes, log_every))
     reason = f"stopped by {asked[0]}" if asked else "done"
     err.print(f"{reason} at step {run.trainer.step}: wrote {run.last}, {out / 'best.safetensors'} and {run.curve}")
+
+
+def main() -> None:
+    """`python -m stream.train`: the train command alone, for machines without PyAV (the GPU
+    window's), which the full CLI imports for its other commands."""
+    try:
+        typer.run(train_command)
+    except UserError as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,7 @@ RECIPE = ROOT / "training" / "b1u25-x234" / "recipe.args"
 TINY_RECIPE = """# a tiny stand-in for the committed recipe, with the same kinds of options
 --units 3 --min-units 1 --channels 8 --patch 16 --batch 6
 --optimizer adam --lr 1e-3 --clip 0 --warmup 4 --schedule rsqrt --lr-step 8 --ema 0.9
---init msra-zero-out --val-units 1,2
+--init msra-zero-out
 """
 
 
@@ -61,12 +61,12 @@ def test_the_kit_rehearsed_on_the_cpu(data: Path, tmp_path: Path, tiny_weights: 
     (state / "recipe.args").write_text(TINY_RECIPE)
     env = {
         "DEVICE": "cpu", "PYTHON": os.sys.executable, "DATA": str(data), "REFERENCE": str(tiny_weights),
-        "KIT": str(kit_dir), "STATE": str(state), "NO_WHEEL": "1", "OMP_NUM_THREADS": "1",
+        "KIT": str(kit_dir), "STATE": str(state), "NO_WHEEL": "1", "OMP_NUM_THREADS": "1", "VAL_UNITS": "1,2",
     }  # fmt: skip
     assert "carries" in kit("prepare", env)
     assert {p.name for p in (kit_dir / "train").iterdir()} == {"train291.npz", "set5.npz"}
 
-    for window, minutes in enumerate(("0.02", "0.03")):  # two windows: the second resumes the first
+    for window, minutes in enumerate(("0.02", "0.03", "0")):  # each resumes the last; the third trains nothing
         out = tmp_path / f"train{window}"
         kit("train", env | {"OUT": str(out), "MINUTES": minutes, "SAVE_MINUTES": "0.01", "REPORT_UNITS": "1",
                             "SCALES": "2 3"})  # fmt: skip
@@ -75,14 +75,15 @@ def test_the_kit_rehearsed_on_the_cpu(data: Path, tmp_path: Path, tiny_weights: 
         }
         kit("collect", env, str(out))
     windows = [json.loads(line) for line in (state / "windows.jsonl").read_text().splitlines()]
-    assert len(windows) == 2 and windows[0]["steps"][0] == 0
+    assert len(windows) == 3 and windows[0]["steps"][0] == 0
     assert windows[1]["steps"][0] == windows[0]["steps"][1] < windows[1]["steps"][1]
+    assert windows[2]["steps"] == [windows[1]["steps"][1]] * 2  # no step, no better weights: still collected
     assert windows[1]["psnr_end"].keys() == {"2", "3", "4"} and set(windows[1]["psnr_units_end"]) == {"1", "2"}
     curve = [json.loads(line) for line in (state / "curve.jsonl").read_text().splitlines()]
     assert [r["step"] for r in curve] == sorted(r["step"] for r in curve)  # one curve across both windows
-    assert torch.load(state / "last.pt", weights_only=True)["step"] == windows[1]["steps"][1]
+    assert torch.load(state / "last.pt", weights_only=True)["step"] == windows[2]["steps"][1]
 
-    report = json.loads((tmp_path / "train1" / "report.json").read_text())  # the second window's weights
+    report = json.loads((tmp_path / "train2" / "report.json").read_text())  # the run's best weights
     assert [(r["dataset"], r["scale"]) for r in report["results"]] == [
         ("Set5", 2), ("Set5", 3), ("Set14", 2), ("Set14", 3)
     ]  # fmt: skip
@@ -103,7 +104,7 @@ def test_the_kit_rehearsed_on_the_cpu(data: Path, tmp_path: Path, tiny_weights: 
     weights = read_weights(tiny_weights)
     weights.metadata["psnr"] = json.dumps({"2": 10.0, "3": 10.0})  # measured, and beaten by anything
     save_weights(weak, weights)
-    reported = [str(tmp_path / "train1" / "report.json"), str(state / "best.safetensors")]
+    reported = [str(tmp_path / "train2" / "report.json"), str(state / "best.safetensors")]
     ship = [os.sys.executable, "-m", "benchmarks.window_eval", "ship", *reported, "--to", str(shipped)]
     unmeasured = subprocess.run([*ship, "--against", str(tiny_weights)], cwd=ROOT, capture_output=True, text=True)
     assert unmeasured.returncode != 0 and "not shipped" in unmeasured.stderr and not shipped.exists()
@@ -112,6 +113,7 @@ def test_the_kit_rehearsed_on_the_cpu(data: Path, tmp_path: Path, tiny_weights: 
     metadata = read_weights(shipped).metadata
     assert json.loads(metadata["psnr"]) == {str(r["scale"]): round(r["psnr"], 3) for r in report["results"][:2]}
     assert json.loads(metadata["set14"]).keys() == {"2", "3"} and metadata["name"] == "drrn-b1u3-x234"
+    assert json.loads(metadata["psnr_by_units_Set5_x2"]).keys() == {"1"}
 
 
 def test_the_committed_recipe_starts(tmp_path: Path) -> None:
@@ -122,8 +124,7 @@ def test_the_committed_recipe_starts(tmp_path: Path) -> None:
     args = ["--data", str(tmp_path / "train"), "--val-data", str(tmp_path / "val"), "--out", str(tmp_path / "o")]
     overrides = ["--steps", "1", "--batch", "3", "--device", "cpu", "--precision", "fp32"]
     run = subprocess.run(
-        [os.sys.executable, "-c", "import typer; from stream.train import train_command; typer.run(train_command)",
-         *args, *options, *overrides],
+        [os.sys.executable, "-m", "stream.train", *args, *options, *overrides],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ | {"PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
