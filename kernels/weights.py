@@ -222,6 +222,13 @@ def pretrained_path(name: str = DEFAULT_PRETRAINED) -> Path:
     return Path(str(resources.files("kernels") / "pretrained" / PRETRAINED[name]))
 
 
+def shipped_depth_table(name: str = DEFAULT_PRETRAINED) -> dict[int, float]:
+    """Set5 x2 PSNR by --units of shipped weights, from their metadata (only the header is read)."""
+    with safetensors.safe_open(str(pretrained_path(name)), "pt") as f:
+        table = json.loads((f.metadata() or {}).get("psnr_by_units_Set5_x2", "{}"))
+    return {int(units): psnr for units, psnr in table.items()}
+
+
 def load_drrn(path: str | Path | None = None, units: int | None = None) -> tuple[DRRN, Weights]:
     """The one loading path: a weights file, a shipped name, or None for the shipped default."""
     if path is None or (str(path) in PRETRAINED and not Path(path).exists()):

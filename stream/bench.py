@@ -33,7 +33,7 @@ from kernels.tiling import Tiling
 from stream.enhance import EnhanceOptions, enhance_file, frames_per_batch
 from stream.enhancer import LumaEnhancer
 from stream.errors import UserError
-from stream.options import BatchOpt, DeviceOpt, HaloOpt, PrecisionOpt, TileOpt, WeightsOpt
+from stream.options import BatchOpt, DeviceOpt, HaloOpt, PrecisionOpt, TileOpt, WeightsOpt, parse_wxh
 from stream.restorer import make_restorer
 from stream.synthetic import pattern, write_clip
 
@@ -171,10 +171,7 @@ def host_name(device: torch.device) -> str:
 
 
 def parse_size(size: str, scale: int) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size {size!r}: expected WxH, e.g. 320x240") from None
+    width, height = parse_wxh(size, "320x240")
     if width < 16 or height < 16 or width % (2 * scale) or height % (2 * scale):
         raise UserError(f"--size {size}: width and height must be at least 16 and multiples of {2 * scale}")
     return width, height

@@ -25,8 +25,8 @@ from stream.errors import UserError
 from stream.eval_video import FIELDS, evaluate_video, plot_curves
 from stream.evaluate import evaluate_dataset, read_dataset
 from stream.framelog import FrameLog
-from stream.live import check_display, run_live
-from stream.options import BatchOpt, DeviceOpt, HaloOpt, PrecisionOpt, TileOpt, UnitsOpt, WeightsOpt
+from stream.live import LiveOptions, Preview, check_display
+from stream.options import BatchOpt, DeviceOpt, HaloOpt, PrecisionOpt, TileOpt, UnitsOpt, WeightsOpt, parse_wxh
 from stream.restorer import make_restorer
 from stream.sink import EncodeOptions
 from stream.source import VideoSource
@@ -194,7 +194,10 @@ def eval_video_command(
     restorer, loaded = make_restorer(weights, units, device, precision, tile, halo)
     frame_log = FrameLog(log, FIELDS)
     rows = []
-    left = max(source.info.frames - skip, 0) if source.info.frames else None
+    if source.info.frames and skip >= source.info.frames:
+        source.close()
+        raise UserError(f"{src}: --skip {skip} leaves nothing of its {source.info.frames} frames")
+    left = source.info.frames - skip if source.info.frames else None
     total = min(n for n in (frames, left) if n is not None) if frames or left is not None else None
     err.print(f"{src.name}: x{scale}, DRRN {describe(loaded)} on {restorer.device} in {restorer.precision}",
               style="dim", markup=False, highlight=False)  # fmt: skip
@@ -240,19 +243,43 @@ def live_command(
     no_window: Annotated[bool, typer.Option("--no-window", help="Run headless (servers, tests).")] = False,
     frames: Annotated[int | None, typer.Option("--frames", min=1, help="Stop after N enhanced frames.")] = None,
     record: Annotated[Path | None, typer.Option("--record", help="Write what was shown to a video file.")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", help="-: the enhanced frames, with their capture times, to stdout (raw video, NUT)."),
+    ] = None,
+    latency_ms: Annotated[
+        float | None,
+        typer.Option("--latency-ms", min=1, help="Keep capture-to-display within MS by choosing the depth per frame."),
+    ] = None,
+    size: Annotated[str | None, typer.Option("--size", help="Ask the camera for WxH, e.g. 640x480.")] = None,
+    camera_fps: Annotated[float | None, typer.Option("--camera-fps", min=1, help="Ask the camera for F fps.")] = None,
 ) -> None:
     """Live preview: bicubic against DRRN. Keys: q quits, space pauses, s saves a screenshot, +/- units."""
-    if not no_window:
+    if output not in (None, "-"):
+        raise UserError(f"--output {output}: only - (stdout) is supported; use --record FILE for a file")
+    if output == "-" and sys.stdout.isatty():
+        raise UserError("--output -: stdout is a terminal; pipe it, e.g. | ffplay -")
+    options = LiveOptions(
+        window=not no_window, max_frames=frames, record=record, layout=layout, budget_ms=latency_ms,
+        output=sys.stdout.buffer if output == "-" else None, camera_size=parse_wxh(size) if size else None,
+        camera_fps=camera_fps,
+    )  # fmt: skip
+    if options.window:
         check_display()  # before the model loads, not after
     enhancer = FrameEnhancer(scale, weights, units, device, precision, tile, halo)
+    preview = Preview(source, enhancer, options)
     err.print(
-        f"{source}: DRRN {describe(enhancer.weights)} on {enhancer.device}, x{scale}",
+        f"{source} ({preview.stats.source}): DRRN {describe(enhancer.weights)} on {enhancer.device}, x{scale}"
+        + (f", latency budget {latency_ms:g} ms" if latency_ms else ""),
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
-    stats = run_live(source, enhancer, window=not no_window, max_frames=frames, record=record, layout=layout)
+    stats = preview.run()
+    depths = f"depth {min(stats.units)}..{max(stats.units)}, mean {sum(stats.units) / len(stats.units):.1f}; "
     err.print(
-        f"{stats.frames} enhanced frames in {stats.seconds:.1f} s; latency {stats.latency_ms:.0f} ms, "
-        f"PSNR vs bicubic {stats.psnr:.2f} dB" + (f"; recorded {record}" if record else ""),
+        f"{stats.frames} enhanced frames in {stats.seconds:.1f} s; latency {stats.latency_ms:.0f} ms"
+        + (f" ({stats.over_budget} over the budget)" if latency_ms else "")
+        + f", {depths if stats.units else ''}PSNR vs bicubic {stats.psnr:.2f} dB"
+        + (f"; recorded {record}" if record else ""),
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
 

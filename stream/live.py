@@ -9,13 +9,15 @@ side by side, or one picture with a draggable split between them.
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import cv2
@@ -23,6 +25,7 @@ import numpy as np
 
 from stream.api import Comparison, FrameEnhancer
 from stream.errors import UserError
+from stream.latency import Choice, DepthController
 
 WINDOW = "drrn-stream live"
 _KEY_WAIT_MS = 15
@@ -39,9 +42,10 @@ class Shot:
 @dataclass
 class Result:
     shot: Shot
-    comparison: Comparison
+    comparison: Comparison  # at the full output size, whatever size it was processed at
     model_ms: float
     done: float  # perf_counter time
+    choice: Choice | None  # the depth and processing size the controller chose; None: fixed depth, full size
 
 
 class Mailbox:
@@ -68,14 +72,42 @@ class Mailbox:
             return item if isinstance(item, Shot) and item.seq > seq else None
 
 
-def open_capture(source: str) -> tuple[cv2.VideoCapture, float | None]:
-    """-> (capture, frame interval to pace a file at its own rate, or None for live sources)."""
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+def open_capture(
+    source: str, size: tuple[int, int] | None = None, fps: float | None = None
+) -> tuple[cv2.VideoCapture, float | None]:
+    """-> (capture, frame interval to pace a file at its own rate, or None for live sources).
+
+    A camera is asked for `size` (W, H) and `fps`; what it grants is reported by `granted`.
+    """
+    camera = source.isdigit() or source.startswith("/dev/")
+    if not camera and (size or fps):
+        raise UserError(f"{source}: --size and --camera-fps are asked of cameras, not files or streams")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its warnings would bury our one line
+    try:
+        capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if not capture.isOpened():
+        if camera:
+            found = ", ".join(sorted(glob.glob("/dev/video*"))) or "none found"
+            raise UserError(f"camera {source}: cannot open it (cameras: {found})")
         raise UserError(f"{source}: cannot open (no such camera, file or stream)")
-    is_file = not source.isdigit() and Path(source).is_file()
-    fps = capture.get(cv2.CAP_PROP_FPS) if is_file else 0
-    return capture, (1 / fps if fps and fps > 0 else None)
+    if size:
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+    if fps:
+        capture.set(cv2.CAP_PROP_FPS, fps)
+    is_file = not camera and Path(source).is_file()
+    rate = capture.get(cv2.CAP_PROP_FPS) if is_file else 0
+    return capture, (1 / rate if rate and rate > 0 else None)
+
+
+def granted(capture: cv2.VideoCapture) -> str:
+    """What the source delivers: 'WxH at F fps' (F as the driver reports it)."""
+    w, h = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return f"{w}x{h}" + (f" at {fps:g} fps" if fps and fps > 0 else "")
 
 
 class Reader(threading.Thread):
@@ -100,11 +132,23 @@ class Reader(threading.Thread):
 
 
 class Worker(threading.Thread):
-    """Enhances the newest frame it has not seen yet; frames that arrive meanwhile are skipped."""
+    """Enhances the newest frame it has not seen yet; frames that arrive meanwhile are skipped.
 
-    def __init__(self, enhancer: FrameEnhancer, shots: Mailbox, results: Mailbox, stop: threading.Event):
+    With a controller, each frame runs at the depth and processing size it last chose, and
+    the result is brought back to the full output size so that everything after sees one size.
+    """
+
+    def __init__(
+        self,
+        enhancer: FrameEnhancer,
+        shots: Mailbox,
+        results: Mailbox,
+        stop: threading.Event,
+        controller: DepthController | None = None,
+    ):
         super().__init__(daemon=True)
         self.enhancer, self.shots, self.results, self.stop = enhancer, shots, results, stop
+        self.controller = controller
         self.paused = False
         self.done_seq = 0
         self.error: BaseException | None = None
@@ -116,34 +160,61 @@ class Worker(threading.Thread):
                 if shot is None or self.paused:
                     continue
                 start = time.perf_counter()
-                comparison = self.enhancer.compare(shot.image, order="bgr")
+                choice, comparison = self.enhance(shot.image)
                 done = time.perf_counter()
-                self.results.put(Result(shot, comparison, (done - start) * 1000, done))
+                self.results.put(Result(shot, comparison, (done - start) * 1000, done, choice))
                 self.done_seq = shot.seq
         except BaseException as e:
             self.error = e
             self.stop.set()
 
+    def enhance(self, image: np.ndarray) -> tuple[Choice | None, Comparison]:
+        if self.controller is None:
+            return None, self.enhancer.compare(image, order="bgr")
+        choice = self.controller.choice
+        self.enhancer.luma.restorer.units = choice.units
+        h, w = image.shape[:2]
+        if choice.size == 1:
+            return choice, self.enhancer.compare(image, order="bgr")
+        small = cv2.resize(
+            image, (max(round(w * choice.size), 1), max(round(h * choice.size), 1)), interpolation=cv2.INTER_AREA
+        )
+        c = self.enhancer.compare(small, order="bgr")
+        full = (w * self.enhancer.scale, h * self.enhancer.scale)
+        return choice, Comparison(
+            cv2.resize(c.output, full, interpolation=cv2.INTER_CUBIC),
+            cv2.resize(c.bicubic, full, interpolation=cv2.INTER_CUBIC),
+            c.psnr_vs_bicubic,
+        )
+
 
 class Recorder:
-    """Writes the frames that were shown, at the times they were shown (H.264, variable rate)."""
+    """Writes frames at the times they are given (variable rate, ms): H.264 to a file, or raw
+    video in NUT to a pipe (stdout), which ffmpeg and ffplay read as it comes."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.container, self.stream, self.start = path, None, None, 0.0
+    def __init__(self, target: Path | BinaryIO) -> None:
+        self.target, self.container, self.stream, self.start = target, None, None, 0.0
         self.frames = 0
 
-    def write(self, canvas: np.ndarray, now: float) -> None:
-        h, w = canvas.shape[0] // 2 * 2, canvas.shape[1] // 2 * 2  # 4:2:0 needs even sizes
+    def _open(self, width: int, height: int, now: float) -> None:
+        to_pipe = not isinstance(self.target, Path)
+        try:
+            self.container = av.open(
+                self.target if to_pipe else str(self.target), "w", format="nut" if to_pipe else None
+            )
+        except (OSError, av.FFmpegError, ValueError) as e:
+            raise UserError(f"{self.target}: cannot record ({e})") from None
+        codec, options = ("rawvideo", {}) if to_pipe else ("libx264", {"crf": "18"})
+        self.stream = self.container.add_stream(codec, rate=30, options=options)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        self.stream.time_base = self.stream.codec_context.time_base = Fraction(1, 1000)
+        self.start = now
+
+    def write(self, image: np.ndarray, now: float) -> None:
+        h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2  # 4:2:0 needs even sizes
         if self.container is None:
-            try:
-                self.container = av.open(str(self.path), "w")
-            except (OSError, av.FFmpegError, ValueError) as e:
-                raise UserError(f"{self.path}: cannot record ({e})") from None
-            self.stream = self.container.add_stream("libx264", rate=30, options={"crf": "18"})
-            self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, "yuv420p"
-            self.stream.time_base = self.stream.codec_context.time_base = Fraction(1, 1000)
-            self.start = now
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas[:h, :w]), format="bgr24")
+            self._open(w, h, now)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="bgr24")
         frame.pts = max(self.frames, round((now - self.start) * 1000))  # ms, strictly increasing
         frame.time_base = Fraction(1, 1000)
         for packet in self.stream.encode(frame.reformat(format="yuv420p")):
@@ -212,100 +283,165 @@ def check_display() -> None:
 
 
 @dataclass
+class LiveOptions:
+    window: bool = True  # False: headless (servers, tests)
+    max_frames: int | None = None  # stop after this many enhanced frames
+    record: Path | None = None  # what was shown, as H.264
+    output: BinaryIO | None = None  # the enhanced frames with their capture times, raw video in NUT
+    layout: str = "split"
+    budget_ms: float | None = None  # keep capture-to-display latency within this by choosing the depth
+    camera_size: tuple[int, int] | None = None
+    camera_fps: float | None = None
+    screenshots: Path = Path()
+
+
+@dataclass
 class LiveStats:
     frames: int = 0  # enhanced frames shown
     latency_ms: float = 0.0  # capture to display, mean
     psnr: float = 0.0  # DRRN against bicubic, mean
     seconds: float = 0.0
+    source: str = ""  # what the source delivers, e.g. "640x480 at 30 fps"
+    over_budget: int = 0  # frames shown later than the budget
+    units: list[int] = field(default_factory=list)  # the depth of each frame shown
 
 
-def run_live(
-    source: str,
-    enhancer: FrameEnhancer,
-    window: bool = True,
-    max_frames: int | None = None,
-    record: Path | None = None,
-    layout: str = "split",
-    screenshots: Path = Path(),
-) -> LiveStats:
-    """Show (or, without a window, just run) the preview until q, the source's end, or max_frames."""
-    if window:
-        check_display()
-    capture, interval = open_capture(source)
-    shots, results, stop = Mailbox(), Mailbox(), threading.Event()
-    reader, worker = Reader(capture, interval, shots, stop), Worker(enhancer, shots, results, stop)
-    recorder = Recorder(record) if record else None
-    view, stats = View(layout=layout), LiveStats()
-    restorer = enhancer.luma.restorer
-    latencies: list[float] = []
-    if window:
+class Preview:
+    """The main loop's state: what was last shown, keys, the recorder and output, the statistics."""
+
+    def __init__(self, source: str, enhancer: FrameEnhancer, options: LiveOptions) -> None:
+        if options.window:
+            check_display()
+        self.enhancer, self.options = enhancer, options
+        self.capture, interval = open_capture(source, options.camera_size, options.camera_fps)
+        self.stats = LiveStats(source=granted(self.capture))
+        self.shots, self.results, self.stop = Mailbox(), Mailbox(), threading.Event()
+        units = enhancer.luma.restorer.units
+        self.controller = DepthController(options.budget_ms, units) if options.budget_ms else None
+        self.reader = Reader(self.capture, interval, self.shots, self.stop)
+        self.worker = Worker(enhancer, self.shots, self.results, self.stop, self.controller)
+        self.recorder = Recorder(options.record) if options.record else None
+        self.output = Recorder(options.output) if options.output else None
+        self.view = View(layout=options.layout)
+        self.shown_seq = self.shown_live = self.shot_count = 0
+        self.start = time.perf_counter()
+        self.canvas: np.ndarray | None = None
+        self.latencies: list[float] = []
+
+    def run(self) -> LiveStats:
+        """Show (or, without a window, just run) the preview until q, the source's end, or max_frames."""
+        if self.options.window:
+            try:
+                cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no toolbar
+                cv2.setMouseCallback(WINDOW, self.view.on_mouse)
+            except cv2.error as e:
+                self.capture.release()
+                raise UserError(f"cannot open a window ({str(e).strip().splitlines()[-1]}); use --no-window") from None
+        self.reader.start()
+        self.worker.start()
         try:
-            cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no toolbar
-            cv2.setMouseCallback(WINDOW, view.on_mouse)
-        except cv2.error as e:
-            raise UserError(f"cannot open a window ({str(e).strip().splitlines()[-1]}); use --no-window") from None
-    reader.start()
-    worker.start()
-    start, shown_seq, shown_live, shot_count = time.perf_counter(), 0, 0, 0
-    try:
-        while not stop.is_set():
-            shot, result = shots.newest(), results.newest()
-            assert shot is None or isinstance(shot, Shot)
-            assert result is None or isinstance(result, Result)
-            new_result = result is not None and result.shot.seq != shown_seq
-            new_shot = shot is not None and shot.seq != shown_live
-            if new_result:
-                shown_seq = result.shot.seq
-                stats.frames += 1
-                latencies.append((time.perf_counter() - result.shot.captured) * 1000)
-                stats.psnr += result.comparison.psnr_vs_bicubic
-            if shot is not None and (new_result or (new_shot and window)):
-                shown_live = shot.seq
-                elapsed = time.perf_counter() - start
-                status = (
-                    f"DRRN B1U{restorer.units}  {stats.frames / elapsed:.2f} fps  "
-                    f"latency {latencies[-1] if latencies else 0:.0f} ms  "
-                    f"PSNR vs bicubic {result.comparison.psnr_vs_bicubic if result else float('nan'):.2f} dB"
-                    + ("  [paused]" if worker.paused else "")
-                )
-                canvas = compose(view, shot, result, enhancer.scale, status)
-                if recorder:
-                    recorder.write(canvas, time.perf_counter())
-                if window:
-                    cv2.imshow(WINDOW, canvas)
-                    view.width = canvas.shape[1]
-                shot_count += 1
-            if max_frames is not None and stats.frames >= max_frames:
-                break
-            if reader.ended.is_set() and shown_seq == (shot.seq if shot else 0):
-                break  # a file has ended and its last frame is shown
-            if window:
-                key = cv2.waitKey(_KEY_WAIT_MS) & 0xFF
-                if key in (ord("q"), 27):
-                    break
-                if key == ord(" "):
-                    worker.paused = not worker.paused
-                elif key == ord("s") and shot_count:
-                    path = screenshots / f"drrn-live-{time.strftime('%Y%m%d-%H%M%S')}-{shown_seq}.png"
-                    cv2.imwrite(str(path), canvas)
-                elif key in (ord("+"), ord("=")):
-                    restorer.units = min(restorer.units + 1, _MAX_UNITS)
-                elif key in (ord("-"), ord("_")):
-                    restorer.units = max(restorer.units - 1, 1)
+            while not self.stop.is_set() and not self.step():
+                pass
+        finally:
+            self.close()
+        if self.worker.error is not None:
+            raise self.worker.error
+        stats = self.stats
+        stats.seconds = time.perf_counter() - self.start
+        stats.latency_ms = sum(self.latencies) / len(self.latencies) if self.latencies else float("nan")
+        stats.psnr = stats.psnr / stats.frames if stats.frames else float("nan")
+        return stats
+
+    def step(self) -> bool:
+        """Show what is new; True when the preview should end."""
+        shot, result = self.shots.newest(), self.results.newest()
+        assert shot is None or isinstance(shot, Shot)
+        assert result is None or isinstance(result, Result)
+        new_result = result is not None and result.shot.seq != self.shown_seq
+        if new_result:
+            assert result is not None
+            self.count(result)
+        if shot is not None and (new_result or (shot.seq != self.shown_live and self.options.window)):
+            self.show(shot, result)
+        if self.options.max_frames is not None and self.stats.frames >= self.options.max_frames:
+            return True
+        if self.reader.ended.is_set() and self.shown_seq == (shot.seq if shot else 0):
+            return True  # a file has ended and its last frame is shown
+        if not self.options.window:
+            time.sleep(0.005)
+            return False
+        return self.on_key(cv2.waitKey(_KEY_WAIT_MS) & 0xFF)
+
+    def count(self, result: Result) -> None:
+        """A newly enhanced frame: its latency, the controller's lesson, the output stream."""
+        self.shown_seq = result.shot.seq
+        latency = (time.perf_counter() - result.shot.captured) * 1000
+        self.latencies.append(latency)
+        self.stats.frames += 1
+        self.stats.psnr += result.comparison.psnr_vs_bicubic
+        self.stats.units.append(result.choice.units if result.choice else self.enhancer.luma.restorer.units)
+        if self.options.budget_ms and latency > self.options.budget_ms:
+            self.stats.over_budget += 1
+        if self.controller is not None and result.choice is not None:
+            pixels = result.comparison.output.shape[0] * result.comparison.output.shape[1]
+            self.controller.observe(result.choice, pixels, result.model_ms, latency)
+        if self.output is not None:
+            try:
+                self.output.write(result.comparison.output, result.shot.captured)
+            except (BrokenPipeError, av.FFmpegError):
+                self.stop.set()  # the reader of our output went away: a quiet end, as in `enhance - -`
+
+    def show(self, shot: Shot, result: Result | None) -> None:
+        self.shown_live = shot.seq
+        self.canvas = compose(self.view, shot, result, self.enhancer.scale, self.status(result))
+        if self.recorder:
+            self.recorder.write(self.canvas, time.perf_counter())
+        if self.options.window:
+            cv2.imshow(WINDOW, self.canvas)
+            self.view.width = self.canvas.shape[1]
+        self.shot_count += 1
+
+    def status(self, result: Result | None) -> str:
+        choice = result.choice if result else None
+        units = choice.units if choice else self.enhancer.luma.restorer.units
+        depth = f"DRRN B1U{units}" + (f" at {choice.size:.0%} size" if choice and choice.size < 1 else "")
+        budget = f" (budget {self.options.budget_ms:g} ms)" if self.options.budget_ms else ""
+        elapsed = time.perf_counter() - self.start
+        return (
+            f"{depth}  {self.stats.frames / elapsed:.2f} fps  "
+            f"latency {self.latencies[-1] if self.latencies else 0:.0f} ms{budget}  "
+            f"PSNR vs bicubic {result.comparison.psnr_vs_bicubic if result else float('nan'):.2f} dB"
+            + ("  [paused]" if self.worker.paused else "")
+        )
+
+    def on_key(self, key: int) -> bool:
+        """q or Esc ends; space pauses; s saves a screenshot; +/- change the (greatest) depth."""
+        if key in (ord("q"), 27):
+            return True
+        if key == ord(" "):
+            self.worker.paused = not self.worker.paused
+        elif key == ord("s") and self.canvas is not None:
+            path = self.options.screenshots / f"drrn-live-{time.strftime('%Y%m%d-%H%M%S')}-{self.shown_seq}.png"
+            cv2.imwrite(str(path), self.canvas)
+        elif key in (ord("+"), ord("="), ord("-"), ord("_")):
+            step = 1 if key in (ord("+"), ord("=")) else -1
+            if self.controller is not None:
+                self.controller.max_units = min(max(self.controller.max_units + step, 1), _MAX_UNITS)
             else:
-                time.sleep(0.005)
-    finally:
-        stop.set()
-        reader.join(timeout=2)
-        worker.join()
-        capture.release()
-        if recorder:
-            recorder.close()
-        if window:
+                restorer = self.enhancer.luma.restorer
+                restorer.units = min(max(restorer.units + step, 1), _MAX_UNITS)
+        return False
+
+    def close(self) -> None:
+        self.stop.set()
+        self.reader.join(timeout=2)
+        self.worker.join()
+        self.capture.release()
+        for writer in (self.recorder, self.output):
+            if writer is not None:
+                try:
+                    writer.close()
+                except (BrokenPipeError, av.FFmpegError):
+                    pass  # a closed pipe: what was written is all its reader wanted
+        if self.options.window:
             cv2.destroyAllWindows()
-    if worker.error is not None:
-        raise worker.error
-    stats.seconds = time.perf_counter() - start
-    stats.latency_ms = sum(latencies) / len(latencies) if latencies else float("nan")
-    stats.psnr = stats.psnr / stats.frames if stats.frames else float("nan")
-    return stats

@@ -8,13 +8,22 @@ from typing import Annotated
 import typer
 
 from kernels.inference import Precision
+from kernels.weights import shipped_depth_table
+from stream.errors import UserError
 
 WeightsOpt = Annotated[
     Path | None,
     typer.Option("--weights", help="Weights file (any format convert reads) or a shipped name; default: shipped."),
 ]
+_DEPTHS = ", ".join(f"U{u} {p:.2f}" for u, p in shipped_depth_table().items())
 UnitsOpt = Annotated[
-    int | None, typer.Option("--units", min=1, help="Recursive units (25 = B1U25); default: the weights' own.")
+    int | None,
+    typer.Option(
+        "--units",
+        min=1,
+        help="Recursive units (25 = B1U25); default: the weights' own. Work grows with units; the shipped "
+        f"weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 PrecisionOpt = Annotated[
@@ -26,3 +35,11 @@ TileOpt = Annotated[
 ]
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles per forward pass; default: CPU 1, CUDA 8.")]
 HaloOpt = Annotated[int, typer.Option("--halo", min=0, help="Context around each tile, in pixels.")]
+
+
+def parse_wxh(text: str, example: str = "640x480") -> tuple[int, int]:
+    """--size WxH -> (width, height), positive; a one-line error otherwise."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise UserError(f"--size {text!r}: expected WxH, e.g. {example}")
+    return int(width), int(height)

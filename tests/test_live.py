@@ -1,5 +1,6 @@
 """The live preview: headless runs, dropping stale frames, and the real window under Xvfb."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,8 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
+from kernels.weights import Weights, save_weights
 from stream.api import Comparison
 from stream.live import Mailbox, Shot, Worker
+from tests.conftest import random_drrn
 from tests.media import make_clip, probe
 
 
@@ -106,3 +109,53 @@ def test_window_draws_the_preview_and_answers_keys(tmp_path, tiny_weights, long_
     finally:
         xvfb.terminate()
         xvfb.wait()
+
+
+@pytest.fixture
+def three_unit_weights(tmp_path: Path) -> Path:
+    """Random B1U3 weights: depths 1 to 3 for the latency controller to choose from."""
+    path = tmp_path / "b1u3.safetensors"
+    save_weights(path, Weights(random_drrn(units=3, channels=8).state_dict(), {"units": "3"}))
+    return path
+
+
+@pytest.mark.skipif(not shutil.which("ffprobe"), reason="needs ffprobe")
+def test_output_pipes_the_enhanced_frames_with_their_capture_times(tiny_weights, long_clip):
+    proc = subprocess.Popen(
+        live(tiny_weights, str(long_clip), "--no-window", "--frames", "12", "--output", "-"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    probe_frames = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "frame=pts_time,width,height", "-of", "json", "-i", "-"],
+        stdin=proc.stdout, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()
+    frames = json.loads(probe_frames.stdout)["frames"]
+    assert len(frames) == 12 and {(f["width"], f["height"]) for f in frames} == {(96, 64)}  # 2x, no status bar
+    times = [float(f["pts_time"]) for f in frames]
+    assert times == sorted(times) and len(set(times)) == 12 and times[0] == 0
+
+
+def test_latency_budget_chooses_the_depth_and_reports_it(three_unit_weights, long_clip):
+    proc = subprocess.run(
+        live(three_unit_weights, str(long_clip), "--no-window", "--frames", "10", "--latency-ms", "5000"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "latency budget 5000 ms" in proc.stderr and "(0 over the budget)" in proc.stderr
+    assert "depth 1..3" in proc.stderr  # starts at one unit, then as deep as the weights go: well within 5 s
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["7"], "camera 7: cannot open it (cameras: "),
+        (["CLIP", "--size", "640x480"], "are asked of cameras, not files"),
+        (["CLIP", "--output", "out.nut"], "only - (stdout) is supported"),
+        (["CLIP", "--size", "640"], "expected WxH"),
+    ],
+)
+def test_bad_live_options_are_one_line(tiny_weights, long_clip, args, message):
+    args = [str(long_clip) if a == "CLIP" else a for a in args]
+    proc = subprocess.run(live(tiny_weights, *args, "--no-window"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and message in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr

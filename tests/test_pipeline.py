@@ -75,6 +75,17 @@ def test_eval_video_reports_means_log_and_plot(tmp_path, tiny_weights, capsys):
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_eval_video_skip_scores_later_frames_and_refuses_to_skip_everything(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", audio=False)  # 12 frames
+    args = ["eval-video", str(src), "--weights", str(tiny_weights), "--json", "--log", str(tmp_path / "s.csv")]
+    code, out, err = run_cli([*args, "--skip", "9"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["frames"] == 3
+    assert [int(r["frame"]) for r in csv.DictReader((tmp_path / "s.csv").open())] == [9, 10, 11]
+    code, _, err = run_cli([*args, "--skip", "12"], capsys)
+    assert code == 1 and "leaves nothing of its 12 frames" in err and err.count("\n") == 1
+
+
 def decoded_planes(path, index=0):
     with av.open(str(path)) as c:
         frame = next(f for i, f in enumerate(c.decode(video=0)) if i == index)
