@@ -274,11 +274,14 @@ def live_command(
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
     stats = preview.run()
-    depths = f"depth {min(stats.units)}..{max(stats.units)}, mean {sum(stats.units) / len(stats.units):.1f}; "
+    if stats.reader_closed:  # `| head`: not an error; keep Python's exit-time flush of stdout quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    units = stats.units
+    depths = f"depth {min(units)}..{max(units)}, mean {sum(units) / len(units):.1f}; " if units else ""
     err.print(
         f"{stats.frames} enhanced frames in {stats.seconds:.1f} s; latency {stats.latency_ms:.0f} ms"
         + (f" ({stats.over_budget} over the budget)" if latency_ms else "")
-        + f", {depths if stats.units else ''}PSNR vs bicubic {stats.psnr:.2f} dB"
+        + f", {depths}PSNR vs bicubic {stats.psnr:.2f} dB"
         + (f"; recorded {record}" if record else ""),
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip

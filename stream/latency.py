@@ -68,6 +68,12 @@ class DepthController:
             self._room = 0
         return self.choice
 
+    def limit(self, max_units: int) -> None:
+        """A new deepest depth allowed (the preview's +/- keys); a deeper choice is cut at once."""
+        self.max_units = max_units
+        if self.choice.units > max_units:
+            self.choice = Choice(max_units, self.choice.size)
+
     def deepest(self, share: float) -> Choice:
         """The deepest depth at the largest size whose prediction fits share x budget."""
         for size in SIZES:

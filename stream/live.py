@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -45,7 +46,8 @@ class Result:
     comparison: Comparison  # at the full output size, whatever size it was processed at
     model_ms: float
     done: float  # perf_counter time
-    choice: Choice | None  # the depth and processing size the controller chose; None: fixed depth, full size
+    choice: Choice | None  # the depth and processing size it was made at (None: a model without depths)
+    cold: bool = False  # the first frame at this choice: its time includes warm-up (CUDA graph capture)
 
 
 class Mailbox:
@@ -89,9 +91,11 @@ def open_capture(
     finally:
         cv2.utils.logging.setLogLevel(level)
     if not capture.isOpened():
-        if camera:
+        if camera and sys.platform.startswith("linux"):
             found = ", ".join(sorted(glob.glob("/dev/video*"))) or "none found"
             raise UserError(f"camera {source}: cannot open it (cameras: {found})")
+        if camera:
+            raise UserError(f"camera {source}: cannot open it")
         raise UserError(f"{source}: cannot open (no such camera, file or stream)")
     if size:
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
@@ -134,8 +138,9 @@ class Reader(threading.Thread):
 class Worker(threading.Thread):
     """Enhances the newest frame it has not seen yet; frames that arrive meanwhile are skipped.
 
-    With a controller, each frame runs at the depth and processing size it last chose, and
-    the result is brought back to the full output size so that everything after sees one size.
+    Each frame runs whole at one depth, set between frames: the controller's choice, else
+    `units` (which keys change). A choice at a reduced processing size is brought back to the
+    full output size, so that everything after sees one size.
     """
 
     def __init__(
@@ -145,10 +150,12 @@ class Worker(threading.Thread):
         results: Mailbox,
         stop: threading.Event,
         controller: DepthController | None = None,
+        units: int | None = None,
     ):
         super().__init__(daemon=True)
         self.enhancer, self.shots, self.results, self.stop = enhancer, shots, results, stop
-        self.controller = controller
+        self.controller, self.units = controller, units
+        self.seen: set[Choice] = set()
         self.paused = False
         self.done_seq = 0
         self.error: BaseException | None = None
@@ -159,33 +166,33 @@ class Worker(threading.Thread):
                 shot = self.shots.wait_newer(self.done_seq, timeout=0.1)
                 if shot is None or self.paused:
                     continue
+                choice = self.controller.choice if self.controller else Choice(self.units, 1.0) if self.units else None
+                cold = choice not in self.seen
+                self.seen.add(choice)
                 start = time.perf_counter()
-                choice, comparison = self.enhance(shot.image)
+                comparison = self.enhance(shot.image, choice)
                 done = time.perf_counter()
-                self.results.put(Result(shot, comparison, (done - start) * 1000, done, choice))
+                self.results.put(Result(shot, comparison, (done - start) * 1000, done, choice, cold))
                 self.done_seq = shot.seq
         except BaseException as e:
             self.error = e
             self.stop.set()
 
-    def enhance(self, image: np.ndarray) -> tuple[Choice | None, Comparison]:
-        if self.controller is None:
-            return None, self.enhancer.compare(image, order="bgr")
-        choice = self.controller.choice
+    def enhance(self, image: np.ndarray, choice: Choice | None) -> Comparison:
+        if choice is None:
+            return self.enhancer.compare(image, order="bgr")
         self.enhancer.luma.restorer.units = choice.units
-        h, w = image.shape[:2]
         if choice.size == 1:
-            return choice, self.enhancer.compare(image, order="bgr")
+            return self.enhancer.compare(image, order="bgr")
+        h, w = image.shape[:2]
         small = cv2.resize(
             image, (max(round(w * choice.size), 1), max(round(h * choice.size), 1)), interpolation=cv2.INTER_AREA
         )
         c = self.enhancer.compare(small, order="bgr")
         full = (w * self.enhancer.scale, h * self.enhancer.scale)
-        return choice, Comparison(
-            cv2.resize(c.output, full, interpolation=cv2.INTER_CUBIC),
-            cv2.resize(c.bicubic, full, interpolation=cv2.INTER_CUBIC),
-            c.psnr_vs_bicubic,
-        )
+        output = cv2.resize(c.output, full, interpolation=cv2.INTER_CUBIC)
+        bicubic = cv2.resize(image, full, interpolation=cv2.INTER_CUBIC)  # of the whole frame: a fair comparison
+        return Comparison(output, bicubic, c.psnr_vs_bicubic)  # PSNR at the processing size
 
 
 class Recorder:
@@ -217,7 +224,8 @@ class Recorder:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="bgr24")
         frame.pts = max(self.frames, round((now - self.start) * 1000))  # ms, strictly increasing
         frame.time_base = Fraction(1, 1000)
-        for packet in self.stream.encode(frame.reformat(format="yuv420p")):
+        size = {"width": self.stream.width, "height": self.stream.height}  # a source that changes size: scaled
+        for packet in self.stream.encode(frame.reformat(format="yuv420p", **size)):
             self.container.mux(packet)
         self.frames = frame.pts + 1
 
@@ -226,6 +234,8 @@ class Recorder:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
             self.container.close()
+            if not isinstance(self.target, Path):
+                self.target.flush()  # a pipe: its reader gets the end now, and a closed one raises here
 
 
 @dataclass
@@ -304,6 +314,7 @@ class LiveStats:
     source: str = ""  # what the source delivers, e.g. "640x480 at 30 fps"
     over_budget: int = 0  # frames shown later than the budget
     units: list[int] = field(default_factory=list)  # the depth of each frame shown
+    reader_closed: bool = False  # the reader of --output went away (a quiet end)
 
 
 class Preview:
@@ -319,7 +330,7 @@ class Preview:
         units = enhancer.luma.restorer.units
         self.controller = DepthController(options.budget_ms, units) if options.budget_ms else None
         self.reader = Reader(self.capture, interval, self.shots, self.stop)
-        self.worker = Worker(enhancer, self.shots, self.results, self.stop, self.controller)
+        self.worker = Worker(enhancer, self.shots, self.results, self.stop, self.controller, units)
         self.recorder = Recorder(options.record) if options.record else None
         self.output = Recorder(options.output) if options.output else None
         self.view = View(layout=options.layout)
@@ -357,11 +368,10 @@ class Preview:
         shot, result = self.shots.newest(), self.results.newest()
         assert shot is None or isinstance(shot, Shot)
         assert result is None or isinstance(result, Result)
-        new_result = result is not None and result.shot.seq != self.shown_seq
-        if new_result:
-            assert result is not None
-            self.count(result)
-        if shot is not None and (new_result or (shot.seq != self.shown_live and self.options.window)):
+        if result is not None and result.shot.seq != self.shown_seq:
+            self.show(shot or result.shot, result)
+            self.count(result)  # after drawing it: capture-to-display
+        elif shot is not None and shot.seq != self.shown_live and self.options.window:
             self.show(shot, result)
         if self.options.max_frames is not None and self.stats.frames >= self.options.max_frames:
             return True
@@ -379,17 +389,19 @@ class Preview:
         self.latencies.append(latency)
         self.stats.frames += 1
         self.stats.psnr += result.comparison.psnr_vs_bicubic
-        self.stats.units.append(result.choice.units if result.choice else self.enhancer.luma.restorer.units)
+        if result.choice is not None:
+            self.stats.units.append(result.choice.units)
         if self.options.budget_ms and latency > self.options.budget_ms:
             self.stats.over_budget += 1
-        if self.controller is not None and result.choice is not None:
+        if self.controller is not None and result.choice is not None and not result.cold:
             pixels = result.comparison.output.shape[0] * result.comparison.output.shape[1]
             self.controller.observe(result.choice, pixels, result.model_ms, latency)
-        if self.output is not None:
+        if self.output is not None and not self.stats.reader_closed:
             try:
                 self.output.write(result.comparison.output, result.shot.captured)
-            except (BrokenPipeError, av.FFmpegError):
-                self.stop.set()  # the reader of our output went away: a quiet end, as in `enhance - -`
+            except BrokenPipeError:
+                self.stats.reader_closed = True  # the reader went away: a quiet end, as in `enhance - -`
+                self.stop.set()
 
     def show(self, shot: Shot, result: Result | None) -> None:
         self.shown_live = shot.seq
@@ -403,7 +415,7 @@ class Preview:
 
     def status(self, result: Result | None) -> str:
         choice = result.choice if result else None
-        units = choice.units if choice else self.enhancer.luma.restorer.units
+        units = choice.units if choice else self.worker.units
         depth = f"DRRN B1U{units}" + (f" at {choice.size:.0%} size" if choice and choice.size < 1 else "")
         budget = f" (budget {self.options.budget_ms:g} ms)" if self.options.budget_ms else ""
         elapsed = time.perf_counter() - self.start
@@ -426,22 +438,32 @@ class Preview:
         elif key in (ord("+"), ord("="), ord("-"), ord("_")):
             step = 1 if key in (ord("+"), ord("=")) else -1
             if self.controller is not None:
-                self.controller.max_units = min(max(self.controller.max_units + step, 1), _MAX_UNITS)
-            else:
-                restorer = self.enhancer.luma.restorer
-                restorer.units = min(max(restorer.units + step, 1), _MAX_UNITS)
+                self.controller.limit(min(max(self.controller.max_units + step, 1), _MAX_UNITS))
+            elif self.worker.units:
+                self.worker.units = min(max(self.worker.units + step, 1), _MAX_UNITS)  # from the next frame
         return False
 
     def close(self) -> None:
+        """Stop the threads and close everything, each step even if an earlier one fails."""
         self.stop.set()
-        self.reader.join(timeout=2)
-        self.worker.join()
-        self.capture.release()
-        for writer in (self.recorder, self.output):
-            if writer is not None:
-                try:
-                    writer.close()
-                except (BrokenPipeError, av.FFmpegError):
-                    pass  # a closed pipe: what was written is all its reader wanted
-        if self.options.window:
-            cv2.destroyAllWindows()
+        with ExitStack() as stack:
+            if self.options.window:
+                stack.callback(cv2.destroyAllWindows)
+            if self.recorder is not None:
+                stack.callback(self.recorder.close)
+            if self.output is not None:
+                stack.callback(self._close_output)
+            stack.callback(self.capture.release)
+            if self.worker.ident is not None:
+                stack.callback(self.worker.join)
+            if self.reader.ident is not None:
+                stack.callback(self.reader.join, 2)
+
+    def _close_output(self) -> None:
+        assert self.output is not None
+        if self.stats.reader_closed:
+            return  # nothing reaches the reader any more: no trailer to write
+        try:
+            self.output.close()
+        except (BrokenPipeError, av.error.PyAVCallbackError):  # the pipe closed at the end: PyAV wraps the error
+            self.stats.reader_closed = True  # what was written is all its reader wanted

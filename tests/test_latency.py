@@ -21,13 +21,17 @@ class FakeModel:
 
 
 def run(controller: DepthController, model: FakeModel, frames: int) -> list[tuple[Choice, float]]:
-    """Frames through the controller: (choice, latency) of each."""
-    shown = []
+    """Frames through the controller as the preview's threads see them: the worker starts a
+    frame with the choice it finds before the main thread has learnt from the frame before."""
+    shown: list[tuple[Choice, float]] = []
+    pending = None
     for _ in range(frames):
         choice = controller.choice
+        if pending is not None:
+            controller.observe(*pending)
         model_ms = model.ms(choice)
         latency = model_ms + REST_MS
-        controller.observe(choice, PIXELS, model_ms, latency)
+        pending = (choice, PIXELS, model_ms, latency)
         shown.append((choice, latency))
     return shown
 
@@ -82,3 +86,11 @@ def test_never_deeper_than_asked() -> None:
     controller = DepthController(1000.0, max_units=9)
     run(controller, model, 20)
     assert controller.choice == Choice(9, 1.0)
+
+
+def test_a_lower_limit_cuts_the_depth_at_once() -> None:
+    controller = DepthController(1000.0, max_units=25)
+    run(controller, FakeModel(ms_per_gflop=0.001), 20)
+    assert controller.choice == Choice(25, 1.0)
+    controller.limit(7)  # the - key, pressed until 7
+    assert controller.choice == Choice(7, 1.0)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -134,6 +135,18 @@ def test_output_pipes_the_enhanced_frames_with_their_capture_times(tiny_weights,
     assert len(frames) == 12 and {(f["width"], f["height"]) for f in frames} == {(96, 64)}  # 2x, no status bar
     times = [float(f["pts_time"]) for f in frames]
     assert times == sorted(times) and len(set(times)) == 12 and times[0] == 0
+
+
+def test_output_ends_quietly_when_its_reader_goes_away(tiny_weights, long_clip):
+    """`live --output - | head -c N`: the reader leaves after N bytes; live ends at once, status 0."""
+    command = shlex.join(live(tiny_weights, str(long_clip), "--no-window", "--output", "-"))
+    proc = subprocess.run(
+        ["bash", "-c", f"{command} | head -c 30000 > /dev/null; echo ${{PIPESTATUS[0]}} >&2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1] == "0" and "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+    assert "enhanced frames" in proc.stderr  # the closing line, well before the 30 s clip ends
 
 
 def test_latency_budget_chooses_the_depth_and_reports_it(three_unit_weights, long_clip):
