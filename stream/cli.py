@@ -276,8 +276,9 @@ def live_command(
     stats = preview.run()
     if stats.reader_closed:  # `| head`: not an error; keep Python's exit-time flush of stdout quiet too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    units = stats.units
+    units, sizes = [c.units for c in stats.choices], sorted({c.size for c in stats.choices})
     depths = f"depth {min(units)}..{max(units)}, mean {sum(units) / len(units):.1f}; " if units else ""
+    depths += f"size {', '.join(f'{s:.0%}' for s in sizes)}; " if sizes and sizes != [1.0] else ""
     err.print(
         f"{stats.frames} enhanced frames in {stats.seconds:.1f} s; latency {stats.latency_ms:.0f} ms"
         + (f" ({stats.over_budget} over the budget)" if latency_ms else "")

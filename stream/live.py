@@ -313,7 +313,7 @@ class LiveStats:
     seconds: float = 0.0
     source: str = ""  # what the source delivers, e.g. "640x480 at 30 fps"
     over_budget: int = 0  # frames shown later than the budget
-    units: list[int] = field(default_factory=list)  # the depth of each frame shown
+    choices: list[Choice] = field(default_factory=list)  # the depth and processing size of each frame shown
     reader_closed: bool = False  # the reader of --output went away (a quiet end)
 
 
@@ -390,7 +390,7 @@ class Preview:
         self.stats.frames += 1
         self.stats.psnr += result.comparison.psnr_vs_bicubic
         if result.choice is not None:
-            self.stats.units.append(result.choice.units)
+            self.stats.choices.append(result.choice)
         if self.options.budget_ms and latency > self.options.budget_ms:
             self.stats.over_budget += 1
         if self.controller is not None and result.choice is not None and not result.cold:
