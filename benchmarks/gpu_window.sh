@@ -12,13 +12,14 @@
 #      reports the best weights (benchmarks.window_eval: Set5, Set14, depth table, clips).
 #   Here:  benchmarks/gpu_window.sh collect FILES_AT   (state, curve and report into training/b1u25-x234)
 #   2. benchmarks/gpu_window.sh check   carry ["build/gpu-window/whl", "build/gpu-window/eval"], timeout_s 300
-#      the CUDA and Triton tests, Set5 x2 fp16 against fp32 with the reference weights, bench at 1280x720.
+#      the CUDA and Triton tests, Set5 x2 fp16 against fp32 with the reference weights, live at 640x480
+#      within 40 ms, bench at 1280x720.
 #   3. Minutes left: `train` again with MINUTES=N (then `collect` again).
 # Environment: DEVICE (cuda; cpu rehearses), MINUTES, STATE (training/b1u25-x234), KIT (build/gpu-window),
 # DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
 # SAVE_MINUTES (1), VAL_UNITS (9: depths validated besides 25), OUT (the device tool sets it), and for
-# a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION
-# (the check).
+# a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION,
+# LIVE_SIZE, LIVE_FRAMES, LIVE_BUDGET (the check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=${KIT:-build/gpu-window}
@@ -125,6 +126,11 @@ check)
             --weights "$kit/eval/reference.params" ${UNITS:+--units $UNITS} --device "$device" \
             --precision "$precision" --json > "$out/reference_set5_x2_$precision.json"
     done
+    live_clip=$(mktemp --suffix=.mp4)  # the live preview's GPU case: 640x480 -> 1280x960 within 40 ms
+    step "live clip" 30 "$python" -c "from pathlib import Path; from stream.synthetic import write_clip; \
+write_clip(Path('$live_clip'), *map(int, '${LIVE_SIZE:-640x480}'.split('x')), 300, fps=30)"
+    step "live ${LIVE_BUDGET:-40} ms" 90 "$python" -c "$cli_py" live "$live_clip" --no-window --device "$device" \
+        --frames "${LIVE_FRAMES:-150}" --latency-ms "${LIVE_BUDGET:-40}" ${UNITS:+--units $UNITS} >> "$log"
     step "bench fp16" 120 "$python" -c "$cli_py" bench --device "$device" --precision "${BENCH_PRECISION:-fp16}" \
         --size "${SIZE:-1280x720}" ${FRAMES:+--frames $FRAMES} ${UNITS:+--units $UNITS} --json > "$out/bench.json"
     cat "$log"

@@ -93,10 +93,12 @@ def test_the_kit_rehearsed_on_the_cpu(data: Path, tmp_path: Path, tiny_weights: 
     assert len(list((state / "logs").glob("*-report.json"))) >= 1
 
     out = tmp_path / "check"
-    check_env = {"OUT": str(out), "UNITS": "1", "SIZE": "64x48", "FRAMES": "3",
-                 "EVAL_PRECISIONS": "fp32", "BENCH_PRECISION": "fp32"}  # fmt: skip
+    check_env = {"OUT": str(out), "UNITS": "1", "SIZE": "64x48", "FRAMES": "3", "EVAL_PRECISIONS": "fp32",
+                 "BENCH_PRECISION": "fp32", "LIVE_SIZE": "32x24", "LIVE_FRAMES": "4",
+                 "LIVE_BUDGET": "5000"}  # fmt: skip
     log = kit("check", env | check_env)
     assert "failed" not in log, log
+    assert "4 enhanced frames" in log and "(0 over the budget)" in log
     assert json.loads((out / "reference_set5_x2_fp32.json").read_text())["results"][0]["images"] == 2
     assert json.loads((out / "bench.json").read_text())["size"] == "64x48"
 
