@@ -555,7 +555,7 @@ def train_command(
     val_every: Annotated[
         int,
         typer.Option(
-            "--val-every", min=0, help="Validate and checkpoint every N steps; 0: only checkpoint at the end."
+            "--val-every", min=0, help="Validate and checkpoint every N steps; 0: not by steps (see --save-minutes)."
         ),
     ] = 1000,
     val_crop: Annotated[
