@@ -131,3 +131,21 @@ def test_the_committed_recipe_starts(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads((tmp_path / "o" / "curve.jsonl").read_text().splitlines()[-1])["step"] == 1
+
+
+def test_the_committed_state_resumes_with_the_committed_recipe(tmp_path: Path) -> None:
+    """The next window's first step: last.pt and recipe.args agree (same data, same recipe)."""
+    train = ROOT.parent / "shared" / "data" / "train"
+    if not train.is_dir():
+        pytest.skip("../shared/data/train not present")
+    state = RECIPE.parent / "last.pt"
+    step = torch.load(state, map_location="cpu", weights_only=True)["step"]
+    options = " ".join(line for line in RECIPE.read_text().splitlines() if not line.startswith("#")).split()
+    run = subprocess.run(
+        [os.sys.executable, "-m", "stream.train", "--data", str(train), "--out", str(tmp_path / "o"),
+         "--resume", str(state), "--steps", str(step), "--val-every", "0", *options, "--device", "cpu",
+         "--precision", "fp32"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"resuming at step {step}" in run.stderr
