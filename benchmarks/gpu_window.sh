@@ -30,9 +30,8 @@ data=${DATA:-../shared/data}
 reference=${REFERENCE:-../shared/reference-weights/drrn_b1u25_x234.mxnet.params}
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 
-# The CLI, run from the tree (nothing is installed on the GPU machine); `python -m stream.train`
-# is its train command without PyAV, which the GPU machine lacks.
-cli_py='import sys; from stream.cli import main; sys.argv[0] = "drrn-stream"; main()'
+# The CLI runs from the tree as `python -m stream` (nothing is installed on the GPU machine);
+# `python -m stream.train` is its train command without PyAV, which the GPU machine lacks.
 
 machine() {  # what ran it, for the record
     date -u +%FT%TZ
@@ -122,16 +121,16 @@ check)
     }
     step tests 150 "$python" -m pytest -q -p no:cacheprovider tests/test_fast_paths.py tests/test_triton_tiles.py >> "$log"
     for precision in ${EVAL_PRECISIONS:-fp16 fp32}; do
-        step "reference Set5 x2 $precision" 60 "$python" -c "$cli_py" eval --dataset "$kit/eval/Set5" --scale 2 \
+        step "reference Set5 x2 $precision" 60 "$python" -m stream eval --dataset "$kit/eval/Set5" --scale 2 \
             --weights "$kit/eval/reference.params" ${UNITS:+--units $UNITS} --device "$device" \
             --precision "$precision" --json > "$out/reference_set5_x2_$precision.json"
     done
     live_clip=$(mktemp --suffix=.mp4)  # the live preview's GPU case: 640x480 -> 1280x960 within 40 ms
     step "live clip" 30 "$python" -c "from pathlib import Path; from stream.synthetic import write_clip; \
 write_clip(Path('$live_clip'), *map(int, '${LIVE_SIZE:-640x480}'.split('x')), 300, fps=30)"
-    step "live ${LIVE_BUDGET:-40} ms" 90 "$python" -c "$cli_py" live "$live_clip" --no-window --device "$device" \
+    step "live ${LIVE_BUDGET:-40} ms" 90 "$python" -m stream live "$live_clip" --no-window --device "$device" \
         --frames "${LIVE_FRAMES:-150}" --latency-ms "${LIVE_BUDGET:-40}" ${UNITS:+--units $UNITS} >> "$log"
-    step "bench fp16" 120 "$python" -c "$cli_py" bench --device "$device" --precision "${BENCH_PRECISION:-fp16}" \
+    step "bench fp16" 120 "$python" -m stream bench --device "$device" --precision "${BENCH_PRECISION:-fp16}" \
         --size "${SIZE:-1280x720}" ${FRAMES:+--frames $FRAMES} ${UNITS:+--units $UNITS} --json > "$out/bench.json"
     cat "$log"
     ;;

@@ -27,6 +27,7 @@ from kernels.inference import resolve_device
 from kernels.weights import WeightsError, describe, load_drrn, read_weights, save_weights
 from stream.errors import UserError
 from stream.evaluate import Restore, eager_fp32, evaluate_dataset, score_image
+from stream.train import Recipe, read_checkpoint
 from stream.train_data import LumaPack, load_pack
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -166,7 +167,7 @@ def ship(
 @app.command("record")
 def record_window(out: Path, state: Path) -> None:
     """One line for STATE/windows.jsonl: when, on what, and how far a `train` call in OUT went."""
-    ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(out / "last.pt")
     windows = state / "windows.jsonl"
     before = [json.loads(line) for line in windows.read_text().splitlines()] if windows.is_file() else []
     start_step = before[-1]["steps"][1] if before else 0
@@ -184,7 +185,7 @@ def record_window(out: Path, state: Path) -> None:
         "minutes": round((ckpt["seconds"] - start_seconds) / 60, 2),
         "seconds_total": ckpt["seconds"],
         "gpu_minutes_total": round(ckpt.get("gpu_seconds", 0.0) / 60, 2),
-        "pixels_total": ckpt["step"] * ckpt["recipe"]["batch"] * ckpt["recipe"]["patch"] ** 2,
+        "pixels_total": Recipe.from_dict(ckpt["recipe"]).pixels(ckpt["step"]),
         "tflops_median": speeds[len(speeds) // 2] if speeds else None,
         "psnr_end": checks[-1]["psnr"] if checks else None,
         "psnr_units_end": checks[-1].get("psnr_units") if checks else None,

@@ -15,6 +15,7 @@ from collections import OrderedDict
 import torch
 
 from kernels import triton_tiles
+from kernels.inference import no_tf32
 from kernels.model import DRRN
 from kernels.tiling import Tiling, plan, window_size
 
@@ -59,9 +60,7 @@ class CudaRunner:
         else:
             if len(self.graphs) >= MAX_GRAPHS:
                 self.graphs.popitem(last=False)
-            # fp32 means fp32: cuDNN would otherwise run it as TF32 (10-bit mantissa), blurring fp16-vs-fp32 checks
-            tf32 = self.dtype != torch.float32
-            with torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=tf32):
+            with no_tf32():  # captured with the kernels chosen here: fp32 graphs stay fp32
                 self.graphs[key] = _Graph(self.model, shape, self.dtype, units)
         return self.graphs[key]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Literal
 
 import torch
@@ -14,6 +15,12 @@ from kernels.tiling import Tiling, run_tiled
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # resolved precision -> dtype
+
+
+def no_tf32(benchmark: bool = True) -> AbstractContextManager[None]:
+    """cuDNN without TF32 (a 10-bit mantissa) for the block: "fp32" means fp32, so fp16-vs-fp32
+    checks compare against the real thing. No effect on fp16/bf16 convolutions or on the CPU."""
+    return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, deterministic=False, allow_tf32=False)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -92,11 +99,7 @@ class Restorer:
         if self._fused is not None:
             return self._fused(x, self.units).float()
         dtype = DTYPES[self.precision]
-        if dtype == torch.float32:  # fp32 means fp32 here too: no TF32 on CUDA (as kernels.cuda_runner)
-            context = torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=False)
-        else:
-            context = torch.autocast(self.device.type, dtype)
-        with context:
+        with no_tf32() if dtype == torch.float32 else torch.autocast(self.device.type, dtype):
             return self.model(x.contiguous(memory_format=torch.channels_last), self.units).float()
 
     @torch.inference_mode()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from kernels.inference import no_tf32
 from kernels.metrics import psnr, ssim, to_levels
 from kernels.model import DRRN
 from kernels.resize import imresize
@@ -68,8 +69,7 @@ def eager_fp32(model: DRRN, units: int, device: torch.device) -> Restore:
     model = model.to(device).eval().requires_grad_(False)
 
     def restore(y: torch.Tensor) -> torch.Tensor:
-        exact = torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=False)
-        with torch.inference_mode(), exact:
+        with torch.inference_mode(), no_tf32(benchmark=False):  # image sizes vary: no autotuning per shape
             return model(y.to(device, torch.float32), units).cpu()
 
     return restore

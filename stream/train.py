@@ -211,16 +211,9 @@ class Trainer:
 
 
 def validate(
-    weights: dict[str, torch.Tensor],
-    config: DRRNConfig,
-    lumas: list[torch.Tensor],
-    scales: tuple[int, ...],
-    units: int,
-    device: torch.device,
+    model: DRRN, lumas: list[torch.Tensor], scales: tuple[int, ...], units: int, device: torch.device
 ) -> dict[int, float]:
     """Mean PSNR per scale, as `drrn-stream eval` scores (whole images, float32), at `units` deep."""
-    model = DRRN(config)
-    model.load_state_dict(weights)
     restore = eager_fp32(model, units, device)
     return {s: evaluate_dataset(restore, "validation", lumas, s).psnr for s in scales}
 
@@ -419,10 +412,11 @@ class TrainingRun:
 
     def score(self, console: Console) -> None:
         """Validate the weights at the model's depth and the extra ones; export them if the best yet."""
-        trainer, v = self.trainer, self.validation
-        weights, config, scales = trainer.weights(), trainer.model.config, trainer.recipe.scales
-        self.psnr = validate(weights, config, v.lumas, scales, config.units, trainer.device)
-        at_depth = {u: validate(weights, config, v.lumas, scales, u, trainer.device) for u in v.depths}
+        trainer, v, scales = self.trainer, self.validation, self.trainer.recipe.scales
+        model = DRRN(trainer.model.config)  # a copy of the weights validated: the trainer's stay untouched
+        model.load_state_dict(trainer.weights())
+        self.psnr = validate(model, v.lumas, scales, model.config.units, trainer.device)
+        at_depth = {u: validate(model, v.lumas, scales, u, trainer.device) for u in v.depths}
         self.validated_at = trainer.step
         mean = sum(self.psnr.values()) / len(self.psnr)
         is_best = mean > self.best.get("mean", -math.inf)
