@@ -57,15 +57,14 @@ class DepthController:
             self.rest_ms = max(rest, _blend(self.rest_ms, rest))
         else:  # on time: learn slowly, so one fast frame does not send it deeper
             self.ms_per_gflop, self.rest_ms = _blend(self.ms_per_gflop, rate), _blend(self.rest_ms, rest)
-        fits = self.deepest(HEADROOM)
         if over or self.predict_ms(self.choice) > HEADROOM * self.budget_ms:
-            self.choice, self._room = min(fits, self.choice, key=_cost), 0  # over: back off now, never deeper
-        elif _cost(self.deepest(HEADROOM * DEEPER_MARGIN)) > _cost(self.choice):
-            self._room += 1
-            if self._room >= DEEPER_AFTER:
-                self.choice, self._room = self.deepest(HEADROOM * DEEPER_MARGIN), 0
-        else:
-            self._room = 0
+            back = min(self.deepest(HEADROOM), self.choice, key=_cost)  # over: back off now, never deeper
+            self.choice, self._room = back, 0
+            return self.choice
+        deeper = self.deepest(HEADROOM * DEEPER_MARGIN)
+        self._room = self._room + 1 if _cost(deeper) > _cost(self.choice) else 0
+        if self._room >= DEEPER_AFTER:
+            self.choice, self._room = deeper, 0
         return self.choice
 
     def limit(self, max_units: int) -> None:
