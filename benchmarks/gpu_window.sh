@@ -31,7 +31,7 @@ reference=${REFERENCE:-../shared/reference-weights/drrn_b1u25_x234.mxnet.params}
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 
 # The CLI runs from the tree as `python -m stream` (nothing is installed on the GPU machine);
-# `python -m stream.train` is its train command without PyAV, which the GPU machine lacks.
+# its train command needs no PyAV, which the GPU machine lacks.
 
 machine() {  # what ran it, for the record
     date -u +%FT%TZ
@@ -44,8 +44,8 @@ machine() {  # what ran it, for the record
 case "${1:-}" in
 prepare)
     mkdir -p "$kit/train" "$kit/eval" "$kit/whl"
-    "$python" -m stream.train --data "$data/train" --pack "$kit/train/train291.npz"
-    "$python" -m stream.train --data "$data/Set5" --pack "$kit/train/set5.npz"
+    "$python" -m stream train --data "$data/train" --pack "$kit/train/train291.npz"
+    "$python" -m stream train --data "$data/Set5" --pack "$kit/train/set5.npz"
     for set in Set5 Set14; do rm -rf "$kit/eval/$set" && cp -r "$data/$set" "$kit/eval/$set"; done
     cp "$reference" "$kit/eval/reference.params"
     "$python" -m benchmarks.window_eval pack-clips "$data/video" "$kit/eval/clips.npz" --frames 4 \
@@ -78,7 +78,7 @@ train)
     # SIGTERM (timeout's) makes the trainer stop after the current step and save; KILL only if it hangs.
     # Validation and checkpoints come every SAVE_MINUTES, not every N steps (--val-every 0).
     limit=$("$python" -c "print(round(float('$minutes') * 60) + 60)")
-    timeout -k 30 "$limit" "$python" -m stream.train \
+    timeout -k 30 "$limit" "$python" -m stream train \
         --data "$kit/train/train291.npz" --val-data "$kit/train/set5.npz" --out "$out" --minutes "$minutes" \
         --val-every 0 --save-minutes "${SAVE_MINUTES:-1}" --val-units "${VAL_UNITS:-9}" --device "$device" --log-every 50 \
         "${recipe[@]}" "${resume[@]}" 2>&1 | tee -a "$out/train.log" \
@@ -119,14 +119,14 @@ check)
         echo "== $name" >> "$log"
         timeout -k 10 "$limit" "$@" 2>>"$log" || echo "== $name failed or timed out (exit $?)" >> "$log"
     }
-    step tests 150 "$python" -m pytest -q -p no:cacheprovider tests/test_fast_paths.py tests/test_triton_tiles.py >> "$log"
+    step tests 150 "$python" -m pytest -q -p no:cacheprovider tests/kernels/test_fast_paths.py tests/kernels/test_triton_tiles.py >> "$log"
     for precision in ${EVAL_PRECISIONS:-fp16 fp32}; do
         step "reference Set5 x2 $precision" 60 "$python" -m stream eval --dataset "$kit/eval/Set5" --scale 2 \
             --weights "$kit/eval/reference.params" ${UNITS:+--units $UNITS} --device "$device" \
             --precision "$precision" --json > "$out/reference_set5_x2_$precision.json"
     done
     live_clip=$(mktemp --suffix=.mp4)  # the live preview's GPU case: 640x480 -> 1280x960 within 40 ms
-    step "live clip" 30 "$python" -c "from pathlib import Path; from stream.synthetic import write_clip; \
+    step "live clip" 30 "$python" -c "from pathlib import Path; from stream.bench.synthetic import write_clip; \
 write_clip(Path('$live_clip'), *map(int, '${LIVE_SIZE:-640x480}'.split('x')), 300, fps=30)"
     step "live ${LIVE_BUDGET:-40} ms" 90 "$python" -m stream live "$live_clip" --no-window --device "$device" \
         --frames "${LIVE_FRAMES:-150}" --latency-ms "${LIVE_BUDGET:-40}" ${UNITS:+--units $UNITS} >> "$log"

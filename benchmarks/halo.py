@@ -18,8 +18,8 @@ from kernels.inference import Restorer
 from kernels.metrics import psnr, to_levels
 from kernels.tiling import Tiling, spans
 from kernels.weights import load_drrn
-from stream.evaluate import degrade
-from stream.images import list_images, read_luma
+from stream.eval.images import list_images, read_luma
+from stream.eval.protocol import degrade
 
 
 def window_cost(h: int, w: int, tile: int, halo: int) -> float:

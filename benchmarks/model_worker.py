@@ -21,8 +21,8 @@ import torch
 
 from kernels.colour import LumaCoding
 from kernels.model import flops_per_pixel
-from stream.enhancer import LumaEnhancer
 from stream.restorer import make_restorer
+from stream.video.processor import LumaEnhancer
 
 
 def mm_gflops(n: int = 2048) -> float:

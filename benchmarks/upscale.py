@@ -21,8 +21,8 @@ from kernels.metrics import psnr, to_levels
 from kernels.resize import imresize
 from kernels.tiling import Tiling
 from kernels.weights import load_drrn
-from stream.evaluate import degrade
-from stream.images import list_images, read_luma
+from stream.eval.images import list_images, read_luma
+from stream.eval.protocol import degrade
 
 
 def seconds_per_call(fn, x: torch.Tensor, repeats: int = 10) -> float:

@@ -23,12 +23,15 @@ from typing import Annotated
 import torch
 import typer
 
+from kernels.errors import WeightsError
 from kernels.inference import resolve_device
-from kernels.weights import WeightsError, describe, load_drrn, read_weights, save_weights
+from kernels.weights import describe, load_drrn, read_weights, save_weights
 from stream.errors import UserError
-from stream.evaluate import Restore, eager_fp32, evaluate_dataset, score_image
-from stream.train import Recipe, read_checkpoint
-from stream.train_data import LumaPack, load_pack
+from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, score_image
+from stream.files import write_atomically
+from stream.train.checkpoint import read_checkpoint
+from stream.train.data import LumaPack, load_pack
+from stream.train.recipe import Recipe
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -41,8 +44,8 @@ def pack_clips(
     skip: Annotated[list[str], typer.Option("--skip", help="CLIP:N: start that clip after N frames.")] = [],  # noqa: B006
 ) -> None:
     """The first FRAMES frames of every clip in VIDEOS (after --skip) as ground-truth luma levels."""
-    from stream.eval_video import ground_truth  # PyAV: only here, never on the GPU machine
-    from stream.source import VideoSource
+    from stream.eval.video import ground_truth  # PyAV: only here, never on the GPU machine
+    from stream.video.source import VideoSource
 
     names, lumas = [], []
     skips = {name: int(n) for name, _, n in (item.rpartition(":") for item in skip)}
@@ -158,9 +161,8 @@ def ship(
         "validation": "Set5, whole images",
         f"psnr_by_units_{first['dataset']}_x{first['scale']}": json.dumps(depths),
     }
-    tmp = to.with_name(f".{to.name}.partial")
-    save_weights(tmp, weights)
-    tmp.replace(to)
+    with write_atomically(to) as tmp:
+        save_weights(tmp, weights)
     print(f"shipped {to}: Set5 {psnr}, Set14 {set14} (was Set5 {old})")
 
 

@@ -24,6 +24,10 @@ class Tiling:
     halo: int = 16  # context past each core; the receptive radius (52) makes it exact
     batch: int = 8  # windows per forward pass; bounds memory
 
+    def __str__(self) -> str:
+        """For logs and the bench's record: "whole frames", or "tiles 256 + halo 16, batch 8"."""
+        return "whole frames" if self.tile is None else f"tiles {self.tile} + halo {self.halo}, batch {self.batch}"
+
 
 CPU_TILE, CPU_BATCH = 512, 1  # the CPU gains nothing from small tiles, so larger ones only cut halo work
 

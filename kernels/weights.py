@@ -16,7 +16,6 @@ import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,9 @@ import safetensors.torch
 import torch
 
 from kernels import safe_pickle
+from kernels.errors import WeightsError, reason
 from kernels.model import DRRN, DRRNConfig
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be used; the message is one line for the user."""
-
+from kernels.pretrained import DEFAULT_PRETRAINED, PRETRAINED, pretrained_path
 
 # Our parameter name -> the names other DRRN releases use for the same tensor.
 KEY_MAP: dict[str, tuple[str, ...]] = {
@@ -43,13 +39,6 @@ KEY_MAP: dict[str, tuple[str, ...]] = {
 _ALIASES = {alias: ours for ours, aliases in KEY_MAP.items() for alias in (ours, *aliases)}
 # Wrappers that checkpoints put around the model's own names.
 _WRAPPER_PREFIXES = ("module.", "model.", "state_dict.", "net.")
-
-# Weights shipped inside the package: name -> file under kernels/pretrained/. Each file's
-# metadata says how it was trained and what it measured; docs/QUALITY.md has the full table.
-PRETRAINED: dict[str, str] = {
-    "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25; docs/QUALITY.md
-}
-DEFAULT_PRETRAINED = "drrn-b1u25-x234"
 
 
 @dataclass
@@ -167,8 +156,7 @@ def read_torch_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     except safe_pickle.UnsafePickleError as e:
         raise WeightsError(f"{path}: refused, {e}") from None
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({reason(e)})") from None
     if isinstance(checkpoint, Mapping) and "model" in checkpoint:
         checkpoint = checkpoint["model"]  # upstream port: {"epoch": n, "model": DRRN(...)}
     return _tensors_in(checkpoint)
@@ -188,7 +176,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
         with safetensors.safe_open(str(path), framework="pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
     except (safetensors.SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path}: corrupt safetensors file ({str(e).splitlines()[0]})") from None
+        raise WeightsError(f"{path}: corrupt safetensors file ({reason(e)})") from None
 
 
 def read_weights(path: str | Path) -> Weights:
@@ -214,19 +202,6 @@ def read_weights(path: str | Path) -> Weights:
     if metadata.get("format") != "drrn-stream":
         metadata = {"converted_from": f"{source_format}:{path.name}", "units": str(DRRNConfig.units)}
     return Weights(to_our_names(tensors, str(path)), metadata, source=path.name)
-
-
-def pretrained_path(name: str = DEFAULT_PRETRAINED) -> Path:
-    if name not in PRETRAINED:
-        raise WeightsError(f"no shipped weights named {name!r} in this build; pass --weights FILE")
-    return Path(str(resources.files("kernels") / "pretrained" / PRETRAINED[name]))
-
-
-def shipped_depth_table(name: str = DEFAULT_PRETRAINED) -> dict[int, float]:
-    """Set5 x2 PSNR by --units of shipped weights, from their metadata (only the header is read)."""
-    with safetensors.safe_open(str(pretrained_path(name)), "pt") as f:
-        table = json.loads((f.metadata() or {}).get("psnr_by_units_Set5_x2", "{}"))
-    return {int(units): psnr for units, psnr in table.items()}
 
 
 def load_drrn(path: str | Path | None = None, units: int | None = None) -> tuple[DRRN, Weights]:

@@ -1,5 +1,29 @@
-"""drrn-stream: the video pipeline, the evaluation and training commands, and the CLI."""
+"""drrn-stream: the video pipeline, the apps built on it, evaluation, training, the benchmark and the CLI.
 
-# OpenCV must load before PyAV: PyAV's bundled libxcb, loaded first, makes OpenCV's Qt windows
-# hang (PyAV-Org/PyAV#978). Every module of this package imports this file first.
+    from stream import EnhanceOptions, FrameEnhancer, enhance_file
+
+Importing this package has one side effect, and this is the only place that has one: OpenCV is
+loaded before PyAV, because PyAV's bundled libxcb, loaded first, makes OpenCV's Qt windows hang
+(PyAV-Org/PyAV#978). (kernels/__init__.py sets one environment variable for torch's allocator.)
+The API's names are imported on first use, so the CLI starts without torch or PyAV.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 import cv2  # noqa: F401
+
+_API = {
+    "EnhanceOptions": "stream.video.enhance",
+    "FrameEnhancer": "stream.apps.api",
+    "enhance_file": "stream.video.enhance",
+}
+__all__ = list(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'stream' has no attribute {name!r}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from stream.synthetic import pattern
+from stream.bench.synthetic import pattern
 
 VFR_PTS_MS = [0, 40, 80, 160, 200, 240, 330, 370, 410, 500, 540, 580]  # 12 frames, uneven gaps
 

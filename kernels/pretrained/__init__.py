@@ -1,0 +1,39 @@
+"""The weights shipped inside the package, as data: name -> file, and what each file's metadata says.
+
+Reading the metadata needs only the file's JSON header, not torch, so the CLI's help can quote it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from importlib import resources
+from pathlib import Path
+
+from kernels.errors import WeightsError
+
+# Name -> file in this folder. Each file's metadata says how it was trained and what it measured;
+# docs/QUALITY.md has the full table.
+PRETRAINED: dict[str, str] = {
+    "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25
+}
+DEFAULT_PRETRAINED = "drrn-b1u25-x234"
+
+
+def pretrained_path(name: str = DEFAULT_PRETRAINED) -> Path:
+    if name not in PRETRAINED:
+        raise WeightsError(f"no shipped weights named {name!r} in this build; pass --weights FILE")
+    return Path(str(resources.files(__name__) / PRETRAINED[name]))
+
+
+def metadata(name: str = DEFAULT_PRETRAINED) -> dict[str, str]:
+    """The metadata of shipped weights, from the safetensors header (u64 length, then JSON)."""
+    with pretrained_path(name).open("rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(length)).get("__metadata__", {})
+
+
+def depth_table(name: str = DEFAULT_PRETRAINED) -> dict[int, float]:
+    """Set5 x2 PSNR by --units of shipped weights."""
+    table = json.loads(metadata(name).get("psnr_by_units_Set5_x2", "{}"))
+    return {int(units): psnr for units, psnr in table.items()}

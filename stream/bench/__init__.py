@@ -1,0 +1,1 @@
+"""`drrn-stream bench`: the device's GEMM peak, DRRN against it, the pipeline against DRRN."""

@@ -1,0 +1,189 @@
+"""`drrn-stream bench`: the hardware's matrix-multiply limit, DRRN against it, the pipeline against DRRN.
+
+Three numbers, each measured through the product's own code: a GEMM peak (the most this
+device does in this precision), the model worker alone on frames of the asked size (counted
+as DRRN's useful work, flops_per_pixel per output pixel, so halo recomputation is overhead),
+and `enhance` on a generated clip of that size, decode to encode. docs/PERFORMANCE.md records them.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+
+from kernels.colour import LumaCoding
+from kernels.inference import DTYPES, Restorer
+from kernels.model import flops_per_pixel
+from stream.bench.synthetic import pattern, write_clip
+from stream.video.enhance import EnhanceOptions, enhance_file, frames_per_batch
+from stream.video.processor import LumaEnhancer
+
+PIPELINE_RUNS = 2  # pipeline runs, each between two model-only runs
+SAMPLE_SECONDS = (1.0, 0.05)  # CPU, CUDA: each GEMM peak sample's length
+
+
+@dataclass
+class BenchResult:
+    device: str
+    precision: str
+    size: str  # output frames, W x H
+    scale: int
+    units: int
+    frames: int
+    tiling: str
+    peak_gflops: float  # best GEMM-shaped kernel of this device and precision, best sample of the run
+    peak_kernel: str
+    model_gflops: float  # useful DRRN work per second through the model worker
+    model_fraction: float  # model_gflops / peak_gflops
+    model_mpx_s: float  # output megapixels per second
+    model_only_fps: float
+    e2e_fps: float  # enhance on a clip, after its first frame (warm-up) is out
+    e2e_fraction: float  # e2e_fps / model_only_fps
+    e2e_wall_fps: float  # frames / whole run, start-up included
+    busy: dict[str, float]  # share of the e2e run each stage spent working
+    host: str
+    torch: str
+    threads: int
+    date: str
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _best_seconds(fn: Callable[[], object], device: torch.device, reps: int) -> float:
+    fn()
+    _sync(device)
+    best = math.inf
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _gemm_candidates(device: torch.device, dtype: torch.dtype) -> dict[str, tuple[Callable[[], object], float]]:
+    """GEMM-shaped kernels the libraries run at their best: name -> (run it once, its FLOP)."""
+    gpu = device.type == "cuda"
+    kernels: dict[str, tuple[Callable[[], object], float]] = {}
+    for c, side in ((512, 128), (1024, 128)) if gpu else ((128, 128), (256, 128), (512, 64)):
+        x = torch.randn(8 if gpu else 1, c, side, side, device=device, dtype=dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        w = torch.randn(c, c, 1, 1, device=device, dtype=dtype)
+        kernels[f"1x1 conv {c}->{c} on {tuple(x.shape)}"] = (lambda x=x, w=w: F.conv2d(x, w), 2 * x.numel() * c)
+    n = 8192 if gpu else 2048
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    kernels[f"mm {n}x{n}x{n}"] = (lambda: a @ b, 2 * n**3)
+    return kernels
+
+
+class GemmPeak:
+    """The device's matrix-multiply rate: the best of several GEMM-shaped kernels, then re-sampled.
+
+    A shared machine's speed drifts over minutes, so the peak is sampled again, sustained for
+    about a second, right before each of the model's batches; the best sample is the limit.
+    """
+
+    def __init__(self, device: torch.device, precision: str) -> None:
+        self.device = device
+        candidates = _gemm_candidates(device, DTYPES[precision])
+        with torch.inference_mode():
+            rates = {name: flop / _best_seconds(fn, device, 8) / 1e9 for name, (fn, flop) in candidates.items()}
+        self.kernel = max(rates, key=rates.__getitem__)
+        self._fn, self._flop = candidates[self.kernel]
+
+    def sample(self) -> float:
+        """GFLOP/s of the chosen kernel now, sustained over SAMPLE_SECONDS like the model's batches
+        (a burst of a few ms can outrun what a CPU quota lets a longer run keep up)."""
+        calls, start = 0, time.perf_counter()
+        with torch.inference_mode():
+            while time.perf_counter() - start < SAMPLE_SECONDS[self.device.type == "cuda"]:
+                self._fn()
+                _sync(self.device)  # the clock must see the GPU's work, not the launch queue's
+                calls += 1
+        return calls * self._flop / (time.perf_counter() - start) / 1e9
+
+
+def model_rates(
+    restorer: Restorer, peak: GemmPeak, scale: int, width: int, height: int, frames: int
+) -> tuple[list[float], list[float]]:
+    """Frames/s of the model worker alone (upscale, DRRN, back to codes), batch by batch, after a
+    warm-up batch; each batch's GEMM peak sampled just before it."""
+    enhancer, coding = LumaEnhancer(restorer, scale), LumaCoding()
+    luma = [pattern(i, width // scale, height // scale)[..., 1].copy() for i in range(frames)]  # codes, H x W
+    batch = frames_per_batch(width, height, restorer.tiling)
+    enhancer(luma[:batch], coding)  # oneDNN primitives, cuDNN autotuning, CUDA graph capture
+    fps, peaks = [], []
+    for i in range(0, frames, batch):
+        peaks.append(peak.sample())
+        start = time.perf_counter()
+        enhancer(luma[i : i + batch], coding)  # returns host arrays: the device has finished
+        fps.append(len(luma[i : i + batch]) / (time.perf_counter() - start))
+    return fps, peaks
+
+
+def pipeline_run(options: EnhanceOptions, width: int, height: int, frames: int) -> tuple[float, float, dict]:
+    """enhance on a generated clip: steady frames/s, whole-run frames/s, and each stage's busy share."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = write_clip(Path(tmp) / "in.mp4", width // options.scale, height // options.scale, frames)
+        stats = enhance_file(str(src), str(Path(tmp) / "out.mp4"), options, Console(quiet=True))
+    steady = (stats.frames - 1) / (stats.seconds - stats.first_frame_s) if stats.frames > 1 else math.nan
+    busy = {stage: round(seconds / stats.seconds, 3) for stage, seconds in stats.busy.items()}
+    return steady, stats.frames / stats.seconds, busy
+
+
+def host_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
+
+
+def measure(
+    restorer: Restorer, options: EnhanceOptions, width: int, height: int, frames: int, console: Console
+) -> BenchResult:
+    """The GEMM peak, then model-only and pipeline runs taking turns (M P M P M), so that a shared
+    machine's drift over minutes reaches both alike; each model batch right after a peak sample."""
+    with console.status("GEMM peak"):
+        peak = GemmPeak(restorer.device, restorer.precision)
+    fps, peaks, pipelines = [], [], []
+    for turn in range(2 * PIPELINE_RUNS + 1):
+        if turn % 2 == 0:
+            with console.status(f"model worker, run {turn // 2 + 1} of {PIPELINE_RUNS + 1}"):
+                batch_fps, batch_peaks = model_rates(restorer, peak, options.scale, width, height, frames)
+            fps += batch_fps
+            peaks += batch_peaks
+        else:
+            with console.status(f"pipeline, run {turn // 2 + 1} of {PIPELINE_RUNS}"):
+                pipelines.append(pipeline_run(options, width, height, frames))
+    only_fps, peak_gflops = statistics.median(fps), max(peaks)  # the most the machine did in the run: the limit
+    e2e_fps = statistics.median(p[0] for p in pipelines)
+    model_gflops = only_fps * width * height * flops_per_pixel(restorer.units) / 1e9
+    return BenchResult(
+        device=str(restorer.device), precision=restorer.precision, size=f"{width}x{height}", scale=options.scale,
+        units=restorer.units, frames=frames, tiling=str(restorer.tiling),
+        peak_gflops=round(peak_gflops, 1), peak_kernel=peak.kernel,
+        model_gflops=round(model_gflops, 1), model_fraction=round(model_gflops / peak_gflops, 3),
+        model_mpx_s=round(only_fps * width * height / 1e6, 4), model_only_fps=round(only_fps, 4),
+        e2e_fps=round(e2e_fps, 4), e2e_fraction=round(e2e_fps / only_fps, 3),
+        e2e_wall_fps=round(statistics.median(p[1] for p in pipelines), 4), busy=pipelines[-1][2],
+        host=host_name(restorer.device), torch=torch.__version__, threads=torch.get_num_threads(),
+        date=date.today().isoformat(),
+    )  # fmt: skip

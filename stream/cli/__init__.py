@@ -1,0 +1,60 @@
+"""The `drrn-stream` command line: one typer app, a module per command.
+
+The command modules parse options only and import what a command runs when it runs, so that
+`--help` answers at once and `train` needs no PyAV (the GPU machine has none).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+import typer
+from rich.markup import escape
+
+from kernels.errors import WeightsError
+from stream.cli.bench import bench_command
+from stream.cli.evaluate import eval_command, eval_video_command
+from stream.cli.live import live_command
+from stream.cli.train import train_command
+from stream.cli.video import enhance_command
+from stream.cli.weights import convert_command
+from stream.console import err
+from stream.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+for name, command in {
+    "enhance": enhance_command, "eval": eval_command, "eval-video": eval_video_command, "live": live_command,
+    "convert": convert_command, "train": train_command, "bench": bench_command,
+}.items():  # fmt: skip
+    app.command(name)(command)
+
+
+def with_default_command(argv: list[str]) -> list[str]:
+    """`drrn-stream IN OUT ...` means `drrn-stream enhance IN OUT ...`."""
+    commands = {c.name for c in app.registered_commands}
+    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h"):
+        return ["enhance", *argv]
+    return argv
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit status 1, never a traceback."""
+    try:
+        app(args=with_default_command(sys.argv[1:]), prog_name="drrn-stream")
+    except (UserError, WeightsError) as e:
+        _fail(str(e))
+    except BrokenPipeError:
+        sys.exit(1)
+    except OSError as e:
+        _fail(f"{e.filename}: {e.strerror}" if e.filename else str(e.strerror or e))
+    except Exception as e:  # a bug: still one line, the traceback on request
+        if os.environ.get("DRRN_STREAM_DEBUG"):
+            raise
+        _fail(f"unexpected {type(e).__name__}: {e} (DRRN_STREAM_DEBUG=1 shows the traceback)")

@@ -1,0 +1,79 @@
+"""`drrn-stream bench`: the GEMM peak, DRRN's share of it, and the whole pipeline's share of DRRN."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stream.cli.options import (
+    DEFAULT_HALO,
+    BatchOpt,
+    DeviceOpt,
+    HaloOpt,
+    JsonOpt,
+    PrecisionOpt,
+    TileOpt,
+    WeightsOpt,
+    parse_wxh,
+)
+from stream.errors import UserError
+
+DEFAULT_SIZE = {"cpu": "320x240", "cuda": "1280x720"}
+DEFAULT_FRAMES = {"cpu": 3, "cuda": 120}
+
+SizeOpt = Annotated[str | None, typer.Option("--size", help="Output WxH; default CPU 320x240, CUDA 1280x720.")]
+FramesOpt = Annotated[
+    int | None, typer.Option("--frames", min=2, help="Frames per run (five runs); default CPU 3, CUDA 120.")
+]
+ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=4, help="Upscale factor of the pipeline.")]
+UnitsOpt = Annotated[int, typer.Option("--units", min=1, help="Recursive units (work scales with them).")]
+
+
+def parse_size(size: str, scale: int) -> tuple[int, int]:
+    width, height = parse_wxh(size, "320x240")
+    if width < 16 or height < 16 or width % (2 * scale) or height % (2 * scale):
+        raise UserError(f"--size {size}: width and height must be at least 16 and multiples of {2 * scale}")
+    return width, height
+
+
+def bench_command(
+    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", size: SizeOpt = None, frames: FramesOpt = None,
+    scale: ScaleOpt = 2, units: UnitsOpt = 25, weights: WeightsOpt = None, tile: TileOpt = None,
+    halo: HaloOpt = DEFAULT_HALO, batch: BatchOpt = None, as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Measure the GEMM peak, DRRN's share of it, and the whole pipeline's share of DRRN."""
+    from stream.bench.measure import measure
+    from stream.restorer import make_restorer
+    from stream.video.enhance import EnhanceOptions
+
+    restorer, _ = make_restorer(weights, units, device, precision, tile, halo, batch)
+    kind = restorer.device.type
+    width, height = parse_size(size or DEFAULT_SIZE.get(kind, "320x240"), scale)
+    frames = frames or DEFAULT_FRAMES.get(kind, 6)
+    console = Console(stderr=True, quiet=as_json)
+    console.print(f"bench: {width}x{height} output, x{scale}, B1U{units} on {restorer.device} in "
+                  f"{restorer.precision}, {restorer.tiling}, {frames} frames", highlight=False)  # fmt: skip
+    options = EnhanceOptions(
+        scale=scale, weights=weights, units=units, device=device, precision=precision,
+        tile=tile, halo=halo, batch=batch, overwrite=True,
+    )  # fmt: skip
+    r = measure(restorer, options, width, height, frames, console)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(r)))
+        return
+    table = Table(title=f"drrn-stream bench: {r.host}", show_header=False)
+    for label, value in (
+        ("GEMM peak", f"{r.peak_gflops:.0f} GFLOP/s ({r.peak_kernel})"),
+        ("DRRN (model worker)", f"{r.model_gflops:.0f} GFLOP/s = {r.model_fraction:.0%} of peak; "
+                                f"{r.model_mpx_s:.3f} Mpx/s; {r.model_only_fps:.3g} frames/s"),
+        ("pipeline (decode to encode)", f"{r.e2e_fps:.3g} frames/s = {r.e2e_fraction:.0%} of the model's; "
+                                        f"{r.e2e_wall_fps:.3g} with start-up"),
+        ("stages busy", ", ".join(f"{k} {v:.0%}" for k, v in r.busy.items())),
+    ):  # fmt: skip
+        table.add_row(label, value)
+    Console().print(table)

@@ -1,0 +1,73 @@
+"""`drrn-stream live`: the live preview, bicubic against DRRN, from a camera, a file or a URL."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from stream.cli.options import (
+    DEFAULT_HALO,
+    DeviceOpt,
+    HaloOpt,
+    PrecisionOpt,
+    TileOpt,
+    UnitsOpt,
+    WeightsOpt,
+    parse_wxh,
+)
+from stream.cli.video import ScaleOpt, quiet_stdout
+from stream.console import say
+from stream.errors import UserError
+
+Source = Annotated[str, typer.Argument(help="Camera index, device path, file or URL (OpenCV reads it).")]
+LayoutOpt = Annotated[
+    Literal["split", "side"], typer.Option("--layout", help="split: a draggable line; side: two panes.")
+]
+NoWindowOpt = Annotated[bool, typer.Option("--no-window", help="Run headless (servers, tests).")]
+FramesOpt = Annotated[int | None, typer.Option("--frames", min=1, help="Stop after N enhanced frames.")]
+RecordOpt = Annotated[Path | None, typer.Option("--record", help="Write what was shown to a video file.")]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option("--output", help="-: the enhanced frames, with their capture times, to stdout (raw video, NUT)."),
+]
+LatencyOpt = Annotated[
+    float | None,
+    typer.Option("--latency-ms", min=1, help="Keep capture-to-display within MS by choosing the depth per frame."),
+]
+SizeOpt = Annotated[str | None, typer.Option("--size", help="Ask the camera for WxH, e.g. 640x480.")]
+CameraFpsOpt = Annotated[float | None, typer.Option("--camera-fps", min=1, help="Ask the camera for F fps.")]
+
+
+def live_command(
+    source: Source = "0", scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None,
+    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = DEFAULT_HALO,
+    layout: LayoutOpt = "split", no_window: NoWindowOpt = False, frames: FramesOpt = None, record: RecordOpt = None,
+    output: OutputOpt = None, latency_ms: LatencyOpt = None, size: SizeOpt = None, camera_fps: CameraFpsOpt = None,
+) -> None:  # fmt: skip
+    """Live preview: bicubic against DRRN. Keys: q quits, space pauses, s saves a screenshot, +/- units."""
+    from kernels.weights import describe
+    from stream.apps.api import FrameEnhancer
+    from stream.apps.live import LiveOptions, Preview, check_display
+
+    if output not in (None, "-"):
+        raise UserError(f"--output {output}: only - (stdout) is supported; use --record FILE for a file")
+    if output == "-" and sys.stdout.isatty():
+        raise UserError("--output -: stdout is a terminal; pipe it, e.g. | ffplay -")
+    options = LiveOptions(
+        window=not no_window, max_frames=frames, record=record, layout=layout, budget_ms=latency_ms,
+        output=sys.stdout.buffer if output == "-" else None, camera_size=parse_wxh(size) if size else None,
+        camera_fps=camera_fps,
+    )  # fmt: skip
+    if options.window:
+        check_display()  # before the model loads, not after
+    enhancer = FrameEnhancer(scale, weights, units, device, precision, tile, halo)
+    preview = Preview(source, enhancer, options)
+    say(f"{source} ({preview.stats.source}): DRRN {describe(enhancer.weights)} on {enhancer.device}, x{scale}"
+        + (f", latency budget {latency_ms:g} ms" if latency_ms else ""))  # fmt: skip
+    stats = preview.run()
+    if stats.reader_closed:
+        quiet_stdout()
+    say(stats.summary(latency_ms is not None) + (f"; recorded {record}" if record else ""))

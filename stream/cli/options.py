@@ -1,0 +1,52 @@
+"""Command-line options that several commands share, declared once.
+
+This module and the command modules import neither torch nor PyAV: `--help` answers at once,
+and each command imports what it runs when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from kernels.pretrained import depth_table
+from stream.errors import UserError
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]  # kernels.inference.Precision (a test keeps them equal)
+DEFAULT_HALO = 16  # kernels.tiling.Tiling.halo (likewise)
+
+WeightsOpt = Annotated[
+    Path | None,
+    typer.Option("--weights", help="Weights file (any format convert reads) or a shipped name; default: shipped."),
+]
+_DEPTHS = ", ".join(f"U{u} {p:.2f}" for u, p in depth_table().items())
+UnitsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--units",
+        min=1,
+        help="Recursive units (25 = B1U25); default: the weights' own. Work grows with units; the shipped "
+        f"weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+PrecisionOpt = Annotated[
+    Precision, typer.Option("--precision", help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32.")
+]
+TileOpt = Annotated[
+    int | None,
+    typer.Option("--tile", min=0, help="Tile size in output pixels; 0 = whole frames; default: CPU 512, CUDA 256."),
+]
+BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles per forward pass; default: CPU 1, CUDA 8.")]
+HaloOpt = Annotated[int, typer.Option("--halo", min=0, help="Context around each tile, in pixels.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def parse_wxh(text: str, example: str = "640x480") -> tuple[int, int]:
+    """--size WxH -> (width, height), positive; a one-line error otherwise."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise UserError(f"--size {text!r}: expected WxH, e.g. {example}")
+    return int(width), int(height)

@@ -1,0 +1,167 @@
+"""`drrn-stream train`: options parsed into a Recipe and the run's limits; runs without PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from stream.cli.options import DeviceOpt, PrecisionOpt
+from stream.console import say
+from stream.errors import UserError
+
+CHANNELS = 128  # kernels.model.DRRNConfig.channels
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Folder of training images (subfolders too) or a .npz.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for last.pt, best.safetensors and curve.jsonl.")]
+PackOpt = Annotated[Path | None, typer.Option("--pack", help="Write --data as a compact .npz (uint8 luma) and exit.")]
+UnitsOpt = Annotated[int, typer.Option("--units", min=1, help="Recursive units of the model.")]
+ScalesOpt = Annotated[str, typer.Option("--scales", help="Scales trained together, e.g. 2,3,4.")]
+PatchOpt = Annotated[int, typer.Option("--patch", min=8, help="Training patch size in output pixels.")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Patches per step, split evenly between scales.")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", min=0, help="Train until this step (in total).")]
+MinutesOpt = Annotated[float | None, typer.Option("--minutes", min=0, help="Stop this run after M minutes.")]
+ResumeOpt = Annotated[Path | None, typer.Option("--resume", help="Checkpoint (last.pt) to continue exactly.")]
+OptimizerOpt = Annotated[Literal["sgd", "adam"], typer.Option("--optimizer", help="sgd (the paper's) or adam.")]
+LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate; default 0.1 (sgd), 1e-4 (adam).")]
+DecayOpt = Annotated[float | None, typer.Option("--weight-decay", help="Default 1e-4 (sgd), 0 (adam).")]
+ClipOpt = Annotated[float, typer.Option("--clip", min=0, help="Clip the gradient norm to clip/lr; 0: none.")]
+ScheduleOpt = Annotated[
+    Literal["step", "cosine", "rsqrt"],
+    typer.Option(
+        "--schedule",
+        help="step: x gamma every --lr-step; cosine: to --steps; rsqrt: lr*sqrt(lr_step/step) from --lr-step on.",
+    ),
+]
+LrStepOpt = Annotated[int, typer.Option("--lr-step", min=1, help="Steps between lr decays (rsqrt: its start).")]
+LrGammaOpt = Annotated[float, typer.Option("--lr-gamma", min=0, help="Factor of each lr decay.")]
+WarmupOpt = Annotated[int, typer.Option("--warmup", min=0, help="Steps of linear lr warm-up.")]
+UnitsScheduleOpt = Annotated[
+    str, typer.Option("--units-schedule", help="Curriculum, e.g. 3:1000,9:3000,25 (units:until step).")
+]
+MinUnitsOpt = Annotated[
+    int, typer.Option("--min-units", min=0, help="Draw each step's depth from MIN..--units (0: always --units).")
+]
+EmaOpt = Annotated[
+    float, typer.Option("--ema", min=0, max=0.99999, help="Validate and export a moving average (decay per step).")
+]
+ValDataOpt = Annotated[
+    Path | None, typer.Option("--val-data", help="Validation images (folder or .npz); default ../shared Set5.")
+]
+ValEveryOpt = Annotated[
+    int,
+    typer.Option(
+        "--val-every", min=0, help="Validate and checkpoint every N steps; 0: not by steps (see --save-minutes)."
+    ),
+]
+ValCropOpt = Annotated[
+    int | None, typer.Option("--val-crop", min=16, help="Validate on centre crops (approximate, faster).")
+]
+ValUnitsOpt = Annotated[
+    str, typer.Option("--val-units", help="Also validate at these depths, e.g. 9 (logged as psnr_units).")
+]
+SaveMinutesOpt = Annotated[
+    float | None,
+    typer.Option("--save-minutes", min=0.01, help="Also validate and checkpoint whenever M minutes have passed."),
+]
+LogEveryOpt = Annotated[int, typer.Option("--log-every", min=1, help="Steps per curve record and display.")]
+InitOpt = Annotated[
+    Literal["msra", "msra-zero-out"],
+    typer.Option("--init", help="msra (the paper's), or msra-zero-out: start from bicubic."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**31 - 1, help="Seeds init and sampling.")]
+ChannelsOpt = Annotated[int, typer.Option("--channels", min=1, hidden=True)]
+
+
+def train_command(
+    data: DataOpt, out: OutOpt = None, pack: PackOpt = None, units: UnitsOpt = 25, scales: ScalesOpt = "2,3,4",
+    patch: PatchOpt = 31, batch: BatchOpt = 128, steps: StepsOpt = None, minutes: MinutesOpt = None,
+    resume: ResumeOpt = None, optimizer: OptimizerOpt = "sgd", lr: LrOpt = None, weight_decay: DecayOpt = None,
+    clip: ClipOpt = 0.01, schedule: ScheduleOpt = "step", lr_step: LrStepOpt = 20_000, lr_gamma: LrGammaOpt = 0.5,
+    warmup: WarmupOpt = 0, units_schedule: UnitsScheduleOpt = "", min_units: MinUnitsOpt = 0, ema: EmaOpt = 0.0,
+    val_data: ValDataOpt = None, val_every: ValEveryOpt = 1000, val_crop: ValCropOpt = None,
+    val_units: ValUnitsOpt = "", save_minutes: SaveMinutesOpt = None, log_every: LogEveryOpt = 10,
+    init: InitOpt = "msra", seed: SeedOpt = 0,
+    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = CHANNELS,
+) -> None:  # fmt: skip
+    """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
+    from stream.restorer import resolve
+    from stream.train.data import load_pack
+    from stream.train.recipe import Recipe
+    from stream.train.run import Limits, Validation, open_run
+
+    train_pack = load_pack(data)
+    if pack is not None:
+        pack.parent.mkdir(parents=True, exist_ok=True)
+        train_pack.save(pack)
+        say(f"wrote {pack}: {len(train_pack.names)} images, {pack.stat().st_size / 2**20:.1f} MiB")
+        return
+    if out is None:
+        raise UserError("--out is needed to train (or --pack FILE to only pack --data)")
+    if steps is None and minutes is None:
+        raise UserError("give --steps N, --minutes M or both")
+    if schedule == "cosine" and not steps:
+        raise UserError("--schedule cosine anneals over --steps, so it needs --steps")
+    if min_units > units:
+        raise UserError(f"--min-units {min_units} is more than --units {units}")
+    dev, prec = resolve(device, precision)
+    recipe = Recipe(
+        data=train_pack.fingerprint(), units=units, channels=channels, scales=parse_scales(scales), patch=patch,
+        batch=batch, optimizer=optimizer, lr=lr if lr is not None else {"sgd": 0.1, "adam": 1e-4}[optimizer],
+        weight_decay=weight_decay if weight_decay is not None else {"sgd": 1e-4, "adam": 0.0}[optimizer],
+        clip=clip, schedule=schedule, lr_step=lr_step, lr_gamma=lr_gamma, horizon=steps if schedule == "cosine" else 0,
+        warmup=warmup, units_schedule=parse_units_schedule(units_schedule, units), min_units=min_units, ema=ema,
+        init=init, seed=seed,
+    )  # fmt: skip
+    if batch < len(recipe.scales):
+        raise UserError(f"--batch {batch} is smaller than the number of scales ({len(recipe.scales)})")
+    validating = bool(val_every or save_minutes)
+    validation = Validation.load(val_data, val_crop, parse_depths(val_units, units), needed=validating)
+    run = open_run(recipe, train_pack, out, dev, prec, resume, validation)
+    limits = Limits(steps, minutes, val_every, save_minutes, log_every)
+    say(run.describe(limits), style="dim")
+    asked = run.run(limits)
+    reason = f"stopped by {asked[0]}" if asked else "done"
+    say(f"{reason} at step {run.trainer.step}: wrote {run.last}, {out / 'best.safetensors'} and {run.curve}")
+
+
+def parse_scales(text: str) -> tuple[int, ...]:
+    try:
+        scales = tuple(sorted({int(s) for s in text.replace(",", " ").split()}))
+    except ValueError:
+        raise UserError(f"--scales {text!r}: expected integers such as 2,3,4") from None
+    if not scales or min(scales) < 2:
+        raise UserError(f"--scales {text!r}: expected scales of 2 or more")
+    return scales
+
+
+def parse_units_schedule(text: str, units: int) -> tuple[tuple[int, int], ...]:
+    """'3:1000,9:3000,25': 3 units until step 1000, 9 until 3000, then --units (25)."""
+    stages: list[tuple[int, int]] = []
+    items = [item for item in text.split(",") if item.strip()]
+    for i, item in enumerate(items):
+        head, _, until = item.partition(":")
+        try:
+            stage = (int(head), int(until)) if until else (int(head), -1)
+        except ValueError:
+            raise UserError(f"--units-schedule: {item!r} is not UNITS:UNTIL_STEP") from None
+        if stage[1] == -1:
+            if i != len(items) - 1 or stage[0] != units:
+                raise UserError(f"--units-schedule: a bare {stage[0]} may only end it, equal to --units {units}")
+            continue
+        if stage[0] < 1 or stage[1] <= (stages[-1][1] if stages else 0):
+            raise UserError(f"--units-schedule: {item!r} needs units >= 1 and steps that increase")
+        stages.append(stage)
+    return tuple(stages)
+
+
+def parse_depths(text: str, units: int) -> tuple[int, ...]:
+    """--val-units '3,9': extra depths to validate at, each at most the model's own."""
+    try:
+        depths = tuple(sorted({int(u) for u in text.replace(",", " ").split()}))
+    except ValueError:
+        raise UserError(f"--val-units {text!r}: expected integers such as 3,9") from None
+    if depths and (depths[0] < 1 or depths[-1] > units):
+        raise UserError(f"--val-units {text!r}: depths go from 1 to --units {units}")
+    return tuple(u for u in depths if u != units)

@@ -1,0 +1,71 @@
+"""`drrn-stream enhance` (also `drrn-stream IN OUT`): one video through the pipeline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from stream.cli.options import (
+    DEFAULT_HALO,
+    BatchOpt,
+    DeviceOpt,
+    HaloOpt,
+    PrecisionOpt,
+    TileOpt,
+    UnitsOpt,
+    WeightsOpt,
+)
+
+Src = Annotated[str, typer.Argument(help="Input video, or - for stdin.")]
+Dst = Annotated[str, typer.Argument(help="Output video (container from its name), or - for stdout.")]
+ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=4, help="1 sharpens in place; 2-4 upscale.")]
+CodecOpt = Annotated[str | None, typer.Option("--codec", help="Encoder; default libx264 or what the container needs.")]
+CrfOpt = Annotated[int, typer.Option("--crf", min=0, max=63, help="Encoder quality (lower is better).")]
+PresetOpt = Annotated[str, typer.Option("--preset", help="x264/x265 speed preset.")]
+LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame metrics, .csv or .jsonl.")]
+ReferenceOpt = Annotated[
+    Path | None, typer.Option("--reference", help="A video of the output's size to score PSNR/SSIM against.")
+]
+OverwriteOpt = Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing output.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary, only errors.")]
+InputFormatOpt = Annotated[
+    str | None, typer.Option("--input-format", help="Input container (e.g. nut, matroska, mpegts, yuv4mpegpipe).")
+]
+OutputFormatOpt = Annotated[
+    str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")
+]
+
+
+def enhance_command(
+    src: Src, dst: Dst, scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None,
+    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = DEFAULT_HALO,
+    batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = 18, preset: PresetOpt = "medium",
+    log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
+    input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None,
+) -> None:  # fmt: skip
+    """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
+    from stream.video.enhance import EnhanceOptions, enhance_file
+    from stream.video.sink import EncodeOptions
+
+    options = EnhanceOptions(
+        scale=scale, weights=weights, units=units, device=device, precision=precision,
+        tile=tile, halo=halo, batch=batch,
+        encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+        log=log, reference=reference, overwrite=overwrite,
+        input_format=input_format, output_format=output_format,
+    )  # fmt: skip
+    stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
+    if stats.reader_closed:
+        quiet_stdout()
+    if stats.interrupted:
+        raise typer.Exit(130)
+
+
+def quiet_stdout() -> None:
+    """Stdout's reader went away (`| head`): not an error; keep Python's exit-time flush quiet too."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

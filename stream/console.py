@@ -1,0 +1,12 @@
+"""Where messages go: stderr, so that stdout carries only media or JSON."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def say(text: str, console: Console = err, style: str | None = None) -> None:
+    """A plain line: file names and numbers in it are not read as rich markup."""
+    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)

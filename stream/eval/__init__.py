@@ -1,0 +1,1 @@
+"""Scoring DRRN under the SR literature's protocol: on image folders and on video frames."""

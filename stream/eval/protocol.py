@@ -1,0 +1,104 @@
+"""Image evaluation under the standard SR protocol (see ../shared/DESIGN.md, "Quality").
+
+Per image: mod-crop the uint8 luma to the scale, degrade it with MATLAB bicubic by 1/s,
+upscale back with MATLAB bicubic (the model's input and the bicubic baseline), restore,
+round to 0..255, and score Y with `scale` pixels shaved from each border.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from kernels.inference import no_tf32
+from kernels.metrics import psnr, ssim, to_levels
+from kernels.model import DRRN
+from kernels.resize import imresize
+from stream.eval.images import list_images, read_luma
+
+Restore = Callable[[torch.Tensor], torch.Tensor]  # bicubic luma N x 1 x H x W -> restored; a Restorer is one
+
+
+@dataclass
+class Score:
+    psnr: float
+    ssim: float
+    psnr_bicubic: float
+    ssim_bicubic: float
+    seconds: float  # model time only
+
+
+@dataclass
+class DatasetResult:
+    dataset: str
+    scale: int
+    images: int
+    psnr: float
+    ssim: float
+    psnr_bicubic: float
+    ssim_bicubic: float
+    seconds: float
+
+
+def degrade(y: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 luma -> (mod-cropped ground truth as uint8, bicubic input in [0, 1] as float64)."""
+    h, w = y.shape
+    gt = y[: h - h % scale, : w - w % scale]
+    lr = imresize(gt.to(torch.float64) / 255, 1 / scale)
+    return gt, imresize(lr, scale)
+
+
+def score_image(restorer: Restore, y: torch.Tensor, scale: int) -> Score:
+    gt, bicubic = degrade(y, scale)
+    start = time.perf_counter()
+    out = restorer(bicubic[None, None])[0, 0].cpu()
+    seconds = time.perf_counter() - start
+    out, bicubic = to_levels(out), to_levels(bicubic)
+    return Score(
+        psnr(out, gt, scale), ssim(out, gt, scale), psnr(bicubic, gt, scale), ssim(bicubic, gt, scale), seconds
+    )
+
+
+def eager_fp32(model: DRRN, units: int, device: torch.device) -> Restore:
+    """The model run eagerly in true float32 (cuDNN's TF32 off): the scores a training run and a
+    GPU window report, independent of kernels.inference's fast paths (which `eval` checks)."""
+    model = model.to(device).eval().requires_grad_(False)
+
+    def restore(y: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), no_tf32(benchmark=False):  # image sizes vary: no autotuning per shape
+            return model(y.to(device, torch.float32), units).cpu()
+
+    return restore
+
+
+def read_dataset(folder: str | Path) -> list[torch.Tensor]:
+    """Every image's luma, read up front so that a bad file fails before any model time."""
+    return [read_luma(path) for path in list_images(folder)]
+
+
+def evaluate_dataset(
+    restorer: Restore, name: str, lumas: list[torch.Tensor], scale: int, on_image: Callable[[], None] | None = None
+) -> DatasetResult:
+    scores = []
+    for y in lumas:
+        scores.append(score_image(restorer, y, scale))
+        if on_image:
+            on_image()
+
+    def mean(field: str) -> float:
+        return sum(getattr(s, field) for s in scores) / len(scores)
+
+    return DatasetResult(
+        dataset=name,
+        scale=scale,
+        images=len(scores),
+        psnr=mean("psnr"),
+        ssim=mean("ssim"),
+        psnr_bicubic=mean("psnr_bicubic"),
+        ssim_bicubic=mean("ssim_bicubic"),
+        seconds=sum(s.seconds for s in scores),
+    )

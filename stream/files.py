@@ -1,0 +1,24 @@
+"""Writing files so that a failed or interrupted write never leaves half a file under the real name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def partial_path(dst: Path) -> Path:
+    """Where `dst` grows until it is complete: hidden, beside it (one file system, so the rename
+    is atomic), with its suffix (so muxers and numpy still know the format)."""
+    return dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+
+
+@contextmanager
+def write_atomically(dst: Path) -> Iterator[Path]:
+    """Yields the path to write to; it replaces `dst` when the block succeeds and is removed when it fails."""
+    tmp = partial_path(dst)
+    try:
+        yield tmp
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)

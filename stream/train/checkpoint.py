@@ -1,0 +1,51 @@
+"""A training run's state on disk: `last.pt` (resumes exactly) and the curve it has logged."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kernels.errors import reason
+from stream.errors import UserError
+from stream.files import write_atomically
+from stream.train.trainer import Trainer
+
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: Path, trainer: Trainer, seconds: dict[str, float], best: dict[str, Any]) -> None:
+    """Only tensors, numbers, strings and containers, so `torch.load(weights_only=True)` reads it."""
+    state = trainer.state_dict() | {
+        "version": CHECKPOINT_VERSION,
+        "recipe": asdict(trainer.recipe),
+        "seconds": seconds["all"],
+        "gpu_seconds": seconds["gpu"],
+        "best": best,
+    }
+    with write_atomically(path) as tmp:
+        torch.save(state, tmp)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: not a readable training checkpoint ({reason(e)})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise UserError(f"{path}: not a drrn-stream training checkpoint (version {CHECKPOINT_VERSION})")
+    return state
+
+
+def keep_curve_until(path: Path, step: int) -> None:
+    """Drop records a crashed run logged after its last checkpoint, so a resumed curve has no repeats."""
+    if path.is_file():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(f"{line}\n" for line in lines))

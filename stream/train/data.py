@@ -1,0 +1,158 @@
+"""Training data for `drrn-stream train`: uint8 luma images packed flat, and patch pairs
+cut, rotated or flipped and degraded on the training device, so a GPU never waits."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kernels.errors import reason
+from kernels.resize import imresize
+from stream.errors import UserError
+from stream.eval.images import IMAGE_SUFFIXES, read_luma
+from stream.files import write_atomically
+
+# --- the training images ----------------------------------------------------------------
+
+
+@dataclass
+class LumaPack:
+    """uint8 luma images as one flat array: compact to carry, and cheap to crop from on a device."""
+
+    pixels: np.ndarray  # all images' pixels, row-major, one after another (uint8)
+    shapes: np.ndarray  # n x 2 int64: (height, width) of each image
+    names: list[str]  # each image's path from the packed folder's parent: "train/T91/t1.png"
+
+    @property
+    def offsets(self) -> np.ndarray:
+        sizes = self.shapes.prod(axis=1)
+        return np.cumsum(sizes) - sizes
+
+    @property
+    def label(self) -> str:
+        """The folders the images were in ("BSD200+T91", "Set5"), for logs and the weights' metadata."""
+        return "+".join(sorted({Path(n).parent.name for n in self.names}))
+
+    def images(self) -> list[torch.Tensor]:
+        return [
+            torch.from_numpy(self.pixels[o : o + h * w].reshape(h, w))
+            for o, (h, w) in zip(self.offsets, self.shapes, strict=True)
+        ]
+
+    def fingerprint(self) -> str:
+        """Identifies the data in a checkpoint, whether it was read from a folder or a .npz."""
+        digest = hashlib.sha256(self.shapes.astype("<i8").tobytes())
+        digest.update(self.pixels.tobytes())
+        return digest.hexdigest()[:16]
+
+    def save(self, path: Path) -> None:
+        with write_atomically(path) as tmp:
+            np.savez_compressed(tmp, pixels=self.pixels, shapes=self.shapes, names=np.array(self.names))
+
+
+def pack_folder(folder: Path) -> LumaPack:
+    """Every image under `folder` (subfolders too, e.g. train/T91 and train/BSD200) as uint8 luma."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder")
+    paths = sorted(p for p in folder.resolve().rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise UserError(f"{folder}: no images in it or its subfolders ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    lumas = [read_luma(p).numpy() for p in paths]
+    return LumaPack(
+        pixels=np.concatenate([y.ravel() for y in lumas]),
+        shapes=np.array([y.shape for y in lumas], dtype=np.int64),
+        names=[p.relative_to(folder.resolve().parent).as_posix() for p in paths],
+    )
+
+
+def read_pack(path: Path) -> LumaPack:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            pack = LumaPack(npz["pixels"], npz["shapes"].astype(np.int64), [str(n) for n in npz["names"]])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: not a packed luma .npz ({reason(e)})") from None
+    sizes_match = pack.shapes.ndim == 2 and int(pack.shapes.prod(axis=1).sum()) == pack.pixels.size
+    if pack.pixels.dtype != np.uint8 or not sizes_match or len(pack.names) != len(pack.shapes) or not pack.names:
+        raise UserError(f"{path}: not a packed luma .npz (inconsistent or empty arrays)")
+    return pack
+
+
+def load_pack(path: Path) -> LumaPack:
+    """--data and --val-data: a folder of images or a .npz written by `--pack`."""
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        return read_pack(path)
+    return pack_folder(path)
+
+
+# --- training pairs, made on the device -------------------------------------------------
+
+
+def crop_size(patch: int, scale: int) -> int:
+    """The HR crop degraded for one patch: a multiple of the scale with 4 * scale pixels of margin.
+
+    An output pixel of MATLAB bicubic down by s and back up depends on HR pixels less than
+    4 * s away (2 * s for each resize), so the centre patch of such a crop equals the same
+    pixels of the whole image degraded at once, as the paper's data was made (mirrored
+    borders of the crop never reach it), while costing a crop rather than an image per patch.
+    """
+    return scale * (math.ceil(patch / scale) + 8)
+
+
+def dihedral(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """Apply one of the 8 rotations/flips to each square image of x (B x S x S); code: B ints in 0..7."""
+    for bit, transform in enumerate((lambda t: t.transpose(-1, -2), lambda t: t.flip(-2), lambda t: t.flip(-1))):
+        x = torch.where((code >> bit & 1).bool()[:, None, None], transform(x), x)
+    return x
+
+
+class PatchSampler:
+    """Batches of (bicubic input, HR target) patches in [0, 1], B x 1 x P x P, drawn on the device.
+
+    A patch is uniform over every crop position of every image (as cutting all images into
+    patches would give), rotated or flipped at random, and degraded at one of the scales:
+    the batch is split evenly between the scales, so no step waits on the host to group them.
+    """
+
+    def __init__(self, pack: LumaPack, patch: int, scales: tuple[int, ...], batch: int, device: torch.device) -> None:
+        self.patch, self.scales, self.batch, self.device = patch, scales, batch, device
+        self.crop = max(crop_size(patch, s) for s in scales)
+        shapes = torch.from_numpy(pack.shapes)
+        room = (shapes - self.crop + 1).clamp(min=0)  # crop positions along each axis, per image
+        positions = room.prod(dim=1)
+        if positions.sum() == 0:
+            raise UserError(f"no training image is at least {self.crop}x{self.crop} pixels (patch {patch})")
+        self.pixels = torch.from_numpy(pack.pixels).to(device)
+        self.ends = positions.cumsum(0).to(device)  # crop positions of images 0..i together
+        self.positions, self.room_w = positions.to(device), room[:, 1].to(device)
+        self.widths, self.offsets = shapes[:, 1].to(device), torch.from_numpy(pack.offsets).to(device)
+        self.total = int(positions.sum())
+        self.grid = torch.arange(self.crop, device=device)
+        self.group_sizes = [len(g) for g in torch.arange(batch).tensor_split(len(scales))]
+
+    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.batch
+        r = torch.randint(self.total, (n,), generator=generator, device=self.device)
+        image = torch.searchsorted(self.ends, r, right=True)
+        k = r - (self.ends[image] - self.positions[image])  # crop position within the image
+        top, left = k // self.room_w[image], k % self.room_w[image]
+        rows = (top[:, None] + self.grid)[:, :, None] * self.widths[image][:, None, None]
+        index = self.offsets[image][:, None, None] + rows + (left[:, None] + self.grid)[:, None, :]
+        code = torch.randint(8, (n,), generator=generator, device=self.device)
+        crops = dihedral(self.pixels[index].float() / 255, code)  # B x crop x crop
+        inputs, targets = [], []
+        for hr, s in zip(crops.split(self.group_sizes), self.scales, strict=True):
+            c = crop_size(self.patch, s)
+            hr = hr[:, (self.crop - c) // 2 :, (self.crop - c) // 2 :][:, :c, :c]
+            up = imresize(imresize(hr, 1 / s, (c // s, c // s)), s, (c, c))
+            p = slice((c - self.patch) // 2, (c - self.patch) // 2 + self.patch)
+            inputs.append(up[:, p, p])
+            targets.append(hr[:, p, p])
+        return torch.cat(inputs)[:, None], torch.cat(targets)[:, None]

@@ -1,0 +1,91 @@
+"""What decides a training run's trajectory: the recipe, with the learning rate and depth as functions of the step.
+
+Nothing in it is random state: the depth of a step is drawn from (seed, step), so a checkpoint
+of the model, the optimiser and the step resumes a run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, fields
+from typing import Any
+
+from kernels.model import DRRNConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the run's trajectory; a resumed run must have the same."""
+
+    data: str  # fingerprint of the training images
+    units: int = 25
+    channels: int = DRRNConfig.channels
+    scales: tuple[int, ...] = (2, 3, 4)
+    patch: int = 31  # output pixels; the paper's 31
+    batch: int = 128  # the paper's mini-batch
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    weight_decay: float = 1e-4
+    clip: float = 0.01  # adjustable clipping: gradient norm <= clip / lr (0: none)
+    schedule: str = "step"
+    lr_step: int = 20_000  # step: multiply lr by lr_gamma every lr_step steps; rsqrt: decay from this step on
+    lr_gamma: float = 0.5  # the paper halves it
+    horizon: int = 0  # cosine schedule: steps to anneal over
+    warmup: int = 0  # steps of linear lr warm-up from 0 (Adam's first moments are noisy)
+    units_schedule: tuple[tuple[int, int], ...] = ()  # (units, until step) stages before `units`
+    min_units: int = 0  # > 0: each step's depth drawn from min_units..units, so one set of weights serves all
+    ema: float = 0.0  # > 0: validate and export a moving average of the weights, decaying by this per step
+    init: str = "msra"  # "msra" (the paper's); "msra-zero-out": output conv 0, so training starts at bicubic
+    seed: int = 0
+
+    def lr_at(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
+        if self.schedule == "cosine":
+            return warm * self.lr * 0.5 * (1 + math.cos(math.pi * min(step, self.horizon) / self.horizon))
+        if self.schedule == "rsqrt":  # open-ended: continuing a run in another window needs no horizon
+            return warm * self.lr * math.sqrt(self.lr_step / max(step, self.lr_step))
+        return warm * self.lr * self.lr_gamma ** (step // self.lr_step)
+
+    def units_at(self, step: int) -> int:
+        """The depth of this step: the curriculum's stage, else a draw seeded by (seed, step), else `units`."""
+        staged = next((u for u, until in self.units_schedule if step < until), None)
+        if staged is not None:
+            return staged
+        if self.min_units:
+            return random.Random(self.seed << 32 | step).randint(self.min_units, self.units)
+        return self.units
+
+    def pixels(self, steps: int) -> int:
+        """Training (output) pixels seen in `steps` steps."""
+        return steps * self.batch * self.patch**2
+
+    def describe(self) -> str:
+        opt = f"{self.optimizer} lr {self.lr:g}" + (" momentum 0.9" if self.optimizer == "sgd" else "")
+        opt += f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
+        opt += f", clip {self.clip:g}/lr" if self.clip else ""
+        opt += f", warm-up {self.warmup}" if self.warmup else ""
+        if self.schedule == "cosine":
+            opt += f", cosine over {self.horizon} steps"
+        elif self.schedule == "rsqrt":
+            opt += f", 1/sqrt(step) from {self.lr_step}"
+        elif self.lr_gamma != 1:
+            opt += f", x{self.lr_gamma:g} every {self.lr_step} steps"
+        if self.units_schedule:
+            opt += ", units " + ", ".join(f"{u} until {until}" for u, until in self.units_schedule)
+        opt += f", units {self.min_units}..{self.units} at random" if self.min_units else ""
+        opt += f", EMA {self.ema:g}" if self.ema else ""
+        return f"batch {self.batch} of {self.patch}x{self.patch}, {opt}"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        return cls(**d | {"scales": tuple(d["scales"]), "units_schedule": tuple(map(tuple, d["units_schedule"]))})
+
+
+def recipe_changes(old: Recipe, new: Recipe) -> list[str]:
+    """What differs between two recipes, one "field old -> new" per difference."""
+    return [
+        f"{f.name} {getattr(old, f.name)} -> {getattr(new, f.name)}"
+        for f in fields(Recipe)
+        if getattr(old, f.name) != getattr(new, f.name)
+    ]

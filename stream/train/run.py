@@ -1,0 +1,275 @@
+"""One training run: a Trainer writing last.pt, best.safetensors and curve.jsonl into its folder.
+
+It validates and checkpoints every N steps or M minutes, stops cleanly on Ctrl-C or SIGTERM
+(after the current step, saving), and resumes from its last.pt with the same recipe exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from kernels.model import DRRN
+from kernels.weights import Weights, save_weights
+from stream.errors import UserError
+from stream.eval.protocol import eager_fp32, evaluate_dataset
+from stream.files import write_atomically
+from stream.train.checkpoint import keep_curve_until, read_checkpoint, save_checkpoint
+from stream.train.data import LumaPack, load_pack
+from stream.train.recipe import Recipe, recipe_changes
+from stream.train.trainer import Trainer
+
+DEFAULT_VAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "Set5"
+
+err = Console(stderr=True)
+
+
+def validate(
+    model: DRRN, lumas: list[torch.Tensor], scales: tuple[int, ...], units: int, device: torch.device
+) -> dict[int, float]:
+    """Mean PSNR per scale, as `drrn-stream eval` scores (whole images, float32), at `units` deep."""
+    restore = eager_fp32(model, units, device)
+    return {s: evaluate_dataset(restore, "validation", lumas, s).psnr for s in scales}
+
+
+def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = y.shape
+    top, left = max(h - size, 0) // 2, max(w - size, 0) // 2
+    return y[top : top + size, left : left + size]
+
+
+@contextmanager
+def stop_requests() -> Iterator[list[str]]:
+    """Ctrl-C or SIGTERM asks the loop to stop after the current step (a second Ctrl-C aborts)."""
+    asked: list[str] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        asked.append(signal.Signals(signum).name)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        err.print("[yellow]stopping after this step and saving (Ctrl-C again to abort)[/yellow]")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield asked
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a run stops, validates, checkpoints and logs (none of it changes the trajectory)."""
+
+    steps: int | None  # train until this step in total
+    minutes: float | None  # stop this run after this long
+    val_every: int  # validate and checkpoint every N steps (0: never by step count)
+    save_minutes: float | None  # also whenever this long has passed since the last checkpoint
+    log_every: int  # steps per curve record
+
+
+@dataclass(frozen=True)
+class Validation:
+    lumas: list[torch.Tensor]  # uint8 luma images, scored as `drrn-stream eval` scores
+    name: str  # "Set5, whole images", for logs and the weights' metadata
+    depths: tuple[int, ...]  # extra depths to score besides the model's own
+
+    @classmethod
+    def load(cls, path: Path | None, crop: int | None, depths: tuple[int, ...], needed: bool = True) -> Validation:
+        """The images at `path` (a folder or a .npz), else ../shared's Set5 where present; none if not needed."""
+        if needed and path is None and DEFAULT_VAL_DATA.is_dir():
+            path = DEFAULT_VAL_DATA
+        return cls.of(load_pack(path) if needed and path is not None else None, crop, depths)
+
+    @classmethod
+    def of(cls, pack: LumaPack | None, crop: int | None, depths: tuple[int, ...]) -> Validation:
+        if pack is None:
+            return cls([], "", ())
+        lumas = [centre_crop(y, crop) for y in pack.images()] if crop else pack.images()
+        where = f"centre {crop}x{crop} crops (approximate)" if crop else "whole images"
+        return cls(lumas, f"{pack.label}, {where}", depths)
+
+
+class TrainingRun:
+    """A Trainer writing into its output folder: last.pt, best.safetensors and curve.jsonl."""
+
+    def __init__(
+        self, trainer: Trainer, out: Path, data: LumaPack, validation: Validation, state: dict[str, Any] | None
+    ) -> None:
+        self.trainer, self.out, self.validation = trainer, out, validation
+        self.data = f"{data.label} ({len(data.names)} images)"
+        self.last, self.curve = out / "last.pt", out / "curve.jsonl"
+        self.before, self.gpu_before, self.best = 0.0, 0.0, {}
+        self.resumed = state is not None
+        if state is not None:
+            trainer.load_state_dict(state)
+            self.before, self.gpu_before, self.best = state["seconds"], state.get("gpu_seconds", 0.0), state["best"]
+            keep_curve_until(self.curve, trainer.step)
+        else:
+            self.curve.write_text("")
+        self.start = self.saved_at = time.monotonic()
+        self.psnr: dict[int, float] = {}  # the last validation's, at the model's depth
+        self.validated_at = -1
+
+    def describe(self, limits: Limits) -> str:
+        """One line on what runs: the model, the device, the data, the recipe, validation and checkpoints."""
+        trainer, recipe, v = self.trainer, self.trainer.recipe, self.validation
+        return (
+            f"B1U{recipe.units} ({recipe.channels} channels) on {trainer.device} in {trainer.precision}: "
+            f"{self.data}, scales {','.join(map(str, recipe.scales))}, {recipe.describe()}"
+            + (f"; resuming at step {trainer.step}" if self.resumed else "")
+            + (f"; validating on {v.name}" if v.lumas else "; no validation")
+            + (f" every {limits.val_every} steps" if v.lumas and limits.val_every else "")
+            + (f", checkpoints every {limits.save_minutes:g} min" if limits.save_minutes else "")
+        )
+
+    def seconds(self) -> dict[str, float]:
+        """Training seconds of the whole run so far, all and on GPUs (across resumes)."""
+        now = time.monotonic() - self.start
+        return {"all": self.before + now, "gpu": self.gpu_before + (now if self.trainer.device.type == "cuda" else 0)}
+
+    def log(self, record: dict[str, Any]) -> None:
+        step, seconds = self.trainer.step, self.seconds()
+        head = {"step": step, "seconds": round(seconds["all"], 2), "gpu_seconds": round(seconds["gpu"], 2)}
+        with self.curve.open("a") as f:
+            f.write(json.dumps(head | {"pixels": self.trainer.recipe.pixels(step)} | record) + "\n")
+
+    def export(self, path: Path, psnr: dict[int, float]) -> None:
+        """The validated weights (EMA where kept) with what they are and what they measured."""
+        recipe, step, seconds = self.trainer.recipe, self.trainer.step, self.seconds()
+        units = recipe.units
+        metadata = {
+            "name": f"drrn-b1u{units}-x{''.join(map(str, recipe.scales))}",
+            "units": str(units),
+            "scales": ",".join(map(str, recipe.scales)),
+            "trained": (
+                f"{self.data}, {step} steps of {recipe.describe()}, {recipe.init} init, "
+                f"{self.trainer.device.type} {self.trainer.precision}, {seconds['all'] / 60:.1f} min"
+                + (f" ({seconds['gpu'] / 60:.1f} on GPUs)" if seconds["gpu"] else "")
+                + f", {recipe.pixels(step) / 1e9:.2f} Gpx"
+            ),
+            "steps": str(step),
+            "pixels": str(recipe.pixels(step)),
+            "gpu_minutes": f"{seconds['gpu'] / 60:.2f}",
+        }
+        if psnr:
+            scores = json.dumps({str(s): round(p, 3) for s, p in psnr.items()})
+            metadata |= {"psnr": scores, "validation": self.validation.name}
+        with write_atomically(path) as tmp:
+            save_weights(tmp, Weights({k: v.float().cpu() for k, v in self.trainer.weights().items()}, metadata))
+
+    def score(self, console: Console) -> None:
+        """Validate the weights at the model's depth and the extra ones; export them if the best yet."""
+        trainer, v, scales = self.trainer, self.validation, self.trainer.recipe.scales
+        model = DRRN(trainer.model.config)  # a copy of the weights validated: the trainer's stay untouched
+        model.load_state_dict(trainer.weights())
+        self.psnr = validate(model, v.lumas, scales, model.config.units, trainer.device)
+        at_depth = {u: validate(model, v.lumas, scales, u, trainer.device) for u in v.depths}
+        self.validated_at = trainer.step
+        mean = sum(self.psnr.values()) / len(self.psnr)
+        is_best = mean > self.best.get("mean", -math.inf)
+        if is_best:
+            self.best = {"mean": mean, "step": trainer.step}
+            self.export(self.out / "best.safetensors", self.psnr)
+        record: dict[str, Any] = {"psnr": {str(s): round(p, 3) for s, p in self.psnr.items()}}
+        if at_depth:
+            record["psnr_units"] = {str(u): {str(s): round(p, 3) for s, p in d.items()} for u, d in at_depth.items()}
+        self.log(record)
+        shown = "  ".join(f"x{s} {p:.2f}" for s, p in self.psnr.items())
+        shown += "".join(f"; U{u} x{min(d)} {d[min(d)]:.2f}" for u, d in at_depth.items())
+        console.print(f"step {trainer.step}: PSNR {shown}, mean {mean:.2f}" + (" (best)" if is_best else ""))
+
+    def checkpoint(self, console: Console) -> None:
+        if self.validation.lumas:
+            self.score(console)
+        save_checkpoint(self.last, self.trainer, self.seconds(), self.best)
+        self.saved_at = time.monotonic()
+
+    def record(self, loss_sum: torch.Tensor, steps_done: int, since: float) -> dict[str, Any]:
+        """One curve record for the steps since the last (reads the loss: a sync)."""
+        trainer, recipe = self.trainer, self.trainer.recipe
+        work = sum(trainer.step_flops(i) for i in range(trainer.step - steps_done, trainer.step))
+        record = {
+            "loss": loss_sum.item() / steps_done,
+            "lr": recipe.lr_at(trainer.step - 1),
+            "units": recipe.units_at(trainer.step - 1),
+            "tflops": round(work / (time.monotonic() - since) / 1e12, 4),
+        }
+        self.log(record)
+        return record
+
+    def run(self, limits: Limits) -> list[str]:
+        """Train until a limit or a signal; returns the signals that stopped it (none: a limit)."""
+        trainer = self.trainer
+        with progress_display(limits.steps) as progress, stop_requests() as asked:
+            task = progress.add_task("train", total=limits.steps, completed=trainer.step, status="")
+            loss_sum, since, steps_done = torch.zeros((), device=trainer.device), time.monotonic(), 0
+            while not asked and not self.reached(limits):
+                loss_sum += trainer.train_step()
+                steps_done += 1
+                if trainer.step % limits.log_every == 0:
+                    self.show(progress, task, self.record(loss_sum, steps_done, since))
+                    loss_sum.zero_()
+                    since, steps_done = time.monotonic(), 0
+                due = limits.save_minutes is not None and time.monotonic() - self.saved_at >= limits.save_minutes * 60
+                if (limits.val_every and trainer.step % limits.val_every == 0) or due:
+                    self.checkpoint(progress.console)
+            if steps_done:
+                self.show(progress, task, self.record(loss_sum, steps_done, since))
+            self.finish(progress.console, scored=not asked)
+        return asked
+
+    def show(self, progress: Progress, task: TaskID, record: dict[str, Any]) -> None:
+        shown = " ".join(f"x{s} {p:.2f}" for s, p in self.psnr.items()) or "-"
+        status = f"loss {record['loss']:.3g}  lr {record['lr']:.3g}  units {record['units']}"
+        status += f"  {record['tflops']:.3g} TFLOP/s  PSNR {shown}"
+        progress.update(task, completed=self.trainer.step, status=status)
+
+    def finish(self, console: Console, scored: bool) -> None:
+        """The last validation (unless a signal cut the run short), export and checkpoint."""
+        if self.validation.lumas and self.validated_at != self.trainer.step and scored:
+            self.score(console)
+        if not self.validation.lumas:
+            self.export(self.out / "best.safetensors", {})  # nothing measured: the latest weights
+        save_checkpoint(self.last, self.trainer, self.seconds(), self.best)
+
+    def reached(self, limits: Limits) -> bool:
+        by_steps = limits.steps is not None and self.trainer.step >= limits.steps
+        return by_steps or (limits.minutes is not None and time.monotonic() - self.start >= limits.minutes * 60)
+
+
+def progress_display(steps: int | None) -> Progress:
+    return Progress(
+        TextColumn("step"),
+        MofNCompleteColumn() if steps else TextColumn("{task.completed}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+def open_run(
+    recipe: Recipe, pack: LumaPack, out: Path, device: torch.device, precision: str, resume: Path | None,
+    validation: Validation,
+) -> TrainingRun:  # fmt: skip
+    """A new run in `out`, or the one `resume` saved; refused (one line) where the recipes differ."""
+    state = read_checkpoint(resume) if resume is not None else None
+    if state is None and (out / "last.pt").exists():
+        raise UserError(
+            f"{out / 'last.pt'}: exists; pass --resume {out / 'last.pt'} to continue it, or choose another --out"
+        )
+    if state is not None and (changes := recipe_changes(Recipe.from_dict(state["recipe"]), recipe)):
+        raise UserError(f"{resume}: the checkpoint's run differs ({'; '.join(changes)}); repeat its options")
+    out.mkdir(parents=True, exist_ok=True)
+    return TrainingRun(Trainer(recipe, pack, device, precision), out, pack, validation, state)

@@ -1,0 +1,100 @@
+"""What travels between the pipeline's stages: frame records and the facts of the stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from kernels.colour import LumaCoding
+from stream.video.processor import Restored
+
+# Pixel formats handled as they are; anything else is converted to the nearest of these.
+NATIVE_FORMATS = {
+    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray",
+    "yuv420p10le", "yuv422p10le", "yuv444p10le", "gray10le",
+}  # fmt: skip
+_JPEG_RANGE = 2  # AVCOL_RANGE_JPEG: full-range samples
+
+
+def working_format(fmt: av.VideoFormat) -> str:
+    """The native format closest to a decoded one (nv12 -> yuv420p, rgb24 -> yuv444p, ...).
+
+    `fmt` must carry the frame's size (a decoded frame's `.format`): subsampling is read
+    from the planes' sizes.
+    """
+    if fmt.name in NATIVE_FORMATS:
+        return fmt.name
+    suffix = "10le" if max(c.bits for c in fmt.components) > 8 else ""
+    if fmt.is_rgb or fmt.name == "pal8":
+        return "yuv444p" + suffix
+    if len(fmt.components) <= 2:  # grey, grey + alpha
+        return "gray" + suffix
+    luma, chroma = fmt.components[0], fmt.components[1]
+    if chroma.height < luma.height:
+        return "yuv420p" + suffix
+    return ("yuv422p" if chroma.width < luma.width else "yuv444p") + suffix
+
+
+def plane_view(plane: av.video.plane.VideoPlane, dtype: type) -> np.ndarray:
+    """A plane's visible samples as an H x W view into the frame's buffer (line padding skipped)."""
+    itemsize = np.dtype(dtype).itemsize
+    return np.frombuffer(plane, dtype).reshape(-1, plane.line_size // itemsize)[: plane.height, : plane.width]
+
+
+def is_rgb(fmt: av.VideoFormat) -> bool:
+    return fmt.is_rgb or fmt.name == "pal8"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Facts about the input video stream that the model worker and the sink need."""
+
+    width: int
+    height: int
+    pix_fmt: str  # the working format, one of NATIVE_FORMATS
+    source_pix_fmt: str  # as decoded
+    coding: LumaCoding
+    time_base: Fraction  # of the frames' pts
+    rate: Fraction  # average frame rate (for the encoder's nominal rate only)
+    frames: int | None  # None when the container does not say
+    rotation: int  # display rotation in degrees, counter-clockwise
+    color_range: int
+    colorspace: int
+    color_primaries: int
+    color_trc: int
+    sample_aspect_ratio: Fraction | None  # non-square pixels (anamorphic DV, HDV), or None
+
+    @property
+    def chroma_shift(self) -> tuple[int, int] | None:
+        """log2 of chroma subsampling (w, h), or None for grey."""
+        if self.pix_fmt.startswith("gray"):
+            return None
+        if "420" in self.pix_fmt:
+            return 1, 1
+        return (1, 0) if "422" in self.pix_fmt else (0, 0)
+
+    @property
+    def sample_dtype(self) -> type:
+        return np.uint16 if self.coding.bits > 8 else np.uint8
+
+
+@dataclass
+class Frame:
+    """One decoded frame: its time and its planes, on the host.
+
+    The model worker fills `restored`; the chroma planes stay at the input's size for the
+    sink to upscale.
+    """
+
+    index: int
+    pts: int
+    y: np.ndarray  # H x W, uint8 or uint16
+    chroma: list[np.ndarray]  # [Cb, Cr] at the chroma size, or [] for grey
+    restored: Restored | None = None
+
+
+def is_full_range(pix_fmt: str, color_range: int) -> bool:
+    return pix_fmt.startswith("yuvj") or color_range == _JPEG_RANGE

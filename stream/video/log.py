@@ -1,0 +1,70 @@
+"""Per-frame metrics: one row per frame to .csv or .jsonl as frames complete, and a summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import IO
+
+from stream.errors import UserError
+
+LOG_SUFFIXES = (".csv", ".jsonl")
+
+
+class FrameLog:
+    """Rows of {frame, pts_time, model_ms, psnr_vs_bicubic, [reference metrics]}."""
+
+    def __init__(self, path: Path | None, fields: list[str]) -> None:
+        self.fields = fields
+        self.rows = 0
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}  # per key: rows may lack one (a shorter reference) or hold inf
+        self.mins: dict[str, float] = {}
+        self._file: IO[str] | None = None
+        self._csv: csv.DictWriter | None = None
+        if path is not None:
+            if path.suffix not in LOG_SUFFIXES:
+                raise UserError(f"{path}: the log must be a .csv or .jsonl file")
+            try:
+                self._file = path.open("w", newline="")
+            except OSError as e:
+                raise UserError(f"{path}: cannot write the log ({e.strerror})") from None
+            if path.suffix == ".csv":
+                self._csv = csv.DictWriter(self._file, fieldnames=fields)
+                self._csv.writeheader()
+
+    def add(self, row: dict[str, float]) -> None:
+        self.rows += 1
+        for key, value in row.items():
+            if key in ("frame", "pts_time") or not math.isfinite(value):
+                continue
+            self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self.mins[key] = min(self.mins.get(key, math.inf), value)
+        if self._csv is not None:
+            self._csv.writerow({k: _rounded(v) for k, v in row.items()})
+        elif self._file is not None:
+            self._file.write(json.dumps({k: _rounded(v) for k, v in row.items()}) + "\n")
+        if self._file is not None:
+            self._file.flush()
+
+    def mean(self, key: str) -> float:
+        return self.sums[key] / self.counts[key] if key in self.counts else math.nan
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> FrameLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _rounded(value: float) -> float | int | None:
+    if isinstance(value, int):
+        return value
+    return round(value, 4) if math.isfinite(value) else None

@@ -1,0 +1,159 @@
+"""The sink stage: reattach chroma, encode, mux with the passthrough streams, write.
+
+The output keeps every frame's timestamp (variable frame rate stays variable), the colour
+tags and the display rotation of the input, and copies audio, subtitle and data packets
+without touching them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import cv2
+import numpy as np
+
+from stream.errors import UserError
+from stream.video.frames import Frame, VideoInfo, plane_view
+
+# Codec per container where libx264 cannot go in, and the encoder options we understand.
+_CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo"}
+_CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    codec: str | None = None  # None: libx264, or what the container needs
+    crf: int = 18  # visually near-lossless for x264
+    preset: str = "medium"
+
+
+def planes_format(info: VideoInfo, width: int, height: int) -> str:
+    """The layout the restored planes are assembled in: the input's, unless 4:2:0 or 4:2:2
+    cannot hold the output size (odd), when every pixel is kept in 4:4:4 rather than cropped."""
+    shift = info.chroma_shift
+    if shift and ((shift[0] and width % 2) or (shift[1] and height % 2)):
+        return info.pix_fmt.replace("420", "444").replace("422", "444")
+    return info.pix_fmt
+
+
+def encoder_format(fmt: str, codec: av.Codec) -> str:
+    """`fmt` if the encoder takes it, else its nearest: same layout in studio range, then
+    the same bit depth in 4:2:0 (frames are converted by swscale)."""
+    supported = {f.name for f in codec.video_formats or []}
+    deep = "10le" if fmt.endswith("10le") else ""
+    for candidate in (fmt, fmt.replace("yuvj", "yuv"), f"yuv420p{deep}", "yuv420p"):
+        if not supported or candidate in supported:
+            return candidate
+    return next(iter(supported))
+
+
+def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
+    fmt = av.VideoFormat(pix_fmt, width, height)
+    return fmt.components[1].width, fmt.components[1].height
+
+
+class VideoSink:
+    """Encodes restored frames and copies the other streams into one output container."""
+
+    def __init__(
+        self,
+        dst: str | Path | BinaryIO,
+        info: VideoInfo,
+        scale: int,
+        passthrough: list[av.stream.Stream],
+        options: EncodeOptions,
+        format: str | None = None,
+        notice: Callable[[str], None] = print,
+    ) -> None:
+        self.info, self.scale = info, scale
+        self.width, self.height = info.width * scale, info.height * scale
+        try:
+            self.container = av.open(str(dst) if isinstance(dst, Path) else dst, mode="w", format=format)
+        except ValueError:
+            raise UserError(f"{dst}: cannot tell the container format from the name") from None
+        except (OSError, av.FFmpegError) as e:
+            raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
+        codec_name = options.codec or _CODEC_FOR_FORMAT.get(self.container.format.name, "libx264")
+        try:
+            codec = av.Codec(codec_name, "w")
+        except (av.FFmpegError, ValueError):
+            raise UserError(f"no encoder named {codec_name!r} in this build of PyAV") from None
+        self.planes_fmt = planes_format(info, self.width, self.height)
+        self.pix_fmt = encoder_format(self.planes_fmt, codec)
+        if self.pix_fmt != info.pix_fmt:
+            notice(
+                f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
+            )
+        self.stream = self.container.add_stream(codec_name, rate=info.rate)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
+        # Y4M stores a frame rate, not timestamps: there frames are numbered at the nominal rate.
+        self.renumber = self.container.format.name == "yuv4mpegpipe"
+        self.time_base = 1 / info.rate if self.renumber else info.time_base
+        self.stream.time_base = self.time_base
+        ctx = self.stream.codec_context
+        ctx.time_base = self.time_base
+        ctx.color_range, ctx.colorspace = info.color_range, info.colorspace
+        ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
+        if info.sample_aspect_ratio:
+            ctx.sample_aspect_ratio = info.sample_aspect_ratio
+        if codec_name in _CRF_CODECS:
+            ctx.options = {"crf": str(options.crf)} | ({"preset": options.preset} if "x26" in codec_name else {})
+            if codec_name == "libvpx-vp9":
+                ctx.options |= {"b": "0"}
+        if info.rotation:
+            self.stream.set_display_rotation(info.rotation)
+        self.copies: dict[int, av.stream.Stream] = {}
+        for s in passthrough:
+            try:
+                self.copies[s.index] = self.container.add_stream_from_template(s)
+            except (av.FFmpegError, ValueError) as e:
+                notice(f"left out {s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'}): {e}")
+        self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
+        self.frames_written = 0
+
+    def _chroma(self, plane: np.ndarray) -> np.ndarray:
+        """Upscale one chroma plane by the exact factor, then crop to the output's chroma size.
+
+        Stretching to the target size instead would misplace the right and bottom edges for
+        odd sizes (a 63-wide 4:2:0 frame has 32 chroma columns covering 64 luma columns).
+        """
+        assert self._chroma_size is not None and self.info.chroma_shift is not None
+        w, h = self._chroma_size
+        promoted = "444" in self.planes_fmt and "444" not in self.info.pix_fmt
+        fx, fy = (self.scale << s if promoted else self.scale for s in self.info.chroma_shift)
+        size = (plane.shape[1] * fx, plane.shape[0] * fy)
+        return cv2.resize(plane, size, interpolation=cv2.INTER_CUBIC)[:h, :w]
+
+    def _av_frame(self, frame: Frame) -> av.VideoFrame:
+        assert frame.restored is not None
+        out = av.VideoFrame(self.width, self.height, self.planes_fmt)
+        planes = [frame.restored.y] + [self._chroma(c) for c in frame.chroma]
+        for plane, data in zip(out.planes, planes, strict=True):
+            plane_view(plane, self.info.sample_dtype)[:] = data
+        out.pts, out.time_base = (frame.index if self.renumber else frame.pts), self.time_base
+        out.color_range, out.colorspace = self.info.color_range, self.info.colorspace
+        out.color_primaries, out.color_trc = self.info.color_primaries, self.info.color_trc
+        return out if self.pix_fmt == self.planes_fmt else out.reformat(format=self.pix_fmt)
+
+    def write_frame(self, frame: Frame) -> None:
+        for packet in self.stream.encode(self._av_frame(frame)):
+            self.container.mux(packet)
+        self.frames_written += 1
+
+    def write_packet(self, packet: av.Packet) -> None:
+        out = self.copies.get(packet.stream.index)
+        if out is not None:
+            packet.stream = out
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        """Drain the encoder and finish the container (an mp4 is unplayable without this)."""
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        finally:
+            self.container.close()

@@ -1,0 +1,176 @@
+"""The source stage: demux and decode one input with PyAV.
+
+Video packets are decoded into `Frame` records whose planes are copied straight out of the
+decoded frame (no RGB round trip). Packets of the other streams (audio, subtitles, data)
+are yielded untouched, in demux order, for the sink to copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import av.logging
+
+from kernels.colour import LumaCoding
+from stream.errors import UserError
+from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, plane_view, working_format
+
+PASSTHROUGH_TYPES = ("audio", "subtitle", "data")
+_BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
+
+
+def open_input(src: str | Path | BinaryIO, format: str | None = None) -> av.container.InputContainer:
+    name = getattr(src, "name", src)
+    if isinstance(src, str | Path) and not Path(src).exists():
+        raise UserError(f"{src}: no such file")
+    try:
+        return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format)
+    except av.FFmpegError as e:
+        raise UserError(f"{name}: not a readable media file ({e.strerror or type(e).__name__})") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{name}: cannot open ({e})") from None
+
+
+class DecodeErrors(logging.Handler):
+    """Counts the errors that libav's demuxer and decoder log for one input: the only sign of
+    a truncated or damaged stream, which they conceal and decode past."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__(logging.ERROR)
+        self.names, self.count, self.first = names, 0, ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.removeprefix("libav.") in self.names:
+            self.count += 1
+            self.first = self.first or record.getMessage().strip()
+
+
+class VideoSource:
+    """One input's first video stream, decoded in order, with its other streams' packets."""
+
+    def __init__(self, src: str | Path | BinaryIO, format: str | None = None) -> None:
+        self.name = str(getattr(src, "name", src))
+        self.container = open_input(src, format)
+        if not self.container.streams.video:
+            self.container.close()
+            raise UserError(f"{self.name}: no video stream")
+        self.video = self.container.streams.video[0]
+        if self.video.codec_context is None:
+            self.container.close()
+            raise UserError(f"{self.name}: no decoder for its video codec")
+        self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
+        self.errors = DecodeErrors({self.container.format.name, self.video.codec_context.name})
+        logging.getLogger("libav").addHandler(self.errors)
+        av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
+        self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES]
+        self._raw = self._demux()
+        self._pending: list[av.VideoFrame | av.Packet] = []
+        first = self._peek_first_frame()
+        self._size, self._source_pix_fmt = (first.width, first.height), first.format.name
+        self.info = self._describe(first)
+        self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
+        self._last_pts: int | None = None
+
+    def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
+        try:
+            for packet in self.container.demux(self.video, *self.passthrough):
+                if packet.stream is self.video:
+                    yield from packet.decode()
+                elif packet.size:  # skip the empty packets that mark a stream's end
+                    yield packet
+        except av.FFmpegError as e:
+            raise UserError(f"{self.name}: corrupt or unsupported data ({e.strerror or type(e).__name__})") from None
+
+    def _peek_first_frame(self) -> av.VideoFrame:
+        for item in self._raw:
+            self._pending.append(item)
+            if isinstance(item, av.VideoFrame):
+                return item
+        self.container.close()
+        raise UserError(f"{self.name}: its video stream has no decodable frames")
+
+    def _describe(self, first: av.VideoFrame) -> VideoInfo:
+        pix_fmt = working_format(first.format)
+        rotation = round(first.rotation or 0)  # read before any conversion drops the side data
+        if is_rgb(first.format):  # converted by swscale's BT.601 matrix into studio range
+            first = self._convert(first, pix_fmt)
+        bits = 10 if pix_fmt.endswith("10le") else 8
+        rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        sar = self.video.sample_aspect_ratio
+        return VideoInfo(
+            width=first.width,
+            height=first.height,
+            pix_fmt=pix_fmt,
+            source_pix_fmt=self._source_pix_fmt,
+            coding=LumaCoding(bits, is_full_range(pix_fmt, first.color_range)),
+            time_base=1 / Fraction(rate) if first.pts is None else Fraction(self.video.time_base),
+            rate=Fraction(rate),
+            frames=self.video.frames or None,
+            rotation=rotation,
+            color_range=first.color_range,
+            colorspace=first.colorspace,
+            color_primaries=first.color_primaries,
+            color_trc=first.color_trc,
+            sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
+        )
+
+    def _convert(self, frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
+        """To the working format (and the first frame's size, should the stream change it)."""
+        rgb = is_rgb(frame.format)
+        try:
+            out = frame.reformat(
+                width=self._size[0], height=self._size[1], format=pix_fmt,
+                **({"dst_colorspace": "itu601", "dst_color_range": _MPEG_RANGE} if rgb else {}),
+            )  # fmt: skip
+        except (av.FFmpegError, ValueError) as e:
+            raise UserError(f"{self.name}: cannot convert {frame.format.name} to {pix_fmt} ({e})") from None
+        if rgb:
+            out.colorspace, out.color_range = _BT601, _MPEG_RANGE  # what swscale just applied
+        return out
+
+    def _pts(self, frame: av.VideoFrame, index: int) -> int:
+        """The frame's pts; made up from the nominal rate where the stream has none, and kept
+        strictly increasing, as encoders and muxers require."""
+        if self._synthetic_pts:
+            return index
+        pts = frame.pts if frame.pts is not None else frame.dts
+        if pts is None:
+            step = max(1, round(1 / (self.info.rate * self.info.time_base)))
+            pts = (self._last_pts or 0) + step
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        return pts
+
+    def _record(self, index: int, frame: av.VideoFrame) -> Frame:
+        if frame.format.name != self.info.pix_fmt or (frame.width, frame.height) != self._size:
+            frame = self._convert(frame, self.info.pix_fmt)
+        dtype = self.info.sample_dtype
+        planes = [plane_view(p, dtype).copy() for p in frame.planes]  # owned: the frame's buffer is reused
+        return Frame(index=index, pts=self._pts(frame, index), y=planes[0], chroma=planes[1:3])
+
+    def __iter__(self) -> Iterator[Frame | av.Packet]:
+        index = 0
+        pending, self._pending = self._pending, []
+        for item in itertools.chain(pending, self._raw):
+            if isinstance(item, av.VideoFrame):
+                yield self._record(index, item)
+                index += 1
+            else:
+                yield item
+
+    def close(self) -> None:
+        logging.getLogger("libav").removeHandler(self.errors)
+        self.container.close()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

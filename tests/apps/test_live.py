@@ -1,0 +1,174 @@
+"""The live preview: headless runs, dropping stale frames, and the real window under Xvfb."""
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kernels.weights import Weights, save_weights
+from stream.apps.api import Comparison
+from stream.apps.live import Mailbox, Shot, Worker
+from tests.conftest import random_drrn
+from tests.media import make_clip, probe
+
+
+def live(weights: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "stream", "live", *args, "--weights", str(weights)]
+
+
+@pytest.fixture
+def long_clip(tmp_path: Path) -> Path:
+    """30 s at 25 fps: longer than any test waits, so a run ends by its options or keys."""
+    return make_clip(tmp_path / "clip.mp4", width=48, height=32, pts_ms=[40 * i for i in range(750)], audio=False)
+
+
+def test_headless_run_records_what_it_showed(tmp_path, tiny_weights, long_clip):
+    out = tmp_path / "shown.mp4"
+    proc = subprocess.run(
+        live(tiny_weights, str(long_clip), "--no-window", "--frames", "20", "--record", str(out)),
+        capture_output=True, text=True, timeout=300, env={k: v for k, v in os.environ.items() if k != "DISPLAY"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "20 enhanced frames" in proc.stderr
+    shown = probe(out)
+    assert shown["frames"] == 20 and shown["size"] == (96, 64 + 22)  # 2x the clip, under a status bar
+
+
+def test_window_without_a_display_is_one_line(tmp_path, tiny_weights, long_clip):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run(live(tiny_weights, str(long_clip)), capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 1
+    assert "no display" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_slow_model_sees_only_the_newest_frames():
+    class SlowEnhancer:
+        def compare(self, image: np.ndarray, order: str) -> Comparison:
+            time.sleep(0.05)
+            return Comparison(image, image, 40.0)
+
+    shots, results, stop = Mailbox(), Mailbox(), threading.Event()
+    worker = Worker(SlowEnhancer(), shots, results, stop)  # type: ignore[arg-type]
+    worker.start()
+    seen, lags = [], []
+    for seq in range(1, 101):  # a 200 fps camera against a 20 fps model
+        shots.put(Shot(seq, np.zeros((2, 2, 3), np.uint8), time.perf_counter()))
+        time.sleep(0.005)
+        result = results.newest()
+        if result is not None and (not seen or result.shot.seq != seen[-1]):
+            seen.append(result.shot.seq)
+            lags.append(seq - result.shot.seq)
+    stop.set()
+    worker.join()
+    assert 3 <= len(seen) < 60  # most frames were dropped, none queued up
+    assert max(lags) <= 25  # never more than one model step (~10 frames here) plus slack behind
+
+
+def grab(display: str, path: Path) -> np.ndarray | None:
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "x11grab", "-video_size", "640x480", "-i", display,
+                    "-frames:v", "1", "-y", str(path)], check=False, timeout=30)  # fmt: skip
+    return cv2.imread(str(path))
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("ffmpeg")), reason="needs Xvfb and ffmpeg")
+def test_window_draws_the_preview_and_answers_keys(tmp_path, tiny_weights, long_clip):
+    display = f":{90 + os.getpid() % 9}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "640x480x24"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        env = os.environ | {"DISPLAY": display}
+        proc = subprocess.Popen(live(tiny_weights, str(long_clip)), cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        drawn = None
+        deadline = time.monotonic() + 120
+        while drawn is None and time.monotonic() < deadline and proc.poll() is None:
+            screen = grab(display, tmp_path / "screen.png")
+            if screen is not None and (screen.max(axis=2) > 0).sum() > 48 * 2 * 32 * 2 // 2:
+                drawn = screen  # the window holds a 96x86 picture: at least half of it is lit
+            time.sleep(0.3)
+        assert drawn is not None, "the preview never appeared"
+        if shutil.which("xdotool"):
+            focus = ["xdotool", "search", "--sync", "--name", "drrn-stream live", "windowfocus", "--sync"]
+            subprocess.run([*focus, "key", "s"], env=env, check=True, timeout=30)
+            time.sleep(1)
+            subprocess.run([*focus, "key", "q"], env=env, check=True, timeout=30)
+            assert proc.wait(timeout=20) == 0  # long before the 30 s clip ends
+            assert list(tmp_path.glob("drrn-live-*.png"))  # s saved a screenshot
+        else:
+            proc.terminate()
+            proc.wait(timeout=60)
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+
+
+@pytest.fixture
+def three_unit_weights(tmp_path: Path) -> Path:
+    """Random B1U3 weights: depths 1 to 3 for the latency controller to choose from."""
+    path = tmp_path / "b1u3.safetensors"
+    save_weights(path, Weights(random_drrn(units=3, channels=8).state_dict(), {"units": "3"}))
+    return path
+
+
+@pytest.mark.skipif(not shutil.which("ffprobe"), reason="needs ffprobe")
+def test_output_pipes_the_enhanced_frames_with_their_capture_times(tiny_weights, long_clip):
+    proc = subprocess.Popen(
+        live(tiny_weights, str(long_clip), "--no-window", "--frames", "12", "--output", "-"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    probe_frames = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "frame=pts_time,width,height", "-of", "json", "-i", "-"],
+        stdin=proc.stdout, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()
+    frames = json.loads(probe_frames.stdout)["frames"]
+    assert len(frames) == 12 and {(f["width"], f["height"]) for f in frames} == {(96, 64)}  # 2x, no status bar
+    times = [float(f["pts_time"]) for f in frames]
+    assert times == sorted(times) and len(set(times)) == 12 and times[0] == 0
+
+
+def test_output_ends_quietly_when_its_reader_goes_away(tiny_weights, long_clip):
+    """`live --output - | head -c N`: the reader leaves after N bytes; live ends at once, status 0."""
+    command = shlex.join(live(tiny_weights, str(long_clip), "--no-window", "--output", "-"))
+    proc = subprocess.run(
+        ["bash", "-c", f"{command} | head -c 30000 > /dev/null; echo ${{PIPESTATUS[0]}} >&2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1] == "0" and "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+    assert "enhanced frames" in proc.stderr  # the closing line, well before the 30 s clip ends
+
+
+def test_latency_budget_chooses_the_depth_and_reports_it(three_unit_weights, long_clip):
+    proc = subprocess.run(
+        live(three_unit_weights, str(long_clip), "--no-window", "--frames", "10", "--latency-ms", "5000"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "latency budget 5000 ms" in proc.stderr and "(0 over the budget)" in proc.stderr
+    assert "depth 1..3" in proc.stderr  # starts at one unit, then as deep as the weights go: well within 5 s
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["7"], "camera 7: cannot open it (cameras: "),
+        (["CLIP", "--size", "640x480"], "are asked of cameras, not files"),
+        (["CLIP", "--output", "out.nut"], "only - (stdout) is supported"),
+        (["CLIP", "--size", "640"], "expected WxH"),
+    ],
+)
+def test_bad_live_options_are_one_line(tiny_weights, long_clip, args, message):
+    args = [str(long_clip) if a == "CLIP" else a for a in args]
+    proc = subprocess.run(live(tiny_weights, *args, "--no-window"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and message in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr

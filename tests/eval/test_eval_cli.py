@@ -1,0 +1,83 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.cli_helpers import run_cli
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    folder = tmp_path / "Tiny"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(folder / "colour.png"), rng.integers(0, 256, (26, 30, 3), dtype=np.uint8))
+    cv2.imwrite(str(folder / "grey.png"), rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    return folder
+
+
+def test_eval_json_is_one_object_with_every_field(dataset, tiny_weights, capsys):
+    code, out, err = run_cli(
+        ["eval", "--dataset", str(dataset), "--scale", "2", "--scale", "3", "--weights", str(tiny_weights), "--json"],
+        capsys,
+    )
+    assert code == 0, err
+    results = json.loads(out)["results"]
+    assert [(r["dataset"], r["scale"], r["images"]) for r in results] == [("Tiny", 2, 2), ("Tiny", 3, 2)]
+    for r in results:
+        assert set(r) == {"dataset", "scale", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "images", "seconds"}
+        assert 5 < r["psnr_bicubic"] < 60 and -1 <= r["ssim"] <= 1 and r["seconds"] > 0
+
+
+def test_eval_table_and_tiled_mode(dataset, tiny_weights, capsys):
+    code, out, err = run_cli(
+        ["eval", "--dataset", str(dataset), "--weights", str(tiny_weights), "--tile", "16", "--halo", "4"], capsys
+    )
+    assert code == 0, err
+    assert "Tiny" in out and "x2" in out and "tiles 16 + halo 4" in err
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda d, w: ["--dataset", str(d / "absent"), "--weights", str(w)], "no such folder"),
+        (lambda d, w: ["--dataset", str(d / "empty"), "--weights", str(w)], "no images in it"),
+        (lambda d, w: ["--dataset", str(d / "broken"), "--weights", str(w)], "not a readable image"),
+        (
+            lambda d, w: ["--dataset", str(d / "Tiny"), "--weights", str(d / "Tiny" / "grey.png")],
+            "unknown weights format",
+        ),
+        (lambda d, w: ["--dataset", str(d / "Tiny"), "--weights", str(d / "nope.pth")], "no such weights file"),
+        (lambda d, w: ["--dataset", str(d / "Tiny"), "--weights", str(w), "--whole", "--tile", "64"], "exclude"),
+        (
+            lambda d, w: ["--dataset", str(d / "Tiny"), "--weights", str(w), "--device", "cuda:0"],
+            "CUDA is not available",
+        ),
+        (
+            lambda d, w: ["--dataset", str(d / "Tiny"), "--weights", str(w), "--precision", "fp16", "--device", "cpu"],
+            "fp16 runs on CUDA only",
+        ),
+    ],
+    ids=["missing", "empty", "unreadable", "bad-weights", "missing-weights", "whole-and-tile", "no-cuda", "fp16-cpu"],
+)
+def test_eval_errors_are_one_line(dataset, tiny_weights, capsys, make_args, message):
+    root = dataset.parent
+    (root / "empty").mkdir()
+    (root / "broken").mkdir()
+    (root / "broken" / "x.png").write_bytes(b"not a png at all")
+    code, out, err = run_cli(["eval", *make_args(root, tiny_weights)], capsys)
+    assert code == 1
+    assert message in err and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert out == ""
+
+
+def test_convert_writes_safetensors_and_keeps_existing_output(tmp_path, tiny_weights, capsys):
+    dst = tmp_path / "out.safetensors"
+    code, _, err = run_cli(["convert", str(tiny_weights), str(dst), "--units", "1"], capsys)
+    assert code == 0 and dst.is_file() and "wrote" in err
+    before = dst.read_bytes()
+    code, _, err = run_cli(["convert", str(tiny_weights), str(dst)], capsys)
+    assert code == 1 and "exists" in err and dst.read_bytes() == before
+    code, _, err = run_cli(["convert", str(tiny_weights), str(tmp_path / "out.pth")], capsys)
+    assert code == 1 and "must be a .safetensors file" in err

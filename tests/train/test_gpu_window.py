@@ -1,0 +1,168 @@
+"""The GPU-window kit (benchmarks/gpu_window.sh) rehearsed on the CPU with tiny sizes, step by step
+as a window runs it, so that no GPU minute is lost to a typo, a missing file or a wrong path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from kernels.weights import read_weights, save_weights
+from tests.media import make_clip
+from tests.train.test_train import shapes_image
+
+ROOT = Path(__file__).resolve().parents[2]
+KIT = ROOT / "benchmarks" / "gpu_window.sh"
+RECIPE = ROOT / "training" / "b1u25-x234" / "recipe.args"
+TINY_RECIPE = """# a tiny stand-in for the committed recipe, with the same kinds of options
+--units 3 --min-units 1 --channels 8 --patch 16 --batch 6
+--optimizer adam --lr 1e-3 --clip 0 --warmup 4 --schedule rsqrt --lr-step 8 --ema 0.9
+--init msra-zero-out
+"""
+
+
+def write_images(folder: Path, count: int, size: int, seed: int) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i}.png"), shapes_image(rng, size))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A ../shared/data in miniature: training images, two image sets and a clip."""
+    root = tmp_path / "data"
+    write_images(root / "train" / "T91", 2, 64, 0)
+    write_images(root / "train" / "BSD200", 2, 72, 1)
+    write_images(root / "Set5", 2, 40, 2)
+    write_images(root / "Set14", 1, 36, 3)
+    (root / "video").mkdir()
+    make_clip(root / "video" / "clip.mp4", pts_ms=[0, 40, 80], audio=False)
+    return root
+
+
+@pytest.fixture
+def without_pyav(tmp_path: Path) -> dict[str, str]:
+    """An environment where `import av` fails, as on the GPU machine (PyAV comes only as a wheel for `check`)."""
+    blocker = tmp_path / "no-pyav" / "av"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('no PyAV on this machine')\n")
+    return {"PYTHONPATH": f"{ROOT}:{blocker.parent}"}
+
+
+def kit(step: str, env: dict[str, str], *args: str) -> str:
+    run = subprocess.run(
+        ["bash", str(KIT), step, *args], env=os.environ | env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, f"{step}: {run.stdout[-2000:]}\n{run.stderr[-2000:]}"
+    return run.stdout
+
+
+def test_the_kit_rehearsed_on_the_cpu(
+    data: Path, tmp_path: Path, tiny_weights: Path, without_pyav: dict[str, str]
+) -> None:
+    state, kit_dir = tmp_path / "state", tmp_path / "kit"
+    state.mkdir()
+    (state / "recipe.args").write_text(TINY_RECIPE)
+    env = {
+        "DEVICE": "cpu", "PYTHON": os.sys.executable, "DATA": str(data), "REFERENCE": str(tiny_weights),
+        "KIT": str(kit_dir), "STATE": str(state), "NO_WHEEL": "1", "OMP_NUM_THREADS": "1", "VAL_UNITS": "1,2",
+    }  # fmt: skip
+    assert "carries" in kit("prepare", env)
+    assert {p.name for p in (kit_dir / "train").iterdir()} == {"train291.npz", "set5.npz"}
+
+    for window, minutes in enumerate(("0.02", "0.03", "0")):  # each resumes the last; the third trains nothing
+        out = tmp_path / f"train{window}"
+        window = {"OUT": str(out), "MINUTES": minutes, "SAVE_MINUTES": "0.01", "REPORT_UNITS": "1", "SCALES": "2 3"}
+        kit("train", env | without_pyav | window)
+        assert {"last.pt", "best.safetensors", "curve.jsonl", "train.log", "window.json", "report.json"} <= {
+            p.name for p in out.iterdir()
+        }
+        kit("collect", env, str(out))
+    windows = [json.loads(line) for line in (state / "windows.jsonl").read_text().splitlines()]
+    assert len(windows) == 3 and windows[0]["steps"][0] == 0
+    assert windows[1]["steps"][0] == windows[0]["steps"][1] < windows[1]["steps"][1]
+    assert windows[2]["steps"] == [windows[1]["steps"][1]] * 2  # no step, no better weights: still collected
+    assert windows[1]["psnr_end"].keys() == {"2", "3", "4"} and set(windows[1]["psnr_units_end"]) == {"1", "2"}
+    curve = [json.loads(line) for line in (state / "curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve] == sorted(r["step"] for r in curve)  # one curve across both windows
+    assert torch.load(state / "last.pt", weights_only=True)["step"] == windows[2]["steps"][1]
+
+    report = json.loads((tmp_path / "train2" / "report.json").read_text())  # the run's best weights
+    assert [(r["dataset"], r["scale"]) for r in report["results"]] == [
+        ("Set5", 2), ("Set5", 3), ("Set14", 2), ("Set14", 3)
+    ]  # fmt: skip
+    assert [row["units"] for row in report["depths"]] == [1]  # REPORT_UNITS=1 caps the depth table
+    assert set(report["clips_x2"]) == {"best.safetensors", "reference.params", "drrn-b1u25-x234"}
+    assert report["clips_x2"]["best.safetensors"]["clip.mp4"]["frames"] == 3
+    assert len(list((state / "logs").glob("*-report.json"))) >= 1
+
+    out = tmp_path / "check"
+    check_env = {"OUT": str(out), "UNITS": "1", "SIZE": "64x48", "FRAMES": "3", "EVAL_PRECISIONS": "fp32",
+                 "BENCH_PRECISION": "fp32", "LIVE_SIZE": "32x24", "LIVE_FRAMES": "4",
+                 "LIVE_BUDGET": "5000"}  # fmt: skip
+    log = kit("check", env | check_env)
+    assert "failed" not in log, log
+    assert "4 enhanced frames" in log and "(0 over the budget)" in log
+    assert json.loads((out / "reference_set5_x2_fp32.json").read_text())["results"][0]["images"] == 2
+    assert json.loads((out / "bench.json").read_text())["size"] == "64x48"
+
+    shipped, weak = tmp_path / "shipped.safetensors", tmp_path / "weak.safetensors"
+    weights = read_weights(tiny_weights)
+    weights.metadata["psnr"] = json.dumps({"2": 10.0, "3": 10.0})  # measured, and beaten by anything
+    save_weights(weak, weights)
+    reported = [str(tmp_path / "train2" / "report.json"), str(state / "best.safetensors")]
+    ship = [os.sys.executable, "-m", "benchmarks.window_eval", "ship", *reported, "--to", str(shipped)]
+    unmeasured = subprocess.run([*ship, "--against", str(tiny_weights)], cwd=ROOT, capture_output=True, text=True)
+    assert unmeasured.returncode != 0 and "not shipped" in unmeasured.stderr and not shipped.exists()
+    beaten = subprocess.run([*ship, "--against", str(weak)], cwd=ROOT, capture_output=True, text=True)
+    assert beaten.returncode == 0, beaten.stderr
+    metadata = read_weights(shipped).metadata
+    assert json.loads(metadata["psnr"]) == {str(r["scale"]): round(r["psnr"], 3) for r in report["results"][:2]}
+    assert json.loads(metadata["set14"]).keys() == {"2", "3"} and metadata["name"] == "drrn-b1u3-x234"
+    assert json.loads(metadata["psnr_by_units_Set5_x2"]).keys() == {"1"}
+
+
+def test_the_committed_recipe_starts(tmp_path: Path, without_pyav: dict[str, str]) -> None:
+    """The window's recipe file is valid `drrn-stream train` options (one step of it, on 128 px images),
+    and the train command and its help run without PyAV."""
+    write_images(tmp_path / "train" / "T91", 1, 128, 0)
+    write_images(tmp_path / "val", 1, 32, 1)
+    options = " ".join(line for line in RECIPE.read_text().splitlines() if not line.startswith("#")).split()
+    args = ["--data", str(tmp_path / "train"), "--val-data", str(tmp_path / "val"), "--out", str(tmp_path / "o")]
+    overrides = ["--steps", "1", "--batch", "3", "--device", "cpu", "--precision", "fp32"]
+    help_text = subprocess.run(
+        [os.sys.executable, "-m", "stream", "train", "--help"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ | without_pyav,
+    )  # fmt: skip
+    assert help_text.returncode == 0 and "--min-units" in help_text.stdout, help_text.stderr
+    run = subprocess.run(
+        [os.sys.executable, "-m", "stream", "train", *args, *options, *overrides],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ | without_pyav,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads((tmp_path / "o" / "curve.jsonl").read_text().splitlines()[-1])["step"] == 1
+
+
+def test_the_committed_state_resumes_with_the_committed_recipe(tmp_path: Path) -> None:
+    """The next window's first step: last.pt and recipe.args agree (same data, same recipe)."""
+    train = ROOT.parent / "shared" / "data" / "train"
+    if not train.is_dir():
+        pytest.skip("../shared/data/train not present")
+    state = RECIPE.parent / "last.pt"
+    step = torch.load(state, map_location="cpu", weights_only=True)["step"]
+    options = " ".join(line for line in RECIPE.read_text().splitlines() if not line.startswith("#")).split()
+    run = subprocess.run(
+        [os.sys.executable, "-m", "stream", "train", "--data", str(train), "--out", str(tmp_path / "o"),
+         "--resume", str(state), "--steps", str(step), "--val-every", "0", *options, "--device", "cpu",
+         "--precision", "fp32"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"resuming at step {step}" in run.stderr

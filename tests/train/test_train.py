@@ -1,0 +1,198 @@
+"""`drrn-stream train` on a tiny fixture: data packing, patch degradation, loss, exact resume."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from kernels.resize import imresize
+from kernels.weights import read_weights
+from stream.eval.images import read_luma
+from stream.train.data import crop_size, dihedral, pack_folder, read_pack
+from stream.train.recipe import Recipe
+from stream.train.trainer import Trainer
+from tests.cli_helpers import run_cli
+
+TINY = ["--units", "1", "--channels", "8", "--patch", "15", "--batch", "6", "--log-every", "1"]
+
+
+def shapes_image(rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """Flat shapes with sharp edges: something for super-resolution to learn, unlike noise."""
+    img = np.full((size, size, 3), rng.integers(0, 256, 3), np.uint8)
+    for _ in range(8):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        x0, y0, x1, y1 = (int(v) for v in rng.integers(0, size, 4))
+        if rng.random() < 0.5:
+            cv2.rectangle(img, (x0, y0), (x1, y1), colour, -1)
+        else:
+            cv2.circle(img, (x0, y0), x1 // 4 + 2, colour, -1)
+    return img
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: a second thread only adds synchronisation (17x slower on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def train_dir(tmp_path: Path) -> Path:
+    """Two subfolders of 64x64 images, as train/T91 and train/BSD200 are laid out."""
+    rng = np.random.default_rng(0)
+    for sub, count in (("setA", 2), ("setB", 2)):
+        (tmp_path / "train" / sub).mkdir(parents=True)
+        for i in range(count):
+            cv2.imwrite(str(tmp_path / "train" / sub / f"{i}.png"), shapes_image(rng))
+    cv2.imwrite(str(tmp_path / "train" / "setB" / "grey.png"), shapes_image(rng, 72)[:, :, 0])
+    return tmp_path / "train"
+
+
+@pytest.fixture
+def val_dir(tmp_path: Path) -> Path:
+    (tmp_path / "val").mkdir()
+    cv2.imwrite(str(tmp_path / "val" / "v.png"), shapes_image(np.random.default_rng(1), 36))
+    return tmp_path / "val"
+
+
+def test_pack_round_trip(train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    npz = tmp_path / "packed" / "train.npz"
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--pack", str(npz)], capsys)
+    assert code == 0, err
+    packed, direct = read_pack(npz), pack_folder(train_dir)
+    names = ["train/setA/0.png", "train/setA/1.png", "train/setB/0.png", "train/setB/1.png", "train/setB/grey.png"]
+    assert packed.names == direct.names == names
+    assert packed.fingerprint() == direct.fingerprint() and packed.label == "setA+setB"
+    for name, y in zip(packed.names, packed.images(), strict=True):
+        assert torch.equal(y, read_luma(train_dir.parent / name))
+
+
+def test_crop_degradation_equals_whole_image_degradation() -> None:
+    """The centre patch of a crop_size() crop is exactly what degrading the whole image gives there."""
+    img = torch.rand(96, 96, dtype=torch.float64)
+    patch = 15
+    for s in (2, 3, 4):
+        whole = imresize(imresize(img, 1 / s), s)
+        c = crop_size(patch, s)
+        top = left = s * 2  # on the whole image's grid of LR pixels
+        crop = img[top : top + c, left : left + c]
+        up = imresize(imresize(crop, 1 / s, (c // s, c // s)), s, (c, c))
+        p = (c - patch) // 2
+        centre = up[p : p + patch, p : p + patch]
+        assert torch.allclose(centre, whole[top + p : top + p + patch, left + p : left + p + patch], atol=1e-12)
+
+
+def test_dihedral_gives_all_eight_rotations_and_flips() -> None:
+    x = torch.arange(9.0).reshape(1, 3, 3).expand(8, 3, 3)
+    out = dihedral(x, torch.arange(8))
+    expected = {tuple(torch.rot90(t, k).flatten().tolist()) for t in (x[0], x[0].T) for k in range(4)}
+    assert {tuple(o.flatten().tolist()) for o in out} == expected
+
+
+def test_loss_falls(train_dir: Path) -> None:
+    pack = pack_folder(train_dir)
+    recipe = Recipe(data=pack.fingerprint(), units=1, channels=8, patch=15, batch=6)
+    trainer = Trainer(recipe, pack, torch.device("cpu"), "fp32")
+    losses = [trainer.train_step().item() for _ in range(25)]
+    assert np.mean(losses[-5:]) < 0.25 * np.mean(losses[:5]), losses
+
+
+def read_curve(out: Path) -> list[dict]:
+    """The training curve without its wall-clock times and speeds, which differ from run to run."""
+    records = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "gpu_seconds", "tflops")} for r in records]
+
+
+# The paper's SGD; and the GPU window's kind of recipe: Adam, warm-up, rsqrt, EMA, a depth drawn per step.
+WINDOW_RECIPE = ["--optimizer", "adam", "--lr", "1e-3", "--clip", "0", "--warmup", "3", "--schedule", "rsqrt",
+                 "--lr-step", "4", "--ema", "0.9", "--units", "3", "--min-units", "1", "--val-units", "1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", [[], WINDOW_RECIPE], ids=["sgd", "window"])
+def test_resumed_run_continues_exactly(
+    train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], recipe: list[str]
+) -> None:
+    base = ["train", "--data", str(train_dir), *TINY, *recipe, "--val-data", str(val_dir), "--val-every", "5"]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert run_cli([*base, "--out", str(whole), "--steps", "10"], capsys)[0] == 0
+    assert run_cli([*base, "--out", str(split), "--steps", "5"], capsys)[0] == 0
+    code, _, err = run_cli([*base, "--out", str(split), "--steps", "10", "--resume", str(split / "last.pt")], capsys)
+    assert code == 0, err
+
+    a = torch.load(whole / "last.pt", weights_only=True)
+    b = torch.load(split / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 10
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    for state_a, state_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        for key, value in state_a.items():
+            assert torch.equal(value, state_b[key]), key  # momentum, or Adam's moments and step
+    for name, tensor in a["ema"].items():
+        assert torch.equal(tensor, b["ema"][name]), name
+    assert read_curve(whole) == read_curve(split)  # losses, lrs and validation PSNRs, step by step
+
+    weights = read_weights(whole / "best.safetensors")
+    units = "3" if recipe else "1"
+    assert weights.metadata["units"] == units and weights.metadata["scales"] == "2,3,4"
+    assert set(json.loads(weights.metadata["psnr"])) == {"2", "3", "4"}
+    assert weights.metadata["name"] == f"drrn-b1u{units}-x234" and "setA+setB (5 images)" in weights.metadata["trained"]
+    if recipe:  # the exported weights are the moving average, not the last step's
+        assert all(torch.equal(weights.state_dict[k], v.float()) for k, v in a["ema"].items())
+        assert not torch.equal(weights.state_dict["conv_a.weight"], a["model"]["conv_a.weight"].float())
+
+
+def test_window_recipe_schedules() -> None:
+    """Warm-up then lr x sqrt(lr_step / step), open-ended; depths drawn from (seed, step) alone."""
+    recipe = Recipe(data="-", units=25, min_units=1, lr=4e-4, warmup=300, schedule="rsqrt", lr_step=2000)
+    assert recipe.lr_at(0) == pytest.approx(4e-4 / 300) and recipe.lr_at(299) == pytest.approx(4e-4)
+    assert recipe.lr_at(2000) == pytest.approx(4e-4) and recipe.lr_at(8000) == pytest.approx(2e-4)
+    draws = [recipe.units_at(step) for step in range(3000)]
+    assert set(draws) == set(range(1, 26)) and draws == [recipe.units_at(step) for step in range(3000)]
+    assert 12 < sum(draws) / len(draws) < 14  # uniform over 1..25: mean 13
+    assert Recipe(data="-", units=25).units_at(7) == 25
+
+
+def test_resume_with_another_recipe_is_refused(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-every", "0"]
+    assert run_cli([*base, "--steps", "1"], capsys)[0] == 0
+    code, _, err = run_cli([*base, "--steps", "2", "--resume", str(out / "last.pt"), "--lr", "0.05"], capsys)
+    assert code == 1 and "lr 0.1 -> 0.05" in err
+    code, _, err = run_cli([*base, "--steps", "2"], capsys)
+    assert code == 1 and "pass --resume" in err
+
+
+@pytest.mark.parametrize(
+    "data, extra, message",
+    [
+        ("absent", [], "no such folder"),
+        ("empty", [], "no images in it"),
+        ("absent.npz", [], "no such file"),
+        ("bad.npz", [], "not a packed luma .npz"),
+        ("train", ["--resume", "bad.pt"], "not a readable training checkpoint"),
+        ("train", ["--resume", "absent.pt"], "no such checkpoint"),
+        ("train", ["--patch", "64"], "no training image is at least"),
+        ("train", ["--units-schedule", "3:10,9"], "may only end it"),
+    ],
+)
+def test_bad_input_is_one_line_error(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], data: str, extra: list[str], message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    args = [a if not a.endswith(".pt") else str(tmp_path / a) for a in extra]
+    code, _, err = run_cli(
+        ["train", "--data", str(tmp_path / data), "--out", str(tmp_path / "o"), "--steps", "1", *TINY, *args], capsys
+    )
+    assert code == 1 and message in err and err.count("\n") == 1, err

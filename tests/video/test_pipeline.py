@@ -1,0 +1,250 @@
+import csv
+import json
+import math
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from kernels.colour import LumaCoding
+from kernels.resize import imresize
+from stream.apps.api import EnhanceOptions, FrameEnhancer, enhance_file
+from stream.video.frames import plane_view
+from stream.video.sink import EncodeOptions
+from stream.video.source import VideoSource
+from tests.cli_helpers import run_cli
+from tests.media import VFR_PTS_MS, make_clip, probe
+
+
+def test_vfr_clip_with_audio_keeps_timestamps_audio_and_colour(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4")
+    dst, log = tmp_path / "out.mp4", tmp_path / "frames.csv"
+    code, out, err = run_cli(
+        [str(src), str(dst), "--scale", "2", "--weights", str(tiny_weights), "--log", str(log)], capsys
+    )
+    assert code == 0, err
+    assert out == ""  # nothing but the media goes to stdout
+    before, after = probe(src), probe(dst)
+    assert after["size"] == (128, 96) and after["frames"] == 12
+    assert after["pts_ms"] == before["pts_ms"] == VFR_PTS_MS
+    assert after["streams"] == ["video", "audio"] and after["packets"][1] == before["packets"][1]
+    assert after["color"] == before["color"] == (1, 1, 1, 1)
+    rows = list(csv.DictReader(log.open()))
+    assert [int(r["frame"]) for r in rows] == list(range(12))
+    assert [round(float(r["pts_time"]) * 1000) for r in rows] == VFR_PTS_MS
+    assert all(math.isfinite(float(r["psnr_vs_bicubic"])) and float(r["model_ms"]) > 0 for r in rows)
+    assert "wrote" in err and "PSNR vs bicubic: mean" in err
+
+
+def test_mkv_keeps_subtitles_and_rotation(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mkv", subtitles=True, rotation=90)
+    dst = tmp_path / "out.mkv"
+    assert VideoSource(src).info.frames is None  # Matroska does not say: progress runs without a total
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--log", str(tmp_path / "log.jsonl")],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    before, after = probe(src), probe(dst)
+    assert after["streams"] == ["video", "audio", "subtitle"]
+    assert after["packets"][2] == before["packets"][2] == 2
+    assert after["rotation"] == before["rotation"] == 90
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert len(rows) == 12
+
+
+def test_raw_h264_without_timestamps_gets_its_nominal_rate(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "in.h264", audio=False, color=None)  # Annex B: no container, no pts
+    dst = tmp_path / "out.mp4"
+    enhance_file(src, dst, EnhanceOptions(weights=tiny_weights))
+    assert probe(dst)["frames"] == 12
+    assert probe(dst)["pts_ms"] == [40 * i for i in range(12)]  # 25 fps, the stream's nominal rate
+
+
+def test_eval_video_reports_means_log_and_plot(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", audio=False)
+    log, plot = tmp_path / "scores.csv", tmp_path / "curves.png"
+    args = ["eval-video", str(src), "--scale", "2", "--weights", str(tiny_weights), "--frames", "5"]
+    code, out, err = run_cli([*args, "--log", str(log), "--plot", str(plot), "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["frames"] == 5 and set(summary) == {"frames", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic"}
+    assert 20 < summary["psnr_bicubic"] < 60 and 0 < summary["ssim_bicubic"] <= 1
+    assert len(list(csv.DictReader(log.open()))) == 5
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_eval_video_skip_scores_later_frames_and_refuses_to_skip_everything(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", audio=False)  # 12 frames
+    args = ["eval-video", str(src), "--weights", str(tiny_weights), "--json", "--log", str(tmp_path / "s.csv")]
+    code, out, err = run_cli([*args, "--skip", "9"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["frames"] == 3
+    assert [int(r["frame"]) for r in csv.DictReader((tmp_path / "s.csv").open())] == [9, 10, 11]
+    code, _, err = run_cli([*args, "--skip", "12"], capsys)
+    assert code == 1 and "leaves nothing of its 12 frames" in err and err.count("\n") == 1
+
+
+def decoded_planes(path, index=0):
+    with av.open(str(path)) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == index)
+        dtype = np.uint16 if frame.format.name.endswith("10le") else np.uint8
+        return frame.format.name, frame.color_range, [plane_view(p, dtype).copy() for p in frame.planes]
+
+
+@pytest.mark.parametrize(
+    "pix_fmt, codec, width, height, scale",
+    [
+        ("yuv420p", "libx264", 64, 48, 2),
+        ("yuvj420p", "libx264", 64, 48, 2),  # full range
+        ("yuv422p", "ffv1", 40, 32, 3),
+        ("yuv444p", "ffv1", 33, 25, 2),
+        ("yuv420p10le", "ffv1", 48, 32, 2),
+        ("gray", "ffv1", 30, 22, 2),
+        ("yuv420p", "ffv1", 63, 47, 1),  # odd size, 4:2:0 kept at scale 1 by moving to 4:4:4
+    ],
+)
+def test_pixel_formats_round_trip_planes_exactly(tmp_path, identity_weights, pix_fmt, codec, width, height, scale):
+    """With zero weights DRRN returns its bicubic input, so each output plane is predictable."""
+    src = make_clip(tmp_path / "in.mkv", width=width, height=height, pix_fmt=pix_fmt, codec=codec, audio=False)
+    dst = tmp_path / "out.mkv"
+    options = EnhanceOptions(scale=scale, weights=identity_weights, encode=EncodeOptions(codec="ffv1"))
+    enhance_file(src, dst, options)
+    _, in_range, in_planes = decoded_planes(src, 3)
+    out_fmt, out_range, out_planes = decoded_planes(dst, 3)
+    assert probe(dst)["frames"] == 12 and out_planes[0].shape == (height * scale, width * scale)
+    assert out_range == in_range
+    coding = VideoSource(src).info.coding
+    assert coding == LumaCoding(bits=10 if "10" in pix_fmt else 8, full_range=pix_fmt.startswith("yuvj"))
+    x = coding.to_model(torch.from_numpy(in_planes[0].astype(np.int32)).double())
+    expected = coding.from_model(imresize(x, scale) if scale > 1 else x).numpy()
+    assert np.abs(out_planes[0].astype(np.int32) - expected).max() <= 1
+    # Chroma is scaled by the exact factor (more where 4:2:0 became 4:4:4), then cropped.
+    promoted = out_fmt.startswith("yuv444") and not pix_fmt.startswith("yuv444")
+    fx = scale * (2 if promoted and ("420" in pix_fmt or "422" in pix_fmt) else 1)
+    fy = scale * (2 if promoted and "420" in pix_fmt else 1)
+    for plane_in, plane_out in zip(in_planes[1:], out_planes[1:], strict=True):
+        upscaled = cv2.resize(plane_in, (plane_in.shape[1] * fx, plane_in.shape[0] * fy), interpolation=cv2.INTER_CUBIC)
+        assert np.array_equal(plane_out, upscaled[: plane_out.shape[0], : plane_out.shape[1]])
+    if (width * scale) % 2 and "420" in pix_fmt:
+        assert out_fmt == "yuv444p"
+
+
+def decoded_rgb(path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.int32)
+
+
+def test_rgb_input_keeps_its_colours(tmp_path, identity_weights):
+    src = make_clip(tmp_path / "in.mov", pix_fmt="rgb24", codec="png", audio=False, color=None)
+    dst = tmp_path / "out.mkv"
+    enhance_file(src, dst, EnhanceOptions(scale=1, weights=identity_weights, encode=EncodeOptions(codec="ffv1")))
+    assert probe(dst)["pix_fmt"] == "yuv444p"
+    assert np.abs(decoded_rgb(dst) - decoded_rgb(src)).mean() < 1.5  # only the YCbCr round trip's rounding
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p10le", "gray", "yuv422p"])
+def test_layouts_the_encoder_lacks_are_converted_for_it(tmp_path, tiny_weights, pix_fmt):
+    src = make_clip(tmp_path / "in.mkv", width=32, height=24, pix_fmt=pix_fmt, codec="ffv1", audio=False)
+    dst = tmp_path / "out.webm"  # this build's VP9 encoder takes 8-bit 4:2:0 and 4:4:4 only
+    enhance_file(src, dst, EnhanceOptions(weights=tiny_weights))
+    assert probe(dst)["frames"] == 12 and probe(dst)["size"] == (64, 48)
+
+
+def test_luma_coding_maps_every_range_to_studio_levels():
+    assert LumaCoding(8, full_range=True).to_model(torch.tensor([0, 255])).mul(255).tolist() == [16, 235]
+    assert LumaCoding(10).to_model(torch.tensor([64, 940])).mul(255).tolist() == [16, 235]
+    codes = torch.arange(1024)
+    for coding in (LumaCoding(10), LumaCoding(10, True), LumaCoding(8, True)):
+        c = codes[: coding.max_code + 1]
+        assert torch.equal(coding.from_model(coding.to_model(c)), c.to(torch.int32))
+
+
+def test_frame_api_numpy_in_numpy_out(tiny_weights):
+    enhancer = FrameEnhancer(scale=2, weights=tiny_weights)
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    out = enhancer(rgb)
+    assert out.shape == (40, 48, 3) and out.dtype == np.uint8
+    assert np.array_equal(enhancer(rgb[..., ::-1].copy(), order="bgr"), out[..., ::-1])
+    assert enhancer(rgb[..., 0]).shape == (40, 48)
+    with pytest.raises(ValueError, match="uint8"):
+        enhancer(rgb.astype(np.float32))
+
+
+def test_reference_scores_output_and_bicubic(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", audio=False)
+    ref = make_clip(tmp_path / "ref.mp4", width=128, height=96, audio=False)
+    log = tmp_path / "log.jsonl"
+    code, _, err = run_cli(
+        [str(src), str(tmp_path / "o.mp4"), "--weights", str(tiny_weights), "--reference", str(ref), "--log", str(log)],
+        capsys,
+    )
+    assert code == 0, err
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(rows) == 12
+    assert all(r["psnr_ref_bicubic"] > 15 and -1 <= r["ssim_ref"] <= 1 for r in rows)
+    assert "against the reference" in err
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "no such file"),
+        ("garbage", "not a readable media file"),
+        ("audio-only", "no video stream"),
+        ("exists", "exists; pass -y"),
+        ("same", "would overwrite the input"),
+        ("no-folder", "no such folder"),
+        ("inside-a-file", "no such folder"),
+        ("unwritable", "cannot write"),
+        ("bad-reference", "the output is 128x96"),
+        ("bad-log", "must be a .csv or .jsonl"),
+        ("bad-codec", "no encoder named 'nonesuch'"),
+    ],
+)
+def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, tiny_weights, capsys, case, message):
+    src = make_clip(tmp_path / "in.mp4", audio=False)
+    dst = tmp_path / "out.mp4"
+    dst.write_bytes(b"precious")
+    extra: list[str] = []
+    if case == "missing":
+        src = tmp_path / "absent.mp4"
+    elif case == "garbage":
+        src = tmp_path / "garbage.mp4"
+        src.write_bytes(b"\x00\x01 definitely not a video" * 50)
+    elif case == "audio-only":
+        src = tmp_path / "audio.mp4"
+        with av.open(str(src), "w") as out:
+            sound = out.add_stream("aac", rate=48000, layout="stereo")
+            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 48000, 0
+            for packet in [*sound.encode(frame), *sound.encode(None)]:
+                out.mux(packet)
+    elif case == "same":
+        dst = src
+    elif case == "no-folder":
+        dst = tmp_path / "nowhere" / "out.mp4"
+    elif case == "inside-a-file":
+        dst = tmp_path / "out.mp4" / "inside-a-file.mp4"
+    elif case == "unwritable":
+        dst = Path("/proc/drrn-stream-test.mp4")  # writable by nobody, root included
+    elif case == "bad-reference":
+        extra = ["--reference", str(src)]
+    elif case == "bad-log":
+        extra = ["--log", str(tmp_path / "log.txt")]
+    elif case == "bad-codec":
+        extra = ["--codec", "nonesuch"]
+    overwrite = [] if case == "exists" else ["-y"]
+    code, out, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), *overwrite, *extra], capsys)
+    assert code == 1 and message in err, err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err and out == ""
+    assert (tmp_path / "out.mp4").read_bytes() == b"precious"
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_shipped_weights_are_the_default(tmp_path, capsys):
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40, 80], audio=False)
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mp4")], capsys)
+    assert code == 0, err
+    assert "DRRN drrn-b1u25-x234 (B1U25)" in err and probe(tmp_path / "out.mp4")["frames"] == 3

@@ -1,0 +1,54 @@
+"""The pipeline as a user's shell runs it: Ctrl-C mid-run, and memory over a long clip."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.media import make_clip, probe
+
+
+def test_ctrl_c_keeps_a_playable_file_of_the_frames_done(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "in.mp4", width=32, height=32, pts_ms=[40 * i for i in range(400)])
+    dst, log = tmp_path / "out.mp4", tmp_path / "log.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(tiny_weights), "--log", str(log),
+         "--batch", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while (not log.exists() or log.read_text().count("\n") < 6) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    done = probe(dst)["frames"]
+    assert 5 <= done < 400
+    assert probe(dst)["pts_ms"] == [40 * i for i in range(done)]
+
+
+# Peak RSS of this process alone: VmHWM starts afresh at exec, whereas ru_maxrss keeps the
+# RSS of the forked copy of pytest, which grows as the test suite runs.
+MEMORY_SCRIPT = """
+import sys
+from pathlib import Path
+from stream.apps.api import EnhanceOptions, enhance_file
+enhance_file(Path(sys.argv[1]), Path(sys.argv[2]), EnhanceOptions(weights=Path(sys.argv[3]), overwrite=True))
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_with_length(tmp_path, tiny_weights):
+    peaks = {}
+    for frames in (200, 2000):
+        src = make_clip(tmp_path / f"in{frames}.mp4", width=32, height=32, pts_ms=[40 * i for i in range(frames)])
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, str(src), str(tmp_path / "out.mp4"), str(tiny_weights)],
+            capture_output=True, text=True, check=True, timeout=600,
+        )  # fmt: skip
+        peaks[frames] = int(out.stdout.split()[-1])
+    assert peaks[2000] <= 1.10 * peaks[200], peaks
