@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 # MATLAB's rgb2ycbcr matrix, for RGB in 0..1 giving YCbCr in 0..255 (before the offsets).
@@ -19,18 +20,17 @@ def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
-def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
-    """Float RGB in [0, 1] (... x 3 x H x W) -> MATLAB rgb2ycbcr YCbCr in [0, 1], unrounded."""
-    m = torch.tensor(_YCBCR_FROM_RGB, dtype=rgb.dtype, device=rgb.device) / 255
-    offset = torch.tensor((16.0, 128.0, 128.0), dtype=rgb.dtype, device=rgb.device)[:, None, None] / 255
-    return torch.einsum("ij,...jhw->...ihw", m, rgb) + offset
-
-
-def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
-    """The exact inverse of rgb_to_ycbcr (MATLAB ycbcr2rgb), unclipped."""
-    m = torch.linalg.inv(torch.tensor(_YCBCR_FROM_RGB, dtype=torch.float64) / 255).to(ycbcr.dtype).to(ycbcr.device)
-    offset = torch.tensor((16.0, 128.0, 128.0), dtype=ycbcr.dtype, device=ycbcr.device)[:, None, None] / 255
-    return torch.einsum("ij,...jhw->...ihw", m, ycbcr - offset)
+def ycbcr_affine(order: str = "rgb", inverse: bool = False) -> np.ndarray:
+    """MATLAB rgb2ycbcr on 0..255 codes as a 3 x 4 affine map (matrix | offset), for cv2.transform;
+    `order` "bgr" takes (or, inverse, gives) OpenCV's channel order; `inverse` is ycbcr2rgb."""
+    m = np.array(_YCBCR_FROM_RGB) / 255
+    offset = np.array([16.0, 128.0, 128.0])
+    if inverse:
+        m = np.linalg.inv(m)
+        m, offset = (m[::-1], -m[::-1] @ offset) if order == "bgr" else (m, -m @ offset)
+    elif order == "bgr":
+        m = m[:, ::-1]
+    return np.hstack([m, offset[:, None]])
 
 
 @dataclass(frozen=True)

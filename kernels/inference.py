@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -87,7 +88,8 @@ class Restorer:
 
     def __init__(self, model: DRRN, device: torch.device, precision: str, tiling: Tiling) -> None:
         self.device, self.precision, self.tiling = device, precision, tiling
-        self.model = model.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN prefer NHWC
+        # A copy: the caller's model stays where and as it was. oneDNN and cuDNN prefer NHWC.
+        self.model = copy.deepcopy(model).to(device, memory_format=torch.channels_last)
         self.units = model.config.units  # recursive units per forward; the live preview changes it
         dtype = DTYPES[precision]
         # bf16 fused only where the CPU has bf16 instructions; elsewhere autocast (docs/QUALITY.md measured it)

@@ -1,6 +1,6 @@
 """The Python API: enhance a file, or single frames held in numpy arrays.
 
-from stream.apps.api import EnhanceOptions, FrameEnhancer, enhance_file
+from stream import EnhanceOptions, FrameEnhancer, enhance_file
 
 enhance_file(Path("in.mp4"), Path("out.mp4"), EnhanceOptions(scale=2))
 sharper = FrameEnhancer(scale=2)(rgb)  # H x W x 3 uint8 -> 2H x 2W x 3 uint8
@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import cv2
 import numpy as np
-import torch
 
-from kernels.colour import LumaCoding, rgb_to_ycbcr, ycbcr_to_rgb
+from kernels.colour import LumaCoding, ycbcr_affine
 from kernels.inference import Precision
-from kernels.resize import imresize
 from kernels.tiling import Tiling
 from stream.restorer import make_restorer
+from stream.video.chroma import upscale_chroma
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.processor import LumaEnhancer
 
 __all__ = ["Comparison", "EnhanceOptions", "FrameEnhancer", "enhance_file"]
+
+Order = Literal["rgb", "bgr", "ycbcr"]
 
 
 @dataclass
@@ -35,8 +38,10 @@ class Comparison:
 class FrameEnhancer:
     """DRRN on single frames: H x W grey (used as luma, as SR papers do) or H x W x 3 colour.
 
-    Colour frames go through MATLAB rgb2ycbcr: DRRN restores Y, Cb and Cr are upscaled
-    bicubically, and the result comes back in the input's channel order.
+    Colour frames become YCbCr codes by MATLAB rgb2ycbcr (studio range, as DRRN was trained);
+    DRRN restores Y and Cb and Cr are upscaled exactly as `enhance` upscales a 4:4:4 video's
+    chroma, so a frame gets the same result here as in a video. `order="ycbcr"` takes and
+    gives those codes directly (Y, Cb, Cr planes stacked, studio range).
     """
 
     def __init__(
@@ -53,10 +58,10 @@ class FrameEnhancer:
         self.luma = LumaEnhancer(restorer, scale, keep_bicubic=True)
         self.scale, self.device = scale, restorer.device
 
-    def __call__(self, image: np.ndarray, order: str = "rgb") -> np.ndarray:
+    def __call__(self, image: np.ndarray, order: Order = "rgb") -> np.ndarray:
         return self.compare(image, order).output
 
-    def compare(self, image: np.ndarray, order: str = "rgb") -> Comparison:
+    def compare(self, image: np.ndarray, order: Order = "rgb") -> Comparison:
         """DRRN's output with the bicubic upscale it started from, and the PSNR between them."""
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise ValueError(f"expected H x W or H x W x 3 uint8, got {image.shape} {image.dtype}")
@@ -64,15 +69,18 @@ class FrameEnhancer:
             restored = self.luma([image], LumaCoding())[0]
             assert restored.bicubic_levels is not None
             return Comparison(restored.y, restored.bicubic_levels, restored.psnr_vs_bicubic)
-        rgb = torch.from_numpy(np.ascontiguousarray(image[..., ::-1] if order == "bgr" else image))
-        ycbcr = rgb_to_ycbcr(rgb.to(self.device).permute(2, 0, 1).to(torch.float32) / 255)  # 3 x H x W
-        y_codes = (ycbcr[0] * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-        restored = self.luma([y_codes], LumaCoding())[0]
+        ycbcr = image if order == "ycbcr" else codes(image, ycbcr_affine(order))  # H x W x 3
+        restored = self.luma([np.ascontiguousarray(ycbcr[..., 0])], LumaCoding())[0]
         assert restored.bicubic_levels is not None
-        chroma = imresize(ycbcr[1:], self.scale) if self.scale > 1 else ycbcr[1:]  # 2 x sH x sW
-        images = []
-        for y in (restored.y, restored.bicubic_levels):
-            out = ycbcr_to_rgb(torch.cat([torch.from_numpy(y).to(self.device, torch.float32)[None] / 255, chroma]))
-            out = (out * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-            images.append(out[..., ::-1].copy() if order == "bgr" else out)
+        size = (restored.y.shape[1], restored.y.shape[0])
+        chroma = [upscale_chroma(np.ascontiguousarray(ycbcr[..., c]), (self.scale, self.scale), size) for c in (1, 2)]
+        images = [np.dstack([y, *chroma]) for y in (restored.y, restored.bicubic_levels)]  # sH x sW x 3
+        if order != "ycbcr":
+            images = [codes(i, ycbcr_affine(order, inverse=True)) for i in images]
         return Comparison(images[0], images[1], restored.psnr_vs_bicubic)
+
+
+def codes(image: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """A 3 x 4 colour map applied to uint8 pixels in float32, rounded back to uint8 (OpenCV's own uint8
+    path rounds in fixed point, off by one on 5% of pixels against MATLAB's rgb2ycbcr)."""
+    return np.rint(cv2.transform(image.astype(np.float32), affine)).clip(0, 255).astype(np.uint8)

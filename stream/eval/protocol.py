@@ -7,6 +7,7 @@ round to 0..255, and score Y with `scale` pixels shaved from each border.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ def score_image(restorer: Restore, y: torch.Tensor, scale: int) -> Score:
 def eager_fp32(model: DRRN, units: int, device: torch.device) -> Restore:
     """The model run eagerly in true float32 (cuDNN's TF32 off): the scores a training run and a
     GPU window report, independent of kernels.inference's fast paths (which `eval` checks)."""
-    model = model.to(device).eval().requires_grad_(False)
+    model = copy.deepcopy(model).to(device).eval().requires_grad_(False)  # the caller's model is left as it is
 
     def restore(y: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), no_tf32(benchmark=False):  # image sizes vary: no autotuning per shape

@@ -9,7 +9,6 @@ import av
 import numpy as np
 
 from kernels.colour import LumaCoding
-from stream.video.processor import Restored
 
 # Pixel formats handled as they are; anything else is converted to the nearest of these.
 NATIVE_FORMATS = {
@@ -79,6 +78,16 @@ class VideoInfo:
     @property
     def sample_dtype(self) -> type:
         return np.uint16 if self.coding.bits > 8 else np.uint8
+
+
+@dataclass
+class Restored:
+    """The model worker's result for one frame."""
+
+    y: np.ndarray  # H*s x W*s, the input's dtype
+    model_ms: float  # this frame's share of the batch's model time
+    psnr_vs_bicubic: float  # of the output against its bicubic input, on the 0..255 scale
+    bicubic_levels: np.ndarray | None = None  # uint8 0..255, kept only when asked (for --reference)
 
 
 @dataclass

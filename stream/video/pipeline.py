@@ -3,7 +3,9 @@
 PyAV and torch release the GIL in their hot loops, so threads overlap decoding, the model
 and encoding. The queues hold a few frames each, so memory stays flat however long the
 video. Any stage's error stops the others; Ctrl-C stops decoding and the model, and the
-sink still finishes the container, so the frames done make a playable file.
+sink still finishes the container, so the frames done make a playable file. What is done
+with each written frame besides writing it (the log, the reference scores, the progress
+display) is up to the observers the pipeline is given.
 """
 
 from __future__ import annotations
@@ -18,16 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import av
-import torch
 
-from kernels.metrics import psnr, ssim
 from stream.video.frames import Frame
-from stream.video.log import FrameLog
-from stream.video.processor import LumaEnhancer
+from stream.video.processor import Processor
 from stream.video.sink import VideoSink
 from stream.video.source import VideoSource
 
 _POLL_S = 0.1
+Observer = Callable[[Frame], None]  # called with each frame the sink has written, in order
 
 
 class _Stopped(Exception):
@@ -40,7 +40,6 @@ class RunStats:
     seconds: float = 0.0
     interrupted: bool = False
     reader_closed: bool = False  # stdout's reader went away (`| head`): the run ends quietly
-    log: FrameLog | None = None
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked, not waiting on a queue
     first_frame_s: float = math.nan  # when the first frame was written: start-up (model warm-up) ends here
 
@@ -53,42 +52,37 @@ class RunStats:
 class _Stage:
     """A thread plus the flag its consumer reads to know no more items will come."""
 
-    name: str
     target: Callable[[], None]
     done: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     busy: float = 0.0  # seconds spent working; the rest went to waiting on the queues
 
-
-@contextmanager
-def _timed(stage: _Stage) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        stage.busy += time.perf_counter() - start
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.busy += time.perf_counter() - start
 
 
 class Pipeline:
     def __init__(
         self,
         source: VideoSource,
-        enhancer: LumaEnhancer,
+        processor: Processor,
         sink: VideoSink,
-        log: FrameLog,
         frames_per_batch: int,
-        reference: VideoSource | None = None,
-        on_frame: Callable[[Frame, FrameLog], None] | None = None,
+        observers: list[Observer] | None = None,
         queue_frames: int = 8,
     ) -> None:
-        self.source, self.enhancer, self.sink, self.log = source, enhancer, sink, log
-        self.frames_per_batch, self.reference, self.on_frame = frames_per_batch, reference, on_frame
+        self.source, self.processor, self.sink = source, processor, sink
+        self.frames_per_batch, self.observers = frames_per_batch, observers or []
         self.to_model: queue.Queue = queue.Queue(maxsize=queue_frames)
         self.to_sink: queue.Queue = queue.Queue(maxsize=queue_frames)
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
-        self.stages = [_Stage("decode", self._source_loop), _Stage("model", self._model_loop),
-                       _Stage("encode", self._sink_loop)]  # fmt: skip
+        self.stages = {"decode": _Stage(self._decode), "model": _Stage(self._model), "encode": _Stage(self._encode)}
         self.first_frame_at: float | None = None
 
     # --- plumbing ---------------------------------------------------------------------
@@ -102,13 +96,13 @@ class Pipeline:
                 if self.stop.is_set():
                     raise _Stopped from None
 
-    def _get(self, q: queue.Queue, producer: _Stage) -> object | None:
+    def _get(self, q: queue.Queue, producer: str) -> object | None:
         """The next item, or None once the producer is done and the queue is empty."""
         while True:
             try:
                 return q.get(timeout=_POLL_S)
             except queue.Empty:
-                if producer.done.is_set() and q.empty():
+                if self.stages[producer].done.is_set() and q.empty():
                     return None
 
     def _run_stage(self, stage: _Stage) -> None:
@@ -124,100 +118,63 @@ class Pipeline:
 
     # --- stages -----------------------------------------------------------------------
 
-    def _source_loop(self) -> None:
+    def _decode(self) -> None:
         items = iter(self.source)
         while not self.stop.is_set():
-            with _timed(self.stages[0]):
+            with self.stages["decode"].working():
                 item = next(items, None)
             if item is None:
                 return
             self._put(self.to_model, item)
 
-    def _model_loop(self) -> None:
-        source = self.stages[0]
+    def _model(self) -> None:
+        """Frames are restored in batches; packets between them keep their place in the order."""
         held: list[object] = []  # items in order, waiting for the frames among them
-        frames: list[Frame] = []
         while not self.stop.is_set():
-            item = self._get(self.to_model, source)
+            item = self._get(self.to_model, "decode")
             if item is None:
-                break
-            if not frames and not isinstance(item, Frame):  # nothing to wait for: a packet goes straight on
-                self._put(self.to_sink, item)
-                continue
+                self._flush(held)
+                return
             held.append(item)
-            if isinstance(item, Frame):
-                frames.append(item)
-            if frames and (len(frames) >= self.frames_per_batch or self.to_model.empty()):
-                self._restore(frames)
-                for held_item in held:
-                    self._put(self.to_sink, held_item)
-                held, frames = [], []
-        if not self.stop.is_set():
-            if frames:
-                self._restore(frames)
-            for held_item in held:
-                self._put(self.to_sink, held_item)
+            frames = sum(isinstance(i, Frame) for i in held)
+            if not frames or frames >= self.frames_per_batch or self.to_model.empty():
+                self._flush(held)
+                held = []
 
-    def _restore(self, frames: list[Frame]) -> None:
-        with _timed(self.stages[1]):
-            results = self.enhancer([f.y for f in frames], self.source.info.coding)
-        for frame, restored in zip(frames, results, strict=True):
-            frame.restored = restored
+    def _flush(self, held: list[object]) -> None:
+        """Restore the frames among `held`, then pass everything on in order."""
+        frames = [item for item in held if isinstance(item, Frame)]
+        if frames:
+            with self.stages["model"].working():
+                results = self.processor([f.y for f in frames], self.source.info.coding)
+            for frame, restored in zip(frames, results, strict=True):
+                frame.restored = restored
+        for item in held:
+            self._put(self.to_sink, item)
 
-    def _sink_loop(self) -> None:
-        worker = self.stages[1]
-        references = (r for r in self.reference if isinstance(r, Frame)) if self.reference else None
-        while True:
-            item = self._get(self.to_sink, worker)
-            if item is None:
-                break
-            with _timed(self.stages[2]):
+    def _encode(self) -> None:
+        while (item := self._get(self.to_sink, "model")) is not None:
+            with self.stages["encode"].working():
                 if isinstance(item, Frame):
                     self.sink.write_frame(item)
-                    self.log.add(self._metrics(item, references))
                     self.first_frame_at = self.first_frame_at or time.perf_counter()
-                    if self.on_frame:
-                        self.on_frame(item, self.log)
+                    for observe in self.observers:
+                        observe(item)
                 elif isinstance(item, av.Packet):
                     self.sink.write_packet(item)
-
-    def _metrics(self, frame: Frame, references: Iterator[Frame] | None) -> dict[str, float]:
-        assert frame.restored is not None
-        info = self.source.info
-        row = {
-            "frame": frame.index,
-            "pts_time": float(frame.pts * info.time_base),
-            "model_ms": frame.restored.model_ms,
-            "psnr_vs_bicubic": frame.restored.psnr_vs_bicubic,
-        }
-        if references is not None:
-            ref = next(references, None)  # None once a shorter reference has ended
-            if ref is not None and frame.restored.bicubic_levels is not None:
-                assert self.reference is not None
-                truth = self.reference.info.coding.to_levels(torch.from_numpy(ref.y))
-                out = info.coding.to_levels(torch.from_numpy(frame.restored.y))
-                bicubic = torch.from_numpy(frame.restored.bicubic_levels).to(torch.float64)
-                border = self.enhancer.scale
-                row |= {
-                    "psnr_ref": psnr(out, truth, border),
-                    "ssim_ref": ssim(out, truth, border),
-                    "psnr_ref_bicubic": psnr(bicubic, truth, border),
-                    "ssim_ref_bicubic": ssim(bicubic, truth, border),
-                }
-        return row
 
     # --- running ----------------------------------------------------------------------
 
     def _join(self) -> None:
-        for stage in self.stages:
+        for stage in self.stages.values():
             while stage.thread is not None and stage.thread.is_alive():
                 stage.thread.join(_POLL_S)
 
     def run(self) -> RunStats:
         """Run to the end, or until a stage fails or the user presses Ctrl-C."""
-        stats = RunStats(log=self.log)
+        stats = RunStats()
         start = time.perf_counter()
-        for stage in self.stages:
+        for stage in self.stages.values():
             stage.thread = threading.Thread(target=self._run_stage, args=(stage,), daemon=True)
             stage.thread.start()
         try:
@@ -225,13 +182,13 @@ class Pipeline:
         except KeyboardInterrupt:
             stats.interrupted = True
             self.stop.set()  # decoding and the model stop within a batch; the sink drains what is done
-            self.stages[0].done.set()
-            self.stages[1].done.set()
+            self.stages["decode"].done.set()
+            self.stages["model"].done.set()
             with _sigint_ignored():  # let the container be finished, not cut short by a second Ctrl-C
                 self._join()
         stats.seconds = time.perf_counter() - start
         stats.frames = self.sink.frames_written
-        stats.busy = {stage.name: stage.busy for stage in self.stages}
+        stats.busy = {name: stage.busy for name, stage in self.stages.items()}
         if self.first_frame_at is not None:
             stats.first_frame_s = self.first_frame_at - start
         if self.errors:

@@ -8,7 +8,7 @@ model sees exactly the input it was trained on), restored, and come back as code
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -17,17 +17,21 @@ from kernels.colour import LumaCoding
 from kernels.inference import Restorer
 from kernels.metrics import psnr, to_levels
 from kernels.resize import imresize
+from stream.video.frames import Restored
 
 
-@dataclass
-class Restored:
-    y: np.ndarray  # H*s x W*s, the input's dtype
-    model_ms: float  # this frame's share of the batch's model time
-    psnr_vs_bicubic: float  # of the output against its bicubic input, on the 0..255 scale
-    bicubic_levels: np.ndarray | None = None  # uint8 0..255, kept only when asked (for --reference)
+class Processor(Protocol):
+    """What the pipeline's model stage needs: a batch of frames' luma codes in, restored luma out.
+
+    LumaEnhancer is the one the product runs; tests pass simpler ones.
+    """
+
+    def __call__(self, ys: list[np.ndarray], coding: LumaCoding) -> list[Restored]: ...
 
 
 class LumaEnhancer:
+    """DRRN's Processor: codes to the device, bicubic up, DRRN, and back to codes."""
+
     def __init__(self, restorer: Restorer, scale: int, keep_bicubic: bool = False) -> None:
         self.restorer, self.scale, self.keep_bicubic = restorer, scale, keep_bicubic
         cuda = restorer.device.type == "cuda"

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import av
-import cv2
 import numpy as np
 
 from stream.errors import UserError
+from stream.video.chroma import upscale_chroma
 from stream.video.frames import Frame, VideoInfo, plane_view
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand.
@@ -116,17 +116,10 @@ class VideoSink:
         self.frames_written = 0
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:
-        """Upscale one chroma plane by the exact factor, then crop to the output's chroma size.
-
-        Stretching to the target size instead would misplace the right and bottom edges for
-        odd sizes (a 63-wide 4:2:0 frame has 32 chroma columns covering 64 luma columns).
-        """
         assert self._chroma_size is not None and self.info.chroma_shift is not None
-        w, h = self._chroma_size
-        promoted = "444" in self.planes_fmt and "444" not in self.info.pix_fmt
+        promoted = "444" in self.planes_fmt and "444" not in self.info.pix_fmt  # odd output sizes: see planes_format
         fx, fy = (self.scale << s if promoted else self.scale for s in self.info.chroma_shift)
-        size = (plane.shape[1] * fx, plane.shape[0] * fy)
-        return cv2.resize(plane, size, interpolation=cv2.INTER_CUBIC)[:h, :w]
+        return upscale_chroma(plane, (fx, fy), self._chroma_size)
 
     def _av_frame(self, frame: Frame) -> av.VideoFrame:
         assert frame.restored is not None

@@ -1,0 +1,83 @@
+"""What is done with each frame once the sink has written it: its row of metrics in the log
+(scored against a reference video too, when given) and the progress display."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from kernels.metrics import psnr, ssim
+from stream.video.frames import Frame, VideoInfo
+from stream.video.log import FrameLog
+from stream.video.source import VideoSource
+
+LOG_FIELDS = ["frame", "pts_time", "model_ms", "psnr_vs_bicubic"]
+REFERENCE_FIELDS = ["psnr_ref", "ssim_ref", "psnr_ref_bicubic", "ssim_ref_bicubic"]
+
+
+class FrameScores:
+    """Each written frame's row in the log: its time, model time and PSNR against its bicubic
+    input; with a reference video (the output's size), PSNR and SSIM of DRRN and of bicubic
+    against the reference's frame of the same index, `border` pixels shaved."""
+
+    def __init__(self, log: FrameLog, info: VideoInfo, reference: VideoSource | None = None, border: int = 0) -> None:
+        self.log, self.info, self.reference, self.border = log, info, reference, border
+        self._references: Iterator[Frame] | None = None
+        if reference is not None:
+            self._references = (item for item in reference if isinstance(item, Frame))
+
+    def __call__(self, frame: Frame) -> None:
+        assert frame.restored is not None
+        row = {
+            "frame": frame.index,
+            "pts_time": float(frame.pts * self.info.time_base),
+            "model_ms": frame.restored.model_ms,
+            "psnr_vs_bicubic": frame.restored.psnr_vs_bicubic,
+        }
+        truth = next(self._references, None) if self._references is not None else None  # None past a shorter one
+        if truth is not None:
+            row |= self.against_reference(frame, truth)
+        self.log.add(row)
+
+    def against_reference(self, frame: Frame, truth: Frame) -> dict[str, float]:
+        assert frame.restored is not None and frame.restored.bicubic_levels is not None and self.reference is not None
+        levels = self.reference.info.coding.to_levels(torch.from_numpy(truth.y))
+        out = self.info.coding.to_levels(torch.from_numpy(frame.restored.y))
+        bicubic = torch.from_numpy(frame.restored.bicubic_levels).to(torch.float64)
+        return {
+            "psnr_ref": psnr(out, levels, self.border),
+            "ssim_ref": ssim(out, levels, self.border),
+            "psnr_ref_bicubic": psnr(bicubic, levels, self.border),
+            "ssim_ref_bicubic": ssim(bicubic, levels, self.border),
+        }
+
+
+class ProgressBar:
+    """Frames done of how many, fps, ETA and the running PSNR against bicubic, on the console."""
+
+    def __init__(self, console: Console, total: int | None, log: FrameLog) -> None:
+        self.log = log
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(),
+            TextColumn("{task.completed}/{task.fields[total_text]} frames"), TextColumn("{task.fields[fps]}"),
+            TaskProgressColumn(), TimeRemainingColumn(), TextColumn("{task.fields[psnr]}"),
+            console=console, transient=True, disable=console.quiet,
+        )  # fmt: skip
+        self.task = self.progress.add_task("enhancing", total=total, total_text=str(total or "?"), fps="", psnr="")
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, frame: Frame) -> None:
+        speed = self.progress.tasks[0].speed
+        self.progress.update(
+            self.task, advance=1, fps=f"{speed:.2f} fps" if speed else "",
+            psnr=f"PSNR vs bicubic {self.log.mean('psnr_vs_bicubic'):.2f} dB",
+        )  # fmt: skip

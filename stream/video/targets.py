@@ -1,0 +1,71 @@
+"""Where `enhance` writes: a named file (grown beside itself, renamed when complete) or stdout."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+from stream.errors import UserError
+from stream.files import partial_path
+
+STDIO = "-"  # read stdin / write stdout
+PIPE_DEFAULT_FORMAT = "matroska"
+# Muxers that seek back to finish the file (mp4's index): impossible on a pipe.
+SEEKING_FORMATS = {"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "f4v", "psp", "mov,mp4,m4a,3gp,3g2,mj2"}
+
+
+class FileTarget:
+    """A named output, written beside itself and renamed at the end, so a failed run never
+    clobbers an existing file."""
+
+    def __init__(self, src: str, dst: str, overwrite: bool, format: str | None) -> None:
+        self.dst, self.format = Path(dst), format
+        if src != STDIO and Path(src).exists() and self.dst.exists() and os.path.samefile(src, self.dst):
+            raise UserError(f"{dst}: the output would overwrite the input")
+        if self.dst.is_dir():
+            raise UserError(f"{dst}: is a folder")
+        if self.dst.exists() and not overwrite:
+            raise UserError(f"{dst}: exists; pass -y to replace it")
+        if not self.dst.parent.is_dir():
+            raise UserError(f"{self.dst.parent}: no such folder")
+        self.tmp = partial_path(self.dst)
+
+    def open(self) -> Path:
+        try:
+            self.tmp.open("wb").close()  # fail now, not after the first batch, if the folder is not writable
+        except OSError as e:
+            raise UserError(f"{self.dst}: cannot write ({e.strerror})") from None
+        return self.tmp
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.dst)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+class PipeTarget:
+    """stdout: the stream goes out as it is made, in a container that needs no seeking."""
+
+    def __init__(self, format: str | None) -> None:
+        self.dst, self.format = "stdout", format or PIPE_DEFAULT_FORMAT
+        if self.format in SEEKING_FORMATS:
+            raise UserError(f"{self.format} cannot be written to a pipe (it seeks back); use matroska, nut or mpegts")
+        if sys.stdout.isatty():
+            raise UserError("stdout is a terminal; redirect it to a file or a pipe")
+
+    def open(self) -> BinaryIO:
+        return sys.stdout.buffer
+
+    def commit(self) -> None:
+        sys.stdout.buffer.flush()
+
+    def discard(self) -> None:
+        pass
+
+
+def open_target(src: str, dst: str, overwrite: bool, format: str | None) -> FileTarget | PipeTarget:
+    """The output `dst` names, checked before any model time: "-" is stdout."""
+    return PipeTarget(format) if dst == STDIO else FileTarget(src, dst, overwrite, format)
