@@ -4,8 +4,10 @@
 
 Importing this package has one side effect, and this is the only place that has one: OpenCV is
 loaded before PyAV, because PyAV's bundled libxcb, loaded first, makes OpenCV's Qt windows hang
-(PyAV-Org/PyAV#978). (kernels/__init__.py sets one environment variable for torch's allocator.)
-The API's names are imported on first use, so the CLI starts without torch or PyAV.
+(PyAV-Org/PyAV#978). Elsewhere only two imports do more than define things: kernels/__init__.py
+sets one environment variable for torch's allocator, and stream.cli.options reads the shipped
+weights' depth table from their file header for the --units help. The API's names are imported on
+first use, so the CLI starts without torch or PyAV.
 """
 
 from __future__ import annotations

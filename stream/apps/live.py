@@ -24,6 +24,7 @@ import av
 import cv2
 import numpy as np
 
+from kernels.errors import reason
 from stream.apps.api import Comparison, FrameEnhancer
 from stream.apps.latency import Choice, DepthController
 from stream.errors import UserError
@@ -348,17 +349,11 @@ class Preview:
         self.shown_seq = self.shown_live = self.shot_count = 0
         self.start = time.perf_counter()
         self.canvas: np.ndarray | None = None
+        self.window_open = False
         self.latencies: list[float] = []
 
     def run(self) -> LiveStats:
         """Show (or, without a window, just run) the preview until q, the source's end, or max_frames."""
-        if self.options.window:
-            try:
-                cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no toolbar
-                cv2.setMouseCallback(WINDOW, self.view.on_mouse)
-            except cv2.error as e:
-                self.capture.release()
-                raise UserError(f"cannot open a window ({str(e).strip().splitlines()[-1]}); use --no-window") from None
         self.reader.start()
         self.worker.start()
         try:
@@ -388,7 +383,7 @@ class Preview:
             return True
         if self.reader.ended.is_set() and self.shown_seq == (shot.seq if shot else 0):
             return True  # a file has ended and its last frame is shown
-        if not self.options.window:
+        if not self.window_open:  # headless, or nothing to show yet
             time.sleep(0.005)
             return False
         return self.on_key(cv2.waitKey(_KEY_WAIT_MS) & 0xFF)
@@ -420,9 +415,21 @@ class Preview:
         if self.recorder:
             self.recorder.write(self.canvas, time.perf_counter())
         if self.options.window:
+            self.open_window()
             cv2.imshow(WINDOW, self.canvas)
             self.view.width = self.canvas.shape[1]
         self.shot_count += 1
+
+    def open_window(self) -> None:
+        """The window appears with the first picture, not empty while the model warms up."""
+        if self.window_open:
+            return
+        try:
+            cv2.namedWindow(WINDOW, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no toolbar
+            cv2.setMouseCallback(WINDOW, self.view.on_mouse)
+        except cv2.error as e:
+            raise UserError(f"cannot open a window ({reason(e)}); use --no-window") from None
+        self.window_open = True
 
     def status(self, result: Result | None) -> str:
         choice = result.choice if result else None
@@ -458,7 +465,7 @@ class Preview:
         """Stop the threads and close everything, each step even if an earlier one fails."""
         self.stop.set()
         with ExitStack() as stack:
-            if self.options.window:
+            if self.window_open:
                 stack.callback(cv2.destroyAllWindows)
             if self.recorder is not None:
                 stack.callback(self.recorder.close)

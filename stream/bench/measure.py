@@ -75,7 +75,7 @@ def _best_seconds(fn: Callable[[], object], device: torch.device, reps: int) -> 
     return best
 
 
-def _gemm_candidates(device: torch.device, dtype: torch.dtype) -> dict[str, tuple[Callable[[], object], float]]:
+def gemm_candidates(device: torch.device, dtype: torch.dtype) -> dict[str, tuple[Callable[[], object], float]]:
     """GEMM-shaped kernels the libraries run at their best: name -> (run it once, its FLOP)."""
     gpu = device.type == "cuda"
     kernels: dict[str, tuple[Callable[[], object], float]] = {}
@@ -99,7 +99,7 @@ class GemmPeak:
 
     def __init__(self, device: torch.device, precision: str) -> None:
         self.device = device
-        candidates = _gemm_candidates(device, DTYPES[precision])
+        candidates = gemm_candidates(device, DTYPES[precision])
         with torch.inference_mode():
             rates = {name: flop / _best_seconds(fn, device, 8) / 1e9 for name, (fn, flop) in candidates.items()}
         self.kernel = max(rates, key=rates.__getitem__)
@@ -175,15 +175,20 @@ def measure(
                 pipelines.append(pipeline_run(options, width, height, frames))
     only_fps, peak_gflops = statistics.median(fps), max(peaks)  # the most the machine did in the run: the limit
     e2e_fps = statistics.median(p[0] for p in pipelines)
-    model_gflops = only_fps * width * height * flops_per_pixel(restorer.units) / 1e9
+    model_gflops = only_fps * width * height * flops_per_pixel(restorer.units, restorer.model.config.channels) / 1e9
     return BenchResult(
         device=str(restorer.device), precision=restorer.precision, size=f"{width}x{height}", scale=options.scale,
         units=restorer.units, frames=frames, tiling=str(restorer.tiling),
-        peak_gflops=round(peak_gflops, 1), peak_kernel=peak.kernel,
-        model_gflops=round(model_gflops, 1), model_fraction=round(model_gflops / peak_gflops, 3),
-        model_mpx_s=round(only_fps * width * height / 1e6, 4), model_only_fps=round(only_fps, 4),
-        e2e_fps=round(e2e_fps, 4), e2e_fraction=round(e2e_fps / only_fps, 3),
-        e2e_wall_fps=round(statistics.median(p[1] for p in pipelines), 4), busy=pipelines[-1][2],
+        peak_gflops=_figures(peak_gflops), peak_kernel=peak.kernel,
+        model_gflops=_figures(model_gflops), model_fraction=round(model_gflops / peak_gflops, 3),
+        model_mpx_s=_figures(only_fps * width * height / 1e6), model_only_fps=_figures(only_fps),
+        e2e_fps=_figures(e2e_fps), e2e_fraction=round(e2e_fps / only_fps, 3),
+        e2e_wall_fps=_figures(statistics.median(p[1] for p in pipelines)), busy=pipelines[-1][2],
         host=host_name(restorer.device), torch=torch.__version__, threads=torch.get_num_threads(),
         date=date.today().isoformat(),
     )  # fmt: skip
+
+
+def _figures(value: float, digits: int = 5) -> float:
+    """Rounded to significant figures: rates from a tiny test frame to a GPU at 4K all keep their precision."""
+    return float(f"{value:.{digits}g}")

@@ -11,7 +11,7 @@ from stream.cli.options import DeviceOpt, PrecisionOpt
 from stream.console import say
 from stream.errors import UserError
 
-CHANNELS = 128  # kernels.model.DRRNConfig.channels
+CHANNELS = 128  # kernels.model.DRRNConfig.channels (a test keeps them equal)
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Folder of training images (subfolders too) or a .npz.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for last.pt, best.safetensors and curve.jsonl.")]

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from kernels.model import DRRN
 from kernels.weights import Weights, save_weights
+from stream.console import err
 from stream.errors import UserError
 from stream.eval.protocol import eager_fp32, evaluate_dataset
 from stream.files import write_atomically
@@ -31,8 +32,6 @@ from stream.train.recipe import Recipe, recipe_changes
 from stream.train.trainer import Trainer
 
 DEFAULT_VAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "Set5"
-
-err = Console(stderr=True)
 
 
 def validate(

@@ -27,7 +27,18 @@ def test_eval_json_is_one_object_with_every_field(dataset, tiny_weights, capsys)
     assert [(r["dataset"], r["scale"], r["images"]) for r in results] == [("Tiny", 2, 2), ("Tiny", 3, 2)]
     for r in results:
         assert set(r) == {"dataset", "scale", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "images", "seconds"}
-        assert 5 < r["psnr_bicubic"] < 60 and -1 <= r["ssim"] <= 1 and r["seconds"] > 0
+        assert 5 < r["psnr_bicubic"] < 60 and r["seconds"] > 0
+        assert abs(r["psnr"] - r["psnr_bicubic"]) > 0.01  # tiny_weights change the picture
+
+
+def test_eval_scores_the_model_output_not_its_input(dataset, identity_weights, capsys):
+    """Zero weights return the bicubic input: DRRN's scores must then be bicubic's, to the last digit."""
+    code, out, err = run_cli(
+        ["eval", "--dataset", str(dataset), "--scale", "3", "--weights", str(identity_weights), "--json"], capsys
+    )
+    assert code == 0, err
+    [r] = json.loads(out)["results"]
+    assert (r["psnr"], r["ssim"]) == (r["psnr_bicubic"], r["ssim_bicubic"])
 
 
 def test_eval_table_and_tiled_mode(dataset, tiny_weights, capsys):

@@ -9,6 +9,10 @@ from kernels.tiling import Tiling, tiling_for
 from tests.conftest import random_drrn
 
 needs_onednn = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN")
+needs_onednn_bf16 = pytest.mark.skipif(
+    not (onednn.available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    reason="oneDNN has no bf16 convolution on this CPU (it needs AVX-512 BW/VL/DQ, AVX-NE-CONVERT or AMX)",
+)
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
@@ -21,7 +25,7 @@ def test_fused_cpu_forward_equals_the_model(units):
     torch.testing.assert_close(fused, model(x, units), rtol=1e-5, atol=1e-5)
 
 
-@needs_onednn
+@needs_onednn_bf16
 def test_fused_bf16_is_close_to_autocast_bf16():
     model = random_drrn(units=2, channels=16)
     x = torch.rand(1, 1, 20, 20)
@@ -63,3 +67,13 @@ def test_cuda_fp16_graphs_match_cpu_float32(tile):
         torch.testing.assert_close(restorer(x).cpu(), expected, rtol=0, atol=0.02)
     restorer.units = 1  # a new graph for the new depth
     torch.testing.assert_close(restorer(x).cpu(), model(x, 1), rtol=0, atol=0.02)
+
+
+def test_restorer_leaves_its_callers_model_as_it_was():
+    model = random_drrn(units=2).requires_grad_(True)
+    weight = model.conv_a.weight
+    before = (weight.device, weight.dtype, weight.is_contiguous(), weight.requires_grad, weight.clone())
+    Restorer(model, torch.device("cpu"), "fp32", Tiling(tile=None))(torch.rand(1, 1, 12, 12))
+    after = model.conv_a.weight
+    assert after is weight and (after.device, after.dtype, after.is_contiguous(), after.requires_grad) == before[:4]
+    assert torch.equal(after, before[4])

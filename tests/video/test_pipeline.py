@@ -10,12 +10,15 @@ import pytest
 import torch
 
 from kernels.colour import LumaCoding
+from kernels.metrics import psnr, ssim
 from kernels.resize import imresize
+from kernels.weights import Weights, load_drrn, save_weights
 from stream.apps.api import EnhanceOptions, FrameEnhancer, enhance_file
 from stream.video.frames import plane_view
 from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
 from tests.cli_helpers import run_cli
+from tests.conftest import random_drrn
 from tests.media import VFR_PTS_MS, make_clip, probe
 
 
@@ -70,8 +73,10 @@ def test_eval_video_reports_means_log_and_plot(tmp_path, tiny_weights, capsys):
     assert code == 0, err
     summary = json.loads(out)
     assert summary["frames"] == 5 and set(summary) == {"frames", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic"}
-    assert 20 < summary["psnr_bicubic"] < 60 and 0 < summary["ssim_bicubic"] <= 1
-    assert len(list(csv.DictReader(log.open()))) == 5
+    rows = list(csv.DictReader(log.open()))
+    assert len(rows) == 5 and 20 < summary["psnr_bicubic"] < 60
+    for key in ("psnr", "psnr_bicubic", "ssim", "ssim_bicubic"):  # the summary is the mean of the logged frames
+        assert summary[key] == pytest.approx(sum(float(r[key]) for r in rows) / 5, abs=1e-4)
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
@@ -172,18 +177,60 @@ def test_frame_api_numpy_in_numpy_out(tiny_weights):
         enhancer(rgb.astype(np.float32))
 
 
-def test_reference_scores_output_and_bicubic(tmp_path, tiny_weights, capsys):
-    src = make_clip(tmp_path / "in.mp4", audio=False)
-    ref = make_clip(tmp_path / "ref.mp4", width=128, height=96, audio=False)
-    log = tmp_path / "log.jsonl"
-    code, _, err = run_cli(
-        [str(src), str(tmp_path / "o.mp4"), "--weights", str(tiny_weights), "--reference", str(ref), "--log", str(log)],
-        capsys,
-    )
+@pytest.fixture
+def strong_weights(tmp_path: Path) -> Path:
+    """Random B1U2 weights that move the output ~5 codes from bicubic on average, without clipping."""
+    path = tmp_path / "strong.safetensors"
+    save_weights(path, Weights(random_drrn(units=2, channels=8, std=0.08).state_dict(), {"units": "2"}))
+    return path
+
+
+def restored_luma(weights: Path, y: np.ndarray, scale: int) -> np.ndarray:
+    """What DRRN makes of one frame's 8-bit studio luma, computed here with the eager float32 model."""
+    model, _ = load_drrn(weights)
+    x = LumaCoding().to_model(torch.from_numpy(y))[None, None]
+    with torch.inference_mode():
+        return LumaCoding().from_model(model(imresize(x, scale)))[0, 0].numpy()
+
+
+def test_decoded_output_is_the_models_luma_and_the_frame_apis_chroma(tmp_path, strong_weights):
+    """End to end with a lossless codec: each output frame's Y is DRRN's result on the input's Y,
+    and the whole frame equals what FrameEnhancer makes of the same YCbCr frame (one chroma path)."""
+    src = make_clip(tmp_path / "in.mkv", width=40, height=32, pix_fmt="yuv444p", codec="ffv1", pts_ms=[0, 40, 80],
+                    audio=False)  # fmt: skip
+    dst = tmp_path / "out.mkv"
+    options = EnhanceOptions(scale=2, weights=strong_weights, precision="fp32", encode=EncodeOptions(codec="ffv1"))
+    enhance_file(src, dst, options)
+    api = FrameEnhancer(scale=2, weights=strong_weights, precision="fp32")
+    for index in range(3):
+        _, _, planes_in = decoded_planes(src, index)
+        _, _, planes_out = decoded_planes(dst, index)
+        expected = restored_luma(strong_weights, planes_in[0], 2)
+        assert np.abs(planes_out[0].astype(int) - expected).max() <= 1  # fused oneDNN vs eager: float rounding
+        assert (planes_out[0] == expected).mean() > 0.99
+        bicubic = api.compare(np.dstack(planes_in), order="ycbcr").bicubic[..., 0]
+        assert np.abs(planes_out[0].astype(int) - bicubic).mean() > 2  # the weights did change the picture
+        assert np.array_equal(np.dstack(planes_out), api(np.dstack(planes_in), order="ycbcr"))
+
+
+def test_reference_scores_are_those_of_the_decoded_output_and_of_bicubic(tmp_path, strong_weights, capsys):
+    src = make_clip(tmp_path / "in.mkv", codec="ffv1", pix_fmt="yuv444p", pts_ms=[0, 40, 80], audio=False)
+    ref = make_clip(tmp_path / "ref.mkv", width=128, height=96, codec="ffv1", pts_ms=[0, 40], audio=False)
+    out, log = tmp_path / "out.mkv", tmp_path / "log.jsonl"
+    code, _, err = run_cli([str(src), str(out), "--weights", str(strong_weights), "--reference", str(ref), "--log",
+                            str(log), "--codec", "ffv1", "--precision", "fp32"], capsys)  # fmt: skip
     assert code == 0, err
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len(rows) == 12
-    assert all(r["psnr_ref_bicubic"] > 15 and -1 <= r["ssim_ref"] <= 1 for r in rows)
+    assert len(rows) == 3 and "psnr_ref" not in rows[2]  # the reference has two frames: the third is unscored
+    for row in rows[:2]:
+        truth = torch.from_numpy(decoded_planes(ref, row["frame"])[2][0]).double()
+        y_in, y_out = (torch.from_numpy(decoded_planes(p, row["frame"])[2][0]).double() for p in (src, out))
+        bicubic = (imresize(y_in / 255, 2) * 255).round().clamp(0, 255)
+        assert row["psnr_ref"] == pytest.approx(psnr(y_out, truth, 2), abs=1e-4)
+        assert row["ssim_ref"] == pytest.approx(ssim(y_out, truth, 2), abs=1e-4)
+        assert row["psnr_ref_bicubic"] == pytest.approx(psnr(bicubic, truth, 2), abs=1e-4)
+        assert row["ssim_ref_bicubic"] == pytest.approx(ssim(bicubic, truth, 2), abs=1e-4)
+        assert row["psnr_ref"] != pytest.approx(row["psnr_ref_bicubic"], abs=0.01)
     assert "against the reference" in err
 
 

@@ -1,32 +1,44 @@
 """The pipeline as a user's shell runs it: Ctrl-C mid-run, and memory over a long clip."""
 
+import os
+import select
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.media import make_clip, probe
 
 
+def read_lines(fd: int, count: int) -> None:
+    """Block until `count` lines have come through the pipe `fd` (a hang guard of 120 s per read)."""
+    data = b""
+    while data.count(b"\n") < count:
+        assert select.select([fd], [], [], 120)[0], "nothing came through the pipe"
+        data += os.read(fd, 4096)
+
+
 def test_ctrl_c_keeps_a_playable_file_of_the_frames_done(tmp_path, tiny_weights):
     src = make_clip(tmp_path / "in.mp4", width=32, height=32, pts_ms=[40 * i for i in range(400)])
     dst, log = tmp_path / "out.mp4", tmp_path / "log.csv"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(tiny_weights), "--log", str(log),
-         "--batch", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while (not log.exists() or log.read_text().count("\n") < 6) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    os.mkfifo(log)  # the log as a pipe: its rows say when frames are done, with no polling
+    fd = os.open(log, os.O_RDWR)  # read-write: opening never waits for the writer
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(tiny_weights), "--log", str(log),
+             "--batch", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        read_lines(fd, 1 + 6)  # the header and six frames written
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        os.close(fd)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     done = probe(dst)["frames"]
-    assert 5 <= done < 400
+    assert 6 <= done < 400
     assert probe(dst)["pts_ms"] == [40 * i for i in range(done)]
 
 
