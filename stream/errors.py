@@ -1,5 +1,48 @@
-"""The one exception type the CLI turns into a one-line message and a non-zero exit."""
+"""What ends a command early: bad input (a one-line message, exit 1) or a signal (exit 128 + its number)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C; kill, timeout, systemd; a closed terminal
 
 
 class UserError(Exception):
     """Bad input from the user (a path, a file, an option); the message is one line."""
+
+
+class Interrupted(BaseException):
+    """A stop signal (Ctrl-C, SIGTERM, SIGHUP) raised in the main thread, so that every command
+    stops on each of them as on Ctrl-C. A BaseException, like KeyboardInterrupt, so that
+    `except Exception` does not swallow it (nor click, which turns KeyboardInterrupt into exit 1)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def raise_interrupted(signum: int) -> None:
+    raise Interrupted(signum)
+
+
+def signal_number(stop: BaseException) -> int:
+    """The signal behind an Interrupted, or Ctrl-C's for a KeyboardInterrupt."""
+    return stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+
+
+@contextmanager
+def on_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
+    """Within the block, each stop signal calls handler(signum). Only the main thread can set
+    handlers; elsewhere (an application's worker thread) the block runs with the process's own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, lambda signum, _frame: handler(signum)) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)

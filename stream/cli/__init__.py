@@ -21,7 +21,7 @@ from stream.cli.train import train_command
 from stream.cli.video import enhance_command
 from stream.cli.weights import convert_command
 from stream.console import err
-from stream.errors import UserError
+from stream.errors import Interrupted, UserError, on_stop_signals, raise_interrupted
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 for name, command in {
@@ -45,9 +45,14 @@ def _fail(message: str) -> NoReturn:
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit status 1, never a traceback."""
+    """Entry point: user errors become one line on stderr and exit status 1, never a traceback;
+    Ctrl-C, SIGTERM and SIGHUP stop every command alike (exit status 128 + the signal's number)."""
     try:
-        app(args=with_default_command(sys.argv[1:]), prog_name="drrn-stream")
+        with on_stop_signals(raise_interrupted):
+            app(args=with_default_command(sys.argv[1:]), prog_name="drrn-stream")
+    except Interrupted as e:
+        err.print(f"interrupted ({e})", highlight=False)
+        sys.exit(128 + e.signum)
     except (UserError, WeightsError) as e:
         _fail(str(e))
     except BrokenPipeError:

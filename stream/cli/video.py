@@ -63,7 +63,7 @@ def enhance_command(
     if stats.reader_closed:
         quiet_stdout()
     if stats.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(128 + stats.signal)
 
 
 def quiet_stdout() -> None:

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from kernels.model import DRRN
 from kernels.weights import Weights, save_weights
 from stream.console import err
-from stream.errors import UserError
+from stream.errors import UserError, on_stop_signals, raise_interrupted
 from stream.eval.protocol import eager_fp32, evaluate_dataset
 from stream.files import write_atomically
 from stream.train.checkpoint import keep_curve_until, read_checkpoint, save_checkpoint
@@ -50,20 +50,18 @@ def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
 
 @contextmanager
 def stop_requests() -> Iterator[list[str]]:
-    """Ctrl-C or SIGTERM asks the loop to stop after the current step (a second Ctrl-C aborts)."""
+    """A stop signal (Ctrl-C, SIGTERM, SIGHUP) asks the loop to stop after the current step and
+    save; a second one aborts at once."""
     asked: list[str] = []
 
-    def handler(signum: int, _frame: object) -> None:
+    def handler(signum: int) -> None:
+        if asked:
+            raise_interrupted(signum)
         asked.append(signal.Signals(signum).name)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         err.print("[yellow]stopping after this step and saving (Ctrl-C again to abort)[/yellow]")
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with on_stop_signals(handler):
         yield asked
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from kernels.inference import Precision
 from kernels.tiling import Tiling
 from kernels.weights import describe
 from stream.console import say
-from stream.errors import UserError
+from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.restorer import make_restorer
 from stream.video.log import FrameLog
 from stream.video.observers import LOG_FIELDS, REFERENCE_FIELDS, FrameScores, ProgressBar
@@ -90,7 +90,6 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         stats = run_to_the_end(pipeline, target, ProgressBar(console, info.frames, log))
         if stats.reader_closed:
             return stats
-        target.commit()  # what decoded is playable and kept, even when the input was damaged
     print_summary(console, target.dst, stats, log)
     if source.errors.count:
         raise UserError(
@@ -101,8 +100,8 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
 
 
 def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress: ProgressBar) -> RunStats:
-    """Run the pipeline and finish the container, whatever stopped the run; a reader of stdout
-    that went away ends it quietly."""
+    """Run the pipeline, then finish the container and put it in place, whatever stopped the run
+    (a reader of stdout that went away ends it quietly)."""
     sink = pipeline.sink
     try:
         with progress:
@@ -118,17 +117,30 @@ def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress
         with suppress(Exception):  # the run's own error is the one to report
             sink.close()
         raise
+    late: list[int] = []
+    with on_stop_signals(late.append):  # finishing is short and makes the file whole: a signal now waits
+        finish(pipeline, target, stats)
+    if late and not stats.interrupted:
+        stats.interrupted, stats.signal = True, late[0]
+    return stats
+
+
+def finish(pipeline: Pipeline, target: FileTarget | PipeTarget, stats: RunStats) -> None:
+    """Drain the encoder, finish the container, and put the output in place: what was restored is
+    kept, even after a signal or from damaged input."""
     drain_start = time.perf_counter()
     try:
-        sink.close()
+        pipeline.sink.close()
     except av.FFmpegError as e:
         raise UserError(f"{target.dst}: encoding failed ({reason(e)})") from None
     drained = time.perf_counter() - drain_start  # the frames in the encoder's lookahead are encoded here
     stats.seconds += drained
     stats.busy["encode"] = stats.busy.get("encode", 0.0) + drained
     if stats.frames == 0:
+        if stats.interrupted:
+            raise Interrupted(stats.signal)
         raise UserError(f"{target.dst}: not written, no frame was finished")
-    return stats
+    target.commit()
 
 
 def open_reference(path: Path | None, width: int, height: int) -> VideoSource | None:

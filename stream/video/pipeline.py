@@ -2,8 +2,10 @@
 
 PyAV and torch release the GIL in their hot loops, so threads overlap decoding, the model
 and encoding. The queues hold a few frames each, so memory stays flat however long the
-video. Any stage's error stops the others; Ctrl-C stops decoding and the model, and the
-sink still finishes the container, so the frames done make a playable file. What is done
+video. Any stage's error stops the others; Ctrl-C (or SIGTERM, SIGHUP, where the CLI turns them into
+Interrupted) stops decoding and the model, and the sink still writes the frames done and finishes
+the container, so they make a playable file; a second signal stops waiting for the model and
+the queues, and the file is finished with what the sink has. What is done
 with each written frame besides writing it (the log, the reference scores, the progress
 display) is up to the observers the pipeline is given.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import math
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 import av
 
+from stream.errors import Interrupted, on_stop_signals, signal_number
 from stream.video.frames import Frame
 from stream.video.processor import Processor
 from stream.video.sink import VideoSink
@@ -39,6 +41,7 @@ class RunStats:
     frames: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    signal: int = 0  # the stop signal that interrupted the run
     reader_closed: bool = False  # stdout's reader went away (`| head`): the run ends quietly
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked, not waiting on a queue
     first_frame_s: float = math.nan  # when the first frame was written: start-up (model warm-up) ends here
@@ -81,6 +84,7 @@ class Pipeline:
         self.to_model: queue.Queue = queue.Queue(maxsize=queue_frames)
         self.to_sink: queue.Queue = queue.Queue(maxsize=queue_frames)
         self.stop = threading.Event()
+        self.abandon = threading.Event()  # a second stop signal: the sink takes nothing more, no one waits
         self.errors: list[BaseException] = []
         self.stages = {"decode": _Stage(self._decode), "model": _Stage(self._model), "encode": _Stage(self._encode)}
         self.first_frame_at: float | None = None
@@ -153,7 +157,7 @@ class Pipeline:
             self._put(self.to_sink, item)
 
     def _encode(self) -> None:
-        while (item := self._get(self.to_sink, "model")) is not None:
+        while not self.abandon.is_set() and (item := self._get(self.to_sink, "model")) is not None:
             with self.stages["encode"].working():
                 if isinstance(item, Frame):
                     self.sink.write_frame(item)
@@ -166,8 +170,12 @@ class Pipeline:
     # --- running ----------------------------------------------------------------------
 
     def _join(self) -> None:
-        for stage in self.stages.values():
+        """Wait for the stages; once a second signal has come, not for the model, which may be seconds
+        into a batch (its thread is a daemon and touches neither the input nor the output)."""
+        for name, stage in self.stages.items():
             while stage.thread is not None and stage.thread.is_alive():
+                if self.abandon.is_set() and name == "model":
+                    break
                 stage.thread.join(_POLL_S)
 
     def run(self) -> RunStats:
@@ -179,12 +187,12 @@ class Pipeline:
             stage.thread.start()
         try:
             self._join()
-        except KeyboardInterrupt:
-            stats.interrupted = True
+        except (KeyboardInterrupt, Interrupted) as stop:
+            stats.interrupted, stats.signal = True, signal_number(stop)
             self.stop.set()  # decoding and the model stop within a batch; the sink drains what is done
             self.stages["decode"].done.set()
             self.stages["model"].done.set()
-            with _sigint_ignored():  # let the container be finished, not cut short by a second Ctrl-C
+            with on_stop_signals(lambda _: self.abandon.set()):  # a second signal: end the file at once
                 self._join()
         stats.seconds = time.perf_counter() - start
         stats.frames = self.sink.frames_written
@@ -194,15 +202,3 @@ class Pipeline:
         if self.errors:
             raise self.errors[0]
         return stats
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():  # only the main thread has handlers
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

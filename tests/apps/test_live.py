@@ -5,6 +5,7 @@ import os
 import queue
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -180,3 +181,16 @@ def test_bad_live_options_are_one_line(tiny_weights, long_clip, args, message):
     args = [str(long_clip) if a == "CLIP" else a for a in args]
     proc = subprocess.run(live(tiny_weights, *args, "--no-window"), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and message in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_sigterm_ends_live_like_ctrl_c(tmp_path, tiny_weights, long_clip):
+    out = tmp_path / "shown.mp4"
+    proc = subprocess.Popen(live(tiny_weights, str(long_clip), "--no-window", "--output", "-", "--record", str(out)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout.read(20000)  # enhanced frames are flowing
+    proc.send_signal(signal.SIGTERM)
+    proc.stdout.read()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 143, err
+    assert err.strip().splitlines()[-1] == "interrupted (SIGTERM)" and "Traceback" not in err
+    assert probe(out)["frames"] >= 1  # the recording was finished, so it plays

@@ -19,27 +19,42 @@ def read_lines(fd: int, count: int) -> None:
         data += os.read(fd, 4096)
 
 
-def test_ctrl_c_keeps_a_playable_file_of_the_frames_done(tmp_path, tiny_weights):
+def start_and_stop(tmp_path, weights, signals: list[signal.Signals]) -> tuple[subprocess.Popen, str, int]:
+    """Enhance a 400-frame clip, send `signals` once six frames are written; -> (process, stderr, frames kept)."""
     src = make_clip(tmp_path / "in.mp4", width=32, height=32, pts_ms=[40 * i for i in range(400)])
     dst, log = tmp_path / "out.mp4", tmp_path / "log.csv"
     os.mkfifo(log)  # the log as a pipe: its rows say when frames are done, with no polling
     fd = os.open(log, os.O_RDWR)  # read-write: opening never waits for the writer
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(tiny_weights), "--log", str(log),
+            [sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(weights), "--log", str(log),
              "--batch", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         read_lines(fd, 1 + 6)  # the header and six frames written
-        proc.send_signal(signal.SIGINT)
+        for s in signals:
+            proc.send_signal(s)
         _, err = proc.communicate(timeout=120)
     finally:
         os.close(fd)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err
-    done = probe(dst)["frames"]
-    assert 6 <= done < 400
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "a hidden partial file was left"
+    done = probe(dst)["frames"]  # playable, under its own name
     assert probe(dst)["pts_ms"] == [40 * i for i in range(done)]
+    return proc, err, done
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_keeps_a_playable_file_of_the_frames_done(tmp_path, tiny_weights, stop):
+    proc, err, done = start_and_stop(tmp_path, tiny_weights, [stop])
+    assert proc.returncode == 128 + stop, err  # 130, 143, 129: as a shell reports a process the signal ended
+    assert "Traceback" not in err and "interrupted: kept" in err
+    assert 6 <= done < 400
+
+
+def test_a_second_signal_ends_at_once_and_still_keeps_the_file(tmp_path, tiny_weights):
+    proc, err, done = start_and_stop(tmp_path, tiny_weights, [signal.SIGTERM, signal.SIGTERM])
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and 0 < done < 400
 
 
 # Peak RSS of this process alone: VmHWM starts afresh at exec, whereas ru_maxrss keeps the
