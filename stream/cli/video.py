@@ -20,6 +20,7 @@ from stream.cli.options import (
     UnitsOpt,
     WeightsOpt,
 )
+from stream.console import say
 
 Src = Annotated[str, typer.Argument(help="Input video, or - for stdin.")]
 Dst = Annotated[str, typer.Argument(help="Output video (container from its name), or - for stdout.")]
@@ -36,6 +37,9 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or su
 InputFormatOpt = Annotated[
     str | None, typer.Option("--input-format", help="Input container (e.g. nut, matroska, mpegts, yuv4mpegpipe).")
 ]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Fail (exit 1) on damaged input instead of decoding past it; frames kept.")
+]
 OutputFormatOpt = Annotated[
     str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")
 ]
@@ -46,7 +50,7 @@ def enhance_command(
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = DEFAULT_HALO,
     batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = 18, preset: PresetOpt = "medium",
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
-    input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None,
+    input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     from stream.video.enhance import EnhanceOptions, enhance_file
@@ -57,9 +61,11 @@ def enhance_command(
         tile=tile, halo=halo, batch=batch,
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
         log=log, reference=reference, overwrite=overwrite,
-        input_format=input_format, output_format=output_format,
+        input_format=input_format, output_format=output_format, strict=strict,
     )  # fmt: skip
     stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
+    if stats.damage:
+        say(f"warning: {stats.damage}", style="yellow")  # even with --quiet: the output is short of frames
     if stats.reader_closed:
         quiet_stdout()
     if stats.interrupted:

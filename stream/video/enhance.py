@@ -49,6 +49,7 @@ class EnhanceOptions:
     input_format: str | None = None  # None: probe the input
     output_format: str | None = None  # None: from the output's name (matroska on a pipe)
     queue_frames: int = 8  # frames between stages: bounds memory, hides I/O jitter
+    strict: bool = False  # damaged input fails the run (exit 1; the frames that decoded are still kept)
 
 
 def frames_per_batch(width: int, height: int, tiling: Tiling) -> int:
@@ -92,10 +93,9 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
             return stats
     print_summary(console, target.dst, stats, log)
     if source.errors.count:
-        raise UserError(
-            f"{source.name}: truncated or corrupt input ({source.errors.count} decoder errors, first: "
-            f"{source.errors.first!r}); {target.dst} has the {stats.frames} frames that decoded"
-        )
+        stats.damage = damage_report(source, target.dst, stats.frames)
+        if options.strict:
+            raise UserError(stats.damage)
     return stats
 
 
@@ -141,6 +141,16 @@ def finish(pipeline: Pipeline, target: FileTarget | PipeTarget, stats: RunStats)
             raise Interrupted(stats.signal)
         raise UserError(f"{target.dst}: not written, no frame was finished")
     target.commit()
+
+
+def damage_report(source: VideoSource, dst: str | Path, frames: int) -> str:
+    """One line on damaged input that was decoded past."""
+    errors = source.errors
+    lost = f", {errors.frames_lost} frames lost" if errors.frames_lost else ""
+    return (
+        f"{source.name}: damaged input, decoded past {errors.count} error{'s' * (errors.count != 1)}{lost} "
+        f"(first: {errors.first}); {dst} has the {frames} frames that decoded"
+    )
 
 
 def open_reference(path: Path | None, width: int, height: int) -> VideoSource | None:

@@ -103,6 +103,7 @@ class Frame:
     y: np.ndarray  # H x W, uint8 or uint16
     chroma: list[np.ndarray]  # [Cb, Cr] at the chroma size, or [] for grey
     restored: Restored | None = None
+    decode_errors: int = 0  # errors the input had shown when this frame was decoded
 
 
 def is_full_range(pix_fmt: str, color_range: int) -> bool:

@@ -38,7 +38,7 @@ class FrameLog:
     def add(self, row: dict[str, float]) -> None:
         self.rows += 1
         for key, value in row.items():
-            if key in ("frame", "pts_time") or not math.isfinite(value):
+            if key in ("frame", "pts_time", "decode_errors") or not math.isfinite(value):
                 continue
             self.sums[key] = self.sums.get(key, 0.0) + value
             self.counts[key] = self.counts.get(key, 0) + 1

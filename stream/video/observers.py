@@ -14,14 +14,15 @@ from stream.video.frames import Frame, VideoInfo
 from stream.video.log import FrameLog
 from stream.video.source import VideoSource
 
-LOG_FIELDS = ["frame", "pts_time", "model_ms", "psnr_vs_bicubic"]
+LOG_FIELDS = ["frame", "pts_time", "model_ms", "psnr_vs_bicubic", "decode_errors"]
 REFERENCE_FIELDS = ["psnr_ref", "ssim_ref", "psnr_ref_bicubic", "ssim_ref_bicubic"]
 
 
 class FrameScores:
-    """Each written frame's row in the log: its time, model time and PSNR against its bicubic
-    input; with a reference video (the output's size), PSNR and SSIM of DRRN and of bicubic
-    against the reference's frame of the same index, `border` pixels shaved."""
+    """Each written frame's row in the log: its time, model time, PSNR against its bicubic input
+    and the errors the input had shown by then (damage decoded past); with a reference video (the
+    output's size), PSNR and SSIM of DRRN and of bicubic against the reference's frame of the same
+    index, `border` pixels shaved."""
 
     def __init__(self, log: FrameLog, info: VideoInfo, reference: VideoSource | None = None, border: int = 0) -> None:
         self.log, self.info, self.reference, self.border = log, info, reference, border
@@ -36,6 +37,7 @@ class FrameScores:
             "pts_time": float(frame.pts * self.info.time_base),
             "model_ms": frame.restored.model_ms,
             "psnr_vs_bicubic": frame.restored.psnr_vs_bicubic,
+            "decode_errors": frame.decode_errors,
         }
         truth = next(self._references, None) if self._references is not None else None  # None past a shorter one
         if truth is not None:

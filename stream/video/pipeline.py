@@ -45,6 +45,7 @@ class RunStats:
     reader_closed: bool = False  # stdout's reader went away (`| head`): the run ends quietly
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked, not waiting on a queue
     first_frame_s: float = math.nan  # when the first frame was written: start-up (model warm-up) ends here
+    damage: str = ""  # what damage in the input was decoded past, in one line ("" for none)
 
     @property
     def fps(self) -> float:

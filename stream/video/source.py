@@ -18,10 +18,12 @@ import av
 import av.logging
 
 from kernels.colour import LumaCoding
+from kernels.errors import reason
 from stream.errors import UserError
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, plane_view, working_format
 
 PASSTHROUGH_TYPES = ("audio", "subtitle", "data")
+MAX_DEMUX_ERRORS = 16  # in a row, with no packet between: the rest of the input is beyond reading
 _BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
 
@@ -38,17 +40,27 @@ def open_input(src: str | Path | BinaryIO, format: str | None = None) -> av.cont
 
 
 class DecodeErrors(logging.Handler):
-    """Counts the errors that libav's demuxer and decoder log for one input: the only sign of
-    a truncated or damaged stream, which they conceal and decode past."""
+    """The damage met in one input. libav conceals what it can and logs an error for it; what it
+    cannot use (a packet the decoder refuses, a demuxer error) it raises, and that is counted and
+    skipped, as ffmpeg does. Video packets that gave no frame are the frames lost."""
 
     def __init__(self, names: set[str]) -> None:
         super().__init__(logging.ERROR)
         self.names, self.count, self.first = names, 0, ""
+        self.packets = self.frames = 0  # video packets demuxed, frames decoded
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.removeprefix("libav.") in self.names:
             self.count += 1
             self.first = self.first or record.getMessage().strip()
+
+    def add(self, e: BaseException) -> None:
+        self.count += 1
+        self.first = self.first or reason(e)
+
+    @property
+    def frames_lost(self) -> int:
+        return max(self.packets - self.frames, 0)
 
 
 class VideoSource:
@@ -78,14 +90,39 @@ class VideoSource:
         self._last_pts: int | None = None
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
-        try:
-            for packet in self.container.demux(self.video, *self.passthrough):
-                if packet.stream is self.video:
-                    yield from packet.decode()
-                elif packet.size:  # skip the empty packets that mark a stream's end
+        for packet in self._packets():
+            if packet is None:  # demuxing gave up early: the decoder still holds frames
+                yield from self._decode(None)
+            elif packet.stream is self.video:
+                self.errors.packets += bool(packet.size)
+                yield from self._decode(packet)
+            elif packet.size:  # skip the empty packets that mark a stream's end
+                yield packet
+
+    def _packets(self) -> Iterator[av.Packet | None]:
+        """Demuxed packets, in file order. After a demuxer error demuxing goes on from where it
+        stopped; after MAX_DEMUX_ERRORS in a row the input is taken to end there (then None)."""
+        errors_in_a_row = 0
+        while errors_in_a_row < MAX_DEMUX_ERRORS:
+            try:
+                for packet in self.container.demux(self.video, *self.passthrough):
+                    errors_in_a_row = 0
                     yield packet
+                return
+            except av.FFmpegError as e:
+                self.errors.add(e)
+                errors_in_a_row += 1
+        yield None
+
+    def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        """The frames a packet completes (None: flush the decoder); a packet it refuses gives none."""
+        try:
+            frames = packet.decode() if packet is not None else self.video.codec_context.decode(None)
         except av.FFmpegError as e:
-            raise UserError(f"{self.name}: corrupt or unsupported data ({e.strerror or type(e).__name__})") from None
+            self.errors.add(e)
+            return []
+        self.errors.frames += len(frames)
+        return frames
 
     def _peek_first_frame(self) -> av.VideoFrame:
         for item in self._raw:
@@ -153,7 +190,7 @@ class VideoSource:
             frame = self._convert(frame, self.info.pix_fmt)
         dtype = self.info.sample_dtype
         planes = [plane_view(p, dtype).copy() for p in frame.planes]  # owned: the frame's buffer is reused
-        return Frame(index=index, pts=self._pts(frame, index), y=planes[0], chroma=planes[1:3])
+        return Frame(index, self._pts(frame, index), planes[0], planes[1:3], decode_errors=self.errors.count)
 
     def __iter__(self) -> Iterator[Frame | av.Packet]:
         index = 0

@@ -1,6 +1,8 @@
 import csv
 import json
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import av
@@ -45,7 +47,8 @@ def test_vfr_clip_with_audio_keeps_timestamps_audio_and_colour(tmp_path, tiny_we
 def test_mkv_keeps_subtitles_and_rotation(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mkv", subtitles=True, rotation=90)
     dst = tmp_path / "out.mkv"
-    assert VideoSource(src).info.frames is None  # Matroska does not say: progress runs without a total
+    with VideoSource(src) as source:
+        assert source.info.frames is None  # Matroska does not say: progress runs without a total
     code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--log", str(tmp_path / "log.jsonl")],
                            capsys)  # fmt: skip
     assert code == 0, err
@@ -120,7 +123,8 @@ def test_pixel_formats_round_trip_planes_exactly(tmp_path, identity_weights, pix
     out_fmt, out_range, out_planes = decoded_planes(dst, 3)
     assert probe(dst)["frames"] == 12 and out_planes[0].shape == (height * scale, width * scale)
     assert out_range == in_range
-    coding = VideoSource(src).info.coding
+    with VideoSource(src) as source:
+        coding = source.info.coding
     assert coding == LumaCoding(bits=10 if "10" in pix_fmt else 8, full_range=pix_fmt.startswith("yuvj"))
     x = coding.to_model(torch.from_numpy(in_planes[0].astype(np.int32)).double())
     expected = coding.from_model(imresize(x, scale) if scale > 1 else x).numpy()
@@ -295,3 +299,38 @@ def test_shipped_weights_are_the_default(tmp_path, capsys):
     code, _, err = run_cli([str(src), str(tmp_path / "out.mp4")], capsys)
     assert code == 0, err
     assert "DRRN drrn-b1u25-x234 (B1U25)" in err and probe(tmp_path / "out.mp4")["frames"] == 3
+
+
+def damaged_copy(src: Path, dst: Path, seed: int = 1) -> Path:
+    """`src` with bytes flipped over 3 KB in its middle: a damaged download, a bad sector."""
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(seed)
+    middle = len(data) // 2
+    flips = rng.random(3000) < 0.3
+    data[middle : middle + 3000] = bytes(
+        b ^ 0xFF if f else b for b, f in zip(data[middle : middle + 3000], flips, strict=True)
+    )
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.skipif(not shutil.which("ffprobe"), reason="needs ffprobe")
+def test_damaged_input_is_decoded_past_as_ffmpeg_does(tmp_path, tiny_weights, capsys):
+    clean = make_clip(tmp_path / "clean.mp4", pts_ms=[40 * i for i in range(20)])
+    src = damaged_copy(clean, tmp_path / "damaged.mp4")
+    count = ["ffprobe", "-v", "quiet", "-count_frames", "-select_streams", "v:0", "-show_entries",
+             "stream=nb_read_frames", "-of", "csv=p=0"]  # fmt: skip
+    ffmpeg_frames = int(subprocess.run([*count, str(src)], capture_output=True, text=True).stdout)
+    assert ffmpeg_frames < 20  # the damage costs frames
+    dst, log = tmp_path / "out.mp4", tmp_path / "log.csv"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--log", str(log)], capsys)
+    assert code == 0, err
+    assert probe(dst)["frames"] == ffmpeg_frames  # every frame FFmpeg decodes, and playable
+    pts = probe(dst)["pts_ms"]
+    assert pts == sorted(set(pts))  # timestamps still strictly increasing
+    assert err.strip().splitlines()[-1].startswith("warning: damaged.mp4: damaged input, decoded past")
+    errors = [int(r["decode_errors"]) for r in csv.DictReader(log.open())]
+    assert errors[0] == 0 and errors[-1] > 0 and errors == sorted(errors)  # the log shows where it began
+    code, _, err = run_cli([str(src), str(dst), "-y", "--weights", str(tiny_weights), "--strict"], capsys)
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: damaged.mp4: damaged input")
+    assert probe(dst)["frames"] == ffmpeg_frames  # --strict fails the run, but keeps what decoded
