@@ -42,6 +42,15 @@ def cpu_has_native_bf16() -> bool:
     return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX") or _cpuinfo_has_bf16()
 
 
+def cpu_bf16() -> Literal["native", "emulated", "none"]:
+    """How this CPU runs bf16 convolutions: with bf16 instructions, emulated by oneDNN in AVX-512
+    (3x slower than fp32 on a Xeon without BF16, docs/PERFORMANCE.md; 14x in a user's report), or
+    not at all (oneDNN needs AVX-512 BW/VL/DQ, AVX-NE-CONVERT or AMX; AVX2-only CPUs have none)."""
+    if cpu_has_native_bf16():
+        return "native"
+    return "emulated" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "none"
+
+
 def _cpuinfo_has_bf16() -> bool:
     try:
         with open("/proc/cpuinfo") as f:

@@ -6,19 +6,28 @@ from pathlib import Path
 
 import torch
 
-from kernels.inference import Precision, Restorer, resolve_device, resolve_precision
+from kernels.inference import Precision, Restorer, cpu_bf16, resolve_device, resolve_precision
 from kernels.tiling import Tiling, tiling_for
 from kernels.weights import Weights, load_drrn
+from stream.console import say
 from stream.errors import UserError
 
 
 def resolve(device: str, precision: Precision) -> tuple[torch.device, str]:
-    """--device and --precision as a device and a resolved precision; a one-line error where impossible."""
+    """--device and --precision as a device and a resolved precision; a one-line error where
+    impossible, and a one-line word where bf16 is asked of a CPU that has no bf16 instructions."""
     try:
         dev = resolve_device(device)
-        return dev, resolve_precision(precision, dev)
+        resolved = resolve_precision(precision, dev)
     except (ValueError, RuntimeError) as e:
         raise UserError(str(e)) from None
+    if dev.type == "cpu" and resolved == "bf16" and (support := cpu_bf16()) != "native":
+        if support == "none":
+            say("notice: this CPU cannot run bf16 convolutions (oneDNN needs AVX-512 or AMX); running fp32")
+            return dev, "fp32"
+        say("warning: this CPU has no bf16 instructions (AVX512-BF16, AMX): bf16 is emulated, 3-14x slower "
+            "than fp32 (docs/PERFORMANCE.md); --precision fp32 is faster here", style="yellow")  # fmt: skip
+    return dev, resolved
 
 
 def make_restorer(

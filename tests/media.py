@@ -83,7 +83,7 @@ def probe(path: Path) -> dict:
         video = c.streams.video[0]
         info = {
             "streams": [s.type for s in c.streams],
-            "codecs": [s.codec_context.name for s in c.streams],
+            "codecs": [s.codec_context.name if s.codec_context else None for s in c.streams],
             "packets": {s.index: 0 for s in c.streams},
         }
         for packet in c.demux():

@@ -37,6 +37,12 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or su
 InputFormatOpt = Annotated[
     str | None, typer.Option("--input-format", help="Input container (e.g. nut, matroska, mpegts, yuv4mpegpipe).")
 ]
+StreamOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--stream", min=0, help="Enhance stream N (ffprobe's numbering); default: the first video, not cover art."
+    ),
+]
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Fail (exit 1) on damaged input instead of decoding past it; frames kept.")
 ]
@@ -51,6 +57,7 @@ def enhance_command(
     batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = 18, preset: PresetOpt = "medium",
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
+    stream: StreamOpt = None,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     from stream.video.enhance import EnhanceOptions, enhance_file
@@ -61,7 +68,7 @@ def enhance_command(
         tile=tile, halo=halo, batch=batch,
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
         log=log, reference=reference, overwrite=overwrite,
-        input_format=input_format, output_format=output_format, strict=strict,
+        input_format=input_format, output_format=output_format, strict=strict, stream=stream,
     )  # fmt: skip
     stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
     if stats.damage:

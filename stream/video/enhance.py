@@ -49,6 +49,7 @@ class EnhanceOptions:
     input_format: str | None = None  # None: probe the input
     output_format: str | None = None  # None: from the output's name (matroska on a pipe)
     queue_frames: int = 8  # frames between stages: bounds memory, hides I/O jitter
+    stream: int | None = None  # the input's stream to enhance (ffprobe's numbering); None: the first, not cover art
     strict: bool = False  # damaged input fails the run (exit 1; the frames that decoded are still kept)
 
 
@@ -69,7 +70,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         fields = LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])
         log = cleanup.enter_context(FrameLog(options.log, fields))
         source = cleanup.enter_context(
-            VideoSource(sys.stdin.buffer if src == STDIO else Path(src), options.input_format)
+            VideoSource(sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream)
         )
         info = source.info
         reference = open_reference(options.reference, info.width * options.scale, info.height * options.scale)
@@ -79,7 +80,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
             options.weights, options.units, options.device, options.precision, options.tile, options.halo, options.batch
         )
         cleanup.callback(target.discard)  # a no-op once committed
-        sink = VideoSink(target.open(), info, options.scale, source.passthrough, options.encode,
+        sink = VideoSink(target.open(), info, options.scale, source.carried, options.encode,
                          format=target.format, notice=lambda text: say(text, console))  # fmt: skip
         say(f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
             f"{sink.pix_fmt}; DRRN {describe(weights)} on {restorer.device} in {restorer.precision}, "

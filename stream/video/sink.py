@@ -1,8 +1,8 @@
 """The sink stage: reattach chroma, encode, mux with the passthrough streams, write.
 
 The output keeps every frame's timestamp (variable frame rate stays variable), the colour
-tags and the display rotation of the input, and copies audio, subtitle and data packets
-without touching them.
+tags and the display rotation of the input, copies the other streams' packets without
+touching them, and takes over tags, chapters, attachments and cover art (video/carry.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from stream.errors import UserError
+from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_chroma
 from stream.video.frames import Frame, VideoInfo, plane_view
 
@@ -64,7 +65,7 @@ class VideoSink:
         dst: str | Path | BinaryIO,
         info: VideoInfo,
         scale: int,
-        passthrough: list[av.stream.Stream],
+        carried: Carried,
         options: EncodeOptions,
         format: str | None = None,
         notice: Callable[[str], None] = print,
@@ -106,14 +107,9 @@ class VideoSink:
                 ctx.options |= {"b": "0"}
         if info.rotation:
             self.stream.set_display_rotation(info.rotation)
-        self.copies: dict[int, av.stream.Stream] = {}
-        for s in passthrough:
-            try:
-                self.copies[s.index] = self.container.add_stream_from_template(s)
-            except (av.FFmpegError, ValueError) as e:
-                notice(f"left out {s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'}): {e}")
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self.frames_written = 0
+        self.copies = carry(self.container, self.stream, carried, notice)
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:
         assert self._chroma_size is not None and self.info.chroma_shift is not None

@@ -1,8 +1,8 @@
 """The source stage: demux and decode one input with PyAV.
 
 Video packets are decoded into `Frame` records whose planes are copied straight out of the
-decoded frame (no RGB round trip). Packets of the other streams (audio, subtitles, data)
-are yielded untouched, in demux order, for the sink to copy.
+decoded frame (no RGB round trip). Packets of the other streams (audio, subtitles, data, other
+video) are yielded untouched, in demux order, for the sink to copy. Damage is decoded past.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import av.logging
 from kernels.colour import LumaCoding
 from kernels.errors import reason
 from stream.errors import UserError
+from stream.video.carry import Carried, is_chapter_track, is_cover
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, plane_view, working_format
 
-PASSTHROUGH_TYPES = ("audio", "subtitle", "data")
+PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
 MAX_DEMUX_ERRORS = 16  # in a row, with no packet between: the rest of the input is beyond reading
 _BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
@@ -63,24 +64,39 @@ class DecodeErrors(logging.Handler):
         return max(self.packets - self.frames, 0)
 
 
-class VideoSource:
-    """One input's first video stream, decoded in order, with its other streams' packets."""
+def pick_video(container: av.container.InputContainer, index: int | None, name: str) -> av.stream.Stream:
+    """The stream to enhance: `index` (as ffprobe numbers the streams), else the first video
+    stream that is not cover art (an attached picture)."""
+    videos = [s for s in container.streams.video if not is_cover(s)]
+    if index is not None:
+        if not 0 <= index < len(container.streams) or container.streams[index].type != "video":
+            listed = ", ".join(str(s.index) for s in container.streams.video) or "none"
+            raise UserError(f"{name}: stream {index} is not a video stream (video streams: {listed})")
+        videos = [container.streams[index]]
+    if not videos:
+        raise UserError(f"{name}: no video stream" + (" (only cover art)" if container.streams.video else ""))
+    if videos[0].codec_context is None:
+        raise UserError(f"{name}: no decoder for its video codec")
+    return videos[0]
 
-    def __init__(self, src: str | Path | BinaryIO, format: str | None = None) -> None:
+
+class VideoSource:
+    """One input's video stream (the first that is not cover art, or the one asked for), decoded
+    in order, with its other streams' packets and what else the output takes over."""
+
+    def __init__(self, src: str | Path | BinaryIO, format: str | None = None, stream: int | None = None) -> None:
         self.name = str(getattr(src, "name", src))
         self.container = open_input(src, format)
-        if not self.container.streams.video:
+        try:
+            self.video = pick_video(self.container, stream, self.name)
+        except UserError:
             self.container.close()
-            raise UserError(f"{self.name}: no video stream")
-        self.video = self.container.streams.video[0]
-        if self.video.codec_context is None:
-            self.container.close()
-            raise UserError(f"{self.name}: no decoder for its video codec")
+            raise
         self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
         self.errors = DecodeErrors({self.container.format.name, self.video.codec_context.name})
         logging.getLogger("libav").addHandler(self.errors)
         av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
-        self.passthrough = [s for s in self.container.streams if s.type in PASSTHROUGH_TYPES]
+        self.passthrough = [s for s in self.container.streams if s is not self.video and s.type in PASSTHROUGH_TYPES]
         self._raw = self._demux()
         self._pending: list[av.VideoFrame | av.Packet] = []
         first = self._peek_first_frame()
@@ -88,6 +104,23 @@ class VideoSource:
         self.info = self._describe(first)
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
         self._last_pts: int | None = None
+        self.carried = self._carried()
+
+    def _carried(self) -> Carried:
+        """What the output takes over. Cover art's one packet comes first in demux order, so it is
+        among the packets read before the first frame: it is taken out of them here."""
+        cover_streams = [s for s in self.passthrough if is_cover(s)]
+        covers = [p for p in self._pending if isinstance(p, av.Packet) and p.stream in cover_streams]
+        self._pending = [item for item in self._pending if not any(item is p for p in covers)]
+        return Carried(
+            streams=[s for s in self.passthrough if s not in cover_streams and not is_chapter_track(s)],
+            covers=[(p.stream, bytes(p)) for p in covers],
+            metadata=dict(self.container.metadata),
+            video_metadata=dict(self.video.metadata),
+            video_disposition=int(self.video.disposition),
+            chapters=self.container.chapters(),
+            attachments=[(a.name, a.mimetype, bytes(a.data)) for a in self.container.streams.attachments],
+        )
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
         for packet in self._packets():

@@ -6,6 +6,7 @@ import torch
 from kernels import onednn
 from kernels.inference import Restorer
 from kernels.tiling import Tiling, tiling_for
+from stream import restorer
 from tests.conftest import random_drrn
 
 needs_onednn = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN")
@@ -77,3 +78,16 @@ def test_restorer_leaves_its_callers_model_as_it_was():
     after = model.conv_a.weight
     assert after is weight and (after.device, after.dtype, after.is_contiguous(), after.requires_grad) == before[:4]
     assert torch.equal(after, before[4])
+
+
+@pytest.mark.parametrize(
+    "support, runs, said",
+    [("native", "bf16", ""), ("emulated", "bf16", "warning: this CPU has no bf16 instructions"),
+     ("none", "fp32", "notice: this CPU cannot run bf16 convolutions")],
+)  # fmt: skip
+def test_bf16_on_each_kind_of_cpu(monkeypatch, capsys, support, runs, said):
+    """AVX512-BF16 or AMX, AVX-512 without BF16, AVX2 only: each kind of CPU this project runs on."""
+    monkeypatch.setattr(restorer, "cpu_bf16", lambda: support)
+    assert restorer.resolve("cpu", "bf16") == (torch.device("cpu"), runs)
+    err = capsys.readouterr().err
+    assert err.startswith(said) and err.count("\n") == (1 if said else 0)

@@ -1,0 +1,97 @@
+"""What the output takes over from the input besides the enhanced frames, as `ffmpeg -map 0 -c copy`
+would: the other streams (with their tags and dispositions), cover art, the container's tags,
+chapters and attachments. What the output's container cannot hold is named in one notice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+from av.stream import Disposition
+
+# Containers that can hold these (FFmpeg's muxers); elsewhere they are left out with a notice.
+CHAPTER_FORMATS = {"matroska", "webm", "mp4", "mov", "ipod", "ogg"}
+ATTACHMENT_FORMATS = {"matroska"}
+COVER_FORMATS = {"matroska", "mp4", "mov", "ipod"}  # Matroska keeps a cover as an image attachment
+
+
+@dataclass
+class Carried:
+    """Read from the input when it is opened; the other streams' packets come through the pipeline."""
+
+    streams: list[av.stream.Stream] = field(default_factory=list)  # copied packet by packet
+    covers: list[tuple[av.stream.Stream, bytes]] = field(default_factory=list)  # attached pictures, with the picture
+    metadata: dict[str, str] = field(default_factory=dict)  # the container's tags (title, ...)
+    video_metadata: dict[str, str] = field(default_factory=dict)  # the enhanced stream's (language, title, ...)
+    video_disposition: int = 0
+    chapters: list[dict] = field(default_factory=list)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # file name, MIME type, contents
+
+
+def is_cover(stream: av.stream.Stream) -> bool:
+    return stream.type == "video" and bool(stream.disposition & Disposition.attached_pic)
+
+
+def is_chapter_track(stream: av.stream.Stream) -> bool:
+    """MP4 and MOV keep chapter titles in a text track that FFmpeg shows as a data stream without
+    a codec; the chapters are carried as chapters, and the output's muxer makes its own track."""
+    container = stream.container
+    return stream.type == "data" and stream.codec_context is None and "mp4" in container.format.name
+
+
+def carry(
+    container: av.container.OutputContainer, video: av.stream.Stream, carried: Carried, notice: Callable[[str], None]
+) -> dict[int, av.stream.Stream]:
+    """Set up everything `carried` holds in the output and write the covers that are streams
+    (which writes the header, so it comes last); -> the output stream of each copied input stream."""
+    container.metadata.update(carried.metadata)
+    video.metadata.update(carried.video_metadata)
+    video.disposition = Disposition(carried.video_disposition)
+    if not any(s.disposition & Disposition.default for s in carried.streams if s.type == "video"):
+        video.disposition |= Disposition.default  # the main picture, as ffmpeg marks the first of a kind
+    copies, left_out = {}, []
+    for s in carried.streams:
+        codec = s.codec_context.name if s.codec_context else "?"
+        if codec not in container.supported_codecs:
+            left_out.append(f"{s.type} stream #{s.index} ({codec})")
+        else:
+            copies[s.index] = copy_stream(container, s)
+    kind = container.format.name
+    if carried.chapters and kind not in CHAPTER_FORMATS:
+        left_out.append(f"{len(carried.chapters)} chapters")
+    elif carried.chapters:
+        container.set_chapters(carried.chapters)
+    if carried.attachments and kind not in ATTACHMENT_FORMATS:
+        left_out.append(f"attachments ({', '.join(name for name, _, _ in carried.attachments)})")
+    for name, mimetype, data in carried.attachments if kind in ATTACHMENT_FORMATS else []:
+        container.add_attachment(name, mimetype, data)
+    if carried.covers and kind not in COVER_FORMATS:
+        left_out.append("cover art")
+    covers = [add_cover(container, s, picture) for s, picture in carried.covers if kind in COVER_FORMATS]
+    if left_out:
+        notice(f"left out, as {kind} cannot hold them: {'; '.join(left_out)}")
+    for packet in covers:
+        if packet is not None:
+            container.mux(packet)
+    return copies
+
+
+def copy_stream(container: av.container.OutputContainer, s: av.stream.Stream) -> av.stream.Stream:
+    out = container.add_stream_from_template(s)
+    out.metadata.update(s.metadata)
+    out.disposition = s.disposition
+    return out
+
+
+def add_cover(container: av.container.OutputContainer, stream: av.stream.Stream, picture: bytes) -> av.Packet | None:
+    """Matroska holds cover art as an image attachment (FFmpeg shows it as an attached picture);
+    MP4 and MOV as a stream of one picture: -> the packet to write there."""
+    if container.format.name == "matroska":
+        png = stream.codec_context is not None and stream.codec_context.name == "png"
+        mimetype = stream.metadata.get("mimetype") or ("image/png" if png else "image/jpeg")
+        container.add_attachment(stream.metadata.get("filename") or "cover.jpg", mimetype, picture)
+        return None
+    packet = av.Packet(picture)
+    packet.stream, packet.pts, packet.dts = copy_stream(container, stream), 0, 0
+    return packet

@@ -1,0 +1,118 @@
+"""What the output takes over from the input besides the frames, checked against `ffmpeg -map 0 -c copy`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from av.stream import Disposition
+
+from tests.cli_helpers import run_cli
+from tests.media import make_clip, probe
+
+CHAPTERS = [
+    {"id": i, "start": start, "end": start + 200, "time_base": Fraction(1, 1000), "metadata": {"title": title}}
+    for i, (start, title) in enumerate([(0, "One"), (200, "Two")], start=1)
+]
+DIFFERS_BY_DESIGN = {"duration", "encoder", "handler_name", "vendor_id"}  # durations, our encoder, muxer defaults
+needs_ffmpeg = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="needs ffmpeg")
+
+
+def jpeg(size: int = 16) -> bytes:
+    ctx = av.CodecContext.create("mjpeg", "w")
+    ctx.width = ctx.height = size
+    ctx.pix_fmt, ctx.time_base = "yuvj420p", Fraction(1, 25)
+    picture = av.VideoFrame.from_ndarray(np.full((size, size, 3), 200, np.uint8), format="rgb24")
+    return b"".join(bytes(p) for p in [*ctx.encode(picture.reformat(format="yuvj420p")), *ctx.encode(None)])
+
+
+def rich_clip(path: Path) -> Path:
+    """A clip with what a film file carries: a title, tagged audio (and subtitles, where the
+    container takes them), chapters, cover art, and in Matroska a font attachment."""
+    mkv = path.suffix == ".mkv"
+    base = make_clip(path.with_name(f"base{path.suffix}"), pts_ms=[40 * i for i in range(10)], subtitles=mkv)
+    with av.open(str(base)) as src, av.open(str(path), "w") as out:
+        out.metadata["title"] = "A film"
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        streams[1].metadata.update({"language": "fra", "title": "Commentary"})
+        streams[1].disposition = Disposition.default | Disposition.comment
+        cover = None
+        if mkv:
+            streams[2].metadata["language"] = "eng"
+            streams[2].disposition = Disposition.forced
+            out.add_attachment("cover.jpg", "image/jpeg", jpeg())  # FFmpeg reads it back as an attached picture
+            out.add_attachment("font.ttf", "font/ttf", b"\x00\x01font")
+        else:
+            cover = out.add_stream("mjpeg")
+            cover.width = cover.height = 16
+            cover.pix_fmt, cover.disposition = "yuvj420p", Disposition.attached_pic
+        out.set_chapters(CHAPTERS)
+        if cover is not None:
+            packet = av.Packet(jpeg())
+            packet.stream, packet.pts, packet.dts = cover, 0, 0
+            out.mux(packet)
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return path
+
+
+def carried(path: Path) -> dict:
+    """What ffprobe says a file carries besides its pictures: streams' kinds, tags and
+    dispositions (as a sorted list: muxers order attachments differently), chapters, the title."""
+    show = "stream=codec_type,codec_name:stream_tags:stream_disposition=default,forced,comment:chapter:format_tags"
+    info = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_entries", show, "-of", "json", str(path)],
+                                     capture_output=True, text=True, check=True).stdout)  # fmt: skip
+
+    def tags(entry: dict) -> dict:
+        return {k.lower(): v for k, v in entry.get("tags", {}).items() if k.lower() not in DIFFERS_BY_DESIGN}
+
+    streams = sorted(json.dumps([s["codec_type"], tags(s), s["disposition"]], sort_keys=True) for s in info["streams"])
+    chapters = [(round(float(c["start_time"]), 3), round(float(c["end_time"]), 3), tags(c)) for c in info["chapters"]]
+    return {"streams": streams, "chapters": chapters, "title": info["format"].get("tags", {}).get("title")}
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_streams_tags_chapters_attachments_and_cover_are_kept_as_ffmpeg_keeps_them(tmp_path, tiny_weights, suffix,
+                                                                                    capsys):  # fmt: skip
+    src = rich_clip(tmp_path / f"in{suffix}")
+    ours, theirs = tmp_path / f"ours{suffix}", tmp_path / f"ffmpeg{suffix}"
+    code, _, err = run_cli([str(src), str(ours), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-map", "0", "-c", "copy", str(theirs)], check=True)
+    assert carried(ours)["streams"] == carried(theirs)["streams"]
+    assert carried(ours)["title"] == carried(theirs)["title"] == "A film"
+    assert carried(ours)["chapters"] == carried(src)["chapters"]  # the input's times (ffmpeg shifts them by its start)
+    assert [c[2]["title"] for c in carried(theirs)["chapters"]] == ["One", "Two"]
+    assert probe(ours)["frames"] == 10  # the film was enhanced, not the cover
+    with av.open(str(ours)) as out:
+        covers = [s for s in out.streams.video if s.disposition & Disposition.attached_pic]
+        assert len(covers) == 1  # and the cover is still a cover
+    assert "left out" not in err
+
+
+def test_what_a_container_cannot_hold_is_named_in_one_line(tmp_path, tiny_weights, capsys):
+    src = rich_clip(tmp_path / "in.mkv")
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    [line] = [line for line in err.splitlines() if line.startswith("left out")]
+    assert line == "left out, as mp4 cannot hold them: subtitle stream #2 (srt); attachments (font.ttf)"
+    assert len(carried_chapters := av.open(str(tmp_path / "out.mp4")).chapters()) == 2, carried_chapters
+
+
+def test_stream_chooses_what_to_enhance(tmp_path, tiny_weights, capsys):
+    src = rich_clip(tmp_path / "in.mkv")  # 0 video, 1 audio, 2 subtitles, 3 the cover (read back as video), 4 a font
+    code, _, err = run_cli([str(src), str(tmp_path / "cover.mkv"), "--stream", "3", "--weights", str(tiny_weights)],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    assert probe(tmp_path / "cover.mkv")["size"] == (32, 32) and probe(tmp_path / "cover.mkv")["frames"] == 1
+    code, _, err = run_cli([str(src), str(tmp_path / "x.mkv"), "--stream", "1", "--weights", str(tiny_weights)], capsys)
+    assert code == 1 and err.strip() == "error: in.mkv: stream 1 is not a video stream (video streams: 0, 3)"
