@@ -20,11 +20,12 @@ def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
-def ycbcr_affine(order: str = "rgb", inverse: bool = False) -> np.ndarray:
-    """MATLAB rgb2ycbcr on 0..255 codes as a 3 x 4 affine map (matrix | offset), for cv2.transform;
-    `order` "bgr" takes (or, inverse, gives) OpenCV's channel order; `inverse` is ycbcr2rgb."""
+def ycbcr_affine(order: str = "rgb", inverse: bool = False, peak: int = 255) -> np.ndarray:
+    """MATLAB rgb2ycbcr on 0..peak codes (255, or 65535 for 16-bit) as a 3 x 4 affine map (matrix |
+    offset), for cv2.transform; `order` "bgr" takes (or, inverse, gives) OpenCV's channel order;
+    `inverse` is ycbcr2rgb."""
     m = np.array(_YCBCR_FROM_RGB) / 255
-    offset = np.array([16.0, 128.0, 128.0])
+    offset = np.array([16.0, 128.0, 128.0]) * peak / 255
     if inverse:
         m = np.linalg.inv(m)
         m, offset = (m[::-1], -m[::-1] @ offset) if order == "bgr" else (m, -m @ offset)
@@ -44,16 +45,22 @@ class LumaCoding:
 
     bits: int = 8
     full_range: bool = False
+    stretched: bool = False  # images' deeper codes stretch 8-bit levels (MATLAB: 235 -> 235 * 257), video's shift them
 
     @property
     def max_code(self) -> int:
         return (1 << self.bits) - 1
 
+    @property
+    def white(self) -> int:
+        """The code of level 255."""
+        return self.max_code if self.stretched else 255 << (self.bits - 8)
+
     def to_model(self, codes: torch.Tensor) -> torch.Tensor:
         x = codes.to(torch.float32)
         if self.full_range:
             return (16 + x / self.max_code * 219) / 255
-        return x / (255 << (self.bits - 8))
+        return x / self.white
 
     def to_levels(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes -> DRRN's 8-bit studio levels, rounded (float64): what metrics compare."""
@@ -64,5 +71,5 @@ class LumaCoding:
         if self.full_range:
             codes = (y * 255 - 16) / 219 * self.max_code
         else:
-            codes = y * (255 << (self.bits - 8))
+            codes = y * self.white
         return codes.round().clamp(0, self.max_code).to(torch.int32)

@@ -1,10 +1,23 @@
-"""Writing files so that a failed or interrupted write never leaves half a file under the real name."""
+"""File names and writes: pictures and numbered sequences of them, and writing so that a failed
+or interrupted write never leaves half a file under the real name."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered sequence (frames_%05d.png)
+
+
+def is_picture(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in PICTURE_SUFFIXES
+
+
+def is_numbered(path: str | Path) -> bool:
+    return bool(NUMBER.search(Path(path).name))
 
 
 def partial_path(dst: Path) -> Path:

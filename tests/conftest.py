@@ -38,6 +38,14 @@ def tiny_weights(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def strong_weights(tmp_path: Path) -> Path:
+    """Random B1U2 weights that move the output ~5 codes from bicubic on average, without clipping."""
+    path = tmp_path / "strong.safetensors"
+    save_weights(path, Weights(random_drrn(units=2, channels=8, std=0.08).state_dict(), {"units": "2"}))
+    return path
+
+
+@pytest.fixture
 def identity_weights(tmp_path: Path) -> Path:
     """All-zero weights: DRRN's residual is 0, so it returns its bicubic input unchanged."""
     path = tmp_path / "identity.safetensors"

@@ -19,8 +19,9 @@ from kernels.colour import LumaCoding, ycbcr_affine
 from kernels.inference import Precision
 from kernels.tiling import Tiling
 from stream.restorer import make_restorer
-from stream.video.chroma import upscale_chroma
+from stream.video.chroma import upscale_plane
 from stream.video.enhance import EnhanceOptions, enhance_file
+from stream.video.frames import Restored
 from stream.video.processor import LumaEnhancer
 
 __all__ = ["Comparison", "EnhanceOptions", "FrameEnhancer", "enhance_file"]
@@ -36,7 +37,7 @@ class Comparison:
 
 
 class FrameEnhancer:
-    """DRRN on single frames: H x W grey (used as luma, as SR papers do) or H x W x 3 colour.
+    """DRRN on single frames, 8- or 16-bit: H x W grey (used as luma, as SR papers do) or H x W x 3 colour.
 
     Colour frames become YCbCr codes by MATLAB rgb2ycbcr (studio range, as DRRN was trained);
     DRRN restores Y and Cb and Cr are upscaled exactly as `enhance` upscales a 4:4:4 video's
@@ -63,24 +64,36 @@ class FrameEnhancer:
 
     def compare(self, image: np.ndarray, order: Order = "rgb") -> Comparison:
         """DRRN's output with the bicubic upscale it started from, and the PSNR between them."""
-        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-            raise ValueError(f"expected H x W or H x W x 3 uint8, got {image.shape} {image.dtype}")
+        if (
+            image.dtype not in (np.uint8, np.uint16)
+            or image.ndim not in (2, 3)
+            or (image.ndim == 3 and image.shape[2] != 3)
+        ):
+            raise ValueError(f"expected H x W or H x W x 3 uint8 or uint16, got {image.shape} {image.dtype}")
+        peak = np.iinfo(image.dtype).max
+        coding = LumaCoding(bits=16, stretched=True) if peak > 255 else LumaCoding()
         if image.ndim == 2:
-            restored = self.luma([image], LumaCoding())[0]
-            assert restored.bicubic_levels is not None
-            return Comparison(restored.y, restored.bicubic_levels, restored.psnr_vs_bicubic)
-        ycbcr = image if order == "ycbcr" else codes(image, ycbcr_affine(order))  # H x W x 3
-        restored = self.luma([np.ascontiguousarray(ycbcr[..., 0])], LumaCoding())[0]
-        assert restored.bicubic_levels is not None
+            restored = self.luma([image], coding)[0]
+            return Comparison(restored.y, bicubic_codes(restored, peak), restored.psnr_vs_bicubic)
+        ycbcr = image if order == "ycbcr" else codes(image, ycbcr_affine(order, peak=peak))  # H x W x 3
+        restored = self.luma([np.ascontiguousarray(ycbcr[..., 0])], coding)[0]
         size = (restored.y.shape[1], restored.y.shape[0])
-        chroma = [upscale_chroma(np.ascontiguousarray(ycbcr[..., c]), (self.scale, self.scale), size) for c in (1, 2)]
-        images = [np.dstack([y, *chroma]) for y in (restored.y, restored.bicubic_levels)]  # sH x sW x 3
+        chroma = [upscale_plane(np.ascontiguousarray(ycbcr[..., c]), (self.scale, self.scale), size) for c in (1, 2)]
+        images = [np.dstack([y, *chroma]) for y in (restored.y, bicubic_codes(restored, peak))]  # sH x sW x 3
         if order != "ycbcr":
-            images = [codes(i, ycbcr_affine(order, inverse=True)) for i in images]
+            images = [codes(i, ycbcr_affine(order, inverse=True, peak=peak)) for i in images]
         return Comparison(images[0], images[1], restored.psnr_vs_bicubic)
 
 
+def bicubic_codes(restored: Restored, peak: int) -> np.ndarray:
+    """The bicubic luma DRRN started from, in the input's codes (from 8-bit levels: for 16-bit
+    input this comparison picture has 8-bit precision, the output does not)."""
+    assert restored.bicubic_levels is not None
+    return restored.bicubic_levels if peak == 255 else restored.bicubic_levels.astype(np.uint16) * 257
+
+
 def codes(image: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """A 3 x 4 colour map applied to uint8 pixels in float32, rounded back to uint8 (OpenCV's own uint8
-    path rounds in fixed point, off by one on 5% of pixels against MATLAB's rgb2ycbcr)."""
-    return np.rint(cv2.transform(image.astype(np.float32), affine)).clip(0, 255).astype(np.uint8)
+    """A 3 x 4 colour map applied to integer pixels in float32, rounded back to their type (OpenCV's
+    own uint8 path rounds in fixed point, off by one on 5% of pixels against MATLAB's rgb2ycbcr)."""
+    peak = np.iinfo(image.dtype).max
+    return np.rint(cv2.transform(image.astype(np.float32), affine)).clip(0, peak).astype(image.dtype)

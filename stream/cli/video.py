@@ -21,6 +21,7 @@ from stream.cli.options import (
     WeightsOpt,
 )
 from stream.console import say
+from stream.errors import UserError
 
 Src = Annotated[str, typer.Argument(help="Input video, or - for stdin.")]
 Dst = Annotated[str, typer.Argument(help="Output video (container from its name), or - for stdout.")]
@@ -60,8 +61,14 @@ def enhance_command(
     stream: StreamOpt = None,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
+    from stream.files import is_numbered, is_picture
     from stream.video.enhance import EnhanceOptions, enhance_file
     from stream.video.sink import EncodeOptions
+
+    if is_picture(src) and is_picture(dst):
+        return pictures(src, dst, scale, weights, units, device, precision, tile, halo, overwrite, quiet)
+    if is_picture(dst) and not is_numbered(dst):
+        raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}")
 
     options = EnhanceOptions(
         scale=scale, weights=weights, units=units, device=device, precision=precision,
@@ -82,3 +89,23 @@ def enhance_command(
 def quiet_stdout() -> None:
     """Stdout's reader went away (`| head`): not an error; keep Python's exit-time flush quiet too."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def pictures(
+    src: str, dst: str, scale: int, weights: Path | None, units: int | None, device: str, precision: str,
+    tile: int | None, halo: int, overwrite: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline."""
+    from kernels.weights import describe
+    from stream.apps.api import FrameEnhancer
+    from stream.apps.stills import check_targets, enhance_pictures, picture_pairs
+
+    pairs = picture_pairs(src, dst)
+    check_targets(pairs, overwrite)
+    enhancer = FrameEnhancer(scale, weights, units, device, precision, tile, halo)  # type: ignore[arg-type]
+    console = Console(stderr=True, quiet=quiet)
+    ran = f"DRRN {describe(enhancer.weights)} on {enhancer.device} in {enhancer.luma.restorer.precision}, x{scale}"
+    say(f"{src} -> {dst}: {ran}; colour by MATLAB rgb2ycbcr (BT.601, studio range): DRRN on Y, "
+        "bicubic on Cb, Cr and alpha", console)  # fmt: skip
+    enhance_pictures(pairs, enhancer)
+    say(f"wrote {len(pairs)} picture{'s' * (len(pairs) != 1)}", console)

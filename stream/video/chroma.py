@@ -1,4 +1,5 @@
-"""Chroma at the output's size: the one upscale of Cb and Cr, shared by the pipeline's sink and the frame API."""
+"""Chroma (and alpha) at the output's size: the one upscale of the planes DRRN does not restore,
+shared by the pipeline's sink and the frame API."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import cv2
 import numpy as np
 
 
-def upscale_chroma(plane: np.ndarray, factors: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-    """One chroma plane upscaled bicubically by exact integer factors (x, y), then cropped to `size` (w, h).
+def upscale_plane(plane: np.ndarray, factors: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """One chroma (or alpha) plane upscaled bicubically by exact integer factors (x, y), then cropped to `size` (w, h).
 
     Stretching to the target size instead would misplace the right and bottom edges for odd sizes
     (a 63-wide 4:2:0 frame has 32 chroma columns covering 64 luma columns).

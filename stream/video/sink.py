@@ -17,11 +17,13 @@ import numpy as np
 
 from stream.errors import UserError
 from stream.video.carry import Carried, carry
-from stream.video.chroma import upscale_chroma
+from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, plane_view
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo"}
+_CODEC_FOR_PICTURES = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".webp": "libwebp", ".tif": "tiff",
+                       ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"}
 
 
@@ -42,11 +44,13 @@ def planes_format(info: VideoInfo, width: int, height: int) -> str:
 
 
 def encoder_format(fmt: str, codec: av.Codec) -> str:
-    """`fmt` if the encoder takes it, else its nearest: same layout in studio range, then
-    the same bit depth in 4:2:0 (frames are converted by swscale)."""
+    """`fmt` if the encoder takes it, else its nearest: same layout in studio range, the same bit
+    depth in 4:2:0, then RGB for the encoders of pictures (PNG, TIFF, BMP; converted by swscale)."""
     supported = {f.name for f in codec.video_formats or []}
     deep = "10le" if fmt.endswith("10le") else ""
-    for candidate in (fmt, fmt.replace("yuvj", "yuv"), f"yuv420p{deep}", "yuv420p"):
+    rgb = ("gray16be", "gray") if fmt.startswith("gray") else ()
+    rgb += ("rgb48be",) if deep else ()
+    for candidate in (fmt, fmt.replace("yuvj", "yuv"), f"yuv420p{deep}", "yuv420p", *rgb, "rgb24"):
         if not supported or candidate in supported:
             return candidate
     return next(iter(supported))
@@ -78,7 +82,9 @@ class VideoSink:
             raise UserError(f"{dst}: cannot tell the container format from the name") from None
         except (OSError, av.FFmpegError) as e:
             raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
-        codec_name = options.codec or _CODEC_FOR_FORMAT.get(self.container.format.name, "libx264")
+        kind = self.container.format.name
+        pictures = _CODEC_FOR_PICTURES.get(Path(str(dst)).suffix.lower()) if kind == "image2" else None
+        codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, "libx264")
         try:
             codec = av.Codec(codec_name, "w")
         except (av.FFmpegError, ValueError):
@@ -115,7 +121,7 @@ class VideoSink:
         assert self._chroma_size is not None and self.info.chroma_shift is not None
         promoted = "444" in self.planes_fmt and "444" not in self.info.pix_fmt  # odd output sizes: see planes_format
         fx, fy = (self.scale << s if promoted else self.scale for s in self.info.chroma_shift)
-        return upscale_chroma(plane, (fx, fy), self._chroma_size)
+        return upscale_plane(plane, (fx, fy), self._chroma_size)
 
     def _av_frame(self, frame: Frame) -> av.VideoFrame:
         assert frame.restored is not None

@@ -30,7 +30,7 @@ _BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
 def open_input(src: str | Path | BinaryIO, format: str | None = None) -> av.container.InputContainer:
     name = getattr(src, "name", src)
-    if isinstance(src, str | Path) and not Path(src).exists():
+    if isinstance(src, str | Path) and not Path(src).exists() and "%" not in Path(src).name:  # %05d: a sequence
         raise UserError(f"{src}: no such file")
     try:
         return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format)

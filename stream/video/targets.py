@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from stream.errors import UserError
-from stream.files import partial_path
+from stream.files import NUMBER, is_numbered, partial_path
 
 STDIO = "-"  # read stdin / write stdout
 PIPE_DEFAULT_FORMAT = "matroska"
@@ -66,6 +66,29 @@ class PipeTarget:
         pass
 
 
+class PicturesTarget(FileTarget):
+    """frames_%05d.png: the image2 muxer writes a whole picture per frame, numbered from 1;
+    there is nothing to rename, and the pictures done are kept whatever stops the run."""
+
+    def __init__(self, src: str, dst: str, overwrite: bool, format: str | None) -> None:
+        first = Path(dst).with_name(NUMBER.sub(lambda m: m.group(0) % 1, Path(dst).name, count=1))
+        super().__init__(src, str(first), overwrite, format)
+        self.dst = self.tmp = Path(dst)
+
+    def open(self) -> Path:
+        if not os.access(self.dst.parent, os.W_OK):
+            raise UserError(f"{self.dst.parent}: cannot write there")
+        return self.dst
+
+    def commit(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
 def open_target(src: str, dst: str, overwrite: bool, format: str | None) -> FileTarget | PipeTarget:
     """The output `dst` names, checked before any model time: "-" is stdout."""
-    return PipeTarget(format) if dst == STDIO else FileTarget(src, dst, overwrite, format)
+    if dst == STDIO:
+        return PipeTarget(format)
+    return (PicturesTarget if is_numbered(dst) else FileTarget)(src, dst, overwrite, format)

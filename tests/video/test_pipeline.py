@@ -14,13 +14,12 @@ import torch
 from kernels.colour import LumaCoding
 from kernels.metrics import psnr, ssim
 from kernels.resize import imresize
-from kernels.weights import Weights, load_drrn, save_weights
+from kernels.weights import load_drrn
 from stream.apps.api import EnhanceOptions, FrameEnhancer, enhance_file
 from stream.video.frames import plane_view
 from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
 from tests.cli_helpers import run_cli
-from tests.conftest import random_drrn
 from tests.media import VFR_PTS_MS, make_clip, probe
 
 
@@ -179,14 +178,6 @@ def test_frame_api_numpy_in_numpy_out(tiny_weights):
     assert enhancer(rgb[..., 0]).shape == (40, 48)
     with pytest.raises(ValueError, match="uint8"):
         enhancer(rgb.astype(np.float32))
-
-
-@pytest.fixture
-def strong_weights(tmp_path: Path) -> Path:
-    """Random B1U2 weights that move the output ~5 codes from bicubic on average, without clipping."""
-    path = tmp_path / "strong.safetensors"
-    save_weights(path, Weights(random_drrn(units=2, channels=8, std=0.08).state_dict(), {"units": "2"}))
-    return path
 
 
 def restored_luma(weights: Path, y: np.ndarray, scale: int) -> np.ndarray:

@@ -1,0 +1,85 @@
+"""Pictures in, pictures out: one or a numbered sequence, 8 or 16 bits, grey, colour or with alpha."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stream.apps.api import FrameEnhancer
+from tests.cli_helpers import run_cli
+from tests.media import make_clip, probe
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    """A smooth 36 x 48 BGR picture (upscaled noise): edges for DRRN, no single flat value."""
+    noise = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    return cv2.resize(noise, (48, 36), interpolation=cv2.INTER_CUBIC)
+
+
+def enhance(capsys, src: Path, dst: Path, weights: Path, *args: str) -> str:
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(weights), "--precision", "fp32", *args], capsys)
+    assert code == 0, err
+    return err
+
+
+def test_a_picture_comes_out_as_the_frame_api_makes_it(tmp_path, photo, tiny_weights, capsys):
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    err = enhance(capsys, tmp_path / "photo.png", tmp_path / "photo_x2.png", tiny_weights)
+    out = cv2.imread(str(tmp_path / "photo_x2.png"), cv2.IMREAD_UNCHANGED)
+    api = FrameEnhancer(2, tiny_weights, precision="fp32")
+    assert np.array_equal(out, api(photo, order="bgr"))  # PNG is lossless: exactly the API's result
+    assert "MATLAB rgb2ycbcr (BT.601, studio range)" in err and "wrote 1 picture" in err
+
+
+def test_grey_16_bit_and_alpha_keep_their_layout(tmp_path, photo, strong_weights, capsys):
+    ramp = np.arange(48)[:, None]  # 16-bit detail below 8 bits
+    deep = (photo.astype(np.int64) * 257 + ramp).clip(0, 65535).astype(np.uint16)
+    rgba = np.dstack([photo, np.tile(np.arange(48, dtype=np.uint8) * 5, (36, 1))])
+    cases = {"grey.tif": photo[..., 0], "deep.png": deep, "rgba.png": rgba}
+    api = FrameEnhancer(2, strong_weights, precision="fp32")
+    for name, image in cases.items():
+        cv2.imwrite(str(tmp_path / name), image)
+        enhance(capsys, tmp_path / name, tmp_path / f"x2-{name}", strong_weights)
+        out = cv2.imread(str(tmp_path / f"x2-{name}"), cv2.IMREAD_UNCHANGED)
+        assert out.shape[:2] == (72, 96) and out.dtype == image.dtype and out.ndim == image.ndim, name
+    grey = cv2.imread(str(tmp_path / "x2-grey.tif"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(grey, api(photo[..., 0]))  # grey is used as luma
+    deep_out = cv2.imread(str(tmp_path / "x2-deep.png"), cv2.IMREAD_UNCHANGED)
+    assert (deep_out % 257 != 0).mean() > 0.25  # 16-bit precision (an 8-bit path x 257 gives 0; clipped pixels are)
+    assert np.abs(deep_out / 257 - api(photo, order="bgr")).mean() < 1  # and the same picture as 8-bit
+    alpha = cv2.imread(str(tmp_path / "x2-rgba.png"), cv2.IMREAD_UNCHANGED)[..., 3]
+    assert np.array_equal(alpha, cv2.resize(rgba[..., 3], (96, 72), interpolation=cv2.INTER_CUBIC))
+
+
+def test_numbered_sequences_in_and_out(tmp_path, photo, tiny_weights, capsys):
+    for n in (5, 7, 12):
+        cv2.imwrite(str(tmp_path / f"in_{n:04d}.png"), np.roll(photo, n, axis=1))
+    err = enhance(capsys, tmp_path / "in_%04d.png", tmp_path / "out_%03d.jpg", tiny_weights)
+    assert sorted(p.name for p in tmp_path.glob("out_*")) == ["out_005.jpg", "out_007.jpg", "out_012.jpg"]
+    assert "wrote 3 pictures" in err
+
+
+def test_a_video_to_numbered_pictures_and_back(tmp_path, tiny_weights, capsys):
+    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40, 80], audio=False)
+    enhance(capsys, clip, tmp_path / "frame_%02d.png", tiny_weights)  # was: 'image2' does not support libx264
+    assert sorted(p.name for p in tmp_path.glob("frame_*")) == ["frame_01.png", "frame_02.png", "frame_03.png"]
+    assert cv2.imread(str(tmp_path / "frame_01.png")).shape == (96, 128, 3)
+    enhance(capsys, tmp_path / "frame_%02d.png", tmp_path / "back.mkv", tiny_weights, "--scale", "1")
+    assert probe(tmp_path / "back.mkv")["frames"] == 3 and probe(tmp_path / "back.mkv")["size"] == (128, 96)
+
+
+@pytest.mark.parametrize(
+    "src, dst, message",
+    [("photo.png", "out_%03d.png", "a numbered sequence in needs one out"),
+     ("clip.mp4", "one.png", "a video makes many pictures: number them"),
+     ("none_%03d.png", "out_%03d.png", "no files match it")],
+)  # fmt: skip
+def test_mismatched_pictures_are_one_line(tmp_path, photo, tiny_weights, capsys, src, dst, message):
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    make_clip(tmp_path / "clip.mp4", pts_ms=[0, 40], audio=False)
+    code, _, err = run_cli([str(tmp_path / src), str(tmp_path / dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 1 and message in err and err.count("\n") == 1
