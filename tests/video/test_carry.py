@@ -80,7 +80,7 @@ def carried(path: Path) -> dict:
 
 
 @needs_ffmpeg
-@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])  # (ffmpeg itself cannot copy a MOV chapter track to MOV)
 def test_streams_tags_chapters_attachments_and_cover_are_kept_as_ffmpeg_keeps_them(tmp_path, tiny_weights, suffix,
                                                                                     capsys):  # fmt: skip
     src = rich_clip(tmp_path / f"in{suffix}")
