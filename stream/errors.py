@@ -35,12 +35,14 @@ def signal_number(stop: BaseException) -> int:
 
 @contextmanager
 def on_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
-    """Within the block, each stop signal calls handler(signum). Only the main thread can set
-    handlers; elsewhere (an application's worker thread) the block runs with the process's own."""
+    """Within the block, each stop signal calls handler(signum). A signal the process ignores stays
+    ignored (`nohup` ignores SIGHUP, a shell's `&` SIGINT). Only the main thread can set handlers;
+    elsewhere (an application's worker thread) the block runs with the process's own."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, lambda signum, _frame: handler(signum)) for s in STOP_SIGNALS}
+    watched = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+    previous = {s: signal.signal(s, lambda signum, _frame: handler(signum)) for s in watched}
     try:
         yield
     finally:

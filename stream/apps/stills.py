@@ -19,6 +19,7 @@ from stream.files import NUMBER, is_numbered, write_atomically
 from stream.video.chroma import upscale_plane
 
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95.
+EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp"}  # 16-bit pictures are written at 8 bits there
 _WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
 
 
@@ -70,6 +71,8 @@ def enhance_pictures(pairs: list[tuple[Path, Path]], enhancer: FrameEnhancer) ->
         if image is None or image.dtype not in (np.uint8, np.uint16):
             raise UserError(f"{source}: not a readable 8- or 16-bit image")
         out = enhance_picture(enhancer, image)
+        if out.dtype == np.uint16 and target.suffix.lower() in EIGHT_BIT_SUFFIXES:
+            out = np.rint(out / 257).astype(np.uint8)  # OpenCV would clip, not scale
         with write_atomically(target) as tmp:
             if not cv2.imwrite(str(tmp), out, _WRITE_OPTIONS.get(target.suffix.lower(), [])):
                 raise UserError(f"{target}: cannot write this image format")

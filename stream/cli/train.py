@@ -91,6 +91,8 @@ def train_command(
     from stream.train.recipe import Recipe
     from stream.train.run import Limits, Validation, open_run
 
+    if pack is not None and pack.suffix != ".npz":
+        raise UserError(f"--pack {pack}: the file must end in .npz (what --data reads as a pack)")
     train_pack = load_pack(data)
     if pack is not None:
         pack.parent.mkdir(parents=True, exist_ok=True)

@@ -52,8 +52,8 @@ class LumaPack:
         return digest.hexdigest()[:16]
 
     def save(self, path: Path) -> None:
-        with write_atomically(path) as tmp:
-            np.savez_compressed(tmp, pixels=self.pixels, shapes=self.shapes, names=np.array(self.names))
+        with write_atomically(path) as tmp, tmp.open("wb") as f:  # a file object: numpy adds no ".npz"
+            np.savez_compressed(f, pixels=self.pixels, shapes=self.shapes, names=np.array(self.names))
 
 
 def pack_folder(folder: Path) -> LumaPack:

@@ -51,11 +51,12 @@ def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
 @contextmanager
 def stop_requests() -> Iterator[list[str]]:
     """A stop signal (Ctrl-C, SIGTERM, SIGHUP) asks the loop to stop after the current step and
-    save; a second one aborts at once."""
+    save; a second Ctrl-C aborts at once (only Ctrl-C: `timeout` sends SIGTERM twice, to the
+    process and to its group, and that must still save)."""
     asked: list[str] = []
 
     def handler(signum: int) -> None:
-        if asked:
+        if asked and signum == signal.SIGINT:
             raise_interrupted(signum)
         asked.append(signal.Signals(signum).name)
         err.print("[yellow]stopping after this step and saving (Ctrl-C again to abort)[/yellow]")

@@ -52,11 +52,10 @@ def carry(
         video.disposition |= Disposition.default  # the main picture, as ffmpeg marks the first of a kind
     copies, left_out = {}, []
     for s in carried.streams:
-        codec = s.codec_context.name if s.codec_context else "?"
-        if codec not in container.supported_codecs:
-            left_out.append(f"{s.type} stream #{s.index} ({codec})")
-        else:
+        try:  # PyAV refuses only what the muxer says it cannot hold, before adding anything
             copies[s.index] = copy_stream(container, s)
+        except (av.FFmpegError, ValueError):
+            left_out.append(f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'})")
     kind = container.format.name
     if carried.chapters and kind not in CHAPTER_FORMATS:
         left_out.append(f"{len(carried.chapters)} chapters")
@@ -78,7 +77,7 @@ def carry(
 
 
 def copy_stream(container: av.container.OutputContainer, s: av.stream.Stream) -> av.stream.Stream:
-    out = container.add_stream_from_template(s)
+    out = container.add_stream_from_template(s, opaque=s.type == "video")  # video: no encoder needed to copy
     out.metadata.update(s.metadata)
     out.disposition = s.disposition
     return out
@@ -88,10 +87,14 @@ def add_cover(container: av.container.OutputContainer, stream: av.stream.Stream,
     """Matroska holds cover art as an image attachment (FFmpeg shows it as an attached picture);
     MP4 and MOV as a stream of one picture: -> the packet to write there."""
     if container.format.name == "matroska":
-        png = stream.codec_context is not None and stream.codec_context.name == "png"
-        mimetype = stream.metadata.get("mimetype") or ("image/png" if png else "image/jpeg")
-        container.add_attachment(stream.metadata.get("filename") or "cover.jpg", mimetype, picture)
+        kind = "png" if stream.codec_context is not None and stream.codec_context.name == "png" else "jpeg"
+        mimetype = stream.metadata.get("mimetype") or f"image/{kind}"
+        container.add_attachment(stream.metadata.get("filename") or f"cover.{kind[:3]}", mimetype, picture)
         return None
+    try:
+        out = copy_stream(container, stream)
+    except (av.FFmpegError, ValueError):
+        return None  # a cover the muxer cannot hold (a WebP in MP4): the run goes on without it
     packet = av.Packet(picture)
-    packet.stream, packet.pts, packet.dts = copy_stream(container, stream), 0, 0
+    packet.stream, packet.pts, packet.dts = out, 0, 0
     return packet

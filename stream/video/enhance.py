@@ -95,34 +95,33 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
     print_summary(console, target.dst, stats, log)
     if source.errors.count:
         stats.damage = damage_report(source, target.dst, stats.frames)
-        if options.strict:
+        if options.strict and not stats.interrupted:
             raise UserError(stats.damage)
     return stats
 
 
 def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress: ProgressBar) -> RunStats:
     """Run the pipeline, then finish the container and put it in place, whatever stopped the run
-    (a reader of stdout that went away ends it quietly)."""
+    (a reader of stdout that went away ends it quietly). From the start to the finished file a
+    stop signal stops the run (the pipeline's handler), never the finishing."""
     sink = pipeline.sink
-    try:
-        with progress:
-            pipeline.observers.append(progress)
-            stats = pipeline.run()
-    except BrokenPipeError:
-        if not isinstance(target, PipeTarget):
+    with on_stop_signals(pipeline.on_signal):
+        try:
+            with progress:
+                pipeline.observers.append(progress)
+                stats = pipeline.run()
+        except BrokenPipeError:
+            if not isinstance(target, PipeTarget):
+                raise
+            with suppress(Exception):
+                sink.close()
+            return RunStats(frames=sink.frames_written, reader_closed=True)
+        except BaseException:
+            with suppress(Exception):  # the run's own error is the one to report
+                sink.close()
             raise
-        with suppress(Exception):
-            sink.close()
-        return RunStats(frames=sink.frames_written, reader_closed=True)
-    except BaseException:
-        with suppress(Exception):  # the run's own error is the one to report
-            sink.close()
-        raise
-    late: list[int] = []
-    with on_stop_signals(late.append):  # finishing is short and makes the file whole: a signal now waits
         finish(pipeline, target, stats)
-    if late and not stats.interrupted:
-        stats.interrupted, stats.signal = True, late[0]
+    stats.interrupted, stats.signal = bool(pipeline.signals), (pipeline.signals or [0])[0]
     return stats
 
 
@@ -138,8 +137,8 @@ def finish(pipeline: Pipeline, target: FileTarget | PipeTarget, stats: RunStats)
     stats.seconds += drained
     stats.busy["encode"] = stats.busy.get("encode", 0.0) + drained
     if stats.frames == 0:
-        if stats.interrupted:
-            raise Interrupted(stats.signal)
+        if pipeline.signals:
+            raise Interrupted(pipeline.signals[0])
         raise UserError(f"{target.dst}: not written, no frame was finished")
     target.commit()
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import av
 
-from stream.errors import Interrupted, on_stop_signals, signal_number
+from stream.errors import on_stop_signals
 from stream.video.frames import Frame
 from stream.video.processor import Processor
 from stream.video.sink import VideoSink
@@ -86,6 +86,7 @@ class Pipeline:
         self.to_sink: queue.Queue = queue.Queue(maxsize=queue_frames)
         self.stop = threading.Event()
         self.abandon = threading.Event()  # a second stop signal: the sink takes nothing more, no one waits
+        self.signals: list[int] = []  # the stop signals that came, in order
         self.errors: list[BaseException] = []
         self.stages = {"decode": _Stage(self._decode), "model": _Stage(self._model), "encode": _Stage(self._encode)}
         self.first_frame_at: float | None = None
@@ -137,6 +138,8 @@ class Pipeline:
         held: list[object] = []  # items in order, waiting for the frames among them
         while not self.stop.is_set():
             item = self._get(self.to_model, "decode")
+            if self.stop.is_set():  # stopped while waiting: no new batch
+                return
             if item is None:
                 self._flush(held)
                 return
@@ -171,30 +174,35 @@ class Pipeline:
     # --- running ----------------------------------------------------------------------
 
     def _join(self) -> None:
-        """Wait for the stages; once a second signal has come, not for the model, which may be seconds
-        into a batch (its thread is a daemon and touches neither the input nor the output)."""
+        """Wait for the stages; once a second signal has come, only for the sink: the model may be
+        seconds into a batch and the decoder waiting on a stalled pipe (their threads are daemons)."""
         for name, stage in self.stages.items():
             while stage.thread is not None and stage.thread.is_alive():
-                if self.abandon.is_set() and name == "model":
+                if self.abandon.is_set() and name != "encode":
                     break
                 stage.thread.join(_POLL_S)
 
+    def on_signal(self, signum: int) -> None:
+        """A stop signal. The first stops decoding and the model (within a batch), and the sink
+        writes what is done; the second stops waiting for the decoder and the model."""
+        self.signals.append(signum)
+        self.stop.set()
+        self.stages["decode"].done.set()
+        self.stages["model"].done.set()
+        if len(self.signals) > 1:
+            self.abandon.set()
+
     def run(self) -> RunStats:
-        """Run to the end, or until a stage fails or the user presses Ctrl-C."""
+        """Run to the end, or until a stage fails or a stop signal (Ctrl-C, SIGTERM, SIGHUP) comes."""
         stats = RunStats()
         start = time.perf_counter()
         for stage in self.stages.values():
             stage.thread = threading.Thread(target=self._run_stage, args=(stage,), daemon=True)
             stage.thread.start()
-        try:
+        self.source.reader = self.stages["decode"].thread
+        with on_stop_signals(self.on_signal):
             self._join()
-        except (KeyboardInterrupt, Interrupted) as stop:
-            stats.interrupted, stats.signal = True, signal_number(stop)
-            self.stop.set()  # decoding and the model stop within a batch; the sink drains what is done
-            self.stages["decode"].done.set()
-            self.stages["model"].done.set()
-            with on_stop_signals(lambda _: self.abandon.set()):  # a second signal: end the file at once
-                self._join()
+        stats.interrupted, stats.signal = bool(self.signals), (self.signals or [0])[0]
         stats.seconds = time.perf_counter() - start
         stats.frames = self.sink.frames_written
         stats.busy = {name: stage.busy for name, stage in self.stages.items()}

@@ -43,17 +43,34 @@ def planes_format(info: VideoInfo, width: int, height: int) -> str:
     return info.pix_fmt
 
 
+# Pictures (frames_%05d.png) in the formats every viewer reads: (grey, grey 10-bit, colour, colour 10-bit).
+_PICTURE_FORMATS = {
+    "png": ("gray", "gray16be", "rgb24", "rgb48be"),
+    "tiff": ("gray", "gray16le", "rgb24", "rgb48le"),
+    "bmp": ("gray", "gray", "bgr24", "bgr24"),
+    "libwebp": ("bgra",) * 4,  # lossless WebP (below) is RGB
+}
+
+
+# Pictures as stills.py writes them: WebP lossless; JPEG near it (rate control gets a budget it never reaches).
+_PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "mjpeg": {"b": "1000M", "qmin": "1", "qmax": "2"}}
+_FULL = 2  # AVCOL_RANGE_JPEG
+
+
 def encoder_format(fmt: str, codec: av.Codec) -> str:
-    """`fmt` if the encoder takes it, else its nearest: same layout in studio range, the same bit
-    depth in 4:2:0, then RGB for the encoders of pictures (PNG, TIFF, BMP; converted by swscale)."""
-    supported = {f.name for f in codec.video_formats or []}
-    deep = "10le" if fmt.endswith("10le") else ""
-    rgb = ("gray16be", "gray") if fmt.startswith("gray") else ()
-    rgb += ("rgb48be",) if deep else ()
-    for candidate in (fmt, fmt.replace("yuvj", "yuv"), f"yuv420p{deep}", "yuv420p", *rgb, "rgb24"):
+    """`fmt` if the encoder takes it, else its nearest: same layout in studio range, then the
+    same bit depth in 4:2:0 (frames are converted by swscale). Picture encoders get RGB or grey;
+    JPEG its full-range YUV of the same layout."""
+    deep = fmt.endswith("10le")
+    if codec.name in _PICTURE_FORMATS:
+        return _PICTURE_FORMATS[codec.name][2 * (not fmt.startswith("gray")) + deep]
+    if codec.name == "mjpeg":
+        return "yuvj444p"  # no chroma subsampling: a still is looked at closely
+    supported = sorted(f.name for f in codec.video_formats or [])
+    for candidate in (fmt, fmt.replace("yuvj", "yuv"), f"yuv420p{'10le' * deep}", "yuv420p"):
         if not supported or candidate in supported:
             return candidate
-    return next(iter(supported))
+    raise UserError(f"the {codec.name} encoder takes none of the formats the frames can be given in ({fmt})")
 
 
 def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
@@ -90,7 +107,7 @@ class VideoSink:
         except (av.FFmpegError, ValueError):
             raise UserError(f"no encoder named {codec_name!r} in this build of PyAV") from None
         self.planes_fmt = planes_format(info, self.width, self.height)
-        self.pix_fmt = encoder_format(self.planes_fmt, codec)
+        self.pix_fmt, self.codec_name = encoder_format(self.planes_fmt, codec), codec_name
         if self.pix_fmt != info.pix_fmt:
             notice(
                 f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
@@ -107,6 +124,7 @@ class VideoSink:
         ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
         if info.sample_aspect_ratio:
             ctx.sample_aspect_ratio = info.sample_aspect_ratio
+        ctx.options |= _PICTURE_OPTIONS.get(codec_name, {})
         if codec_name in _CRF_CODECS:
             ctx.options = {"crf": str(options.crf)} | ({"preset": options.preset} if "x26" in codec_name else {})
             if codec_name == "libvpx-vp9":
@@ -132,6 +150,9 @@ class VideoSink:
         out.pts, out.time_base = (frame.index if self.renumber else frame.pts), self.time_base
         out.color_range, out.colorspace = self.info.color_range, self.info.colorspace
         out.color_primaries, out.color_trc = self.info.color_primaries, self.info.color_trc
+        if self.codec_name == "mjpeg":  # JPEG readers assume BT.601 in full range; swscale changes matrix only via RGB
+            rgb = out.reformat(format="rgb24")  # by the frame's own matrix and range
+            return rgb.reformat(format=self.pix_fmt, dst_colorspace="itu601", dst_color_range=_FULL)
         return out if self.pix_fmt == self.planes_fmt else out.reformat(format=self.pix_fmt)
 
     def write_frame(self, frame: Frame) -> None:

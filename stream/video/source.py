@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -105,6 +106,7 @@ class VideoSource:
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
         self._last_pts: int | None = None
         self.carried = self._carried()
+        self.reader: threading.Thread | None = None  # the thread that iterates this source, if any
 
     def _carried(self) -> Carried:
         """What the output takes over. Cover art's one packet comes first in demux order, so it is
@@ -236,8 +238,11 @@ class VideoSource:
                 yield item
 
     def close(self) -> None:
+        """Close the input, unless a thread still reads it (a decoder stalled on a pipe after a second
+        stop signal): closing under it could crash, and the process's exit ends both."""
         logging.getLogger("libav").removeHandler(self.errors)
-        self.container.close()
+        if self.reader is None or not self.reader.is_alive():
+            self.container.close()
 
     def __enter__(self) -> VideoSource:
         return self

@@ -83,3 +83,24 @@ def test_mismatched_pictures_are_one_line(tmp_path, photo, tiny_weights, capsys,
     make_clip(tmp_path / "clip.mp4", pts_ms=[0, 40], audio=False)
     code, _, err = run_cli([str(tmp_path / src), str(tmp_path / dst), "--weights", str(tiny_weights)], capsys)
     assert code == 1 and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".bmp", ".tif", ".webp"])
+def test_numbered_pictures_of_a_video_in_every_picture_format(tmp_path, strong_weights, capsys, suffix):
+    """Each encoder gets RGB (or JPEG's full-range YUV), so every format shows the same picture as PNG."""
+    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40], audio=False)
+    enhance(capsys, clip, tmp_path / "png_%d.png", strong_weights)
+    enhance(capsys, clip, tmp_path / f"other_%d{suffix}", strong_weights)
+    reference = cv2.imread(str(tmp_path / "png_1.png")).astype(float)
+    other = cv2.imread(str(tmp_path / f"other_1{suffix}"), cv2.IMREAD_UNCHANGED)
+    assert other.shape == (96, 128, 3) and other.dtype == np.uint8
+    assert np.abs(other - reference).mean() < 8  # lossy ones (JPEG, 4:2:0 WebP) lose detail, not colour:
+    assert np.abs(other.mean(axis=(0, 1)) - reference.mean(axis=(0, 1))).max() < 1.5  # a range or channel slip would
+
+
+def test_16_bit_into_an_8_bit_format_is_scaled_not_clipped(tmp_path, photo, strong_weights, capsys):
+    cv2.imwrite(str(tmp_path / "deep.png"), photo.astype(np.uint16) * 257)
+    enhance(capsys, tmp_path / "deep.png", tmp_path / "out.jpg", strong_weights)
+    out = cv2.imread(str(tmp_path / "out.jpg"))
+    expected = FrameEnhancer(2, strong_weights, precision="fp32")(photo, order="bgr").astype(float)
+    assert np.abs(out.mean(axis=(0, 1)) - expected.mean(axis=(0, 1))).max() < 1.5  # clipping made it white

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +15,11 @@ import torch
 
 from kernels.resize import imresize
 from kernels.weights import read_weights
+from stream.errors import Interrupted
 from stream.eval.images import read_luma
 from stream.train.data import crop_size, dihedral, pack_folder, read_pack
 from stream.train.recipe import Recipe
+from stream.train.run import stop_requests
 from stream.train.trainer import Trainer
 from tests.cli_helpers import run_cli
 
@@ -196,3 +200,15 @@ def test_bad_input_is_one_line_error(
         ["train", "--data", str(tmp_path / data), "--out", str(tmp_path / "o"), "--steps", "1", *TINY, *args], capsys
     )
     assert code == 1 and message in err and err.count("\n") == 1, err
+
+
+def test_a_second_sigterm_still_saves_and_a_second_ctrl_c_aborts():
+    """`timeout` sends SIGTERM to the process and again to its group: that must still stop and save."""
+    with stop_requests() as asked:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert asked == ["SIGTERM", "SIGTERM"]
+    with pytest.raises(Interrupted), stop_requests() as asked:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert asked == ["SIGINT"]
+        os.kill(os.getpid(), signal.SIGINT)

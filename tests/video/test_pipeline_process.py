@@ -79,3 +79,25 @@ def test_memory_stays_flat_with_length(tmp_path, tiny_weights):
         )  # fmt: skip
         peaks[frames] = int(out.stdout.split()[-1])
     assert peaks[2000] <= 1.10 * peaks[200], peaks
+
+
+def test_an_ignored_signal_stays_ignored(tmp_path, tiny_weights):
+    """`nohup` ignores SIGHUP: a closed terminal must not stop the run."""
+    src = make_clip(tmp_path / "in.mp4", width=32, height=32, pts_ms=[40 * i for i in range(30)])
+    dst, log = tmp_path / "out.mp4", tmp_path / "log.csv"
+    os.mkfifo(log)
+    fd = os.open(log, os.O_RDWR)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(tiny_weights), "--log", str(log),
+             "--batch", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+        )  # fmt: skip
+        read_lines(fd, 1 + 3)
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, err
+    assert probe(dst)["frames"] == 30
