@@ -6,7 +6,7 @@ import copy
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 
@@ -87,6 +87,19 @@ def _cuda_runner(model: DRRN, dtype: torch.dtype, tiling: Tiling) -> Callable[[t
     return runner
 
 
+class Restores(Protocol):
+    """What runs DRRN for the model worker: Restorer below, or kernels.onnx_backend.OnnxRestorer."""
+
+    device: torch.device
+    precision: str
+    tiling: Tiling
+    units: int
+    channels: int
+    backend: str
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor: ...
+
+
 class Restorer:
     """DRRN on one device and precision, tiled or whole-frame: float luma in, float luma out.
 
@@ -100,6 +113,7 @@ class Restorer:
         # A copy: the caller's model stays where and as it was. oneDNN and cuDNN prefer NHWC.
         self.model = copy.deepcopy(model).to(device, memory_format=torch.channels_last)
         self.units = model.config.units  # recursive units per forward; the live preview changes it
+        self.channels, self.backend = model.config.channels, "PyTorch"
         dtype = DTYPES[precision]
         # bf16 fused only where the CPU has bf16 instructions; elsewhere autocast (docs/QUALITY.md measured it)
         fuse = device.type == "cpu" and onednn.available() and (dtype == torch.float32 or cpu_has_native_bf16())

@@ -219,7 +219,7 @@ def describe(weights: Weights) -> str:
     """One line for logs: where the weights came from and what they measured."""
     meta = weights.metadata
     text = f"{meta.get('name') or weights.source} (B1U{weights.units})"
-    if "psnr" in meta:
+    if meta.get("psnr"):
         psnr = json.loads(meta["psnr"])
         text += ", Set5 " + " / ".join(f"x{s} {v:.2f}" for s, v in psnr.items()) + " dB"
-    return text
+    return text + (f", with {meta['runtime']}" if "runtime" in meta else "")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from kernels.inference import Precision, Restorer, cpu_bf16, resolve_device, resolve_precision
+from kernels.inference import Precision, Restorer, Restores, cpu_bf16, resolve_device, resolve_precision
+from kernels.onnx_backend import OnnxRestorer
 from kernels.tiling import Tiling, tiling_for
 from kernels.weights import Weights, load_drrn
 from stream.console import say
@@ -38,8 +39,24 @@ def make_restorer(
     tile: int | None = None,
     halo: int = Tiling.halo,
     batch: int | None = None,
-) -> tuple[Restorer, Weights]:
-    """tile and batch None: the device's default (kernels.tiling.tiling_for); tile 0: whole frames."""
+) -> tuple[Restores, Weights]:
+    """tile and batch None: the device's default (kernels.tiling.tiling_for); tile 0: whole frames.
+    A .onnx file runs with ONNX Runtime at its own depth and precision: the backend follows the file."""
+    if weights is not None and Path(weights).suffix == ".onnx":
+        return onnx_restorer(Path(weights), units, device, tile, halo, batch)
     dev, prec = resolve(device, precision)
     model, loaded = load_drrn(weights, units)
     return Restorer(model, dev, prec, tiling_for(dev, tile, halo, batch)), loaded
+
+
+def onnx_restorer(
+    path: Path, units: int | None, device: str, tile: int | None, halo: int, batch: int | None
+) -> tuple[OnnxRestorer, Weights]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    dev, _ = resolve(device, "fp32")
+    restorer = OnnxRestorer(path, dev, tiling_for(torch.device("cpu"), tile, halo, batch))
+    if units is not None and units != restorer.units:
+        raise UserError(f"{path}: exported with {restorer.units} units; --units {units} needs another export")
+    metadata = restorer.metadata | {"runtime": restorer.backend}
+    return restorer, Weights({}, metadata, source=path.name)

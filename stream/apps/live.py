@@ -27,6 +27,7 @@ import numpy as np
 from kernels.errors import reason
 from stream.apps.api import Comparison, FrameEnhancer
 from stream.apps.latency import Choice, DepthController
+from stream.console import say
 from stream.errors import UserError
 
 WINDOW = "drrn-stream live"
@@ -453,6 +454,7 @@ class Preview:
         elif key == ord("s") and self.canvas is not None:
             path = self.options.screenshots / f"drrn-live-{time.strftime('%Y%m%d-%H%M%S')}-{self.shown_seq}.png"
             cv2.imwrite(str(path), self.canvas)
+            say(f"saved {path}")
         elif key in (ord("+"), ord("="), ord("-"), ord("_")):
             step = 1 if key in (ord("+"), ord("=")) else -1
             if self.controller is not None:

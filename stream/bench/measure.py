@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from rich.console import Console
 
 from kernels.colour import LumaCoding
-from kernels.inference import DTYPES, Restorer
+from kernels.inference import DTYPES, Restores
 from kernels.model import flops_per_pixel
 from stream.bench.synthetic import pattern, write_clip
 from stream.video.enhance import EnhanceOptions, enhance_file, frames_per_batch
@@ -118,7 +118,7 @@ class GemmPeak:
 
 
 def model_rates(
-    restorer: Restorer, peak: GemmPeak, scale: int, width: int, height: int, frames: int
+    restorer: Restores, peak: GemmPeak, scale: int, width: int, height: int, frames: int
 ) -> tuple[list[float], list[float]]:
     """Frames/s of the model worker alone (upscale, DRRN, back to codes), batch by batch, after a
     warm-up batch; each batch's GEMM peak sampled just before it."""
@@ -157,7 +157,7 @@ def host_name(device: torch.device) -> str:
 
 
 def measure(
-    restorer: Restorer, options: EnhanceOptions, width: int, height: int, frames: int, console: Console
+    restorer: Restores, options: EnhanceOptions, width: int, height: int, frames: int, console: Console
 ) -> BenchResult:
     """The GEMM peak, then model-only and pipeline runs taking turns (M P M P M), so that a shared
     machine's drift over minutes reaches both alike; each model batch right after a peak sample."""
@@ -175,7 +175,7 @@ def measure(
                 pipelines.append(pipeline_run(options, width, height, frames))
     only_fps, peak_gflops = statistics.median(fps), max(peaks)  # the most the machine did in the run: the limit
     e2e_fps = statistics.median(p[0] for p in pipelines)
-    model_gflops = only_fps * width * height * flops_per_pixel(restorer.units, restorer.model.config.channels) / 1e9
+    model_gflops = only_fps * width * height * flops_per_pixel(restorer.units, restorer.channels) / 1e9
     return BenchResult(
         device=str(restorer.device), precision=restorer.precision, size=f"{width}x{height}", scale=options.scale,
         units=restorer.units, frames=frames, tiling=str(restorer.tiling),

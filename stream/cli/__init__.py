@@ -16,6 +16,7 @@ from rich.markup import escape
 from kernels.errors import WeightsError
 from stream.cli.bench import bench_command
 from stream.cli.evaluate import eval_command, eval_video_command
+from stream.cli.export import export_command
 from stream.cli.live import live_command
 from stream.cli.train import train_command
 from stream.cli.video import enhance_command
@@ -26,7 +27,7 @@ from stream.errors import Interrupted, UserError, on_stop_signals, raise_interru
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 for name, command in {
     "enhance": enhance_command, "eval": eval_command, "eval-video": eval_video_command, "live": live_command,
-    "convert": convert_command, "train": train_command, "bench": bench_command,
+    "convert": convert_command, "export": export_command, "train": train_command, "bench": bench_command,
 }.items():  # fmt: skip
     app.command(name)(command)
 

@@ -52,6 +52,8 @@ def live_command(
     from stream.apps.api import FrameEnhancer
     from stream.apps.live import LiveOptions, Preview, check_display
 
+    if latency_ms is not None and weights is not None and weights.suffix == ".onnx":
+        raise UserError(f"{weights}: an ONNX file runs at the depth it was exported with; --latency-ms needs weights")
     if output not in (None, "-"):
         raise UserError(f"--output {output}: only - (stdout) is supported; use --record FILE for a file")
     if output == "-" and sys.stdout.isatty():

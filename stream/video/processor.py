@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from kernels.colour import LumaCoding
-from kernels.inference import Restorer
+from kernels.inference import Restores
 from kernels.metrics import psnr, to_levels
 from kernels.resize import imresize
 from stream.video.frames import Restored
@@ -32,7 +32,7 @@ class Processor(Protocol):
 class LumaEnhancer:
     """DRRN's Processor: codes to the device, bicubic up, DRRN, and back to codes."""
 
-    def __init__(self, restorer: Restorer, scale: int, keep_bicubic: bool = False) -> None:
+    def __init__(self, restorer: Restores, scale: int, keep_bicubic: bool = False) -> None:
         self.restorer, self.scale, self.keep_bicubic = restorer, scale, keep_bicubic
         cuda = restorer.device.type == "cuda"
         self.copy_stream = torch.cuda.Stream(restorer.device) if cuda else None  # uploads beside the model's work

@@ -108,10 +108,11 @@ def test_window_shows_the_preview_and_answers_keys(tmp_path, tiny_weights, long_
         proc = subprocess.Popen(live(tiny_weights, str(long_clip)), cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         # The window opens with its first picture; --sync waits for it (the clip runs 30 s, far longer).
-        focus = ["xdotool", "search", "--sync", "--name", "drrn-stream live", "windowfocus", "--sync"]
+        focus = ["xdotool", "search", "--sync", "--onlyvisible", "--name", "drrn-stream live"]
+        focus += ["windowfocus", "--sync"]  # the window is shown (with its first picture) and has the keyboard
         subprocess.run([*focus, "key", "s", "key", "q"], env=env, check=True, timeout=120)
         _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err  # q ended it
+        assert proc.returncode == 0 and "saved drrn-live-" in err, err  # s saved a screenshot, q ended it
         [screenshot] = tmp_path.glob("drrn-live-*.png")  # s saved what the window showed
         shown = cv2.imread(str(screenshot))
         assert shown.shape == (64 + 22, 96, 3)  # 2x the 48x32 clip, under a status bar

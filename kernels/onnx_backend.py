@@ -1,0 +1,120 @@
+"""DRRN as an ONNX file: export (the plain DRRN graph, with what it is in its metadata), and a
+Restorer that runs such a file with ONNX Runtime through the tiling the torch path uses.
+
+onnx, onnxscript and onnxruntime are an optional extra (`pip install -e '.[onnx]'`); without it,
+anything ONNX is one line naming that command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import itertools
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from kernels.errors import WeightsError
+from kernels.model import DRRN
+from kernels.tiling import Tiling, run_tiled
+
+EXTRA = "pip install -e '.[onnx]'"
+OPSET = 18
+VALUE_RANGE = "studio-range luma / 255: 16/255 (black) to 235/255 (white), bicubic-upscaled; output the same"
+
+
+def need(module: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise WeightsError(f"ONNX needs the optional extra: {EXTRA}") from None
+
+
+def export_onnx(model: DRRN, path: Path, window: int | None, fp16: bool, metadata: dict[str, str]) -> None:
+    """`model` as ONNX at `path`: input "y" N x 1 x window x window (None: any N, H, W), output
+    "restored" alike, float32 or (fp16) float16; `metadata` goes into the file's metadata_props."""
+    onnx = need("onnx")
+    need("onnxscript")  # torch's exporter needs it
+    model = model.eval().half() if fp16 else model.eval()
+    x = torch.rand(1, 1, window or 64, window or 64, dtype=torch.float16 if fp16 else torch.float32)
+    dims = {0: torch.export.Dim("n"), 2: torch.export.Dim("h", min=4), 3: torch.export.Dim("w", min=4)}
+    with quiet_exporter():
+        program = torch.onnx.export(
+            model, (x,), dynamo=True, opset_version=OPSET, input_names=["y"], output_names=["restored"],
+            dynamic_shapes=None if window else {"x": dims}, verbose=False,
+        )  # fmt: skip
+    proto = program.model_proto
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+@contextmanager
+def quiet_exporter() -> Iterator[None]:
+    """torch's exporter prints its steps and warns of optional packages: none of it is for the user."""
+    logger, level = logging.getLogger("torch.onnx"), logging.getLogger("torch.onnx").level
+    logger.setLevel(logging.ERROR)
+    try:
+        with redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def fixed_windows(length: int, window: int, halo: int) -> list[tuple[int, int, int]]:
+    """Windows of exactly `window` along an axis (a static file takes no other): (start, core
+    start, core end), cores covering 0..length; where windows overlap, the later core wins."""
+    step = window - 2 * halo
+    starts = sorted({*range(0, length - window + 1, step), length - window})
+    return [(s, 0 if s == 0 else s + halo, length if s + window == length else s + window - halo) for s in starts]
+
+
+class OnnxRestorer:
+    """An exported DRRN run by ONNX Runtime (its CPU provider, or CUDA or TensorRT where present):
+    float luma N x 1 x H x W in [0, 1] in, restored out, like kernels.inference.Restorer."""
+
+    def __init__(self, path: Path, device: torch.device, tiling: Tiling) -> None:
+        ort = need("onnxruntime")
+        gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider"] if device.type == "cuda" else []
+        providers = [p for p in gpu if p in ort.get_available_providers()] + ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(path), providers=providers)
+        except Exception as e:  # ORT raises its own exception types for unreadable files
+            raise WeightsError(f"{path}: not a runnable ONNX file ({str(e).strip().splitlines()[0]})") from None
+        first = self.session.get_inputs()[0]
+        self.input_name, self.provider = first.name, self.session.get_providers()[0]
+        self.dtype = np.float16 if "float16" in first.type else np.float32
+        self.window = first.shape[2] if isinstance(first.shape[2], int) else None
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.units, self.channels = int(self.metadata.get("units", 25)), int(self.metadata.get("channels", 128))
+        self.device, self.precision = torch.device("cpu"), "fp16" if self.dtype == np.float16 else "fp32"
+        self.backend = f"ONNX Runtime ({self.provider})"
+        halo = int(self.metadata.get("halo", tiling.halo))
+        self.tiling = Tiling(self.window - 2 * halo, halo, 1) if self.window else tiling
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input_name: x.numpy().astype(self.dtype)})[0]
+        return torch.from_numpy(out.astype(np.float32))
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        y = y.detach().to("cpu", torch.float32)
+        if self.window is None:
+            return run_tiled(self._run, y, self.tiling)
+        n, _, h, w = y.shape
+        if min(h, w) < self.window:
+            raise WeightsError(f"this ONNX file takes {self.window}x{self.window} windows, the frames are {w}x{h} "
+                               "(export it with --dynamic to run any size)")  # fmt: skip
+        out = torch.empty_like(y)
+        rows, cols = fixed_windows(h, self.window, self.tiling.halo), fixed_windows(w, self.window, self.tiling.halo)
+        for i, (ry, cy0, cy1), (rx, cx0, cx1) in itertools.product(range(n), rows, cols):
+            result = self._run(y[i : i + 1, :, ry : ry + self.window, rx : rx + self.window])
+            out[i, :, cy0:cy1, cx0:cx1] = result[0, :, cy0 - ry : cy1 - ry, cx0 - rx : cx1 - rx]
+        return out

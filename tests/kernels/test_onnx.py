@@ -1,0 +1,73 @@
+"""ONNX export and ONNX Runtime as a backend (the optional extra; skipped where it is not installed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.cli_helpers import run_cli
+from tests.media import make_clip, probe
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+def export(capsys, weights, dst, *args: str) -> None:
+    code, _, err = run_cli(["export", str(dst), "--weights", str(weights), *args], capsys)
+    assert code == 0, err
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        noise = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"{i}.png"), cv2.resize(noise, (48, 40), interpolation=cv2.INTER_CUBIC))
+    return folder
+
+
+def scores(capsys, images, weights) -> list[dict]:
+    code, out, err = run_cli(["eval", "--dataset", str(images), "--scale", "2", "--weights", str(weights),
+                              "--precision", "fp32", "--json"], capsys)  # fmt: skip
+    assert code == 0, err
+    return json.loads(out)["results"]
+
+
+def test_a_dynamic_file_scores_as_the_torch_model_does(tmp_path, strong_weights, images, capsys):
+    export(capsys, strong_weights, tmp_path / "any.onnx", "--dynamic")
+    [theirs], [ours] = scores(capsys, images, tmp_path / "any.onnx"), scores(capsys, images, strong_weights)
+    assert theirs["psnr"] == pytest.approx(ours["psnr"], abs=1e-4) and theirs["psnr"] != theirs["psnr_bicubic"]
+
+
+def test_the_default_file_is_one_window_of_the_plain_drrn_graph(tmp_path, strong_weights, capsys):
+    export(capsys, strong_weights, tmp_path / "window.onnx", "--tile", "16", "--halo", "4")
+    model = onnx.load(str(tmp_path / "window.onnx"))
+    onnx.checker.check_model(model)
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 1, 24, 24] and model.opset_import[0].version >= 17
+    assert {node.op_type for node in model.graph.node} <= {"Conv", "Relu", "Add"}  # nothing but DRRN's graph
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["architecture"] == "DRRN" and meta["units"] == "2" and meta["halo"] == "4" and meta["window"] == "24"
+    assert "studio-range" in meta["value_range"]
+
+
+def test_enhance_with_an_onnx_file_says_what_ran(tmp_path, strong_weights, capsys):
+    export(capsys, strong_weights, tmp_path / "window.onnx", "--tile", "16", "--halo", "4")
+    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40, 80], audio=False)
+    code, _, err = run_cli([str(clip), str(tmp_path / "out.mp4"), "--weights", str(tmp_path / "window.onnx")], capsys)
+    assert code == 0, err
+    assert "with ONNX Runtime (CPUExecutionProvider)" in err.splitlines()[0]
+    assert probe(tmp_path / "out.mp4")["frames"] == 3
+
+
+def test_without_the_extra_onnx_is_one_line(tmp_path, strong_weights, images, capsys, monkeypatch):
+    export(capsys, strong_weights, tmp_path / "any.onnx", "--dynamic")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    code, _, err = run_cli(["eval", "--dataset", str(images), "--weights", str(tmp_path / "any.onnx")], capsys)
+    assert code == 1 and err.strip() == "error: ONNX needs the optional extra: pip install -e '.[onnx]'"
