@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -16,31 +16,51 @@ TileOpt = Annotated[int, typer.Option("--tile", min=8, help="Core of the one win
 DynamicOpt = Annotated[bool, typer.Option("--dynamic", help="Any batch and frame size instead of one window.")]
 Fp16Opt = Annotated[bool, typer.Option("--fp16", help="float16 weights, input and output (else float32).")]
 OverwriteOpt = Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing DST.")]
+Int8Opt = Annotated[bool, typer.Option("--int8", help="Static int8 (QDQ, per-channel weights); needs --calibration.")]
+CalibrationOpt = Annotated[
+    Path | None, typer.Option("--calibration", help="Folder of images whose luma patches set the int8 ranges.")
+]
+MethodOpt = Annotated[
+    Literal["minmax", "entropy", "percentile"], typer.Option("--method", help="How the int8 ranges are set.")
+]
+PatchesOpt = Annotated[int, typer.Option("--patches", min=1, help="Calibration patches (x2, x3, x4 in turn).")]
 
 
 def export_command(
     dst: Dst, weights: WeightsOpt = None, units: UnitsOpt = None, tile: TileOpt = 256, halo: HaloOpt = DEFAULT_HALO,
-    dynamic: DynamicOpt = False, fp16: Fp16Opt = False, overwrite: OverwriteOpt = False,
+    dynamic: DynamicOpt = False, fp16: Fp16Opt = False, int8: Int8Opt = False, calibration: CalibrationOpt = None,
+    method: MethodOpt = "minmax", patches: PatchesOpt = 48, overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip
     """Export DRRN to ONNX: one N x 1 x (tile + 2 halo)^2 window by default, as deployment runtimes take it."""
-    from kernels.onnx_backend import OPSET, VALUE_RANGE, export_onnx
+    import tempfile
+
+    from kernels.onnx_backend import OPSET, VALUE_RANGE, export_onnx, quantize_int8, set_metadata
     from kernels.weights import describe, load_drrn
+    from stream.eval.protocol import bicubic_patches
     from stream.files import write_atomically
 
     if dst.suffix != ".onnx":
         raise UserError(f"{dst}: the output must be a .onnx file")
     if dst.exists() and not overwrite:
         raise UserError(f"{dst}: exists; pass -y to replace it")
+    if int8 and (calibration is None or fp16):
+        raise UserError("--int8 needs --calibration DIR (images), and excludes --fp16")
     model, loaded = load_drrn(weights, units)
     window = None if dynamic else tile + 2 * halo
     metadata = {
         "format": "drrn-stream", "architecture": "DRRN", "units": str(model.config.units),
         "channels": str(model.config.channels), "scales": loaded.metadata.get("scales", "2,3,4"),
-        "halo": str(halo), "window": str(window or "any"), "value_range": VALUE_RANGE,
-        "source": describe(loaded),
+        "halo": str(halo), "window": str(window or "any"), "value_range": VALUE_RANGE, "source": describe(loaded),
+        "precision": "int8" if int8 else "fp16" if fp16 else "fp32",
     } | {key: loaded.metadata[key] for key in ("psnr", "name") if key in loaded.metadata}  # fmt: skip
-    with write_atomically(dst) as tmp:
-        export_onnx(model, tmp, window, fp16, metadata)
-    shape = "N x 1 x H x W" if window is None else f"N x 1 x {window} x {window}"
-    say(f"wrote {dst}: DRRN B1U{model.config.units} ({describe(loaded)}), input {shape} "
-        f"{'float16' if fp16 else 'float32'}, opset {OPSET}")  # fmt: skip
+    with write_atomically(dst) as tmp, tempfile.TemporaryDirectory() as work:
+        export_onnx(model, Path(work) / "float.onnx" if int8 else tmp, window, fp16, metadata)
+        if int8:
+            assert calibration is not None
+            batches = bicubic_patches(calibration, window or 64, patches)
+            quantize_int8(Path(work) / "float.onnx", tmp, batches, method)
+            metadata["calibration"] = f"{method}, {patches} luma patches of {calibration.name} at x2/x3/x4"
+            set_metadata(tmp, metadata)
+    shape = "N x 1 x H x W" if window is None else f"1 x 1 x {window} x {window}"
+    say(f"wrote {dst}: DRRN B1U{model.config.units} ({describe(loaded)}), input {shape} {metadata['precision']}, "
+        f"opset {OPSET}")  # fmt: skip

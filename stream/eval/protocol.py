@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from kernels.inference import no_tf32
@@ -103,3 +104,16 @@ def evaluate_dataset(
         ssim_bicubic=mean("ssim_bicubic"),
         seconds=sum(s.seconds for s in scores),
     )
+
+
+def bicubic_patches(folder: Path, size: int, count: int) -> Iterator[np.ndarray]:
+    """What DRRN sees, for calibrating int8: `count` centre crops of `size` (float32, 1 x 1 x size x
+    size) of the images of `folder` taken in turn, degraded by 2, 3, 4 in turn and upscaled back."""
+    images = list_images(folder)
+    for i in range(count):
+        _, bicubic = degrade(read_luma(images[i % len(images)]), 2 + i % 3)  # float64 in [0, 1]
+        h, w = bicubic.shape
+        pad = (0, max(0, size - w), 0, max(0, size - h))
+        bicubic = torch.nn.functional.pad(bicubic[None, None], pad, mode="replicate")[0, 0]  # small images
+        top, left = (bicubic.shape[0] - size) // 2, (bicubic.shape[1] - size) // 2
+        yield bicubic[top : top + size, left : left + size].numpy().astype(np.float32)[None, None]

@@ -71,3 +71,21 @@ def test_without_the_extra_onnx_is_one_line(tmp_path, strong_weights, images, ca
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     code, _, err = run_cli(["eval", "--dataset", str(images), "--weights", str(tmp_path / "any.onnx")], capsys)
     assert code == 1 and err.strip() == "error: ONNX needs the optional extra: pip install -e '.[onnx]'"
+
+
+@pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
+def test_int8_is_qdq_calibrated_on_luma_and_loses_little(tmp_path, strong_weights, images, capsys, method):
+    dst = tmp_path / f"{method}.onnx"
+    export(capsys, strong_weights, dst, "--dynamic", "--int8", "--calibration", str(images), "--method", method,
+           "--patches", "6")  # fmt: skip
+    model = onnx.load(str(dst))
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in model.graph.node}
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["precision"] == "int8" and meta["calibration"].startswith(f"{method}, 6 luma patches")
+    [int8], [fp32] = scores(capsys, images, dst), scores(capsys, images, strong_weights)
+    assert abs(int8["psnr"] - fp32["psnr"]) < 0.5 and int8["psnr"] != fp32["psnr"]
+
+
+def test_int8_needs_calibration_images(tmp_path, strong_weights, capsys):
+    code, _, err = run_cli(["export", str(tmp_path / "q.onnx"), "--weights", str(strong_weights), "--int8"], capsys)
+    assert code == 1 and err.strip() == "error: --int8 needs --calibration DIR (images), and excludes --fp16"
