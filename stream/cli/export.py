@@ -16,7 +16,12 @@ TileOpt = Annotated[int, typer.Option("--tile", min=8, help="Core of the one win
 DynamicOpt = Annotated[bool, typer.Option("--dynamic", help="Any batch and frame size instead of one window.")]
 Fp16Opt = Annotated[bool, typer.Option("--fp16", help="float16 weights, input and output (else float32).")]
 OverwriteOpt = Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing DST.")]
-Int8Opt = Annotated[bool, typer.Option("--int8", help="Static int8 (QDQ, per-channel weights); needs --calibration.")]
+Int8Opt = Annotated[
+    bool,
+    typer.Option(
+        "--int8", help="Static int8 (QDQ, per-channel weights, residual sums at 16 bits); needs --calibration."
+    ),
+]
 CalibrationOpt = Annotated[
     Path | None, typer.Option("--calibration", help="Folder of images whose luma patches set the int8 ranges.")
 ]
@@ -59,7 +64,9 @@ def export_command(
             assert calibration is not None
             batches = bicubic_patches(calibration, window or 64, patches)
             quantize_int8(Path(work) / "float.onnx", tmp, batches, method)
-            metadata["calibration"] = f"{method}, {patches} luma patches of {calibration.name} at x2/x3/x4"
+            metadata["calibration"] = (
+                f"{method}, {patches} luma patches of {calibration.name} at x2/x3/x4; residual sums at 16 bits"
+            )
             set_metadata(tmp, metadata)
     shape = "N x 1 x H x W" if window is None else f"1 x 1 x {window} x {window}"
     say(f"wrote {dst}: DRRN B1U{model.config.units} ({describe(loaded)}), input {shape} {metadata['precision']}, "
