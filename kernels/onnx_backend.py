@@ -39,7 +39,7 @@ def need(module: str) -> ModuleType:
 def export_onnx(model: DRRN, path: Path, window: int | None, fp16: bool, metadata: dict[str, str]) -> None:
     """`model` as ONNX at `path`: input "y" N x 1 x window x window (None: any N, H, W), output
     "restored" alike, float32 or (fp16) float16; `metadata` goes into the file's metadata_props."""
-    onnx = need("onnx")
+    need("onnx")
     need("onnxscript")  # torch's exporter needs it
     model = model.eval().half() if fp16 else model.eval()
     x = torch.rand(1, 1, window or 64, window or 64, dtype=torch.float16 if fp16 else torch.float32)
@@ -49,11 +49,7 @@ def export_onnx(model: DRRN, path: Path, window: int | None, fp16: bool, metadat
             model, (x,), dynamo=True, opset_version=OPSET, input_names=["y"], output_names=["restored"],
             dynamic_shapes=None if window else {"x": dims}, verbose=False,
         )  # fmt: skip
-    proto = program.model_proto
-    for key, value in metadata.items():
-        proto.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    save_with_metadata(program.model_proto, path, metadata)
 
 
 @contextmanager
@@ -96,11 +92,16 @@ def quantize_int8(fp32: Path, dst: Path, batches: Iterable[np.ndarray], method: 
 
 
 def set_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Replace the metadata of the ONNX file at `path` (the quantizer keeps none of its own)."""
+    save_with_metadata(need("onnx").load(str(path)), path, metadata)
+
+
+def save_with_metadata(proto: object, path: Path, metadata: dict[str, str]) -> None:
+    """`proto` (an onnx.ModelProto) with exactly `metadata` as its metadata_props, checked, saved at `path`."""
     onnx = need("onnx")
-    proto = onnx.load(str(path))
-    del proto.metadata_props[:]
+    del proto.metadata_props[:]  # type: ignore[attr-defined]
     for key, value in metadata.items():
-        proto.metadata_props.add(key=key, value=value)
+        proto.metadata_props.add(key=key, value=value)  # type: ignore[attr-defined]
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
 

@@ -28,11 +28,6 @@ def raise_interrupted(signum: int) -> None:
     raise Interrupted(signum)
 
 
-def signal_number(stop: BaseException) -> int:
-    """The signal behind an Interrupted, or Ctrl-C's for a KeyboardInterrupt."""
-    return stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
-
-
 @contextmanager
 def on_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
     """Within the block, each stop signal calls handler(signum). A signal the process ignores stays

@@ -17,6 +17,7 @@ from stream.apps.api import FrameEnhancer
 from stream.errors import UserError
 from stream.files import NUMBER, is_numbered, write_atomically
 from stream.video.chroma import upscale_plane
+from stream.video.targets import check_output
 
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95.
 EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp"}  # 16-bit pictures are written at 8 bits there
@@ -58,10 +59,7 @@ def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray) -> np.ndarray:
 def check_targets(pairs: list[tuple[Path, Path]], overwrite: bool) -> None:
     """Before any model time: every output's folder exists, and no output exists unless -y."""
     for _, target in pairs:
-        if not target.parent.is_dir():
-            raise UserError(f"{target.parent}: no such folder")
-        if target.exists() and not overwrite:
-            raise UserError(f"{target}: exists; pass -y to replace it")
+        check_output(target, overwrite)
 
 
 def enhance_pictures(pairs: list[tuple[Path, Path]], enhancer: FrameEnhancer) -> None:

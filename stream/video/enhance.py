@@ -121,7 +121,7 @@ def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress
                 sink.close()
             raise
         finish(pipeline, target, stats)
-    stats.interrupted, stats.signal = bool(pipeline.signals), (pipeline.signals or [0])[0]
+    stats.signal = (pipeline.signals or [0])[0]  # also one that came while the file was finished
     return stats
 
 

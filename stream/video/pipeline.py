@@ -40,12 +40,15 @@ class _Stopped(Exception):
 class RunStats:
     frames: int = 0
     seconds: float = 0.0
-    interrupted: bool = False
-    signal: int = 0  # the stop signal that interrupted the run
+    signal: int = 0  # the stop signal that interrupted the run (0: none)
     reader_closed: bool = False  # stdout's reader went away (`| head`): the run ends quietly
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked, not waiting on a queue
     first_frame_s: float = math.nan  # when the first frame was written: start-up (model warm-up) ends here
     damage: str = ""  # what damage in the input was decoded past, in one line ("" for none)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.signal != 0
 
     @property
     def fps(self) -> float:
@@ -202,7 +205,7 @@ class Pipeline:
         self.source.reader = self.stages["decode"].thread
         with on_stop_signals(self.on_signal):
             self._join()
-        stats.interrupted, stats.signal = bool(self.signals), (self.signals or [0])[0]
+        stats.signal = (self.signals or [0])[0]
         stats.seconds = time.perf_counter() - start
         stats.frames = self.sink.frames_written
         stats.busy = {name: stage.busy for name, stage in self.stages.items()}

@@ -16,6 +16,14 @@ PIPE_DEFAULT_FORMAT = "matroska"
 SEEKING_FORMATS = {"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "f4v", "psp", "mov,mp4,m4a,3gp,3g2,mj2"}
 
 
+def check_output(dst: Path, overwrite: bool) -> None:
+    """Before any model time: an existing output is replaced only with -y, into a folder that exists."""
+    if dst.exists() and not overwrite:
+        raise UserError(f"{dst}: exists; pass -y to replace it")
+    if not dst.parent.is_dir():
+        raise UserError(f"{dst.parent}: no such folder")
+
+
 class FileTarget:
     """A named output, written beside itself and renamed at the end, so a failed run never
     clobbers an existing file."""
@@ -26,10 +34,7 @@ class FileTarget:
             raise UserError(f"{dst}: the output would overwrite the input")
         if self.dst.is_dir():
             raise UserError(f"{dst}: is a folder")
-        if self.dst.exists() and not overwrite:
-            raise UserError(f"{dst}: exists; pass -y to replace it")
-        if not self.dst.parent.is_dir():
-            raise UserError(f"{self.dst.parent}: no such folder")
+        check_output(self.dst, overwrite)
         self.tmp = partial_path(self.dst)
 
     def open(self) -> Path:
