@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import importlib
 import io
-import itertools
 import logging
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from types import ModuleType
@@ -67,19 +66,31 @@ def quiet_exporter() -> Iterator[None]:
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}  # -> ORT's CalibrationMethod
 
 
-def quantize_int8(fp32: Path, dst: Path, batches: Iterable[np.ndarray], method: str) -> None:
+def quantize_int8(fp32: Path, dst: Path, patches: list[np.ndarray], method: str) -> None:
     """Static int8 in QDQ form (ONNX Runtime's quantizer): per-channel int8 weights, uint8
-    activations whose ranges `method` sets from running `batches` (float32 1 x 1 x h x w
-    bicubic luma, as DRRN sees it) through the float model; except the residual sums (the Add
-    outputs), kept at 16 bits: on the shipped B1U25 they carry the loss (Set5 x2 -0.131 dB all
-    8-bit, -0.093 with them at 16), at no measurable cost in speed (docs/QUALITY.md)."""
+    activations whose ranges `method` sets from running `patches` (float32 1 x 1 x h x w bicubic
+    luma, as DRRN sees it) through the float model one at a time (memory: one patch's
+    activations); except the residual sums (the Add outputs), kept at 16 bits: on the shipped
+    B1U25 they carry the loss (Set5 x2 -0.131 dB all 8-bit, -0.093 with them at 16), at no
+    measurable cost in speed (docs/QUALITY.md)."""
     q, onnx = need("onnxruntime.quantization"), need("onnx")
-    names = iter({"y": b} for b in batches)
     sums = [node.output[0] for node in onnx.load(str(fp32)).graph.node if node.op_type == "Add"]
 
     class Reader(q.CalibrationDataReader):
+        """The patches, in the ranges ORT's strided calibration asks for."""
+
+        def __init__(self) -> None:
+            self.todo: Iterator[np.ndarray] = iter(patches)
+
+        def __len__(self) -> int:
+            return len(patches)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.todo = iter(patches[start_index:end_index])
+
         def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(names, None)
+            patch = next(self.todo, None)
+            return None if patch is None else {"y": patch}
 
     overrides = {name: [{"quant_type": q.QuantType.QUInt16}] for name in sums}
     with quiet_exporter():
@@ -87,13 +98,24 @@ def quantize_int8(fp32: Path, dst: Path, batches: Iterable[np.ndarray], method: 
             str(fp32), str(dst), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
             activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
             calibrate_method=getattr(q.CalibrationMethod, CALIBRATION[method]),
-            extra_options={"TensorQuantOverrides": overrides, "UseQDQContribOps": True},  # 16-bit Q/DQ ops
+            extra_options={
+                "TensorQuantOverrides": overrides, "UseQDQContribOps": True,  # 16-bit Q/DQ ops
+                "CalibStridedMinMax": 1,  # ranges merged patch by patch (every method), not all held at once
+            },
         )  # fmt: skip
 
 
-def set_metadata(path: Path, metadata: dict[str, str]) -> None:
-    """Replace the metadata of the ONNX file at `path` (the quantizer keeps none of its own)."""
-    save_with_metadata(need("onnx").load(str(path)), path, metadata)
+def set_metadata(path: Path, metadata: dict[str, str], window: int | None = None) -> None:
+    """Replace the metadata of the ONNX file at `path` (the quantizer keeps none of its own) and,
+    given a `window`, make its input and output 1 x 1 x window x window: int8 is calibrated on a
+    dynamic twin, whose small patches cost a fraction of a window's time and memory."""
+    proto = need("onnx").load(str(path))
+    for value in (*proto.graph.input, *proto.graph.output) if window else ():
+        for dim, size in zip(value.type.tensor_type.shape.dim, (1, 1, window, window), strict=True):
+            dim.Clear()
+            dim.dim_value = size
+    del proto.graph.value_info[:]  # shapes inferred for the dynamic twin
+    save_with_metadata(proto, path, metadata)
 
 
 def save_with_metadata(proto: object, path: Path, metadata: dict[str, str]) -> None:
@@ -104,14 +126,6 @@ def save_with_metadata(proto: object, path: Path, metadata: dict[str, str]) -> N
         proto.metadata_props.add(key=key, value=value)  # type: ignore[attr-defined]
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
-
-
-def fixed_windows(length: int, window: int, halo: int) -> list[tuple[int, int, int]]:
-    """Windows of exactly `window` along an axis (a static file takes no other): (start, core
-    start, core end), cores covering 0..length; where windows overlap, the later core wins."""
-    step = window - 2 * halo
-    starts = sorted({*range(0, length - window + 1, step), length - window})
-    return [(s, 0 if s == 0 else s + halo, length if s + window == length else s + window - halo) for s in starts]
 
 
 class OnnxRestorer:
@@ -126,7 +140,15 @@ class OnnxRestorer:
             self.session = ort.InferenceSession(str(path), providers=providers)
         except Exception as e:  # ORT raises its own exception types for unreadable files
             raise WeightsError(f"{path}: not a runnable ONNX file ({str(e).strip().splitlines()[0]})") from None
-        first = self.session.get_inputs()[0]
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        first = inputs[0]
+        if (
+            len(inputs) != 1
+            or len(outputs) != 1
+            or any(len(v.shape) != 4 or v.shape[1] != 1 for v in (first, *outputs))
+        ):
+            shape = " x ".join(map(str, first.shape))
+            raise WeightsError(f"{path}: takes {shape}; DRRN takes N x 1 x H x W luma and gives the same")
         self.input_name, self.provider = first.name, self.session.get_providers()[0]
         self.dtype = np.float16 if "float16" in first.type else np.float32
         self.window = first.shape[2] if isinstance(first.shape[2], int) else None
@@ -136,23 +158,11 @@ class OnnxRestorer:
         self.precision = self.metadata.get("precision", "fp16" if self.dtype == np.float16 else "fp32")
         self.backend = f"ONNX Runtime ({self.provider})"
         halo = int(self.metadata.get("halo", tiling.halo))
-        self.tiling = Tiling(self.window - 2 * halo, halo, 1) if self.window else tiling
+        self.tiling = Tiling(self.window - 2 * halo, halo, 1, fixed=True) if self.window else tiling
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         out = self.session.run(None, {self.input_name: x.numpy().astype(self.dtype)})[0]
         return torch.from_numpy(out.astype(np.float32))
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
-        y = y.detach().to("cpu", torch.float32)
-        if self.window is None:
-            return run_tiled(self._run, y, self.tiling)
-        n, _, h, w = y.shape
-        if min(h, w) < self.window:
-            raise WeightsError(f"this ONNX file takes {self.window}x{self.window} windows, the frames are {w}x{h} "
-                               "(export it with --dynamic to run any size)")  # fmt: skip
-        out = torch.empty_like(y)
-        rows, cols = fixed_windows(h, self.window, self.tiling.halo), fixed_windows(w, self.window, self.tiling.halo)
-        for i, (ry, cy0, cy1), (rx, cx0, cx1) in itertools.product(range(n), rows, cols):
-            result = self._run(y[i : i + 1, :, ry : ry + self.window, rx : rx + self.window])
-            out[i, :, cy0:cy1, cx0:cx1] = result[0, :, cy0 - ry : cy1 - ry, cx0 - rx : cx1 - rx]
-        return out
+        return run_tiled(self._run, y.detach().to("cpu", torch.float32), self.tiling)

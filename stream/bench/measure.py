@@ -3,7 +3,9 @@
 Three numbers, each measured through the product's own code: a GEMM peak (the most this
 device does in this precision), the model worker alone on frames of the asked size (counted
 as DRRN's useful work, flops_per_pixel per output pixel, so halo recomputation is overhead),
-and `enhance` on a generated clip of that size, decode to encode. docs/PERFORMANCE.md records them.
+and `enhance` on a generated clip of that size, decode to encode. Other weights (an ONNX file,
+fp32 or int8) can be measured beside the model worker in the same run, on the same frames, their
+work counted by the same convention. docs/PERFORMANCE.md records them.
 """
 
 from __future__ import annotations
@@ -34,15 +36,26 @@ SAMPLE_SECONDS = (1.0, 0.05)  # CPU, CUDA: each GEMM peak sample's length
 
 
 @dataclass
+class Compared:
+    weights: str
+    backend: str
+    precision: str
+    model_gflops: float  # by the same convention: an int8 file is credited with the float work it replaces
+    model_only_fps: float
+    speedup: float  # model_only_fps / the main weights' model_only_fps, from the same turns
+
+
+@dataclass
 class BenchResult:
     device: str
+    backend: str
     precision: str
     size: str  # output frames, W x H
     scale: int
     units: int
     frames: int
     tiling: str
-    peak_gflops: float  # best GEMM-shaped kernel of this device and precision, best sample of the run
+    peak_gflops: float  # best GEMM-shaped kernel of this device and precision (int8: float32), best sample
     peak_kernel: str
     model_gflops: float  # useful DRRN work per second through the model worker
     model_fraction: float  # model_gflops / peak_gflops
@@ -52,7 +65,9 @@ class BenchResult:
     e2e_fraction: float  # e2e_fps / model_only_fps
     e2e_wall_fps: float  # frames / whole run, start-up included
     busy: dict[str, float]  # share of the e2e run each stage spent working
+    compared: list[Compared]  # other weights' model worker, measured in the same turns
     host: str
+    isa: list[str]  # the CPU's vector extensions that decide int8 and bf16 speed
     torch: str
     threads: int
     date: str
@@ -98,8 +113,9 @@ class GemmPeak:
     """
 
     def __init__(self, device: torch.device, precision: str) -> None:
+        """`precision` as the model runs it; an int8 model is held against the float32 peak."""
         self.device = device
-        candidates = gemm_candidates(device, DTYPES[precision])
+        candidates = gemm_candidates(device, DTYPES.get(precision, torch.float32))
         with torch.inference_mode():
             rates = {name: flop / _best_seconds(fn, device, 8) / 1e9 for name, (fn, flop) in candidates.items()}
         self.kernel = max(rates, key=rates.__getitem__)
@@ -156,36 +172,68 @@ def host_name(device: torch.device) -> str:
     return f"{model}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
 
 
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_isa() -> list[str]:
+    """Which of ISA_FLAGS the CPU reports (/proc/cpuinfo; empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(line.split(":", 1)[1].split() for line in f if line.startswith("flags")))
+    except (OSError, StopIteration):
+        return []
+    return [flag for flag in ISA_FLAGS if flag in flags]
+
+
 def measure(
-    restorer: Restores, options: EnhanceOptions, width: int, height: int, frames: int, console: Console
+    restorer: Restores,
+    options: EnhanceOptions,
+    width: int,
+    height: int,
+    frames: int,
+    console: Console,
+    compared: dict[str, Restores] | None = None,
 ) -> BenchResult:
     """The GEMM peak, then model-only and pipeline runs taking turns (M P M P M), so that a shared
-    machine's drift over minutes reaches both alike; each model batch right after a peak sample."""
+    machine's drift over minutes reaches both alike; each model batch right after a peak sample.
+    `compared` (name -> restorer) run model-only in each M turn, right after the main restorer."""
     with console.status("GEMM peak"):
         peak = GemmPeak(restorer.device, restorer.precision)
-    fps, peaks, pipelines = [], [], []
+    restorers = {"": restorer, **(compared or {})}
+    fps: dict[str, list[float]] = {name: [] for name in restorers}
+    peaks, pipelines = [], []
     for turn in range(2 * PIPELINE_RUNS + 1):
         if turn % 2 == 0:
-            with console.status(f"model worker, run {turn // 2 + 1} of {PIPELINE_RUNS + 1}"):
-                batch_fps, batch_peaks = model_rates(restorer, peak, options.scale, width, height, frames)
-            fps += batch_fps
-            peaks += batch_peaks
+            for name, r in restorers.items():
+                with console.status(f"model worker {name}, run {turn // 2 + 1} of {PIPELINE_RUNS + 1}"):
+                    batch_fps, batch_peaks = model_rates(r, peak, options.scale, width, height, frames)
+                fps[name] += batch_fps
+                peaks += batch_peaks
         else:
             with console.status(f"pipeline, run {turn // 2 + 1} of {PIPELINE_RUNS}"):
                 pipelines.append(pipeline_run(options, width, height, frames))
-    only_fps, peak_gflops = statistics.median(fps), max(peaks)  # the most the machine did in the run: the limit
+    only_fps, peak_gflops = statistics.median(fps[""]), max(peaks)  # the most the machine did in the run: the limit
+
+    def gflops(fps: float, r: Restores) -> float:
+        return _figures(fps * width * height * flops_per_pixel(r.units, r.channels) / 1e9)
+
+    others = [
+        Compared(name, r.backend, r.precision, gflops(statistics.median(fps[name]), r),
+                 _figures(statistics.median(fps[name])), round(statistics.median(fps[name]) / only_fps, 3))
+        for name, r in restorers.items() if name
+    ]  # fmt: skip
     e2e_fps = statistics.median(p[0] for p in pipelines)
-    model_gflops = only_fps * width * height * flops_per_pixel(restorer.units, restorer.channels) / 1e9
+    model_gflops = gflops(only_fps, restorer)
     return BenchResult(
-        device=str(restorer.device), precision=restorer.precision, size=f"{width}x{height}", scale=options.scale,
-        units=restorer.units, frames=frames, tiling=str(restorer.tiling),
-        peak_gflops=_figures(peak_gflops), peak_kernel=peak.kernel,
-        model_gflops=_figures(model_gflops), model_fraction=round(model_gflops / peak_gflops, 3),
+        device=str(restorer.device), backend=restorer.backend, precision=restorer.precision,
+        size=f"{width}x{height}", scale=options.scale, units=restorer.units, frames=frames,
+        tiling=str(restorer.tiling), peak_gflops=_figures(peak_gflops), peak_kernel=peak.kernel,
+        model_gflops=model_gflops, model_fraction=round(model_gflops / peak_gflops, 3),
         model_mpx_s=_figures(only_fps * width * height / 1e6), model_only_fps=_figures(only_fps),
         e2e_fps=_figures(e2e_fps), e2e_fraction=round(e2e_fps / only_fps, 3),
-        e2e_wall_fps=_figures(statistics.median(p[1] for p in pipelines)), busy=pipelines[-1][2],
-        host=host_name(restorer.device), torch=torch.__version__, threads=torch.get_num_threads(),
-        date=date.today().isoformat(),
+        e2e_wall_fps=_figures(statistics.median(p[1] for p in pipelines)), busy=pipelines[-1][2], compared=others,
+        host=host_name(restorer.device), isa=cpu_isa() if restorer.device.type == "cpu" else [],
+        torch=torch.__version__, threads=torch.get_num_threads(), date=date.today().isoformat(),
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,7 +32,13 @@ FramesOpt = Annotated[
     int | None, typer.Option("--frames", min=2, help="Frames per run (five runs); default CPU 3, CUDA 120.")
 ]
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=4, help="Upscale factor of the pipeline.")]
-UnitsOpt = Annotated[int, typer.Option("--units", min=1, help="Recursive units (work scales with them).")]
+UnitsOpt = Annotated[
+    int | None, typer.Option("--units", min=1, help="Recursive units (work scales with them); default: the weights'.")
+]
+CompareOpt = Annotated[
+    list[Path],
+    typer.Option("--compare", help="Other weights (e.g. an ONNX file, fp32 or int8) measured beside, model only."),
+]
 
 
 def parse_size(size: str, scale: int) -> tuple[int, int]:
@@ -43,8 +50,8 @@ def parse_size(size: str, scale: int) -> tuple[int, int]:
 
 def bench_command(
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", size: SizeOpt = None, frames: FramesOpt = None,
-    scale: ScaleOpt = 2, units: UnitsOpt = 25, weights: WeightsOpt = None, tile: TileOpt = None,
-    halo: HaloOpt = DEFAULT_HALO, batch: BatchOpt = None, as_json: JsonOpt = False,
+    scale: ScaleOpt = 2, units: UnitsOpt = None, weights: WeightsOpt = None, tile: TileOpt = None,
+    halo: HaloOpt = DEFAULT_HALO, batch: BatchOpt = None, compare: CompareOpt = [], as_json: JsonOpt = False,  # noqa: B006
 ) -> None:  # fmt: skip
     """Measure the GEMM peak, DRRN's share of it, and the whole pipeline's share of DRRN."""
     from stream.bench.measure import measure
@@ -52,17 +59,21 @@ def bench_command(
     from stream.video.enhance import EnhanceOptions
 
     restorer, _ = make_restorer(weights, units, device, precision, tile, halo, batch)
+    compared = {
+        path.name: make_restorer(path, restorer.units, device, precision, tile, halo, batch)[0] for path in compare
+    }
     kind = restorer.device.type
     width, height = parse_size(size or DEFAULT_SIZE.get(kind, "320x240"), scale)
     frames = frames or DEFAULT_FRAMES.get(kind, 6)
     console = Console(stderr=True, quiet=as_json)
-    console.print(f"bench: {width}x{height} output, x{scale}, B1U{units} on {restorer.device} in "
-                  f"{restorer.precision}, {restorer.tiling}, {frames} frames", highlight=False)  # fmt: skip
+    console.print(f"bench: {width}x{height} output, x{scale}, B1U{restorer.units} on {restorer.device} in "
+                  f"{restorer.precision} with {restorer.backend}, {restorer.tiling}, {frames} frames",
+                  highlight=False)  # fmt: skip
     options = EnhanceOptions(
         scale=scale, weights=weights, units=units, device=device, precision=precision,
         tile=tile, halo=halo, batch=batch, overwrite=True,
     )  # fmt: skip
-    r = measure(restorer, options, width, height, frames, console)
+    r = measure(restorer, options, width, height, frames, console, compared)
     if as_json:
         print(json.dumps(dataclasses.asdict(r)))
         return
@@ -74,6 +85,9 @@ def bench_command(
         ("pipeline (decode to encode)", f"{r.e2e_fps:.3g} frames/s = {r.e2e_fraction:.0%} of the model's; "
                                         f"{r.e2e_wall_fps:.3g} with start-up"),
         ("stages busy", ", ".join(f"{k} {v:.0%}" for k, v in r.busy.items())),
+        *((f"{c.weights} ({c.backend}, {c.precision})", f"{c.model_gflops:.0f} GFLOP/s; {c.model_only_fps:.3g} "
+           f"frames/s = {c.speedup:.2f}x the model worker's") for c in r.compared),
+        ("CPU ISA", " ".join(r.isa) or "-"),
     ):  # fmt: skip
         table.add_row(label, value)
     Console().print(table)

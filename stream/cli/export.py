@@ -59,15 +59,16 @@ def export_command(
         "precision": "int8" if int8 else "fp16" if fp16 else "fp32",
     } | {key: loaded.metadata[key] for key in ("psnr", "name") if key in loaded.metadata}  # fmt: skip
     with write_atomically(dst) as tmp, tempfile.TemporaryDirectory() as work:
-        export_onnx(model, Path(work) / "float.onnx" if int8 else tmp, window, fp16, metadata)
-        if int8:
+        if not int8:
+            export_onnx(model, tmp, window, fp16, metadata)
+        else:
             assert calibration is not None
-            batches = bicubic_patches(calibration, window or 64, patches)
-            quantize_int8(Path(work) / "float.onnx", tmp, batches, method)
+            export_onnx(model, Path(work) / "float.onnx", None, False, metadata)  # calibrated on 64-px patches
+            quantize_int8(Path(work) / "float.onnx", tmp, list(bicubic_patches(calibration, 64, patches)), method)
             metadata["calibration"] = (
                 f"{method}, {patches} luma patches of {calibration.name} at x2/x3/x4; residual sums at 16 bits"
             )
-            set_metadata(tmp, metadata)
+            set_metadata(tmp, metadata, window)
     shape = "N x 1 x H x W" if window is None else f"1 x 1 x {window} x {window}"
     say(f"wrote {dst}: DRRN B1U{model.config.units} ({describe(loaded)}), input {shape} {metadata['precision']}, "
         f"opset {OPSET}")  # fmt: skip

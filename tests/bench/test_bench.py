@@ -1,5 +1,6 @@
 import json
 import math
+import platform
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from kernels.inference import resolve_precision
 from kernels.model import flops_per_pixel
-from stream.bench.measure import gemm_candidates
+from stream.bench.measure import ISA_FLAGS, gemm_candidates
 from tests.cli_helpers import run_cli
 from tests.conftest import random_drrn
 
@@ -49,6 +50,9 @@ def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights):
     assert math.isclose(per_pixel, flops_per_pixel(1, 8), rel_tol=1e-3)
     assert set(result["busy"]) == {"decode", "model", "encode"}
     assert 0 < result["busy"]["model"] <= 1
+    assert result["backend"] == "PyTorch" and result["compared"] == []
+    if platform.machine() == "x86_64":  # every x86 machine of the project has AVX2; the record names what decides speed
+        assert "avx2" in result["isa"] and set(result["isa"]) <= set(ISA_FLAGS)
 
 
 @pytest.mark.parametrize("size", ["320", "30x20", "321x240", "axb"])

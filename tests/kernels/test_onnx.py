@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import cv2
 import numpy as np
 import pytest
 
+from kernels.model import flops_per_pixel
 from tests.cli_helpers import run_cli
 from tests.media import make_clip, probe
 
@@ -89,3 +91,69 @@ def test_int8_is_qdq_calibrated_on_luma_and_loses_little(tmp_path, strong_weight
 def test_int8_needs_calibration_images(tmp_path, strong_weights, capsys):
     code, _, err = run_cli(["export", str(tmp_path / "q.onnx"), "--weights", str(strong_weights), "--int8"], capsys)
     assert code == 1 and err.strip() == "error: --int8 needs --calibration DIR (images), and excludes --fp16"
+
+
+def test_bench_measures_onnx_files_beside_the_model_worker_in_one_run(tmp_path, tiny_weights, images, capsys):
+    export(capsys, tiny_weights, tmp_path / "fp32.onnx", "--dynamic")
+    export(capsys, tiny_weights, tmp_path / "int8.onnx", "--int8", "--calibration", str(images), "--patches", "3")
+    code, out, err = run_cli(["bench", "--size", "48x32", "--frames", "2", "--weights", str(tiny_weights),
+                              "--precision", "fp32", "--compare", str(tmp_path / "fp32.onnx"),
+                              "--compare", str(tmp_path / "int8.onnx"), "--json"], capsys)  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["backend"] == "PyTorch" and result["precision"] == "fp32"
+    fp32, int8 = result["compared"]
+    assert (fp32["weights"], fp32["precision"], int8["weights"], int8["precision"]) == (
+        "fp32.onnx", "fp32", "int8.onnx", "int8")  # fmt: skip
+    for c in (fp32, int8):
+        assert c["backend"] == "ONNX Runtime (CPUExecutionProvider)"
+        per_pixel = c["model_gflops"] * 1e9 / (c["model_only_fps"] * 48 * 32)  # int8 credited with the float work
+        assert math.isclose(per_pixel, flops_per_pixel(1, 8), rel_tol=1e-3)
+        assert math.isclose(c["speedup"], c["model_only_fps"] / result["model_only_fps"], rel_tol=1e-2)
+
+
+def test_bench_runs_the_pipeline_with_an_onnx_file(tmp_path, tiny_weights, capsys):
+    export(capsys, tiny_weights, tmp_path / "fp32.onnx", "--dynamic")
+    code, out, err = run_cli(["bench", "--size", "48x32", "--frames", "2", "--weights", str(tmp_path / "fp32.onnx"),
+                              "--json"], capsys)  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["backend"] == "ONNX Runtime (CPUExecutionProvider)" and result["units"] == 1
+    assert result["compared"] == [] and result["e2e_fps"] > 0 and result["busy"]["model"] > 0
+
+
+def test_a_static_int8_file_takes_its_window_and_any_frame_size(tmp_path, strong_weights, images, capsys):
+    dst = tmp_path / "window.onnx"
+    export(capsys, strong_weights, dst, "--tile", "16", "--halo", "4", "--int8", "--calibration", str(images),
+           "--patches", "3")  # fmt: skip
+    dims = [d.dim_value for d in onnx.load(str(dst)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 1, 24, 24]
+    [int8], [fp32] = scores(capsys, images, dst), scores(capsys, images, strong_weights)  # 48x40 images: 24-px windows
+    assert abs(int8["psnr"] - fp32["psnr"]) < 0.5 and int8["psnr"] != int8["psnr_bicubic"]
+    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40], audio=False, width=16, height=16)  # smaller than a window
+    code, _, err = run_cli([str(clip), str(tmp_path / "out.mp4"), "--weights", str(dst)], capsys)
+    assert code == 0, err
+    assert probe(tmp_path / "out.mp4")["frames"] == 2
+
+
+def test_a_file_that_is_not_onnx_is_one_line(tmp_path, images, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf at all")
+    code, _, err = run_cli(["eval", "--dataset", str(images), "--weights", str(bad)], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: {bad}: not a runnable ONNX file")
+
+
+def test_a_model_of_the_wrong_shape_is_one_line(tmp_path, images, capsys):
+    """An ONNX file that is not a 1-channel image-to-image model (here 3 channels in) is refused at once."""
+    helper = onnx.helper
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "rgb",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 3, "h", "w"])],
+    )  # fmt: skip
+    path = tmp_path / "rgb.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    code, _, err = run_cli(["eval", "--dataset", str(images), "--weights", str(path)], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "takes n x 3 x h x w" in err and "DRRN takes N x 1 x H x W" in err
