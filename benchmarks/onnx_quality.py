@@ -25,7 +25,7 @@ from kernels.metrics import to_levels
 from stream.eval.protocol import Restore, evaluate_dataset, read_dataset
 from stream.restorer import make_restorer
 
-METHODS = ("minmax", "entropy", "percentile")
+METHODS = ("percentile", "minmax", "entropy")
 
 
 def export(weights: str, dst: Path, *args: str) -> Path:
@@ -52,15 +52,19 @@ def main() -> None:
     parser.add_argument("--scale", action="append", type=int, default=[])
     parser.add_argument("--calibration", type=Path, required=True)
     parser.add_argument("--patches", type=int, default=48)
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(METHODS), help="int8 calibration methods; '' for none")
+    parser.add_argument("--fp16", action="store_true", help="also an fp16 file, run by ONNX Runtime on the CPU")
+    parser.add_argument("--no-float", action="store_true", help="no ONNX fp32 file (PyTorch fp32 still runs)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     datasets = {folder.name: read_dataset(folder) for folder in args.dataset}
     rows = []
     for weights in args.weights or ["shipped"]:
         with tempfile.TemporaryDirectory() as tmp:
-            files = {"onnx fp32": export(weights, Path(tmp) / "fp32.onnx")}
-            for method in args.methods.split(","):
+            files = {} if args.no_float else {"onnx fp32": export(weights, Path(tmp) / "fp32.onnx")}
+            if args.fp16:
+                files["onnx fp16 (CPU)"] = export(weights, Path(tmp) / "fp16.onnx", "--fp16")
+            for method in filter(None, args.methods.split(",")):
                 files[f"onnx int8 {method}"] = export(
                     weights, Path(tmp) / f"{method}.onnx", "--int8", "--calibration", str(args.calibration),
                     "--method", method, "--patches", str(args.patches),

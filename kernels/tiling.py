@@ -88,6 +88,7 @@ def fixed_spans(length: int, tile: int, halo: int) -> list[Span]:
 
 
 def axis_spans(length: int, tiling: Tiling) -> list[Span]:
+    """One axis cut as the tiling says: balanced cores, or fixed windows."""
     assert tiling.tile is not None
     return (fixed_spans if tiling.fixed else spans)(length, tiling.tile, tiling.halo)
 

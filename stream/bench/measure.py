@@ -61,7 +61,7 @@ class BenchResult:
     model_fraction: float  # model_gflops / peak_gflops
     model_mpx_s: float  # output megapixels per second
     model_only_fps: float
-    e2e_fps: float  # enhance on a clip, after its first frame (warm-up) is out
+    e2e_fps: float  # enhance on a clip, from its first frame written (warm-up) to its last (flush)
     e2e_fraction: float  # e2e_fps / model_only_fps
     e2e_wall_fps: float  # frames / whole run, start-up included
     busy: dict[str, float]  # share of the e2e run each stage spent working
@@ -152,11 +152,13 @@ def model_rates(
 
 
 def pipeline_run(options: EnhanceOptions, width: int, height: int, frames: int) -> tuple[float, float, dict]:
-    """enhance on a generated clip: steady frames/s, whole-run frames/s, and each stage's busy share."""
+    """enhance on a generated clip: steady frames/s (first to last frame written: the model's warm-up
+    before and the encoder's flush after are start-up and finishing, as model-only runs leave out
+    their warm-up), whole-run frames/s, and each stage's busy share."""
     with tempfile.TemporaryDirectory() as tmp:
         src = write_clip(Path(tmp) / "in.mp4", width // options.scale, height // options.scale, frames)
         stats = enhance_file(str(src), str(Path(tmp) / "out.mp4"), options, Console(quiet=True))
-    steady = (stats.frames - 1) / (stats.seconds - stats.first_frame_s) if stats.frames > 1 else math.nan
+    steady = (stats.frames - 1) / (stats.last_frame_s - stats.first_frame_s) if stats.frames > 1 else math.nan
     busy = {stage: round(seconds / stats.seconds, 3) for stage, seconds in stats.busy.items()}
     return steady, stats.frames / stats.seconds, busy
 
@@ -199,28 +201,30 @@ def measure(
     `compared` (name -> restorer) run model-only in each M turn, right after the main restorer."""
     with console.status("GEMM peak"):
         peak = GemmPeak(restorer.device, restorer.precision)
-    restorers = {"": restorer, **(compared or {})}
+    restorers = {"main": restorer, **(compared or {})}
     fps: dict[str, list[float]] = {name: [] for name in restorers}
     peaks, pipelines = [], []
     for turn in range(2 * PIPELINE_RUNS + 1):
         if turn % 2 == 0:
             for name, r in restorers.items():
-                with console.status(f"model worker {name}, run {turn // 2 + 1} of {PIPELINE_RUNS + 1}"):
+                label = "model worker" if r is restorer else name
+                with console.status(f"{label}, run {turn // 2 + 1} of {PIPELINE_RUNS + 1}"):
                     batch_fps, batch_peaks = model_rates(r, peak, options.scale, width, height, frames)
                 fps[name] += batch_fps
                 peaks += batch_peaks
         else:
             with console.status(f"pipeline, run {turn // 2 + 1} of {PIPELINE_RUNS}"):
                 pipelines.append(pipeline_run(options, width, height, frames))
-    only_fps, peak_gflops = statistics.median(fps[""]), max(peaks)  # the most the machine did in the run: the limit
+    median = {name: statistics.median(rates) for name, rates in fps.items()}
+    only_fps, peak_gflops = median["main"], max(peaks)  # the most the machine did in the run: the limit
 
-    def gflops(fps: float, r: Restores) -> float:
-        return _figures(fps * width * height * flops_per_pixel(r.units, r.channels) / 1e9)
+    def gflops(frames_per_s: float, r: Restores) -> float:
+        return _figures(frames_per_s * width * height * flops_per_pixel(r.units, r.channels) / 1e9)
 
     others = [
-        Compared(name, r.backend, r.precision, gflops(statistics.median(fps[name]), r),
-                 _figures(statistics.median(fps[name])), round(statistics.median(fps[name]) / only_fps, 3))
-        for name, r in restorers.items() if name
+        Compared(name, r.backend, r.precision, gflops(median[name], r), _figures(median[name]),
+                 _figures(median[name] / only_fps))
+        for name, r in restorers.items() if r is not restorer
     ]  # fmt: skip
     e2e_fps = statistics.median(p[0] for p in pipelines)
     model_gflops = gflops(only_fps, restorer)

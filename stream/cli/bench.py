@@ -36,7 +36,7 @@ UnitsOpt = Annotated[
     int | None, typer.Option("--units", min=1, help="Recursive units (work scales with them); default: the weights'.")
 ]
 CompareOpt = Annotated[
-    list[Path],
+    list[Path] | None,
     typer.Option("--compare", help="Other weights (e.g. an ONNX file, fp32 or int8) measured beside, model only."),
 ]
 
@@ -51,7 +51,7 @@ def parse_size(size: str, scale: int) -> tuple[int, int]:
 def bench_command(
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", size: SizeOpt = None, frames: FramesOpt = None,
     scale: ScaleOpt = 2, units: UnitsOpt = None, weights: WeightsOpt = None, tile: TileOpt = None,
-    halo: HaloOpt = DEFAULT_HALO, batch: BatchOpt = None, compare: CompareOpt = [], as_json: JsonOpt = False,  # noqa: B006
+    halo: HaloOpt = DEFAULT_HALO, batch: BatchOpt = None, compare: CompareOpt = None, as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Measure the GEMM peak, DRRN's share of it, and the whole pipeline's share of DRRN."""
     from stream.bench.measure import measure
@@ -59,8 +59,8 @@ def bench_command(
     from stream.video.enhance import EnhanceOptions
 
     restorer, _ = make_restorer(weights, units, device, precision, tile, halo, batch)
-    compared = {
-        path.name: make_restorer(path, restorer.units, device, precision, tile, halo, batch)[0] for path in compare
+    compared = {  # each at its own depth, its work counted as such
+        str(path): make_restorer(path, None, device, precision, tile, halo, batch)[0] for path in compare or []
     }
     kind = restorer.device.type
     width, height = parse_size(size or DEFAULT_SIZE.get(kind, "320x240"), scale)

@@ -19,14 +19,15 @@ OverwriteOpt = Annotated[bool, typer.Option("-y", "--overwrite", help="Replace a
 Int8Opt = Annotated[
     bool,
     typer.Option(
-        "--int8", help="Static int8 (QDQ, per-channel weights, residual sums at 16 bits); needs --calibration."
+        "--int8", help="Static int8 (QDQ, per-channel weights, global residual at 16 bits); needs --calibration."
     ),
 ]
 CalibrationOpt = Annotated[
     Path | None, typer.Option("--calibration", help="Folder of images whose luma patches set the int8 ranges.")
 ]
 MethodOpt = Annotated[
-    Literal["minmax", "entropy", "percentile"], typer.Option("--method", help="How the int8 ranges are set.")
+    Literal["percentile", "minmax", "entropy"],
+    typer.Option("--method", help="How the int8 ranges are set (entropy, KL, loses 0.9-1.8 dB: docs/QUALITY.md)."),
 ]
 PatchesOpt = Annotated[int, typer.Option("--patches", min=1, help="Calibration patches (x2, x3, x4 in turn).")]
 
@@ -34,7 +35,7 @@ PatchesOpt = Annotated[int, typer.Option("--patches", min=1, help="Calibration p
 def export_command(
     dst: Dst, weights: WeightsOpt = None, units: UnitsOpt = None, tile: TileOpt = 256, halo: HaloOpt = DEFAULT_HALO,
     dynamic: DynamicOpt = False, fp16: Fp16Opt = False, int8: Int8Opt = False, calibration: CalibrationOpt = None,
-    method: MethodOpt = "minmax", patches: PatchesOpt = 48, overwrite: OverwriteOpt = False,
+    method: MethodOpt = "percentile", patches: PatchesOpt = 48, overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip
     """Export DRRN to ONNX: one N x 1 x (tile + 2 halo)^2 window by default, as deployment runtimes take it."""
     import tempfile
@@ -66,7 +67,7 @@ def export_command(
             export_onnx(model, Path(work) / "float.onnx", None, False, metadata)  # calibrated on 64-px patches
             quantize_int8(Path(work) / "float.onnx", tmp, list(bicubic_patches(calibration, 64, patches)), method)
             metadata["calibration"] = (
-                f"{method}, {patches} luma patches of {calibration.name} at x2/x3/x4; residual sums at 16 bits"
+                f"{method}, {patches} luma patches of {calibration.name} at x2/x3/x4; global residual at 16 bits"
             )
             set_metadata(tmp, metadata, window)
     shape = "N x 1 x H x W" if window is None else f"1 x 1 x {window} x {window}"

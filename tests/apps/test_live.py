@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -88,6 +90,17 @@ def test_a_slow_model_skips_the_frames_that_came_while_it_worked():
     assert not worker.is_alive() and model.calls.empty()
 
 
+@contextmanager
+def watchdog(proc: subprocess.Popen, seconds: float) -> Iterator[None]:
+    """Kill `proc` should the block take longer than `seconds`: a stalled process fails the test, not hangs it."""
+    timer = threading.Timer(seconds, proc.kill)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def start_xvfb() -> tuple[subprocess.Popen, str]:
     """A virtual screen, returned once it accepts clients (Xvfb writes its display number when ready)."""
     read, write = os.pipe()
@@ -110,8 +123,16 @@ def test_window_shows_the_preview_and_answers_keys(tmp_path, tiny_weights, long_
         # The window opens with its first picture; --sync waits for it (the clip runs 30 s, far longer).
         focus = ["xdotool", "search", "--sync", "--onlyvisible", "--name", "drrn-stream live"]
         focus += ["windowfocus", "--sync"]  # the window is shown (with its first picture) and has the keyboard
-        subprocess.run([*focus, "key", "s", "key", "q"], env=env, check=True, timeout=120)
-        _, err = proc.communicate(timeout=120)
+        subprocess.run([*focus, "key", "s"], env=env, check=True, timeout=120)
+        said = []  # q only once s is handled: OpenCV's waitKey keeps only the last of two quick keys
+        with watchdog(proc, 120):
+            for line in proc.stderr:  # (or until the clip ends, 30 s)
+                said.append(line)
+                if "saved drrn-live-" in line:
+                    break
+        subprocess.run(["xdotool", "key", "q"], env=env, check=True, timeout=120)
+        _, rest = proc.communicate(timeout=120)
+        err = "".join(said) + rest
         assert proc.returncode == 0 and "saved drrn-live-" in err, err  # s saved a screenshot, q ended it
         [screenshot] = tmp_path.glob("drrn-live-*.png")  # s saved what the window showed
         shown = cv2.imread(str(screenshot))

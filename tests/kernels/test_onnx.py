@@ -34,6 +34,16 @@ def images(tmp_path):
     return folder
 
 
+def quantised_bits(model) -> dict[str, int]:
+    """Each quantised tensor's width, from its QuantizeLinear's zero point."""
+    zero_points = {init.name: init.data_type for init in model.graph.initializer}
+    return {
+        node.input[0]: onnx.helper.tensor_dtype_to_np_dtype(zero_points[node.input[2]]).itemsize * 8
+        for node in model.graph.node
+        if node.op_type == "QuantizeLinear"
+    }
+
+
 def scores(capsys, images, weights) -> list[dict]:
     code, out, err = run_cli(["eval", "--dataset", str(images), "--scale", "2", "--weights", str(weights),
                               "--precision", "fp32", "--json"], capsys)  # fmt: skip
@@ -82,6 +92,10 @@ def test_int8_is_qdq_calibrated_on_luma_and_loses_little(tmp_path, strong_weight
            "--patches", "6")  # fmt: skip
     model = onnx.load(str(dst))
     assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in model.graph.node}
+    bits, last = quantised_bits(model), [node for node in model.graph.node if node.op_type == "Add"][-1]
+    residual = {name.removesuffix("_DequantizeLinear_Output") for name in last.input} | set(last.output)
+    assert {name for name, width in bits.items() if width == 16} == residual and len(residual) == 3
+    assert list(bits.values()).count(8) > 4  # the units' convs read 8-bit activations
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["precision"] == "int8" and meta["calibration"].startswith(f"{method}, 6 luma patches")
     [int8], [fp32] = scores(capsys, images, dst), scores(capsys, images, strong_weights)
@@ -104,7 +118,7 @@ def test_bench_measures_onnx_files_beside_the_model_worker_in_one_run(tmp_path, 
     assert result["backend"] == "PyTorch" and result["precision"] == "fp32"
     fp32, int8 = result["compared"]
     assert (fp32["weights"], fp32["precision"], int8["weights"], int8["precision"]) == (
-        "fp32.onnx", "fp32", "int8.onnx", "int8")  # fmt: skip
+        str(tmp_path / "fp32.onnx"), "fp32", str(tmp_path / "int8.onnx"), "int8")  # fmt: skip
     for c in (fp32, int8):
         assert c["backend"] == "ONNX Runtime (CPUExecutionProvider)"
         per_pixel = c["model_gflops"] * 1e9 / (c["model_only_fps"] * 48 * 32)  # int8 credited with the float work
@@ -130,7 +144,7 @@ def test_a_static_int8_file_takes_its_window_and_any_frame_size(tmp_path, strong
     assert dims == [1, 1, 24, 24]
     [int8], [fp32] = scores(capsys, images, dst), scores(capsys, images, strong_weights)  # 48x40 images: 24-px windows
     assert abs(int8["psnr"] - fp32["psnr"]) < 0.5 and int8["psnr"] != int8["psnr_bicubic"]
-    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40], audio=False, width=16, height=16)  # smaller than a window
+    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40], audio=False, width=10, height=8)  # x2: 20x16 < 24
     code, _, err = run_cli([str(clip), str(tmp_path / "out.mp4"), "--weights", str(dst)], capsys)
     assert code == 0, err
     assert probe(tmp_path / "out.mp4")["frames"] == 2
@@ -156,4 +170,4 @@ def test_a_model_of_the_wrong_shape_is_one_line(tmp_path, images, capsys):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
     code, _, err = run_cli(["eval", "--dataset", str(images), "--weights", str(path)], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1
-    assert "takes n x 3 x h x w" in err and "DRRN takes N x 1 x H x W" in err
+    assert "takes and gives n x 3 x h x w and n x 3 x h x w" in err and "DRRN takes N x 1 x H x W" in err
