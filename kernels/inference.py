@@ -39,7 +39,9 @@ def cpu_has_native_bf16() -> bool:
     Without them oneDNN emulates bf16 and is ~3x slower than float32 (measured on an
     AVX-512 Xeon without BF16: 52 vs 175 GFLOP/s), so auto precision stays float32 there.
     """
-    return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX") or _cpuinfo_has_bf16()
+    return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX") or bool(
+        cpu_flags() & {"avx512_bf16", "amx_bf16"}
+    )
 
 
 def cpu_bf16() -> Literal["native", "emulated", "none"]:
@@ -51,13 +53,13 @@ def cpu_bf16() -> Literal["native", "emulated", "none"]:
     return "emulated" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "none"
 
 
-def _cpuinfo_has_bf16() -> bool:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as /proc/cpuinfo lists them (none where there is no such file)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read()
+            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return set()
 
 
 def resolve_precision(precision: Precision, device: torch.device) -> str:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from rich.console import Console
 
 from kernels.colour import LumaCoding
-from kernels.inference import DTYPES, Restores
+from kernels.inference import DTYPES, Restores, cpu_flags
 from kernels.model import flops_per_pixel
 from stream.bench.synthetic import pattern, write_clip
 from stream.video.enhance import EnhanceOptions, enhance_file, frames_per_batch
@@ -178,12 +178,8 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
 
 
 def cpu_isa() -> list[str]:
-    """Which of ISA_FLAGS the CPU reports (/proc/cpuinfo; empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next(line.split(":", 1)[1].split() for line in f if line.startswith("flags")))
-    except (OSError, StopIteration):
-        return []
+    """Which of ISA_FLAGS the CPU reports."""
+    flags = cpu_flags()
     return [flag for flag in ISA_FLAGS if flag in flags]
 
 
