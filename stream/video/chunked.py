@@ -10,7 +10,8 @@ other streams (video/join.py), into the output, and the work folder is removed.
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import ctypes
 import itertools
 import json
 import math
@@ -18,6 +19,7 @@ import multiprocessing
 import shutil
 import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from rich.console import Console
 
 from kernels.inference import Restores
 from stream.console import say
-from stream.errors import STOP_SIGNALS, Interrupted, UserError, on_stop_signals
+from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.files import write_atomically
 from stream.restorer import make_restorer
 from stream.video.carry import Carried
@@ -43,7 +45,8 @@ from stream.video.sink import VideoSink
 from stream.video.source import VideoSource
 from stream.video.targets import STDIO, FileTarget
 
-SEGMENT_FORMAT = "nut"  # keeps any codec and the input's own time base: timestamps stay exact
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+SEGMENT_FORMAT = "mp4"  # keeps decode times (B-frames), the time base asked for, and colour tags
 
 
 def work_folder(dst: Path) -> Path:
@@ -57,7 +60,7 @@ class ChunkFrames:
 
     def __init__(self, source: VideoSource, chunk: Chunk, first_index: int) -> None:
         self.source, self.chunk, self.info, self.first_index = source, chunk, source.info, first_index
-        source.restart_at(chunk.start)
+        source.restart_at(chunk.seek)
 
     @property
     def reader(self) -> object:
@@ -133,21 +136,32 @@ def run_job(job: ChunkJob, options: EnhanceOptions) -> ChunkJob:
 
 
 def start_worker(threads: int) -> None:
-    """A worker leaves stop signals to the driver, which ends it, and takes its share of the cores."""
-    for s in STOP_SIGNALS:
+    """A worker: Ctrl-C and SIGHUP, which reach the whole process group, are the driver's to act on
+    (it ends the workers with SIGKILL); the worker dies with the driver (Linux), even by kill -9;
+    it takes its share of the cores."""
+    for s in (signal.SIGINT, signal.SIGHUP):
         signal.signal(s, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     torch.set_num_threads(threads)
 
 
 def run_in_workers(jobs: list[ChunkJob], options: EnhanceOptions, workers: int,
                    done: Callable[[ChunkJob], None]) -> None:  # fmt: skip
     """`jobs` in `workers` processes (the CPU's threads split between them), `done` called as each
-    finishes. A stop signal (raised in this, the main thread) ends the workers; chunks done are kept."""
+    finishes. An error, a lost worker (BrokenProcessPool) or a stop signal ends them all at once;
+    the chunks done are kept."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of this one's threads
     threads = max(1, torch.get_num_threads() // workers)
-    with context.Pool(workers, initializer=start_worker, initargs=(threads,)) as pool:  # leaving it ends them
-        for job in pool.imap_unordered(functools.partial(run_job, options=options), jobs):
-            done(job)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(threads,))
+    try:
+        futures = {pool.submit(run_job, job, options) for job in jobs}
+        for future in as_completed(futures):
+            done(future.result())
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in multiprocessing.active_children():  # a chunk's worker mid-way: its segment is discarded
+            process.kill()
 
 
 def write_log(path: Path | None, chunk_logs: list[Path]) -> FrameLog:

@@ -20,8 +20,10 @@ from stream.video.source import open_input
 
 @dataclass(frozen=True)
 class Chunk:
-    start: int  # pts of the keyframe it is decoded from, in the video stream's time base
+    start: int  # pts of the keyframe its frames start at, in the video stream's time base
     frames: tuple[int, ...]  # pts of its frames, ascending: start <= pts < the next chunk's start
+    seek: int | None  # pts of the keyframe before `start` (None: the file's start): where decoding starts,
+    # as MPEG-TS seeks by a search on timestamps, with no keyframe index, and may land a little past a target
 
 
 def video_packets(src: Path, index: int) -> list[tuple[int, bool]]:
@@ -48,6 +50,8 @@ def cut(packets: list[tuple[int, bool]], time_base: Fraction, seconds: float, na
     shown = sorted(pts for pts, _ in packets)
     if len(set(shown)) != len(shown):
         raise UserError(f"{name}: two frames share a timestamp, so it cannot be cut into chunks")
+    keyframes = sorted(pts for pts, keyframe in packets if keyframe)
+    before = [None, *(keyframes[bisect.bisect_left(keyframes, start) - 1] for start in starts[1:])]
     edges = [bisect.bisect_left(shown, start) for start in starts[1:]]
     bounds = zip([0, *edges], [*edges, len(shown)], strict=True)
-    return [Chunk(start, tuple(shown[a:b])) for start, (a, b) in zip(starts, bounds, strict=True)]
+    return [Chunk(start, tuple(shown[a:b]), seek) for start, (a, b), seek in zip(starts, bounds, before, strict=True)]

@@ -52,8 +52,8 @@ class Manifest:
 def load(folder: Path) -> Manifest | None:
     try:
         raw = json.loads((folder / NAME).read_text())
-        return Manifest(raw["input"], raw["options"], [Chunk(c["start"], tuple(c["frames"])) for c in raw["chunks"]],
-                        raw["done"])  # fmt: skip
+        chunks = [Chunk(c["start"], tuple(c["frames"]), c["seek"]) for c in raw["chunks"]]
+        return Manifest(raw["input"], raw["options"], chunks, raw["done"])
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):

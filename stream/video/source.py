@@ -237,9 +237,12 @@ class VideoSource:
             else:
                 yield item
 
-    def restart_at(self, pts: int) -> None:
-        """Decode the video alone from the keyframe at or before `pts` on (a chunked run's chunk)."""
-        self.container.seek(pts, stream=self.video, backward=True)
+    def restart_at(self, pts: int | None) -> None:
+        """Decode the video alone from the keyframe at or before `pts` (None: the start) on (a chunked run's chunk)."""
+        if pts is None:
+            self.container.seek(0)  # in AV_TIME_BASE: before any stream's first packet
+        else:
+            self.container.seek(pts, stream=self.video, backward=True)
         self.video.codec_context.flush_buffers()
         self.passthrough, self._pending, self._last_pts = [], [], None
         self._raw = self._demux()

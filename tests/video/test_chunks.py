@@ -41,8 +41,8 @@ def test_chunks_start_at_keyframes_and_hold_each_frame_once_by_presentation_time
     # decode order: keyframe 0, P 3, B 1, B 2, keyframe 6 (shown after 4, 5, stored after it), B 4, B 5, P 9, B 7, B 8
     packets = [(0, True), (3, False), (1, False), (2, False), (6, True), (4, False), (5, False), (9, False),
                (7, False), (8, False)]  # fmt: skip
-    assert cut(packets, Fraction(1), 5, "x") == [Chunk(0, (0, 1, 2, 3, 4, 5)), Chunk(6, (6, 7, 8, 9))]
-    assert cut(packets, Fraction(1), 7, "x") == [Chunk(0, tuple(range(10)))]  # no keyframe far enough: one chunk
+    assert cut(packets, Fraction(1), 5, "x") == [Chunk(0, (0, 1, 2, 3, 4, 5), None), Chunk(6, (6, 7, 8, 9), 0)]
+    assert cut(packets, Fraction(1), 7, "x") == [Chunk(0, tuple(range(10)), None)]  # no keyframe far enough: one chunk
 
 
 def test_a_chunked_run_equals_a_single_run_frame_for_frame(tmp_path, tiny_weights, capsys):
@@ -58,6 +58,28 @@ def test_a_chunked_run_equals_a_single_run_frame_for_frame(tmp_path, tiny_weight
     assert all(np.array_equal(a, b) for a, b in zip(chunked[1], single[1], strict=True))
     assert chunked[2] == original[2]  # the input's audio, packet for packet
     assert not work_folder(tmp_path / "chunked.mkv").exists()
+
+
+@pytest.mark.parametrize("container", ["ts", "mkv"])
+def test_inputs_that_seek_without_an_index_lose_no_frame(tmp_path, tiny_weights, capsys, container):
+    src = make_clip(tmp_path / f"in.{container}", pts_ms=VFR_MS, encoder=OPEN_GOPS)  # MPEG-TS: a search on time
+    enhance(capsys, src, tmp_path / "single.mkv", tiny_weights)
+    enhance(capsys, src, tmp_path / "chunked.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    single, chunked = decoded(tmp_path / "single.mkv"), decoded(tmp_path / "chunked.mkv")
+    assert chunked[0] == single[0] and len(chunked[0]) == len(VFR_MS)
+    assert all(np.array_equal(a, b) for a, b in zip(chunked[1], single[1], strict=True))
+
+
+def test_the_default_encoder_with_b_frames_joins_into_mp4(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
+    for name, args in (("single.mp4", []), ("chunked.mp4", ["--chunk-seconds", "0.3"])):
+        code, _, err = run_cli([str(src), str(tmp_path / name), "--weights", str(tiny_weights), *args], capsys)
+        assert code == 0, err
+    single, chunked = decoded(tmp_path / "single.mp4"), decoded(tmp_path / "chunked.mp4")
+    assert chunked[0] == single[0] and len(chunked[0]) == len(VFR_MS) and chunked[2] == single[2]
+    with av.open(str(tmp_path / "chunked.mp4")) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc) == (1, 1, 1, 1)  # BT.709 kept
 
 
 def test_workers_write_what_one_process_writes(tmp_path, tiny_weights, capsys):
