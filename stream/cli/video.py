@@ -75,7 +75,7 @@ def enhance_command(
     from stream.video.enhance import EnhanceOptions, enhance_file
     from stream.video.sink import EncodeOptions
 
-    if is_picture(src) and is_picture(dst):
+    if is_picture(src) and is_picture(dst) and chunk_seconds is None:
         return pictures(src, dst, scale, weights, units, device, precision, tile, halo, overwrite, quiet)
     if is_picture(dst) and not is_numbered(dst):
         raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import itertools
 import json
 import math
@@ -29,7 +30,7 @@ from rich.console import Console
 from kernels.inference import Restores
 from stream.console import say
 from stream.errors import Interrupted, UserError, on_stop_signals
-from stream.files import write_atomically
+from stream.files import is_picture, write_atomically
 from stream.restorer import make_restorer
 from stream.video.carry import Carried
 from stream.video.chunks import Chunk, cut, video_packets
@@ -41,7 +42,7 @@ from stream.video.manifest import Manifest, begin, fingerprint
 from stream.video.observers import LOG_FIELDS, FrameScores, ProgressBar
 from stream.video.pipeline import Observer, Pipeline, RunStats
 from stream.video.processor import LumaEnhancer
-from stream.video.sink import VideoSink
+from stream.video.sink import EncodeOptions, VideoSink
 from stream.video.source import VideoSource
 from stream.video.targets import STDIO, FileTarget
 
@@ -173,10 +174,26 @@ def write_log(path: Path | None, chunk_logs: list[Path]) -> FrameLog:
     return log
 
 
-def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float, resume: bool, workers: int,
-                    console: Console) -> RunStats:  # fmt: skip
+def check_chunkable(src: str, dst: str, options: EnhanceOptions) -> None:
+    """What a chunked run cannot do, refused before any model time."""
     if STDIO in (src, dst):
         raise UserError("--chunk-seconds reads and writes named files, not pipes ('-'): it seeks in the input")
+    if is_picture(dst) or Path(dst).suffix.lower() == ".y4m":
+        raise UserError(f"{dst}: --chunk-seconds writes a compressed video file (not pictures or .y4m)")
+    if options.reference is not None:
+        raise UserError("--reference scores a whole run: leave out --chunk-seconds")
+
+
+def segment_encoding(dst: str, options: EnhanceOptions) -> EncodeOptions:
+    """The segments' encoder: the output's (the join copies their packets), in an MP4 that holds it."""
+    codec = options.encode.codec or ("libvpx-vp9" if Path(dst).suffix.lower() == ".webm" else None)
+    return dataclasses.replace(options.encode, codec=codec)
+
+
+def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float, resume: bool, workers: int,
+                    console: Console) -> RunStats:  # fmt: skip
+    check_chunkable(src, dst, options)
+    options = dataclasses.replace(options, encode=segment_encoding(dst, options))
     target = FileTarget(src, dst, options.overwrite, options.output_format)
     work = work_folder(target.dst)
     with VideoSource(Path(src), options.input_format, options.stream) as source:
@@ -189,14 +206,16 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float,
         firsts = list(itertools.accumulate((len(c.frames) for c in chunks), initial=0))
         jobs = [ChunkJob(Path(src), i, c, firsts[i], work / f"chunk_{i:05d}.{SEGMENT_FORMAT}",
                          work / f"chunk_{i:05d}.jsonl") for i, c in enumerate(chunks)]  # fmt: skip
-        todo = [job for job in jobs if job.index not in manifest.done or not job.segment.exists()]
+        todo = [
+            job for job in jobs if job.index not in manifest.done or not (job.segment.exists() and job.log.exists())
+        ]
         say(f"{source.name}: {len(chunks)} chunks of >= {seconds:g} s, {len(chunks) - len(todo)} done "
             f"(work folder {work})", console)  # fmt: skip
         with ProgressBar(console, len(packets), FrameLog(None, LOG_FIELDS)) as progress:
             progress.progress.update(progress.task, completed=len(packets) - sum(len(j.chunk.frames) for j in todo))
 
             def done(job: ChunkJob) -> None:
-                manifest.finish(job.index, work)
+                manifest.finish(job.index, work, [job.segment, job.log])
                 say(f"chunk {job.index + 1} of {len(chunks)} done ({len(job.chunk.frames)} frames)", console)
                 if workers > 1:
                     progress.progress.update(progress.task, advance=len(job.chunk.frames))
@@ -211,10 +230,13 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float,
                 say(f"interrupted: {len(manifest.done)} of {len(chunks)} chunks done in {work}; "
                     "the same command with --resume goes on from there", console)  # fmt: skip
                 raise
-        written = join(source, [job.segment for job in jobs], target.open(), target.format,
-                       lambda text: say(text, console))  # fmt: skip
-    log = write_log(options.log, [job.log for job in jobs])
-    target.commit()
+        try:
+            written = join(source, [job.segment for job in jobs], target.open(), target.format,
+                           lambda text: say(text, console))  # fmt: skip
+            log = write_log(options.log, [job.log for job in jobs])
+            target.commit()
+        finally:
+            target.discard()  # a no-op once committed; else no partial output is left
     shutil.rmtree(work)
     say(f"wrote {target.dst} ({written} frames from {len(chunks)} chunks; PSNR vs bicubic: mean "
         f"{log.mean('psnr_vs_bicubic'):.2f} dB, min {log.mins.get('psnr_vs_bicubic', math.nan):.2f} dB)",

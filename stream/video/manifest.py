@@ -44,8 +44,12 @@ class Manifest:
                 f.flush()
                 os.fsync(f.fileno())  # on disk before the rename makes it the record
 
-    def finish(self, index: int, folder: Path) -> None:
-        self.done.append(index)
+    def finish(self, index: int, folder: Path, files: list[Path]) -> None:
+        """Chunk `index` is done: its `files` reach the disk before the record says so."""
+        for path in files:
+            with path.open("rb") as f:
+                os.fsync(f.fileno())
+        self.done = sorted({*self.done, index})
         self.save(folder)
 
 

@@ -182,3 +182,16 @@ def test_an_unwritable_work_folder_is_one_line(tmp_path, tiny_weights, capsys):
     code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights),
                             "--chunk-seconds", "1"], capsys)  # fmt: skip
     assert code == 1 and "cannot write the work folder" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("dst, extra, message", [
+    ("out.y4m", [], "not pictures or .y4m"),
+    ("frames_%05d.png", [], "not pictures or .y4m"),
+    ("out.mkv", ["--reference", "in.mp4"], "--reference scores a whole run"),
+])  # fmt: skip
+def test_what_a_chunked_run_cannot_write_is_refused_first(tmp_path, capsys, monkeypatch, dst, extra, message):
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS[:4])
+    code, _, err = run_cli(["in.mp4", dst, "--chunk-seconds", "1", *extra], capsys)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.glob(".*"))  # no work folder, no partial file
