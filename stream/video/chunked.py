@@ -72,8 +72,13 @@ class ChunkFrames:
         self.source.reader = thread  # type: ignore[assignment]
 
     def __iter__(self) -> Iterator[Frame]:
-        left = set(self.chunk.frames)
+        """Until all of the chunk's frames are out, or one shown after them: the decoder gives frames
+        in presentation order, so any of the chunk's it has not given by then it never gives (a packet
+        stored before the first keyframe, one an edit list drops, damage), in a whole run neither."""
+        left, last = set(self.chunk.frames), self.chunk.frames[-1]
         for item in self.source:
+            if isinstance(item, Frame) and item.pts > last:
+                return
             if isinstance(item, Frame) and item.pts in left:
                 item.index = self.first_index + len(self.chunk.frames) - len(left)  # its number in the whole video
                 left.discard(item.pts)
@@ -106,8 +111,8 @@ class ChunkJob:
 
 
 def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, options: EnhanceOptions,
-                  observers: list[Observer]) -> None:  # fmt: skip
-    """One chunk into its segment file and its log rows, complete or not at all."""
+                  observers: list[Observer]) -> int:  # fmt: skip
+    """One chunk into its segment file and its log rows, complete or not at all; -> frames written."""
     frames = ChunkFrames(source, job.chunk, job.first_index)
     with write_atomically(job.segment) as tmp, write_atomically(job.log) as rows, FrameLog(rows, LOG_FIELDS) as log:
         sink = VideoSink(tmp, source.info, options.scale, Carried(), options.encode, format=SEGMENT_FORMAT,
@@ -122,9 +127,7 @@ def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, option
                 sink.close()
         if stats.interrupted:
             raise Interrupted(stats.signal)
-        if stats.frames != len(job.chunk.frames):
-            raise UserError(f"{source.name}: the chunk from pts {job.chunk.start} decoded {stats.frames} of "
-                            f"{len(job.chunk.frames)} frames (damaged input: run without --chunk-seconds)")  # fmt: skip
+    return stats.frames
 
 
 def run_job(job: ChunkJob, options: EnhanceOptions) -> ChunkJob:
@@ -241,4 +244,8 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float,
     say(f"wrote {target.dst} ({written} frames from {len(chunks)} chunks; PSNR vs bicubic: mean "
         f"{log.mean('psnr_vs_bicubic'):.2f} dB, min {log.mins.get('psnr_vs_bicubic', math.nan):.2f} dB)",
         console)  # fmt: skip
+    if written < len(packets):
+        say(f"warning: {len(packets) - written} of the input's {len(packets)} video packets gave no frame (as in a "
+            "whole run: stored before the first keyframe, dropped by an edit list, or damaged)", console,
+            style="yellow")  # fmt: skip
     return RunStats(frames=written)

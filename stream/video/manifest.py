@@ -80,6 +80,9 @@ def begin(folder: Path, fresh: Manifest, resume: bool) -> Manifest:
         if changed:
             raise UserError(f"{folder}: was made with other options ({', '.join(changed)}); run it with the same "
                             "options, or remove the folder to start again")  # fmt: skip
+        if found.chunks != fresh.chunks:
+            raise UserError(f"{folder}: the input is now cut differently (another FFmpeg?); remove the folder to "
+                            "start again")  # fmt: skip
         return found
     try:
         folder.mkdir(exist_ok=True)
