@@ -24,6 +24,7 @@ def make_clip(
     subtitles: bool = False,
     rotation: int = 0,
     color: tuple[int, int, int, int] | None = (1, 1, 1, 1),  # range (MPEG), space, primaries, trc (BT.709)
+    encoder: dict[str, str] | None = None,  # the video encoder's options (x264-params: keyint, bframes, ...)
 ) -> Path:
     """A short clip: video at the given timestamps (ms), optional stereo AAC and subtitles."""
     pts_ms = VFR_PTS_MS if pts_ms is None else pts_ms
@@ -31,6 +32,7 @@ def make_clip(
     video = out.add_stream(codec, rate=25)
     video.width, video.height, video.pix_fmt = width, height, pix_fmt
     video.time_base = video.codec_context.time_base = Fraction(1, 1000)
+    video.codec_context.options |= encoder or {}
     if color:
         ctx = video.codec_context
         ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc = color

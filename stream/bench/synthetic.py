@@ -17,11 +17,13 @@ def pattern(i: int, width: int, height: int) -> np.ndarray:
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def write_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:
-    """An H.264 clip of `frames` pattern frames, video only."""
+def write_clip(path: Path, width: int, height: int, frames: int, fps: int = 25, gop: int | None = None) -> Path:
+    """An H.264 clip of `frames` pattern frames, video only; a keyframe every `gop` frames if given."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if gop:
+            video.codec_context.options = {"x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, fps)

@@ -47,6 +47,15 @@ StreamOpt = Annotated[
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Fail (exit 1) on damaged input instead of decoding past it; frames kept.")
 ]
+ChunkSecondsOpt = Annotated[
+    float | None,
+    typer.Option("--chunk-seconds", min=0.001, help="Cut at keyframes into chunks of at least S seconds, each "
+                 "kept in a work folder beside the output as it is done: a run that stops goes on with --resume."),
+]  # fmt: skip
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Go on with the chunked run of this output that stopped.")]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", min=1, help="Chunks in N worker processes (the CPU's threads split between them).")
+]
 OutputFormatOpt = Annotated[
     str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")
 ]
@@ -58,14 +67,15 @@ def enhance_command(
     batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = 18, preset: PresetOpt = "medium",
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
-    stream: StreamOpt = None,
+    stream: StreamOpt = None, chunk_seconds: ChunkSecondsOpt = None, resume: ResumeOpt = False,
+    workers: WorkersOpt = 1,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     from stream.files import is_numbered, is_picture
     from stream.video.enhance import EnhanceOptions, enhance_file
     from stream.video.sink import EncodeOptions
 
-    if is_picture(src) and is_picture(dst):
+    if is_picture(src) and is_picture(dst) and chunk_seconds is None:
         return pictures(src, dst, scale, weights, units, device, precision, tile, halo, overwrite, quiet)
     if is_picture(dst) and not is_numbered(dst):
         raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}")
@@ -77,6 +87,15 @@ def enhance_command(
         log=log, reference=reference, overwrite=overwrite,
         input_format=input_format, output_format=output_format, strict=strict, stream=stream,
     )  # fmt: skip
+    if (resume or workers > 1) and chunk_seconds is None:
+        raise UserError(
+            "--resume and --workers are for chunked runs: give --chunk-seconds (the one it was started with)"
+        )
+    if chunk_seconds is not None:
+        from stream.video.chunked import enhance_chunked
+
+        enhance_chunked(src, dst, options, chunk_seconds, resume, workers, Console(stderr=True, quiet=quiet))
+        return
     stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
     if stats.damage:
         say(f"warning: {stats.damage}", style="yellow")  # even with --quiet: the output is short of frames

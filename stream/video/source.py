@@ -237,6 +237,16 @@ class VideoSource:
             else:
                 yield item
 
+    def restart_at(self, pts: int | None) -> None:
+        """Decode the video alone from the keyframe at or before `pts` (None: the start) on (a chunked run's chunk)."""
+        if pts is None:
+            self.container.seek(0)  # in AV_TIME_BASE: before any stream's first packet
+        else:
+            self.container.seek(pts, stream=self.video, backward=True)
+        self.video.codec_context.flush_buffers()
+        self.passthrough, self._pending, self._last_pts = [], [], None
+        self._raw = self._demux()
+
     def close(self) -> None:
         """Close the input, unless a thread still reads it (a decoder stalled on a pipe after a second
         stop signal): closing under it could crash, and the process's exit ends both."""

@@ -1,0 +1,70 @@
+"""The end of a chunked run: the segments' video packets, in order and untouched, muxed with the
+input's other streams and everything else the single-process sink takes over (video/carry.py)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+
+from stream.errors import UserError
+from stream.video.carry import carry
+from stream.video.source import VideoSource
+
+
+def segment_packets(segments: list[Path]) -> Iterator[av.Packet]:
+    """The segments' video packets, one after another; where a segment's first decode times
+    (which run ahead of its first frame by the encoder's reordering) reach back past the previous
+    segment's last, they are moved just after it, which changes no frame's presentation time."""
+    last_dts: int | None = None
+    for path in segments:
+        with av.open(str(path)) as segment:
+            for packet in segment.demux(segment.streams.video[0]):
+                if not packet.size:
+                    continue
+                if last_dts is not None and packet.dts is not None and packet.dts <= last_dts:
+                    packet.dts = last_dts + 1
+                last_dts = packet.dts if packet.dts is not None else last_dts
+                yield packet
+
+
+def other_packets(source: VideoSource) -> Iterator[av.Packet]:
+    """The input's other streams' packets, from its start (the video is not decoded)."""
+    streams = source.carried.streams
+    if not streams:
+        return
+    source.container.seek(0)
+    for packet in source.container.demux(*streams):
+        if packet.size:
+            yield packet
+
+
+def _time(packet: av.Packet) -> float:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    return float((stamp or 0) * packet.time_base)
+
+
+def join(
+    source: VideoSource, segments: list[Path], dst: Path, format: str | None, notice: Callable[[str], None]
+) -> int:
+    """Mux `segments` (the restored video) with what `source` carries into `dst`; -> video packets written."""
+    try:
+        output = av.open(str(dst), mode="w", format=format)
+    except (OSError, ValueError, av.FFmpegError) as e:
+        raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
+    written = 0
+    with output, av.open(str(segments[0])) as first:
+        video = output.add_stream_from_template(first.streams.video[0], opaque=True)
+        if source.info.rotation:
+            video.set_display_rotation(source.info.rotation)
+        copies = carry(output, video, source.carried, notice)
+        restored = ((packet, video) for packet in segment_packets(segments))
+        others = ((packet, copies.get(packet.stream.index)) for packet in other_packets(source))
+        for packet, out in heapq.merge(restored, others, key=lambda item: _time(item[0])):
+            if out is not None:
+                written += out is video
+                packet.stream = out
+                output.mux(packet)
+    return written

@@ -1,0 +1,197 @@
+"""Chunked runs (--chunk-seconds): cut on keyframes, joined frame-exactly, resumed after a kill."""
+
+import itertools
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from stream.video.chunked import work_folder
+from stream.video.chunks import Chunk, cut, video_packets
+from tests.cli_helpers import run_cli
+from tests.media import make_clip
+
+VFR_MS = [40 * i + 7 * (i % 3) for i in range(30)]  # uneven gaps
+OPEN_GOPS = {"x264-params": "keyint=6:min-keyint=6:scenecut=0:bframes=2:open-gop=1"}  # B-frames shown before keyframes
+
+
+def decoded(path) -> tuple[list[int], list[np.ndarray], list[bytes]]:
+    """(video times in ms, pictures, audio packets) of a file."""
+    with av.open(str(path)) as c:
+        frames = [(round(f.time * 1000), f.to_ndarray(format="yuv420p")) for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = [bytes(p) for p in c.demux(audio=0) if p.size] if c.streams.audio else []
+    return [pts for pts, _ in frames], [picture for _, picture in frames], audio
+
+
+def enhance(capsys, src, dst, weights, *args: str) -> str:
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(weights), "--codec", "ffv1", "-y", *args], capsys)
+    assert code == 0, err
+    return err
+
+
+def test_chunks_start_at_keyframes_and_hold_each_frame_once_by_presentation_time():
+    # decode order: keyframe 0, P 3, B 1, B 2, keyframe 6 (shown after 4, 5, stored after it), B 4, B 5, P 9, B 7, B 8
+    packets = [(0, True), (3, False), (1, False), (2, False), (6, True), (4, False), (5, False), (9, False),
+               (7, False), (8, False)]  # fmt: skip
+    assert cut(packets, Fraction(1), 5, "x") == [Chunk(0, (0, 1, 2, 3, 4, 5), None), Chunk(6, (6, 7, 8, 9), 0)]
+    assert cut(packets, Fraction(1), 7, "x") == [Chunk(0, tuple(range(10)), None)]  # no keyframe far enough: one chunk
+
+
+def test_a_chunked_run_equals_a_single_run_frame_for_frame(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)  # VFR, AAC, B-frames, open GOPs
+    packets = video_packets(src, 0)
+    assert any(not key and pts < prev for (prev, _), (pts, key) in itertools.pairwise(packets)), "no B-frames"
+    enhance(capsys, src, tmp_path / "single.mkv", tiny_weights)
+    err = enhance(capsys, src, tmp_path / "chunked.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    assert "3 chunks" in err
+    single, chunked, original = decoded(tmp_path / "single.mkv"), decoded(tmp_path / "chunked.mkv"), decoded(src)
+    assert chunked[0] == single[0] and len(chunked[0]) == len(VFR_MS)  # every frame, at its own time
+    assert np.diff(chunked[0]).tolist() == np.diff(original[0]).tolist()  # (Matroska shifts all by AAC's priming)
+    assert all(np.array_equal(a, b) for a, b in zip(chunked[1], single[1], strict=True))
+    assert chunked[2] == original[2]  # the input's audio, packet for packet
+    assert not work_folder(tmp_path / "chunked.mkv").exists()
+
+
+@pytest.mark.parametrize("container", ["ts", "mkv"])
+def test_inputs_that_seek_without_an_index_lose_no_frame(tmp_path, tiny_weights, capsys, container):
+    src = make_clip(tmp_path / f"in.{container}", pts_ms=VFR_MS, encoder=OPEN_GOPS)  # MPEG-TS: a search on time
+    enhance(capsys, src, tmp_path / "single.mkv", tiny_weights)
+    enhance(capsys, src, tmp_path / "chunked.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    single, chunked = decoded(tmp_path / "single.mkv"), decoded(tmp_path / "chunked.mkv")
+    assert chunked[0] == single[0] and len(chunked[0]) == len(VFR_MS)
+    assert all(np.array_equal(a, b) for a, b in zip(chunked[1], single[1], strict=True))
+
+
+def test_the_default_encoder_with_b_frames_joins_into_mp4(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
+    for name, args in (("single.mp4", []), ("chunked.mp4", ["--chunk-seconds", "0.3"])):
+        code, _, err = run_cli([str(src), str(tmp_path / name), "--weights", str(tiny_weights), *args], capsys)
+        assert code == 0, err
+    single, chunked = decoded(tmp_path / "single.mp4"), decoded(tmp_path / "chunked.mp4")
+    assert chunked[0] == single[0] and len(chunked[0]) == len(VFR_MS) and chunked[2] == single[2]
+    with av.open(str(tmp_path / "chunked.mp4")) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc) == (1, 1, 1, 1)  # BT.709 kept
+
+
+def test_workers_write_what_one_process_writes(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
+    enhance(capsys, src, tmp_path / "one.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    err = enhance(capsys, src, tmp_path / "two.mkv", tiny_weights, "--chunk-seconds", "0.3", "--workers", "2")
+    assert sorted(line.split()[1] for line in err.splitlines() if " of 3 done" in line) == ["1", "2", "3"]
+    one, two = decoded(tmp_path / "one.mkv"), decoded(tmp_path / "two.mkv")
+    assert one[0] == two[0] and one[2] == two[2]
+    assert all(np.array_equal(a, b) for a, b in zip(one[1], two[1], strict=True))
+
+
+def test_a_single_gop_is_one_chunk(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS[:8])  # x264's default GOP: one keyframe
+    err = enhance(capsys, src, tmp_path / "out.mkv", tiny_weights, "--chunk-seconds", "0.1")
+    assert "1 chunks" in err and len(decoded(tmp_path / "out.mkv")[0]) == 8
+
+
+def start_and_kill(
+    src, dst, weights, *args: str, stop: signal.Signals = signal.SIGKILL
+) -> tuple[subprocess.Popen, str]:
+    """A chunked run, sent `stop` once it says its first chunk is done (recorded in the manifest by then)."""
+    proc = subprocess.Popen([sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(weights),
+                             "--codec", "ffv1", "--chunk-seconds", "0.3", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    said = b""
+    while b"chunk 1 of 3 done" not in said:
+        assert select.select([proc.stderr], [], [], 120)[0], "the run said nothing for 120 s"
+        said += os.read(proc.stderr.fileno(), 4096)
+        assert said or proc.poll() is None, "the run ended before its first chunk"
+    proc.send_signal(stop)
+    _, rest = proc.communicate(timeout=120)
+    return proc, (said + rest).decode()
+
+
+def test_a_killed_run_resumes_to_the_output_an_uninterrupted_run_writes(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
+    enhance(capsys, src, tmp_path / "whole.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    dst = tmp_path / "out.mkv"
+    proc, _ = start_and_kill(src, dst, tiny_weights)
+    assert proc.returncode == -signal.SIGKILL and not dst.exists()
+    manifest = json.loads((work_folder(dst) / "manifest.json").read_text())
+    assert manifest["done"] == [0]
+    log = tmp_path / "log.csv"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--codec", "ffv1",
+                            "--chunk-seconds", "0.3", "--resume", "--log", str(log)], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "1 done" in err
+    rows = log.read_text().splitlines()[1:]  # every frame's row, those of the first run's chunk too
+    assert [int(row.split(",")[0]) for row in rows] == list(range(len(VFR_MS)))
+    resumed, whole = decoded(dst), decoded(tmp_path / "whole.mkv")
+    assert resumed[0] == whole[0] and len(resumed[0]) == len(VFR_MS) and resumed[2] == whole[2]
+    assert all(np.array_equal(a, b) for a, b in zip(resumed[1], whole[1], strict=True))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_keeps_the_chunks_done_and_says_how_to_go_on(tmp_path, tiny_weights, stop):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
+    dst = tmp_path / "out.mkv"
+    proc, err = start_and_kill(src, dst, tiny_weights, "--batch", "1", stop=stop)
+    assert proc.returncode == 128 + stop and "Traceback" not in err
+    assert "the same command with --resume goes on from there" in err
+    work = work_folder(dst)
+    assert json.loads((work / "manifest.json").read_text())["done"][0] == 0
+    assert not [p.name for p in work.iterdir() if "partial" in p.name]  # the chunk it stopped in is not kept
+
+
+def test_a_left_run_needs_resume_and_the_same_input_and_options(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
+    dst = tmp_path / "out.mkv"
+    start_and_kill(src, dst, tiny_weights)
+    args = [str(src), str(dst), "--weights", str(tiny_weights), "--codec", "ffv1", "--chunk-seconds", "0.3"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and "pass --resume to go on" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli([*args, "--resume", "--crf", "10"], capsys)
+    assert code == 1 and "was made with other options (crf)" in err
+    other = make_clip(tmp_path / "other.mp4", pts_ms=VFR_MS[:20], encoder=OPEN_GOPS)
+    os.replace(other, src)
+    code, _, err = run_cli([*args, "--resume"], capsys)
+    assert code == 1 and "was made from another input" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-", "out.mkv", "--chunk-seconds", "1"], "not pipes"),
+        (["in.mp4", "out.mkv", "--resume"], "are for chunked runs: give --chunk-seconds"),
+    ],
+)
+def test_chunked_runs_refuse_what_they_cannot_do_in_one_line(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS[:4])
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unwritable_work_folder_is_one_line(tmp_path, tiny_weights, capsys):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS[:4])
+    work_folder(tmp_path / "out.mkv").write_text("a file where the folder would go")
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights),
+                            "--chunk-seconds", "1"], capsys)  # fmt: skip
+    assert code == 1 and "cannot write the work folder" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("dst, extra, message", [
+    ("out.y4m", [], "not pictures or .y4m"),
+    ("frames_%05d.png", [], "not pictures or .y4m"),
+    ("out.mkv", ["--reference", "in.mp4"], "--reference scores a whole run"),
+])  # fmt: skip
+def test_what_a_chunked_run_cannot_write_is_refused_first(tmp_path, capsys, monkeypatch, dst, extra, message):
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS[:4])
+    code, _, err = run_cli(["in.mp4", dst, "--chunk-seconds", "1", *extra], capsys)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.glob(".*"))  # no work folder, no partial file
