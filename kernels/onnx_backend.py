@@ -65,7 +65,8 @@ def quiet_exporter() -> Iterator[None]:
 
 # The global residual's 16-bit ranges, set by DRRN's domain, not by calibration: a range clipped
 # to what the calibration patches reached cuts the brightest pixels and the strongest edges of
-# other pictures (up to 52 levels off on Set5 x3). 16 bits over these spans step 0.006-0.008 levels.
+# other pictures (up to 52 levels off on Set5 x3; with KL calibration -0.9 to -1.9 dB). 16 bits
+# over these spans step 0.006 to 0.008 levels.
 LUMA_RANGE, RESIDUAL_RANGE, OUTPUT_RANGE = (0.0, 1.5), (-1.0, 1.0), (-0.5, 1.5)  # luma: after its ReLU
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}  # -> ORT's CalibrationMethod
 
@@ -76,7 +77,7 @@ def quantize_int8(fp32: Path, dst: Path, patches: list[np.ndarray], method: str)
     luma, as DRRN sees it) through the float model one at a time (memory: one patch's
     activations). The global residual stays at 16 bits: the input luma, the residual the last
     conv predicts, and their sum, the output, where 8 bits would put a step of about one level
-    into the picture itself. On Set5 that is -0.01 to -0.04 dB instead of -0.11 to -0.13 with
+    into the picture itself. On Set5 that is -0.02 to -0.04 dB instead of -0.11 to -0.13 with
     every activation 8-bit, at int8's speed: every conv but the first and last still reads 8-bit
     input (docs/QUALITY.md)."""
     q, onnx = need("onnxruntime.quantization"), need("onnx")

@@ -27,7 +27,7 @@ CalibrationOpt = Annotated[
 ]
 MethodOpt = Annotated[
     Literal["percentile", "minmax", "entropy"],
-    typer.Option("--method", help="How the int8 ranges are set (entropy, KL, loses 0.9-1.8 dB: docs/QUALITY.md)."),
+    typer.Option("--method", help="How the 8-bit ranges are set from the calibration patches."),
 ]
 PatchesOpt = Annotated[int, typer.Option("--patches", min=1, help="Calibration patches (x2, x3, x4 in turn).")]
 
