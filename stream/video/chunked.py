@@ -244,8 +244,9 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float,
     say(f"wrote {target.dst} ({written} frames from {len(chunks)} chunks; PSNR vs bicubic: mean "
         f"{log.mean('psnr_vs_bicubic'):.2f} dB, min {log.mins.get('psnr_vs_bicubic', math.nan):.2f} dB)",
         console)  # fmt: skip
-    if written < len(packets):
-        say(f"warning: {len(packets) - written} of the input's {len(packets)} video packets gave no frame (as in a "
-            "whole run: stored before the first keyframe, dropped by an edit list, or damaged)", console,
-            style="yellow")  # fmt: skip
+    if written < len(packets):  # as in a whole run: stored before the first keyframe, dropped by an edit list, damaged
+        lost = f"{src}: {len(packets) - written} of its {len(packets)} video packets gave no frame"
+        if options.strict:
+            raise UserError(f"{lost}; {target.dst} has the {written} frames that decoded")
+        say(f"warning: {lost}", console, style="yellow")
     return RunStats(frames=written)

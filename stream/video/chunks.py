@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
+
 from stream.errors import UserError
 from stream.video.source import open_input
 
@@ -30,11 +32,14 @@ def video_packets(src: Path, index: int) -> list[tuple[int, bool]]:
     """(pts, keyframe) of each packet of the video stream `index` of `src`, in file order."""
     packets = []
     with open_input(src) as container:
-        for packet in container.demux(container.streams[index]):
-            if packet.size:
-                if packet.pts is None:
-                    raise UserError(f"{src}: its video packets carry no timestamps, so it cannot be cut into chunks")
-                packets.append((packet.pts, packet.is_keyframe))
+        try:
+            for packet in container.demux(container.streams[index]):
+                if packet.size:
+                    if packet.pts is None:
+                        raise UserError(f"{src}: its video packets carry no timestamps: it cannot be cut into chunks")
+                    packets.append((packet.pts, packet.is_keyframe))
+        except av.FFmpegError as e:  # a whole run decodes past such damage; a cut needs every packet's place
+            raise UserError(f"{src}: damaged where it cannot be cut ({e}); run without --chunk-seconds") from None
     return packets
 
 

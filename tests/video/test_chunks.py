@@ -17,6 +17,7 @@ from stream.video.chunked import work_folder
 from stream.video.chunks import Chunk, cut, video_packets
 from tests.cli_helpers import run_cli
 from tests.media import make_clip
+from tests.video.test_pipeline import damaged_copy
 
 VFR_MS = [40 * i + 7 * (i % 3) for i in range(30)]  # uneven gaps
 OPEN_GOPS = {"x264-params": "keyint=6:min-keyint=6:scenecut=0:bframes=2:open-gop=1"}  # B-frames shown before keyframes
@@ -195,3 +196,17 @@ def test_what_a_chunked_run_cannot_write_is_refused_first(tmp_path, capsys, monk
     code, _, err = run_cli(["in.mp4", dst, "--chunk-seconds", "1", *extra], capsys)
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.glob(".*"))  # no work folder, no partial file
+
+
+def test_damaged_input_keeps_what_decodes_and_says_so(tmp_path, tiny_weights, capsys):
+    clean = make_clip(tmp_path / "clean.mp4", pts_ms=[40 * i for i in range(30)], encoder=OPEN_GOPS)
+    src = damaged_copy(clean, tmp_path / "damaged.mp4")
+    enhance(capsys, src, tmp_path / "single.mkv", tiny_weights)
+    err = enhance(capsys, src, tmp_path / "chunked.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    single, chunked = decoded(tmp_path / "single.mkv"), decoded(tmp_path / "chunked.mkv")
+    assert chunked[0] == single[0] and len(chunked[0]) < 30  # every frame a whole run keeps, no more
+    assert "video packets gave no frame" in err.strip().splitlines()[-1]
+    code, _, err = run_cli([str(src), str(tmp_path / "strict.mkv"), "--weights", str(tiny_weights), "--codec",
+                            "ffv1", "--chunk-seconds", "0.3", "--strict"], capsys)  # fmt: skip
+    assert code == 1 and "gave no frame" in err.strip().splitlines()[-1]
+    assert decoded(tmp_path / "strict.mkv")[0] == single[0]  # --strict fails the run, but keeps what decoded
