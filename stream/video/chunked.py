@@ -31,16 +31,15 @@ from kernels.inference import Restores
 from stream.console import say
 from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.files import is_picture, write_atomically
-from stream.restorer import make_restorer
 from stream.video.carry import Carried
 from stream.video.chunks import Chunk, cut, video_packets
-from stream.video.enhance import EnhanceOptions, frames_per_batch
+from stream.video.enhance import EnhanceOptions, frames_per_batch, restorer_for
 from stream.video.frames import Frame
 from stream.video.join import join
 from stream.video.log import FrameLog
 from stream.video.manifest import Manifest, begin, fingerprint
 from stream.video.observers import LOG_FIELDS, FrameScores, ProgressBar
-from stream.video.pipeline import Observer, Pipeline, RunStats
+from stream.video.pipeline import Observer, Pipeline
 from stream.video.processor import LumaEnhancer
 from stream.video.sink import EncodeOptions, VideoSink
 from stream.video.source import VideoSource
@@ -111,8 +110,8 @@ class ChunkJob:
 
 
 def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, options: EnhanceOptions,
-                  observers: list[Observer]) -> int:  # fmt: skip
-    """One chunk into its segment file and its log rows, complete or not at all; -> frames written."""
+                  observers: list[Observer]) -> None:  # fmt: skip
+    """One chunk into its segment file and its log rows, complete or not at all."""
     frames = ChunkFrames(source, job.chunk, job.first_index)
     with write_atomically(job.segment) as tmp, write_atomically(job.log) as rows, FrameLog(rows, LOG_FIELDS) as log:
         sink = VideoSink(tmp, source.info, options.scale, Carried(), options.encode, format=SEGMENT_FORMAT,
@@ -127,15 +126,12 @@ def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, option
                 sink.close()
         if stats.interrupted:
             raise Interrupted(stats.signal)
-    return stats.frames
 
 
 def run_job(job: ChunkJob, options: EnhanceOptions) -> ChunkJob:
     """A worker process's task: open the input and the model, restore the chunk."""
     with VideoSource(job.src, options.input_format, options.stream) as source:
-        restorer, _ = make_restorer(options.weights, options.units, options.device, options.precision,
-                                    options.tile, options.halo, options.batch)  # fmt: skip
-        restore_chunk(job, source, restorer, options, [])
+        restore_chunk(job, source, restorer_for(options)[0], options, [])
     return job
 
 
@@ -194,7 +190,7 @@ def segment_encoding(dst: str, options: EnhanceOptions) -> EncodeOptions:
 
 
 def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float, resume: bool, workers: int,
-                    console: Console) -> RunStats:  # fmt: skip
+                    console: Console) -> None:  # fmt: skip
     check_chunkable(src, dst, options)
     options = dataclasses.replace(options, encode=segment_encoding(dst, options))
     target = FileTarget(src, dst, options.overwrite, options.output_format)
@@ -202,8 +198,7 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float,
     with VideoSource(Path(src), options.input_format, options.stream) as source:
         packets = video_packets(Path(src), source.video.index)
         chunks = cut(packets, source.video.time_base, seconds, source.name)
-        restorer, _ = make_restorer(options.weights, options.units, options.device, options.precision,
-                                    options.tile, options.halo, options.batch)  # fmt: skip
+        restorer, _ = restorer_for(options)
         fresh = Manifest(fingerprint(Path(src)), decisive_options(options, restorer, seconds), chunks)
         manifest = begin(work, fresh, resume)
         firsts = list(itertools.accumulate((len(c.frames) for c in chunks), initial=0))
@@ -226,9 +221,10 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float,
             try:
                 if workers > 1:
                     run_in_workers(todo, options, workers, done)
-                for job in todo if workers == 1 else []:
-                    restore_chunk(job, source, restorer, options, [progress])
-                    done(job)
+                else:
+                    for job in todo:
+                        restore_chunk(job, source, restorer, options, [progress])
+                        done(job)
             except Interrupted:
                 say(f"interrupted: {len(manifest.done)} of {len(chunks)} chunks done in {work}; "
                     "the same command with --resume goes on from there", console)  # fmt: skip
@@ -249,4 +245,3 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float,
         if options.strict:
             raise UserError(f"{lost}; {target.dst} has the {written} frames that decoded")
         say(f"warning: {lost}", console, style="yellow")
-    return RunStats(frames=written)

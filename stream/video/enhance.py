@@ -17,9 +17,9 @@ import av
 from rich.console import Console
 
 from kernels.errors import reason
-from kernels.inference import Precision
+from kernels.inference import Precision, Restores
 from kernels.tiling import Tiling
-from kernels.weights import describe
+from kernels.weights import Weights, describe
 from stream.console import say
 from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.restorer import make_restorer
@@ -53,6 +53,13 @@ class EnhanceOptions:
     strict: bool = False  # damaged input fails the run (exit 1; the frames that decoded are still kept)
 
 
+def restorer_for(options: EnhanceOptions) -> tuple[Restores, Weights]:
+    """The model worker's restorer for these options (weights, depth, device, precision, tiling)."""
+    return make_restorer(
+        options.weights, options.units, options.device, options.precision, options.tile, options.halo, options.batch
+    )
+
+
 def frames_per_batch(width: int, height: int, tiling: Tiling) -> int:
     """Frames to restore together so that a batch holds about `tiling.batch` tiles."""
     if tiling.tile is None:
@@ -76,9 +83,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         reference = open_reference(options.reference, info.width * options.scale, info.height * options.scale)
         if reference is not None:
             cleanup.enter_context(reference)
-        restorer, weights = make_restorer(
-            options.weights, options.units, options.device, options.precision, options.tile, options.halo, options.batch
-        )
+        restorer, weights = restorer_for(options)
         cleanup.callback(target.discard)  # a no-op once committed
         sink = VideoSink(target.open(), info, options.scale, source.carried, options.encode,
                          format=target.format, notice=lambda text: say(text, console))  # fmt: skip
