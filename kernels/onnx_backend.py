@@ -151,8 +151,10 @@ class OnnxRestorer:
         ort = need("onnxruntime")
         gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider"] if device.type == "cuda" else []
         providers = [p for p in gpu if p in ort.get_available_providers()] + ["CPUExecutionProvider"]
+        threads = ort.SessionOptions()
+        threads.intra_op_num_threads = torch.get_num_threads()  # one budget with torch's: a chunk worker's share
         try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
+            self.session = ort.InferenceSession(str(path), threads, providers=providers)
         except Exception as e:  # ORT raises its own exception types for unreadable files
             raise WeightsError(f"{path}: not a runnable ONNX file ({str(e).strip().splitlines()[0]})") from None
         first = self._check_shape(path)

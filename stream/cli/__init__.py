@@ -7,6 +7,7 @@ The command modules parse options only and import what a command runs when it ru
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import NoReturn
 
@@ -40,6 +41,19 @@ def with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
+RAY_ADDRESS_FORM = re.compile(r"auto|local|ray://\S+|[\w.-]+:\d+|\[[\da-fA-F:]+\]:\d+")  # what ray.init takes
+
+
+def with_ray_address(argv: list[str]) -> list[str]:
+    """`--ray` alone is `--ray=` (no address: Ray's default); the word after it is its address
+    only where it reads as one, so `--ray in.mp4 out.mp4` keeps its two files."""
+    out = []
+    for i, arg in enumerate(argv):
+        alone = arg == "--ray" and (i + 1 == len(argv) or not RAY_ADDRESS_FORM.fullmatch(argv[i + 1]))
+        out.append("--ray=" if alone else arg)
+    return out
+
+
 def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(1)
@@ -50,7 +64,7 @@ def main() -> None:
     Ctrl-C, SIGTERM and SIGHUP stop every command alike (exit status 128 + the signal's number)."""
     try:
         with on_stop_signals(raise_interrupted):
-            app(args=with_default_command(sys.argv[1:]), prog_name="drrn-stream")
+            app(args=with_ray_address(with_default_command(sys.argv[1:])), prog_name="drrn-stream")
     except Interrupted as e:
         err.print(f"interrupted ({e})", highlight=False)
         sys.exit(128 + e.signum)

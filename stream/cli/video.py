@@ -54,8 +54,14 @@ ChunkSecondsOpt = Annotated[
 ]  # fmt: skip
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Go on with the chunked run of this output that stopped.")]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", min=1, help="Chunks in N worker processes (the CPU's threads split between them).")
-]
+    int, typer.Option("--workers", min=1, help="Chunks in N worker processes (a GPU each where there are several; "
+                      "else the CPU's threads split between them).")
+]  # fmt: skip
+RayOpt = Annotated[
+    str | None,
+    typer.Option("--ray", metavar="[ADDRESS]", help="Chunks as Ray tasks, one GPU each where there are GPUs: on the "
+                 "cluster at ADDRESS, or alone: RAY_ADDRESS, a cluster started here, or a new local one."),
+]  # fmt: skip
 OutputFormatOpt = Annotated[
     str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")
 ]
@@ -68,7 +74,7 @@ def enhance_command(
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
     stream: StreamOpt = None, chunk_seconds: ChunkSecondsOpt = None, resume: ResumeOpt = False,
-    workers: WorkersOpt = 1,
+    workers: WorkersOpt = 1, ray: RayOpt = None,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     from stream.files import is_numbered, is_picture
@@ -87,14 +93,16 @@ def enhance_command(
         log=log, reference=reference, overwrite=overwrite,
         input_format=input_format, output_format=output_format, strict=strict, stream=stream,
     )  # fmt: skip
-    if (resume or workers > 1) and chunk_seconds is None:
+    if (resume or workers > 1 or ray is not None) and chunk_seconds is None:
         raise UserError(
-            "--resume and --workers are for chunked runs: give --chunk-seconds (the one it was started with)"
+            "--resume, --workers and --ray are for chunked runs: give --chunk-seconds (the one it was started with)"
         )
+    if workers > 1 and ray is not None:
+        raise UserError("--workers or --ray: Ray runs as many tasks at once as the cluster has GPUs or cores")
     if chunk_seconds is not None:
         from stream.video.chunked import enhance_chunked
 
-        enhance_chunked(src, dst, options, chunk_seconds, resume, workers, Console(stderr=True, quiet=quiet))
+        enhance_chunked(src, dst, options, chunk_seconds, resume, workers, ray, Console(stderr=True, quiet=quiet))
         return
     stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
     if stats.damage:

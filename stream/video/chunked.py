@@ -1,52 +1,44 @@
-"""`drrn-stream IN OUT --chunk-seconds S [--resume]`: a long video restored chunk by chunk.
+"""`drrn-stream IN OUT --chunk-seconds S [--resume] [--workers N | --ray [ADDRESS]]`: a long video
+restored chunk by chunk.
 
 The input is cut at keyframes (video/chunks.py); each chunk is decoded from its keyframe,
 restored, and encoded with its frames' own timestamps into a segment file in a work folder
-beside the output, whose manifest (video/manifest.py) records the chunks done. After any
-interruption (Ctrl-C, SIGTERM, a crash, a kill, a power cut) the same command with --resume
-goes on from there. At the end the segments are joined packet by packet, with the input's
-other streams (video/join.py), into the output, and the work folder is removed.
+beside the output (video/chunk_job.py), whose manifest (video/manifest.py) records the chunks
+done. The chunks run in this process, in local worker processes or as Ray tasks
+(video/workers.py, video/ray_workers.py). After any interruption (Ctrl-C, SIGTERM, a crash, a
+kill, a power cut) the same command with --resume goes on from there. At the end the segments
+are joined packet by packet, with the input's other streams (video/join.py), into the output,
+and the work folder is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import itertools
 import json
 import math
-import multiprocessing
 import shutil
-import signal
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from rich.console import Console
 
-from kernels.inference import Restores
 from stream.console import say
-from stream.errors import Interrupted, UserError, on_stop_signals
-from stream.files import is_picture, write_atomically
-from stream.video.carry import Carried
+from stream.errors import Interrupted, UserError
+from stream.files import is_picture
+from stream.restorer import make_restorer, resolve
+from stream.video.chunk_job import SEGMENT_FORMAT, ChunkDone, ChunkJob
 from stream.video.chunks import Chunk, cut, video_packets
-from stream.video.enhance import EnhanceOptions, frames_per_batch, restorer_for
-from stream.video.frames import Frame
+from stream.video.enhance import EnhanceOptions, restorer_for
 from stream.video.join import join
 from stream.video.log import FrameLog
 from stream.video.manifest import Manifest, begin, fingerprint
-from stream.video.observers import LOG_FIELDS, FrameScores, ProgressBar
-from stream.video.pipeline import Observer, Pipeline
-from stream.video.processor import LumaEnhancer
-from stream.video.sink import EncodeOptions, VideoSink
+from stream.video.observers import LOG_FIELDS, FramesBar
+from stream.video.ray_workers import RayWorkers
+from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
 from stream.video.targets import STDIO, FileTarget
-
-_PR_SET_PDEATHSIG = 1  # prctl(2)
-SEGMENT_FORMAT = "mp4"  # keeps decode times (B-frames), the time base asked for, and colour tags
+from stream.video.workers import InProcess, LocalWorkers, Workers
 
 
 def work_folder(dst: Path) -> Path:
@@ -54,114 +46,48 @@ def work_folder(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.chunks")
 
 
-class ChunkFrames:
-    """One chunk's frames, for the pipeline: the input decoded from the chunk's keyframe until all
-    of the chunk's frames are out (past the next keyframe where B-frames shown before it need it)."""
-
-    def __init__(self, source: VideoSource, chunk: Chunk, first_index: int) -> None:
-        self.source, self.chunk, self.info, self.first_index = source, chunk, source.info, first_index
-        source.restart_at(chunk.seek)
-
-    @property
-    def reader(self) -> object:
-        return self.source.reader
-
-    @reader.setter
-    def reader(self, thread: object) -> None:
-        self.source.reader = thread  # type: ignore[assignment]
-
-    def __iter__(self) -> Iterator[Frame]:
-        """Until all of the chunk's frames are out, or one shown after them: the decoder gives frames
-        in presentation order, so any of the chunk's it has not given by then it never gives (a packet
-        stored before the first keyframe, one an edit list drops, damage), in a whole run neither."""
-        left, last = set(self.chunk.frames), self.chunk.frames[-1]
-        for item in self.source:
-            if isinstance(item, Frame) and item.pts > last:
-                return
-            if isinstance(item, Frame) and item.pts in left:
-                item.index = self.first_index + len(self.chunk.frames) - len(left)  # its number in the whole video
-                left.discard(item.pts)
-                yield item
-                if not left:
-                    return
-
-
-def decisive_options(options: EnhanceOptions, restorer: Restores, seconds: float) -> dict:
-    """What decides the output's pixels and packets: a resumed run must be given the same."""
+def decisive_options(options: EnhanceOptions, seconds: float) -> dict:
+    """What decides the output's pixels and packets, as asked: a resumed run must be given the same.
+    (What the workers make of it, on the device they have, is checked chunk by chunk: Manifest.finish.)"""
     encode = options.encode
     return {
-        "scale": options.scale, "weights": str(options.weights or "shipped"), "units": restorer.units,
-        "backend": restorer.backend, "precision": restorer.precision, "device": restorer.device.type,
-        "tiling": str(restorer.tiling), "codec": encode.codec, "crf": encode.crf, "preset": encode.preset,
-        "stream": options.stream, "chunk_seconds": seconds,
+        "scale": options.scale, "weights": str(options.weights or "shipped"), "units": options.units,
+        "precision": options.precision, "tile": options.tile, "halo": options.halo, "batch": options.batch,
+        "codec": encode.codec, "crf": encode.crf, "preset": encode.preset, "stream": options.stream,
+        "chunk_seconds": seconds,
     }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ChunkJob:
-    """What restoring one chunk needs: paths and the plan, no frames (workers share the storage)."""
-
-    src: Path
-    index: int
-    chunk: Chunk
-    first_index: int  # frames in the chunks before it
-    segment: Path
-    log: Path  # the chunk's rows of the per-frame log, .jsonl
+def plan(src: Path, work: Path, chunks: list[Chunk], ran_before: dict) -> list[ChunkJob]:
+    """A job per chunk, with absolute paths: a worker may run in another folder or on another machine."""
+    src, work = src.resolve(), work.resolve()
+    firsts = list(itertools.accumulate((len(c.frames) for c in chunks), initial=0))
+    return [ChunkJob(src, i, c, firsts[i], work / f"chunk_{i:05d}.{SEGMENT_FORMAT}", work / f"chunk_{i:05d}.jsonl",
+                     ran_before) for i, c in enumerate(chunks)]  # fmt: skip
 
 
-def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, options: EnhanceOptions,
-                  observers: list[Observer]) -> None:  # fmt: skip
-    """One chunk into its segment file and its log rows, complete or not at all."""
-    frames = ChunkFrames(source, job.chunk, job.first_index)
-    with write_atomically(job.segment) as tmp, write_atomically(job.log) as rows, FrameLog(rows, LOG_FIELDS) as log:
-        sink = VideoSink(tmp, source.info, options.scale, Carried(), options.encode, format=SEGMENT_FORMAT,
-                         notice=lambda _: None)  # fmt: skip
-        batch = frames_per_batch(sink.width, sink.height, restorer.tiling)
-        pipeline = Pipeline(frames, LumaEnhancer(restorer, options.scale), sink, batch,  # type: ignore[arg-type]
-                            [FrameScores(log, source.info), *observers], queue_frames=options.queue_frames)  # fmt: skip
-        with on_stop_signals(pipeline.on_signal):
-            try:
-                stats = pipeline.run()
-            finally:
-                sink.close()
-        if stats.interrupted:
-            raise Interrupted(stats.signal)
+class ChunkProgress(FramesBar):
+    """Chunks and frames done across all workers. Workers report each chunk's frames written so
+    far; a chunk started again (a lost Ray task) counts from 0 again."""
 
+    def __init__(self, console: Console, jobs: list[ChunkJob], done: set[int]) -> None:
+        self.frames = {job.index: len(job.chunk.frames) for job in jobs if job.index in done}
+        self.finished, self.chunks = set(done), len(jobs)
+        total = sum(len(job.chunk.frames) for job in jobs)
+        super().__init__(console, total, self._chunks(), completed=sum(self.frames.values()))
 
-def run_job(job: ChunkJob, options: EnhanceOptions) -> ChunkJob:
-    """A worker process's task: open the input and the model, restore the chunk."""
-    with VideoSource(job.src, options.input_format, options.stream) as source:
-        restore_chunk(job, source, restorer_for(options)[0], options, [])
-    return job
+    def _chunks(self) -> str:
+        return f"chunks {len(self.finished)}/{self.chunks}"
 
+    def report(self, index: int, frames: int) -> None:
+        if index not in self.finished:
+            self.frames[index] = frames
+            self.show(completed=sum(self.frames.values()))
 
-def start_worker(threads: int) -> None:
-    """A worker: Ctrl-C and SIGHUP, which reach the whole process group, are the driver's to act on
-    (it ends the workers with SIGKILL); the worker dies with the driver (Linux), even by kill -9;
-    it takes its share of the cores."""
-    for s in (signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    torch.set_num_threads(threads)
-
-
-def run_in_workers(jobs: list[ChunkJob], options: EnhanceOptions, workers: int,
-                   done: Callable[[ChunkJob], None]) -> None:  # fmt: skip
-    """`jobs` in `workers` processes (the CPU's threads split between them), `done` called as each
-    finishes. An error, a lost worker (BrokenProcessPool) or a stop signal ends them all at once;
-    the chunks done are kept."""
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of this one's threads
-    threads = max(1, torch.get_num_threads() // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(threads,))
-    try:
-        futures = {pool.submit(run_job, job, options) for job in jobs}
-        for future in as_completed(futures):
-            done(future.result())
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in multiprocessing.active_children():  # a chunk's worker mid-way: its segment is discarded
-            process.kill()
+    def finish(self, job: ChunkJob) -> None:
+        self.frames[job.index] = len(job.chunk.frames)
+        self.finished.add(job.index)
+        self.show(completed=sum(self.frames.values()), description=self._chunks())
 
 
 def write_log(path: Path | None, chunk_logs: list[Path]) -> FrameLog:
@@ -189,53 +115,74 @@ def segment_encoding(dst: str, options: EnhanceOptions) -> EncodeOptions:
     return dataclasses.replace(options.encode, codec=codec)
 
 
+def workers_for(source: VideoSource, options: EnhanceOptions, workers: int, ray: str | None) -> Workers:
+    """Where the chunks run. Worker processes and Ray tasks load the model themselves: here the
+    weights, depth, tiling, device and precision are checked first (against the Ray cluster's
+    devices, for Ray), so a mistake costs no work folder."""
+    if ray is None and workers == 1:
+        return InProcess(source, *restorer_for(options))
+    make_restorer(options.weights, options.units, "cpu", "fp32", options.tile, options.halo, options.batch)
+    if ray is not None:
+        return RayWorkers(ray, options)
+    resolve(options.device, options.precision)
+    return LocalWorkers(workers)
+
+
+def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options: EnhanceOptions, runner: Workers,
+                   console: Console) -> None:  # fmt: skip
+    """The chunks not done yet (a chunk recorded as done whose files are gone is done again), each
+    recorded as it finishes."""
+    done = {job.index for job in jobs if job.index in manifest.done and job.segment.exists() and job.log.exists()}
+    todo = [job for job in jobs if job.index not in done]
+
+    def finished(result: ChunkDone) -> None:
+        job = result.job
+        manifest.finish(job.index, work, [job.segment, job.log], result.ran)
+        progress.finish(job)
+        say(f"chunk {job.index + 1} of {len(jobs)} done ({len(job.chunk.frames)} frames)", console)
+
+    say(f"{len(jobs)} chunks, {len(done)} done (work folder {work})", console)
+    with ChunkProgress(console, jobs, done) as progress:
+        try:
+            runner.run(todo, options, progress.report, finished)
+        except Interrupted:
+            say(f"interrupted: {len(manifest.done)} of {len(jobs)} chunks done in {work}; "
+                "the same command with --resume goes on from there", console)  # fmt: skip
+            raise
+
+
+def join_output(source: VideoSource, jobs: list[ChunkJob], target: FileTarget, log_path: Path | None,
+                console: Console) -> tuple[int, FrameLog]:  # fmt: skip
+    """The segments, with the input's other streams, into the output, put in place whole or not at
+    all; the chunks' log rows into one log. -> (frames written, the log)."""
+    try:
+        written = join(source, [job.segment for job in jobs], target.open(), target.format,
+                       lambda text: say(text, console))  # fmt: skip
+        log = write_log(log_path, [job.log for job in jobs])
+        target.commit()
+    finally:
+        target.discard()  # a no-op once committed; else no partial output is left
+    return written, log
+
+
 def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float, resume: bool, workers: int,
-                    console: Console) -> None:  # fmt: skip
+                    ray: str | None, console: Console) -> None:  # fmt: skip
     check_chunkable(src, dst, options)
-    options = dataclasses.replace(options, encode=segment_encoding(dst, options))
+    weights = options.weights
+    if weights is not None and weights.exists():  # a file (else a shipped name): the workers' folder may be another
+        weights = weights.resolve()
+    options = dataclasses.replace(options, encode=segment_encoding(dst, options), weights=weights)
     target = FileTarget(src, dst, options.overwrite, options.output_format)
     work = work_folder(target.dst)
     with VideoSource(Path(src), options.input_format, options.stream) as source:
         packets = video_packets(Path(src), source.video.index)
         chunks = cut(packets, source.video.time_base, seconds, source.name)
-        restorer, _ = restorer_for(options)
-        fresh = Manifest(fingerprint(Path(src)), decisive_options(options, restorer, seconds), chunks)
-        manifest = begin(work, fresh, resume)
-        firsts = list(itertools.accumulate((len(c.frames) for c in chunks), initial=0))
-        jobs = [ChunkJob(Path(src), i, c, firsts[i], work / f"chunk_{i:05d}.{SEGMENT_FORMAT}",
-                         work / f"chunk_{i:05d}.jsonl") for i, c in enumerate(chunks)]  # fmt: skip
-        todo = [
-            job for job in jobs if job.index not in manifest.done or not (job.segment.exists() and job.log.exists())
-        ]
-        say(f"{source.name}: {len(chunks)} chunks of >= {seconds:g} s, {len(chunks) - len(todo)} done "
-            f"(work folder {work})", console)  # fmt: skip
-        with ProgressBar(console, len(packets), FrameLog(None, LOG_FIELDS)) as progress:
-            progress.progress.update(progress.task, completed=len(packets) - sum(len(j.chunk.frames) for j in todo))
-
-            def done(job: ChunkJob) -> None:
-                manifest.finish(job.index, work, [job.segment, job.log])
-                say(f"chunk {job.index + 1} of {len(chunks)} done ({len(job.chunk.frames)} frames)", console)
-                if workers > 1:
-                    progress.progress.update(progress.task, advance=len(job.chunk.frames))
-
-            try:
-                if workers > 1:
-                    run_in_workers(todo, options, workers, done)
-                else:
-                    for job in todo:
-                        restore_chunk(job, source, restorer, options, [progress])
-                        done(job)
-            except Interrupted:
-                say(f"interrupted: {len(manifest.done)} of {len(chunks)} chunks done in {work}; "
-                    "the same command with --resume goes on from there", console)  # fmt: skip
-                raise
-        try:
-            written = join(source, [job.segment for job in jobs], target.open(), target.format,
-                           lambda text: say(text, console))  # fmt: skip
-            log = write_log(options.log, [job.log for job in jobs])
-            target.commit()
-        finally:
-            target.discard()  # a no-op once committed; else no partial output is left
+        with contextlib.closing(workers_for(source, options, workers, ray)) as runner:
+            fresh = Manifest(fingerprint(Path(src)), decisive_options(options, seconds), chunks)
+            manifest = begin(work, fresh, resume)
+            jobs = plan(Path(src), work, chunks, manifest.ran)
+            restore_chunks(jobs, manifest, work, options, runner, console)
+        written, log = join_output(source, jobs, target, options.log, console)
     shutil.rmtree(work)
     say(f"wrote {target.dst} ({written} frames from {len(chunks)} chunks; PSNR vs bicubic: mean "
         f"{log.mean('psnr_vs_bicubic'):.2f} dB, min {log.mins.get('psnr_vs_bicubic', math.nan):.2f} dB)",

@@ -104,6 +104,7 @@ class Frame:
     chroma: list[np.ndarray]  # [Cb, Cr] at the chroma size, or [] for grey
     restored: Restored | None = None
     decode_errors: int = 0  # errors the input had shown when this frame was decoded
+    stored_pts: int | None = None  # as the file gives it (`pts` is made strictly increasing): what chunks list
 
 
 def is_full_range(pix_fmt: str, color_range: int) -> bool:

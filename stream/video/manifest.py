@@ -36,6 +36,7 @@ class Manifest:
     options: dict  # what decides the output's pixels and packets
     chunks: list[Chunk]
     done: list[int] = field(default_factory=list)  # indices of the chunks whose segments are complete
+    ran: dict = field(default_factory=dict)  # what restored them (chunk_job.what_ran): the same for all
 
     def save(self, folder: Path) -> None:
         with write_atomically(folder / NAME) as tmp:
@@ -44,20 +45,31 @@ class Manifest:
                 f.flush()
                 os.fsync(f.fileno())  # on disk before the rename makes it the record
 
-    def finish(self, index: int, folder: Path, files: list[Path]) -> None:
-        """Chunk `index` is done: its `files` reach the disk before the record says so."""
+    def finish(self, index: int, folder: Path, files: list[Path], ran: dict) -> None:
+        """Chunk `index` is done: its `files` reach the disk before the record says so. A chunk
+        restored otherwise than those before it (a resumed run on another machine or device, where
+        `auto` chose another precision) is refused: one output, one model run."""
+        refuse_another_run(index, folder, self.ran, ran)
         for path in files:
             with path.open("rb") as f:
                 os.fsync(f.fileno())
-        self.done = sorted({*self.done, index})
+        self.done, self.ran = sorted({*self.done, index}), ran
         self.save(folder)
+
+
+def refuse_another_run(index: int, folder: Path, before: dict, ran: dict) -> None:
+    """One line where chunk `index` runs otherwise than the chunks done `before` it ({}: none yet)."""
+    if before and ran != before:
+        changed = ", ".join(f"{k} {ran[k]} for {before.get(k)}" for k in sorted(ran) if ran[k] != before.get(k))
+        raise UserError(f"chunk {index + 1} runs otherwise than the chunks done before it ({changed}); "
+                        f"run it where they ran, or remove {folder} to start again")  # fmt: skip
 
 
 def load(folder: Path) -> Manifest | None:
     try:
         raw = json.loads((folder / NAME).read_text())
         chunks = [Chunk(c["start"], tuple(c["frames"]), c["seek"]) for c in raw["chunks"]]
-        return Manifest(raw["input"], raw["options"], chunks, raw["done"])
+        return Manifest(raw["input"], raw["options"], chunks, raw["done"], raw.get("ran", {}))
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):

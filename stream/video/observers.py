@@ -57,29 +57,40 @@ class FrameScores:
         }
 
 
-class ProgressBar:
-    """Frames done of how many, fps, ETA and the running PSNR against bicubic, on the console."""
+class FramesBar:
+    """Frames done of how many, fps, the time left and a note, on the console (off with --quiet)."""
 
-    def __init__(self, console: Console, total: int | None, log: FrameLog) -> None:
-        self.log = log
+    def __init__(self, console: Console, total: int | None, description: str, completed: int = 0) -> None:
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(),
             TextColumn("{task.completed}/{task.fields[total_text]} frames"), TextColumn("{task.fields[fps]}"),
-            TaskProgressColumn(), TimeRemainingColumn(), TextColumn("{task.fields[psnr]}"),
+            TaskProgressColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
             console=console, transient=True, disable=console.quiet,
         )  # fmt: skip
-        self.task = self.progress.add_task("enhancing", total=total, total_text=str(total or "?"), fps="", psnr="")
+        self.task = self.progress.add_task(
+            description, total=total, completed=completed, total_text=str(total or "?"), fps="", note=""
+        )
 
-    def __enter__(self) -> ProgressBar:
+    def __enter__(self) -> FramesBar:
         self.progress.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.progress.stop()
 
-    def __call__(self, frame: Frame) -> None:
+    def show(self, **changes: object) -> None:
+        """Update the task (completed, advance, description, note) and its frames per second."""
+        self.progress.update(self.task, **changes)  # type: ignore[arg-type]
         speed = self.progress.tasks[0].speed
-        self.progress.update(
-            self.task, advance=1, fps=f"{speed:.2f} fps" if speed else "",
-            psnr=f"PSNR vs bicubic {self.log.mean('psnr_vs_bicubic'):.2f} dB",
-        )  # fmt: skip
+        self.progress.update(self.task, fps=f"{speed:.2f} fps" if speed else "")
+
+
+class ProgressBar(FramesBar):
+    """A whole run's bar, frame by frame, with the running PSNR against bicubic."""
+
+    def __init__(self, console: Console, total: int | None, log: FrameLog) -> None:
+        super().__init__(console, total, "enhancing")
+        self.log = log
+
+    def __call__(self, frame: Frame) -> None:
+        self.show(advance=1, note=f"PSNR vs bicubic {self.log.mean('psnr_vs_bicubic'):.2f} dB")

@@ -225,7 +225,8 @@ class VideoSource:
             frame = self._convert(frame, self.info.pix_fmt)
         dtype = self.info.sample_dtype
         planes = [plane_view(p, dtype).copy() for p in frame.planes]  # owned: the frame's buffer is reused
-        return Frame(index, self._pts(frame, index), planes[0], planes[1:3], decode_errors=self.errors.count)
+        pts = self._pts(frame, index)
+        return Frame(index, pts, planes[0], planes[1:3], decode_errors=self.errors.count, stored_pts=frame.pts)
 
     def __iter__(self) -> Iterator[Frame | av.Packet]:
         index = 0

@@ -8,13 +8,19 @@ import signal
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from rich.console import Console
 
-from stream.video.chunked import work_folder
+from stream.cli import with_ray_address
+from stream.errors import UserError
+from stream.video.chunked import ChunkProgress, plan, work_folder
 from stream.video.chunks import Chunk, cut, video_packets
+from stream.video.manifest import Manifest
+from stream.video.workers import worker_device
 from tests.cli_helpers import run_cli
 from tests.media import make_clip
 from tests.video.test_pipeline import damaged_copy
@@ -124,6 +130,7 @@ def test_a_killed_run_resumes_to_the_output_an_uninterrupted_run_writes(tmp_path
     assert proc.returncode == -signal.SIGKILL and not dst.exists()
     manifest = json.loads((work_folder(dst) / "manifest.json").read_text())
     assert manifest["done"] == [0]
+    (work_folder(dst) / ".manifest.partial.json").write_text('{"input": {"si')  # a kill during the record's write
     log = tmp_path / "log.csv"
     code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--codec", "ffv1",
                             "--chunk-seconds", "0.3", "--resume", "--log", str(log)], capsys)  # fmt: skip
@@ -157,6 +164,12 @@ def test_a_left_run_needs_resume_and_the_same_input_and_options(tmp_path, tiny_w
     assert code == 1 and "pass --resume to go on" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli([*args, "--resume", "--crf", "10"], capsys)
     assert code == 1 and "was made with other options (crf)" in err
+    record = work_folder(dst) / "manifest.json"  # as if the first chunk had run on a GPU
+    manifest = json.loads(record.read_text())
+    record.write_text(json.dumps(manifest | {"ran": manifest["ran"] | {"device": "cuda", "precision": "fp16"}}))
+    code, _, err = run_cli([*args, "--resume"], capsys)
+    assert code == 1 and "chunk 2 runs otherwise than the chunks done before it (device cpu for cuda, " in err
+    assert "Traceback" not in err and not (work_folder(dst) / "chunk_00001.mp4").exists()  # refused before any work
     other = make_clip(tmp_path / "other.mp4", pts_ms=VFR_MS[:20], encoder=OPEN_GOPS)
     os.replace(other, src)
     code, _, err = run_cli([*args, "--resume"], capsys)
@@ -210,3 +223,64 @@ def test_damaged_input_keeps_what_decodes_and_says_so(tmp_path, tiny_weights, ca
                             "ffv1", "--chunk-seconds", "0.3", "--strict"], capsys)  # fmt: skip
     assert code == 1 and "gave no frame" in err.strip().splitlines()[-1]
     assert decoded(tmp_path / "strict.mkv")[0] == single[0]  # --strict fails the run, but keeps what decoded
+
+
+def test_without_ray_installed_ray_is_one_line(tmp_path, tiny_weights, capsys, monkeypatch):
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS[:4])
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails, as where it is not installed
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights),
+                            "--chunk-seconds", "1", "--ray"], capsys)  # fmt: skip
+    assert code == 1 and "pip install -e '.[ray]'" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.glob(".out*"))  # no work folder
+
+
+@pytest.mark.parametrize("argv, ray", [
+    (["in.mp4", "out.mp4", "--ray"], "--ray="),
+    (["--ray", "in.mp4", "out.mp4"], "--ray="),
+    (["in.mp4", "out.mp4", "--ray", "--resume"], "--ray="),
+    (["in.mp4", "out.mp4", "--ray", "10.0.0.5:6379"], "--ray"),
+    (["in.mp4", "out.mp4", "--ray", "ray://head:10001"], "--ray"),
+    (["in.mp4", "out.mp4", "--ray", "auto"], "--ray"),
+    (["in.mp4", "out.mp4", "--ray", "[::1]:6379"], "--ray"),
+])  # fmt: skip
+def test_ray_alone_takes_no_file_as_its_address(argv, ray):
+    out = with_ray_address(argv)
+    assert len(out) == len(argv) and out[argv.index("--ray")] == ray
+
+
+@pytest.mark.parametrize("device, gpus, devices", [
+    ("auto", 2, ["cuda:0", "cuda:1", "cuda:0"]),  # a GPU each, round robin
+    ("cuda", 3, ["cuda:0", "cuda:1", "cuda:2"]),
+    ("auto", 1, ["auto"] * 3),  # one GPU (or none): as asked
+    ("cuda:1", 2, ["cuda:1"] * 3),  # a GPU named: that one
+    ("cpu", 2, ["cpu"] * 3),
+])  # fmt: skip
+def test_local_workers_take_a_gpu_each_where_there_are_several(device, gpus, devices):
+    assert [worker_device(device, slot, gpus) for slot in range(3)] == devices
+
+
+def test_progress_counts_frames_across_workers_and_a_chunk_started_again_from_zero():
+    chunks = [Chunk(0, (0, 1, 2), None), Chunk(3, (3, 4), 0), Chunk(5, (5, 6, 7, 8), 3)]
+    jobs = plan(Path("in.mp4"), Path("work"), chunks, {})
+    progress = ChunkProgress(Console(quiet=True), jobs, done={0})
+    task = progress.progress.tasks[0]
+    assert (task.completed, task.total, task.description) == (3, 9, "chunks 1/3")
+    progress.report(1, 1)
+    progress.report(2, 3)
+    assert task.completed == 7
+    progress.report(2, 1)  # its worker was lost, the chunk started again
+    assert task.completed == 5
+    progress.finish(jobs[1])
+    progress.report(1, 1)  # a late report of a finished chunk changes nothing
+    assert (task.completed, task.description) == (6, "chunks 2/3")
+
+
+def test_a_chunk_run_otherwise_than_those_before_is_refused(tmp_path):
+    manifest = Manifest({"size": 1}, {}, [Chunk(0, (0,), None), Chunk(1, (1,), 0)])
+    files = [tmp_path / "segment"]
+    files[0].write_bytes(b"x")
+    ran = {"device": "cuda", "precision": "fp16", "units": 25}
+    manifest.finish(0, tmp_path, files, ran)
+    with pytest.raises(UserError, match=r"chunk 2 runs otherwise .*\(device cpu for cuda, precision fp32 for fp16\)"):
+        manifest.finish(1, tmp_path, files, ran | {"device": "cpu", "precision": "fp32"})
+    assert json.loads((tmp_path / "manifest.json").read_text())["done"] == [0]

@@ -1,0 +1,137 @@
+"""One chunk of a chunked run, and what restores it, wherever that runs (this process, a local
+worker process, a Ray task): a job holds paths and the plan, never frames, so a worker needs
+only the input, the work folder and the weights (shared storage), and reports back the frames it
+has written (progress) and what it ran (every chunk of a run must run the same)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernels.inference import Restores
+from kernels.weights import Weights, describe
+from stream.errors import Interrupted, on_stop_signals
+from stream.files import write_atomically
+from stream.video.carry import Carried
+from stream.video.chunks import Chunk
+from stream.video.enhance import EnhanceOptions, frames_per_batch, restorer_for
+from stream.video.frames import Frame
+from stream.video.log import FrameLog
+from stream.video.manifest import refuse_another_run
+from stream.video.observers import LOG_FIELDS, FrameScores
+from stream.video.pipeline import Pipeline
+from stream.video.processor import LumaEnhancer
+from stream.video.sink import VideoSink
+from stream.video.source import VideoSource
+
+SEGMENT_FORMAT = "mp4"  # keeps decode times (B-frames), the time base asked for, and colour tags
+Report = Callable[[int, int], None]  # (chunk index, its frames written so far): progress across workers
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """What restoring one chunk needs: absolute paths (a worker may run elsewhere) and the plan."""
+
+    src: Path
+    index: int
+    chunk: Chunk
+    first_index: int  # frames in the chunks before it
+    segment: Path
+    log: Path  # the chunk's rows of the per-frame log, .jsonl
+    ran_before: dict  # what restored the chunks done before (what_ran; {}: none): this one must run the same
+
+
+@dataclass(frozen=True)
+class ChunkDone:
+    """A finished chunk, as a worker reports it to the driver, which records it."""
+
+    job: ChunkJob
+    ran: dict[str, str | int]  # what restored it (what_ran): every chunk of a run the same
+
+
+class ChunkFrames:
+    """One chunk's frames, for the pipeline: the input decoded from the chunk's keyframe until all
+    of the chunk's frames are out (past the next keyframe where B-frames shown before it need it)."""
+
+    def __init__(self, source: VideoSource, chunk: Chunk, first_index: int) -> None:
+        self.source, self.chunk, self.info, self.first_index = source, chunk, source.info, first_index
+        source.restart_at(chunk.seek)
+
+    @property
+    def reader(self) -> object:
+        return self.source.reader
+
+    @reader.setter
+    def reader(self, thread: object) -> None:
+        self.source.reader = thread  # type: ignore[assignment]
+
+    def __iter__(self) -> Iterator[Frame]:
+        """Until all of the chunk's frames are out, or one shown after them: the decoder gives frames
+        in presentation order, so any of the chunk's it has not given by then it never gives (a packet
+        stored before the first keyframe, one an edit list drops, damage), in a whole run neither.
+        Frames are known by the timestamps the file gives them, as the chunks list them."""
+        left, last = set(self.chunk.frames), self.chunk.frames[-1]
+        for item in self.source:
+            if not isinstance(item, Frame):
+                continue
+            pts = item.pts if item.stored_pts is None else item.stored_pts
+            if pts > last:
+                return
+            if pts in left:
+                item.index = self.first_index + len(self.chunk.frames) - len(left)  # its number in the whole video
+                left.discard(pts)
+                yield item
+                if not left:
+                    return
+
+
+def what_ran(restorer: Restores, weights: Weights) -> dict[str, str | int]:
+    """What decides a chunk's pixels beyond the options asked: what the device made of them."""
+    return {
+        "weights": describe(weights), "units": restorer.units, "backend": restorer.backend,
+        "precision": restorer.precision, "device": restorer.device.type, "tiling": str(restorer.tiling),
+    }  # fmt: skip
+
+
+def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, ran: dict, options: EnhanceOptions,
+                  report: Report) -> ChunkDone:  # fmt: skip
+    """One chunk into its segment file and its log rows, complete or not at all; refused at once
+    where it would run otherwise (`ran`) than the chunks done before it."""
+    refuse_another_run(job.index, job.segment.parent, job.ran_before, ran)
+    frames = ChunkFrames(source, job.chunk, job.first_index)
+    written = 0
+
+    def count(_: Frame) -> None:
+        nonlocal written
+        written += 1
+        report(job.index, written)
+
+    with write_atomically(job.segment) as tmp, write_atomically(job.log) as rows, FrameLog(rows, LOG_FIELDS) as log:
+        sink = VideoSink(tmp, source.info, options.scale, Carried(), options.encode, format=SEGMENT_FORMAT,
+                         notice=lambda _: None)  # fmt: skip
+        batch = frames_per_batch(sink.width, sink.height, restorer.tiling)
+        pipeline = Pipeline(frames, LumaEnhancer(restorer, options.scale), sink, batch,  # type: ignore[arg-type]
+                            [FrameScores(log, source.info), count], queue_frames=options.queue_frames)  # fmt: skip
+        with on_stop_signals(pipeline.on_signal):
+            try:
+                stats = pipeline.run()
+            finally:
+                sink.close()
+        if stats.interrupted:
+            raise Interrupted(stats.signal)
+    return ChunkDone(job, ran)
+
+
+@functools.lru_cache(maxsize=1)
+def worker_restorer(options: EnhanceOptions) -> tuple[Restores, Weights]:
+    """A worker process's model, loaded once for all the chunks it is given."""
+    return restorer_for(options)
+
+
+def run_job(job: ChunkJob, options: EnhanceOptions, report: Report) -> ChunkDone:
+    """A worker's task: open the input, restore the chunk."""
+    restorer, weights = worker_restorer(options)
+    with VideoSource(job.src, options.input_format, options.stream) as source:
+        return restore_chunk(job, source, restorer, what_ran(restorer, weights), options, report)

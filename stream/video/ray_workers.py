@@ -1,0 +1,131 @@
+"""Chunks as Ray tasks (`--ray [ADDRESS]`): on a cluster, or on a local Ray instance.
+
+Each task restores one chunk with one GPU where the cluster has GPUs (one CPU core otherwise),
+reading the input and writing its segment by path: the nodes share the storage, the driver
+moves no frames. A task whose worker or node is lost, or that fails on an I/O or a runtime
+error, is run again (up to RETRIES times); its partial segment is discarded. Ray is an optional
+extra (`pip install -e '.[ray]'`), imported only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import signal
+import threading
+from types import ModuleType
+
+import torch
+
+from kernels.errors import WeightsError, reason
+from kernels.inference import Precision
+from stream.errors import UserError
+from stream.restorer import resolve
+from stream.video.chunk_job import ChunkDone, ChunkJob, Report, run_job
+from stream.video.enhance import EnhanceOptions
+from stream.video.workers import POLL_S, Finished
+
+RETRIES = 3
+RETRIED = (OSError, RuntimeError)  # I/O on shared storage, a GPU's hiccup: worth another try; bad input is not
+
+
+def import_ray() -> ModuleType:
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--ray needs Ray: pip install -e '.[ray]' (or pip install ray)") from None
+    return ray
+
+
+class FramesWritten:
+    """A Ray actor holding each chunk's frames written so far, set by its task, read by the driver."""
+
+    def __init__(self) -> None:
+        self.frames: dict[int, int] = {}
+
+    def set(self, index: int, frames: int) -> None:
+        self.frames[index] = frames
+
+    def read(self) -> dict[int, int]:
+        return self.frames
+
+
+def ray_task(job: ChunkJob, options: EnhanceOptions, counts: object) -> ChunkDone:
+    """One chunk, in a Ray worker: one core (a CPU task asks for one), or the GPU Ray gave it."""
+    torch.set_num_threads(1)
+    return run_job(job, options, lambda index, frames: counts.set.remote(index, frames))  # type: ignore[attr-defined]
+
+
+def task_device(device: str, precision: Precision, gpus: float) -> str:
+    """A task's device: the GPU Ray gives it (the only one it sees) where the cluster has GPUs and
+    the run may use them; checked here, before any work folder is made."""
+    if device.startswith("cuda") and not gpus:
+        raise UserError(f"--device {device}: the Ray cluster has no GPU")
+    if gpus:
+        return "cuda"
+    resolve("cpu", precision)  # e.g. fp16, which no CPU runs: one line now
+    return "cpu"
+
+
+class RayWorkers:
+    """address "" (--ray alone): Ray's default, RAY_ADDRESS, else a cluster started on this machine
+    (`ray start`), else a new local instance; else the address of a running cluster."""
+
+    def __init__(self, address: str, options: EnhanceOptions) -> None:
+        """Joins the cluster (or starts the local instance) at once: before any work folder is made."""
+        self.ray = ray = import_ray()
+        self.joined = not ray.is_initialized()  # else the caller's own (the Python API, a notebook): left as it is
+        if self.joined:
+            join_cluster(ray, address)
+        gpus = ray.cluster_resources().get("GPU", 0) if options.device != "cpu" else 0
+        self.device, self.gpus = task_device(options.device, options.precision, gpus), int(gpus > 0)
+
+    def run(self, jobs: list[ChunkJob], options: EnhanceOptions, report: Report, finished: Finished) -> None:
+        ray = self.ray
+        options = dataclasses.replace(options, device=self.device)
+        # GPU tasks named in ray.remote itself get a fresh worker process each, so each sees its own GPU
+        task = ray.remote(num_gpus=self.gpus, num_cpus=1, max_retries=RETRIES, retry_exceptions=list(RETRIED))(ray_task)
+        counts = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(FramesWritten).remote()
+        refs = {task.remote(job, options, counts): job for job in jobs}
+        try:
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
+                with contextlib.suppress(ray.exceptions.RayError):  # progress only: never worth stopping the run
+                    for index, frames in ray.get(counts.read.remote()).items():
+                        report(index, frames)
+                for ref in ready:
+                    finished(self.result(ref, refs.pop(ref)))
+        finally:
+            for ref in refs:
+                ray.cancel(ref, force=True)
+
+    def result(self, ref: object, job: ChunkJob) -> ChunkDone:
+        """A task's result, or one line for what stopped it."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as e:
+            if isinstance(e.cause, UserError | WeightsError):
+                raise e.cause from None
+            tries = f", tried {RETRIES + 1} times" if isinstance(e.cause, RETRIED) else ""
+            raise UserError(f"chunk {job.index + 1}: {type(e.cause).__name__}: {reason(e.cause)}{tries}") from None
+        except self.ray.exceptions.RayError as e:
+            raise UserError(f"chunk {job.index + 1}: Ray lost it {RETRIES + 1} times ({reason(e)})") from None
+
+    def close(self) -> None:
+        if self.joined and self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+def join_cluster(ray: ModuleType, address: str) -> None:
+    """ray.init, quiet, keeping this process's SIGTERM handler (Ray's would exit without the
+    chunks-done line that says how to resume)."""
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        ray.init(address=address or None, logging_level=logging.ERROR, log_to_driver=False)
+    except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as e:
+        raise UserError(f"--ray {address or '(no address)'}: cannot join a Ray cluster there ({reason(e)})") from None
+    finally:
+        if main and handler is not None:
+            signal.signal(signal.SIGTERM, handler)
