@@ -87,6 +87,8 @@ def begin(folder: Path, fresh: Manifest, resume: bool) -> Manifest:
         if found.input != fresh.input:
             raise UserError(f"{folder}: was made from another input (its size or contents differ); "
                             "remove the folder to start again")  # fmt: skip
+        if found.options.keys() != fresh.options.keys():
+            raise UserError(f"{folder}: was made by another version of drrn-stream; remove the folder to start again")
         keys = fresh.options.keys() | found.options.keys()
         changed = sorted(k for k in keys if fresh.options.get(k) != found.options.get(k))
         if changed:

@@ -22,7 +22,7 @@ from kernels.errors import WeightsError, reason
 from kernels.inference import Precision
 from stream.errors import UserError
 from stream.restorer import resolve
-from stream.video.chunk_job import ChunkDone, ChunkJob, Report, run_job
+from stream.video.chunk_job import ChunkDone, ChunkJob, Report, run_job, what_ran, worker_restorer
 from stream.video.enhance import EnhanceOptions
 from stream.video.workers import POLL_S, Finished
 
@@ -38,11 +38,17 @@ def import_ray() -> ModuleType:
     return ray
 
 
-class FramesWritten:
-    """A Ray actor holding each chunk's frames written so far, set by its task, read by the driver."""
+class RunState:
+    """A Ray actor shared by a run's tasks: what they run with (the first task to load its model
+    settles it, where no chunk was done before: nodes may differ, say in bf16 support) and each
+    chunk's frames written so far, read by the driver for its progress bar."""
 
-    def __init__(self) -> None:
-        self.frames: dict[int, int] = {}
+    def __init__(self, ran: dict) -> None:
+        self.ran, self.frames = ran, {}
+
+    def settle(self, ran: dict) -> dict:
+        self.ran = self.ran or ran
+        return self.ran
 
     def set(self, index: int, frames: int) -> None:
         self.frames[index] = frames
@@ -51,15 +57,22 @@ class FramesWritten:
         return self.frames
 
 
-def ray_task(job: ChunkJob, options: EnhanceOptions, counts: object) -> ChunkDone:
-    """One chunk, in a Ray worker: one core (a CPU task asks for one), or the GPU Ray gave it."""
+def ray_task(job: ChunkJob, options: EnhanceOptions, state: object) -> ChunkDone:
+    """One chunk, in a Ray worker: one core (a CPU task asks for one), or the GPU Ray gave it;
+    refused before its first frame where it would run otherwise than the run's other chunks."""
+    import ray
+
     torch.set_num_threads(1)
-    return run_job(job, options, lambda index, frames: counts.set.remote(index, frames))  # type: ignore[attr-defined]
+    ran = what_ran(*worker_restorer(options))
+    job = dataclasses.replace(job, ran_before=ray.get(state.settle.remote(ran)))  # type: ignore[attr-defined]
+    return run_job(job, options, lambda index, frames: state.set.remote(index, frames))  # type: ignore[attr-defined]
 
 
 def task_device(device: str, precision: Precision, gpus: float) -> str:
     """A task's device: the GPU Ray gives it (the only one it sees) where the cluster has GPUs and
     the run may use them; checked here, before any work folder is made."""
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise UserError(f"--device {device}: Ray tasks run on cpu or cuda")
     if device.startswith("cuda") and not gpus:
         raise UserError(f"--device {device}: the Ray cluster has no GPU")
     if gpus:
@@ -78,27 +91,50 @@ class RayWorkers:
         self.joined = not ray.is_initialized()  # else the caller's own (the Python API, a notebook): left as it is
         if self.joined:
             join_cluster(ray, address)
-        gpus = ray.cluster_resources().get("GPU", 0) if options.device != "cpu" else 0
-        self.device, self.gpus = task_device(options.device, options.precision, gpus), int(gpus > 0)
+        try:
+            gpus = ray.cluster_resources().get("GPU", 0) if options.device != "cpu" else 0
+            self.device, self.gpus = task_device(options.device, options.precision, gpus), int(gpus > 0)
+        except BaseException:
+            self.close()
+            raise
 
     def run(self, jobs: list[ChunkJob], options: EnhanceOptions, report: Report, finished: Finished) -> None:
         ray = self.ray
-        options = dataclasses.replace(options, device=self.device)
-        # GPU tasks named in ray.remote itself get a fresh worker process each, so each sees its own GPU
-        task = ray.remote(num_gpus=self.gpus, num_cpus=1, max_retries=RETRIES, retry_exceptions=list(RETRIED))(ray_task)
-        counts = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(FramesWritten).remote()
-        refs = {task.remote(job, options, counts): job for job in jobs}
+        refs: dict = {}
         try:
+            refs = self.submit(jobs, dataclasses.replace(options, device=self.device))
             while refs:
                 ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
                 with contextlib.suppress(ray.exceptions.RayError):  # progress only: never worth stopping the run
-                    for index, frames in ray.get(counts.read.remote()).items():
+                    for index, frames in ray.get(self.state.read.remote(), timeout=POLL_S).items():
                         report(index, frames)
-                for ref in ready:
-                    finished(self.result(ref, refs.pop(ref)))
+                self.record(ready, refs, finished)
+        except ray.exceptions.RayError as e:
+            raise UserError(f"Ray: lost the cluster ({reason(e)})") from None
         finally:
             for ref in refs:
                 ray.cancel(ref, force=True)
+
+    def submit(self, jobs: list[ChunkJob], options: EnhanceOptions) -> dict:
+        """A task per job -> {its result's ref: job}. GPU tasks (num_gpus named in ray.remote itself)
+        get a fresh worker process each, so that each sees its own GPU."""
+        ray = self.ray
+        task = ray.remote(num_gpus=self.gpus, num_cpus=1, max_retries=RETRIES, retry_exceptions=list(RETRIED))(ray_task)
+        ran_before = jobs[0].ran_before if jobs else {}
+        self.state = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(RunState).remote(ran_before)
+        return {task.remote(job, options, self.state): job for job in jobs}
+
+    def record(self, ready: list, refs: dict, finished: Finished) -> None:
+        """The tasks `ready`; where one failed, first every other one finished meanwhile (kept for a resume)."""
+        try:
+            for ref in ready:
+                finished(self.result(ref, refs.pop(ref)))
+        except UserError:
+            done, _ = self.ray.wait(list(refs), num_returns=len(refs), timeout=0) if refs else ([], [])
+            for ref in done:
+                with contextlib.suppress(UserError):
+                    finished(self.result(ref, refs.pop(ref)))
+            raise
 
     def result(self, ref: object, job: ChunkJob) -> ChunkDone:
         """A task's result, or one line for what stopped it."""
@@ -124,7 +160,7 @@ def join_cluster(ray: ModuleType, address: str) -> None:
     handler = signal.getsignal(signal.SIGTERM) if main else None
     try:
         ray.init(address=address or None, logging_level=logging.ERROR, log_to_driver=False)
-    except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as e:
+    except Exception as e:  # whatever stops ray.init (refused, timed out, a folder of another user's) is this
         raise UserError(f"--ray {address or '(no address)'}: cannot join a Ray cluster there ({reason(e)})") from None
     finally:
         if main and handler is not None:

@@ -158,14 +158,19 @@ def test_a_stop_signal_keeps_the_chunks_done_and_says_how_to_go_on(tmp_path, tin
 def test_a_left_run_needs_resume_and_the_same_input_and_options(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
     dst = tmp_path / "out.mkv"
-    start_and_kill(src, dst, tiny_weights)
-    args = [str(src), str(dst), "--weights", str(tiny_weights), "--codec", "ffv1", "--chunk-seconds", "0.3"]
+    start_and_kill(src, dst, tiny_weights, "--device", "cpu")  # (a GPU's first chunk would make the rewrite moot)
+    args = [str(src), str(dst), "--weights", str(tiny_weights), "--codec", "ffv1", "--chunk-seconds", "0.3",
+            "--device", "cpu"]  # fmt: skip
     code, _, err = run_cli(args, capsys)
     assert code == 1 and "pass --resume to go on" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli([*args, "--resume", "--crf", "10"], capsys)
     assert code == 1 and "was made with other options (crf)" in err
-    record = work_folder(dst) / "manifest.json"  # as if the first chunk had run on a GPU
+    record = work_folder(dst) / "manifest.json"
     manifest = json.loads(record.read_text())
+    record.write_text(json.dumps(manifest | {"options": manifest["options"] | {"backend": "PyTorch"}}))
+    code, _, err = run_cli([*args, "--resume"], capsys)
+    assert code == 1 and "was made by another version of drrn-stream" in err
+    # as if the first chunk had run on a GPU
     record.write_text(json.dumps(manifest | {"ran": manifest["ran"] | {"device": "cuda", "precision": "fp16"}}))
     code, _, err = run_cli([*args, "--resume"], capsys)
     assert code == 1 and "chunk 2 runs otherwise than the chunks done before it (device cpu for cuda, " in err

@@ -20,22 +20,31 @@ from tests.video.test_chunks import OPEN_GOPS, VFR_MS, decoded, enhance
 
 pytest.importorskip("ray")
 RAY = str(Path(sys.executable).with_name("ray"))
+CPU_CHUNKS = ("--chunk-seconds", "0.3", "--device", "cpu")  # the test cluster has no GPU: nor has the run to compare
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A Ray head of 2 CPUs and no GPU, started as a user starts one; its address."""
+    """A Ray head of 2 CPUs and no GPU, started as a user starts one (held by `--block`, so that
+    ending it ends only this cluster); its address."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     start = [RAY, "start", "--head", "--port", str(port), "--num-cpus", "2", "--num-gpus", "0",
-             "--include-dashboard", "false", "--disable-usage-stats"]  # fmt: skip
+             "--include-dashboard", "false", "--disable-usage-stats", "--block"]  # fmt: skip
     no_tokens = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # Ray >= 2.59 turns them on where a token file exists
-    subprocess.run(start, check=True, capture_output=True, env=no_tokens)
+    head = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=no_tokens, text=True)
+    said = []
+    for line in head.stdout:  # until it says it runs (or ends)
+        said.append(line)
+        if "Ray runtime started" in line:
+            break
     try:
+        assert head.poll() is None, "".join(said)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([RAY, "stop", "--force"], check=False, capture_output=True)
+        head.terminate()
+        head.wait()
 
 
 def chunks_done(err: str) -> list[str]:
@@ -50,9 +59,9 @@ def assert_same_video(path: Path, reference: Path) -> None:
 
 def test_ray_tasks_write_what_one_process_writes(tmp_path, tiny_weights, capsys, cluster, monkeypatch):
     src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
-    enhance(capsys, src, tmp_path / "one.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    enhance(capsys, src, tmp_path / "one.mkv", tiny_weights, *CPU_CHUNKS)
     monkeypatch.setattr(chunked, "InProcess", None)  # nothing restored in this process
-    err = enhance(capsys, src, tmp_path / "ray.mkv", tiny_weights, "--chunk-seconds", "0.3", "--ray", cluster)
+    err = enhance(capsys, src, tmp_path / "ray.mkv", tiny_weights, *CPU_CHUNKS, "--ray", cluster)
     assert chunks_done(err) == ["1", "2", "3"]
     assert_same_video(tmp_path / "ray.mkv", tmp_path / "one.mkv")
 
@@ -61,7 +70,7 @@ def test_a_worker_killed_mid_task_is_retried_and_the_output_is_whole(
     tmp_path, tiny_weights, capsys, cluster, monkeypatch
 ):
     src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
-    enhance(capsys, src, tmp_path / "one.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    enhance(capsys, src, tmp_path / "one.mkv", tiny_weights, *CPU_CHUNKS)
     killed = tmp_path / "killed"
 
     def dies_once(job, options, counts):  # the second chunk's first worker: SIGKILL after a frame
@@ -74,7 +83,7 @@ def test_a_worker_killed_mid_task_is_retried_and_the_output_is_whole(
 
     monkeypatch.setattr(ray_workers, "ray_task", dies_once)  # sent to the workers by value
     monkeypatch.setenv("RAY_ADDRESS", cluster)  # --ray alone: Ray's default, this cluster
-    err = enhance(capsys, src, tmp_path / "ray.mkv", tiny_weights, "--chunk-seconds", "0.3", "--ray")
+    err = enhance(capsys, src, tmp_path / "ray.mkv", tiny_weights, *CPU_CHUNKS, "--ray")
     assert killed.exists(), "no worker was killed"
     assert chunks_done(err) == ["1", "2", "3"]
     assert_same_video(tmp_path / "ray.mkv", tmp_path / "one.mkv")
@@ -100,3 +109,10 @@ def test_sigterm_stops_a_ray_run_and_says_how_to_go_on(tmp_path, tiny_weights, c
     err = capsys.readouterr().err
     assert stopped.value.code == 128 + signal.SIGTERM, err  # Ray's own handler would exit with 15, saying nothing
     assert "the same command with --resume goes on from there" in err and "Traceback" not in err
+
+
+def test_the_first_task_to_load_its_model_settles_what_the_others_must_run():
+    state = ray_workers.RunState({})
+    assert state.settle({"precision": "bf16"}) == {"precision": "bf16"}
+    assert state.settle({"precision": "fp32"}) == {"precision": "bf16"}  # a node without bf16: refused by restore_chunk
+    assert ray_workers.RunState({"precision": "fp16"}).settle({"precision": "bf16"}) == {"precision": "fp16"}  # resumed
