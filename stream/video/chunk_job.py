@@ -49,6 +49,7 @@ class ChunkDone:
 
     job: ChunkJob
     ran: dict[str, str | int]  # what restored it (what_ran): every chunk of a run the same
+    damage: str = ""  # the first error its input showed where it was damaged and decoded past ("" for none)
 
 
 class ChunkFrames:
@@ -121,7 +122,7 @@ def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, ran: d
                 sink.close()
         if stats.interrupted:
             raise Interrupted(stats.signal)
-    return ChunkDone(job, ran)
+    return ChunkDone(job, ran, source.errors.first if source.errors.count else "")
 
 
 @functools.lru_cache(maxsize=1)

@@ -137,7 +137,7 @@ def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options
 
     def finished(result: ChunkDone) -> None:
         job = result.job
-        manifest.finish(job.index, work, [job.segment, job.log], result.ran)
+        manifest.finish(job.index, work, [job.segment, job.log], result.ran, result.damage)
         progress.finish(job)
         say(f"chunk {job.index + 1} of {len(jobs)} done ({len(job.chunk.frames)} frames)", console)
 
@@ -187,8 +187,20 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float,
     say(f"wrote {target.dst} ({written} frames from {len(chunks)} chunks; PSNR vs bicubic: mean "
         f"{log.mean('psnr_vs_bicubic'):.2f} dB, min {log.mins.get('psnr_vs_bicubic', math.nan):.2f} dB)",
         console)  # fmt: skip
-    if written < len(packets):  # as in a whole run: stored before the first keyframe, dropped by an edit list, damaged
-        lost = f"{src}: {len(packets) - written} of its {len(packets)} video packets gave no frame"
+    if damage := damage_report(src, target.dst, manifest, len(packets), written):
         if options.strict:
-            raise UserError(f"{lost}; {target.dst} has the {written} frames that decoded")
-        say(f"warning: {lost}", console, style="yellow")
+            raise UserError(damage)
+        say(f"warning: {damage}", console, style="yellow")
+
+
+def damage_report(src: str, dst: Path, manifest: Manifest, packets: int, written: int) -> str:
+    """One line on what the input's damage cost, as a whole run says it ("" for none): the first
+    error met (not a count: a chunk decodes from the keyframe before its own, so damage there is
+    met twice), and the video packets that gave no frame (damage, or as in a whole run: stored
+    before the first keyframe, dropped by an edit list)."""
+    parts = []
+    if manifest.damaged:
+        parts.append(f"damaged input, decoded past errors (first: {manifest.damaged[min(manifest.damaged, key=int)]})")
+    if written < packets:
+        parts.append(f"{packets - written} of its {packets} video packets gave no frame")
+    return f"{src}: {'; '.join(parts)}; {dst} has the {written} frames that decoded" if parts else ""

@@ -37,6 +37,7 @@ class Manifest:
     chunks: list[Chunk]
     done: list[int] = field(default_factory=list)  # indices of the chunks whose segments are complete
     ran: dict = field(default_factory=dict)  # what restored them (chunk_job.what_ran): the same for all
+    damaged: dict[str, str] = field(default_factory=dict)  # chunk index -> the first error its input showed
 
     def save(self, folder: Path) -> None:
         with write_atomically(folder / NAME) as tmp:
@@ -45,7 +46,7 @@ class Manifest:
                 f.flush()
                 os.fsync(f.fileno())  # on disk before the rename makes it the record
 
-    def finish(self, index: int, folder: Path, files: list[Path], ran: dict) -> None:
+    def finish(self, index: int, folder: Path, files: list[Path], ran: dict, damage: str = "") -> None:
         """Chunk `index` is done: its `files` reach the disk before the record says so. A chunk
         restored otherwise than those before it (a resumed run on another machine or device, where
         `auto` chose another precision) is refused: one output, one model run."""
@@ -54,6 +55,8 @@ class Manifest:
             with path.open("rb") as f:
                 os.fsync(f.fileno())
         self.done, self.ran = sorted({*self.done, index}), ran
+        if damage:
+            self.damaged[str(index)] = damage  # (JSON keys are strings)
         self.save(folder)
 
 
@@ -69,7 +72,7 @@ def load(folder: Path) -> Manifest | None:
     try:
         raw = json.loads((folder / NAME).read_text())
         chunks = [Chunk(c["start"], tuple(c["frames"]), c["seek"]) for c in raw["chunks"]]
-        return Manifest(raw["input"], raw["options"], chunks, raw["done"], raw.get("ran", {}))
+        return Manifest(raw["input"], raw["options"], chunks, raw["done"], raw.get("ran", {}), raw.get("damaged", {}))
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):

@@ -60,6 +60,10 @@ class DecodeErrors(logging.Handler):
         self.count += 1
         self.first = self.first or reason(e)
 
+    def reset(self) -> None:
+        """From a new start (a chunk): what it meets is counted alone."""
+        self.count, self.first, self.packets, self.frames = 0, "", 0, 0
+
     @property
     def frames_lost(self) -> int:
         return max(self.packets - self.frames, 0)
@@ -239,13 +243,15 @@ class VideoSource:
                 yield item
 
     def restart_at(self, pts: int | None) -> None:
-        """Decode the video alone from the keyframe at or before `pts` (None: the start) on (a chunked run's chunk)."""
+        """Decode the video alone from the keyframe at or before `pts` (None: the start) on (a chunked
+        run's chunk), the errors met counted from there."""
         if pts is None:
             self.container.seek(0)  # in AV_TIME_BASE: before any stream's first packet
         else:
             self.container.seek(pts, stream=self.video, backward=True)
         self.video.codec_context.flush_buffers()
         self.passthrough, self._pending, self._last_pts = [], [], None
+        self.errors.reset()
         self._raw = self._demux()
 
     def close(self) -> None:
