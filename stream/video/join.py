@@ -57,6 +57,7 @@ def join(
     written = 0
     with output, av.open(str(segments[0])) as first:
         video = output.add_stream_from_template(first.streams.video[0], opaque=True)
+        video.codec_context.framerate = source.info.rate  # the nominal rate, as the single-process sink's encoder
         if source.info.rotation:
             video.set_display_rotation(source.info.rotation)
         copies = carry(output, video, source.carried, notice)

@@ -64,6 +64,11 @@ def test_a_chunked_run_equals_a_single_run_frame_for_frame(tmp_path, tiny_weight
     assert np.diff(chunked[0]).tolist() == np.diff(original[0]).tolist()  # (Matroska shifts all by AAC's priming)
     assert all(np.array_equal(a, b) for a, b in zip(chunked[1], single[1], strict=True))
     assert chunked[2] == original[2]  # the input's audio, packet for packet
+    rates = []
+    for name in ("single.mkv", "chunked.mkv"):
+        with av.open(str(tmp_path / name)) as c:
+            rates.append(c.streams.video[0].average_rate)
+    assert rates[0] == rates[1]  # (not the segments' time base)
     assert not work_folder(tmp_path / "chunked.mkv").exists()
 
 
