@@ -24,6 +24,8 @@ from stream.errors import UserError
 from stream.restorer import resolve
 from stream.video.chunk_job import ChunkDone, ChunkJob, Report, run_job, what_ran, worker_restorer
 from stream.video.enhance import EnhanceOptions
+from stream.video.manifest import refuse_another_run
+from stream.video.ray_state import RunState
 from stream.video.workers import POLL_S, Finished
 
 RETRIES = 3
@@ -38,34 +40,25 @@ def import_ray() -> ModuleType:
     return ray
 
 
-class RunState:
-    """A Ray actor shared by a run's tasks: what they run with (the first task to load its model
-    settles it, where no chunk was done before: nodes may differ, say in bf16 support) and each
-    chunk's frames written so far, read by the driver for its progress bar."""
-
-    def __init__(self, ran: dict) -> None:
-        self.ran, self.frames = ran, {}
-
-    def settle(self, ran: dict) -> dict:
-        self.ran = self.ran or ran
-        return self.ran
-
-    def set(self, index: int, frames: int) -> None:
-        self.frames[index] = frames
-
-    def read(self) -> dict[int, int]:
-        return self.frames
-
-
 def ray_task(job: ChunkJob, options: EnhanceOptions, state: object) -> ChunkDone:
     """One chunk, in a Ray worker: one core (a CPU task asks for one), or the GPU Ray gave it;
-    refused before its first frame where it would run otherwise than the run's other chunks."""
+    refused at its first frame where it runs otherwise than the run's other chunks. (Not before:
+    a task waiting in ray.get lends its core to another task, which then outstays the wait.)"""
     import ray
 
     torch.set_num_threads(1)
     ran = what_ran(*worker_restorer(options))
-    job = dataclasses.replace(job, ran_before=ray.get(state.settle.remote(ran)))  # type: ignore[attr-defined]
-    return run_job(job, options, lambda index, frames: state.set.remote(index, frames))  # type: ignore[attr-defined]
+    agreed = state.settle.remote(ran)  # type: ignore[attr-defined]  # answered while the first frames are restored
+    checked = False
+
+    def report(index: int, frames: int) -> None:
+        nonlocal checked
+        if not checked:
+            refuse_another_run(job.index, job.segment.parent, ray.get(agreed), ran)
+            checked = True
+        state.set.remote(index, frames)  # type: ignore[attr-defined]
+
+    return run_job(job, options, report)
 
 
 def task_device(device: str, precision: Precision, gpus: float) -> str:

@@ -3,7 +3,6 @@ output equals one process's, also when a worker is killed mid-task and its chunk
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,36 +14,37 @@ import pytest
 from stream.cli import main
 from stream.video import chunked, ray_workers
 from stream.video.chunk_job import run_job
+from stream.video.ray_state import RunState
 from tests.media import make_clip
 from tests.video.test_chunks import OPEN_GOPS, VFR_MS, decoded, enhance
 
 pytest.importorskip("ray")
-RAY = str(Path(sys.executable).with_name("ray"))
 CPU_CHUNKS = ("--chunk-seconds", "0.3", "--device", "cpu")  # the test cluster has no GPU: nor has the run to compare
+
+
+HEAD = """
+import sys, ray
+ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()  # until the test is done with it
+ray.shutdown()
+"""
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A Ray head of 2 CPUs and no GPU, started as a user starts one (held by `--block`, so that
-    ending it ends only this cluster); its address."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    start = [RAY, "start", "--head", "--port", str(port), "--num-cpus", "2", "--num-gpus", "0",
-             "--include-dashboard", "false", "--disable-usage-stats", "--block"]  # fmt: skip
-    no_tokens = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # Ray >= 2.59 turns them on where a token file exists
-    head = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=no_tokens, text=True)
-    said = []
-    for line in head.stdout:  # until it says it runs (or ends)
-        said.append(line)
-        if "Ray runtime started" in line:
-            break
+    """A Ray instance of 2 CPUs and no GPU, held by a process of its own; its address. (Not `ray
+    start`: that records itself as this machine's default cluster, and only `ray stop`, which
+    stops every instance, undoes it.)"""
+    no_tokens = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # Ray >= 2.59 would ask clients for its token
+    head = subprocess.Popen([sys.executable, "-c", HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=no_tokens, text=True)  # fmt: skip
+    address = head.stdout.readline().strip()
     try:
-        assert head.poll() is None, "".join(said)
-        yield f"127.0.0.1:{port}"
+        assert address, "the Ray instance did not start"
+        yield address
     finally:
-        head.terminate()
-        head.wait()
+        head.communicate("")  # its stdin closed: it shuts the instance down
 
 
 def chunks_done(err: str) -> list[str]:
@@ -112,7 +112,7 @@ def test_sigterm_stops_a_ray_run_and_says_how_to_go_on(tmp_path, tiny_weights, c
 
 
 def test_the_first_task_to_load_its_model_settles_what_the_others_must_run():
-    state = ray_workers.RunState({})
+    state = RunState({})
     assert state.settle({"precision": "bf16"}) == {"precision": "bf16"}
     assert state.settle({"precision": "fp32"}) == {"precision": "bf16"}  # a node without bf16: refused by restore_chunk
-    assert ray_workers.RunState({"precision": "fp16"}).settle({"precision": "bf16"}) == {"precision": "fp16"}  # resumed
+    assert RunState({"precision": "fp16"}).settle({"precision": "bf16"}) == {"precision": "fp16"}  # resumed
