@@ -94,7 +94,7 @@ class LocalWorkers:
     def run(self, jobs: list[ChunkJob], options: EnhanceOptions, report: Report, finished: Finished) -> None:
         context = multiprocessing.get_context("spawn")
         threads = max(1, torch.get_num_threads() // self.workers)
-        gpus = torch.cuda.device_count() if options.device in ("auto", "cuda") else 0
+        gpus = torch.cuda.device_count()  # worker_device decides whether the device asked for may spread
         reports, slots = context.Queue(), context.Value("i", 0)
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=start_worker,
                                    initargs=(threads, slots, gpus, reports))  # fmt: skip
