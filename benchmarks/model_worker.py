@@ -3,7 +3,7 @@
 Times LumaEnhancer (upscale, DRRN B1U<units>, back to codes) on CPU float32 frames of the given
 output size, one frame per batch after a warm-up, with a 2048^3 `mm` sample before each frame
 as the GEMM reference (the machine's speed drifts). It only needs LumaEnhancer and
-make_restorer, so it runs against older checkouts too:
+ModelChoice (make_restorer before it), so it runs against older checkouts too:
 
     cd OLD_CHECKOUT && PYTHONPATH=. python /path/to/benchmarks/model_worker.py [--size 320x240] [--frames 4]
 """
@@ -21,7 +21,6 @@ import torch
 
 from kernels.colour import LumaCoding
 from kernels.model import flops_per_pixel
-from stream.restorer import make_restorer
 from stream.video.processor import LumaEnhancer
 
 
@@ -38,6 +37,21 @@ def _seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def cpu_fp32_restorer(units: int, tile: int | None) -> object:
+    """The checkout's own restorer on the CPU in fp32, through whichever entry it has."""
+    try:
+        from kernels.choice import ModelChoice
+    except ImportError:  # before ModelChoice
+        from stream.restorer import make_restorer  # type: ignore[import-not-found]
+
+        if "tiling" in inspect.signature(make_restorer).parameters:  # before per-device tiling defaults
+            from kernels.tiling import Tiling
+
+            return make_restorer(None, units, "cpu", "fp32", Tiling() if tile is None else Tiling(tile=tile or None))[0]
+        return make_restorer(None, units, "cpu", "fp32", tile)[0]
+    return ModelChoice(units=units, device="cpu", precision="fp32", tile=tile).load().restorer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="320x240")
@@ -46,13 +60,7 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=None, help="default: the checkout's own default")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    if "tiling" in inspect.signature(make_restorer).parameters:  # before per-device tiling defaults
-        from kernels.tiling import Tiling
-
-        tiling = Tiling() if args.tile is None else Tiling(tile=args.tile or None)
-        restorer, _ = make_restorer(None, args.units, "cpu", "fp32", tiling)
-    else:
-        restorer, _ = make_restorer(None, args.units, "cpu", "fp32", args.tile)
+    restorer = cpu_fp32_restorer(args.units, args.tile)
     enhancer = LumaEnhancer(restorer, 2)
     rng = np.random.default_rng(0)
     luma = [rng.integers(16, 236, (height // 2, width // 2), dtype=np.uint8) for _ in range(args.frames + 1)]

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from kernels.choice import ModelChoice
 from kernels.metrics import to_levels
 from stream.eval.protocol import Restore, evaluate_dataset, read_dataset
-from stream.restorer import make_restorer
 
 METHODS = ("percentile", "minmax", "entropy")
 
@@ -74,7 +74,8 @@ def main() -> None:
                 for scale in args.scale or [2, 3, 4]:
                     levels: dict[str, list[torch.Tensor]] = {}
                     for runtime, path in runs.items():
-                        restorer, _ = make_restorer(path, None, "cpu", "fp32", tile=256, halo=16, batch=1)
+                        choice = ModelChoice(path, None, "cpu", "fp32", tile=256, halo=16, batch=1)
+                        restorer = choice.load().restorer
                         levels[runtime] = []
                         result = evaluate_dataset(recording(restorer, levels[runtime]), name, images, scale)
                         row = {"weights": weights, "runtime": runtime, **dataclasses.asdict(result)}

@@ -24,7 +24,7 @@ import torch
 import typer
 
 from kernels.errors import WeightsError
-from kernels.inference import resolve_device
+from kernels.resolve import device_for
 from kernels.weights import describe, load_drrn, read_weights, save_weights
 from stream.errors import UserError
 from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, score_image
@@ -95,7 +95,7 @@ def report(
     ] = None,
     device: Annotated[str, typer.Option("--device")] = "auto",
 ) -> None:
-    dev = resolve_device(device)
+    dev = device_for(device)
     model, loaded = load_drrn(weights, units)
     depth = model.config.units
     sets = {p.stem if p.suffix == ".npz" else p.name: load_pack(p).images() for p in images}

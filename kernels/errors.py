@@ -7,6 +7,10 @@ class WeightsError(ValueError):
     """A weights file that cannot be used; the message is one line for the user."""
 
 
+class ChoiceError(ValueError):
+    """A model choice that cannot run here (no CUDA, fp16 on a CPU, ...); one line for the user."""
+
+
 def reason(e: BaseException) -> str:
     """An exception as a short phrase for a one-line message: the OS's or FFmpeg's strerror,
     else the first line of its text, else the name of its type."""

@@ -14,7 +14,6 @@ from kernels import onednn
 from kernels.model import DRRN
 from kernels.tiling import Tiling, run_tiled
 
-Precision = Literal["auto", "fp32", "fp16", "bf16"]
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # resolved precision -> dtype
 
 
@@ -22,15 +21,6 @@ def no_tf32(benchmark: bool = True) -> AbstractContextManager[None]:
     """cuDNN without TF32 (a 10-bit mantissa) for the block: "fp32" means fp32, so fp16-vs-fp32
     checks compare against the real thing. No effect on fp16/bf16 convolutions or on the CPU."""
     return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, deterministic=False, allow_tf32=False)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available")
-    return dev
 
 
 def cpu_has_native_bf16() -> bool:
@@ -62,17 +52,6 @@ def cpu_flags() -> set[str]:
         return set()
 
 
-def resolve_precision(precision: Precision, device: torch.device) -> str:
-    """auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32."""
-    if precision == "auto":
-        if device.type == "cuda":
-            return "fp16"
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    if precision == "fp16" and device.type == "cpu":
-        raise ValueError("fp16 runs on CUDA only; use bf16 or fp32 on the CPU")
-    return precision
-
-
 def _cuda_runner(model: DRRN, dtype: torch.dtype, tiling: Tiling) -> Callable[[torch.Tensor, int], torch.Tensor] | None:
     """CUDA graphs and Triton tile kernels; None (the eager path) where Triton is missing or
     cannot compile here (no C compiler for its launcher, an unsupported GPU)."""
@@ -95,11 +74,12 @@ class Restores(Protocol):
     device: torch.device
     precision: str
     tiling: Tiling
-    units: int
+    units: int  # the depth a call runs at unless it asks for another
+    variable_depth: bool  # whether a call may ask for another depth (an exported file has one)
     channels: int
     backend: str
 
-    def __call__(self, y: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, y: torch.Tensor, units: int | None = None) -> torch.Tensor: ...
 
 
 class Restorer:
@@ -114,7 +94,7 @@ class Restorer:
         self.device, self.precision, self.tiling = device, precision, tiling
         # A copy: the caller's model stays where and as it was. oneDNN and cuDNN prefer NHWC.
         self.model = copy.deepcopy(model).to(device, memory_format=torch.channels_last)
-        self.units = model.config.units  # recursive units per forward; the live preview changes it
+        self.units, self.variable_depth = model.config.units, True  # all units share weights: any depth runs
         self.channels, self.backend = model.config.channels, "PyTorch"
         dtype = DTYPES[precision]
         # bf16 fused only where the CPU has bf16 instructions; elsewhere autocast (docs/QUALITY.md measured it)
@@ -122,17 +102,18 @@ class Restorer:
         self._fused = onednn.FusedForward(self.model, dtype) if fuse else None
         self._cuda = _cuda_runner(self.model, dtype, tiling) if device.type == "cuda" else None
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, units: int) -> torch.Tensor:
         if self._fused is not None:
-            return self._fused(x, self.units).float()
+            return self._fused(x, units).float()
         dtype = DTYPES[self.precision]
         with no_tf32() if dtype == torch.float32 else torch.autocast(self.device.type, dtype):
-            return self.model(x.contiguous(memory_format=torch.channels_last), self.units).float()
+            return self.model(x.contiguous(memory_format=torch.channels_last), units).float()
 
     @torch.inference_mode()
-    def __call__(self, y: torch.Tensor) -> torch.Tensor:
-        """y: N x 1 x H x W in [0, 1] (bicubic-upscaled luma) -> restored, same shape, float32."""
-        y = y.to(self.device, torch.float32)
+    def __call__(self, y: torch.Tensor, units: int | None = None) -> torch.Tensor:
+        """y: N x 1 x H x W in [0, 1] (bicubic-upscaled luma) -> restored, same shape, float32;
+        `units` deep (None: the model's own depth)."""
+        y, units = y.to(self.device, torch.float32), units or self.units
         if self._cuda is not None:
-            return self._cuda(y, self.units)
-        return run_tiled(self._forward, y, self.tiling)
+            return self._cuda(y, units)
+        return run_tiled(lambda x: self._forward(x, units), y, self.tiling)

@@ -163,6 +163,7 @@ class OnnxRestorer:
         self.window: int | None = first.shape[2] if isinstance(first.shape[2], int) else None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.units, self.channels = int(self.metadata.get("units", 25)), int(self.metadata.get("channels", 128))
+        self.variable_depth = False  # the exported graph unrolls its units
         self.device = torch.device("cpu")
         self.precision = self.metadata.get("precision", "fp16" if self.dtype == np.float16 else "fp32")
         self.backend = f"ONNX Runtime ({self.provider})"
@@ -188,5 +189,7 @@ class OnnxRestorer:
         out = self.session.run(None, {self.input_name: x.numpy().astype(self.dtype)})[0]
         return torch.from_numpy(out.astype(np.float32))
 
-    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, y: torch.Tensor, units: int | None = None) -> torch.Tensor:
+        if units not in (None, self.units):
+            raise ValueError(f"this ONNX file runs {self.units} units, not {units}: its graph unrolls them")
         return run_tiled(self._run, y.detach().to("cpu", torch.float32), self.tiling)

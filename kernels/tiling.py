@@ -22,11 +22,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from kernels.choice import HALO
+
 
 @dataclass(frozen=True)
 class Tiling:
     tile: int | None = 256  # core size in output pixels; None runs whole frames
-    halo: int = 16  # context past each core; the receptive radius (52) makes it exact
+    halo: int = HALO  # context past each core; the receptive radius (52) makes it exact
     batch: int = 8  # windows per forward pass; bounds memory
     fixed: bool = False  # every window exactly tile + 2 * halo: what a static ONNX file takes
 

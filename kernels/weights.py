@@ -204,15 +204,25 @@ def read_weights(path: str | Path) -> Weights:
     return Weights(to_our_names(tensors, str(path)), metadata, source=path.name)
 
 
-def load_drrn(path: str | Path | None = None, units: int | None = None) -> tuple[DRRN, Weights]:
-    """The one loading path: a weights file, a shipped name, or None for the shipped default."""
+def find_weights(path: str | Path | None = None) -> Weights:
+    """The one way to name weights: a weights file, a shipped name, or None for the shipped default."""
     if path is None or (str(path) in PRETRAINED and not Path(path).exists()):
         path = pretrained_path(str(path) if path is not None else DEFAULT_PRETRAINED)
-    weights = read_weights(path)
+    return read_weights(path)
+
+
+def build_drrn(weights: Weights, units: int | None = None) -> DRRN:
+    """The model holding `weights`, `units` deep (None: the depth they were trained at), for inference."""
     channels = weights.state_dict["conv_a.weight"].shape[0]
     model = DRRN(DRRNConfig(units=units or weights.units, channels=channels))
     model.load_state_dict(weights.state_dict)
-    return model.eval().requires_grad_(False), weights
+    return model.eval().requires_grad_(False)
+
+
+def load_drrn(path: str | Path | None = None, units: int | None = None) -> tuple[DRRN, Weights]:
+    """find_weights, then build_drrn: for commands that need the model itself (export, evaluation)."""
+    weights = find_weights(path)
+    return build_drrn(weights, units), weights
 
 
 def describe(weights: Weights) -> str:
@@ -222,4 +232,4 @@ def describe(weights: Weights) -> str:
     if meta.get("psnr"):
         psnr = json.loads(meta["psnr"])
         text += ", Set5 " + " / ".join(f"x{s} {v:.2f}" for s, v in psnr.items()) + " dB"
-    return text + (f", with {meta['runtime']}" if "runtime" in meta else "")
+    return text

@@ -1,6 +1,6 @@
 """drrn-stream: the video pipeline, the apps built on it, evaluation, training, the benchmark and the CLI.
 
-    from stream import EnhanceOptions, FrameEnhancer, enhance_file
+    from stream import EnhanceOptions, FrameEnhancer, ModelChoice, enhance
 
 Importing this package has one side effect, and this is the only place that has one: OpenCV is
 loaded before PyAV, because PyAV's bundled libxcb, loaded first, makes OpenCV's Qt windows hang
@@ -20,7 +20,8 @@ import cv2  # noqa: F401
 _API = {
     "EnhanceOptions": "stream.video.enhance",
     "FrameEnhancer": "stream.apps.api",
-    "enhance_file": "stream.video.enhance",
+    "ModelChoice": "kernels.choice",
+    "enhance": "stream.apps.enhance",
 }
 __all__ = list(_API)
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from kernels.choice import Resolved
+
 err = Console(stderr=True)
 
 
 def say(text: str, console: Console = err, style: str | None = None) -> None:
     """A plain line: file names and numbers in it are not read as rich markup."""
     console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def say_notices(ran: Resolved, console: Console = err) -> None:
+    """What the user should hear about a resolved model choice (bf16 emulated, ...), a line each."""
+    for notice in ran.notices:
+        say(notice, console, style="yellow" if notice.startswith("warning") else None)

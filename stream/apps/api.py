@@ -1,30 +1,27 @@
 """The Python API: enhance a file, or single frames held in numpy arrays.
 
-from stream import EnhanceOptions, FrameEnhancer, enhance_file
+from stream import EnhanceOptions, FrameEnhancer, ModelChoice, enhance
 
-enhance_file(Path("in.mp4"), Path("out.mp4"), EnhanceOptions(scale=2))
+enhance("in.mp4", "out.mp4", EnhanceOptions(scale=2, model=ModelChoice(units=9)))
 sharper = FrameEnhancer(scale=2)(rgb)  # H x W x 3 uint8 -> 2H x 2W x 3 uint8
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 
+from kernels.choice import ModelChoice
 from kernels.colour import LumaCoding, ycbcr_affine
-from kernels.inference import Precision
-from kernels.tiling import Tiling
-from stream.restorer import make_restorer
+from stream.console import say_notices
 from stream.video.chroma import upscale_plane
-from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.frames import Restored
 from stream.video.processor import LumaEnhancer
 
-__all__ = ["Comparison", "EnhanceOptions", "FrameEnhancer", "enhance_file"]
+__all__ = ["Comparison", "FrameEnhancer"]
 
 Order = Literal["rgb", "bgr", "ycbcr"]
 
@@ -45,25 +42,18 @@ class FrameEnhancer:
     gives those codes directly (Y, Cb, Cr planes stacked, studio range).
     """
 
-    def __init__(
-        self,
-        scale: int = 2,
-        weights: Path | None = None,
-        units: int | None = None,
-        device: str = "auto",
-        precision: Precision = "auto",
-        tile: int | None = None,  # None: the device's default; 0: whole frames
-        halo: int = Tiling.halo,
-    ) -> None:
-        restorer, self.weights = make_restorer(weights, units, device, precision, tile, halo)
-        self.luma = LumaEnhancer(restorer, scale, keep_bicubic=True)
-        self.scale, self.device = scale, restorer.device
+    def __init__(self, scale: int = 2, model: ModelChoice | None = None) -> None:
+        loaded = (model or ModelChoice()).load()
+        say_notices(loaded.ran)
+        self.luma = LumaEnhancer(loaded.restorer, scale, keep_bicubic=True)
+        self.scale, self.ran = scale, loaded.ran  # what runs: the weights, depth, device, precision, tiling
 
     def __call__(self, image: np.ndarray, order: Order = "rgb") -> np.ndarray:
         return self.compare(image, order).output
 
-    def compare(self, image: np.ndarray, order: Order = "rgb") -> Comparison:
-        """DRRN's output with the bicubic upscale it started from, and the PSNR between them."""
+    def compare(self, image: np.ndarray, order: Order = "rgb", units: int | None = None) -> Comparison:
+        """DRRN's output, `units` deep (None: the model's own depth), with the bicubic upscale it
+        started from, and the PSNR between them."""
         if (
             image.dtype not in (np.uint8, np.uint16)
             or image.ndim not in (2, 3)
@@ -73,10 +63,10 @@ class FrameEnhancer:
         peak = np.iinfo(image.dtype).max
         coding = LumaCoding(bits=16, stretched=True) if peak > 255 else LumaCoding()
         if image.ndim == 2:
-            restored = self.luma([image], coding)[0]
+            restored = self.luma([image], coding, units)[0]
             return Comparison(restored.y, bicubic_codes(restored, peak), restored.psnr_vs_bicubic)
         ycbcr = image if order == "ycbcr" else codes(image, ycbcr_affine(order, peak=peak))  # H x W x 3
-        restored = self.luma([np.ascontiguousarray(ycbcr[..., 0])], coding)[0]
+        restored = self.luma([np.ascontiguousarray(ycbcr[..., 0])], coding, units)[0]
         size = (restored.y.shape[1], restored.y.shape[0])
         chroma = [upscale_plane(np.ascontiguousarray(ycbcr[..., c]), (self.scale, self.scale), size) for c in (1, 2)]
         images = [np.dstack([y, *chroma]) for y in (restored.y, bicubic_codes(restored, peak))]  # sH x sW x 3

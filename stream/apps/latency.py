@@ -8,10 +8,14 @@ and that rest from the frames it is shown, and picks the deepest depth whose pre
 fits the budget; where even one unit does not fit, a smaller processing size. It goes
 shallower at once when a frame runs over, and deeper only after a few frames with room to
 spare, and only to a depth that fits with a margin, so the depth does not flicker.
+
+`Depth` is the one owner of the depth the next frame runs at, budgeted or fixed: the window's
+keys change it, the model thread reads it once per frame, and both go through its lock.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from kernels.model import flops_per_pixel
@@ -21,6 +25,7 @@ HEADROOM = 0.9  # plan for 90% of the budget: frame times jitter
 DEEPER_MARGIN = 0.95  # ... and go deeper only where the deeper choice fits within 95% of that
 DEEPER_AFTER = 3  # frames in a row with room before going deeper
 SMOOTHING = 0.3  # weight of the newest frame in the running estimates
+MAX_UNITS = 50  # the deepest the keys go
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,55 @@ class DepthController:
                 if self.predict_ms(choice) <= share * self.budget_ms:
                     return choice
         return Choice(1, SIZES[-1])
+
+
+class Depth:
+    """The depth (and processing size) of the next frame: a fixed depth, or a budget's choice.
+
+    One thread (the window's) changes it with `step` and `observe`; another (the model's) reads
+    it with `next`, once per frame, and runs that frame whole at what it read. A model that
+    cannot run another depth (an ONNX file unrolls the depth it was exported with) keeps its own.
+    """
+
+    def __init__(self, units: int, variable: bool = True, budget_ms: float | None = None) -> None:
+        if budget_ms and not variable:
+            raise ValueError("a latency budget chooses the depth: it needs a model that runs any depth")
+        self.variable = variable  # whether step can change anything
+        self._units = units  # the depth, or (budgeted) the deepest allowed
+        self._controller = DepthController(budget_ms, units) if budget_ms else None
+        self._lock = threading.Lock()
+
+    @property
+    def budgeted(self) -> bool:
+        return self._controller is not None
+
+    @property
+    def units(self) -> int:
+        """The fixed depth, or (budgeted) the deepest the controller may choose."""
+        with self._lock:
+            return self._units
+
+    def next(self) -> Choice:
+        """What the next frame runs at (the model thread, once per frame)."""
+        with self._lock:
+            return self._controller.choice if self._controller else Choice(self._units, 1.0)
+
+    def step(self, by: int) -> bool:
+        """One deeper (+1) or shallower (-1), from the next frame on: the + and - keys. False,
+        and nothing changes, where the model runs one depth only."""
+        if not self.variable:
+            return False
+        with self._lock:
+            self._units = min(max(self._units + by, 1), MAX_UNITS)
+            if self._controller is not None:
+                self._controller.limit(self._units)
+        return True
+
+    def observe(self, choice: Choice, pixels: int, model_ms: float, latency_ms: float) -> None:
+        """A frame made at `choice` was shown: the budget learns from it (a fixed depth ignores it)."""
+        with self._lock:
+            if self._controller is not None:
+                self._controller.observe(choice, pixels, model_ms, latency_ms)
 
 
 def _cost(choice: Choice) -> tuple[float, int]:

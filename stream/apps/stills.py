@@ -12,11 +12,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from rich.console import Console
 
 from stream.apps.api import FrameEnhancer
+from stream.console import say
 from stream.errors import UserError
 from stream.files import NUMBER, is_numbered, write_atomically
 from stream.video.chroma import upscale_plane
+from stream.video.enhance import EnhanceOptions
 from stream.video.targets import check_output
 
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95.
@@ -74,3 +77,16 @@ def enhance_pictures(pairs: list[tuple[Path, Path]], enhancer: FrameEnhancer) ->
         with write_atomically(target) as tmp:
             if not cv2.imwrite(str(tmp), out, _WRITE_OPTIONS.get(target.suffix.lower(), [])):
                 raise UserError(f"{target}: cannot write this image format")
+
+
+def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> int:
+    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video
+    pipeline; returns the pictures written."""
+    pairs = picture_pairs(src, dst)
+    check_targets(pairs, options.overwrite)
+    enhancer = FrameEnhancer(options.scale, options.model)
+    say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
+        "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
+    enhance_pictures(pairs, enhancer)
+    say(f"wrote {len(pairs)} picture{'s' * (len(pairs) != 1)}", console)
+    return len(pairs)

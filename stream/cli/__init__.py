@@ -14,7 +14,7 @@ from typing import NoReturn
 import typer
 from rich.markup import escape
 
-from kernels.errors import WeightsError
+from kernels.errors import ChoiceError, WeightsError
 from stream.cli.bench import bench_command
 from stream.cli.evaluate import eval_command, eval_video_command
 from stream.cli.export import export_command
@@ -68,7 +68,7 @@ def main() -> None:
     except Interrupted as e:
         err.print(f"interrupted ({e})", highlight=False)
         sys.exit(128 + e.signum)
-    except (UserError, WeightsError) as e:
+    except (UserError, WeightsError, ChoiceError) as e:
         _fail(str(e))
     except BrokenPipeError:
         sys.exit(1)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stream.cli.options import (
-    DEFAULT_HALO,
+    HALO,
     BatchOpt,
     DeviceOpt,
     HaloOpt,
@@ -20,6 +20,7 @@ from stream.cli.options import (
     PrecisionOpt,
     TileOpt,
     WeightsOpt,
+    model_choice,
     parse_wxh,
 )
 from stream.errors import UserError
@@ -51,28 +52,24 @@ def parse_size(size: str, scale: int) -> tuple[int, int]:
 def bench_command(
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", size: SizeOpt = None, frames: FramesOpt = None,
     scale: ScaleOpt = 2, units: UnitsOpt = None, weights: WeightsOpt = None, tile: TileOpt = None,
-    halo: HaloOpt = DEFAULT_HALO, batch: BatchOpt = None, compare: CompareOpt = None, as_json: JsonOpt = False,
+    halo: HaloOpt = HALO, batch: BatchOpt = None, compare: CompareOpt = None, as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Measure the GEMM peak, DRRN's share of it, and the whole pipeline's share of DRRN."""
     from stream.bench.measure import measure
-    from stream.restorer import make_restorer
     from stream.video.enhance import EnhanceOptions
 
-    restorer, _ = make_restorer(weights, units, device, precision, tile, halo, batch)
+    choice = model_choice(weights, units, device, precision, tile, halo, batch)
+    model = choice.load()
+    restorer = model.restorer
     compared = {  # each at its own depth, its work counted as such
-        str(path): make_restorer(path, None, device, precision, tile, halo, batch)[0] for path in compare or []
+        str(path): dataclasses.replace(choice, weights=str(path), units=None).load().restorer for path in compare or []
     }
     kind = restorer.device.type
     width, height = parse_size(size or DEFAULT_SIZE.get(kind, "320x240"), scale)
     frames = frames or DEFAULT_FRAMES.get(kind, 6)
     console = Console(stderr=True, quiet=as_json)
-    console.print(f"bench: {width}x{height} output, x{scale}, B1U{restorer.units} on {restorer.device} in "
-                  f"{restorer.precision} with {restorer.backend}, {restorer.tiling}, {frames} frames",
-                  highlight=False)  # fmt: skip
-    options = EnhanceOptions(
-        scale=scale, weights=weights, units=units, device=device, precision=precision,
-        tile=tile, halo=halo, batch=batch, overwrite=True,
-    )  # fmt: skip
+    console.print(f"bench: {width}x{height} output, x{scale}, {model.ran}, {frames} frames", highlight=False)
+    options = EnhanceOptions(scale=scale, model=choice, overwrite=True)
     r = measure(restorer, options, width, height, frames, console, compared)
     if as_json:
         print(json.dumps(dataclasses.asdict(r)))

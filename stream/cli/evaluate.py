@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from stream.cli.options import (
-    DEFAULT_HALO,
+    HALO,
     DeviceOpt,
     HaloOpt,
     JsonOpt,
@@ -22,6 +22,7 @@ from stream.cli.options import (
     TileOpt,
     UnitsOpt,
     WeightsOpt,
+    model_choice,
 )
 from stream.console import err, say
 from stream.errors import UserError
@@ -46,19 +47,20 @@ def progress_bar(label: str = "{task.description}") -> Progress:
 
 def eval_command(
     dataset: DatasetOpt, scale: ScalesOpt = [2], weights: WeightsOpt = None, units: UnitsOpt = None,  # noqa: B006
-    precision: EvalPrecisionOpt = "fp32", tile: EvalTileOpt = None, halo: HaloOpt = DEFAULT_HALO,
+    precision: EvalPrecisionOpt = "fp32", tile: EvalTileOpt = None, halo: HaloOpt = HALO,
     whole: WholeOpt = False, device: DeviceOpt = "auto", as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Score DRRN and bicubic on image folders: Y-channel PSNR/SSIM under the standard protocol."""
-    from kernels.weights import describe
+    from stream.console import say_notices
     from stream.eval.protocol import evaluate_dataset, read_dataset
-    from stream.restorer import make_restorer
 
     if whole and tile is not None:
         raise UserError("--whole and --tile exclude each other")
     lumas = {folder.resolve().name: read_dataset(folder) for folder in dataset}  # bad input fails before model time
-    restorer, loaded = make_restorer(weights, units, device, precision, tile or 0, halo, batch=4)
-    say(f"{describe(loaded)} on {restorer.device} in {restorer.precision}, {restorer.tiling}", style="dim")
+    model = model_choice(weights, units, device, precision, tile or 0, halo, batch=4).load()
+    restorer = model.restorer
+    say(str(model.ran), style="dim")
+    say_notices(model.ran)
     results = []
     with progress_bar() as progress:
         task = progress.add_task("evaluating", total=sum(len(images) for images in lumas.values()) * len(scale))
@@ -80,13 +82,12 @@ def eval_command(
 
 def eval_video_command(
     src: Video, scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None, device: DeviceOpt = "auto",
-    precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = DEFAULT_HALO, frames: FramesOpt = None,
+    precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO, frames: FramesOpt = None,
     skip: SkipOpt = 0, log: LogOpt = None, plot: PlotOpt = None, as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Degrade each frame by 1/S, restore it with DRRN and with bicubic, and score both."""
-    from kernels.weights import describe
+    from stream.console import say_notices
     from stream.eval.video import FIELDS, evaluate_video, frames_to_score, plot_curves
-    from stream.restorer import make_restorer
     from stream.video.log import FrameLog
     from stream.video.source import VideoSource
 
@@ -95,8 +96,10 @@ def eval_video_command(
     frame_log, rows = FrameLog(log, FIELDS), []
     with frame_log, VideoSource(src) as source:
         total = frames_to_score(source, frames, skip)
-        restorer, loaded = make_restorer(weights, units, device, precision, tile, halo)
-        say(f"{src.name}: x{scale}, DRRN {describe(loaded)} on {restorer.device} in {restorer.precision}", style="dim")
+        model = model_choice(weights, units, device, precision, tile, halo).load()
+        restorer = model.restorer
+        say(f"{src.name}: x{scale}, {model.ran}", style="dim")
+        say_notices(model.ran)
         with progress_bar("scoring") as progress:
             task = progress.add_task("scoring", total=total)
             for row in evaluate_video(source, restorer, scale, frames, skip):

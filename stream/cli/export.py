@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from stream.cli.options import DEFAULT_HALO, HaloOpt, UnitsOpt, WeightsOpt
+from stream.cli.options import HALO, HaloOpt, UnitsOpt, WeightsOpt
 from stream.console import say
 from stream.errors import UserError
 
@@ -33,7 +33,7 @@ PatchesOpt = Annotated[int, typer.Option("--patches", min=1, help="Calibration p
 
 
 def export_command(
-    dst: Dst, weights: WeightsOpt = None, units: UnitsOpt = None, tile: TileOpt = 256, halo: HaloOpt = DEFAULT_HALO,
+    dst: Dst, weights: WeightsOpt = None, units: UnitsOpt = None, tile: TileOpt = 256, halo: HaloOpt = HALO,
     dynamic: DynamicOpt = False, fp16: Fp16Opt = False, int8: Int8Opt = False, calibration: CalibrationOpt = None,
     method: MethodOpt = "percentile", patches: PatchesOpt = 48, overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip

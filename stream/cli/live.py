@@ -9,13 +9,14 @@ from typing import Annotated, Literal
 import typer
 
 from stream.cli.options import (
-    DEFAULT_HALO,
+    HALO,
     DeviceOpt,
     HaloOpt,
     PrecisionOpt,
     TileOpt,
     UnitsOpt,
     WeightsOpt,
+    model_choice,
     parse_wxh,
 )
 from stream.cli.video import ScaleOpt, quiet_stdout
@@ -43,12 +44,11 @@ CameraFpsOpt = Annotated[float | None, typer.Option("--camera-fps", min=1, help=
 
 def live_command(
     source: Source = "0", scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None,
-    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = DEFAULT_HALO,
+    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO,
     layout: LayoutOpt = "split", no_window: NoWindowOpt = False, frames: FramesOpt = None, record: RecordOpt = None,
     output: OutputOpt = None, latency_ms: LatencyOpt = None, size: SizeOpt = None, camera_fps: CameraFpsOpt = None,
 ) -> None:  # fmt: skip
     """Live preview: bicubic against DRRN. Keys: q quits, space pauses, s saves a screenshot, +/- units."""
-    from kernels.weights import describe
     from stream.apps.api import FrameEnhancer
     from stream.apps.live import LiveOptions, Preview, check_display
 
@@ -65,9 +65,9 @@ def live_command(
     )  # fmt: skip
     if options.window:
         check_display()  # before the model loads, not after
-    enhancer = FrameEnhancer(scale, weights, units, device, precision, tile, halo)
+    enhancer = FrameEnhancer(scale, model_choice(weights, units, device, precision, tile, halo))
     preview = Preview(source, enhancer, options)
-    say(f"{source} ({preview.stats.source}): DRRN {describe(enhancer.weights)} on {enhancer.device}, x{scale}"
+    say(f"{source} ({preview.stats.source}): {enhancer.ran}, x{scale}"
         + (f", latency budget {latency_ms:g} ms" if latency_ms else ""))  # fmt: skip
     stats = preview.run()
     if stats.reader_closed:

@@ -7,15 +7,13 @@ and each command imports what it runs when it runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
+from kernels.choice import HALO, ModelChoice, Precision
 from kernels.pretrained import depth_table
 from stream.errors import UserError
-
-Precision = Literal["auto", "fp32", "fp16", "bf16"]  # kernels.inference.Precision (a test keeps them equal)
-DEFAULT_HALO = 16  # kernels.tiling.Tiling.halo (likewise)
 
 WeightsOpt = Annotated[
     Path | None,
@@ -50,3 +48,11 @@ def parse_wxh(text: str, example: str = "640x480") -> tuple[int, int]:
     if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
         raise UserError(f"--size {text!r}: expected WxH, e.g. {example}")
     return int(width), int(height)
+
+
+def model_choice(
+    weights: Path | None, units: int | None, device: str, precision: Precision, tile: int | None = None,
+    halo: int = HALO, batch: int | None = None,
+) -> ModelChoice:  # fmt: skip
+    """The model options every command shares, as the one value a run learns what to run from."""
+    return ModelChoice(str(weights) if weights is not None else None, units, device, precision, tile, halo, batch)

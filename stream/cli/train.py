@@ -11,8 +11,6 @@ from stream.cli.options import DeviceOpt, PrecisionOpt
 from stream.console import say
 from stream.errors import UserError
 
-CHANNELS = 128  # kernels.model.DRRNConfig.channels (a test keeps them equal)
-
 DataOpt = Annotated[Path, typer.Option("--data", help="Folder of training images (subfolders too) or a .npz.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for last.pt, best.safetensors and curve.jsonl.")]
 PackOpt = Annotated[Path | None, typer.Option("--pack", help="Write --data as a compact .npz (uint8 luma) and exit.")]
@@ -71,7 +69,9 @@ InitOpt = Annotated[
     typer.Option("--init", help="msra (the paper's), or msra-zero-out: start from bicubic."),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**31 - 1, help="Seeds init and sampling.")]
-ChannelsOpt = Annotated[int, typer.Option("--channels", min=1, hidden=True)]
+ChannelsOpt = Annotated[
+    int | None, typer.Option("--channels", min=1, help="Feature width (small models for experiments); default 128.")
+]
 
 
 def train_command(
@@ -83,46 +83,38 @@ def train_command(
     val_data: ValDataOpt = None, val_every: ValEveryOpt = 1000, val_crop: ValCropOpt = None,
     val_units: ValUnitsOpt = "", save_minutes: SaveMinutesOpt = None, log_every: LogEveryOpt = 10,
     init: InitOpt = "msra", seed: SeedOpt = 0,
-    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = CHANNELS,
+    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None,
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
-    from stream.restorer import resolve
-    from stream.train.data import load_pack
+    from kernels.resolve import device_for, precision_for
+    from stream.train.data import load_pack, write_pack
     from stream.train.recipe import Recipe
     from stream.train.run import Limits, Validation, open_run
 
-    if pack is not None and pack.suffix != ".npz":
-        raise UserError(f"--pack {pack}: the file must end in .npz (what --data reads as a pack)")
-    train_pack = load_pack(data)
     if pack is not None:
-        pack.parent.mkdir(parents=True, exist_ok=True)
-        train_pack.save(pack)
-        say(f"wrote {pack}: {len(train_pack.names)} images, {pack.stat().st_size / 2**20:.1f} MiB")
+        written = write_pack(data, pack)
+        say(f"wrote {pack}: {len(written.names)} images, {pack.stat().st_size / 2**20:.1f} MiB")
         return
     if out is None:
         raise UserError("--out is needed to train (or --pack FILE to only pack --data)")
     if steps is None and minutes is None:
         raise UserError("give --steps N, --minutes M or both")
-    if schedule == "cosine" and not steps:
-        raise UserError("--schedule cosine anneals over --steps, so it needs --steps")
-    if min_units > units:
-        raise UserError(f"--min-units {min_units} is more than --units {units}")
-    dev, prec = resolve(device, precision)
-    recipe = Recipe(
+    train_pack = load_pack(data)
+    recipe = Recipe.asked(
         data=train_pack.fingerprint(), units=units, channels=channels, scales=parse_scales(scales), patch=patch,
-        batch=batch, optimizer=optimizer, lr=lr if lr is not None else {"sgd": 0.1, "adam": 1e-4}[optimizer],
-        weight_decay=weight_decay if weight_decay is not None else {"sgd": 1e-4, "adam": 0.0}[optimizer],
-        clip=clip, schedule=schedule, lr_step=lr_step, lr_gamma=lr_gamma, horizon=steps if schedule == "cosine" else 0,
-        warmup=warmup, units_schedule=parse_units_schedule(units_schedule, units), min_units=min_units, ema=ema,
-        init=init, seed=seed,
+        batch=batch, optimizer=optimizer, lr=lr, weight_decay=weight_decay, clip=clip, schedule=schedule,
+        lr_step=lr_step, lr_gamma=lr_gamma, steps=steps, warmup=warmup,
+        units_schedule=parse_units_schedule(units_schedule, units), min_units=min_units, ema=ema, init=init, seed=seed,
     )  # fmt: skip
-    if batch < len(recipe.scales):
-        raise UserError(f"--batch {batch} is smaller than the number of scales ({len(recipe.scales)})")
+    dev = device_for(device)
+    prec, notices = precision_for(precision, dev)
     validating = bool(val_every or save_minutes)
     validation = Validation.load(val_data, val_crop, parse_depths(val_units, units), needed=validating)
     run = open_run(recipe, train_pack, out, dev, prec, resume, validation)
     limits = Limits(steps, minutes, val_every, save_minutes, log_every)
     say(run.describe(limits), style="dim")
+    for notice in notices:
+        say(notice, style="yellow")
     asked = run.run(limits)
     reason = f"stopped by {asked[0]}" if asked else "done"
     say(f"{reason} at step {run.trainer.step}: wrote {run.last}, {out / 'best.safetensors'} and {run.curve}")

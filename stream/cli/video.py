@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from stream.cli.options import (
-    DEFAULT_HALO,
+    HALO,
     BatchOpt,
     DeviceOpt,
     HaloOpt,
@@ -19,6 +19,7 @@ from stream.cli.options import (
     TileOpt,
     UnitsOpt,
     WeightsOpt,
+    model_choice,
 )
 from stream.console import say
 from stream.errors import UserError
@@ -69,7 +70,7 @@ OutputFormatOpt = Annotated[
 
 def enhance_command(
     src: Src, dst: Dst, scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None,
-    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = DEFAULT_HALO,
+    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO,
     batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = 18, preset: PresetOpt = "medium",
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
@@ -77,34 +78,24 @@ def enhance_command(
     workers: WorkersOpt = 1, ray: RayOpt = None,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
-    from stream.files import is_numbered, is_picture
-    from stream.video.enhance import EnhanceOptions, enhance_file
+    from stream.apps.enhance import enhance
+    from stream.chunked.run import Chunking
+    from stream.video.enhance import EnhanceOptions
     from stream.video.sink import EncodeOptions
 
-    if is_picture(src) and is_picture(dst) and chunk_seconds is None:
-        return pictures(src, dst, scale, weights, units, device, precision, tile, halo, overwrite, quiet)
-    if is_picture(dst) and not is_numbered(dst):
-        raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}")
-
-    options = EnhanceOptions(
-        scale=scale, weights=weights, units=units, device=device, precision=precision,
-        tile=tile, halo=halo, batch=batch,
-        encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
-        log=log, reference=reference, overwrite=overwrite,
-        input_format=input_format, output_format=output_format, strict=strict, stream=stream,
-    )  # fmt: skip
     if (resume or workers > 1 or ray is not None) and chunk_seconds is None:
         raise UserError(
             "--resume, --workers and --ray are for chunked runs: give --chunk-seconds (the one it was started with)"
         )
-    if workers > 1 and ray is not None:
-        raise UserError("--workers or --ray: Ray runs as many tasks at once as the cluster has GPUs or cores")
-    if chunk_seconds is not None:
-        from stream.video.chunked import enhance_chunked
-
-        enhance_chunked(src, dst, options, chunk_seconds, resume, workers, ray, Console(stderr=True, quiet=quiet))
+    options = EnhanceOptions(
+        scale=scale, model=model_choice(weights, units, device, precision, tile, halo, batch),
+        encode=EncodeOptions(codec=codec, crf=crf, preset=preset), log=log, reference=reference, overwrite=overwrite,
+        input_format=input_format, output_format=output_format, strict=strict, stream=stream,
+    )  # fmt: skip
+    chunking = None if chunk_seconds is None else Chunking(chunk_seconds, resume, workers, ray)
+    stats = enhance(src, dst, options, chunking, Console(stderr=True, quiet=quiet))
+    if stats is None:
         return
-    stats = enhance_file(src, dst, options, Console(stderr=True, quiet=quiet))
     if stats.damage:
         say(f"warning: {stats.damage}", style="yellow")  # even with --quiet: the output is short of frames
     if stats.reader_closed:
@@ -116,23 +107,3 @@ def enhance_command(
 def quiet_stdout() -> None:
     """Stdout's reader went away (`| head`): not an error; keep Python's exit-time flush quiet too."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def pictures(
-    src: str, dst: str, scale: int, weights: Path | None, units: int | None, device: str, precision: str,
-    tile: int | None, halo: int, overwrite: bool, quiet: bool,
-) -> None:  # fmt: skip
-    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline."""
-    from kernels.weights import describe
-    from stream.apps.api import FrameEnhancer
-    from stream.apps.stills import check_targets, enhance_pictures, picture_pairs
-
-    pairs = picture_pairs(src, dst)
-    check_targets(pairs, overwrite)
-    enhancer = FrameEnhancer(scale, weights, units, device, precision, tile, halo)  # type: ignore[arg-type]
-    console = Console(stderr=True, quiet=quiet)
-    ran = f"DRRN {describe(enhancer.weights)} on {enhancer.device} in {enhancer.luma.restorer.precision}, x{scale}"
-    say(f"{src} -> {dst}: {ran}; colour by MATLAB rgb2ycbcr (BT.601, studio range): DRRN on Y, "
-        "bicubic on Cb, Cr and alpha", console)  # fmt: skip
-    enhance_pictures(pairs, enhancer)
-    say(f"wrote {len(pairs)} picture{'s' * (len(pairs) != 1)}", console)

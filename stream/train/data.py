@@ -71,6 +71,16 @@ def pack_folder(folder: Path) -> LumaPack:
     )
 
 
+def write_pack(folder: Path, dst: Path) -> LumaPack:
+    """`train --pack`: the images of `folder` as one compact .npz, which --data reads as the folder."""
+    if dst.suffix != ".npz":
+        raise UserError(f"--pack {dst}: the file must end in .npz (what --data reads as a pack)")
+    pack = load_pack(folder)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    pack.save(dst)
+    return pack
+
+
 def read_pack(path: Path) -> LumaPack:
     try:
         with np.load(path, allow_pickle=False) as npz:

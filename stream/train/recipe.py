@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from kernels.model import DRRNConfig
+from stream.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,28 @@ class Recipe:
         opt += f", units {self.min_units}..{self.units} at random" if self.min_units else ""
         opt += f", EMA {self.ema:g}" if self.ema else ""
         return f"batch {self.batch} of {self.patch}x{self.patch}, {opt}"
+
+    @classmethod
+    def asked(
+        cls, *, optimizer: str, lr: float | None, weight_decay: float | None, channels: int | None,
+        steps: int | None, **rest: Any,
+    ) -> Recipe:  # fmt: skip
+        """The recipe a command line asks for, with each optimizer's defaults (SGD: the paper's lr 0.1 and
+        weight decay 1e-4; Adam: 1e-4 and none) and a cosine schedule annealed over the run's steps;
+        a one-line error for a recipe that cannot run."""
+        recipe = cls(
+            optimizer=optimizer, lr=lr if lr is not None else {"sgd": 0.1, "adam": 1e-4}[optimizer],
+            weight_decay=weight_decay if weight_decay is not None else {"sgd": 1e-4, "adam": 0.0}[optimizer],
+            channels=channels or DRRNConfig.channels, horizon=(steps or 0) if rest.get("schedule") == "cosine" else 0,
+            **rest,
+        )  # fmt: skip
+        if recipe.schedule == "cosine" and not steps:
+            raise UserError("--schedule cosine anneals over --steps, so it needs --steps")
+        if recipe.min_units > recipe.units:
+            raise UserError(f"--min-units {recipe.min_units} is more than --units {recipe.units}")
+        if recipe.batch < len(recipe.scales):
+            raise UserError(f"--batch {recipe.batch} is smaller than the number of scales ({len(recipe.scales)})")
+        return recipe
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Recipe:

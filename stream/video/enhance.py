@@ -9,23 +9,26 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 from rich.console import Console
 
+from kernels.choice import Loaded, ModelChoice
 from kernels.errors import reason
-from kernels.inference import Precision, Restores
+from kernels.inference import Restores
 from kernels.tiling import Tiling
-from kernels.weights import Weights, describe
-from stream.console import say
+from stream.console import say, say_notices
 from stream.errors import Interrupted, UserError, on_stop_signals
-from stream.restorer import make_restorer
+from stream.video.carry import Carried
+from stream.video.frames import FrameSource
 from stream.video.log import FrameLog
 from stream.video.observers import LOG_FIELDS, REFERENCE_FIELDS, FrameScores, ProgressBar
-from stream.video.pipeline import Pipeline, RunStats
+from stream.video.pipeline import Observer, Pipeline, RunStats
 from stream.video.processor import LumaEnhancer
 from stream.video.sink import EncodeOptions, VideoSink
 from stream.video.source import VideoSource
@@ -35,13 +38,7 @@ from stream.video.targets import STDIO, FileTarget, PipeTarget, open_target
 @dataclass(frozen=True)
 class EnhanceOptions:
     scale: int = 2  # 1 sharpens in place; 2..4 upscale the luma bicubically, then restore it
-    weights: Path | None = None  # None: the shipped weights
-    units: int | None = None  # None: as many recursive units as the weights were trained with
-    device: str = "auto"
-    precision: Precision = "auto"
-    tile: int | None = None  # None: the device's default (CPU 512, CUDA 256); 0: whole frames
-    halo: int = Tiling.halo
-    batch: int | None = None  # tiles per forward pass; None: the device's default
+    model: ModelChoice = field(default_factory=ModelChoice)  # which weights, how deep, where, how
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     log: Path | None = None
     reference: Path | None = None  # a video of the output's size to score against
@@ -53,19 +50,24 @@ class EnhanceOptions:
     strict: bool = False  # damaged input fails the run (exit 1; the frames that decoded are still kept)
 
 
-def restorer_for(options: EnhanceOptions) -> tuple[Restores, Weights]:
-    """The model worker's restorer for these options (weights, depth, device, precision, tiling)."""
-    return make_restorer(
-        options.weights, options.units, options.device, options.precision, options.tile, options.halo, options.batch
-    )
-
-
 def frames_per_batch(width: int, height: int, tiling: Tiling) -> int:
     """Frames to restore together so that a batch holds about `tiling.batch` tiles."""
     if tiling.tile is None:
         return tiling.batch
     tiles = math.ceil(width / tiling.tile) * math.ceil(height / tiling.tile)
     return max(1, tiling.batch // tiles)
+
+
+def restoring_pipeline(
+    frames: FrameSource, output: Path | BinaryIO, carried: Carried, restorer: Restores, options: EnhanceOptions,
+    observers: list[Observer], format: str | None, notice: Callable[[str], None], keep_bicubic: bool = False,
+) -> Pipeline:  # fmt: skip
+    """The one way to wire a run: `frames` restored by `restorer` and encoded into `output` with
+    the `carried` streams, each written frame shown to the `observers`; whole runs and chunks alike."""
+    sink = VideoSink(output, frames.info, options.scale, carried, options.encode, format=format, notice=notice)
+    processor = LumaEnhancer(restorer, options.scale, keep_bicubic=keep_bicubic)
+    batch = frames_per_batch(sink.width, sink.height, restorer.tiling)
+    return Pipeline(frames, processor, sink, batch, observers, queue_frames=options.queue_frames)
 
 
 def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, console: Console | None = None) -> RunStats:
@@ -83,17 +85,15 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         reference = open_reference(options.reference, info.width * options.scale, info.height * options.scale)
         if reference is not None:
             cleanup.enter_context(reference)
-        restorer, weights = restorer_for(options)
+        model = load_model(options.model, console)
         cleanup.callback(target.discard)  # a no-op once committed
-        sink = VideoSink(target.open(), info, options.scale, source.carried, options.encode,
-                         format=target.format, notice=lambda text: say(text, console))  # fmt: skip
-        say(f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
-            f"{sink.pix_fmt}; DRRN {describe(weights)} on {restorer.device} in {restorer.precision}, "
-            f"{restorer.tiling}", console)  # fmt: skip
-        processor = LumaEnhancer(restorer, options.scale, keep_bicubic=reference is not None)
-        batch = frames_per_batch(sink.width, sink.height, restorer.tiling)
         scores = FrameScores(log, info, reference, border=options.scale)
-        pipeline = Pipeline(source, processor, sink, batch, [scores], queue_frames=options.queue_frames)
+        notice = lambda text: say(text, console)  # noqa: E731
+        pipeline = restoring_pipeline(source, target.open(), source.carried, model.restorer, options, [scores],
+                                      target.format, notice, keep_bicubic=reference is not None)  # fmt: skip
+        sink = pipeline.sink
+        say(f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
+            f"{sink.pix_fmt}; {model.ran}", console)  # fmt: skip
         stats = run_to_the_end(pipeline, target, ProgressBar(console, info.frames, log))
         if stats.reader_closed:
             return stats
@@ -103,6 +103,13 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         if options.strict and not stats.interrupted:
             raise UserError(stats.damage)
     return stats
+
+
+def load_model(choice: ModelChoice, console: Console) -> Loaded:
+    """The choice built, what the user should hear about it said."""
+    model = choice.load()
+    say_notices(model.ran, console)
+    return model
 
 
 def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress: ProgressBar) -> RunStats:

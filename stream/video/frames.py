@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol
 
 import av
 import numpy as np
@@ -109,3 +112,13 @@ class Frame:
 
 def is_full_range(pix_fmt: str, color_range: int) -> bool:
     return pix_fmt.startswith("yuvj") or color_range == _JPEG_RANGE
+
+
+class FrameSource(Protocol):
+    """What the pipeline decodes from: a whole input (video/source.py's VideoSource) or one chunk of
+    it (stream/chunked). It yields frames and the packets of the streams carried alongside, in order."""
+
+    info: VideoInfo
+    reader: threading.Thread | None  # the thread that iterates it: closing waits for it to stop
+
+    def __iter__(self) -> Iterator[Frame | av.Packet]: ...

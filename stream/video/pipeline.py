@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 import av
 
 from stream.errors import on_stop_signals
-from stream.video.frames import Frame
+from stream.video.frames import Frame, FrameSource
 from stream.video.processor import Processor
 from stream.video.sink import VideoSink
-from stream.video.source import VideoSource
 
 _POLL_S = 0.1
 Observer = Callable[[Frame], None]  # called with each frame the sink has written, in order
@@ -77,7 +76,7 @@ class _Stage:
 class Pipeline:
     def __init__(
         self,
-        source: VideoSource,
+        source: FrameSource,
         processor: Processor,
         sink: VideoSink,
         frames_per_batch: int,
@@ -108,12 +107,13 @@ class Pipeline:
                     raise _Stopped from None
 
     def _get(self, q: queue.Queue, producer: str) -> object | None:
-        """The next item, or None once the producer is done and the queue is empty."""
+        """The next item, or None once the producer is done and the queue is empty (or a second
+        stop signal has come: no one waits for a producer then)."""
         while True:
             try:
                 return q.get(timeout=_POLL_S)
             except queue.Empty:
-                if self.stages[producer].done.is_set() and q.empty():
+                if self.abandon.is_set() or (self.stages[producer].done.is_set() and q.empty()):
                     return None
 
     def _run_stage(self, stage: _Stage) -> None:
@@ -193,8 +193,7 @@ class Pipeline:
         writes what is done; the second stops waiting for the decoder and the model."""
         self.signals.append(signum)
         self.stop.set()
-        self.stages["decode"].done.set()
-        self.stages["model"].done.set()
+        self.stages["decode"].done.set()  # the model's own stage says when it is done: its batch is written
         if len(self.signals) > 1:
             self.abandon.set()
 

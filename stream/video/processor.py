@@ -56,10 +56,11 @@ class LumaEnhancer:
         x = coding.to_model(self._upload(torch.from_numpy(codes)))[:, None]  # N x 1 x H x W
         return imresize(x, self.scale) if self.scale > 1 else x
 
-    def __call__(self, ys: list[np.ndarray], coding: LumaCoding) -> list[Restored]:
+    def __call__(self, ys: list[np.ndarray], coding: LumaCoding, units: int | None = None) -> list[Restored]:
+        """`units` deep (None: the restorer's own depth)."""
         start = time.perf_counter()
         bicubic = self.upscale(ys, coding)
-        out = self.restorer(bicubic)
+        out = self.restorer(bicubic, units)
         codes = coding.from_model(out[:, 0])  # int32, on the device
         codes = (codes.to(torch.uint8) if ys[0].dtype == np.uint8 else codes).cpu().numpy().astype(ys[0].dtype)
         model_ms = (time.perf_counter() - start) * 1000 / len(ys)

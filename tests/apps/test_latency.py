@@ -1,9 +1,11 @@
-"""The live preview's depth controller against a fake model on a simulated clock (no sleeps)."""
+"""The live preview's depth: the controller against a fake model on a simulated clock (no sleeps), and its owner."""
 
 from __future__ import annotations
 
+import pytest
+
 from kernels.model import flops_per_pixel
-from stream.apps.latency import HEADROOM, Choice, DepthController
+from stream.apps.latency import HEADROOM, MAX_UNITS, Choice, Depth, DepthController
 
 PIXELS = 640 * 480
 REST_MS = 30.0  # waiting for the newest frame and drawing it
@@ -94,3 +96,32 @@ def test_a_lower_limit_cuts_the_depth_at_once() -> None:
     assert controller.choice == Choice(25, 1.0)
     controller.limit(7)  # the - key, pressed until 7
     assert controller.choice == Choice(7, 1.0)
+
+
+def test_a_fixed_depth_moves_with_the_keys_within_its_bounds() -> None:
+    depth = Depth(2)
+    assert depth.next() == Choice(2, 1.0)
+    assert depth.step(-1) and depth.step(-1)  # never below one unit
+    assert depth.next() == Choice(1, 1.0)
+    for _ in range(MAX_UNITS + 5):
+        depth.step(+1)
+    assert depth.next() == Choice(MAX_UNITS, 1.0)
+
+
+def test_a_model_of_one_depth_keeps_it() -> None:
+    depth = Depth(25, variable=False)
+    assert not depth.step(+1) and not depth.step(-1)
+    assert depth.next() == Choice(25, 1.0) and depth.units == 25
+    with pytest.raises(ValueError, match="any depth"):
+        Depth(25, variable=False, budget_ms=100.0)
+
+
+def test_a_budget_chooses_the_depth_and_the_keys_limit_it() -> None:
+    depth, model = Depth(25, budget_ms=1000.0), FakeModel(ms_per_gflop=0.001)  # everything fits
+    for _ in range(20):
+        choice = depth.next()
+        model_ms = model.ms(choice)
+        depth.observe(choice, PIXELS, model_ms, model_ms + REST_MS)
+    assert depth.next() == Choice(25, 1.0)
+    assert depth.step(-1)  # the - key: the deepest allowed, and at once what runs
+    assert depth.next() == Choice(24, 1.0) and depth.units == 24

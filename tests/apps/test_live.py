@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -21,7 +22,9 @@ import pytest
 
 from kernels.weights import Weights, save_weights
 from stream.apps.api import Comparison
-from stream.apps.live import Mailbox, Result, Shot, Worker
+from stream.apps.capture import Mailbox, Shot
+from stream.apps.latency import Choice, Depth
+from stream.apps.live import LiveOptions, Preview, Result, Worker
 from tests.conftest import random_drrn
 from tests.media import make_clip, probe
 
@@ -57,38 +60,109 @@ def test_window_without_a_display_is_one_line(tmp_path, tiny_weights, long_clip)
 
 
 class GatedEnhancer:
-    """A model that takes as long as the test says: each call reports its frame, then waits for a go."""
+    """A model that takes as long as the test says: each call reports its frame and depth, then
+    waits for a go. Like a real restorer it has a depth of its own and may run only that one."""
 
-    def __init__(self) -> None:
-        self.calls: queue.Queue[int] = queue.Queue()
+    def __init__(self, units: int = 1, variable_depth: bool = True) -> None:
+        self.calls: queue.Queue[tuple[int, int | None]] = queue.Queue()
         self.go: queue.Queue[None] = queue.Queue()
+        self.scale = 1
+        self.luma = SimpleNamespace(restorer=SimpleNamespace(units=units, variable_depth=variable_depth))
 
-    def compare(self, image: np.ndarray, order: str) -> Comparison:
-        self.calls.put(int(image[0, 0, 0]))
+    def compare(self, image: np.ndarray, order: str, units: int | None = None) -> Comparison:
+        self.calls.put((int(image[0, 0, 0]), units))
+        restorer = self.luma.restorer
+        if not restorer.variable_depth and units not in (None, restorer.units):
+            raise ValueError(f"runs {restorer.units} units, not {units}")
         self.go.get(timeout=60)
         return Comparison(image, image, 40.0)
 
 
 def shot(seq: int) -> Shot:
-    return Shot(seq, np.full((2, 2, 3), seq, np.uint8), time.perf_counter())
+    return Shot(seq, np.full((8, 8, 3), seq, np.uint8), time.perf_counter())
 
 
 def test_a_slow_model_skips_the_frames_that_came_while_it_worked():
     shots, results, stop, model = Mailbox(), Mailbox(), threading.Event(), GatedEnhancer()
-    worker = Worker(model, shots, results, stop)  # type: ignore[arg-type]
+    worker = Worker(model, shots, results, stop, Depth(1))  # type: ignore[arg-type]
     worker.start()
     shots.put(shot(1))
-    assert model.calls.get(timeout=60) == 1
+    assert model.calls.get(timeout=60) == (1, 1)
     for seq in range(2, 10):  # the camera goes on while the model works on frame 1
         shots.put(shot(seq))
     model.go.put(None)
-    assert model.calls.get(timeout=60) == 9  # the newest next, not frame 2: frames 2..8 were dropped
+    assert model.calls.get(timeout=60) == (9, 1)  # the newest next, not frame 2: frames 2..8 were dropped
     result = results.newest()
     assert isinstance(result, Result) and result.shot.seq == 1
     stop.set()
     model.go.put(None)
     worker.join(timeout=60)
     assert not worker.is_alive() and model.calls.empty()
+
+
+@pytest.fixture
+def short_clip(tmp_path: Path) -> Path:
+    """A source for a Preview whose frames the test puts in itself (its reader never starts)."""
+    return make_clip(tmp_path / "short.mp4", width=16, height=16, pts_ms=[0, 40], audio=False)
+
+
+@contextmanager
+def headless(clip: Path, model: GatedEnhancer) -> Iterator[Preview]:
+    """A Preview without a window, its model thread running on `model`; the test feeds the frames."""
+    preview = Preview(str(clip), model, LiveOptions(window=False))  # type: ignore[arg-type]
+    preview.worker.start()
+    try:
+        yield preview
+    finally:
+        preview.stop.set()
+        model.go.put(None)  # a frame still waiting at the gate finishes
+        preview.worker.join(timeout=60)
+        assert not preview.worker.is_alive()
+        preview.close()
+
+
+def next_frame(preview: Preview, model: GatedEnhancer, seq: int) -> tuple[int, int | None]:
+    """Frame `seq` in; returns (frame, depth) of the model call it starts. The call before it
+    has returned by then, so its result is the newest."""
+    preview.shots.put(shot(seq))
+    return model.calls.get(timeout=60)
+
+
+def test_keys_change_the_depth_of_the_next_frame_and_the_status_shows_what_ran(short_clip):
+    model = GatedEnhancer(units=3)
+    with headless(short_clip, model) as preview:
+        assert next_frame(preview, model, 1) == (1, 3)  # the model's own depth
+        assert preview.on_key(ord("+")) is False  # pressed while frame 1 runs: from the next frame on
+        model.go.put(None)
+        assert next_frame(preview, model, 2) == (2, 4)
+        preview.step()  # shows frame 1, which ran at 3 units, though 4 is set
+        assert preview.shown_seq == 1 and preview.shown_status.startswith("DRRN B1U3 ")
+        preview.on_key(ord("-"))
+        preview.on_key(ord("-"))
+        model.go.put(None)
+        assert next_frame(preview, model, 3) == (3, 2)
+        preview.step()  # frame 2, at the depth it ran
+        assert preview.shown_seq == 2 and preview.shown_status.startswith("DRRN B1U4 ")
+        model.go.put(None)
+        assert next_frame(preview, model, 4) == (4, 2)
+        preview.step()
+        assert preview.shown_seq == 3 and preview.shown_status.startswith("DRRN B1U2 ")
+        assert [c.units for c in preview.stats.choices] == [3, 4, 2]
+
+
+def test_keys_leave_a_fixed_depth_alone_and_say_so_once(short_clip, capsys):
+    model = GatedEnhancer(units=25, variable_depth=False)  # an ONNX file: its graph unrolls 25 units
+    with headless(short_clip, model) as preview:
+        for key in "+=-_+":
+            assert preview.on_key(ord(key)) is False
+        assert next_frame(preview, model, 1) == (1, 25)
+        model.go.put(None)
+        assert next_frame(preview, model, 2) == (2, 25)
+        preview.step()
+        assert preview.shown_seq == 1 and preview.shown_status.startswith("DRRN B1U25 ")
+        assert preview.worker.error is None and preview.stats.choices == [Choice(25, 1.0)]
+    notices = [line for line in capsys.readouterr().err.splitlines() if "+/-" in line]
+    assert notices == ["an ONNX file runs the depth it was exported with (B1U25); +/- do nothing"]
 
 
 @contextmanager

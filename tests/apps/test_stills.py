@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from kernels.choice import ModelChoice
 from stream.apps.api import FrameEnhancer
 from tests.cli_helpers import run_cli
 from tests.media import make_clip, probe
@@ -30,7 +31,7 @@ def test_a_picture_comes_out_as_the_frame_api_makes_it(tmp_path, photo, tiny_wei
     cv2.imwrite(str(tmp_path / "photo.png"), photo)
     err = enhance(capsys, tmp_path / "photo.png", tmp_path / "photo_x2.png", tiny_weights)
     out = cv2.imread(str(tmp_path / "photo_x2.png"), cv2.IMREAD_UNCHANGED)
-    api = FrameEnhancer(2, tiny_weights, precision="fp32")
+    api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
     assert np.array_equal(out, api(photo, order="bgr"))  # PNG is lossless: exactly the API's result
     assert "MATLAB rgb2ycbcr (BT.601, studio range)" in err and "wrote 1 picture" in err
 
@@ -40,7 +41,7 @@ def test_grey_16_bit_and_alpha_keep_their_layout(tmp_path, photo, strong_weights
     deep = (photo.astype(np.int64) * 257 + ramp).clip(0, 65535).astype(np.uint16)
     rgba = np.dstack([photo, np.tile(np.arange(48, dtype=np.uint8) * 5, (36, 1))])
     cases = {"grey.tif": photo[..., 0], "deep.png": deep, "rgba.png": rgba}
-    api = FrameEnhancer(2, strong_weights, precision="fp32")
+    api = FrameEnhancer(2, ModelChoice(strong_weights, precision="fp32"))
     for name, image in cases.items():
         cv2.imwrite(str(tmp_path / name), image)
         enhance(capsys, tmp_path / name, tmp_path / f"x2-{name}", strong_weights)
@@ -102,5 +103,5 @@ def test_16_bit_into_an_8_bit_format_is_scaled_not_clipped(tmp_path, photo, stro
     cv2.imwrite(str(tmp_path / "deep.png"), photo.astype(np.uint16) * 257)
     enhance(capsys, tmp_path / "deep.png", tmp_path / "out.jpg", strong_weights)
     out = cv2.imread(str(tmp_path / "out.jpg"))
-    expected = FrameEnhancer(2, strong_weights, precision="fp32")(photo, order="bgr").astype(float)
+    expected = FrameEnhancer(2, ModelChoice(strong_weights, precision="fp32"))(photo, order="bgr").astype(float)
     assert np.abs(out.mean(axis=(0, 1)) - expected.mean(axis=(0, 1))).max() < 1.5  # clipping made it white

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from kernels.inference import resolve_precision
 from kernels.model import flops_per_pixel
+from kernels.resolve import precision_for
 from stream.bench.measure import ISA_FLAGS, gemm_candidates
 from tests.cli_helpers import run_cli
 from tests.conftest import random_drrn
@@ -40,7 +40,7 @@ def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights):
     assert code == 0, err
     result = json.loads(out)
     assert KEYS <= result.keys()
-    auto = resolve_precision("auto", torch.device("cpu"))  # bf16 where the CPU has it natively, else fp32
+    auto, _ = precision_for("auto", torch.device("cpu"))  # bf16 where the CPU has it natively, else fp32
     assert result["device"] == "cpu" and result["precision"] == auto and result["size"] == "48x32"
     assert (result["units"], result["frames"], result["scale"]) == (1, 3, 2)
     assert result["tiling"] == "tiles 512 + halo 16, batch 1"  # the CPU's default

@@ -2,12 +2,7 @@
 
 import subprocess
 import sys
-from typing import get_args
 
-from kernels.inference import Precision
-from kernels.model import DRRNConfig
-from kernels.tiling import Tiling
-from stream.cli import options, train
 from tests.cli_helpers import run_cli
 
 LOADED = "import sys; from stream.cli import main; print(sorted({'torch', 'av'} & set(sys.modules)))"
@@ -16,12 +11,6 @@ LOADED = "import sys; from stream.cli import main; print(sorted({'torch', 'av'} 
 def test_the_cli_loads_neither_torch_nor_pyav_until_a_command_runs():
     run = subprocess.run([sys.executable, "-c", LOADED], capture_output=True, text=True, check=True, timeout=120)
     assert run.stdout.strip() == "[]", run.stdout
-
-
-def test_options_declared_without_torch_match_the_kernels():
-    assert get_args(options.Precision) == get_args(Precision)
-    assert options.DEFAULT_HALO == Tiling.halo
-    assert train.CHANNELS == DRRNConfig.channels
 
 
 def test_help_lists_every_command(capsys):

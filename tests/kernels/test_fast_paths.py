@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from kernels import onednn
+from kernels import onednn, resolve
+from kernels.choice import ModelChoice
 from kernels.inference import Restorer
 from kernels.tiling import Tiling, tiling_for
-from stream import restorer
+from stream.console import say_notices
 from tests.conftest import random_drrn
 
 needs_onednn = pytest.mark.skipif(not onednn.available(), reason="this torch build has no oneDNN")
@@ -66,8 +67,7 @@ def test_cuda_fp16_graphs_match_cpu_float32(tile):
     restorer = Restorer(random_drrn(units=3, channels=16, std=0.1), torch.device("cuda"), "fp16", Tiling(tile, 16, 2))
     for _ in range(2):  # the second call replays the captured graphs
         torch.testing.assert_close(restorer(x).cpu(), expected, rtol=0, atol=0.02)
-    restorer.units = 1  # a new graph for the new depth
-    torch.testing.assert_close(restorer(x).cpu(), model(x, 1), rtol=0, atol=0.02)
+    torch.testing.assert_close(restorer(x, units=1).cpu(), model(x, 1), rtol=0, atol=0.02)  # a new graph
 
 
 def test_restorer_leaves_its_callers_model_as_it_was():
@@ -85,9 +85,11 @@ def test_restorer_leaves_its_callers_model_as_it_was():
     [("native", "bf16", ""), ("emulated", "bf16", "warning: this CPU has no bf16 instructions"),
      ("none", "fp32", "notice: this CPU cannot run bf16 convolutions")],
 )  # fmt: skip
-def test_bf16_on_each_kind_of_cpu(monkeypatch, capsys, support, runs, said):
+def test_bf16_on_each_kind_of_cpu(monkeypatch, capsys, tiny_weights, support, runs, said):
     """AVX512-BF16 or AMX, AVX-512 without BF16, AVX2 only: each kind of CPU this project runs on."""
-    monkeypatch.setattr(restorer, "cpu_bf16", lambda: support)
-    assert restorer.resolve("cpu", "bf16") == (torch.device("cpu"), runs)
+    monkeypatch.setattr(resolve, "cpu_bf16", lambda: support)
+    ran = ModelChoice(tiny_weights, device="cpu", precision="bf16").resolve()
+    assert (ran.device, ran.precision) == ("cpu", runs)
+    say_notices(ran)
     err = capsys.readouterr().err
     assert err.startswith(said) and err.count("\n") == (1 if said else 0)

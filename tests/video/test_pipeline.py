@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from kernels.choice import ModelChoice
 from kernels.colour import LumaCoding
 from kernels.metrics import psnr, ssim
 from kernels.resize import imresize
 from kernels.weights import load_drrn
-from stream.apps.api import EnhanceOptions, FrameEnhancer, enhance_file
+from stream.apps.api import FrameEnhancer
+from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.frames import plane_view
 from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
@@ -62,7 +64,7 @@ def test_mkv_keeps_subtitles_and_rotation(tmp_path, tiny_weights, capsys):
 def test_raw_h264_without_timestamps_gets_its_nominal_rate(tmp_path, tiny_weights):
     src = make_clip(tmp_path / "in.h264", audio=False, color=None)  # Annex B: no container, no pts
     dst = tmp_path / "out.mp4"
-    enhance_file(src, dst, EnhanceOptions(weights=tiny_weights))
+    enhance_file(src, dst, EnhanceOptions(model=ModelChoice(tiny_weights)))
     assert probe(dst)["frames"] == 12
     assert probe(dst)["pts_ms"] == [40 * i for i in range(12)]  # 25 fps, the stream's nominal rate
 
@@ -116,7 +118,7 @@ def test_pixel_formats_round_trip_planes_exactly(tmp_path, identity_weights, pix
     """With zero weights DRRN returns its bicubic input, so each output plane is predictable."""
     src = make_clip(tmp_path / "in.mkv", width=width, height=height, pix_fmt=pix_fmt, codec=codec, audio=False)
     dst = tmp_path / "out.mkv"
-    options = EnhanceOptions(scale=scale, weights=identity_weights, encode=EncodeOptions(codec="ffv1"))
+    options = EnhanceOptions(scale=scale, model=ModelChoice(identity_weights), encode=EncodeOptions(codec="ffv1"))
     enhance_file(src, dst, options)
     _, in_range, in_planes = decoded_planes(src, 3)
     out_fmt, out_range, out_planes = decoded_planes(dst, 3)
@@ -147,7 +149,9 @@ def decoded_rgb(path) -> np.ndarray:
 def test_rgb_input_keeps_its_colours(tmp_path, identity_weights):
     src = make_clip(tmp_path / "in.mov", pix_fmt="rgb24", codec="png", audio=False, color=None)
     dst = tmp_path / "out.mkv"
-    enhance_file(src, dst, EnhanceOptions(scale=1, weights=identity_weights, encode=EncodeOptions(codec="ffv1")))
+    enhance_file(
+        src, dst, EnhanceOptions(scale=1, model=ModelChoice(identity_weights), encode=EncodeOptions(codec="ffv1"))
+    )
     assert probe(dst)["pix_fmt"] == "yuv444p"
     assert np.abs(decoded_rgb(dst) - decoded_rgb(src)).mean() < 1.5  # only the YCbCr round trip's rounding
 
@@ -156,7 +160,7 @@ def test_rgb_input_keeps_its_colours(tmp_path, identity_weights):
 def test_layouts_the_encoder_lacks_are_converted_for_it(tmp_path, tiny_weights, pix_fmt):
     src = make_clip(tmp_path / "in.mkv", width=32, height=24, pix_fmt=pix_fmt, codec="ffv1", audio=False)
     dst = tmp_path / "out.webm"  # this build's VP9 encoder takes 8-bit 4:2:0 and 4:4:4 only
-    enhance_file(src, dst, EnhanceOptions(weights=tiny_weights))
+    enhance_file(src, dst, EnhanceOptions(model=ModelChoice(tiny_weights)))
     assert probe(dst)["frames"] == 12 and probe(dst)["size"] == (64, 48)
 
 
@@ -170,7 +174,7 @@ def test_luma_coding_maps_every_range_to_studio_levels():
 
 
 def test_frame_api_numpy_in_numpy_out(tiny_weights):
-    enhancer = FrameEnhancer(scale=2, weights=tiny_weights)
+    enhancer = FrameEnhancer(scale=2, model=ModelChoice(tiny_weights))
     rgb = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
     out = enhancer(rgb)
     assert out.shape == (40, 48, 3) and out.dtype == np.uint8
@@ -194,9 +198,11 @@ def test_decoded_output_is_the_models_luma_and_the_frame_apis_chroma(tmp_path, s
     src = make_clip(tmp_path / "in.mkv", width=40, height=32, pix_fmt="yuv444p", codec="ffv1", pts_ms=[0, 40, 80],
                     audio=False)  # fmt: skip
     dst = tmp_path / "out.mkv"
-    options = EnhanceOptions(scale=2, weights=strong_weights, precision="fp32", encode=EncodeOptions(codec="ffv1"))
+    options = EnhanceOptions(
+        scale=2, model=ModelChoice(strong_weights, precision="fp32"), encode=EncodeOptions(codec="ffv1")
+    )
     enhance_file(src, dst, options)
-    api = FrameEnhancer(scale=2, weights=strong_weights, precision="fp32")
+    api = FrameEnhancer(scale=2, model=ModelChoice(strong_weights, precision="fp32"))
     for index in range(3):
         _, _, planes_in = decoded_planes(src, index)
         _, _, planes_out = decoded_planes(dst, index)
@@ -243,6 +249,8 @@ def test_reference_scores_are_those_of_the_decoded_output_and_of_bicubic(tmp_pat
         ("bad-reference", "the output is 128x96"),
         ("bad-log", "must be a .csv or .jsonl"),
         ("bad-codec", "no encoder named 'nonesuch'"),
+        ("bad-device", "--device gpu: expected auto, cpu, cuda or cuda:N"),
+        ("fp16-on-cpu", "fp16 runs on CUDA only"),
     ],
 )
 def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, tiny_weights, capsys, case, message):
@@ -277,6 +285,10 @@ def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, tiny_weigh
         extra = ["--log", str(tmp_path / "log.txt")]
     elif case == "bad-codec":
         extra = ["--codec", "nonesuch"]
+    elif case == "bad-device":
+        extra = ["--device", "gpu"]
+    elif case == "fp16-on-cpu":
+        extra = ["--device", "cpu", "--precision", "fp16"]
     overwrite = [] if case == "exists" else ["-y"]
     code, out, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), *overwrite, *extra], capsys)
     assert code == 1 and message in err, err

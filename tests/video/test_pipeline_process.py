@@ -62,8 +62,8 @@ def test_a_second_signal_ends_at_once_and_still_keeps_the_file(tmp_path, tiny_we
 MEMORY_SCRIPT = """
 import sys
 from pathlib import Path
-from stream.apps.api import EnhanceOptions, enhance_file
-enhance_file(Path(sys.argv[1]), Path(sys.argv[2]), EnhanceOptions(weights=Path(sys.argv[3]), overwrite=True))
+from stream import EnhanceOptions, ModelChoice, enhance
+enhance(Path(sys.argv[1]), Path(sys.argv[2]), EnhanceOptions(model=ModelChoice(sys.argv[3]), overwrite=True))
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 

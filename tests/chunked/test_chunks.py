@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from stream.chunked.chunks import Chunk, cut, video_packets
+from stream.chunked.manifest import Manifest
+from stream.chunked.run import ChunkProgress, plan, work_folder
+from stream.chunked.workers import worker_device
 from stream.cli import with_ray_address
 from stream.errors import UserError
-from stream.video.chunked import ChunkProgress, plan, work_folder
-from stream.video.chunks import Chunk, cut, video_packets
-from stream.video.manifest import Manifest
-from stream.video.workers import worker_device
 from tests.cli_helpers import run_cli
 from tests.media import make_clip
 from tests.video.test_pipeline import damaged_copy

@@ -1,13 +1,13 @@
 """`drrn-stream IN OUT --chunk-seconds S [--resume] [--workers N | --ray [ADDRESS]]`: a long video
 restored chunk by chunk.
 
-The input is cut at keyframes (video/chunks.py); each chunk is decoded from its keyframe,
+The input is cut at keyframes (chunks.py); each chunk is decoded from its keyframe,
 restored, and encoded with its frames' own timestamps into a segment file in a work folder
-beside the output (video/chunk_job.py), whose manifest (video/manifest.py) records the chunks
+beside the output (job.py), whose manifest (manifest.py) records the chunks
 done. The chunks run in this process, in local worker processes or as Ray tasks
-(video/workers.py, video/ray_workers.py). After any interruption (Ctrl-C, SIGTERM, a crash, a
+(workers.py, ray_tasks.py). After any interruption (Ctrl-C, SIGTERM, a crash, a
 kill, a power cut) the same command with --resume goes on from there. At the end the segments
-are joined packet by packet, with the input's other streams (video/join.py), into the output,
+are joined packet by packet, with the input's other streams (join.py), into the output,
 and the work folder is removed.
 """
 
@@ -19,26 +19,40 @@ import itertools
 import json
 import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
+from stream.chunked.chunks import Chunk, cut, video_packets
+from stream.chunked.job import SEGMENT_FORMAT, ChunkDone, ChunkJob
+from stream.chunked.join import join
+from stream.chunked.manifest import Manifest, begin, fingerprint
+from stream.chunked.ray_tasks import RayWorkers
+from stream.chunked.workers import InProcess, LocalWorkers, Workers
 from stream.console import say
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture
-from stream.restorer import make_restorer, resolve
-from stream.video.chunk_job import SEGMENT_FORMAT, ChunkDone, ChunkJob
-from stream.video.chunks import Chunk, cut, video_packets
-from stream.video.enhance import EnhanceOptions, restorer_for
-from stream.video.join import join
+from stream.video.enhance import EnhanceOptions, load_model
 from stream.video.log import FrameLog
-from stream.video.manifest import Manifest, begin, fingerprint
 from stream.video.observers import LOG_FIELDS, FramesBar
-from stream.video.ray_workers import RayWorkers
 from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
 from stream.video.targets import STDIO, FileTarget
-from stream.video.workers import InProcess, LocalWorkers, Workers
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """A chunked run (stream/chunked): what `--chunk-seconds`, `--resume`, `--workers` and `--ray` ask."""
+
+    seconds: float  # each chunk at least this long, cut at keyframes
+    resume: bool = False  # go on with the run of this output that stopped
+    workers: int = 1  # local worker processes
+    ray: str | None = None  # Ray tasks on the cluster at this address ("": Ray's default); None: no Ray
+
+    def __post_init__(self) -> None:
+        if self.workers > 1 and self.ray is not None:
+            raise UserError("--workers or --ray: Ray runs as many tasks at once as the cluster has GPUs or cores")
 
 
 def work_folder(dst: Path) -> Path:
@@ -47,14 +61,15 @@ def work_folder(dst: Path) -> Path:
 
 
 def decisive_options(options: EnhanceOptions, seconds: float) -> dict:
-    """What decides the output's pixels and packets, as asked: a resumed run must be given the same.
-    (What the workers make of it, on the device they have, is checked chunk by chunk: Manifest.finish.)"""
+    """What decides the output's pixels and packets, as asked: a resumed run must be given the same
+    (the device aside: a run may go on elsewhere). What the workers make of the model choice, on
+    the device they have, is checked chunk by chunk (Manifest.finish)."""
     encode = options.encode
+    model = options.model.record()
+    del model["device"]
     return {
-        "scale": options.scale, "weights": str(options.weights or "shipped"), "units": options.units,
-        "precision": options.precision, "tile": options.tile, "halo": options.halo, "batch": options.batch,
-        "codec": encode.codec, "crf": encode.crf, "preset": encode.preset, "stream": options.stream,
-        "chunk_seconds": seconds,
+        "scale": options.scale, "model": model, "codec": encode.codec, "crf": encode.crf, "preset": encode.preset,
+        "stream": options.stream, "chunk_seconds": seconds,
     }  # fmt: skip
 
 
@@ -115,17 +130,17 @@ def segment_encoding(dst: str, options: EnhanceOptions) -> EncodeOptions:
     return dataclasses.replace(options.encode, codec=codec)
 
 
-def workers_for(source: VideoSource, options: EnhanceOptions, workers: int, ray: str | None) -> Workers:
+def workers_for(source: VideoSource, options: EnhanceOptions, chunking: Chunking, console: Console) -> Workers:
     """Where the chunks run. Worker processes and Ray tasks load the model themselves: here the
-    weights, depth, tiling, device and precision are checked first (against the Ray cluster's
-    devices, for Ray), so a mistake costs no work folder."""
-    if ray is None and workers == 1:
-        return InProcess(source, *restorer_for(options))
-    make_restorer(options.weights, options.units, "cpu", "fp32", options.tile, options.halo, options.batch)
-    if ray is not None:
-        return RayWorkers(ray, options)
-    resolve(options.device, options.precision)
-    return LocalWorkers(workers)
+    weights, depth and tiling, and the device and precision (against the Ray cluster's devices,
+    for Ray) are checked first, so a mistake costs no work folder."""
+    if chunking.ray is None and chunking.workers == 1:
+        return InProcess(source, load_model(options.model, console))
+    dataclasses.replace(options.model, device="cpu", precision="fp32").resolve()
+    if chunking.ray is not None:
+        return RayWorkers(chunking.ray, options)
+    options.model.resolve()
+    return LocalWorkers(chunking.workers)
 
 
 def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options: EnhanceOptions, runner: Workers,
@@ -165,21 +180,21 @@ def join_output(source: VideoSource, jobs: list[ChunkJob], target: FileTarget, l
     return written, log
 
 
-def enhance_chunked(src: str, dst: str, options: EnhanceOptions, seconds: float, resume: bool, workers: int,
-                    ray: str | None, console: Console) -> None:  # fmt: skip
+def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunking, console: Console) -> None:
     check_chunkable(src, dst, options)
-    weights = options.weights
-    if weights is not None and weights.exists():  # a file (else a shipped name): the workers' folder may be another
-        weights = weights.resolve()
-    options = dataclasses.replace(options, encode=segment_encoding(dst, options), weights=weights)
+    weights = options.model.weights
+    if weights is not None and Path(weights).exists():  # a file (else a shipped name): the workers' folder may differ
+        weights = str(Path(weights).resolve())
+    model = dataclasses.replace(options.model, weights=weights)
+    options = dataclasses.replace(options, encode=segment_encoding(dst, options), model=model)
     target = FileTarget(src, dst, options.overwrite, options.output_format)
     work = work_folder(target.dst)
     with VideoSource(Path(src), options.input_format, options.stream) as source:
         packets = video_packets(Path(src), source.video.index)
-        chunks = cut(packets, source.video.time_base, seconds, source.name)
-        with contextlib.closing(workers_for(source, options, workers, ray)) as runner:
-            fresh = Manifest(fingerprint(Path(src)), decisive_options(options, seconds), chunks)
-            manifest = begin(work, fresh, resume)
+        chunks = cut(packets, source.video.time_base, chunking.seconds, source.name)
+        with contextlib.closing(workers_for(source, options, chunking, console)) as runner:
+            fresh = Manifest(fingerprint(Path(src)), decisive_options(options, chunking.seconds), chunks)
+            manifest = begin(work, fresh, chunking.resume)
             jobs = plan(Path(src), work, chunks, manifest.ran)
             restore_chunks(jobs, manifest, work, options, runner, console)
         written, log = join_output(source, jobs, target, options.log, console)

@@ -10,9 +10,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from stream.chunked.chunks import Chunk
 from stream.errors import UserError
 from stream.files import write_atomically
-from stream.video.chunks import Chunk
 
 NAME = "manifest.json"
 _SAMPLE = 1 << 20  # bytes hashed at each end of the input: a changed file differs there or in size
@@ -36,7 +36,7 @@ class Manifest:
     options: dict  # what decides the output's pixels and packets
     chunks: list[Chunk]
     done: list[int] = field(default_factory=list)  # indices of the chunks whose segments are complete
-    ran: dict = field(default_factory=dict)  # what restored them (chunk_job.what_ran): the same for all
+    ran: dict = field(default_factory=dict)  # what restored them (Resolved.record()): the same for all
     damaged: dict[str, str] = field(default_factory=dict)  # chunk index -> the first error its input showed
 
     def save(self, folder: Path) -> None:

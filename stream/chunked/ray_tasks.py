@@ -18,15 +18,14 @@ from types import ModuleType
 
 import torch
 
-from kernels.errors import WeightsError, reason
-from kernels.inference import Precision
+from kernels.choice import ModelChoice
+from kernels.errors import ChoiceError, WeightsError, reason
+from stream.chunked.job import ChunkDone, ChunkJob, Report, run_job, worker_model
+from stream.chunked.manifest import refuse_another_run
+from stream.chunked.ray_state import RunState
+from stream.chunked.workers import POLL_S, Finished
 from stream.errors import UserError
-from stream.restorer import resolve
-from stream.video.chunk_job import ChunkDone, ChunkJob, Report, run_job, what_ran, worker_restorer
 from stream.video.enhance import EnhanceOptions
-from stream.video.manifest import refuse_another_run
-from stream.video.ray_state import RunState
-from stream.video.workers import POLL_S, Finished
 
 RETRIES = 3
 RETRIED = (OSError, RuntimeError)  # I/O on shared storage, a GPU's hiccup: worth another try; bad input is not
@@ -47,7 +46,7 @@ def ray_task(job: ChunkJob, options: EnhanceOptions, state: object) -> ChunkDone
     import ray
 
     torch.set_num_threads(1)
-    ran = what_ran(*worker_restorer(options))
+    ran = worker_model(options.model).ran.record()
     agreed = state.settle.remote(ran)  # type: ignore[attr-defined]  # answered while the first frames are restored
     checked = False
 
@@ -61,17 +60,18 @@ def ray_task(job: ChunkJob, options: EnhanceOptions, state: object) -> ChunkDone
     return run_job(job, options, report)
 
 
-def task_device(device: str, precision: Precision, gpus: float) -> str:
-    """A task's device: the GPU Ray gives it (the only one it sees) where the cluster has GPUs and
-    the run may use them; checked here, before any work folder is made."""
+def task_choice(choice: ModelChoice, gpus: float) -> ModelChoice:
+    """A task's model choice: on the GPU Ray gives it (the only one it sees) where the cluster has
+    GPUs and the run may use them, else on a CPU; checked here, before any work folder is made."""
+    device = choice.device
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         raise UserError(f"--device {device}: Ray tasks run on cpu or cuda")
     if device.startswith("cuda") and not gpus:
         raise UserError(f"--device {device}: the Ray cluster has no GPU")
-    if gpus:
-        return "cuda"
-    resolve("cpu", precision)  # e.g. fp16, which no CPU runs: one line now
-    return "cpu"
+    task = dataclasses.replace(choice, device="cuda" if gpus else "cpu")
+    if not gpus:
+        task.resolve()  # the weights, the depth, and a precision no CPU runs (fp16): one line now
+    return task
 
 
 class RayWorkers:
@@ -85,8 +85,8 @@ class RayWorkers:
         if self.joined:
             join_cluster(ray, address)
         try:
-            gpus = ray.cluster_resources().get("GPU", 0) if options.device != "cpu" else 0
-            self.device, self.gpus = task_device(options.device, options.precision, gpus), int(gpus > 0)
+            gpus = ray.cluster_resources().get("GPU", 0) if options.model.device != "cpu" else 0
+            self.model, self.gpus = task_choice(options.model, gpus), int(gpus > 0)
         except BaseException:
             self.close()
             raise
@@ -95,7 +95,7 @@ class RayWorkers:
         ray = self.ray
         refs: dict = {}
         try:
-            refs = self.submit(jobs, dataclasses.replace(options, device=self.device))
+            refs = self.submit(jobs, dataclasses.replace(options, model=self.model))
             while refs:
                 ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
                 with contextlib.suppress(ray.exceptions.RayError):  # progress only: never worth stopping the run
@@ -134,7 +134,7 @@ class RayWorkers:
         try:
             return self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as e:
-            if isinstance(e.cause, UserError | WeightsError):
+            if isinstance(e.cause, UserError | WeightsError | ChoiceError):
                 raise e.cause from None
             tries = f", tried {RETRIES + 1} times" if isinstance(e.cause, RETRIED) else ""
             raise UserError(f"chunk {job.index + 1}: {type(e.cause).__name__}: {reason(e.cause)}{tries}") from None

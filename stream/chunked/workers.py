@@ -1,6 +1,6 @@
 """Where a chunked run's chunks are restored: in this process, or in local worker processes (each
 with its own GPU where the machine has several, the CPU's threads split between them otherwise);
-Ray tasks on a cluster are video/ray_workers.py. Each is given the jobs and calls back as frames
+Ray tasks on a cluster are ray_tasks.py. Each is given the jobs and calls back as frames
 are written (progress across workers) and as chunks finish (the driver records them)."""
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from typing import Protocol
 
 import torch
 
-from kernels.inference import Restores
-from kernels.weights import Weights
-from stream.video.chunk_job import ChunkDone, ChunkJob, Report, restore_chunk, run_job, what_ran
+from kernels.choice import Loaded
+from stream.chunked.job import ChunkDone, ChunkJob, Report, restore_chunk, run_job
 from stream.video.enhance import EnhanceOptions
 from stream.video.source import VideoSource
 
@@ -42,12 +41,12 @@ class Workers(Protocol):
 class InProcess:
     """The driver's own process, with the input it has open and the model it has loaded."""
 
-    def __init__(self, source: VideoSource, restorer: Restores, weights: Weights) -> None:
-        self.source, self.restorer, self.ran = source, restorer, what_ran(restorer, weights)
+    def __init__(self, source: VideoSource, model: Loaded) -> None:
+        self.source, self.model = source, model
 
     def run(self, jobs: list[ChunkJob], options: EnhanceOptions, report: Report, finished: Finished) -> None:
         for job in jobs:
-            finished(restore_chunk(job, self.source, self.restorer, self.ran, options, report))
+            finished(restore_chunk(job, self.source, self.model, options, report))
 
     def close(self) -> None:
         pass
@@ -80,9 +79,10 @@ def start_worker(threads: int, slots: Synchronized, gpus: int, reports: Queue) -
 
 def run_in_worker(job: ChunkJob, options: EnhanceOptions) -> ChunkDone:
     """A worker process's task: the chunk on the worker's device, its progress sent to the driver."""
-    device = worker_device(options.device, _worker["slot"], _worker["gpus"])
+    device = worker_device(options.model.device, _worker["slot"], _worker["gpus"])
     reports = _worker["reports"]
-    return run_job(job, dataclasses.replace(options, device=device), lambda *counted: reports.put(counted))
+    options = dataclasses.replace(options, model=dataclasses.replace(options.model, device=device))
+    return run_job(job, options, lambda *counted: reports.put(counted))
 
 
 class LocalWorkers:

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stream.chunked import ray_tasks, run
+from stream.chunked.job import run_job
+from stream.chunked.ray_state import RunState
 from stream.cli import main
-from stream.video import chunked, ray_workers
-from stream.video.chunk_job import run_job
-from stream.video.ray_state import RunState
+from tests.chunked.test_chunks import OPEN_GOPS, VFR_MS, decoded, enhance
 from tests.media import make_clip
-from tests.video.test_chunks import OPEN_GOPS, VFR_MS, decoded, enhance
 
 pytest.importorskip("ray")
 CPU_CHUNKS = ("--chunk-seconds", "0.3", "--device", "cpu")  # the test cluster has no GPU: nor has the run to compare
@@ -60,7 +60,7 @@ def assert_same_video(path: Path, reference: Path) -> None:
 def test_ray_tasks_write_what_one_process_writes(tmp_path, tiny_weights, capsys, cluster, monkeypatch):
     src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
     enhance(capsys, src, tmp_path / "one.mkv", tiny_weights, *CPU_CHUNKS)
-    monkeypatch.setattr(chunked, "InProcess", None)  # nothing restored in this process
+    monkeypatch.setattr(run, "InProcess", None)  # nothing restored in this process
     err = enhance(capsys, src, tmp_path / "ray.mkv", tiny_weights, *CPU_CHUNKS, "--ray", cluster)
     assert chunks_done(err) == ["1", "2", "3"]
     assert_same_video(tmp_path / "ray.mkv", tmp_path / "one.mkv")
@@ -81,7 +81,7 @@ def test_a_worker_killed_mid_task_is_retried_and_the_output_is_whole(
 
         return run_job(job, options, report)
 
-    monkeypatch.setattr(ray_workers, "ray_task", dies_once)  # sent to the workers by value
+    monkeypatch.setattr(ray_tasks, "ray_task", dies_once)  # sent to the workers by value
     monkeypatch.setenv("RAY_ADDRESS", cluster)  # --ray alone: Ray's default, this cluster
     err = enhance(capsys, src, tmp_path / "ray.mkv", tiny_weights, *CPU_CHUNKS, "--ray")
     assert killed.exists(), "no worker was killed"
@@ -100,8 +100,8 @@ def test_sigterm_stops_a_ray_run_and_says_how_to_go_on(tmp_path, tiny_weights, c
     def stop_after_the_first_chunk(self, job):
         os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or `timeout` sends it
 
-    monkeypatch.setattr(ray_workers, "ray_task", stalls_on_the_last_chunk)
-    monkeypatch.setattr(chunked.ChunkProgress, "finish", stop_after_the_first_chunk)
+    monkeypatch.setattr(ray_tasks, "ray_task", stalls_on_the_last_chunk)
+    monkeypatch.setattr(run.ChunkProgress, "finish", stop_after_the_first_chunk)
     monkeypatch.setattr(sys, "argv", ["drrn-stream", str(src), str(tmp_path / "out.mkv"), "--weights",
                                       str(tiny_weights), "--chunk-seconds", "0.3", "--ray", cluster])  # fmt: skip
     with pytest.raises(SystemExit) as stopped:

@@ -6,24 +6,21 @@ has written (progress) and what it ran (every chunk of a run must run the same).
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kernels.inference import Restores
-from kernels.weights import Weights, describe
+from kernels.choice import Loaded, ModelChoice
+from stream.chunked.chunks import Chunk
+from stream.chunked.manifest import refuse_another_run
 from stream.errors import Interrupted, on_stop_signals
 from stream.files import write_atomically
 from stream.video.carry import Carried
-from stream.video.chunks import Chunk
-from stream.video.enhance import EnhanceOptions, frames_per_batch, restorer_for
+from stream.video.enhance import EnhanceOptions, restoring_pipeline
 from stream.video.frames import Frame
 from stream.video.log import FrameLog
-from stream.video.manifest import refuse_another_run
 from stream.video.observers import LOG_FIELDS, FrameScores
-from stream.video.pipeline import Pipeline
-from stream.video.processor import LumaEnhancer
-from stream.video.sink import VideoSink
 from stream.video.source import VideoSource
 
 SEGMENT_FORMAT = "mp4"  # keeps decode times (B-frames), the time base asked for, and colour tags
@@ -40,7 +37,7 @@ class ChunkJob:
     first_index: int  # frames in the chunks before it
     segment: Path
     log: Path  # the chunk's rows of the per-frame log, .jsonl
-    ran_before: dict  # what restored the chunks done before (what_ran; {}: none): this one must run the same
+    ran_before: dict  # what restored the chunks done before (Resolved.record(); {}: none): this one must run the same
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class ChunkDone:
     """A finished chunk, as a worker reports it to the driver, which records it."""
 
     job: ChunkJob
-    ran: dict[str, str | int]  # what restored it (what_ran): every chunk of a run the same
+    ran: dict[str, str | int]  # what restored it (Resolved.record()): every chunk of a run the same
     damage: str = ""  # the first error its input showed where it was damaged and decoded past ("" for none)
 
 
@@ -61,12 +58,12 @@ class ChunkFrames:
         source.restart_at(chunk.seek)
 
     @property
-    def reader(self) -> object:
+    def reader(self) -> threading.Thread | None:
         return self.source.reader
 
     @reader.setter
-    def reader(self, thread: object) -> None:
-        self.source.reader = thread  # type: ignore[assignment]
+    def reader(self, thread: threading.Thread | None) -> None:
+        self.source.reader = thread
 
     def __iter__(self) -> Iterator[Frame]:
         """Until all of the chunk's frames are out, or one shown after them: the decoder gives frames
@@ -88,18 +85,11 @@ class ChunkFrames:
                     return
 
 
-def what_ran(restorer: Restores, weights: Weights) -> dict[str, str | int]:
-    """What decides a chunk's pixels beyond the options asked: what the device made of them."""
-    return {
-        "weights": describe(weights), "units": restorer.units, "backend": restorer.backend,
-        "precision": restorer.precision, "device": restorer.device.type, "tiling": str(restorer.tiling),
-    }  # fmt: skip
-
-
-def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, ran: dict, options: EnhanceOptions,
+def restore_chunk(job: ChunkJob, source: VideoSource, model: Loaded, options: EnhanceOptions,
                   report: Report) -> ChunkDone:  # fmt: skip
     """One chunk into its segment file and its log rows, complete or not at all; refused at once
-    where it would run otherwise (`ran`) than the chunks done before it."""
+    where it would run otherwise than the chunks done before it."""
+    ran = model.ran.record()
     refuse_another_run(job.index, job.segment.parent, job.ran_before, ran)
     frames = ChunkFrames(source, job.chunk, job.first_index)
     written = 0
@@ -110,29 +100,26 @@ def restore_chunk(job: ChunkJob, source: VideoSource, restorer: Restores, ran: d
         report(job.index, written)
 
     with write_atomically(job.segment) as tmp, write_atomically(job.log) as rows, FrameLog(rows, LOG_FIELDS) as log:
-        sink = VideoSink(tmp, source.info, options.scale, Carried(), options.encode, format=SEGMENT_FORMAT,
-                         notice=lambda _: None)  # fmt: skip
-        batch = frames_per_batch(sink.width, sink.height, restorer.tiling)
-        pipeline = Pipeline(frames, LumaEnhancer(restorer, options.scale), sink, batch,  # type: ignore[arg-type]
-                            [FrameScores(log, source.info), count], queue_frames=options.queue_frames)  # fmt: skip
+        observers = [FrameScores(log, source.info), count]
+        pipeline = restoring_pipeline(frames, tmp, Carried(), model.restorer, options, observers, SEGMENT_FORMAT,
+                                      notice=lambda _: None)  # fmt: skip
         with on_stop_signals(pipeline.on_signal):
             try:
                 stats = pipeline.run()
             finally:
-                sink.close()
+                pipeline.sink.close()
         if stats.interrupted:
             raise Interrupted(stats.signal)
     return ChunkDone(job, ran, source.errors.first if source.errors.count else "")
 
 
 @functools.lru_cache(maxsize=1)
-def worker_restorer(options: EnhanceOptions) -> tuple[Restores, Weights]:
+def worker_model(choice: ModelChoice) -> Loaded:
     """A worker process's model, loaded once for all the chunks it is given."""
-    return restorer_for(options)
+    return choice.load()
 
 
 def run_job(job: ChunkJob, options: EnhanceOptions, report: Report) -> ChunkDone:
     """A worker's task: open the input, restore the chunk."""
-    restorer, weights = worker_restorer(options)
     with VideoSource(job.src, options.input_format, options.stream) as source:
-        return restore_chunk(job, source, restorer, what_ran(restorer, weights), options, report)
+        return restore_chunk(job, source, worker_model(options.model), options, report)

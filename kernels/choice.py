@@ -1,0 +1,103 @@
+"""Which model runs, and how: what was asked (`ModelChoice`) and what it becomes here (`Resolved`).
+
+A ModelChoice is plain data with no torch in it: the CLI builds one without importing torch, a
+chunked run's manifest records it, and worker processes and Ray tasks receive it and resolve it
+where they run (machines differ: a GPU, bf16 instructions). `resolve()` settles every default
+once (device, precision, backend, depth, tiling) into one value, which the header, logs, chunk
+manifests, reports and the bench all print; `load()` also builds what runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from kernels.inference import Restores
+    from kernels.tiling import Tiling
+    from kernels.weights import Weights
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+HALO = 16  # context past each tile: of the receptive radius (52) this much leaves < 0.01 dB (docs/QUALITY.md)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the user asked for; None and "auto" mean "what suits this machine", settled by resolve()."""
+
+    weights: str | None = None  # a weights file (any format convert reads), an .onnx file, or a shipped name
+    units: int | None = None  # recursive units; None: the depth the weights were trained at
+    device: str = "auto"  # auto: the first GPU where CUDA is available, else the CPU
+    precision: Precision = "auto"  # auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32
+    tile: int | None = None  # core of a tile in output pixels; None: the device's default; 0: whole frames
+    halo: int = HALO
+    batch: int | None = None  # tiles per forward pass; None: the device's default
+
+    def __post_init__(self) -> None:
+        if isinstance(self.weights, Path):  # the CLI's and many callers' type; kept as text (JSON, Ray)
+            object.__setattr__(self, "weights", str(self.weights))
+
+    @property
+    def onnx(self) -> bool:
+        """An exported file: ONNX Runtime runs it, at its own depth and precision."""
+        return self.weights is not None and self.weights.endswith(".onnx")
+
+    def resolve(self) -> Resolved:
+        """What runs on this machine, without building it; a one-line error where it cannot run."""
+        from kernels.resolve import resolve
+
+        return resolve(self)
+
+    def load(self) -> Loaded:
+        """What runs, built: the restorer, the weights it holds, and the resolved value."""
+        from kernels.resolve import load
+
+        return load(self)
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ModelChoice:
+        return cls(**{f.name: record[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What runs: every default settled. Two runs with equal records make the same pixels."""
+
+    weights: str  # where the weights came from and what they measured (kernels.weights.describe)
+    units: int  # the depth that runs
+    trained_units: int  # the depth the weights were trained at
+    device: str  # "cpu", "cuda:0"
+    precision: str  # fp32, bf16, fp16; an ONNX file's own (int8 too)
+    backend: str  # "PyTorch", or "ONNX Runtime (CPUExecutionProvider)"
+    tiling: Tiling
+    notices: tuple[str, ...] = ()  # what the user should hear about the choice (bf16 emulated, ...)
+
+    @property
+    def model(self) -> str:
+        """The weights and the depth that runs: "drrn-b1u25-x234 (B1U25), Set5 ... dB, run at 9 units"."""
+        return self.weights + (f", run at {self.units} units" if self.units != self.trained_units else "")
+
+    def __str__(self) -> str:
+        """The header's words: "DRRN <model> on cpu in bf16, tiles 512 + halo 16, batch 1"."""
+        backend = "" if self.backend == "PyTorch" else f" with {self.backend}"
+        return f"DRRN {self.model} on {self.device} in {self.precision}{backend}, {self.tiling}"
+
+    def record(self) -> dict[str, str | int]:
+        """For manifests and reports: what decides the pixels, as JSON-able values."""
+        return {
+            "weights": self.weights, "units": self.units, "backend": self.backend, "precision": self.precision,
+            "device": self.device.split(":")[0], "tiling": str(self.tiling),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A choice, built: what runs DRRN, the weights it holds, and what was settled."""
+
+    restorer: Restores
+    weights: Weights
+    ran: Resolved

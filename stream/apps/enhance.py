@@ -1,0 +1,35 @@
+"""`drrn-stream IN OUT`, decided in one place for the CLI and the Python API alike: pictures go
+through the frame API, a chunked run through stream.chunked, anything else through the pipeline
+as one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from stream.apps.stills import pictures
+from stream.chunked.run import Chunking, enhance_chunked
+from stream.errors import UserError
+from stream.files import is_numbered, is_picture
+from stream.video.enhance import EnhanceOptions, enhance_file
+from stream.video.pipeline import RunStats
+
+
+def enhance(
+    src: str | Path, dst: str | Path, options: EnhanceOptions, chunking: Chunking | None = None,
+    console: Console | None = None,
+) -> RunStats | None:  # fmt: skip
+    """Enhance a video, a picture or a numbered sequence of pictures (src "-": stdin, dst "-":
+    stdout). -> what a whole run did (frames, time, damage, signal); None for pictures and chunked
+    runs, which report as they go."""
+    src, dst, console = str(src), str(dst), console or Console(stderr=True, quiet=True)
+    if is_picture(src) and is_picture(dst) and chunking is None:
+        pictures(src, dst, options, console)
+        return None
+    if is_picture(dst) and not is_numbered(dst):
+        raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}")
+    if chunking is not None:
+        enhance_chunked(src, dst, options, chunking, console)
+        return None
+    return enhance_file(src, dst, options, console)

@@ -1,0 +1,205 @@
+"""Realistic low-resolution luma from high-resolution luma: a downscale, then a codec round trip.
+
+Evaluation and training-data generation both degrade through here, so a model is scored on the
+degradation it was trained on. Downscaling is MATLAB's bicubic (the SR papers' protocol) or one of
+FFmpeg's swscale kernels, as `ffmpeg -vf scale=W:H:flags=K` applies them (bit-exact: the same
+library through PyAV). The codec step runs the real encoders (libx264, libx265, libjpeg) and
+decoders, since their artefacts (blocking, ringing, P/B-frame drift) are what real video carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import torch
+from av.video.reformatter import ColorRange
+
+from kernels.errors import reason
+from kernels.resize import imresize
+from stream.errors import UserError
+
+DOWNSCALE_KERNELS = ("matlab", "bicubic", "bilinear", "area", "lanczos")
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+_CODECS = {"x264": ("libx264", "h264"), "x265": ("libx265", "hevc")}  # ours -> (PyAV encoder, decoder)
+# x265 4.2 (in PyAV 18's wheels) writes past a buffer in its lookahead's cuTree on frames 48 px wide
+# or less (valgrind: 34, 40, 48 do, 50 and up do not); the heap corruption aborts the process later.
+_X265_MIN_WIDTH = 64
+_USAGE = {
+    "clean": "clean takes no options",
+    "jpeg": "jpeg takes q=1..100; e.g. jpeg:q=40",
+    **{c: f"{c} takes crf=0..51 (and preset=, intra); e.g. {c}:crf=23" for c in _CODECS},
+}
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """A codec round trip of LR luma: what `--degrade SPEC` asks for."""
+
+    codec: str  # "clean" | "x264" | "x265" | "jpeg"
+    quality: int | None  # CRF for x264/x265 (0..51), JPEG quality q (1..100); None for clean
+    preset: str | None  # x264/x265 preset; None for clean/jpeg
+    intra: bool = False  # x264/x265: every frame a keyframe; else inter-coded (P/B frames)
+
+    def __str__(self) -> str:
+        """The canonical spec, every default spelled out, so that logs and result files say
+        exactly what was run and `parse_degradation` reads it back to an equal Degradation."""
+        if self.clean:
+            return "clean"
+        if self.codec == "jpeg":
+            return f"jpeg:q={self.quality}"
+        return f"{self.codec}:crf={self.quality}:preset={self.preset}" + (":intra" if self.intra else "")
+
+    @property
+    def clean(self) -> bool:
+        return self.codec == "clean"
+
+
+def parse_degradation(text: str) -> Degradation:
+    """`--degrade SPEC` -> Degradation; a bad spec is a one-line UserError saying what is accepted."""
+    codec, *fields = text.split(":")
+    if codec not in _USAGE:
+        raise UserError(f"--degrade {text!r}: unknown codec; use clean, x264:crf=N, x265:crf=N or jpeg:q=N")
+    options = _options(text, codec, fields)
+    if codec == "clean":
+        return Degradation("clean", None, None)
+    if codec == "jpeg":
+        return Degradation("jpeg", _level(text, codec, options, "q", 1, 100), None)
+    preset = options.get("preset", "medium")
+    if preset not in PRESETS:
+        raise UserError(f"--degrade {text!r}: preset is one of {', '.join(PRESETS)}")
+    return Degradation(codec, _level(text, codec, options, "crf", 0, 51), preset, intra="intra" in options)
+
+
+def _options(text: str, codec: str, fields: list[str]) -> dict[str, str]:
+    """`key=value` and bare-flag fields as a dict, each key one the codec takes, none twice."""
+    allowed = {"clean": set(), "jpeg": {"q"}}.get(codec, {"crf", "preset", "intra"})
+    options: dict[str, str] = {}
+    for field in fields:
+        key, eq, value = field.partition("=")
+        if key not in allowed or key in options or (key == "intra") == bool(eq):
+            raise UserError(f"--degrade {text!r}: {_USAGE[codec]}")
+        options[key] = value
+    return options
+
+
+def _level(text: str, codec: str, options: dict[str, str], key: str, low: int, high: int) -> int:
+    value = options.get(key, "")
+    if not value.isdecimal() or not low <= int(value) <= high:
+        raise UserError(f"--degrade {text!r}: {_USAGE[codec]}")
+    return int(value)
+
+
+def downscale(hr: np.ndarray, scale: int, kernel: str = "matlab") -> np.ndarray:
+    """H x W uint8 luma (H, W multiples of scale) -> (H/scale) x (W/scale) uint8 LR luma.
+
+    "matlab" is MATLAB's antialiased bicubic `imresize`, rounded to levels like a saved image; the
+    others are swscale's kernels, bit-exact to `ffmpeg -vf scale=W:H:flags=<kernel>` (measured)."""
+    if kernel not in DOWNSCALE_KERNELS:
+        raise ValueError(f"downscale kernel {kernel!r}: use one of {', '.join(DOWNSCALE_KERNELS)}")
+    h, w = hr.shape
+    if h % scale or w % scale:
+        raise ValueError(f"{w}x{h} luma is not a multiple of the scale {scale}; mod-crop it first")
+    if kernel == "matlab":
+        lr = imresize(torch.from_numpy(hr).to(torch.float64) / 255, 1 / scale)
+        return (lr * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(hr), format="gray")
+    return frame.reformat(width=w // scale, height=h // scale, interpolation=kernel.upper()).to_ndarray()
+
+
+class CodecRoundTrip:
+    """LR luma frames through a real encoder and decoder, streaming: frames pushed in order come
+    back decoded, in order, as the codec gives them up (bounded memory for a video of any length).
+
+    Video codecs code 4:2:0 with neutral chroma, so the luma's artefacts are the codec's own; odd
+    sizes (and x265's narrow ones) are edge-padded for the encoder and cropped back. `keyframes`
+    counts the keyframe packets, the evidence that inter (P/B) or all-intra coding really ran."""
+
+    def __init__(self, degradation: Degradation, width: int, height: int, rate: Fraction = Fraction(25)) -> None:
+        self.degradation, self.width, self.height = degradation, width, height
+        self.keyframes = self._pushed = self._decoded = 0
+        if degradation.codec in _CODECS:
+            coded_width = max(width + width % 2, _X265_MIN_WIDTH if degradation.codec == "x265" else 0)
+            self._coded = (height + height % 2, coded_width)
+            self._encoder = _open_encoder(degradation, coded_width, self._coded[0], rate)
+            self._decoder = av.CodecContext.create(_CODECS[degradation.codec][1], "r")
+
+    def push(self, y: np.ndarray) -> list[np.ndarray]:
+        """One H x W uint8 frame in; the decoded frames ready so far out."""
+        if y.shape != (self.height, self.width):
+            raise ValueError(f"a {y.shape[1]}x{y.shape[0]} frame pushed into a {self.width}x{self.height} round trip")
+        if self.degradation.clean:
+            return [y]
+        if self.degradation.codec == "jpeg":
+            return [_jpeg(y, self.degradation.quality)]
+        self._pushed += 1
+        return self._decode(self._encoder.encode(_yuv420(y, self._coded, self._pushed - 1)))
+
+    def flush(self) -> list[np.ndarray]:
+        """The frames the encoder and decoder still hold; checks that every frame came back."""
+        if self.degradation.codec not in _CODECS:
+            return []
+        rest = self._decode([*self._encoder.encode(None), None])  # None: drain the decoder
+        if self._decoded != self._pushed:
+            raise RuntimeError(f"{self.degradation}: {self._pushed} frames encoded, {self._decoded} decoded")
+        return rest
+
+    def _decode(self, packets: list[av.Packet | None]) -> list[np.ndarray]:
+        self.keyframes += sum(p.is_keyframe for p in packets if p is not None)
+        frames = [frame for p in packets for frame in self._decoder.decode(p)]
+        self._decoded += len(frames)
+        return [_luma(frame, self.width, self.height) for frame in frames]
+
+
+def round_trip(frames: list[np.ndarray], degradation: Degradation) -> list[np.ndarray]:
+    """Frames of one size through one CodecRoundTrip (clean: the same arrays back)."""
+    if degradation.clean or not frames:
+        return list(frames)
+    height, width = frames[0].shape
+    codec = CodecRoundTrip(degradation, width, height)
+    return [out for y in frames for out in codec.push(y)] + codec.flush()
+
+
+def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fraction) -> av.VideoCodecContext:
+    """libx264/libx265 at the asked CRF and preset, tagged studio range; all-intra is a GOP of one
+    frame, else the encoder's default GOP, B-frames included. x265 would print its log to stderr."""
+    name = _CODECS[degradation.codec][0]
+    options = {"crf": str(degradation.quality), "preset": str(degradation.preset)}
+    try:
+        encoder = av.CodecContext.create(name, "w")
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+        encoder.time_base, encoder.framerate = 1 / rate, rate
+        encoder.color_range = ColorRange.MPEG
+        if degradation.intra:
+            encoder.gop_size = 1
+        encoder.options = {**options, "x265-params": "log-level=none"} if name == "libx265" else options
+        encoder.open()
+    except (av.FFmpegError, ValueError) as e:  # ValueError: an FFmpeg build without the encoder
+        raise UserError(f"--degrade {degradation}: cannot open {name} at {width}x{height} ({reason(e)})") from None
+    return encoder
+
+
+def _yuv420(y: np.ndarray, size: tuple[int, int], pts: int) -> av.VideoFrame:
+    """The luma, edge-padded to the coded (even) size, as the Y plane of an I420 frame; chroma neutral."""
+    y = np.pad(y, ((0, size[0] - y.shape[0]), (0, size[1] - y.shape[1])), mode="edge")
+    chroma = np.full(y.size // 2, 128, np.uint8)
+    frame = av.VideoFrame.from_ndarray(np.concatenate([y.reshape(-1), chroma]).reshape(-1, y.shape[1]), "yuv420p")
+    frame.pts = pts
+    return frame
+
+
+def _luma(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    """The decoded Y plane, as coded (no range conversion), rows unpadded, cropped to the asked size."""
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:height, :width].copy()
+
+
+def _jpeg(y: np.ndarray, quality: int) -> np.ndarray:
+    ok, data = cv2.imencode(".jpg", y, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("libjpeg could not encode a frame")
+    return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
