@@ -27,7 +27,8 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 _CODECS = {"x264": ("libx264", "h264"), "x265": ("libx265", "hevc")}  # ours -> (PyAV encoder, decoder)
 # x265 4.2 (in PyAV 18's wheels) writes past a buffer in its lookahead's cuTree on frames 48 px wide
 # or less (valgrind: 34, 40, 48 do, 50 and up do not); the heap corruption aborts the process later.
-_X265_MIN_WIDTH = 64
+# It also refuses frames under 16 px high. Both sides are edge-padded to this for it.
+_X265_MIN_SIDE = 64
 _USAGE = {
     "clean": "clean takes no options",
     "jpeg": "jpeg takes q=1..100; e.g. jpeg:q=40",
@@ -56,6 +57,9 @@ class Degradation:
     @property
     def clean(self) -> bool:
         return self.codec == "clean"
+
+
+CLEAN = Degradation("clean", None, None)
 
 
 def parse_degradation(text: str) -> Degradation:
@@ -122,9 +126,9 @@ class CodecRoundTrip:
         self.degradation, self.width, self.height = degradation, width, height
         self.keyframes = self._pushed = self._decoded = 0
         if degradation.codec in _CODECS:
-            coded_width = max(width + width % 2, _X265_MIN_WIDTH if degradation.codec == "x265" else 0)
-            self._coded = (height + height % 2, coded_width)
-            self._encoder = _open_encoder(degradation, coded_width, self._coded[0], rate)
+            least = _X265_MIN_SIDE if degradation.codec == "x265" else 0
+            self._coded = (max(height + height % 2, least), max(width + width % 2, least))
+            self._encoder = _open_encoder(degradation, self._coded[1], self._coded[0], rate)
             self._decoder = av.CodecContext.create(_CODECS[degradation.codec][1], "r")
 
     def push(self, y: np.ndarray) -> list[np.ndarray]:

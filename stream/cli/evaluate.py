@@ -38,6 +38,25 @@ FramesOpt = Annotated[int | None, typer.Option("--frames", min=1, help="Score on
 SkipOpt = Annotated[int, typer.Option("--skip", min=0, help="Start after N frames (an intro, a fade).")]
 LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame scores, .csv or .jsonl.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="PSNR per frame, DRRN vs bicubic, as a PNG.")]
+DegradeOpt = Annotated[
+    list[str],
+    typer.Option("--degrade", help="LR through a codec, repeatable: clean, x264:crf=23, x265:crf=28, jpeg:q=40 "
+                 "(x264/x265 also :preset=P, :intra); each scored on the same frames."),
+]  # fmt: skip
+DownscaleOpt = Annotated[
+    str, typer.Option("--downscale", help="How the LR is made: matlab (the papers' bicubic) or FFmpeg's bicubic, "
+                      "bilinear, area, lanczos.")
+]  # fmt: skip
+CropOpt = Annotated[int | None, typer.Option("--crop", min=16, help="Score the centre CROP x CROP of each frame.")]
+
+
+def protocol_options(degrade: list[str], downscale: str) -> tuple[list, str]:
+    """--degrade and --downscale checked before any model time."""
+    from stream.degrade import DOWNSCALE_KERNELS, parse_degradation
+
+    if downscale not in DOWNSCALE_KERNELS:
+        raise UserError(f"--downscale {downscale}: use one of {', '.join(DOWNSCALE_KERNELS)}")
+    return list(dict.fromkeys(parse_degradation(spec) for spec in degrade)), downscale
 
 
 def progress_bar(label: str = "{task.description}") -> Progress:
@@ -48,14 +67,17 @@ def progress_bar(label: str = "{task.description}") -> Progress:
 def eval_command(
     dataset: DatasetOpt, scale: ScalesOpt = [2], weights: WeightsOpt = None, units: UnitsOpt = None,  # noqa: B006
     precision: EvalPrecisionOpt = "fp32", tile: EvalTileOpt = None, halo: HaloOpt = HALO,
-    whole: WholeOpt = False, device: DeviceOpt = "auto", as_json: JsonOpt = False,
+    whole: WholeOpt = False, device: DeviceOpt = "auto", degrade: DegradeOpt = ["clean"],  # noqa: B006
+    downscale: DownscaleOpt = "matlab", as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
-    """Score DRRN and bicubic on image folders: Y-channel PSNR/SSIM under the standard protocol."""
+    """Score DRRN and bicubic on image folders: Y-channel PSNR/SSIM under the standard protocol, or
+    with the LR made by another kernel and coded by a real codec (--downscale, --degrade)."""
     from stream.console import say_notices
     from stream.eval.protocol import evaluate_dataset, read_dataset
 
     if whole and tile is not None:
         raise UserError("--whole and --tile exclude each other")
+    degradations, kernel = protocol_options(degrade, downscale)
     lumas = {folder.resolve().name: read_dataset(folder) for folder in dataset}  # bad input fails before model time
     model = model_choice(weights, units, device, precision, tile or 0, halo, batch=4).load()
     restorer = model.restorer
@@ -63,55 +85,67 @@ def eval_command(
     say_notices(model.ran)
     results = []
     with progress_bar() as progress:
-        task = progress.add_task("evaluating", total=sum(len(images) for images in lumas.values()) * len(scale))
+        images = sum(len(images) for images in lumas.values())
+        task = progress.add_task("evaluating", total=images * len(scale) * len(degradations))
         for name, images in lumas.items():
             for s in scale:
-                progress.update(task, description=f"{name} x{s}")
-                results.append(evaluate_dataset(restorer, name, images, s, on_image=lambda: progress.advance(task)))
+                for d in degradations:
+                    progress.update(task, description=f"{name} x{s} {d}")
+                    advance = lambda: progress.advance(task)  # noqa: E731
+                    results.append(evaluate_dataset(restorer, name, images, s, advance, d, kernel))
     if as_json:
         print(json.dumps({"results": [dataclasses.asdict(r) for r in results]}))
         return
-    table = Table(title=f"Y-channel PSNR (dB) / SSIM, {restorer.precision}")
-    for column in ("dataset", "scale", "images", "bicubic", "DRRN", "seconds"):
-        table.add_column(column, justify="left" if column == "dataset" else "right")
+    print_results(results, f"Y-channel PSNR (dB) / SSIM, {restorer.precision}, LR by {kernel}")
+
+
+def print_results(results: list, title: str) -> None:
+    table = Table(title=title)
+    for column in ("dataset", "scale", "degrade", "images", "bicubic", "DRRN", "gain", "seconds"):
+        table.add_column(column, justify="left" if column in ("dataset", "degrade") else "right")
     for r in results:
-        table.add_row(r.dataset, f"x{r.scale}", str(r.images), f"{r.psnr_bicubic:.2f} / {r.ssim_bicubic:.4f}",
-                      f"{r.psnr:.2f} / {r.ssim:.4f}", f"{r.seconds:.1f}")  # fmt: skip
+        bicubic, drrn = f"{r.psnr_bicubic:.2f} / {r.ssim_bicubic:.4f}", f"{r.psnr:.2f} / {r.ssim:.4f}"
+        table.add_row(r.dataset, f"x{r.scale}", r.degrade, str(r.images), bicubic, drrn,
+                      f"{r.psnr - r.psnr_bicubic:+.2f}", f"{r.seconds:.1f}")  # fmt: skip
     Console().print(table)
 
 
 def eval_video_command(
     src: Video, scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None, device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO, frames: FramesOpt = None,
-    skip: SkipOpt = 0, log: LogOpt = None, plot: PlotOpt = None, as_json: JsonOpt = False,
+    skip: SkipOpt = 0, degrade: DegradeOpt = ["clean"], downscale: DownscaleOpt = "matlab",  # noqa: B006
+    crop: CropOpt = None, log: LogOpt = None, plot: PlotOpt = None, as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
-    """Degrade each frame by 1/S, restore it with DRRN and with bicubic, and score both."""
+    """Degrade each frame by 1/S (and through a codec: --degrade), restore it with DRRN and with
+    bicubic, and score both."""
     from stream.console import say_notices
-    from stream.eval.video import FIELDS, evaluate_video, frames_to_score, plot_curves
+    from stream.eval.video import FIELDS, VideoProtocol, evaluate_video, frames_to_score, plot_curves, summarise
     from stream.video.log import FrameLog
     from stream.video.source import VideoSource
 
     if plot is not None and plot.suffix.lower() != ".png":
         raise UserError(f"{plot}: the plot must be a .png file")
+    degradations, kernel = protocol_options(degrade, downscale)
+    protocol = VideoProtocol(scale, tuple(degradations), kernel, crop)
     frame_log, rows = FrameLog(log, FIELDS), []
     with frame_log, VideoSource(src) as source:
         total = frames_to_score(source, frames, skip)
         model = model_choice(weights, units, device, precision, tile, halo).load()
-        restorer = model.restorer
-        say(f"{src.name}: x{scale}, {model.ran}", style="dim")
+        say(f"{src.name}: x{scale}, LR by {kernel}{f', centre {crop} px' if crop else ''}; {model.ran}", style="dim")
         say_notices(model.ran)
         with progress_bar("scoring") as progress:
-            task = progress.add_task("scoring", total=total)
-            for row in evaluate_video(source, restorer, scale, frames, skip):
+            task = progress.add_task("scoring", total=total * len(degradations) if total else None)
+            for row in evaluate_video(source, model.restorer, protocol, frames, skip):
                 frame_log.add(row)
-                rows += [row] if plot is not None else []
+                rows.append(row)
                 progress.advance(task)
     if plot is not None:
         plot_curves(plot, rows, f"{src.name}, x{scale}")
-    means = {k: frame_log.mean(k) for k in ("psnr", "psnr_bicubic", "ssim", "ssim_bicubic")}
+    results = summarise(rows)
     if as_json:
-        print(json.dumps({"frames": frame_log.rows, **means}))
+        print(json.dumps({"scale": scale, "downscale": kernel, "crop": crop, "results": results}))
         return
-    say(f"{frame_log.rows} frames, x{scale}: DRRN {means['psnr']:.2f} dB / SSIM {means['ssim']:.4f} "
-        f"(min {frame_log.mins.get('psnr', float('nan')):.2f} dB), "
-        f"bicubic {means['psnr_bicubic']:.2f} dB / SSIM {means['ssim_bicubic']:.4f}")  # fmt: skip
+    for r in results:
+        say(f"{r['degrade']}: {r['frames']} frames, x{scale}: DRRN {r['psnr']:.2f} dB / SSIM {r['ssim']:.4f}, "
+            f"bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; gain {r['gain']:+.2f} dB "
+            f"(min {r['min_gain']:+.2f})")  # fmt: skip

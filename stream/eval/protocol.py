@@ -1,8 +1,11 @@
-"""Image evaluation under the standard SR protocol (see ../shared/DESIGN.md, "Quality").
+"""Image evaluation under the standard SR protocol and under real-world degradations (see
+../shared/DESIGN.md, "Quality protocol").
 
-Per image: mod-crop the uint8 luma to the scale, degrade it with MATLAB bicubic by 1/s,
-upscale back with MATLAB bicubic (the model's input and the bicubic baseline), restore,
-round to 0..255, and score Y with `scale` pixels shaved from each border.
+Per image: mod-crop the uint8 luma to the scale, degrade it by 1/s (MATLAB bicubic, unrounded:
+the papers' protocol; or one of FFmpeg's kernels), optionally through a real codec (the LR
+rounded to levels, coded and decoded: stream/degrade.py), upscale back with MATLAB bicubic
+(the model's input and the bicubic baseline alike), restore, round to 0..255, and score Y with
+`scale` pixels shaved from each border.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from kernels.inference import no_tf32
 from kernels.metrics import psnr, ssim, to_levels
 from kernels.model import DRRN
 from kernels.resize import imresize
+from stream.degrade import CLEAN, Degradation, downscale, round_trip
 from stream.eval.images import list_images, read_luma
 
 Restore = Callable[[torch.Tensor], torch.Tensor]  # bicubic luma N x 1 x H x W -> restored; a Restorer is one
@@ -38,6 +42,8 @@ class Score:
 class DatasetResult:
     dataset: str
     scale: int
+    degrade: str  # the codec round trip of the LR (stream/degrade.py's spec), "clean" for none
+    downscale: str  # the kernel that made the LR
     images: int
     psnr: float
     ssim: float
@@ -46,16 +52,51 @@ class DatasetResult:
     seconds: float
 
 
-def degrade(y: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 luma -> (mod-cropped ground truth as uint8, bicubic input in [0, 1] as float64)."""
+def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
+    """The centre size x size of an image (all of a side shorter than that)."""
     h, w = y.shape
-    gt = y[: h - h % scale, : w - w % scale]
-    lr = imresize(gt.to(torch.float64) / 255, 1 / scale)
+    top, left = max(h - size, 0) // 2, max(w - size, 0) // 2
+    return y[top : top + size, left : left + size]
+
+
+def mod_crop(y: torch.Tensor, scale: int) -> torch.Tensor:
+    h, w = y.shape
+    return y[: h - h % scale, : w - w % scale]
+
+
+def low_res(gt: torch.Tensor, scale: int, kernel: str = "matlab") -> torch.Tensor:
+    """The LR of a mod-cropped uint8 luma in [0, 1], float64: MATLAB's bicubic unrounded (the
+    papers' protocol), or an FFmpeg kernel's levels."""
+    if kernel == "matlab":
+        return imresize(gt.to(torch.float64) / 255, 1 / scale)
+    return torch.from_numpy(downscale(gt.numpy(), scale, kernel)).to(torch.float64) / 255
+
+
+def levels(lr: torch.Tensor) -> np.ndarray:
+    """An LR in [0, 1] as the uint8 levels an encoder takes."""
+    return (lr * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def degrade(
+    y: torch.Tensor, scale: int, degradation: Degradation = CLEAN, kernel: str = "matlab"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 luma -> (mod-cropped ground truth as uint8, bicubic input in [0, 1] as float64): the
+    LR made by `kernel`, then (unless clean) one intra-coded frame through the codec."""
+    gt = mod_crop(y, scale)
+    lr = low_res(gt, scale, kernel)
+    if not degradation.clean:
+        lr = torch.from_numpy(round_trip([levels(lr)], degradation)[0]).to(torch.float64) / 255
     return gt, imresize(lr, scale)
 
 
-def score_image(restorer: Restore, y: torch.Tensor, scale: int) -> Score:
-    gt, bicubic = degrade(y, scale)
+def score_image(
+    restorer: Restore, y: torch.Tensor, scale: int, degradation: Degradation = CLEAN, kernel: str = "matlab"
+) -> Score:
+    return score_bicubic(restorer, *degrade(y, scale, degradation, kernel), scale)
+
+
+def score_bicubic(restorer: Restore, gt: torch.Tensor, bicubic: torch.Tensor, scale: int) -> Score:
+    """DRRN on a bicubic-upscaled LR (float64 in [0, 1]), and that input itself, against the uint8 ground truth."""
     start = time.perf_counter()
     out = restorer(bicubic[None, None])[0, 0].cpu()
     seconds = time.perf_counter() - start
@@ -83,11 +124,12 @@ def read_dataset(folder: str | Path) -> list[torch.Tensor]:
 
 
 def evaluate_dataset(
-    restorer: Restore, name: str, lumas: list[torch.Tensor], scale: int, on_image: Callable[[], None] | None = None
-) -> DatasetResult:
+    restorer: Restore, name: str, lumas: list[torch.Tensor], scale: int, on_image: Callable[[], None] | None = None,
+    degradation: Degradation = CLEAN, kernel: str = "matlab",
+) -> DatasetResult:  # fmt: skip
     scores = []
     for y in lumas:
-        scores.append(score_image(restorer, y, scale))
+        scores.append(score_image(restorer, y, scale, degradation, kernel))
         if on_image:
             on_image()
 
@@ -97,6 +139,8 @@ def evaluate_dataset(
     return DatasetResult(
         dataset=name,
         scale=scale,
+        degrade=str(degradation),
+        downscale=kernel,
         images=len(scores),
         psnr=mean("psnr"),
         ssim=mean("ssim"),

@@ -1,24 +1,62 @@
 """`drrn-stream eval-video`: how much DRRN recovers on real footage, frame by frame.
 
-Each frame's luma is the ground truth: it is degraded with MATLAB bicubic by 1/S and
-restored with bicubic and with DRRN, exactly as `drrn-stream eval` treats images (the
-luma is first put on DRRN's 8-bit studio scale, so full-range and 10-bit video compare
-on the same footing).
+Each frame's luma is the ground truth (put on DRRN's 8-bit studio scale first, so full-range
+and 10-bit video compare on the same footing), optionally a centre crop of it. It is degraded
+as `drrn-stream eval` degrades images (eval/protocol.py), except that a codec codes the clip's
+LR frames as one video: the clip's own motion makes the P and B frames a real stream has.
+Bicubic and DRRN restore the same decoded LR, and both are scored.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import torch
 
+from kernels.resize import imresize
+from stream.degrade import CLEAN, CodecRoundTrip, Degradation
 from stream.errors import UserError
-from stream.eval.protocol import Restore, score_image
+from stream.eval.protocol import Restore, centre_crop, levels, low_res, mod_crop, score_bicubic
 from stream.video.frames import Frame
 from stream.video.source import VideoSource
 
-FIELDS = ["frame", "pts_time", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "model_ms"]
+FIELDS = ["frame", "pts_time", "degrade", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "model_ms"]
+
+
+@dataclass
+class Pending:
+    """A frame whose LR is in the codec: its ground truth waits for the decoded LR."""
+
+    frame: Frame
+    gt: torch.Tensor  # uint8, mod-cropped
+
+
+class LowResStream:
+    """The LR frames of one degradation, in order, as they come out of the codec (clean: at once,
+    unrounded, exactly as the image protocol has them)."""
+
+    def __init__(self, degradation: Degradation, rate: Fraction) -> None:
+        self.degradation, self.rate = degradation, rate
+        self.codec: CodecRoundTrip | None = None
+        self.waiting: deque[Pending] = deque()
+
+    def push(self, frame: Frame, gt: torch.Tensor, lr: torch.Tensor) -> list[tuple[Pending, torch.Tensor]]:
+        if self.degradation.clean:
+            return [(Pending(frame, gt), lr)]
+        if self.codec is None:
+            self.codec = CodecRoundTrip(self.degradation, lr.shape[1], lr.shape[0], self.rate)
+        self.waiting.append(Pending(frame, gt))
+        return self._pair(self.codec.push(levels(lr)))
+
+    def flush(self) -> list[tuple[Pending, torch.Tensor]]:
+        return self._pair(self.codec.flush()) if self.codec is not None else []
+
+    def _pair(self, decoded: list) -> list[tuple[Pending, torch.Tensor]]:
+        return [(self.waiting.popleft(), torch.from_numpy(y).to(torch.float64) / 255) for y in decoded]
 
 
 def ground_truth(
@@ -44,37 +82,78 @@ def frames_to_score(source: VideoSource, max_frames: int | None, skip: int) -> i
     return min(n for n in (max_frames, left) if n is not None) if max_frames or left is not None else None
 
 
+@dataclass(frozen=True)
+class VideoProtocol:
+    """How eval-video degrades each frame (eval/protocol.py's image protocol, with a codec over the clip)."""
+
+    scale: int = 2
+    degradations: tuple[Degradation, ...] = (CLEAN,)
+    kernel: str = "matlab"  # the downscale (stream/degrade.DOWNSCALE_KERNELS)
+    crop: int | None = None  # score the centre crop x crop of each frame (None: the whole frame)
+
+
+def degraded_frames(
+    source: VideoSource, protocol: VideoProtocol, max_frames: int | None = None, skip: int = 0
+) -> Iterator[tuple[Degradation, Frame, torch.Tensor, torch.Tensor]]:
+    """(degradation, frame, ground truth uint8, its LR in [0, 1]) for every frame and degradation,
+    each degradation's frames in order (a codec gives them back a few frames late)."""
+    streams = [LowResStream(d, source.info.rate) for d in protocol.degradations]
+    for frame, y in ground_truth(source, max_frames, skip):
+        gt = mod_crop(centre_crop(y, protocol.crop) if protocol.crop else y, protocol.scale)
+        lr = low_res(gt, protocol.scale, protocol.kernel)
+        for stream in streams:
+            yield from ((stream.degradation, p.frame, p.gt, out) for p, out in stream.push(frame, gt, lr))
+    for stream in streams:
+        yield from ((stream.degradation, p.frame, p.gt, out) for p, out in stream.flush())
+
+
 def evaluate_video(
-    source: VideoSource, restorer: Restore, scale: int, max_frames: int | None = None, skip: int = 0
-) -> Iterator[dict[str, float]]:
-    """One row of scores per frame, in order."""
-    for frame, levels in ground_truth(source, max_frames, skip):
-        score = score_image(restorer, levels, scale)
+    source: VideoSource, restorer: Restore, protocol: VideoProtocol, max_frames: int | None = None, skip: int = 0
+) -> Iterator[dict[str, float | str]]:
+    """One row of scores per frame and degradation, each degradation's in order."""
+    for degradation, frame, gt, lr in degraded_frames(source, protocol, max_frames, skip):
+        score = score_bicubic(restorer, gt, imresize(lr, protocol.scale), protocol.scale)
         yield {
-            "frame": frame.index,
-            "pts_time": float(frame.pts * source.info.time_base),
-            "psnr": score.psnr,
-            "ssim": score.ssim,
-            "psnr_bicubic": score.psnr_bicubic,
-            "ssim_bicubic": score.ssim_bicubic,
-            "model_ms": score.seconds * 1000,
+            "frame": frame.index, "pts_time": float(frame.pts * source.info.time_base), "degrade": str(degradation),
+            "psnr": score.psnr, "ssim": score.ssim, "psnr_bicubic": score.psnr_bicubic,
+            "ssim_bicubic": score.ssim_bicubic, "model_ms": score.seconds * 1000,
+        }  # fmt: skip
+
+
+def summarise(rows: list[dict[str, float | str]]) -> list[dict[str, float | str]]:
+    """Per degradation, in the order met: frames, mean PSNR/SSIM of DRRN and bicubic, and DRRN's
+    gain over bicubic (mean, and its worst frame)."""
+    out = []
+    for spec in dict.fromkeys(str(r["degrade"]) for r in rows):
+        mine = [r for r in rows if r["degrade"] == spec]
+        means = {
+            k: sum(float(r[k]) for r in mine) / len(mine) for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")
         }
+        gains = [float(r["psnr"]) - float(r["psnr_bicubic"]) for r in mine]
+        out.append(
+            {"degrade": spec, "frames": len(mine), **means, "gain": sum(gains) / len(gains), "min_gain": min(gains)}
+        )
+    return out
 
 
-def plot_curves(path: Path, rows: list[dict[str, float]], title: str) -> None:
-    """PSNR per frame, DRRN against bicubic, as a PNG."""
+def plot_curves(path: Path, rows: list[dict[str, float | str]], title: str) -> None:
+    """PSNR per frame, DRRN against bicubic, one pair of lines per degradation, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    frames = [r["frame"] for r in rows]
     fig, ax = plt.subplots(figsize=(8, 3.5), dpi=120)
-    ax.plot(frames, [r["psnr"] for r in rows], label="DRRN", color="tab:blue")
-    ax.plot(frames, [r["psnr_bicubic"] for r in rows], label="bicubic", color="tab:gray")
+    specs = list(dict.fromkeys(str(r["degrade"]) for r in rows))
+    for colour, spec in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], specs, strict=False):
+        mine = [r for r in rows if r["degrade"] == spec]
+        label = "" if specs == ["clean"] else f" ({spec})"
+        frames = [r["frame"] for r in mine]
+        ax.plot(frames, [r["psnr"] for r in mine], label=f"DRRN{label}", color=colour)
+        ax.plot(frames, [r["psnr_bicubic"] for r in mine], label=f"bicubic{label}", color=colour, linestyle=":")
     ax.set(xlabel="frame", ylabel="Y PSNR (dB)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -24,7 +24,7 @@ from kernels.model import DRRN
 from kernels.weights import Weights, save_weights
 from stream.console import err
 from stream.errors import UserError, on_stop_signals, raise_interrupted
-from stream.eval.protocol import eager_fp32, evaluate_dataset
+from stream.eval.protocol import centre_crop, eager_fp32, evaluate_dataset
 from stream.files import write_atomically
 from stream.train.checkpoint import keep_curve_until, read_checkpoint, save_checkpoint
 from stream.train.data import LumaPack, load_pack
@@ -40,12 +40,6 @@ def validate(
     """Mean PSNR per scale, as `drrn-stream eval` scores (whole images, float32), at `units` deep."""
     restore = eager_fp32(model, units, device)
     return {s: evaluate_dataset(restore, "validation", lumas, s).psnr for s in scales}
-
-
-def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = y.shape
-    top, left = max(h - size, 0) // 2, max(w - size, 0) // 2
-    return y[top : top + size, left : left + size]
 
 
 @contextmanager

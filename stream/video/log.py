@@ -35,10 +35,10 @@ class FrameLog:
                 self._csv = csv.DictWriter(self._file, fieldnames=fields)
                 self._csv.writeheader()
 
-    def add(self, row: dict[str, float]) -> None:
+    def add(self, row: dict[str, float | str]) -> None:
         self.rows += 1
         for key, value in row.items():
-            if key in ("frame", "pts_time", "decode_errors") or not math.isfinite(value):
+            if key in ("frame", "pts_time", "decode_errors") or isinstance(value, str) or not math.isfinite(value):
                 continue
             self.sums[key] = self.sums.get(key, 0.0) + value
             self.counts[key] = self.counts.get(key, 0) + 1
@@ -64,7 +64,7 @@ class FrameLog:
         self.close()
 
 
-def _rounded(value: float) -> float | int | None:
-    if isinstance(value, int):
+def _rounded(value: float | str) -> float | int | str | None:
+    if isinstance(value, int | str):
         return value
     return round(value, 4) if math.isfinite(value) else None

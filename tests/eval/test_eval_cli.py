@@ -26,7 +26,9 @@ def test_eval_json_is_one_object_with_every_field(dataset, tiny_weights, capsys)
     results = json.loads(out)["results"]
     assert [(r["dataset"], r["scale"], r["images"]) for r in results] == [("Tiny", 2, 2), ("Tiny", 3, 2)]
     for r in results:
-        assert set(r) == {"dataset", "scale", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "images", "seconds"}
+        assert set(r) == {"dataset", "scale", "degrade", "downscale", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic",
+                          "images", "seconds"}  # fmt: skip
+        assert (r["degrade"], r["downscale"]) == ("clean", "matlab")  # the papers' protocol unless asked
         assert 5 < r["psnr_bicubic"] < 60 and r["seconds"] > 0
         assert abs(r["psnr"] - r["psnr_bicubic"]) > 0.01  # tiny_weights change the picture
 
@@ -92,3 +94,41 @@ def test_convert_writes_safetensors_and_keeps_existing_output(tmp_path, tiny_wei
     assert code == 1 and "exists" in err and dst.read_bytes() == before
     code, _, err = run_cli(["convert", str(tiny_weights), str(tmp_path / "out.pth")], capsys)
     assert code == 1 and "must be a .safetensors file" in err
+
+
+def test_eval_degrades_the_lr_through_the_codec_the_same_for_model_and_bicubic(dataset, identity_weights, capsys):
+    """Zero weights return their input: with every codec, DRRN's scores equal bicubic's (both saw one
+    LR), and a harsh codec lowers bicubic's score below the clean one's."""
+    args = ["eval", "--dataset", str(dataset), "--scale", "2", "--weights", str(identity_weights), "--json"]
+    specs = ["clean", "x264:crf=45", "jpeg:q=5", "x265:crf=45:preset=ultrafast:intra"]
+    code, out, err = run_cli([*args, *(a for spec in specs for a in ("--degrade", spec))], capsys)
+    assert code == 0, err
+    results = {r["degrade"]: r for r in json.loads(out)["results"]}
+    assert list(results) == ["clean", "x264:crf=45:preset=medium", "jpeg:q=5", "x265:crf=45:preset=ultrafast:intra"]
+    for r in results.values():
+        assert (r["psnr"], r["ssim"]) == (r["psnr_bicubic"], r["ssim_bicubic"])
+    for spec in list(results)[1:]:
+        assert results[spec]["psnr_bicubic"] < results["clean"]["psnr_bicubic"] - 0.5
+
+
+def test_eval_downscale_kernels_make_different_lr(dataset, identity_weights, capsys):
+    args = ["eval", "--dataset", str(dataset), "--scale", "2", "--weights", str(identity_weights), "--json"]
+    scores = {}
+    for kernel in ("matlab", "bilinear", "area"):
+        code, out, err = run_cli([*args, "--downscale", kernel], capsys)
+        assert code == 0, err
+        [r] = json.loads(out)["results"]
+        scores[kernel] = r["psnr_bicubic"]
+        assert r["downscale"] == kernel
+    assert len(set(scores.values())) == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--degrade", "x264:q=3"], "--degrade 'x264:q=3': x264 takes crf=0..51"),
+     (["--degrade", "h266:crf=3"], "unknown codec"),
+     (["--downscale", "nearest"], "--downscale nearest: use one of matlab, bicubic")],
+)  # fmt: skip
+def test_bad_degradations_are_one_line_before_model_time(dataset, capsys, extra, message):
+    code, _, err = run_cli(["eval", "--dataset", str(dataset), "--weights", "no-such.safetensors", *extra], capsys)
+    assert code == 1 and message in err and err.count("\n") == 1, err

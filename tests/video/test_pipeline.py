@@ -17,6 +17,7 @@ from kernels.metrics import psnr, ssim
 from kernels.resize import imresize
 from kernels.weights import load_drrn
 from stream.apps.api import FrameEnhancer
+from stream.eval.protocol import score_image
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.frames import plane_view
 from stream.video.sink import EncodeOptions
@@ -75,8 +76,9 @@ def test_eval_video_reports_means_log_and_plot(tmp_path, tiny_weights, capsys):
     args = ["eval-video", str(src), "--scale", "2", "--weights", str(tiny_weights), "--frames", "5"]
     code, out, err = run_cli([*args, "--log", str(log), "--plot", str(plot), "--json"], capsys)
     assert code == 0, err
-    summary = json.loads(out)
-    assert summary["frames"] == 5 and set(summary) == {"frames", "psnr", "psnr_bicubic", "ssim", "ssim_bicubic"}
+    [summary] = json.loads(out)["results"]
+    assert summary["frames"] == 5 and summary["degrade"] == "clean"
+    assert summary["gain"] == pytest.approx(summary["psnr"] - summary["psnr_bicubic"])
     rows = list(csv.DictReader(log.open()))
     assert len(rows) == 5 and 20 < summary["psnr_bicubic"] < 60
     for key in ("psnr", "psnr_bicubic", "ssim", "ssim_bicubic"):  # the summary is the mean of the logged frames
@@ -89,10 +91,38 @@ def test_eval_video_skip_scores_later_frames_and_refuses_to_skip_everything(tmp_
     args = ["eval-video", str(src), "--weights", str(tiny_weights), "--json", "--log", str(tmp_path / "s.csv")]
     code, out, err = run_cli([*args, "--skip", "9"], capsys)
     assert code == 0, err
-    assert json.loads(out)["frames"] == 3
+    assert json.loads(out)["results"][0]["frames"] == 3
     assert [int(r["frame"]) for r in csv.DictReader((tmp_path / "s.csv").open())] == [9, 10, 11]
     code, _, err = run_cli([*args, "--skip", "12"], capsys)
     assert code == 1 and "leaves nothing of its 12 frames" in err and err.count("\n") == 1
+
+
+def test_eval_video_codes_the_clip_as_a_video_for_each_degradation(tmp_path, identity_weights, capsys):
+    """Each --degrade codes the clip's LR frames as one video: every frame scored once per spec, in
+    order, model and bicubic on the same decoded LR (zero weights: equal scores), a coarser CRF
+    lower, and the clean rows those of the image protocol on the centre crop."""
+    src = make_clip(tmp_path / "in.mp4", width=96, height=64, audio=False)
+    log = tmp_path / "rows.jsonl"
+    specs = ["--degrade", "clean", "--degrade", "x264:crf=20", "--degrade", "x264:crf=45"]
+    args = ["eval-video", str(src), "--weights", str(identity_weights), "--frames", "8", "--crop", "48", "--json",
+            "--log", str(log), *specs]  # fmt: skip
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    results = {r["degrade"]: r for r in json.loads(out)["results"]}
+    assert [r["frames"] for r in results.values()] == [8, 8, 8]
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    for spec in results:
+        assert [r["frame"] for r in rows if r["degrade"] == spec] == list(range(8))
+    assert all(r["psnr"] == r["psnr_bicubic"] for r in rows)
+    crf20, crf45 = results["x264:crf=20:preset=medium"], results["x264:crf=45:preset=medium"]
+    assert crf45["psnr_bicubic"] < crf20["psnr_bicubic"] - 1 < results["clean"]["psnr_bicubic"]
+    with VideoSource(src) as source:
+        first = next(f for f in source if hasattr(f, "y"))
+        levels = source.info.coding.to_levels(torch.from_numpy(first.y)).to(torch.uint8)
+    crop = levels[8:56, 24:72]
+    assert results["clean"]["frames"] and rows[0]["psnr_bicubic"] == pytest.approx(
+        score_image(lambda y: y, crop, 2).psnr_bicubic, abs=1e-4
+    )
 
 
 def decoded_planes(path, index=0):
