@@ -5,22 +5,26 @@ degradation it was trained on. Downscaling is MATLAB's bicubic (the SR papers' p
 FFmpeg's swscale kernels, as `ffmpeg -vf scale=W:H:flags=K` applies them (bit-exact: the same
 library through PyAV). The codec step runs the real encoders (libx264, libx265, libjpeg) and
 decoders, since their artefacts (blocking, ringing, P/B-frame drift) are what real video carries.
+PyAV is imported where a codec or FFmpeg's scaler runs: the specs alone (and MATLAB's kernel)
+need none, so training, which reads coded data made elsewhere, runs where PyAV is missing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import av
 import cv2
 import numpy as np
 import torch
-from av.video.reformatter import ColorRange
 
 from kernels.errors import reason
 from kernels.resize import imresize
 from stream.errors import UserError
+
+if TYPE_CHECKING:
+    import av
 
 DOWNSCALE_KERNELS = ("matlab", "bicubic", "bilinear", "area", "lanczos")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -110,6 +114,8 @@ def downscale(hr: np.ndarray, scale: int, kernel: str = "matlab") -> np.ndarray:
     if kernel == "matlab":
         lr = imresize(torch.from_numpy(hr).to(torch.float64) / 255, 1 / scale)
         return (lr * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    import av
+
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(hr), format="gray")
     return frame.reformat(width=w // scale, height=h // scale, interpolation=kernel.upper()).to_ndarray()
 
@@ -129,6 +135,8 @@ class CodecRoundTrip:
             least = _X265_MIN_SIDE if degradation.codec == "x265" else 0
             self._coded = (max(height + height % 2, least), max(width + width % 2, least))
             self._encoder = _open_encoder(degradation, self._coded[1], self._coded[0], rate)
+            import av
+
             self._decoder = av.CodecContext.create(_CODECS[degradation.codec][1], "r")
 
     def push(self, y: np.ndarray) -> list[np.ndarray]:
@@ -170,6 +178,9 @@ def round_trip(frames: list[np.ndarray], degradation: Degradation) -> list[np.nd
 def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fraction) -> av.VideoCodecContext:
     """libx264/libx265 at the asked CRF and preset, tagged studio range; all-intra is a GOP of one
     frame, else the encoder's default GOP, B-frames included. x265 would print its log to stderr."""
+    import av
+    from av.video.reformatter import ColorRange
+
     name = _CODECS[degradation.codec][0]
     options = {"crf": str(degradation.quality), "preset": str(degradation.preset)}
     try:
@@ -188,6 +199,8 @@ def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fract
 
 def _yuv420(y: np.ndarray, size: tuple[int, int], pts: int) -> av.VideoFrame:
     """The luma, edge-padded to the coded (even) size, as the Y plane of an I420 frame; chroma neutral."""
+    import av
+
     y = np.pad(y, ((0, size[0] - y.shape[0]), (0, size[1] - y.shape[1])), mode="edge")
     chroma = np.full(y.size // 2, 128, np.uint8)
     frame = av.VideoFrame.from_ndarray(np.concatenate([y.reshape(-1), chroma]).reshape(-1, y.shape[1]), "yuv420p")

@@ -69,6 +69,20 @@ InitOpt = Annotated[
     typer.Option("--init", help="msra (the paper's), or msra-zero-out: start from bicubic."),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**31 - 1, help="Seeds init and sampling.")]
+PackCodedOpt = Annotated[
+    Path | None,
+    typer.Option("--pack-coded", help="Write coded LR of --data (x264/x265 at random CRFs, kernels, intra and inter; "
+                 "needs PyAV) for --scales as a .npz, and exit."),
+]  # fmt: skip
+VariantsOpt = Annotated[int, typer.Option("--variants", min=1, help="--pack-coded: coded LR per image and scale.")]
+CodedOpt = Annotated[Path | None, typer.Option("--coded", help="Coded LR of --data (from --pack-coded) to train on.")]
+CodedShareOpt = Annotated[
+    float | None,
+    typer.Option("--coded-share", min=0, max=1, help="Share of each batch with coded LR; default 0.3 with --coded."),
+]
+StartFromOpt = Annotated[
+    str | None, typer.Option("--start-from", help="Fine-tune: start from these weights (a file or a shipped name).")
+]
 ChannelsOpt = Annotated[
     int | None, typer.Option("--channels", min=1, help="Feature width (small models for experiments); default 128.")
 ]
@@ -82,40 +96,40 @@ def train_command(
     warmup: WarmupOpt = 0, units_schedule: UnitsScheduleOpt = "", min_units: MinUnitsOpt = 0, ema: EmaOpt = 0.0,
     val_data: ValDataOpt = None, val_every: ValEveryOpt = 1000, val_crop: ValCropOpt = None,
     val_units: ValUnitsOpt = "", save_minutes: SaveMinutesOpt = None, log_every: LogEveryOpt = 10,
-    init: InitOpt = "msra", seed: SeedOpt = 0,
+    init: InitOpt = "msra", seed: SeedOpt = 0, start_from: StartFromOpt = None, coded: CodedOpt = None,
+    coded_share: CodedShareOpt = None, pack_coded: PackCodedOpt = None, variants: VariantsOpt = 1,
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None,
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
-    from kernels.resolve import device_for, precision_for
-    from stream.train.data import load_pack, write_pack
+    from stream.train.data import write_pack
     from stream.train.recipe import Recipe
-    from stream.train.run import Limits, Validation, open_run
+    from stream.train.run import Limits, TrainingData, Validation, train
 
     if pack is not None:
         written = write_pack(data, pack)
         say(f"wrote {pack}: {len(written.names)} images, {pack.stat().st_size / 2**20:.1f} MiB")
         return
+    if pack_coded is not None:
+        from stream.train.make_coded import write_coded  # PyAV: only here
+
+        say(write_coded(data, pack_coded, parse_scales(scales), variants, seed))
+        return
     if out is None:
         raise UserError("--out is needed to train (or --pack FILE to only pack --data)")
     if steps is None and minutes is None:
         raise UserError("give --steps N, --minutes M or both")
-    train_pack = load_pack(data)
+    training = TrainingData.load(data, coded, start_from)
     recipe = Recipe.asked(
-        data=train_pack.fingerprint(), units=units, channels=channels, scales=parse_scales(scales), patch=patch,
+        data=training.pack.fingerprint(), units=units, channels=channels, scales=parse_scales(scales), patch=patch,
         batch=batch, optimizer=optimizer, lr=lr, weight_decay=weight_decay, clip=clip, schedule=schedule,
         lr_step=lr_step, lr_gamma=lr_gamma, steps=steps, warmup=warmup,
         units_schedule=parse_units_schedule(units_schedule, units), min_units=min_units, ema=ema, init=init, seed=seed,
+        **training.recipe_fields(coded_share),
     )  # fmt: skip
-    dev = device_for(device)
-    prec, notices = precision_for(precision, dev)
     validating = bool(val_every or save_minutes)
     validation = Validation.load(val_data, val_crop, parse_depths(val_units, units), needed=validating)
-    run = open_run(recipe, train_pack, out, dev, prec, resume, validation)
     limits = Limits(steps, minutes, val_every, save_minutes, log_every)
-    say(run.describe(limits), style="dim")
-    for notice in notices:
-        say(notice, style="yellow")
-    asked = run.run(limits)
+    asked, run = train(recipe, training, out, device, precision, resume, validation, limits)
     reason = f"stopped by {asked[0]}" if asked else "done"
     say(f"{reason} at step {run.trainer.step}: wrote {run.last}, {out / 'best.safetensors'} and {run.curve}")
 

@@ -38,6 +38,9 @@ class Recipe:
     min_units: int = 0  # > 0: each step's depth drawn from min_units..units, so one set of weights serves all
     ema: float = 0.0  # > 0: validate and export a moving average of the weights, decaying by this per step
     init: str = "msra"  # "msra" (the paper's); "msra-zero-out": output conv 0, so training starts at bicubic
+    start: str = ""  # fine-tuning: the weights it starts from (describe()), which replace the init
+    coded: str = ""  # fingerprint of the coded LR set (stream/train/coded_data.py) patches come from
+    coded_share: float = 0.0  # of each batch: patches with coded LR; the rest clean (MATLAB bicubic)
     seed: int = 0
 
     def lr_at(self, step: int) -> float:
@@ -76,7 +79,13 @@ class Recipe:
             opt += ", units " + ", ".join(f"{u} until {until}" for u, until in self.units_schedule)
         opt += f", units {self.min_units}..{self.units} at random" if self.min_units else ""
         opt += f", EMA {self.ema:g}" if self.ema else ""
+        opt += f", {self.coded_share:.0%} of patches coded LR" if self.coded_share else ""
         return f"batch {self.batch} of {self.patch}x{self.patch}, {opt}"
+
+    @property
+    def coded_batch(self) -> int:
+        """Patches per batch with coded LR (the rest clean)."""
+        return round(self.batch * self.coded_share)
 
     @classmethod
     def asked(
@@ -96,13 +105,17 @@ class Recipe:
             raise UserError("--schedule cosine anneals over --steps, so it needs --steps")
         if recipe.min_units > recipe.units:
             raise UserError(f"--min-units {recipe.min_units} is more than --units {recipe.units}")
-        if recipe.batch < len(recipe.scales):
-            raise UserError(f"--batch {recipe.batch} is smaller than the number of scales ({len(recipe.scales)})")
+        scales = len(recipe.scales)
+        if any(0 < n < scales for n in (recipe.coded_batch, recipe.batch - recipe.coded_batch)):
+            which = "clean or coded patches" if recipe.coded_share else "patches"
+            raise UserError(f"--batch {recipe.batch} has fewer {which} than scales ({scales})")
         return recipe
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Recipe:
-        return cls(**d | {"scales": tuple(d["scales"]), "units_schedule": tuple(map(tuple, d["units_schedule"]))})
+        """A recorded recipe; fields added since it was recorded take their defaults (what it ran with)."""
+        known = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
+        return cls(**known | {"scales": tuple(d["scales"]), "units_schedule": tuple(map(tuple, d["units_schedule"]))})
 
 
 def recipe_changes(old: Recipe, new: Recipe) -> list[str]:

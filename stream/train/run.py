@@ -20,13 +20,16 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from kernels.choice import Precision
 from kernels.model import DRRN
-from kernels.weights import Weights, save_weights
-from stream.console import err
+from kernels.resolve import device_for, precision_for
+from kernels.weights import Weights, describe, find_weights, save_weights
+from stream.console import err, say
 from stream.errors import UserError, on_stop_signals, raise_interrupted
 from stream.eval.protocol import centre_crop, eager_fp32, evaluate_dataset
 from stream.files import write_atomically
 from stream.train.checkpoint import keep_curve_until, read_checkpoint, save_checkpoint
+from stream.train.coded_data import CodedSet, describe_mix, read_coded
 from stream.train.data import LumaPack, load_pack
 from stream.train.recipe import Recipe, recipe_changes
 from stream.train.trainer import Trainer
@@ -96,10 +99,12 @@ class TrainingRun:
     """A Trainer writing into its output folder: last.pt, best.safetensors and curve.jsonl."""
 
     def __init__(
-        self, trainer: Trainer, out: Path, data: LumaPack, validation: Validation, state: dict[str, Any] | None
-    ) -> None:
+        self, trainer: Trainer, out: Path, data: LumaPack, validation: Validation, state: dict[str, Any] | None,
+        coded: CodedSet | None = None,
+    ) -> None:  # fmt: skip
         self.trainer, self.out, self.validation = trainer, out, validation
         self.data = f"{data.label} ({len(data.names)} images)"
+        self.coded = describe_mix(coded) if coded is not None and trainer.recipe.coded_share else ""
         self.last, self.curve = out / "last.pt", out / "curve.jsonl"
         self.before, self.gpu_before, self.best = 0.0, 0.0, {}
         self.resumed = state is not None
@@ -119,6 +124,8 @@ class TrainingRun:
         return (
             f"B1U{recipe.units} ({recipe.channels} channels) on {trainer.device} in {trainer.precision}: "
             f"{self.data}, scales {','.join(map(str, recipe.scales))}, {recipe.describe()}"
+            + (f"; starting from {recipe.start}" if recipe.start and not self.resumed else "")
+            + (f"; coded LR: {self.coded}" if self.coded else "")
             + (f"; resuming at step {trainer.step}" if self.resumed else "")
             + (f"; validating on {v.name}" if v.lumas else "; no validation")
             + (f" every {limits.val_every} steps" if v.lumas and limits.val_every else "")
@@ -145,15 +152,16 @@ class TrainingRun:
             "units": str(units),
             "scales": ",".join(map(str, recipe.scales)),
             "trained": (
-                f"{self.data}, {step} steps of {recipe.describe()}, {recipe.init} init, "
-                f"{self.trainer.device.type} {self.trainer.precision}, {seconds['all'] / 60:.1f} min"
+                f"{self.data}, {step} steps of {recipe.describe()}, "
+                + (f"from {recipe.start}, " if recipe.start else f"{recipe.init} init, ")
+                + f"{self.trainer.device.type} {self.trainer.precision}, {seconds['all'] / 60:.1f} min"
                 + (f" ({seconds['gpu'] / 60:.1f} on GPUs)" if seconds["gpu"] else "")
                 + f", {recipe.pixels(step) / 1e9:.2f} Gpx"
             ),
             "steps": str(step),
             "pixels": str(recipe.pixels(step)),
             "gpu_minutes": f"{seconds['gpu'] / 60:.2f}",
-        }
+        } | ({"coded": self.coded} if self.coded else {})
         if psnr:
             scores = json.dumps({str(s): round(p, 3) for s, p in psnr.items()})
             metadata |= {"psnr": scores, "validation": self.validation.name}
@@ -251,9 +259,49 @@ def progress_display(steps: int | None) -> Progress:
     )
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run trains on: the images, coded LR of them (or none), and weights to start from (or none)."""
+
+    pack: LumaPack
+    coded: CodedSet | None = None
+    start: Weights | None = None
+
+    @classmethod
+    def load(cls, data: Path, coded: Path | None, start: str | None) -> TrainingData:
+        pack = load_pack(data)
+        return cls(pack, read_coded(coded, pack) if coded is not None else None,
+                   find_weights(start) if start is not None else None)  # fmt: skip
+
+    def recipe_fields(self, coded_share: float | None) -> dict[str, Any]:
+        """What the data adds to the recipe: the coded set and its share (0.3 unless asked), the start."""
+        share = coded_share if coded_share is not None else 0.3 if self.coded is not None else 0.0
+        if share and self.coded is None:
+            raise UserError("--coded-share needs --coded FILE (made by --pack-coded)")
+        return {
+            "coded": self.coded.fingerprint() if self.coded is not None and share else "", "coded_share": share,
+            "start": describe(self.start) if self.start is not None else "",
+        }  # fmt: skip
+
+
+def train(
+    recipe: Recipe, data: TrainingData, out: Path, device: str, precision: Precision, resume: Path | None,
+    validation: Validation, limits: Limits,
+) -> tuple[list[str], TrainingRun]:  # fmt: skip
+    """Open the run (new, or resumed exactly) on the device, train until a limit or a signal;
+    -> (the signals that stopped it, the run)."""
+    dev = device_for(device)
+    prec, notices = precision_for(precision, dev)
+    run = open_run(recipe, data.pack, out, dev, prec, resume, validation, data.coded, data.start)
+    say(run.describe(limits), style="dim")
+    for notice in notices:
+        say(notice, style="yellow")
+    return run.run(limits), run
+
+
 def open_run(
     recipe: Recipe, pack: LumaPack, out: Path, device: torch.device, precision: str, resume: Path | None,
-    validation: Validation,
+    validation: Validation, coded: CodedSet | None = None, start: Weights | None = None,
 ) -> TrainingRun:  # fmt: skip
     """A new run in `out`, or the one `resume` saved; refused (one line) where the recipes differ."""
     state = read_checkpoint(resume) if resume is not None else None
@@ -264,4 +312,4 @@ def open_run(
     if state is not None and (changes := recipe_changes(Recipe.from_dict(state["recipe"]), recipe)):
         raise UserError(f"{resume}: the checkpoint's run differs ({'; '.join(changes)}); repeat its options")
     out.mkdir(parents=True, exist_ok=True)
-    return TrainingRun(Trainer(recipe, pack, device, precision), out, pack, validation, state)
+    return TrainingRun(Trainer(recipe, pack, device, precision, coded, start), out, pack, validation, state, coded)

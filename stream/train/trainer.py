@@ -14,6 +14,9 @@ import torch.nn.functional as F
 
 from kernels.inference import DTYPES
 from kernels.model import DRRN, DRRNConfig, flops_per_pixel
+from kernels.weights import Weights
+from stream.errors import UserError
+from stream.train.coded_data import CodedSampler, CodedSet
 from stream.train.data import LumaPack, PatchSampler
 from stream.train.recipe import Recipe
 
@@ -33,14 +36,27 @@ def initialise(model: DRRN, init: str) -> None:
         torch.nn.init.zeros_(model.conv_out.weight)
 
 
-class Trainer:
-    """The model, its optimiser and the sampler on one device; `train_step` is one update."""
+def start_from(model: DRRN, weights: Weights) -> None:
+    """Fine-tuning: the model starts from trained weights of its own width (any depth: all units share them)."""
+    try:
+        model.load_state_dict(weights.state_dict)
+    except RuntimeError:
+        width = weights.state_dict["conv_a.weight"].shape[0]
+        raise UserError(f"--start-from: {weights.source} has {width} channels, the model "
+                        f"{model.config.channels}") from None  # fmt: skip
 
-    def __init__(self, recipe: Recipe, pack: LumaPack, device: torch.device, precision: str) -> None:
+
+class Trainer:
+    """The model, its optimiser and the samplers on one device; `train_step` is one update."""
+
+    def __init__(self, recipe: Recipe, pack: LumaPack, device: torch.device, precision: str,
+                 coded: CodedSet | None = None, start: Weights | None = None) -> None:  # fmt: skip
         self.recipe, self.device, self.precision = recipe, device, precision
         torch.manual_seed(recipe.seed)
         model = DRRN(DRRNConfig(units=recipe.units, channels=recipe.channels))
         initialise(model, recipe.init)
+        if start is not None:
+            start_from(model, start)
         self.model = model.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN prefer NHWC
         params = self.model.parameters()
         if recipe.optimizer == "sgd":
@@ -50,7 +66,7 @@ class Trainer:
         else:
             self.optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        self.sampler = PatchSampler(pack, recipe.patch, recipe.scales, recipe.batch, device)
+        self.samplers = samplers(recipe, pack, coded, device)
         self.generator = torch.Generator(device)
         self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if recipe.ema else None
         self.step = 0
@@ -63,7 +79,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.generator.manual_seed(self.recipe.seed << 32 | self.step)
-        x, target = self.sampler.sample(self.generator)
+        pairs = [sampler.sample(self.generator) for sampler in self.samplers]
+        x, target = torch.cat([x for x, _ in pairs]), torch.cat([t for _, t in pairs])
         dtype = DTYPES[self.precision]
         with torch.autocast(self.device.type, dtype) if dtype != torch.float32 else nullcontext():
             out = self.model(x.contiguous(memory_format=torch.channels_last), units=self.recipe.units_at(self.step))
@@ -110,3 +127,18 @@ class Trainer:
             for name, value in state["ema"].items():
                 self.ema[name].copy_(value)
         self.step = state["step"]
+
+
+def samplers(
+    recipe: Recipe, pack: LumaPack, coded: CodedSet | None, device: torch.device
+) -> list[PatchSampler | CodedSampler]:
+    """Clean pairs for the batch's clean share, coded ones for the rest."""
+    n_clean, n_coded = recipe.batch - recipe.coded_batch, recipe.coded_batch
+    out: list[PatchSampler | CodedSampler] = []
+    if n_clean:
+        out.append(PatchSampler(pack, recipe.patch, recipe.scales, n_clean, device))
+    if n_coded:
+        if coded is None:
+            raise UserError("the recipe trains on coded LR: give --coded FILE")
+        out.append(CodedSampler(pack, coded, recipe.patch, recipe.scales, n_coded, device))
+    return out

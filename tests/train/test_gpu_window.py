@@ -15,7 +15,7 @@ import torch
 
 from kernels.weights import read_weights, save_weights
 from tests.media import make_clip
-from tests.train.test_train import shapes_image
+from tests.train.conftest import shapes_image
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "benchmarks" / "gpu_window.sh"

@@ -1,0 +1,113 @@
+"""Making a CodedSet (stream/train/coded_data.py): low-resolution training images the way real
+video makes them, through stream/degrade.py's kernels and codecs. Needs PyAV: it runs where the
+data is prepared, and the set travels to the training machine as data.
+
+Per training image, scale and variant, a random draw (seeded, so the set is reproducible) picks a
+downscale kernel, a codec, a CRF and a preset, and whether the frame is intra-coded (the whole
+image, one frame) or inter-coded: the last frame of a short sequence of windows moving over the
+image a few pixels a frame, sub-pixel steps included, so that the codec predicts it from the
+frames before, with the drift and smearing of P and B frames. Each LR image is kept with the
+place of the HR window it shows, so every coded pixel has its exact ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from stream.console import err
+from stream.degrade import Degradation, downscale, round_trip
+from stream.errors import UserError
+from stream.train.coded_data import CodedSet, describe_mix
+from stream.train.data import LumaPack, load_pack
+
+
+@dataclass(frozen=True)
+class CodedMix:
+    """What the coded LR is drawn from (docs/QUALITY.md has the measurements behind it)."""
+
+    codecs: tuple[str, ...] = ("x264", "x265")  # what downloads, phones and streams carry
+    crf: tuple[int, int] = (18, 36)  # from near-transparent to a low-bitrate stream
+    presets: tuple[str, ...] = ("veryfast", "medium", "slow")
+    kernels: tuple[str, ...] = ("bicubic", "bilinear", "area", "lanczos", "matlab")  # FFmpeg's, and the papers'
+    inter: float = 0.5  # share of LR images that are the last frame of a moving sequence
+    frames: int = 5  # its length: the last is a P or B frame, predicted from the ones before
+    step: int = 3  # most HR pixels the window moves a frame, each axis
+    variants: int = 1  # coded LR images per training image and scale
+    seed: int = 0
+
+
+def make_coded(pack: LumaPack, scales: tuple[int, ...], mix: CodedMix,
+               progress: Callable[[int, int], None] = lambda done, total: None) -> CodedSet:  # fmt: skip
+    """Every image of `pack` at every scale, `mix.variants` times, coded as `mix` draws it."""
+    rng = random.Random(mix.seed)
+    images = pack.images()
+    jobs = [(i, s) for i in range(len(images)) for s in scales for _ in range(mix.variants)]
+    entries = []
+    for done, (i, s) in enumerate(jobs):
+        entries.append((i, s, *code_one(images[i].numpy(), s, mix, rng)))
+        progress(done + 1, len(jobs))
+    lrs = [lr for *_, lr, _ in entries]
+    return CodedSet(
+        pixels=np.concatenate([lr.ravel() for lr in lrs]),
+        shapes=np.array([lr.shape for lr in lrs], dtype=np.int64),
+        image=np.array([e[0] for e in entries], dtype=np.int64),
+        scale=np.array([e[1] for e in entries], dtype=np.int64),
+        origin=np.array([e[2] for e in entries], dtype=np.int64),
+        specs=[e[4] for e in entries],
+        data=pack.fingerprint(),
+        mix=json.dumps(asdict(mix) | {"scales": list(scales)}),
+    )
+
+
+def code_one(hr: np.ndarray, scale: int, mix: CodedMix, rng: random.Random) -> tuple[tuple[int, int], np.ndarray, str]:
+    """One draw for one image -> (the HR window's top-left, its coded LR, what made it)."""
+    kernel = rng.choice(mix.kernels)
+    degradation = Degradation(rng.choice(mix.codecs), rng.randint(*mix.crf), rng.choice(mix.presets))
+    inter = rng.random() < mix.inter
+    size = window_size(hr.shape, scale, mix.frames * mix.step if inter else 0)
+    path = walk(hr.shape, size, mix.frames if inter else 1, mix.step, rng)
+    lows = [downscale(hr[y : y + size[0], x : x + size[1]], scale, kernel) for y, x in path]
+    coded = round_trip(lows, degradation)[-1]
+    return path[-1], coded, f"{degradation}{':inter' if inter else ''}@{kernel}"
+
+
+def window_size(shape: tuple[int, ...], scale: int, margin: int) -> tuple[int, int]:
+    """The HR window: the image less the room it moves in, a multiple of the scale."""
+    h, w = (side - min(margin, side // 4) for side in shape[:2])
+    return h - h % scale, w - w % scale
+
+
+def walk(shape: tuple[int, ...], size: tuple[int, int], frames: int, step: int, rng: random.Random) -> list:
+    """The windows' top-left corners: a random start, then steps of up to `step` px, kept inside."""
+    room = (shape[0] - size[0], shape[1] - size[1])
+    y, x = rng.randint(0, room[0]), rng.randint(0, room[1])
+    path = [(y, x)]
+    for _ in range(frames - 1):
+        y = min(max(y + rng.randint(-step, step), 0), room[0])
+        x = min(max(x + rng.randint(-step, step), 0), room[1])
+        path.append((y, x))
+    return path
+
+
+def write_coded(data: Path, dst: Path, scales: tuple[int, ...], variants: int, seed: int) -> str:
+    """`train --pack-coded`: the coded set of the images at `data` (a folder or a pack), written to
+    `dst` with a progress bar; -> the line that says what was written."""
+    if dst.suffix != ".npz":
+        raise UserError(f"--pack-coded {dst}: the file must end in .npz")
+    pack = load_pack(data)
+    mix = CodedMix(variants=variants, seed=seed)
+    with Progress(TextColumn("coding LR"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task("coding", total=len(pack.names) * len(scales) * variants)
+        coded = make_coded(pack, scales, mix, lambda done, _: bar.update(task, completed=done))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    coded.save(dst)
+    return (
+        f"wrote {dst}: {describe_mix(coded)}, {coded.pixels.size / 1e6:.1f} Mpx, {dst.stat().st_size / 2**20:.1f} MiB"
+    )

@@ -1,0 +1,147 @@
+"""Coded training data: made through real codecs, aligned to its ground truth, mixed into batches, recorded."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kernels.metrics import psnr
+from kernels.resize import imresize
+from kernels.weights import read_weights
+from stream.degrade import downscale
+from stream.train.coded_data import CodedSampler, CodedSet, read_coded
+from stream.train.data import pack_folder
+from stream.train.make_coded import CodedMix, code_one, make_coded
+from stream.train.recipe import Recipe
+from stream.train.trainer import Trainer
+from tests.cli_helpers import run_cli
+from tests.train.conftest import TINY
+
+FAST = CodedMix(codecs=("x264",), presets=("ultrafast",), frames=3)
+
+
+def matlab_set(pack, scales=(2, 3)) -> CodedSet:
+    """Every image's whole LR by MATLAB's bicubic, uncoded, at the origin: a set whose pairs are known exactly."""
+    images = [y.numpy() for y in pack.images()]
+    entries = [(i, s, downscale(y[: y.shape[0] // s * s, : y.shape[1] // s * s], s)) for i, y in enumerate(images)
+               for s in scales]  # fmt: skip
+    return CodedSet(
+        pixels=np.concatenate([lr.ravel() for *_, lr in entries]),
+        shapes=np.array([lr.shape for *_, lr in entries], dtype=np.int64),
+        image=np.array([i for i, *_ in entries], dtype=np.int64), scale=np.array([s for _, s, _ in entries]),
+        origin=np.zeros((len(entries), 2), dtype=np.int64), specs=["clean@matlab"] * len(entries),
+        data=pack.fingerprint(), mix="{}",
+    )  # fmt: skip
+
+
+def test_coded_pairs_are_the_lr_upscaled_and_the_hr_window_it_shows(train_dir):
+    """At any crop position and any of the 8 rotations and flips, the input is the stored LR upscaled
+    by MATLAB's bicubic (as on the whole image) and the target the HR pixels under it."""
+    pack = pack_folder(train_dir)
+    coded = matlab_set(pack)
+    patch = 9
+    sampler = CodedSampler(pack, coded, patch, (2, 3), 4, torch.device("cpu"))
+    for group in sampler.groups:
+        s, c = group.scale, group.lr_crop
+        mine = np.flatnonzero(coded.scale == s)
+        for entry, top, left, code in ((0, 0, 0, 0), (1, 3, 2, 5), (len(mine) - 1, 1, 4, 7)):
+            x, y = sampler.pairs(group, *(torch.tensor([v]) for v in (entry, top, left, code)))
+            n = mine[entry]
+            whole_lr = torch.from_numpy(coded.pixels[coded.offsets[n] :][: coded.shapes[n].prod()])
+            up = imresize(whole_lr.reshape(*coded.shapes[n]).double() / 255, s)
+            hr = pack.images()[int(coded.image[n])].double() / 255
+            window = (slice(s * top, s * (top + c)), slice(s * left, s * (left + c)))  # the crop, in HR pixels
+            centre = slice((s * c - patch) // 2, (s * c - patch) // 2 + patch)  # of the crop as transformed
+            transform = _dihedral_of(code)
+            torch.testing.assert_close(x[0].double(), transform(up[window])[centre, centre], atol=2e-6, rtol=0)
+            torch.testing.assert_close(y[0].double(), transform(hr[window])[centre, centre], atol=1e-7, rtol=0)
+
+
+def _dihedral_of(code: int):
+    from stream.train.data import dihedral
+
+    return lambda t: dihedral(t[None], torch.tensor([code]))[0]
+
+
+def test_each_coded_lr_shows_the_hr_window_it_names(train_dir):
+    """Intra and inter, every kernel: the decoded LR matches the downscale of its recorded HR window
+    far better than the window one pixel away (a wrong origin would not)."""
+    pack = pack_folder(train_dir)
+    coded = make_coded(pack, (2, 3), dataclasses.replace(FAST, crf=(18, 18), variants=2, inter=0.5))
+    assert len(coded.specs) == len(pack.names) * 2 * 2
+    assert any(":inter@" in spec for spec in coded.specs) and any(":inter@" not in spec for spec in coded.specs)
+    images, offsets = pack.images(), coded.offsets
+    for n, spec in enumerate(coded.specs):
+        s, (y, x), (h, w) = int(coded.scale[n]), coded.origin[n], coded.shapes[n]
+        lr = torch.from_numpy(coded.pixels[offsets[n] : offsets[n] + h * w].reshape(h, w))
+        hr = images[int(coded.image[n])].numpy()
+        kernel = spec.rsplit("@", 1)[1]
+        here = downscale(hr[y : y + s * h, x : x + s * w], s, kernel)
+        assert psnr(lr, torch.from_numpy(here)) > 30, spec
+        if x + s * w + 1 <= hr.shape[1]:  # the window one pixel to the right
+            there = downscale(hr[y : y + s * h, x + 1 : x + 1 + s * w], s, kernel)
+            assert psnr(lr, torch.from_numpy(here)) > psnr(lr, torch.from_numpy(there)) + 2, spec
+
+
+def test_inter_coded_lr_is_a_predicted_frame_of_a_moving_window():
+    rng = random.Random(3)
+    hr = np.random.default_rng(0).integers(0, 256, (64, 80), dtype=np.uint8)
+    origin, lr, spec = code_one(hr, 2, dataclasses.replace(FAST, inter=1.0, kernels=("area",)), rng)
+    assert spec.endswith(":inter@area") and lr.shape[0] * 2 + origin[0] <= 64 and lr.shape[1] * 2 + origin[1] <= 80
+    assert lr.shape[0] * 2 < 64  # the window is smaller than the image: it moves inside it
+
+
+def test_a_coded_set_is_reproducible_saved_and_tied_to_its_images(train_dir, tmp_path):
+    pack = pack_folder(train_dir)
+    first, second = make_coded(pack, (2,), FAST), make_coded(pack, (2,), FAST)
+    assert first.fingerprint() == second.fingerprint() and first.specs == second.specs
+    first.save(tmp_path / "coded.npz")
+    again = read_coded(tmp_path / "coded.npz", pack)
+    assert again.fingerprint() == first.fingerprint() and json.loads(again.mix)["codecs"] == ["x264"]
+    other = dataclasses.replace(pack, pixels=255 - pack.pixels)
+    with pytest.raises(Exception, match="other training images"):
+        read_coded(tmp_path / "coded.npz", other)
+
+
+def test_a_batch_mixes_clean_and_coded_pairs_in_the_recipes_share(train_dir):
+    pack = pack_folder(train_dir)
+    recipe = Recipe(data=pack.fingerprint(), units=1, channels=8, patch=9, batch=8, scales=(2,), coded="x",
+                    coded_share=0.25)  # fmt: skip
+    trainer = Trainer(recipe, pack, torch.device("cpu"), "fp32", matlab_set(pack, (2,)))
+    assert [type(s).__name__ for s in trainer.samplers] == ["PatchSampler", "CodedSampler"]
+    assert [s.group_sizes for s in trainer.samplers] == [[6], [2]]
+    losses = [trainer.train_step().item() for _ in range(20)]
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4]), losses
+
+
+def test_cli_packs_coded_lr_trains_on_it_and_records_it(train_dir, tmp_path, capsys):
+    coded, out = tmp_path / "coded.npz", tmp_path / "run"
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--pack-coded", str(coded), "--scales", "2"], capsys)
+    assert code == 0 and "wrote" in err and coded.is_file(), err
+    base = ["train", "--data", str(train_dir), *TINY, "--scales", "2", "--coded", str(coded), "--val-every", "0"]
+    code, _, err = run_cli([*base, "--out", str(out), "--steps", "3", "--coded-share", "0.5"], capsys)
+    assert code == 0, err
+    weights = read_weights(out / "best.safetensors")
+    assert "50% of patches coded LR" in weights.metadata["trained"] and "coded LR" in weights.metadata["coded"]
+    code, _, err = run_cli([*base, "--out", str(out), "--steps", "4", "--resume", str(out / "last.pt")], capsys)
+    assert code == 1 and "coded_share 0.5 -> 0.3" in err, err  # another mix is another run
+
+
+def test_fine_tuning_starts_from_the_weights_given(train_dir, tmp_path, capsys, tiny_weights):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(train_dir), *TINY, "--out", str(out), "--steps", "0", "--val-every", "0",
+            "--start-from", str(tiny_weights)]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    start, after = read_weights(tiny_weights), read_weights(out / "best.safetensors")
+    assert all(torch.equal(start.state_dict[k], v) for k, v in after.state_dict.items())
+    assert "from tiny.safetensors (B1U1)" in after.metadata["trained"]
+    code, _, err = run_cli([*args[:-1], str(Path(tiny_weights)), "--channels", "16", "--out", str(tmp_path / "b")],
+                           capsys)  # fmt: skip
+    assert code == 1 and "--start-from: tiny.safetensors has 8 channels, the model 16" in err, err
