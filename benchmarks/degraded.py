@@ -1,6 +1,6 @@
 """DRRN's gain over bicubic on real clips whose low-resolution frames went through a real codec.
 
-    python -m benchmarks.degraded --out docs/results/degraded/shipped.json [--weights W] \\
+    python -m benchmarks.degraded --out docs/results/degraded/shipped.json [--weights W] [--scales 2 4] \\
         [--clips ../shared/data/video] [--frames 4] [--crop 256] [--downscale bicubic]
     python -m benchmarks.degraded --table docs/results/degraded/shipped.json [more.json ...]
 
@@ -37,7 +37,7 @@ def score_clips(args: argparse.Namespace) -> dict:
     print(f"{model.ran}", flush=True)
     rows = []
     for clip in sorted(p for p in args.clips.iterdir() if p.is_file()):
-        for scale, specs in SPECS.items():
+        for scale, specs in ((s, SPECS[s]) for s in args.scales):
             degradations = tuple(parse_degradation(spec) for spec in specs)
             protocol = VideoProtocol(scale, degradations, args.downscale, args.crop)
             with VideoSource(clip) as source:
@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--downscale", default="bicubic")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--scales", type=int, nargs="+", choices=sorted(SPECS), default=sorted(SPECS))
     args = parser.parse_args()
     if args.table:
         print(table(args.table))

@@ -80,6 +80,11 @@ CodedShareOpt = Annotated[
     float | None,
     typer.Option("--coded-share", min=0, max=1, help="Share of each batch with coded LR; default 0.3 with --coded."),
 ]
+ValCodedOpt = Annotated[
+    Path | None,
+    typer.Option("--val-coded", help="Coded LR of --val-data (from --pack-coded): validated too, and the best "
+                 "weights are those best on clean and coded LR together."),
+]  # fmt: skip
 StartFromOpt = Annotated[
     str | None, typer.Option("--start-from", help="Fine-tune: start from these weights (a file or a shipped name).")
 ]
@@ -98,6 +103,7 @@ def train_command(
     val_units: ValUnitsOpt = "", save_minutes: SaveMinutesOpt = None, log_every: LogEveryOpt = 10,
     init: InitOpt = "msra", seed: SeedOpt = 0, start_from: StartFromOpt = None, coded: CodedOpt = None,
     coded_share: CodedShareOpt = None, pack_coded: PackCodedOpt = None, variants: VariantsOpt = 1,
+    val_coded: ValCodedOpt = None,
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None,
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
@@ -127,7 +133,7 @@ def train_command(
         **training.recipe_fields(coded_share),
     )  # fmt: skip
     validating = bool(val_every or save_minutes)
-    validation = Validation.load(val_data, val_crop, parse_depths(val_units, units), needed=validating)
+    validation = Validation.load(val_data, val_crop, parse_depths(val_units, units), validating, val_coded)
     limits = Limits(steps, minutes, val_every, save_minutes, log_every)
     asked, run = train(recipe, training, out, device, precision, resume, validation, limits)
     reason = f"stopped by {asked[0]}" if asked else "done"

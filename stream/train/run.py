@@ -22,11 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from kernels.choice import Precision
 from kernels.model import DRRN
+from kernels.resize import imresize
 from kernels.resolve import device_for, precision_for
 from kernels.weights import Weights, describe, find_weights, save_weights
 from stream.console import err, say
 from stream.errors import UserError, on_stop_signals, raise_interrupted
-from stream.eval.protocol import centre_crop, eager_fp32, evaluate_dataset
+from stream.eval.protocol import centre_crop, eager_fp32, evaluate_dataset, score_bicubic
 from stream.files import write_atomically
 from stream.train.checkpoint import keep_curve_until, read_checkpoint, save_checkpoint
 from stream.train.coded_data import CodedSet, describe_mix, read_coded
@@ -43,6 +44,16 @@ def validate(
     """Mean PSNR per scale, as `drrn-stream eval` scores (whole images, float32), at `units` deep."""
     restore = eager_fp32(model, units, device)
     return {s: evaluate_dataset(restore, "validation", lumas, s).psnr for s in scales}
+
+
+def validate_coded(model: DRRN, pairs: list[CodedPair], units: int, device: torch.device) -> dict[int, float]:
+    """Mean PSNR per scale on coded LR of the validation images, scored as `eval --degrade` scores."""
+    restore = eager_fp32(model, units, device)
+    scores: dict[int, list[float]] = {}
+    for pair in pairs:
+        bicubic = imresize(pair.lr.to(torch.float64) / 255, pair.scale)
+        scores.setdefault(pair.scale, []).append(score_bicubic(restore, pair.gt, bicubic, pair.scale).psnr)
+    return {s: sum(p) / len(p) for s, p in sorted(scores.items())}
 
 
 @contextmanager
@@ -78,21 +89,30 @@ class Validation:
     lumas: list[torch.Tensor]  # uint8 luma images, scored as `drrn-stream eval` scores
     name: str  # "Set5, whole images", for logs and the weights' metadata
     depths: tuple[int, ...]  # extra depths to score besides the model's own
+    coded: tuple[CodedPair, ...] = ()  # coded LR of the images: what a real-input run is chosen by, too
 
     @classmethod
-    def load(cls, path: Path | None, crop: int | None, depths: tuple[int, ...], needed: bool = True) -> Validation:
-        """The images at `path` (a folder or a .npz), else ../shared's Set5 where present; none if not needed."""
+    def load(cls, path: Path | None, crop: int | None, depths: tuple[int, ...], needed: bool = True,
+             coded: Path | None = None) -> Validation:  # fmt: skip
+        """The images at `path` (a folder or a .npz), else ../shared's Set5 where present; none if not
+        needed; with `coded`, a coded set made from them (train --pack-coded)."""
         if needed and path is None and DEFAULT_VAL_DATA.is_dir():
             path = DEFAULT_VAL_DATA
-        return cls.of(load_pack(path) if needed and path is not None else None, crop, depths)
+        pack = load_pack(path) if needed and path is not None else None
+        if coded is not None and pack is None:
+            raise UserError("--val-coded needs validation (--val-every or --save-minutes) and its images (--val-data)")
+        return cls.of(pack, crop, depths, read_coded(coded, pack) if coded is not None and pack else None)
 
     @classmethod
-    def of(cls, pack: LumaPack | None, crop: int | None, depths: tuple[int, ...]) -> Validation:
+    def of(cls, pack: LumaPack | None, crop: int | None, depths: tuple[int, ...],
+           coded: CodedSet | None = None) -> Validation:  # fmt: skip
         if pack is None:
             return cls([], "", ())
         lumas = [centre_crop(y, crop) for y in pack.images()] if crop else pack.images()
         where = f"centre {crop}x{crop} crops (approximate)" if crop else "whole images"
-        return cls(lumas, f"{pack.label}, {where}", depths)
+        pairs = tuple(coded_pairs(pack, coded)) if coded is not None else ()
+        return cls(lumas, f"{pack.label}, {where}" + (f", and {len(pairs)} coded LR of them" if pairs else ""),
+                   depths, pairs)  # fmt: skip
 
 
 class TrainingRun:
@@ -143,7 +163,7 @@ class TrainingRun:
         with self.curve.open("a") as f:
             f.write(json.dumps(head | {"pixels": self.trainer.recipe.pixels(step)} | record) + "\n")
 
-    def export(self, path: Path, psnr: dict[int, float]) -> None:
+    def export(self, path: Path, psnr: dict[int, float], coded: dict[int, float] | None = None) -> None:
         """The validated weights (EMA where kept) with what they are and what they measured."""
         recipe, step, seconds = self.trainer.recipe, self.trainer.step, self.seconds()
         units = recipe.units
@@ -165,6 +185,8 @@ class TrainingRun:
         if psnr:
             scores = json.dumps({str(s): round(p, 3) for s, p in psnr.items()})
             metadata |= {"psnr": scores, "validation": self.validation.name}
+        if coded:
+            metadata["psnr_coded"] = json.dumps({str(s): round(p, 3) for s, p in coded.items()})
         with write_atomically(path) as tmp:
             save_weights(tmp, Weights({k: v.float().cpu() for k, v in self.trainer.weights().items()}, metadata))
 
@@ -175,18 +197,22 @@ class TrainingRun:
         model.load_state_dict(trainer.weights())
         self.psnr = validate(model, v.lumas, scales, model.config.units, trainer.device)
         at_depth = {u: validate(model, v.lumas, scales, u, trainer.device) for u in v.depths}
+        coded = validate_coded(model, list(v.coded), model.config.units, trainer.device) if v.coded else {}
         self.validated_at = trainer.step
-        mean = sum(self.psnr.values()) / len(self.psnr)
+        mean = _mean(self.psnr) if not coded else (_mean(self.psnr) + _mean(coded)) / 2  # clean and coded alike
         is_best = mean > self.best.get("mean", -math.inf)
         if is_best:
             self.best = {"mean": mean, "step": trainer.step}
-            self.export(self.out / "best.safetensors", self.psnr)
+            self.export(self.out / "best.safetensors", self.psnr, coded)
         record: dict[str, Any] = {"psnr": {str(s): round(p, 3) for s, p in self.psnr.items()}}
+        if coded:
+            record["psnr_coded"] = {str(s): round(p, 3) for s, p in coded.items()}
         if at_depth:
             record["psnr_units"] = {str(u): {str(s): round(p, 3) for s, p in d.items()} for u, d in at_depth.items()}
         self.log(record)
         shown = "  ".join(f"x{s} {p:.2f}" for s, p in self.psnr.items())
         shown += "".join(f"; U{u} x{min(d)} {d[min(d)]:.2f}" for u, d in at_depth.items())
+        shown += "; coded " + "  ".join(f"x{s} {p:.2f}" for s, p in coded.items()) if coded else ""
         console.print(f"step {trainer.step}: PSNR {shown}, mean {mean:.2f}" + (" (best)" if is_best else ""))
 
     def checkpoint(self, console: Console) -> None:
@@ -246,6 +272,27 @@ class TrainingRun:
     def reached(self, limits: Limits) -> bool:
         by_steps = limits.steps is not None and self.trainer.step >= limits.steps
         return by_steps or (limits.minutes is not None and time.monotonic() - self.start >= limits.minutes * 60)
+
+
+def _mean(scores: dict[int, float]) -> float:
+    return sum(scores.values()) / len(scores)
+
+
+@dataclass(frozen=True)
+class CodedPair:
+    """A coded LR of a validation image, with the HR window it shows."""
+
+    scale: int
+    gt: torch.Tensor  # uint8
+    lr: torch.Tensor  # uint8
+
+
+def coded_pairs(pack: LumaPack, coded: CodedSet) -> Iterator[CodedPair]:
+    images = pack.images()
+    for n, (offset, (h, w)) in enumerate(zip(coded.offsets, coded.shapes, strict=True)):
+        s, (top, left) = int(coded.scale[n]), coded.origin[n]
+        gt = images[int(coded.image[n])][top : top + s * h, left : left + s * w]
+        yield CodedPair(s, gt, torch.from_numpy(coded.pixels[offset : offset + h * w].reshape(h, w)))
 
 
 def progress_display(steps: int | None) -> Progress:

@@ -145,3 +145,24 @@ def test_fine_tuning_starts_from_the_weights_given(train_dir, tmp_path, capsys, 
     code, _, err = run_cli([*args[:-1], str(Path(tiny_weights)), "--channels", "16", "--out", str(tmp_path / "b")],
                            capsys)  # fmt: skip
     assert code == 1 and "--start-from: tiny.safetensors has 8 channels, the model 16" in err, err
+
+
+def test_coded_validation_is_logged_and_chooses_the_best_with_clean(train_dir, val_dir, tmp_path, capsys):
+    """--val-coded scores coded LR of the validation images at each check: its PSNR is in the curve and
+    the exported weights, and the best weights are the best on clean and coded LR together."""
+    coded = tmp_path / "val_coded.npz"
+    code, _, err = run_cli(["train", "--data", str(val_dir), "--pack-coded", str(coded), "--scales", "2,3,4"], capsys)
+    assert code == 0, err
+    out = tmp_path / "run"
+    args = ["train", "--data", str(train_dir), *TINY, "--out", str(out), "--steps", "4", "--val-every", "2",
+            "--val-data", str(val_dir), "--val-coded", str(coded)]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    checks = [r for r in map(json.loads, (out / "curve.jsonl").read_text().splitlines()) if "psnr" in r]
+    assert [r["step"] for r in checks] == [2, 4] and all(set(r["psnr_coded"]) == {"2", "3", "4"} for r in checks)
+    means = [(sum(r["psnr"].values()) + sum(r["psnr_coded"].values())) / 6 for r in checks]
+    best = torch.load(out / "last.pt", weights_only=True)["best"]
+    assert best["step"] == checks[means.index(max(means))]["step"] and best["mean"] == pytest.approx(
+        max(means), abs=1e-3
+    )
+    assert set(json.loads(read_weights(out / "best.safetensors").metadata["psnr_coded"])) == {"2", "3", "4"}
