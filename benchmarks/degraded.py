@@ -30,6 +30,7 @@ from stream.video.source import VideoSource
 
 SKIP = {"sintel.mp4": 300}  # its first 15 frames are black, the next ~100 a fade-in
 SPECS = {2: ("clean", "x264:crf=18", "x264:crf=23", "x264:crf=28", "x264:crf=33"), 4: ("clean", "x264:crf=23")}
+PROTOCOL = {"frames": 4, "crop": 256, "downscale": "bicubic"}  # the defaults; a GPU window's pack-clips --coded too
 
 
 def score_clips(args: argparse.Namespace) -> dict:
@@ -82,9 +83,9 @@ def main() -> None:
     parser.add_argument("--table", type=Path, nargs="+")
     parser.add_argument("--weights", default=None, help="default: the shipped weights")
     parser.add_argument("--clips", type=Path, default=Path("../shared/data/video"))
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--crop", type=int, default=256)
-    parser.add_argument("--downscale", default="bicubic")
+    parser.add_argument("--frames", type=int, default=PROTOCOL["frames"])
+    parser.add_argument("--crop", type=int, default=PROTOCOL["crop"])
+    parser.add_argument("--downscale", default=PROTOCOL["downscale"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--scales", type=int, nargs="+", choices=sorted(SPECS), default=sorted(SPECS))

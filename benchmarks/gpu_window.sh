@@ -2,9 +2,14 @@
 # The GPU-window kit: every minute of a lent GPU turned into better shipped weights and GPU checks.
 #
 # Here, beside ../shared, once:        benchmarks/gpu_window.sh prepare
-#   packs the 291 training images and Set5 into build/gpu-window/train/ (~27 MiB); Set5, Set14, the
-#   reference weights and the first frames of ../shared/data/video into build/gpu-window/eval/
-#   (~14 MiB); a PyAV wheel for the device's Python 3.12 into build/gpu-window/whl/ (~36 MiB).
+#   packs the 291 training images and Set5 into build/gpu-window/train/, with coded LR of both (x264
+#   and x265 at random CRFs, kernels, intra and inter: what a real-input run trains and validates on);
+#   Set5, Set14, the reference weights and the first frames of ../shared/data/video (whole, and
+#   benchmarks/degraded.py's coded LR of their centre crops) into build/gpu-window/eval/; a PyAV
+#   wheel for the device's Python 3.12 into build/gpu-window/whl/ (~36 MiB).
+# Two runs continue window after window, each a STATE folder: training/real-input (the shipped
+# B1U25 fine-tuned on coded LR, issue #22: the first use of a window) and training/b1u25-x234
+# (the paper-protocol run, the default STATE). A recipe with --coded-share trains on the coded LR.
 # On the GPU machine, back to back while it is warm (the device tool's `run`):
 #   1. benchmarks/gpu_window.sh train   carry ["build/gpu-window/train", "build/gpu-window/eval"], timeout_s 560
 #      resumes training/b1u25-x234/last.pt (or starts the recipe in training/b1u25-x234/recipe.args)
@@ -46,9 +51,11 @@ prepare)
     mkdir -p "$kit/train" "$kit/eval" "$kit/whl"
     "$python" -m stream train --data "$data/train" --pack "$kit/train/train291.npz"
     "$python" -m stream train --data "$data/Set5" --pack "$kit/train/set5.npz"
+    "$python" -m stream train --data "$kit/train/train291.npz" --pack-coded "$kit/train/coded291.npz" --variants "${VARIANTS:-1}"
+    "$python" -m stream train --data "$kit/train/set5.npz" --pack-coded "$kit/train/set5_coded.npz" --seed 1
     for set in Set5 Set14; do rm -rf "$kit/eval/$set" && cp -r "$data/$set" "$kit/eval/$set"; done
     cp "$reference" "$kit/eval/reference.params"
-    "$python" -m benchmarks.window_eval pack-clips "$data/video" "$kit/eval/clips.npz" --frames 4 \
+    "$python" -m benchmarks.window_eval pack-clips "$data/video" "$kit/eval/clips.npz" --frames 4 --coded \
         --skip sintel.mp4:300  # its first 15 frames are black, the next ~100 a fade-in
     if [ -z "${NO_WHEEL:-}" ]; then
         av=$("$python" -c 'import av; print(av.__version__)')
@@ -70,6 +77,9 @@ train)
     mkdir -p "$out"
     machine | tee "$out/train.log"
     mapfile -t recipe < <(grep -v '^#' "$state/recipe.args" | tr ' ' '\n' | grep .)
+    if grep -q -- '--coded-share' "$state/recipe.args"; then  # a real-input run: coded LR to train and choose on
+        recipe+=(--coded "$kit/train/coded291.npz" --val-coded "$kit/train/set5_coded.npz")
+    fi
     resume=()
     if [ -f "$state/last.pt" ]; then  # the run so far: its curve goes on, its best stays best until beaten
         resume=(--resume "$state/last.pt")

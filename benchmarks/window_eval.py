@@ -17,17 +17,20 @@ import dataclasses
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import torch
 import typer
 
 from kernels.errors import WeightsError
+from kernels.resize import imresize
 from kernels.resolve import device_for
 from kernels.weights import describe, load_drrn, read_weights, save_weights
 from stream.errors import UserError
-from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, score_image
+from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, score_bicubic, score_image
 from stream.files import write_atomically
 from stream.train.checkpoint import read_checkpoint
 from stream.train.data import LumaPack, load_pack
@@ -42,21 +45,25 @@ def pack_clips(
     out: Path,
     frames: Annotated[int, typer.Option("--frames", min=1)] = 4,
     skip: Annotated[list[str], typer.Option("--skip", help="CLIP:N: start that clip after N frames.")] = [],  # noqa: B006
+    coded: Annotated[bool, typer.Option("--coded", help="Also benchmarks.degraded's coded LR of each clip.")] = False,
 ) -> None:
-    """The first FRAMES frames of every clip in VIDEOS (after --skip) as ground-truth luma levels."""
+    """The first FRAMES frames of every clip in VIDEOS (after --skip) as ground-truth luma levels;
+    with --coded also, per scale, their centre crop and its LR through each codec of
+    benchmarks/degraded.py ("crop/CLIP#FRAME/xS", "lr/CLIP#FRAME/xS/SPEC")."""
     from stream.eval.video import ground_truth  # PyAV: only here, never on the GPU machine
     from stream.video.source import VideoSource
 
     names, lumas = [], []
     skips = {name: int(n) for name, _, n in (item.rpartition(":") for item in skip)}
     for clip in sorted(p for p in videos.iterdir() if p.is_file()):
-        source = VideoSource(clip)
-        try:
+        with VideoSource(clip) as source:
             for frame, levels in ground_truth(source, frames, skips.get(clip.name, 0)):
                 names.append(f"video/{clip.name}#{frame.index}")
                 lumas.append(levels.numpy())
-        finally:
-            source.close()
+        if coded:
+            for name, image in coded_clip(clip, frames, skips.get(clip.name, 0)):
+                names.append(name)
+                lumas.append(image)
     pack = LumaPack(
         pixels=torch.cat([torch.from_numpy(y).ravel() for y in lumas]).numpy(),
         shapes=torch.tensor([y.shape for y in lumas], dtype=torch.int64).numpy(),
@@ -67,10 +74,46 @@ def pack_clips(
     print(f"wrote {out}: {len(names)} frames of {len({n.split('#')[0] for n in names})} clips")
 
 
+def coded_clip(clip: Path, frames: int, skip: int) -> Iterator[tuple[str, np.ndarray]]:
+    """benchmarks/degraded.py's protocol for one clip: (name, ground-truth crop or LR levels)."""
+    from benchmarks.degraded import PROTOCOL, SPECS
+    from stream.degrade import parse_degradation
+    from stream.eval.protocol import levels
+    from stream.eval.video import VideoProtocol, degraded_frames
+    from stream.video.source import VideoSource
+
+    for scale, specs in SPECS.items():
+        protocol = VideoProtocol(scale, tuple(map(parse_degradation, specs)), PROTOCOL["downscale"], PROTOCOL["crop"])
+        with VideoSource(clip) as source:
+            for degradation, frame, gt, lr in degraded_frames(source, protocol, frames, skip):
+                key = f"{clip.name}#{frame.index}/x{scale}"
+                if degradation == protocol.degradations[0]:
+                    yield f"crop/{key}", gt.numpy()
+                yield f"lr/{key}/{degradation}", levels(lr)
+
+
+def score_coded_clips(restore: Restore, clips: LumaPack) -> dict[str, dict[str, float]]:
+    """DRRN's gain over bicubic per scale and codec, per clip, on pack-clips --coded's LR, as
+    benchmarks/degraded.py reports it."""
+    images = dict(zip(clips.names, clips.images(), strict=True))
+    gains: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for name, lr in images.items():
+        if not name.startswith("lr/"):
+            continue
+        key, spec = name.removeprefix("lr/").rsplit("/", 1)
+        clip, scale = key.split("#")[0], int(key.rsplit("/x", 1)[1])
+        bicubic = imresize(lr.to(torch.float64) / 255, scale)
+        score = score_bicubic(restore, images[f"crop/{key}"], bicubic, scale)
+        gains[f"x{scale} {spec}"][clip].append(score.psnr - score.psnr_bicubic)
+    return {row: {clip: sum(g) / len(g) for clip, g in per_clip.items()} for row, per_clip in gains.items()}
+
+
 def score_clips(restore: Restore, clips: LumaPack, scale: int) -> dict[str, dict[str, float]]:
     """Mean PSNR per clip, DRRN and bicubic, as `eval-video --scale S --frames N --json` reports them."""
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for name, y in zip(clips.names, clips.images(), strict=True):
+        if not name.startswith("video/"):
+            continue
         score = score_image(restore, y, scale)
         total = sums[name.split("#")[0].removeprefix("video/")]
         total[0] += score.psnr
@@ -106,14 +149,15 @@ def report(
         for u in sorted({int(u) for u in depths.split(",")} | {depth})
         if u <= depth
     ]
-    videos = {}
+    videos, coded = {}, {}
     if clips is not None:
         pack = load_pack(clips)
         for path in [weights, *compare]:
             other, other_loaded = load_drrn(path)
-            videos[path.name] = {"weights": describe(other_loaded)} | score_clips(
-                eager_fp32(other, other.config.units, dev), pack, 2
-            )
+            restore = eager_fp32(other, other.config.units, dev)
+            videos[path.name] = {"weights": describe(other_loaded)} | score_clips(restore, pack, 2)
+            if any(name.startswith("lr/") for name in pack.names):
+                coded[path.name] = score_coded_clips(restore, pack)
     record = {
         "weights": describe(loaded),
         "metadata": loaded.metadata,
@@ -121,6 +165,7 @@ def report(
         "results": [dataclasses.asdict(r) for r in results],
         "depths": table,
         "clips_x2": videos,
+        "clips_coded": coded,  # gain over bicubic: {weights: {"x2 SPEC": {clip: dB}}}
     }
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(record, indent=1))
@@ -131,6 +176,10 @@ def report(
     for name, per_clip in videos.items():
         gains = [v["psnr"] - v["psnr_bicubic"] for k, v in per_clip.items() if k != "weights"]
         print(f"{name}: clips x2, DRRN - bicubic from {min(gains):+.2f} to {max(gains):+.2f} dB")
+    for name, rows in coded.items():
+        for row, per_clip in rows.items():
+            gains = list(per_clip.values())
+            print(f"{name}: clips {row}: gain {sum(gains) / len(gains):+.2f} dB (worst {min(gains):+.2f})")
 
 
 @app.command("ship")

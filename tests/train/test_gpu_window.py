@@ -20,6 +20,7 @@ from tests.train.conftest import shapes_image
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "benchmarks" / "gpu_window.sh"
 RECIPE = ROOT / "training" / "b1u25-x234" / "recipe.args"
+REAL_INPUT_RECIPE = ROOT / "training" / "real-input" / "recipe.args"
 TINY_RECIPE = """# a tiny stand-in for the committed recipe, with the same kinds of options
 --units 3 --min-units 1 --channels 8 --patch 16 --batch 6
 --optimizer adam --lr 1e-3 --clip 0 --warmup 4 --schedule rsqrt --lr-step 8 --ema 0.9
@@ -75,7 +76,9 @@ def test_the_kit_rehearsed_on_the_cpu(
         "KIT": str(kit_dir), "STATE": str(state), "NO_WHEEL": "1", "OMP_NUM_THREADS": "1", "VAL_UNITS": "1,2",
     }  # fmt: skip
     assert "carries" in kit("prepare", env)
-    assert {p.name for p in (kit_dir / "train").iterdir()} == {"train291.npz", "set5.npz"}
+    assert {p.name for p in (kit_dir / "train").iterdir()} == {
+        "train291.npz", "set5.npz", "coded291.npz", "set5_coded.npz"
+    }  # fmt: skip
 
     for window, minutes in enumerate(("0.02", "0.03", "0")):  # each resumes the last; the third trains nothing
         out = tmp_path / f"train{window}"
@@ -103,6 +106,8 @@ def test_the_kit_rehearsed_on_the_cpu(
     assert report["clips_x2"]["best.safetensors"]["clip.mp4"]["frames"] == 3
     assert len(list((state / "logs").glob("*-report.json"))) >= 1
 
+    real_input_window(env, tmp_path, tiny_weights, without_pyav)
+
     out = tmp_path / "check"
     check_env = {"OUT": str(out), "UNITS": "1", "SIZE": "64x48", "FRAMES": "3", "EVAL_PRECISIONS": "fp32",
                  "BENCH_PRECISION": "fp32", "LIVE_SIZE": "32x24", "LIVE_FRAMES": "4",
@@ -129,14 +134,46 @@ def test_the_kit_rehearsed_on_the_cpu(
     assert json.loads(metadata["psnr_by_units_Set5_x2"]).keys() == {"1"}
 
 
-def test_the_committed_recipe_starts(tmp_path: Path, without_pyav: dict[str, str]) -> None:
-    """The window's recipe file is valid `drrn-stream train` options (one step of it, on 128 px images),
-    and the train command and its help run without PyAV."""
+def real_input_window(env: dict[str, str], tmp_path: Path, start: Path, without_pyav: dict[str, str]) -> None:
+    """A real-input run's window: fine-tuning from weights on the coded LR that `prepare` made, chosen
+    on clean and coded Set5, reported on the clips' coded LR too."""
+    state = tmp_path / "real-input"
+    state.mkdir()
+    (state / "recipe.args").write_text(TINY_RECIPE.replace("--init msra-zero-out", f"--start-from {start}")
+                                       + "--coded-share 0.5\n")  # fmt: skip
+    out = tmp_path / "real-input-train"
+    window = {"OUT": str(out), "MINUTES": "0.02", "SAVE_MINUTES": "0.01", "REPORT_UNITS": "1", "SCALES": "2"}
+    kit("train", env | without_pyav | window | {"STATE": str(state)})
+    curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
+    assert any(set(r.get("psnr_coded", {})) == {"2", "3", "4"} for r in curve)
+    report = json.loads((out / "report.json").read_text())
+    assert "coded LR" in report["metadata"]["coded"] and "tiny.safetensors" in report["metadata"]["trained"]
+    rows = report["clips_coded"]["best.safetensors"]
+    assert set(rows) == {"x2 clean", "x2 x264:crf=18:preset=medium", "x2 x264:crf=23:preset=medium",
+                         "x2 x264:crf=28:preset=medium", "x2 x264:crf=33:preset=medium", "x4 clean",
+                         "x4 x264:crf=23:preset=medium"}  # fmt: skip
+    assert set(rows["x2 clean"]) == {"clip.mp4"} and set(report["clips_coded"]) == set(report["clips_x2"])
+    kit("collect", env | {"STATE": str(state)}, str(out))
+    assert (state / "last.pt").is_file() and (state / "windows.jsonl").is_file()
+
+
+@pytest.mark.parametrize("recipe", [RECIPE, REAL_INPUT_RECIPE], ids=["paper", "real-input"])
+def test_the_committed_recipe_starts(tmp_path: Path, without_pyav: dict[str, str], recipe: Path) -> None:
+    """The windows' recipe files are valid `drrn-stream train` options (one step of each, on 128 px
+    images, with the coded LR the kit adds for a real-input run), and the train command and its help
+    run without PyAV."""
     write_images(tmp_path / "train" / "T91", 1, 128, 0)
     write_images(tmp_path / "val", 1, 32, 1)
-    options = " ".join(line for line in RECIPE.read_text().splitlines() if not line.startswith("#")).split()
+    options = " ".join(line for line in recipe.read_text().splitlines() if not line.startswith("#")).split()
+    if "--coded-share" in options:
+        for data, coded in (("train", "coded.npz"), ("val", "val_coded.npz")):
+            packed = subprocess.run([os.sys.executable, "-m", "stream", "train", "--data", str(tmp_path / data),
+                                     "--pack-coded", str(tmp_path / coded)], cwd=ROOT, capture_output=True, text=True,
+                                    timeout=600)  # fmt: skip
+            assert packed.returncode == 0, packed.stderr[-2000:]
+        options += ["--coded", str(tmp_path / "coded.npz"), "--val-coded", str(tmp_path / "val_coded.npz")]
     args = ["--data", str(tmp_path / "train"), "--val-data", str(tmp_path / "val"), "--out", str(tmp_path / "o")]
-    overrides = ["--steps", "1", "--batch", "3", "--device", "cpu", "--precision", "fp32"]
+    overrides = ["--steps", "1", "--batch", "10", "--device", "cpu", "--precision", "fp32"]  # coded: 3 of 10
     help_text = subprocess.run(
         [os.sys.executable, "-m", "stream", "train", "--help"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ | without_pyav,
