@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from datetime import date
 from pathlib import Path
 
 import torch
 
 from kernels.choice import ModelChoice
-from stream.bench.measure import cpu_isa
+from stream.bench.measure import cpu_isa, host_name
 from stream.degrade import Degradation, parse_degradation
 from stream.eval.video import VideoProtocol, evaluate_video, summarise
 from stream.video.source import VideoSource
@@ -48,7 +47,7 @@ def score_clips(args: argparse.Namespace) -> dict:
                 print(json.dumps(rows[-1]), flush=True)
     return {
         "weights": model.ran.model, "ran": model.ran.record(), "protocol": protocol_text(args),
-        "host": platform.processor() or platform.machine(), "isa": cpu_isa(), "threads": torch.get_num_threads(),
+        "host": host_name(model.restorer.device), "isa": cpu_isa(), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "date": date.today().isoformat(), "rows": rows,
     }  # fmt: skip
 

@@ -76,9 +76,13 @@ def read_coded(path: Path, pack: LumaPack) -> CodedSet:
 
 
 def describe_mix(coded: CodedSet) -> str:
-    """One line for logs and the weights' metadata."""
+    """One line for logs and the weights' metadata: "873 coded LR (x264/x265 CRF 18-36, ...)"."""
     mix = json.loads(coded.mix)
-    return f"{len(coded.specs)} coded LR ({', '.join(f'{k} {v}' for k, v in mix.items())})"
+    if not mix:
+        return f"{len(coded.specs)} coded LR"
+    return (f"{len(coded.specs)} coded LR ({'/'.join(mix['codecs'])} CRF {mix['crf'][0]}-{mix['crf'][1]}, "
+            f"{'/'.join(mix['kernels'])} downscale, {mix['inter']:.0%} predicted frames, "
+            f"x{'/'.join(map(str, mix['scales']))}, seed {mix['seed']})")  # fmt: skip
 
 
 class CodedSampler:
