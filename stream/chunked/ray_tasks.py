@@ -78,8 +78,9 @@ class RayWorkers:
     """address "" (--ray alone): Ray's default, RAY_ADDRESS, else a cluster started on this machine
     (`ray start`), else a new local instance; else the address of a running cluster."""
 
-    def __init__(self, address: str, options: EnhanceOptions) -> None:
-        """Joins the cluster (or starts the local instance) at once: before any work folder is made."""
+    def __init__(self, address: str, options: EnhanceOptions, model: str) -> None:
+        """Joins the cluster (or starts the local instance) at once: before any work folder is made.
+        `model`: the weights and depth, for the header (each task settles the device's precision)."""
         self.ray = ray = import_ray()
         self.joined = not ray.is_initialized()  # else the caller's own (the Python API, a notebook): left as it is
         if self.joined:
@@ -87,6 +88,8 @@ class RayWorkers:
         try:
             gpus = ray.cluster_resources().get("GPU", 0) if options.model.device != "cpu" else 0
             self.model, self.gpus = task_choice(options.model, gpus), int(gpus > 0)
+            where = "a GPU" if self.gpus else "a CPU core"
+            self.header = f"DRRN {model} as Ray tasks, {where} each, precision {options.model.precision}"
         except BaseException:
             self.close()
             raise

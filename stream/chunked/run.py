@@ -136,11 +136,10 @@ def workers_for(source: VideoSource, options: EnhanceOptions, chunking: Chunking
     for Ray) are checked first, so a mistake costs no work folder."""
     if chunking.ray is None and chunking.workers == 1:
         return InProcess(source, load_model(options.model, console))
-    dataclasses.replace(options.model, device="cpu", precision="fp32").resolve()
+    checked = dataclasses.replace(options.model, device="cpu", precision="fp32").resolve()
     if chunking.ray is not None:
-        return RayWorkers(chunking.ray, options)
-    options.model.resolve()
-    return LocalWorkers(chunking.workers)
+        return RayWorkers(chunking.ray, options, checked.model)
+    return LocalWorkers(chunking.workers, options.model.resolve())
 
 
 def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options: EnhanceOptions, runner: Workers,
@@ -195,6 +194,9 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
         with contextlib.closing(workers_for(source, options, chunking, console)) as runner:
             fresh = Manifest(fingerprint(Path(src)), decisive_options(options, chunking.seconds), chunks)
             manifest = begin(work, fresh, chunking.resume)
+            info = source.info
+            say(f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt}, x{options.scale}; {runner.header}",
+                console)  # fmt: skip
             jobs = plan(Path(src), work, chunks, manifest.ran)
             restore_chunks(jobs, manifest, work, options, runner, console)
         written, log = join_output(source, jobs, target, options.log, console)

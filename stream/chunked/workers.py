@@ -19,7 +19,7 @@ from typing import Protocol
 
 import torch
 
-from kernels.choice import Loaded
+from kernels.choice import Loaded, Resolved
 from stream.chunked.job import ChunkDone, ChunkJob, Report, restore_chunk, run_job
 from stream.video.enhance import EnhanceOptions
 from stream.video.source import VideoSource
@@ -30,6 +30,8 @@ Finished = Callable[[ChunkDone], None]
 
 
 class Workers(Protocol):
+    header: str  # what restores the chunks, for the run's first line
+
     def run(self, jobs: list[ChunkJob], options: EnhanceOptions, report: Report, finished: Finished) -> None:
         """Restore `jobs`, calling `finished` as each is done; an error or a stop signal ends them all
         (the chunks finished are kept)."""
@@ -42,7 +44,7 @@ class InProcess:
     """The driver's own process, with the input it has open and the model it has loaded."""
 
     def __init__(self, source: VideoSource, model: Loaded) -> None:
-        self.source, self.model = source, model
+        self.source, self.model, self.header = source, model, str(model.ran)
 
     def run(self, jobs: list[ChunkJob], options: EnhanceOptions, report: Report, finished: Finished) -> None:
         for job in jobs:
@@ -88,8 +90,8 @@ def run_in_worker(job: ChunkJob, options: EnhanceOptions) -> ChunkDone:
 class LocalWorkers:
     """N spawned processes on this machine (a fresh interpreter each: no copy of this one's threads)."""
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
+    def __init__(self, workers: int, ran: Resolved) -> None:
+        self.workers, self.header = workers, f"{ran}; in {workers} worker processes"
 
     def run(self, jobs: list[ChunkJob], options: EnhanceOptions, report: Report, finished: Finished) -> None:
         context = multiprocessing.get_context("spawn")

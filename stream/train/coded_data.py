@@ -24,7 +24,7 @@ from kernels.errors import reason
 from kernels.resize import imresize
 from stream.errors import UserError
 from stream.files import write_atomically
-from stream.train.data import LumaPack, crop_size, dihedral
+from stream.train.data import LumaPack, crop_size, dihedral, gather_crops
 
 
 @dataclass
@@ -114,10 +114,10 @@ class CodedSampler:
         """The LR crops at (top, left) of `entry` with their HR windows, transformed by `code`,
         the LR upscaled; -> (input, target), both the centre P x P, B x P x P."""
         s, c = group.scale, group.lr_crop
-        lr = _gather(self.lr, group.offsets[entry], group.widths[entry], top, left, c)
+        lr = gather_crops(self.lr, group.offsets[entry], group.widths[entry], top, left, c)
         hr_top, hr_left = group.origin[entry, 0] + s * top, group.origin[entry, 1] + s * left
         image = group.image[entry]
-        hr = _gather(self.hr, self.hr_offsets[image], self.hr_widths[image], hr_top, hr_left, s * c)
+        hr = gather_crops(self.hr, self.hr_offsets[image], self.hr_widths[image], hr_top, hr_left, s * c)
         lr, hr = dihedral(lr.float() / 255, code), dihedral(hr.float() / 255, code)
         up = imresize(lr, s, (s * c, s * c))
         p = slice((s * c - self.patch) // 2, (s * c - self.patch) // 2 + self.patch)
@@ -147,11 +147,3 @@ class _Group:
         entry = torch.searchsorted(self.ends, r, right=True)
         k = r - (self.ends[entry] - self.positions[entry])
         return entry, k // self.room_w[entry], k % self.room_w[entry]
-
-
-def _gather(pixels: torch.Tensor, offset: torch.Tensor, width: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
-            size: int) -> torch.Tensor:  # fmt: skip
-    """B square crops of `size` from images stored flat (each at `offset`, `width` wide)."""
-    grid = torch.arange(size, device=pixels.device)
-    rows = (top[:, None] + grid)[:, :, None] * width[:, None, None]
-    return pixels[offset[:, None, None] + rows + (left[:, None] + grid)[:, None, :]]

@@ -116,6 +116,14 @@ def crop_size(patch: int, scale: int) -> int:
     return scale * (math.ceil(patch / scale) + 8)
 
 
+def gather_crops(pixels: torch.Tensor, offset: torch.Tensor, width: torch.Tensor, top: torch.Tensor,
+                 left: torch.Tensor, size: int) -> torch.Tensor:  # fmt: skip
+    """B square crops of `size` at (top, left) from images stored flat, each at `offset`, `width` wide."""
+    grid = torch.arange(size, device=pixels.device)
+    rows = (top[:, None] + grid)[:, :, None] * width[:, None, None]
+    return pixels[offset[:, None, None] + rows + (left[:, None] + grid)[:, None, :]]
+
+
 def dihedral(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     """Apply one of the 8 rotations/flips to each square image of x (B x S x S); code: B ints in 0..7."""
     for bit, transform in enumerate((lambda t: t.transpose(-1, -2), lambda t: t.flip(-2), lambda t: t.flip(-1))):
@@ -144,7 +152,6 @@ class PatchSampler:
         self.positions, self.room_w = positions.to(device), room[:, 1].to(device)
         self.widths, self.offsets = shapes[:, 1].to(device), torch.from_numpy(pack.offsets).to(device)
         self.total = int(positions.sum())
-        self.grid = torch.arange(self.crop, device=device)
         self.group_sizes = [len(g) for g in torch.arange(batch).tensor_split(len(scales))]
 
     def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,10 +160,9 @@ class PatchSampler:
         image = torch.searchsorted(self.ends, r, right=True)
         k = r - (self.ends[image] - self.positions[image])  # crop position within the image
         top, left = k // self.room_w[image], k % self.room_w[image]
-        rows = (top[:, None] + self.grid)[:, :, None] * self.widths[image][:, None, None]
-        index = self.offsets[image][:, None, None] + rows + (left[:, None] + self.grid)[:, None, :]
         code = torch.randint(8, (n,), generator=generator, device=self.device)
-        crops = dihedral(self.pixels[index].float() / 255, code)  # B x crop x crop
+        crops = gather_crops(self.pixels, self.offsets[image], self.widths[image], top, left, self.crop)
+        crops = dihedral(crops.float() / 255, code)  # B x crop x crop
         inputs, targets = [], []
         for hr, s in zip(crops.split(self.group_sizes), self.scales, strict=True):
             c = crop_size(self.patch, s)

@@ -105,7 +105,7 @@ def test_eval_video_codes_the_clip_as_a_video_for_each_degradation(tmp_path, ide
     log = tmp_path / "rows.jsonl"
     specs = ["--degrade", "clean", "--degrade", "x264:crf=20", "--degrade", "x264:crf=45"]
     args = ["eval-video", str(src), "--weights", str(identity_weights), "--frames", "8", "--crop", "48", "--json",
-            "--log", str(log), *specs]  # fmt: skip
+            "--log", str(log), "--precision", "fp32", *specs]  # fmt: skip
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     results = {r["degrade"]: r for r in json.loads(out)["results"]}
