@@ -30,7 +30,7 @@ from kernels.resize import imresize
 from kernels.resolve import device_for
 from kernels.weights import describe, load_drrn, read_weights, save_weights
 from stream.errors import UserError
-from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, score_bicubic, score_image
+from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, mod_crop, score_bicubic, score_image
 from stream.files import write_atomically
 from stream.train.checkpoint import read_checkpoint
 from stream.train.data import LumaPack, load_pack
@@ -71,7 +71,9 @@ def pack_clips(
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     pack.save(out)
-    print(f"wrote {out}: {len(names)} frames of {len({n.split('#')[0] for n in names})} clips")
+    whole = [n for n in names if n.startswith("video/")]
+    print(f"wrote {out}: {len(whole)} frames of {len({n.split('#')[0] for n in whole})} clips"
+          + (f", {len(names) - len(whole)} coded crops and LR" if coded else ""))  # fmt: skip
 
 
 def coded_clip(clip: Path, frames: int, skip: int) -> Iterator[tuple[str, np.ndarray]]:
@@ -82,14 +84,15 @@ def coded_clip(clip: Path, frames: int, skip: int) -> Iterator[tuple[str, np.nda
     from stream.eval.video import VideoProtocol, degraded_frames
     from stream.video.source import VideoSource
 
+    first = min(SPECS)  # each frame's crop is kept once, mod-cropped to the first scale: the others' are in it
     for scale, specs in SPECS.items():
         protocol = VideoProtocol(scale, tuple(map(parse_degradation, specs)), PROTOCOL["downscale"], PROTOCOL["crop"])
         with VideoSource(clip) as source:
             for degradation, frame, gt, lr in degraded_frames(source, protocol, frames, skip):
-                key = f"{clip.name}#{frame.index}/x{scale}"
-                if degradation == protocol.degradations[0]:
+                key = f"{clip.name}#{frame.index}"
+                if scale == first and degradation == protocol.degradations[0]:
                     yield f"crop/{key}", gt.numpy()
-                yield f"lr/{key}/{degradation}", levels(lr)
+                yield f"lr/{key}/x{scale}/{degradation}", levels(lr)
 
 
 def score_coded_clips(restore: Restore, clips: LumaPack) -> dict[str, dict[str, float]]:
@@ -100,10 +103,10 @@ def score_coded_clips(restore: Restore, clips: LumaPack) -> dict[str, dict[str, 
     for name, lr in images.items():
         if not name.startswith("lr/"):
             continue
-        key, spec = name.removeprefix("lr/").rsplit("/", 1)
-        clip, scale = key.split("#")[0], int(key.rsplit("/x", 1)[1])
+        key, size, spec = name.removeprefix("lr/").split("/", 2)
+        clip, scale = key.split("#")[0], int(size.removeprefix("x"))
         bicubic = imresize(lr.to(torch.float64) / 255, scale)
-        score = score_bicubic(restore, images[f"crop/{key}"], bicubic, scale)
+        score = score_bicubic(restore, mod_crop(images[f"crop/{key}"], scale), bicubic, scale)
         gains[f"x{scale} {spec}"][clip].append(score.psnr - score.psnr_bicubic)
     return {row: {clip: sum(g) / len(g) for clip, g in per_clip.items()} for row, per_clip in gains.items()}
 
