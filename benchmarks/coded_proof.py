@@ -69,6 +69,32 @@ def score(runs: dict[str, Path], out: Path) -> None:
         [r] = json.loads((out / f"set5_{name}.json").read_text())["results"]
         gain = r["psnr"] - r["psnr_bicubic"]
         print(f"{name}: Set5 x2 {r['psnr']:.2f} dB (bicubic {r['psnr_bicubic']:.2f}, gain {gain:+.2f})")
+    plot(runs, out, out / "gains.png")
+
+
+def plot(runs: dict[str, Path], out: Path, path: Path) -> None:
+    """Mean gain over bicubic per LR coding, a bar per run: what the fine-tunes changed, at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {name: json.loads((out / f"clips_{name}.json").read_text())["rows"] for name in runs}
+    specs = list(dict.fromkeys(r["degrade"] for r in next(iter(rows.values()))))
+    fig, ax = plt.subplots(figsize=(8, 3.5), dpi=120)
+    width = 0.8 / len(rows)
+    for i, (name, mine) in enumerate(rows.items()):
+        means = [
+            sum(r["gain"] for r in mine if r["degrade"] == d) / sum(r["degrade"] == d for r in mine) for d in specs
+        ]
+        ax.bar([j + i * width for j in range(len(specs))], means, width, label=name)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(specs))], [d.split(":preset")[0] for d in specs])
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(ylabel="gain over bicubic (dB)", title="B1U3 x2 on the clips: fine-tuned clean (control) or on coded LR")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def main() -> None:

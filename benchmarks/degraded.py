@@ -61,7 +61,9 @@ def table(paths: list[Path]) -> str:
     """Mean gain per spec and scale for each file, with the worst clip: the table docs/QUALITY.md shows."""
     runs = [json.loads(p.read_text()) for p in paths]
     keys = list(dict.fromkeys((r["scale"], r["degrade"]) for run in runs for r in run["rows"]))
-    lines = ["| LR coding | " + " | ".join(run["weights"].split(",")[0] for run in runs) + " |"]
+    names = [run["weights"].split(",")[0] for run in runs]
+    names = names if len(set(names)) == len(names) else [p.stem for p in paths]  # one model's runs: by file
+    lines = ["| LR coding | " + " | ".join(names) + " |"]
     lines.append("|---|" + "---:|" * len(runs))
     for scale, spec in keys:
         cells = []
