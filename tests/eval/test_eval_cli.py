@@ -105,8 +105,10 @@ def test_eval_degrades_the_lr_through_the_codec_the_same_for_model_and_bicubic(d
     assert code == 0, err
     results = {r["degrade"]: r for r in json.loads(out)["results"]}
     assert list(results) == ["clean", "x264:crf=45:preset=medium", "jpeg:q=5", "x265:crf=45:preset=ultrafast:intra"]
-    for r in results.values():
-        assert (r["psnr"], r["ssim"]) == (r["psnr_bicubic"], r["ssim_bicubic"])
+    for r in results.values():  # equal but for float32's rounding of the model's input (bicubic ties at .5)
+        assert r["psnr"] == pytest.approx(r["psnr_bicubic"], abs=0.01) and r["ssim"] == pytest.approx(
+            r["ssim_bicubic"], abs=1e-4
+        )
     for spec in list(results)[1:]:
         assert results[spec]["psnr_bicubic"] < results["clean"]["psnr_bicubic"] - 0.5
 

@@ -99,8 +99,8 @@ def test_eval_video_skip_scores_later_frames_and_refuses_to_skip_everything(tmp_
 
 def test_eval_video_codes_the_clip_as_a_video_for_each_degradation(tmp_path, identity_weights, capsys):
     """Each --degrade codes the clip's LR frames as one video: every frame scored once per spec, in
-    order, model and bicubic on the same decoded LR (zero weights: equal scores), a coarser CRF
-    lower, and the clean rows those of the image protocol on the centre crop."""
+    order, model and bicubic on the same decoded LR (zero weights: equal scores; another LR would be
+    dB apart), a coarser CRF lower, and the clean rows those of the image protocol on the centre crop."""
     src = make_clip(tmp_path / "in.mp4", width=96, height=64, audio=False)
     log = tmp_path / "rows.jsonl"
     specs = ["--degrade", "clean", "--degrade", "x264:crf=20", "--degrade", "x264:crf=45"]
@@ -113,7 +113,8 @@ def test_eval_video_codes_the_clip_as_a_video_for_each_degradation(tmp_path, ide
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     for spec in results:
         assert [r["frame"] for r in rows if r["degrade"] == spec] == list(range(8))
-    assert all(r["psnr"] == r["psnr_bicubic"] for r in rows)
+    # equal but for float32's rounding of the model's input: a level on a pixel where bicubic ties at .5
+    assert all(abs(r["psnr"] - r["psnr_bicubic"]) < 0.01 for r in rows)
     crf20, crf45 = results["x264:crf=20:preset=medium"], results["x264:crf=45:preset=medium"]
     assert crf45["psnr_bicubic"] < crf20["psnr_bicubic"] - 1 < results["clean"]["psnr_bicubic"]
     with VideoSource(src) as source:
