@@ -92,14 +92,23 @@ class VideoSource:
     def __init__(self, src: str | Path | BinaryIO, format: str | None = None, stream: int | None = None) -> None:
         self.name = str(getattr(src, "name", src))
         self.container = open_input(src, format)
+        self.reader: threading.Thread | None = None  # the thread that iterates this source, if any
         try:
             self.video = pick_video(self.container, stream, self.name)
         except UserError:
             self.container.close()
             raise
-        self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
         self.errors = DecodeErrors({self.container.format.name, self.video.codec_context.name})
         logging.getLogger("libav").addHandler(self.errors)
+        try:
+            self._start()
+        except BaseException:  # an input it cannot use: closed now, not by the GC at exit, where PyAV's
+            self.close()  # deallocation of a frame-threaded decoder can wait for its threads forever
+            raise
+
+    def _start(self) -> None:
+        """The decoder started and the first frame read: what the stream is, and what else is kept."""
+        self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
         av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
         self.passthrough = [s for s in self.container.streams if s is not self.video and s.type in PASSTHROUGH_TYPES]
         self._raw = self._demux()
@@ -110,7 +119,6 @@ class VideoSource:
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
         self._last_pts: int | None = None
         self.carried = self._carried()
-        self.reader: threading.Thread | None = None  # the thread that iterates this source, if any
 
     def _carried(self) -> Carried:
         """What the output takes over. Cover art's one packet comes first in demux order, so it is

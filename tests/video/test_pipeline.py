@@ -17,7 +17,9 @@ from kernels.metrics import psnr, ssim
 from kernels.resize import imresize
 from kernels.weights import load_drrn
 from stream.apps.api import FrameEnhancer
+from stream.errors import UserError
 from stream.eval.protocol import score_image
+from stream.video import source as source_module
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.frames import plane_view
 from stream.video.sink import EncodeOptions
@@ -368,3 +370,21 @@ def test_damaged_input_is_decoded_past_as_ffmpeg_does(tmp_path, tiny_weights, ca
     code, _, err = run_cli([str(src), str(dst), "-y", "--weights", str(tiny_weights), "--strict"], capsys)
     assert code == 1 and err.strip().splitlines()[-1].startswith("error: damaged.mp4: damaged input")
     assert probe(dst)["frames"] == ffmpeg_frames  # --strict fails the run, but keeps what decoded
+
+
+def test_an_input_it_cannot_use_is_closed_at_once(tmp_path, monkeypatch):
+    """An error after the decoder has started (no decodable frame, an unsupported layout) closes the
+    input there and then: left to the GC at exit, a frame-threaded decoder's deallocation can wait
+    on its threads forever (about 1 run in 35 of such errors never exited)."""
+    opened = []
+    monkeypatch.setattr(source_module, "open_input", lambda *args: opened.append(av.open(str(args[0]))) or opened[-1])
+
+    def no_frame(self):
+        next(self.container.demux())  # the input is open and read from here
+        raise UserError(f"{self.name}: its video stream has no decodable frames")
+
+    monkeypatch.setattr(VideoSource, "_peek_first_frame", no_frame)
+    with pytest.raises(UserError, match="no decodable frames"):
+        VideoSource(make_clip(tmp_path / "in.mp4", audio=False))
+    with pytest.raises(AssertionError, match="not open"):
+        next(opened[0].demux())
