@@ -24,7 +24,7 @@ import torch
 from kernels.choice import ModelChoice
 from stream.bench.measure import cpu_isa, host_name
 from stream.degrade import Degradation, parse_degradation
-from stream.eval.video import VideoProtocol, evaluate_video, summarise
+from stream.eval.video import Summary, VideoProtocol, evaluate_video
 from stream.video.source import VideoSource
 
 SKIP = {"sintel.mp4": 300}  # its first 15 frames are black, the next ~100 a fade-in
@@ -40,9 +40,11 @@ def score_clips(args: argparse.Namespace) -> dict:
         for scale, specs in ((s, SPECS[s]) for s in args.scales):
             degradations = tuple(parse_degradation(spec) for spec in specs)
             protocol = VideoProtocol(scale, degradations, args.downscale, args.crop)
+            summary = Summary()
             with VideoSource(clip) as source:
-                scored = list(evaluate_video(source, model.restorer, protocol, args.frames, SKIP.get(clip.name, 0)))
-            for result in summarise(scored):
+                for row in evaluate_video(source, model.restorer, protocol, args.frames, SKIP.get(clip.name, 0)):
+                    summary.add(row)
+            for result in summary.results():
                 rows.append({"clip": clip.name, "scale": scale, **result})
                 print(json.dumps(rows[-1]), flush=True)
     return {

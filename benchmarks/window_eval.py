@@ -112,7 +112,8 @@ def score_coded_clips(restore: Restore, clips: LumaPack) -> dict[str, dict[str, 
 
 
 def score_clips(restore: Restore, clips: LumaPack, scale: int) -> dict[str, dict[str, float]]:
-    """Mean PSNR per clip, DRRN and bicubic, as `eval-video --scale S --frames N --json` reports them."""
+    """Mean PSNR per clip, DRRN and bicubic, of the whole frames packed, as `eval-video --scale S --frames N`
+    (MATLAB bicubic LR, no codec) scores them."""
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for name, y in zip(clips.names, clips.images(), strict=True):
         if not name.startswith("video/"):

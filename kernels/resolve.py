@@ -54,18 +54,18 @@ def resolve(choice: ModelChoice) -> Resolved:
 
 def load(choice: ModelChoice) -> Loaded:
     """The restorer for `choice`: ONNX Runtime for an .onnx file, else PyTorch on the device."""
-    ran, weights = settle(choice)
     if choice.onnx:
-        restorer = onnx_restorer(choice)
-    else:
-        restorer = Restorer(build_drrn(weights, ran.units), device_for(choice.device), ran.precision, ran.tiling)
+        return settle_onnx(choice)
+    ran, weights = settle(choice)
+    restorer = Restorer(build_drrn(weights, ran.units), device_for(choice.device), ran.precision, ran.tiling)
     return Loaded(restorer, weights, ran)
 
 
 def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
     """Every default of `choice` decided (the weights read, not yet on the device)."""
     if choice.onnx:
-        return settle_onnx(choice)
+        loaded = settle_onnx(choice)
+        return loaded.ran, loaded.weights
     device = device_for(choice.device)
     precision, notices = precision_for(choice.precision, device)
     weights = find_weights(choice.weights)
@@ -85,8 +85,9 @@ def onnx_restorer(choice: ModelChoice) -> Restores:
     return OnnxRestorer(path, device, tiling_for(torch.device("cpu"), choice.tile, choice.halo, choice.batch))
 
 
-def settle_onnx(choice: ModelChoice) -> tuple[Resolved, Weights]:
-    """An exported file decides its own depth, precision and (for one window) tiling."""
+def settle_onnx(choice: ModelChoice) -> Loaded:
+    """An exported file decides its own depth, precision and (for one window) tiling: its session,
+    opened once, says which."""
     restorer = onnx_restorer(choice)
     if choice.units is not None and choice.units != restorer.units:
         raise ChoiceError(
@@ -95,4 +96,4 @@ def settle_onnx(choice: ModelChoice) -> tuple[Resolved, Weights]:
     weights = Weights({}, restorer.metadata, source=Path(str(choice.weights)).name)
     ran = Resolved(describe(weights), restorer.units, restorer.units, str(restorer.device), restorer.precision,
                    restorer.backend, restorer.tiling)  # fmt: skip
-    return ran, weights
+    return Loaded(restorer, weights, ran)

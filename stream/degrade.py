@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import cv2
@@ -25,6 +26,16 @@ from stream.errors import UserError
 
 if TYPE_CHECKING:
     import av
+
+
+def need_av() -> ModuleType:
+    """PyAV, which FFmpeg's scaler and the codecs need; one line where it is missing (the GPU machine)."""
+    try:
+        import av
+    except ImportError:
+        raise UserError("FFmpeg's kernels and codecs need PyAV (pip install av)") from None
+    return av
+
 
 DOWNSCALE_KERNELS = ("matlab", "bicubic", "bilinear", "area", "lanczos")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -114,9 +125,7 @@ def downscale(hr: np.ndarray, scale: int, kernel: str = "matlab") -> np.ndarray:
     if kernel == "matlab":
         lr = imresize(torch.from_numpy(hr).to(torch.float64) / 255, 1 / scale)
         return (lr * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-    import av
-
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(hr), format="gray")
+    frame = need_av().VideoFrame.from_ndarray(np.ascontiguousarray(hr), format="gray")
     return frame.reformat(width=w // scale, height=h // scale, interpolation=kernel.upper()).to_ndarray()
 
 
@@ -135,9 +144,7 @@ class CodecRoundTrip:
             least = _X265_MIN_SIDE if degradation.codec == "x265" else 0
             self._coded = (max(height + height % 2, least), max(width + width % 2, least))
             self._encoder = _open_encoder(degradation, self._coded[1], self._coded[0], rate)
-            import av
-
-            self._decoder = av.CodecContext.create(_CODECS[degradation.codec][1], "r")
+            self._decoder = need_av().CodecContext.create(_CODECS[degradation.codec][1], "r")
 
     def push(self, y: np.ndarray) -> list[np.ndarray]:
         """One H x W uint8 frame in; the decoded frames ready so far out."""
@@ -177,8 +184,11 @@ def round_trip(frames: list[np.ndarray], degradation: Degradation) -> list[np.nd
 
 def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fraction) -> av.VideoCodecContext:
     """libx264/libx265 at the asked CRF and preset, tagged studio range; all-intra is a GOP of one
-    frame, else the encoder's default GOP, B-frames included. x265 would print its log to stderr."""
-    import av
+    frame, else the encoder's default GOP, B-frames included. One thread: x264 cuts a frame into as
+    many slices as it has threads and x265 sizes its frame threads by the cores, so the same LR would
+    code differently on another machine (a training set made again elsewhere must be the same set).
+    x265 would print its log to stderr."""
+    av = need_av()
     from av.video.reformatter import ColorRange
 
     name = _CODECS[degradation.codec][0]
@@ -188,9 +198,11 @@ def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fract
         encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
         encoder.time_base, encoder.framerate = 1 / rate, rate
         encoder.color_range = ColorRange.MPEG
+        encoder.thread_count, encoder.thread_type = 1, "NONE"
         if degradation.intra:
             encoder.gop_size = 1
-        encoder.options = {**options, "x265-params": "log-level=none"} if name == "libx265" else options
+        x265 = {"x265-params": "log-level=none:pools=1:frame-threads=1"}
+        encoder.options = options | x265 if name == "libx265" else options
         encoder.open()
     except (av.FFmpegError, ValueError) as e:  # ValueError: an FFmpeg build without the encoder
         raise UserError(f"--degrade {degradation}: cannot open {name} at {width}x{height} ({reason(e)})") from None
@@ -199,8 +211,7 @@ def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fract
 
 def _yuv420(y: np.ndarray, size: tuple[int, int], pts: int) -> av.VideoFrame:
     """The luma, edge-padded to the coded (even) size, as the Y plane of an I420 frame; chroma neutral."""
-    import av
-
+    av = need_av()
     y = np.pad(y, ((0, size[0] - y.shape[0]), (0, size[1] - y.shape[1])), mode="edge")
     chroma = np.full(y.size // 2, 128, np.uint8)
     frame = av.VideoFrame.from_ndarray(np.concatenate([y.reshape(-1), chroma]).reshape(-1, y.shape[1]), "yuv420p")

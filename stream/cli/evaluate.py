@@ -119,7 +119,7 @@ def eval_video_command(
     """Degrade each frame by 1/S (and through a codec: --degrade), restore it with DRRN and with
     bicubic, and score both."""
     from stream.console import say_notices
-    from stream.eval.video import FIELDS, VideoProtocol, evaluate_video, frames_to_score, plot_curves, summarise
+    from stream.eval.video import FIELDS, Summary, VideoProtocol, evaluate_video, frames_to_score, plot_curves
     from stream.video.log import FrameLog
     from stream.video.source import VideoSource
 
@@ -127,7 +127,7 @@ def eval_video_command(
         raise UserError(f"{plot}: the plot must be a .png file")
     degradations, kernel = protocol_options(degrade, downscale)
     protocol = VideoProtocol(scale, tuple(degradations), kernel, crop)
-    frame_log, rows = FrameLog(log, FIELDS), []
+    frame_log, rows, summary = FrameLog(log, FIELDS), [], Summary()
     with frame_log, VideoSource(src) as source:
         total = frames_to_score(source, frames, skip)
         model = model_choice(weights, units, device, precision, tile, halo).load()
@@ -137,11 +137,12 @@ def eval_video_command(
             task = progress.add_task("scoring", total=total * len(degradations) if total else None)
             for row in evaluate_video(source, model.restorer, protocol, frames, skip):
                 frame_log.add(row)
-                rows.append(row)
+                summary.add(row)
+                rows += [row] if plot is not None else []  # only a plot needs them all
                 progress.advance(task)
     if plot is not None:
         plot_curves(plot, rows, f"{src.name}, x{scale}")
-    results = summarise(rows)
+    results = summary.results()
     if as_json:
         print(json.dumps({"scale": scale, "downscale": kernel, "crop": crop, "results": results}))
         return

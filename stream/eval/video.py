@@ -9,6 +9,7 @@ Bicubic and DRRN restore the same decoded LR, and both are scored.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,20 +121,30 @@ def evaluate_video(
         }  # fmt: skip
 
 
-def summarise(rows: list[dict[str, float | str]]) -> list[dict[str, float | str]]:
-    """Per degradation, in the order met: frames, mean PSNR/SSIM of DRRN and bicubic, and DRRN's
-    gain over bicubic (mean, and its worst frame)."""
-    out = []
-    for spec in dict.fromkeys(str(r["degrade"]) for r in rows):
-        mine = [r for r in rows if r["degrade"] == spec]
-        means = {
-            k: sum(float(r[k]) for r in mine) / len(mine) for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")
-        }
-        gains = [float(r["psnr"]) - float(r["psnr_bicubic"]) for r in mine]
-        out.append(
-            {"degrade": spec, "frames": len(mine), **means, "gain": sum(gains) / len(gains), "min_gain": min(gains)}
-        )
-    return out
+class Summary:
+    """Per degradation, in the order met: frames, mean PSNR/SSIM of DRRN and bicubic, and DRRN's gain
+    over bicubic (mean, and its worst frame); running sums, so a long clip costs no memory."""
+
+    MEANS = ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")
+
+    def __init__(self) -> None:
+        self.specs: dict[str, dict[str, float]] = {}
+
+    def add(self, row: dict[str, float | str]) -> None:
+        sums = self.specs.setdefault(str(row["degrade"]), dict.fromkeys(("frames", *self.MEANS), 0.0))
+        sums["frames"] += 1
+        for key in self.MEANS:
+            sums[key] += float(row[key])
+        sums["min_gain"] = min(sums.get("min_gain", math.inf), float(row["psnr"]) - float(row["psnr_bicubic"]))
+
+    def results(self) -> list[dict[str, float | str]]:
+        out: list[dict[str, float | str]] = []
+        for spec, sums in self.specs.items():
+            n = sums["frames"]
+            means = {key: sums[key] / n for key in self.MEANS}
+            gain = means["psnr"] - means["psnr_bicubic"]
+            out.append({"degrade": spec, "frames": int(n), **means, "gain": gain, "min_gain": sums["min_gain"]})
+        return out
 
 
 def plot_curves(path: Path, rows: list[dict[str, float | str]], title: str) -> None:

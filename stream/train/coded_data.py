@@ -45,7 +45,13 @@ class CodedSet:
         sizes = self.shapes.prod(axis=1)
         return np.cumsum(sizes) - sizes
 
+    def identity(self) -> str:
+        """What a recipe records: the images and the mix it was made from. Made again from them (another
+        machine's `prepare`), a set is the same set, though another x264/x265 build may code a bit otherwise."""
+        return hashlib.sha256(f"{self.data} {self.mix}".encode()).hexdigest()[:16]
+
     def fingerprint(self) -> str:
+        """Its pixels and geometry, exactly."""
         digest = hashlib.sha256(self.pixels.tobytes())
         for array in (self.shapes, self.image, self.scale, self.origin):
             digest.update(array.astype("<i8").tobytes())
@@ -57,21 +63,21 @@ class CodedSet:
             np.savez_compressed(f, **arrays, specs=np.array(self.specs), data=self.data, mix=self.mix)
 
 
-def read_coded(path: Path, pack: LumaPack) -> CodedSet:
-    """A coded set, checked against the training images it must have been made from."""
+def read_coded(path: Path, pack: LumaPack, option: str = "--coded", images: str = "--data") -> CodedSet:
+    """A coded set, checked against the images (of `images`) it must have been made from."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name].astype(np.int64) for name in ("shapes", "image", "scale", "origin")}
             coded = CodedSet(npz["pixels"], **arrays, specs=[str(s) for s in npz["specs"]], data=str(npz["data"]),
                              mix=str(npz["mix"]))  # fmt: skip
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path}: not a coded training set ({reason(e)})") from None
+        raise UserError(f"{option} {path}: not a coded training set ({reason(e)})") from None
     if coded.data != pack.fingerprint():
-        raise UserError(f"{path}: was made from other training images than --data; make it again from them")
+        raise UserError(f"{option} {path}: was made from other images than {images}; make it again from them")
     hr = pack.shapes[coded.image]
     inside = (coded.origin >= 0).all() and (coded.origin + coded.shapes * coded.scale[:, None] <= hr).all()
     if coded.pixels.dtype != np.uint8 or int(coded.shapes.prod(axis=1).sum()) != coded.pixels.size or not inside:
-        raise UserError(f"{path}: not a coded training set (inconsistent arrays)")
+        raise UserError(f"{option} {path}: not a coded training set (inconsistent arrays)")
     return coded
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stream.console import err
-from stream.degrade import Degradation, downscale, round_trip
+from stream.degrade import Degradation, downscale, need_av, round_trip
 from stream.errors import UserError
 from stream.train.coded_data import CodedSet, describe_mix
 from stream.train.data import LumaPack, load_pack
@@ -101,6 +101,7 @@ def write_coded(data: Path, dst: Path, scales: tuple[int, ...], variants: int, s
     `dst` with a progress bar; -> the line that says what was written."""
     if dst.suffix != ".npz":
         raise UserError(f"--pack-coded {dst}: the file must end in .npz")
+    need_av()  # before any work
     pack = load_pack(data)
     mix = CodedMix(variants=variants, seed=seed)
     with Progress(TextColumn("coding LR"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:

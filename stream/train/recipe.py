@@ -106,6 +106,9 @@ class Recipe:
         if recipe.min_units > recipe.units:
             raise UserError(f"--min-units {recipe.min_units} is more than --units {recipe.units}")
         scales = len(recipe.scales)
+        if recipe.coded_share and recipe.coded_batch in (0, recipe.batch) and recipe.coded_share != 1:
+            raise UserError(f"--coded-share {recipe.coded_share:g} of --batch {recipe.batch} rounds to "
+                            f"{recipe.coded_batch} coded patches: choose a share that leaves both kinds")  # fmt: skip
         if any(0 < n < scales for n in (recipe.coded_batch, recipe.batch - recipe.coded_batch)):
             which = "clean or coded patches" if recipe.coded_share else "patches"
             raise UserError(f"--batch {recipe.batch} has fewer {which} than scales ({scales})")

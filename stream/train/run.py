@@ -6,6 +6,7 @@ It validates and checkpoints every N steps or M minutes, stops cleanly on Ctrl-C
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -47,7 +48,10 @@ def validate(
 
 
 def validate_coded(model: DRRN, pairs: list[CodedPair], units: int, device: torch.device) -> dict[int, float]:
-    """Mean PSNR per scale on coded LR of the validation images, scored as `eval --degrade` scores."""
+    """Mean PSNR per scale on coded LR of the validation images, scored as `eval --degrade` scores
+    ({} for none)."""
+    if not pairs:
+        return {}
     restore = eager_fp32(model, units, device)
     scores: dict[int, list[float]] = {}
     for pair in pairs:
@@ -101,7 +105,8 @@ class Validation:
         pack = load_pack(path) if needed and path is not None else None
         if coded is not None and pack is None:
             raise UserError("--val-coded needs validation (--val-every or --save-minutes) and its images (--val-data)")
-        return cls.of(pack, crop, depths, read_coded(coded, pack) if coded is not None and pack else None)
+        coded_set = read_coded(coded, pack, "--val-coded", "--val-data") if coded is not None and pack else None
+        return cls.of(pack, crop, depths, coded_set)
 
     @classmethod
     def of(cls, pack: LumaPack | None, crop: int | None, depths: tuple[int, ...],
@@ -197,12 +202,12 @@ class TrainingRun:
         model.load_state_dict(trainer.weights())
         self.psnr = validate(model, v.lumas, scales, model.config.units, trainer.device)
         at_depth = {u: validate(model, v.lumas, scales, u, trainer.device) for u in v.depths}
-        coded = validate_coded(model, list(v.coded), model.config.units, trainer.device) if v.coded else {}
+        coded = validate_coded(model, [p for p in v.coded if p.scale in scales], model.config.units, trainer.device)
         self.validated_at = trainer.step
         mean = _mean(self.psnr) if not coded else (_mean(self.psnr) + _mean(coded)) / 2  # clean and coded alike
         is_best = mean > self.best.get("mean", -math.inf)
         if is_best:
-            self.best = {"mean": mean, "step": trainer.step}
+            self.best = {"mean": mean, "step": trainer.step, "coded": bool(coded)}
             self.export(self.out / "best.safetensors", self.psnr, coded)
         record: dict[str, Any] = {"psnr": {str(s): round(p, 3) for s, p in self.psnr.items()}}
         if coded:
@@ -326,7 +331,7 @@ class TrainingData:
         if share and self.coded is None:
             raise UserError("--coded-share needs --coded FILE (made by --pack-coded)")
         return {
-            "coded": self.coded.fingerprint() if self.coded is not None and share else "", "coded_share": share,
+            "coded": self.coded.identity() if self.coded is not None and share else "", "coded_share": share,
             "start": describe(self.start) if self.start is not None else "",
         }  # fmt: skip
 
@@ -350,13 +355,22 @@ def open_run(
     recipe: Recipe, pack: LumaPack, out: Path, device: torch.device, precision: str, resume: Path | None,
     validation: Validation, coded: CodedSet | None = None, start: Weights | None = None,
 ) -> TrainingRun:  # fmt: skip
-    """A new run in `out`, or the one `resume` saved; refused (one line) where the recipes differ."""
+    """A new run in `out`, or the one `resume` saved; refused (one line) where the recipes differ, or
+    where the best weights would be chosen otherwise (with or without --val-coded) than they were.
+    A resumed fine-tune goes on from its checkpoint, not from --start-from (which may have been shipped
+    anew since: its start stays the recorded one)."""
     state = read_checkpoint(resume) if resume is not None else None
     if state is None and (out / "last.pt").exists():
         raise UserError(
             f"{out / 'last.pt'}: exists; pass --resume {out / 'last.pt'} to continue it, or choose another --out"
         )
-    if state is not None and (changes := recipe_changes(Recipe.from_dict(state["recipe"]), recipe)):
-        raise UserError(f"{resume}: the checkpoint's run differs ({'; '.join(changes)}); repeat its options")
+    if state is not None:
+        before = Recipe.from_dict(state["recipe"])
+        recipe, start = dataclasses.replace(recipe, start=before.start), None  # the weights are the checkpoint's
+        if changes := recipe_changes(before, recipe):
+            raise UserError(f"{resume}: the checkpoint's run differs ({'; '.join(changes)}); repeat its options")
+        if state["best"] and state["best"].get("coded", False) != bool(validation.coded):
+            raise UserError(f"{resume}: its best weights were chosen {'with' if not validation.coded else 'without'} "
+                            "--val-coded; repeat its options")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     return TrainingRun(Trainer(recipe, pack, device, precision, coded, start), out, pack, validation, state, coded)

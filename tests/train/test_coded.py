@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +106,7 @@ def test_a_coded_set_is_reproducible_saved_and_tied_to_its_images(train_dir, tmp
     again = read_coded(tmp_path / "coded.npz", pack)
     assert again.fingerprint() == first.fingerprint() and json.loads(again.mix)["codecs"] == ["x264"]
     other = dataclasses.replace(pack, pixels=255 - pack.pixels)
-    with pytest.raises(Exception, match="other training images"):
+    with pytest.raises(Exception, match="other images than --data"):
         read_coded(tmp_path / "coded.npz", other)
 
 
@@ -166,3 +167,48 @@ def test_coded_validation_is_logged_and_chooses_the_best_with_clean(train_dir, v
         max(means), abs=1e-3
     )
     assert set(json.loads(read_weights(out / "best.safetensors").metadata["psnr_coded"])) == {"2", "3", "4"}
+    resumed = [*args[:-2], "--steps", "5", "--resume", str(out / "last.pt")]  # without --val-coded
+    code, _, err = run_cli(resumed, capsys)
+    assert code == 1 and "its best weights were chosen with --val-coded" in err, err
+
+
+def test_a_resumed_fine_tune_goes_on_from_its_checkpoint_whatever_start_from_says(
+    train_dir, tmp_path, capsys, tiny_weights, identity_weights
+):
+    """The start weights may be shipped anew between two windows: the run goes on from its checkpoint,
+    its recorded start unchanged."""
+    out = tmp_path / "run"
+    base = ["train", "--data", str(train_dir), *TINY, "--out", str(out), "--val-every", "0"]
+    assert run_cli([*base, "--steps", "2", "--start-from", str(tiny_weights)], capsys)[0] == 0
+    code, _, err = run_cli([*base, "--steps", "3", "--start-from", str(identity_weights), "--resume",
+                            str(out / "last.pt")], capsys)  # fmt: skip
+    assert code == 0, err
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["step"] == 3 and state["recipe"]["start"].startswith("tiny.safetensors")
+    assert state["model"]["conv_a.weight"].abs().sum() > 0  # not the zero weights it was "started from"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--coded-share", "0.01"], "--coded-share 0.01 of --batch 6 rounds to 0 coded patches"),
+     (["--coded-share", "0.99"], "rounds to 6 coded patches")],
+)  # fmt: skip
+def test_a_share_that_leaves_one_kind_out_is_refused(train_dir, tmp_path, capsys, extra, message):
+    pack = pack_folder(train_dir)
+    make_coded(pack, (2,), FAST).save(tmp_path / "coded.npz")
+    args = ["train", "--data", str(train_dir), *TINY, "--scales", "2", "--out", str(tmp_path / "o"), "--steps", "1",
+            "--coded", str(tmp_path / "coded.npz"), *extra]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and message in err and err.count("\n") == 1, err
+
+
+def test_coded_sets_need_pyav_and_their_own_images(train_dir, val_dir, tmp_path, capsys, monkeypatch):
+    coded = tmp_path / "coded.npz"
+    make_coded(pack_folder(train_dir), (2,), FAST).save(coded)
+    args = ["train", "--data", str(train_dir), *TINY, "--out", str(tmp_path / "o"), "--steps", "1", "--val-every",
+            "1", "--val-data", str(val_dir), "--val-coded", str(coded)]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and "--val-coded" in err and "other images than --val-data" in err, err
+    monkeypatch.setitem(sys.modules, "av", None)  # as on the GPU machine
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--pack-coded", str(tmp_path / "c.npz")], capsys)
+    assert code == 1 and "need PyAV (pip install av)" in err and err.count("\n") == 1, err
