@@ -26,11 +26,10 @@ import torch
 import typer
 
 from kernels.errors import WeightsError
-from kernels.resize import imresize
 from kernels.resolve import device_for
 from kernels.weights import describe, load_drrn, read_weights, save_weights
 from stream.errors import UserError
-from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, mod_crop, score_bicubic, score_image
+from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, mod_crop, score_image, score_lr
 from stream.files import write_atomically
 from stream.train.checkpoint import read_checkpoint
 from stream.train.data import LumaPack, load_pack
@@ -105,8 +104,7 @@ def score_coded_clips(restore: Restore, clips: LumaPack) -> dict[str, dict[str, 
             continue
         key, size, spec = name.removeprefix("lr/").split("/", 2)
         clip, scale = key.split("#")[0], int(size.removeprefix("x"))
-        bicubic = imresize(lr.to(torch.float64) / 255, scale)
-        score = score_bicubic(restore, mod_crop(images[f"crop/{key}"], scale), bicubic, scale)
+        score = score_lr(restore, mod_crop(images[f"crop/{key}"], scale), lr.to(torch.float64) / 255, scale)
         gains[f"x{scale} {spec}"][clip].append(score.psnr - score.psnr_bicubic)
     return {row: {clip: sum(g) / len(g) for clip, g in per_clip.items()} for row, per_clip in gains.items()}
 

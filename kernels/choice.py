@@ -9,7 +9,7 @@ manifests, reports and the bench all print; `load()` also builds what runs it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,10 +57,6 @@ class ModelChoice:
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> ModelChoice:
-        return cls(**{f.name: record[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)

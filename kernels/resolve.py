@@ -57,7 +57,7 @@ def load(choice: ModelChoice) -> Loaded:
     if choice.onnx:
         return settle_onnx(choice)
     ran, weights = settle(choice)
-    restorer = Restorer(build_drrn(weights, ran.units), device_for(choice.device), ran.precision, ran.tiling)
+    restorer = Restorer(build_drrn(weights, ran.units), torch.device(ran.device), ran.precision, ran.tiling)
     return Loaded(restorer, weights, ran)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from kernels.choice import Resolved
-
 err = Console(stderr=True)
 
 
@@ -14,7 +12,7 @@ def say(text: str, console: Console = err, style: str | None = None) -> None:
     console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
-def say_notices(ran: Resolved, console: Console = err) -> None:
-    """What the user should hear about a resolved model choice (bf16 emulated, ...), a line each."""
-    for notice in ran.notices:
+def say_notices(notices: tuple[str, ...], console: Console = err) -> None:
+    """What the user should hear about a model choice (bf16 emulated, ...), a line each; warnings in yellow."""
+    for notice in notices:
         say(notice, console, style="yellow" if notice.startswith("warning") else None)

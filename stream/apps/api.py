@@ -44,7 +44,7 @@ class FrameEnhancer:
 
     def __init__(self, scale: int = 2, model: ModelChoice | None = None) -> None:
         loaded = (model or ModelChoice()).load()
-        say_notices(loaded.ran)
+        say_notices(loaded.ran.notices)
         self.luma = LumaEnhancer(loaded.restorer, scale, keep_bicubic=True)
         self.scale, self.ran = scale, loaded.ran  # what runs: the weights, depth, device, precision, tiling
 

@@ -79,9 +79,8 @@ def enhance_pictures(pairs: list[tuple[Path, Path]], enhancer: FrameEnhancer) ->
                 raise UserError(f"{target}: cannot write this image format")
 
 
-def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> int:
-    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video
-    pipeline; returns the pictures written."""
+def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> None:
+    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline."""
     pairs = picture_pairs(src, dst)
     check_targets(pairs, options.overwrite)
     enhancer = FrameEnhancer(options.scale, options.model)
@@ -89,4 +88,3 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> i
         "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
     enhance_pictures(pairs, enhancer)
     say(f"wrote {len(pairs)} picture{'s' * (len(pairs) != 1)}", console)
-    return len(pairs)

@@ -82,11 +82,11 @@ def eval_command(
     model = model_choice(weights, units, device, precision, tile or 0, halo, batch=4).load()
     restorer = model.restorer
     say(str(model.ran), style="dim")
-    say_notices(model.ran)
+    say_notices(model.ran.notices)
     results = []
     with progress_bar() as progress:
-        images = sum(len(images) for images in lumas.values())
-        task = progress.add_task("evaluating", total=images * len(scale) * len(degradations))
+        count = sum(len(images) for images in lumas.values())
+        task = progress.add_task("evaluating", total=count * len(scale) * len(degradations))
         for name, images in lumas.items():
             for s in scale:
                 for d in degradations:
@@ -132,7 +132,7 @@ def eval_video_command(
         total = frames_to_score(source, frames, skip)
         model = model_choice(weights, units, device, precision, tile, halo).load()
         say(f"{src.name}: x{scale}, LR by {kernel}{f', centre {crop} px' if crop else ''}; {model.ran}", style="dim")
-        say_notices(model.ran)
+        say_notices(model.ran.notices)
         with progress_bar("scoring") as progress:
             task = progress.add_task("scoring", total=total * len(degradations) if total else None)
             for row in evaluate_video(source, model.restorer, protocol, frames, skip):

@@ -95,6 +95,11 @@ def score_image(
     return score_bicubic(restorer, *degrade(y, scale, degradation, kernel), scale)
 
 
+def score_lr(restorer: Restore, gt: torch.Tensor, lr: torch.Tensor, scale: int) -> Score:
+    """DRRN and bicubic on the same LR (float64 in [0, 1]), upscaled by MATLAB's bicubic."""
+    return score_bicubic(restorer, gt, imresize(lr, scale), scale)
+
+
 def score_bicubic(restorer: Restore, gt: torch.Tensor, bicubic: torch.Tensor, scale: int) -> Score:
     """DRRN on a bicubic-upscaled LR (float64 in [0, 1]), and that input itself, against the uint8 ground truth."""
     start = time.perf_counter()

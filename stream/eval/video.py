@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 
-from kernels.resize import imresize
 from stream.degrade import CLEAN, CodecRoundTrip, Degradation
 from stream.errors import UserError
-from stream.eval.protocol import Restore, centre_crop, levels, low_res, mod_crop, score_bicubic
+from stream.eval.protocol import Restore, centre_crop, levels, low_res, mod_crop, score_lr
 from stream.video.frames import Frame
 from stream.video.source import VideoSource
 
@@ -113,7 +112,7 @@ def evaluate_video(
 ) -> Iterator[dict[str, float | str]]:
     """One row of scores per frame and degradation, each degradation's in order."""
     for degradation, frame, gt, lr in degraded_frames(source, protocol, max_frames, skip):
-        score = score_bicubic(restorer, gt, imresize(lr, protocol.scale), protocol.scale)
+        score = score_lr(restorer, gt, lr, protocol.scale)
         yield {
             "frame": frame.index, "pts_time": float(frame.pts * source.info.time_base), "degrade": str(degradation),
             "psnr": score.psnr, "ssim": score.ssim, "psnr_bicubic": score.psnr_bicubic,

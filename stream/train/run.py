@@ -23,12 +23,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from kernels.choice import Precision
 from kernels.model import DRRN
-from kernels.resize import imresize
 from kernels.resolve import device_for, precision_for
 from kernels.weights import Weights, describe, find_weights, save_weights
-from stream.console import err, say
+from stream.console import err, say, say_notices
 from stream.errors import UserError, on_stop_signals, raise_interrupted
-from stream.eval.protocol import centre_crop, eager_fp32, evaluate_dataset, score_bicubic
+from stream.eval.protocol import centre_crop, eager_fp32, evaluate_dataset, score_lr
 from stream.files import write_atomically
 from stream.train.checkpoint import keep_curve_until, read_checkpoint, save_checkpoint
 from stream.train.coded_data import CodedSet, describe_mix, read_coded
@@ -55,8 +54,8 @@ def validate_coded(model: DRRN, pairs: list[CodedPair], units: int, device: torc
     restore = eager_fp32(model, units, device)
     scores: dict[int, list[float]] = {}
     for pair in pairs:
-        bicubic = imresize(pair.lr.to(torch.float64) / 255, pair.scale)
-        scores.setdefault(pair.scale, []).append(score_bicubic(restore, pair.gt, bicubic, pair.scale).psnr)
+        score = score_lr(restore, pair.gt, pair.lr.to(torch.float64) / 255, pair.scale)
+        scores.setdefault(pair.scale, []).append(score.psnr)
     return {s: sum(p) / len(p) for s, p in sorted(scores.items())}
 
 
@@ -346,8 +345,7 @@ def train(
     prec, notices = precision_for(precision, dev)
     run = open_run(recipe, data.pack, out, dev, prec, resume, validation, data.coded, data.start)
     say(run.describe(limits), style="dim")
-    for notice in notices:
-        say(notice, style="yellow")
+    say_notices(notices)
     return run.run(limits), run
 
 

@@ -108,7 +108,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
 def load_model(choice: ModelChoice, console: Console) -> Loaded:
     """The choice built, what the user should hear about it said."""
     model = choice.load()
-    say_notices(model.ran, console)
+    say_notices(model.ran.notices, console)
     return model
 
 

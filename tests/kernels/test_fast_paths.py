@@ -90,6 +90,6 @@ def test_bf16_on_each_kind_of_cpu(monkeypatch, capsys, tiny_weights, support, ru
     monkeypatch.setattr(resolve, "cpu_bf16", lambda: support)
     ran = ModelChoice(tiny_weights, device="cpu", precision="bf16").resolve()
     assert (ran.device, ran.precision) == ("cpu", runs)
-    say_notices(ran)
+    say_notices(ran.notices)
     err = capsys.readouterr().err
     assert err.startswith(said) and err.count("\n") == (1 if said else 0)
