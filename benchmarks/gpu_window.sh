@@ -16,9 +16,9 @@
 #      for MINUTES (default 7) of steps, validating and checkpointing every minute into $OUT, then
 #      reports the best weights (benchmarks.window_eval: Set5, Set14, depth table, clips).
 #   Here:  benchmarks/gpu_window.sh collect FILES_AT   (state, curve and report into training/b1u25-x234)
-#   2. benchmarks/gpu_window.sh check   carry ["build/gpu-window/whl", "build/gpu-window/eval"], timeout_s 300
+#   2. benchmarks/gpu_window.sh check   carry ["build/gpu-window/whl", "build/gpu-window/eval"], timeout_s 420
 #      the CUDA and Triton tests, Set5 x2 fp16 against fp32 with the reference weights, live at 640x480
-#      within 40 ms, bench at 1280x720.
+#      within 40 ms, benchmarks.gpu_probe (the CUDA paths side by side), bench at 1280x720.
 #   3. Minutes left: `train` again with MINUTES=N (then `collect` again).
 # Environment: DEVICE (cuda; cpu rehearses), MINUTES, STATE (training/b1u25-x234), KIT (build/gpu-window),
 # DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
@@ -140,6 +140,7 @@ check)
 write_clip(Path('$live_clip'), *map(int, '${LIVE_SIZE:-640x480}'.split('x')), 300, fps=30)"
     step "live ${LIVE_BUDGET:-40} ms" 90 "$python" -m stream live "$live_clip" --no-window --device "$device" \
         --frames "${LIVE_FRAMES:-150}" --latency-ms "${LIVE_BUDGET:-40}" ${UNITS:+--units $UNITS} >> "$log"
+    step "probe" 120 "$python" -m benchmarks.gpu_probe --set5 "$kit/eval/Set5" --json "$out/gpu_probe.json" >> "$log"
     step "bench fp16" 120 "$python" -m stream bench --device "$device" --precision "${BENCH_PRECISION:-fp16}" \
         --size "${SIZE:-1280x720}" ${FRAMES:+--frames $FRAMES} ${UNITS:+--units $UNITS} --json > "$out/bench.json"
     cat "$log"

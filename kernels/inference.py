@@ -53,19 +53,26 @@ def cpu_flags() -> set[str]:
 
 
 def _cuda_runner(model: DRRN, dtype: torch.dtype, tiling: Tiling) -> Callable[[torch.Tensor, int], torch.Tensor] | None:
-    """CUDA graphs and Triton tile kernels; None (the eager path) where Triton is missing or
-    cannot compile here (no C compiler for its launcher, an unsupported GPU)."""
+    """CUDA graphs, cuDNN's fused convolutions (fp16, bf16) and Triton tile kernels; unfused where
+    this cuDNN lacks the fused ops; None (the eager path) where Triton is missing or cannot compile
+    here (no C compiler for its launcher, an unsupported GPU)."""
     try:
         from kernels.cuda_runner import CudaRunner  # imports Triton, which CUDA builds of torch bring
+    except Exception as e:
+        return _eager_because(e)
+    problem: Exception | None = None
+    for fused in (True, False) if dtype != torch.float32 else (False,):  # fp32 stays exact: no fused TF32
+        try:
+            runner = CudaRunner(model, dtype, tiling, fused=fused)
+            runner.self_check()
+            return runner
+        except Exception as e:  # a cuDNN without the fused ops, or any failure of Triton's toolchain
+            problem = problem or e
+    return _eager_because(problem)
 
-        runner = CudaRunner(model, dtype, tiling)
-        runner.self_check()
-    except Exception as e:  # any failure of Triton's toolchain: the eager path still runs
-        warnings.warn(
-            f"CUDA graphs and Triton tiles unavailable ({type(e).__name__}: {e}); running eager", stacklevel=2
-        )
-        return None
-    return runner
+
+def _eager_because(e: Exception | None) -> None:
+    warnings.warn(f"CUDA graphs and Triton tiles unavailable ({type(e).__name__}: {e}); running eager", stacklevel=3)
 
 
 class Restores(Protocol):
@@ -86,8 +93,8 @@ class Restorer:
     """DRRN on one device and precision, tiled or whole-frame: float luma in, float luma out.
 
     Each device gets its fastest path: on the CPU, oneDNN convolutions with the ReLUs and the
-    residual add fused in (kernels.onednn); on CUDA, weights in fp16, CUDA graphs and Triton tile
-    kernels (kernels.cuda_runner); elsewhere, the eager model under autocast.
+    residual add fused in (kernels.onednn); on CUDA, cuDNN's fused equivalents, whole frames in CUDA
+    graphs (kernels.cuda_runner); elsewhere, the eager model under autocast.
     """
 
     def __init__(self, model: DRRN, device: torch.device, precision: str, tiling: Tiling) -> None:

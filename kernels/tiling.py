@@ -40,6 +40,7 @@ class Tiling:
 
 
 CPU_TILE, CPU_BATCH = 512, 1  # the CPU gains nothing from small tiles, so larger ones only cut halo work
+LIVE_ACTIVATIONS = 4  # full-width tensors a forward holds at once: h0, h, the unit's middle, cuDNN's workspace
 
 
 def tiling_for(
@@ -47,14 +48,23 @@ def tiling_for(
 ) -> Tiling:
     """The user's choices, with None meaning the device's default; tile 0 means whole frames.
 
-    CUDA keeps 256 tiles in batches of 8 (one static shape for the GPU to batch). On the CPU,
-    DRRN runs at the same GFLOP/s from 128 to 512 px tiles (docs/PERFORMANCE.md), so 512 tiles
-    one at a time only remove halo recomputation: none up to 512 px, 1.17x instead of 1.27x at 720p.
+    CUDA runs whole frames one at a time: no halo recomputed, no padding windows, and cuDNN at
+    its fastest (43.9 fps at 720p on an H200 against 32.3 in 256 tiles, docs/PERFORMANCE.md); a
+    frame too large for the GPU's free memory is tiled (kernels.cuda_runner). On the CPU, DRRN
+    runs at the same GFLOP/s from 128 to 512 px tiles, so 512 tiles one at a time only remove
+    halo recomputation: none up to 512 px, 1.17x instead of 1.27x at 720p.
     """
     cpu = device.type == "cpu"
-    tile = (CPU_TILE if cpu else Tiling.tile) if tile is None else tile
-    batch = (CPU_BATCH if cpu else Tiling.batch) if batch is None else batch
+    tile = (CPU_TILE if cpu else 0) if tile is None else tile
+    batch = (CPU_BATCH if cpu else 1) if batch is None else batch
     return Tiling(tile=tile or None, halo=halo, batch=batch)
+
+
+def whole_fits(shape: tuple[int, ...], itemsize: int, free_bytes: int, channels: int = 128) -> bool:
+    """Whether a batch of whole frames (N x 1 x H x W) runs in half the free memory, the rest left
+    to the graphs' pools, the pipeline and other programs."""
+    n, _, h, w = shape
+    return n * channels * h * w * itemsize * LIVE_ACTIVATIONS <= free_bytes // 2
 
 
 @dataclass(frozen=True)

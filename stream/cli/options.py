@@ -35,9 +35,9 @@ PrecisionOpt = Annotated[
 ]
 TileOpt = Annotated[
     int | None,
-    typer.Option("--tile", min=0, help="Tile size in output pixels; 0 = whole frames; default: CPU 512, CUDA 256."),
+    typer.Option("--tile", min=0, help="Tile size in output pixels; 0: whole frames (CUDA's default); CPU: 512."),
 ]
-BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles per forward pass; default: CPU 1, CUDA 8.")]
+BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles or whole frames per forward pass; 1.")]
 HaloOpt = Annotated[int, typer.Option("--halo", min=0, help="Context around each tile, in pixels.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 

@@ -2,11 +2,13 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from kernels import onednn, resolve
 from kernels.choice import ModelChoice
+from kernels.cudnn_fused import FusedForward
 from kernels.inference import Restorer
-from kernels.tiling import Tiling, tiling_for
+from kernels.tiling import Tiling, tiling_for, whole_fits
 from stream.console import say_notices
 from tests.conftest import random_drrn
 
@@ -50,9 +52,47 @@ def test_restorer_on_cpu_equals_the_eager_model_tiled_and_whole():
 def test_device_tiling_defaults_and_overrides():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert tiling_for(cpu) == Tiling(tile=512, halo=16, batch=1)
-    assert tiling_for(cuda) == Tiling(tile=256, halo=16, batch=8)
+    assert tiling_for(cuda) == Tiling(tile=None, halo=16, batch=1)  # whole frames, as fast as cuDNN goes
     assert tiling_for(cpu, tile=0).tile is None  # whole frames
     assert tiling_for(cuda, tile=128, halo=8, batch=2) == Tiling(tile=128, halo=8, batch=2)
+
+
+def test_whole_frames_run_where_their_activations_fit_half_the_free_memory():
+    frame_720p = 1280 * 720 * 128 * 2 * 4  # fp16, four full-width tensors: 944 MB
+    assert whole_fits((1, 1, 720, 1280), 2, free_bytes=2 * frame_720p)
+    assert not whole_fits((1, 1, 720, 1280), 2, free_bytes=2 * frame_720p - 2)
+    assert not whole_fits((2, 1, 720, 1280), 2, free_bytes=2 * frame_720p)  # the batch counts
+
+
+def _conv_relu(x, w, bias, stride, padding, dilation, groups):  # cuDNN's fused ops, spelt out
+    return F.conv2d(x, w, bias, stride, padding, dilation, groups).relu()
+
+
+def _conv_add_relu(x, w, z, alpha, bias, stride, padding, dilation, groups):
+    return (F.conv2d(x, w, bias, stride, padding, dilation, groups) + alpha * z).relu()
+
+
+@pytest.mark.parametrize("units", [0, 1, 3])
+def test_fused_cuda_regrouping_equals_the_model(units):
+    """The CUDA fused forward's arithmetic (ReLUs moved into the op before) with reference ops for
+    cuDNN's: what it computes is checked on every machine, cuDNN's kernels where CUDA is."""
+    model = random_drrn(units=3)
+    x = torch.rand(2, 1, 23, 17)
+    fused = FusedForward(model, torch.float32, _conv_relu, _conv_add_relu)(x, units)
+    torch.testing.assert_close(fused, model(x, units), rtol=1e-5, atol=1e-5)
+
+
+@needs_cuda
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_cuda_fused_forward_matches_the_unfused_one(precision):
+    model = random_drrn(units=3, channels=16, std=0.1).cuda()
+    x = torch.rand(2, 1, 40, 30, device="cuda")
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    with torch.inference_mode():
+        fused = FusedForward(model, dtype)(x, 3).float()
+        with torch.autocast("cuda", dtype):
+            unfused = model(x, 3).float()
+    torch.testing.assert_close(fused, unfused, rtol=0, atol=0.02 if precision == "fp16" else 0.08)
 
 
 @needs_cuda
