@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
@@ -25,7 +25,39 @@ from stream.cli.weights import convert_command
 from stream.console import err
 from stream.errors import Interrupted, UserError, on_stop_signals, raise_interrupted
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)  # fmt: skip
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"drrn-stream {version('drrn-stream')}")
+        except PackageNotFoundError:  # run from the tree, not installed
+            print("drrn-stream (not installed: run from a source tree)")
+        raise typer.Exit()
+
+
+MAIN_FORM = (
+    "drrn-stream IN OUT [OPTIONS] enhances the video IN into OUT (the enhance command: `drrn-stream enhance -h` "
+    "lists its options).\n\nDRRN super-resolution (Tai, Yang, Liu, CVPR 2017) for video; the other commands "
+    "evaluate, train, export and measure it."
+)
+
+
+@app.callback(help=MAIN_FORM)
+def usage(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """The options before a command (the help text is MAIN_FORM)."""
+
+
 for name, command in {
     "enhance": enhance_command, "eval": eval_command, "eval-video": eval_video_command, "live": live_command,
     "convert": convert_command, "export": export_command, "train": train_command, "bench": bench_command,
@@ -36,7 +68,7 @@ for name, command in {
 def with_default_command(argv: list[str]) -> list[str]:
     """`drrn-stream IN OUT ...` means `drrn-stream enhance IN OUT ...`."""
     commands = {c.name for c in app.registered_commands}
-    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h"):
+    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h", "--version"):
         return ["enhance", *argv]
     return argv
 

@@ -23,3 +23,21 @@ def test_help_lists_every_command(capsys):
     assert {"enhance", "eval", "eval-video", "live", "convert", "export", "train", "bench"} <= registered
     for command in registered:
         assert f" {command} " in out
+
+
+def test_version_and_short_help(capsys):
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.startswith("drrn-stream ")
+    code, out, _ = run_cli(["-h"], capsys)
+    assert code == 0 and "drrn-stream IN OUT [OPTIONS]" in out  # the main form comes first
+    code, out, _ = run_cli(["enhance", "-h"], capsys)
+    assert code == 0 and "Usage: drrn-stream enhance [OPTIONS] IN OUT" in " ".join(out.split())
+
+
+def test_help_reads_as_conventions_have_it(capsys):
+    """Arguments by their metavar, flags as flags: no `{src}` or `<bool>` (typer 0.27+ renders those)."""
+    from stream.cli import app
+
+    for command in [c.name for c in app.registered_commands]:
+        code, out, _ = run_cli([command, "--help"], capsys)
+        assert code == 0 and "<bool>" not in out and "{" not in out.split("Usage:")[1].splitlines()[0], command
