@@ -75,7 +75,9 @@ class Resolved:
     @property
     def model(self) -> str:
         """The weights and the depth that runs: "drrn-b1u25-x234 (B1U25), Set5 ... dB, run at 9 units"."""
-        return self.weights + (f", run at {self.units} units" if self.units != self.trained_units else "")
+        return self.weights + (
+            f", run at {self.units} unit{'s' * (self.units != 1)}" if self.units != self.trained_units else ""
+        )
 
     def __str__(self) -> str:
         """The header's words: "DRRN <model> on cpu in bf16, tiles 512 + halo 16, batch 1"."""

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stream.errors import UserError
+
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered sequence (frames_%05d.png)
 
@@ -18,6 +20,13 @@ def is_picture(path: str | Path) -> bool:
 
 def is_numbered(path: str | Path) -> bool:
     return bool(NUMBER.search(Path(path).name))
+
+
+def check_input(src: str | Path) -> None:
+    """A named input that is not there: said at once (the CLI asks before importing torch), not
+    after seconds of imports. "-" (stdin) and numbered sequences (frames_%05d.png) pass."""
+    if str(src) != "-" and not is_numbered(src) and not Path(src).exists():
+        raise UserError(f"{src}: no such file")
 
 
 def partial_path(dst: Path) -> Path:

@@ -25,8 +25,10 @@ from stream.cli.weights import convert_command
 from stream.console import err
 from stream.errors import Interrupted, UserError, on_stop_signals, raise_interrupted
 
+# click's, which typer raises from its own copy of click since 0.2x: reached through a public subclass
+UsageError: type[Exception] = typer.BadParameter.__mro__[1]
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False, pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )  # fmt: skip
 
@@ -66,7 +68,9 @@ for name, command in {
 
 
 def with_default_command(argv: list[str]) -> list[str]:
-    """`drrn-stream IN OUT ...` means `drrn-stream enhance IN OUT ...`."""
+    """`drrn-stream IN OUT ...` means `drrn-stream enhance IN OUT ...`; `drrn-stream` alone, the help."""
+    if not argv:
+        return ["--help"]
     commands = {c.name for c in app.registered_commands}
     if argv and argv[0] not in commands and argv[0] not in ("--help", "-h", "--version"):
         return ["enhance", *argv]
@@ -96,7 +100,15 @@ def main() -> None:
     Ctrl-C, SIGTERM and SIGHUP stop every command alike (exit status 128 + the signal's number)."""
     try:
         with on_stop_signals(raise_interrupted):
-            app(args=with_ray_address(with_default_command(sys.argv[1:])), prog_name="drrn-stream")
+            args = with_ray_address(with_default_command(sys.argv[1:]))
+            status = app(args=args, prog_name="drrn-stream", standalone_mode=False)  # errors come here, below
+        sys.exit(status if isinstance(status, int) else 0)
+    except UsageError as e:  # a bad option or argument: one line, and where help is
+        where = e.ctx.command_path if e.ctx else "drrn-stream"
+        err.print(f"[red]error:[/red] {escape(e.format_message())} (see {where} -h)", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(1)
     except Interrupted as e:
         err.print(f"interrupted ({e})", highlight=False)
         sys.exit(128 + e.signum)

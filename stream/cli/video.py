@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -23,13 +23,17 @@ from stream.cli.options import (
 )
 from stream.console import say
 from stream.errors import UserError
+from stream.files import check_input
 
 Src = Annotated[str, typer.Argument(metavar="IN", help="Input video, or - for stdin.")]
 Dst = Annotated[str, typer.Argument(metavar="OUT", help="Output video (container from its name), or - for stdout.")]
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=4, help="1 sharpens in place; 2-4 upscale.")]
 CodecOpt = Annotated[str | None, typer.Option("--codec", help="Encoder; default libx264 or what the container needs.")]
 CrfOpt = Annotated[int, typer.Option("--crf", min=0, max=63, help="Encoder quality (lower is better).")]
-PresetOpt = Annotated[str, typer.Option("--preset", help="x264/x265 speed preset.")]
+X26X_PRESETS = Literal[
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"
+]
+PresetOpt = Annotated[X26X_PRESETS, typer.Option("--preset", help="x264/x265 speed preset.")]
 LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame metrics, .csv or .jsonl.")]
 ReferenceOpt = Annotated[
     Path | None, typer.Option("--reference", help="A video of the output's size to score PSNR/SSIM against.")
@@ -78,6 +82,7 @@ def enhance_command(
     workers: WorkersOpt = 1, ray: RayOpt = None,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
+    check_input(src)  # before the imports below, which take seconds (torch)
     from stream.apps.enhance import enhance
     from stream.chunked.run import Chunking
     from stream.video.enhance import EnhanceOptions

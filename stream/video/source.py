@@ -21,6 +21,7 @@ import av.logging
 from kernels.colour import LumaCoding
 from kernels.errors import reason
 from stream.errors import UserError
+from stream.files import check_input
 from stream.video.carry import Carried, is_chapter_track, is_cover
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, plane_view, working_format
 
@@ -31,8 +32,8 @@ _BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
 def open_input(src: str | Path | BinaryIO, format: str | None = None) -> av.container.InputContainer:
     name = getattr(src, "name", src)
-    if isinstance(src, str | Path) and not Path(src).exists() and "%" not in Path(src).name:  # %05d: a sequence
-        raise UserError(f"{src}: no such file")
+    if isinstance(src, str | Path):
+        check_input(src)
     try:
         return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format)
     except av.FFmpegError as e:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
+import av
+
 from stream.errors import UserError
 from stream.files import NUMBER, is_numbered, partial_path
 
@@ -16,8 +18,22 @@ PIPE_DEFAULT_FORMAT = "matroska"
 SEEKING_FORMATS = {"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "f4v", "psp", "mov,mp4,m4a,3gp,3g2,mj2"}
 
 
-def check_output(dst: Path, overwrite: bool) -> None:
-    """Before any model time: an existing output is replaced only with -y, into a folder that exists."""
+def written_extensions() -> set[str]:
+    """Every file extension some muxer of this PyAV build writes (mp4, mkv, webm, png, ...)."""
+    extensions = set()
+    for name in av.formats_available:
+        try:
+            extensions |= av.ContainerFormat(name, "w").extensions
+        except ValueError:  # a demuxer only
+            continue
+    return extensions
+
+
+def check_output(dst: Path, overwrite: bool, format: str | None = None) -> None:
+    """Before any model time: a container known from the name (unless `format` names it), an
+    existing output replaced only with -y, into a folder that exists."""
+    if format is None and dst.suffix.lower().lstrip(".") not in written_extensions():
+        raise UserError(f"{dst}: cannot tell the container format from the name; give --output-format")
     if dst.exists() and not overwrite:
         raise UserError(f"{dst}: exists; pass -y to replace it")
     if not dst.parent.is_dir():
@@ -34,7 +50,7 @@ class FileTarget:
             raise UserError(f"{dst}: the output would overwrite the input")
         if self.dst.is_dir():
             raise UserError(f"{dst}: is a folder")
-        check_output(self.dst, overwrite)
+        check_output(self.dst, overwrite, format)
         self.tmp = partial_path(self.dst)
 
     def open(self) -> Path:

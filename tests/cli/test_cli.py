@@ -41,3 +41,28 @@ def test_help_reads_as_conventions_have_it(capsys):
     for command in [c.name for c in app.registered_commands]:
         code, out, _ = run_cli([command, "--help"], capsys)
         assert code == 0 and "<bool>" not in out and "{" not in out.split("Usage:")[1].splitlines()[0], command
+
+
+def test_a_bad_option_is_one_line_naming_where_help_is(capsys):
+    code, out, err = run_cli(["in.mp4", "out.mp4", "--preset", "bogus"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: Invalid value for '--preset'") and "enhance -h" in err
+    code, _, err = run_cli(["eval", "--nope"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "drrn-stream eval -h" in err
+
+
+def test_an_unknown_output_extension_names_the_users_file(capsys, tmp_path):
+    code, _, err = run_cli(["samples/sample.mp4", str(tmp_path / "out.xyz"), "--units", "1"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"{tmp_path / 'out.xyz'}: cannot tell the container format" in err and ".partial" not in err
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_a_missing_input_is_said_before_torch_is_imported(tmp_path):
+    script = (
+        "import sys; sys.argv = ['drrn-stream', 'missing.mp4', 'out.mp4']\n"
+        "from stream.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["1", "False"] and run.stderr == "error: missing.mp4: no such file\n"
