@@ -94,9 +94,10 @@ def eval_command(
                     advance = lambda: progress.advance(task)  # noqa: E731
                     results.append(evaluate_dataset(restorer, name, images, s, advance, d, kernel))
     if as_json:
-        print(json.dumps({"results": [dataclasses.asdict(r) for r in results]}))
+        print(json.dumps({"model": model.ran.record(), "results": [dataclasses.asdict(r) for r in results]}))
         return
-    print_results(results, f"Y-channel PSNR (dB) / SSIM, {restorer.precision}, LR by {kernel}")
+    ran = model.ran
+    print_results(results, f"Y-channel PSNR (dB) / SSIM, DRRN at {ran.units} units in {ran.precision}, LR by {kernel}")
 
 
 def print_results(results: list, title: str) -> None:
@@ -144,9 +145,10 @@ def eval_video_command(
         plot_curves(plot, rows, f"{src.name}, x{scale}")
     results = summary.results()
     if as_json:
-        print(json.dumps({"scale": scale, "downscale": kernel, "crop": crop, "results": results}))
+        record = {"model": model.ran.record(), "scale": scale, "downscale": kernel, "crop": crop, "results": results}
+        print(json.dumps(record))
         return
     for r in results:
-        say(f"{r['degrade']}: {r['frames']} frames, x{scale}: DRRN {r['psnr']:.2f} dB / SSIM {r['ssim']:.4f}, "
-            f"bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; gain {r['gain']:+.2f} dB "
-            f"(min {r['min_gain']:+.2f})")  # fmt: skip
+        say(f"{r['degrade']}: {r['frames']} frames, x{scale}: DRRN (U{model.ran.units}) {r['psnr']:.2f} dB / "
+            f"SSIM {r['ssim']:.4f}, bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; "
+            f"gain {r['gain']:+.2f} dB (min {r['min_gain']:+.2f})")  # fmt: skip

@@ -134,3 +134,17 @@ def test_eval_downscale_kernels_make_different_lr(dataset, identity_weights, cap
 def test_bad_degradations_are_one_line_before_model_time(dataset, capsys, extra, message):
     code, _, err = run_cli(["eval", "--dataset", str(dataset), "--weights", "no-such.safetensors", *extra], capsys)
     assert code == 1 and message in err and err.count("\n") == 1, err
+
+
+def test_eval_reports_the_depth_that_ran(dataset, tiny_weights, capsys):
+    """--units changes what is scored, and the report says which depth it was (issue #25 item 2)."""
+    scores = {}
+    for units in ("2", "3"):  # tiny_weights were made at 1
+        code, out, err = run_cli(
+            ["eval", "--dataset", str(dataset), "--weights", str(tiny_weights), "--units", units, "--json"], capsys
+        )
+        assert code == 0, err
+        report = json.loads(out)
+        assert report["model"]["units"] == int(units) and f"run at {units} units" in err.splitlines()[0]
+        scores[units] = report["results"][0]["psnr"]
+    assert abs(scores["2"] - scores["3"]) > 1e-3
