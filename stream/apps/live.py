@@ -28,7 +28,7 @@ from stream.apps.capture import Mailbox, Reader, Shot, granted, open_capture
 from stream.apps.latency import Choice, Depth
 from stream.apps.recorder import PipeClosed, Recorder
 from stream.apps.window import View, Window, check_display, compose, save_screenshot, status_line
-from stream.console import say
+from stream.console import counted, say
 
 __all__ = ["LiveOptions", "LiveStats", "Preview", "Result", "Worker", "check_display"]  # check_display: the CLI's
 
@@ -131,7 +131,7 @@ class LiveStats:
         depths = f"depth {min(units)}..{max(units)}, mean {sum(units) / len(units):.1f}; " if units else ""
         depths += f"size {', '.join(f'{s:.0%}' for s in sizes)}; " if sizes and sizes != [1.0] else ""
         return (
-            f"{self.frames} enhanced frames in {self.seconds:.1f} s; latency {self.latency_ms:.0f} ms"
+            f"{counted(self.frames, 'enhanced frame')} in {self.seconds:.1f} s; latency {self.latency_ms:.0f} ms"
             + (f" ({self.over_budget} over the budget)" if budgeted else "")
             + f", {depths}PSNR vs bicubic {self.psnr:.2f} dB"
         )

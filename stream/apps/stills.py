@@ -15,7 +15,7 @@ import numpy as np
 from rich.console import Console
 
 from stream.apps.api import FrameEnhancer
-from stream.console import say
+from stream.console import counted, say
 from stream.errors import UserError
 from stream.files import NUMBER, is_numbered, write_atomically
 from stream.video.chroma import upscale_plane
@@ -87,4 +87,4 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> N
     say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
         "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
     enhance_pictures(pairs, enhancer)
-    say(f"wrote {len(pairs)} picture{'s' * (len(pairs) != 1)}", console)
+    say(f"wrote {counted(len(pairs), 'picture')}", console)

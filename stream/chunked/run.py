@@ -30,7 +30,7 @@ from stream.chunked.join import join
 from stream.chunked.manifest import Manifest, begin, fingerprint
 from stream.chunked.ray_tasks import RayWorkers
 from stream.chunked.workers import InProcess, LocalWorkers, Workers
-from stream.console import say
+from stream.console import counted, say
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture
 from stream.video.enhance import EnhanceOptions, load_model
@@ -153,9 +153,9 @@ def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options
         job = result.job
         manifest.finish(job.index, work, [job.segment, job.log], result.ran, result.damage)
         progress.finish(job)
-        say(f"chunk {job.index + 1} of {len(jobs)} done ({len(job.chunk.frames)} frames)", console)
+        say(f"chunk {job.index + 1} of {len(jobs)} done ({counted(len(job.chunk.frames), 'frame')})", console)
 
-    say(f"{len(jobs)} chunks, {len(done)} done (work folder {work})", console)
+    say(f"{counted(len(jobs), 'chunk')}, {len(done)} done (work folder {work})", console)
     with ChunkProgress(console, jobs, done) as progress:
         try:
             runner.run(todo, options, progress.report, finished)
@@ -201,7 +201,7 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
             restore_chunks(jobs, manifest, work, options, runner, console)
         written, log = join_output(source, jobs, target, options.log, console)
     shutil.rmtree(work)
-    say(f"wrote {target.dst} ({written} frames from {len(chunks)} chunks; PSNR vs bicubic: mean "
+    say(f"wrote {target.dst} ({counted(written, 'frame')} from {counted(len(chunks), 'chunk')}; PSNR vs bicubic: mean "
         f"{log.mean('psnr_vs_bicubic'):.2f} dB, min {log.mins.get('psnr_vs_bicubic', math.nan):.2f} dB)",
         console)  # fmt: skip
     if damage := damage_report(src, target.dst, manifest, len(packets), written):
@@ -220,4 +220,4 @@ def damage_report(src: str, dst: Path, manifest: Manifest, packets: int, written
         parts.append(f"damaged input, decoded past errors (first: {manifest.damaged[min(manifest.damaged, key=int)]})")
     if written < packets:
         parts.append(f"{packets - written} of its {packets} video packets gave no frame")
-    return f"{src}: {'; '.join(parts)}; {dst} has the {written} frames that decoded" if parts else ""
+    return f"{src}: {'; '.join(parts)}; {dst} has the {counted(written, 'frame')} that decoded" if parts else ""

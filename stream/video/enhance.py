@@ -22,7 +22,7 @@ from kernels.choice import Loaded, ModelChoice
 from kernels.errors import reason
 from kernels.inference import Restores
 from kernels.tiling import Tiling
-from stream.console import say, say_notices
+from stream.console import counted, say, say_notices
 from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.video.carry import Carried
 from stream.video.frames import FrameSource
@@ -158,10 +158,10 @@ def finish(pipeline: Pipeline, target: FileTarget | PipeTarget, stats: RunStats)
 def damage_report(source: VideoSource, dst: str | Path, frames: int) -> str:
     """One line on damaged input that was decoded past."""
     errors = source.errors
-    lost = f", {errors.frames_lost} frames lost" if errors.frames_lost else ""
+    lost = f", {counted(errors.frames_lost, 'frame')} lost" if errors.frames_lost else ""
     return (
-        f"{source.name}: damaged input, decoded past {errors.count} error{'s' * (errors.count != 1)}{lost} "
-        f"(first: {errors.first}); {dst} has the {frames} frames that decoded"
+        f"{source.name}: damaged input, decoded past {counted(errors.count, 'error')}{lost} "
+        f"(first: {errors.first}); {dst} has the {counted(frames, 'frame')} that decoded"
     )
 
 
@@ -179,7 +179,7 @@ def open_reference(path: Path | None, width: int, height: int) -> VideoSource | 
 def print_summary(console: Console, dst: Path | str, stats: RunStats, log: FrameLog) -> None:
     lead = "interrupted: kept" if stats.interrupted else "wrote"
     worst = log.mins.get("psnr_vs_bicubic", math.nan)
-    say(f"{lead} {dst} ({stats.frames} frames in {stats.seconds:.1f} s, {stats.fps:.2f} fps)", console)
+    say(f"{lead} {dst} ({counted(stats.frames, 'frame')} in {stats.seconds:.1f} s, {stats.fps:.2f} fps)", console)
     say(f"PSNR vs bicubic: mean {log.mean('psnr_vs_bicubic'):.2f} dB, min {worst:.2f} dB", console)
     if "psnr_ref" in log.sums:
         say(f"against the reference: DRRN {log.mean('psnr_ref'):.2f} dB / SSIM {log.mean('ssim_ref'):.4f} "

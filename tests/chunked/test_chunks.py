@@ -107,7 +107,8 @@ def test_workers_write_what_one_process_writes(tmp_path, tiny_weights, capsys):
 def test_a_single_gop_is_one_chunk(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS[:8])  # x264's default GOP: one keyframe
     err = enhance(capsys, src, tmp_path / "out.mkv", tiny_weights, "--chunk-seconds", "0.1")
-    assert "1 chunks" in err and len(decoded(tmp_path / "out.mkv")[0]) == 8
+    assert "1 chunk, 0 done" in err and "(8 frames from 1 chunk;" in err  # was "1 chunks"
+    assert len(decoded(tmp_path / "out.mkv")[0]) == 8
 
 
 def start_and_kill(

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from tests.cli_helpers import run_cli
+from tests.media import make_clip
 
 LOADED = "import sys; from stream.cli import main; print(sorted({'torch', 'av'} & set(sys.modules)))"
 
@@ -66,3 +67,10 @@ def test_a_missing_input_is_said_before_torch_is_imported(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.stdout.split() == ["1", "False"] and run.stderr == "error: missing.mp4: no such file\n"
+
+
+def test_a_count_of_one_reads_in_the_singular(tmp_path, tiny_weights, capsys):
+    """Issue #25 item 8: "(1 frames)" read wrong."""
+    clip = make_clip(tmp_path / "one.mp4", width=32, height=32, pts_ms=[0], audio=False)
+    code, _, err = run_cli([str(clip), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "(1 frame in " in err, err
