@@ -11,7 +11,7 @@ import importlib
 import io
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from types import ModuleType
@@ -71,7 +71,9 @@ LUMA_RANGE, RESIDUAL_RANGE, OUTPUT_RANGE = (0.0, 1.5), (-1.0, 1.0), (-0.5, 1.5) 
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}  # -> ORT's CalibrationMethod
 
 
-def quantize_int8(fp32: Path, dst: Path, patches: list[np.ndarray], method: str) -> None:
+def quantize_int8(
+    fp32: Path, dst: Path, patches: list[np.ndarray], method: str, on_patch: Callable[[], None] = lambda: None
+) -> None:
     """Static int8 in QDQ form (ONNX Runtime's quantizer): per-channel int8 weights, uint8
     activations whose ranges `method` sets from running `patches` (float32 1 x 1 x h x w bicubic
     luma, as DRRN sees it) through the float model one at a time (memory: one patch's
@@ -79,7 +81,7 @@ def quantize_int8(fp32: Path, dst: Path, patches: list[np.ndarray], method: str)
     conv predicts, and their sum, the output, where 8 bits would put a step of about one level
     into the picture itself. On Set5 that is -0.02 to -0.04 dB instead of -0.11 to -0.13 with
     every activation 8-bit, at int8's speed: every conv but the first and last still reads 8-bit
-    input (docs/QUALITY.md)."""
+    input (docs/QUALITY.md). `on_patch` is called as each patch is run (a progress display)."""
     q, onnx = need("onnxruntime.quantization"), need("onnx")
     nodes = onnx.load(str(fp32)).graph.node
     made_by = {name: node.op_type for node in nodes for name in node.output}
@@ -102,7 +104,10 @@ def quantize_int8(fp32: Path, dst: Path, patches: list[np.ndarray], method: str)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             patch = next(self.todo, None)
-            return None if patch is None else {"y": patch}
+            if patch is None:
+                return None
+            on_patch()
+            return {"y": patch}
 
     overrides = {
         name: [{"quant_type": q.QuantType.QUInt16, "rmin": np.float32(low), "rmax": np.float32(high)}]

@@ -24,7 +24,7 @@ from stream.cli.options import (
     WeightsOpt,
     model_choice,
 )
-from stream.console import err, say
+from stream.console import progress, say
 from stream.errors import UserError
 
 DatasetOpt = Annotated[list[Path], typer.Option("--dataset", help="Folder of HR images; repeat for several.")]
@@ -60,8 +60,7 @@ def protocol_options(degrade: list[str], downscale: str) -> tuple[list, str]:
 
 
 def progress_bar(label: str = "{task.description}") -> Progress:
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                    transient=True)  # fmt: skip
+    return progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
 
 
 def eval_command(

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from stream.cli.options import HALO, HaloOpt, UnitsOpt, WeightsOpt
-from stream.console import say
+from stream.console import progress, say
 from stream.errors import UserError
 
 Dst = Annotated[Path, typer.Argument(help="Output .onnx file.")]
@@ -40,6 +40,8 @@ def export_command(
     """Export DRRN to ONNX: one N x 1 x (tile + 2 halo)^2 window by default, as deployment runtimes take it."""
     import tempfile
 
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
     from kernels.onnx_backend import OPSET, VALUE_RANGE, export_onnx, quantize_int8, set_metadata
     from kernels.weights import describe, load_drrn
     from stream.eval.protocol import bicubic_patches
@@ -51,6 +53,8 @@ def export_command(
         raise UserError(f"{dst}: exists; pass -y to replace it")
     if int8 and (calibration is None or fp16):
         raise UserError("--int8 needs --calibration DIR (images), and excludes --fp16")
+    if calibration is not None and not int8:
+        raise UserError("--calibration sets the ranges of an int8 file: give --int8 too")
     model, loaded = load_drrn(weights, units)
     window = None if dynamic else tile + 2 * halo
     metadata = {
@@ -65,7 +69,11 @@ def export_command(
         else:
             assert calibration is not None
             export_onnx(model, Path(work) / "float.onnx", None, False, metadata)  # calibrated on 64-px patches
-            quantize_int8(Path(work) / "float.onnx", tmp, list(bicubic_patches(calibration, 64, patches)), method)
+            luma = list(bicubic_patches(calibration, 64, patches))
+            with progress(TextColumn("calibrating int8"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          transient=True) as display:  # fmt: skip
+                task = display.add_task("calibrating int8", total=len(luma))
+                quantize_int8(Path(work) / "float.onnx", tmp, luma, method, lambda: display.advance(task))
             metadata["calibration"] = (
                 f"{method}, {patches} luma patches of {calibration.name} at x2/x3/x4; global residual at 16 bits"
             )

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-from stream.console import err
+from stream.console import progress
 from stream.degrade import Degradation, downscale, need_av, round_trip
 from stream.errors import UserError
 from stream.train.coded_data import CodedSet, describe_mix
@@ -104,7 +104,7 @@ def write_coded(data: Path, dst: Path, scales: tuple[int, ...], variants: int, s
     need_av()  # before any work
     pack = load_pack(data)
     mix = CodedMix(variants=variants, seed=seed)
-    with Progress(TextColumn("coding LR"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+    with progress(TextColumn("coding LR"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("coding", total=len(pack.names) * len(scales) * variants)
         coded = make_coded(pack, scales, mix, lambda done, _: bar.update(task, completed=done))
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from kernels.choice import Precision
 from kernels.model import DRRN
 from kernels.resolve import device_for, precision_for
 from kernels.weights import Weights, describe, find_weights, save_weights
-from stream.console import err, say, say_notices
+from stream.console import err, progress, say, say_notices
 from stream.errors import UserError, on_stop_signals, raise_interrupted
 from stream.eval.protocol import centre_crop, eager_fp32, evaluate_dataset, score_lr
 from stream.files import write_atomically
@@ -241,29 +241,29 @@ class TrainingRun:
     def run(self, limits: Limits) -> list[str]:
         """Train until a limit or a signal; returns the signals that stopped it (none: a limit)."""
         trainer = self.trainer
-        with progress_display(limits.steps) as progress, stop_requests() as asked:
-            task = progress.add_task("train", total=limits.steps, completed=trainer.step, status="")
+        with progress_display(limits.steps) as display, stop_requests() as asked:
+            task = display.add_task("train", total=limits.steps, completed=trainer.step, status="")
             loss_sum, since, steps_done = torch.zeros((), device=trainer.device), time.monotonic(), 0
             while not asked and not self.reached(limits):
                 loss_sum += trainer.train_step()
                 steps_done += 1
                 if trainer.step % limits.log_every == 0:
-                    self.show(progress, task, self.record(loss_sum, steps_done, since))
+                    self.show(display, task, self.record(loss_sum, steps_done, since))
                     loss_sum.zero_()
                     since, steps_done = time.monotonic(), 0
                 due = limits.save_minutes is not None and time.monotonic() - self.saved_at >= limits.save_minutes * 60
                 if (limits.val_every and trainer.step % limits.val_every == 0) or due:
-                    self.checkpoint(progress.console)
+                    self.checkpoint(display.console)
             if steps_done:
-                self.show(progress, task, self.record(loss_sum, steps_done, since))
-            self.finish(progress.console, scored=not asked)
+                self.show(display, task, self.record(loss_sum, steps_done, since))
+            self.finish(display.console, scored=not asked)
         return asked
 
-    def show(self, progress: Progress, task: TaskID, record: dict[str, Any]) -> None:
+    def show(self, display: Progress, task: TaskID, record: dict[str, Any]) -> None:
         shown = " ".join(f"x{s} {p:.2f}" for s, p in self.psnr.items()) or "-"
         status = f"loss {record['loss']:.3g}  lr {record['lr']:.3g}  units {record['units']}"
         status += f"  {record['tflops']:.3g} TFLOP/s  PSNR {shown}"
-        progress.update(task, completed=self.trainer.step, status=status)
+        display.update(task, completed=self.trainer.step, status=status)
 
     def finish(self, console: Console, scored: bool) -> None:
         """The last validation (unless a signal cut the run short), export and checkpoint."""
@@ -300,13 +300,12 @@ def coded_pairs(pack: LumaPack, coded: CodedSet) -> Iterator[CodedPair]:
 
 
 def progress_display(steps: int | None) -> Progress:
-    return Progress(
+    return progress(
         TextColumn("step"),
         MofNCompleteColumn() if steps else TextColumn("{task.completed}"),
         BarColumn(),
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
-        console=err,
     )
 
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from kernels.metrics import psnr, ssim
+from stream.console import progress
 from stream.video.frames import Frame, VideoInfo
 from stream.video.log import FrameLog
 from stream.video.source import VideoSource
@@ -61,11 +62,11 @@ class FramesBar:
     """Frames done of how many, fps, the time left and a note, on the console (off with --quiet)."""
 
     def __init__(self, console: Console, total: int | None, description: str, completed: int = 0) -> None:
-        self.progress = Progress(
+        self.progress = progress(
             TextColumn("{task.description}"), BarColumn(),
             TextColumn("{task.completed}/{task.fields[total_text]} frames"), TextColumn("{task.fields[fps]}"),
             TaskProgressColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
-            console=console, transient=True, disable=console.quiet,
+            console=console, transient=True,
         )  # fmt: skip
         self.task = self.progress.add_task(
             description, total=total, completed=completed, total_text=str(total or "?"), fps="", note=""

@@ -74,3 +74,12 @@ def test_a_count_of_one_reads_in_the_singular(tmp_path, tiny_weights, capsys):
     clip = make_clip(tmp_path / "one.mp4", width=32, height=32, pts_ms=[0], audio=False)
     code, _, err = run_cli([str(clip), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights)], capsys)
     assert code == 0 and "(1 frame in " in err, err
+
+
+def test_progress_is_plain_lines_where_stderr_is_not_a_terminal(capsys, tmp_path, monkeypatch):
+    """CI logs, nohup, a pipe: rich draws no bar there, so lines say how far the run is (issue #25 item 5)."""
+    monkeypatch.setattr("stream.console.LINE_SECONDS", 0.0)  # a line at every frame (else one every 5 s)
+    code, _, err = run_cli(["samples/sample.mp4", str(tmp_path / "out.mkv"), "--units", "1"], capsys)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("enhancing: ")]
+    assert len(lines) >= 8 and lines[-1].startswith("enhancing: 16/16") and "PSNR vs bicubic" in lines[-1]

@@ -107,6 +107,25 @@ def test_int8_needs_calibration_images(tmp_path, strong_weights, capsys):
     assert code == 1 and err.strip() == "error: --int8 needs --calibration DIR (images), and excludes --fp16"
 
 
+def test_calibration_without_int8_is_refused(tmp_path, strong_weights, images, capsys):
+    """It would set nothing: a float file made silently is not what was asked for (issue #25 item 3)."""
+    args = ["export", str(tmp_path / "q.onnx"), "--weights", str(strong_weights), "--calibration", str(images)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and err.strip() == "error: --calibration sets the ranges of an int8 file: give --int8 too"
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_int8_calibration_shows_progress_where_stderr_is_not_a_terminal(tmp_path, strong_weights, images, capsys,
+                                                                         monkeypatch):  # fmt: skip
+    monkeypatch.setattr("stream.console.LINE_SECONDS", 0.0)  # a line at every patch (else one every 5 s)
+    args = ["--dynamic", "--int8", "--calibration", str(images), "--patches", "3"]
+    code, _, err = run_cli(["export", str(tmp_path / "q.onnx"), "--weights", str(strong_weights), *args], capsys)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("calibrating int8: ")]
+    assert [line.split(",")[0] for line in lines] == ["calibrating int8: 1/3", "calibrating int8: 2/3",
+                                                      "calibrating int8: 3/3"]  # fmt: skip
+
+
 def test_bench_measures_onnx_files_beside_the_model_worker_in_one_run(tmp_path, tiny_weights, images, capsys):
     export(capsys, tiny_weights, tmp_path / "fp32.onnx", "--dynamic")
     export(capsys, tiny_weights, tmp_path / "int8.onnx", "--int8", "--calibration", str(images), "--patches", "3")
