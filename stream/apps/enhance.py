@@ -24,6 +24,7 @@ def enhance(
     stdout). -> what a whole run did (frames, time, damage, signal); None for pictures and chunked
     runs, which report as they go."""
     src, dst, console = str(src), str(dst), console or Console(stderr=True, quiet=True)
+    check_rate(src, dst, options, chunking)
     if is_picture(src) and is_picture(dst) and chunking is None:
         pictures(src, dst, options, console)
         return None
@@ -33,3 +34,16 @@ def enhance(
         enhance_chunked(src, dst, options, chunking, console)
         return None
     return enhance_file(src, dst, options, console)
+
+
+def check_rate(src: str, dst: str, options: EnhanceOptions, chunking: Chunking | None) -> None:
+    """--fps is the rate of numbered pictures made into a video: a video in has its own rate and
+    pictures out have none, so it is refused there rather than silently ignored."""
+    if options.fps is None:
+        return
+    if not (is_picture(src) and is_numbered(src)):
+        raise UserError(f"{src}: --fps is for numbered pictures in (frames_%05d.png); a video keeps its own rate")
+    if is_picture(dst):
+        raise UserError(f"{dst}: --fps is the rate of a video made of pictures; pictures out have none")
+    if chunking is not None:
+        raise UserError("--fps: numbered pictures are enhanced in one run; leave out --chunk-seconds")

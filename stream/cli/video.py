@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -67,6 +68,23 @@ RayOpt = Annotated[
     typer.Option("--ray", metavar="[ADDRESS]", help="Chunks as Ray tasks, one GPU each where there are GPUs: on the "
                  "cluster at ADDRESS, or alone: RAY_ADDRESS, a cluster started here, or a new local one."),
 ]  # fmt: skip
+
+
+def frame_rate(text: str) -> Fraction:
+    """--fps: a positive number or fraction (30000/1001, as ffmpeg writes NTSC's rate)."""
+    try:
+        if (rate := Fraction(text)) > 0:
+            return rate
+    except (ValueError, ZeroDivisionError):  # not a number; 1/0
+        pass
+    raise typer.BadParameter(f"{text} is not a positive number or fraction such as 30000/1001")
+
+
+FpsOpt = Annotated[
+    Fraction | None,
+    typer.Option("--fps", parser=frame_rate, metavar="RATE", help="Numbered pictures in: their frame rate as a video "
+                 "(25, 29.97, 30000/1001); default 25."),
+]  # fmt: skip
 OutputFormatOpt = Annotated[
     str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")
 ]
@@ -79,7 +97,7 @@ def enhance_command(
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
     stream: StreamOpt = None, chunk_seconds: ChunkSecondsOpt = None, resume: ResumeOpt = False,
-    workers: WorkersOpt = 1, ray: RayOpt = None,
+    workers: WorkersOpt = 1, ray: RayOpt = None, fps: FpsOpt = None,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     check_input(src)  # before the imports below, which take seconds (torch)
@@ -95,7 +113,7 @@ def enhance_command(
     options = EnhanceOptions(
         scale=scale, model=model_choice(weights, units, device, precision, tile, halo, batch),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset), log=log, reference=reference, overwrite=overwrite,
-        input_format=input_format, output_format=output_format, strict=strict, stream=stream,
+        input_format=input_format, output_format=output_format, strict=strict, stream=stream, fps=fps,
     )  # fmt: skip
     chunking = None if chunk_seconds is None else Chunking(chunk_seconds, resume, workers, ray)
     stats = enhance(src, dst, options, chunking, Console(stderr=True, quiet=quiet))

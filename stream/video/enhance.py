@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,6 +49,12 @@ class EnhanceOptions:
     queue_frames: int = 8  # frames between stages: bounds memory, hides I/O jitter
     stream: int | None = None  # the input's stream to enhance (ffprobe's numbering); None: the first, not cover art
     strict: bool = False  # damaged input fails the run (exit 1; the frames that decoded are still kept)
+    fps: Fraction | None = None  # the rate numbered pictures are read at; None: ffmpeg's 25
+
+    @property
+    def demuxer(self) -> dict[str, str] | None:
+        """The input's demuxer options: --fps is image2's framerate (pictures carry no rate)."""
+        return None if self.fps is None else {"framerate": str(self.fps)}
 
 
 def frames_per_batch(width: int, height: int, tiling: Tiling) -> int:
@@ -79,7 +86,9 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         fields = LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])
         log = cleanup.enter_context(FrameLog(options.log, fields))
         source = cleanup.enter_context(
-            VideoSource(sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream)
+            VideoSource(
+                sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream, options.demuxer
+            )
         )
         info = source.info
         reference = open_reference(options.reference, info.width * options.scale, info.height * options.scale)

@@ -30,12 +30,15 @@ MAX_DEMUX_ERRORS = 16  # in a row, with no packet between: the rest of the input
 _BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 
 
-def open_input(src: str | Path | BinaryIO, format: str | None = None) -> av.container.InputContainer:
+def open_input(
+    src: str | Path | BinaryIO, format: str | None = None, demuxer: dict[str, str] | None = None
+) -> av.container.InputContainer:
+    """The input opened; `demuxer`: its demuxer's options (image2's framerate for numbered pictures)."""
     name = getattr(src, "name", src)
     if isinstance(src, str | Path):
         check_input(src)
     try:
-        return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format)
+        return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format, options=demuxer)
     except av.FFmpegError as e:
         raise UserError(f"{name}: not a readable media file ({e.strerror or type(e).__name__})") from None
     except (OSError, ValueError) as e:
@@ -90,9 +93,12 @@ class VideoSource:
     """One input's video stream (the first that is not cover art, or the one asked for), decoded
     in order, with its other streams' packets and what else the output takes over."""
 
-    def __init__(self, src: str | Path | BinaryIO, format: str | None = None, stream: int | None = None) -> None:
+    def __init__(
+        self, src: str | Path | BinaryIO, format: str | None = None, stream: int | None = None,
+        demuxer: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.name = str(getattr(src, "name", src))
-        self.container = open_input(src, format)
+        self.container = open_input(src, format, demuxer)
         self.reader: threading.Thread | None = None  # the thread that iterates this source, if any
         try:
             self.video = pick_video(self.container, stream, self.name)

@@ -73,6 +73,31 @@ def test_a_video_to_numbered_pictures_and_back(tmp_path, tiny_weights, capsys):
     assert probe(tmp_path / "back.mkv")["frames"] == 3 and probe(tmp_path / "back.mkv")["size"] == (128, 96)
 
 
+def test_numbered_pictures_become_a_video_at_the_rate_asked(tmp_path, photo, tiny_weights, capsys):
+    """Issue #25 item 8: numbered pictures became 25 fps video, whatever the user wanted."""
+    for n in (1, 2, 3):
+        cv2.imwrite(str(tmp_path / f"in_{n}.png"), photo)
+    enhance(capsys, tmp_path / "in_%d.png", tmp_path / "ntsc.mkv", tiny_weights, "--fps", "30000/1001")
+    enhance(capsys, tmp_path / "in_%d.png", tmp_path / "plain.mkv", tiny_weights)
+    assert probe(tmp_path / "ntsc.mkv")["pts_ms"] == [0, 33, 67]  # 1001/30000 s apart
+    assert probe(tmp_path / "plain.mkv")["pts_ms"] == [0, 40, 80]  # ffmpeg's 25 without it
+
+
+@pytest.mark.parametrize(
+    "src, dst, fps, message",
+    [("clip.mp4", "out.mkv", "30", "clip.mp4: --fps is for numbered pictures in (frames_%05d.png); a video keeps"),
+     ("in_%d.png", "out_%d.png", "30", "out_%d.png: --fps is the rate of a video made of pictures; pictures out"),
+     ("in_%d.png", "out.mkv", "-30", "Invalid value for '--fps': -30 is not a positive number or fraction")],
+)  # fmt: skip
+def test_fps_where_it_means_nothing_is_one_line(tmp_path, photo, tiny_weights, capsys, src, dst, fps, message):
+    cv2.imwrite(str(tmp_path / "in_1.png"), photo)
+    make_clip(tmp_path / "clip.mp4", pts_ms=[0, 40], audio=False)
+    args = [str(tmp_path / src), str(tmp_path / dst), "--fps", fps, "--weights", str(tiny_weights)]
+    code, _, err = run_cli(args, capsys)
+    assert code in (1, 2) and message in err and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("out*"))
+
+
 @pytest.mark.parametrize(
     "src, dst, message",
     [("photo.png", "out_%03d.png", "a numbered sequence in needs one out"),
