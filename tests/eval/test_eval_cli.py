@@ -96,6 +96,16 @@ def test_convert_writes_safetensors_and_keeps_existing_output(tmp_path, tiny_wei
     assert code == 1 and "must be a .safetensors file" in err
 
 
+def test_convert_takes_a_shipped_name_as_every_command_does(tmp_path, capsys):
+    from kernels.weights import find_weights, read_weights
+
+    dst = tmp_path / "shipped.safetensors"
+    code, _, err = run_cli(["convert", "drrn-b1u25-x234", str(dst)], capsys)
+    assert code == 0, err
+    shipped, copy = find_weights("drrn-b1u25-x234"), read_weights(dst)
+    assert copy.metadata == shipped.metadata and copy.state_dict.keys() == shipped.state_dict.keys()
+
+
 def test_eval_degrades_the_lr_through_the_codec_the_same_for_model_and_bicubic(dataset, identity_weights, capsys):
     """Zero weights return their input: with every codec, DRRN's scores equal bicubic's (both saw one
     LR), and a harsh codec lowers bicubic's score below the clean one's."""
