@@ -1,6 +1,7 @@
 """What the output takes over from the input besides the enhanced frames, as `ffmpeg -map 0 -c copy`
 would: the other streams (with their tags and dispositions), cover art, the container's tags,
-chapters and attachments. What the output's container cannot hold is named in one notice."""
+chapters and attachments. Audio the container cannot hold is encoded again where the caller decodes
+(video/reencode.py); what else it cannot hold is named in one notice."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 
 import av
 from av.stream import Disposition
+
+from stream.video.reencode import AUDIO_CODEC_FOR_FORMAT, AudioReencoder, muxer_holds
 
 # Containers that can hold these (FFmpeg's muxers); elsewhere they are left out with a notice.
 CHAPTER_FORMATS = {"matroska", "webm", "mp4", "mov", "ipod", "ogg"}
@@ -41,22 +44,24 @@ def is_chapter_track(stream: av.stream.Stream) -> bool:
 
 
 def carry(
-    container: av.container.OutputContainer, video: av.stream.Stream, carried: Carried, notice: Callable[[str], None]
-) -> dict[int, av.stream.Stream]:
+    container: av.container.OutputContainer, video: av.stream.Stream, carried: Carried, notice: Callable[[str], None],
+    reencode: bool = False,
+) -> dict[int, av.stream.Stream | AudioReencoder]:  # fmt: skip
     """Set up everything `carried` holds in the output and write the covers that are streams
-    (which writes the header, so it comes last); -> the output stream of each copied input stream."""
+    (which writes the header, so it comes last); -> the output stream of each copied input stream,
+    and with `reencode` the re-encoder of each audio stream the container cannot hold (else left out)."""
     container.metadata.update(carried.metadata)
     video.metadata.update(carried.video_metadata)
     video.disposition = Disposition(carried.video_disposition)
     if not any(s.disposition & Disposition.default for s in carried.streams if s.type == "video"):
         video.disposition |= Disposition.default  # the main picture, as ffmpeg marks the first of a kind
     copies, left_out = {}, []
+    kind = container.format.name
     for s in carried.streams:
         try:  # PyAV refuses only what the muxer says it cannot hold, before adding anything
-            copies[s.index] = copy_stream(container, s)
+            copies[s.index] = add_carried(container, s, reencode, notice)
         except (av.FFmpegError, ValueError):
             left_out.append(f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'})")
-    kind = container.format.name
     if carried.chapters and kind not in CHAPTER_FORMATS:
         left_out.append(f"{len(carried.chapters)} chapters")
     elif carried.chapters:
@@ -74,6 +79,22 @@ def carry(
         if packet is not None:
             container.mux(packet)
     return copies
+
+
+def add_carried(
+    container: av.container.OutputContainer, s: av.stream.Stream, reencode: bool, notice: Callable[[str], None]
+) -> av.stream.Stream | AudioReencoder:
+    """`s` copied; audio the container cannot hold encoded again with `reencode` (said in a notice),
+    else refused (ValueError), as a muxer refuses what it cannot hold."""
+    kind = container.format.name
+    if s.type != "audio" or muxer_holds(kind, lambda trial: copy_stream(trial, s)):
+        return copy_stream(container, s)
+    codec = AUDIO_CODEC_FOR_FORMAT.get(kind, "aac")
+    if not (reencode and s.codec_context and muxer_holds(kind, lambda trial: AudioReencoder(trial, s, codec).stream)):
+        raise ValueError(f"{kind} cannot hold {s.codec_context.name if s.codec_context else 'it'}")
+    name, new_name = s.codec_context.codec.canonical_name, av.Codec(codec, "w").canonical_name
+    notice(f"audio stream #{s.index} ({name}) re-encoded to {new_name}: {kind} cannot hold {name}")
+    return AudioReencoder(container, s, codec)
 
 
 def copy_stream(container: av.container.OutputContainer, s: av.stream.Stream) -> av.stream.Stream:

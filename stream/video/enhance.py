@@ -97,12 +97,13 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         model = load_model(options.model, console)
         cleanup.callback(target.discard)  # a no-op once committed
         scores = FrameScores(log, info, reference, border=options.scale)
-        notice = lambda text: say(text, console)  # noqa: E731
+        notices: list[str] = []  # what the output's setup says, after the header that names the run
         pipeline = restoring_pipeline(source, target.open(), source.carried, model.restorer, options, [scores],
-                                      target.format, notice, keep_bicubic=reference is not None)  # fmt: skip
+                                      target.format, notices.append, keep_bicubic=reference is not None)  # fmt: skip
         sink = pipeline.sink
         say(f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
             f"{sink.pix_fmt}; {model.ran}", console)  # fmt: skip
+        say_notices(tuple(notices), console)
         stats = run_to_the_end(pipeline, target, ProgressBar(console, info.frames, log))
         if stats.reader_closed:
             return stats

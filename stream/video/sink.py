@@ -2,7 +2,8 @@
 
 The output keeps every frame's timestamp (variable frame rate stays variable), the colour
 tags and the display rotation of the input, copies the other streams' packets without
-touching them, and takes over tags, chapters, attachments and cover art (video/carry.py).
+touching them (audio the container cannot hold is encoded again), and takes over tags, chapters,
+attachments and cover art (video/carry.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from stream.errors import UserError
 from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, plane_view
+from stream.video.reencode import AudioReencoder
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo"}
@@ -133,7 +135,7 @@ class VideoSink:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self.frames_written = 0
-        self.copies = carry(self.container, self.stream, carried, notice)
+        self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:
         assert self._chroma_size is not None and self.info.chroma_shift is not None
@@ -162,14 +164,19 @@ class VideoSink:
 
     def write_packet(self, packet: av.Packet) -> None:
         out = self.copies.get(packet.stream.index)
-        if out is not None:
+        if isinstance(out, AudioReencoder):
+            out.write(packet)
+        elif out is not None:
             packet.stream = out
             self.container.mux(packet)
 
     def close(self) -> None:
-        """Drain the encoder and finish the container (an mp4 is unplayable without this)."""
+        """Drain the encoders and finish the container (an mp4 is unplayable without this)."""
         try:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
+            for out in self.copies.values():
+                if isinstance(out, AudioReencoder):
+                    out.close()
         finally:
             self.container.close()

@@ -1,0 +1,69 @@
+"""Audio the output's container cannot hold as it is, encoded again as it is muxed (AAC in WebM
+becomes Opus), where `ffmpeg -c copy` would fail and leaving it out would lose the sound."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import av
+
+# The encoder for audio a container cannot hold, where AAC cannot go in either.
+AUDIO_CODEC_FOR_FORMAT = {"webm": "libopus", "ogg": "libopus"}
+_RATE = 48000  # where the encoder does not take the input's rate: every audio encoder takes this one
+
+
+def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stream.Stream]) -> bool:
+    """Whether a `kind` container takes the stream `add` puts in it. FFmpeg's codec query lets
+    through codecs that muxers refuse only when they write the header (Opus or FLAC in MOV, AAC in
+    Ogg), so a header and trailer are written in memory to find out; PCM in MP4 is refused only at
+    a trailer with samples (for its channel layout), so it is taken as not held."""
+    try:
+        with av.open(io.BytesIO(), "w", format=kind) as trial:
+            stream = add(trial)
+            if kind == "mp4" and stream.codec_context.name.startswith("pcm_"):
+                return False
+            trial.start_encoding()
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def channel_layout(layout: av.AudioLayout) -> str:
+    """The input's layout, or where it does not name its channels (PCM in Matroska), the usual one
+    for as many ("mono", "stereo", "5.1"): encoders take only named layouts."""
+    named = all(channel.name != "NONE" for channel in layout.channels)
+    return layout.name if named else f"{layout.nb_channels}c"
+
+
+class AudioReencoder:
+    """One input audio stream decoded and encoded into the output. The encoder's own resampler
+    gives it the rate, sample format and frame size it takes (Opus: 48 kHz, 960 samples) and
+    carries the timestamps over, so the sound stays in sync; nothing is held beyond a frame."""
+
+    def __init__(self, container: av.container.OutputContainer, source: av.audio.AudioStream, codec: str) -> None:
+        self.container, self.decoder = container, source.codec_context
+        encoder = av.Codec(codec, "w")
+        rate = source.rate if source.rate in (encoder.audio_rates or [source.rate]) else _RATE
+        self.stream = container.add_stream(codec, rate=rate, layout=channel_layout(source.layout))
+        self.stream.metadata.update(source.metadata)
+        self.stream.disposition = source.disposition
+
+    def write(self, packet: av.Packet) -> None:
+        """A packet the decoder refuses (damage) is a gap in the sound, as in ffmpeg, not the run's end."""
+        try:
+            frames = self.decoder.decode(packet)
+        except av.FFmpegError:
+            return
+        for frame in frames:
+            self._encode(frame)
+
+    def _encode(self, frame: av.AudioFrame | None) -> None:
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        """The decoder's and the encoder's last frames (the output is still open)."""
+        for frame in self.decoder.decode(None):
+            self._encode(frame)
+        self._encode(None)

@@ -1,0 +1,64 @@
+"""Audio the output's container cannot hold is encoded again, in sync, not left out (issue #25 item 7)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.cli_helpers import run_cli
+
+pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
+
+
+def film_with_sound(path: Path, audio_codec: str, rate: int) -> Path:
+    """0.4 s of 64x48 video and 1 s of a stereo tone in `audio_codec` at `rate` Hz, made by ffmpeg."""
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=0.4",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={rate}:duration=1", "-c:v", "libx264",
+                    "-ac", "2", "-c:a", audio_codec, str(path)], check=True)  # fmt: skip
+    return path
+
+
+def sound(path: Path) -> tuple[str, float, float]:
+    """-> (the audio's codec, its first decoded sample's time, the seconds of samples decoded)."""
+    with av.open(str(path)) as c:
+        frames = list(c.decode(audio=0))
+        return (
+            c.streams.audio[0].codec_context.name,
+            float(frames[0].time),
+            sum(f.samples for f in frames) / frames[0].rate,
+        )
+
+
+@pytest.mark.parametrize(
+    ("audio_codec", "rate", "suffix", "expected"),
+    [("aac", 44100, ".webm", "opus"), ("flac", 48000, ".mov", "aac"), ("pcm_s16le", 48000, ".mp4", "aac")],
+)  # WebM refuses AAC at once; MOV FLAC only at its header, MP4 stereo PCM (its channels unnamed) at its trailer
+def test_audio_the_container_cannot_hold_is_reencoded_in_sync(tmp_path, tiny_weights, capsys, audio_codec, rate,
+                                                              suffix, expected):  # fmt: skip
+    src, dst = film_with_sound(tmp_path / "in.mkv", audio_codec, rate), tmp_path / f"out{suffix}"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    codec, start, seconds = sound(dst)
+    assert codec == expected
+    assert abs(start) < 0.01  # Opus's pre-skip is 6.5 ms, shown as the time before 0 that it is
+    assert seconds == pytest.approx(sound(src)[2], abs=0.03)  # at most an encoder frame of padding
+    lines = err.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("in.mkv: 64x48"))
+    kind = suffix[1:]  # the muxer's name
+    assert (
+        lines[header + 1]
+        == f"audio stream #1 ({audio_codec}) re-encoded to {expected}: {kind} cannot hold {audio_codec}"
+    )
+
+
+def test_audio_the_container_holds_is_copied_untouched(tmp_path, tiny_weights, capsys):
+    src, dst = film_with_sound(tmp_path / "in.mkv", "aac", 44100), tmp_path / "out.mp4"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    with av.open(str(src)) as before, av.open(str(dst)) as after:
+        assert [bytes(p) for p in before.demux(audio=0) if p.size] == [bytes(p) for p in after.demux(audio=0) if p.size]
+    assert "re-encoded" not in err
