@@ -42,8 +42,6 @@ class RunStats:
     signal: int = 0  # the stop signal that interrupted the run (0: none)
     reader_closed: bool = False  # stdout's reader went away (`| head`): the run ends quietly
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked, not waiting on a queue
-    first_frame_s: float = math.nan  # when the first frame was written: start-up (model warm-up) ends here
-    last_frame_s: float = math.nan  # when the last frame was written: finishing (encoder flush, close) starts
     damage: str = ""  # what damage in the input was decoded past, in one line ("" for none)
 
     @property
@@ -92,8 +90,6 @@ class Pipeline:
         self.signals: list[int] = []  # the stop signals that came, in order
         self.errors: list[BaseException] = []
         self.stages = {"decode": _Stage(self._decode), "model": _Stage(self._model), "encode": _Stage(self._encode)}
-        self.first_frame_at: float | None = None
-        self.last_frame_at: float | None = None
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -170,8 +166,6 @@ class Pipeline:
             with self.stages["encode"].working():
                 if isinstance(item, Frame):
                     self.sink.write_frame(item)
-                    self.last_frame_at = time.perf_counter()
-                    self.first_frame_at = self.first_frame_at or self.last_frame_at
                     for observe in self.observers:
                         observe(item)
                 elif isinstance(item, av.Packet):
@@ -211,8 +205,6 @@ class Pipeline:
         stats.seconds = time.perf_counter() - start
         stats.frames = self.sink.frames_written
         stats.busy = {name: stage.busy for name, stage in self.stages.items()}
-        if self.first_frame_at is not None and self.last_frame_at is not None:
-            stats.first_frame_s, stats.last_frame_s = self.first_frame_at - start, self.last_frame_at - start
         if self.errors:
             raise self.errors[0]
         return stats

@@ -59,3 +59,28 @@ def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights):
 def test_bench_rejects_bad_sizes_in_one_line(capsys, size):
     code, _, err = run_cli(["bench", "--size", size], capsys)
     assert code == 1 and err.startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+def test_the_pipeline_rate_is_frames_over_the_whole_run(tmp_path, monkeypatch, tiny_weights):
+    """Opening the input and the encoder's flush count, so the pipeline never reads faster than the
+    model it runs (issue #25 item 11: first-to-last frame written read 305% of the model at tiny
+    sizes). A clock that moves only when the input is opened: all the run's time is that."""
+    from kernels.choice import ModelChoice
+    from stream.bench import measure
+    from stream.bench.synthetic import write_clip
+    from stream.video.enhance import EnhanceOptions
+
+    clock = [0.0]
+
+    class SlowToOpen(measure.VideoSource):
+        def __init__(self, *args, **kwargs) -> None:
+            clock[0] += 10.0
+            super().__init__(*args, **kwargs)
+
+    clip = write_clip(tmp_path / "in.mp4", 24, 16, 4)
+    options = EnhanceOptions(scale=2, model=ModelChoice(str(tiny_weights), device="cpu"))
+    restorer = options.model.load().restorer
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(measure, "VideoSource", SlowToOpen)
+    fps, busy = measure.pipeline_run(restorer, options, clip, tmp_path / "out.mp4")
+    assert fps == 4 / 10.0 and set(busy) == {"decode", "model", "encode"}
