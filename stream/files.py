@@ -11,11 +11,18 @@ from pathlib import Path
 from stream.errors import UserError
 
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+# What a folder in (`drrn-stream in_dir out_dir`) takes as video: the containers ffmpeg reads and writes by name.
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv",
+                  ".wmv", ".ogv", ".3gp", ".nut", ".mxf", ".y4m"}  # fmt: skip
 NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered sequence (frames_%05d.png)
 
 
 def is_picture(path: str | Path) -> bool:
     return Path(path).suffix.lower() in PICTURE_SUFFIXES
+
+
+def is_video(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 def is_numbered(path: str | Path) -> bool:

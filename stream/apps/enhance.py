@@ -1,6 +1,6 @@
 """`drrn-stream IN OUT`, decided in one place for the CLI and the Python API alike: pictures go
-through the frame API, a chunked run through stream.chunked, anything else through the pipeline
-as one run."""
+through the frame API, a folder file by file, a chunked run through stream.chunked, anything else
+through the pipeline as one run."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from stream.apps.folder import enhance_folder
 from stream.apps.stills import pictures
 from stream.chunked.run import Chunking, enhance_chunked
 from stream.errors import UserError
@@ -20,11 +21,14 @@ def enhance(
     src: str | Path, dst: str | Path, options: EnhanceOptions, chunking: Chunking | None = None,
     console: Console | None = None,
 ) -> RunStats | None:  # fmt: skip
-    """Enhance a video, a picture or a numbered sequence of pictures (src "-": stdin, dst "-":
-    stdout). -> what a whole run did (frames, time, damage, signal); None for pictures and chunked
-    runs, which report as they go."""
+    """Enhance a video, a picture, a numbered sequence of pictures or a folder of them (src "-":
+    stdin, dst "-": stdout). -> what a whole run did (frames, time, damage, signal); None for
+    pictures, folders and chunked runs, which report as they go."""
     src, dst, console = str(src), str(dst), console or Console(stderr=True, quiet=True)
     check_rate(src, dst, options, chunking)
+    if Path(src).is_dir():
+        enhance_folder(Path(src), Path(dst), options, chunking is not None, console)
+        return None
     if is_picture(src) and is_picture(dst) and chunking is None:
         pictures(src, dst, options, console)
         return None

@@ -1,0 +1,114 @@
+"""`drrn-stream in_dir out_dir`: every picture and video in a folder, each into a file of the same
+name in the output folder (pictures stay pictures, videos stay videos).
+
+A batch runs to its end: a file that fails is said in one line and the others still run; the
+exit status says whether any failed. Outputs are checked before any model time, so a batch that
+would replace files without -y stops at once rather than after hours of work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from kernels.errors import reason
+from stream.apps.stills import pictures
+from stream.console import counted, err, say
+from stream.errors import Interrupted, UserError
+from stream.files import is_picture, is_video
+from stream.video.enhance import EnhanceOptions, enhance_file
+
+PER_FILE = {"log": "--log", "reference": "--reference", "input_format": "--input-format",
+            "output_format": "--output-format", "stream": "--stream"}  # fmt: skip
+
+
+def enhance_folder(src: Path, dst: Path, options: EnhanceOptions, chunked: bool, console: Console) -> None:
+    """Every picture and video in `src` (not its subfolders or hidden files) into `dst`, made if
+    missing; other files are skipped with a notice. A UserError at the end if any file failed."""
+    check_options(src, options, chunked)
+    media, others = folder_files(src)
+    pairs = [(source, dst / source.name) for source in media]
+    check_output_folder(src, dst)
+    check_outputs([target for _, target in pairs], options.overwrite)
+    dst.mkdir(exist_ok=True)
+    for other in others:
+        say(f"{other.name}: skipped, neither a picture nor a video", console)
+    say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {options.model.resolve()}", console)
+    failed = enhance_each(pairs, options, console)
+    say(f"wrote {len(pairs) - failed} of {counted(len(pairs), 'file')} to {dst}", console)
+    if failed:
+        raise UserError(f"{failed} of {counted(len(pairs), 'file')} failed (each said above)")
+
+
+def check_options(src: Path, options: EnhanceOptions, chunked: bool) -> None:
+    """What names one file's log, reference or streams means nothing for a folder: refused, not ignored."""
+    given = [flag for name, flag in PER_FILE.items() if getattr(options, name) is not None]
+    if given or chunked:
+        flags = ", ".join(given + ["--chunk-seconds"] * chunked)
+        raise UserError(f"{src}: a folder in takes no {flags} (they are for one file)")
+
+
+def folder_files(src: Path) -> tuple[list[Path], list[Path]]:
+    """The files in `src`, by name: (its pictures and videos, the others)."""
+    files = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
+    media = [p for p in files if is_picture(p) or is_video(p)]
+    if not media:
+        raise UserError(f"{src}: no pictures or videos in it")
+    return media, [p for p in files if p not in media]
+
+
+def check_output_folder(src: Path, dst: Path) -> None:
+    """`dst` is a folder, or can be made (its parent exists); never the input folder itself."""
+    if dst.exists() and not dst.is_dir():
+        raise UserError(f"{dst}: not a folder (a folder in is written to a folder)")
+    if dst.is_dir() and os.path.samefile(src, dst):
+        raise UserError(f"{dst}: is the input folder; the outputs would replace the inputs")
+    if not dst.parent.is_dir():
+        raise UserError(f"{dst.parent}: no such folder")
+
+
+def check_outputs(targets: list[Path], overwrite: bool) -> None:
+    """Before any model time: no output exists unless -y, as for one file."""
+    existing = [target for target in targets if target.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UserError(f"{existing[0]}: exists{more}; pass -y to replace {'them' if more else 'it'}")
+
+
+def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, console: Console) -> int:
+    """Each file in turn under one bar over the files on a terminal; elsewhere (a log, a pipe), where
+    rich draws nothing, a plain line per file. Failures and warnings show even with --quiet. -> how many failed."""
+    loud = err if console.quiet else console
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+               TimeRemainingColumn())  # fmt: skip
+    failed = 0
+    with Progress(*columns, console=console, transient=True, disable=console.quiet or not console.is_terminal) as bar:
+        task = bar.add_task("", total=len(pairs))
+        for n, (source, target) in enumerate(pairs, 1):
+            bar.update(task, description=source.name)
+            try:
+                if warning := enhance_one(source, target, options):
+                    say(f"warning: {warning}", loud, style="yellow")
+                if not console.is_terminal:
+                    say(f"[{n}/{len(pairs)}] {source.name} -> {target}", console)
+            except Exception as e:  # one file's failure, whatever it is, leaves the others to run
+                failed += 1
+                say(f"[{n}/{len(pairs)}] {source.name}: failed ({reason(e)})", loud, style="red")
+            bar.advance(task)
+    return failed
+
+
+def enhance_one(source: Path, target: Path, options: EnhanceOptions) -> str:
+    """One file, its own messages kept quiet (the batch says how it went). -> a video's damage
+    warning, or ""; a stop signal stops the batch."""
+    quiet = Console(stderr=True, quiet=True)
+    if is_picture(source):
+        pictures(str(source), str(target), options, quiet)
+        return ""
+    stats = enhance_file(source, target, options, quiet)
+    if stats.interrupted:
+        raise Interrupted(stats.signal)
+    return stats.damage

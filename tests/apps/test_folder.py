@@ -1,0 +1,95 @@
+"""A folder in, a folder out: each picture and video enhanced under its own name (issue #25 item 8)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rich.console import Console
+
+from kernels.choice import ModelChoice
+from stream.apps.api import FrameEnhancer
+from stream.apps.folder import enhance_folder
+from stream.video.enhance import EnhanceOptions
+from tests.cli_helpers import run_cli
+from tests.media import make_clip, probe
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Two pictures, a video and a text file."""
+    (tmp_path / "in").mkdir()
+    noise = np.random.default_rng(0).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), noise)
+    cv2.imwrite(str(tmp_path / "in" / "b.jpg"), noise[::-1])
+    make_clip(tmp_path / "in" / "c.mp4", width=32, height=32, pts_ms=[0, 40])
+    (tmp_path / "in" / "notes.txt").write_text("not media")
+    return tmp_path / "in"
+
+
+def run(capsys, src: Path, dst: Path, weights: Path, *args: str) -> tuple[int, str]:
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(weights), "--precision", "fp32", *args], capsys)
+    return code, err
+
+
+def test_each_picture_and_video_comes_out_under_its_name(tmp_path, folder, tiny_weights, capsys):
+    code, err = run(capsys, folder, tmp_path / "out", tiny_weights)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.jpg", "c.mp4"]
+    api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
+    png = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(png, api(cv2.imread(str(folder / "a.png")), order="bgr"))  # as one picture's run makes it
+    assert cv2.imread(str(tmp_path / "out" / "b.jpg")).shape == (16, 24, 3)
+    video = probe(tmp_path / "out" / "c.mp4")
+    assert video["streams"] == ["video", "audio"] and video["size"] == (64, 64) and video["frames"] == 2
+    lines = err.splitlines()  # stderr is not a terminal here: a plain line per file
+    assert "notes.txt: skipped, neither a picture nor a video" in lines
+    assert [line.split(" -> ")[0] for line in lines if line.startswith("[")] == ["[1/3] a.png", "[2/3] b.jpg",
+                                                                                 "[3/3] c.mp4"]  # fmt: skip
+    assert lines[-1] == f"wrote 3 of 3 files to {tmp_path / 'out'}"
+
+
+def test_a_failing_file_is_one_line_the_others_run_and_the_status_says_so(tmp_path, folder, tiny_weights, capsys):
+    (folder / "bad.png").write_bytes(b"not a picture")
+    code, err = run(capsys, folder, tmp_path / "out", tiny_weights)
+    assert code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.jpg", "c.mp4"]  # nothing half-written
+    assert [line for line in err.splitlines() if "bad.png" in line] == [
+        f"[3/4] bad.png: failed ({folder / 'bad.png'}: not a readable 8- or 16-bit image)"
+    ]
+    assert err.endswith("error: 1 of 4 files failed (each said above)\n")
+
+
+def test_existing_outputs_are_refused_before_any_work_unless_overwrite(tmp_path, folder, tiny_weights, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "b.jpg").write_bytes(b"keep me")
+    code, err = run(capsys, folder, tmp_path / "out", tiny_weights)
+    assert code == 1 and err == f"error: {tmp_path / 'out' / 'b.jpg'}: exists; pass -y to replace it\n"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["b.jpg"]
+    code, err = run(capsys, folder, tmp_path / "out", tiny_weights, "-y")
+    assert code == 0 and cv2.imread(str(tmp_path / "out" / "b.jpg")).shape == (16, 24, 3)
+
+
+@pytest.mark.parametrize(
+    "dst, extra, message",
+    [("in", [], "in: is the input folder; the outputs would replace the inputs"),
+     ("out", ["--log", "log.csv"], "in: a folder in takes no --log (they are for one file)"),
+     ("out", ["--chunk-seconds", "1"], "in: a folder in takes no --chunk-seconds (they are for one file)"),
+     ("in/notes.txt", [], "notes.txt: not a folder (a folder in is written to a folder)")],
+)  # fmt: skip
+def test_what_a_folder_cannot_do_is_one_line(tmp_path, folder, tiny_weights, capsys, dst, extra, message):
+    code, err = run(capsys, folder, tmp_path / dst, tiny_weights, *extra)
+    assert code == 1 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_on_a_terminal_one_bar_counts_the_files(tmp_path, folder, tiny_weights):
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, color_system=None, width=100)
+    options = EnhanceOptions(model=ModelChoice(tiny_weights, precision="fp32"))
+    enhance_folder(folder, tmp_path / "out", options, False, console)
+    said = screen.getvalue()
+    assert "3/3 files" in said and "[1/3]" not in said  # the bar, not a line per file
