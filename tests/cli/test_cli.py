@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.cli_helpers import run_cli
 from tests.media import make_clip
 
@@ -83,3 +85,31 @@ def test_progress_is_plain_lines_where_stderr_is_not_a_terminal(capsys, tmp_path
     assert code == 0, err
     lines = [line for line in err.splitlines() if line.startswith("enhancing: ")]
     assert len(lines) >= 8 and lines[-1].startswith("enhancing: 16/16") and "PSNR vs bicubic" in lines[-1]
+
+
+@pytest.mark.parametrize("command", [["samples/sample.mp4", "{tmp}/out.mp4"], ["eval-video", "samples/sample.mp4"]])
+def test_an_error_after_the_input_is_open_closes_it_before_exit(capsys, tmp_path, monkeypatch, command):
+    """A device that is not there fails after the decoder started: the input is closed on the way out,
+    not left to the GC at exit, where a frame-threaded decoder can wait forever (issue #25 item 1:
+    about 1 run in 35 of `--device cuda` without CUDA never exited)."""
+    from stream.video.source import VideoSource
+
+    opened, closed = [], []
+    original_init, original_close = VideoSource.__init__, VideoSource.close
+    monkeypatch.setattr(
+        VideoSource, "__init__", lambda self, *a, **k: opened.append(self) or original_init(self, *a, **k)
+    )
+    monkeypatch.setattr(VideoSource, "close", lambda self: closed.append(self) or original_close(self))
+    args = [arg.format(tmp=tmp_path) for arg in command]
+    code, _, err = run_cli([*args, "--device", "cuda:7"], capsys)  # not there, with CUDA or without
+    assert code == 1 and err.count("\n") == 1 and "cuda:7" in err
+    assert opened and all(source in closed for source in opened)
+
+
+def test_the_error_path_exits_every_time(tmp_path):
+    """The same error, run after run as separate processes: each one exits with its one line (a
+    hang at exit shows as the timeout)."""
+    args = [sys.executable, "-m", "stream", "samples/sample.mp4", str(tmp_path / "out.mp4"), "--device", "cuda:7"]
+    for _ in range(8):
+        run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
