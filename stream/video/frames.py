@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Protocol
 
@@ -12,6 +12,7 @@ import av
 import numpy as np
 
 from kernels.colour import LumaCoding
+from stream.video.hdr import HLG, PQ, HdrMetadata
 
 # Pixel formats handled as they are; anything else is converted to the nearest of these.
 NATIVE_FORMATS = {
@@ -68,6 +69,11 @@ class VideoInfo:
     color_primaries: int
     color_trc: int
     sample_aspect_ratio: Fraction | None  # non-square pixels (anamorphic DV, HDV), or None
+    hdr: HdrMetadata = field(default_factory=HdrMetadata)  # HDR10 mastering display and light levels, if any
+
+    @property
+    def is_hdr(self) -> bool:
+        return self.color_trc in (PQ, HLG)
 
     @property
     def chroma_shift(self) -> tuple[int, int] | None:

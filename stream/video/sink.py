@@ -3,7 +3,8 @@
 The output keeps every frame's timestamp (variable frame rate stays variable), the colour
 tags and the display rotation of the input, copies the other streams' packets without
 touching them (audio the container cannot hold is encoded again), and takes over tags, chapters,
-attachments and cover art (video/carry.py).
+attachments and cover art (video/carry.py). HDR input goes to libx265 in 10 bits with HDR10's
+metadata (video/hdr.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from stream.errors import UserError
 from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, plane_view
+from stream.video.hdr import x265_params
 from stream.video.reencode import AudioReencoder
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand.
@@ -75,6 +77,22 @@ def encoder_format(fmt: str, codec: av.Codec) -> str:
     raise UserError(f"the {codec.name} encoder takes none of the formats the frames can be given in ({fmt})")
 
 
+def default_codec(info: VideoInfo) -> str:
+    """libx264; for HDR input libx265 where this build has it, which keeps its 10 bits and HDR10's metadata."""
+    return "libx265" if info.is_hdr and "libx265" in av.codecs_available else "libx264"
+
+
+def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str) -> str:
+    """What an HDR input loses in `codec_name` (chosen with --codec, or the container's), in a line ("": nothing)."""
+    if not info.is_hdr:
+        return ""
+    if av.VideoFormat(pix_fmt).components[0].bits <= 8:
+        return f"warning: {codec_name} encodes this HDR input in 8 bits ({pix_fmt}): expect banding (libx265 keeps 10)"
+    if (info.hdr.master_display or info.hdr.max_cll) and codec_name != "libx265":
+        return f"{codec_name} writes no HDR10 metadata (mastering display, light levels): libx265 does"
+    return ""
+
+
 def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
     fmt = av.VideoFormat(pix_fmt, width, height)
     return fmt.components[1].width, fmt.components[1].height
@@ -103,7 +121,7 @@ class VideoSink:
             raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
         kind = self.container.format.name
         pictures = _CODEC_FOR_PICTURES.get(Path(str(dst)).suffix.lower()) if kind == "image2" else None
-        codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, "libx264")
+        codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, default_codec(info))
         try:
             codec = av.Codec(codec_name, "w")
         except (av.FFmpegError, ValueError):
@@ -114,6 +132,8 @@ class VideoSink:
             notice(
                 f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
             )
+        if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
+            notice(lost)
         self.stream = self.container.add_stream(codec_name, rate=info.rate)
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
         # Y4M stores a frame rate, not timestamps: there frames are numbered at the nominal rate.
@@ -131,6 +151,8 @@ class VideoSink:
             ctx.options = {"crf": str(options.crf)} | ({"preset": options.preset} if "x26" in codec_name else {})
             if codec_name == "libvpx-vp9":
                 ctx.options |= {"b": "0"}
+        if codec_name == "libx265":
+            ctx.options |= {"x265-params": x265_params(info.color_trc, info.hdr)}
         if info.rotation:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None

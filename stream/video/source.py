@@ -24,6 +24,7 @@ from stream.errors import UserError
 from stream.files import check_input
 from stream.video.carry import Carried, is_chapter_track, is_cover
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, plane_view, working_format
+from stream.video.hdr import hdr_metadata
 
 PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
 MAX_DEMUX_ERRORS = 16  # in a row, with no packet between: the rest of the input is beyond reading
@@ -188,7 +189,7 @@ class VideoSource:
 
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
         pix_fmt = working_format(first.format)
-        rotation = round(first.rotation or 0)  # read before any conversion drops the side data
+        rotation, hdr = round(first.rotation or 0), hdr_metadata(first)  # read before a conversion drops the side data
         if is_rgb(first.format):  # converted by swscale's BT.601 matrix into studio range
             first = self._convert(first, pix_fmt)
         bits = 10 if pix_fmt.endswith("10le") else 8
@@ -209,6 +210,7 @@ class VideoSource:
             color_primaries=first.color_primaries,
             color_trc=first.color_trc,
             sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
+            hdr=hdr,
         )
 
     def _convert(self, frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
