@@ -3,88 +3,143 @@
 OpenCV reads and writes them (PNG, JPEG, WebP, TIFF, BMP; 8 or 16 bits; grey, RGB, RGBA).
 Colour goes through MATLAB's rgb2ycbcr (BT.601 matrix, studio range, what DRRN was trained
 on): DRRN restores Y, Cb and Cr are upscaled bicubically, and so is an alpha channel.
+--log gets a row per picture and --reference (a picture of the output's size; numbered for a
+sequence) is scored as `eval` scores pictures: the luma of MATLAB rgb2ycbcr at 8 bits.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from rich.console import Console
 
-from stream.apps.api import FrameEnhancer
+from kernels.metrics import psnr, ssim
+from stream.apps.api import Comparison, FrameEnhancer
 from stream.console import counted, say
 from stream.errors import UserError
+from stream.eval.images import luma, read_luma
 from stream.files import NUMBER, is_numbered, write_atomically
 from stream.video.chroma import upscale_plane
 from stream.video.enhance import EnhanceOptions
+from stream.video.log import FrameLog
+from stream.video.observers import REFERENCE_FIELDS
 from stream.video.targets import check_output
 
+PICTURE_LOG_FIELDS = ["picture", "psnr_vs_bicubic"]  # --log: a row per picture, its name and PSNR against bicubic
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95.
 EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp"}  # 16-bit pictures are written at 8 bits there
 _WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
 
 
-def picture_pairs(src: str, dst: str) -> list[tuple[Path, Path]]:
-    """(input, output) for one picture, or for each file of a numbered sequence (frames_%05d.png)."""
+@dataclass(frozen=True)
+class Picture:
+    source: Path
+    target: Path
+    reference: Path | None = None  # --reference: what the output is scored against
+
+
+def picture_jobs(src: str, dst: str, reference: Path | None = None) -> list[Picture]:
+    """One picture, or each file of a numbered sequence (frames_%05d.png), its output and its
+    reference (numbered too for a sequence) taking the input's number."""
     numbered = [is_numbered(p) for p in (src, dst)]
     if numbered[0] != numbered[1]:
         raise UserError(f"{dst}: a numbered sequence in needs one out, and one picture one picture")
+    if reference is not None and is_numbered(reference) != numbered[0]:
+        raise UserError(f"{reference}: a numbered sequence in is scored against a numbered reference, one picture "
+                        "against one picture")  # fmt: skip
     if not numbered[0]:
         if not Path(src).is_file():
             raise UserError(f"{src}: no such file")
-        return [(Path(src), Path(dst))]
+        return [Picture(Path(src), Path(dst), reference)]
     folder, name = Path(src).parent, Path(src).name
     head, _, tail = NUMBER.split(name, maxsplit=1)
     pattern = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
     found = sorted((int(m.group(1)), p) for p in folder.glob("*") if (m := pattern.fullmatch(p.name)))
     if not found:
         raise UserError(f"{src}: no files match it in {folder}")
-    out = Path(dst)
-    spec = NUMBER.search(out.name).group(0)  # type: ignore[union-attr]
-    return [(p, out.with_name(out.name.replace(spec, spec % n, 1))) for n, p in found]
+    return [
+        Picture(p, numbered_name(Path(dst), n), None if reference is None else numbered_name(reference, n))
+        for n, p in found
+    ]
 
 
-def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray) -> np.ndarray:
+def numbered_name(pattern: Path, n: int) -> Path:
+    """frames_%05d.png and 7 -> frames_00007.png."""
+    spec = NUMBER.search(pattern.name).group(0)  # type: ignore[union-attr]
+    return pattern.with_name(pattern.name.replace(spec, spec % n, 1))
+
+
+def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray) -> Comparison:
     """An image as OpenCV holds it (H x W grey, H x W x 3 BGR, H x W x 4 BGRA; uint8 or uint16),
-    enhanced, in the same layout at the enhancer's scale."""
+    enhanced, in the same layout at the enhancer's scale, with the bicubic upscale it started from
+    (without alpha)."""
     if image.ndim == 2 or image.shape[2] == 1:
-        return enhancer(image.reshape(image.shape[:2]))
-    out = enhancer(np.ascontiguousarray(image[..., :3]), order="bgr")
+        return enhancer.compare(image.reshape(image.shape[:2]))
+    result = enhancer.compare(np.ascontiguousarray(image[..., :3]), order="bgr")
     if image.shape[2] == 4:
-        alpha = upscale_plane(np.ascontiguousarray(image[..., 3]), (enhancer.scale,) * 2, out.shape[1::-1])
-        out = np.dstack([out, alpha])
-    return out
+        alpha = upscale_plane(np.ascontiguousarray(image[..., 3]), (enhancer.scale,) * 2, result.output.shape[1::-1])
+        result.output = np.dstack([result.output, alpha])
+    return result
 
 
-def check_targets(pairs: list[tuple[Path, Path]], overwrite: bool) -> None:
-    """Before any model time: every output's folder exists, and no output exists unless -y."""
-    for _, target in pairs:
-        check_output(target, overwrite)
+def eight_bit(image: np.ndarray) -> np.ndarray:
+    """16-bit codes scaled to 8 bits (OpenCV's own conversion would clip, not scale); 8-bit as it is."""
+    return np.rint(image / 257).astype(np.uint8) if image.dtype == np.uint16 else image
 
 
-def enhance_pictures(pairs: list[tuple[Path, Path]], enhancer: FrameEnhancer) -> None:
-    """Enhance each (input, output) pair; each output is written whole or not at all."""
-    for source, target in pairs:
-        image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+def check_files(jobs: list[Picture], overwrite: bool) -> None:
+    """Before any model time: every output's folder exists, no output exists unless -y, and every
+    reference is there."""
+    for job in jobs:
+        check_output(job.target, overwrite)
+        if job.reference is not None and not job.reference.is_file():
+            raise UserError(f"{job.reference}: no such file (the reference for {job.source.name})")
+
+
+def against_reference(result: Comparison, reference: Path, border: int) -> dict[str, float]:
+    """PSNR and SSIM of the output and of its bicubic upscale against the reference picture, as
+    `eval` scores pictures (MATLAB rgb2ycbcr luma at 8 bits), `border` pixels shaved."""
+    truth = read_luma(reference)
+    out, bicubic = luma(eight_bit(result.output)), luma(eight_bit(result.bicubic))
+    if truth.shape != out.shape:
+        (h, w), (oh, ow) = truth.shape, out.shape
+        raise UserError(f"{reference}: is {w}x{h}, the output is {ow}x{oh}")
+    return {
+        "psnr_ref": psnr(out, truth, border), "ssim_ref": ssim(out, truth, border),
+        "psnr_ref_bicubic": psnr(bicubic, truth, border), "ssim_ref_bicubic": ssim(bicubic, truth, border),
+    }  # fmt: skip
+
+
+def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog) -> None:
+    """Enhance each picture, each output written whole or not at all, and its row in the log."""
+    for job in jobs:
+        image = cv2.imread(str(job.source), cv2.IMREAD_UNCHANGED)
         if image is None or image.dtype not in (np.uint8, np.uint16):
-            raise UserError(f"{source}: not a readable 8- or 16-bit image")
-        out = enhance_picture(enhancer, image)
-        if out.dtype == np.uint16 and target.suffix.lower() in EIGHT_BIT_SUFFIXES:
-            out = np.rint(out / 257).astype(np.uint8)  # OpenCV would clip, not scale
-        with write_atomically(target) as tmp:
-            if not cv2.imwrite(str(tmp), out, _WRITE_OPTIONS.get(target.suffix.lower(), [])):
-                raise UserError(f"{target}: cannot write this image format")
+            raise UserError(f"{job.source}: not a readable 8- or 16-bit image")
+        result = enhance_picture(enhancer, image)
+        row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
+        if job.reference is not None:
+            row |= against_reference(result, job.reference, border=enhancer.scale)
+        out = eight_bit(result.output) if job.target.suffix.lower() in EIGHT_BIT_SUFFIXES else result.output
+        with write_atomically(job.target) as tmp:
+            if not cv2.imwrite(str(tmp), out, _WRITE_OPTIONS.get(job.target.suffix.lower(), [])):
+                raise UserError(f"{job.target}: cannot write this image format")
+        log.add(row)
 
 
 def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> None:
     """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline."""
-    pairs = picture_pairs(src, dst)
-    check_targets(pairs, options.overwrite)
-    enhancer = FrameEnhancer(options.scale, options.model)
-    say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
-        "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
-    enhance_pictures(pairs, enhancer)
-    say(f"wrote {counted(len(pairs), 'picture')}", console)
+    jobs = picture_jobs(src, dst, options.reference)
+    check_files(jobs, options.overwrite)
+    with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
+        enhancer = FrameEnhancer(options.scale, options.model)
+        say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
+            "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
+        enhance_pictures(jobs, enhancer, log)
+    say(f"wrote {counted(len(jobs), 'picture')}", console)
+    if against := log.reference_summary():
+        say(against, console)

@@ -35,9 +35,9 @@ X26X_PRESETS = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"
 ]
 PresetOpt = Annotated[X26X_PRESETS, typer.Option("--preset", help="x264/x265 speed preset.")]
-LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame metrics, .csv or .jsonl.")]
+LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame (per-picture) metrics, .csv or .jsonl.")]
 ReferenceOpt = Annotated[
-    Path | None, typer.Option("--reference", help="A video of the output's size to score PSNR/SSIM against.")
+    Path | None, typer.Option("--reference", help="A video or picture of the output's size to score PSNR/SSIM against.")
 ]
 OverwriteOpt = Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing output.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary, only errors.")]

@@ -31,6 +31,11 @@ def read_luma(path: str | Path) -> torch.Tensor:
         raise UserError(f"{path}: not a readable image")
     if img.dtype != np.uint8:
         raise UserError(f"{path}: {img.dtype} images are not supported; evaluation expects 8-bit")
+    return luma(img)
+
+
+def luma(img: np.ndarray) -> torch.Tensor:
+    """H x W uint8 luma of an 8-bit image as OpenCV holds it (grey, BGR or BGRA), as read_luma reads one."""
     if img.ndim == 2:
         return torch.from_numpy(img)
     rgb = torch.from_numpy(np.ascontiguousarray(img[:, :, 2::-1])).permute(2, 0, 1)  # BGR(A) -> 3 x H x W

@@ -191,7 +191,5 @@ def print_summary(console: Console, dst: Path | str, stats: RunStats, log: Frame
     worst = log.mins.get("psnr_vs_bicubic", math.nan)
     say(f"{lead} {dst} ({counted(stats.frames, 'frame')} in {stats.seconds:.1f} s, {stats.fps:.2f} fps)", console)
     say(f"PSNR vs bicubic: mean {log.mean('psnr_vs_bicubic'):.2f} dB, min {worst:.2f} dB", console)
-    if "psnr_ref" in log.sums:
-        say(f"against the reference: DRRN {log.mean('psnr_ref'):.2f} dB / SSIM {log.mean('ssim_ref'):.4f} "
-            f"(min {log.mins['psnr_ref']:.2f} dB), bicubic {log.mean('psnr_ref_bicubic'):.2f} dB / "
-            f"SSIM {log.mean('ssim_ref_bicubic'):.4f}", console)  # fmt: skip
+    if against := log.reference_summary():
+        say(against, console)

@@ -53,6 +53,16 @@ class FrameLog:
     def mean(self, key: str) -> float:
         return self.sums[key] / self.counts[key] if key in self.counts else math.nan
 
+    def reference_summary(self) -> str:
+        """The scores against --reference in one line, the same for videos and pictures ("" without one)."""
+        if "psnr_ref" not in self.sums:
+            return ""
+        return (
+            f"against the reference: DRRN {self.mean('psnr_ref'):.2f} dB / SSIM {self.mean('ssim_ref'):.4f} "
+            f"(min {self.mins['psnr_ref']:.2f} dB), bicubic {self.mean('psnr_ref_bicubic'):.2f} dB / "
+            f"SSIM {self.mean('ssim_ref_bicubic'):.4f}"
+        )
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import cv2
@@ -9,7 +11,9 @@ import numpy as np
 import pytest
 
 from kernels.choice import ModelChoice
+from kernels.metrics import psnr, ssim
 from stream.apps.api import FrameEnhancer
+from stream.eval.images import luma, read_luma
 from tests.cli_helpers import run_cli
 from tests.media import make_clip, probe
 
@@ -130,3 +134,54 @@ def test_16_bit_into_an_8_bit_format_is_scaled_not_clipped(tmp_path, photo, stro
     out = cv2.imread(str(tmp_path / "out.jpg"))
     expected = FrameEnhancer(2, ModelChoice(strong_weights, precision="fp32"))(photo, order="bgr").astype(float)
     assert np.abs(out.mean(axis=(0, 1)) - expected.mean(axis=(0, 1))).max() < 1.5  # clipping made it white
+
+
+def test_a_picture_gets_its_log_row_and_its_reference_scores(tmp_path, photo, strong_weights, capsys):
+    """Issue #25 item 3: --log and --reference were silently ignored for pictures."""
+    truth = cv2.resize(photo, (96, 72), interpolation=cv2.INTER_CUBIC)[::-1].copy()  # the output's size
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    cv2.imwrite(str(tmp_path / "truth.png"), truth)
+    args = ["--log", str(tmp_path / "log.csv"), "--reference", str(tmp_path / "truth.png")]
+    err = enhance(capsys, tmp_path / "photo.png", tmp_path / "out.png", strong_weights, *args)
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    api = FrameEnhancer(2, ModelChoice(strong_weights, precision="fp32")).compare(photo, order="bgr")
+    expected = {
+        "psnr_ref": psnr(read_luma(tmp_path / "out.png"), read_luma(tmp_path / "truth.png"), 2),
+        "ssim_ref": ssim(read_luma(tmp_path / "out.png"), read_luma(tmp_path / "truth.png"), 2),
+        "psnr_ref_bicubic": psnr(luma(api.bicubic), read_luma(tmp_path / "truth.png"), 2),
+    }
+    assert len(rows) == 1 and rows[0]["picture"] == "photo.png"
+    assert float(rows[0]["psnr_vs_bicubic"]) == pytest.approx(api.psnr_vs_bicubic, abs=1e-4)
+    for key, value in expected.items():
+        assert float(rows[0][key]) == pytest.approx(value, abs=1e-4), key
+    assert f"against the reference: DRRN {expected['psnr_ref']:.2f} dB / SSIM {expected['ssim_ref']:.4f}" in err
+
+
+def test_a_sequence_logs_a_row_per_picture_against_its_numbered_reference(tmp_path, photo, tiny_weights, capsys):
+    for n in (3, 4):
+        cv2.imwrite(str(tmp_path / f"in_{n}.png"), np.roll(photo, n, axis=1))
+        cv2.imwrite(str(tmp_path / f"ref_{n}.png"), cv2.resize(photo, (96, 72)) // n)
+    args = ["--log", str(tmp_path / "log.jsonl"), "--reference", str(tmp_path / "ref_%d.png")]
+    enhance(capsys, tmp_path / "in_%d.png", tmp_path / "out_%d.png", tiny_weights, *args)
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [row["picture"] for row in rows] == ["in_3.png", "in_4.png"]
+    for n, row in zip((3, 4), rows, strict=True):
+        scored = psnr(read_luma(tmp_path / f"out_{n}.png"), read_luma(tmp_path / f"ref_{n}.png"), 2)
+        assert row["psnr_ref"] == pytest.approx(scored, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "src, dst, reference, message",
+    [("photo.png", "out.png", "small.png", "small.png: is 48x36, the output is 96x72"),
+     ("in_%d.png", "out_%d.png", "ref_%d.png", "ref_2.png: no such file (the reference for in_2.png)"),
+     ("in_%d.png", "out_%d.png", "small.png", "small.png: a numbered sequence in is scored against a numbered")],
+)  # fmt: skip
+def test_a_reference_that_cannot_score_is_one_line(tmp_path, photo, tiny_weights, capsys, src, dst, reference,
+                                                    message):  # fmt: skip
+    for name in ("photo.png", "in_1.png", "in_2.png", "ref_1.png", "small.png"):
+        cv2.imwrite(str(tmp_path / name), photo)
+    args = [str(tmp_path / src), str(tmp_path / dst), "--reference", str(tmp_path / reference)]
+    code, _, err = run_cli([*args, "--weights", str(tiny_weights)], capsys)
+    last = err.splitlines()[-1]  # a size is known once a picture is read: after the header that names the model
+    assert code == 1 and last.startswith("error: ") and message in last, err
+    assert not list(tmp_path.glob("out*"))
