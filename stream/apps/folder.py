@@ -20,6 +20,7 @@ from stream.console import counted, err, say
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture, is_video
 from stream.video.enhance import EnhanceOptions, enhance_file
+from stream.video.targets import STDIO
 
 PER_FILE = {"log": "--log", "reference": "--reference", "input_format": "--input-format",
             "output_format": "--output-format", "stream": "--stream"}  # fmt: skip
@@ -62,6 +63,8 @@ def folder_files(src: Path) -> tuple[list[Path], list[Path]]:
 
 def check_output_folder(src: Path, dst: Path) -> None:
     """`dst` is a folder, or can be made (its parent exists); never the input folder itself."""
+    if str(dst) == STDIO:
+        raise UserError(f"{src}: a folder in is written to a folder, not to stdout")
     if dst.exists() and not dst.is_dir():
         raise UserError(f"{dst}: not a folder (a folder in is written to a folder)")
     if dst.is_dir() and os.path.samefile(src, dst):

@@ -37,6 +37,8 @@ _WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_
 
 @dataclass(frozen=True)
 class Picture:
+    """One picture's run: where it is read, where it is written, and what it is scored against."""
+
     source: Path
     target: Path
     reference: Path | None = None  # --reference: what the output is scored against

@@ -78,10 +78,11 @@ def test_existing_outputs_are_refused_before_any_work_unless_overwrite(tmp_path,
     [("in", [], "in: is the input folder; the outputs would replace the inputs"),
      ("out", ["--log", "log.csv"], "in: a folder in takes no --log (they are for one file)"),
      ("out", ["--chunk-seconds", "1"], "in: a folder in takes no --chunk-seconds (they are for one file)"),
-     ("in/notes.txt", [], "notes.txt: not a folder (a folder in is written to a folder)")],
+     ("in/notes.txt", [], "notes.txt: not a folder (a folder in is written to a folder)"),
+     ("-", [], "in: a folder in is written to a folder, not to stdout")],
 )  # fmt: skip
 def test_what_a_folder_cannot_do_is_one_line(tmp_path, folder, tiny_weights, capsys, dst, extra, message):
-    code, err = run(capsys, folder, tmp_path / dst, tiny_weights, *extra)
+    code, err = run(capsys, folder, Path(dst) if dst == "-" else tmp_path / dst, tiny_weights, *extra)
     assert code == 1 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
 
