@@ -116,6 +116,8 @@ def add_cover(container: av.container.OutputContainer, stream: av.stream.Stream,
         out = copy_stream(container, stream)
     except (av.FFmpegError, ValueError):
         return None  # a cover the muxer cannot hold (a WebP in MP4): the run goes on without it
+    if not out.disposition & Disposition.attached_pic:  # a picture that came as a track without its flag
+        out.disposition = Disposition.attached_pic  # gets it back, without "default" (MP4 then keeps a track)
     packet = av.Packet(picture)
     packet.stream, packet.pts, packet.dts = out, 0, 0
     return packet

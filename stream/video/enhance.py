@@ -101,8 +101,8 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         pipeline = restoring_pipeline(source, target.open(), source.carried, model.restorer, options, [scores],
                                       target.format, notices.append, keep_bicubic=reference is not None)  # fmt: skip
         sink = pipeline.sink
-        say(f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt} -> {sink.width}x{sink.height} "
-            f"{sink.pix_fmt}; {model.ran}", console)  # fmt: skip
+        say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt} -> "
+            f"{sink.width}x{sink.height} {sink.pix_fmt}; {model.ran}", console)  # fmt: skip
         say_notices(tuple(notices), console)
         stats = run_to_the_end(pipeline, target, ProgressBar(console, info.frames, log))
         if stats.reader_closed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from fractions import Fraction
@@ -29,6 +30,8 @@ from stream.video.hdr import hdr_metadata
 PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
 MAX_DEMUX_ERRORS = 16  # in a row, with no packet between: the rest of the input is beyond reading
 _BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
+STILL_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "jpegls", "jpeg2000", "qoi"}  # a picture, where no length says
+_DURATION = re.compile(r"\d+:\d\d:\d\d(\.\d+)?")  # Matroska's DURATION tag: H:MM:SS.fraction
 
 
 def open_input(
@@ -74,10 +77,39 @@ class DecodeErrors(logging.Handler):
         return max(self.packets - self.frames, 0)
 
 
+def _tag(stream: av.stream.Stream, name: str) -> str:
+    """A Matroska statistics tag, with or without its language ("DURATION-eng")."""
+    return next((value for key, value in stream.metadata.items() if key.split("-")[0] == name), "")
+
+
+def said_frames(stream: av.stream.Stream) -> int | None:
+    """The frames the container says the stream has (None: it does not say): MP4's count, mkvmerge's
+    NUMBER_OF_FRAMES, or the span of FFmpeg's Matroska DURATION tag (the end time) at the stream's rate."""
+    tag = _tag(stream, "NUMBER_OF_FRAMES")
+    if stream.frames or tag.isdigit():
+        return stream.frames or int(tag)
+    end, rate = _tag(stream, "DURATION"), stream.average_rate or stream.guessed_rate
+    if not (_DURATION.fullmatch(end) and rate):
+        return None
+    hours, minutes, seconds = end.split(":")
+    start = float((stream.start_time or 0) * stream.time_base) if stream.time_base else 0.0
+    return round((int(hours) * 3600 + int(minutes) * 60 + float(seconds) - start) * rate)
+
+
+def picture_rank(stream: av.stream.Stream) -> int:
+    """How likely a video stream is a picture rather than the film: 2, one frame said (cover art
+    written as a track, without its flag); 1, a still-image codec of no said length; 0, the film."""
+    frames = said_frames(stream)
+    if frames == 1:
+        return 2
+    codec = stream.codec_context.name if stream.codec_context else ""
+    return int(codec in STILL_CODECS and frames is None)
+
+
 def pick_video(container: av.container.InputContainer, index: int | None, name: str) -> av.stream.Stream:
     """The stream to enhance: `index` (as ffprobe numbers the streams), else the first video
-    stream that is not cover art (an attached picture)."""
-    videos = [s for s in container.streams.video if not is_cover(s)]
+    stream that is not cover art (an attached picture, or a picture by `picture_rank`)."""
+    videos = sorted((s for s in container.streams.video if not is_cover(s)), key=picture_rank)  # stable: file order
     if index is not None:
         if not 0 <= index < len(container.streams) or container.streams[index].type != "video":
             listed = ", ".join(str(s.index) for s in container.streams.video) or "none"
@@ -114,6 +146,13 @@ class VideoSource:
             self.close()  # deallocation of a frame-threaded decoder can wait for its threads forever
             raise
 
+    @property
+    def which(self) -> str:
+        """The stream enhanced, for the header where the input has other video: "video stream 1 (h264), "."""
+        if len(self.container.streams.video) < 2:
+            return ""
+        return f"video stream {self.video.index} ({self.video.codec_context.name}), "
+
     def _start(self) -> None:
         """The decoder started and the first frame read: what the stream is, and what else is kept."""
         self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
@@ -130,9 +169,13 @@ class VideoSource:
 
     def _carried(self) -> Carried:
         """What the output takes over. Cover art's one packet comes first in demux order, so it is
-        among the packets read before the first frame: it is taken out of them here."""
-        cover_streams = [s for s in self.passthrough if is_cover(s)]
-        covers = [p for p in self._pending if isinstance(p, av.Packet) and p.stream in cover_streams]
+        among the packets read before the first frame: it is taken out of them here. So is that of a
+        picture written as a track without its flag, where it came first too: it is carried as the
+        cover it is (Matroska cannot hold a PNG track); else it is copied as a track."""
+        packets = [p for p in self._pending if isinstance(p, av.Packet)]
+        pictures = [p for p in packets if p.stream.type == "video" and picture_rank(p.stream) == 2]
+        cover_streams = [s for s in self.passthrough if is_cover(s)] + [p.stream for p in pictures]
+        covers = [p for p in packets if p.stream in cover_streams]
         self._pending = [item for item in self._pending if not any(item is p for p in covers)]
         return Carried(
             streams=[s for s in self.passthrough if s not in cover_streams and not is_chapter_track(s)],
