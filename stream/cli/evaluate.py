@@ -24,7 +24,7 @@ from stream.cli.options import (
     WeightsOpt,
     model_choice,
 )
-from stream.console import progress, say
+from stream.console import counted, progress, say
 from stream.errors import UserError
 
 DatasetOpt = Annotated[list[Path], typer.Option("--dataset", help="Folder of HR images; repeat for several.")]
@@ -148,6 +148,6 @@ def eval_video_command(
         print(json.dumps(record))
         return
     for r in results:
-        say(f"{r['degrade']}: {r['frames']} frames, x{scale}: DRRN (U{model.ran.units}) {r['psnr']:.2f} dB / "
-            f"SSIM {r['ssim']:.4f}, bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; "
+        say(f"{r['degrade']}: {counted(r['frames'], 'frame')}, x{scale}: DRRN (U{model.ran.units}) {r['psnr']:.2f} "
+            f"dB / SSIM {r['ssim']:.4f}, bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; "
             f"gain {r['gain']:+.2f} dB (min {r['min_gain']:+.2f})")  # fmt: skip

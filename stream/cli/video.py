@@ -26,8 +26,14 @@ from stream.console import say
 from stream.errors import UserError
 from stream.files import check_input
 
-Src = Annotated[str, typer.Argument(metavar="IN", help="Input video, or - for stdin.")]
-Dst = Annotated[str, typer.Argument(metavar="OUT", help="Output video (container from its name), or - for stdout.")]
+Src = Annotated[
+    str,
+    typer.Argument(metavar="IN", help="Input video, picture, numbered pictures (f_%05d.png) or folder; - for stdin."),
+]
+Dst = Annotated[
+    str,
+    typer.Argument(metavar="OUT", help="Output video (container from its name), picture(s) or folder; - for stdout."),
+]
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=4, help="1 sharpens in place; 2-4 upscale.")]
 CodecOpt = Annotated[str | None, typer.Option("--codec", help="Encoder; default libx264 or what the container needs.")]
 CrfOpt = Annotated[int, typer.Option("--crf", min=0, max=63, help="Encoder quality (lower is better).")]
