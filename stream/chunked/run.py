@@ -195,8 +195,8 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
             fresh = Manifest(fingerprint(Path(src)), decisive_options(options, chunking.seconds), chunks)
             manifest = begin(work, fresh, chunking.resume)
             info = source.info
-            say(f"{source.name}: {info.width}x{info.height} {info.source_pix_fmt}, x{options.scale}; {runner.header}",
-                console)  # fmt: skip
+            say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}, x{options.scale}; "
+                f"{runner.header}", console)  # fmt: skip
             jobs = plan(Path(src), work, chunks, manifest.ran)
             restore_chunks(jobs, manifest, work, options, runner, console)
         written, log = join_output(source, jobs, target, options.log, console)

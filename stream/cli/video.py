@@ -35,7 +35,10 @@ Dst = Annotated[
     typer.Argument(metavar="OUT", help="Output video (container from its name), picture(s) or folder; - for stdout."),
 ]
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=4, help="1 sharpens in place; 2-4 upscale.")]
-CodecOpt = Annotated[str | None, typer.Option("--codec", help="Encoder; default libx264 or what the container needs.")]
+CodecOpt = Annotated[
+    str | None,
+    typer.Option("--codec", help="Encoder; default libx264 (libx265 10-bit for HDR) or what the container needs."),
+]
 CrfOpt = Annotated[int, typer.Option("--crf", min=0, max=63, help="Encoder quality (lower is better).")]
 X26X_PRESETS = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"

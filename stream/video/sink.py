@@ -135,6 +135,8 @@ class VideoSink:
         if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
             notice(lost)
         self.stream = self.container.add_stream(codec_name, rate=info.rate)
+        if codec.name in ("hevc", "libx265") and kind.startswith(("mp4", "mov")):
+            self.stream.codec_tag = "hvc1"  # what Apple's players take; FFmpeg's default hev1 they refuse
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
         # Y4M stores a frame rate, not timestamps: there frames are numbered at the nominal rate.
         self.renumber = self.container.format.name == "yuv4mpegpipe"

@@ -61,3 +61,11 @@ def test_an_explicit_codec_wins_and_says_what_hdr_loses(hdr10_clip, tmp_path, ti
     assert (after["codec_name"], after["pix_fmt"], after["color_transfer"]) == ("h264", "yuv420p10le", "smpte2084")
     assert side_data == []
     assert "libx264 writes no HDR10 metadata (mastering display, light levels): libx265 does" in err.splitlines()
+
+
+def test_hevc_in_mp4_is_tagged_hvc1_as_apple_players_take_it(hdr10_clip, tmp_path, capsys):
+    dst = tmp_path / "out.mp4"
+    code, _, err = run_cli([str(hdr10_clip), str(dst), "--units", "1"], capsys)
+    assert code == 0, err
+    stream, _ = ffprobe(dst)
+    assert (stream["codec_name"], stream["codec_tag_string"]) == ("hevc", "hvc1")  # FFmpeg's default is hev1
