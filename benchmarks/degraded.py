@@ -1,7 +1,7 @@
 """DRRN's gain over bicubic on real clips whose low-resolution frames went through a real codec.
 
-    python -m benchmarks.degraded --out docs/results/degraded/shipped.json [--weights W] [--scales 2 4] \\
-        [--clips ../shared/data/video] [--frames 4] [--crop 256] [--downscale bicubic]
+    python -m benchmarks.degraded --out docs/results/degraded/shipped.json [--weights W] [--units U] [--scales 2 4] \\
+        [--specs clean x264:crf=23] [--clips ../shared/data/video] [--frames 4] [--crop 256] [--downscale bicubic]
     python -m benchmarks.degraded --table docs/results/degraded/shipped.json [more.json ...]
 
 Each clip's first frames (sintel's after its 300-frame intro) are the ground truth; their centre
@@ -33,12 +33,12 @@ PROTOCOL = {"frames": 4, "crop": 256, "downscale": "bicubic"}  # the defaults; a
 
 
 def score_clips(args: argparse.Namespace) -> dict:
-    model = ModelChoice(args.weights, device=args.device, precision=args.precision).load()
+    model = ModelChoice(args.weights, args.units, device=args.device, precision=args.precision).load()
     print(f"{model.ran}", flush=True)
     rows = []
     for clip in sorted(p for p in args.clips.iterdir() if p.is_file()):
         for scale, specs in ((s, SPECS[s]) for s in args.scales):
-            degradations = tuple(parse_degradation(spec) for spec in specs)
+            degradations = tuple(parse_degradation(spec) for spec in specs if not args.specs or spec in args.specs)
             protocol = VideoProtocol(scale, degradations, args.downscale, args.crop)
             summary = Summary()
             with VideoSource(clip) as source:
@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--scales", type=int, nargs="+", choices=sorted(SPECS), default=sorted(SPECS))
+    parser.add_argument("--specs", nargs="+", help="only these of SPECS (e.g. clean x264:crf=23)")
+    parser.add_argument("--units", type=int, help="the depth to run; default: the weights' own")
     args = parser.parse_args()
     if args.table:
         print(table(args.table))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kernels.tiling import Tiling
     from kernels.weights import Weights
 
-Precision = Literal["auto", "fp32", "fp16", "bf16"]
+Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 HALO = 16  # context past each tile: of the receptive radius (52) this much leaves < 0.01 dB (docs/QUALITY.md)
 
 
@@ -29,7 +29,9 @@ class ModelChoice:
     weights: str | None = None  # a weights file (any format convert reads), an .onnx file, or a shipped name
     units: int | None = None  # recursive units; None: the depth the weights were trained at
     device: str = "auto"  # auto: the first GPU where CUDA is available, else the CPU
-    precision: Precision = "auto"  # auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32
+    precision: Precision = (
+        "auto"  # auto: fp16 on CUDA; on a CPU int8 where it has VNNI/AMX, bf16 where native, else fp32
+    )
     tile: int | None = None  # core of a tile in output pixels; None: the device's default; 0: whole frames
     halo: int = HALO
     batch: int | None = None  # tiles per forward pass; None: the device's default

@@ -1,8 +1,9 @@
 """DRRN as an ONNX file: export (the plain DRRN graph, with what it is in its metadata), and a
 Restorer that runs such a file with ONNX Runtime through the tiling the torch path uses.
 
-onnx, onnxscript and onnxruntime are an optional extra (`pip install -e '.[onnx]'`); without it,
-anything ONNX is one line naming that command.
+onnxruntime is a dependency (the shipped int8 model is the default where the CPU has VNNI or
+AMX); onnx and onnxscript, for export, are an optional extra (`pip install -e '.[onnx]'`): without
+a module, one line names the command that installs it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def need(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise WeightsError(f"ONNX needs the optional extra: {EXTRA}") from None
+        install = "pip install onnxruntime" if module == "onnxruntime" else EXTRA
+        raise WeightsError(f"ONNX needs {module.split('.')[0]}: {install}") from None
 
 
 def export_onnx(model: DRRN, path: Path, window: int | None, fp16: bool, metadata: dict[str, str]) -> None:

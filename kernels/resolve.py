@@ -3,13 +3,15 @@ and the tiling, decided here and nowhere else (kernels/choice.py says what each 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from kernels.choice import Loaded, ModelChoice, Precision, Resolved
 from kernels.errors import ChoiceError
-from kernels.inference import Restorer, Restores, cpu_bf16, cpu_has_native_bf16
+from kernels.inference import Restorer, Restores, cpu_bf16, cpu_flags, cpu_has_native_bf16
+from kernels.pretrained import DEFAULT_PRETRAINED, INT8, int8_path
 from kernels.tiling import tiling_for
 from kernels.weights import Weights, build_drrn, describe, find_weights
 
@@ -18,6 +20,7 @@ EMULATED_BF16 = (
     "(docs/PERFORMANCE.md); --precision fp32 is faster here"
 )
 NO_BF16 = "notice: this CPU cannot run bf16 convolutions (oneDNN needs AVX-512 or AMX); running fp32"
+INT8_FLAGS = {"avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI"}  # /proc/cpuinfo's names
 
 
 def device_for(device: str = "auto") -> torch.device:
@@ -49,11 +52,13 @@ def precision_for(precision: Precision, device: torch.device) -> tuple[str, tupl
 
 
 def resolve(choice: ModelChoice) -> Resolved:
-    return settle(choice)[0]
+    return settle(shipped_int8(choice) or choice)[0]
 
 
 def load(choice: ModelChoice) -> Loaded:
-    """The restorer for `choice`: ONNX Runtime for an .onnx file, else PyTorch on the device."""
+    """The restorer for `choice`: ONNX Runtime for an .onnx file (or the shipped int8 export where
+    it runs by default), else PyTorch on the device."""
+    choice = shipped_int8(choice) or choice
     if choice.onnx:
         return settle_onnx(choice)
     ran, weights = settle(choice)
@@ -62,17 +67,79 @@ def load(choice: ModelChoice) -> Loaded:
 
 
 def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
-    """Every default of `choice` decided (the weights read, not yet on the device)."""
+    """Every default of `choice` decided (the weights read, not yet on the device) for PyTorch."""
     if choice.onnx:
         loaded = settle_onnx(choice)
         return loaded.ran, loaded.weights
     device = device_for(choice.device)
     precision, notices = precision_for(choice.precision, device)
     weights = find_weights(choice.weights)
-    units = choice.units or weights.units
+    units = choice.units or weights.run_units
     tiling = tiling_for(device, choice.tile, choice.halo, choice.batch)
+    notices += int8_notices(choice, device, units)
     ran = Resolved(describe(weights), units, weights.units, str(device), precision, "PyTorch", tiling, notices)
     return ran, weights
+
+
+def int8_isa() -> str:
+    """The CPU's int8 dot-product instructions ("AVX512-VNNI", "AVX-VNNI"), or ""."""
+    flags = cpu_flags()
+    return next((name for flag, name in INT8_FLAGS.items() if flag in flags), "")
+
+
+def int8_pays() -> bool:
+    """Whether the shipped int8 model is this CPU's fastest path (docs/PERFORMANCE.md): with VNNI, int8
+    runs 3.9x PyTorch fp32 (AMD EPYC, AVX512-VNNI/BF16); without it ONNX Runtime's int8 gains far
+    less. Where the CPU has AMX, PyTorch's bf16 through oneDNN's AMX kernels is faster still (1.5x
+    the int8 model, Intel Xeon), so bf16 runs there."""
+    return bool(int8_isa()) and "amx_bf16" not in cpu_flags()
+
+
+def has_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
+    """The choice rewritten to the shipped int8 export where that is what runs: shipped weights at
+    the export's depth, on the CPU, with ONNX Runtime, and --precision int8, or auto on a CPU
+    where int8 pays. --precision int8 that cannot run so is a one-line error."""
+    if choice.onnx or choice.precision not in ("auto", "int8"):
+        return None
+    if device_for(choice.device).type != "cpu":
+        if choice.precision == "int8":
+            raise ChoiceError("--precision int8 runs on the CPU (ONNX Runtime); on CUDA fp16 is the fast path")
+        return None
+    name = choice.weights or DEFAULT_PRETRAINED
+    path, units = int8_path(name), INT8.get(name, (None, 0))[1]
+    shipped = path is not None and choice.units in (None, units) and not Path(name).exists()
+    if shipped and (choice.precision == "int8" or int8_pays()) and has_onnxruntime():
+        return replace(choice, weights=str(path), units=None, precision="auto")
+    if choice.precision == "int8":
+        why = (
+            "needs onnxruntime (pip install onnxruntime)"
+            if path is not None and not has_onnxruntime()
+            else (
+                f"is shipped for {name} at {units} units only"
+                if path is not None
+                else "is shipped for the shipped "
+                "weights only; export your own: drrn-stream export F.onnx --dynamic --int8 --calibration DIR"
+            )
+        )
+        raise ChoiceError(f"--precision int8 {why}")
+    return None
+
+
+def int8_notices(choice: ModelChoice, device: torch.device, units: int) -> tuple[str, ...]:
+    """Where the int8 path would run by default but onnxruntime is missing: how to get it."""
+    name = choice.weights or DEFAULT_PRETRAINED
+    shipped = int8_path(name) is not None and units == INT8[name][1]
+    if device.type == "cpu" and choice.precision == "auto" and shipped and int8_pays() and not has_onnxruntime():
+        return ("notice: this CPU runs int8 about 4x faster: pip install onnxruntime",)
+    return ()
 
 
 def onnx_restorer(choice: ModelChoice) -> Restores:
@@ -93,7 +160,11 @@ def settle_onnx(choice: ModelChoice) -> Loaded:
         raise ChoiceError(
             f"{choice.weights}: exported with {restorer.units} units; --units {choice.units} needs another export"
         )
-    weights = Weights({}, restorer.metadata, source=Path(str(choice.weights)).name)
-    ran = Resolved(describe(weights), restorer.units, restorer.units, str(restorer.device), restorer.precision,
-                   restorer.backend, restorer.tiling)  # fmt: skip
+    trained = int(restorer.metadata.get("trained_units", restorer.units))  # an export at another depth says
+    weights = Weights({}, restorer.metadata | {"units": str(trained)}, source=Path(str(choice.weights)).name)
+    backend = restorer.backend
+    if restorer.precision == "int8" and restorer.device.type == "cpu" and (isa := int8_isa()):
+        backend = f"{backend.removesuffix(')')}, {isa})"  # what makes int8 pay here
+    ran = Resolved(describe(weights), restorer.units, trained, str(restorer.device), restorer.precision, backend,
+                   restorer.tiling)  # fmt: skip
     return Loaded(restorer, weights, ran)

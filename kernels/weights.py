@@ -9,6 +9,7 @@ in DataParallel), and plain state dicts (.pth or .safetensors). Pickles are read
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import struct
@@ -41,6 +42,12 @@ _ALIASES = {alias: ours for ours, aliases in KEY_MAP.items() for alias in (ours,
 _WRAPPER_PREFIXES = ("module.", "model.", "state_dict.", "net.")
 
 
+# Depth curves a weights file may record, each {series: {units: dB}}: Set5 per scale ("x2": ...),
+# real clips at x2 per LR coding ("clean", "x264:crf=23"); docs/QUALITY.md has the runs behind them.
+DEPTH_CURVES = ("psnr_by_units_Set5", "psnr_by_units_clips_x2")
+DEPTH_TOLERANCE = 0.02  # dB: a depth this close to the best on every curve is as good (issue #24)
+
+
 @dataclass
 class Weights:
     state_dict: dict[str, torch.Tensor]  # our names, float32
@@ -49,7 +56,32 @@ class Weights:
 
     @property
     def units(self) -> int:
+        """The depth the weights were trained at."""
         return int(self.metadata.get("units", DRRNConfig.units))
+
+    @property
+    def run_units(self) -> int:
+        """The depth to run unless asked: the cheapest within DEPTH_TOLERANCE dB of the best on every
+        series of the depth curves the weights record, among the depths all series measured; the
+        trained depth where they record none."""
+        series = [
+            {int(units): psnr for units, psnr in by_units.items()}
+            for key in DEPTH_CURVES
+            if key in self.metadata
+            for by_units in json.loads(self.metadata[key]).values()
+        ]
+        if not series:
+            return self.units
+        depths = sorted(set.intersection(*(set(s) for s in series)))
+        return next(u for u in depths if all(s[u] >= max(s.values()) - DEPTH_TOLERANCE for s in series))
+
+    def digest(self) -> str:
+        """sha256 of the tensors (our names, in order): what an export records of the weights it holds."""
+        sha = hashlib.sha256()
+        for name in sorted(self.state_dict):
+            sha.update(name.encode())
+            sha.update(self.state_dict[name].detach().to(torch.float32).contiguous().numpy().tobytes())
+        return sha.hexdigest()
 
 
 def expected_shapes(channels: int = DRRNConfig.channels) -> dict[str, tuple[int, ...]]:

@@ -18,12 +18,25 @@ PRETRAINED: dict[str, str] = {
     "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25
 }
 DEFAULT_PRETRAINED = "drrn-b1u25-x234"
+# Name -> (its int8 ONNX export in this folder, the depth it runs): what a CPU with int8
+# instructions runs by default (kernels.resolve). Exported by `drrn-stream export --dynamic --int8`
+# from those very weights (tests/kernels/test_int8_default.py holds them to it).
+INT8: dict[str, tuple[str, int]] = {
+    "drrn-b1u25-x234": ("drrn-b1u25-x234.int8.onnx", 17),
+}
 
 
 def pretrained_path(name: str = DEFAULT_PRETRAINED) -> Path:
     if name not in PRETRAINED:
         raise WeightsError(f"no shipped weights named {name!r} in this build; pass --weights FILE")
     return Path(str(resources.files(__name__) / PRETRAINED[name]))
+
+
+def int8_path(name: str) -> Path | None:
+    """The shipped int8 export of shipped weights `name`, if there is one."""
+    if name not in INT8:
+        return None
+    return Path(str(resources.files(__name__) / INT8[name][0]))
 
 
 def metadata(name: str = DEFAULT_PRETRAINED) -> dict[str, str]:

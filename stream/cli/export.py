@@ -43,7 +43,7 @@ def export_command(
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from kernels.onnx_backend import OPSET, VALUE_RANGE, export_onnx, quantize_int8, set_metadata
-    from kernels.weights import describe, load_drrn
+    from kernels.weights import build_drrn, describe, find_weights
     from stream.eval.protocol import bicubic_patches
     from stream.files import write_atomically
 
@@ -55,13 +55,15 @@ def export_command(
         raise UserError("--int8 needs --calibration DIR (images), and excludes --fp16")
     if calibration is not None and not int8:
         raise UserError("--calibration sets the ranges of an int8 file: give --int8 too")
-    model, loaded = load_drrn(weights, units)
+    loaded = find_weights(weights)
+    model = build_drrn(loaded, units or loaded.run_units)
     window = None if dynamic else tile + 2 * halo
     metadata = {
         "format": "drrn-stream", "architecture": "DRRN", "units": str(model.config.units),
         "channels": str(model.config.channels), "scales": loaded.metadata.get("scales", "2,3,4"),
         "halo": str(halo), "window": str(window or "any"), "value_range": VALUE_RANGE, "source": describe(loaded),
-        "precision": "int8" if int8 else "fp16" if fp16 else "fp32",
+        "precision": "int8" if int8 else "fp16" if fp16 else "fp32", "trained_units": str(loaded.units),
+        "weights_digest": loaded.digest(),  # which weights it holds: a shipped int8 file is checked against them
     } | {key: loaded.metadata[key] for key in ("psnr", "name") if key in loaded.metadata}  # fmt: skip
     with write_atomically(dst) as tmp, tempfile.TemporaryDirectory() as work:
         if not int8:

@@ -31,7 +31,12 @@ UnitsOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 PrecisionOpt = Annotated[
-    Precision, typer.Option("--precision", help="auto: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32.")
+    Precision,
+    typer.Option(
+        "--precision",
+        help="auto: fp16 on CUDA; on a CPU int8 (ONNX Runtime, shipped weights) where it has VNNI or AMX, else bf16 "
+        "where native, else fp32.",
+    ),
 ]
 TileOpt = Annotated[
     int | None,

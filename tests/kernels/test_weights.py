@@ -198,3 +198,16 @@ def test_every_shipped_weights_file_loads_with_its_metadata():
         assert metadata(name) == weights.metadata  # the header, read without torch
     assert load_drrn()[1].metadata["name"] == DEFAULT_PRETRAINED
     assert min(depth_table()) == 1 and max(depth_table()) == 25  # the depths --units quotes in its help
+
+
+def test_the_default_depth_is_the_cheapest_close_to_the_best_on_every_curve():
+    import json
+
+    from kernels.weights import Weights
+
+    set5 = {"x2": {"9": 37.0, "17": 37.25, "25": 37.26}, "x4": {"9": 31.29, "17": 31.29, "25": 31.30}}
+    clips = {"clean": {"17": 40.50, "25": 40.53}}  # 17 is 0.03 short here: 25 it is
+    meta = {"units": "25", "psnr_by_units_Set5": json.dumps(set5)}
+    assert Weights({}, meta).run_units == 17  # 9 is 0.26 short at x2
+    assert Weights({}, meta | {"psnr_by_units_clips_x2": json.dumps(clips)}).run_units == 25
+    assert Weights({}, {"units": "9"}).run_units == 9  # no curve: the trained depth
