@@ -67,14 +67,14 @@ def test_a_reader_that_closes_early_ends_the_run_quietly(tiny_weights):
     assert proc.stderr == b""  # no traceback, no message
 
 
+# Seeded: some random bytes probe as a format with no video stream (another one-line error).
+GARBAGE = f"{sys.executable} -c 'import random, sys; random.seed(0); sys.stdout.buffer.write(random.randbytes(4000))'"
+
+
 @pytest.mark.parametrize(
     "feed, message",
     [
-        # seeded: some random bytes probe as a format with no video stream, another one-line error
-        (
-            f"{sys.executable} -c 'import random, sys; random.seed(0); sys.stdout.buffer.write(random.randbytes(4000))'",
-            "<stdin>: not a readable media file",
-        ),
+        (GARBAGE, "<stdin>: not a readable media file"),
         ("true", "<stdin>: not a readable media file"),
     ],
     ids=["garbage", "empty"],
