@@ -43,7 +43,10 @@ CrfOpt = Annotated[int, typer.Option("--crf", min=0, max=63, help="Encoder quali
 X26X_PRESETS = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"
 ]
-PresetOpt = Annotated[X26X_PRESETS, typer.Option("--preset", help="x264/x265 speed preset.")]
+PresetOpt = Annotated[
+    X26X_PRESETS | None,
+    typer.Option("--preset", help="x264/x265 speed preset; default medium, veryfast where the model runs on a GPU."),
+]
 LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame (per-picture) metrics, .csv or .jsonl.")]
 ReferenceOpt = Annotated[
     Path | None, typer.Option("--reference", help="A video or picture of the output's size to score PSNR/SSIM against.")
@@ -102,7 +105,7 @@ OutputFormatOpt = Annotated[
 def enhance_command(
     src: Src, dst: Dst, scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None,
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO,
-    batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = 18, preset: PresetOpt = "medium",
+    batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = 18, preset: PresetOpt = None,
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
     stream: StreamOpt = None, chunk_seconds: ChunkSecondsOpt = None, resume: ResumeOpt = False,

@@ -71,7 +71,8 @@ def restoring_pipeline(
 ) -> Pipeline:  # fmt: skip
     """The one way to wire a run: `frames` restored by `restorer` and encoded into `output` with
     the `carried` streams, each written frame shown to the `observers`; whole runs and chunks alike."""
-    sink = VideoSink(output, frames.info, options.scale, carried, options.encode, format=format, notice=notice)
+    encode = options.encode.for_model_on(restorer.device.type)
+    sink = VideoSink(output, frames.info, options.scale, carried, encode, format=format, notice=notice)
     processor = LumaEnhancer(restorer, options.scale, keep_bicubic=keep_bicubic)
     batch = frames_per_batch(sink.width, sink.height, restorer.tiling)
     return Pipeline(frames, processor, sink, batch, observers, queue_frames=options.queue_frames)

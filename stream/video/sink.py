@@ -10,13 +10,14 @@ metadata (video/hdr.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 import av
 import numpy as np
 
+from kernels.errors import reason
 from stream.errors import UserError
 from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_plane
@@ -35,7 +36,18 @@ _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"}
 class EncodeOptions:
     codec: str | None = None  # None: libx264, or what the container needs
     crf: int = 18  # visually near-lossless for x264
-    preset: str = "medium"
+    preset: str | None = None  # x264/x265's; None: medium, or GPU_PRESET where the model runs on a GPU
+
+    def for_model_on(self, device_type: str) -> EncodeOptions:
+        """The preset settled: on a CPU the model is the slow stage and medium costs nothing; on a
+        GPU the model outruns libx264 medium (43.9 against 36.6 fps at 720p, H200 with 16 cores,
+        docs/PERFORMANCE.md), so the encoder would set the pace: veryfast keeps up, for larger files."""
+        if self.preset is not None:
+            return self
+        return replace(self, preset=GPU_PRESET if device_type == "cuda" else "medium")
+
+
+GPU_PRESET = "veryfast"
 
 
 def planes_format(info: VideoInfo, width: int, height: int) -> str:
@@ -80,6 +92,23 @@ def encoder_format(fmt: str, codec: av.Codec) -> str:
 def default_codec(info: VideoInfo) -> str:
     """libx264; for HDR input libx265 where this build has it, which keeps its 10 bits and HDR10's metadata."""
     return "libx265" if info.is_hdr and "libx265" in av.codecs_available else "libx264"
+
+
+HARDWARE = ("_nvenc", "_qsv", "_vaapi", "_amf", "_videotoolbox", "_v4l2m2m")  # encoders that need a device
+
+
+def check_opens(ctx: av.VideoCodecContext) -> None:
+    """Open a copy of the encoder as set up: one this machine lacks (NVENC without NVIDIA's driver,
+    QSV without Intel's) or options it refuses fail here, in one line, before any frame is restored.
+    (The stream's own context opens when the muxer starts, which first sets its header flags.)"""
+    probe = av.CodecContext.create(ctx.name, "w")
+    probe.width, probe.height, probe.pix_fmt, probe.time_base = ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base
+    probe.options = dict(ctx.options)
+    try:
+        probe.open()
+    except av.FFmpegError as e:
+        hint = "; a hardware encoder: no device or driver for it here" if ctx.name.endswith(HARDWARE) else ""
+        raise UserError(f"--codec {ctx.name}: the encoder does not open on this machine ({reason(e)}{hint})") from None
 
 
 def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str) -> str:
@@ -150,7 +179,9 @@ class VideoSink:
             ctx.sample_aspect_ratio = info.sample_aspect_ratio
         ctx.options |= _PICTURE_OPTIONS.get(codec_name, {})
         if codec_name in _CRF_CODECS:
-            ctx.options = {"crf": str(options.crf)} | ({"preset": options.preset} if "x26" in codec_name else {})
+            ctx.options = {"crf": str(options.crf)} | (
+                {"preset": options.preset} if "x26" in codec_name and options.preset else {}
+            )
             if codec_name == "libvpx-vp9":
                 ctx.options |= {"b": "0"}
         if codec_name == "libx265":
@@ -159,6 +190,7 @@ class VideoSink:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self.frames_written = 0
+        check_opens(self.stream.codec_context)
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:

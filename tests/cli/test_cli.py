@@ -113,3 +113,26 @@ def test_the_error_path_exits_every_time(tmp_path):
     for _ in range(8):
         run = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_an_encoder_this_machine_lacks_is_one_line_before_any_frame(capsys, tmp_path):
+    """NVENC without NVIDIA's driver (issue #23 item 3): refused when the sink is set up, naming the
+    codec, and nothing written."""
+    from fractions import Fraction
+
+    import av
+
+    if "h264_nvenc" not in av.codecs_available:
+        pytest.skip("this PyAV has no h264_nvenc")
+    try:
+        probe = av.CodecContext.create("h264_nvenc", "w")
+        probe.width, probe.height, probe.pix_fmt, probe.time_base = 64, 64, "yuv420p", Fraction(1, 25)
+        probe.open()
+        pytest.skip("NVENC opens here")
+    except av.FFmpegError:
+        pass
+    dst = tmp_path / "out.mp4"
+    code, _, err = run_cli(["samples/sample.mp4", str(dst), "--codec", "h264_nvenc", "--units", "1"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: --codec h264_nvenc: the encoder does not open on this machine")
+    assert list(tmp_path.iterdir()) == []
