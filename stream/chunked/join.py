@@ -1,5 +1,6 @@
 """The end of a chunked run: the segments' video packets, in order and untouched, muxed with the
-input's other streams and everything else the single-process sink takes over (video/carry.py)."""
+input's other streams (audio the container cannot hold encoded again, as the single-process sink
+does) and everything else the sink takes over (video/carry.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import av
 
 from stream.errors import UserError
 from stream.video.carry import carry
+from stream.video.reencode import deliver, drain
 from stream.video.source import VideoSource
 
 
@@ -60,12 +62,11 @@ def join(
         video.codec_context.framerate = source.info.rate  # the nominal rate, as the single-process sink's encoder
         if source.info.rotation:
             video.set_display_rotation(source.info.rotation)
-        copies = carry(output, video, source.carried, notice)
+        copies = carry(output, video, source.carried, notice, reencode=True)
         restored = ((packet, video) for packet in segment_packets(segments))
         others = ((packet, copies.get(packet.stream.index)) for packet in other_packets(source))
         for packet, out in heapq.merge(restored, others, key=lambda item: _time(item[0])):
-            if out is not None:
-                written += out is video
-                packet.stream = out
-                output.mux(packet)
+            written += out is video
+            deliver(output, out, packet)
+        drain(copies)
     return written

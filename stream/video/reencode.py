@@ -67,3 +67,20 @@ class AudioReencoder:
         for frame in self.decoder.decode(None):
             self._encode(frame)
         self._encode(None)
+
+
+def deliver(container: av.container.OutputContainer, out: av.stream.Stream | AudioReencoder | None,
+            packet: av.Packet) -> None:  # fmt: skip
+    """A carried packet into the output: muxed as it is, or through its stream's re-encoder (None: left out)."""
+    if isinstance(out, AudioReencoder):
+        out.write(packet)
+    elif out is not None:
+        packet.stream = out
+        container.mux(packet)
+
+
+def drain(copies: dict[int, av.stream.Stream | AudioReencoder]) -> None:
+    """The re-encoders' last frames, before the output is closed."""
+    for out in copies.values():
+        if isinstance(out, AudioReencoder):
+            out.close()

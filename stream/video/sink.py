@@ -23,7 +23,7 @@ from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, plane_view
 from stream.video.hdr import x265_params
-from stream.video.reencode import AudioReencoder
+from stream.video.reencode import deliver, drain
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo"}
@@ -219,20 +219,13 @@ class VideoSink:
         self.frames_written += 1
 
     def write_packet(self, packet: av.Packet) -> None:
-        out = self.copies.get(packet.stream.index)
-        if isinstance(out, AudioReencoder):
-            out.write(packet)
-        elif out is not None:
-            packet.stream = out
-            self.container.mux(packet)
+        deliver(self.container, self.copies.get(packet.stream.index), packet)
 
     def close(self) -> None:
         """Drain the encoders and finish the container (an mp4 is unplayable without this)."""
         try:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
-            for out in self.copies.values():
-                if isinstance(out, AudioReencoder):
-                    out.close()
+            drain(self.copies)
         finally:
             self.container.close()

@@ -62,3 +62,14 @@ def test_audio_the_container_holds_is_copied_untouched(tmp_path, tiny_weights, c
     with av.open(str(src)) as before, av.open(str(dst)) as after:
         assert [bytes(p) for p in before.demux(audio=0) if p.size] == [bytes(p) for p in after.demux(audio=0) if p.size]
     assert "re-encoded" not in err
+
+
+def test_a_chunked_run_reencodes_as_a_whole_run_does(tmp_path, tiny_weights, capsys):
+    """The join, not the sink, writes a chunked run's audio: the same re-encoding there."""
+    src, dst = film_with_sound(tmp_path / "in.mkv", "aac", 44100), tmp_path / "out.webm"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--chunk-seconds", "0.2"], capsys)
+    assert code == 0, err
+    codec, start, seconds = sound(dst)
+    assert codec == "opus" and abs(start) < 0.01
+    assert seconds == pytest.approx(sound(src)[2], abs=0.03)
+    assert "audio stream #1 (aac) re-encoded to opus: webm cannot hold aac" in err
