@@ -10,17 +10,16 @@ import torch
 
 from kernels.colour import rgb_to_y
 from stream.errors import UserError
-
-IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
+from stream.files import PICTURE_SUFFIXES
 
 
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES)
     if not images:
-        raise UserError(f"{folder}: no images in it ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise UserError(f"{folder}: no images in it ({', '.join(sorted(PICTURE_SUFFIXES))})")
     return images
 
 

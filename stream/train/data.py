@@ -15,8 +15,8 @@ import torch
 from kernels.errors import reason
 from kernels.resize import imresize
 from stream.errors import UserError
-from stream.eval.images import IMAGE_SUFFIXES, read_luma
-from stream.files import write_atomically
+from stream.eval.images import read_luma
+from stream.files import PICTURE_SUFFIXES, write_atomically
 
 # --- the training images ----------------------------------------------------------------
 
@@ -60,9 +60,9 @@ def pack_folder(folder: Path) -> LumaPack:
     """Every image under `folder` (subfolders too, e.g. train/T91 and train/BSD200) as uint8 luma."""
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
-    paths = sorted(p for p in folder.resolve().rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    paths = sorted(p for p in folder.resolve().rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file())
     if not paths:
-        raise UserError(f"{folder}: no images in it or its subfolders ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise UserError(f"{folder}: no images in it or its subfolders ({', '.join(sorted(PICTURE_SUFFIXES))})")
     lumas = [read_luma(p).numpy() for p in paths]
     return LumaPack(
         pixels=np.concatenate([y.ravel() for y in lumas]),
