@@ -25,8 +25,9 @@ UnitsOpt = Annotated[
     typer.Option(
         "--units",
         min=1,
-        help="Recursive units (25 = B1U25); default: the weights' own. Work grows with units; the shipped "
-        f"weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
+        help="Recursive units (25 = B1U25); default: the cheapest depth within 0.02 dB of the best on the depth "
+        "curves the weights record (17 for the shipped ones), else their trained depth. Work grows with units; "
+        f"the shipped weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
