@@ -30,7 +30,7 @@ class ModelChoice:
     units: int | None = None  # recursive units; None: the depth the weights were trained at
     device: str = "auto"  # auto: the first GPU where CUDA is available, else the CPU
     precision: Precision = (
-        "auto"  # auto: fp16 on CUDA; on a CPU int8 where it has VNNI/AMX, bf16 where native, else fp32
+        "auto"  # auto: fp16 on CUDA; on a CPU int8 with VNNI and no AMX, bf16 where native, else fp32
     )
     tile: int | None = None  # core of a tile in output pixels; None: the device's default; 0: whole frames
     halo: int = HALO

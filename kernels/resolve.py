@@ -113,30 +113,38 @@ def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
         if choice.precision == "int8":
             raise ChoiceError("--precision int8 runs on the CPU (ONNX Runtime); on CUDA fp16 is the fast path")
         return None
-    name = choice.weights or DEFAULT_PRETRAINED
-    path, units = int8_path(name), INT8.get(name, (None, 0))[1]
-    shipped = path is not None and choice.units in (None, units) and not Path(name).exists()
-    if shipped and (choice.precision == "int8" or int8_pays()) and has_onnxruntime():
+    path = shipped_int8_file(choice, choice.units)
+    if path is not None and (choice.precision == "int8" or int8_pays()) and has_onnxruntime():
         return replace(choice, weights=str(path), units=None, precision="auto")
     if choice.precision == "int8":
-        why = (
-            "needs onnxruntime (pip install onnxruntime)"
-            if path is not None and not has_onnxruntime()
-            else (
-                f"is shipped for {name} at {units} units only"
-                if path is not None
-                else "is shipped for the shipped "
-                "weights only; export your own: drrn-stream export F.onnx --dynamic --int8 --calibration DIR"
-            )
-        )
-        raise ChoiceError(f"--precision int8 {why}")
+        raise ChoiceError(f"--precision int8 {int8_refusal(choice, path)}")
     return None
+
+
+def shipped_int8_file(choice: ModelChoice, units: int | None) -> Path | None:
+    """The shipped int8 export of `choice`'s weights at depth `units` (None: the export's own), if there is one."""
+    name = choice.weights or DEFAULT_PRETRAINED
+    if name not in INT8 or Path(name).exists() or units not in (None, INT8[name][1]):
+        return None
+    return int8_path(name)
+
+
+def int8_refusal(choice: ModelChoice, path: Path | None) -> str:
+    """Why --precision int8 cannot run, `path` being the shipped export that would hold the weights."""
+    name = choice.weights or DEFAULT_PRETRAINED
+    if path is not None:
+        return "needs onnxruntime (pip install onnxruntime)"
+    if name in INT8 and not Path(name).exists():
+        return f"is shipped for {name} at {INT8[name][1]} units only"
+    return (
+        "is shipped for the shipped weights only; export your own: drrn-stream export F.onnx --dynamic --int8 "
+        "--calibration DIR"
+    )
 
 
 def int8_notices(choice: ModelChoice, device: torch.device, units: int) -> tuple[str, ...]:
     """Where the int8 path would run by default but onnxruntime is missing: how to get it."""
-    name = choice.weights or DEFAULT_PRETRAINED
-    shipped = int8_path(name) is not None and units == INT8[name][1]
+    shipped = shipped_int8_file(choice, units) is not None
     if device.type == "cpu" and choice.precision == "auto" and shipped and int8_pays() and not has_onnxruntime():
         return ("notice: this CPU runs int8 about 4x faster: pip install onnxruntime",)
     return ()

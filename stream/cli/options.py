@@ -35,8 +35,8 @@ PrecisionOpt = Annotated[
     Precision,
     typer.Option(
         "--precision",
-        help="auto: fp16 on CUDA; on a CPU int8 (ONNX Runtime, shipped weights) where it has VNNI or AMX, else bf16 "
-        "where native, else fp32.",
+        help="auto: fp16 on CUDA; on a CPU int8 (ONNX Runtime, shipped weights) where it has VNNI and no AMX, "
+        "else bf16 where native, else fp32.",
     ),
 ]
 TileOpt = Annotated[
