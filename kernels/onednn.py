@@ -29,17 +29,22 @@ class FusedForward:
     def __init__(self, model: DRRN, dtype: torch.dtype) -> None:
         self.dtype = dtype
         self.w_in, self.w_a, self.w_b, self.w_out = (
-            conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+            conv.weight.detach()
+            .to(torch.float32 if conv is model.conv_in else dtype)
+            .contiguous(memory_format=torch.channels_last)
             for conv in (model.conv_in, model.conv_a, model.conv_b, model.conv_out)
-        )
+        )  # the first conv in float32: see __call__
 
     def _conv(self, x: torch.Tensor, w: torch.Tensor, unary: str) -> torch.Tensor:
         return _CONV(x, w, None, _PAD, _STRIDE, _DILATION, _GROUPS, unary, [], "")
 
     def __call__(self, x: torch.Tensor, units: int) -> torch.Tensor:
-        """x: N x 1 x H x W -> float32; the global skip is added in float32, as autocast does."""
+        """x: N x 1 x H x W -> float32; the global skip is added in float32, as autocast does. The
+        first conv reads the luma in float32: rounded to bf16 (steps of a level near white) the same
+        error reaches every feature, and DRRN sharpens it like texture (-0.13 dB on a flat 52 dB clip);
+        its 128 outputs, rounded each on its own, average out. It is 1/400 of the work."""
         x = x.float().contiguous(memory_format=torch.channels_last).relu()  # N x 1 x H x W
-        h0 = self._conv(x.to(self.dtype), self.w_in, "relu")  # N x C x H x W, relu(conv_in(x))
+        h0 = self._conv(x, self.w_in, "relu").to(self.dtype)  # N x C x H x W, relu(conv_in(x))
         h = h0
         for _ in range(units):
             t = self._conv(h, self.w_a, "relu")  # relu(conv_a(relu(h)))
