@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from kernels.weights import Weights
 
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
+Content = Literal["auto", "clean", "compressed"]  # what the input is, for which shipped weights run
 HALO = 16  # context past each tile: of the receptive radius (52) this much leaves < 0.01 dB (docs/QUALITY.md)
 
 
@@ -35,10 +36,21 @@ class ModelChoice:
     tile: int | None = None  # core of a tile in output pixels; None: the device's default; 0: whole frames
     halo: int = HALO
     batch: int | None = None  # tiles per forward pass; None: the device's default
+    # Where no weights are named: the shipped set for clean or codec-coded input (kernels.pretrained.
+    # CONTENT_WEIGHTS). auto is judged from the input where there is one (stream.content), else clean.
+    content: Content = "auto"
+    evidence: str = ""  # what the content was judged from ("h264, quantiser 31"), said in the header
 
     def __post_init__(self) -> None:
         if isinstance(self.weights, Path):  # the CLI's and many callers' type; kept as text (JSON, Ray)
             object.__setattr__(self, "weights", str(self.weights))
+
+    @property
+    def weights_name(self) -> str:
+        """The weights file or shipped name that runs: as named, else the shipped set for the content."""
+        from kernels.pretrained import CONTENT_WEIGHTS
+
+        return self.weights or CONTENT_WEIGHTS["compressed" if self.content == "compressed" else "clean"]
 
     @property
     def onnx(self) -> bool:
@@ -73,13 +85,14 @@ class Resolved:
     backend: str  # "PyTorch", or "ONNX Runtime (CPUExecutionProvider)"
     tiling: Tiling
     notices: tuple[str, ...] = ()  # what the user should hear about the choice (bf16 emulated, ...)
+    content: str = ""  # why these weights: "compressed input (h264, quantiser 31)"; "" where named or by default
 
     @property
     def model(self) -> str:
-        """The weights and the depth that runs: "drrn-b1u25-x234 (B1U25), Set5 ... dB, run at 9 units"."""
-        return self.weights + (
-            f", run at {self.units} unit{'s' * (self.units != 1)}" if self.units != self.trained_units else ""
-        )
+        """The weights, the depth that runs and why these: "drrn-b1u25-x234 (B1U25), Set5 ... dB, run at
+        9 units, for clean input (ffv1, lossless)"."""
+        depth = f", run at {self.units} unit{'s' * (self.units != 1)}" if self.units != self.trained_units else ""
+        return self.weights + depth + (f", for {self.content}" if self.content else "")
 
     def __str__(self) -> str:
         """The header's words: "DRRN <model> on cpu in bf16, tiles 512 + halo 16, batch 1"."""

@@ -11,7 +11,7 @@ import torch
 from kernels.choice import Loaded, ModelChoice, Precision, Resolved
 from kernels.errors import ChoiceError
 from kernels.inference import Restorer, Restores, cpu_bf16, cpu_flags, cpu_has_native_bf16
-from kernels.pretrained import DEFAULT_PRETRAINED, INT8, int8_path
+from kernels.pretrained import INT8, int8_path
 from kernels.tiling import tiling_for
 from kernels.weights import Weights, build_drrn, describe, find_weights
 
@@ -52,18 +52,20 @@ def precision_for(precision: Precision, device: torch.device) -> tuple[str, tupl
 
 
 def resolve(choice: ModelChoice) -> Resolved:
-    return settle(shipped_int8(choice) or choice)[0]
+    return replace(settle(shipped_int8(choice) or choice)[0], content=content_words(choice))
 
 
 def load(choice: ModelChoice) -> Loaded:
     """The restorer for `choice`: ONNX Runtime for an .onnx file (or the shipped int8 export where
     it runs by default), else PyTorch on the device."""
-    choice = shipped_int8(choice) or choice
-    if choice.onnx:
-        return settle_onnx(choice)
-    ran, weights = settle(choice)
-    restorer = Restorer(build_drrn(weights, ran.units), torch.device(ran.device), ran.precision, ran.tiling)
-    return Loaded(restorer, weights, ran)
+    runs = shipped_int8(choice) or choice
+    if runs.onnx:
+        loaded = settle_onnx(runs)
+    else:
+        ran, weights = settle(runs)
+        restorer = Restorer(build_drrn(weights, ran.units), torch.device(ran.device), ran.precision, ran.tiling)
+        loaded = Loaded(restorer, weights, ran)
+    return replace(loaded, ran=replace(loaded.ran, content=content_words(choice)))
 
 
 def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
@@ -73,12 +75,21 @@ def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
         return loaded.ran, loaded.weights
     device = device_for(choice.device)
     precision, notices = precision_for(choice.precision, device)
-    weights = find_weights(choice.weights)
+    weights = find_weights(choice.weights_name)
     units = choice.units or weights.run_units
     tiling = tiling_for(device, choice.tile, choice.halo, choice.batch)
     notices += int8_notices(choice, device, units)
     ran = Resolved(describe(weights), units, weights.units, str(device), precision, "PyTorch", tiling, notices)
     return ran, weights
+
+
+def content_words(choice: ModelChoice) -> str:
+    """Why the shipped set for a content runs, for the header: "compressed input (h264, quantiser 31)";
+    "" where weights were named, or where nothing was judged or asked (the default set)."""
+    if choice.weights is not None or not (choice.evidence or choice.content != "auto"):
+        return ""
+    kind = "compressed" if choice.content == "compressed" else "clean"
+    return f"{kind} input ({choice.evidence or 'as asked'})"
 
 
 def int8_isa() -> str:
@@ -123,7 +134,7 @@ def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
 
 def shipped_int8_file(choice: ModelChoice, units: int | None) -> Path | None:
     """The shipped int8 export of `choice`'s weights at depth `units` (None: the export's own), if there is one."""
-    name = choice.weights or DEFAULT_PRETRAINED
+    name = choice.weights_name
     if name not in INT8 or Path(name).exists() or units not in (None, INT8[name][1]):
         return None
     return int8_path(name)
@@ -131,7 +142,7 @@ def shipped_int8_file(choice: ModelChoice, units: int | None) -> Path | None:
 
 def int8_refusal(choice: ModelChoice, path: Path | None) -> str:
     """Why --precision int8 cannot run, `path` being the shipped export that would hold the weights."""
-    name = choice.weights or DEFAULT_PRETRAINED
+    name = choice.weights_name
     if path is not None:
         return "needs onnxruntime (pip install onnxruntime)"
     if name in INT8 and not Path(name).exists():

@@ -15,14 +15,19 @@ from kernels.errors import WeightsError
 # Name -> file in this folder. Each file's metadata says how it was trained and what it measured;
 # docs/QUALITY.md has the full table.
 PRETRAINED: dict[str, str] = {
-    "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25
+    "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25, clean bicubic LR
+    "drrn-b1u25-x234-coded": "drrn-b1u25-x234-coded.safetensors",  # the same fine-tuned on codec-coded LR too
 }
-DEFAULT_PRETRAINED = "drrn-b1u25-x234"
+DEFAULT_PRETRAINED = "drrn-b1u25-x234"  # the papers' protocol: what a choice without an input runs
+# --content -> the shipped weights for it: clean LR (lossless video, PNG) and codec-coded LR (downloads,
+# phone clips, JPEG), each better on its own kind of input (docs/QUALITY.md, "Weights for compressed input").
+CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": "drrn-b1u25-x234-coded"}
 # Name -> (its int8 ONNX export in this folder, the depth it runs): what a CPU with int8
 # instructions runs by default (kernels.resolve). Exported by `drrn-stream export --dynamic --int8`
 # from those very weights (tests/kernels/test_int8_default.py holds them to it).
 INT8: dict[str, tuple[str, int]] = {
     "drrn-b1u25-x234": ("drrn-b1u25-x234.int8.onnx", 17),
+    "drrn-b1u25-x234-coded": ("drrn-b1u25-x234-coded.int8.onnx", 17),
 }
 
 

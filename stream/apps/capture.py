@@ -96,6 +96,20 @@ def granted(capture: cv2.VideoCapture) -> str:
     return f"{w}x{h}" + (f" at {fps:g} fps" if fps and fps > 0 else "")
 
 
+def coding(capture: cv2.VideoCapture) -> str:
+    """FFmpeg's name for how the source delivers frames, from its FOURCC: "mjpeg" (most USB cameras
+    at 720p and up), "h264"; "rawvideo" for a camera's uncompressed modes (YUYV, NV12) or none said."""
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1").strip("\0 ").lower()
+    return _FOURCC_CODECS.get(fourcc, "rawvideo" if fourcc in _RAW_FOURCCS or not fourcc else fourcc)
+
+
+_FOURCC_CODECS = {
+    "mjpg": "mjpeg", "jpeg": "mjpeg", "avc1": "h264", "h264": "h264", "x264": "h264", "hev1": "hevc", "hvc1": "hevc",
+    "hevc": "hevc", "vp80": "vp8", "vp90": "vp9", "av01": "av1",
+}  # fmt: skip
+_RAW_FOURCCS = {"yuyv", "yuy2", "uyvy", "nv12", "i420", "yv12", "bgr3", "rgb3", "grey", "y800", "y16"}
+
+
 class Reader(threading.Thread):
     """Reads frames as they come and keeps only the newest; a file is paced at its frame rate."""
 

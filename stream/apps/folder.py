@@ -8,6 +8,7 @@ would replace files without -y stops at once rather than after hours of work.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from kernels.errors import reason
+from kernels.pretrained import CONTENT_WEIGHTS
 from stream.apps.stills import pictures
 from stream.console import counted, err, say
+from stream.content import for_content
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture, is_video
 from stream.video.enhance import EnhanceOptions, enhance_file
@@ -37,7 +40,11 @@ def enhance_folder(src: Path, dst: Path, options: EnhanceOptions, chunked: bool,
     dst.mkdir(exist_ok=True)
     for other in others:
         say(f"{other.name}: skipped, neither a picture nor a video", console)
-    say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {options.model.resolve()}", console)
+    ran = options.model.resolve()
+    if for_content(options.model, ("clean", "")) is not options.model:  # each file's coding picks its weights
+        sets = " or ".join(f"{name} for {kind} input" for kind, name in CONTENT_WEIGHTS.items())
+        ran = dataclasses.replace(ran, weights=f"{sets}, by each file's coding")
+    say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {ran}", console)
     failed = enhance_each(pairs, options, console)
     say(f"wrote {len(pairs) - failed} of {counted(len(pairs), 'file')} to {dst}", console)
     if failed:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 
 from stream.apps.api import Comparison, FrameEnhancer
-from stream.apps.capture import Mailbox, Reader, Shot, granted, open_capture
+from stream.apps.capture import Mailbox, Reader, Shot, coding, granted, open_capture
 from stream.apps.latency import Choice, Depth
 from stream.apps.recorder import PipeClosed, Recorder
 from stream.apps.window import View, Window, check_display, compose, save_screenshot, status_line
@@ -140,11 +141,17 @@ class LiveStats:
 class Preview:
     """The main loop's state: what was last shown, keys, the recorder and output, the statistics."""
 
-    def __init__(self, source: str, enhancer: FrameEnhancer, options: LiveOptions) -> None:
+    def __init__(self, source: str, make_enhancer: Callable[[str], FrameEnhancer], options: LiveOptions) -> None:
+        """`make_enhancer` builds the model for the source's coding ("mjpeg", "rawvideo": capture.coding)."""
         if options.window:
             check_display()
-        self.enhancer, self.options = enhancer, options
+        self.options = options
         self.capture, interval = open_capture(source, options.camera_size, options.camera_fps)
+        try:
+            self.enhancer = enhancer = make_enhancer(coding(self.capture))
+        except BaseException:
+            self.capture.release()
+            raise
         self.stats = LiveStats(source=granted(self.capture))
         self.shots: Mailbox[Shot] = Mailbox()
         self.results: Mailbox[Result] = Mailbox()

@@ -20,6 +20,7 @@ from rich.console import Console
 from kernels.metrics import psnr, ssim
 from stream.apps.api import Comparison, FrameEnhancer
 from stream.console import counted, say
+from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma, read_luma
 from stream.files import NUMBER, is_numbered, write_atomically
@@ -138,7 +139,7 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> N
     jobs = picture_jobs(src, dst, options.reference)
     check_files(jobs, options.overwrite)
     with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
-        enhancer = FrameEnhancer(options.scale, options.model)
+        enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
         say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
             "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
         enhance_pictures(jobs, enhancer, log)

@@ -31,6 +31,7 @@ from stream.chunked.manifest import Manifest, begin, fingerprint
 from stream.chunked.ray_tasks import RayWorkers
 from stream.chunked.workers import InProcess, LocalWorkers, Workers
 from stream.console import counted, say
+from stream.content import for_content, judge_source
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture
 from stream.video.enhance import EnhanceOptions, load_model
@@ -189,6 +190,7 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
     target = FileTarget(src, dst, options.overwrite, options.output_format)
     work = work_folder(target.dst)
     with VideoSource(Path(src), options.input_format, options.stream) as source:
+        options = dataclasses.replace(options, model=for_content(options.model, judge_source(source)))
         packets = video_packets(Path(src), source.video.index)
         chunks = cut(packets, source.video.time_base, chunking.seconds, source.name)
         with contextlib.closing(workers_for(source, options, chunking, console)) as runner:

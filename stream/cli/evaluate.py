@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from itertools import cycle
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from stream.cli.options import (
     HALO,
+    ContentOpt,
     DeviceOpt,
     HaloOpt,
     JsonOpt,
@@ -26,6 +28,10 @@ from stream.cli.options import (
 )
 from stream.console import counted, progress, say
 from stream.errors import UserError
+
+if TYPE_CHECKING:
+    from kernels.choice import Loaded, ModelChoice
+    from stream.degrade import Degradation
 
 DatasetOpt = Annotated[list[Path], typer.Option("--dataset", help="Folder of HR images; repeat for several.")]
 ScalesOpt = Annotated[list[int], typer.Option("--scale", min=2, max=4, help="Scale factor; repeat for several.")]
@@ -67,21 +73,18 @@ def eval_command(
     dataset: DatasetOpt, scale: ScalesOpt = [2], weights: WeightsOpt = None, units: UnitsOpt = None,  # noqa: B006
     precision: EvalPrecisionOpt = "fp32", tile: EvalTileOpt = None, halo: HaloOpt = HALO,
     whole: WholeOpt = False, device: DeviceOpt = "auto", degrade: DegradeOpt = ["clean"],  # noqa: B006
-    downscale: DownscaleOpt = "matlab", as_json: JsonOpt = False,
+    downscale: DownscaleOpt = "matlab", as_json: JsonOpt = False, content: ContentOpt = "auto",
 ) -> None:  # fmt: skip
     """Score DRRN and bicubic on image folders: Y-channel PSNR/SSIM under the standard protocol, or
     with the LR made by another kernel and coded by a real codec (--downscale, --degrade)."""
-    from stream.console import say_notices
     from stream.eval.protocol import evaluate_dataset, read_dataset
 
     if whole and tile is not None:
         raise UserError("--whole and --tile exclude each other")
     degradations, kernel = protocol_options(degrade, downscale)
     lumas = {folder.resolve().name: read_dataset(folder) for folder in dataset}  # bad input fails before model time
-    model = model_choice(weights, units, device, precision, tile or 0, halo, batch=4).load()
-    restorer = model.restorer
-    say(str(model.ran), style="dim")
-    say_notices(model.ran.notices)
+    models = load_models(model_choice(weights, units, device, precision, tile or 0, halo, batch=4, content=content),
+                         degradations)  # fmt: skip
     results = []
     with progress_bar() as progress:
         count = sum(len(images) for images in lumas.values())
@@ -91,12 +94,27 @@ def eval_command(
                 for d in degradations:
                     progress.update(task, description=f"{name} x{s} {d}")
                     advance = lambda: progress.advance(task)  # noqa: E731
-                    results.append(evaluate_dataset(restorer, name, images, s, advance, d, kernel))
+                    results.append(evaluate_dataset(models[d].restorer, name, images, s, advance, d, kernel))
+    ran = models[degradations[0]].ran
     if as_json:
-        print(json.dumps({"model": model.ran.record(), "results": [dataclasses.asdict(r) for r in results]}))
+        served = zip(results, cycle(degradations))  # the degradations are the innermost loop
+        rows = [dataclasses.asdict(r) | {"weights": models[d].ran.weights} for r, d in served]
+        print(json.dumps({"model": ran.record(), "results": rows}))
         return
-    ran = model.ran
     print_results(results, f"Y-channel PSNR (dB) / SSIM, DRRN at {ran.units} units in {ran.precision}, LR by {kernel}")
+
+
+def load_models(choice: ModelChoice, degradations: list[Degradation], lead: str = "") -> dict[Degradation, Loaded]:
+    """The model for each degradation (the shipped set its LR would get, unless --weights or --content
+    says), a line said for each set (the first after `lead`)."""
+    from stream.console import say_notices
+    from stream.content import loaded_for
+
+    models = loaded_for(choice, degradations)
+    for n, model in enumerate({id(m): m for m in models.values()}.values()):
+        say(f"{lead if n == 0 else ''}{model.ran}", style="dim")
+        say_notices(model.ran.notices)
+    return models
 
 
 def print_results(results: list, title: str) -> None:
@@ -115,10 +133,10 @@ def eval_video_command(
     precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO, frames: FramesOpt = None,
     skip: SkipOpt = 0, degrade: DegradeOpt = ["clean"], downscale: DownscaleOpt = "matlab",  # noqa: B006
     crop: CropOpt = None, log: LogOpt = None, plot: PlotOpt = None, as_json: JsonOpt = False,
+    content: ContentOpt = "auto",
 ) -> None:  # fmt: skip
     """Degrade each frame by 1/S (and through a codec: --degrade), restore it with DRRN and with
     bicubic, and score both."""
-    from stream.console import say_notices
     from stream.eval.video import FIELDS, Summary, VideoProtocol, evaluate_video, frames_to_score, plot_curves
     from stream.video.log import FrameLog
     from stream.video.source import VideoSource
@@ -130,24 +148,27 @@ def eval_video_command(
     frame_log, rows, summary = FrameLog(log, FIELDS), [], Summary()
     with frame_log, VideoSource(src) as source:
         total = frames_to_score(source, frames, skip)
-        model = model_choice(weights, units, device, precision, tile, halo).load()
-        say(f"{src.name}: x{scale}, LR by {kernel}{f', centre {crop} px' if crop else ''}; {model.ran}", style="dim")
-        say_notices(model.ran.notices)
+        choice = model_choice(weights, units, device, precision, tile, halo, content=content)
+        models = load_models(choice, degradations, f"{src.name}: x{scale}, LR by {kernel}"
+                             f"{f', centre {crop} px' if crop else ''}; ")  # fmt: skip
         with progress_bar("scoring") as progress:
             task = progress.add_task("scoring", total=total * len(degradations) if total else None)
-            for row in evaluate_video(source, model.restorer, protocol, frames, skip):
+            restorers = {d: m.restorer for d, m in models.items()}
+            for row in evaluate_video(source, restorers, protocol, frames, skip):
                 frame_log.add(row)
                 summary.add(row)
                 rows += [row] if plot is not None else []  # only a plot needs them all
                 progress.advance(task)
     if plot is not None:
         plot_curves(plot, rows, f"{src.name}, x{scale}")
-    results = summary.results()
+    by_spec = {str(d): m.ran for d, m in models.items()}
+    results = [r | {"weights": by_spec[str(r["degrade"])].weights} for r in summary.results()]
     if as_json:
-        record = {"model": model.ran.record(), "scale": scale, "downscale": kernel, "crop": crop, "results": results}
-        print(json.dumps(record))
+        ran = by_spec[str(degradations[0])].record()
+        print(json.dumps({"model": ran, "scale": scale, "downscale": kernel, "crop": crop, "results": results}))
         return
     for r in results:
-        say(f"{r['degrade']}: {counted(r['frames'], 'frame')}, x{scale}: DRRN (U{model.ran.units}) {r['psnr']:.2f} "
+        units = by_spec[str(r["degrade"])].units
+        say(f"{r['degrade']}: {counted(r['frames'], 'frame')}, x{scale}: DRRN (U{units}) {r['psnr']:.2f} "
             f"dB / SSIM {r['ssim']:.4f}, bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; "
             f"gain {r['gain']:+.2f} dB (min {r['min_gain']:+.2f})")  # fmt: skip

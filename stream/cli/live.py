@@ -10,6 +10,7 @@ import typer
 
 from stream.cli.options import (
     HALO,
+    ContentOpt,
     DeviceOpt,
     HaloOpt,
     PrecisionOpt,
@@ -47,10 +48,12 @@ def live_command(
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO,
     layout: LayoutOpt = "split", no_window: NoWindowOpt = False, frames: FramesOpt = None, record: RecordOpt = None,
     output: OutputOpt = None, latency_ms: LatencyOpt = None, size: SizeOpt = None, camera_fps: CameraFpsOpt = None,
+    content: ContentOpt = "auto",
 ) -> None:  # fmt: skip
     """Live preview: bicubic against DRRN. Keys: q quits, space pauses, s saves a screenshot, +/- units."""
     from stream.apps.api import FrameEnhancer
     from stream.apps.live import LiveOptions, Preview, check_display
+    from stream.content import for_content, judge
 
     if latency_ms is not None and weights is not None and weights.suffix == ".onnx":
         raise UserError(f"{weights}: an ONNX file runs at the depth it was exported with; --latency-ms needs weights")
@@ -65,9 +68,9 @@ def live_command(
     )  # fmt: skip
     if options.window:
         check_display()  # before the model loads, not after
-    enhancer = FrameEnhancer(scale, model_choice(weights, units, device, precision, tile, halo))
-    preview = Preview(source, enhancer, options)
-    say(f"{source} ({preview.stats.source}): {enhancer.ran}, x{scale}"
+    choice = model_choice(weights, units, device, precision, tile, halo, content=content)
+    preview = Preview(source, lambda codec: FrameEnhancer(scale, for_content(choice, judge(codec))), options)
+    say(f"{source} ({preview.stats.source}): {preview.enhancer.ran}, x{scale}"
         + (f", latency budget {latency_ms:g} ms" if latency_ms else ""))  # fmt: skip
     stats = preview.run()
     if stats.reader_closed:

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from kernels.choice import HALO, ModelChoice, Precision
-from kernels.pretrained import depth_table
+from kernels.choice import HALO, Content, ModelChoice, Precision
+from kernels.pretrained import CONTENT_WEIGHTS, depth_table
 from stream.errors import UserError
 
 WeightsOpt = Annotated[
@@ -28,6 +28,15 @@ UnitsOpt = Annotated[
         help="Recursive units (25 = B1U25); default: the cheapest depth within 0.02 dB of the best on the depth "
         "curves the weights record (17 for the shipped ones), else their trained depth. Work grows with units; "
         f"the shipped weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
+    ),
+]
+ContentOpt = Annotated[
+    Content,
+    typer.Option(
+        "--content",
+        help=f"Which shipped weights run where --weights names none: clean ({CONTENT_WEIGHTS['clean']}: lossless "
+        f"video, PNG) or compressed ({CONTENT_WEIGHTS['compressed']}: H.264 and the like, JPEG); auto judges the "
+        "input's coding (codec, quantiser, bit rate) and says so in the first line.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
@@ -58,7 +67,10 @@ def parse_wxh(text: str, example: str = "640x480") -> tuple[int, int]:
 
 def model_choice(
     weights: Path | None, units: int | None, device: str, precision: Precision, tile: int | None = None,
-    halo: int = HALO, batch: int | None = None,
+    halo: int = HALO, batch: int | None = None, content: Content = "auto",
 ) -> ModelChoice:  # fmt: skip
     """The model options every command shares, as the one value a run learns what to run from."""
-    return ModelChoice(str(weights) if weights is not None else None, units, device, precision, tile, halo, batch)
+    if weights is not None and content != "auto":
+        raise UserError(f"--content {content} picks among the shipped weights; --weights {weights} names them")
+    name = str(weights) if weights is not None else None
+    return ModelChoice(name, units, device, precision, tile, halo, batch, content)

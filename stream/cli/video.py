@@ -14,6 +14,7 @@ from rich.console import Console
 from stream.cli.options import (
     HALO,
     BatchOpt,
+    ContentOpt,
     DeviceOpt,
     HaloOpt,
     PrecisionOpt,
@@ -109,7 +110,7 @@ def enhance_command(
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
     stream: StreamOpt = None, chunk_seconds: ChunkSecondsOpt = None, resume: ResumeOpt = False,
-    workers: WorkersOpt = 1, ray: RayOpt = None, fps: FpsOpt = None,
+    workers: WorkersOpt = 1, ray: RayOpt = None, fps: FpsOpt = None, content: ContentOpt = "auto",
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     check_input(src)  # before the imports below, which take seconds (torch)
@@ -123,7 +124,7 @@ def enhance_command(
             "--resume, --workers and --ray are for chunked runs: give --chunk-seconds (the one it was started with)"
         )
     options = EnhanceOptions(
-        scale=scale, model=model_choice(weights, units, device, precision, tile, halo, batch),
+        scale=scale, model=model_choice(weights, units, device, precision, tile, halo, batch, content),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset), log=log, reference=reference, overwrite=overwrite,
         input_format=input_format, output_format=output_format, strict=strict, stream=stream, fps=fps,
     )  # fmt: skip

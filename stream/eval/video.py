@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -108,11 +108,12 @@ def degraded_frames(
 
 
 def evaluate_video(
-    source: VideoSource, restorer: Restore, protocol: VideoProtocol, max_frames: int | None = None, skip: int = 0
-) -> Iterator[dict[str, float | str]]:
-    """One row of scores per frame and degradation, each degradation's in order."""
+    source: VideoSource, restorers: Mapping[Degradation, Restore], protocol: VideoProtocol,
+    max_frames: int | None = None, skip: int = 0,
+) -> Iterator[dict[str, float | str]]:  # fmt: skip
+    """One row of scores per frame and degradation, each degradation's in order, restored by its restorer."""
     for degradation, frame, gt, lr in degraded_frames(source, protocol, max_frames, skip):
-        score = score_lr(restorer, gt, lr, protocol.scale)
+        score = score_lr(restorers[degradation], gt, lr, protocol.scale)
         yield {
             "frame": frame.index, "pts_time": float(frame.pts * source.info.time_base), "degrade": str(degradation),
             "psnr": score.psnr, "ssim": score.ssim, "psnr_bicubic": score.psnr_bicubic,

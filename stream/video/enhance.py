@@ -24,6 +24,7 @@ from kernels.errors import reason
 from kernels.inference import Restores
 from kernels.tiling import Tiling
 from stream.console import counted, say, say_notices
+from stream.content import for_content, judge_source
 from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.video.carry import Carried
 from stream.video.frames import FrameSource
@@ -95,7 +96,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         reference = open_reference(options.reference, info.width * options.scale, info.height * options.scale)
         if reference is not None:
             cleanup.enter_context(reference)
-        model = load_model(options.model, console)
+        model = load_model(for_content(options.model, judge_source(source)), console)
         cleanup.callback(target.discard)  # a no-op once committed
         scores = FrameScores(log, info, reference, border=options.scale)
         notices: list[str] = []  # what the output's setup says, after the header that names the run

@@ -21,6 +21,7 @@ import av.logging
 
 from kernels.colour import LumaCoding
 from kernels.errors import reason
+from stream.content import frame_quantiser
 from stream.errors import UserError
 from stream.files import check_input
 from stream.video.carry import Carried, is_chapter_track, is_cover
@@ -156,12 +157,14 @@ class VideoSource:
     def _start(self) -> None:
         """The decoder started and the first frame read: what the stream is, and what else is kept."""
         self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
+        self.video.codec_context.options = {"export_side_data": "venc_params"}  # H.264's quantisers (stream.content)
         av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
         self.passthrough = [s for s in self.container.streams if s is not self.video and s.type in PASSTHROUGH_TYPES]
         self._raw = self._demux()
         self._pending: list[av.VideoFrame | av.Packet] = []
         first = self._peek_first_frame()
         self._size, self._source_pix_fmt = (first.width, first.height), first.format.name
+        self.quantiser = frame_quantiser(first)  # the first frame's, where the decoder says: how coarsely it was coded
         self.info = self._describe(first)
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
         self._last_pts: int | None = None

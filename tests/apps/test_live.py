@@ -109,7 +109,7 @@ def short_clip(tmp_path: Path) -> Path:
 @contextmanager
 def headless(clip: Path, model: GatedEnhancer) -> Iterator[Preview]:
     """A Preview without a window, its model thread running on `model`; the test feeds the frames."""
-    preview = Preview(str(clip), model, LiveOptions(window=False))  # type: ignore[arg-type]
+    preview = Preview(str(clip), lambda _: model, LiveOptions(window=False))  # type: ignore[arg-type,return-value]
     preview.worker.start()
     try:
         yield preview

@@ -70,22 +70,26 @@ def test_another_depth_or_other_weights_run_pytorch_even_where_int8_pays(cpu, ti
     assert ModelChoice(device="cpu", precision="fp32").resolve().backend == "PyTorch"
 
 
-def test_the_shipped_int8_file_holds_the_shipped_weights_at_its_depth():
+@pytest.mark.parametrize("name", sorted(INT8))
+def test_each_shipped_int8_file_holds_its_shipped_weights_at_their_depth(name):
     """An int8 file made from other weights (or before the weights were shipped anew) fails here:
     it must be exported again (`drrn-stream export ... --dynamic --int8`, docs/QUALITY.md)."""
     ort = pytest.importorskip("onnxruntime")
-    path = int8_path(DEFAULT_PRETRAINED)
+    path = int8_path(name)
     meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
-    assert meta["weights_digest"] == find_weights(DEFAULT_PRETRAINED).digest()
-    assert (int(meta["units"]), meta["precision"], meta["window"]) == (INT8[DEFAULT_PRETRAINED][1], "int8", "any")
-    assert find_weights(DEFAULT_PRETRAINED).run_units == INT8[DEFAULT_PRETRAINED][1]  # one default depth
+    assert meta["weights_digest"] == find_weights(name).digest()
+    assert (int(meta["units"]), meta["precision"], meta["window"]) == (INT8[name][1], "int8", "any")
+    assert find_weights(name).run_units == INT8[name][1]  # one default depth
 
 
-def test_int8_restores_as_pytorch_fp32_does_at_its_depth(cpu):
-    """Over 40 dB apart (about a level): int8's loss is its rounding, not another model's output."""
+@pytest.mark.parametrize("content", ["clean", "compressed"])
+def test_int8_restores_as_pytorch_fp32_does_at_its_depth(cpu, content):
+    """Over 40 dB apart (about a level): int8's loss is its rounding, not another model's output;
+    for each content's set, and its header still says why it runs."""
     cpu(VNNI, "native")
-    int8 = ModelChoice(device="cpu", precision="int8").load()
-    fp32 = ModelChoice(device="cpu", precision="fp32").load()
+    int8 = ModelChoice(device="cpu", precision="int8", content=content).load()
+    fp32 = ModelChoice(device="cpu", precision="fp32", content=content).load()
+    assert int8.ran.weights == fp32.ran.weights and f"for {content} input (as asked)" in str(int8.ran)
     yy, xx = np.mgrid[0:40, 0:48]
     y = torch.from_numpy((0.3 + 0.4 * np.sin(xx / 5.0) * np.cos(yy / 7.0)).astype(np.float32))[None, None]
     a, b = int8.restorer(y), fp32.restorer(y)

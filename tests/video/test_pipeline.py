@@ -334,7 +334,7 @@ def test_shipped_weights_are_the_default(tmp_path, capsys):
     src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40, 80], audio=False)
     code, _, err = run_cli([str(src), str(tmp_path / "out.mp4")], capsys)
     assert code == 0, err
-    assert "DRRN drrn-b1u25-x234 (B1U25)" in err and probe(tmp_path / "out.mp4")["frames"] == 3
+    assert "DRRN drrn-b1u25-x234-coded (B1U25)" in err and probe(tmp_path / "out.mp4")["frames"] == 3  # x264: coded
 
 
 def damaged_copy(src: Path, dst: Path, seed: int = 1) -> Path:

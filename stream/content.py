@@ -1,0 +1,117 @@
+"""Clean or compressed: which shipped weights suit an input, judged from how it was coded.
+
+DRRN trained on clean bicubic LR takes a codec's blocking and ringing for detail and sharpens it;
+the set fine-tuned on coded LR as well restores such input better, the clean set scores best on
+clean LR (docs/QUALITY.md). Which an input is, is read from what the stream says of its coding,
+the surest evidence first: a lossless codec; the quantiser the decoder exports for the first
+frame (H.264: 0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its bit
+rate; else a lossy codec is taken for what it usually is, compressed.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kernels.choice import ModelChoice
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import av
+
+    from kernels.choice import Loaded
+    from stream.degrade import Degradation
+    from stream.video.source import VideoSource
+
+LOSSLESS_CODECS = frozenset({
+    "rawvideo", "ffv1", "huffyuv", "ffvhuff", "utvideo", "magicyuv", "png", "apng", "bmp", "tiff", "qoi", "qtrle",
+    "jpegls", "v210", "v410", "r210", "yuv4", "ayuv", "targa", "ppm", "pgm", "pam", "sgi",
+})  # fmt: skip
+LOSSY_STILL_CODECS = {"mjpeg": "JPEG", "webp": "WebP"}  # intra only: many bits per pixel, still compressed
+NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothing visible (PSNR ~50 dB)
+NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
+_H264_PARAMS = 1  # AVVideoEncParamsType AV_VIDEO_ENC_PARAMS_H264: qp on H.264's 0..51 scale
+Judged = tuple[str, str]  # ("clean" | "compressed", the evidence in words)
+
+
+def judge(codec: str, quantiser: float | None = None, bits_per_pixel: float | None = None) -> Judged:
+    """The content of a stream coded by `codec` (FFmpeg's decoder name), from the best evidence given."""
+    if codec in LOSSLESS_CODECS:
+        return "clean", f"{codec}, lossless"
+    if codec in LOSSY_STILL_CODECS:
+        return "compressed", LOSSY_STILL_CODECS[codec]
+    if quantiser is not None:
+        return ("clean" if quantiser <= NEAR_LOSSLESS_QP else "compressed"), f"{codec}, quantiser {quantiser:.0f}"
+    if bits_per_pixel is not None:
+        kind = "clean" if bits_per_pixel >= NEAR_LOSSLESS_BPP else "compressed"
+        return kind, f"{codec}, {bits_per_pixel:.2f} bits per pixel"
+    return "compressed", f"{codec}, a lossy codec"
+
+
+def frame_quantiser(frame: av.VideoFrame) -> float | None:
+    """The mean H.264 quantiser of a frame's blocks, where the decoder exported it (the source asks
+    for `export_side_data=venc_params`); None for other codecs and where it did not."""
+    data = next((bytes(d) for d in frame.side_data if d.type.name == "VIDEO_ENC_PARAMS"), b"")
+    if len(data) < 32:
+        return None
+    blocks, offset, size, kind, qp = struct.unpack_from("<I4xQQii", data)  # AVVideoEncParams' head
+    if kind != _H264_PARAMS:
+        return None
+    deltas = [struct.unpack_from("<i", data, offset + i * size + 16)[0] for i in range(blocks)]  # AVVideoBlockParams
+    return qp + sum(deltas) / blocks if blocks else float(qp)
+
+
+def judge_source(source: VideoSource) -> Judged:
+    """An opened video's content: its codec, the first frame's quantiser, its bit rate per pixel."""
+    info, stream = source.info, source.video
+    bit_rate = stream.bit_rate or source.container.bit_rate
+    per_pixel = bit_rate / (info.width * info.height * float(info.rate)) if bit_rate else None
+    return judge(stream.codec_context.name, source.quantiser, per_pixel)
+
+
+def judge_picture(path: Path) -> Judged:
+    """A picture file's content, from its format: JPEG and lossy WebP are compressed, the rest lossless."""
+    suffix = path.suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        return judge("mjpeg")
+    if suffix == ".webp":
+        with path.open("rb") as f:
+            lossless = b"VP8L" in f.read(4096)  # the lossless bitstream's chunk (lossy: "VP8 ")
+        return ("clean", "WebP, lossless") if lossless else judge("webp")
+    return "clean", f"{suffix[1:].upper()}, lossless"
+
+
+def judge_degradation(degradation: Degradation) -> Judged:
+    """What the product would judge LR coded so (evaluation scores the weights a user would get): clean
+    LR as a lossless file; a CRF in place of the quantiser (x264 codes at about its CRF)."""
+    if degradation.clean:
+        return "clean", "lossless LR"
+    if degradation.codec == "jpeg":
+        return judge("mjpeg")
+    quality = float(degradation.quality or 0)
+    return ("clean" if quality <= NEAR_LOSSLESS_QP else "compressed"), f"{degradation.codec} CRF {quality:.0f}"
+
+
+def for_content(choice: ModelChoice, judged: Judged) -> ModelChoice:
+    """`choice` with the content judged, where it names no weights and leaves the content to auto."""
+    if choice.weights is not None or choice.content != "auto":
+        return choice
+    return replace(choice, content=judged[0], evidence=judged[1])  # type: ignore[arg-type]
+
+
+def loaded_for(choice: ModelChoice, degradations: Iterable[Degradation]) -> dict[Degradation, Loaded]:
+    """The model LR of each degradation gets, as a user's run on LR coded so would: one load per set
+    of weights, its header naming the degradations it serves ("x264 CRF 18, x264 CRF 23")."""
+    judged = {d: judge_degradation(d) for d in degradations}
+    kinds = {kind: [d for d in judged if judged[d][0] == kind] for kind, _ in judged.values()}
+    loaded: dict[ModelChoice, Loaded] = {}  # named weights: the one choice, loaded once
+    models = {}
+    for kind, group in kinds.items():
+        settled = for_content(choice, (kind, ", ".join(judged[d][1] for d in group)))
+        if settled not in loaded:
+            loaded[settled] = settled.load()
+        models |= dict.fromkeys(group, loaded[settled])
+    return models

@@ -1,0 +1,154 @@
+"""Which shipped weights an input gets: judged from its coding, said in the first line (issue #22 item 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kernels.choice import ModelChoice
+from kernels.pretrained import CONTENT_WEIGHTS, PRETRAINED
+from stream.apps.capture import coding
+from stream.content import for_content, judge, judge_picture, judge_source, loaded_for
+from stream.degrade import parse_degradation
+from stream.video.source import VideoSource
+from tests.cli_helpers import run_cli
+from tests.media import make_clip
+
+CLIP = {"width": 64, "height": 48, "pts_ms": [0, 40, 80], "audio": False}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same frames lossless (FFV1), losslessly by x264 (QP 0) and coarsely by x264 (CRF 35)."""
+    folder = tmp_path_factory.mktemp("content")
+    return {
+        "ffv1": make_clip(folder / "ffv1.mkv", codec="ffv1", **CLIP),
+        "x264_qp0": make_clip(folder / "qp0.mp4", encoder={"qp": "0"}, **CLIP),
+        "x264_crf35": make_clip(folder / "crf35.mp4", encoder={"crf": "35"}, **CLIP),
+    }
+
+
+@pytest.mark.parametrize(
+    "clip, content, evidence",
+    [("ffv1", "clean", "ffv1, lossless"), ("x264_qp0", "clean", "h264, quantiser 0"),
+     ("x264_crf35", "compressed", "h264, quantiser ")],
+)  # fmt: skip
+def test_a_stream_is_judged_by_its_coding(clips, clip, content, evidence):
+    with VideoSource(clips[clip]) as source:
+        judged = judge_source(source)
+    assert judged[0] == content and judged[1].startswith(evidence), judged
+
+
+def test_the_quantiser_read_is_the_coders(clips):
+    with VideoSource(clips["x264_qp0"]) as lossless, VideoSource(clips["x264_crf35"]) as coarse:
+        assert lossless.quantiser == 0 and coarse.quantiser is not None and coarse.quantiser > 30
+
+
+@pytest.mark.parametrize(
+    "args, content",
+    [(("rawvideo",), "clean"), (("h264", 8.0), "clean"), (("h264", 11.0), "compressed"), (("hevc",), "compressed"),
+     (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"), (("mjpeg", None, 4.0), "compressed")],
+)  # fmt: skip
+def test_the_rule(args, content):
+    """Lossless codecs are clean; a quantiser decides before bits per pixel; a lossy codec with no
+    evidence is compressed; JPEG is compressed however many bits it spends."""
+    assert judge(*args)[0] == content
+
+
+def test_pictures_by_format(tmp_path):
+    image = np.random.default_rng(0).integers(0, 255, (24, 32, 3), np.uint8)
+    paths = {"a.png": [], "a.jpg": [], "lossy.webp": [cv2.IMWRITE_WEBP_QUALITY, 80],
+             "lossless.webp": [cv2.IMWRITE_WEBP_QUALITY, 101]}  # fmt: skip
+    for name, options in paths.items():
+        assert cv2.imwrite(str(tmp_path / name), image, options)
+    kinds = {name: judge_picture(tmp_path / name)[0] for name in paths}
+    assert kinds == {"a.png": "clean", "a.jpg": "compressed", "lossy.webp": "compressed", "lossless.webp": "clean"}
+
+
+def test_named_weights_or_content_are_kept():
+    judged = ("compressed", "h264, quantiser 31")
+    assert for_content(ModelChoice("w.safetensors"), judged).weights_name == "w.safetensors"
+    assert for_content(ModelChoice(content="clean"), judged).weights_name == CONTENT_WEIGHTS["clean"]
+    auto = for_content(ModelChoice(), judged)
+    assert auto.weights_name == CONTENT_WEIGHTS["compressed"] and auto.evidence == "h264, quantiser 31"
+    assert ModelChoice().weights_name == CONTENT_WEIGHTS["clean"]  # nothing judged: the papers' set
+
+
+def test_both_sets_ship():
+    assert set(CONTENT_WEIGHTS.values()) <= set(PRETRAINED) and len(set(CONTENT_WEIGHTS.values())) == 2
+
+
+def test_the_first_line_says_which_weights_ran_and_why(clips, tmp_path, capsys):
+    """Lossless input runs the clean set, CRF 35 input the compressed one, each saying why."""
+    lines = {}
+    for clip in ("ffv1", "x264_crf35"):
+        out = tmp_path / f"{clip}.mkv"
+        code, _, err = run_cli([str(clips[clip]), str(out), "--units", "1", "--precision", "fp32"], capsys)
+        assert code == 0, err
+        lines[clip] = err.splitlines()[0]
+    assert f"DRRN {CONTENT_WEIGHTS['clean']} (" in lines["ffv1"] and "for clean input (ffv1, lossless)" in lines["ffv1"]
+    assert f"DRRN {CONTENT_WEIGHTS['compressed']} (" in lines["x264_crf35"]
+    assert "for compressed input (h264, quantiser " in lines["x264_crf35"]
+
+
+def test_content_and_weights_exclude_each_other(clips, tmp_path, capsys):
+    args = [str(clips["ffv1"]), str(tmp_path / "o.mkv"), "--weights", "x.safetensors", "--content", "clean"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and "--content clean picks among the shipped weights" in err and err.count("\n") == 1
+
+
+def test_content_asked_overrides_the_judgement(clips, tmp_path, capsys):
+    args = [str(clips["ffv1"]), str(tmp_path / "o.mkv"), "--units", "1", "--precision", "fp32"]
+    code, _, err = run_cli([*args, "--content", "compressed"], capsys)
+    assert code == 0 and f"DRRN {CONTENT_WEIGHTS['compressed']} (" in err.splitlines()[0]
+    assert "for compressed input (as asked)" in err.splitlines()[0]
+
+
+def test_evaluation_scores_what_each_coding_gets(tiny_weights):
+    """Clean LR and coded LR get the sets a user's run on them would; named weights serve both, loaded once."""
+    specs = [parse_degradation("clean"), parse_degradation("x264:crf=23")]
+    models = loaded_for(ModelChoice(units=1, precision="fp32"), specs)
+    ran = [models[d].ran.weights.split(" ")[0] for d in specs]
+    assert ran == [CONTENT_WEIGHTS["clean"], CONTENT_WEIGHTS["compressed"]]
+    named = loaded_for(ModelChoice(str(tiny_weights), precision="fp32"), specs)
+    assert named[specs[0]] is named[specs[1]]
+
+
+def test_eval_video_reports_the_weights_per_spec(capsys):
+    args = ["eval-video", "samples/sample.mp4", "--frames", "1", "--crop", "32", "--units", "1", "--json",
+            "--degrade", "clean", "--degrade", "x264:crf=35"]  # fmt: skip
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    weights = [r["weights"].split(" ")[0] for r in json.loads(out)["results"]]
+    assert weights == [CONTENT_WEIGHTS["clean"], CONTENT_WEIGHTS["compressed"]]
+
+
+class FakeCapture:
+    def __init__(self, fourcc: str) -> None:
+        self.fourcc = int.from_bytes(fourcc.encode("latin-1"), "little") if fourcc else 0
+
+    def get(self, prop: int) -> float:
+        assert prop == cv2.CAP_PROP_FOURCC
+        return float(self.fourcc)
+
+
+@pytest.mark.parametrize(
+    "fourcc, codec", [("MJPG", "mjpeg"), ("YUYV", "rawvideo"), ("", "rawvideo"), ("avc1", "h264"), ("mp4v", "mp4v")]
+)
+def test_a_camera_says_its_coding(fourcc, codec):
+    assert coding(FakeCapture(fourcc)) == codec  # type: ignore[arg-type]
+
+
+def test_a_folder_says_its_files_pick_their_sets(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    image = np.random.default_rng(1).integers(0, 255, (16, 24, 3), np.uint8)
+    for name in ("a.jpg", "b.png"):
+        assert cv2.imwrite(str(tmp_path / "in" / name), image)
+    code, _, err = run_cli([str(tmp_path / "in"), str(tmp_path / "out"), "--units", "1"], capsys)
+    assert code == 0, err
+    assert f"{CONTENT_WEIGHTS['clean']} for clean input or {CONTENT_WEIGHTS['compressed']}" in err.splitlines()[0]
+    assert "by each file's coding" in err.splitlines()[0] and (tmp_path / "out" / "a.jpg").is_file()
