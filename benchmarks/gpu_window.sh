@@ -7,8 +7,8 @@
 #   Set5, Set14, the reference weights and the first frames of ../shared/data/video (whole, and
 #   benchmarks/degraded.py's coded LR of their centre crops) into build/gpu-window/eval/; a PyAV
 #   wheel for the device's Python 3.12 into build/gpu-window/whl/ (~36 MiB).
-# Two runs continue window after window, each a STATE folder: training/real-input (the shipped
-# B1U25 fine-tuned on coded LR, issue #22: the first use of a window) and training/b1u25-x234
+# Two runs continue window after window, each a STATE folder: training/real-input (the weights for
+# compressed input trained on coded LR, issue #22: the first use of a window) and training/b1u25-x234
 # (the paper-protocol run, the default STATE). A recipe with --coded-share trains on the coded LR.
 # On the GPU machine, back to back while it is warm (the device tool's `run`):
 #   1. benchmarks/gpu_window.sh train   carry ["build/gpu-window/train", "build/gpu-window/eval"], timeout_s 560
@@ -77,8 +77,10 @@ train)
     mkdir -p "$out"
     machine | tee "$out/train.log"
     mapfile -t recipe < <(grep -v '^#' "$state/recipe.args" | tr ' ' '\n' | grep .)
+    compare=()
     if grep -q -- '--coded-share' "$state/recipe.args"; then  # a real-input run: coded LR to train and choose on
         recipe+=(--coded "$kit/train/coded291.npz" --val-coded "$kit/train/set5_coded.npz")
+        compare=(--compare drrn-b1u25-x234-coded)  # the shipped set for compressed input: what it must beat
     fi
     resume=()
     if [ -f "$state/last.pt" ]; then  # the run so far: its curve goes on, its best stays best until beaten
@@ -98,7 +100,7 @@ train)
     left=$((540 - SECONDS))  # of the call's 560 s: the report gets what the trainer left, at least a minute
     timeout -k 10 $((left > 60 ? left : 60)) "$python" -m benchmarks.window_eval report --weights "$out/best.safetensors" \
         --images "$kit/eval/Set5" --images "$kit/eval/Set14" --clips "$kit/eval/clips.npz" \
-        --compare "$kit/eval/reference.params" --compare drrn-b1u25-x234 "${scales[@]}" \
+        --compare "$kit/eval/reference.params" --compare drrn-b1u25-x234 "${compare[@]}" "${scales[@]}" \
         ${REPORT_UNITS:+--units $REPORT_UNITS} --device "$device" --json "$out/report.json" 2>&1 | tee -a "$out/train.log"
     ;;
 collect)

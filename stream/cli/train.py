@@ -85,6 +85,11 @@ ValCodedOpt = Annotated[
     typer.Option("--val-coded", help="Coded LR of --val-data (from --pack-coded): validated too, and the best "
                  "weights are those best on clean and coded LR together."),
 ]  # fmt: skip
+SelectOpt = Annotated[
+    Literal["both", "coded"],
+    typer.Option("--select", help="With --val-coded, what picks the best weights: both (clean and coded LR "
+                 "together: weights for any input) or coded (weights for compressed input only)."),
+]  # fmt: skip
 StartFromOpt = Annotated[
     str | None, typer.Option("--start-from", help="Fine-tune: start from these weights (a file or a shipped name).")
 ]
@@ -103,7 +108,7 @@ def train_command(
     val_units: ValUnitsOpt = "", save_minutes: SaveMinutesOpt = None, log_every: LogEveryOpt = 10,
     init: InitOpt = "msra", seed: SeedOpt = 0, start_from: StartFromOpt = None, coded: CodedOpt = None,
     coded_share: CodedShareOpt = None, pack_coded: PackCodedOpt = None, variants: VariantsOpt = 1,
-    val_coded: ValCodedOpt = None,
+    val_coded: ValCodedOpt = None, select: SelectOpt = "both",
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None,
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
@@ -130,9 +135,11 @@ def train_command(
         batch=batch, optimizer=optimizer, lr=lr, weight_decay=weight_decay, clip=clip, schedule=schedule,
         lr_step=lr_step, lr_gamma=lr_gamma, steps=steps, warmup=warmup,
         units_schedule=parse_units_schedule(units_schedule, units), min_units=min_units, ema=ema, init=init, seed=seed,
-        **training.recipe_fields(coded_share),
+        select=select, **training.recipe_fields(coded_share),
     )  # fmt: skip
     validating = bool(val_every or save_minutes)
+    if select == "coded" and val_coded is None:
+        raise UserError("--select coded picks the best weights on coded LR: give --val-coded")
     validation = Validation.load(val_data, val_crop, parse_depths(val_units, units), validating, val_coded)
     limits = Limits(steps, minutes, val_every, save_minutes, log_every)
     asked, run = train(recipe, training, out, device, precision, resume, validation, limits)

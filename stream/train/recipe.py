@@ -41,6 +41,9 @@ class Recipe:
     start: str = ""  # fine-tuning: the weights it starts from (describe()), which replace the init
     coded: str = ""  # fingerprint of the coded LR set (stream/train/coded_data.py) patches come from
     coded_share: float = 0.0  # of each batch: patches with coded LR; the rest clean (MATLAB bicubic)
+    # What picks best.safetensors where coded LR is validated too: "both" (clean and coded alike: a set
+    # for every input), or "coded" (a set for compressed input only: clean input runs the clean set).
+    select: str = "both"
     seed: int = 0
 
     def lr_at(self, step: int) -> float:
@@ -80,6 +83,7 @@ class Recipe:
         opt += f", units {self.min_units}..{self.units} at random" if self.min_units else ""
         opt += f", EMA {self.ema:g}" if self.ema else ""
         opt += f", {self.coded_share:.0%} of patches coded LR" if self.coded_share else ""
+        opt += ", chosen on coded LR" if self.select == "coded" else ""
         return f"batch {self.batch} of {self.patch}x{self.patch}, {opt}"
 
     @property

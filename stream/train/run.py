@@ -204,6 +204,7 @@ class TrainingRun:
         coded = validate_coded(model, [p for p in v.coded if p.scale in scales], model.config.units, trainer.device)
         self.validated_at = trainer.step
         mean = _mean(self.psnr) if not coded else (_mean(self.psnr) + _mean(coded)) / 2  # clean and coded alike
+        mean = _mean(coded) if coded and trainer.recipe.select == "coded" else mean
         is_best = mean > self.best.get("mean", -math.inf)
         if is_best:
             self.best = {"mean": mean, "step": trainer.step, "coded": bool(coded)}

@@ -172,6 +172,28 @@ def test_coded_validation_is_logged_and_chooses_the_best_with_clean(train_dir, v
     assert code == 1 and "its best weights were chosen with --val-coded" in err, err
 
 
+def test_select_coded_chooses_the_best_on_coded_lr_alone(train_dir, val_dir, tmp_path, capsys):
+    """--select coded: weights for compressed input only are chosen by their coded scores (their clean
+    ones do not count: clean input runs the clean set); it needs --val-coded."""
+    coded = tmp_path / "val_coded.npz"
+    code, _, err = run_cli(["train", "--data", str(val_dir), "--pack-coded", str(coded), "--scales", "2,3,4"], capsys)
+    assert code == 0, err
+    out = tmp_path / "run"
+    args = ["train", "--data", str(train_dir), *TINY, "--out", str(out), "--steps", "4", "--val-every", "2",
+            "--val-data", str(val_dir), "--select", "coded"]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and "--select coded picks the best weights on coded LR: give --val-coded" in err, err
+    code, _, err = run_cli([*args, "--val-coded", str(coded)], capsys)
+    assert code == 0, err
+    checks = [r for r in map(json.loads, (out / "curve.jsonl").read_text().splitlines()) if "psnr" in r]
+    means = [sum(r["psnr_coded"].values()) / 3 for r in checks]
+    best = torch.load(out / "last.pt", weights_only=True)["best"]
+    assert (
+        best["mean"] == pytest.approx(max(means), abs=1e-3) and best["step"] == checks[means.index(max(means))]["step"]
+    )
+    assert "chosen on coded LR" in read_weights(out / "best.safetensors").metadata["trained"]
+
+
 def test_a_resumed_fine_tune_goes_on_from_its_checkpoint_whatever_start_from_says(
     train_dir, tmp_path, capsys, tiny_weights, identity_weights
 ):
