@@ -150,6 +150,20 @@ def save_with_metadata(proto: object, path: Path, metadata: dict[str, str]) -> N
     onnx.save(proto, str(path))
 
 
+def any_size(path: Path) -> bytes:
+    """A one-window file (what deployment runtimes take) as one taking any N, H and W. Its convs hold no
+    size, so ONNX Runtime then runs the windows the torch path cuts, frame borders where the torch path
+    has them: a frame smaller than the window is no longer padded, and comes out as PyTorch's does."""
+    proto = need("onnx").load(str(path))
+    for value in (*proto.graph.input, *proto.graph.output):
+        for dim, name in zip(value.type.tensor_type.shape.dim, ("n", "c", "h", "w"), strict=True):
+            if name != "c":
+                dim.Clear()
+                dim.dim_param = name
+    del proto.graph.value_info[:]  # shapes inferred for the window
+    return proto.SerializeToString()
+
+
 class OnnxRestorer:
     """An exported DRRN run by ONNX Runtime (its CPU provider, or CUDA or TensorRT where present):
     float luma N x 1 x H x W in [0, 1] in, restored out, like kernels.inference.Restorer."""
@@ -157,27 +171,31 @@ class OnnxRestorer:
     def __init__(self, path: Path, device: torch.device, tiling: Tiling) -> None:
         ort = need("onnxruntime")
         gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider"] if device.type == "cuda" else []
-        providers = [p for p in gpu if p in ort.get_available_providers()] + ["CPUExecutionProvider"]
-        threads = ort.SessionOptions()
-        threads.intra_op_num_threads = torch.get_num_threads()  # one budget with torch's: a chunk worker's share
-        try:
-            self.session = ort.InferenceSession(str(path), threads, providers=providers)
-        except Exception as e:  # ORT raises its own exception types for unreadable files
-            raise WeightsError(f"{path}: not a runnable ONNX file ({str(e).strip().splitlines()[0]})") from None
+        self.providers = [p for p in gpu if p in ort.get_available_providers()] + ["CPUExecutionProvider"]
+        self.session = self._open(str(path), path)
         first = self._check_shape(path)
+        if isinstance(first.shape[2], int):  # one fixed window: opened again with its size freed
+            self.session = self._open(any_size(path), path)
+            first = self.session.get_inputs()[0]
         self.input_name, self.provider = first.name, self.session.get_providers()[0]
         self.dtype = np.float16 if "float16" in first.type else np.float32
-        self.window: int | None = first.shape[2] if isinstance(first.shape[2], int) else None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.units, self.channels = int(self.metadata.get("units", 25)), int(self.metadata.get("channels", 128))
         self.variable_depth = False  # the exported graph unrolls its units
         self.device = torch.device("cpu")
         self.precision = self.metadata.get("precision", "fp16" if self.dtype == np.float16 else "fp32")
         self.backend = f"ONNX Runtime ({self.provider})"
-        halo = int(self.metadata.get("halo", tiling.halo))
-        if self.window is not None and self.window <= 2 * halo:
-            raise WeightsError(f"{path}: its {self.window}-px window leaves no core inside a halo of {halo} (--halo)")
-        self.tiling = Tiling(self.window - 2 * halo, halo, 1, fixed=True) if self.window else tiling
+        self.tiling = tiling
+
+    def _open(self, model: str | bytes, path: Path) -> object:
+        """An ORT session of the file (or of its bytes), one thread budget with torch's (a chunk worker's share)."""
+        ort = need("onnxruntime")
+        threads = ort.SessionOptions()
+        threads.intra_op_num_threads = torch.get_num_threads()
+        try:
+            return ort.InferenceSession(model, threads, providers=self.providers)
+        except Exception as e:  # ORT raises its own exception types for unreadable files
+            raise WeightsError(f"{path}: not a runnable ONNX file ({str(e).strip().splitlines()[0]})") from None
 
     def _check_shape(self, path: Path) -> object:
         """The one input (ORT's NodeArg): N x 1 x H x W, with H and W both fixed and equal (one window,

@@ -7,10 +7,6 @@ are shifted inward, so the network's own zero padding meets the true frame borde
 as in whole-frame inference, and all windows of a frame share one shape (one batch, one
 kernel shape). Only the halo's cut-off context differs from whole-frame output;
 docs/QUALITY.md measures by how much.
-
-A fixed tiling (for a static ONNX file, which takes one window size and no other) cuts every
-axis into windows of exactly tile + 2 * halo, shifting the last one inward, and pads a frame
-smaller than one window by repeating its last row and column.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from kernels.choice import HALO
 
@@ -30,13 +25,12 @@ class Tiling:
     tile: int | None = 256  # core size in output pixels; None runs whole frames
     halo: int = HALO  # context past each core; the receptive radius (52) makes it exact
     batch: int = 8  # windows per forward pass; bounds memory
-    fixed: bool = False  # every window exactly tile + 2 * halo: what a static ONNX file takes
 
     def __str__(self) -> str:
         """For logs and the bench's record: "whole frames", or "tiles 256 + halo 16, batch 8"."""
         if self.tile is None:
             return "whole frames"
-        return f"{'fixed windows' if self.fixed else 'tiles'} {self.tile} + halo {self.halo}, batch {self.batch}"
+        return f"tiles {self.tile} + halo {self.halo}, batch {self.batch}"
 
 
 CPU_TILE, CPU_BATCH = 512, 1  # the CPU gains nothing from small tiles, so larger ones only cut halo work
@@ -86,30 +80,9 @@ def spans(length: int, tile: int, halo: int) -> list[Span]:
     return out
 
 
-def fixed_spans(length: int, tile: int, halo: int) -> list[Span]:
-    """Cut one axis (at least one window long) into windows of exactly tile + 2 * halo, every
-    `tile` pixels, the last one shifted inward; each core starts where the one before ends."""
-    size = tile + 2 * halo
-    starts = sorted({*range(0, length - size + 1, tile), length - size})
-    out, done = [], 0
-    for start in starts:
-        end = length if start + size == length else start + size - halo
-        out.append(Span(slice(done, end), slice(start, start + size), slice(done - start, end - start)))
-        done = end
-    return out
-
-
-def axis_spans(length: int, tiling: Tiling) -> list[Span]:
-    """One axis cut as the tiling says: balanced cores, or fixed windows."""
-    assert tiling.tile is not None
-    return (fixed_spans if tiling.fixed else spans)(length, tiling.tile, tiling.halo)
-
-
 def window_size(length: int, tiling: Tiling) -> int:
     """The size every window along an axis of this length shares."""
     assert tiling.tile is not None
-    if tiling.fixed:
-        return tiling.tile + 2 * tiling.halo
     return min(math.ceil(length / math.ceil(length / tiling.tile)) + 2 * tiling.halo, length)
 
 
@@ -120,8 +93,8 @@ def plan(n: int, h: int, w: int, tiling: Tiling) -> torch.Tensor:
         (i, ys.window.start, xs.window.start, ys.core.start, xs.core.start, ys.core.stop - ys.core.start,
          xs.core.stop - xs.core.start)
         for i in range(n)
-        for ys in axis_spans(h, tiling)
-        for xs in axis_spans(w, tiling)
+        for ys in spans(h, tiling.tile, tiling.halo)
+        for xs in spans(w, tiling.tile, tiling.halo)
     ]  # fmt: skip
     return torch.tensor(rows, dtype=torch.int32)  # windows x 7
 
@@ -145,9 +118,6 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tilin
     if tiling.tile is None:
         return torch.cat([fn(x[i : i + tiling.batch]) for i in range(0, len(x), tiling.batch)])
     n, c, h, w = x.shape
-    if tiling.fixed and min(h, w) < (size := tiling.tile + 2 * tiling.halo):
-        padded = F.pad(x, (0, max(0, size - w), 0, max(0, size - h)), mode="replicate")
-        return run_tiled(fn, padded, tiling)[..., :h, :w]
     table, wh, ww = plan(n, h, w, tiling), window_size(h, tiling), window_size(w, tiling)
     out = torch.empty_like(x)
     for b in range(0, len(table), tiling.batch):

@@ -3,7 +3,7 @@ import torch
 
 from kernels.inference import Restorer
 from kernels.metrics import to_levels
-from kernels.tiling import Tiling, fixed_spans, run_tiled, spans
+from kernels.tiling import Tiling, run_tiled, spans
 from kernels.weights import load_drrn
 from stream.eval.images import read_luma
 from stream.eval.protocol import degrade
@@ -36,38 +36,6 @@ def test_tiled_equals_whole_frame_when_halo_covers_the_receptive_field():
     tiled = run_tiled(model, x, Tiling(tile=16, halo=model.receptive_radius, batch=5))
     torch.testing.assert_close(tiled, model(x), rtol=1e-5, atol=1e-5)
     assert not torch.allclose(run_tiled(model, x, Tiling(tile=16, halo=0, batch=5)), model(x), atol=1e-3)
-
-
-@pytest.mark.parametrize("length, tile, halo", [(100, 32, 8), (48, 32, 8), (49, 32, 8), (200, 40, 16)])
-def test_fixed_windows_are_all_one_size_and_cover_the_axis_once(length, tile, halo):
-    covered = torch.zeros(length, dtype=torch.int64)
-    for s in fixed_spans(length, tile, halo):
-        covered[s.core] += 1
-        assert s.window.stop - s.window.start == tile + 2 * halo and 0 <= s.window.start and s.window.stop <= length
-        assert s.window.start + s.inner.start == s.core.start and s.window.start + s.inner.stop == s.core.stop
-        assert s.core.start - s.window.start >= halo or s.window.start == 0
-        assert s.window.stop - s.core.stop >= halo or s.window.stop == length
-    assert covered.eq(1).all()
-
-
-def test_fixed_windows_feed_one_shape_and_equal_whole_frames_where_the_halo_covers():
-    model = random_drrn(units=2)  # radius 6
-    shapes = set()
-
-    def one_window(x: torch.Tensor) -> torch.Tensor:
-        shapes.add(tuple(x.shape))
-        return model(x)
-
-    x = torch.rand(2, 1, 45, 70)
-    tiled = run_tiled(one_window, x, Tiling(tile=20, halo=6, batch=1, fixed=True))
-    torch.testing.assert_close(tiled, model(x), rtol=1e-5, atol=1e-5)
-    assert shapes == {(1, 1, 32, 32)}
-    small = torch.rand(1, 1, 20, 40)  # shorter than a window: padded to one, cropped back
-    out = run_tiled(one_window, small, Tiling(tile=20, halo=6, batch=1, fixed=True))
-    assert out.shape == small.shape and shapes == {(1, 1, 32, 32)}
-    torch.testing.assert_close(
-        out[..., :12, :28], model(small)[..., :12, :28], rtol=1e-5, atol=1e-5
-    )  # away from the padding
 
 
 def test_whole_frame_mode_batches_frames():
