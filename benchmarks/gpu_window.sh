@@ -4,7 +4,7 @@
 # Here, beside ../shared, once:        benchmarks/gpu_window.sh prepare
 #   packs the 291 training images and Set5 into build/gpu-window/train/, with coded LR of both (x264
 #   and x265 at random CRFs, kernels, intra and inter: what a real-input run trains and validates on);
-#   Set5, Set14, the reference weights and the first frames of ../shared/data/video (whole, and
+#   Set5, Set14 (as luma), the reference weights and the first frames of ../shared/data/video (whole, and
 #   benchmarks/degraded.py's coded LR of their centre crops) into build/gpu-window/eval/; a PyAV
 #   wheel for the device's Python 3.12 into build/gpu-window/whl/ (~36 MiB).
 # Two runs continue window after window, each a STATE folder: training/real-input (the weights for
@@ -53,7 +53,8 @@ prepare)
     "$python" -m stream train --data "$data/Set5" --pack "$kit/train/set5.npz"
     "$python" -m stream train --data "$kit/train/train291.npz" --pack-coded "$kit/train/coded291.npz" --variants "${VARIANTS:-1}"
     "$python" -m stream train --data "$kit/train/set5.npz" --pack-coded "$kit/train/set5_coded.npz" --seed 1
-    for set in Set5 Set14; do rm -rf "$kit/eval/$set" && cp -r "$data/$set" "$kit/eval/$set"; done
+    rm -rf "$kit/eval/Set5" "$kit/eval/Set14" && cp -r "$data/Set5" "$kit/eval/Set5"  # the check's eval reads a folder
+    "$python" -m stream train --data "$data/Set14" --pack "$kit/eval/Set14.npz"  # the report's: its luma, a third the size
     cp "$reference" "$kit/eval/reference.params"
     "$python" -m benchmarks.window_eval pack-clips "$data/video" "$kit/eval/clips.npz" --frames 4 --coded \
         --skip sintel.mp4:300  # its first 15 frames are black, the next ~100 a fade-in
@@ -99,7 +100,7 @@ train)
     scales=(); for s in ${SCALES:-2 3 4}; do scales+=(--scale "$s"); done
     left=$((540 - SECONDS))  # of the call's 560 s: the report gets what the trainer left, at least a minute
     timeout -k 10 $((left > 60 ? left : 60)) "$python" -m benchmarks.window_eval report --weights "$out/best.safetensors" \
-        --images "$kit/eval/Set5" --images "$kit/eval/Set14" --clips "$kit/eval/clips.npz" \
+        --images "$kit/eval/Set5" --images "$kit/eval/Set14.npz" --clips "$kit/eval/clips.npz" \
         --compare "$kit/eval/reference.params" --compare drrn-b1u25-x234 "${compare[@]}" "${scales[@]}" \
         ${REPORT_UNITS:+--units $REPORT_UNITS} --device "$device" --json "$out/report.json" 2>&1 | tee -a "$out/train.log"
     ;;
