@@ -152,3 +152,15 @@ def test_a_folder_says_its_files_pick_their_sets(tmp_path, capsys):
     assert code == 0, err
     assert f"{CONTENT_WEIGHTS['clean']} for clean input or {CONTENT_WEIGHTS['compressed']}" in err.splitlines()[0]
     assert "by each file's coding" in err.splitlines()[0] and (tmp_path / "out" / "a.jpg").is_file()
+
+
+def test_the_quantiser_is_read_the_same_every_time(tmp_path):
+    """A frame-threaded decoder hands the first frame over with its quantisers half written: this clip
+    read 31.0, then 0.6, 0.4, ... (judged clean) in consecutive opens. The source decodes it again
+    with one thread, and reads the coder's value every time."""
+    clip = make_clip(tmp_path / "two.mp4", width=640, height=480, pts_ms=[0, 40], audio=False, encoder={"crf": "23"})
+    readings = set()
+    for _ in range(6):
+        with VideoSource(clip) as source:
+            readings.add(source.quantiser)
+    assert len(readings) == 1 and readings.pop() > 10
