@@ -2,13 +2,58 @@
 
 from __future__ import annotations
 
+import io
+import os
+import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TaskID
 
 err = Console(stderr=True)
+
+
+class StderrGone(io.TextIOBase):
+    """stderr that, once its reader has gone (`2>&1 | head`, a closed log pipe), sends what follows to
+    /dev/null instead of failing the run: the messages are lost, never the output. The CLI installs
+    it as sys.stderr (rich's consoles write to whatever sys.stderr is when they print)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            self.stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        """fd 2 onto /dev/null: later writes, libav's own and the flush at exit succeed, and go nowhere."""
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.stream.encoding
+
+
+def keep_running_without_stderr() -> None:
+    """sys.stderr as a StderrGone (once per process)."""
+    if not isinstance(sys.stderr, StderrGone):
+        sys.stderr = StderrGone(sys.stderr)
 
 
 def say(text: str, console: Console = err, style: str | None = None) -> None:

@@ -1,5 +1,6 @@
 """The command line's own promises: help without the heavy imports, and options equal to what they stand for."""
 
+import os
 import subprocess
 import sys
 
@@ -113,6 +114,22 @@ def test_the_error_path_exits_every_time(tmp_path):
     for _ in range(8):
         run = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_a_reader_of_stderr_that_goes_away_costs_the_messages_not_the_output(tmp_path):
+    """`drrn-stream in out 2>&1 | head -1`: the run goes on quietly and writes its output (it failed
+    with status 1 at its next message, and lost the output where that came mid-run)."""
+    from tests.media import probe
+
+    dst = tmp_path / "out.mp4"
+    read, write = os.pipe()
+    run = subprocess.Popen([sys.executable, "-m", "stream", "samples/sample.mp4", str(dst), "--units", "1"],
+                           stdout=subprocess.DEVNULL, stderr=write)  # fmt: skip
+    os.close(write)
+    first = os.read(read, 100)  # the header's start; then the reader goes away
+    os.close(read)
+    assert run.wait(timeout=300) == 0 and first.startswith(b"sample.mp4: ")
+    assert probe(dst)["frames"] == 16
 
 
 def test_an_encoder_this_machine_lacks_is_one_line_before_any_frame(capsys, tmp_path):
