@@ -137,15 +137,17 @@ class GemmPeak:
 def model_rates(
     restorer: Restores, peak: GemmPeak, scale: int, width: int, height: int, frames: int
 ) -> tuple[list[float], list[float]]:
-    """Frames/s of the model worker alone (upscale, DRRN, back to codes), batch by batch, after a
-    warm-up batch; each batch's GEMM peak sampled just before it."""
+    """Frames/s of the model worker alone (upscale, DRRN, back to codes), batch by batch, back to back
+    as the pipeline runs them, after a warm-up batch; the GEMM peak sampled once, before the warm-up.
+    (Sampled before every timed batch, it slowed each: 2.35 against 2.76 fps, medians of 8 rounds in
+    random order, bf16 on an AMX Xeon, which made e2e_fraction read 15% high.)"""
     enhancer, coding = LumaEnhancer(restorer, scale), LumaCoding()
     luma = [pattern(i, width // scale, height // scale)[..., 1].copy() for i in range(frames)]  # codes, H x W
     batch = frames_per_batch(width, height, restorer.tiling)
+    peaks = [peak.sample()]
     enhancer(luma[:batch], coding)  # oneDNN primitives, cuDNN autotuning, CUDA graph capture
-    fps, peaks = [], []
+    fps = []
     for i in range(0, frames, batch):
-        peaks.append(peak.sample())
         start = time.perf_counter()
         enhancer(luma[i : i + batch], coding)  # returns host arrays: the device has finished
         fps.append(len(luma[i : i + batch]) / (time.perf_counter() - start))
@@ -205,7 +207,7 @@ def measure(
     compared: dict[str, Restores] | None = None,
 ) -> BenchResult:
     """The GEMM peak, then model-only and pipeline runs taking turns (M P M P M), so that a shared
-    machine's drift over minutes reaches both alike; each model batch right after a peak sample.
+    machine's drift over minutes reaches both alike; a peak sample at the start of each model turn.
     `compared` (name -> restorer) run model-only in each M turn, right after the main restorer."""
     with console.status("GEMM peak"):
         peak = GemmPeak(restorer.device, restorer.precision)
