@@ -81,12 +81,17 @@ def frame_quantiser(frame: av.VideoFrame) -> float | None:
     return qp + sum(deltas) / blocks if blocks else float(qp)
 
 
+def source_quantiser(source: VideoSource) -> float | None:
+    """How coarsely an opened video's first frame was coded, where its codec says (H.264)."""
+    return first_quantiser(source.video.codec_context, source.first_packets)
+
+
 def judge_source(source: VideoSource) -> Judged:
     """An opened video's content: its codec, the first frame's quantiser, its bit rate per pixel."""
     info, stream = source.info, source.video
     bit_rate = stream.bit_rate or source.container.bit_rate
     per_pixel = bit_rate / (info.width * info.height * float(info.rate)) if bit_rate else None
-    return judge(stream.codec_context.name, source.quantiser, per_pixel)
+    return judge(stream.codec_context.name, source_quantiser(source), per_pixel)
 
 
 def judge_picture(path: Path) -> Judged:

@@ -12,7 +12,7 @@ import pytest
 from kernels.choice import ModelChoice
 from kernels.pretrained import CONTENT_WEIGHTS, PRETRAINED
 from stream.apps.capture import coding
-from stream.content import for_content, judge, judge_picture, judge_source, loaded_for
+from stream.content import for_content, judge, judge_picture, judge_source, loaded_for, source_quantiser
 from stream.degrade import parse_degradation
 from stream.video.source import VideoSource
 from tests.cli_helpers import run_cli
@@ -45,7 +45,8 @@ def test_a_stream_is_judged_by_its_coding(clips, clip, content, evidence):
 
 def test_the_quantiser_read_is_the_coders(clips):
     with VideoSource(clips["x264_qp0"]) as lossless, VideoSource(clips["x264_crf35"]) as coarse:
-        assert lossless.quantiser == 0 and coarse.quantiser is not None and coarse.quantiser > 30
+        lossless_qp, coarse_qp = source_quantiser(lossless), source_quantiser(coarse)
+        assert lossless_qp == 0 and coarse_qp is not None and coarse_qp > 30
 
 
 @pytest.mark.parametrize(
@@ -162,5 +163,5 @@ def test_the_quantiser_is_read_the_same_every_time(tmp_path):
     readings = set()
     for _ in range(6):
         with VideoSource(clip) as source:
-            readings.add(source.quantiser)
+            readings.add(source_quantiser(source))
     assert len(readings) == 1 and readings.pop() > 10

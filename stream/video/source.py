@@ -21,7 +21,6 @@ import av.logging
 
 from kernels.colour import LumaCoding
 from kernels.errors import reason
-from stream.content import first_quantiser
 from stream.errors import UserError
 from stream.files import check_input
 from stream.video.carry import Carried, is_chapter_track, is_cover
@@ -161,11 +160,11 @@ class VideoSource:
         self.passthrough = [s for s in self.container.streams if s is not self.video and s.type in PASSTHROUGH_TYPES]
         self._raw = self._demux()
         self._pending: list[av.VideoFrame | av.Packet] = []
-        self._first_packets: list[av.Packet] | None = []  # the video packets up to the first frame
+        self.first_packets: list[av.Packet] = []  # the video packets up to the first frame (stream.content reads them)
+        self._collecting = True
         first = self._peek_first_frame()
+        self._collecting = False
         self._size, self._source_pix_fmt = (first.width, first.height), first.format.name
-        self.quantiser = first_quantiser(self.video.codec_context, self._first_packets)  # how coarsely it was coded
-        self._first_packets = None
         self.info = self._describe(first)
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
         self._last_pts: int | None = None
@@ -197,8 +196,8 @@ class VideoSource:
                 yield from self._decode(None)
             elif packet.stream is self.video:
                 self.errors.packets += bool(packet.size)
-                if self._first_packets is not None:
-                    self._first_packets.append(packet)
+                if self._collecting:
+                    self.first_packets.append(packet)
                 yield from self._decode(packet)
             elif packet.size:  # skip the empty packets that mark a stream's end
                 yield packet
