@@ -14,6 +14,14 @@ from rich.progress import Progress, ProgressColumn, Task, TaskID
 err = Console(stderr=True)
 
 
+def to_devnull(stream: TextIO) -> None:
+    """The file descriptor under `stream` onto /dev/null: its reader went away (stdout's `| head`,
+    stderr's `2>&1 | head`), and what is still written there, by Python or by libav, goes nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
 class StderrGone(io.TextIOBase):
     """stderr that, once its reader has gone (`2>&1 | head`, a closed log pipe), sends what follows to
     /dev/null instead of failing the run: the messages are lost, never the output. The CLI installs
@@ -36,8 +44,8 @@ class StderrGone(io.TextIOBase):
             self._to_devnull()
 
     def _to_devnull(self) -> None:
-        """fd 2 onto /dev/null: later writes, libav's own and the flush at exit succeed, and go nowhere."""
-        os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        """Later writes, libav's own and the flush at exit succeed, and go nowhere."""
+        to_devnull(self.stream)
 
     def isatty(self) -> bool:
         return self.stream.isatty()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +22,7 @@ from stream.cli.options import (
     WeightsOpt,
     model_choice,
 )
-from stream.console import say
+from stream.console import say, to_devnull
 from stream.errors import UserError
 from stream.files import check_input
 
@@ -142,4 +141,4 @@ def enhance_command(
 
 def quiet_stdout() -> None:
     """Stdout's reader went away (`| head`): not an error; keep Python's exit-time flush quiet too."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    to_devnull(sys.stdout)
