@@ -131,20 +131,19 @@ def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress
     sink = pipeline.sink
     with on_stop_signals(pipeline.on_signal):
         try:
-            with progress:
-                pipeline.observers.append(progress)
-                stats = pipeline.run()
-        except BrokenPipeError:
+            try:
+                with progress:
+                    pipeline.observers.append(progress)
+                    stats = pipeline.run()
+            except BaseException:
+                with suppress(Exception):  # the run's own error is the one to report
+                    sink.close()
+                raise
+            finish(pipeline, target, stats)
+        except BrokenPipeError:  # during the run, or as the container was finished
             if not isinstance(target, PipeTarget):
                 raise
-            with suppress(Exception):
-                sink.close()
             return RunStats(frames=sink.frames_written, reader_closed=True)
-        except BaseException:
-            with suppress(Exception):  # the run's own error is the one to report
-                sink.close()
-            raise
-        finish(pipeline, target, stats)
     stats.signal = (pipeline.signals or [0])[0]  # also one that came while the file was finished
     return stats
 

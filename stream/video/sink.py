@@ -222,10 +222,17 @@ class VideoSink:
         deliver(self.container, self.copies.get(packet.stream.index), packet)
 
     def close(self) -> None:
-        """Drain the encoders and finish the container (an mp4 is unplayable without this)."""
+        """Drain the encoders and finish the container (an mp4 is unplayable without this). A write that
+        fails in the trailer raises what failed it (BrokenPipeError: stdout's reader went away), as a
+        write by mux does, not PyAV's wrapper of it."""
         try:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
             drain(self.copies)
         finally:
-            self.container.close()
+            try:
+                self.container.close()
+            except av.error.PyAVCallbackError as e:
+                if isinstance(e.__context__, OSError):
+                    raise e.__context__ from None
+                raise

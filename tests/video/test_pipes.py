@@ -67,6 +67,14 @@ def test_a_reader_that_closes_early_ends_the_run_quietly(tiny_weights):
     assert proc.stderr == b""  # no traceback, no message
 
 
+def test_a_reader_that_closes_before_the_container_is_finished_ends_the_run_quietly(tiny_weights):
+    """All 16 frames wait in x264's lookahead, so the reader of the first 100 bytes is gone by the
+    time the rest is written, the trailer last: that ended in "encoding failed" and status 1."""
+    proc = subprocess.run(["bash", "-c", f"{drrn(tiny_weights, 'samples/sample.mp4', '-')} | head -c 100; "
+                           "exit ${PIPESTATUS[0]}"], capture_output=True, timeout=300)  # fmt: skip
+    assert (proc.returncode, len(proc.stdout), proc.stderr) == (0, 100, b"")
+
+
 # Seeded: some random bytes probe as a format with no video stream (another one-line error).
 GARBAGE = f"{sys.executable} -c 'import random, sys; random.seed(0); sys.stdout.buffer.write(random.randbytes(4000))'"
 
