@@ -18,10 +18,11 @@ import argparse
 import json
 from datetime import date
 from pathlib import Path
+from typing import get_args
 
 import torch
 
-from kernels.choice import ModelChoice
+from kernels.choice import Content, ModelChoice
 from stream.bench.measure import cpu_isa, host_name
 from stream.content import loaded_for
 from stream.degrade import Degradation, parse_degradation
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument(
         "--content",
         default="auto",
-        choices=("auto", "clean", "compressed"),
+        choices=get_args(Content),
         help="which shipped set, where --weights names none; auto: by each spec's coding",
     )
     parser.add_argument("--clips", type=Path, default=Path("../shared/data/video"))
