@@ -75,6 +75,9 @@ PackCodedOpt = Annotated[
                  "needs PyAV) for --scales as a .npz, and exit."),
 ]  # fmt: skip
 VariantsOpt = Annotated[int, typer.Option("--variants", min=1, help="--pack-coded: coded LR per image and scale.")]
+CrfOpt = Annotated[
+    str, typer.Option("--crf", help="--pack-coded: the CRF range drawn from, LOW-HIGH (a set for one band of input).")
+]
 CodedOpt = Annotated[Path | None, typer.Option("--coded", help="Coded LR of --data (from --pack-coded) to train on.")]
 CodedShareOpt = Annotated[
     float | None,
@@ -108,7 +111,7 @@ def train_command(
     val_units: ValUnitsOpt = "", save_minutes: SaveMinutesOpt = None, log_every: LogEveryOpt = 10,
     init: InitOpt = "msra", seed: SeedOpt = 0, start_from: StartFromOpt = None, coded: CodedOpt = None,
     coded_share: CodedShareOpt = None, pack_coded: PackCodedOpt = None, variants: VariantsOpt = 1,
-    val_coded: ValCodedOpt = None, select: SelectOpt = "both",
+    crf: CrfOpt = "18-36", val_coded: ValCodedOpt = None, select: SelectOpt = "both",
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None,
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
@@ -121,9 +124,10 @@ def train_command(
         say(f"wrote {pack}: {len(written.names)} images, {pack.stat().st_size / 2**20:.1f} MiB")
         return
     if pack_coded is not None:
-        from stream.train.make_coded import write_coded  # PyAV: only here
+        from stream.train.make_coded import CodedMix, write_coded  # PyAV: only here
 
-        say(write_coded(data, pack_coded, parse_scales(scales), variants, seed))
+        mix = CodedMix(crf=parse_crf(crf), variants=variants, seed=seed)
+        say(write_coded(data, pack_coded, parse_scales(scales), mix))
         return
     if out is None:
         raise UserError("--out is needed to train (or --pack FILE to only pack --data)")
@@ -155,6 +159,18 @@ def parse_scales(text: str) -> tuple[int, ...]:
     if not scales or min(scales) < 2:
         raise UserError(f"--scales {text!r}: expected scales of 2 or more")
     return scales
+
+
+def parse_crf(text: str) -> tuple[int, int]:
+    """'28-40' -> (28, 40): the range x264 and x265 take (0-51), low first."""
+    low, _, high = text.partition("-")
+    try:
+        crf = int(low), int(high or low)
+    except ValueError:
+        raise UserError(f"--crf {text!r}: expected a range such as 18-36") from None
+    if not 0 <= crf[0] <= crf[1] <= 51:
+        raise UserError(f"--crf {text!r}: expected LOW-HIGH within 0-51, low first")
+    return crf
 
 
 def parse_units_schedule(text: str, units: int) -> tuple[tuple[int, int], ...]:

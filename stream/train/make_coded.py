@@ -96,16 +96,15 @@ def walk(shape: tuple[int, ...], size: tuple[int, int], frames: int, step: int, 
     return path
 
 
-def write_coded(data: Path, dst: Path, scales: tuple[int, ...], variants: int, seed: int) -> str:
+def write_coded(data: Path, dst: Path, scales: tuple[int, ...], mix: CodedMix) -> str:
     """`train --pack-coded`: the coded set of the images at `data` (a folder or a pack), written to
     `dst` with a progress bar; -> the line that says what was written."""
     if dst.suffix != ".npz":
         raise UserError(f"--pack-coded {dst}: the file must end in .npz")
     need_av()  # before any work
     pack = load_pack(data)
-    mix = CodedMix(variants=variants, seed=seed)
     with progress(TextColumn("coding LR"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        task = bar.add_task("coding", total=len(pack.names) * len(scales) * variants)
+        task = bar.add_task("coding", total=len(pack.names) * len(scales) * mix.variants)
         coded = make_coded(pack, scales, mix, lambda done, _: bar.update(task, completed=done))
     dst.parent.mkdir(parents=True, exist_ok=True)
     coded.save(dst)

@@ -134,6 +134,17 @@ def test_cli_packs_coded_lr_trains_on_it_and_records_it(train_dir, tmp_path, cap
     assert code == 1 and "coded_share 0.5 -> 0.3" in err, err  # another mix is another run
 
 
+def test_cli_packs_coded_lr_from_the_crf_band_asked(train_dir, tmp_path, capsys):
+    coded = tmp_path / "heavy.npz"
+    args = ["train", "--data", str(train_dir), "--pack-coded", str(coded), "--scales", "2"]
+    code, _, err = run_cli([*args, "--crf", "33-33"], capsys)
+    assert code == 0, err
+    specs = read_coded(coded, pack_folder(train_dir)).specs
+    assert specs and all(":crf=33:" in spec for spec in specs), specs
+    code, _, err = run_cli([*args, "--crf", "40-30"], capsys)
+    assert code == 1 and "--crf '40-30'" in err and err.count("\n") == 1, err
+
+
 def test_fine_tuning_starts_from_the_weights_given(train_dir, tmp_path, capsys, tiny_weights):
     out = tmp_path / "run"
     args = ["train", "--data", str(train_dir), *TINY, "--out", str(out), "--steps", "0", "--val-every", "0",
