@@ -3,19 +3,23 @@
 DRRN trained on clean bicubic LR takes a codec's blocking and ringing for detail and sharpens it;
 the set fine-tuned on coded LR as well restores such input better, the clean set scores best on
 clean LR (docs/QUALITY.md). Which an input is, is read from what the stream says of its coding,
-the surest evidence first: a lossless codec; the quantiser the decoder exports for the first
-frame (H.264: 0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its bit
+the surest evidence first: a lossless codec; the quantiser the decoder exports for the opening
+frames (H.264: 0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its bit
 rate; else a lossy codec is taken for what it usually is, compressed.
 """
 
 from __future__ import annotations
 
+import statistics
 import struct
+from contextlib import nullcontext, suppress
 from dataclasses import replace
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kernels.choice import ModelChoice
+from stream.errors import UserError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -31,30 +35,34 @@ LOSSLESS_CODECS = frozenset({
     "jpegls", "v210", "v410", "r210", "yuv4", "ayuv", "targa", "ppm", "pgm", "pam", "sgi",
 })  # fmt: skip
 LOSSY_STILL_CODECS = {"mjpeg": "JPEG", "webp": "WebP"}  # intra only: many bits per pixel, still compressed
+OPENING_FRAMES = 48  # the frames whose quantisers judge a file: two seconds at 24 fps, a few GOPs
 NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothing visible (PSNR ~50 dB)
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
 _H264_PARAMS = 1  # AVVideoEncParamsType AV_VIDEO_ENC_PARAMS_H264: qp on H.264's 0..51 scale
 Judged = tuple[str, str]  # ("clean" | "compressed", the evidence in words)
 
 
-def judge(codec: str, quantiser: float | None = None, bits_per_pixel: float | None = None) -> Judged:
-    """The content of a stream coded by `codec` (FFmpeg's decoder name), from the best evidence given."""
+def judge(codec: str, quantiser: tuple[float, int] | None = None, bits_per_pixel: float | None = None) -> Judged:
+    """The content of a stream coded by `codec` (FFmpeg's decoder name), from the best evidence given:
+    `quantiser` is the median quantiser of its opening frames, and how many frames that is."""
     if codec in LOSSLESS_CODECS:
         return "clean", f"{codec}, lossless"
     if codec in LOSSY_STILL_CODECS:
         return "compressed", LOSSY_STILL_CODECS[codec]
     if quantiser is not None:
-        return ("clean" if quantiser <= NEAR_LOSSLESS_QP else "compressed"), f"{codec}, quantiser {quantiser:.0f}"
+        median, over = quantiser[0], f" over its first {quantiser[1]} frames" if quantiser[1] > 1 else ""
+        return ("clean" if median <= NEAR_LOSSLESS_QP else "compressed"), f"{codec}, quantiser {median:.0f}{over}"
     if bits_per_pixel is not None:
         kind = "clean" if bits_per_pixel >= NEAR_LOSSLESS_BPP else "compressed"
         return kind, f"{codec}, {bits_per_pixel:.2f} bits per pixel"
     return "compressed", f"{codec}, a lossy codec"
 
 
-def first_quantiser(decoder: av.VideoCodecContext, packets: list[av.Packet]) -> float | None:
-    """The first frame's mean H.264 quantiser, decoded again from its packets by a one-thread decoder
-    that exports it: a frame-threaded decoder hands frames over with their quantisers half written
-    (a clip read 2.8, 9.7 and 22.6 in three runs). None for other codecs, or where none decodes."""
+def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet]) -> tuple[float, int] | None:
+    """The median of the mean H.264 quantisers of the frames `packets` code (-> it, how many frames),
+    decoded again by a one-thread decoder that exports them: a frame-threaded decoder hands frames over
+    with their quantisers half written (a clip read 2.8, 9.7 and 22.6 in three runs). None for other
+    codecs, or where no frame decodes."""
     if decoder.name != "h264":
         return None
     import av
@@ -62,10 +70,13 @@ def first_quantiser(decoder: av.VideoCodecContext, packets: list[av.Packet]) -> 
     probe = av.CodecContext.create("h264", "r")
     probe.extradata, probe.thread_type = decoder.extradata, "NONE"
     probe.options = {"export_side_data": "venc_params"}
+    quantisers: list[float] = []
     try:
-        return next((frame_quantiser(f) for p in [*packets, None] for f in probe.decode(p)), None)
-    except av.FFmpegError:  # damage is the main decoder's to report
-        return None
+        for packet in chain(packets, [None]):
+            quantisers += [q for frame in probe.decode(packet) if (q := frame_quantiser(frame)) is not None]
+    except av.FFmpegError:  # damage (demuxed or decoded) is the main reader's to report; what came before counts
+        pass
+    return (statistics.median(quantisers), len(quantisers)) if quantisers else None
 
 
 def frame_quantiser(frame: av.VideoFrame) -> float | None:
@@ -81,13 +92,24 @@ def frame_quantiser(frame: av.VideoFrame) -> float | None:
     return qp + sum(deltas) / blocks if blocks else float(qp)
 
 
-def source_quantiser(source: VideoSource) -> float | None:
-    """How coarsely an opened video's first frame was coded, where its codec says (H.264)."""
-    return first_quantiser(source.video.codec_context, source.first_packets)
+def source_quantiser(source: VideoSource) -> tuple[float, int] | None:
+    """How coarsely an opened video was coded, where its codec says (H.264): the median quantiser of
+    its opening frames (a file's first OPENING_FRAMES, read again from its start; a pipe's first frame).
+    The first frame alone misleads: an intra frame is coded finer than the frames that follow, and a
+    fade from black finer still (sintel.mp4's dark opening reads 9.8, its first 2 s 17)."""
+    packets: Iterable[av.Packet] = source.first_packets
+    opened = None
+    if source.reopen is not None:
+        with suppress(UserError):
+            opened = source.reopen()
+    with opened or nullcontext():
+        if opened is not None:
+            packets = islice((p for p in opened.demux(opened.streams[source.video.index]) if p.size), OPENING_FRAMES)
+        return opening_quantiser(source.video.codec_context, packets)
 
 
 def judge_source(source: VideoSource) -> Judged:
-    """An opened video's content: its codec, the first frame's quantiser, its bit rate per pixel."""
+    """An opened video's content: its codec, its opening frames' quantiser, its bit rate per pixel."""
     info, stream = source.info, source.video
     bit_rate = stream.bit_rate or source.container.bit_rate
     per_pixel = bit_rate / (info.width * info.height * float(info.rate)) if bit_rate else None

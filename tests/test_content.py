@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -12,7 +13,15 @@ import pytest
 from kernels.choice import ModelChoice
 from kernels.pretrained import CONTENT_WEIGHTS, PRETRAINED
 from stream.apps.capture import coding
-from stream.content import for_content, judge, judge_picture, judge_source, loaded_for, source_quantiser
+from stream.content import (
+    for_content,
+    judge,
+    judge_picture,
+    judge_source,
+    loaded_for,
+    opening_quantiser,
+    source_quantiser,
+)
 from stream.degrade import parse_degradation
 from stream.video.source import VideoSource
 from tests.cli_helpers import run_cli
@@ -46,13 +55,14 @@ def test_a_stream_is_judged_by_its_coding(clips, clip, content, evidence):
 def test_the_quantiser_read_is_the_coders(clips):
     with VideoSource(clips["x264_qp0"]) as lossless, VideoSource(clips["x264_crf35"]) as coarse:
         lossless_qp, coarse_qp = source_quantiser(lossless), source_quantiser(coarse)
-        assert lossless_qp == 0 and coarse_qp is not None and coarse_qp > 30
+        assert lossless_qp == (0, 3) and coarse_qp is not None and coarse_qp[0] > 30 and coarse_qp[1] == 3
 
 
 @pytest.mark.parametrize(
     "args, content",
-    [(("rawvideo",), "clean"), (("h264", 8.0), "clean"), (("h264", 11.0), "compressed"), (("hevc",), "compressed"),
-     (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"), (("mjpeg", None, 4.0), "compressed")],
+    [(("rawvideo",), "clean"), (("h264", (8.0, 1)), "clean"), (("h264", (11.0, 9)), "compressed"),
+     (("hevc",), "compressed"), (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"),
+     (("mjpeg", None, 4.0), "compressed")],
 )  # fmt: skip
 def test_the_rule(args, content):
     """Lossless codecs are clean; a quantiser decides before bits per pixel; a lossy codec with no
@@ -164,4 +174,27 @@ def test_the_quantiser_is_read_the_same_every_time(tmp_path):
     for _ in range(6):
         with VideoSource(clip) as source:
             readings.add(source_quantiser(source))
-    assert len(readings) == 1 and readings.pop() > 10
+    assert len(readings) == 1 and readings.pop()[0] > 10
+
+
+def test_a_fade_from_black_is_judged_by_the_frames_after_it(tmp_path):
+    """x264 codes a black opening frame far finer than its CRF (QP 8 at CRF 23 here): judged by it alone,
+    this compressed clip would get the clean set. A file is judged by its opening frames; a pipe, read
+    once, by the frames read before its first came out of the decoder."""
+    clip = tmp_path / "fade.mp4"
+    texture = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=25, options={"crf": "23"})
+        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
+        for i in range(12):
+            image = np.zeros_like(texture) if i < 2 else np.roll(texture, i, axis=1)
+            out.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(video.encode(None))
+    with VideoSource(clip) as source:
+        first = opening_quantiser(source.video.codec_context, source.first_packets[:1])
+        judged = judge_source(source)
+    assert first is not None and first[0] <= 10 and first[1] == 1, first
+    assert judged[0] == "compressed" and judged[1].endswith("over its first 12 frames"), judged
+    with clip.open("rb") as pipe, VideoSource(pipe) as source:
+        piped = judge_source(source)
+    assert "over its first 12 frames" not in piped[1], piped
