@@ -1,12 +1,15 @@
 """The real-input recipe proved small on a CPU before a GPU window scales it (issue #22, item 4).
 
     python -m benchmarks.coded_proof --out docs/results/coded_proof [--base-steps 6000] [--tune-steps 3000]
+        [--arms base,coded70,...]
 
 A small DRRN (B1U3, 32 channels, x2) is trained on the clean pairs of the 291 images; then, from
 those weights, fine-tuned for as many steps several ways: clean pairs only (the control: what more
 training alone gives), and with 30%, 60% and 70% of each batch from coded LR (train --pack-coded:
 x264 and x265, CRF 18-36, five kernels, intra and inter), 70% also at twice the rate (the recipe of
-real-input run 2, a set for compressed input only). Each is scored as benchmarks/degraded.py
+real-input run 2, a set for compressed input only); and all coded, from the whole CRF range or from
+its heavy end alone (27-40: a set for the input whose quantiser says it is heavily compressed, the
+band where the broad set stays near bicubic). Each is scored as benchmarks/degraded.py
 scores the shipped weights (real clips, centre 256 px, FFmpeg bicubic, libx264 at CRF 18-33) and
 on Set5 by the papers' protocol. The sign to see: the coded fine-tunes gain more over bicubic on
 coded LR than the control, and keep its clean gain.
@@ -24,8 +27,11 @@ DATA = Path("../shared/data")
 SMALL = ["--units", "3", "--channels", "32", "--scales", "2", "--patch", "31", "--batch", "64", "--optimizer", "adam",
          "--clip", "0", "--val-every", "0", "--log-every", "50"]  # fmt: skip
 TUNE_LR = 2e-4
-TUNES = {"control": (0.0, TUNE_LR), "coded30": (0.3, TUNE_LR), "coded60": (0.6, TUNE_LR), "coded70": (0.7, TUNE_LR),
-         "coded70_lr2x": (0.7, 2 * TUNE_LR)}  # name -> (coded share, lr)  # fmt: skip
+BROAD, HEAVY = "18-36", "27-40"  # the CRF bands coded LR is drawn from
+# name -> (coded share, lr, CRF band)
+TUNES = {"control": (0.0, TUNE_LR, BROAD), "coded30": (0.3, TUNE_LR, BROAD), "coded60": (0.6, TUNE_LR, BROAD),
+         "coded70": (0.7, TUNE_LR, BROAD), "coded70_lr2x": (0.7, 2 * TUNE_LR, BROAD),
+         "coded100": (1.0, TUNE_LR, BROAD), "heavy100": (1.0, TUNE_LR, HEAVY)}  # fmt: skip
 
 
 def stream(*args: str) -> None:
@@ -33,25 +39,33 @@ def stream(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "stream", *args], check=True)
 
 
-def train_all(work: Path, base_steps: int, tune_steps: int) -> dict[str, Path]:
-    pack, coded = work / "train291.npz", work / "coded291_x2.npz"
+def train_all(work: Path, base_steps: int, tune_steps: int, arms: list[str]) -> dict[str, Path]:
+    pack = work / "train291.npz"
     if not pack.exists():
         stream("train", "--data", str(DATA / "train"), "--pack", str(pack))
-    if not coded.exists():
-        stream("train", "--data", str(pack), "--pack-coded", str(coded), "--scales", "2", "--variants", "2")
     base = work / "base"
     if not (base / "best.safetensors").exists():
         stream("train", "--data", str(pack), "--out", str(base), *SMALL, "--lr", "1e-3", "--init", "msra-zero-out",
                "--steps", str(base_steps))  # fmt: skip
     runs = {"base": base / "best.safetensors"}
-    for name, (share, lr) in TUNES.items():
-        out = work / name
+    for name in arms:
+        share, lr, band = TUNES[name]
+        coded, out = coded_pack(work, pack, band), work / name
         if not (out / "best.safetensors").exists():
             stream("train", "--data", str(pack), "--out", str(out), *SMALL, "--lr", str(lr), "--steps",
                    str(tune_steps), "--start-from", str(runs["base"]), "--coded", str(coded), "--coded-share",
                    str(share), "--seed", "1")  # fmt: skip
         runs[name] = out / "best.safetensors"
     return runs
+
+
+def coded_pack(work: Path, pack: Path, band: str) -> Path:
+    """The coded LR of the training pack at x2, two per image, CRFs drawn from `band` (made once)."""
+    coded = work / ("coded291_x2.npz" if band == BROAD else f"coded291_x2_crf{band}.npz")
+    if not coded.exists():
+        stream("train", "--data", str(pack), "--pack-coded", str(coded), "--scales", "2", "--variants", "2",
+               "--crf", band)  # fmt: skip
+    return coded
 
 
 def score(runs: dict[str, Path], out: Path) -> None:
@@ -93,7 +107,7 @@ def plot(runs: dict[str, Path], out: Path, path: Path) -> None:
         ax.bar([j + i * width for j in range(len(specs))], means, width, label=name)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(specs))], [d.split(":preset")[0] for d in specs])
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set(ylabel="gain over bicubic (dB)", title="B1U3 x2 on the clips: fine-tuned clean (control) or on coded LR")
+    ax.set(ylabel="gain over bicubic (dB)", title="B1U3 x2 on the clips: the base and its fine-tunes")
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
@@ -106,10 +120,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("build/coded-proof"), help="packs and runs go here")
     parser.add_argument("--base-steps", type=int, default=6000)
     parser.add_argument("--tune-steps", type=int, default=3000)
+    parser.add_argument("--arms", default=",".join(TUNES), help="the fine-tunes to run and score, beside base")
     args = parser.parse_args()
+    arms = args.arms.split(",")
+    if unknown := set(arms) - set(TUNES):
+        parser.error(f"--arms: no such arm {', '.join(sorted(unknown))} (have {', '.join(TUNES)})")
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
-    runs = train_all(args.work, args.base_steps, args.tune_steps)
+    runs = train_all(args.work, args.base_steps, args.tune_steps, arms)
     for name in runs:  # the curves travel with the results; the weights stay in the work folder
         curve = args.work / name / "curve.jsonl"
         if curve.exists():

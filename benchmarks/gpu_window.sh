@@ -20,7 +20,11 @@
 #      the CUDA and Triton tests, Set5 x2 fp16 against fp32 with the reference weights, live at 640x480
 #      within 40 ms, benchmarks.gpu_probe (the CUDA paths side by side), bench at 1280x720.
 #   3. Minutes left: `train` again with MINUTES=N (then `collect` again).
+# A third run, training/real-input-heavy (the weights for heavily compressed input), trains on LR coded at
+# CRF 27-40 alone: its kit is another folder, prepared with CRF=27-40 KIT=build/gpu-window-heavy (and carried
+# as such: ["build/gpu-window-heavy/train", "build/gpu-window-heavy/eval"]); training/README.md.
 # Environment: DEVICE (cuda; cpu rehearses), MINUTES, STATE (training/b1u25-x234), KIT (build/gpu-window),
+# CRF (prepare: the coded LR's CRF band, 18-36),
 # DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
 # SAVE_MINUTES (1), VAL_UNITS (9: depths validated besides 25), OUT (the device tool sets it), and for
 # a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION,
@@ -51,8 +55,9 @@ prepare)
     mkdir -p "$kit/train" "$kit/eval" "$kit/whl"
     "$python" -m stream train --data "$data/train" --pack "$kit/train/train291.npz"
     "$python" -m stream train --data "$data/Set5" --pack "$kit/train/set5.npz"
-    "$python" -m stream train --data "$kit/train/train291.npz" --pack-coded "$kit/train/coded291.npz" --variants "${VARIANTS:-1}"
-    "$python" -m stream train --data "$kit/train/set5.npz" --pack-coded "$kit/train/set5_coded.npz" --seed 1
+    "$python" -m stream train --data "$kit/train/train291.npz" --pack-coded "$kit/train/coded291.npz" --variants "${VARIANTS:-1}" \
+        --crf "${CRF:-18-36}"
+    "$python" -m stream train --data "$kit/train/set5.npz" --pack-coded "$kit/train/set5_coded.npz" --seed 1 --crf "${CRF:-18-36}"
     rm -rf "$kit/eval/Set5" "$kit/eval/Set14" && cp -r "$data/Set5" "$kit/eval/Set5"  # the check's eval reads a folder
     "$python" -m stream train --data "$data/Set14" --pack "$kit/eval/Set14.npz"  # the report's: its luma, a third the size
     cp "$reference" "$kit/eval/reference.params"
@@ -81,6 +86,13 @@ train)
     compare=()
     if grep -q -- '--coded-share' "$state/recipe.args"; then  # a real-input run: coded LR to train and choose on
         recipe+=(--coded "$kit/train/coded291.npz" --val-coded "$kit/train/set5_coded.npz")
+        want=$(cat "$state/coded.crf" 2>/dev/null || echo 18-36)  # the CRF band the run trains on
+        for pack in coded291 set5_coded; do  # a window on another band's LR would be a window lost
+            have=$("$python" -c "import json, sys, numpy as np; c = json.loads(str(np.load(sys.argv[1])['mix']))['crf']; \
+print(f'{c[0]}-{c[1]}')" "$kit/train/$pack.npz")
+            [ "$have" = "$want" ] || { echo "error: $state trains on CRF $want; $kit/train/$pack.npz is CRF $have" \
+                "(prepare with CRF=$want and its own KIT)" >&2; exit 1; }
+        done
         compare=(--compare drrn-b1u25-x234-coded)  # the shipped set for compressed input: what it must beat
     fi
     resume=()

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "benchmarks" / "gpu_window.sh"
 RECIPE = ROOT / "training" / "b1u25-x234" / "recipe.args"
 REAL_INPUT_RECIPE = ROOT / "training" / "real-input" / "recipe.args"
+HEAVY_RECIPE = ROOT / "training" / "real-input-heavy" / "recipe.args"
 TINY_RECIPE = """# a tiny stand-in for the committed recipe, with the same kinds of options
 --units 3 --min-units 1 --channels 8 --patch 16 --batch 6
 --optimizer adam --lr 1e-3 --clip 0 --warmup 4 --schedule rsqrt --lr-step 8 --ema 0.9
@@ -143,6 +144,12 @@ def real_input_window(env: dict[str, str], tmp_path: Path, start: Path, without_
                                        + "--coded-share 0.5\n")  # fmt: skip
     out = tmp_path / "real-input-train"
     window = {"OUT": str(out), "MINUTES": "0.02", "SAVE_MINUTES": "0.01", "REPORT_UNITS": "1", "SCALES": "2"}
+    (state / "coded.crf").write_text("27-40\n")  # a run on another band than the kit's LR: refused, nothing trained
+    refused = subprocess.run(["bash", str(KIT), "train"], env=os.environ | env | without_pyav | window |
+                             {"STATE": str(state)}, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert refused.returncode == 1 and "trains on CRF 27-40" in refused.stderr and "is CRF 18-36" in refused.stderr
+    assert not (out / "curve.jsonl").exists()
+    (state / "coded.crf").unlink()
     kit("train", env | without_pyav | window | {"STATE": str(state)})
     curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
     assert any(set(r.get("psnr_coded", {})) == {"2", "3", "4"} for r in curve)
@@ -156,7 +163,7 @@ def real_input_window(env: dict[str, str], tmp_path: Path, start: Path, without_
     assert (state / "last.pt").is_file() and (state / "windows.jsonl").is_file()
 
 
-@pytest.mark.parametrize("recipe", [RECIPE, REAL_INPUT_RECIPE], ids=["paper", "real-input"])
+@pytest.mark.parametrize("recipe", [RECIPE, REAL_INPUT_RECIPE, HEAVY_RECIPE], ids=["paper", "real-input", "heavy"])
 def test_the_committed_recipe_starts(tmp_path: Path, without_pyav: dict[str, str], recipe: Path) -> None:
     """The windows' recipe files are valid `drrn-stream train` options (one step of each, on 128 px
     images, with the coded LR the kit adds for a real-input run), and the train command and its help
