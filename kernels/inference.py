@@ -11,6 +11,7 @@ from typing import Literal, Protocol
 import torch
 
 from kernels import onednn
+from kernels.host_memory import keep_freed_memory
 from kernels.model import DRRN
 from kernels.tiling import Tiling, run_tiled
 
@@ -107,6 +108,8 @@ class Restorer:
         # bf16 fused only where the CPU has bf16 instructions; elsewhere autocast (docs/QUALITY.md measured it)
         fuse = device.type == "cpu" and onednn.available() and (dtype == torch.float32 or cpu_has_native_bf16())
         self._fused = onednn.FusedForward(self.model, dtype) if fuse else None
+        if device.type == "cpu":
+            keep_freed_memory()
         self._cuda = _cuda_runner(self.model, dtype, tiling) if device.type == "cuda" else None
 
     def _forward(self, x: torch.Tensor, units: int) -> torch.Tensor:
