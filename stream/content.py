@@ -71,11 +71,11 @@ def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet
     probe.extradata, probe.thread_type = decoder.extradata, "NONE"
     probe.options = {"export_side_data": "venc_params"}
     quantisers: list[float] = []
-    try:
+    # Damage (demuxed or decoded) is the main reader's to count and report: what libav logs of it here is
+    # kept from the log the source counts errors in (this thread's only), and what came before it counts
+    with av.logging.Capture(), suppress(av.FFmpegError):
         for packet in chain(packets, [None]):
             quantisers += [q for frame in probe.decode(packet) if (q := frame_quantiser(frame)) is not None]
-    except av.FFmpegError:  # damage (demuxed or decoded) is the main reader's to report; what came before counts
-        pass
     return (statistics.median(quantisers), len(quantisers)) if quantisers else None
 
 
