@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import av
@@ -23,6 +25,7 @@ from stream.content import (
     source_quantiser,
 )
 from stream.degrade import parse_degradation
+from stream.video.frames import Frame
 from stream.video.source import VideoSource
 from tests.cli_helpers import run_cli
 from tests.media import make_clip
@@ -198,3 +201,18 @@ def test_a_fade_from_black_is_judged_by_the_frames_after_it(tmp_path):
     with clip.open("rb") as pipe, VideoSource(pipe) as source:
         piped = judge_source(source)
     assert "over its first 12 frames" not in piped[1], piped
+
+
+def test_a_named_pipe_is_read_once(clips, tmp_path):
+    """A path that is not a regular file (a FIFO, /dev/stdin) is not opened a second time for the
+    quantiser: that would take the stream's bytes from the run."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(clips["x264_crf35"].read_bytes()))
+    writer.start()
+    with VideoSource(fifo) as source:
+        assert source.reopen is None
+        judged = judge_source(source)
+        frames = sum(1 for item in source if isinstance(item, Frame))
+    writer.join()
+    assert judged[0] == "compressed" and frames == 3, (judged, frames)

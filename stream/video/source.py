@@ -132,9 +132,10 @@ class VideoSource:
     ) -> None:  # fmt: skip
         self.name = str(getattr(src, "name", src))
         self.container = open_input(src, format, demuxer)
-        # A second, independent reading of a file input from its start (stream.content samples its opening
-        # frames); None for a stream (a pipe), which is read once
-        self.reopen = (lambda: open_input(src, format, demuxer)) if isinstance(src, str | Path) else None
+        # A second, independent reading of a regular file from its start (stream.content samples its opening
+        # frames); None for a stream (stdin, a named pipe, a URL), which is read once
+        regular = isinstance(src, str | Path) and Path(src).is_file()
+        self.reopen = (lambda: open_input(src, format, demuxer)) if regular else None
         self.reader: threading.Thread | None = None  # the thread that iterates this source, if any
         try:
             self.video = pick_video(self.container, stream, self.name)
