@@ -36,6 +36,9 @@ LOSSLESS_CODECS = frozenset({
 })  # fmt: skip
 LOSSY_STILL_CODECS = {"mjpeg": "JPEG", "webp": "WebP"}  # intra only: many bits per pixel, still compressed
 OPENING_FRAMES = 48  # the frames whose quantisers judge a file: two seconds at 24 fps, a few GOPs
+# The most packets read for them: a file cut after a keyframe (ffmpeg -ss ... -c copy) opens with frames
+# decoded only to be discarded (its edit list's preroll; sintel cut at 30 s: 60 of them), which give none
+OPENING_PACKETS = 8 * OPENING_FRAMES
 NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothing visible (PSNR ~50 dB)
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
 _H264_PARAMS = 1  # AVVideoEncParamsType AV_VIDEO_ENC_PARAMS_H264: qp on H.264's 0..51 scale
@@ -76,6 +79,9 @@ def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet
     with av.logging.Capture(), suppress(av.FFmpegError):
         for packet in chain(packets, [None]):
             quantisers += [q for frame in probe.decode(packet) if (q := frame_quantiser(frame)) is not None]
+            if len(quantisers) >= OPENING_FRAMES:
+                break
+    quantisers = quantisers[:OPENING_FRAMES]
     return (statistics.median(quantisers), len(quantisers)) if quantisers else None
 
 
@@ -94,7 +100,8 @@ def frame_quantiser(frame: av.VideoFrame) -> float | None:
 
 def source_quantiser(source: VideoSource) -> tuple[float, int] | None:
     """How coarsely an opened video was coded, where its codec says (H.264): the median quantiser of
-    its opening frames (a file's first OPENING_FRAMES, read again from its start; a pipe's first frame).
+    its opening frames (a file's first OPENING_FRAMES, read again from its start; for a pipe, those read
+    before its first frame came out).
     The first frame alone misleads: an intra frame is coded finer than the frames that follow, and a
     fade from black finer still (sintel.mp4's dark opening reads 9.8, its first 2 s 17)."""
     packets: Iterable[av.Packet] = source.first_packets
@@ -104,7 +111,7 @@ def source_quantiser(source: VideoSource) -> tuple[float, int] | None:
             opened = source.reopen()
     with opened or nullcontext():
         if opened is not None:
-            packets = islice((p for p in opened.demux(opened.streams[source.video.index]) if p.size), OPENING_FRAMES)
+            packets = islice((p for p in opened.demux(opened.streams[source.video.index]) if p.size), OPENING_PACKETS)
         return opening_quantiser(source.video.codec_context, packets)
 
 

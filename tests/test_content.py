@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -216,3 +217,15 @@ def test_a_named_pipe_is_read_once(clips, tmp_path):
         frames = sum(1 for item in source if isinstance(item, Frame))
     writer.join()
     assert judged[0] == "compressed" and frames == 3, (judged, frames)
+
+
+def test_a_cut_is_judged_by_the_frames_it_shows(tmp_path):
+    """A clip cut after a keyframe without re-encoding opens with frames its edit list discards; they
+    give no quantiser, so the frames after them are read, up to the frames it shows."""
+    clip = make_clip(tmp_path / "long.mp4", pts_ms=[40 * i for i in range(100)], audio=False,
+                     encoder={"crf": "30", "g": "100"})  # fmt: skip
+    cut = tmp_path / "cut.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "2.4", "-i", str(clip), "-c", "copy", str(cut)], check=True)
+    with VideoSource(cut) as source:
+        judged = judge_source(source)
+    assert judged[0] == "compressed" and judged[1].endswith("over its first 40 frames"), judged
