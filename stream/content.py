@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 import struct
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from dataclasses import replace
 from itertools import chain, islice
 from pathlib import Path
@@ -104,15 +104,15 @@ def source_quantiser(source: VideoSource) -> tuple[float, int] | None:
     before its first frame came out).
     The first frame alone misleads: an intra frame is coded finer than the frames that follow, and a
     fade from black finer still (sintel.mp4's dark opening reads 9.8, its first 2 s 17)."""
-    packets: Iterable[av.Packet] = source.first_packets
-    opened = None
+    decoder, opened = source.video.codec_context, None
     if source.reopen is not None:
         with suppress(UserError):
             opened = source.reopen()
-    with opened or nullcontext():
-        if opened is not None:
-            packets = islice((p for p in opened.demux(opened.streams[source.video.index]) if p.size), OPENING_PACKETS)
-        return opening_quantiser(source.video.codec_context, packets)
+    if opened is None:
+        return opening_quantiser(decoder, source.first_packets)
+    with opened:
+        packets = (p for p in opened.demux(opened.streams[source.video.index]) if p.size)
+        return opening_quantiser(decoder, islice(packets, OPENING_PACKETS))
 
 
 def judge_source(source: VideoSource) -> Judged:
