@@ -3,6 +3,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -26,6 +27,8 @@ from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
 from tests.cli_helpers import run_cli
 from tests.media import VFR_PTS_MS, make_clip, probe
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_vfr_clip_with_audio_keeps_timestamps_audio_and_colour(tmp_path, tiny_weights, capsys):
@@ -370,6 +373,36 @@ def test_damaged_input_is_decoded_past_as_ffmpeg_does(tmp_path, tiny_weights, ca
     code, _, err = run_cli([str(src), str(dst), "-y", "--weights", str(tiny_weights), "--strict"], capsys)
     assert code == 1 and err.strip().splitlines()[-1].startswith("error: damaged.mp4: damaged input")
     assert probe(dst)["frames"] == ffmpeg_frames  # --strict fails the run, but keeps what decoded
+
+
+STOP_MID_STREAM = """
+import gc, sys
+from stream.video.source import VideoSource
+sys.setswitchinterval(100)  # this thread keeps the GIL but where it waits in libav with it released
+for reads in range(30):
+    with VideoSource(sys.argv[1]) as source:
+        frames = iter(source)
+        for _ in range(reads):
+            next(frames, None)
+    del source, frames
+    gc.collect()  # the decoder freed here, with the GIL held
+print("closed every source")
+"""
+
+
+def test_a_source_left_mid_stream_in_damage_is_freed_without_a_hang(tmp_path):
+    """A source closed mid-stream parks its decoder's frame threads before the decoder can be freed:
+    PyAV frees it holding the GIL, waiting for threads of which one, decoding a damaged packet, waits
+    for the GIL to log the error. With the GIL kept from those threads, every such run hung before
+    (a CI run once hung so at a random later test); a hang here is a failed test, not a stuck suite."""
+    clip = make_clip(tmp_path / "clean.mp4", pts_ms=[40 * i for i in range(30)])
+    src = damaged_copy(clip, tmp_path / "damaged.mp4")
+    try:
+        run = subprocess.run([sys.executable, "-c", STOP_MID_STREAM, str(src)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("a source closed mid-stream hung when its decoder was freed")
+    assert run.returncode == 0 and run.stdout.strip() == "closed every source", run.stderr[-2000:]
 
 
 def test_an_input_it_cannot_use_is_closed_at_once(tmp_path, monkeypatch):
