@@ -209,7 +209,8 @@ def test_a_named_pipe_is_read_once(clips, tmp_path):
     quantiser: that would take the stream's bytes from the run."""
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    writer = threading.Thread(target=lambda: fifo.write_bytes(clips["x264_crf35"].read_bytes()))
+    data = clips["x264_crf35"].read_bytes()
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data), daemon=True)  # a failed open leaves it blocked
     writer.start()
     with VideoSource(fifo) as source:
         assert source.reopen is None
