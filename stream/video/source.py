@@ -328,8 +328,8 @@ class VideoSource:
         stop signal): closing under it could crash, and the process's exit ends both.
         The decoder's frame threads are parked first, with the GIL released: PyAV frees a decoder when
         the GC collects it, holding the GIL while it waits for those threads, and one still decoding a
-        damaged packet waits for the GIL to log its error. That hung a whole test run at a random
-        later test (CI, at a parsing test) and can hang any process that stops reading mid-stream."""
+        damaged packet waits for the GIL to log its error: a deadlock in any process that stops reading
+        mid-stream, and most likely what hung a whole CI run at a random later (parsing) test."""
         logging.getLogger("libav").removeHandler(self.errors)
         if self.reader is None or not self.reader.is_alive():
             self.video.codec_context.flush_buffers()

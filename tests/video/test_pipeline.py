@@ -394,7 +394,7 @@ def test_a_source_left_mid_stream_in_damage_is_freed_without_a_hang(tmp_path):
     """A source closed mid-stream parks its decoder's frame threads before the decoder can be freed:
     PyAV frees it holding the GIL, waiting for threads of which one, decoding a damaged packet, waits
     for the GIL to log the error. With the GIL kept from those threads, every such run hung before
-    (a CI run once hung so at a random later test); a hang here is a failed test, not a stuck suite."""
+    (most likely what once hung a CI run at a random later test); a hang here fails this test alone."""
     clip = make_clip(tmp_path / "clean.mp4", pts_ms=[40 * i for i in range(30)])
     src = damaged_copy(clip, tmp_path / "damaged.mp4")
     try:
