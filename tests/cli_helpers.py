@@ -1,12 +1,16 @@
-"""Run the `drrn-stream` entry point in-process, as a user's shell would see it."""
+"""Run the `drrn-stream` entry point in-process, as a user's shell would see it; ROOT is where child
+processes run the project from."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
 from stream.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

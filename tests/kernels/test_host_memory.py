@@ -5,11 +5,11 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli_helpers import ROOT
+
 PROBE = """
 import ctypes, sys, torch
 from kernels.host_memory import keep_freed_memory

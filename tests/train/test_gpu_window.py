@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from kernels.weights import read_weights, save_weights
+from tests.cli_helpers import ROOT
 from tests.media import make_clip
 from tests.train.conftest import shapes_image
 
-ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "benchmarks" / "gpu_window.sh"
 RECIPE = ROOT / "training" / "b1u25-x234" / "recipe.args"
 REAL_INPUT_RECIPE = ROOT / "training" / "real-input" / "recipe.args"

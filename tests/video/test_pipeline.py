@@ -25,10 +25,8 @@ from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.frames import plane_view
 from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import ROOT, run_cli
 from tests.media import VFR_PTS_MS, make_clip, probe
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_vfr_clip_with_audio_keeps_timestamps_audio_and_colour(tmp_path, tiny_weights, capsys):
