@@ -1,18 +1,25 @@
-"""What the pipeline costs beyond its model stage, split into per frame and per run.
+"""What the pipeline keeps of its model stage on a long video, and what it costs per run.
 
-    python -m benchmarks.pipeline_cost [--size 320x240] [--frames 4 32] [--rounds 3] [--out F.json]
+    python -m benchmarks.pipeline_cost [--size 320x240] [--frames 64 128] [--rounds 3] [--out F.json]
 
 `drrn-stream bench` reports e2e_fraction on one short clip, where a run's fixed costs (opening the
-input and the encoder, the first frames, the encoder's lookahead flushed at the end) weigh as much
-as the frames. Here the whole pipeline (warm model, as bench's pipeline runs) runs on two lengths
-of the same synthetic clip, rounds alternating: the slope of wall time over frames is the per-frame
-cost, to set against the model stage alone; the intercept is the fixed cost per run.
+input and the encoder, the first frames, the encoder's buffered frames flushed at the end) weigh as
+much as the frames. libx264 medium holds 41 frames before its first packet (320x240, this machine):
+on a clip shorter than that, all its encoding waits until the model has finished and looks like a
+per-frame cost, though on a long video it overlaps the model. So both clip lengths here are longer.
+Each round runs, in random order, the model stage alone (warm, as bench's pipeline runs it) and the
+whole pipeline on both lengths of the same synthetic clip:
+- `long_share`: the model stage's pace over the long clip's whole run, per round (paired, since this
+  machine's speed drifts by ~10% between minutes), fixed costs included: what a user sees;
+- the slope of wall time over frames (medians) is the steady per-frame cost, the intercept the
+  fixed cost per run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import tempfile
 from datetime import date
@@ -23,33 +30,40 @@ from stream.bench.measure import GemmPeak, cpu_isa, host_name, model_rates, pipe
 from stream.bench.synthetic import write_clip
 from stream.video.enhance import EnhanceOptions
 
+ALONE_FRAMES = 32  # the model stage's pace, timed frame by frame
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="320x240", help="output WxH (x2)")
-    parser.add_argument("--frames", type=int, nargs=2, default=[4, 32])
+    parser.add_argument("--frames", type=int, nargs=2, default=[64, 128], help="the two clip lengths")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
     loaded = ModelChoice().load()
     restorer, options = loaded.restorer, EnhanceOptions(scale=2, overwrite=True)
-    walls: dict[int, list[float]] = {n: [] for n in args.frames}
-    alone: list[float] = []
+    short, long = sorted(args.frames)
+    walls: dict[int, list[float]] = {short: [], long: []}
+    alone: list[float] = []  # seconds a frame
     with tempfile.TemporaryDirectory() as tmp:
-        clips = {n: write_clip(Path(tmp) / f"in{n}.mp4", width // 2, height // 2, n) for n in args.frames}
+        clips = {n: write_clip(Path(tmp) / f"in{n}.mp4", width // 2, height // 2, n) for n in walls}
+        runs = {n: lambda n=n: walls[n].append(n / pipeline_run(restorer, options, clips[n], Path(tmp) / "o.mp4")[0])
+                for n in walls}  # fmt: skip
+        runs[0] = lambda: alone.append(statistics.mean(1 / fps for fps in model_rates(
+            restorer, GemmPeak(restorer.device, restorer.precision), 2, width, height, ALONE_FRAMES)[0]))  # fmt: skip
         for _ in range(args.rounds):
-            alone += model_rates(restorer, GemmPeak(restorer.device, restorer.precision), 2, width, height, 8)[0]
-            for n, clip in clips.items():
-                fps, _ = pipeline_run(restorer, options, clip, Path(tmp) / "out.mp4")
-                walls[n].append(n / fps)
-    (short, long), (w_short, w_long) = args.frames, [statistics.median(walls[n]) for n in args.frames]
+            for key in random.sample(list(runs), len(runs)):
+                runs[key]()
+    long_share = [model * long / wall for model, wall in zip(alone, walls[long], strict=True)]
+    w_short, w_long = statistics.median(walls[short]), statistics.median(walls[long])
     per_frame = (w_long - w_short) / (long - short)
     record = {
         "model": str(loaded.ran), "size": args.size, "host": host_name(restorer.device), "isa": cpu_isa(),
-        "date": date.today().isoformat(), "walls": walls, "model_stage_s": 1 / statistics.median(alone),
+        "date": date.today().isoformat(), "walls": walls, "model_stage_s": alone,
+        "long_share": long_share, "long_share_median": statistics.median(long_share),
         "pipeline_per_frame_s": per_frame, "fixed_per_run_s": w_short - short * per_frame,
-        "steady_fraction": (1 / statistics.median(alone)) / per_frame,
+        "steady_fraction": statistics.median(alone) / per_frame,
     }  # fmt: skip
     print(json.dumps(record, indent=1))
     if args.out:
