@@ -3,9 +3,9 @@
 Times the CUDA runner (graphs, fp16 unless named) on one synthetic frame per size, unfused and
 with cuDNN's fused conv + ReLU / conv + add + ReLU (kernels.cudnn_fused), in 256 tiles (the CUDA
 default until this probe) and on whole frames (the default since): each path's median of --reps
-timed calls after warm-up, against the device's fp16 GEMM peak sampled at the start. Then Set5
-x2 PSNR of the shipped weights on each whole-frame path against true fp32, so a faster path that
-loses quality shows it.
+timed calls after warm-up, against the device's fp16 GEMM peak sampled at the start; and what
+an fp8 GEMM of one conv's shape takes against the fused conv. Then Set5 x2 PSNR of the shipped
+weights on each whole-frame path against true fp32, so a faster path that loses quality shows it.
 
     python -m benchmarks.gpu_probe [--sizes 1280x720,1920x1080] [--reps 10] [--set5 DIR] [--json FILE]
 """
@@ -73,6 +73,35 @@ def speed(model: DRRN, sizes: list[tuple[int, int]], reps: int, peak_tflops: flo
     return rows
 
 
+def fp8_ceiling(width: int, height: int, reps: int) -> dict:
+    """One conv of a unit at this size, three ways, ms each: cuDNN's fused fp16 conv + ReLU (what a
+    unit runs now); the same multiply-adds as one fp16 GEMM of im2col's shape (the im2col not done);
+    and as one scaled fp8 (e4m3) GEMM of that shape. Whether an implicit-GEMM fp8 kernel could beat
+    the fused conv at all (issue #23's stretch goal; its quality: benchmarks.fp8_quality)."""
+    c, m = 128, width * height
+    x = torch.rand(1, c, height, width, device="cuda", dtype=torch.float16).contiguous(
+        memory_format=torch.channels_last
+    )
+    w = (torch.randn(c, c, 3, 3, device="cuda") * 0.03).half().contiguous(memory_format=torch.channels_last)
+    a16, b16 = torch.rand(m, 9 * c, device="cuda").half(), (torch.randn(c, 9 * c, device="cuda") * 0.03).half()
+    a8, b8, one = a16.to(torch.float8_e4m3fn), b16.to(torch.float8_e4m3fn), torch.ones((), device="cuda")
+    ways = {  # _scaled_mm takes its second operand column-major: b8 is N x K, so b8.t() is
+        "fused fp16 conv + ReLU": lambda: torch.cudnn_convolution_relu(x, w, None, [1, 1], [1, 1], [1, 1], 1),
+        "fp16 GEMM of im2col's shape": lambda: a16 @ b16.t(),
+        "fp8 e4m3 scaled GEMM of im2col's shape": lambda: torch._scaled_mm(
+            a8, b8.t(), one, one, out_dtype=torch.float16
+        ),
+    }
+    row: dict = {"size": f"{width}x{height}"}
+    for name, fn in ways.items():
+        try:
+            row[f"{name}, ms"] = round(seconds_per_call(fn, reps) * 1000, 3)
+        except Exception as e:  # one way failing must not cost the others' numbers
+            row[name] = f"{type(e).__name__}: {e}"[:300]
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def quality(model: DRRN, set5: Path) -> dict:
     """Set5 x2 mean PSNR per path: true fp32 eager, then the runner's paths on whole images."""
     lumas = read_dataset(set5)
@@ -116,6 +145,7 @@ def main() -> None:
     print(json.dumps(record), flush=True)
     with torch.inference_mode():
         record["speed"] = speed(model, sizes, args.reps, peak_tflops)
+        record["fp8_ceiling"] = fp8_ceiling(*sizes[0], args.reps)
         if args.set5:
             record["set5_x2_psnr"] = quality(model, args.set5)
     if args.json:
