@@ -110,7 +110,8 @@ class GemmPeak:
     """The device's matrix-multiply rate: the best of several GEMM-shaped kernels, then re-sampled.
 
     A shared machine's speed drifts over minutes, so the peak is sampled again, sustained for
-    about a second, right before each of the model's batches; the best sample is the limit.
+    about a second, once per model turn before its warm-up batch (model_rates says why not before
+    every batch); the best sample is the limit.
     """
 
     def __init__(self, device: torch.device, precision: str) -> None:
