@@ -27,7 +27,7 @@ from kernels.weights import DEFAULT_PRETRAINED, load_drrn
 from stream.eval.protocol import bicubic_patches, eager_fp32, evaluate_dataset, read_dataset
 
 E4M3_MAX = 448.0  # the largest finite float8_e4m3fn
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path("../shared/data")  # run from the repository root, as the other benchmarks
 ROUNDINGS = ("fp32", "fp16", "fp8-dynamic", "fp8-static")
 
 

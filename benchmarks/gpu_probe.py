@@ -85,7 +85,7 @@ def fp8_ceiling(width: int, height: int, reps: int) -> dict:
     w = (torch.randn(c, c, 3, 3, device="cuda") * 0.03).half().contiguous(memory_format=torch.channels_last)
     a16, b16 = torch.rand(m, 9 * c, device="cuda").half(), (torch.randn(c, 9 * c, device="cuda") * 0.03).half()
     a8, b8, one = a16.to(torch.float8_e4m3fn), b16.to(torch.float8_e4m3fn), torch.ones((), device="cuda")
-    ways = {  # _scaled_mm takes its second operand column-major: b8 is N x K, so b8.t() is
+    ways = {  # _scaled_mm takes its second operand column-major: b8 is N x K, so b8.t() (K x N) is
         "fused fp16 conv + ReLU": lambda: torch.cudnn_convolution_relu(x, w, None, [1, 1], [1, 1], [1, 1], 1),
         "fp16 GEMM of im2col's shape": lambda: a16 @ b16.t(),
         "fp8 e4m3 scaled GEMM of im2col's shape": lambda: torch._scaled_mm(

@@ -34,7 +34,7 @@ from kernels.weights import load_drrn
 from stream.bench.measure import cpu_isa, host_name
 from stream.eval.protocol import bicubic_patches, evaluate_dataset, read_dataset
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path("../shared/data")  # run from the repository root, as the other benchmarks
 _SAME = ([1, 1], [1, 1], [1, 1], 1)  # stride, padding, dilation, groups
 Forward = Callable[[torch.Tensor, int], torch.Tensor]
 
