@@ -1,6 +1,6 @@
 """What the pipeline keeps of its model stage on a long video, and what it costs per run.
 
-    python -m benchmarks.pipeline_cost [--size 320x240] [--frames 64 128] [--rounds 3] [--out F.json]
+    python -m benchmarks.pipeline_cost [--size 320x240] [--frames 64 128] [--rounds 3] [--precision auto] [--out F.json]
 
 `drrn-stream bench` reports e2e_fraction on one short clip, where a run's fixed costs (opening the
 input and the encoder, the first frames, the encoder's buffered frames flushed at the end) weigh as
@@ -38,10 +38,11 @@ def main() -> None:
     parser.add_argument("--size", default="320x240", help="output WxH (x2)")
     parser.add_argument("--frames", type=int, nargs=2, default=[64, 128], help="the two clip lengths")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--precision", default="auto", help="as enhance's --precision (int8: the ONNX Runtime file)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
-    loaded = ModelChoice().load()
+    loaded = ModelChoice(precision=args.precision).load()
     restorer, options = loaded.restorer, EnhanceOptions(scale=2, overwrite=True)
     short, long = sorted(args.frames)
     walls: dict[int, list[float]] = {short: [], long: []}
