@@ -23,6 +23,7 @@ import random
 import statistics
 import tempfile
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from kernels.choice import ModelChoice
@@ -49,13 +50,20 @@ def main() -> None:
     alone: list[float] = []  # seconds a frame
     with tempfile.TemporaryDirectory() as tmp:
         clips = {n: write_clip(Path(tmp) / f"in{n}.mp4", width // 2, height // 2, n) for n in walls}
-        runs = {n: lambda n=n: walls[n].append(n / pipeline_run(restorer, options, clips[n], Path(tmp) / "o.mp4")[0])
-                for n in walls}  # fmt: skip
-        runs[0] = lambda: alone.append(statistics.mean(1 / fps for fps in model_rates(
-            restorer, GemmPeak(restorer.device, restorer.precision), 2, width, height, ALONE_FRAMES)[0]))  # fmt: skip
+
+        def alone_turn() -> None:
+            peak = GemmPeak(restorer.device, restorer.precision)
+            alone.append(
+                statistics.mean(1 / fps for fps in model_rates(restorer, peak, 2, width, height, ALONE_FRAMES)[0])
+            )
+
+        def pipeline_turn(n: int) -> None:
+            walls[n].append(n / pipeline_run(restorer, options, clips[n], Path(tmp) / "o.mp4")[0])
+
+        turns = [alone_turn, partial(pipeline_turn, short), partial(pipeline_turn, long)]
         for _ in range(args.rounds):
-            for key in random.sample(list(runs), len(runs)):
-                runs[key]()
+            for turn in random.sample(turns, len(turns)):
+                turn()
     long_share = [model * long / wall for model, wall in zip(alone, walls[long], strict=True)]
     w_short, w_long = statistics.median(walls[short]), statistics.median(walls[long])
     per_frame = (w_long - w_short) / (long - short)
