@@ -30,9 +30,7 @@ class ModelChoice:
     weights: str | None = None  # a weights file (any format convert reads), an .onnx file, or a shipped name
     units: int | None = None  # recursive units; None: the depth the weights were trained at
     device: str = "auto"  # auto: the first GPU where CUDA is available, else the CPU
-    precision: Precision = (
-        "auto"  # auto: fp16 on CUDA; on a CPU int8 with VNNI and no AMX, bf16 where native, else fp32
-    )
+    precision: Precision = "auto"  # auto: fp16 on CUDA; on a CPU int8 with AMX or VNNI, bf16 where native, else fp32
     tile: int | None = None  # core of a tile in output pixels; None: the device's default; 0: whole frames
     halo: int = HALO
     batch: int | None = None  # tiles per forward pass; None: the device's default
@@ -82,7 +80,7 @@ class Resolved:
     trained_units: int  # the depth the weights were trained at
     device: str  # "cpu", "cuda:0"
     precision: str  # fp32, bf16, fp16; an ONNX file's own (int8 too)
-    backend: str  # "PyTorch", or "ONNX Runtime (CPUExecutionProvider)"
+    backend: str  # "PyTorch", "PyTorch (oneDNN, AMX)" (int8), "ONNX Runtime (CPUExecutionProvider, AVX512-VNNI)"
     tiling: Tiling
     notices: tuple[str, ...] = ()  # what the user should hear about the choice (bf16 emulated, ...)
     content: str = ""  # why these weights: "compressed input (h264, quantiser 31)"; "" where named or by default

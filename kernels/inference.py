@@ -13,6 +13,7 @@ import torch
 from kernels import onednn
 from kernels.host_memory import keep_freed_memory
 from kernels.model import DRRN
+from kernels.onednn import ActivationPeaks
 from kernels.tiling import Tiling, run_tiled
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # resolved precision -> dtype
@@ -98,23 +99,29 @@ class Restorer:
     graphs (kernels.cuda_runner); elsewhere, the eager model under autocast.
     """
 
-    def __init__(self, model: DRRN, device: torch.device, precision: str, tiling: Tiling) -> None:
+    def __init__(
+        self, model: DRRN, device: torch.device, precision: str, tiling: Tiling, peaks: ActivationPeaks | None = None
+    ) -> None:
+        """precision "int8" (CPU only) runs kernels.onednn.Int8Forward with the weights' calibrated `peaks`."""
         self.device, self.precision, self.tiling = device, precision, tiling
         # A copy: the caller's model stays where and as it was. oneDNN and cuDNN prefer NHWC.
         self.model = copy.deepcopy(model).to(device, memory_format=torch.channels_last)
         self.units, self.variable_depth = model.config.units, True  # all units share weights: any depth runs
         self.channels, self.backend = model.config.channels, "PyTorch"
-        dtype = DTYPES[precision]
+        self._fused: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+        if precision == "int8":
+            assert device.type == "cpu" and peaks is not None, "int8 runs on the CPU, with calibrated weights"
+            self._fused, self.backend = onednn.Int8Forward(self.model, peaks), onednn.INT8_BACKEND
         # bf16 fused only where the CPU has bf16 instructions; elsewhere autocast (docs/QUALITY.md measured it)
-        fuse = device.type == "cpu" and onednn.available() and (dtype == torch.float32 or cpu_has_native_bf16())
-        self._fused = onednn.FusedForward(self.model, dtype) if fuse else None
+        elif device.type == "cpu" and onednn.available() and (precision == "fp32" or cpu_has_native_bf16()):
+            self._fused = onednn.FusedForward(self.model, DTYPES[precision])
         if device.type == "cpu":
             keep_freed_memory()
-        self._cuda = _cuda_runner(self.model, dtype, tiling) if device.type == "cuda" else None
+        self._cuda = _cuda_runner(self.model, DTYPES[precision], tiling) if device.type == "cuda" else None
 
     def _forward(self, x: torch.Tensor, units: int) -> torch.Tensor:
         if self._fused is not None:
-            return self._fused(x, units).float()
+            return self._fused(x, units)
         dtype = DTYPES[self.precision]
         with no_tf32() if dtype == torch.float32 else torch.autocast(self.device.type, dtype):
             return self.model(x.contiguous(memory_format=torch.channels_last), units).float()

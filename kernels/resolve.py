@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from kernels import onednn
 from kernels.choice import Loaded, ModelChoice, Precision, Resolved
 from kernels.errors import ChoiceError
 from kernels.inference import Restorer, Restores, cpu_bf16, cpu_flags, cpu_has_native_bf16
@@ -40,8 +41,9 @@ def device_for(device: str = "auto") -> torch.device:
 
 def precision_for(precision: Precision, device: torch.device) -> tuple[str, tuple[str, ...]]:
     """The precision that runs, and what the user should hear about it. auto: fp16 on CUDA, bf16 on
-    a CPU with bf16 instructions, else fp32. bf16 asked of a CPU without them runs emulated (with a
-    warning), or, where oneDNN has no bf16 convolution at all (AVX2 only), fp32 (with a notice)."""
+    a CPU with bf16 instructions, else fp32 (where int8 does not run: settle and shipped_int8 ask that
+    first). bf16 asked of a CPU without them runs emulated (with a warning), or, where oneDNN has no
+    bf16 convolution at all (AVX2 only), fp32 (with a notice)."""
     if precision == "auto":
         return ("fp16" if device.type == "cuda" else "bf16" if cpu_has_native_bf16() else "fp32"), ()
     if precision == "fp16" and device.type == "cpu":
@@ -63,7 +65,8 @@ def load(choice: ModelChoice) -> Loaded:
         loaded = settle_onnx(runs)
     else:
         ran, weights = settle(runs)
-        restorer = Restorer(build_drrn(weights, ran.units), torch.device(ran.device), ran.precision, ran.tiling)
+        model = build_drrn(weights, ran.units)
+        restorer = Restorer(model, torch.device(ran.device), ran.precision, ran.tiling, weights.int8_peaks)
         loaded = Loaded(restorer, weights, ran)
     return replace(loaded, ran=replace(loaded.ran, content=content_words(choice)))
 
@@ -74,12 +77,15 @@ def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
         loaded = settle_onnx(choice)
         return loaded.ran, loaded.weights
     device = device_for(choice.device)
-    precision, notices = precision_for(choice.precision, device)
     weights = find_weights(choice.weights_name)
     units = choice.units or weights.run_units
+    if onednn_int8_runs(choice, device, weights, units):
+        precision, notices, backend = "int8", (), onednn.INT8_BACKEND.replace(")", ", AMX)")  # why it runs
+    else:
+        (precision, notices), backend = precision_for(choice.precision, device), "PyTorch"
     tiling = tiling_for(device, choice.tile, choice.halo, choice.batch)
     notices += int8_notices(choice, device, units)
-    ran = Resolved(describe(weights), units, weights.units, str(device), precision, "PyTorch", tiling, notices)
+    ran = Resolved(describe(weights), units, weights.units, str(device), precision, backend, tiling, notices)
     return ran, weights
 
 
@@ -98,11 +104,35 @@ def int8_isa() -> str:
     return next((name for flag, name in INT8_FLAGS.items() if flag in flags), "")
 
 
+def amx_int8() -> bool:
+    """Whether int8 runs here as oneDNN's int8 convolutions through PyTorch: on a CPU with AMX, where
+    they run 1.5x PyTorch's bf16 (the fastest path before) at -0.01 dB (Intel Xeon, docs/PERFORMANCE.md).
+    Elsewhere int8 is the shipped ONNX file (int8_pays)."""
+    return "amx_int8" in cpu_flags() and onednn.int8_available()
+
+
+def onednn_int8_runs(choice: ModelChoice, device: torch.device, weights: Weights, units: int) -> bool:
+    """Whether `choice` runs oneDNN's int8 forward: --precision int8 or auto, on a CPU with AMX, weights
+    calibrated for int8 at least `units` deep (the shipped ones are). int8 asked but not so: one line."""
+    if device.type != "cpu" or choice.precision not in ("auto", "int8") or not amx_int8():
+        return False
+    peaks = weights.int8_peaks
+    if peaks is not None and units <= peaks.units:
+        return True
+    if choice.precision == "int8":
+        state = "not calibrated for int8" if peaks is None else f"calibrated for int8 up to {peaks.units} units"
+        raise ChoiceError(
+            f"--precision int8: {weights.source} {state}; calibrate them with drrn-stream convert "
+            "WEIGHTS OUT.safetensors --calibration IMAGES"
+        )
+    return False
+
+
 def int8_pays() -> bool:
     """Whether the shipped int8 model is this CPU's fastest path (docs/PERFORMANCE.md): with VNNI, int8
     runs 3.9x PyTorch fp32 (AMD EPYC, AVX512-VNNI/BF16); without it ONNX Runtime's int8 gains far
-    less. Where the CPU has AMX, PyTorch's bf16 through oneDNN's AMX kernels is faster still (1.5x
-    the int8 model, Intel Xeon), so bf16 runs there."""
+    less. Where the CPU has AMX, oneDNN's AMX kernels through PyTorch are faster than the int8 model
+    in bf16 and faster still in int8 (amx_int8; Intel Xeon, docs/PERFORMANCE.md), so PyTorch runs there."""
     return bool(int8_isa()) and "amx_bf16" not in cpu_flags()
 
 
@@ -122,8 +152,10 @@ def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
         return None
     if device_for(choice.device).type != "cpu":
         if choice.precision == "int8":
-            raise ChoiceError("--precision int8 runs on the CPU (ONNX Runtime); on CUDA fp16 is the fast path")
+            raise ChoiceError("--precision int8 runs on the CPU; on CUDA fp16 is the fast path")
         return None
+    if amx_int8():
+        return None  # int8 runs through PyTorch here (settle)
     path = shipped_int8_file(choice, choice.units)
     if path is not None and (choice.precision == "int8" or int8_pays()) and has_onnxruntime():
         return replace(choice, weights=str(path), units=None, precision="auto")

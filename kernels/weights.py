@@ -28,6 +28,7 @@ import torch
 from kernels import safe_pickle
 from kernels.errors import WeightsError, reason
 from kernels.model import DRRN, DRRNConfig
+from kernels.onednn import PEAKS_KEY, ActivationPeaks
 from kernels.pretrained import DEFAULT_PRETRAINED, PRETRAINED, pretrained_path
 
 # Our parameter name -> the names other DRRN releases use for the same tensor.
@@ -74,6 +75,11 @@ class Weights:
             return self.units
         depths = sorted(set.intersection(*(set(s) for s in series)))
         return next(u for u in depths if all(s[u] >= max(s.values()) - DEPTH_TOLERANCE for s in series))
+
+    @property
+    def int8_peaks(self) -> ActivationPeaks | None:
+        """The activation peaks calibrated for the int8 forward (`drrn-stream convert --calibration`), if any."""
+        return ActivationPeaks.from_json(self.metadata[PEAKS_KEY]) if PEAKS_KEY in self.metadata else None
 
     def digest(self) -> str:
         """sha256 of the tensors (our names, in order): what an export records of the weights it holds."""

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
+from kernels import onednn
 from kernels.colour import LumaCoding
 from kernels.inference import DTYPES, Restores, cpu_flags
 from kernels.model import flops_per_pixel
@@ -106,6 +107,27 @@ def gemm_candidates(device: torch.device, dtype: torch.dtype) -> dict[str, tuple
     return kernels
 
 
+def int8_candidates() -> dict[str, tuple[Callable[[], object], float]]:
+    """The CPU's int8 GEMM-shaped kernels at their best: oneDNN's 1x1 int8 convs (uint8 x int8), as
+    kernels.onednn runs DRRN's units, and an int8 matmul."""
+    kernels: dict[str, tuple[Callable[[], object], float]] = {}
+    for c, side in (128, 128), (256, 128), (512, 64):
+        x = torch.randint(0, 256, (1, c, side, side), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+        scales, zero = torch.full((c,), 0.01), torch.zeros(c, dtype=torch.int64)
+        w = torch.ops.onednn.qconv_prepack(torch.ones(c, c, 1, 1, dtype=torch.int8), scales, 1.0, 0, [1, 1], [0, 0],
+                                           [1, 1], 1, None)  # fmt: skip
+
+        def run(x: torch.Tensor = x, w: torch.Tensor = w, s: torch.Tensor = scales, z: torch.Tensor = zero) -> object:
+            return torch.ops.onednn.qconv2d_pointwise(
+                x, 1.0, 0, w, s, z, None, [1, 1], [0, 0], [1, 1], 1, 1.0, 0, None, "none", [], ""
+            )  # as kernels.onednn runs the units' convs, with no padding
+
+        kernels[f"int8 1x1 conv {c}->{c} on {tuple(x.shape)}"] = (run, 2 * x.numel() * c)
+    a = torch.randint(-128, 128, (2048, 2048), dtype=torch.int8)
+    kernels["int8 mm 2048x2048x2048"] = (lambda: torch._int_mm(a, a), 2 * 2048**3)
+    return kernels
+
+
 class GemmPeak:
     """The device's matrix-multiply rate: the best of several GEMM-shaped kernels, then re-sampled.
 
@@ -115,9 +137,13 @@ class GemmPeak:
     """
 
     def __init__(self, device: torch.device, precision: str) -> None:
-        """`precision` as the model runs it; an int8 model is held against the float32 peak."""
+        """`precision` as the model runs it: int8 against the CPU's int8 kernels where torch has oneDNN's,
+        else against float32's."""
         self.device = device
-        candidates = gemm_candidates(device, DTYPES.get(precision, torch.float32))
+        if precision == "int8" and device.type == "cpu" and onednn.int8_available():
+            candidates = int8_candidates()
+        else:
+            candidates = gemm_candidates(device, DTYPES.get(precision, torch.float32))
         with torch.inference_mode():
             rates = {name: flop / _best_seconds(fn, device, 8) / 1e9 for name, (fn, flop) in candidates.items()}
         self.kernel = max(rates, key=rates.__getitem__)

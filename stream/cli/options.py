@@ -44,8 +44,8 @@ PrecisionOpt = Annotated[
     Precision,
     typer.Option(
         "--precision",
-        help="auto: fp16 on CUDA; on a CPU int8 (ONNX Runtime, shipped weights) where it has VNNI and no AMX, "
-        "else bf16 where native, else fp32.",
+        help="auto: fp16 on CUDA; on a CPU int8 where it has AMX (oneDNN through PyTorch, calibrated weights) or "
+        "VNNI (ONNX Runtime, shipped weights), else bf16 where native, else fp32.",
     ),
 ]
 TileOpt = Annotated[

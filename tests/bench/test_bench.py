@@ -5,9 +5,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from kernels import onednn
 from kernels.model import flops_per_pixel
 from kernels.resolve import precision_for
-from stream.bench.measure import ISA_FLAGS, gemm_candidates
+from stream.bench.measure import ISA_FLAGS, gemm_candidates, int8_candidates
 from tests.cli_helpers import run_cli
 from tests.conftest import random_drrn
 
@@ -31,6 +32,15 @@ def test_useful_work_per_pixel_is_what_the_model_computes(units, channels):
 def test_each_gemm_peak_candidate_does_the_work_it_is_credited_with():
     for name, (run, flop) in gemm_candidates(torch.device("cpu"), torch.float32).items():
         assert counted_flops(run) == flop, name
+
+
+@pytest.mark.skipif(not onednn.int8_available(), reason="this torch has no oneDNN int8 convolutions")
+def test_each_int8_peak_candidate_does_the_work_it_is_credited_with():
+    """All are square (c -> c, n x n x n): each output element sums as many products as it has channels or columns."""
+    with torch.inference_mode():
+        for name, (run, flop) in int8_candidates().items():
+            out = run()
+            assert isinstance(out, torch.Tensor) and flop == 2 * out.numel() * out.shape[1], name
 
 
 def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights):

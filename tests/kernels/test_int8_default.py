@@ -1,10 +1,11 @@
-"""The CPU default of issue #24: the shipped int8 model where the CPU has int8 instructions, PyTorch elsewhere."""
+"""The CPU default of issue #24: int8 where the CPU has int8 instructions (oneDNN's kernels through PyTorch
+with AMX, the shipped ONNX file through ONNX Runtime with VNNI alone), PyTorch bf16 or fp32 elsewhere."""
 
 import numpy as np
 import pytest
 import torch
 
-from kernels import resolve
+from kernels import onednn, resolve
 from kernels.choice import ModelChoice
 from kernels.errors import ChoiceError
 from kernels.pretrained import DEFAULT_PRETRAINED, INT8, int8_path
@@ -31,7 +32,7 @@ def cpu(monkeypatch):
 @pytest.mark.parametrize(
     "flags, bf16, backend, precision",
     [(VNNI, "native", "ONNX Runtime", "int8"), (AVX512_NO_VNNI, "emulated", "PyTorch", "fp32"),
-     (AVX2_ONLY, "none", "PyTorch", "fp32"), (AMX, "native", "PyTorch", "bf16"),
+     (AVX2_ONLY, "none", "PyTorch", "fp32"), (AMX, "native", "PyTorch", "int8"),
      ({"avx2", "avx_vnni"}, "none", "ONNX Runtime", "int8")],
 )  # fmt: skip
 def test_the_default_per_cpu_kind(cpu, flags, bf16, backend, precision):
@@ -39,7 +40,25 @@ def test_the_default_per_cpu_kind(cpu, flags, bf16, backend, precision):
     ran = ModelChoice(device="cpu").resolve()
     assert (ran.backend.split(" (")[0], ran.precision) == (backend, precision)
     assert ran.units == INT8[DEFAULT_PRETRAINED][1] and ran.trained_units == 25  # the default depth either way
-    assert ("VNNI" in str(ran)) == (precision == "int8")  # the header says why int8 runs
+    assert ("VNNI" in str(ran) or "AMX" in str(ran)) == (precision == "int8")  # the header says why int8 runs
+
+
+def test_with_amx_but_no_int8_convolutions_in_torch_bf16_runs(cpu, monkeypatch):
+    cpu(AMX, "native")
+    monkeypatch.setattr(resolve.onednn, "int8_available", lambda: False)
+    ran = ModelChoice(device="cpu").resolve()
+    assert (ran.backend, ran.precision) == ("PyTorch", "bf16")
+
+
+def test_with_amx_int8_runs_any_calibrated_depth_and_says_what_it_cannot(cpu, tiny_weights):
+    cpu(AMX, "native")
+    assert ModelChoice(device="cpu", units=25).resolve().precision == "int8"  # not only the ONNX file's 17
+    assert ModelChoice(device="cpu", units=26).resolve().precision == "bf16"  # past the calibration: auto moves on
+    with pytest.raises(ChoiceError, match="calibrated for int8 up to 25 units"):
+        ModelChoice(device="cpu", units=26, precision="int8").resolve()
+    assert ModelChoice(str(tiny_weights), device="cpu").resolve().precision == "bf16"
+    with pytest.raises(ChoiceError, match=r"tiny\.safetensors not calibrated for int8; calibrate them with drrn"):
+        ModelChoice(str(tiny_weights), device="cpu", precision="int8").resolve()
 
 
 def test_without_onnxruntime_a_notice_and_pytorch_runs(cpu, monkeypatch):
@@ -82,14 +101,18 @@ def test_each_shipped_int8_file_holds_its_shipped_weights_at_their_depth(name):
     assert find_weights(name).run_units == INT8[name][1]  # one default depth
 
 
+@pytest.mark.parametrize("kind", ["VNNI", "AMX"])
 @pytest.mark.parametrize("content", ["clean", "compressed"])
-def test_int8_restores_as_pytorch_fp32_does_at_its_depth(cpu, content):
+def test_int8_restores_as_pytorch_fp32_does_at_its_depth(cpu, content, kind):
     """Over 40 dB apart (about a level): int8's loss is its rounding, not another model's output;
-    for each content's set, and its header still says why it runs."""
-    cpu(VNNI, "native")
+    for each content's set and each int8 engine, and its header still says why it runs."""
+    if kind == "AMX" and not (onednn.int8_available() and torch.cpu._is_vnni_supported()):
+        pytest.skip("oneDNN's int8 kernels need VNNI or AMX (this CPU or this torch has neither)")
+    cpu(VNNI if kind == "VNNI" else AMX, "native")
     int8 = ModelChoice(device="cpu", precision="int8", content=content).load()
     fp32 = ModelChoice(device="cpu", precision="fp32", content=content).load()
     assert int8.ran.weights == fp32.ran.weights and f"for {content} input (as asked)" in str(int8.ran)
+    assert kind in int8.ran.backend and int8.ran.units == fp32.ran.units == 17
     yy, xx = np.mgrid[0:40, 0:48]
     y = torch.from_numpy((0.3 + 0.4 * np.sin(xx / 5.0) * np.cos(yy / 7.0)).astype(np.float32))[None, None]
     a, b = int8.restorer(y), fp32.restorer(y)
