@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--size", default="320x240", help="output WxH (x2)")
     parser.add_argument("--frames", type=int, nargs=2, default=[64, 128], help="the two clip lengths")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--precision", default="auto", help="as enhance's --precision (int8: the ONNX Runtime file)")
+    parser.add_argument("--precision", default="auto", help="as enhance's --precision, which says which int8 runs here")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))

@@ -6,7 +6,8 @@
 --set5: `drrn-stream eval --dataset ../shared/data/Set5 --scale 2 --scale 3 --scale 4 --units U --json`
 outputs; --clips: `python -m benchmarks.degraded --units U --scales 2 --specs clean x264:crf=23` outputs.
 They become the metadata curves `Weights.run_units` reads (psnr_by_units_Set5, psnr_by_units_clips_x2),
-so the default depth of shipped weights follows measurements, never a guess. Add the name to
+so the default depth of shipped weights follows measurements, never a guess; and the activation peaks
+that int8 on AMX scales by, from T91 (kernels.onednn). Add the name to
 kernels/pretrained (PRETRAINED, and INT8 with an export at the depth this prints).
 """
 
@@ -18,8 +19,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from kernels.weights import find_weights, save_weights
+from stream.cli.weights import int8_calibration
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "kernels" / "pretrained"
+CALIBRATION = Path("../shared/data/train/T91")  # int8's activation peaks, as the shipped int8 exports' ranges
 
 
 def set5_curves(paths: list[Path]) -> dict[str, dict[str, float]]:
@@ -59,6 +62,7 @@ def main() -> None:
         "psnr_by_units_Set5": json.dumps(set5_curves(args.set5)),
         "psnr_by_units_clips_x2": json.dumps(clip_curves(args.clips)),
     }
+    weights.metadata |= int8_calibration(weights, CALIBRATION)  # these tensors' peaks, never stale ones
     out = PRETRAINED / f"{args.name}.safetensors"
     save_weights(out, weights)
     print(f"wrote {out.relative_to(PRETRAINED.parents[1])}: default depth {find_weights(out).run_units} units")
