@@ -4,7 +4,8 @@
         --set5 S17.json S25.json --clips C17.json C25.json
 
 --set5: `drrn-stream eval --dataset ../shared/data/Set5 --scale 2 --scale 3 --scale 4 --units U --json`
-outputs; --clips: `python -m benchmarks.degraded --units U --scales 2 --specs clean x264:crf=23` outputs.
+outputs; --clips: `python -m benchmarks.degraded --units U --scales 2 --specs clean x264:crf=23` outputs (in
+a float precision: on a CPU with AMX `auto` is int8, so pass --precision bf16 there).
 They become the metadata curves `Weights.run_units` reads (psnr_by_units_Set5, psnr_by_units_clips_x2),
 so the default depth of shipped weights follows measurements, never a guess; and the activation peaks
 that int8 on AMX scales by, from T91 (kernels.onednn). Add the name to
