@@ -9,7 +9,7 @@ moved to the end of the op that feeds it: same arithmetic, one pass per conv.
 docs/PERFORMANCE.md measures the gain.
 
 Int8Forward runs the same graph with the units' convs in oneDNN's int8 kernels (AMX, VNNI):
-on an AMX Xeon 1.5x the bf16 forward at -0.01 dB (docs/PERFORMANCE.md, docs/QUALITY.md).
+on an AMX Xeon 1.7x the bf16 forward at -0.007 dB on Set5 (docs/PERFORMANCE.md, docs/QUALITY.md).
 """
 
 from __future__ import annotations

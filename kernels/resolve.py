@@ -106,7 +106,7 @@ def int8_isa() -> str:
 
 def amx_int8() -> bool:
     """Whether int8 runs here as oneDNN's int8 convolutions through PyTorch: on a CPU with AMX, where
-    they run 1.5x PyTorch's bf16 (the fastest path before) at -0.01 dB (Intel Xeon, docs/PERFORMANCE.md).
+    they run 1.7x PyTorch's bf16 (the fastest path before) at -0.007 dB (Intel Xeon, docs/PERFORMANCE.md).
     Elsewhere int8 is the shipped ONNX file (int8_pays)."""
     return "amx_int8" in cpu_flags() and onednn.int8_available()
 
