@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 DatasetOpt = Annotated[list[Path], typer.Option("--dataset", help="Folder of HR images; repeat for several.")]
 ScalesOpt = Annotated[list[int], typer.Option("--scale", min=2, max=4, help="Scale factor; repeat for several.")]
-EvalPrecisionOpt = Annotated[Precision, typer.Option("--precision", help="fp32, bf16 (CPU/CUDA), fp16 (CUDA), auto.")]
+EvalPrecisionOpt = Annotated[
+    Precision, typer.Option("--precision", help="fp32, bf16 (CPU/CUDA), fp16 (CUDA), int8 (CPU), auto.")
+]
 EvalTileOpt = Annotated[int | None, typer.Option("--tile", min=16, help="Tile size; default: whole images.")]
 WholeOpt = Annotated[bool, typer.Option("--whole", help="Whole images, no tiling (the default).")]
 Video = Annotated[Path, typer.Argument(help="A video whose frames serve as ground truth.")]
