@@ -93,7 +93,7 @@ class Resolved:
         return self.weights + depth + (f", for {self.content}" if self.content else "")
 
     def __str__(self) -> str:
-        """The header's words: "DRRN <model> on cpu in bf16, tiles 512 + halo 16, batch 1"."""
+        """The header's words: "DRRN <model> on cpu in int8, tiles 768 + halo 16, batch 1"."""
         backend = "" if self.backend == "PyTorch" else f" with {self.backend}"
         return f"DRRN {self.model} on {self.device} in {self.precision}{backend}, {self.tiling}"
 

@@ -33,7 +33,10 @@ class Tiling:
         return f"tiles {self.tile} + halo {self.halo}, batch {self.batch}"
 
 
-CPU_TILE, CPU_BATCH = 512, 1  # the CPU gains nothing from small tiles, so larger ones only cut halo work
+# Windows a multiple of this wide: oneDNN's CPU kernels (int8 and bf16, AMX Xeon) ran 392 x 459 windows 1.2x
+# slower per pixel than 392 x 448 or 392 x 464 (docs/PERFORMANCE.md), for at most 15 more pixels of context.
+WINDOW_ALIGN = 16
+CPU_TILE, CPU_BATCH = 768, 1  # on the CPU larger tiles only cut halo work; 768 runs 720p in 2 windows
 LIVE_ACTIVATIONS = 4  # full-width tensors a forward holds at once: h0, h, the unit's middle, cuDNN's workspace
 
 
@@ -41,12 +44,12 @@ def tiling_for(
     device: torch.device, tile: int | None = None, halo: int = Tiling.halo, batch: int | None = None
 ) -> Tiling:
     """The user's choices, with None meaning the device's default; tile 0 means whole frames.
-
     CUDA runs whole frames one at a time: no halo recomputed, no padding windows, and cuDNN at
     its fastest (43.9 fps at 720p on an H200 against 32.3 in 256 tiles, docs/PERFORMANCE.md); a
-    frame too large for the GPU's free memory is tiled (kernels.cuda_runner). On the CPU, DRRN
-    runs at the same GFLOP/s from 128 to 512 px tiles, so 512 tiles one at a time only remove
-    halo recomputation: none up to 512 px, 1.17x instead of 1.27x at 720p.
+    frame too large for the GPU's free memory is tiled (kernels.cuda_runner). On the CPU, tiles of
+    768 one at a time: frames up to 768 px run whole, 720p in two windows of 672 x 720 (1.13x the
+    speed of 512 tiles' six in int8, 1.06x in bf16; 1080p 1.03x), a window's activations 82 MB each
+    in int8 (the first conv's float32 output 327 MB) and 164 MB in bf16 (docs/PERFORMANCE.md).
     """
     cpu = device.type == "cpu"
     tile = (CPU_TILE if cpu else 0) if tile is None else tile
@@ -69,21 +72,26 @@ class Span:
 
 
 def spans(length: int, tile: int, halo: int) -> list[Span]:
-    """Cut one axis into the fewest cores of at most `tile`, balanced, each read with its halo."""
+    """Cut one axis into the fewest cores of at most `tile`, balanced, each read with its halo (or a
+    little more, centred, to make the window a multiple of WINDOW_ALIGN)."""
     core = math.ceil(length / math.ceil(length / tile))
-    size = min(core + 2 * halo, length)
+    size = _window(core, halo, length)
     out = []
     for start in range(0, length, core):
         end = min(start + core, length)
-        w0 = min(max(start - halo, 0), length - size)
+        w0 = min(max(start - (size - core) // 2, 0), length - size)
         out.append(Span(slice(start, end), slice(w0, w0 + size), slice(start - w0, end - w0)))
     return out
+
+
+def _window(core: int, halo: int, length: int) -> int:
+    return min(math.ceil((core + 2 * halo) / WINDOW_ALIGN) * WINDOW_ALIGN, length)
 
 
 def window_size(length: int, tiling: Tiling) -> int:
     """The size every window along an axis of this length shares."""
     assert tiling.tile is not None
-    return min(math.ceil(length / math.ceil(length / tiling.tile)) + 2 * tiling.halo, length)
+    return _window(math.ceil(length / math.ceil(length / tiling.tile)), tiling.halo, length)
 
 
 def plan(n: int, h: int, w: int, tiling: Tiling) -> torch.Tensor:

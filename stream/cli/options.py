@@ -50,7 +50,7 @@ PrecisionOpt = Annotated[
 ]
 TileOpt = Annotated[
     int | None,
-    typer.Option("--tile", min=0, help="Tile size in output pixels; 0: whole frames (CUDA's default); CPU: 512."),
+    typer.Option("--tile", min=0, help="Tile size in output pixels; 0: whole frames (CUDA's default); CPU: 768."),
 ]
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles or whole frames per forward pass; 1.")]
 HaloOpt = Annotated[int, typer.Option("--halo", min=0, help="Context around each tile, in pixels.")]

@@ -53,7 +53,7 @@ def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights):
     auto, _ = precision_for("auto", torch.device("cpu"))  # bf16 where the CPU has it natively, else fp32
     assert result["device"] == "cpu" and result["precision"] == auto and result["size"] == "48x32"
     assert (result["units"], result["frames"], result["scale"]) == (1, 3, 2)
-    assert result["tiling"] == "tiles 512 + halo 16, batch 1"  # the CPU's default
+    assert result["tiling"] == "tiles 768 + halo 16, batch 1"  # the CPU's default
     # the useful work is counted for the model that ran: 1 unit of 8 channels (tiny_weights), not B1U25
     per_pixel = result["model_gflops"] * 1e9 / (result["model_mpx_s"] * 1e6)
     assert math.isclose(per_pixel, flops_per_pixel(1, 8), rel_tol=1e-3)

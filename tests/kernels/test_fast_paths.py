@@ -64,7 +64,7 @@ def test_restorer_on_cpu_equals_the_eager_model_tiled_and_whole():
 
 def test_device_tiling_defaults_and_overrides():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert tiling_for(cpu) == Tiling(tile=512, halo=16, batch=1)
+    assert tiling_for(cpu) == Tiling(tile=768, halo=16, batch=1)
     assert tiling_for(cuda) == Tiling(tile=None, halo=16, batch=1)  # whole frames, as fast as cuDNN goes
     assert tiling_for(cpu, tile=0).tile is None  # whole frames
     assert tiling_for(cuda, tile=128, halo=8, batch=2) == Tiling(tile=128, halo=8, batch=2)
