@@ -2,7 +2,8 @@
 
 Each axis is cut into the fewest equal cores of at most `tile` pixels (a 288-pixel axis
 becomes two cores of 144, not 256 + 32), and each core is computed from a window that
-extends `halo` pixels past it on every side. Windows never leave the frame: at a frame edge they
+extends `halo` pixels past it on every side, or a few more to make the window a multiple of
+WINDOW_ALIGN (oneDNN's kernels run such widths faster). Windows never leave the frame: at a frame edge they
 are shifted inward, so the network's own zero padding meets the true frame border exactly
 as in whole-frame inference, and all windows of a frame share one shape (one batch, one
 kernel shape). Only the halo's cut-off context differs from whole-frame output;
