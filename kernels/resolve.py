@@ -80,7 +80,8 @@ def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
     weights = find_weights(choice.weights_name)
     units = choice.units or weights.run_units
     if onednn_int8_runs(choice, device, weights, units):
-        precision, notices, backend = "int8", (), onednn.INT8_BACKEND.replace(")", ", AMX)")  # why it runs
+        isa = "AMX" if amx_int8() else int8_isa()  # why it runs
+        precision, notices, backend = "int8", (), onednn.INT8_BACKEND.replace(")", f", {isa})")
     else:
         (precision, notices), backend = precision_for(choice.precision, device), "PyTorch"
     tiling = tiling_for(device, choice.tile, choice.halo, choice.batch)
@@ -111,10 +112,21 @@ def amx_int8() -> bool:
     return "amx_int8" in cpu_flags() and onednn.int8_available()
 
 
+def vnni_int8() -> bool:
+    """Whether this CPU has int8 dot products without AMX and torch oneDNN's int8 convolutions: there
+    --precision int8 that the shipped ONNX file cannot serve (another depth, other weights, no onnxruntime)
+    runs through PyTorch (1.14x the ONNX file with oneDNN held to VNNI kernels on a Xeon; unmeasured on
+    a VNNI CPU itself, so auto keeps the ONNX file)."""
+    return bool(int8_isa()) and onednn.int8_available()
+
+
 def onednn_int8_runs(choice: ModelChoice, device: torch.device, weights: Weights, units: int) -> bool:
-    """Whether `choice` runs oneDNN's int8 forward: --precision int8 or auto, on a CPU with AMX, weights
-    calibrated for int8 at least `units` deep (the shipped ones are). int8 asked but not so: one line."""
-    if device.type != "cpu" or choice.precision not in ("auto", "int8") or not amx_int8():
+    """Whether `choice` runs oneDNN's int8 forward: auto on a CPU with AMX, or --precision int8 on one with
+    AMX or VNNI (shipped_int8 asked first), weights calibrated for int8 at least `units` deep (the shipped
+    ones are). int8 asked but not so: one line."""
+    if device.type != "cpu" or choice.precision not in ("auto", "int8"):
+        return False
+    if not (amx_int8() or (choice.precision == "int8" and vnni_int8())):
         return False
     peaks = weights.int8_peaks
     if peaks is not None and units <= peaks.units:
@@ -159,7 +171,7 @@ def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
     path = shipped_int8_file(choice, choice.units)
     if path is not None and (choice.precision == "int8" or int8_pays()) and has_onnxruntime():
         return replace(choice, weights=str(path), units=None, precision="auto")
-    if choice.precision == "int8":
+    if choice.precision == "int8" and not vnni_int8():  # with VNNI, settle runs it through PyTorch or says why not
         raise ChoiceError(f"--precision int8 {int8_refusal(choice, path)}")
     return None
 

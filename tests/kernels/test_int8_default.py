@@ -78,10 +78,22 @@ def test_without_onnxruntime_a_notice_and_pytorch_runs(cpu, monkeypatch):
      (dict(weights="{tiny}"), "is shipped for the shipped weights only")],
 )  # fmt: skip
 def test_int8_asked_where_it_cannot_run_is_one_line(cpu, tiny_weights, choice, message):
-    cpu(VNNI, "native")
+    cpu(AVX512_NO_VNNI, "emulated")  # no int8 dot products: only the shipped ONNX file runs int8
     choice = {k: v.format(tiny=tiny_weights) if isinstance(v, str) else v for k, v in choice.items()}
     with pytest.raises(ChoiceError, match=message):
         ModelChoice(device="cpu", precision="int8", **choice).resolve()
+
+
+@pytest.mark.skipif(not onednn.int8_available(), reason="this torch has no oneDNN int8 convolutions")
+def test_with_vnni_int8_asked_beyond_the_onnx_file_runs_through_pytorch(cpu, tiny_weights, monkeypatch):
+    """Another depth, or no onnxruntime: oneDNN's int8 with VNNI kernels, the header saying so; auto keeps the file."""
+    cpu(VNNI, "native")
+    at9 = ModelChoice(device="cpu", units=9, precision="int8").resolve()
+    assert (at9.precision, at9.backend, at9.units) == ("int8", "PyTorch (oneDNN, AVX512-VNNI)", 9)
+    with pytest.raises(ChoiceError, match=r"tiny\.safetensors not calibrated for int8; calibrate them with drrn"):
+        ModelChoice(str(tiny_weights), device="cpu", precision="int8").resolve()
+    monkeypatch.setattr(resolve, "has_onnxruntime", lambda: False)
+    assert ModelChoice(device="cpu", precision="int8").resolve().backend == "PyTorch (oneDNN, AVX512-VNNI)"
 
 
 def test_another_depth_or_other_weights_run_pytorch_even_where_int8_pays(cpu, tiny_weights):
