@@ -108,13 +108,13 @@ def int8_isa() -> str:
 def amx_int8() -> bool:
     """Whether int8 runs here as oneDNN's int8 convolutions through PyTorch: on a CPU with AMX, where
     they run 1.7x PyTorch's bf16 (the fastest path before) at -0.007 dB (Intel Xeon, docs/PERFORMANCE.md).
-    Elsewhere int8 is the shipped ONNX file (int8_pays)."""
+    Elsewhere auto's int8 is the shipped ONNX file (int8_pays)."""
     return "amx_int8" in cpu_flags() and onednn.int8_available()
 
 
 def vnni_int8() -> bool:
-    """Whether this CPU has int8 dot products without AMX and torch oneDNN's int8 convolutions: there
-    --precision int8 that the shipped ONNX file cannot serve (another depth, other weights, no onnxruntime)
+    """Whether this CPU has int8 dot products (VNNI) and torch oneDNN's int8 convolutions: where it lacks
+    AMX, --precision int8 that the shipped ONNX file cannot serve (another depth, other weights, no onnxruntime)
     runs through PyTorch (1.14x the ONNX file with oneDNN held to VNNI kernels on a Xeon; unmeasured on
     a VNNI CPU itself, so auto keeps the ONNX file)."""
     return bool(int8_isa()) and onednn.int8_available()
