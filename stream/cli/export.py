@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from stream.cli.options import HALO, HaloOpt, UnitsOpt, WeightsOpt
-from stream.console import progress, say
+from stream.console import say
 from stream.errors import UserError
 
 Dst = Annotated[Path, typer.Argument(help="Output .onnx file.")]
@@ -40,10 +40,9 @@ def export_command(
     """Export DRRN to ONNX: one N x 1 x (tile + 2 halo)^2 window by default, as deployment runtimes take it."""
     import tempfile
 
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-
     from kernels.onnx_backend import OPSET, VALUE_RANGE, export_onnx, quantize_int8, set_metadata
     from kernels.weights import build_drrn, describe, find_weights
+    from stream.cli.evaluate import progress_bar
     from stream.eval.protocol import bicubic_patches
     from stream.files import write_atomically
 
@@ -72,8 +71,7 @@ def export_command(
             assert calibration is not None
             export_onnx(model, Path(work) / "float.onnx", None, False, metadata)  # calibrated on 64-px patches
             luma = list(bicubic_patches(calibration, 64, patches))
-            with progress(TextColumn("calibrating int8"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          transient=True) as display:  # fmt: skip
+            with progress_bar() as display:
                 task = display.add_task("calibrating int8", total=len(luma))
                 quantize_int8(Path(work) / "float.onnx", tmp, luma, method, lambda: display.advance(task))
             metadata["calibration"] = (

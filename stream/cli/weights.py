@@ -59,7 +59,7 @@ def int8_calibration(weights: Weights, folder: Path) -> dict[str, str]:
     from stream.cli.evaluate import progress_bar
     from stream.eval.protocol import bicubic_patches
 
-    with progress_bar("calibrating int8") as display:
+    with progress_bar() as display:
         task = display.add_task("calibrating int8", total=PATCHES)
         patches = bicubic_patches(folder, PATCH_SIZE, PATCHES)
         peaks = activation_peaks(build_drrn(weights), patches, lambda: display.advance(task))
