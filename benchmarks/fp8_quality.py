@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kernels.model import DRRN
+from kernels.onednn import activation_peaks
 from kernels.weights import DEFAULT_PRETRAINED, load_drrn
 from stream.eval.protocol import bicubic_patches, eager_fp32, evaluate_dataset, read_dataset
 
@@ -46,14 +47,11 @@ class RoundedConv(nn.Module):
         self.rounding, self.calls, self.amax = rounding, calls, amax  # amax: per call, filled by calibration
         w = conv.weight.detach()
         self.weight = w.half().float() if rounding == "fp16" else e4m3(w, w.abs().amax(dim=(1, 2, 3), keepdim=True))
-        self.calibrating = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls[0] += 1
         if self.rounding == "fp16":
             x = x.half().float()
-        elif self.calibrating:
-            self.amax[self.calls[0]] = max(self.amax.get(self.calls[0], 0.0), float(x.abs().amax()))
         else:
             x = e4m3(x, x.abs().amax() if self.rounding == "fp8-dynamic" else self.amax[self.calls[0]])
         return F.conv2d(x, self.weight, padding=1)
@@ -74,23 +72,22 @@ class RoundedDRRN(DRRN):
         self.calls[0] = 0
         return super().forward(x, units)
 
-    def calibrate(self, crops: Path) -> None:
-        """Each unit's largest activation over 24 bicubic crops of `crops`: the static scales."""
-        self.conv_a.calibrating = self.conv_b.calibrating = True
-        with torch.inference_mode():
-            for patch in bicubic_patches(crops, 96, 24):
-                self(torch.from_numpy(patch))
-        self.conv_a.calibrating = self.conv_b.calibrating = False
+    def calibrate(self, model: DRRN, crops: Path) -> None:
+        """The static scales: each unit's largest activations in `model` over 24 bicubic crops of
+        `crops`, as int8 calibrates (all are ReLU outputs); calls alternate conv_a (reads h), conv_b (t)."""
+        peaks = activation_peaks(model, bicubic_patches(crops, 96, 24))
+        for i in range(peaks.units):
+            self.amax[2 * i + 1], self.amax[2 * i + 2] = peaks.h[i], peaks.t[i]
 
 
 def rounded(weights: str, rounding: str) -> DRRN:
     model = load_drrn(weights)[0]
     if rounding == "fp32":
         return model
-    model = RoundedDRRN(model, rounding)
+    rounded_model = RoundedDRRN(model, rounding)
     if rounding == "fp8-static":
-        model.calibrate(DATA / "train" / "T91")
-    return model
+        rounded_model.calibrate(model, DATA / "train" / "T91")
+    return rounded_model
 
 
 def main() -> None:
