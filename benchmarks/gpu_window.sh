@@ -18,7 +18,8 @@
 #   Here:  benchmarks/gpu_window.sh collect FILES_AT   (state, curve and report into training/b1u25-x234)
 #   2. benchmarks/gpu_window.sh check   carry ["build/gpu-window/whl", "build/gpu-window/eval"], timeout_s 420
 #      the CUDA and Triton tests, Set5 x2 fp16 against fp32 with the reference weights, live at 640x480
-#      within 40 ms, benchmarks.gpu_probe (the CUDA paths side by side), bench at 1280x720.
+#      within 40 ms, benchmarks.gpu_probe (the CUDA paths side by side), bench at 1280x720, and
+#      benchmarks.train_probe (training steps a second by batch size, and where a step's time goes).
 #   3. Minutes left: `train` again with MINUTES=N (then `collect` again).
 # A third run, training/real-input-heavy (the weights for heavily compressed input), trains on LR coded at
 # CRF 27-40 alone: its kit is another folder, prepared with CRF=27-40 KIT=build/gpu-window-heavy (and carried
@@ -28,7 +29,7 @@
 # DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
 # SAVE_MINUTES (1), VAL_UNITS (9: depths validated besides 25), OUT (the device tool sets it), and for
 # a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION,
-# LIVE_SIZE, LIVE_FRAMES, LIVE_BUDGET (the check).
+# LIVE_SIZE, LIVE_FRAMES, LIVE_BUDGET, TRAIN_PROBE (more train_probe options) (the check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=${KIT:-build/gpu-window}
@@ -160,6 +161,8 @@ write_clip(Path('$live_clip'), *map(int, '${LIVE_SIZE:-640x480}'.split('x')), 30
     fi
     step "bench fp16" 120 "$python" -m stream bench --device "$device" --precision "${BENCH_PRECISION:-fp16}" \
         --size "${SIZE:-1280x720}" ${FRAMES:+--frames $FRAMES} ${UNITS:+--units $UNITS} --json > "$out/bench.json"
+    step "train probe" 90 "$python" -m benchmarks.train_probe --device "$device" ${UNITS:+--units $UNITS} \
+        ${TRAIN_PROBE:-} --json "$out/train_probe.json" >> "$log"
     cat "$log"
     ;;
 *)

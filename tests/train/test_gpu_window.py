@@ -112,12 +112,15 @@ def test_the_kit_rehearsed_on_the_cpu(
     out = tmp_path / "check"
     check_env = {"OUT": str(out), "UNITS": "1", "SIZE": "64x48", "FRAMES": "3", "EVAL_PRECISIONS": "fp32",
                  "BENCH_PRECISION": "fp32", "LIVE_SIZE": "32x24", "LIVE_FRAMES": "4",
-                 "LIVE_BUDGET": "5000"}  # fmt: skip
+                 "LIVE_BUDGET": "5000", "TRAIN_PROBE": "--patch 16 --batches 6 12 --seconds 0.1"}  # fmt: skip
     log = kit("check", env | check_env)
     assert "failed" not in log, log
     assert "4 enhanced frames" in log and "(0 over the budget)" in log
     assert json.loads((out / "reference_set5_x2_fp32.json").read_text())["results"][0]["images"] == 2
     assert json.loads((out / "bench.json").read_text())["size"] == "64x48"
+    probe = json.loads((out / "train_probe.json").read_text())
+    assert [row["batch"] for row in probe["batches"]] == [6, 12] and all(r["steps"] >= 2 for r in probe["batches"])
+    assert probe["profile"]["top"] and probe["profile"]["top"][0]["ms_per_step"] > 0
 
     shipped, weak = tmp_path / "shipped.safetensors", tmp_path / "weak.safetensors"
     weights = read_weights(tiny_weights)
