@@ -41,8 +41,8 @@ def score_clips(args: argparse.Namespace) -> dict:
     """Every clip at every scale and spec, each spec's LR restored by the weights a user's run on it gets
     (the shipped set its coding picks, unless --weights or --content names one)."""
     choice = ModelChoice(args.weights, args.units, device=args.device, precision=args.precision, content=args.content)
-    specs = {s: tuple(parse_degradation(x) for x in SPECS[s] if not args.specs or x in args.specs) for s in args.scales}
-    models = loaded_for(choice, {d for ds in specs.values() for d in ds})
+    specs = {s: tuple(map(parse_degradation, args.specs or SPECS[s])) for s in args.scales}
+    models = loaded_for(choice, dict.fromkeys(d for ds in specs.values() for d in ds))  # in order, for the header
     for ran in {m.ran.model: m.ran for m in models.values()}.values():
         print(ran, flush=True)
     rows = []
@@ -68,7 +68,7 @@ def score_clips(args: argparse.Namespace) -> dict:
 
 def protocol_text(args: argparse.Namespace) -> str:
     return (f"first {args.frames} frames of each clip (sintel after 300), centre {args.crop} px, LR by "
-            f"{args.downscale}, coded as one video by libx264 medium")  # fmt: skip
+            f"{args.downscale}, coded as one video by each spec's encoder (JPEG: frame by frame)")  # fmt: skip
 
 
 def table(paths: list[Path]) -> str:
@@ -90,7 +90,9 @@ def table(paths: list[Path]) -> str:
 
 
 def short(d: Degradation) -> str:
-    return "lossless" if d.clean else f"{d.codec} CRF {d.quality}" if d.quality is not None else str(d)
+    if d.clean:
+        return "lossless"
+    return f"JPEG q {d.quality}" if d.codec == "jpeg" else f"{d.codec} CRF {d.quality}"
 
 
 def main() -> None:
@@ -111,7 +113,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--scales", type=int, nargs="+", choices=sorted(SPECS), default=sorted(SPECS))
-    parser.add_argument("--specs", nargs="+", help="only these of SPECS (e.g. clean x264:crf=23)")
+    parser.add_argument("--specs", nargs="+", help="these at every scale (e.g. clean x265:crf=28 jpeg:q=40); "
+                        "default: SPECS, issue #22's, per scale")  # fmt: skip
     parser.add_argument("--units", type=int, help="the depth to run; default: the weights' own")
     args = parser.parse_args()
     if args.table:

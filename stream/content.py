@@ -141,7 +141,7 @@ def judge_degradation(degradation: Degradation) -> Judged:
     if degradation.clean:
         return "clean", "lossless LR"
     if degradation.codec == "jpeg":
-        return judge("mjpeg")
+        return "compressed", f"JPEG q {degradation.quality}"
     quality = float(degradation.quality or 0)
     return ("clean" if quality <= NEAR_LOSSLESS_QP else "compressed"), f"{degradation.codec} CRF {quality:.0f}"
 
