@@ -9,9 +9,10 @@ training alone gives), and with 30%, 60% and 70% of each batch from coded LR (tr
 x264 and x265, CRF 18-36, five kernels, intra and inter), 70% also at twice the rate (the recipe of
 real-input run 2, a set for compressed input only); and all coded, from the whole CRF range or from
 its heavy end alone (27-40: a set for the input whose quantiser says it is heavily compressed, the
-band where the broad set stays near bicubic). Each is scored as benchmarks/degraded.py
-scores the shipped weights (real clips, centre 256 px, FFmpeg bicubic, libx264 at CRF 18-33) and
-on Set5 by the papers' protocol. The sign to see: the coded fine-tunes gain more over bicubic on
+band where the broad set stays near bicubic); and 70% coded with JPEG among the codecs (a third of
+the coded LR, q 30-90: pictures and MJPEG cameras). Each is scored as benchmarks/degraded.py
+scores the shipped weights (real clips, centre 256 px, FFmpeg bicubic, libx264 at CRF 18-35, JPEG
+at q 40 and 75) and on Set5 by the papers' protocol. The sign to see: the coded fine-tunes gain more over bicubic on
 coded LR than the control, and keep its clean gain.
 """
 
@@ -23,15 +24,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.degraded import short
+from stream.degrade import parse_degradation
+
 DATA = Path("../shared/data")
 SMALL = ["--units", "3", "--channels", "32", "--scales", "2", "--patch", "31", "--batch", "64", "--optimizer", "adam",
          "--clip", "0", "--val-every", "0", "--log-every", "50"]  # fmt: skip
 TUNE_LR = 2e-4
 BROAD, HEAVY = "18-36", "27-40"  # the CRF bands coded LR is drawn from
-# name -> (coded share, lr, CRF band)
-TUNES = {"control": (0.0, TUNE_LR, BROAD), "coded30": (0.3, TUNE_LR, BROAD), "coded60": (0.6, TUNE_LR, BROAD),
-         "coded70": (0.7, TUNE_LR, BROAD), "coded70_lr2x": (0.7, 2 * TUNE_LR, BROAD),
-         "coded100": (1.0, TUNE_LR, BROAD), "heavy100": (1.0, TUNE_LR, HEAVY)}  # fmt: skip
+VIDEO, WITH_JPEG = "x264,x265", "x264,x265,jpeg"  # the codecs it is drawn from
+# name -> (coded share, lr, CRF band, codecs)
+TUNES = {"control": (0.0, TUNE_LR, BROAD, VIDEO), "coded30": (0.3, TUNE_LR, BROAD, VIDEO),
+         "coded60": (0.6, TUNE_LR, BROAD, VIDEO), "coded70": (0.7, TUNE_LR, BROAD, VIDEO),
+         "coded70_lr2x": (0.7, 2 * TUNE_LR, BROAD, VIDEO), "coded100": (1.0, TUNE_LR, BROAD, VIDEO),
+         "heavy100": (1.0, TUNE_LR, HEAVY, VIDEO), "coded70_jpeg": (0.7, TUNE_LR, BROAD, WITH_JPEG)}  # fmt: skip
+SPECS = ("clean", "x264:crf=18", "x264:crf=23", "x264:crf=28", "x264:crf=30", "x264:crf=33", "x264:crf=35",
+         "jpeg:q=40", "jpeg:q=75")  # benchmarks.degraded's x2 rows, and JPEG (pictures, MJPEG cameras)  # fmt: skip
 
 
 def stream(*args: str) -> None:
@@ -49,8 +57,8 @@ def train_all(work: Path, base_steps: int, tune_steps: int, arms: list[str]) -> 
                "--steps", str(base_steps))  # fmt: skip
     runs = {"base": base / "best.safetensors"}
     for name in arms:
-        share, lr, band = TUNES[name]
-        coded, out = coded_pack(work, pack, band), work / name
+        share, lr, band, codecs = TUNES[name]
+        coded, out = coded_pack(work, pack, band, codecs), work / name
         if not (out / "best.safetensors").exists():
             stream("train", "--data", str(pack), "--out", str(out), *SMALL, "--lr", str(lr), "--steps",
                    str(tune_steps), "--start-from", str(runs["base"]), "--coded", str(coded), "--coded-share",
@@ -59,12 +67,13 @@ def train_all(work: Path, base_steps: int, tune_steps: int, arms: list[str]) -> 
     return runs
 
 
-def coded_pack(work: Path, pack: Path, band: str) -> Path:
+def coded_pack(work: Path, pack: Path, band: str, codecs: str) -> Path:
     """The coded LR of the training pack at x2, two per image, CRFs drawn from `band` (made once)."""
-    coded = work / ("coded291_x2.npz" if band == BROAD else f"coded291_x2_crf{band}.npz")
+    name = "coded291_x2" + ("" if band == BROAD else f"_crf{band}") + ("" if codecs == VIDEO else "_jpeg")
+    coded = work / f"{name}.npz"
     if not coded.exists():
         stream("train", "--data", str(pack), "--pack-coded", str(coded), "--scales", "2", "--variants", "2",
-               "--crf", band)  # fmt: skip
+               "--crf", band, "--codecs", codecs)  # fmt: skip
     return coded
 
 
@@ -73,7 +82,7 @@ def score(runs: dict[str, Path], out: Path) -> None:
         clips = out / f"clips_{name}.json"
         if not clips.exists():
             subprocess.run([sys.executable, "-m", "benchmarks.degraded", "--out", str(clips), "--weights", str(weights),
-                            "--precision", "fp32", "--scales", "2"], check=True)  # fmt: skip
+                            "--precision", "fp32", "--scales", "2", "--specs", *SPECS], check=True)  # fmt: skip
         set5 = out / f"set5_{name}.json"
         if not set5.exists():
             result = subprocess.run([sys.executable, "-m", "stream", "eval", "--dataset", str(DATA / "Set5"), "--scale",
@@ -105,7 +114,8 @@ def plot(runs: dict[str, Path], out: Path, path: Path) -> None:
             sum(r["gain"] for r in mine if r["degrade"] == d) / sum(r["degrade"] == d for r in mine) for d in specs
         ]
         ax.bar([j + i * width for j in range(len(specs))], means, width, label=name)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(specs))], [d.split(":preset")[0] for d in specs])
+    labels = [short(parse_degradation(d)) for d in specs]
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(specs))], labels, rotation=30, ha="right")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(ylabel="gain over bicubic (dB)", title="B1U3 x2 on the clips: the base and its fine-tunes")
     ax.legend(fontsize="small")

@@ -22,10 +22,11 @@
 #      benchmarks.train_probe (training steps a second by batch size, and where a step's time goes).
 #   3. Minutes left: `train` again with MINUTES=N (then `collect` again).
 # A third run, training/real-input-heavy (the weights for heavily compressed input), trains on LR coded at
-# CRF 27-40 alone: its kit is another folder, prepared with CRF=27-40 KIT=build/gpu-window-heavy (and carried
+# CRF 27-40 alone: its kit is another folder, prepared with CRF=27-40 CODECS=x264,x265 KIT=build/gpu-window-heavy (and carried
 # as such: ["build/gpu-window-heavy/train", "build/gpu-window-heavy/eval"]); training/README.md.
 # Environment: DEVICE (cuda; cpu rehearses), MINUTES, STATE (training/b1u25-x234), KIT (build/gpu-window),
-# CRF (prepare: the coded LR's CRF band, 18-36),
+# CRF, CODECS (prepare: the coded LR's CRF band, 18-36, and codecs, x264,x265,jpeg; a STATE's coded.crf and
+# coded.codecs say what its run trains on, the same by default),
 # DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
 # SAVE_MINUTES (1), VAL_UNITS (9: depths validated besides 25), OUT (the device tool sets it), and for
 # a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION,
@@ -56,9 +57,10 @@ prepare)
     mkdir -p "$kit/train" "$kit/eval" "$kit/whl"
     "$python" -m stream train --data "$data/train" --pack "$kit/train/train291.npz"
     "$python" -m stream train --data "$data/Set5" --pack "$kit/train/set5.npz"
+    coded=(--crf "${CRF:-18-36}" --codecs "${CODECS:-x264,x265,jpeg}")
     "$python" -m stream train --data "$kit/train/train291.npz" --pack-coded "$kit/train/coded291.npz" --variants "${VARIANTS:-1}" \
-        --crf "${CRF:-18-36}"
-    "$python" -m stream train --data "$kit/train/set5.npz" --pack-coded "$kit/train/set5_coded.npz" --seed 1 --crf "${CRF:-18-36}"
+        "${coded[@]}"
+    "$python" -m stream train --data "$kit/train/set5.npz" --pack-coded "$kit/train/set5_coded.npz" --seed 1 "${coded[@]}"
     rm -rf "$kit/eval/Set5" "$kit/eval/Set14" && cp -r "$data/Set5" "$kit/eval/Set5"  # the check's eval reads a folder
     "$python" -m stream train --data "$data/Set14" --pack "$kit/eval/Set14.npz"  # the report's: its luma, a third the size
     cp "$reference" "$kit/eval/reference.params"
@@ -75,7 +77,8 @@ prepare)
     for call in "train eval" "whl eval"; do
         bytes=$tree; for part in $call; do bytes=$((bytes + $(du -sb "$kit/$part" | cut -f1))); done
         echo "carrying $call: $((bytes / 1048576)) MiB with the tree (a call carries at most 64)"
-        [ "$bytes" -lt $((62 * 1048576)) ] || { echo "error: too much to carry in one call" >&2; exit 1; }
+        # 1 MiB under the device's 64 for what the tree gains between now and the call
+        [ "$bytes" -lt $((63 * 1048576)) ] || { echo "error: too much to carry in one call" >&2; exit 1; }
     done
     ;;
 train)
@@ -87,12 +90,14 @@ train)
     compare=()
     if grep -q -- '--coded-share' "$state/recipe.args"; then  # a real-input run: coded LR to train and choose on
         recipe+=(--coded "$kit/train/coded291.npz" --val-coded "$kit/train/set5_coded.npz")
-        want=$(cat "$state/coded.crf" 2>/dev/null || echo 18-36)  # the CRF band the run trains on
-        for pack in coded291 set5_coded; do  # a window on another band's LR would be a window lost
-            have=$("$python" -c "import json, sys, numpy as np; c = json.loads(str(np.load(sys.argv[1])['mix']))['crf']; \
-print(f'{c[0]}-{c[1]}')" "$kit/train/$pack.npz")
-            [ "$have" = "$want" ] || { echo "error: $state trains on CRF $want; $kit/train/$pack.npz is CRF $have" \
-                "(prepare with CRF=$want and its own KIT)" >&2; exit 1; }
+        # the CRF band and codecs the run trains on
+        want="CRF $(cat "$state/coded.crf" 2>/dev/null || echo 18-36)"
+        want="$want $(cat "$state/coded.codecs" 2>/dev/null || echo x264,x265,jpeg)"
+        for pack in coded291 set5_coded; do  # a window on another mix's LR would be a window lost
+            have=$("$python" -c "import json, sys, numpy as np; m = json.loads(str(np.load(sys.argv[1])['mix'])); \
+print(f'CRF {m[\"crf\"][0]}-{m[\"crf\"][1]}', ','.join(m['codecs']))" "$kit/train/$pack.npz")
+            [ "$have" = "$want" ] || { echo "error: $state trains on $want; $kit/train/$pack.npz is $have" \
+                "(prepare with its CRF= and CODECS= and its own KIT)" >&2; exit 1; }
         done
         compare=(--compare drrn-b1u25-x234-coded)  # the shipped set for compressed input: what it must beat
     fi

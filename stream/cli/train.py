@@ -71,9 +71,12 @@ InitOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**31 - 1, help="Seeds init and sampling.")]
 PackCodedOpt = Annotated[
     Path | None,
-    typer.Option("--pack-coded", help="Write coded LR of --data (x264/x265 at random CRFs, kernels, intra and inter; "
+    typer.Option("--pack-coded", help="Write coded LR of --data (--codecs at random CRFs, kernels, intra and inter; "
                  "needs PyAV) for --scales as a .npz, and exit."),
 ]  # fmt: skip
+CodecsOpt = Annotated[
+    str, typer.Option("--codecs", help="--pack-coded: the codecs drawn from, of x264, x265 and jpeg (at q 30-90).")
+]
 VariantsOpt = Annotated[int, typer.Option("--variants", min=1, help="--pack-coded: coded LR per image and scale.")]
 CrfOpt = Annotated[
     str, typer.Option("--crf", help="--pack-coded: the CRF range drawn from, LOW-HIGH (a set for one band of input).")
@@ -111,7 +114,7 @@ def train_command(
     val_units: ValUnitsOpt = "", save_minutes: SaveMinutesOpt = None, log_every: LogEveryOpt = 10,
     init: InitOpt = "msra", seed: SeedOpt = 0, start_from: StartFromOpt = None, coded: CodedOpt = None,
     coded_share: CodedShareOpt = None, pack_coded: PackCodedOpt = None, variants: VariantsOpt = 1,
-    crf: CrfOpt = "18-36", val_coded: ValCodedOpt = None, select: SelectOpt = "both",
+    crf: CrfOpt = "18-36", codecs: CodecsOpt = "x264,x265", val_coded: ValCodedOpt = None, select: SelectOpt = "both",
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None,
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
@@ -126,7 +129,7 @@ def train_command(
     if pack_coded is not None:
         from stream.train.make_coded import CodedMix, write_coded  # PyAV: only here
 
-        mix = CodedMix(crf=parse_crf(crf), variants=variants, seed=seed)
+        mix = CodedMix(parse_codecs(codecs), parse_crf(crf), variants=variants, seed=seed)
         say(write_coded(data, pack_coded, parse_scales(scales), mix))
         return
     if out is None:
@@ -159,6 +162,13 @@ def parse_scales(text: str) -> tuple[int, ...]:
     if not scales or min(scales) < 2:
         raise UserError(f"--scales {text!r}: expected scales of 2 or more")
     return scales
+
+
+def parse_codecs(text: str) -> tuple[str, ...]:
+    codecs = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
+    if not codecs or not set(codecs) <= {"x264", "x265", "jpeg"}:
+        raise UserError(f"--codecs {text!r}: expected some of x264,x265,jpeg")
+    return codecs
 
 
 def parse_crf(text: str) -> tuple[int, int]:

@@ -86,8 +86,11 @@ def describe_mix(coded: CodedSet) -> str:
     mix = json.loads(coded.mix)
     if not mix:
         return f"{len(coded.specs)} coded LR"
-    return (f"{len(coded.specs)} coded LR ({'/'.join(mix['codecs'])} CRF {mix['crf'][0]}-{mix['crf'][1]}, "
-            f"{'/'.join(mix['kernels'])} downscale, {mix['inter']:.0%} predicted frames, "
+    video = [c for c in mix["codecs"] if c != "jpeg"]
+    codecs = [f"{'/'.join(video)} CRF {mix['crf'][0]}-{mix['crf'][1]}"] if video else []
+    codecs += [f"JPEG q {mix['jpeg_q'][0]}-{mix['jpeg_q'][1]}"] if "jpeg" in mix["codecs"] else []
+    return (f"{len(coded.specs)} coded LR ({', '.join(codecs)}, "
+            f"{'/'.join(mix['kernels'])} downscale, {mix['inter']:.0%} of video frames predicted, "
             f"x{'/'.join(map(str, mix['scales']))}, seed {mix['seed']})")  # fmt: skip
 
 

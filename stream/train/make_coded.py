@@ -3,11 +3,12 @@ video makes them, through stream/degrade.py's kernels and codecs. Needs PyAV: it
 data is prepared, and the set travels to the training machine as data.
 
 Per training image, scale and variant, a random draw (seeded, so the set is reproducible) picks a
-downscale kernel, a codec, a CRF and a preset, and whether the frame is intra-coded (the whole
-image, one frame) or inter-coded: the last frame of a short sequence of windows moving over the
-image a few pixels a frame, sub-pixel steps included, so that the codec predicts it from the
-frames before, with the drift and smearing of P and B frames. Each LR image is kept with the
-place of the HR window it shows, so every coded pixel has its exact ground truth.
+downscale kernel, a codec, a CRF and a preset (JPEG: a quality), and whether the frame is
+intra-coded (the whole image, one frame; always, for JPEG) or inter-coded: the last frame of a
+short sequence of windows moving over the image a few pixels a frame, sub-pixel steps included, so
+that the codec predicts it from the frames before, with the drift and smearing of P and B frames.
+Each LR image is kept with the place of the HR window it shows, so every coded pixel has its exact
+ground truth.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from stream.train.data import LumaPack, load_pack
 class CodedMix:
     """What the coded LR is drawn from (docs/QUALITY.md has the measurements behind it)."""
 
-    codecs: tuple[str, ...] = ("x264", "x265")  # what downloads, phones and streams carry
+    codecs: tuple[str, ...] = ("x264", "x265")  # what downloads, phones and streams carry; "jpeg" may join them
     crf: tuple[int, int] = (18, 36)  # from near-transparent to a low-bitrate stream
+    jpeg_q: tuple[int, int] = (30, 90)  # JPEG's quality where "jpeg" is drawn: a web picture to a camera's MJPEG
     presets: tuple[str, ...] = ("veryfast", "medium", "slow")
     kernels: tuple[str, ...] = ("bicubic", "bilinear", "area", "lanczos", "matlab")  # FFmpeg's, and the papers'
     inter: float = 0.5  # share of LR images that are the last frame of a moving sequence
@@ -68,9 +70,12 @@ def make_coded(pack: LumaPack, scales: tuple[int, ...], mix: CodedMix,
 
 def code_one(hr: np.ndarray, scale: int, mix: CodedMix, rng: random.Random) -> tuple[tuple[int, int], np.ndarray, str]:
     """One draw for one image -> (the HR window's top-left, its coded LR, what made it)."""
-    kernel = rng.choice(mix.kernels)
-    degradation = Degradation(rng.choice(mix.codecs), rng.randint(*mix.crf), rng.choice(mix.presets))
-    inter = rng.random() < mix.inter
+    kernel, codec = rng.choice(mix.kernels), rng.choice(mix.codecs)
+    if codec == "jpeg":  # each picture on its own: nothing is predicted, so one frame, never a sequence
+        degradation, inter = Degradation(codec, rng.randint(*mix.jpeg_q), None), False
+    else:
+        degradation = Degradation(codec, rng.randint(*mix.crf), rng.choice(mix.presets))
+        inter = rng.random() < mix.inter
     size = window_size(hr.shape, scale, mix.frames * mix.step if inter else 0)
     path = walk(hr.shape, size, mix.frames if inter else 1, mix.step, rng)
     lows = [downscale(hr[y : y + size[0], x : x + size[1]], scale, kernel) for y, x in path]

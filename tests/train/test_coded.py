@@ -145,6 +145,30 @@ def test_cli_packs_coded_lr_from_the_crf_band_asked(train_dir, tmp_path, capsys)
     assert code == 1 and "--crf '40-30'" in err and err.count("\n") == 1, err
 
 
+def test_cli_packs_jpeg_lr_among_the_codecs_asked(train_dir, tmp_path, capsys):
+    """JPEG LR is one intra-coded picture at a quality of the mix's range, not the clean downscale; a codec
+    outside x264, x265 and jpeg is a one-line error."""
+    coded = tmp_path / "jpeg.npz"
+    args = ["train", "--data", str(train_dir), "--pack-coded", str(coded), "--scales", "2", "--variants", "2"]
+    code, _, err = run_cli([*args, "--codecs", "jpeg"], capsys)
+    assert code == 0, err
+    pack, low, high = pack_folder(train_dir), *CodedMix().jpeg_q
+    coded_set = read_coded(coded, pack)
+    qualities = [int(spec.split("q=")[1].split("@")[0]) for spec in coded_set.specs]
+    assert all(spec.startswith("jpeg:q=") and ":inter" not in spec for spec in coded_set.specs), coded_set.specs
+    assert all(low <= q <= high for q in qualities) and len(set(qualities)) > 1
+    assert "(JPEG q 30-90, " in err and "CRF" not in err, err
+    n = 0
+    y, x = coded_set.origin[n]
+    h, w = coded_set.shapes[n]
+    kernel = coded_set.specs[n].split("@")[1]
+    hr = pack.images()[int(coded_set.image[n])].numpy()[y : y + 2 * h, x : x + 2 * w]
+    lr = coded_set.pixels[coded_set.offsets[n] :][: h * w].reshape(h, w)
+    assert not np.array_equal(lr, downscale(hr, 2, kernel))  # coded, not the clean downscale
+    code, _, err = run_cli([*args, "--codecs", "x264,vp9"], capsys)
+    assert code == 1 and "--codecs 'x264,vp9'" in err and err.count("\n") == 1, err
+
+
 def test_fine_tuning_starts_from_the_weights_given(train_dir, tmp_path, capsys, tiny_weights):
     out = tmp_path / "run"
     args = ["train", "--data", str(train_dir), *TINY, "--out", str(out), "--steps", "0", "--val-every", "0",

@@ -147,12 +147,15 @@ def real_input_window(env: dict[str, str], tmp_path: Path, start: Path, without_
                                        + "--coded-share 0.5\n")  # fmt: skip
     out = tmp_path / "real-input-train"
     window = {"OUT": str(out), "MINUTES": "0.02", "SAVE_MINUTES": "0.01", "REPORT_UNITS": "1", "SCALES": "2"}
-    (state / "coded.crf").write_text("27-40\n")  # a run on another band than the kit's LR: refused, nothing trained
-    refused = subprocess.run(["bash", str(KIT), "train"], env=os.environ | env | without_pyav | window |
-                             {"STATE": str(state)}, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert refused.returncode == 1 and "trains on CRF 27-40" in refused.stderr and "is CRF 18-36" in refused.stderr
-    assert not (out / "curve.jsonl").exists()
-    (state / "coded.crf").unlink()
+    for name, text, asked in (("coded.crf", "27-40", "CRF 27-40 x264,x265,jpeg"),
+                              ("coded.codecs", "x264,x265", "CRF 18-36 x264,x265")):  # fmt: skip
+        (state / name).write_text(text + "\n")  # a run on another mix than the kit's LR: refused, nothing trained
+        refused = subprocess.run(["bash", str(KIT), "train"], env=os.environ | env | without_pyav | window |
+                                 {"STATE": str(state)}, capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert refused.returncode == 1, refused.stderr
+        assert f"trains on {asked};" in refused.stderr and "is CRF 18-36 x264,x265,jpeg" in refused.stderr
+        assert not (out / "curve.jsonl").exists()
+        (state / name).unlink()
     kit("train", env | without_pyav | window | {"STATE": str(state)})
     curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
     assert any(set(r.get("psnr_coded", {})) == {"2", "3", "4"} for r in curve)
