@@ -42,7 +42,7 @@ def score_clips(args: argparse.Namespace) -> dict:
     (the shipped set its coding picks, unless --weights or --content names one)."""
     choice = ModelChoice(args.weights, args.units, device=args.device, precision=args.precision, content=args.content)
     specs = {s: tuple(map(parse_degradation, args.specs or SPECS[s])) for s in args.scales}
-    models = loaded_for(choice, dict.fromkeys(d for ds in specs.values() for d in ds))  # in order, for the header
+    models = loaded_for(choice, dict.fromkeys(d for ds in specs.values() for d in ds), args.downscale)  # in order
     for ran in {m.ran.model: m.ran for m in models.values()}.values():
         print(ran, flush=True)
     rows = []

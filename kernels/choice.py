@@ -35,9 +35,10 @@ class ModelChoice:
     halo: int = HALO
     batch: int | None = None  # tiles per forward pass; None: the device's default
     # Where no weights are named: the shipped set for clean or codec-coded input (kernels.pretrained.
-    # CONTENT_WEIGHTS). auto is judged from the input where there is one (stream.content), else clean.
+    # CONTENT_WEIGHTS), or, judged from the input where there is one (stream.content), the set for such real
+    # input (JUDGED_WEIGHTS); auto with nothing judged runs the clean set (the papers' protocol).
     content: Content = "auto"
-    evidence: str = ""  # what the content was judged from ("h264, quantiser 31"), said in the header
+    evidence: str = ""  # what the content was judged from ("h264, quantiser 31"), said in the header; "": asked
 
     def __post_init__(self) -> None:
         if isinstance(self.weights, Path):  # the CLI's and many callers' type; kept as text (JSON, Ray)
@@ -46,9 +47,10 @@ class ModelChoice:
     @property
     def weights_name(self) -> str:
         """The weights file or shipped name that runs: as named, else the shipped set for the content."""
-        from kernels.pretrained import CONTENT_WEIGHTS
+        from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS
 
-        return self.weights or CONTENT_WEIGHTS["compressed" if self.content == "compressed" else "clean"]
+        table = JUDGED_WEIGHTS if self.evidence else CONTENT_WEIGHTS  # judged from an input, or asked
+        return self.weights or table["compressed" if self.content == "compressed" else "clean"]
 
     @property
     def onnx(self) -> bool:

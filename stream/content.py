@@ -1,8 +1,10 @@
 """Clean or compressed: which shipped weights suit an input, judged from how it was coded.
 
 DRRN trained on clean bicubic LR takes a codec's blocking and ringing for detail and sharpens it;
-the set fine-tuned on coded LR as well restores such input better, the clean set scores best on
-clean LR (docs/QUALITY.md). Which an input is, is read from what the stream says of its coding,
+the set fine-tuned on coded LR as well restores such input better, and real lossless input too,
+whose scaler is unknown: the clean set scores best only on the papers' MATLAB-bicubic LR
+(docs/QUALITY.md). kernels.pretrained.JUDGED_WEIGHTS says which set each judgement runs; the
+judgement is said in the header. Which an input is, is read from what the stream says of its coding,
 the surest evidence first: a lossless codec; the quantiser the decoder exports for the opening
 frames (H.264: 0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its bit
 rate; else a lossy codec is taken for what it usually is, compressed.
@@ -135,11 +137,12 @@ def judge_picture(path: Path) -> Judged:
     return "clean", f"{suffix[1:].upper()}, lossless"
 
 
-def judge_degradation(degradation: Degradation) -> Judged:
-    """What the product would judge LR coded so (evaluation scores the weights a user would get): clean
-    LR as a lossless file; a CRF in place of the quantiser (x264 codes at about its CRF)."""
+def judge_degradation(degradation: Degradation, kernel: str) -> Judged | None:
+    """What the product would judge LR made by `kernel` and coded so (evaluation scores the weights a
+    user would get): clean LR as a lossless file; a CRF in place of the quantiser (x264 codes at about its
+    CRF). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge."""
     if degradation.clean:
-        return "clean", "lossless LR"
+        return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
     if degradation.codec == "jpeg":
         return "compressed", f"JPEG q {degradation.quality}"
     quality = float(degradation.quality or 0)
@@ -153,16 +156,18 @@ def for_content(choice: ModelChoice, judged: Judged) -> ModelChoice:
     return replace(choice, content=judged[0], evidence=judged[1])  # type: ignore[arg-type]
 
 
-def loaded_for(choice: ModelChoice, degradations: Iterable[Degradation]) -> dict[Degradation, Loaded]:
-    """The model LR of each degradation gets, as a user's run on LR coded so would: one load per set
-    of weights, its header naming the degradations it serves ("x264 CRF 18, x264 CRF 23")."""
-    judged = {d: judge_degradation(d) for d in degradations}
-    kinds = {kind: [d for d in judged if judged[d][0] == kind] for kind, _ in judged.values()}
+def loaded_for(choice: ModelChoice, degradations: Iterable[Degradation], kernel: str) -> dict[Degradation, Loaded]:
+    """The model LR made by `kernel` and coded by each degradation gets, as a user's run on such LR would:
+    one load per set of weights, its header naming the degradations it serves ("x264 CRF 18, x264 CRF 23")."""
+    groups: dict[str | None, list[tuple[Degradation, str]]] = {}  # by the kind judged; None: nothing judged
+    for d in degradations:
+        kind, evidence = judge_degradation(d, kernel) or (None, "")
+        groups.setdefault(kind, []).append((d, evidence))
     loaded: dict[ModelChoice, Loaded] = {}  # named weights: the one choice, loaded once
     models = {}
-    for kind, group in kinds.items():
-        settled = for_content(choice, (kind, ", ".join(judged[d][1] for d in group)))
+    for kind, group in groups.items():
+        settled = for_content(choice, (kind, ", ".join(e for _, e in group))) if kind else choice
         if settled not in loaded:
             loaded[settled] = settled.load()
-        models |= dict.fromkeys(group, loaded[settled])
+        models |= dict.fromkeys((d for d, _ in group), loaded[settled])
     return models

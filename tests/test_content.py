@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kernels.choice import ModelChoice
-from kernels.pretrained import CONTENT_WEIGHTS, PRETRAINED
+from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, PRETRAINED
 from stream.apps.capture import coding
 from stream.content import (
     for_content,
@@ -89,8 +89,15 @@ def test_named_weights_or_content_are_kept():
     assert for_content(ModelChoice("w.safetensors"), judged).weights_name == "w.safetensors"
     assert for_content(ModelChoice(content="clean"), judged).weights_name == CONTENT_WEIGHTS["clean"]
     auto = for_content(ModelChoice(), judged)
-    assert auto.weights_name == CONTENT_WEIGHTS["compressed"] and auto.evidence == "h264, quantiser 31"
+    assert auto.weights_name == JUDGED_WEIGHTS["compressed"] and auto.evidence == "h264, quantiser 31"
+    assert for_content(ModelChoice(), ("clean", "ffv1, lossless")).weights_name == JUDGED_WEIGHTS["clean"]
     assert ModelChoice().weights_name == CONTENT_WEIGHTS["clean"]  # nothing judged: the papers' set
+
+
+def test_real_input_runs_the_coded_set_lossless_or_not():
+    """Measured on the clips (docs/QUALITY.md): the coded set equals the clean set on lossless LR from bicubic
+    and gains more from lanczos or area, so real input runs it whatever its coding; asked, each runs."""
+    assert set(JUDGED_WEIGHTS.values()) == {CONTENT_WEIGHTS["compressed"]} != {CONTENT_WEIGHTS["clean"]}
 
 
 def test_both_sets_ship():
@@ -98,15 +105,15 @@ def test_both_sets_ship():
 
 
 def test_the_first_line_says_which_weights_ran_and_why(clips, tmp_path, capsys):
-    """Lossless input runs the clean set, CRF 35 input the compressed one, each saying why."""
+    """Lossless and CRF 35 input run the sets for such real input, each saying why."""
     lines = {}
     for clip in ("ffv1", "x264_crf35"):
         out = tmp_path / f"{clip}.mkv"
         code, _, err = run_cli([str(clips[clip]), str(out), "--units", "1", "--precision", "fp32"], capsys)
         assert code == 0, err
         lines[clip] = err.splitlines()[0]
-    assert f"DRRN {CONTENT_WEIGHTS['clean']} (" in lines["ffv1"] and "for clean input (ffv1, lossless)" in lines["ffv1"]
-    assert f"DRRN {CONTENT_WEIGHTS['compressed']} (" in lines["x264_crf35"]
+    assert f"DRRN {JUDGED_WEIGHTS['clean']} (" in lines["ffv1"] and "for clean input (ffv1, lossless)" in lines["ffv1"]
+    assert f"DRRN {JUDGED_WEIGHTS['compressed']} (" in lines["x264_crf35"]
     assert "for compressed input (h264, quantiser " in lines["x264_crf35"]
 
 
@@ -124,12 +131,13 @@ def test_content_asked_overrides_the_judgement(clips, tmp_path, capsys):
 
 
 def test_evaluation_scores_what_each_coding_gets(tiny_weights):
-    """Clean LR and coded LR get the sets a user's run on them would; named weights serve both, loaded once."""
+    """Clean LR and coded LR get the sets a user's run on them would: the papers' protocol (clean LR by
+    MATLAB's bicubic) the clean set; named weights serve both, loaded once."""
     specs = [parse_degradation("clean"), parse_degradation("x264:crf=23")]
-    models = loaded_for(ModelChoice(units=1, precision="fp32"), specs)
-    ran = [models[d].ran.weights.split(" ")[0] for d in specs]
-    assert ran == [CONTENT_WEIGHTS["clean"], CONTENT_WEIGHTS["compressed"]]
-    named = loaded_for(ModelChoice(str(tiny_weights), precision="fp32"), specs)
+    for kernel, clean in (("matlab", CONTENT_WEIGHTS["clean"]), ("bicubic", JUDGED_WEIGHTS["clean"])):
+        models = loaded_for(ModelChoice(units=1, precision="fp32"), specs, kernel)
+        assert [models[d].ran.weights.split(" ")[0] for d in specs] == [clean, JUDGED_WEIGHTS["compressed"]]
+    named = loaded_for(ModelChoice(str(tiny_weights), precision="fp32"), specs, "bicubic")
     assert named[specs[0]] is named[specs[1]]
 
 
@@ -165,7 +173,7 @@ def test_a_folder_says_its_files_pick_their_sets(tmp_path, capsys):
         assert cv2.imwrite(str(tmp_path / "in" / name), image)
     code, _, err = run_cli([str(tmp_path / "in"), str(tmp_path / "out"), "--units", "1"], capsys)
     assert code == 0, err
-    assert f"{CONTENT_WEIGHTS['clean']} for clean input or {CONTENT_WEIGHTS['compressed']}" in err.splitlines()[0]
+    assert f"{JUDGED_WEIGHTS['clean']} for clean and compressed input" in err.splitlines()[0]
     assert "by each file's coding" in err.splitlines()[0] and (tmp_path / "out" / "a.jpg").is_file()
 
 

@@ -19,9 +19,15 @@ PRETRAINED: dict[str, str] = {
     "drrn-b1u25-x234-coded": "drrn-b1u25-x234-coded.safetensors",  # the same fine-tuned on codec-coded LR too
 }
 DEFAULT_PRETRAINED = "drrn-b1u25-x234"  # the papers' protocol: what a choice without an input runs
-# --content -> the shipped weights for it: clean LR (lossless video, PNG) and codec-coded LR (downloads,
-# phone clips, JPEG), each better on its own kind of input (docs/QUALITY.md, "Weights for compressed input").
-CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": "drrn-b1u25-x234-coded"}
+CODED = "drrn-b1u25-x234-coded"  # the set trained on coded LR from five scalers too: for real input
+# --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; compressed, CODED.
+CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CODED}
+# --content auto, judged from a real input (a video, a picture, a camera), clean (lossless) or compressed ->
+# the weights it runs: CODED for both. Which scaler made a real input nobody knows; on the clips' lossless LR
+# CODED equals the clean set where FFmpeg's bicubic or bilinear made it and gains 0.25-0.47 dB more where
+# lanczos or area did, leaving no clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md,
+# "Other codecs and other downscale kernels"). A set for compressed input alone would take "compressed".
+JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": CODED}
 # Name -> (its int8 ONNX export in this folder, the depth it runs): what a CPU with int8
 # instructions runs by default (kernels.resolve). Exported by `drrn-stream export --dynamic --int8`
 # from those very weights (tests/kernels/test_int8_default.py holds them to it).

@@ -86,7 +86,7 @@ def eval_command(
     degradations, kernel = protocol_options(degrade, downscale)
     lumas = {folder.resolve().name: read_dataset(folder) for folder in dataset}  # bad input fails before model time
     models = load_models(model_choice(weights, units, device, precision, tile or 0, halo, batch=4, content=content),
-                         degradations)  # fmt: skip
+                         degradations, kernel)  # fmt: skip
     results = []
     with progress_bar() as progress:
         count = sum(len(images) for images in lumas.values())
@@ -106,13 +106,15 @@ def eval_command(
     print_results(results, f"Y-channel PSNR (dB) / SSIM, DRRN at {ran.units} units in {ran.precision}, LR by {kernel}")
 
 
-def load_models(choice: ModelChoice, degradations: list[Degradation], lead: str = "") -> dict[Degradation, Loaded]:
-    """The model for each degradation (the shipped set its LR would get, unless --weights or --content
-    says), a line said for each set (the first after `lead`)."""
+def load_models(
+    choice: ModelChoice, degradations: list[Degradation], kernel: str, lead: str = ""
+) -> dict[Degradation, Loaded]:
+    """The model for each degradation of LR made by `kernel` (the shipped set such LR would get, unless
+    --weights or --content says), a line said for each set (the first after `lead`)."""
     from stream.console import say_notices
     from stream.content import loaded_for
 
-    models = loaded_for(choice, degradations)
+    models = loaded_for(choice, degradations, kernel)
     for n, model in enumerate({id(m): m for m in models.values()}.values()):
         say(f"{lead if n == 0 else ''}{model.ran}", style="dim")
         say_notices(model.ran.notices)
@@ -151,7 +153,7 @@ def eval_video_command(
     with frame_log, VideoSource(src) as source:
         total = frames_to_score(source, frames, skip)
         choice = model_choice(weights, units, device, precision, tile, halo, content=content)
-        models = load_models(choice, degradations, f"{src.name}: x{scale}, LR by {kernel}"
+        models = load_models(choice, degradations, kernel, f"{src.name}: x{scale}, LR by {kernel}"
                              f"{f', centre {crop} px' if crop else ''}; ")  # fmt: skip
         with progress_bar("scoring") as progress:
             task = progress.add_task("scoring", total=total * len(degradations) if total else None)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from kernels.choice import HALO, Content, ModelChoice, Precision
-from kernels.pretrained import CONTENT_WEIGHTS, depth_table
+from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, depth_table
 from stream.errors import UserError
 
 WeightsOpt = Annotated[
@@ -34,9 +34,11 @@ ContentOpt = Annotated[
     Content,
     typer.Option(
         "--content",
-        help=f"Which shipped weights run where --weights names none: clean ({CONTENT_WEIGHTS['clean']}: lossless "
-        f"video, PNG) or compressed ({CONTENT_WEIGHTS['compressed']}: H.264 and the like, JPEG); auto judges the "
-        "input's coding (codec, quantiser, bit rate) and says so in the first line.",
+        help=f"Which shipped weights run where --weights names none: clean ({CONTENT_WEIGHTS['clean']}: trained "
+        f"on the papers' bicubic LR) or compressed ({CONTENT_WEIGHTS['compressed']}: on coded LR from five scalers "
+        "too); auto judges the input's coding (codec, quantiser, bit rate), runs "
+        f"{JUDGED_WEIGHTS['clean']} for lossless and {JUDGED_WEIGHTS['compressed']} for compressed input, and says "
+        "so in the first line.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
