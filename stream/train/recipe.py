@@ -42,7 +42,7 @@ class Recipe:
     coded: str = ""  # fingerprint of the coded LR set (stream/train/coded_data.py) patches come from
     coded_share: float = 0.0  # of each batch: patches with coded LR; the rest clean (MATLAB bicubic)
     # What picks best.safetensors where coded LR is validated too: "both" (clean and coded alike: a set
-    # for every input), or "coded" (a set for compressed input only: clean input runs the clean set).
+    # for every input), or "coded" (a set for compressed input only: lossless input runs another set).
     select: str = "both"
     seed: int = 0
 

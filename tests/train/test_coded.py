@@ -209,7 +209,7 @@ def test_coded_validation_is_logged_and_chooses_the_best_with_clean(train_dir, v
 
 def test_select_coded_chooses_the_best_on_coded_lr_alone(train_dir, val_dir, tmp_path, capsys):
     """--select coded: weights for compressed input only are chosen by their coded scores (their clean
-    ones do not count: clean input runs the clean set); it needs --val-coded."""
+    ones do not count: lossless input runs another set); it needs --val-coded."""
     coded = tmp_path / "val_coded.npz"
     code, _, err = run_cli(["train", "--data", str(val_dir), "--pack-coded", str(coded), "--scales", "2,3,4"], capsys)
     assert code == 0, err
