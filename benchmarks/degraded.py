@@ -92,7 +92,7 @@ def table(paths: list[Path]) -> str:
 def short(d: Degradation) -> str:
     if d.clean:
         return "lossless"
-    return f"JPEG q {d.quality}" if d.codec == "jpeg" else f"{d.codec} CRF {d.quality}"
+    return {"jpeg": f"JPEG q {d.quality}", "mpeg2": f"MPEG-2 q {d.quality}"}.get(d.codec, f"{d.codec} CRF {d.quality}")
 
 
 def main() -> None:

@@ -143,8 +143,8 @@ def judge_degradation(degradation: Degradation, kernel: str) -> Judged | None:
     CRF). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge."""
     if degradation.clean:
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
-    if degradation.codec == "jpeg":
-        return "compressed", f"JPEG q {degradation.quality}"
+    if degradation.codec in ("jpeg", "mpeg2"):  # the product reads no quantiser of either: lossy codecs
+        return "compressed", f"{'JPEG' if degradation.codec == 'jpeg' else 'MPEG-2'} q {degradation.quality}"
     quality = float(degradation.quality or 0)
     return ("clean" if quality <= NEAR_LOSSLESS_QP else "compressed"), f"{degradation.codec} CRF {quality:.0f}"
 

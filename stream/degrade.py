@@ -3,8 +3,8 @@
 Evaluation and training-data generation both degrade through here, so a model is scored on the
 degradation it was trained on. Downscaling is MATLAB's bicubic (the SR papers' protocol) or one of
 FFmpeg's swscale kernels, as `ffmpeg -vf scale=W:H:flags=K` applies them (bit-exact: the same
-library through PyAV). The codec step runs the real encoders (libx264, libx265, libjpeg) and
-decoders, since their artefacts (blocking, ringing, P/B-frame drift) are what real video carries.
+library through PyAV). The codec step runs the real encoders (libx264, libx265, FFmpeg's MPEG-2,
+libjpeg) and decoders, since their artefacts (blocking, ringing, P/B-frame drift) are what real video carries.
 PyAV is imported where a codec or FFmpeg's scaler runs: the specs alone (and MATLAB's kernel)
 need none, so training, which reads coded data made elsewhere, runs where PyAV is missing.
 """
@@ -39,7 +39,10 @@ def need_av() -> ModuleType:
 
 DOWNSCALE_KERNELS = ("matlab", "bicubic", "bilinear", "area", "lanczos")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
-_CODECS = {"x264": ("libx264", "h264"), "x265": ("libx265", "hevc")}  # ours -> (PyAV encoder, decoder)
+# ours -> (PyAV encoder, decoder); MPEG-2 is the DVD's and broadcast's: 8x8 blocks, no deblocking filter
+_CODECS = {"x264": ("libx264", "h264"), "x265": ("libx265", "hevc"), "mpeg2": ("mpeg2video", "mpeg2video")}
+_CRF_CODECS = ("x264", "x265")
+DVD_GOP, DVD_B_FRAMES = 12, 2  # MPEG-2 as a PAL DVD codes it: IBBP... in groups of 12
 # x265 4.2 (in PyAV 18's wheels) writes past a buffer in its lookahead's cuTree on frames 48 px wide
 # or less (valgrind: 34, 40, 48 do, 50 and up do not); the heap corruption aborts the process later.
 # It also refuses frames under 16 px high. Both sides are edge-padded to this for it.
@@ -47,7 +50,8 @@ _X265_MIN_SIDE = 64
 _USAGE = {
     "clean": "clean takes no options",
     "jpeg": "jpeg takes q=1..100; e.g. jpeg:q=40",
-    **{c: f"{c} takes crf=0..51 (and preset=, intra); e.g. {c}:crf=23" for c in _CODECS},
+    "mpeg2": "mpeg2 takes q=1..31, the quantiser (and intra); e.g. mpeg2:q=8",
+    **{c: f"{c} takes crf=0..51 (and preset=, intra); e.g. {c}:crf=23" for c in _CRF_CODECS},
 }
 
 
@@ -55,10 +59,10 @@ _USAGE = {
 class Degradation:
     """A codec round trip of LR luma: what `--degrade SPEC` asks for."""
 
-    codec: str  # "clean" | "x264" | "x265" | "jpeg"
-    quality: int | None  # CRF for x264/x265 (0..51), JPEG quality q (1..100); None for clean
-    preset: str | None  # x264/x265 preset; None for clean/jpeg
-    intra: bool = False  # x264/x265: every frame a keyframe; else inter-coded (P/B frames)
+    codec: str  # "clean" | "x264" | "x265" | "mpeg2" | "jpeg"
+    quality: int | None  # CRF for x264/x265 (0..51), MPEG-2's quantiser (1..31), JPEG quality q (1..100)
+    preset: str | None  # x264/x265 preset; None for the others
+    intra: bool = False  # video codecs: every frame a keyframe; else inter-coded (P/B frames)
 
     def __str__(self) -> str:
         """The canonical spec, every default spelled out, so that logs and result files say
@@ -67,6 +71,8 @@ class Degradation:
             return "clean"
         if self.codec == "jpeg":
             return f"jpeg:q={self.quality}"
+        if self.codec == "mpeg2":
+            return f"mpeg2:q={self.quality}" + (":intra" if self.intra else "")
         return f"{self.codec}:crf={self.quality}:preset={self.preset}" + (":intra" if self.intra else "")
 
     @property
@@ -81,12 +87,14 @@ def parse_degradation(text: str) -> Degradation:
     """`--degrade SPEC` -> Degradation; a bad spec is a one-line UserError saying what is accepted."""
     codec, *fields = text.split(":")
     if codec not in _USAGE:
-        raise UserError(f"--degrade {text!r}: unknown codec; use clean, x264:crf=N, x265:crf=N or jpeg:q=N")
+        raise UserError(f"--degrade {text!r}: unknown codec; use clean, x264:crf=N, x265:crf=N, mpeg2:q=N or jpeg:q=N")
     options = _options(text, codec, fields)
     if codec == "clean":
         return Degradation("clean", None, None)
     if codec == "jpeg":
         return Degradation("jpeg", _level(text, codec, options, "q", 1, 100), None)
+    if codec == "mpeg2":
+        return Degradation("mpeg2", _level(text, codec, options, "q", 1, 31), None, intra="intra" in options)
     preset = options.get("preset", "medium")
     if preset not in PRESETS:
         raise UserError(f"--degrade {text!r}: preset is one of {', '.join(PRESETS)}")
@@ -95,7 +103,7 @@ def parse_degradation(text: str) -> Degradation:
 
 def _options(text: str, codec: str, fields: list[str]) -> dict[str, str]:
     """`key=value` and bare-flag fields as a dict, each key one the codec takes, none twice."""
-    allowed = {"clean": set(), "jpeg": {"q"}}.get(codec, {"crf", "preset", "intra"})
+    allowed = {"clean": set(), "jpeg": {"q"}, "mpeg2": {"q", "intra"}}.get(codec, {"crf", "preset", "intra"})
     options: dict[str, str] = {}
     for field in fields:
         key, eq, value = field.partition("=")
@@ -183,24 +191,29 @@ def round_trip(frames: list[np.ndarray], degradation: Degradation) -> list[np.nd
 
 
 def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fraction) -> av.VideoCodecContext:
-    """libx264/libx265 at the asked CRF and preset, tagged studio range; all-intra is a GOP of one
-    frame, else the encoder's default GOP, B-frames included. One thread: x264 cuts a frame into as
-    many slices as it has threads and x265 sizes its frame threads by the cores, so the same LR would
-    code differently on another machine (a training set made again elsewhere must be the same set).
-    x265 would print its log to stderr."""
+    """libx264/libx265 at the asked CRF and preset, MPEG-2 at the asked quantiser in a DVD's GOP, tagged
+    studio range; all-intra is a GOP of one frame, else the encoder's default GOP, B-frames included.
+    One thread: x264 cuts a frame into as many slices as it has threads and x265 sizes its frame threads
+    by the cores, so the same LR would code differently on another machine (a training set made again
+    elsewhere must be the same set). x265 would print its log to stderr."""
     av = need_av()
     from av.video.reformatter import ColorRange
 
     name = _CODECS[degradation.codec][0]
-    options = {"crf": str(degradation.quality), "preset": str(degradation.preset)}
+    options = {"crf": str(degradation.quality), "preset": str(degradation.preset)} if degradation.preset else {}
     try:
         encoder = av.CodecContext.create(name, "w")
         encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
         encoder.time_base, encoder.framerate = 1 / rate, rate
         encoder.color_range = ColorRange.MPEG
         encoder.thread_count, encoder.thread_type = 1, "NONE"
+        if degradation.codec == "mpeg2":  # a fixed quantiser: MPEG-2 has no CRF
+            encoder.qmin = encoder.qmax = int(degradation.quality or 1)
+            # MPEG-2 takes only its standard frame rates; at a fixed quantiser the rate changes nothing
+            encoder.time_base, encoder.framerate = Fraction(1, 25), Fraction(25)
+            encoder.gop_size, encoder.max_b_frames = DVD_GOP, DVD_B_FRAMES
         if degradation.intra:
-            encoder.gop_size = 1
+            encoder.gop_size, encoder.max_b_frames = 1, 0
         x265 = {"x265-params": "log-level=none:pools=1:frame-threads=1"}
         encoder.options = options | x265 if name == "libx265" else options
         encoder.open()

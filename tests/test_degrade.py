@@ -45,6 +45,8 @@ def mean_abs_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
         ("x265:crf=28", "x265:crf=28:preset=medium"),
         ("x264:crf=0:preset=veryfast", "x264:crf=0:preset=veryfast"),
         ("x265:intra:crf=51:preset=placebo", "x265:crf=51:preset=placebo:intra"),
+        ("mpeg2:q=8", "mpeg2:q=8"),
+        ("mpeg2:intra:q=31", "mpeg2:q=31:intra"),
     ],
 )
 def test_parse_round_trips_through_str(text: str, canonical: str) -> None:
@@ -56,6 +58,7 @@ def test_parse_round_trips_through_str(text: str, canonical: str) -> None:
 def test_parse_fields() -> None:
     assert parse_degradation("x264:crf=23:intra") == Degradation("x264", 23, "medium", intra=True)
     assert parse_degradation("jpeg:q=7") == Degradation("jpeg", 7, None)
+    assert parse_degradation("mpeg2:q=4:intra") == Degradation("mpeg2", 4, None, intra=True)
     assert parse_degradation("clean").clean
 
 
@@ -76,6 +79,10 @@ def test_parse_fields() -> None:
         "jpeg:q=0",
         "jpeg:q=101",
         "jpeg:q=40:intra",
+        "mpeg2:q=0",
+        "mpeg2:q=32",
+        "mpeg2:crf=23",
+        "mpeg2:q=8:preset=medium",
         "clean:q=3",
     ],
 )
@@ -133,7 +140,13 @@ def test_clean_is_bit_exact() -> None:
 
 
 @pytest.mark.parametrize(
-    ("coarse", "fine"), [("x264:crf=35", "x264:crf=0"), ("x265:crf=35", "x265:crf=5"), ("jpeg:q=20", "jpeg:q=100")]
+    ("coarse", "fine"),
+    [
+        ("x264:crf=35", "x264:crf=0"),
+        ("x265:crf=35", "x265:crf=5"),
+        ("mpeg2:q=24", "mpeg2:q=1"),
+        ("jpeg:q=20", "jpeg:q=100"),
+    ],
 )
 def test_codecs_degrade_and_quality_controls_how_much(coarse: str, fine: str) -> None:
     frames = [textured(48, 64, t) for t in range(4)]
@@ -143,7 +156,9 @@ def test_codecs_degrade_and_quality_controls_how_much(coarse: str, fine: str) ->
     assert near < far / 4
 
 
-@pytest.mark.parametrize("spec", ["x264:crf=15", "x264:crf=15:intra", "x265:crf=15", "x265:crf=15:intra", "jpeg:q=90"])
+@pytest.mark.parametrize(
+    "spec", ["x264:crf=15", "x264:crf=15:intra", "x265:crf=15", "x265:crf=15:intra", "mpeg2:q=2", "jpeg:q=90"]
+)
 def test_odd_sizes_and_frame_counts_are_kept(spec: str) -> None:
     frames = [textured(47, 33, t) for t in range(5)]
     out = round_trip(frames, parse_degradation(spec))
@@ -157,9 +172,9 @@ def test_lossless_x264_keeps_odd_sized_frames_exactly() -> None:
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("codec", ["x264", "x265"])
-def test_inter_coding_has_one_keyframe_and_intra_all(codec: str) -> None:
-    for spec, keyframes in ((f"{codec}:crf=28", 1), (f"{codec}:crf=28:intra", 6)):
+@pytest.mark.parametrize("inter", ["x264:crf=28", "x265:crf=28", "mpeg2:q=8"])
+def test_inter_coding_has_one_keyframe_and_intra_all(inter: str) -> None:
+    for spec, keyframes in ((inter, 1), (f"{inter}:intra", 6)):  # MPEG-2: its GOP of 12 starts once in 6
         round_trip_ = CodecRoundTrip(parse_degradation(spec), 64, 48)
         for t in range(6):
             round_trip_.push(textured(48, 64, t))

@@ -48,8 +48,9 @@ LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame scores, .c
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="PSNR per frame, DRRN vs bicubic, as a PNG.")]
 DegradeOpt = Annotated[
     list[str],
-    typer.Option("--degrade", help="LR through a codec, repeatable: clean, x264:crf=23, x265:crf=28, jpeg:q=40 "
-                 "(x264/x265 also :preset=P, :intra); each scored on the same frames."),
+    typer.Option("--degrade", help="LR through a codec, repeatable: clean, x264:crf=23, x265:crf=28, mpeg2:q=8 "
+                 "(a DVD's quantiser), jpeg:q=40 (x264/x265 also :preset=P; video codecs :intra); each scored on "
+                 "the same frames."),
 ]  # fmt: skip
 DownscaleOpt = Annotated[
     str, typer.Option("--downscale", help="How the LR is made: matlab (the papers' bicubic) or FFmpeg's bicubic, "
