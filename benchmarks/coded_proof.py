@@ -12,8 +12,8 @@ its heavy end alone (27-40: a set for the input whose quantiser says it is heavi
 band where the broad set stays near bicubic); and 70% coded with JPEG among the codecs (a third of
 the coded LR, q 30-90: pictures and MJPEG cameras). Each is scored as benchmarks/degraded.py
 scores the shipped weights (real clips, centre 256 px, FFmpeg bicubic, libx264 at CRF 18-35, JPEG
-at q 40 and 75) and on Set5 by the papers' protocol. The sign to see: the coded fine-tunes gain more over bicubic on
-coded LR than the control, and keep its clean gain.
+at q 40 and 75) and on Set5 by the papers' protocol. The sign to see: the coded fine-tunes gain
+more over bicubic on coded LR than the control, and keep its clean gain.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ A GPU window trains for minutes, so pixels a second are what it buys. This drive
 as the real-input run does (128 channels at one depth, 13: the mean of run 2's 1..25 draw; patch 48,
 scales 2/3/4, Adam, EMA 0.999, bf16 autocast) for each batch size after a warm-up (cuDNN picks its
 kernels in the first steps), and reports steps, training pixels and useful TFLOP/s a second. Then one
-profile of the first batch size's steps: the share of the wall time the device was busy (well under 1:
-the host's launches hold it back, and a CUDA-graphed step would pay) and the kernels that took the most
+profile of the first batch size's steps: the share of the wall time the device was busy (well under 1,
+the host's launches hold it back and a CUDA-graphed step would pay) and the kernels that took the most
 of it (convolutions, their backward, elementwise passes, the optimiser, the sampler).
 
 The images are synthetic: `gpu_window.sh check` cannot carry the 291-image pack beside the PyAV wheel,

@@ -211,9 +211,9 @@ def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fract
             encoder.qmin = encoder.qmax = int(degradation.quality or 1)
             # MPEG-2 takes only its standard frame rates; at a fixed quantiser the rate changes nothing
             encoder.time_base, encoder.framerate = Fraction(1, 25), Fraction(25)
-            encoder.gop_size, encoder.max_b_frames = DVD_GOP, DVD_B_FRAMES
-        if degradation.intra:
-            encoder.gop_size, encoder.max_b_frames = 1, 0
+            encoder.gop_size, encoder.max_b_frames = (1, 0) if degradation.intra else (DVD_GOP, DVD_B_FRAMES)
+        elif degradation.intra:
+            encoder.gop_size = 1
         x265 = {"x265-params": "log-level=none:pools=1:frame-threads=1"}
         encoder.options = options | x265 if name == "libx265" else options
         encoder.open()
