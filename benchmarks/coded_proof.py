@@ -10,9 +10,10 @@ x264 and x265, CRF 18-36, five kernels, intra and inter), 70% also at twice the 
 real-input run 2, a set for compressed input only); and all coded, from the whole CRF range or from
 its heavy end alone (27-40: a set for the input whose quantiser says it is heavily compressed, the
 band where the broad set stays near bicubic); and 70% coded with JPEG among the codecs (a third of
-the coded LR, q 30-90: pictures and MJPEG cameras). Each is scored as benchmarks/degraded.py
+the coded LR, q 30-90: pictures and MJPEG cameras), and with MPEG-2 too (a quarter each, quantiser
+2-16: DVDs). Each is scored as benchmarks/degraded.py
 scores the shipped weights (real clips, centre 256 px, FFmpeg bicubic, libx264 at CRF 18-35, JPEG
-at q 40 and 75) and on Set5 by the papers' protocol. The sign to see: the coded fine-tunes gain
+at q 40 and 75, MPEG-2 at 4, 8 and 12) and on Set5 by the papers' protocol. The sign to see: the coded fine-tunes gain
 more over bicubic on coded LR than the control, and keep its clean gain.
 """
 
@@ -32,14 +33,16 @@ SMALL = ["--units", "3", "--channels", "32", "--scales", "2", "--patch", "31", "
          "--clip", "0", "--val-every", "0", "--log-every", "50"]  # fmt: skip
 TUNE_LR = 2e-4
 BROAD, HEAVY = "18-36", "27-40"  # the CRF bands coded LR is drawn from
-VIDEO, WITH_JPEG = "x264,x265", "x264,x265,jpeg"  # the codecs it is drawn from
+VIDEO, WITH_JPEG, WITH_MPEG2 = "x264,x265", "x264,x265,jpeg", "x264,x265,mpeg2,jpeg"  # codecs drawn from
 # name -> (coded share, lr, CRF band, codecs)
 TUNES = {"control": (0.0, TUNE_LR, BROAD, VIDEO), "coded30": (0.3, TUNE_LR, BROAD, VIDEO),
          "coded60": (0.6, TUNE_LR, BROAD, VIDEO), "coded70": (0.7, TUNE_LR, BROAD, VIDEO),
          "coded70_lr2x": (0.7, 2 * TUNE_LR, BROAD, VIDEO), "coded100": (1.0, TUNE_LR, BROAD, VIDEO),
-         "heavy100": (1.0, TUNE_LR, HEAVY, VIDEO), "coded70_jpeg": (0.7, TUNE_LR, BROAD, WITH_JPEG)}  # fmt: skip
+         "heavy100": (1.0, TUNE_LR, HEAVY, VIDEO), "coded70_jpeg": (0.7, TUNE_LR, BROAD, WITH_JPEG),
+         "coded70_mpeg2": (0.7, TUNE_LR, BROAD, WITH_MPEG2)}  # fmt: skip
+# benchmarks.degraded's x2 rows, and JPEG (pictures, MJPEG cameras) and MPEG-2 (DVDs)
 SPECS = ("clean", "x264:crf=18", "x264:crf=23", "x264:crf=28", "x264:crf=30", "x264:crf=33", "x264:crf=35",
-         "jpeg:q=40", "jpeg:q=75")  # benchmarks.degraded's x2 rows, and JPEG (pictures, MJPEG cameras)  # fmt: skip
+         "jpeg:q=40", "jpeg:q=75", "mpeg2:q=4", "mpeg2:q=8", "mpeg2:q=12")  # fmt: skip
 
 
 def stream(*args: str) -> None:
@@ -69,7 +72,8 @@ def train_all(work: Path, base_steps: int, tune_steps: int, arms: list[str]) -> 
 
 def coded_pack(work: Path, pack: Path, band: str, codecs: str) -> Path:
     """The coded LR of the training pack at x2, two per image, CRFs drawn from `band` (made once)."""
-    name = "coded291_x2" + ("" if band == BROAD else f"_crf{band}") + ("" if codecs == VIDEO else "_jpeg")
+    more = [c for c in codecs.split(",") if c not in VIDEO.split(",")]  # beside x264 and x265, in the name
+    name = "coded291_x2" + ("" if band == BROAD else f"_crf{band}") + "".join(f"_{c}" for c in more)
     coded = work / f"{name}.npz"
     if not coded.exists():
         stream("train", "--data", str(pack), "--pack-coded", str(coded), "--scales", "2", "--variants", "2",

@@ -75,7 +75,11 @@ PackCodedOpt = Annotated[
                  "needs PyAV) for --scales as a .npz, and exit."),
 ]  # fmt: skip
 CodecsOpt = Annotated[
-    str, typer.Option("--codecs", help="--pack-coded: the codecs drawn from, of x264, x265 and jpeg (at q 30-90).")
+    str,
+    typer.Option(
+        "--codecs",
+        help="--pack-coded: the codecs drawn from, of x264, x265, mpeg2 (at quantiser 2-16) and jpeg (at q 30-90).",
+    ),
 ]
 VariantsOpt = Annotated[int, typer.Option("--variants", min=1, help="--pack-coded: coded LR per image and scale.")]
 CrfOpt = Annotated[
@@ -166,8 +170,8 @@ def parse_scales(text: str) -> tuple[int, ...]:
 
 def parse_codecs(text: str) -> tuple[str, ...]:
     codecs = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
-    if not codecs or not set(codecs) <= {"x264", "x265", "jpeg"}:
-        raise UserError(f"--codecs {text!r}: expected some of x264,x265,jpeg")
+    if not codecs or not set(codecs) <= {"x264", "x265", "mpeg2", "jpeg"}:
+        raise UserError(f"--codecs {text!r}: expected some of x264,x265,mpeg2,jpeg")
     return codecs
 
 

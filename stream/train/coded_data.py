@@ -86,8 +86,9 @@ def describe_mix(coded: CodedSet) -> str:
     mix = json.loads(coded.mix)
     if not mix:
         return f"{len(coded.specs)} coded LR"
-    video = [c for c in mix["codecs"] if c != "jpeg"]
-    codecs = [f"{'/'.join(video)} CRF {mix['crf'][0]}-{mix['crf'][1]}"] if video else []
+    crf = [c for c in mix["codecs"] if c in ("x264", "x265")]
+    codecs = [f"{'/'.join(crf)} CRF {mix['crf'][0]}-{mix['crf'][1]}"] if crf else []
+    codecs += [f"MPEG-2 q {mix['mpeg2_q'][0]}-{mix['mpeg2_q'][1]}"] if "mpeg2" in mix["codecs"] else []
     codecs += [f"JPEG q {mix['jpeg_q'][0]}-{mix['jpeg_q'][1]}"] if "jpeg" in mix["codecs"] else []
     return (f"{len(coded.specs)} coded LR ({', '.join(codecs)}, "
             f"{'/'.join(mix['kernels'])} downscale, {mix['inter']:.0%} of video frames predicted, "

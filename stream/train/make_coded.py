@@ -3,7 +3,7 @@ video makes them, through stream/degrade.py's kernels and codecs. Needs PyAV: it
 data is prepared, and the set travels to the training machine as data.
 
 Per training image, scale and variant, a random draw (seeded, so the set is reproducible) picks a
-downscale kernel, a codec, a CRF and a preset (JPEG: a quality), and whether the frame is
+downscale kernel, a codec, a CRF and a preset (JPEG, MPEG-2: a quality), and whether the frame is
 intra-coded (the whole image, one frame; always, for JPEG) or inter-coded: the last frame of a
 short sequence of windows moving over the image a few pixels a frame, sub-pixel steps included, so
 that the codec predicts it from the frames before, with the drift and smearing of P and B frames.
@@ -33,9 +33,10 @@ from stream.train.data import LumaPack, load_pack
 class CodedMix:
     """What the coded LR is drawn from (docs/QUALITY.md has the measurements behind it)."""
 
-    codecs: tuple[str, ...] = ("x264", "x265")  # what downloads, phones and streams carry; "jpeg" may join them
+    codecs: tuple[str, ...] = ("x264", "x265")  # what downloads, phones and streams carry; "jpeg", "mpeg2" may join
     crf: tuple[int, int] = (18, 36)  # from near-transparent to a low-bitrate stream
     jpeg_q: tuple[int, int] = (30, 90)  # JPEG's quality where "jpeg" is drawn: a web picture to a camera's MJPEG
+    mpeg2_q: tuple[int, int] = (2, 16)  # MPEG-2's quantiser where "mpeg2" is drawn: a DVD (2-8) to a poor rip
     presets: tuple[str, ...] = ("veryfast", "medium", "slow")
     kernels: tuple[str, ...] = ("bicubic", "bilinear", "area", "lanczos", "matlab")  # FFmpeg's, and the papers'
     inter: float = 0.5  # share of LR images that are the last frame of a moving sequence
@@ -73,6 +74,8 @@ def code_one(hr: np.ndarray, scale: int, mix: CodedMix, rng: random.Random) -> t
     kernel, codec = rng.choice(mix.kernels), rng.choice(mix.codecs)
     if codec == "jpeg":  # each picture on its own: nothing is predicted, so one frame, never a sequence
         degradation, inter = Degradation(codec, rng.randint(*mix.jpeg_q), None), False
+    elif codec == "mpeg2":
+        degradation, inter = Degradation(codec, rng.randint(*mix.mpeg2_q), None), rng.random() < mix.inter
     else:
         degradation = Degradation(codec, rng.randint(*mix.crf), rng.choice(mix.presets))
         inter = rng.random() < mix.inter

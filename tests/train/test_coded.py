@@ -169,6 +169,18 @@ def test_cli_packs_jpeg_lr_among_the_codecs_asked(train_dir, tmp_path, capsys):
     assert code == 1 and "--codecs 'x264,vp9'" in err and err.count("\n") == 1, err
 
 
+def test_cli_packs_mpeg2_lr_at_the_mixes_quantisers(train_dir, tmp_path, capsys):
+    coded = tmp_path / "mpeg2.npz"
+    args = ["train", "--data", str(train_dir), "--pack-coded", str(coded), "--scales", "2", "--variants", "3"]
+    code, _, err = run_cli([*args, "--codecs", "mpeg2"], capsys)
+    assert code == 0, err
+    specs = read_coded(coded, pack_folder(train_dir)).specs
+    low, high = CodedMix().mpeg2_q
+    assert all(spec.startswith("mpeg2:q=") for spec in specs), specs
+    assert all(low <= int(spec.split("q=")[1].split(":")[0].split("@")[0]) <= high for spec in specs)
+    assert "(MPEG-2 q 2-16, " in err and "CRF" not in err, err
+
+
 def test_fine_tuning_starts_from_the_weights_given(train_dir, tmp_path, capsys, tiny_weights):
     out = tmp_path / "run"
     args = ["train", "--data", str(train_dir), *TINY, "--out", str(out), "--steps", "0", "--val-every", "0",
