@@ -25,6 +25,7 @@ from torch import nn
 from kernels.model import DRRN
 from kernels.onednn import activation_peaks
 from kernels.weights import DEFAULT_PRETRAINED, load_drrn
+from stream.cli.weights import PATCH_SIZE, PATCHES
 from stream.eval.protocol import bicubic_patches, eager_fp32, evaluate_dataset, read_dataset
 
 E4M3_MAX = 448.0  # the largest finite float8_e4m3fn
@@ -73,9 +74,9 @@ class RoundedDRRN(DRRN):
         return super().forward(x, units)
 
     def calibrate(self, model: DRRN, crops: Path) -> None:
-        """The static scales: each unit's largest activations in `model` over 24 bicubic crops of
-        `crops`, as int8 calibrates (all are ReLU outputs); calls alternate conv_a (reads h), conv_b (t)."""
-        peaks = activation_peaks(model, bicubic_patches(crops, 96, 24))
+        """The static scales: each unit's largest activations in `model` over bicubic crops of `crops`,
+        as int8 calibrates (all are ReLU outputs); calls alternate conv_a (reads h), conv_b (t)."""
+        peaks = activation_peaks(model, bicubic_patches(crops, PATCH_SIZE, PATCHES))
         for i in range(peaks.units):
             self.amax[2 * i + 1], self.amax[2 * i + 2] = peaks.h[i], peaks.t[i]
 
