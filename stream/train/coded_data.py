@@ -24,7 +24,7 @@ from kernels.errors import reason
 from kernels.resize import imresize
 from stream.errors import UserError
 from stream.files import write_atomically
-from stream.train.data import LumaPack, crop_size, dihedral, gather_crops
+from stream.train.data import LumaPack, crop_size, dihedral, flat_offsets, gather_crops, read_pixels, stored_pixels
 
 
 @dataclass
@@ -42,8 +42,7 @@ class CodedSet:
 
     @property
     def offsets(self) -> np.ndarray:
-        sizes = self.shapes.prod(axis=1)
-        return np.cumsum(sizes) - sizes
+        return flat_offsets(self.shapes)
 
     def identity(self) -> str:
         """What a recipe records: the images and the mix it was made from. Made again from them (another
@@ -58,9 +57,10 @@ class CodedSet:
         return digest.hexdigest()[:16]
 
     def save(self, path: Path) -> None:
-        arrays = {name: getattr(self, name) for name in ("pixels", "shapes", "image", "scale", "origin")}
+        arrays = {name: getattr(self, name) for name in ("shapes", "image", "scale", "origin")}
         with write_atomically(path) as tmp, tmp.open("wb") as f:
-            np.savez_compressed(f, **arrays, specs=np.array(self.specs), data=self.data, mix=self.mix)
+            np.savez_compressed(f, **stored_pixels(self.pixels, self.shapes), **arrays, specs=np.array(self.specs),
+                                data=self.data, mix=self.mix)  # fmt: skip
 
 
 def read_coded(path: Path, pack: LumaPack, option: str = "--coded", images: str = "--data") -> CodedSet:
@@ -68,8 +68,8 @@ def read_coded(path: Path, pack: LumaPack, option: str = "--coded", images: str 
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name].astype(np.int64) for name in ("shapes", "image", "scale", "origin")}
-            coded = CodedSet(npz["pixels"], **arrays, specs=[str(s) for s in npz["specs"]], data=str(npz["data"]),
-                             mix=str(npz["mix"]))  # fmt: skip
+            coded = CodedSet(read_pixels(npz, arrays["shapes"]), **arrays, specs=[str(s) for s in npz["specs"]],
+                             data=str(npz["data"]), mix=str(npz["mix"]))  # fmt: skip
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise UserError(f"{option} {path}: not a coded training set ({reason(e)})") from None
     if coded.data != pack.fingerprint():

@@ -9,6 +9,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -31,8 +32,7 @@ class LumaPack:
 
     @property
     def offsets(self) -> np.ndarray:
-        sizes = self.shapes.prod(axis=1)
-        return np.cumsum(sizes) - sizes
+        return flat_offsets(self.shapes)
 
     @property
     def label(self) -> str:
@@ -53,7 +53,48 @@ class LumaPack:
 
     def save(self, path: Path) -> None:
         with write_atomically(path) as tmp, tmp.open("wb") as f:  # a file object: numpy adds no ".npz"
-            np.savez_compressed(f, pixels=self.pixels, shapes=self.shapes, names=np.array(self.names))
+            np.savez_compressed(f, **stored_pixels(self.pixels, self.shapes), shapes=self.shapes,
+                                names=np.array(self.names))  # fmt: skip
+
+
+# --- how packs store their pixels -------------------------------------------------------
+
+WEBP_LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101]  # above 100: OpenCV writes lossless WebP
+WEBP_MAX_SIDE = 16383  # the format's limit
+
+
+def flat_offsets(shapes: np.ndarray) -> np.ndarray:
+    """Where each image of a flat array starts, from their (height, width)."""
+    sizes = shapes.prod(axis=1)
+    return np.cumsum(sizes) - sizes
+
+
+def stored_pixels(pixels: np.ndarray, shapes: np.ndarray) -> dict[str, np.ndarray]:
+    """Flat uint8 images as a .npz stores them: each a lossless WebP, where it fits the format.
+
+    A GPU call carries the training kit and the tree (64 MiB in all), and the tree grows by every
+    training run's state: lossless WebP stores the 291 training images in 19.7 MB against zlib's
+    26.8 (numpy's savez_compressed), exactly.
+    """
+    if (shapes > WEBP_MAX_SIDE).any():
+        return {"pixels": pixels}
+    files = [cv2.imencode(".webp", pixels[o : o + h * w].reshape(h, w), WEBP_LOSSLESS)[1].ravel()
+             for o, (h, w) in zip(flat_offsets(shapes), shapes, strict=True)]  # fmt: skip
+    return {"webp": np.concatenate(files), "webp_sizes": np.array([f.size for f in files], dtype=np.int64)}
+
+
+def read_pixels(npz: np.lib.npyio.NpzFile, shapes: np.ndarray) -> np.ndarray:
+    """What `stored_pixels` stored, flat again; ValueError where a file does not decode to its shape."""
+    if "pixels" in npz:
+        return npz["pixels"]
+    data, sizes = npz["webp"], npz["webp_sizes"]
+    images = []
+    for end, size, shape in zip(np.cumsum(sizes), sizes, shapes, strict=True):  # a count that differs: ValueError
+        image = cv2.imdecode(data[end - size : end], cv2.IMREAD_GRAYSCALE)
+        if image is None or image.shape != tuple(shape):
+            raise ValueError(f"image {len(images)} does not decode to {shape[0]}x{shape[1]}")
+        images.append(image.ravel())
+    return np.concatenate(images)
 
 
 def pack_folder(folder: Path) -> LumaPack:
@@ -84,7 +125,8 @@ def write_pack(folder: Path, dst: Path) -> LumaPack:
 def read_pack(path: Path) -> LumaPack:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            pack = LumaPack(npz["pixels"], npz["shapes"].astype(np.int64), [str(n) for n in npz["names"]])
+            shapes = npz["shapes"].astype(np.int64)
+            pack = LumaPack(read_pixels(npz, shapes), shapes, [str(n) for n in npz["names"]])
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: not a packed luma .npz ({reason(e)})") from None
     sizes_match = pack.shapes.ndim == 2 and int(pack.shapes.prod(axis=1).sum()) == pack.pixels.size

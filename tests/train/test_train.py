@@ -15,6 +15,7 @@ from kernels.resize import imresize
 from kernels.weights import read_weights
 from stream.errors import Interrupted
 from stream.eval.images import read_luma
+from stream.train import data
 from stream.train.data import crop_size, dihedral, pack_folder, read_pack
 from stream.train.recipe import Recipe
 from stream.train.run import stop_requests
@@ -33,6 +34,35 @@ def test_pack_round_trip(train_dir: Path, tmp_path: Path, capsys: pytest.Capture
     assert packed.fingerprint() == direct.fingerprint() and packed.label == "setA+setB"
     for name, y in zip(packed.names, packed.images(), strict=True):
         assert torch.equal(y, read_luma(train_dir.parent / name))
+
+
+def test_a_pack_stores_lossless_webp_and_reads_raw_pixels_too(
+    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WebP where every image fits the format, raw pixels where one does not (and in packs from before WebP)."""
+    pack = pack_folder(train_dir)
+    pack.save(tmp_path / "webp.npz")
+    with np.load(tmp_path / "webp.npz") as npz:
+        assert "webp" in npz and "pixels" not in npz
+    monkeypatch.setattr(data, "WEBP_MAX_SIDE", int(pack.shapes.max()) - 1)
+    pack.save(tmp_path / "raw.npz")
+    with np.load(tmp_path / "raw.npz") as npz:
+        assert "pixels" in npz and "webp" not in npz
+    for name in ("webp.npz", "raw.npz"):
+        again = read_pack(tmp_path / name)
+        assert np.array_equal(again.pixels, pack.pixels) and again.names == pack.names
+
+
+def test_a_pack_whose_webp_does_not_decode_is_refused(train_dir: Path, tmp_path: Path) -> None:
+    pack = pack_folder(train_dir)
+    pack.save(tmp_path / "good.npz")
+    with np.load(tmp_path / "good.npz") as npz:
+        arrays = dict(npz)
+    arrays["webp"] = arrays["webp"].copy()
+    arrays["webp"][:12] = 0  # the first image's RIFF header
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(Exception, match=r"not a packed luma \.npz \(image 0 does not decode"):
+        read_pack(tmp_path / "bad.npz")
 
 
 def test_crop_degradation_equals_whole_image_degradation() -> None:
