@@ -45,8 +45,17 @@ _CRF_CODECS = ("x264", "x265")
 DVD_GOP, DVD_B_FRAMES = 12, 2  # MPEG-2 as a PAL DVD codes it: IBBP... in groups of 12
 # x265 4.2 (in PyAV 18's wheels) writes past a buffer in its lookahead's cuTree on frames 48 px wide
 # or less (valgrind: 34, 40, 48 do, 50 and up do not); the heap corruption aborts the process later.
-# It also refuses frames under 16 px high. Both sides are edge-padded to this for it.
-_X265_MIN_SIDE = 64
+# At 64 px wide (one CTU) it codes the same frames otherwise from run to run, as if it read memory it
+# never wrote (66 px and up, and 32-1080 px high, do not: tests/test_degrade.py). It also refuses frames
+# under 16 px high. Both sides are edge-padded to this for it.
+_X265_MIN_SIDE = 80
+# x264's AVX-512 routines, its choice where the CPU has AVX-512, make the macroblock-tree lookahead code
+# the same frames otherwise from run to run (as if they read memory never written: without the tree, or
+# with its AVX2 or SSE4.2 routines, it does not). Where the CPU has AVX2, x264 stops there: its AVX2 and
+# SSE4.2 routines code alike, so a coded set made again elsewhere is the same set.
+_X264_ASM = (
+    {"x264-params": "asm=AVX2"} if torch.backends.cpu.get_cpu_capability().startswith(("AVX2", "AVX512")) else {}
+)
 _USAGE = {
     "clean": "clean takes no options",
     "jpeg": "jpeg takes q=1..100; e.g. jpeg:q=40",
@@ -215,7 +224,7 @@ def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fract
         elif degradation.intra:
             encoder.gop_size = 1
         x265 = {"x265-params": "log-level=none:pools=1:frame-threads=1"}
-        encoder.options = options | x265 if name == "libx265" else options
+        encoder.options = options | {"libx265": x265, "libx264": _X264_ASM}.get(name, {})
         encoder.open()
     except (av.FFmpegError, ValueError) as e:  # ValueError: an FFmpeg build without the encoder
         raise UserError(f"--degrade {degradation}: cannot open {name} at {width}x{height} ({reason(e)})") from None
