@@ -13,7 +13,7 @@ import torch
 
 from kernels.resize import imresize
 from kernels.weights import read_weights
-from stream.errors import Interrupted
+from stream.errors import Interrupted, UserError
 from stream.eval.images import read_luma
 from stream.train import data
 from stream.train.data import crop_size, dihedral, pack_folder, read_pack
@@ -36,33 +36,39 @@ def test_pack_round_trip(train_dir: Path, tmp_path: Path, capsys: pytest.Capture
         assert torch.equal(y, read_luma(train_dir.parent / name))
 
 
-def test_a_pack_stores_lossless_webp_and_reads_raw_pixels_too(
-    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """WebP where every image fits the format, raw pixels where one does not (and in packs from before WebP)."""
+def test_a_pack_stores_compressed_residuals_and_reads_raw_pixels_too(train_dir: Path, tmp_path: Path) -> None:
+    """Residuals where it writes; the raw pixels of packs written before them still read."""
     pack = pack_folder(train_dir)
-    pack.save(tmp_path / "webp.npz")
-    with np.load(tmp_path / "webp.npz") as npz:
-        assert "webp" in npz and "pixels" not in npz
-    monkeypatch.setattr(data, "WEBP_MAX_SIDE", int(pack.shapes.max()) - 1)
-    pack.save(tmp_path / "raw.npz")
-    with np.load(tmp_path / "raw.npz") as npz:
-        assert "pixels" in npz and "webp" not in npz
-    for name in ("webp.npz", "raw.npz"):
+    pack.save(tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as npz:
+        assert "residuals_xz" in npz and "pixels" not in npz
+    np.savez_compressed(tmp_path / "old.npz", pixels=pack.pixels, shapes=pack.shapes, names=np.array(pack.names))
+    for name in ("new.npz", "old.npz"):
         again = read_pack(tmp_path / name)
         assert np.array_equal(again.pixels, pack.pixels) and again.names == pack.names
 
 
-def test_a_pack_whose_webp_does_not_decode_is_refused(train_dir: Path, tmp_path: Path) -> None:
+def test_residuals_round_trip_every_level_exactly() -> None:
+    """Differences wrap modulo 256 both ways: black next to white, noise, one pixel, one row."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (37, 53), dtype=np.uint8), np.array([[0, 255], [255, 0]], np.uint8),
+              np.full((1, 1), 200, np.uint8), np.arange(256, dtype=np.uint8)[None]]  # fmt: skip
+    shapes = np.array([y.shape for y in images], dtype=np.int64)
+    pixels = np.concatenate([y.ravel() for y in images])
+    stored = data.stored_pixels(pixels, shapes)
+    assert np.array_equal(data.read_pixels(stored, shapes), pixels)
+
+
+def test_a_pack_whose_pixels_do_not_decode_is_refused(train_dir: Path, tmp_path: Path) -> None:
     pack = pack_folder(train_dir)
     pack.save(tmp_path / "good.npz")
     with np.load(tmp_path / "good.npz") as npz:
         arrays = dict(npz)
-    arrays["webp"] = arrays["webp"].copy()
-    arrays["webp"][:12] = 0  # the first image's RIFF header
-    np.savez(tmp_path / "bad.npz", **arrays)
-    with pytest.raises(Exception, match=r"not a packed luma \.npz \(image 0 does not decode"):
-        read_pack(tmp_path / "bad.npz")
+    np.savez(tmp_path / "cut.npz", **arrays | {"residuals_xz": arrays["residuals_xz"][:-100]})
+    np.savez(tmp_path / "short.npz", **arrays | {"shapes": arrays["shapes"] * 2})
+    for name, why in (("cut.npz", "do not decompress"), ("short.npz", "pixels stored for images of")):
+        with pytest.raises(UserError, match=rf"not a packed luma \.npz \(.*{why}"):
+            read_pack(tmp_path / name)
 
 
 def test_crop_degradation_equals_whole_image_degradation() -> None:
