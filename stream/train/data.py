@@ -74,8 +74,8 @@ def stored_pixels(pixels: np.ndarray, shapes: np.ndarray) -> dict[str, np.ndarra
 
     A GPU call carries the training kit and the tree (64 MiB in all), and the tree grows by every
     training run's state: this stores the 291 training images in 21.3 MB against zlib's 26.8 of the
-    raw pixels (numpy's savez_compressed), the clips' frames in 6.4 against 11.3. (Lossless WebP: as
-    small in all, but whether the GPU machine's OpenCV decodes it, no window has shown.)
+    raw pixels (numpy's savez_compressed), the clips' frames in 6.4 against 11.3. (Lossless WebP is
+    as small in all, but would tie every machine that reads a pack to an image codec of its OpenCV.)
     """
     residuals = [
         np.diff(np.diff(pixels[o : o + h * w].reshape(h, w), axis=0, prepend=np.uint8(0)), axis=1,
@@ -94,8 +94,8 @@ def read_pixels(npz: Mapping[str, np.ndarray], shapes: np.ndarray) -> np.ndarray
         residuals = np.frombuffer(lzma.decompress(npz["residuals_xz"].tobytes()), np.uint8)
     except lzma.LZMAError as e:
         raise ValueError(f"its pixels do not decompress: {e}") from None
-    if residuals.size != int(shapes.prod(axis=1).sum()):
-        raise ValueError(f"{residuals.size} pixels stored for images of {int(shapes.prod(axis=1).sum())}")
+    if residuals.size != (total := int(shapes.prod(axis=1).sum())):
+        raise ValueError(f"{residuals.size} pixels stored for images of {total}")
     images = [
         np.cumsum(np.cumsum(residuals[o : o + h * w].reshape(h, w), axis=0, dtype=np.uint8), axis=1,
                   dtype=np.uint8).ravel()  # the differences summed back, modulo 256 as they were taken
