@@ -103,6 +103,11 @@ SelectOpt = Annotated[
 StartFromOpt = Annotated[
     str | None, typer.Option("--start-from", help="Fine-tune: start from these weights (a file or a shipped name).")
 ]
+LossOpt = Annotated[
+    Literal["l2", "l1"],
+    typer.Option("--loss", help="l2 (the paper's: half the squared error) or l1 (the absolute error), summed over "
+                 "a patch."),
+]  # fmt: skip
 ChannelsOpt = Annotated[
     int | None, typer.Option("--channels", min=1, help="Feature width (small models for experiments); default 128.")
 ]
@@ -119,7 +124,7 @@ def train_command(
     init: InitOpt = "msra", seed: SeedOpt = 0, start_from: StartFromOpt = None, coded: CodedOpt = None,
     coded_share: CodedShareOpt = None, pack_coded: PackCodedOpt = None, variants: VariantsOpt = 1,
     crf: CrfOpt = "18-36", codecs: CodecsOpt = "x264,x265", val_coded: ValCodedOpt = None, select: SelectOpt = "both",
-    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None,
+    device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None, loss: LossOpt = "l2",
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
     from stream.train.data import write_pack
@@ -146,7 +151,7 @@ def train_command(
         batch=batch, optimizer=optimizer, lr=lr, weight_decay=weight_decay, clip=clip, schedule=schedule,
         lr_step=lr_step, lr_gamma=lr_gamma, steps=steps, warmup=warmup,
         units_schedule=parse_units_schedule(units_schedule, units), min_units=min_units, ema=ema, init=init, seed=seed,
-        select=select, **training.recipe_fields(coded_share),
+        select=select, loss=loss, **training.recipe_fields(coded_share),
     )  # fmt: skip
     validating = bool(val_every or save_minutes)
     if select == "coded" and val_coded is None:

@@ -44,6 +44,7 @@ class Recipe:
     # What picks best.safetensors where coded LR is validated too: "both" (clean and coded alike: a set
     # for every input), or "coded" (a set for compressed input only: lossless input runs another set).
     select: str = "both"
+    loss: str = "l2"  # "l2": the paper's, half the squared error; "l1": the absolute error (both summed over a patch)
     seed: int = 0
 
     def lr_at(self, step: int) -> float:
@@ -84,6 +85,7 @@ class Recipe:
         opt += f", EMA {self.ema:g}" if self.ema else ""
         opt += f", {self.coded_share:.0%} of patches coded LR" if self.coded_share else ""
         opt += ", chosen on coded LR" if self.select == "coded" else ""
+        opt += ", L1 loss" if self.loss == "l1" else ""
         return f"batch {self.batch} of {self.patch}x{self.patch}, {opt}"
 
     @property

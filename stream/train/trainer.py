@@ -10,7 +10,6 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from kernels.inference import DTYPES
 from kernels.model import DRRN, DRRNConfig, flops_per_pixel
@@ -84,8 +83,12 @@ class Trainer:
         dtype = DTYPES[self.precision]
         with torch.autocast(self.device.type, dtype) if dtype != torch.float32 else nullcontext():
             out = self.model(x.contiguous(memory_format=torch.channels_last), units=self.recipe.units_at(self.step))
-        mse = F.mse_loss(out.float(), target)  # the loss in fp32, whatever the convolutions ran in
-        loss = 0.5 * self.recipe.patch**2 * mse  # the paper's: half the squared error summed over a patch
+        error = out.float() - target  # the loss in fp32, whatever the convolutions ran in
+        mse = error.square().mean()
+        if self.recipe.loss == "l1":  # the absolute error summed over a patch, as EDSR and its successors train
+            loss = self.recipe.patch**2 * error.abs().mean()
+        else:  # the paper's: half the squared error summed over a patch
+            loss = 0.5 * self.recipe.patch**2 * mse
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.recipe.clip:
