@@ -82,6 +82,16 @@ CodecsOpt = Annotated[
     ),
 ]
 VariantsOpt = Annotated[int, typer.Option("--variants", min=1, help="--pack-coded: coded LR per image and scale.")]
+InterOpt = Annotated[
+    float,
+    typer.Option("--inter", min=0, max=1, help="--pack-coded: share of video LR that is a predicted frame of a "
+                 "moving sequence (the rest intra-coded)."),
+]  # fmt: skip
+PredictedOpt = Annotated[
+    Literal["last", "any"],
+    typer.Option("--predicted", help="--pack-coded: which predicted frame: the sequence's last (a P frame) or any "
+                 "after the first (P or B)."),
+]  # fmt: skip
 CrfOpt = Annotated[
     str, typer.Option("--crf", help="--pack-coded: the CRF range drawn from, LOW-HIGH (a set for one band of input).")
 ]
@@ -123,7 +133,8 @@ def train_command(
     val_units: ValUnitsOpt = "", save_minutes: SaveMinutesOpt = None, log_every: LogEveryOpt = 10,
     init: InitOpt = "msra", seed: SeedOpt = 0, start_from: StartFromOpt = None, coded: CodedOpt = None,
     coded_share: CodedShareOpt = None, pack_coded: PackCodedOpt = None, variants: VariantsOpt = 1,
-    crf: CrfOpt = "18-36", codecs: CodecsOpt = "x264,x265", val_coded: ValCodedOpt = None, select: SelectOpt = "both",
+    crf: CrfOpt = "18-36", codecs: CodecsOpt = "x264,x265", inter: InterOpt = 0.5, predicted: PredictedOpt = "last",
+    val_coded: ValCodedOpt = None, select: SelectOpt = "both",
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None, loss: LossOpt = "l2",
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
@@ -138,7 +149,8 @@ def train_command(
     if pack_coded is not None:
         from stream.train.make_coded import CodedMix, write_coded  # PyAV: only here
 
-        mix = CodedMix(parse_codecs(codecs), parse_crf(crf), variants=variants, seed=seed)
+        mix = CodedMix(parse_codecs(codecs), parse_crf(crf), inter=inter, predicted=predicted, variants=variants,
+                       seed=seed)  # fmt: skip
         say(write_coded(data, pack_coded, parse_scales(scales), mix))
         return
     if out is None:

@@ -91,7 +91,8 @@ def describe_mix(coded: CodedSet) -> str:
     codecs += [f"MPEG-2 q {mix['mpeg2_q'][0]}-{mix['mpeg2_q'][1]}"] if "mpeg2" in mix["codecs"] else []
     codecs += [f"JPEG q {mix['jpeg_q'][0]}-{mix['jpeg_q'][1]}"] if "jpeg" in mix["codecs"] else []
     return (f"{len(coded.specs)} coded LR ({', '.join(codecs)}, "
-            f"{'/'.join(mix['kernels'])} downscale, {mix['inter']:.0%} of video frames predicted, "
+            f"{'/'.join(mix['kernels'])} downscale, {mix['inter']:.0%} of video frames predicted"
+            f"{' (P or B)' if mix.get('predicted') == 'any' else ''}, "
             f"x{'/'.join(map(str, mix['scales']))}, seed {mix['seed']})")  # fmt: skip
 
 

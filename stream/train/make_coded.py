@@ -4,9 +4,9 @@ data is prepared, and the set travels to the training machine as data.
 
 Per training image, scale and variant, a random draw (seeded, so the set is reproducible) picks a
 downscale kernel, a codec, a CRF and a preset (JPEG, MPEG-2: a quality), and whether the frame is
-intra-coded (the whole image, one frame; always, for JPEG) or inter-coded: the last frame of a
-short sequence of windows moving over the image a few pixels a frame, sub-pixel steps included, so
-that the codec predicts it from the frames before, with the drift and smearing of P and B frames.
+intra-coded (the whole image, one frame; always, for JPEG) or inter-coded: a frame after the first
+of a short sequence of windows moving over the image a few pixels a frame, sub-pixel steps included,
+so that the codec predicts it from the others, with the drift and smearing of P and B frames.
 Each LR image is kept with the place of the HR window it shows, so every coded pixel has its exact
 ground truth.
 """
@@ -39,8 +39,10 @@ class CodedMix:
     mpeg2_q: tuple[int, int] = (2, 16)  # MPEG-2's quantiser where "mpeg2" is drawn: a DVD (2-8) to a poor rip
     presets: tuple[str, ...] = ("veryfast", "medium", "slow")
     kernels: tuple[str, ...] = ("bicubic", "bilinear", "area", "lanczos", "matlab")  # FFmpeg's, and the papers'
-    inter: float = 0.5  # share of LR images that are the last frame of a moving sequence
-    frames: int = 5  # its length: the last is a P or B frame, predicted from the ones before
+    inter: float = 0.5  # share of video LR images that are a predicted frame of a moving sequence
+    frames: int = 5  # its length: x264 and x265 code it I P B B P
+    # which frame of it: "last" (a P frame) or "any" after the first (P or B, B frames at a coarser quantiser)
+    predicted: str = "last"
     step: int = 3  # most HR pixels the window moves a frame, each axis
     variants: int = 1  # coded LR images per training image and scale
     seed: int = 0
@@ -82,8 +84,9 @@ def code_one(hr: np.ndarray, scale: int, mix: CodedMix, rng: random.Random) -> t
     size = window_size(hr.shape, scale, mix.frames * mix.step if inter else 0)
     path = walk(hr.shape, size, mix.frames if inter else 1, mix.step, rng)
     lows = [downscale(hr[y : y + size[0], x : x + size[1]], scale, kernel) for y, x in path]
-    coded = round_trip(lows, degradation)[-1]
-    return path[-1], coded, f"{degradation}{':inter' if inter else ''}@{kernel}"
+    k = rng.randint(1, len(path) - 1) if inter and mix.predicted == "any" else len(path) - 1
+    coded = round_trip(lows, degradation)[k]
+    return path[k], coded, f"{degradation}{f':inter{k}' if inter else ''}@{kernel}"
 
 
 def window_size(shape: tuple[int, ...], scale: int, margin: int) -> tuple[int, int]:

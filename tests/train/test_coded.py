@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -70,13 +71,17 @@ def _dihedral_of(code: int):
     return lambda t: dihedral(t[None], torch.tensor([code]))[0]
 
 
-def test_each_coded_lr_shows_the_hr_window_it_names(train_dir):
-    """Intra and inter, every kernel: the decoded LR matches the downscale of its recorded HR window
-    far better than the window one pixel away (a wrong origin would not)."""
+@pytest.mark.parametrize("predicted", ["last", "any"])
+def test_each_coded_lr_shows_the_hr_window_it_names(train_dir, predicted):
+    """Intra and inter (the last frame, or any after the first), every kernel: the decoded LR matches
+    the downscale of its recorded HR window far better than the window one pixel away (a wrong origin
+    would not)."""
     pack = pack_folder(train_dir)
-    coded = make_coded(pack, (2, 3), dataclasses.replace(FAST, crf=(18, 18), variants=2, inter=0.5))
-    assert len(coded.specs) == len(pack.names) * 2 * 2
-    assert any(":inter@" in spec for spec in coded.specs) and any(":inter@" not in spec for spec in coded.specs)
+    mix = dataclasses.replace(FAST, crf=(18, 18), variants=4, inter=0.5, predicted=predicted)
+    coded = make_coded(pack, (2, 3), mix)
+    assert len(coded.specs) == len(pack.names) * 2 * 4
+    frames = {int(m[1]) for spec in coded.specs if (m := re.search(r":inter(\d)@", spec))}
+    assert frames == ({2} if predicted == "last" else {1, 2}) and any(":inter" not in s for s in coded.specs)
     images, offsets = pack.images(), coded.offsets
     for n, spec in enumerate(coded.specs):
         s, (y, x), (h, w) = int(coded.scale[n]), coded.origin[n], coded.shapes[n]
@@ -94,7 +99,7 @@ def test_inter_coded_lr_is_a_predicted_frame_of_a_moving_window():
     rng = random.Random(3)
     hr = np.random.default_rng(0).integers(0, 256, (64, 80), dtype=np.uint8)
     origin, lr, spec = code_one(hr, 2, dataclasses.replace(FAST, inter=1.0, kernels=("area",)), rng)
-    assert spec.endswith(":inter@area") and lr.shape[0] * 2 + origin[0] <= 64 and lr.shape[1] * 2 + origin[1] <= 80
+    assert spec.endswith(":inter2@area") and lr.shape[0] * 2 + origin[0] <= 64 and lr.shape[1] * 2 + origin[1] <= 80
     assert lr.shape[0] * 2 < 64  # the window is smaller than the image: it moves inside it
 
 
