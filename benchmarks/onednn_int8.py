@@ -1,13 +1,14 @@
 """The CPU's int8 paths against its bf16 default: speed a frame and Set5 x2, in one run.
 
-    python -m benchmarks.onednn_int8 [--units 17] [--size 320x240] [--rounds 7] [--out F.json]
+    python -m benchmarks.onednn_int8 [--units 17] [--size 320x240] [--rounds 7] [--paths bf16,int8,onnx] [--out F.json]
 
 Times the product's restorers as `--precision` and `--weights` pick them, at the shipped int8 file's
 depth: PyTorch bf16 (oneDNN's fused convs), PyTorch int8 (oneDNN's int8 convs, kernels.onednn.
 Int8Forward: the default where the CPU has AMX) and the shipped int8 ONNX file through ONNX Runtime
 (the default where it has VNNI alone). One frame per path in rounds, the paths in random order; then
 Set5 x2 for each and fp32. `ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI` holds oneDNN to the kernels a VNNI
-CPU without AMX has (the ONNX Runtime path is unaffected).
+CPU without AMX has (the ONNX Runtime path is unaffected); `AVX2` and `AVX512_CORE` to those of CPUs
+without VNNI (`--paths fp32,int8` there: what auto ran before, and runs now).
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from stream.eval.protocol import evaluate_dataset, read_dataset
 DATA = Path("../shared/data")  # run from the repository root, as the other benchmarks
 
 
-def restorers(units: int) -> dict[str, Restores]:
-    """The product's CPU paths at `units`, named as the header names them."""
-    choices = [ModelChoice(device="cpu", units=units, precision=p) for p in ("bf16", "int8")]
-    choices.append(ModelChoice(str(int8_path(DEFAULT_PRETRAINED)), device="cpu"))
+def restorers(units: int, paths: list[str]) -> dict[str, Restores]:
+    """The product's CPU paths at `units` ("fp32", "bf16", "int8": PyTorch; "onnx": the shipped int8
+    file), named as the header names them."""
+    choices = [ModelChoice(device="cpu", units=units, precision=p) for p in paths if p != "onnx"]
+    choices += [ModelChoice(str(int8_path(DEFAULT_PRETRAINED)), device="cpu")] if "onnx" in paths else []
     return {f"{x.ran.precision} ({x.ran.backend})": x.restorer for x in map(ModelChoice.load, choices)}
 
 
@@ -45,8 +47,9 @@ def main() -> None:
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--paths", default="bf16,int8,onnx", help="those timed, of fp32, bf16, int8 and onnx")
     args = parser.parse_args()
-    paths = restorers(args.units)
+    paths = restorers(args.units, args.paths.split(","))
     width, height = map(int, args.size.split("x"))
     frame, ms = torch.rand(1, 1, height, width), {name: [] for name in paths}
     for restore in paths.values():
@@ -57,7 +60,7 @@ def main() -> None:
             paths[name](frame)
             ms[name].append(round((time.perf_counter() - start) * 1000, 1))
     print(json.dumps(ms), flush=True)
-    paths["fp32 (PyTorch)"] = ModelChoice(device="cpu", units=args.units, precision="fp32").load().restorer
+    paths.setdefault("fp32 (PyTorch)", ModelChoice(device="cpu", units=args.units, precision="fp32").load().restorer)
     lumas, set5 = read_dataset(DATA / "Set5"), {}
     for name, restore in paths.items():
         set5[name] = round(evaluate_dataset(lambda y, r=restore: r(y.float()), "Set5", lumas, 2).psnr, 4)

@@ -30,7 +30,7 @@ class ModelChoice:
     weights: str | None = None  # a weights file (any format convert reads), an .onnx file, or a shipped name
     units: int | None = None  # recursive units; None: the depth the weights were trained at
     device: str = "auto"  # auto: the first GPU where CUDA is available, else the CPU
-    precision: Precision = "auto"  # auto: fp16 on CUDA; on a CPU int8 with AMX or VNNI, bf16 where native, else fp32
+    precision: Precision = "auto"  # auto: fp16 on CUDA; on a CPU int8 where it pays, bf16 where native, else fp32
     tile: int | None = None  # core of a tile in output pixels; None: the device's default; 0: whole frames
     halo: int = HALO
     batch: int | None = None  # tiles per forward pass; None: the device's default

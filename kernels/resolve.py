@@ -80,8 +80,7 @@ def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
     weights = find_weights(choice.weights_name)
     units = choice.units or weights.run_units
     if onednn_int8_runs(choice, device, weights, units):
-        isa = "AMX" if amx_int8() else int8_isa()  # why it runs
-        precision, notices, backend = "int8", (), onednn.INT8_BACKEND.replace(")", f", {isa})")
+        precision, notices, backend = "int8", (), onednn.INT8_BACKEND.replace(")", f", {int8_kernels()})")
     else:
         (precision, notices), backend = precision_for(choice.precision, device), "PyTorch"
     tiling = tiling_for(device, choice.tile, choice.halo, choice.batch)
@@ -105,11 +104,22 @@ def int8_isa() -> str:
     return next((name for flag, name in INT8_FLAGS.items() if flag in flags), "")
 
 
-def amx_int8() -> bool:
-    """Whether int8 runs here as oneDNN's int8 convolutions through PyTorch: on a CPU with AMX, where
-    they run 1.7x PyTorch's bf16 (the fastest path before) at -0.007 dB (Intel Xeon, docs/PERFORMANCE.md).
-    Elsewhere auto's int8 is the shipped ONNX file (int8_pays)."""
-    return "amx_int8" in cpu_flags() and onednn.int8_available()
+def onednn_int8_auto() -> bool:
+    """Whether auto runs int8 as oneDNN's convolutions through PyTorch: on a CPU with AMX, 1.7x PyTorch's
+    bf16 (the fastest path before) at -0.007 dB; and on one without int8 dot products (VNNI) but with
+    AVX2, 2.0x PyTorch's fp32 (what auto ran there) at -0.006 dB, 1.7x where it has AVX-512 (an Intel
+    Xeon with oneDNN held to those kernels; docs/PERFORMANCE.md). With VNNI alone auto's int8 is the
+    shipped ONNX file (int8_pays)."""
+    flags = cpu_flags()
+    return onednn.int8_available() and ("amx_int8" in flags or (not int8_isa() and "avx2" in flags))
+
+
+def int8_kernels() -> str:
+    """The instructions oneDNN's int8 convolutions use here, as the header names them: why int8 runs."""
+    flags = cpu_flags()
+    if "amx_int8" in flags:
+        return "AMX"
+    return int8_isa() or ("AVX-512" if "avx512bw" in flags else "AVX2")
 
 
 def vnni_int8() -> bool:
@@ -121,12 +131,12 @@ def vnni_int8() -> bool:
 
 
 def onednn_int8_runs(choice: ModelChoice, device: torch.device, weights: Weights, units: int) -> bool:
-    """Whether `choice` runs oneDNN's int8 forward: auto on a CPU with AMX, or --precision int8 on one with
-    AMX or VNNI (shipped_int8 asked first), weights calibrated for int8 at least `units` deep (the shipped
-    ones are). int8 asked but not so: one line."""
+    """Whether `choice` runs oneDNN's int8 forward: auto where onednn_int8_auto says so, or --precision int8
+    on a CPU with VNNI too (shipped_int8 asked first), weights calibrated for int8 at least `units` deep (the
+    shipped ones are). int8 asked but not so: one line."""
     if device.type != "cpu" or choice.precision not in ("auto", "int8"):
         return False
-    if not (amx_int8() or (choice.precision == "int8" and vnni_int8())):
+    if not (onednn_int8_auto() or (choice.precision == "int8" and vnni_int8())):
         return False
     peaks = weights.int8_peaks
     if peaks is not None and units <= peaks.units:
@@ -144,7 +154,7 @@ def int8_pays() -> bool:
     """Whether the shipped int8 model is this CPU's fastest path (docs/PERFORMANCE.md): with VNNI, int8
     runs 3.9x PyTorch fp32 (AMD EPYC, AVX512-VNNI/BF16); without it ONNX Runtime's int8 gains far
     less. Where the CPU has AMX, oneDNN's AMX kernels through PyTorch are faster than the int8 model
-    in bf16 and faster still in int8 (amx_int8; Intel Xeon, docs/PERFORMANCE.md), so PyTorch runs there."""
+    in bf16 and faster still in int8 (onednn_int8_auto; Intel Xeon, docs/PERFORMANCE.md), so PyTorch runs there."""
     return bool(int8_isa()) and "amx_bf16" not in cpu_flags()
 
 
@@ -166,7 +176,7 @@ def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
         if choice.precision == "int8":
             raise ChoiceError("--precision int8 runs on the CPU; on CUDA fp16 is the fast path")
         return None
-    if amx_int8():
+    if onednn_int8_auto():
         return None  # int8 runs through PyTorch here (settle)
     path = shipped_int8_file(choice, choice.units)
     if path is not None and (choice.precision == "int8" or int8_pays()) and has_onnxruntime():

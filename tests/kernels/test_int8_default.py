@@ -1,5 +1,6 @@
-"""The CPU default of issue #24: int8 where the CPU has int8 instructions (oneDNN's kernels through PyTorch
-with AMX, the shipped ONNX file through ONNX Runtime with VNNI alone), PyTorch bf16 or fp32 elsewhere."""
+"""The CPU default of issue #24: int8 where it pays (oneDNN's kernels through PyTorch with AMX, or without
+VNNI where they have AVX2 or AVX-512; the shipped ONNX file through ONNX Runtime with VNNI alone), PyTorch
+bf16 or fp32 elsewhere."""
 
 import numpy as np
 import pytest
@@ -11,10 +12,11 @@ from kernels.errors import ChoiceError
 from kernels.pretrained import DEFAULT_PRETRAINED, INT8, int8_path
 from kernels.weights import find_weights
 
-VNNI = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}  # the CPU kinds these machines have, as /proc/cpuinfo says
+VNNI = {"avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"}  # these machines' kinds, as /proc/cpuinfo says
 AMX = VNNI | {"amx_tile", "amx_int8", "amx_bf16"}
-AVX512_NO_VNNI = {"avx2", "avx512f"}
+AVX512_NO_VNNI = {"avx2", "avx512f", "avx512bw"}
 AVX2_ONLY = {"avx2", "fma"}
+NO_AVX2 = {"sse4_2"}
 
 
 @pytest.fixture
@@ -30,26 +32,36 @@ def cpu(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "flags, bf16, backend, precision",
-    [(VNNI, "native", "ONNX Runtime", "int8"), (AVX512_NO_VNNI, "emulated", "PyTorch", "fp32"),
-     (AVX2_ONLY, "none", "PyTorch", "fp32"), (AMX, "native", "PyTorch", "int8"),
-     ({"avx2", "avx_vnni"}, "none", "ONNX Runtime", "int8")],
+    "flags, bf16, backend, why",
+    [(VNNI, "native", "ONNX Runtime", "AVX512-VNNI"), (AVX512_NO_VNNI, "emulated", "PyTorch", "AVX-512"),
+     (AVX2_ONLY, "none", "PyTorch", "AVX2"), (AMX, "native", "PyTorch", "AMX"),
+     ({"avx2", "avx_vnni"}, "none", "ONNX Runtime", "AVX-VNNI")],
 )  # fmt: skip
-def test_the_default_per_cpu_kind(cpu, flags, bf16, backend, precision):
+def test_the_default_per_cpu_kind_is_int8(cpu, flags, bf16, backend, why):
     cpu(flags, bf16)
-    if flags == AMX and not onednn.int8_available():
-        precision = "bf16"  # a torch without oneDNN's int8 convolutions (the next test pretends so)
+    if backend == "PyTorch" and not onednn.int8_available():
+        pytest.skip("this torch has no oneDNN int8 convolutions (the next test pretends so)")
     ran = ModelChoice(device="cpu").resolve()
-    assert (ran.backend.split(" (")[0], ran.precision) == (backend, precision)
+    assert (ran.backend.split(" (")[0], ran.precision) == (backend, "int8")
     assert ran.units == INT8[DEFAULT_PRETRAINED][1] and ran.trained_units == 25  # the default depth either way
-    assert ("VNNI" in str(ran) or "AMX" in str(ran)) == (precision == "int8")  # the header says why int8 runs
+    assert f", {why})" in ran.backend and f"{why})" in str(ran)  # the header says why int8 runs
 
 
-def test_with_amx_but_no_int8_convolutions_in_torch_bf16_runs(cpu, monkeypatch):
-    cpu(AMX, "native")
+@pytest.mark.parametrize(
+    "flags, bf16, precision",
+    [(AMX, "native", "bf16"), (AVX512_NO_VNNI, "emulated", "fp32"), (AVX2_ONLY, "none", "fp32")],
+)
+def test_without_int8_convolutions_in_torch_pytorch_runs_as_before(cpu, monkeypatch, flags, bf16, precision):
+    cpu(flags, bf16)
     monkeypatch.setattr(resolve.onednn, "int8_available", lambda: False)
     ran = ModelChoice(device="cpu").resolve()
-    assert (ran.backend, ran.precision) == ("PyTorch", "bf16")
+    assert (ran.backend, ran.precision) == ("PyTorch", precision)
+
+
+def test_without_avx2_fp32_runs(cpu):
+    cpu(NO_AVX2, "none")
+    ran = ModelChoice(device="cpu").resolve()
+    assert (ran.backend, ran.precision) == ("PyTorch", "fp32")
 
 
 def test_with_amx_int8_runs_any_calibrated_depth_and_says_what_it_cannot(cpu, tiny_weights):
@@ -78,7 +90,7 @@ def test_without_onnxruntime_a_notice_and_pytorch_runs(cpu, monkeypatch):
      (dict(weights="{tiny}"), "is shipped for the shipped weights only")],
 )  # fmt: skip
 def test_int8_asked_where_it_cannot_run_is_one_line(cpu, tiny_weights, choice, message):
-    cpu(AVX512_NO_VNNI, "emulated")  # no int8 dot products: only the shipped ONNX file runs int8
+    cpu(NO_AVX2, "none")  # no int8 kernels of oneDNN's: only the shipped ONNX file runs int8
     choice = {k: v.format(tiny=tiny_weights) if isinstance(v, str) else v for k, v in choice.items()}
     with pytest.raises(ChoiceError, match=message):
         ModelChoice(device="cpu", precision="int8", **choice).resolve()
@@ -115,14 +127,15 @@ def test_each_shipped_int8_file_holds_its_shipped_weights_at_their_depth(name):
     assert find_weights(name).run_units == INT8[name][1]  # one default depth
 
 
-@pytest.mark.parametrize("kind", ["VNNI", "AMX"])
+@pytest.mark.parametrize("kind", ["VNNI", "AMX", "AVX2"])
 @pytest.mark.parametrize("content", ["clean", "compressed"])
 def test_int8_restores_as_pytorch_fp32_does_at_its_depth(cpu, content, kind):
     """Over 40 dB apart (about a level): int8's loss is its rounding, not another model's output;
-    for each content's set and each int8 engine, and its header still says why it runs."""
-    if kind == "AMX" and not (onednn.int8_available() and torch.cpu._is_vnni_supported()):
-        pytest.skip("oneDNN's int8 kernels need VNNI or AMX (this CPU or this torch has neither)")
-    cpu(VNNI if kind == "VNNI" else AMX, "native")
+    for each content's set and each int8 engine, and its header still says why it runs. oneDNN's int8
+    runs on whatever instructions this CPU has (AVX2 at least: the kernels its dispatch picks)."""
+    if kind != "VNNI" and not onednn.int8_available():
+        pytest.skip("this torch has no oneDNN int8 convolutions")
+    cpu({"VNNI": VNNI, "AMX": AMX, "AVX2": AVX2_ONLY}[kind], "native" if kind != "AVX2" else "none")
     int8 = ModelChoice(device="cpu", precision="int8", content=content).load()
     fp32 = ModelChoice(device="cpu", precision="fp32", content=content).load()
     assert int8.ran.weights == fp32.ran.weights and f"for {content} input (as asked)" in str(int8.ran)
