@@ -56,6 +56,8 @@ _X265_MIN_SIDE = 80
 _X264_ASM = (
     {"x264-params": "asm=AVX2"} if torch.backends.cpu.get_cpu_capability().startswith(("AVX2", "AVX512")) else {}
 )
+# encoder -> options beside CRF and preset: x265 would print its log to stderr and size its threads by the cores
+_ENCODER_OPTIONS = {"libx264": _X264_ASM, "libx265": {"x265-params": "log-level=none:pools=1:frame-threads=1"}}
 _USAGE = {
     "clean": "clean takes no options",
     "jpeg": "jpeg takes q=1..100; e.g. jpeg:q=40",
@@ -223,8 +225,7 @@ def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fract
             encoder.gop_size, encoder.max_b_frames = (1, 0) if degradation.intra else (DVD_GOP, DVD_B_FRAMES)
         elif degradation.intra:
             encoder.gop_size = 1
-        x265 = {"x265-params": "log-level=none:pools=1:frame-threads=1"}
-        encoder.options = options | {"libx265": x265, "libx264": _X264_ASM}.get(name, {})
+        encoder.options = options | _ENCODER_OPTIONS.get(name, {})
         encoder.open()
     except (av.FFmpegError, ValueError) as e:  # ValueError: an FFmpeg build without the encoder
         raise UserError(f"--degrade {degradation}: cannot open {name} at {width}x{height} ({reason(e)})") from None

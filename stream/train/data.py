@@ -41,10 +41,7 @@ class LumaPack:
         return "+".join(sorted({Path(n).parent.name for n in self.names}))
 
     def images(self) -> list[torch.Tensor]:
-        return [
-            torch.from_numpy(self.pixels[o : o + h * w].reshape(h, w))
-            for o, (h, w) in zip(self.offsets, self.shapes, strict=True)
-        ]
+        return [torch.from_numpy(image) for image in split_images(self.pixels, self.shapes)]
 
     def fingerprint(self) -> str:
         """Identifies the data in a checkpoint, whether it was read from a folder or a .npz."""
@@ -67,6 +64,11 @@ def flat_offsets(shapes: np.ndarray) -> np.ndarray:
     return np.cumsum(sizes) - sizes
 
 
+def split_images(pixels: np.ndarray, shapes: np.ndarray) -> list[np.ndarray]:
+    """A flat array's images, each an H x W view of it."""
+    return [pixels[o : o + h * w].reshape(h, w) for o, (h, w) in zip(flat_offsets(shapes), shapes, strict=True)]
+
+
 def stored_pixels(pixels: np.ndarray, shapes: np.ndarray) -> dict[str, np.ndarray]:
     """Flat uint8 images as a .npz stores them: each image's second differences (what is left of a
     pixel once its left, upper and upper-left neighbours predict it: W + N - NW, mostly near 0),
@@ -77,11 +79,10 @@ def stored_pixels(pixels: np.ndarray, shapes: np.ndarray) -> dict[str, np.ndarra
     raw pixels (numpy's savez_compressed), the clips' frames in 6.4 against 11.3. (Lossless WebP is
     as small in all, but would tie every machine that reads a pack to an image codec of its OpenCV.)
     """
-    residuals = [
-        np.diff(np.diff(pixels[o : o + h * w].reshape(h, w), axis=0, prepend=np.uint8(0)), axis=1,
-                prepend=np.uint8(0)).ravel()  # uint8 arithmetic: differences wrap modulo 256
-        for o, (h, w) in zip(flat_offsets(shapes), shapes, strict=True)
-    ]  # fmt: skip
+    residuals = [  # uint8 arithmetic: differences wrap modulo 256
+        np.diff(np.diff(image, axis=0, prepend=np.uint8(0)), axis=1, prepend=np.uint8(0)).ravel()
+        for image in split_images(pixels, shapes)
+    ]
     return {"residuals_xz": np.frombuffer(lzma.compress(np.concatenate(residuals).tobytes()), np.uint8)}
 
 
@@ -96,11 +97,10 @@ def read_pixels(npz: Mapping[str, np.ndarray], shapes: np.ndarray) -> np.ndarray
         raise ValueError(f"its pixels do not decompress: {e}") from None
     if residuals.size != (total := int(shapes.prod(axis=1).sum())):
         raise ValueError(f"{residuals.size} pixels stored for images of {total}")
-    images = [
-        np.cumsum(np.cumsum(residuals[o : o + h * w].reshape(h, w), axis=0, dtype=np.uint8), axis=1,
-                  dtype=np.uint8).ravel()  # the differences summed back, modulo 256 as they were taken
-        for o, (h, w) in zip(flat_offsets(shapes), shapes, strict=True)
-    ]  # fmt: skip
+    images = [  # the differences summed back, modulo 256 as they were taken
+        np.cumsum(np.cumsum(r, axis=0, dtype=np.uint8), axis=1, dtype=np.uint8).ravel()
+        for r in split_images(residuals, shapes)
+    ]
     return np.concatenate(images)
 
 
