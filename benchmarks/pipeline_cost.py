@@ -1,6 +1,7 @@
 """What the pipeline keeps of its model stage on a long video, and what it costs per run.
 
-    python -m benchmarks.pipeline_cost [--size 320x240] [--frames 64 128] [--rounds 3] [--precision auto] [--out F.json]
+    python -m benchmarks.pipeline_cost [--size 320x240] [--frames 64 128] [--rounds 3] [--precision auto]
+        [--clip ../shared/data/video/CLIP] [--out F.json]
 
 `drrn-stream bench` reports e2e_fraction on one short clip, where a run's fixed costs (opening the
 input and the encoder, the first frames, the encoder's buffered frames flushed at the end) weigh as
@@ -13,6 +14,10 @@ whole pipeline on both lengths of the same synthetic clip:
   machine's speed drifts by ~10% between minutes), fixed costs included: what a user sees;
 - the slope of wall time over frames (medians) is the steady per-frame cost, the intercept the
   fixed cost per run.
+The clip is synthetic unless `--clip` names a real one: its first frames scaled to half the output
+size and coded by libx264 at CRF 23, as a download is. What the decoder and the encoder cost, and so
+the share, depends on the content (the synthetic pattern, a moving checkerboard, is harder for x264
+than the real clips measured in docs/PERFORMANCE.md); the model's does not.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ import random
 import statistics
 import tempfile
 from datetime import date
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
+
+import av
 
 from kernels.choice import ModelChoice
 from stream.bench.measure import GemmPeak, cpu_isa, host_name, model_rates, pipeline_run
@@ -32,6 +40,30 @@ from stream.bench.synthetic import write_clip
 from stream.video.enhance import EnhanceOptions
 
 ALONE_FRAMES = 32  # the model stage's pace, timed frame by frame
+DOWNLOAD_CRF = 23  # libx264's default: how a real clip's input is coded
+
+
+def real_clip(src: Path, dst: Path, width: int, height: int, frames: int) -> Path:
+    """The first `frames` frames of the video `src`, scaled to width x height (bicubic) and coded by
+    libx264 at DOWNLOAD_CRF, video only."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = inp.streams.video[0]
+        rate = stream.average_rate or Fraction(25)
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.options = {"crf": str(DOWNLOAD_CRF)}
+        written = 0
+        for frame in inp.decode(stream):
+            scaled = frame.reformat(width, height, "yuv420p", interpolation="BICUBIC")
+            scaled.pts, scaled.time_base = written, 1 / rate
+            out.mux(video.encode(scaled))
+            written += 1
+            if written == frames:
+                break
+        out.mux(video.encode(None))
+    if written < frames:
+        raise SystemExit(f"{src} has {written} frames, fewer than {frames}")
+    return dst
 
 
 def main() -> None:
@@ -40,6 +72,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs=2, default=[64, 128], help="the two clip lengths")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--precision", default="auto", help="as enhance's --precision, which says which int8 runs here")
+    parser.add_argument("--clip", type=Path, help="a real video to cut the clips from (default: synthetic)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
@@ -49,7 +82,14 @@ def main() -> None:
     walls: dict[int, list[float]] = {short: [], long: []}
     alone: list[float] = []  # seconds a frame
     with tempfile.TemporaryDirectory() as tmp:
-        clips = {n: write_clip(Path(tmp) / f"in{n}.mp4", width // 2, height // 2, n) for n in walls}
+
+        def clip(n: int) -> Path:
+            path = Path(tmp) / f"in{n}.mp4"
+            if args.clip:
+                return real_clip(args.clip, path, width // 2, height // 2, n)
+            return write_clip(path, width // 2, height // 2, n)
+
+        clips = {n: clip(n) for n in walls}
 
         def alone_turn() -> None:
             peak = GemmPeak(restorer.device, restorer.precision)
@@ -68,7 +108,8 @@ def main() -> None:
     w_short, w_long = statistics.median(walls[short]), statistics.median(walls[long])
     per_frame = (w_long - w_short) / (long - short)
     record = {
-        "model": str(loaded.ran), "size": args.size, "host": host_name(restorer.device), "isa": cpu_isa(),
+        "model": str(loaded.ran), "size": args.size, "clip": str(args.clip or "synthetic"),
+        "host": host_name(restorer.device), "isa": cpu_isa(),
         "date": date.today().isoformat(), "walls": walls, "model_stage_s": alone,
         "long_share": long_share, "long_share_median": statistics.median(long_share),
         "pipeline_per_frame_s": per_frame, "fixed_per_run_s": w_short - short * per_frame,
