@@ -1,7 +1,7 @@
 """What the pipeline keeps of its model stage on a long video, and what it costs per run.
 
     python -m benchmarks.pipeline_cost [--size 320x240] [--frames 64 128] [--rounds 3] [--precision auto]
-        [--clip ../shared/data/video/CLIP] [--out F.json]
+        [--clip ../shared/data/video/CLIP] [--presets medium faster ...] [--out F.json]
 
 `drrn-stream bench` reports e2e_fraction on one short clip, where a run's fixed costs (opening the
 input and the encoder, the first frames, the encoder's buffered frames flushed at the end) weigh as
@@ -17,7 +17,8 @@ whole pipeline on both lengths of the same synthetic clip:
 The clip is synthetic unless `--clip` names a real one: its first frames scaled to half the output
 size and coded by libx264 at CRF 23, as a download is. What the decoder and the encoder cost, and so
 the share, depends on the content (the synthetic pattern, a moving checkerboard, is harder for x264
-than the real clips measured in docs/PERFORMANCE.md); the model's does not.
+than the real clips measured in docs/PERFORMANCE.md); the model's does not. `--presets` runs the
+pipeline with each x264 preset named, in every round: what the encoder's own work costs the model.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from kernels.choice import ModelChoice
 from stream.bench.measure import GemmPeak, cpu_isa, host_name, model_rates, pipeline_run
 from stream.bench.synthetic import write_clip
 from stream.video.enhance import EnhanceOptions
+from stream.video.sink import EncodeOptions
 
 ALONE_FRAMES = 32  # the model stage's pace, timed frame by frame
 DOWNLOAD_CRF = 23  # libx264's default: how a real clip's input is coded
@@ -73,13 +75,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--precision", default="auto", help="as enhance's --precision, which says which int8 runs here")
     parser.add_argument("--clip", type=Path, help="a real video to cut the clips from (default: synthetic)")
+    parser.add_argument("--presets", nargs="+", default=["default"], help="x264 presets to run the pipeline with, "
+                        "each in every round; default: the one enhance settles on for this device")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
     loaded = ModelChoice(precision=args.precision).load()
-    restorer, options = loaded.restorer, EnhanceOptions(scale=2, overwrite=True)
+    restorer = loaded.restorer
     short, long = sorted(args.frames)
-    walls: dict[int, list[float]] = {short: [], long: []}
+    walls: dict[str, dict[int, list[float]]] = {preset: {short: [], long: []} for preset in args.presets}
+    sizes: dict[str, list[int]] = {preset: [] for preset in args.presets}  # the long clip's output, bytes
     alone: list[float] = []  # seconds a frame
     with tempfile.TemporaryDirectory() as tmp:
 
@@ -89,7 +94,7 @@ def main() -> None:
                 return real_clip(args.clip, path, width // 2, height // 2, n)
             return write_clip(path, width // 2, height // 2, n)
 
-        clips = {n: clip(n) for n in walls}
+        clips, out = {n: clip(n) for n in (short, long)}, Path(tmp) / "o.mp4"
 
         def alone_turn() -> None:
             peak = GemmPeak(restorer.device, restorer.precision)
@@ -97,27 +102,39 @@ def main() -> None:
                 statistics.mean(1 / fps for fps in model_rates(restorer, peak, 2, width, height, ALONE_FRAMES)[0])
             )
 
-        def pipeline_turn(n: int) -> None:
-            walls[n].append(n / pipeline_run(restorer, options, clips[n], Path(tmp) / "o.mp4")[0])
+        def pipeline_turn(preset: str, n: int) -> None:
+            encode = EncodeOptions(preset=None if preset == "default" else preset)
+            options = EnhanceOptions(scale=2, overwrite=True, encode=encode)
+            walls[preset][n].append(n / pipeline_run(restorer, options, clips[n], out)[0])
+            if n == long:
+                sizes[preset].append(out.stat().st_size)
 
-        turns = [alone_turn, partial(pipeline_turn, short), partial(pipeline_turn, long)]
+        turns = [alone_turn] + [partial(pipeline_turn, p, n) for p in args.presets for n in (short, long)]
         for _ in range(args.rounds):
             for turn in random.sample(turns, len(turns)):
                 turn()
-    long_share = [model * long / wall for model, wall in zip(alone, walls[long], strict=True)]
-    w_short, w_long = statistics.median(walls[short]), statistics.median(walls[long])
-    per_frame = (w_long - w_short) / (long - short)
     record = {
         "model": str(loaded.ran), "size": args.size, "clip": str(args.clip or "synthetic"),
-        "host": host_name(restorer.device), "isa": cpu_isa(),
-        "date": date.today().isoformat(), "walls": walls, "model_stage_s": alone,
-        "long_share": long_share, "long_share_median": statistics.median(long_share),
-        "pipeline_per_frame_s": per_frame, "fixed_per_run_s": w_short - short * per_frame,
-        "steady_fraction": statistics.median(alone) / per_frame,
+        "host": host_name(restorer.device), "isa": cpu_isa(), "date": date.today().isoformat(),
+        "model_stage_s": alone,
+        "presets": {preset: shares(alone, walls[preset], sizes[preset]) for preset in args.presets},
     }  # fmt: skip
     print(json.dumps(record, indent=1))
     if args.out:
         args.out.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def shares(alone: list[float], walls: dict[int, list[float]], sizes: list[int]) -> dict:
+    """What one preset's pipeline kept of the model stage: per round on the long clip (paired), and
+    steady (the slope over the two lengths' medians); with its fixed cost per run and output size."""
+    (short, w_short), (long, w_long) = sorted((n, statistics.median(w)) for n, w in walls.items())
+    long_share = [model * long / wall for model, wall in zip(alone, walls[long], strict=True)]
+    per_frame = (w_long - w_short) / (long - short)
+    return {
+        "walls": walls, "long_share": long_share, "long_share_median": statistics.median(long_share),
+        "pipeline_per_frame_s": per_frame, "fixed_per_run_s": w_short - short * per_frame,
+        "steady_fraction": statistics.median(alone) / per_frame, "output_bytes": sizes,
+    }  # fmt: skip
 
 
 if __name__ == "__main__":
