@@ -1,15 +1,19 @@
 """Ship trained weights into the package under a name, with the depth curves their default depth follows.
 
     python -m benchmarks.ship training/real-input/best.safetensors drrn-b1u25-x234-coded \\
-        --set5 S17.json S25.json --clips C17.json C25.json
+        --set5 S17.json S25.json --clips C17.json C25.json --heavy-clips H1.json H2.json ...
 
 --set5: `drrn-stream eval --dataset ../shared/data/Set5 --scale 2 --scale 3 --scale 4 --units U --json`
 outputs; --clips: `python -m benchmarks.degraded --units U --scales 2 --specs clean x264:crf=23` outputs (in
-a float precision: on a CPU with AMX `auto` is int8, so pass --precision bf16 there).
-They become the metadata curves `Weights.run_units` reads (psnr_by_units_Set5, psnr_by_units_clips_x2),
-so the default depth of shipped weights follows measurements, never a guess; and the activation peaks
-that int8 on AMX scales by, from T91 (kernels.onednn). Add the name to
-kernels/pretrained (PRETRAINED, and INT8 with an export at the depth this prints).
+a float precision: on a CPU with AMX `auto` is int8, so pass --precision bf16 there); --heavy-clips:
+benchmarks.degraded runs with specs the product judges heavily compressed (x264 CRF 27 and up; e.g.
+`--specs x264:crf=28 x264:crf=30 x264:crf=33 x264:crf=35 --units U`, at depths 1 to 17), at any scale.
+They become the metadata curves `Weights.run_units` and `ModelChoice.content_units` read
+(psnr_by_units_Set5, psnr_by_units_clips_x2, psnr_by_units_clips_heavy), so the default depth of shipped
+weights follows measurements, never a guess; curves not given stay as the file has them (shipping the
+shipped file again adds one). And the activation peaks that int8 on AMX scales by, from T91
+(kernels.onednn). Add the name to kernels/pretrained (PRETRAINED, and INT8 with an export at the depth
+this prints).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from kernels.weights import find_weights, save_weights
+from kernels.weights import curve_depth, find_weights, save_weights
 from stream.cli.weights import int8_calibration
+from stream.content import judge_degradation
+from stream.degrade import parse_degradation
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "kernels" / "pretrained"
 CALIBRATION = Path("../shared/data/train/T91")  # int8's activation peaks, as the shipped int8 exports' ranges
@@ -36,15 +42,20 @@ def set5_curves(paths: list[Path]) -> dict[str, dict[str, float]]:
     return dict(curves)
 
 
-def clip_curves(paths: list[Path]) -> dict[str, dict[str, float]]:
-    """{"clean": {units: mean dB over the clips}, "x264:crf=23": ...} from benchmarks.degraded runs at x2."""
+def clip_curves(paths: list[Path], heavy: bool = False) -> dict[str, dict[str, float]]:
+    """{"clean": {units: mean dB over the clips}, "x264:crf=23": ...} from benchmarks.degraded runs at x2;
+    `heavy`: their rows of LR judged heavily compressed, at every scale ({"x2 x264:crf=28": ...})."""
     curves: dict[str, dict[str, float]] = defaultdict(dict)
     for path in paths:
         run = json.loads(path.read_text())
         by_spec: dict[str, list[float]] = defaultdict(list)
         for r in run["rows"]:
-            if r["scale"] == 2:
-                by_spec[r["degrade"].removesuffix(":preset=medium")].append(r["psnr"])
+            spec = r["degrade"].removesuffix(":preset=medium")
+            judged = judge_degradation(parse_degradation(spec), "bicubic")
+            if heavy and judged is not None and judged[0] == "heavy":
+                by_spec[f"x{r['scale']} {spec}"].append(r["psnr"])
+            elif not heavy and r["scale"] == 2:
+                by_spec[spec].append(r["psnr"])
         for spec, psnrs in by_spec.items():
             curves[spec][str(run["ran"]["units"])] = round(sum(psnrs) / len(psnrs), 4)
     return dict(curves)
@@ -54,19 +65,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path)
     parser.add_argument("name")
-    parser.add_argument("--set5", type=Path, nargs="+", required=True)
-    parser.add_argument("--clips", type=Path, nargs="+", required=True)
+    parser.add_argument("--set5", type=Path, nargs="+", default=[])
+    parser.add_argument("--clips", type=Path, nargs="+", default=[])
+    parser.add_argument("--heavy-clips", type=Path, nargs="+", default=[])
     args = parser.parse_args()
     weights = find_weights(args.weights)
-    weights.metadata |= {
-        "name": args.name,
-        "psnr_by_units_Set5": json.dumps(set5_curves(args.set5)),
-        "psnr_by_units_clips_x2": json.dumps(clip_curves(args.clips)),
+    curves = {
+        "psnr_by_units_Set5": set5_curves(args.set5),
+        "psnr_by_units_clips_x2": clip_curves(args.clips),
+        "psnr_by_units_clips_heavy": clip_curves(args.heavy_clips, heavy=True),
     }
+    weights.metadata |= {"name": args.name} | {key: json.dumps(curve) for key, curve in curves.items() if curve}
     weights.metadata |= int8_calibration(weights, CALIBRATION)  # these tensors' peaks, never stale ones
     out = PRETRAINED / f"{args.name}.safetensors"
     save_weights(out, weights)
-    print(f"wrote {out.relative_to(PRETRAINED.parents[1])}: default depth {find_weights(out).run_units} units")
+    shipped = find_weights(out)
+    heavy = curve_depth(shipped.metadata, "heavy")
+    print(f"wrote {out.relative_to(PRETRAINED.parents[1])}: default depth {shipped.run_units} units"
+          + (f", {heavy} for heavily compressed input" if heavy else ""))  # fmt: skip
 
 
 if __name__ == "__main__":

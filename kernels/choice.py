@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from kernels.weights import Weights
 
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
-Content = Literal["auto", "clean", "compressed"]  # what the input is, for which shipped weights run
+Content = Literal["auto", "clean", "compressed", "heavy"]  # what the input is: which shipped weights run, how deep
+CONTENT_WORDS = {"clean": "clean", "compressed": "compressed", "heavy": "heavily compressed"}  # as headers say it
 HALO = 16  # context past each tile: of the receptive radius (52) this much leaves < 0.01 dB (docs/QUALITY.md)
 
 
@@ -34,9 +35,10 @@ class ModelChoice:
     tile: int | None = None  # core of a tile in output pixels; None: the device's default; 0: whole frames
     halo: int = HALO
     batch: int | None = None  # tiles per forward pass; None: the device's default
-    # Where no weights are named: the shipped set for clean or codec-coded input (kernels.pretrained.
-    # CONTENT_WEIGHTS), or, judged from the input where there is one (stream.content), the set for such real
-    # input (JUDGED_WEIGHTS); auto with nothing judged runs the clean set (the papers' protocol).
+    # Where no weights are named: the shipped set for clean, codec-coded or heavily compressed input
+    # (kernels.pretrained.CONTENT_WEIGHTS), or, judged from the input where there is one (stream.content), the
+    # set for such real input (JUDGED_WEIGHTS); auto with nothing judged runs the clean set (the papers'
+    # protocol). Heavily compressed input also runs at its own default depth (content_units).
     content: Content = "auto"
     evidence: str = ""  # what the content was judged from ("h264, quantiser 31"), said in the header; "": asked
 
@@ -50,7 +52,20 @@ class ModelChoice:
         from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS
 
         table = JUDGED_WEIGHTS if self.evidence else CONTENT_WEIGHTS  # judged from an input, or asked
-        return self.weights or table["compressed" if self.content == "compressed" else "clean"]
+        return self.weights or table["clean" if self.content == "auto" else self.content]
+
+    @property
+    def content_units(self) -> int | None:
+        """The depth a shipped set runs at for this content unless --units asks; None: the weights' default
+        (Weights.run_units). Heavily compressed input has its own where the file records its curves: a deep
+        DRRN sharpens coarse coding's artefacts (on the clips' LR from CRF 28 on, 3 of the coded set's units
+        beat 17; docs/QUALITY.md)."""
+        if self.weights is not None or self.content != "heavy":
+            return None
+        from kernels.pretrained import metadata
+        from kernels.weights import curve_depth
+
+        return curve_depth(metadata(self.weights_name), "heavy")
 
     @property
     def onnx(self) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from kernels import onednn
-from kernels.choice import Loaded, ModelChoice, Precision, Resolved
+from kernels.choice import CONTENT_WORDS, Loaded, ModelChoice, Precision, Resolved
 from kernels.errors import ChoiceError
 from kernels.inference import Restorer, Restores, cpu_bf16, cpu_flags, cpu_has_native_bf16
 from kernels.pretrained import INT8, int8_path
@@ -78,7 +78,7 @@ def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
         return loaded.ran, loaded.weights
     device = device_for(choice.device)
     weights = find_weights(choice.weights_name)
-    units = choice.units or weights.run_units
+    units = choice.units or choice.content_units or weights.run_units
     if onednn_int8_runs(choice, device, weights, units):
         precision, notices, backend = "int8", (), onednn.INT8_BACKEND.replace(")", f", {int8_kernels()})")
     else:
@@ -94,7 +94,7 @@ def content_words(choice: ModelChoice) -> str:
     "" where weights were named, or where nothing was judged or asked (the default set)."""
     if choice.weights is not None or not (choice.evidence or choice.content != "auto"):
         return ""
-    kind = "compressed" if choice.content == "compressed" else "clean"
+    kind = CONTENT_WORDS["clean" if choice.content == "auto" else choice.content]
     return f"{kind} input ({choice.evidence or 'as asked'})"
 
 
@@ -178,7 +178,7 @@ def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
         return None
     if onednn_int8_auto():
         return None  # int8 runs through PyTorch here (settle)
-    path = shipped_int8_file(choice, choice.units)
+    path = shipped_int8_file(choice, choice.units or choice.content_units)
     if path is not None and (choice.precision == "int8" or int8_pays()) and has_onnxruntime():
         return replace(choice, weights=str(path), units=None, precision="auto")
     if choice.precision == "int8" and not vnni_int8():  # with VNNI, settle runs it through PyTorch or says why not

@@ -43,10 +43,28 @@ _ALIASES = {alias: ours for ours, aliases in KEY_MAP.items() for alias in (ours,
 _WRAPPER_PREFIXES = ("module.", "model.", "state_dict.", "net.")
 
 
-# Depth curves a weights file may record, each {series: {units: dB}}: Set5 per scale ("x2": ...),
-# real clips at x2 per LR coding ("clean", "x264:crf=23"); docs/QUALITY.md has the runs behind them.
-DEPTH_CURVES = ("psnr_by_units_Set5", "psnr_by_units_clips_x2")
+# Depth curves a weights file may record, each {series: {units: dB}}: Set5 per scale ("x2": ...), real clips
+# at x2 per LR coding ("clean", "x264:crf=23"), and per scale on LR coded heavily ("x2 x264:crf=33");
+# docs/QUALITY.md has the runs behind them. Which curves each kind of input's default depth follows: heavily
+# compressed input (stream.content judges it from the quantiser) those of such LR, where the weights record
+# them; any other the rest.
+DEPTH_CURVES = {"default": ("psnr_by_units_Set5", "psnr_by_units_clips_x2"), "heavy": ("psnr_by_units_clips_heavy",)}
 DEPTH_TOLERANCE = 0.02  # dB: a depth this close to the best on every curve is as good (issue #24)
+
+
+def curve_depth(metadata: Mapping[str, str], kind: str = "default") -> int | None:
+    """The cheapest depth within DEPTH_TOLERANCE dB of the best on every series of the `kind` depth curves
+    that `metadata` records, among the depths all of them measured; None where it records none."""
+    series = [
+        {int(units): psnr for units, psnr in by_units.items()}
+        for key in DEPTH_CURVES[kind]
+        if key in metadata
+        for by_units in json.loads(metadata[key]).values()
+    ]
+    if not series:
+        return None
+    depths = sorted(set.intersection(*(set(s) for s in series)))
+    return next(u for u in depths if all(s[u] >= max(s.values()) - DEPTH_TOLERANCE for s in series))
 
 
 @dataclass
@@ -62,19 +80,9 @@ class Weights:
 
     @property
     def run_units(self) -> int:
-        """The depth to run unless asked: the cheapest within DEPTH_TOLERANCE dB of the best on every
-        series of the depth curves the weights record, among the depths all series measured; the
-        trained depth where they record none."""
-        series = [
-            {int(units): psnr for units, psnr in by_units.items()}
-            for key in DEPTH_CURVES
-            if key in self.metadata
-            for by_units in json.loads(self.metadata[key]).values()
-        ]
-        if not series:
-            return self.units
-        depths = sorted(set.intersection(*(set(s) for s in series)))
-        return next(u for u in depths if all(s[u] >= max(s.values()) - DEPTH_TOLERANCE for s in series))
+        """The depth to run unless asked: the one the default depth curves the weights record say
+        (curve_depth); the trained depth where they record none."""
+        return curve_depth(self.metadata) or self.units
 
     @property
     def int8_peaks(self) -> ActivationPeaks | None:

@@ -69,6 +69,11 @@ def say(text: str, console: Console = err, style: str | None = None) -> None:
     console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
+def listed(words: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return " and ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def counted(n: int, noun: str) -> str:
     """A count and its noun, which agree wherever the user reads a count: "1 frame", "3 frames"."""
     return f"{n} {noun}{'s' * (n != 1)}"

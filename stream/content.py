@@ -42,9 +42,13 @@ OPENING_FRAMES = 48  # the frames whose quantisers judge a file: two seconds at 
 # decoded only to be discarded (its edit list's preroll; sintel cut at 30 s: 60 of them), which give none
 OPENING_PACKETS = 8 * OPENING_FRAMES
 NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothing visible (PSNR ~50 dB)
+# H.264's quantiser from which input is heavily compressed: on the clips' LR coded by x264 the coded set gains
+# more over bicubic at 3 units than at 17 from CRF 28 on, less up to CRF 26 (docs/QUALITY.md, "Depth for heavy
+# compression"); such input runs at the depth its weights record for it (ModelChoice.content_units)
+HEAVY_QP = 27
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
 _H264_PARAMS = 1  # AVVideoEncParamsType AV_VIDEO_ENC_PARAMS_H264: qp on H.264's 0..51 scale
-Judged = tuple[str, str]  # ("clean" | "compressed", the evidence in words)
+Judged = tuple[str, str]  # ("clean" | "compressed" | "heavy", the evidence in words)
 
 
 def judge(codec: str, quantiser: tuple[float, int] | None = None, bits_per_pixel: float | None = None) -> Judged:
@@ -56,11 +60,18 @@ def judge(codec: str, quantiser: tuple[float, int] | None = None, bits_per_pixel
         return "compressed", LOSSY_STILL_CODECS[codec]
     if quantiser is not None:
         median, over = quantiser[0], f" over its first {quantiser[1]} frames" if quantiser[1] > 1 else ""
-        return ("clean" if median <= NEAR_LOSSLESS_QP else "compressed"), f"{codec}, quantiser {median:.0f}{over}"
+        return quantised(median), f"{codec}, quantiser {median:.0f}{over}"
     if bits_per_pixel is not None:
         kind = "clean" if bits_per_pixel >= NEAR_LOSSLESS_BPP else "compressed"
         return kind, f"{codec}, {bits_per_pixel:.2f} bits per pixel"
     return "compressed", f"{codec}, a lossy codec"
+
+
+def quantised(quantiser: float) -> str:
+    """The content H.264 coded at this (mean) quantiser is: clean, compressed or heavily compressed."""
+    if quantiser <= NEAR_LOSSLESS_QP:
+        return "clean"
+    return "heavy" if quantiser >= HEAVY_QP else "compressed"
 
 
 def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet]) -> tuple[float, int] | None:
@@ -146,7 +157,7 @@ def judge_degradation(degradation: Degradation, kernel: str) -> Judged | None:
     if degradation.codec in ("jpeg", "mpeg2"):  # the product reads no quantiser of either: lossy codecs
         return "compressed", f"{'JPEG' if degradation.codec == 'jpeg' else 'MPEG-2'} q {degradation.quality}"
     quality = float(degradation.quality or 0)
-    return ("clean" if quality <= NEAR_LOSSLESS_QP else "compressed"), f"{degradation.codec} CRF {quality:.0f}"
+    return quantised(quality), f"{degradation.codec} CRF {quality:.0f}"
 
 
 def for_content(choice: ModelChoice, judged: Judged) -> ModelChoice:

@@ -17,6 +17,7 @@ from kernels.choice import ModelChoice
 from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, PRETRAINED
 from stream.apps.capture import coding
 from stream.content import (
+    HEAVY_QP,
     for_content,
     judge,
     judge_picture,
@@ -48,7 +49,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize(
     "clip, content, evidence",
     [("ffv1", "clean", "ffv1, lossless"), ("x264_qp0", "clean", "h264, quantiser 0"),
-     ("x264_crf35", "compressed", "h264, quantiser ")],
+     ("x264_crf35", "heavy", "h264, quantiser ")],
 )  # fmt: skip
 def test_a_stream_is_judged_by_its_coding(clips, clip, content, evidence):
     with VideoSource(clips[clip]) as source:
@@ -65,12 +66,13 @@ def test_the_quantiser_read_is_the_coders(clips):
 @pytest.mark.parametrize(
     "args, content",
     [(("rawvideo",), "clean"), (("h264", (8.0, 1)), "clean"), (("h264", (11.0, 9)), "compressed"),
+     (("h264", (HEAVY_QP - 0.1, 9)), "compressed"), (("h264", (HEAVY_QP, 9)), "heavy"),
      (("hevc",), "compressed"), (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"),
      (("mjpeg", None, 4.0), "compressed")],
 )  # fmt: skip
 def test_the_rule(args, content):
-    """Lossless codecs are clean; a quantiser decides before bits per pixel; a lossy codec with no
-    evidence is compressed; JPEG is compressed however many bits it spends."""
+    """Lossless codecs are clean; a quantiser decides before bits per pixel, from HEAVY_QP heavily
+    compressed; a lossy codec with no evidence is compressed; JPEG is compressed however many bits it spends."""
     assert judge(*args)[0] == content
 
 
@@ -105,16 +107,28 @@ def test_both_sets_ship():
 
 
 def test_the_first_line_says_which_weights_ran_and_why(clips, tmp_path, capsys):
-    """Lossless and CRF 35 input run the sets for such real input, each saying why."""
+    """Lossless and CRF 35 input run the sets for such real input, each saying why; the CRF 35 one at the
+    depth its set records for heavily compressed input."""
     lines = {}
-    for clip in ("ffv1", "x264_crf35"):
+    for clip, units in (("ffv1", ["--units", "1"]), ("x264_crf35", [])):
         out = tmp_path / f"{clip}.mkv"
-        code, _, err = run_cli([str(clips[clip]), str(out), "--units", "1", "--precision", "fp32"], capsys)
+        code, _, err = run_cli([str(clips[clip]), str(out), *units, "--precision", "fp32"], capsys)
         assert code == 0, err
         lines[clip] = err.splitlines()[0]
     assert f"DRRN {JUDGED_WEIGHTS['clean']} (" in lines["ffv1"] and "for clean input (ffv1, lossless)" in lines["ffv1"]
-    assert f"DRRN {JUDGED_WEIGHTS['compressed']} (" in lines["x264_crf35"]
-    assert "for compressed input (h264, quantiser " in lines["x264_crf35"]
+    assert f"DRRN {JUDGED_WEIGHTS['heavy']} (" in lines["x264_crf35"]
+    heavy_units = ModelChoice(content="heavy").content_units
+    assert f"run at {heavy_units} units, for heavily compressed input (h264, quantiser " in lines["x264_crf35"]
+
+
+def test_heavily_compressed_input_runs_at_its_own_depth():
+    """The coded set records its depth curves on the clips' heavily coded LR: such input runs the cheapest
+    depth close to the best there (fewer units than the default), unless --units asks; others as before."""
+    heavy, default = ModelChoice(content="heavy"), ModelChoice(content="compressed")
+    assert heavy.content_units is not None and default.content_units is None
+    assert heavy.resolve().units == heavy.content_units < default.resolve().units
+    assert ModelChoice(content="heavy", units=9).resolve().units == 9
+    assert ModelChoice(JUDGED_WEIGHTS["heavy"], content="heavy").content_units is None  # named: its own default
 
 
 def test_content_and_weights_exclude_each_other(clips, tmp_path, capsys):
@@ -173,7 +187,7 @@ def test_a_folder_says_its_files_pick_their_sets(tmp_path, capsys):
         assert cv2.imwrite(str(tmp_path / "in" / name), image)
     code, _, err = run_cli([str(tmp_path / "in"), str(tmp_path / "out"), "--units", "1"], capsys)
     assert code == 0, err
-    assert f"{JUDGED_WEIGHTS['clean']} for clean and compressed input" in err.splitlines()[0]
+    assert f"{JUDGED_WEIGHTS['clean']} for clean, compressed and heavily compressed input" in err.splitlines()[0]
     assert "by each file's coding" in err.splitlines()[0] and (tmp_path / "out" / "a.jpg").is_file()
 
 
@@ -206,7 +220,7 @@ def test_a_fade_from_black_is_judged_by_the_frames_after_it(tmp_path):
         first = opening_quantiser(source.video.codec_context, source.first_packets[:1])
         judged = judge_source(source)
     assert first is not None and first[0] <= 10 and first[1] == 1, first
-    assert judged[0] == "compressed" and judged[1].endswith("over its first 12 frames"), judged
+    assert judged[0] != "clean" and judged[1].endswith("over its first 12 frames"), judged
     with clip.open("rb") as pipe, VideoSource(pipe) as source:
         piped = judge_source(source)
     assert "over its first 12 frames" not in piped[1], piped
@@ -225,7 +239,7 @@ def test_a_named_pipe_is_read_once(clips, tmp_path):
         judged = judge_source(source)
         frames = sum(1 for item in source if isinstance(item, Frame))
     writer.join()
-    assert judged[0] == "compressed" and frames == 3, (judged, frames)
+    assert judged[0] == "heavy" and frames == 3, (judged, frames)  # CRF 35
 
 
 def test_a_cut_is_judged_by_the_frames_it_shows(tmp_path):
@@ -237,4 +251,4 @@ def test_a_cut_is_judged_by_the_frames_it_shows(tmp_path):
     subprocess.run(["ffmpeg", "-v", "error", "-ss", "2.4", "-i", str(clip), "-c", "copy", str(cut)], check=True)
     with VideoSource(cut) as source:
         judged = judge_source(source)
-    assert judged[0] == "compressed" and judged[1].endswith("over its first 40 frames"), judged
+    assert judged[0] == "heavy" and judged[1].endswith("over its first 40 frames"), judged  # CRF 30

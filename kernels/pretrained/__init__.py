@@ -20,14 +20,16 @@ PRETRAINED: dict[str, str] = {
 }
 DEFAULT_PRETRAINED = "drrn-b1u25-x234"  # the papers' protocol: what a choice without an input runs
 CODED = "drrn-b1u25-x234-coded"  # the set trained on coded LR from five scalers too: for real input
-# --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; compressed, CODED.
-CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CODED}
+# --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; compressed, CODED;
+# heavy (heavily compressed), CODED too, at the depth its metadata's curves for such LR say (ModelChoice.content_units).
+CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CODED, "heavy": CODED}
 # --content auto, judged from a real input (a video, a picture, a camera), clean (lossless) or compressed ->
 # the weights it runs: CODED for both. Which scaler made a real input nobody knows; on the clips' lossless LR
 # CODED equals the clean set where FFmpeg's bicubic or bilinear made it and gains 0.25-0.47 dB more where
 # lanczos or area did, leaving no clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md,
-# "Other codecs and other downscale kernels"). A set for compressed input alone would take "compressed".
-JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": CODED}
+# "Other codecs and other downscale kernels"). A set for compressed input alone would take "compressed", one
+# for heavily compressed input (training/real-input-heavy) "heavy".
+JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": CODED, "heavy": CODED}
 # Name -> (its int8 ONNX export in this folder, the depth it runs): what a CPU with int8
 # instructions runs by default (kernels.resolve). Exported by `drrn-stream export --dynamic --int8`
 # from those very weights (tests/kernels/test_int8_default.py holds them to it).

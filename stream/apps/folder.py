@@ -15,10 +15,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from kernels.choice import CONTENT_WORDS
 from kernels.errors import reason
 from kernels.pretrained import JUDGED_WEIGHTS
 from stream.apps.stills import pictures
-from stream.console import counted, err, say
+from stream.console import counted, err, listed, say
 from stream.content import for_content
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture, is_video
@@ -42,8 +43,10 @@ def enhance_folder(src: Path, dst: Path, options: EnhanceOptions, chunked: bool,
         say(f"{other.name}: skipped, neither a picture nor a video", console)
     ran = options.model.resolve()
     if for_content(options.model, ("clean", "")) is not options.model:  # each file's coding picks its weights
-        kinds = {name: [k for k, n in JUDGED_WEIGHTS.items() if n == name] for name in JUDGED_WEIGHTS.values()}
-        sets = " or ".join(f"{name} for {' and '.join(k)} input" for name, k in kinds.items())
+        kinds = {
+            name: [CONTENT_WORDS[k] for k, n in JUDGED_WEIGHTS.items() if n == name] for name in JUDGED_WEIGHTS.values()
+        }
+        sets = " or ".join(f"{name} for {listed(words)} input" for name, words in kinds.items())
         ran = dataclasses.replace(ran, weights=f"{sets}, by each file's coding")
     say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {ran}", console)
     failed = enhance_each(pairs, options, console)

@@ -13,6 +13,7 @@ import typer
 
 from kernels.choice import HALO, Content, ModelChoice, Precision
 from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, depth_table
+from stream.content import HEAVY_QP
 from stream.errors import UserError
 
 WeightsOpt = Annotated[
@@ -26,7 +27,8 @@ UnitsOpt = Annotated[
         "--units",
         min=1,
         help="Recursive units (25 = B1U25); default: the cheapest depth within 0.02 dB of the best on the depth "
-        "curves the weights record (17 for the shipped ones), else their trained depth. Work grows with units; "
+        "curves the weights record (17 for the shipped ones; 3 for the coded set on heavily compressed input), "
+        "else their trained depth. Work grows with units; "
         f"the shipped weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
     ),
 ]
@@ -35,9 +37,10 @@ ContentOpt = Annotated[
     typer.Option(
         "--content",
         help=f"Which shipped weights run where --weights names none: clean ({CONTENT_WEIGHTS['clean']}: trained "
-        f"on the papers' bicubic LR) or compressed ({CONTENT_WEIGHTS['compressed']}: on coded LR from five scalers "
-        "too); auto judges the input's coding (codec, quantiser, bit rate), runs "
-        f"{JUDGED_WEIGHTS['clean']} for lossless and {JUDGED_WEIGHTS['compressed']} for compressed input, and says "
+        f"on the papers' bicubic LR), compressed ({CONTENT_WEIGHTS['compressed']}: on coded LR from five scalers "
+        f"too) or heavy ({CONTENT_WEIGHTS['heavy']} for heavily compressed input, fewer units deep); auto judges the "
+        f"input's coding (codec, quantiser, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless, "
+        f"{JUDGED_WEIGHTS['compressed']} for compressed input and heavy from H.264's quantiser {HEAVY_QP}, and says "
         "so in the first line.",
     ),
 ]

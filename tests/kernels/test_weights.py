@@ -211,3 +211,15 @@ def test_the_default_depth_is_the_cheapest_close_to_the_best_on_every_curve():
     assert Weights({}, meta).run_units == 17  # 9 is 0.26 short at x2
     assert Weights({}, meta | {"psnr_by_units_clips_x2": json.dumps(clips)}).run_units == 25
     assert Weights({}, {"units": "9"}).run_units == 9  # no curve: the trained depth
+
+
+def test_heavily_compressed_input_has_its_own_depth_curves():
+    import json
+
+    from kernels.weights import curve_depth
+
+    heavy = {"x2 x264:crf=28": {"1": 33.19, "3": 33.49, "5": 33.48, "17": 33.44},
+             "x2 x264:crf=33": {"1": 31.13, "3": 31.27, "5": 31.24, "17": 31.20}}  # fmt: skip
+    meta = {"units": "25", "psnr_by_units_clips_heavy": json.dumps(heavy)}
+    assert curve_depth(meta, "heavy") == 3  # 5 is 0.03 short at CRF 33
+    assert curve_depth(meta) is None and curve_depth({"units": "25"}, "heavy") is None  # none recorded
