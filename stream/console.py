@@ -70,7 +70,7 @@ def say(text: str, console: Console = err, style: str | None = None) -> None:
 
 
 def listed(words: list[str]) -> str:
-    """ "a", "a and b", "a, b and c"."""
+    """Words joined as a sentence lists them: "a", "a and b", "a, b and c"."""
     return " and ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 

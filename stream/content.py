@@ -60,14 +60,14 @@ def judge(codec: str, quantiser: tuple[float, int] | None = None, bits_per_pixel
         return "compressed", LOSSY_STILL_CODECS[codec]
     if quantiser is not None:
         median, over = quantiser[0], f" over its first {quantiser[1]} frames" if quantiser[1] > 1 else ""
-        return quantised(median), f"{codec}, quantiser {median:.0f}{over}"
+        return quantiser_content(median), f"{codec}, quantiser {median:.0f}{over}"
     if bits_per_pixel is not None:
         kind = "clean" if bits_per_pixel >= NEAR_LOSSLESS_BPP else "compressed"
         return kind, f"{codec}, {bits_per_pixel:.2f} bits per pixel"
     return "compressed", f"{codec}, a lossy codec"
 
 
-def quantised(quantiser: float) -> str:
+def quantiser_content(quantiser: float) -> str:
     """The content H.264 coded at this (mean) quantiser is: clean, compressed or heavily compressed."""
     if quantiser <= NEAR_LOSSLESS_QP:
         return "clean"
@@ -157,7 +157,7 @@ def judge_degradation(degradation: Degradation, kernel: str) -> Judged | None:
     if degradation.codec in ("jpeg", "mpeg2"):  # the product reads no quantiser of either: lossy codecs
         return "compressed", f"{'JPEG' if degradation.codec == 'jpeg' else 'MPEG-2'} q {degradation.quality}"
     quality = float(degradation.quality or 0)
-    return quantised(quality), f"{degradation.codec} CRF {quality:.0f}"
+    return quantiser_content(quality), f"{degradation.codec} CRF {quality:.0f}"
 
 
 def for_content(choice: ModelChoice, judged: Judged) -> ModelChoice:
