@@ -151,13 +151,18 @@ def judge_picture(path: Path) -> Judged:
 def judge_degradation(degradation: Degradation, kernel: str) -> Judged | None:
     """What the product would judge LR made by `kernel` and coded so (evaluation scores the weights a
     user would get): clean LR as a lossless file; a CRF in place of the quantiser (x264 codes at about its
-    CRF). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge."""
+    CRF). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge.
+    Heavily compressed only by x264: the product reads H.264's quantiser alone, and x265's CRF is another
+    scale (at CRF 28 the coded set gains +1.01 dB at 17 units, +0.84 at 3; docs/QUALITY.md)."""
     if degradation.clean:
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
     if degradation.codec in ("jpeg", "mpeg2"):  # the product reads no quantiser of either: lossy codecs
         return "compressed", f"{'JPEG' if degradation.codec == 'jpeg' else 'MPEG-2'} q {degradation.quality}"
     quality = float(degradation.quality or 0)
-    return quantiser_content(quality), f"{degradation.codec} CRF {quality:.0f}"
+    kind = quantiser_content(quality)
+    if kind == "heavy" and degradation.codec != "x264":
+        kind = "compressed"
+    return kind, f"{degradation.codec} CRF {quality:.0f}"
 
 
 def for_content(choice: ModelChoice, judged: Judged) -> ModelChoice:

@@ -20,6 +20,7 @@ from stream.content import (
     HEAVY_QP,
     for_content,
     judge,
+    judge_degradation,
     judge_picture,
     judge_source,
     loaded_for,
@@ -74,6 +75,18 @@ def test_the_rule(args, content):
     """Lossless codecs are clean; a quantiser decides before bits per pixel, from HEAVY_QP heavily
     compressed; a lossy codec with no evidence is compressed; JPEG is compressed however many bits it spends."""
     assert judge(*args)[0] == content
+
+
+@pytest.mark.parametrize(
+    "spec, content",
+    [("x264:crf=23", "compressed"), ("x264:crf=33", "heavy"), ("x265:crf=33", "compressed"), ("x265:crf=8", "clean"),
+     ("jpeg:q=20", "compressed")],
+)  # fmt: skip
+def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, content):
+    """x264's CRF stands in for H.264's quantiser; HEVC's the product does not read, so x265 LR is
+    never heavily compressed (and on another scale: CRF 28 by x265 wants the default depth)."""
+    judged = judge_degradation(parse_degradation(spec), "bicubic")
+    assert judged is not None and judged[0] == content
 
 
 def test_pictures_by_format(tmp_path):
