@@ -29,7 +29,7 @@
 # CRF, CODECS (prepare: the coded LR's CRF band, 18-36, and codecs, x264,x265,jpeg; a STATE's coded.crf and
 # coded.codecs say what its run trains on, the same by default),
 # DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
-# SAVE_MINUTES (1), VAL_UNITS (9: depths validated besides 25), OUT (the device tool sets it), and for
+# SAVE_MINUTES (1), VAL_UNITS (9 where the run is deeper: depths validated besides its own), OUT (the device tool sets it), and for
 # a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION,
 # LIVE_SIZE, LIVE_FRAMES, LIVE_BUDGET, TRAIN_PROBE (more train_probe options) (the check).
 set -euo pipefail
@@ -109,11 +109,14 @@ print(f'CRF {m[\"crf\"][0]}-{m[\"crf\"][1]}', ','.join(m['codecs']))" "$kit/trai
         cp "$state/curve.jsonl" "$state/best.safetensors" "$out/"
     fi
     # SIGTERM (timeout's) makes the trainer stop after the current step and save; KILL only if it hangs.
-    # Validation and checkpoints come every SAVE_MINUTES, not every N steps (--val-every 0).
+    # Validation and checkpoints come every SAVE_MINUTES, not every N steps (--val-every 0); a run deeper
+    # than 9 units is also validated at 9 (VAL_UNITS), a shallower one at its own depth alone.
+    depth=$(grep -v '^#' "$state/recipe.args" | grep -oP -- '--units \K[0-9]+' || echo 25)
+    if [ "$depth" -gt 9 ]; then val_units=${VAL_UNITS-9}; else val_units=${VAL_UNITS-}; fi
     limit=$("$python" -c "print(round(float('$minutes') * 60) + 60)")
     timeout -k 30 "$limit" "$python" -m stream train \
         --data "$kit/train/train291.npz" --val-data "$kit/train/set5.npz" --out "$out" --minutes "$minutes" \
-        --val-every 0 --save-minutes "${SAVE_MINUTES:-1}" --val-units "${VAL_UNITS:-9}" --device "$device" --log-every 50 \
+        --val-every 0 --save-minutes "${SAVE_MINUTES:-1}" --val-units "$val_units" --device "$device" --log-every 50 \
         "${recipe[@]}" "${resume[@]}" 2>&1 | tee -a "$out/train.log" \
         || echo "the trainer ended with status $? (124: stopped by the time limit)"
     "$python" -m benchmarks.window_eval record "$out" "$state" | tee -a "$out/train.log"
