@@ -17,25 +17,29 @@ from kernels.errors import WeightsError
 PRETRAINED: dict[str, str] = {
     "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25, clean bicubic LR
     "drrn-b1u25-x234-coded": "drrn-b1u25-x234-coded.safetensors",  # the same fine-tuned on codec-coded LR too
+    "drrn-b1u3-x234-heavy": "drrn-b1u3-x234-heavy.safetensors",  # that at 3 units on LR coded at CRF 27-40 alone
 }
 DEFAULT_PRETRAINED = "drrn-b1u25-x234"  # the papers' protocol: what a choice without an input runs
 CODED = "drrn-b1u25-x234-coded"  # the set trained on coded LR from five scalers too: for real input
+HEAVY = "drrn-b1u3-x234-heavy"  # the set for heavily compressed input: 3 units deep, as such input runs best
 # --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; compressed, CODED;
-# heavy (heavily compressed), CODED too, at the depth its metadata's curves for such LR say (ModelChoice.content_units).
-CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CODED, "heavy": CODED}
+# heavy (heavily compressed), HEAVY, at the depth its metadata's curves for such LR say (ModelChoice.content_units).
+CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CODED, "heavy": HEAVY}
 # --content auto, judged from a real input (a video, a picture, a camera), clean (lossless) or compressed ->
 # the weights it runs: CODED for both. Which scaler made a real input nobody knows; on the clips' lossless LR
 # CODED equals the clean set where FFmpeg's bicubic or bilinear made it and gains 0.25-0.47 dB more where
 # lanczos or area did, leaving no clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md,
-# "Other codecs and other downscale kernels"). A set for compressed input alone would take "compressed", one
-# for heavily compressed input (training/real-input-heavy) "heavy".
-JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": CODED, "heavy": CODED}
+# "Other codecs and other downscale kernels"). A set for compressed input alone would take "compressed".
+# Heavily compressed input (H.264 from quantiser 27, stream.content) runs HEAVY: on the clips' LR from CRF 28 it
+# gains more than CODED at its best depth (docs/QUALITY.md, "The set for heavy compression").
+JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": CODED, "heavy": HEAVY}
 # Name -> (its int8 ONNX export in this folder, the depth it runs): what a CPU with int8
 # instructions runs by default (kernels.resolve). Exported by `drrn-stream export --dynamic --int8`
 # from those very weights (tests/kernels/test_int8_default.py holds them to it).
 INT8: dict[str, tuple[str, int]] = {
     "drrn-b1u25-x234": ("drrn-b1u25-x234.int8.onnx", 17),
     "drrn-b1u25-x234-coded": ("drrn-b1u25-x234-coded.int8.onnx", 17),
+    "drrn-b1u3-x234-heavy": ("drrn-b1u3-x234-heavy.int8.onnx", 3),
 }
 
 

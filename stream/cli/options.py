@@ -38,7 +38,7 @@ ContentOpt = Annotated[
         "--content",
         help=f"Which shipped weights run where --weights names none: clean ({CONTENT_WEIGHTS['clean']}: trained "
         f"on the papers' bicubic LR), compressed ({CONTENT_WEIGHTS['compressed']}: on coded LR from five scalers "
-        f"too) or heavy ({CONTENT_WEIGHTS['heavy']} for heavily compressed input, fewer units deep); auto judges the "
+        f"too) or heavy ({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the "
         f"input's coding (codec, quantiser, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless, "
         f"{JUDGED_WEIGHTS['compressed']} for compressed input and heavy from H.264's quantiser {HEAVY_QP}, and says "
         "so in the first line.",

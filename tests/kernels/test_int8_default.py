@@ -9,7 +9,7 @@ import torch
 from kernels import onednn, resolve
 from kernels.choice import ModelChoice
 from kernels.errors import ChoiceError
-from kernels.pretrained import CODED, DEFAULT_PRETRAINED, INT8, int8_path
+from kernels.pretrained import CODED, DEFAULT_PRETRAINED, HEAVY, INT8, int8_path
 from kernels.weights import find_weights
 
 VNNI = {"avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"}  # these machines' kinds, as /proc/cpuinfo says
@@ -115,13 +115,15 @@ def test_another_depth_or_other_weights_run_pytorch_even_where_int8_pays(cpu, ti
     assert ModelChoice(device="cpu", precision="fp32").resolve().backend == "PyTorch"
 
 
-def test_heavily_compressed_input_keeps_its_depth_where_the_onnx_file_has_another(cpu):
-    """On a VNNI CPU the shipped int8 file runs at its own 17 units: heavily compressed input, whose set runs
-    fewer, does not take it (PyTorch at that depth), while compressed input does."""
+def test_each_content_runs_its_own_sets_int8_file_at_its_depth(cpu):
+    """On a VNNI CPU each shipped int8 file runs at its own depth: heavily compressed input takes its set's file
+    at the depth it runs (3 units), compressed input the coded set's (17); another depth runs PyTorch."""
     cpu(VNNI, "native")
     heavy = ModelChoice(device="cpu", content="heavy").resolve()
-    assert heavy.backend == "PyTorch" and heavy.units == ModelChoice(content="heavy").content_units != INT8[CODED][1]
+    assert heavy.backend.startswith("ONNX Runtime") and heavy.units == INT8[HEAVY][1] != INT8[CODED][1]
+    assert heavy.weights.startswith(f"{HEAVY} (") and heavy.units == ModelChoice(content="heavy").content_units
     assert ModelChoice(device="cpu", content="compressed").resolve().backend.startswith("ONNX Runtime")
+    assert ModelChoice(device="cpu", content="heavy", units=17).resolve().backend == "PyTorch"
 
 
 @pytest.mark.parametrize("name", sorted(INT8))

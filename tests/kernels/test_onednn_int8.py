@@ -12,6 +12,7 @@ import torch
 from kernels import onednn
 from kernels.inference import Restorer
 from kernels.onednn import ActivationPeaks, Int8Forward, activation_peaks
+from kernels.pretrained import PRETRAINED
 from kernels.tiling import Tiling
 from kernels.weights import find_weights
 from tests.cli_helpers import run_cli
@@ -88,7 +89,7 @@ def test_convert_records_the_calibration(tmp_path: Path, tiny_weights: Path, cap
     assert code != 0 and "none: no such folder" in err and not (tmp_path / "x.safetensors").exists()
 
 
-@pytest.mark.parametrize("name", ["drrn-b1u25-x234", "drrn-b1u25-x234-coded"])
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
 def test_shipped_weights_are_calibrated_at_their_trained_depth(name):
     weights = find_weights(name)
-    assert weights.int8_peaks is not None and weights.int8_peaks.units == weights.units == 25
+    assert weights.int8_peaks is not None and weights.int8_peaks.units == weights.units
