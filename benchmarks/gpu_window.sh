@@ -106,6 +106,10 @@ print(f'CRF {m[\"crf\"][0]}-{m[\"crf\"][1]}', ','.join(m['codecs']))" "$kit/trai
         compare=(--compare drrn-b1u25-x234-coded)  # the shipped set for compressed input: what it must beat
     fi
     resume=()
+    if [ -f "$state/curve.jsonl" ] && [ ! -f "$state/last.pt" ]; then  # git keeps no last.pt: the call must carry it
+        echo "error: $state has a run under way (curve.jsonl) but no last.pt: carry $state/last.pt," \
+            "or move the run's files aside to start its recipe afresh" >&2; exit 1
+    fi
     if [ -f "$state/last.pt" ]; then  # the run so far: its curve goes on, its best stays best until beaten
         resume=(--resume "$state/last.pt")
         cp "$state/curve.jsonl" "$state/best.safetensors" "$out/"

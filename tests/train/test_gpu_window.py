@@ -171,6 +171,12 @@ def real_input_window(env: dict[str, str], tmp_path: Path, start: Path, without_
     assert set(rows["x2 clean"]) == {"clip.mp4"} and set(report["clips_coded"]) == set(report["clips_x2"])
     kit("collect", env | {"STATE": str(state)}, str(out))
     assert (state / "last.pt").is_file() and (state / "windows.jsonl").is_file()
+    (state / "last.pt").rename(tmp_path / "uncarried.pt")  # git keeps none: a call that did not carry it
+    curve = (state / "curve.jsonl").read_bytes()
+    refused = subprocess.run(["bash", str(KIT), "train"], env=os.environ | env | without_pyav | window |
+                             {"STATE": str(state)}, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert refused.returncode == 1 and "has a run under way (curve.jsonl) but no last.pt" in refused.stderr
+    assert (state / "curve.jsonl").read_bytes() == curve
 
 
 @pytest.mark.parametrize("recipe", [RECIPE, REAL_INPUT_RECIPE, HEAVY_RECIPE], ids=["paper", "real-input", "heavy"])
