@@ -4,11 +4,12 @@
 
 Times the product's restorers as `--precision` and `--weights` pick them, at the shipped int8 file's
 depth: PyTorch bf16 (oneDNN's fused convs), PyTorch int8 (oneDNN's int8 convs, kernels.onednn.
-Int8Forward: the default where the CPU has AMX) and the shipped int8 ONNX file through ONNX Runtime
-(the default where it has VNNI alone). One frame per path in rounds, the paths in random order; then
-Set5 x2 for each and fp32. `ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI` holds oneDNN to the kernels a VNNI
-CPU without AMX has (the ONNX Runtime path is unaffected); `AVX2` and `AVX512_CORE` to those of CPUs
-without VNNI (`--paths fp32,int8` there: what auto ran before, and runs now).
+Int8Forward: the default on x86 CPUs with AVX2) and the shipped int8 ONNX file through ONNX Runtime (the
+default on VNNI CPUs until 2026-12-05, now where torch lacks oneDNN's int8). One frame per path in
+rounds, the paths in random order; then Set5 x2 for each and fp32. `ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI`
+holds oneDNN to the kernels a VNNI CPU without AMX has (the ONNX Runtime path is unaffected); `AVX2` and
+`AVX512_CORE` to those of CPUs without VNNI (`--paths fp32,int8` there: what auto ran before, and runs
+now).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 
 from kernels.choice import ModelChoice
 from kernels.inference import Restores
-from kernels.pretrained import DEFAULT_PRETRAINED, int8_path
+from kernels.pretrained import DEFAULT_PRETRAINED, int8_path, pretrained_path
 from stream.bench.measure import cpu_isa, host_name
 from stream.eval.protocol import evaluate_dataset, read_dataset
 
@@ -36,7 +37,9 @@ DATA = Path("../shared/data")  # run from the repository root, as the other benc
 def restorers(units: int, paths: list[str]) -> dict[str, Restores]:
     """The product's CPU paths at `units` ("fp32", "bf16", "int8": PyTorch; "onnx": the shipped int8
     file), named as the header names them."""
-    choices = [ModelChoice(device="cpu", units=units, precision=p) for p in paths if p != "onnx"]
+    # the weights by their file: by name, --precision int8 at the export's depth runs the ONNX file on a VNNI CPU
+    named = str(pretrained_path(DEFAULT_PRETRAINED))
+    choices = [ModelChoice(named, device="cpu", units=units, precision=p) for p in paths if p != "onnx"]
     choices += [ModelChoice(str(int8_path(DEFAULT_PRETRAINED)), device="cpu")] if "onnx" in paths else []
     return {f"{x.ran.precision} ({x.ran.backend})": x.restorer for x in map(ModelChoice.load, choices)}
 

@@ -105,13 +105,13 @@ def int8_isa() -> str:
 
 
 def onednn_int8_auto() -> bool:
-    """Whether auto runs int8 as oneDNN's convolutions through PyTorch: on a CPU with AMX, 1.7x PyTorch's
-    bf16 (the fastest path before) at -0.007 dB; and on one without int8 dot products (VNNI) but with
-    AVX2, 2.0x PyTorch's fp32 (what auto ran there) at -0.006 dB, 1.7x where it has AVX-512 (an Intel
-    Xeon with oneDNN held to those kernels; docs/PERFORMANCE.md). With VNNI alone auto's int8 is the
-    shipped ONNX file (int8_pays)."""
-    flags = cpu_flags()
-    return onednn.int8_available() and ("amx_int8" in flags or (not int8_isa() and "avx2" in flags))
+    """Whether auto runs int8 as oneDNN's convolutions through PyTorch: on every x86 CPU with AVX2 where torch
+    has them. With AMX 1.7x PyTorch's bf16 at -0.007 dB (Intel Xeon); with VNNI alone as fast as the shipped
+    ONNX file (923 against 940 ms a 320x240 frame, AMD EPYC, AVX512-VNNI) at -0.007 dB where the file loses
+    -0.018, at any depth and for any calibrated weights, and 1.9x PyTorch's bf16 there; without VNNI 2.0x
+    PyTorch's fp32 on AVX2 kernels (docs/PERFORMANCE.md). The shipped ONNX file is the fallback where torch
+    lacks them (int8_pays)."""
+    return onednn.int8_available() and "avx2" in cpu_flags()
 
 
 def int8_kernels() -> str:
@@ -122,21 +122,12 @@ def int8_kernels() -> str:
     return int8_isa() or ("AVX-512" if "avx512bw" in flags else "AVX2")
 
 
-def vnni_int8() -> bool:
-    """Whether this CPU has int8 dot products (VNNI) and torch oneDNN's int8 convolutions: where it lacks
-    AMX, --precision int8 that the shipped ONNX file cannot serve (another depth, other weights, no onnxruntime)
-    runs through PyTorch (1.14x the ONNX file with oneDNN held to VNNI kernels on a Xeon; unmeasured on
-    a VNNI CPU itself, so auto keeps the ONNX file)."""
-    return bool(int8_isa()) and onednn.int8_available()
-
-
 def onednn_int8_runs(choice: ModelChoice, device: torch.device, weights: Weights, units: int) -> bool:
-    """Whether `choice` runs oneDNN's int8 forward: auto where onednn_int8_auto says so, or --precision int8
-    on a CPU with VNNI too (shipped_int8 asked first), weights calibrated for int8 at least `units` deep (the
-    shipped ones are). int8 asked but not so: one line."""
+    """Whether `choice` runs oneDNN's int8 forward: auto or --precision int8 where onednn_int8_auto says so,
+    weights calibrated for int8 at least `units` deep (the shipped ones are). int8 asked but not so: one line."""
     if device.type != "cpu" or choice.precision not in ("auto", "int8"):
         return False
-    if not (onednn_int8_auto() or (choice.precision == "int8" and vnni_int8())):
+    if not onednn_int8_auto():
         return False
     peaks = weights.int8_peaks
     if peaks is not None and units <= peaks.units:
@@ -151,10 +142,10 @@ def onednn_int8_runs(choice: ModelChoice, device: torch.device, weights: Weights
 
 
 def int8_pays() -> bool:
-    """Whether the shipped int8 model is this CPU's fastest path (docs/PERFORMANCE.md): with VNNI, int8
-    runs 3.9x PyTorch fp32 (AMD EPYC, AVX512-VNNI/BF16); without it ONNX Runtime's int8 gains far
-    less. Where the CPU has AMX, oneDNN's AMX kernels through PyTorch are faster than the int8 model
-    in bf16 and faster still in int8 (onednn_int8_auto; Intel Xeon, docs/PERFORMANCE.md), so PyTorch runs there."""
+    """Whether the shipped int8 model is this CPU's fastest path where oneDNN's int8 does not run through torch
+    (onednn_int8_auto asked first): with VNNI, int8 runs 3.9x PyTorch fp32 (AMD EPYC, AVX512-VNNI/BF16);
+    without it ONNX Runtime's int8 gains far less; with AMX, bf16 on AMX is faster (Intel Xeon,
+    docs/PERFORMANCE.md)."""
     return bool(int8_isa()) and "amx_bf16" not in cpu_flags()
 
 
@@ -167,9 +158,10 @@ def has_onnxruntime() -> bool:
 
 
 def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
-    """The choice rewritten to the shipped int8 export where that is what runs: shipped weights at
-    the export's depth, on the CPU, with ONNX Runtime, and --precision int8, or auto on a CPU
-    where int8 pays. --precision int8 that cannot run so is a one-line error."""
+    """The choice rewritten to the shipped int8 export where that is what runs: on a CPU where torch cannot
+    run oneDNN's int8 (else settle runs int8 through PyTorch), shipped weights at the export's depth, with
+    ONNX Runtime, and --precision int8, or auto where int8 pays. --precision int8 that cannot run so is a
+    one-line error."""
     if choice.onnx or choice.precision not in ("auto", "int8"):
         return None
     if device_for(choice.device).type != "cpu":
@@ -181,7 +173,7 @@ def shipped_int8(choice: ModelChoice) -> ModelChoice | None:
     path = shipped_int8_file(choice, choice.units or choice.content_units)
     if path is not None and (choice.precision == "int8" or int8_pays()) and has_onnxruntime():
         return replace(choice, weights=str(path), units=None, precision="auto")
-    if choice.precision == "int8" and not vnni_int8():  # with VNNI, settle runs it through PyTorch or says why not
+    if choice.precision == "int8":
         raise ChoiceError(f"--precision int8 {int8_refusal(choice, path)}")
     return None
 
@@ -208,9 +200,11 @@ def int8_refusal(choice: ModelChoice, path: Path | None) -> str:
 
 
 def int8_notices(choice: ModelChoice, device: torch.device, units: int) -> tuple[str, ...]:
-    """Where the int8 path would run by default but onnxruntime is missing: how to get it."""
-    shipped = shipped_int8_file(choice, units) is not None
-    if device.type == "cpu" and choice.precision == "auto" and shipped and int8_pays() and not has_onnxruntime():
+    """Where the ONNX file would be int8's default way (torch lacking oneDNN's int8) but onnxruntime is missing:
+    how to get it."""
+    if device.type != "cpu" or choice.precision != "auto" or onednn_int8_auto():
+        return ()
+    if shipped_int8_file(choice, units) is not None and int8_pays() and not has_onnxruntime():
         return ("notice: this CPU runs int8 about 4x faster: pip install onnxruntime",)
     return ()
 

@@ -33,9 +33,9 @@ CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CO
 # Heavily compressed input (H.264 from quantiser 27, stream.content) runs HEAVY: on the clips' LR from CRF 28 it
 # gains more than CODED at its best depth (docs/QUALITY.md, "The set for heavy compression").
 JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": CODED, "heavy": HEAVY}
-# Name -> (its int8 ONNX export in this folder, the depth it runs): what a CPU with int8
-# instructions runs by default (kernels.resolve). Exported by `drrn-stream export --dynamic --int8`
-# from those very weights (tests/kernels/test_int8_default.py holds them to it).
+# Name -> (its int8 ONNX export in this folder, the depth it runs): int8 where torch lacks oneDNN's int8
+# convolutions (by default on a VNNI CPU; kernels.resolve), and for ONNX runtimes. Exported by
+# `drrn-stream export --dynamic --int8` from those very weights (tests/kernels/test_int8_default.py holds them to it).
 INT8: dict[str, tuple[str, int]] = {
     "drrn-b1u25-x234": ("drrn-b1u25-x234.int8.onnx", 17),
     "drrn-b1u25-x234-coded": ("drrn-b1u25-x234-coded.int8.onnx", 17),

@@ -49,8 +49,8 @@ PrecisionOpt = Annotated[
     Precision,
     typer.Option(
         "--precision",
-        help="auto: fp16 on CUDA; on a CPU int8 where it has AMX (oneDNN through PyTorch, calibrated weights) or "
-        "VNNI (ONNX Runtime, shipped weights), else bf16 where native, else fp32.",
+        help="auto: fp16 on CUDA; on an x86 CPU with AVX2 int8 (oneDNN through PyTorch, calibrated weights; the "
+        "shipped ONNX file where torch lacks it), else bf16 where native, else fp32.",
     ),
 ]
 TileOpt = Annotated[

@@ -1,6 +1,6 @@
-"""The CPU default of issue #24: int8 where it pays (oneDNN's kernels through PyTorch with AMX, or without
-VNNI where they have AVX2 or AVX-512; the shipped ONNX file through ONNX Runtime with VNNI alone), PyTorch
-bf16 or fp32 elsewhere."""
+"""The CPU default of issue #24: int8 where it pays (oneDNN's kernels through PyTorch on any x86 CPU with
+AVX2: AMX, VNNI, AVX-512 or AVX2 kernels; the shipped ONNX file through ONNX Runtime where torch lacks them
+and the CPU has VNNI), PyTorch bf16 or fp32 elsewhere."""
 
 import numpy as np
 import pytest
@@ -17,6 +17,7 @@ AMX = VNNI | {"amx_tile", "amx_int8", "amx_bf16"}
 AVX512_NO_VNNI = {"avx2", "avx512f", "avx512bw"}
 AVX2_ONLY = {"avx2", "fma"}
 NO_AVX2 = {"sse4_2"}
+ONNX_CPU = "ONNX Runtime (CPUExecutionProvider"
 
 
 @pytest.fixture
@@ -32,30 +33,32 @@ def cpu(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "flags, bf16, backend, why",
-    [(VNNI, "native", "ONNX Runtime", "AVX512-VNNI"), (AVX512_NO_VNNI, "emulated", "PyTorch", "AVX-512"),
-     (AVX2_ONLY, "none", "PyTorch", "AVX2"), (AMX, "native", "PyTorch", "AMX"),
-     ({"avx2", "avx_vnni"}, "none", "ONNX Runtime", "AVX-VNNI")],
+    "flags, bf16, why",
+    [(VNNI, "native", "AVX512-VNNI"), (AVX512_NO_VNNI, "emulated", "AVX-512"), (AVX2_ONLY, "none", "AVX2"),
+     (AMX, "native", "AMX"), ({"avx2", "avx_vnni"}, "none", "AVX-VNNI")],
 )  # fmt: skip
-def test_the_default_per_cpu_kind_is_int8(cpu, flags, bf16, backend, why):
+def test_the_default_per_cpu_kind_is_int8(cpu, flags, bf16, why):
     cpu(flags, bf16)
-    if backend == "PyTorch" and not onednn.int8_available():
-        pytest.skip("this torch has no oneDNN int8 convolutions (the next test pretends so)")
+    if not onednn.int8_available():
+        pytest.skip("this torch has no oneDNN int8 convolutions (the next tests pretend so)")
     ran = ModelChoice(device="cpu").resolve()
-    assert (ran.backend.split(" (")[0], ran.precision) == (backend, "int8")
+    assert (ran.backend, ran.precision) == (f"PyTorch (oneDNN, {why})", "int8")
     assert ran.units == INT8[DEFAULT_PRETRAINED][1] and ran.trained_units == 25  # the default depth either way
     assert f", {why})" in ran.backend and f"{why})" in str(ran)  # the header says why int8 runs
 
 
 @pytest.mark.parametrize(
-    "flags, bf16, precision",
-    [(AMX, "native", "bf16"), (AVX512_NO_VNNI, "emulated", "fp32"), (AVX2_ONLY, "none", "fp32")],
-)
-def test_without_int8_convolutions_in_torch_pytorch_runs_as_before(cpu, monkeypatch, flags, bf16, precision):
+    "flags, bf16, backend, precision",
+    [(AMX, "native", "PyTorch", "bf16"), (AVX512_NO_VNNI, "emulated", "PyTorch", "fp32"),
+     (AVX2_ONLY, "none", "PyTorch", "fp32"), (VNNI, "native", f"{ONNX_CPU}, AVX512-VNNI)", "int8")],
+)  # fmt: skip
+def test_without_int8_convs_in_torch_as_before_the_file_with_vnni(cpu, monkeypatch, flags, bf16, backend, precision):
     cpu(flags, bf16)
     monkeypatch.setattr(resolve.onednn, "int8_available", lambda: False)
+    if backend.startswith("ONNX"):
+        pytest.importorskip("onnxruntime")
     ran = ModelChoice(device="cpu").resolve()
-    assert (ran.backend, ran.precision) == ("PyTorch", precision)
+    assert (ran.backend, ran.precision) == (backend, precision)
 
 
 def test_without_avx2_fp32_runs(cpu):
@@ -76,7 +79,9 @@ def test_with_amx_int8_runs_any_calibrated_depth_and_says_what_it_cannot(cpu, ti
 
 
 def test_without_onnxruntime_a_notice_and_pytorch_runs(cpu, monkeypatch):
+    """Only where the ONNX file is int8's way (torch without oneDNN's int8 convolutions) does it matter."""
     cpu(VNNI, "native")
+    monkeypatch.setattr(resolve.onednn, "int8_available", lambda: False)
     monkeypatch.setattr(resolve, "has_onnxruntime", lambda: False)
     loaded = ModelChoice(device="cpu").load()
     assert (loaded.ran.backend, loaded.ran.precision) == ("PyTorch", "bf16")
@@ -97,28 +102,34 @@ def test_int8_asked_where_it_cannot_run_is_one_line(cpu, tiny_weights, choice, m
 
 
 @pytest.mark.skipif(not onednn.int8_available(), reason="this torch has no oneDNN int8 convolutions")
-def test_with_vnni_int8_asked_beyond_the_onnx_file_runs_through_pytorch(cpu, tiny_weights, monkeypatch):
-    """Another depth, or no onnxruntime: oneDNN's int8 with VNNI kernels, the header saying so; auto keeps the file."""
+def test_with_vnni_int8_runs_any_depth_through_pytorch_without_onnxruntime(cpu, tiny_weights, monkeypatch):
+    """The ONNX file's depth or another, with onnxruntime or without: oneDNN's int8 on VNNI kernels, the header
+    saying so; weights not calibrated for it run bf16, or say why when int8 is asked."""
     cpu(VNNI, "native")
-    at9 = ModelChoice(device="cpu", units=9, precision="int8").resolve()
-    assert (at9.precision, at9.backend, at9.units) == ("int8", "PyTorch (oneDNN, AVX512-VNNI)", 9)
+    monkeypatch.setattr(resolve, "has_onnxruntime", lambda: False)
+    for units in (None, 9, 25):
+        ran = ModelChoice(device="cpu", units=units).resolve()
+        assert (ran.precision, ran.backend, ran.units) == ("int8", "PyTorch (oneDNN, AVX512-VNNI)", units or 17)
+        assert not ran.notices
+    assert ModelChoice(str(tiny_weights), device="cpu").resolve().precision == "bf16"
     with pytest.raises(ChoiceError, match=r"tiny\.safetensors not calibrated for int8; calibrate them with drrn"):
         ModelChoice(str(tiny_weights), device="cpu", precision="int8").resolve()
-    monkeypatch.setattr(resolve, "has_onnxruntime", lambda: False)
-    assert ModelChoice(device="cpu", precision="int8").resolve().backend == "PyTorch (oneDNN, AVX512-VNNI)"
 
 
-def test_another_depth_or_other_weights_run_pytorch_even_where_int8_pays(cpu, tiny_weights):
+def test_where_only_the_onnx_file_runs_int8_other_depths_and_weights_run_pytorch(cpu, tiny_weights, monkeypatch):
     cpu(VNNI, "native")
+    monkeypatch.setattr(resolve.onednn, "int8_available", lambda: False)
     assert ModelChoice(device="cpu", units=25).resolve().backend == "PyTorch"
     assert ModelChoice(str(tiny_weights), device="cpu").resolve().backend == "PyTorch"
     assert ModelChoice(device="cpu", precision="fp32").resolve().backend == "PyTorch"
 
 
-def test_each_content_runs_its_own_sets_int8_file_at_its_depth(cpu):
-    """On a VNNI CPU each shipped int8 file runs at its own depth: heavily compressed input takes its set's file
-    at the depth it runs (3 units), compressed input the coded set's (17); another depth runs PyTorch."""
+def test_each_content_runs_its_own_sets_int8_file_at_its_depth(cpu, monkeypatch):
+    """Where the ONNX files are int8's way, each runs at its own depth: heavily compressed input takes its set's
+    file at the depth it runs, compressed input the coded set's (17); another depth runs PyTorch."""
+    pytest.importorskip("onnxruntime")
     cpu(VNNI, "native")
+    monkeypatch.setattr(resolve.onednn, "int8_available", lambda: False)
     heavy = ModelChoice(device="cpu", content="heavy").resolve()
     assert heavy.backend.startswith("ONNX Runtime") and heavy.units == INT8[HEAVY][1] != INT8[CODED][1]
     assert heavy.weights.startswith(f"{HEAVY} (") and heavy.units == ModelChoice(content="heavy").content_units
@@ -138,19 +149,24 @@ def test_each_shipped_int8_file_holds_its_shipped_weights_at_their_depth(name):
     assert find_weights(name).run_units == INT8[name][1]  # one default depth
 
 
-@pytest.mark.parametrize("kind", ["VNNI", "AMX", "AVX2"])
+@pytest.mark.parametrize("kind", ["ONNX", "VNNI", "AMX", "AVX2"])
 @pytest.mark.parametrize("content", ["clean", "compressed"])
-def test_int8_restores_as_pytorch_fp32_does_at_its_depth(cpu, content, kind):
+def test_int8_restores_as_pytorch_fp32_does_at_its_depth(cpu, monkeypatch, content, kind):
     """Over 40 dB apart (about a level): int8's loss is its rounding, not another model's output;
-    for each content's set and each int8 engine, and its header still says why it runs. oneDNN's int8
-    runs on whatever instructions this CPU has (AVX2 at least: the kernels its dispatch picks)."""
-    if kind != "VNNI" and not onednn.int8_available():
+    for each content's set and each int8 engine (ONNX: the shipped file, where torch has no oneDNN int8),
+    and its header still says why it runs. oneDNN's int8 runs on whatever instructions this CPU has (AVX2
+    at least: the kernels its dispatch picks)."""
+    if kind == "ONNX":
+        pytest.importorskip("onnxruntime")
+        monkeypatch.setattr(resolve.onednn, "int8_available", lambda: False)
+    elif not onednn.int8_available():
         pytest.skip("this torch has no oneDNN int8 convolutions")
-    cpu({"VNNI": VNNI, "AMX": AMX, "AVX2": AVX2_ONLY}[kind], "native" if kind != "AVX2" else "none")
+    cpu({"ONNX": VNNI, "VNNI": VNNI, "AMX": AMX, "AVX2": AVX2_ONLY}[kind], "native" if kind != "AVX2" else "none")
     int8 = ModelChoice(device="cpu", precision="int8", content=content).load()
     fp32 = ModelChoice(device="cpu", precision="fp32", content=content).load()
     assert int8.ran.weights == fp32.ran.weights and f"for {content} input (as asked)" in str(int8.ran)
-    assert kind in int8.ran.backend and int8.ran.units == fp32.ran.units == 17
+    assert ("VNNI" if kind == "ONNX" else kind) in int8.ran.backend and int8.ran.units == fp32.ran.units == 17
+    assert int8.ran.backend.startswith("ONNX Runtime" if kind == "ONNX" else "PyTorch (oneDNN")
     yy, xx = np.mgrid[0:40, 0:48]
     y = torch.from_numpy((0.3 + 0.4 * np.sin(xx / 5.0) * np.cos(yy / 7.0)).astype(np.float32))[None, None]
     a, b = int8.restorer(y), fp32.restorer(y)
