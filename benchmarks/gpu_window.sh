@@ -11,8 +11,7 @@
 # compressed input trained on coded LR, issue #22: the first use of a window) and training/b1u25-x234
 # (the paper-protocol run, the default STATE). A recipe with --coded-share trains on the coded LR.
 # On the GPU machine, back to back while it is warm (the device tool's `run`):
-#   1. benchmarks/gpu_window.sh train   carry ["build/gpu-window/train", "build/gpu-window/eval",
-#      "training/b1u25-x234/last.pt"] (git ignores a run's last.pt), timeout_s 560
+#   1. benchmarks/gpu_window.sh train   carry ["build/gpu-window/train", "build/gpu-window/eval"], timeout_s 560
 #      resumes training/b1u25-x234/last.pt (or starts the recipe in training/b1u25-x234/recipe.args)
 #      for MINUTES (default 7) of steps, validating and checkpointing every minute into $OUT, then
 #      reports the best weights (benchmarks.window_eval: Set5, Set14, depth table, clips).
@@ -25,8 +24,7 @@
 #   3. Minutes left: `train` again with MINUTES=N (then `collect` again).
 # A third run, training/real-input-heavy (the weights for heavily compressed input), trains on LR coded at
 # CRF 27-40 alone: its kit is another folder, prepared with CRF=27-40 CODECS=x264,x265 KIT=build/gpu-window-heavy (and carried
-# as such, with the state's last.pt: ["build/gpu-window-heavy/train", "build/gpu-window-heavy/eval",
-# "training/real-input-heavy/last.pt"]); training/README.md.
+# as such: ["build/gpu-window-heavy/train", "build/gpu-window-heavy/eval"]); training/README.md.
 # Environment: DEVICE (cuda; cpu rehearses), MINUTES, STATE (training/b1u25-x234), KIT (build/gpu-window),
 # CRF, CODECS (prepare: the coded LR's CRF band, 18-36, and codecs, x264,x265,jpeg; a STATE's coded.crf and
 # coded.codecs say what its run trains on, the same by default),
@@ -106,8 +104,8 @@ print(f'CRF {m[\"crf\"][0]}-{m[\"crf\"][1]}', ','.join(m['codecs']))" "$kit/trai
         compare=(--compare drrn-b1u25-x234-coded)  # the shipped set for compressed input: what it must beat
     fi
     resume=()
-    if [ -f "$state/curve.jsonl" ] && [ ! -f "$state/last.pt" ]; then  # git keeps no last.pt: the call must carry it
-        echo "error: $state has a run under way (curve.jsonl) but no last.pt: carry $state/last.pt," \
+    if [ -f "$state/curve.jsonl" ] && [ ! -f "$state/last.pt" ]; then  # lost or never committed: no silent restart
+        echo "error: $state has a run under way (curve.jsonl) but no last.pt: restore it (git, or carry it)," \
             "or move the run's files aside to start its recipe afresh" >&2; exit 1
     fi
     if [ -f "$state/last.pt" ]; then  # the run so far: its curve goes on, its best stays best until beaten
