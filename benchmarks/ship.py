@@ -11,9 +11,9 @@ benchmarks.degraded runs with specs the product judges heavily compressed (x264 
 They become the metadata curves `Weights.run_units` and `ModelChoice.content_units` read
 (psnr_by_units_Set5, psnr_by_units_clips_x2, psnr_by_units_clips_heavy), so the default depth of shipped
 weights follows measurements, never a guess; curves not given stay as the file has them (shipping the
-shipped file again adds one). And the activation peaks that int8 on AMX scales by, from T91
-(kernels.onednn). Add the name to kernels/pretrained (PRETRAINED, and INT8 with an export at the depth
-this prints).
+shipped file again adds one). And the activation peaks that oneDNN's int8 scales by, from T91
+(kernels.onednn), as deep as any curve measured. Add the name to kernels/pretrained (PRETRAINED, and
+INT8 with an export at the depth this prints).
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ def clip_curves(paths: list[Path], heavy: bool = False) -> dict[str, dict[str, f
     return dict(curves)
 
 
+def deepest_measured(metadata: dict[str, str]) -> list[int]:
+    """Every depth the depth curves in `metadata` measured: any of them may be chosen to run."""
+    curves = [json.loads(metadata[key]) for key in metadata if key.startswith("psnr_by_units_")]
+    return [int(units) for curve in curves for by_units in curve.values() for units in by_units]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path)
@@ -76,7 +82,8 @@ def main() -> None:
         "psnr_by_units_clips_heavy": clip_curves(args.heavy_clips, heavy=True),
     }
     weights.metadata |= {"name": args.name} | {key: json.dumps(curve) for key, curve in curves.items() if curve}
-    weights.metadata |= int8_calibration(weights, CALIBRATION)  # these tensors' peaks, never stale ones
+    deepest = max([weights.units, *deepest_measured(weights.metadata)])  # a set may run deeper than it trained
+    weights.metadata |= int8_calibration(weights, CALIBRATION, deepest)  # these tensors' peaks, never stale ones
     out = PRETRAINED / f"{args.name}.safetensors"
     save_weights(out, weights)
     shipped = find_weights(out)

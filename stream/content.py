@@ -44,8 +44,8 @@ OPENING_PACKETS = 8 * OPENING_FRAMES
 NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothing visible (PSNR ~50 dB)
 # H.264's quantiser from which input is heavily compressed: on the clips' LR coded by x264 the coded set gains
 # more over bicubic at 3 units than at 17 from CRF 28 on, less up to CRF 26 (docs/QUALITY.md, "Depth for heavy
-# compression"), and the set trained for it at 3 units more still from CRF 28, less at CRF 23 ("The set for heavy
-# compression"); such input runs that set (kernels.pretrained.JUDGED_WEIGHTS) at its depth for it
+# compression"), and the set trained for it (at 5 units, run at 7) more still from CRF 28, less at CRF 23 ("The set
+# for heavy compression"); such input runs that set (kernels.pretrained.JUDGED_WEIGHTS) at its depth for it
 HEAVY_QP = 27
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
 _H264_PARAMS = 1  # AVVideoEncParamsType AV_VIDEO_ENC_PARAMS_H264: qp on H.264's 0..51 scale

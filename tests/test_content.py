@@ -15,6 +15,7 @@ import pytest
 
 from kernels.choice import ModelChoice
 from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, PRETRAINED
+from kernels.weights import find_weights
 from stream.apps.capture import coding
 from stream.content import (
     HEAVY_QP,
@@ -132,9 +133,10 @@ def test_the_first_line_says_which_weights_ran_and_why(clips, tmp_path, capsys):
         assert code == 0, err
         lines[clip] = err.splitlines()[0]
     assert f"DRRN {JUDGED_WEIGHTS['clean']} (" in lines["ffv1"] and "for clean input (ffv1, lossless)" in lines["ffv1"]
-    heavy_units = ModelChoice(content="heavy").content_units
-    assert f"DRRN {JUDGED_WEIGHTS['heavy']} (B1U{heavy_units})" in lines["x264_crf35"]  # trained at the depth it runs
-    assert " dB, for heavily compressed input (h264, quantiser " in lines["x264_crf35"]
+    heavy_units, trained = ModelChoice(content="heavy").content_units, find_weights(JUDGED_WEIGHTS["heavy"]).units
+    assert f"DRRN {JUDGED_WEIGHTS['heavy']} (B1U{trained})" in lines["x264_crf35"]
+    depth = f", run at {heavy_units} units" if heavy_units != trained else ""  # the depth its curves chose
+    assert f" dB{depth}, for heavily compressed input (h264, quantiser " in lines["x264_crf35"]
 
 
 def test_heavily_compressed_input_runs_at_its_own_depth():

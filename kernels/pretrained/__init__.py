@@ -17,11 +17,11 @@ from kernels.errors import WeightsError
 PRETRAINED: dict[str, str] = {
     "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25, clean bicubic LR
     "drrn-b1u25-x234-coded": "drrn-b1u25-x234-coded.safetensors",  # the same fine-tuned on codec-coded LR too
-    "drrn-b1u3-x234-heavy": "drrn-b1u3-x234-heavy.safetensors",  # that at 3 units on LR coded at CRF 27-40 alone
+    "drrn-b1u5-x234-heavy": "drrn-b1u5-x234-heavy.safetensors",  # that at 5 units on LR coded at CRF 27-40 alone
 }
 DEFAULT_PRETRAINED = "drrn-b1u25-x234"  # the papers' protocol: what a choice without an input runs
 CODED = "drrn-b1u25-x234-coded"  # the set trained on coded LR from five scalers too: for real input
-HEAVY = "drrn-b1u3-x234-heavy"  # the set for heavily compressed input: 3 units deep, as such input runs best
+HEAVY = "drrn-b1u5-x234-heavy"  # the set for heavily compressed input: trained 5 units deep, runs 7 (its curves)
 # --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; compressed, CODED;
 # heavy (heavily compressed), HEAVY, at the depth its metadata's curves for such LR say (ModelChoice.content_units).
 CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CODED, "heavy": HEAVY}
@@ -39,7 +39,7 @@ JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": CODED, "heavy": 
 INT8: dict[str, tuple[str, int]] = {
     "drrn-b1u25-x234": ("drrn-b1u25-x234.int8.onnx", 17),
     "drrn-b1u25-x234-coded": ("drrn-b1u25-x234-coded.int8.onnx", 17),
-    "drrn-b1u3-x234-heavy": ("drrn-b1u3-x234-heavy.int8.onnx", 3),
+    "drrn-b1u5-x234-heavy": ("drrn-b1u5-x234-heavy.int8.onnx", 7),
 }
 
 

@@ -51,9 +51,9 @@ def convert_command(
     say(f"wrote {dst}: {describe(loaded)}")
 
 
-def int8_calibration(weights: Weights, folder: Path) -> dict[str, str]:
-    """The metadata that lets `weights` run in int8 (kernels.onednn.Int8Forward) at any depth up to their
-    trained one: their activation peaks over bicubic crops of the images in `folder`."""
+def int8_calibration(weights: Weights, folder: Path, units: int | None = None) -> dict[str, str]:
+    """The metadata that lets `weights` run in int8 (kernels.onednn.Int8Forward) at any depth up to `units`
+    (None: their trained one): their activation peaks over bicubic crops of the images in `folder`."""
     from kernels.onednn import PEAKS_KEY, activation_peaks
     from kernels.weights import build_drrn
     from stream.cli.evaluate import progress_bar
@@ -62,6 +62,6 @@ def int8_calibration(weights: Weights, folder: Path) -> dict[str, str]:
     with progress_bar() as display:
         task = display.add_task("calibrating int8", total=PATCHES)
         patches = bicubic_patches(folder, PATCH_SIZE, PATCHES)
-        peaks = activation_peaks(build_drrn(weights), patches, lambda: display.advance(task))
-    how = f"{PATCHES} crops of {PATCH_SIZE} px of {folder.name} at x2/x3/x4, float32, B1U{weights.units}"
+        peaks = activation_peaks(build_drrn(weights, units), patches, lambda: display.advance(task))
+    how = f"{PATCHES} crops of {PATCH_SIZE} px of {folder.name} at x2/x3/x4, float32, B1U{peaks.units}"
     return {PEAKS_KEY: peaks.to_json(), "int8_calibration": how}
