@@ -23,7 +23,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from kernels.weights import curve_depth, find_weights, save_weights
+from kernels.weights import DEPTH_CURVES, curve_depth, find_weights, save_weights
 from stream.cli.weights import int8_calibration
 from stream.content import judge_degradation
 from stream.degrade import parse_degradation
@@ -63,7 +63,7 @@ def clip_curves(paths: list[Path], heavy: bool = False) -> dict[str, dict[str, f
 
 def deepest_measured(metadata: dict[str, str]) -> list[int]:
     """Every depth the depth curves in `metadata` measured: any of them may be chosen to run."""
-    curves = [json.loads(metadata[key]) for key in metadata if key.startswith("psnr_by_units_")]
+    curves = [json.loads(metadata[key]) for keys in DEPTH_CURVES.values() for key in keys if key in metadata]
     return [int(units) for curve in curves for by_units in curve.values() for units in by_units]
 
 
