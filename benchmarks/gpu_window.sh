@@ -101,7 +101,9 @@ print(f'CRF {m[\"crf\"][0]}-{m[\"crf\"][1]}', ','.join(m['codecs']))" "$kit/trai
             [ "$have" = "$want" ] || { echo "error: $state trains on $want; $kit/train/$pack.npz is $have" \
                 "(prepare with its CRF= and CODECS= and its own KIT)" >&2; exit 1; }
         done
-        compare=(--compare drrn-b1u25-x234-coded)  # the shipped set for compressed input: what it must beat
+        # the shipped sets for compressed and heavily compressed input: what such a run must beat
+        mapfile -t compare < <("$python" -c "from kernels.pretrained import JUDGED_WEIGHTS as j
+print('--compare', j['compressed'], '--compare', j['heavy'], sep='\n')")
     fi
     resume=()
     if [ -f "$state/curve.jsonl" ] && [ ! -f "$state/last.pt" ]; then  # lost or never committed: no silent restart

@@ -27,7 +27,7 @@ import typer
 
 from kernels.errors import WeightsError
 from kernels.resolve import device_for
-from kernels.weights import describe, load_drrn, read_weights, save_weights
+from kernels.weights import build_drrn, describe, find_weights, load_drrn, read_weights, save_weights
 from stream.errors import UserError
 from stream.eval.protocol import Restore, eager_fp32, evaluate_dataset, mod_crop, score_image, score_lr
 from stream.files import write_atomically
@@ -132,7 +132,9 @@ def report(
     ],
     json_out: Annotated[Path, typer.Option("--json", help="Where the report goes.")],
     clips: Annotated[Path | None, typer.Option("--clips", help="pack-clips output.")] = None,
-    compare: Annotated[list[Path], typer.Option("--compare", help="Other weights scored on the clips too.")] = [],  # noqa: B006
+    compare: Annotated[
+        list[Path], typer.Option("--compare", help="Other weights scored on the clips too, at the depth each runs.")
+    ] = [],  # noqa: B006
     scales: Annotated[list[int], typer.Option("--scale")] = [2, 3, 4],  # noqa: B006
     depths: Annotated[str, typer.Option("--depths", help="Depth table at the first scale.")] = "1,3,9,17,25",
     units: Annotated[
@@ -155,8 +157,9 @@ def report(
     if clips is not None:
         pack = load_pack(clips)
         for path in [weights, *compare]:
-            other, other_loaded = load_drrn(path)
-            restore = eager_fp32(other, other.config.units, dev)
+            other_loaded = find_weights(path)
+            units_run = depth if path == weights else other_loaded.run_units  # a shipped set as it runs
+            restore = eager_fp32(build_drrn(other_loaded, units_run), units_run, dev)
             videos[path.name] = {"weights": describe(other_loaded)} | score_clips(restore, pack, 2)
             if any(name.startswith("lr/") for name in pack.names):
                 coded[path.name] = score_coded_clips(restore, pack)
