@@ -1,6 +1,6 @@
 """Ship trained weights into the package under a name, with the depth curves their default depth follows.
 
-    python -m benchmarks.ship training/real-input/best.safetensors drrn-b1u25-x234-coded \\
+    python -m benchmarks.ship training/real-input/best.safetensors drrn-b1u7-x234-compressed \\
         --set5 S17.json S25.json --clips C17.json C25.json --heavy-clips H1.json H2.json ...
 
 --set5: `drrn-stream eval --dataset ../shared/data/Set5 --scale 2 --scale 3 --scale 4 --units U --json`

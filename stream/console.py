@@ -69,9 +69,9 @@ def say(text: str, console: Console = err, style: str | None = None) -> None:
     console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
-def listed(words: list[str]) -> str:
-    """Words joined as a sentence lists them: "a", "a and b", "a, b and c"."""
-    return " and ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} and {words[-1]}"
+def listed(words: list[str], conjunction: str = "and") -> str:
+    """Words joined as a sentence lists them: "a", "a and b", "a, b and c" (or "a, b or c")."""
+    return f" {conjunction} ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
 
 
 def counted(n: int, noun: str) -> str:

@@ -1,7 +1,8 @@
 """Clean or compressed: which shipped weights suit an input, judged from how it was coded.
 
 DRRN trained on clean bicubic LR takes a codec's blocking and ringing for detail and sharpens it;
-the set fine-tuned on coded LR as well restores such input better, and real lossless input too,
+the sets fine-tuned on coded LR restore such input better (one on mostly coded LR, one on heavily
+coded LR alone), and the set fine-tuned on coded LR as well restores real lossless input better too,
 whose scaler is unknown: the clean set scores best only on the papers' MATLAB-bicubic LR
 (docs/QUALITY.md). kernels.pretrained.JUDGED_WEIGHTS says which set each judgement runs; the
 judgement is said in the header. Which an input is, is read from what the stream says of its coding,
@@ -45,7 +46,8 @@ NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothi
 # H.264's quantiser from which input is heavily compressed: on the clips' LR coded by x264 the coded set gains
 # more over bicubic at 3 units than at 17 from CRF 28 on, less up to CRF 26 (docs/QUALITY.md, "Depth for heavy
 # compression"), and the set trained for it (at 5 units, run at 7) more still from CRF 28, less at CRF 23 ("The set
-# for heavy compression"); such input runs that set (kernels.pretrained.JUDGED_WEIGHTS) at its depth for it
+# for heavy compression"), also more in the mean than the set for compressed input from CRF 28 ("The set for
+# compressed input"); such input runs that set (kernels.pretrained.JUDGED_WEIGHTS) at its depth for it
 HEAVY_QP = 27
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
 _H264_PARAMS = 1  # AVVideoEncParamsType AV_VIDEO_ENC_PARAMS_H264: qp on H.264's 0..51 scale

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kernels.choice import ModelChoice
-from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, PRETRAINED
+from kernels.pretrained import CODED, CONTENT_WEIGHTS, JUDGED_WEIGHTS, PRETRAINED
 from kernels.weights import find_weights
 from stream.apps.capture import coding
 from stream.content import (
@@ -110,17 +110,18 @@ def test_named_weights_or_content_are_kept():
     assert ModelChoice().weights_name == CONTENT_WEIGHTS["clean"]  # nothing judged: the papers' set
 
 
-def test_real_input_runs_the_coded_set_lossless_or_not_and_heavily_compressed_its_own():
-    """Measured on the clips (docs/QUALITY.md): the coded set equals the clean set on lossless LR from bicubic
-    and gains more from lanczos or area, so real input runs it whatever its coding, but for heavily compressed
-    input, which the heavy set serves better; asked, each runs."""
-    assert JUDGED_WEIGHTS["clean"] == JUDGED_WEIGHTS["compressed"] == CONTENT_WEIGHTS["compressed"]
+def test_real_input_runs_the_set_for_its_coding_and_asked_each_runs():
+    """Measured on the clips (docs/QUALITY.md): lossless real input runs the coded set (it equals the clean set on
+    LR from bicubic and gains more from lanczos or area), compressed input the set trained for it (more gain on
+    coded LR, 0.8 dB less on lossless), heavily compressed input the heavy set; asked, each runs."""
+    assert JUDGED_WEIGHTS["clean"] == CODED != JUDGED_WEIGHTS["compressed"] == CONTENT_WEIGHTS["compressed"]
     heavy = JUDGED_WEIGHTS["heavy"]
-    assert heavy == CONTENT_WEIGHTS["heavy"] not in (JUDGED_WEIGHTS["compressed"], CONTENT_WEIGHTS["clean"])
+    assert heavy == CONTENT_WEIGHTS["heavy"] not in (JUDGED_WEIGHTS["compressed"], CONTENT_WEIGHTS["clean"], CODED)
 
 
 def test_every_set_ships():
     assert set(CONTENT_WEIGHTS.values()) <= set(PRETRAINED) and len(set(CONTENT_WEIGHTS.values())) == 3
+    assert set(JUDGED_WEIGHTS.values()) <= set(PRETRAINED) and len(set(JUDGED_WEIGHTS.values())) == 3
 
 
 def test_the_first_line_says_which_weights_ran_and_why(clips, tmp_path, capsys):
@@ -140,9 +141,9 @@ def test_the_first_line_says_which_weights_ran_and_why(clips, tmp_path, capsys):
 
 
 def test_heavily_compressed_input_runs_at_its_own_depth():
-    """The coded set records its depth curves on the clips' heavily coded LR: such input runs the cheapest
-    depth close to the best there (fewer units than the default), unless --units asks; others as before."""
-    heavy, default = ModelChoice(content="heavy"), ModelChoice(content="compressed")
+    """The heavy set records its depth curves on the clips' heavily coded LR: such input runs the cheapest
+    depth close to the best there (fewer units than the clean set's), unless --units asks; others as before."""
+    heavy, default = ModelChoice(content="heavy"), ModelChoice(content="clean")
     assert heavy.content_units is not None and default.content_units is None
     assert heavy.resolve().units == heavy.content_units < default.resolve().units
     assert ModelChoice(content="heavy", units=9).resolve().units == 9
@@ -205,7 +206,10 @@ def test_a_folder_says_its_files_pick_their_sets(tmp_path, capsys):
         assert cv2.imwrite(str(tmp_path / "in" / name), image)
     code, _, err = run_cli([str(tmp_path / "in"), str(tmp_path / "out"), "--units", "1"], capsys)
     assert code == 0, err
-    sets = f"{JUDGED_WEIGHTS['clean']} for clean and compressed input or {JUDGED_WEIGHTS['heavy']} for heavily"
+    sets = (
+        f"{JUDGED_WEIGHTS['clean']} for clean input, {JUDGED_WEIGHTS['compressed']} for compressed input or "
+        f"{JUDGED_WEIGHTS['heavy']} for heavily compressed input"
+    )
     assert sets in err.splitlines()[0]
     assert "by each file's coding" in err.splitlines()[0] and (tmp_path / "out" / "a.jpg").is_file()
 

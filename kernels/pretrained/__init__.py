@@ -17,28 +17,33 @@ from kernels.errors import WeightsError
 PRETRAINED: dict[str, str] = {
     "drrn-b1u25-x234": "drrn-b1u25-x234.safetensors",  # B1U25, x2/x3/x4, any depth 1..25, clean bicubic LR
     "drrn-b1u25-x234-coded": "drrn-b1u25-x234-coded.safetensors",  # the same fine-tuned on codec-coded LR too
+    "drrn-b1u7-x234-compressed": "drrn-b1u7-x234-compressed.safetensors",  # that at 7 units on mostly coded LR
     "drrn-b1u5-x234-heavy": "drrn-b1u5-x234-heavy.safetensors",  # that at 5 units on LR coded at CRF 27-40 alone
 }
 DEFAULT_PRETRAINED = "drrn-b1u25-x234"  # the papers' protocol: what a choice without an input runs
 CODED = "drrn-b1u25-x234-coded"  # the set trained on coded LR from five scalers too: for real input
+COMPRESSED = "drrn-b1u7-x234-compressed"  # for compressed input: 70% coded LR; trained 7 units deep, runs 9
 HEAVY = "drrn-b1u5-x234-heavy"  # the set for heavily compressed input: trained 5 units deep, runs 7 (its curves)
-# --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; compressed, CODED;
+# --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; compressed, COMPRESSED;
 # heavy (heavily compressed), HEAVY, at the depth its metadata's curves for such LR say (ModelChoice.content_units).
-CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CODED, "heavy": HEAVY}
-# --content auto, judged from a real input (a video, a picture, a camera), clean (lossless) or compressed ->
-# the weights it runs: CODED for both. Which scaler made a real input nobody knows; on the clips' lossless LR
-# CODED equals the clean set where FFmpeg's bicubic or bilinear made it and gains 0.25-0.47 dB more where
-# lanczos or area did, leaving no clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md,
-# "Other codecs and other downscale kernels"). A set for compressed input alone would take "compressed".
-# Heavily compressed input (H.264 from quantiser 27, stream.content) runs HEAVY: on the clips' LR from CRF 28 it
-# gains more than CODED at its best depth (docs/QUALITY.md, "The set for heavy compression").
-JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": CODED, "heavy": HEAVY}
+CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": COMPRESSED, "heavy": HEAVY}
+# --content auto, judged from a real input (a video, a picture, a camera) -> the weights it runs. Clean (lossless)
+# input runs CODED: which scaler made a real input nobody knows; on the clips' lossless LR CODED equals the clean
+# set where FFmpeg's bicubic or bilinear made it and gains 0.25-0.47 dB more where lanczos or area did, leaving no
+# clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md, "Other codecs and other downscale
+# kernels"). Compressed input runs COMPRESSED: on the clips' coded LR (x264, x265, JPEG, MPEG-2) it gains more than
+# CODED for 0.53x its work (x2 x264 CRF 23 +1.33 dB over bicubic against +1.15), and loses 0.8 dB on lossless LR
+# (docs/QUALITY.md, "The set for compressed input"). Heavily compressed input (H.264 from quantiser 27,
+# stream.content) runs HEAVY: on the clips' LR from CRF 28 it gains the most in the mean (docs/QUALITY.md, "The set
+# for heavy compression").
+JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": COMPRESSED, "heavy": HEAVY}
 # Name -> (its int8 ONNX export in this folder, the depth it runs): int8 where torch lacks oneDNN's int8
 # convolutions (by default on a VNNI CPU; kernels.resolve), and for ONNX runtimes. Exported by
 # `drrn-stream export --dynamic --int8` from those very weights (tests/kernels/test_int8_default.py holds them to it).
 INT8: dict[str, tuple[str, int]] = {
     "drrn-b1u25-x234": ("drrn-b1u25-x234.int8.onnx", 17),
     "drrn-b1u25-x234-coded": ("drrn-b1u25-x234-coded.int8.onnx", 17),
+    "drrn-b1u7-x234-compressed": ("drrn-b1u7-x234-compressed.int8.onnx", 9),
     "drrn-b1u5-x234-heavy": ("drrn-b1u5-x234-heavy.int8.onnx", 7),
 }
 

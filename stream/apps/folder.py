@@ -46,7 +46,7 @@ def enhance_folder(src: Path, dst: Path, options: EnhanceOptions, chunked: bool,
         kinds = {
             name: [CONTENT_WORDS[k] for k, n in JUDGED_WEIGHTS.items() if n == name] for name in JUDGED_WEIGHTS.values()
         }
-        sets = " or ".join(f"{name} for {listed(words)} input" for name, words in kinds.items())
+        sets = listed([f"{name} for {listed(words)} input" for name, words in kinds.items()], "or")
         ran = dataclasses.replace(ran, weights=f"{sets}, by each file's coding")
     say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {ran}", console)
     failed = enhance_each(pairs, options, console)

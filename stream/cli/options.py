@@ -27,7 +27,7 @@ UnitsOpt = Annotated[
         "--units",
         min=1,
         help="Recursive units (25 = B1U25); default: the cheapest depth within 0.02 dB of the best on the depth "
-        "curves the weights record (17 for the shipped ones; 3 for the coded set on heavily compressed input), "
+        "curves the weights record (the shipped sets: 17 for clean input, 9 for compressed, 7 for heavily compressed), "
         "else their trained depth. Work grows with units; "
         f"the shipped weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
     ),
@@ -37,8 +37,8 @@ ContentOpt = Annotated[
     typer.Option(
         "--content",
         help=f"Which shipped weights run where --weights names none: clean ({CONTENT_WEIGHTS['clean']}: trained "
-        f"on the papers' bicubic LR), compressed ({CONTENT_WEIGHTS['compressed']}: on coded LR from five scalers "
-        f"too) or heavy ({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the "
+        f"on the papers' bicubic LR), compressed ({CONTENT_WEIGHTS['compressed']}: fewer units, on mostly coded LR) "
+        f"or heavy ({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the "
         f"input's coding (codec, quantiser, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless, "
         f"{JUDGED_WEIGHTS['compressed']} for compressed input and heavy from H.264's quantiser {HEAVY_QP}, and says "
         "so in the first line.",

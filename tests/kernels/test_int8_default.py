@@ -9,7 +9,7 @@ import torch
 from kernels import onednn, resolve
 from kernels.choice import ModelChoice
 from kernels.errors import ChoiceError
-from kernels.pretrained import CODED, DEFAULT_PRETRAINED, HEAVY, INT8, int8_path
+from kernels.pretrained import COMPRESSED, CONTENT_WEIGHTS, DEFAULT_PRETRAINED, HEAVY, INT8, int8_path
 from kernels.weights import find_weights
 
 VNNI = {"avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"}  # these machines' kinds, as /proc/cpuinfo says
@@ -126,14 +126,16 @@ def test_where_only_the_onnx_file_runs_int8_other_depths_and_weights_run_pytorch
 
 def test_each_content_runs_its_own_sets_int8_file_at_its_depth(cpu, monkeypatch):
     """Where the ONNX files are int8's way, each runs at its own depth: heavily compressed input takes its set's
-    file at the depth it runs, compressed input the coded set's (17); another depth runs PyTorch."""
+    file at the depth it runs, compressed input its own set's; another depth runs PyTorch."""
     pytest.importorskip("onnxruntime")
     cpu(VNNI, "native")
     monkeypatch.setattr(resolve.onednn, "int8_available", lambda: False)
     heavy = ModelChoice(device="cpu", content="heavy").resolve()
-    assert heavy.backend.startswith("ONNX Runtime") and heavy.units == INT8[HEAVY][1] != INT8[CODED][1]
+    assert heavy.backend.startswith("ONNX Runtime") and heavy.units == INT8[HEAVY][1]
     assert heavy.weights.startswith(f"{HEAVY} (") and heavy.units == ModelChoice(content="heavy").content_units
-    assert ModelChoice(device="cpu", content="compressed").resolve().backend.startswith("ONNX Runtime")
+    compressed = ModelChoice(device="cpu", content="compressed").resolve()
+    assert compressed.backend.startswith("ONNX Runtime") and compressed.weights.startswith(f"{COMPRESSED} (")
+    assert compressed.units == INT8[COMPRESSED][1]
     assert ModelChoice(device="cpu", content="heavy", units=17).resolve().backend == "PyTorch"
 
 
@@ -165,7 +167,8 @@ def test_int8_restores_as_pytorch_fp32_does_at_its_depth(cpu, monkeypatch, conte
     int8 = ModelChoice(device="cpu", precision="int8", content=content).load()
     fp32 = ModelChoice(device="cpu", precision="fp32", content=content).load()
     assert int8.ran.weights == fp32.ran.weights and f"for {content} input (as asked)" in str(int8.ran)
-    assert ("VNNI" if kind == "ONNX" else kind) in int8.ran.backend and int8.ran.units == fp32.ran.units == 17
+    depth = INT8[CONTENT_WEIGHTS[content]][1]  # the set's own default depth, as its int8 file's
+    assert ("VNNI" if kind == "ONNX" else kind) in int8.ran.backend and int8.ran.units == fp32.ran.units == depth
     assert int8.ran.backend.startswith("ONNX Runtime" if kind == "ONNX" else "PyTorch (oneDNN")
     yy, xx = np.mgrid[0:40, 0:48]
     y = torch.from_numpy((0.3 + 0.4 * np.sin(xx / 5.0) * np.cos(yy / 7.0)).astype(np.float32))[None, None]
