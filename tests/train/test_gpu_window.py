@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from kernels.pretrained import JUDGED_WEIGHTS
 from kernels.weights import read_weights, save_weights
 from tests.cli_helpers import ROOT
 from tests.media import make_clip
@@ -169,6 +170,7 @@ def real_input_window(env: dict[str, str], tmp_path: Path, start: Path, without_
     assert set(rows) == {"x2 clean", *(f"x2 x264:crf={crf}:preset=medium" for crf in (18, 23, 28, 30, 33, 35)),
                          "x4 clean", "x4 x264:crf=23:preset=medium"}  # fmt: skip
     assert set(rows["x2 clean"]) == {"clip.mp4"} and set(report["clips_coded"]) == set(report["clips_x2"])
+    assert {JUDGED_WEIGHTS["compressed"], JUDGED_WEIGHTS["heavy"]} <= set(report["clips_x2"])  # what it must beat
     kit("collect", env | {"STATE": str(state)}, str(out))
     assert (state / "last.pt").is_file() and (state / "windows.jsonl").is_file()
     (state / "last.pt").rename(tmp_path / "lost.pt")  # a checkout or a call without it
