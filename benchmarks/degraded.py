@@ -22,11 +22,11 @@ from typing import get_args
 
 import torch
 
-from kernels.choice import Content, ModelChoice
+from kernels.choice import Content, Loaded, ModelChoice
 from stream.bench.measure import cpu_isa, host_name
 from stream.content import loaded_for
 from stream.degrade import Degradation, parse_degradation
-from stream.eval.video import Summary, VideoProtocol, evaluate_video
+from stream.eval.video import Summary, VideoProtocol, coded_quantisers, evaluate_video
 from stream.video.source import VideoSource
 
 SKIP = {"sintel.mp4": 300}  # its first 15 frames are black, the next ~100 a fade-in
@@ -39,28 +39,38 @@ PROTOCOL = {"frames": 4, "crop": 256, "downscale": "bicubic"}  # the defaults; a
 
 def score_clips(args: argparse.Namespace) -> dict:
     """Every clip at every scale and spec, each spec's LR restored by the weights a user's run on it gets
-    (the shipped set its coding picks, unless --weights or --content names one)."""
+    (the shipped set its coding picks, x264's judged by its frames' quantiser as the product judges a file;
+    unless --weights or --content names one)."""
     choice = ModelChoice(args.weights, args.units, device=args.device, precision=args.precision, content=args.content)
     specs = {s: tuple(map(parse_degradation, args.specs or SPECS[s])) for s in args.scales}
-    models = loaded_for(choice, dict.fromkeys(d for ds in specs.values() for d in ds), args.downscale)  # in order
-    for ran in {m.ran.model: m.ran for m in models.values()}.values():
-        print(ran, flush=True)
+    if not choice.judged:  # one set for every clip: loaded once
+        named = loaded_for(choice, dict.fromkeys(d for ds in specs.values() for d in ds), args.downscale)
+    seen: dict[str, Loaded] = {}
     rows = []
     for clip in sorted(p for p in args.clips.iterdir() if p.is_file()):
         for scale, degradations in specs.items():
             protocol = VideoProtocol(scale, degradations, args.downscale, args.crop)
+            skip = SKIP.get(clip.name, 0)
+            quantisers = coded_quantisers(clip, protocol, args.frames, skip) if choice.judged else {}
+            models = loaded_for(choice, degradations, args.downscale, quantisers) if choice.judged else named
+            for model in models.values():
+                if model.ran.weights not in seen:  # a set's first clip: its header
+                    seen[model.ran.weights] = model
+                    print(model.ran, flush=True)
             summary = Summary()
-            restorers = {d: models[d].restorer for d in degradations}
             with VideoSource(clip) as source:
-                for row in evaluate_video(source, restorers, protocol, args.frames, SKIP.get(clip.name, 0)):
+                restorers = {d: models[d].restorer for d in degradations}
+                for row in evaluate_video(source, restorers, protocol, args.frames, skip):
                     summary.add(row)
             for result in summary.results():
-                weights = models[parse_degradation(str(result["degrade"]))].ran.weights
-                rows.append({"clip": clip.name, "scale": scale, **result, "weights": weights})
+                degradation = parse_degradation(str(result["degrade"]))
+                judged_by = {"quantiser": round(quantisers[degradation], 2)} if degradation in quantisers else {}
+                rows.append({"clip": clip.name, "scale": scale, **result, "weights": models[degradation].ran.weights}
+                            | judged_by)  # fmt: skip
                 print(json.dumps(rows[-1]), flush=True)
-    first = next(iter(models.values()))
+    first = next(iter(seen.values()))
     return {
-        "weights": " / ".join(dict.fromkeys(m.ran.model for m in models.values())), "ran": first.ran.record(),
+        "weights": " / ".join(seen), "ran": first.ran.record(),
         "protocol": protocol_text(args), "host": host_name(first.restorer.device), "isa": cpu_isa(),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "date": date.today().isoformat(), "rows": rows,
     }  # fmt: skip

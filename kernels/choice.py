@@ -55,6 +55,11 @@ class ModelChoice:
         return self.weights or table["clean" if self.content == "auto" else self.content]
 
     @property
+    def judged(self) -> bool:
+        """No weights named and no content asked: the input's coding picks the set (stream.content)."""
+        return self.weights is None and self.content == "auto"
+
+    @property
     def content_units(self) -> int | None:
         """The depth a shipped set runs at for this content unless --units asks; None: the weights' default
         (Weights.run_units). Heavily compressed input has its own where the file records its curves: a deep

@@ -25,7 +25,7 @@ from kernels.choice import ModelChoice
 from stream.errors import UserError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     import av
 
@@ -151,17 +151,21 @@ def judge_picture(path: Path) -> Judged:
     return "clean", f"{suffix[1:].upper()}, lossless"
 
 
-def judge_degradation(degradation: Degradation, kernel: str) -> Judged | None:
+def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | None = None) -> Judged | None:
     """What the product would judge LR made by `kernel` and coded so (evaluation scores the weights a
-    user would get): clean LR as a lossless file; a CRF in place of the quantiser (x264 codes at about its
-    CRF). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge.
-    Heavily compressed only by x264: the product reads H.264's quantiser alone, and x265's CRF is another
-    scale (at CRF 28 the coded set gains +1.01 dB at 17 units, +0.84 at 3; docs/QUALITY.md)."""
+    user would get): clean LR as a lossless file; x264's LR by the median `quantiser` of its frames where
+    it was read (stream.eval.video.coded_quantisers), as the product reads a file's, else by its CRF
+    (x264 codes at its CRF only on average: the clips' 4 frames at CRF 23 read 19 to 32). None for the
+    papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge. Heavily compressed only
+    by x264: the product reads H.264's quantiser alone, and x265's CRF is another scale (at CRF 28 the
+    coded set gains +1.01 dB at 17 units, +0.84 at 3; docs/QUALITY.md)."""
     if degradation.clean:
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
     if degradation.codec in ("jpeg", "mpeg2"):  # the product reads no quantiser of either: lossy codecs
         return "compressed", f"{'JPEG' if degradation.codec == 'jpeg' else 'MPEG-2'} q {degradation.quality}"
     quality = float(degradation.quality or 0)
+    if degradation.codec == "x264" and quantiser is not None:
+        return quantiser_content(quantiser), f"x264 CRF {quality:.0f}, quantiser {quantiser:.0f}"
     kind = quantiser_content(quality)
     if kind == "heavy" and degradation.codec != "x264":
         kind = "compressed"
@@ -170,17 +174,21 @@ def judge_degradation(degradation: Degradation, kernel: str) -> Judged | None:
 
 def for_content(choice: ModelChoice, judged: Judged) -> ModelChoice:
     """`choice` with the content judged, where it names no weights and leaves the content to auto."""
-    if choice.weights is not None or choice.content != "auto":
+    if not choice.judged:
         return choice
     return replace(choice, content=judged[0], evidence=judged[1])  # type: ignore[arg-type]
 
 
-def loaded_for(choice: ModelChoice, degradations: Iterable[Degradation], kernel: str) -> dict[Degradation, Loaded]:
-    """The model LR made by `kernel` and coded by each degradation gets, as a user's run on such LR would:
-    one load per set of weights, its header naming the degradations it serves ("x264 CRF 18, x264 CRF 23")."""
+def loaded_for(
+    choice: ModelChoice, degradations: Iterable[Degradation], kernel: str,
+    quantisers: Mapping[Degradation, float] | None = None,
+) -> dict[Degradation, Loaded]:  # fmt: skip
+    """The model LR made by `kernel` and coded by each degradation gets, as a user's run on such LR would
+    (judged by its frames' `quantisers` where read): one load per set of weights, its header naming the
+    degradations it serves ("x264 CRF 18, x264 CRF 23")."""
     groups: dict[str | None, list[tuple[Degradation, str]]] = {}  # by the kind judged; None: nothing judged
     for d in degradations:
-        kind, evidence = judge_degradation(d, kernel) or (None, "")
+        kind, evidence = judge_degradation(d, kernel, (quantisers or {}).get(d)) or (None, "")
         groups.setdefault(kind, []).append((d, evidence))
     loaded: dict[ModelChoice, Loaded] = {}  # named weights: the one choice, loaded once
     models = {}

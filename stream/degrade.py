@@ -154,16 +154,21 @@ class CodecRoundTrip:
 
     Video codecs code 4:2:0 with neutral chroma, so the luma's artefacts are the codec's own; odd
     sizes (and x265's narrow ones) are edge-padded for the encoder and cropped back. `keyframes`
-    counts the keyframe packets, the evidence that inter (P/B) or all-intra coding really ran."""
+    counts the keyframe packets, the evidence that inter (P/B) or all-intra coding really ran;
+    `quantisers` holds H.264's mean quantiser of each decoded frame, what the product judges a file by
+    (stream.content: x264 codes at its CRF only on average)."""
 
     def __init__(self, degradation: Degradation, width: int, height: int, rate: Fraction = Fraction(25)) -> None:
         self.degradation, self.width, self.height = degradation, width, height
         self.keyframes = self._pushed = self._decoded = 0
+        self.quantisers: list[float] = []
         if degradation.codec in _CODECS:
             least = _X265_MIN_SIDE if degradation.codec == "x265" else 0
             self._coded = (max(height + height % 2, least), max(width + width % 2, least))
             self._encoder = _open_encoder(degradation, self._coded[1], self._coded[0], rate)
             self._decoder = need_av().CodecContext.create(_CODECS[degradation.codec][1], "r")
+            if degradation.codec == "x264":  # one thread: frame threads hand frames over half-exported
+                self._decoder.options, self._decoder.thread_type = {"export_side_data": "venc_params"}, "NONE"
 
     def push(self, y: np.ndarray) -> list[np.ndarray]:
         """One H x W uint8 frame in; the decoded frames ready so far out."""
@@ -186,8 +191,11 @@ class CodecRoundTrip:
         return rest
 
     def _decode(self, packets: list[av.Packet | None]) -> list[np.ndarray]:
+        from stream.content import frame_quantiser
+
         self.keyframes += sum(p.is_keyframe for p in packets if p is not None)
         frames = [frame for p in packets for frame in self._decoder.decode(p)]
+        self.quantisers += [q for frame in frames if (q := frame_quantiser(frame)) is not None]
         self._decoded += len(frames)
         return [_luma(frame, self.width, self.height) for frame in frames]
 

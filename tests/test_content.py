@@ -29,6 +29,7 @@ from stream.content import (
     source_quantiser,
 )
 from stream.degrade import parse_degradation
+from stream.eval.video import VideoProtocol, coded_quantisers
 from stream.video.frames import Frame
 from stream.video.source import VideoSource
 from tests.cli_helpers import run_cli
@@ -88,6 +89,28 @@ def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, conten
     never heavily compressed (and on another scale: CRF 28 by x265 wants the default depth)."""
     judged = judge_degradation(parse_degradation(spec), "bicubic")
     assert judged is not None and judged[0] == content
+
+
+def test_x264_lr_is_judged_by_its_quantiser_where_read():
+    """x264 codes at its CRF only on average (the clips' 4 frames at CRF 23 read 19 to 32): where the
+    coded LR's quantiser was read, it judges, as the product judges a file; x265's is never read."""
+    crf35 = parse_degradation("x264:crf=35")
+    assert judge_degradation(crf35, "bicubic", 20.0) == ("compressed", "x264 CRF 35, quantiser 20")
+    assert judge_degradation(parse_degradation("x264:crf=18"), "bicubic", 31.0)[0] == "heavy"
+    assert judge_degradation(crf35, "bicubic") == ("heavy", "x264 CRF 35")
+
+
+def test_evaluation_restores_coded_lr_with_the_set_its_quantiser_picks():
+    """eval-video and benchmarks.degraded read each x264 spec's coded LR first (a pass of its own) and
+    load the set the product would run on a file coded so."""
+    crf18, crf35, jpeg = map(parse_degradation, ("x264:crf=18", "x264:crf=35", "jpeg:q=40"))
+    protocol = VideoProtocol(2, (crf18, crf35, jpeg), "bicubic", 32)
+    quantisers = coded_quantisers(Path("samples/sample.mp4"), protocol, 2)
+    assert set(quantisers) == {crf18, crf35} and quantisers[crf18] < quantisers[crf35]
+    models = loaded_for(ModelChoice(units=1, precision="fp32"), [crf35, jpeg], "bicubic", {crf35: 20.0})
+    assert models[crf35] is models[jpeg]  # judged compressed by its quantiser, as JPEG is
+    assert models[crf35].ran.weights.startswith(f"{JUDGED_WEIGHTS['compressed']} (")
+    assert "x264 CRF 35, quantiser 20, JPEG q 40" in models[crf35].ran.content
 
 
 def test_pictures_by_format(tmp_path):

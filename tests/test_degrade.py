@@ -182,6 +182,24 @@ def test_inter_coding_has_one_keyframe_and_intra_all(inter: str) -> None:
         assert round_trip_.keyframes == keyframes, spec
 
 
+def test_x264_round_trips_record_the_quantiser_the_product_judges_by() -> None:
+    """One per decoded frame, coarser at a higher CRF; other codecs record none (the product reads none)."""
+    frames = [textured(48, 64, t) for t in range(4)]
+    medians = {}
+    for spec in ("x264:crf=18", "x264:crf=35"):
+        codec = CodecRoundTrip(parse_degradation(spec), 64, 48)
+        for y in frames:
+            codec.push(y)
+        codec.flush()
+        assert len(codec.quantisers) == 4, spec
+        medians[spec] = float(np.median(codec.quantisers))
+    assert 10 < medians["x264:crf=18"] < medians["x264:crf=35"] - 8
+    for spec in ("x265:crf=35", "mpeg2:q=8", "jpeg:q=40"):
+        codec = CodecRoundTrip(parse_degradation(spec), 64, 48)
+        _ = [codec.push(y) for y in frames], codec.flush()
+        assert codec.quantisers == [], spec
+
+
 @pytest.mark.parametrize("spec", ["x264:crf=23:preset=veryfast", "x265:crf=23:preset=ultrafast"])
 def test_streaming_returns_every_frame_in_order(spec: str) -> None:
     levels = [20 + 10 * i for i in range(20)]

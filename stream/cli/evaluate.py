@@ -30,6 +30,8 @@ from stream.console import counted, progress, say
 from stream.errors import UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from kernels.choice import Loaded, ModelChoice
     from stream.degrade import Degradation
 
@@ -108,14 +110,16 @@ def eval_command(
 
 
 def load_models(
-    choice: ModelChoice, degradations: list[Degradation], kernel: str, lead: str = ""
-) -> dict[Degradation, Loaded]:
-    """The model for each degradation of LR made by `kernel` (the shipped set such LR would get, unless
-    --weights or --content says), a line said for each set (the first after `lead`)."""
+    choice: ModelChoice, degradations: list[Degradation], kernel: str, lead: str = "",
+    quantisers: Mapping[Degradation, float] | None = None,
+) -> dict[Degradation, Loaded]:  # fmt: skip
+    """The model for each degradation of LR made by `kernel` (the shipped set such LR would get, judged by
+    its `quantisers` where read, unless --weights or --content says), a line said for each set (the first
+    after `lead`)."""
     from stream.console import say_notices
     from stream.content import loaded_for
 
-    models = loaded_for(choice, degradations, kernel)
+    models = loaded_for(choice, degradations, kernel, quantisers)
     for n, model in enumerate({id(m): m for m in models.values()}.values()):
         say(f"{lead if n == 0 else ''}{model.ran}", style="dim")
         say_notices(model.ran.notices)
@@ -142,7 +146,15 @@ def eval_video_command(
 ) -> None:  # fmt: skip
     """Degrade each frame by 1/S (and through a codec: --degrade), restore it with DRRN and with
     bicubic, and score both."""
-    from stream.eval.video import FIELDS, Summary, VideoProtocol, evaluate_video, frames_to_score, plot_curves
+    from stream.eval.video import (
+        FIELDS,
+        Summary,
+        VideoProtocol,
+        coded_quantisers,
+        evaluate_video,
+        frames_to_score,
+        plot_curves,
+    )
     from stream.video.log import FrameLog
     from stream.video.source import VideoSource
 
@@ -154,8 +166,9 @@ def eval_video_command(
     with frame_log, VideoSource(src) as source:
         total = frames_to_score(source, frames, skip)
         choice = model_choice(weights, units, device, precision, tile, halo, content=content)
+        quantisers = coded_quantisers(src, protocol, frames, skip) if choice.judged else {}  # as a file's
         models = load_models(choice, degradations, kernel, f"{src.name}: x{scale}, LR by {kernel}"
-                             f"{f', centre {crop} px' if crop else ''}; ")  # fmt: skip
+                             f"{f', centre {crop} px' if crop else ''}; ", quantisers)  # fmt: skip
         with progress_bar("scoring") as progress:
             task = progress.add_task("scoring", total=total * len(degradations) if total else None)
             restorers = {d: m.restorer for d, m in models.items()}

@@ -10,6 +10,7 @@ Bicubic and DRRN restore the same decoded LR, and both are scored.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -93,11 +94,13 @@ class VideoProtocol:
 
 
 def degraded_frames(
-    source: VideoSource, protocol: VideoProtocol, max_frames: int | None = None, skip: int = 0
-) -> Iterator[tuple[Degradation, Frame, torch.Tensor, torch.Tensor]]:
+    source: VideoSource, protocol: VideoProtocol, max_frames: int | None = None, skip: int = 0,
+    streams: list[LowResStream] | None = None,
+) -> Iterator[tuple[Degradation, Frame, torch.Tensor, torch.Tensor]]:  # fmt: skip
     """(degradation, frame, ground truth uint8, its LR in [0, 1]) for every frame and degradation,
-    each degradation's frames in order (a codec gives them back a few frames late)."""
-    streams = [LowResStream(d, source.info.rate) for d in protocol.degradations]
+    each degradation's frames in order (a codec gives them back a few frames late), through `streams`
+    (default: one per degradation of the protocol)."""
+    streams = streams if streams is not None else [LowResStream(d, source.info.rate) for d in protocol.degradations]
     for frame, y in ground_truth(source, max_frames, skip):
         gt = mod_crop(centre_crop(y, protocol.crop) if protocol.crop else y, protocol.scale)
         lr = low_res(gt, protocol.scale, protocol.kernel)
@@ -105,6 +108,29 @@ def degraded_frames(
             yield from ((stream.degradation, p.frame, p.gt, out) for p, out in stream.push(frame, gt, lr))
     for stream in streams:
         yield from ((stream.degradation, p.frame, p.gt, out) for p, out in stream.flush())
+
+
+def coded_quantisers(
+    clip: Path, protocol: VideoProtocol, max_frames: int | None = None, skip: int = 0
+) -> dict[Degradation, float]:
+    """The median H.264 quantiser of the opening frames of each x264 degradation's coded LR of `clip`:
+    what the product's judge reads of a file coded so (stream.content), so that evaluation restores that
+    LR with the set a user's run on it gets (x264 codes at its CRF only on average). A pass of its own:
+    the set is chosen before the first frame is restored, as the product chooses."""
+    from stream.content import OPENING_FRAMES
+
+    coded = VideoProtocol(protocol.scale, tuple(d for d in protocol.degradations if d.codec == "x264"),
+                          protocol.kernel, protocol.crop)  # fmt: skip
+    if not coded.degradations:
+        return {}
+    with VideoSource(clip) as source:
+        streams = [LowResStream(d, source.info.rate) for d in coded.degradations]
+        deque(degraded_frames(source, coded, max_frames, skip, streams), maxlen=0)
+    return {
+        s.degradation: statistics.median(s.codec.quantisers[:OPENING_FRAMES])
+        for s in streams
+        if s.codec is not None and s.codec.quantisers
+    }
 
 
 def evaluate_video(
