@@ -1,9 +1,9 @@
 """DRRN as an ONNX file: export (the plain DRRN graph, with what it is in its metadata), and a
 Restorer that runs such a file with ONNX Runtime through the tiling the torch path uses.
 
-onnxruntime is a dependency (it runs exported files, and the shipped int8 model where torch lacks
-oneDNN's int8 convolutions); onnx and onnxscript, for export, are an optional extra (`pip install -e
-'.[onnx]'`): without a module, one line names the command that installs it.
+onnxruntime (it runs exported files, and the shipped int8 model where torch lacks oneDNN's int8
+convolutions), onnx and onnxscript (for export) are an optional extra (`pip install -e '.[onnx]'`): without
+a module, one line names the command that installs it.
 """
 
 from __future__ import annotations
