@@ -6,8 +6,8 @@
 --set5: `drrn-stream eval --dataset ../shared/data/Set5 --scale 2 --scale 3 --scale 4 --units U --json`
 outputs; --clips: `python -m benchmarks.degraded --units U --scales 2 --specs clean x264:crf=23` outputs (in
 a float precision: on a CPU with AMX `auto` is int8, so pass --precision bf16 there); --heavy-clips:
-benchmarks.degraded runs with specs the product judges heavily compressed (x264 CRF 27 and up; e.g.
-`--specs x264:crf=28 x264:crf=30 x264:crf=33 x264:crf=35 --units U`, at depths 1 to 17), at any scale.
+benchmarks.degraded runs with specs judged heavily compressed by their CRF (x264 from stream.content.HEAVY_QP; e.g.
+`--specs x264:crf=33 x264:crf=35 --units U`, at depths 1 to 17), at any scale.
 They become the metadata curves `Weights.run_units` and `ModelChoice.content_units` read
 (psnr_by_units_Set5, psnr_by_units_clips_x2, psnr_by_units_clips_heavy), so the default depth of shipped
 weights follows measurements, never a guess; curves not given stay as the file has them (shipping the

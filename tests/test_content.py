@@ -96,7 +96,7 @@ def test_x264_lr_is_judged_by_its_quantiser_where_read():
     coded LR's quantiser was read, it judges, as the product judges a file; x265's is never read."""
     crf35 = parse_degradation("x264:crf=35")
     assert judge_degradation(crf35, "bicubic", 20.0) == ("compressed", "x264 CRF 35, quantiser 20")
-    assert judge_degradation(parse_degradation("x264:crf=18"), "bicubic", 31.0)[0] == "heavy"
+    assert judge_degradation(parse_degradation("x264:crf=18"), "bicubic", 36.0)[0] == "heavy"
     assert judge_degradation(crf35, "bicubic") == ("heavy", "x264 CRF 35")
 
 
