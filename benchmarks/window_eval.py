@@ -157,9 +157,9 @@ def report(
     if clips is not None:
         pack = load_pack(clips)
         for path in [weights, *compare]:
-            other_loaded = find_weights(path)
-            units_run = depth if path == weights else other_loaded.run_units  # a shipped set as it runs
-            restore = eager_fp32(build_drrn(other_loaded, units_run), units_run, dev)
+            other_loaded = loaded if path == weights else find_weights(path)
+            other = model if path == weights else build_drrn(other_loaded, other_loaded.run_units)  # as it runs
+            restore = eager_fp32(other, other.config.units, dev)
             videos[path.name] = {"weights": describe(other_loaded)} | score_clips(restore, pack, 2)
             if any(name.startswith("lr/") for name in pack.names):
                 coded[path.name] = score_coded_clips(restore, pack)

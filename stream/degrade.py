@@ -22,6 +22,7 @@ import torch
 
 from kernels.errors import reason
 from kernels.resize import imresize
+from stream.content import frame_quantiser
 from stream.errors import UserError
 
 if TYPE_CHECKING:
@@ -191,8 +192,6 @@ class CodecRoundTrip:
         return rest
 
     def _decode(self, packets: list[av.Packet | None]) -> list[np.ndarray]:
-        from stream.content import frame_quantiser
-
         self.keyframes += sum(p.is_keyframe for p in packets if p is not None)
         frames = [frame for p in packets for frame in self._decoder.decode(p)]
         self.quantisers += [q for frame in frames if (q := frame_quantiser(frame)) is not None]
