@@ -29,7 +29,7 @@
 # CRF, CODECS (prepare: the coded LR's CRF band, 18-36, and codecs, x264,x265,jpeg; a STATE's coded.crf and
 # coded.codecs say what its run trains on, the same by default),
 # DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
-# SAVE_MINUTES (1), VAL_UNITS (depths validated besides the run's own: 9 where it is deeper, else none), OUT
+# SAVE_MINUTES (1; 6 where DEVICE=cpu), VAL_UNITS (depths validated besides the run's own: 9 where it is deeper, else none), OUT
 # (the device tool sets it), and for a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS,
 # EVAL_PRECISIONS, BENCH_PRECISION, LIVE_SIZE, LIVE_FRAMES, LIVE_BUDGET, TRAIN_PROBE (more train_probe options) (the check).
 set -euo pipefail
@@ -115,14 +115,16 @@ print('--compare', j['compressed'], '--compare', j['heavy'], sep='\n')")
         cp "$state/curve.jsonl" "$state/best.safetensors" "$out/"
     fi
     # SIGTERM (timeout's) makes the trainer stop after the current step and save; KILL only if it hangs.
-    # Validation and checkpoints come every SAVE_MINUTES, not every N steps (--val-every 0); a run deeper
+    # Validation and checkpoints come every SAVE_MINUTES, not every N steps (--val-every 0): each minute on a GPU,
+    # every 6 on a CPU, where one validation of a 9-unit run takes 1.5 minutes of a 2-core EPYC; a run deeper
     # than 9 units is also validated at 9 (VAL_UNITS), a shallower one at its own depth alone.
     depth=$(grep -v '^#' "$state/recipe.args" | grep -oP -- '--units \K[0-9]+' || echo 25)
     if [ "$depth" -gt 9 ]; then val_units=${VAL_UNITS-9}; else val_units=${VAL_UNITS-}; fi
+    if [ "$device" = cpu ]; then save_minutes=${SAVE_MINUTES:-6}; else save_minutes=${SAVE_MINUTES:-1}; fi
     limit=$("$python" -c "print(round(float('$minutes') * 60) + 60)")
     timeout -k 30 "$limit" "$python" -m stream train \
         --data "$kit/train/train291.npz" --val-data "$kit/train/set5.npz" --out "$out" --minutes "$minutes" \
-        --val-every 0 --save-minutes "${SAVE_MINUTES:-1}" --val-units "$val_units" --device "$device" --log-every 50 \
+        --val-every 0 --save-minutes "$save_minutes" --val-units "$val_units" --device "$device" --log-every 50 \
         "${recipe[@]}" "${resume[@]}" 2>&1 | tee -a "$out/train.log" \
         || echo "the trainer ended with status $? (124: stopped by the time limit)"
     "$python" -m benchmarks.window_eval record "$out" "$state" | tee -a "$out/train.log"
