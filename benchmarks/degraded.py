@@ -40,7 +40,8 @@ PROTOCOL = {"frames": 4, "crop": 256, "downscale": "bicubic"}  # the defaults; a
 def score_clips(args: argparse.Namespace) -> dict:
     """Every clip at every scale and spec, each spec's LR restored by the weights a user's run on it gets
     (the shipped set its coding picks, x264's judged by its frames' quantiser as the product judges a file;
-    unless --weights or --content names one)."""
+    unless --weights or --content names one). Every x264 row records that quantiser, named set or not:
+    benchmarks.ship takes a set's heavy rows by it."""
     choice = ModelChoice(args.weights, args.units, device=args.device, precision=args.precision, content=args.content)
     specs = {s: tuple(map(parse_degradation, args.specs or SPECS[s])) for s in args.scales}
     if not choice.judged:  # one set for every clip: loaded once
@@ -51,7 +52,7 @@ def score_clips(args: argparse.Namespace) -> dict:
         for scale, degradations in specs.items():
             protocol = VideoProtocol(scale, degradations, args.downscale, args.crop)
             skip = SKIP.get(clip.name, 0)
-            quantisers = coded_quantisers(clip, protocol, args.frames, skip) if choice.judged else {}
+            quantisers = coded_quantisers(clip, protocol, args.frames, skip)
             models = loaded_for(choice, degradations, args.downscale, quantisers) if choice.judged else named
             for model in models.values():
                 if model.ran.weights not in seen:  # a set's first clip: its header

@@ -6,8 +6,9 @@
 --set5: `drrn-stream eval --dataset ../shared/data/Set5 --scale 2 --scale 3 --scale 4 --units U --json`
 outputs; --clips: `python -m benchmarks.degraded --units U --scales 2 --specs clean x264:crf=23` outputs (in
 a float precision: on a CPU with AMX `auto` is int8, so pass --precision bf16 there); --heavy-clips:
-benchmarks.degraded runs with specs judged heavily compressed by their CRF (x264 from stream.content.HEAVY_QP; e.g.
-`--specs x264:crf=33 x264:crf=35 --units U`, at depths 1 to 17), at any scale.
+benchmarks.degraded runs at any scale whose x264 LR the product judges heavily compressed (its quantiser from
+stream.content.HEAVY_QP, as the rows record it; by the CRF in runs that recorded none), e.g. `--specs x264:crf=28
+... x264:crf=35 --units U` at depths 1 to 17: a spec's curve is the mean over the clips judged so.
 They become the metadata curves `Weights.run_units` and `ModelChoice.content_units` read
 (psnr_by_units_Set5, psnr_by_units_clips_x2, psnr_by_units_clips_heavy), so the default depth of shipped
 weights follows measurements, never a guess; curves not given stay as the file has them (shipping the
@@ -44,14 +45,15 @@ def set5_curves(paths: list[Path]) -> dict[str, dict[str, float]]:
 
 def clip_curves(paths: list[Path], heavy: bool = False) -> dict[str, dict[str, float]]:
     """{"clean": {units: mean dB over the clips}, "x264:crf=23": ...} from benchmarks.degraded runs at x2;
-    `heavy`: their rows of LR judged heavily compressed, at every scale ({"x2 x264:crf=28": ...})."""
+    `heavy`: their rows of LR judged heavily compressed, at every scale ({"x2 x264:crf=28": ...}), by the
+    quantiser a row's LR reads, as the product judges a file (the clips' CRF 28 LR reads 24 to 37)."""
     curves: dict[str, dict[str, float]] = defaultdict(dict)
     for path in paths:
         run = json.loads(path.read_text())
         by_spec: dict[str, list[float]] = defaultdict(list)
         for r in run["rows"]:
             spec = r["degrade"].removesuffix(":preset=medium")
-            judged = judge_degradation(parse_degradation(spec), "bicubic")
+            judged = judge_degradation(parse_degradation(spec), "bicubic", r.get("quantiser"))
             if heavy and judged is not None and judged[0] == "heavy":
                 by_spec[f"x{r['scale']} {spec}"].append(r["psnr"])
             elif not heavy and r["scale"] == 2:
