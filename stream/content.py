@@ -49,18 +49,34 @@ NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothi
 # set for compressed input keeps CRF 23's busy content (+0.18 dB there against 27, the CRF-based first
 # guess), and the heavy set still takes what it serves better (CRF 28-33 within 0.02 dB of 27)
 HEAVY_QP = 33
+# JPEG's quality (libjpeg's 1-100 scale, as read from its luminance table) below which input runs the heavy set:
+# measured on Set14 (x2 LR coded by libjpeg; docs/QUALITY.md, "JPEG by its quality"): the heavy set gains more
+# up to quality 75 (+0.06 dB there, +0.30 at 50), the set for compressed input from 80 (+0.05, +0.39 at 90)
+JPEG_HEAVY_QUALITY = 78
+# JPEG's example luminance table (ITU T.81 Annex K), which libjpeg scales by quality: in the zigzag order of a DQT
+_ANNEX_K_LUMA = (
+    16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40, 26, 24, 22, 22, 24, 49, 35, 37, 29, 40, 58, 51,
+    61, 60, 57, 51, 56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87, 95, 98, 103, 104, 103, 62, 77,
+    113, 121, 112, 100, 120, 92, 101, 103, 99,
+)
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
 _H264_PARAMS = 1  # AVVideoEncParamsType AV_VIDEO_ENC_PARAMS_H264: qp on H.264's 0..51 scale
 Judged = tuple[str, str]  # ("clean" | "compressed" | "heavy", the evidence in words)
 
 
-def judge(codec: str, quantiser: tuple[float, int] | None = None, bits_per_pixel: float | None = None) -> Judged:
+def judge(
+    codec: str, quantiser: tuple[float, int] | None = None, bits_per_pixel: float | None = None,
+    quality: float | None = None,
+) -> Judged:  # fmt: skip
     """The content of a stream coded by `codec` (FFmpeg's decoder name), from the best evidence given:
-    `quantiser` is the median quantiser of its opening frames, and how many frames that is."""
+    `quantiser` is the median quantiser of its opening frames, and how many frames that is; `quality`, a
+    JPEG's (jpeg_quality)."""
     if codec in LOSSLESS_CODECS:
         return "clean", f"{codec}, lossless"
     if codec in LOSSY_STILL_CODECS:
-        return "compressed", LOSSY_STILL_CODECS[codec]
+        if codec != "mjpeg" or quality is None:
+            return "compressed", LOSSY_STILL_CODECS[codec]
+        return ("heavy" if quality < JPEG_HEAVY_QUALITY else "compressed"), f"JPEG quality {quality:.0f}"
     if quantiser is not None:
         median, over = quantiser[0], f" over its first {quantiser[1]} frames" if quantiser[1] > 1 else ""
         return quantiser_content(median), f"{codec}, quantiser {median:.0f}{over}"
@@ -101,6 +117,34 @@ def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet
     return (statistics.median(quantisers), len(quantisers)) if quantisers else None
 
 
+def jpeg_quality(data: bytes) -> float | None:
+    """The libjpeg quality (1-100) a JPEG's luminance table was scaled from: libjpeg scales Annex K's table
+    by 5000 / quality below 50 and by 200 - 2 x quality from 50, so the table's sum against Annex K's
+    inverts it (other encoders' tables, FFmpeg's MJPEG among them, read as the libjpeg quality as coarse).
+    None where `data` holds no luminance table before its first scan."""
+    table = _luma_table(data)
+    if table is None:
+        return None
+    scale = 100 * sum(table) / sum(_ANNEX_K_LUMA)
+    return max(1.0, min(100.0, 5000 / scale if scale > 100 else (200 - scale) / 2))
+
+
+def _luma_table(data: bytes) -> list[int] | None:
+    """Quantisation table 0 (luminance, by convention) of the DQT segments that precede a JPEG's first scan."""
+    at = 2  # past SOI
+    while at + 4 <= len(data) and data[at] == 0xFF and data[at + 1] != 0xDA:  # DA: start of scan
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        segment, i = data[at + 4 : at + 2 + length] if data[at + 1] == 0xDB else b"", 0
+        while i < len(segment):  # DQT: tables of 64 values, each 8 or 16 bits as the table's first nibble says
+            wide, size = segment[i] >> 4, 64 << (segment[i] >> 4)
+            values = segment[i + 1 : i + 1 + size]
+            if segment[i] & 15 == 0 and len(values) == size:
+                return [int.from_bytes(values[k : k + 1 + wide], "big") for k in range(0, size, 1 + wide)]
+            i += 1 + size
+        at += 2 + length
+    return None
+
+
 def frame_quantiser(frame: av.VideoFrame) -> float | None:
     """The mean H.264 quantiser of a frame's blocks, where the decoder exported it
     (`export_side_data=venc_params`); None where it did not."""
@@ -136,14 +180,17 @@ def judge_source(source: VideoSource) -> Judged:
     info, stream = source.info, source.video
     bit_rate = stream.bit_rate or source.container.bit_rate
     per_pixel = bit_rate / (info.width * info.height * float(info.rate)) if bit_rate else None
-    return judge(stream.codec_context.name, source_quantiser(source), per_pixel)
+    codec = stream.codec_context.name
+    quality = jpeg_quality(bytes(source.first_packets[0])) if codec == "mjpeg" and source.first_packets else None
+    return judge(codec, source_quantiser(source), per_pixel, quality)
 
 
 def judge_picture(path: Path) -> Judged:
-    """A picture file's content, from its format: JPEG and lossy WebP are compressed, the rest lossless."""
+    """A picture file's content, from its format: JPEG by its quality, lossy WebP compressed, the rest lossless."""
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg"):
-        return judge("mjpeg")
+        with path.open("rb") as f:
+            return judge("mjpeg", quality=jpeg_quality(f.read(1 << 16)))  # its tables open it
     if suffix == ".webp":
         with path.open("rb") as f:
             lossless = b"VP8L" in f.read(4096)  # the lossless bitstream's chunk (lossy: "VP8 ")
@@ -161,8 +208,10 @@ def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | 
     coded set gains +1.01 dB at 17 units, +0.84 at 3; docs/QUALITY.md)."""
     if degradation.clean:
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
-    if degradation.codec in ("jpeg", "mpeg2"):  # the product reads no quantiser of either: lossy codecs
-        return "compressed", f"{'JPEG' if degradation.codec == 'jpeg' else 'MPEG-2'} q {degradation.quality}"
+    if degradation.codec == "jpeg":  # its q is libjpeg's quality, which the product reads of a JPEG's tables
+        return judge("mjpeg", quality=float(degradation.quality or 0))
+    if degradation.codec == "mpeg2":  # the product reads no quantiser of it: a lossy codec
+        return "compressed", f"MPEG-2 q {degradation.quality}"
     quality = float(degradation.quality or 0)
     if degradation.codec == "x264" and quantiser is not None:
         return quantiser_content(quantiser), f"x264 CRF {quality:.0f}, quantiser {quantiser:.0f}"

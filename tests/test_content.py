@@ -19,7 +19,9 @@ from kernels.weights import find_weights
 from stream.apps.capture import coding
 from stream.content import (
     HEAVY_QP,
+    JPEG_HEAVY_QUALITY,
     for_content,
+    jpeg_quality,
     judge,
     judge_degradation,
     judge_picture,
@@ -71,18 +73,20 @@ def test_the_quantiser_read_is_the_coders(clips):
     [(("rawvideo",), "clean"), (("h264", (8.0, 1)), "clean"), (("h264", (11.0, 9)), "compressed"),
      (("h264", (HEAVY_QP - 0.1, 9)), "compressed"), (("h264", (HEAVY_QP, 9)), "heavy"),
      (("hevc",), "compressed"), (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"),
-     (("mjpeg", None, 4.0), "compressed")],
+     (("mjpeg", None, 4.0), "compressed"), (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY), "compressed"),
+     (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY - 0.1), "heavy"), (("webp", None, None, 10.0), "compressed")],
 )  # fmt: skip
 def test_the_rule(args, content):
     """Lossless codecs are clean; a quantiser decides before bits per pixel, from HEAVY_QP heavily
-    compressed; a lossy codec with no evidence is compressed; JPEG is compressed however many bits it spends."""
+    compressed; a lossy codec with no evidence is compressed; JPEG by its quality however many bits it
+    spends, below JPEG_HEAVY_QUALITY heavily compressed."""
     assert judge(*args)[0] == content
 
 
 @pytest.mark.parametrize(
     "spec, content",
     [("x264:crf=23", "compressed"), ("x264:crf=33", "heavy"), ("x265:crf=33", "compressed"), ("x265:crf=8", "clean"),
-     ("jpeg:q=20", "compressed")],
+     ("jpeg:q=20", "heavy"), ("jpeg:q=90", "compressed")],
 )  # fmt: skip
 def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, content):
     """x264's CRF stands in for H.264's quantiser; HEVC's the product does not read, so x265 LR is
@@ -103,24 +107,47 @@ def test_x264_lr_is_judged_by_its_quantiser_where_read():
 def test_evaluation_restores_coded_lr_with_the_set_its_quantiser_picks():
     """eval-video and benchmarks.degraded read each x264 spec's coded LR first (a pass of its own) and
     load the set the product would run on a file coded so."""
-    crf18, crf35, jpeg = map(parse_degradation, ("x264:crf=18", "x264:crf=35", "jpeg:q=40"))
+    crf18, crf35, jpeg = map(parse_degradation, ("x264:crf=18", "x264:crf=35", "jpeg:q=90"))
     protocol = VideoProtocol(2, (crf18, crf35, jpeg), "bicubic", 32)
     quantisers = coded_quantisers(Path("samples/sample.mp4"), protocol, 2)
     assert set(quantisers) == {crf18, crf35} and quantisers[crf18] < quantisers[crf35]
     models = loaded_for(ModelChoice(units=1, precision="fp32"), [crf35, jpeg], "bicubic", {crf35: 20.0})
     assert models[crf35] is models[jpeg]  # judged compressed by its quantiser, as JPEG is
     assert models[crf35].ran.weights.startswith(f"{JUDGED_WEIGHTS['compressed']} (")
-    assert "x264 CRF 35, quantiser 20, JPEG q 40" in models[crf35].ran.content
+    assert "x264 CRF 35, quantiser 20, JPEG quality 90" in models[crf35].ran.content
 
 
 def test_pictures_by_format(tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (24, 32, 3), np.uint8)
-    paths = {"a.png": [], "a.jpg": [], "lossy.webp": [cv2.IMWRITE_WEBP_QUALITY, 80],
+    paths = {"a.png": [], "a.jpg": [], "coarse.jpg": [cv2.IMWRITE_JPEG_QUALITY, 30],
+             "lossy.webp": [cv2.IMWRITE_WEBP_QUALITY, 80],
              "lossless.webp": [cv2.IMWRITE_WEBP_QUALITY, 101]}  # fmt: skip
     for name, options in paths.items():
         assert cv2.imwrite(str(tmp_path / name), image, options)
-    kinds = {name: judge_picture(tmp_path / name)[0] for name in paths}
-    assert kinds == {"a.png": "clean", "a.jpg": "compressed", "lossy.webp": "compressed", "lossless.webp": "clean"}
+    kinds = {name: judge_picture(tmp_path / name) for name in paths}
+    assert kinds == {"a.png": ("clean", "PNG, lossless"), "a.jpg": ("compressed", "JPEG quality 95"),
+                     "coarse.jpg": ("heavy", "JPEG quality 30"), "lossy.webp": ("compressed", "WebP"),
+                     "lossless.webp": ("clean", "WebP, lossless")}  # fmt: skip
+
+
+@pytest.mark.parametrize("quality", [20, 50, 78, 95])
+def test_a_jpegs_quality_is_read_from_its_table(quality):
+    """libjpeg's quality, as the table it scaled says it (8-bit tables clip below about 15)."""
+    image = np.random.default_rng(1).integers(0, 255, (16, 24), np.uint8)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok and jpeg_quality(data.tobytes()) == pytest.approx(quality, abs=0.5)
+    assert jpeg_quality(data.tobytes()[:20]) is None  # cut before its table ends
+
+
+@pytest.mark.parametrize("qscale, content", [(2, "compressed"), (20, "heavy")])
+def test_an_mjpeg_stream_is_judged_by_its_quality(tmp_path, qscale, content):
+    """FFmpeg's MJPEG scales its own table by qscale: read as the libjpeg quality as coarse (2: 93, 20: 35)."""
+    path = tmp_path / f"q{qscale}.avi"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5", "-frames:v", "2",
+                    "-c:v", "mjpeg", "-q:v", str(qscale), str(path)], check=True)  # fmt: skip
+    with VideoSource(path) as source:
+        judged = judge_source(source)
+    assert judged[0] == content and judged[1].startswith("JPEG quality "), judged
 
 
 def test_named_weights_or_content_are_kept():

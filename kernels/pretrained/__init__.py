@@ -33,9 +33,10 @@ CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": CO
 # clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md, "Other codecs and other downscale
 # kernels"). Compressed input runs COMPRESSED: on the clips' coded LR (x264, x265, JPEG, MPEG-2) it gains more than
 # CODED for 0.53x its work (x2 x264 CRF 23 +1.33 dB over bicubic against +1.15), and loses 0.8 dB on lossless LR
-# (docs/QUALITY.md, "The set for compressed input"). Heavily compressed input (H.264 from quantiser 33,
-# stream.content) runs HEAVY: on the clips' LR from CRF 28 it gains the most in the mean (docs/QUALITY.md, "The set
-# for heavy compression").
+# (docs/QUALITY.md, "The set for compressed input"). Heavily compressed input (H.264 from quantiser 33, JPEG below
+# quality 78; stream.content) runs HEAVY: on the clips' LR from CRF 28 it gains the most in the mean (docs/QUALITY.md,
+# "The set for heavy compression"), and on their JPEG LR to quality 75 (+0.93 dB at 40 against +0.38; "JPEG by its
+# quality").
 JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": COMPRESSED, "heavy": HEAVY}
 # Name -> (its int8 ONNX export in this folder, the depth it runs): int8 where torch lacks oneDNN's int8
 # convolutions (by default on a VNNI CPU; kernels.resolve), and for ONNX runtimes. Exported by
