@@ -190,7 +190,7 @@ def judge_picture(path: Path) -> Judged:
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg"):
         with path.open("rb") as f:
-            return judge("mjpeg", quality=jpeg_quality(f.read(1 << 16)))  # its tables open it
+            return judge("mjpeg", quality=jpeg_quality(f.read(1 << 20)))  # its tables: after metadata, before data
     if suffix == ".webp":
         with path.open("rb") as f:
             lossless = b"VP8L" in f.read(4096)  # the lossless bitstream's chunk (lossy: "VP8 ")
