@@ -204,8 +204,8 @@ def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | 
     it was read (stream.eval.video.coded_quantisers), as the product reads a file's, else by its CRF
     (x264 codes at its CRF only on average: the clips' 4 frames at CRF 23 read 19 to 32). None for the
     papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge. Heavily compressed only
-    by x264: the product reads H.264's quantiser alone, and x265's CRF is another scale (at CRF 28 the
-    coded set gains +1.01 dB at 17 units, +0.84 at 3; docs/QUALITY.md)."""
+    by x264 or JPEG: the product reads H.264's quantiser and JPEG's quality alone, and x265's CRF is another
+    scale (at CRF 28 the coded set gains +1.01 dB at 17 units, +0.84 at 3; docs/QUALITY.md)."""
     if degradation.clean:
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
     if degradation.codec == "jpeg":  # its q is libjpeg's quality, which the product reads of a JPEG's tables
