@@ -14,9 +14,10 @@ the coded LR, q 30-90: pictures and MJPEG cameras), and with MPEG-2 too (a quart
 2-16: DVDs); and 70% coded with JPEG, and all coded from the heavy band, again trained on the L1
 loss in place of the paper's L2 (EDSR's choice and its successors'); and 70% coded with JPEG from video
 LR of which 90% (not half) are predicted frames, the last of their sequence (P) or any after its first
-(P or B: most of a real video's frames are B frames, coded coarser). Each is scored as
-benchmarks/degraded.py scores the shipped weights (real clips, centre 256 px, FFmpeg bicubic,
-libx264 at CRF 18-35, JPEG at q 40 and 75, MPEG-2 at 4, 8 and 12) and on Set5 by the papers'
+(P or B: most of a real video's frames are B frames, coded coarser); and 70% coded with JPEG from eight
+codings of each image in place of two (more of the same pictures' coded LR: is the set short of it?).
+Each is scored as benchmarks/degraded.py scores the shipped weights (real clips, centre 256 px, FFmpeg
+bicubic, libx264 at CRF 18-35, JPEG at q 40 and 75, MPEG-2 at 4, 8 and 12) and on Set5 by the papers'
 protocol. The sign to see: the coded fine-tunes gain more over bicubic on coded LR than the
 control, and keep its clean gain.
 """
@@ -51,6 +52,7 @@ class Arm(NamedTuple):
     loss: str = "l2"
     inter: float = 0.5  # of the video LR, predicted frames of a moving window
     predicted: str = "last"  # which: the window's last frame (P), or any after the first (P or B)
+    variants: int = 2  # coded LR per training image: more codings of the same pictures
 
 
 TUNES = {"control": Arm(0.0), "coded30": Arm(0.3), "coded60": Arm(0.6), "coded70": Arm(0.7),
@@ -58,7 +60,8 @@ TUNES = {"control": Arm(0.0), "coded30": Arm(0.3), "coded60": Arm(0.6), "coded70
          "coded70_jpeg": Arm(0.7, codecs=WITH_JPEG), "coded70_mpeg2": Arm(0.7, codecs=WITH_MPEG2),
          "coded70_jpeg_l1": Arm(0.7, codecs=WITH_JPEG, loss="l1"),
          "heavy100_l1": Arm(1.0, HEAVY, loss="l1"), "coded70_jpeg_inter90": Arm(0.7, codecs=WITH_JPEG, inter=0.9),
-         "coded70_jpeg_pb90": Arm(0.7, codecs=WITH_JPEG, inter=0.9, predicted="any")}  # fmt: skip
+         "coded70_jpeg_pb90": Arm(0.7, codecs=WITH_JPEG, inter=0.9, predicted="any"),
+         "coded70_jpeg_v8": Arm(0.7, codecs=WITH_JPEG, variants=8)}  # fmt: skip
 # benchmarks.degraded's x2 rows, and JPEG (pictures, MJPEG cameras) and MPEG-2 (DVDs)
 SPECS = ("clean", "x264:crf=18", "x264:crf=23", "x264:crf=28", "x264:crf=30", "x264:crf=33", "x264:crf=35",
          "jpeg:q=40", "jpeg:q=75", "mpeg2:q=4", "mpeg2:q=8", "mpeg2:q=12")  # fmt: skip
@@ -90,14 +93,15 @@ def train_all(work: Path, base_steps: int, tune_steps: int, arms: list[str]) -> 
 
 
 def coded_pack(work: Path, pack: Path, arm: Arm) -> Path:
-    """The coded LR of the training pack at x2, two per image, drawn as the arm's mix (made once)."""
+    """The coded LR of the training pack at x2, `arm.variants` per image, drawn as the arm's mix (made once)."""
     more = [c for c in arm.codecs.split(",") if c not in VIDEO.split(",")]  # beside x264 and x265, in the name
     name = "coded291_x2" + ("" if arm.band == BROAD else f"_crf{arm.band}") + "".join(f"_{c}" for c in more)
     name += ("" if arm.inter == 0.5 else f"_inter{arm.inter:g}") + ("" if arm.predicted == "last" else "_pb")
+    name += "" if arm.variants == 2 else f"_v{arm.variants}"
     coded = work / f"{name}.npz"
     if not coded.exists():
-        stream("train", "--data", str(pack), "--pack-coded", str(coded), "--scales", "2", "--variants", "2",
-               "--crf", arm.band, "--codecs", arm.codecs, "--inter", str(arm.inter),
+        stream("train", "--data", str(pack), "--pack-coded", str(coded), "--scales", "2", "--variants",
+               str(arm.variants), "--crf", arm.band, "--codecs", arm.codecs, "--inter", str(arm.inter),
                "--predicted", arm.predicted)  # fmt: skip
     return coded
 
