@@ -72,10 +72,10 @@ def stream(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "stream", *args], check=True)
 
 
-def train_all(work: Path, base_steps: int, tune_steps: int, arms: list[str]) -> dict[str, Path]:
+def train_all(images: Path, work: Path, base_steps: int, tune_steps: int, arms: list[str]) -> dict[str, Path]:
     pack = work / "train291.npz"
     if not pack.exists():
-        stream("train", "--data", str(DATA / "train"), "--pack", str(pack))
+        stream("train", "--data", str(images), "--pack", str(pack))
     base = work / "base"
     if not (base / "best.safetensors").exists():
         stream("train", "--data", str(pack), "--out", str(base), *SMALL, "--lr", "1e-3", "--init", "msra-zero-out",
@@ -157,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="results (JSON) go here")
     parser.add_argument("--work", type=Path, default=Path("build/coded-proof"), help="packs and runs go here")
+    parser.add_argument("--images", type=Path, default=DATA / "train", help="the training images (a folder)")
     parser.add_argument("--base-steps", type=int, default=6000)
     parser.add_argument("--tune-steps", type=int, default=3000)
     parser.add_argument("--arms", default=",".join(TUNES), help="the fine-tunes to run and score, beside base")
@@ -166,7 +167,7 @@ def main() -> None:
         parser.error(f"--arms: no such arm {', '.join(sorted(unknown))} (have {', '.join(TUNES)})")
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
-    runs = train_all(args.work, args.base_steps, args.tune_steps, arms)
+    runs = train_all(args.images, args.work, args.base_steps, args.tune_steps, arms)
     for name in runs:  # the curves travel with the results; the weights stay in the work folder
         curve = args.work / name / "curve.jsonl"
         if curve.exists():
