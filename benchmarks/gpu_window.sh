@@ -120,8 +120,10 @@ print('--compare', j['compressed'], '--compare', j['heavy'], sep='\n')")
     # than 9 units is also validated at 9 (VAL_UNITS), a shallower one at its own depth alone.
     depth=$(grep -v '^#' "$state/recipe.args" | grep -oP -- '--units \K[0-9]+' || echo 25)
     if [ "$depth" -gt 9 ]; then val_units=${VAL_UNITS-9}; else val_units=${VAL_UNITS-}; fi
-    if [ "$device" = cpu ]; then save_minutes=${SAVE_MINUTES:-6}; else save_minutes=${SAVE_MINUTES:-1}; fi
-    limit=$("$python" -c "print(round(float('$minutes') * 60) + 60)")
+    # The trainer stops itself after MINUTES and validates once more; the limit leaves it time for that (seconds
+    # on a GPU, 1.5 minutes of a 2-core CPU at 9 units) before SIGTERM, and it saves its steps before validating.
+    if [ "$device" = cpu ]; then save_minutes=${SAVE_MINUTES:-6} grace=240; else save_minutes=${SAVE_MINUTES:-1} grace=60; fi
+    limit=$("$python" -c "print(round(float('$minutes') * 60) + $grace)")
     timeout -k 30 "$limit" "$python" -m stream train \
         --data "$kit/train/train291.npz" --val-data "$kit/train/set5.npz" --out "$out" --minutes "$minutes" \
         --val-every 0 --save-minutes "$save_minutes" --val-units "$val_units" --device "$device" --log-every 50 \

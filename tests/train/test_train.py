@@ -185,6 +185,30 @@ def test_resume_with_another_recipe_is_refused(
     assert code == 1 and "pass --resume" in err
 
 
+class Killed(BaseException):
+    """What `timeout -k` does to a run whose grace ran out: nothing after it runs."""
+
+
+def test_a_run_killed_while_validating_keeps_its_steps(
+    train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-data", str(val_dir), "--val-every", "4"]
+
+    def killed(*args: object) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr("stream.train.run.validate", killed)
+        with pytest.raises(Killed):
+            run_cli([*base, "--steps", "6"], capsys)
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 4  # saved before the validation began
+    code, _, err = run_cli([*base, "--steps", "6", "--resume", str(out / "last.pt")], capsys)
+    assert code == 0, err
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["step"] == 6 and state["best"]["step"] == 6  # validated at the end, as a run not killed is
+
+
 @pytest.mark.parametrize(
     "data, extra, message",
     [
