@@ -122,7 +122,11 @@ print('--compare', j['compressed'], '--compare', j['heavy'], sep='\n')")
     if [ "$depth" -gt 9 ]; then val_units=${VAL_UNITS-9}; else val_units=${VAL_UNITS-}; fi
     # The trainer stops itself after MINUTES and validates once more; the limit leaves it time for that (seconds
     # on a GPU, 1.5 minutes of a 2-core CPU at 9 units) before SIGTERM, and it saves its steps before validating.
-    if [ "$device" = cpu ]; then save_minutes=${SAVE_MINUTES:-6} grace=240; else save_minutes=${SAVE_MINUTES:-1} grace=60; fi
+    if [ "$device" = cpu ]; then
+        save_minutes=${SAVE_MINUTES:-6} grace=240
+    else
+        save_minutes=${SAVE_MINUTES:-1} grace=60
+    fi
     limit=$("$python" -c "print(round(float('$minutes') * 60) + $grace)")
     timeout -k 30 "$limit" "$python" -m stream train \
         --data "$kit/train/train291.npz" --val-data "$kit/train/set5.npz" --out "$out" --minutes "$minutes" \
