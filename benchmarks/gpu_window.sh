@@ -30,8 +30,9 @@
 # coded.codecs say what its run trains on, the same by default),
 # DATA (../shared/data), REFERENCE (the reference weights), NO_WHEEL (prepare: skip the download), PYTHON,
 # SAVE_MINUTES (1; 6 where DEVICE=cpu), VAL_UNITS (depths validated besides the run's own: 9 where it is deeper,
-# else none), OUT (the device tool sets it), and for a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE, FRAMES, UNITS,
-# EVAL_PRECISIONS, BENCH_PRECISION, LIVE_SIZE, LIVE_FRAMES, LIVE_BUDGET, TRAIN_PROBE (more train_probe options) (the check).
+# else none), OUT (the device tool sets it), and for a small rehearsal: REPORT_UNITS, SCALES (the report), SIZE,
+# FRAMES, UNITS, EVAL_PRECISIONS, BENCH_PRECISION, LIVE_SIZE, LIVE_FRAMES, LIVE_BUDGET, TRAIN_PROBE (more
+# train_probe options) (the check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=${KIT:-build/gpu-window}
