@@ -58,10 +58,10 @@ def carry(
     copies, left_out = {}, []
     kind = container.format.name
     for s in carried.streams:
-        try:  # PyAV refuses only what the muxer says it cannot hold, before adding anything
+        try:  # refused before anything is added
             copies[s.index] = add_carried(container, s, reencode, notice)
         except (av.FFmpegError, ValueError):
-            left_out.append(f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'})")
+            left_out.append(f"{s.type} stream #{s.index} ({s.name or '?'})")  # the codec's name, a data stream's too
     if carried.chapters and kind not in CHAPTER_FORMATS:
         left_out.append(f"{len(carried.chapters)} chapters")
     elif carried.chapters:
@@ -85,10 +85,13 @@ def add_carried(
     container: av.container.OutputContainer, s: av.stream.Stream, reencode: bool, notice: Callable[[str], None]
 ) -> av.stream.Stream | AudioReencoder:
     """`s` copied; audio the container cannot hold encoded again with `reencode` (said in a notice),
-    else refused (ValueError), as a muxer refuses what it cannot hold."""
+    else refused (ValueError), as a muxer refuses what it cannot hold (a DVD's navigation packets, a
+    data stream, in Matroska: refused only when the header is written, so tried first)."""
     kind = container.format.name
-    if s.type != "audio" or muxer_holds(kind, lambda trial: copy_stream(trial, s)):
+    if muxer_holds(kind, lambda trial: copy_stream(trial, s)):
         return copy_stream(container, s)
+    if s.type != "audio":
+        raise ValueError(f"{kind} cannot hold {s.type} streams")
     codec = AUDIO_CODEC_FOR_FORMAT.get(kind, "aac")
     if not (reencode and s.codec_context and muxer_holds(kind, lambda trial: AudioReencoder(trial, s, codec).stream)):
         raise ValueError(f"{kind} cannot hold {s.codec_context.name if s.codec_context else 'it'}")

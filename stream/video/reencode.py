@@ -21,7 +21,7 @@ def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stre
     try:
         with av.open(io.BytesIO(), "w", format=kind) as trial:
             stream = add(trial)
-            if kind == "mp4" and stream.codec_context.name.startswith("pcm_"):
+            if kind == "mp4" and (stream.name or "").startswith("pcm_"):
                 return False
             trial.start_encoding()
     except (av.FFmpegError, ValueError):

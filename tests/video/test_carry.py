@@ -108,6 +108,22 @@ def test_what_a_container_cannot_hold_is_named_in_one_line(tmp_path, tiny_weight
     assert len(carried_chapters := av.open(str(tmp_path / "out.mp4")).chapters()) == 2, carried_chapters
 
 
+@needs_ffmpeg
+@pytest.mark.parametrize(("suffix", "kind"), [("mkv", "matroska"), ("mp4", "mp4")])
+def test_a_dvds_navigation_stream_is_left_out_not_the_run(tmp_path, tiny_weights, capsys, suffix, kind):
+    """A VOB's first stream holds the DVD's navigation packets: data without a codec context, which
+    Matroska and MP4 refuse only when their header is written. The run goes on without it."""
+    src = tmp_path / "title.vob"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i",
+                    "sine=sample_rate=48000", "-t", "0.4", "-c:v", "mpeg2video", "-c:a", "ac3", "-f", "dvd", str(src)],
+                   check=True)  # fmt: skip
+    code, _, err = run_cli([str(src), str(tmp_path / f"out.{suffix}"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    assert f"left out, as {kind} cannot hold them: data stream #0 (dvd_nav_packet)" in err.splitlines()
+    written = probe(tmp_path / f"out.{suffix}")
+    assert written["streams"] == ["video", "audio"] and written["codecs"] == ["h264", "ac3"]
+
+
 def test_stream_chooses_what_to_enhance(tmp_path, tiny_weights, capsys):
     src = rich_clip(tmp_path / "in.mkv")  # 0 video, 1 audio, 2 subtitles, 3 the cover (read back as video), 4 a font
     code, _, err = run_cli([str(src), str(tmp_path / "cover.mkv"), "--stream", "3", "--weights", str(tiny_weights)],
