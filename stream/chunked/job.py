@@ -121,5 +121,5 @@ def worker_model(choice: ModelChoice) -> Loaded:
 
 def run_job(job: ChunkJob, options: EnhanceOptions, report: Report) -> ChunkDone:
     """A worker's task: open the input, restore the chunk."""
-    with VideoSource(job.src, options.input_format, options.stream) as source:
+    with VideoSource(job.src, options.input_format, options.stream, deinterlace=options.deinterlace) as source:
         return restore_chunk(job, source, worker_model(options.model), options, report)

@@ -70,7 +70,7 @@ def decisive_options(options: EnhanceOptions, seconds: float) -> dict:
     del model["device"]
     return {
         "scale": options.scale, "model": model, "codec": encode.codec, "crf": encode.crf, "preset": encode.preset,
-        "stream": options.stream, "chunk_seconds": seconds,
+        "stream": options.stream, "deinterlace": options.deinterlace, "chunk_seconds": seconds,
     }  # fmt: skip
 
 
@@ -189,7 +189,7 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
     options = dataclasses.replace(options, encode=segment_encoding(dst, options), model=model)
     target = FileTarget(src, dst, options.overwrite, options.output_format)
     work = work_folder(target.dst)
-    with VideoSource(Path(src), options.input_format, options.stream) as source:
+    with VideoSource(Path(src), options.input_format, options.stream, deinterlace=options.deinterlace) as source:
         options = dataclasses.replace(options, model=for_content(options.model, judge_source(source)))
         packets = video_packets(Path(src), source.video.index)
         chunks = cut(packets, source.video.time_base, chunking.seconds, source.name)
@@ -197,8 +197,8 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
             fresh = Manifest(fingerprint(Path(src)), decisive_options(options, chunking.seconds), chunks)
             manifest = begin(work, fresh, chunking.resume)
             info = source.info
-            say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}, x{options.scale}; "
-                f"{runner.header}", console)  # fmt: skip
+            say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan}, "
+                f"x{options.scale}; {runner.header}", console)  # fmt: skip
             jobs = plan(Path(src), work, chunks, manifest.ran)
             restore_chunks(jobs, manifest, work, options, runner, console)
         written, log = join_output(source, jobs, target, options.log, console)

@@ -25,6 +25,7 @@ from stream.cli.options import (
 from stream.console import say, to_devnull
 from stream.errors import UserError
 from stream.files import check_input
+from stream.video.deinterlace import Deinterlace
 
 Src = Annotated[
     str,
@@ -97,6 +98,12 @@ FpsOpt = Annotated[
     typer.Option("--fps", parser=frame_rate, metavar="RATE", help="Numbered pictures in: their frame rate as a video "
                  "(25, 29.97, 30000/1001); default 25."),
 ]  # fmt: skip
+DeinterlaceOpt = Annotated[
+    Deinterlace,
+    typer.Option("--deinterlace", help="Interlaced input (DVD, "
+                 "broadcast, 1080i) made progressive by FFmpeg's bwdif first, a frame for each frame; auto: the frames "
+                 "its decoder flags interlaced; on: every frame (a file flagged wrongly)."),
+]  # fmt: skip
 OutputFormatOpt = Annotated[
     str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")
 ]
@@ -110,6 +117,7 @@ def enhance_command(
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
     stream: StreamOpt = None, chunk_seconds: ChunkSecondsOpt = None, resume: ResumeOpt = False,
     workers: WorkersOpt = 1, ray: RayOpt = None, fps: FpsOpt = None, content: ContentOpt = "auto",
+    deinterlace: DeinterlaceOpt = "auto",
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     check_input(src)  # before the imports below, which take seconds (torch)
@@ -126,6 +134,7 @@ def enhance_command(
         scale=scale, model=model_choice(weights, units, device, precision, tile, halo, batch, content),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset), log=log, reference=reference, overwrite=overwrite,
         input_format=input_format, output_format=output_format, strict=strict, stream=stream, fps=fps,
+        deinterlace=deinterlace,
     )  # fmt: skip
     chunking = None if chunk_seconds is None else Chunking(chunk_seconds, resume, workers, ray)
     stats = enhance(src, dst, options, chunking, Console(stderr=True, quiet=quiet))

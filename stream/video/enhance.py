@@ -27,6 +27,7 @@ from stream.console import counted, say, say_notices
 from stream.content import for_content, judge_source
 from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.video.carry import Carried
+from stream.video.deinterlace import Deinterlace
 from stream.video.frames import FrameSource
 from stream.video.log import FrameLog
 from stream.video.observers import LOG_FIELDS, REFERENCE_FIELDS, FrameScores, ProgressBar
@@ -51,6 +52,7 @@ class EnhanceOptions:
     stream: int | None = None  # the input's stream to enhance (ffprobe's numbering); None: the first, not cover art
     strict: bool = False  # damaged input fails the run (exit 1; the frames that decoded are still kept)
     fps: Fraction | None = None  # the rate numbered pictures are read at; None: ffmpeg's 25
+    deinterlace: Deinterlace = "auto"  # interlaced frames made progressive first (bwdif), else upscaled combed
 
     @property
     def demuxer(self) -> dict[str, str] | None:
@@ -89,7 +91,8 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         log = cleanup.enter_context(FrameLog(options.log, fields))
         source = cleanup.enter_context(
             VideoSource(
-                sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream, options.demuxer
+                sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream, options.demuxer,
+                options.deinterlace,
             )
         )
         info = source.info
@@ -103,7 +106,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         pipeline = restoring_pipeline(source, target.open(), source.carried, model.restorer, options, [scores],
                                       target.format, notices.append, keep_bicubic=reference is not None)  # fmt: skip
         sink = pipeline.sink
-        say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt} -> "
+        say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan} -> "
             f"{sink.width}x{sink.height} {sink.pix_fmt}; {model.ran}", console)  # fmt: skip
         say_notices(tuple(notices), console)
         stats = run_to_the_end(pipeline, target, ProgressBar(console, info.frames, log))

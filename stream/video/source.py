@@ -24,6 +24,7 @@ from kernels.errors import reason
 from stream.errors import UserError
 from stream.files import check_input
 from stream.video.carry import Carried, is_chapter_track, is_cover
+from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, plane_view, working_format
 from stream.video.hdr import hdr_metadata
 
@@ -124,13 +125,18 @@ def pick_video(container: av.container.InputContainer, index: int | None, name: 
 
 class VideoSource:
     """One input's video stream (the first that is not cover art, or the one asked for), decoded
-    in order, with its other streams' packets and what else the output takes over."""
+    in order, with its other streams' packets and what else the output takes over. `deinterlace`
+    (stream.video.deinterlace): off, the frames as decoded; auto, those flagged interlaced made
+    progressive; on, every frame."""
 
     def __init__(
         self, src: str | Path | BinaryIO, format: str | None = None, stream: int | None = None,
-        demuxer: dict[str, str] | None = None,
+        demuxer: dict[str, str] | None = None, deinterlace: Deinterlace = "off",
     ) -> None:  # fmt: skip
         self.name = str(getattr(src, "name", src))
+        self.deinterlace = deinterlace
+        self.fields: str | None = None  # the input's field order as its first frame says ("": progressive)
+        self._deinterlacer: Deinterlacer | None = None
         self.container = open_input(src, format, demuxer)
         # A second, independent reading of a regular file from its start (stream.content samples its opening
         # frames); None for a stream (stdin, a named pipe, a URL), which is read once
@@ -229,7 +235,27 @@ class VideoSource:
             self.errors.add(e)
             return []
         self.errors.frames += len(frames)
-        return frames
+        if self.fields is None and frames:
+            self._decide_scan(frames[0])
+        if self._deinterlacer is None:
+            return frames
+        done = [out for frame in frames for out in self._deinterlacer.push(frame)]
+        drained = packet is None or not packet.size  # the decoder's last frames: bwdif's lookahead ends too
+        return done + self._deinterlacer.push(None) if drained else done
+
+    def _decide_scan(self, first: av.VideoFrame) -> None:
+        """Whether the frames go through bwdif, from the first one and the stream's field order."""
+        self.fields = field_order(self.video, first)
+        if self.deinterlace == "on" or (self.deinterlace == "auto" and self.fields):
+            time_base = self.video.time_base or Fraction(1, 1000)  # the pts pass through untouched
+            self._deinterlacer = Deinterlacer(first, time_base, every_frame=self.deinterlace == "on")
+
+    @property
+    def scan(self) -> str:
+        """What the header says of interlacing: nothing for progressive input left as it is."""
+        if self._deinterlacer is not None:
+            return f" {self.fields or 'flagged progressive'}, deinterlaced by bwdif"
+        return f" {self.fields}, left so (--deinterlace off)" if self.fields else ""
 
     def _peek_first_frame(self) -> av.VideoFrame:
         for item in self._raw:
@@ -319,6 +345,8 @@ class VideoSource:
         else:
             self.container.seek(pts, stream=self.video, backward=True)
         self.video.codec_context.flush_buffers()
+        if self._deinterlacer is not None:
+            self._deinterlacer.reset()
         self.passthrough, self._pending, self._last_pts = [], [], None
         self.errors.reset()
         self._raw = self._demux()

@@ -1,0 +1,89 @@
+"""Interlaced input made progressive before it is enhanced: FFmpeg's bwdif, as
+`ffmpeg -vf bwdif=mode=send_frame` runs it, through PyAV's filter graph.
+
+A DVD, a broadcast recording or a camcorder's 1080i holds two fields, half a frame period apart,
+woven into each frame. Upscaled as they are, the fields' combing on anything that moves is
+enlarged and sharpened with the picture, and the sink writes a progressive stream. So frames the
+decoder flags interlaced (or every frame, where a file is known to be flagged wrongly) are
+deinterlaced first, one frame out for each frame in (the timestamps, the frame count and the
+audio sync stay as they were; for one frame per field, at twice the rate, deinterlace with
+ffmpeg and pipe the result in).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # PyAV is imported where a filter is built: the command line reads Deinterlace without it
+    import av
+    import av.filter
+
+Deinterlace = Literal["auto", "on", "off"]  # auto: the frames flagged interlaced; on: every frame
+FIELD_ORDERS = {
+    2: "top field first",
+    3: "bottom field first",
+    4: "bottom field first",
+    5: "top field first",
+}  # AVFieldOrder: as displayed
+
+
+def field_order(stream: av.video.stream.VideoStream, first: av.VideoFrame) -> str:
+    """Whether, and how, the input is interlaced, by its stream or its first frame ("": progressive)."""
+    if said := FIELD_ORDERS.get(stream.codec_context.field_order):
+        return f"interlaced ({said})"
+    return "interlaced" if first.interlaced_frame else ""
+
+
+class Deinterlacer:
+    """bwdif over a stream of decoded frames: each push returns the frames it completed (bwdif
+    looks one frame ahead, so the first push returns none and the end, a push of None, the last)."""
+
+    def __init__(self, first: av.VideoFrame, time_base: Fraction, every_frame: bool) -> None:
+        self.width, self.height, self.format = first.width, first.height, first.format.name
+        self.time_base, self.every_frame = time_base, every_frame
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh filter: what came before is forgotten (a chunk decoded from its own keyframe)."""
+        self._graph, self._ended = self._build(), False
+
+    def _build(self) -> av.filter.Graph:
+        import av.filter
+
+        graph = av.filter.Graph()
+        source = graph.add_buffer(width=self.width, height=self.height, format=self.format, time_base=self.time_base)
+        deint = "all" if self.every_frame else "interlaced"
+        bwdif = graph.add("bwdif", f"mode=send_frame:parity=auto:deint={deint}")
+        sink = graph.add("buffersink")
+        source.link_to(bwdif)
+        bwdif.link_to(sink)
+        graph.configure()
+        return graph
+
+    def push(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:
+        """The frames done once `frame` is in (None: the stream's end, all that are left)."""
+        if frame is not None:
+            if self._ended:  # a decoder drained mid-stream (an empty packet) and then went on
+                self.reset()
+            if (frame.width, frame.height, frame.format.name) != (self.width, self.height, self.format):
+                frame = frame.reformat(width=self.width, height=self.height, format=self.format)  # a mid-stream change
+        elif self._ended:
+            return []
+        self._graph.push(frame)
+        self._ended = frame is None
+        return self._pull()
+
+    def _pull(self) -> list[av.VideoFrame]:
+        """The frames bwdif has finished, their pts back in the stream's time base (it counts in half
+        periods, ready for a frame per field)."""
+        done = []
+        while True:
+            try:
+                frame = self._graph.pull()
+            except (BlockingIOError, EOFError):  # PyAV's: wants more input; has given all
+                return done
+            if frame.pts is not None:
+                frame.pts = round(frame.pts * frame.time_base / self.time_base)
+            frame.time_base = self.time_base
+            done.append(frame)

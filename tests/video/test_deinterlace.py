@@ -1,0 +1,72 @@
+"""Interlaced input: deinterlaced by bwdif before it is enhanced, a frame for each frame, timestamps kept."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from stream.video.deinterlace import Deinterlace
+from stream.video.source import VideoSource
+from tests.cli_helpers import run_cli
+from tests.media import make_clip, probe
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg CLI")
+
+
+@pytest.fixture(scope="module")
+def interlaced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 frames of 64x48, top field first, each field from its own moment of a moving picture (as a camcorder's;
+    the noise changes from field to field everywhere, so no line of the other field survives bwdif as it was)."""
+    path = tmp_path_factory.mktemp("interlaced") / "tff.mp4"
+    fields = "noise=alls=40:allf=t,tinterlace=interleave_top,setfield=tff"  # 50 pictures a second, 25 frames
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=50", "-vf", fields,
+                    "-frames:v", "6", "-flags", "+ildct+ilme", "-c:v", "libx264", "-x264-params", "tff=1", "-crf", "10",
+                    str(path)], check=True)  # fmt: skip
+    return path
+
+
+def decoded(path: Path, deinterlace: Deinterlace) -> tuple[str, list[tuple[int, np.ndarray]]]:
+    with VideoSource(path, deinterlace=deinterlace) as source:
+        frames = [(item.pts, item.y) for item in source if not isinstance(item, av.Packet)]
+        return source.scan, frames
+
+
+def test_interlaced_frames_keep_their_top_field_and_get_the_other_interpolated(interlaced: Path) -> None:
+    said, combed = decoded(interlaced, "off")
+    scan, woven = decoded(interlaced, "auto")
+    assert said == " interlaced (top field first), left so (--deinterlace off)"
+    assert scan == " interlaced (top field first), deinterlaced by bwdif"
+    assert [pts for pts, _ in woven] == [pts for pts, _ in combed]  # a frame for each frame, at its time
+    assert len(woven) == 6
+    for (_, progressive), (_, as_decoded) in zip(woven, combed, strict=True):
+        assert np.array_equal(progressive[0::2], as_decoded[0::2])  # the top field, the first shown, as it was
+        assert not np.array_equal(progressive[1::2], as_decoded[1::2])  # the bottom field's lines rebuilt
+
+
+def test_progressive_input_is_left_alone_unless_asked(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "progressive.mkv", pts_ms=[i * 40 for i in range(6)], audio=False)
+    scan, auto = decoded(clip, "auto")
+    _, off = decoded(clip, "off")
+    assert scan == ""
+    assert all(np.array_equal(a, o) for (_, a), (_, o) in zip(auto, off, strict=True))  # bit-exact: no filter ran
+    scan, forced = decoded(clip, "on")
+    assert scan == " flagged progressive, deinterlaced by bwdif"
+    assert [pts for pts, _ in forced] == [pts for pts, _ in off]
+    assert not all(np.array_equal(f, o) for (_, f), (_, o) in zip(forced, off, strict=True))
+
+
+def test_enhance_deinterlaces_and_writes_every_frame_progressive(interlaced: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.mkv"
+    code, _, err = run_cli([str(interlaced), str(out), "--units", "1"], capsys)
+    assert code == 0, err
+    assert "64x48 yuv420p interlaced (top field first), deinterlaced by bwdif -> 128x96" in err
+    written, source = probe(out), probe(interlaced)
+    assert written["frames"] == source["frames"] == 6
+    assert written["pts_ms"] == source["pts_ms"]
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.field_order in (0, 1)  # unknown or progressive
