@@ -40,7 +40,7 @@ def other_packets(source: VideoSource) -> Iterator[av.Packet]:
     source.container.seek(0)
     for packet in source.container.demux(*streams):
         if packet.size:
-            yield packet
+            yield source.shifted(packet)
 
 
 def _time(packet: av.Packet) -> float:

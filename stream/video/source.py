@@ -178,7 +178,24 @@ class VideoSource:
         self.info = self._describe(first)
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
         self._last_pts: int | None = None
+        self.start = Fraction(self.container.start_time or 0, 1_000_000)  # seconds; FFmpeg gives microseconds
+        self._video_shift = 0 if self._synthetic_pts else self.start_in(self.info.time_base)
         self.carried = self._carried()
+
+    def start_in(self, time_base: Fraction) -> int:
+        """The input's start time in `time_base`. Every timestamp the output gets has it taken off, so
+        the output starts at 0 as `ffmpeg -map 0 -c copy`'s does, each stream as far from the others as
+        it was: a broadcast recording's clock, hours in, would else put hours of nothing before the
+        first frame of an MP4 or Matroska file."""
+        return round(self.start / time_base)
+
+    def shifted(self, packet: av.Packet) -> av.Packet:
+        """A packet of a carried stream, its timestamps counted from the input's start (start_in)."""
+        if self.start and packet.time_base:
+            shift = self.start_in(packet.time_base)
+            packet.pts = None if packet.pts is None else packet.pts - shift
+            packet.dts = None if packet.dts is None else packet.dts - shift
+        return packet
 
     def _carried(self) -> Carried:
         """What the output takes over. Cover art's one packet comes first in demux order, so it is
@@ -196,9 +213,13 @@ class VideoSource:
             metadata=dict(self.container.metadata),
             video_metadata=dict(self.video.metadata),
             video_disposition=int(self.video.disposition),
-            chapters=self.container.chapters(),
+            chapters=[self._shifted_chapter(chapter) for chapter in self.container.chapters()],
             attachments=[(a.name, a.mimetype, bytes(a.data)) for a in self.container.streams.attachments],
         )
+
+    def _shifted_chapter(self, chapter: dict) -> dict:
+        shift = self.start_in(chapter["time_base"])
+        return chapter | {"start": chapter["start"] - shift, "end": chapter["end"] - shift}
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
         for packet in self._packets():
@@ -324,7 +345,7 @@ class VideoSource:
             frame = self._convert(frame, self.info.pix_fmt)
         dtype = self.info.sample_dtype
         planes = [plane_view(p, dtype).copy() for p in frame.planes]  # owned: the frame's buffer is reused
-        pts = self._pts(frame, index)
+        pts = self._pts(frame, index) - self._video_shift
         return Frame(index, pts, planes[0], planes[1:3], decode_errors=self.errors.count, stored_pts=frame.pts)
 
     def __iter__(self) -> Iterator[Frame | av.Packet]:
@@ -335,7 +356,7 @@ class VideoSource:
                 yield self._record(index, item)
                 index += 1
             else:
-                yield item
+                yield self.shifted(item)
 
     def restart_at(self, pts: int | None) -> None:
         """Decode the video alone from the keyframe at or before `pts` (None: the start) on (a chunked

@@ -124,6 +124,32 @@ def test_a_dvds_navigation_stream_is_left_out_not_the_run(tmp_path, tiny_weights
     assert written["streams"] == ["video", "audio"] and written["codecs"] == ["h264", "ac3"]
 
 
+def timing(path: Path) -> list[str]:
+    """Each stream's start time and the file's, and its duration, as ffprobe gives them."""
+    entries = "stream=start_time:format=start_time,duration"
+    command = ["ffprobe", "-v", "error", "-show_entries", entries, "-of", "csv=p=0", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_input_that_starts_late_gives_an_output_from_0_as_ffmpeg_does(tmp_path, tiny_weights, capsys, chunked):
+    """A broadcast recording's clock starts hours in: copied as it was, MP4 and Matroska files would
+    open with hours of nothing. Every stream starts as far from 0 as from the input's start, as
+    `ffmpeg -map 0 -c copy` writes it (audio 21 ms ahead of the video here, AAC's priming)."""
+    src = tmp_path / "late.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i",
+                    "sine=sample_rate=48000", "-t", "0.4", "-c:v", "libx264", "-c:a", "aac", "-output_ts_offset",
+                    "36000", str(src)], check=True)  # fmt: skip
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-map", "0", "-c", "copy", str(tmp_path / "ff.mkv")],
+                   check=True)  # fmt: skip
+    assert timing(src)[0] == "36000.000000"
+    chunks = ["--chunk-seconds", "0.1"] if chunked else []
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights), *chunks], capsys)
+    assert code == 0, err
+    assert timing(tmp_path / "out.mkv") == timing(tmp_path / "ff.mkv") == ["0.021000", "0.000000", "0.000000,0.426000"]
+
+
 def test_stream_chooses_what_to_enhance(tmp_path, tiny_weights, capsys):
     src = rich_clip(tmp_path / "in.mkv")  # 0 video, 1 audio, 2 subtitles, 3 the cover (read back as video), 4 a font
     code, _, err = run_cli([str(src), str(tmp_path / "cover.mkv"), "--stream", "3", "--weights", str(tiny_weights)],
