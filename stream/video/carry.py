@@ -101,7 +101,7 @@ def add_carried(
 
 
 def copy_stream(container: av.container.OutputContainer, s: av.stream.Stream) -> av.stream.Stream:
-    out = container.add_stream_from_template(s, opaque=s.type == "video")  # video: no encoder needed to copy
+    out = container.add_stream_from_template(s, opaque=True)  # a copy needs no encoder (MP3's decoder has no twin)
     out.metadata.update(s.metadata)
     out.disposition = s.disposition
     return out

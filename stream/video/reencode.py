@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from fractions import Fraction
 
 import av
 
@@ -59,6 +60,12 @@ class AudioReencoder:
             self._encode(frame)
 
     def _encode(self, frame: av.AudioFrame | None) -> None:
+        """`frame`'s time counted in samples first: the encoder's resampler cuts frames of its own size
+        and times them by rescaling, and in a time base of one tick per input frame (MP3 in AVI:
+        1152 samples) two of its frames fell on one tick, which a muxer refuses."""
+        if frame is not None and frame.pts is not None and frame.time_base:
+            frame.pts = round(frame.pts * frame.time_base * frame.sample_rate)
+            frame.time_base = Fraction(1, frame.sample_rate)
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 

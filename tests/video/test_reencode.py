@@ -55,8 +55,24 @@ def test_audio_the_container_cannot_hold_is_reencoded_in_sync(tmp_path, tiny_wei
     )
 
 
-def test_audio_the_container_holds_is_copied_untouched(tmp_path, tiny_weights, capsys):
-    src, dst = film_with_sound(tmp_path / "in.mkv", "aac", 44100), tmp_path / "out.mp4"
+def test_audio_timed_a_tick_a_frame_is_reencoded_in_sync(tmp_path, tiny_weights, capsys):
+    """AVI times MP3 one tick per 1152 samples; AAC's 1024-sample frames, timed by rescaling, fell
+    two on a tick and the muxer refused the run (iPod's M4V holds no MP3)."""
+    src, dst = film_with_sound(tmp_path / "in.avi", "libmp3lame", 44100), tmp_path / "out.m4v"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    assert "audio stream #1 (mp3) re-encoded to aac: ipod cannot hold mp3" in err
+    codec, start, seconds = sound(dst)
+    assert codec == "aac" and abs(start) < 0.01
+    assert seconds == pytest.approx(sound(src)[2], abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("audio_codec", "src", "dst"),
+    [("aac", "in.mkv", "out.mp4"), ("libmp3lame", "in.avi", "out.mkv"), ("libmp3lame", "in.avi", "out.mp4")],
+)  # MP3: its decoder (mp3float) has no encoder of its name, and a copy needs none
+def test_audio_the_container_holds_is_copied_untouched(tmp_path, tiny_weights, capsys, audio_codec, src, dst):
+    src, dst = film_with_sound(tmp_path / src, audio_codec, 44100), tmp_path / dst
     code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
     assert code == 0, err
     with av.open(str(src)) as before, av.open(str(dst)) as after:
