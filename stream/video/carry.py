@@ -61,7 +61,7 @@ def carry(
         try:  # refused before anything is added
             copies[s.index] = add_carried(container, s, reencode, notice)
         except (av.FFmpegError, ValueError):
-            left_out.append(f"{s.type} stream #{s.index} ({s.name or '?'})")  # the codec's name, a data stream's too
+            left_out.append(f"{s.type} stream #{s.index} ({codec_name(s)})")
     if carried.chapters and kind not in CHAPTER_FORMATS:
         left_out.append(f"{len(carried.chapters)} chapters")
     elif carried.chapters:
@@ -95,9 +95,14 @@ def add_carried(
     codec = AUDIO_CODEC_FOR_FORMAT.get(kind, "aac")
     if not (reencode and s.codec_context and muxer_holds(kind, lambda trial: AudioReencoder(trial, s, codec).stream)):
         raise ValueError(f"{kind} cannot hold {s.codec_context.name if s.codec_context else 'it'}")
-    name, new_name = s.codec_context.codec.canonical_name, av.Codec(codec, "w").canonical_name
+    name, new_name = codec_name(s), av.Codec(codec, "w").canonical_name
     notice(f"audio stream #{s.index} ({name}) re-encoded to {new_name}: {kind} cannot hold {name}")
     return AudioReencoder(container, s, codec)
+
+
+def codec_name(s: av.stream.Stream) -> str:
+    """What the stream holds, as ffprobe names it: mp3, not its decoder's mp3float; a data stream's too."""
+    return s.codec_context.codec.canonical_name if s.codec_context else s.name or "?"
 
 
 def copy_stream(container: av.container.OutputContainer, s: av.stream.Stream) -> av.stream.Stream:

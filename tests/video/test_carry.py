@@ -104,7 +104,7 @@ def test_what_a_container_cannot_hold_is_named_in_one_line(tmp_path, tiny_weight
     code, _, err = run_cli([str(src), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights)], capsys)
     assert code == 0, err
     [line] = [line for line in err.splitlines() if line.startswith("left out")]
-    assert line == "left out, as mp4 cannot hold them: subtitle stream #2 (srt); attachments (font.ttf)"
+    assert line == "left out, as mp4 cannot hold them: subtitle stream #2 (subrip); attachments (font.ttf)"
     assert len(carried_chapters := av.open(str(tmp_path / "out.mp4")).chapters()) == 2, carried_chapters
 
 
