@@ -20,19 +20,17 @@ if TYPE_CHECKING:  # PyAV is imported where a filter is built: the command line 
     import av.filter
 
 Deinterlace = Literal["auto", "on", "off"]  # auto: the frames flagged interlaced; on: every frame
-FIELD_ORDERS = {
-    2: "top field first",
-    3: "bottom field first",
-    4: "bottom field first",
-    5: "top field first",
-}  # AVFieldOrder: as displayed
+# AVFieldOrder's TT and BB. Its TB and BT (one field coded first, the other shown first) files use
+# inconsistently (a top-field-first ProRes reads back TB): they are named no order, bwdif goes by each frame's flag.
+FIELD_ORDERS = {2: "top field first", 3: "bottom field first", 4: "", 5: ""}
 
 
 def field_order(stream: av.video.stream.VideoStream, first: av.VideoFrame) -> str:
     """Whether, and how, the input is interlaced, by its stream or its first frame ("": progressive)."""
-    if said := FIELD_ORDERS.get(stream.codec_context.field_order):
-        return f"interlaced ({said})"
-    return "interlaced" if first.interlaced_frame else ""
+    said = FIELD_ORDERS.get(stream.codec_context.field_order)
+    if said is None and not first.interlaced_frame:  # progressive or unknown, and the frame agrees
+        return ""
+    return f"interlaced ({said})" if said else "interlaced"
 
 
 class Deinterlacer:
