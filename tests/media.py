@@ -104,3 +104,19 @@ def probe(path: Path) -> dict:
         }
         del video
     return info
+
+
+def cues(path: Path) -> list[tuple[float, float, bytes]]:
+    """The first subtitle stream's cues: (start after the first frame's, duration, text), in seconds
+    (MP4's empty samples, which end a cue where none follows at once, left out)."""
+    with av.open(str(path)) as container:
+        first = float(next(container.decode(video=0)).time)
+        container.seek(0)
+        text = container.streams.subtitles[0]
+        said = []
+        for packet in container.demux(text):
+            cue = text.codec_context.decode2(packet) if packet.size else None
+            if cue:
+                start, length = float(packet.pts * packet.time_base) - first, float(packet.duration * packet.time_base)
+                said.append((round(start, 3), round(length, 3), b"".join(r.dialogue for r in cue)))
+        return said

@@ -1,7 +1,7 @@
 """What the output takes over from the input besides the enhanced frames, as `ffmpeg -map 0 -c copy`
 would: the other streams (with their tags and dispositions), cover art, the container's tags,
-chapters and attachments. Audio the container cannot hold is encoded again where the caller decodes
-(video/reencode.py); what else it cannot hold is named in one notice."""
+chapters and attachments. Audio and text subtitles the container cannot hold are encoded again where
+the caller decodes (video/reencode.py); what else it cannot hold is named in one notice."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 import av
 from av.stream import Disposition
 
-from stream.video.reencode import AUDIO_CODEC_FOR_FORMAT, AudioReencoder, muxer_holds
+from stream.video.reencode import (
+    AUDIO_CODEC_FOR_FORMAT,
+    SUBTITLE_CODEC_FOR_FORMAT,
+    AudioReencoder,
+    Reencoder,
+    SubtitleReencoder,
+    muxer_holds,
+)
 
 # Containers that can hold these (FFmpeg's muxers); elsewhere they are left out with a notice.
 CHAPTER_FORMATS = {"matroska", "webm", "mp4", "mov", "ipod", "ogg"}
@@ -46,7 +53,7 @@ def is_chapter_track(stream: av.stream.Stream) -> bool:
 def carry(
     container: av.container.OutputContainer, video: av.stream.Stream, carried: Carried, notice: Callable[[str], None],
     reencode: bool = False,
-) -> dict[int, av.stream.Stream | AudioReencoder]:  # fmt: skip
+) -> dict[int, av.stream.Stream | Reencoder]:  # fmt: skip
     """Set up everything `carried` holds in the output and write the covers that are streams
     (which writes the header, so it comes last); -> the output stream of each copied input stream,
     and with `reencode` the re-encoder of each audio stream the container cannot hold (else left out)."""
@@ -83,21 +90,31 @@ def carry(
 
 def add_carried(
     container: av.container.OutputContainer, s: av.stream.Stream, reencode: bool, notice: Callable[[str], None]
-) -> av.stream.Stream | AudioReencoder:
-    """`s` copied; audio the container cannot hold encoded again with `reencode` (said in a notice),
-    else refused (ValueError), as a muxer refuses what it cannot hold (a DVD's navigation packets, a
-    data stream, in Matroska: refused only when the header is written, so tried first)."""
+) -> av.stream.Stream | Reencoder:
+    """`s` copied; audio or text subtitles the container cannot hold encoded again with `reencode`
+    (said in a notice), else refused (ValueError), as a muxer refuses what it cannot hold (a DVD's
+    navigation packets, a data stream, in Matroska: refused only when the header is written, so tried first)."""
     kind = container.format.name
     if muxer_holds(kind, lambda trial: copy_stream(trial, s)):
         return copy_stream(container, s)
-    if s.type != "audio":
-        raise ValueError(f"{kind} cannot hold {s.type} streams")
-    codec = AUDIO_CODEC_FOR_FORMAT.get(kind, "aac")
-    if not (reencode and s.codec_context and muxer_holds(kind, lambda trial: AudioReencoder(trial, s, codec).stream)):
-        raise ValueError(f"{kind} cannot hold {s.codec_context.name if s.codec_context else 'it'}")
+    made, codec = reencoder_for(kind, s)
+    if not (reencode and made and codec and muxer_holds(kind, lambda trial: made(trial, s, codec).stream)):
+        raise ValueError(f"{kind} cannot hold {codec_name(s)}")
     name, new_name = codec_name(s), av.Codec(codec, "w").canonical_name
-    notice(f"audio stream #{s.index} ({name}) re-encoded to {new_name}: {kind} cannot hold {name}")
-    return AudioReencoder(container, s, codec)
+    notice(f"{s.type} stream #{s.index} ({name}) re-encoded to {new_name}: {kind} cannot hold {name}")
+    return made(container, s, codec)
+
+
+def reencoder_for(kind: str, s: av.stream.Stream) -> tuple[type[Reencoder] | None, str | None]:
+    """How a `kind` container could take `s` encoded again: audio as AAC (Opus where AAC cannot go
+    either), text subtitles as the text it holds; bitmap subtitles and data not at all."""
+    if s.codec_context is None:
+        return None, None
+    if s.type == "audio":
+        return AudioReencoder, AUDIO_CODEC_FOR_FORMAT.get(kind, "aac")
+    if s.type == "subtitle" and s.codec_context.codec.text_sub:
+        return SubtitleReencoder, SUBTITLE_CODEC_FOR_FORMAT.get(kind)
+    return None, None
 
 
 def codec_name(s: av.stream.Stream) -> str:

@@ -1,5 +1,6 @@
-"""Audio the output's container cannot hold as it is, encoded again as it is muxed (AAC in WebM
-becomes Opus), where `ffmpeg -c copy` would fail and leaving it out would lose the sound."""
+"""Audio and text subtitles the output's container cannot hold as they are, encoded again as they
+are muxed (AAC in WebM becomes Opus, SubRip in MP4 becomes MP4's timed text), where `ffmpeg -c copy`
+would fail and leaving them out would lose the sound or the words."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import av
 
 # The encoder for audio a container cannot hold, where AAC cannot go in either.
 AUDIO_CODEC_FOR_FORMAT = {"webm": "libopus", "ogg": "libopus"}
+# The text subtitles each container holds, for text in another (bitmap subtitles cannot become text)
+SUBTITLE_CODEC_FOR_FORMAT = {"mp4": "mov_text", "mov": "mov_text", "ipod": "mov_text", "matroska": "subrip",
+                             "webm": "webvtt"}  # fmt: skip
 _RATE = 48000  # where the encoder does not take the input's rate: every audio encoder takes this one
 
 
@@ -37,7 +41,48 @@ def channel_layout(layout: av.AudioLayout) -> str:
     return layout.name if named else f"{layout.nb_channels}c"
 
 
-class AudioReencoder:
+class Reencoder:
+    """A carried stream encoded again: `write` takes its input packets, `close` flushes what is held."""
+
+    stream: av.stream.Stream
+
+    def write(self, packet: av.Packet) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """The last of what is held (the output is still open)."""
+
+
+class SubtitleReencoder(Reencoder):
+    """One input text subtitle stream decoded and encoded into the output, cue by cue, each at its
+    time (FFmpeg times a decoded cue in microseconds, its end in milliseconds after its start)."""
+
+    def __init__(self, container: av.container.OutputContainer, source: av.stream.Stream, codec: str) -> None:
+        self.container, self.decoder = container, source.codec_context
+        self.decoder.open(strict=False)  # its styles (an ASS header), which the encoder must have before it opens
+        self.stream = container.add_stream(codec)
+        self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
+        self.stream.time_base = Fraction(1, 1000)
+        self.stream.metadata.update(source.metadata)
+        self.stream.disposition = source.disposition
+
+    def write(self, packet: av.Packet) -> None:
+        """A cue the decoder refuses (damage) is left out, as in ffmpeg, not the run's end."""
+        try:
+            cue = self.decoder.decode2(packet)
+        except av.FFmpegError:
+            return
+        if cue is None or not len(cue) or cue.pts is None:
+            return
+        out = self.stream.codec_context.encode_subtitle(cue)
+        time_base = self.stream.time_base  # the muxer's, once it has written its header
+        out.pts = out.dts = round(Fraction(cue.pts, 1_000_000) / time_base)
+        out.duration = round(Fraction(cue.end_display_time - cue.start_display_time, 1000) / time_base)
+        out.stream = self.stream
+        self.container.mux(out)
+
+
+class AudioReencoder(Reencoder):
     """One input audio stream decoded and encoded into the output. The encoder's own resampler
     gives it the rate, sample format and frame size it takes (Opus: 48 kHz, 960 samples) and
     carries the timestamps over, so the sound stays in sync; nothing is held beyond a frame."""
@@ -76,18 +121,18 @@ class AudioReencoder:
         self._encode(None)
 
 
-def deliver(container: av.container.OutputContainer, out: av.stream.Stream | AudioReencoder | None,
+def deliver(container: av.container.OutputContainer, out: av.stream.Stream | Reencoder | None,
             packet: av.Packet) -> None:  # fmt: skip
     """A carried packet into the output: muxed as it is, or through its stream's re-encoder (None: left out)."""
-    if isinstance(out, AudioReencoder):
+    if isinstance(out, Reencoder):
         out.write(packet)
     elif out is not None:
         packet.stream = out
         container.mux(packet)
 
 
-def drain(copies: dict[int, av.stream.Stream | AudioReencoder]) -> None:
+def drain(copies: dict[int, av.stream.Stream | Reencoder]) -> None:
     """The re-encoders' last frames, before the output is closed."""
     for out in copies.values():
-        if isinstance(out, AudioReencoder):
+        if isinstance(out, Reencoder):
             out.close()

@@ -14,7 +14,7 @@ import pytest
 from av.stream import Disposition
 
 from tests.cli_helpers import run_cli
-from tests.media import make_clip, probe
+from tests.media import cues, make_clip, probe
 
 CHAPTERS = [
     {"id": i, "start": start, "end": start + 200, "time_base": Fraction(1, 1000), "metadata": {"title": title}}
@@ -99,13 +99,22 @@ def test_streams_tags_chapters_attachments_and_cover_are_kept_as_ffmpeg_keeps_th
     assert "left out" not in err
 
 
-def test_what_a_container_cannot_hold_is_named_in_one_line(tmp_path, tiny_weights, capsys):
-    src = rich_clip(tmp_path / "in.mkv")
-    code, _, err = run_cli([str(src), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights)], capsys)
+@needs_ffmpeg
+def test_what_a_container_cannot_hold_is_encoded_again_or_named_in_one_line(tmp_path, tiny_weights, capsys):
+    """MP4 holds no SubRip: its cues become MP4's timed text, each at its time, with its tags; a font
+    it cannot hold at all."""
+    src, dst = rich_clip(tmp_path / "in.mkv"), tmp_path / "out.mp4"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
     assert code == 0, err
     [line] = [line for line in err.splitlines() if line.startswith("left out")]
-    assert line == "left out, as mp4 cannot hold them: subtitle stream #2 (subrip); attachments (font.ttf)"
-    assert len(carried_chapters := av.open(str(tmp_path / "out.mp4")).chapters()) == 2, carried_chapters
+    assert line == "left out, as mp4 cannot hold them: attachments (font.ttf)"
+    assert "subtitle stream #2 (subrip) re-encoded to mov_text: mp4 cannot hold subrip" in err.splitlines()
+    assert cues(dst) == cues(src) == [(0.0, 0.2, b"first line"), (0.3, 0.2, b"second")]
+    with av.open(str(dst)) as out:
+        assert len(out.chapters()) == 2
+        [text] = out.streams.subtitles
+        assert text.codec_context.name == "mov_text" and text.metadata.get("language") == "eng"
+        assert text.disposition & Disposition.forced
 
 
 @needs_ffmpeg

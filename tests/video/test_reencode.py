@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ import av
 import pytest
 
 from tests.cli_helpers import run_cli
+from tests.media import cues
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
 
@@ -89,3 +91,23 @@ def test_a_chunked_run_reencodes_as_a_whole_run_does(tmp_path, tiny_weights, cap
     assert codec == "opus" and abs(start) < 0.01
     assert seconds == pytest.approx(sound(src)[2], abs=0.03)
     assert "audio stream #1 (aac) re-encoded to opus: webm cannot hold aac" in err
+
+
+@pytest.mark.parametrize(("suffix", "kind", "expected"), [(".mkv", "matroska", "subrip"), (".webm", "webm", "webvtt")])
+def test_text_subtitles_become_the_text_the_container_holds(tmp_path, tiny_weights, capsys, suffix, kind, expected):
+    """A phone's or a shop's MP4 carries its subtitles as MP4 timed text, which Matroska and WebM cannot
+    hold: each cue goes over as SubRip or WebVTT, at its time (where ffmpeg -c copy would fail)."""
+    (tmp_path / "cues.srt").write_text("1\n00:00:00,100 --> 00:00:00,400\nHello <i>there</i>\n\n"
+                                       "2\n00:00:00,500 --> 00:00:00,800\nSecond\n")  # fmt: skip
+    src, dst = tmp_path / "in.mp4", tmp_path / f"out{suffix}"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1", "-i",
+                    str(tmp_path / "cues.srt"), "-c:v", "libx264", "-c:s", "mov_text", str(src)],
+                   check=True)  # fmt: skip
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    assert f"subtitle stream #1 (mov_text) re-encoded to {expected}: {kind} cannot hold mov_text" in err.splitlines()
+    with av.open(str(dst)) as out:
+        assert out.streams.subtitles[0].codec_context.codec.canonical_name == expected
+    assert [(start, length) for start, length, _ in cues(dst)] == [(0.1, 0.3), (0.5, 0.3)]
+    styled = [re.sub(rb"{[^}]*}", b"", text) for _, _, text in cues(dst)]  # WebVTT closes the italics itself
+    assert styled == [b"Hello there", b"Second"] and b"{\\i1}" in cues(dst)[0][2]
