@@ -156,7 +156,9 @@ def test_an_input_that_starts_late_gives_an_output_from_0_as_ffmpeg_does(tmp_pat
     chunks = ["--chunk-seconds", "0.1"] if chunked else []
     code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights), *chunks], capsys)
     assert code == 0, err
-    assert timing(tmp_path / "out.mkv") == timing(tmp_path / "ff.mkv") == ["0.021000", "0.000000", "0.000000,0.426000"]
+    written = timing(tmp_path / "out.mkv")
+    assert written == timing(tmp_path / "ff.mkv")
+    assert float(written[0]) < 0.1 and float(written[-1].split(",")[1]) < 1  # the video's start, the file's length
 
 
 def test_stream_chooses_what_to_enhance(tmp_path, tiny_weights, capsys):
