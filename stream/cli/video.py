@@ -100,9 +100,9 @@ FpsOpt = Annotated[
 ]  # fmt: skip
 DeinterlaceOpt = Annotated[
     Deinterlace,
-    typer.Option("--deinterlace", help="Interlaced input (DVD, "
-                 "broadcast, 1080i) made progressive by FFmpeg's bwdif first, a frame for each frame; auto: the frames "
-                 "its decoder flags interlaced; on: every frame (a file flagged wrongly)."),
+    typer.Option("--deinterlace", help="Interlaced input (DVD, broadcast, 1080i) made progressive by FFmpeg's bwdif "
+                 "first, a frame for each frame; auto: the frames its decoder flags interlaced; on: every frame (a "
+                 "file flagged wrongly)."),
 ]  # fmt: skip
 OutputFormatOpt = Annotated[
     str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")

@@ -56,7 +56,8 @@ def carry(
 ) -> dict[int, av.stream.Stream | Reencoder]:  # fmt: skip
     """Set up everything `carried` holds in the output and write the covers that are streams
     (which writes the header, so it comes last); -> the output stream of each copied input stream,
-    and with `reencode` the re-encoder of each audio stream the container cannot hold (else left out)."""
+    and with `reencode` the re-encoder of each audio or text subtitle stream the container cannot hold
+    (else left out)."""
     container.metadata.update(carried.metadata)
     video.metadata.update(carried.video_metadata)
     video.disposition = Disposition(carried.video_disposition)
