@@ -102,7 +102,8 @@ DeinterlaceOpt = Annotated[
     Deinterlace,
     typer.Option("--deinterlace", help="Interlaced input (DVD, broadcast, 1080i) made progressive by FFmpeg's bwdif "
                  "first, a frame for each frame; auto: the frames its decoder flags interlaced; on: every frame (a "
-                 "file flagged wrongly)."),
+                 "file flagged wrongly); field: a frame for each field, at twice the rate (motion as shot, twice "
+                 "the work)."),
 ]  # fmt: skip
 OutputFormatOpt = Annotated[
     str | None, typer.Option("--output-format", help="Output container; default from the name, matroska on stdout.")

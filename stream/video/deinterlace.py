@@ -6,8 +6,8 @@ woven into each frame. Upscaled as they are, the fields' combing on anything tha
 enlarged and sharpened with the picture, and the sink writes a progressive stream. So frames the
 decoder flags interlaced (or every frame, where a file is known to be flagged wrongly) are
 deinterlaced first, one frame out for each frame in (the timestamps, the frame count and the
-audio sync stay as they were; for one frame per field, at twice the rate, deinterlace with
-ffmpeg and pipe the result in).
+audio sync stay as they were), or one for each field (twice the rate: motion as the camera
+caught it, at twice the work).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # PyAV is imported where a filter is built: the command line 
     import av
     import av.filter
 
-Deinterlace = Literal["auto", "on", "off"]  # auto: the frames flagged interlaced; on: every frame
+# auto: the frames flagged interlaced, a frame each; on: every frame; field: every frame, a frame per field
+Deinterlace = Literal["auto", "on", "field", "off"]
 # AVFieldOrder's TT and BB. Its TB and BT (one field coded first, the other shown first) files use
 # inconsistently (a top-field-first ProRes reads back TB): they are named no order, bwdif goes by each frame's flag.
 FIELD_ORDERS = {2: "top field first", 3: "bottom field first", 4: "", 5: ""}
@@ -37,9 +38,11 @@ class Deinterlacer:
     """bwdif over a stream of decoded frames: each push returns the frames it completed (bwdif
     looks one frame ahead, so the first push returns none and the end, a push of None, the last)."""
 
-    def __init__(self, first: av.VideoFrame, time_base: Fraction, every_frame: bool) -> None:
+    def __init__(self, first: av.VideoFrame, time_base: Fraction, every_frame: bool, per_field: bool = False) -> None:
         self.width, self.height, self.format = first.width, first.height, first.format.name
-        self.time_base, self.every_frame = time_base, every_frame
+        self.time_base, self.every_frame, self.per_field = time_base, every_frame, per_field
+        # bwdif times its frames in half periods: a frame per field needs them, a frame per frame does not
+        self.time_base_out = time_base / 2 if per_field else time_base
         self.reset()
 
     def reset(self) -> None:
@@ -52,7 +55,8 @@ class Deinterlacer:
         graph = av.filter.Graph()
         source = graph.add_buffer(width=self.width, height=self.height, format=self.format, time_base=self.time_base)
         deint = "all" if self.every_frame else "interlaced"
-        bwdif = graph.add("bwdif", f"mode=send_frame:parity=auto:deint={deint}")
+        mode = "send_field" if self.per_field else "send_frame"
+        bwdif = graph.add("bwdif", f"mode={mode}:parity=auto:deint={deint}")
         sink = graph.add("buffersink")
         source.link_to(bwdif)
         bwdif.link_to(sink)
@@ -73,8 +77,7 @@ class Deinterlacer:
         return self._pull()
 
     def _pull(self) -> list[av.VideoFrame]:
-        """The frames bwdif has finished, their pts back in the stream's time base (it counts in half
-        periods, ready for a frame per field)."""
+        """The frames bwdif has finished, their pts in time_base_out."""
         done = []
         while True:
             try:
@@ -82,6 +85,6 @@ class Deinterlacer:
             except (BlockingIOError, EOFError):  # PyAV's: wants more input; has given all
                 return done
             if frame.pts is not None:
-                frame.pts = round(frame.pts * frame.time_base / self.time_base)
-            frame.time_base = self.time_base
+                frame.pts = round(frame.pts * frame.time_base / self.time_base_out)
+            frame.time_base = self.time_base_out
             done.append(frame)

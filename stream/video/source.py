@@ -127,7 +127,7 @@ class VideoSource:
     """One input's video stream (the first that is not cover art, or the one asked for), decoded
     in order, with its other streams' packets and what else the output takes over. `deinterlace`
     (stream.video.deinterlace): off, the frames as decoded; auto, those flagged interlaced made
-    progressive; on, every frame."""
+    progressive; on, every frame; field, every field a frame of its own."""
 
     def __init__(
         self, src: str | Path | BinaryIO, format: str | None = None, stream: int | None = None,
@@ -267,15 +267,17 @@ class VideoSource:
     def _decide_scan(self, first: av.VideoFrame) -> None:
         """Whether the frames go through bwdif, from the first one and the stream's field order."""
         self.fields = field_order(self.video, first)
-        if self.deinterlace == "on" or (self.deinterlace == "auto" and self.fields):
-            time_base = self.video.time_base or Fraction(1, 1000)  # the pts pass through untouched
-            self._deinterlacer = Deinterlacer(first, time_base, every_frame=self.deinterlace == "on")
+        if self.deinterlace in ("on", "field") or (self.deinterlace == "auto" and self.fields):
+            time_base = self.video.time_base or Fraction(1, 1000)
+            self._deinterlacer = Deinterlacer(first, time_base, every_frame=self.deinterlace != "auto",
+                                              per_field=self.deinterlace == "field")  # fmt: skip
 
     @property
     def scan(self) -> str:
         """What the header says of interlacing: nothing for progressive input left as it is."""
         if self._deinterlacer is not None:
-            return f" {self.fields or 'flagged progressive'}, deinterlaced by bwdif"
+            each = ", a frame per field" if self._deinterlacer.per_field else ""
+            return f" {self.fields or 'flagged progressive'}, deinterlaced by bwdif{each}"
         return f" {self.fields}, left so (--deinterlace off)" if self.fields else ""
 
     def _peek_first_frame(self) -> av.VideoFrame:
@@ -293,6 +295,9 @@ class VideoSource:
             first = self._convert(first, pix_fmt)
         bits = 10 if pix_fmt.endswith("10le") else 8
         rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        fields, time_base = 1, Fraction(self.video.time_base)
+        if self._deinterlacer is not None:  # a frame per field: twice the frames, timed in half periods
+            fields, time_base = 1 + self._deinterlacer.per_field, self._deinterlacer.time_base_out
         sar = self.video.sample_aspect_ratio
         return VideoInfo(
             width=first.width,
@@ -300,9 +305,9 @@ class VideoSource:
             pix_fmt=pix_fmt,
             source_pix_fmt=self._source_pix_fmt,
             coding=LumaCoding(bits, is_full_range(pix_fmt, first.color_range)),
-            time_base=1 / Fraction(rate) if first.pts is None else Fraction(self.video.time_base),
-            rate=Fraction(rate),
-            frames=self.video.frames or None,
+            time_base=1 / Fraction(rate * fields) if first.pts is None else time_base,
+            rate=Fraction(rate * fields),
+            frames=self.video.frames * fields or None,
             rotation=rotation,
             color_range=first.color_range,
             colorspace=first.colorspace,

@@ -70,3 +70,22 @@ def test_enhance_deinterlaces_and_writes_every_frame_progressive(interlaced: Pat
     assert written["pts_ms"] == source["pts_ms"]
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.field_order in (0, 1)  # unknown or progressive
+
+
+def test_a_frame_per_field_doubles_the_frames_and_the_rate(interlaced: Path, tmp_path: Path, capsys) -> None:
+    with VideoSource(interlaced, deinterlace="off") as source:
+        frame_times = [item.pts * source.info.time_base for item in source if not isinstance(item, av.Packet)]
+        rate = source.info.rate
+    with VideoSource(interlaced, deinterlace="field") as source:
+        assert source.scan == " interlaced (top field first), deinterlaced by bwdif, a frame per field"
+        assert source.info.rate == 2 * rate and source.info.frames in (None, 12)
+        field_times = [item.pts * source.info.time_base for item in source if not isinstance(item, av.Packet)]
+    assert field_times[0::2] == frame_times  # the top field at its frame's time
+    assert field_times[1::2] == [t + 1 / (2 * rate) for t in frame_times]  # the bottom half a period later
+    out = tmp_path / "out.mkv"
+    code, _, err = run_cli([str(interlaced), str(out), "--units", "1", "--deinterlace", "field"], capsys)
+    assert code == 0, err
+    assert probe(out)["frames"] == 12
+    code, _, err = run_cli([str(interlaced), str(tmp_path / "chunked.mkv"), "--deinterlace", "field",
+                            "--chunk-seconds", "1"], capsys)  # fmt: skip
+    assert code == 1 and err.count("\n") == 1 and "--deinterlace field" in err
