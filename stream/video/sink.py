@@ -23,7 +23,7 @@ from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, plane_view
 from stream.video.hdr import x265_params
-from stream.video.reencode import deliver, drain
+from stream.video.reencode import deliver, drain, muxer_holds
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo"}
@@ -111,6 +111,19 @@ def check_opens(ctx: av.VideoCodecContext) -> None:
         raise UserError(f"--codec {ctx.name}: the encoder does not open on this machine ({reason(e)}{hint})") from None
 
 
+def video_like(container: av.container.OutputContainer, stream: av.video.stream.VideoStream) -> av.stream.Stream:
+    """A stream with `stream`'s encoder and picture, in `container`."""
+    like = container.add_stream(stream.codec_context.name, rate=stream.codec_context.framerate)
+    like.width, like.height, like.pix_fmt = stream.width, stream.height, stream.pix_fmt
+    like.codec_context.options = dict(stream.codec_context.options)
+    return like
+
+
+def not_held(kind: str, codec_name: str) -> str:
+    """(The sink writes a temporary file: the user's name for it is the caller's.)"""
+    return f"the output's container, {kind}, cannot hold {codec_name} video (--codec names another encoder)"
+
+
 def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str) -> str:
     """What an HDR input loses in `codec_name` (chosen with --codec, or the container's), in a line ("": nothing)."""
     if not info.is_hdr:
@@ -163,7 +176,10 @@ class VideoSink:
             )
         if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
             notice(lost)
-        self.stream = self.container.add_stream(codec_name, rate=info.rate)
+        try:
+            self.stream = self.container.add_stream(codec_name, rate=info.rate)
+        except ValueError:  # a codec the muxer says it cannot hold (libx264 in WebM)
+            raise UserError(not_held(kind, codec_name)) from None
         if codec.name in ("hevc", "libx265") and kind.startswith(("mp4", "mov")):
             self.stream.codec_tag = "hvc1"  # what Apple's players take; FFmpeg's default hev1 they refuse
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
@@ -191,6 +207,8 @@ class VideoSink:
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self.frames_written = 0
         check_opens(self.stream.codec_context)
+        if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):  # one it refuses at its header
+            raise UserError(not_held(kind, codec_name))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:

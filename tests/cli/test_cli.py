@@ -153,3 +153,13 @@ def test_an_encoder_this_machine_lacks_is_one_line_before_any_frame(capsys, tmp_
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("error: --codec h264_nvenc: the encoder does not open on this machine")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "kind"), [("out.webm", ["--codec", "libx264"], "webm"), ("out.ogv", [], "ogv")]
+)  # WebM refuses H.264 as the stream is added; Ogg only when its header is written
+def test_an_encoder_the_container_cannot_hold_is_one_line_before_any_frame(capsys, tmp_path, name, codec, kind):
+    code, _, err = run_cli(["samples/sample.mp4", str(tmp_path / name), "--units", "1", *codec], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert err == f"error: the output's container, {kind}, cannot hold libx264 video (--codec names another encoder)\n"
+    assert list(tmp_path.iterdir()) == []
