@@ -52,6 +52,11 @@ class Reencoder:
     def close(self) -> None:
         """The last of what is held (the output is still open)."""
 
+    def _tagged_as(self, source: av.stream.Stream) -> None:
+        """The new stream keeps what the input's said of it (language, title; default, forced)."""
+        self.stream.metadata.update(source.metadata)
+        self.stream.disposition = source.disposition
+
 
 class SubtitleReencoder(Reencoder):
     """One input text subtitle stream decoded and encoded into the output, cue by cue, each at its
@@ -63,8 +68,7 @@ class SubtitleReencoder(Reencoder):
         self.stream = container.add_stream(codec)
         self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
         self.stream.time_base = Fraction(1, 1000)
-        self.stream.metadata.update(source.metadata)
-        self.stream.disposition = source.disposition
+        self._tagged_as(source)
 
     def write(self, packet: av.Packet) -> None:
         """A cue the decoder refuses (damage) is left out, as in ffmpeg, not the run's end."""
@@ -92,8 +96,7 @@ class AudioReencoder(Reencoder):
         encoder = av.Codec(codec, "w")
         rate = source.rate if source.rate in (encoder.audio_rates or [source.rate]) else _RATE
         self.stream = container.add_stream(codec, rate=rate, layout=channel_layout(source.layout))
-        self.stream.metadata.update(source.metadata)
-        self.stream.disposition = source.disposition
+        self._tagged_as(source)
 
     def write(self, packet: av.Packet) -> None:
         """A packet the decoder refuses (damage) is a gap in the sound, as in ffmpeg, not the run's end."""

@@ -1,4 +1,4 @@
-"""Interlaced input: deinterlaced by bwdif before it is enhanced, a frame for each frame, timestamps kept."""
+"""Interlaced input: deinterlaced by bwdif before it is enhanced, a frame for each frame or field, timestamps kept."""
 
 from __future__ import annotations
 
