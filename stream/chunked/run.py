@@ -123,6 +123,8 @@ def check_chunkable(src: str, dst: str, options: EnhanceOptions) -> None:
         raise UserError(f"{dst}: --chunk-seconds writes a compressed video file (not pictures or .y4m)")
     if options.reference is not None:
         raise UserError("--reference scores a whole run: leave out --chunk-seconds")
+    if options.start or options.duration is not None:
+        raise UserError("--start and --duration make a short part: leave out --chunk-seconds")
     if options.deinterlace == "field":  # chunks list the input's frames: a frame per field has no entry
         raise UserError("--deinterlace field makes two frames of each: leave out --chunk-seconds (or deinterlace on)")
 

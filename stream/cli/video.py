@@ -93,6 +93,27 @@ def frame_rate(text: str) -> Fraction:
     raise typer.BadParameter(f"{text} is not a positive number or fraction such as 30000/1001")
 
 
+def time_span(text: str) -> Fraction:
+    """--start, --duration: seconds (90, 1.5) or ffmpeg's [HH:]MM:SS[.ms] (1:30, 00:01:30.5)."""
+    try:
+        parts = [Fraction(part) for part in text.split(":")]
+        if len(parts) <= 3 and all(p >= 0 for p in parts):
+            return sum((p * 60**i for i, p in enumerate(reversed(parts))), Fraction(0))
+    except (ValueError, ZeroDivisionError):
+        pass
+    raise typer.BadParameter(f"{text} is not a time in seconds (90, 1.5) or [HH:]MM:SS[.ms] (1:30, 00:01:30.5)")
+
+
+StartOpt = Annotated[
+    Fraction | None,
+    typer.Option("--start", parser=time_span, metavar="TIME", help="Begin this far into the input (seconds or "
+                 "[HH:]MM:SS[.ms]): with --duration, a part to try settings on before the whole."),
+]  # fmt: skip
+DurationOpt = Annotated[
+    Fraction | None,
+    typer.Option("--duration", parser=time_span, metavar="TIME", help="Only this much of the input (seconds or "
+                 "[HH:]MM:SS[.ms])."),
+]  # fmt: skip
 FpsOpt = Annotated[
     Fraction | None,
     typer.Option("--fps", parser=frame_rate, metavar="RATE", help="Numbered pictures in: their frame rate as a video "
@@ -118,7 +139,7 @@ def enhance_command(
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
     stream: StreamOpt = None, chunk_seconds: ChunkSecondsOpt = None, resume: ResumeOpt = False,
     workers: WorkersOpt = 1, ray: RayOpt = None, fps: FpsOpt = None, content: ContentOpt = "auto",
-    deinterlace: DeinterlaceOpt = "auto",
+    deinterlace: DeinterlaceOpt = "auto", start: StartOpt = None, duration: DurationOpt = None,
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     check_input(src)  # before the imports below, which take seconds (torch)
@@ -135,7 +156,7 @@ def enhance_command(
         scale=scale, model=model_choice(weights, units, device, precision, tile, halo, batch, content),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset), log=log, reference=reference, overwrite=overwrite,
         input_format=input_format, output_format=output_format, strict=strict, stream=stream, fps=fps,
-        deinterlace=deinterlace,
+        deinterlace=deinterlace, start=start or Fraction(0), duration=duration,
     )  # fmt: skip
     chunking = None if chunk_seconds is None else Chunking(chunk_seconds, resume, workers, ray)
     stats = enhance(src, dst, options, chunking, Console(stderr=True, quiet=quiet))

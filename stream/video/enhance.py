@@ -53,6 +53,8 @@ class EnhanceOptions:
     strict: bool = False  # damaged input fails the run (exit 1; the frames that decoded are still kept)
     fps: Fraction | None = None  # the rate numbered pictures are read at; None: ffmpeg's 25
     deinterlace: Deinterlace = "auto"  # interlaced frames made progressive first (bwdif), else upscaled combed
+    start: Fraction = Fraction(0)  # seconds into the input where the output begins: a part, to try settings on
+    duration: Fraction | None = None  # seconds of it; None: to the end
 
     @property
     def demuxer(self) -> dict[str, str] | None:
@@ -92,7 +94,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         source = cleanup.enter_context(
             VideoSource(
                 sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream, options.demuxer,
-                options.deinterlace,
+                options.deinterlace, options.start, options.duration,
             )
         )
         info = source.info

@@ -32,6 +32,9 @@ PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stre
 MAX_DEMUX_ERRORS = 16  # in a row, with no packet between: the rest of the input is beyond reading
 _BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 STILL_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "jpegls", "jpeg2000", "qoi"}  # a picture, where no length says
+# Seconds read before a part asked for: demuxers that seek by time alone (MPEG-TS) can land past the keyframe
+# before it, and the frames up to the next one do not decode. Those before the part are decoded and dropped.
+PREROLL = Fraction(10)
 _DURATION = re.compile(r"\d+:\d\d:\d\d(\.\d+)?")  # Matroska's DURATION tag: H:MM:SS.fraction
 
 
@@ -127,14 +130,16 @@ class VideoSource:
     """One input's video stream (the first that is not cover art, or the one asked for), decoded
     in order, with its other streams' packets and what else the output takes over. `deinterlace`
     (stream.video.deinterlace): off, the frames as decoded; auto, those flagged interlaced made
-    progressive; on, every frame; field, every field a frame of its own."""
+    progressive; on, every frame; field, every field a frame of its own. `start` and `duration`
+    (seconds from the input's start): the part of it decoded, as `ffmpeg -ss -t` takes it."""
 
     def __init__(
         self, src: str | Path | BinaryIO, format: str | None = None, stream: int | None = None,
-        demuxer: dict[str, str] | None = None, deinterlace: Deinterlace = "off",
+        demuxer: dict[str, str] | None = None, deinterlace: Deinterlace = "off", start: Fraction = Fraction(0),
+        duration: Fraction | None = None,
     ) -> None:  # fmt: skip
         self.name = str(getattr(src, "name", src))
-        self.deinterlace = deinterlace
+        self.deinterlace, self.part = deinterlace, (start, duration)
         self.fields: str | None = None  # the input's field order as its first frame says ("": progressive)
         self._deinterlacer: Deinterlacer | None = None
         self.container = open_input(src, format, demuxer)
@@ -168,6 +173,7 @@ class VideoSource:
         self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
         av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
         self.passthrough = [s for s in self.container.streams if s is not self.video and s.type in PASSTHROUGH_TYPES]
+        self._set_part(*self.part)
         self._raw = self._demux()
         self._pending: list[av.VideoFrame | av.Packet] = []
         self.first_packets: list[av.Packet] = []  # the video packets up to the first frame (stream.content reads them)
@@ -178,9 +184,42 @@ class VideoSource:
         self.info = self._describe(first)
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
         self._last_pts: int | None = None
-        self.start = Fraction(self.container.start_time or 0, 1_000_000)  # seconds; FFmpeg gives microseconds
         self._video_shift = 0 if self._synthetic_pts else self.start_in(self.info.time_base)
         self.carried = self._carried()
+
+    def _set_part(self, start: Fraction, duration: Fraction | None) -> None:
+        """Where the output's time 0 is in the input's (its start, or --start after it), and where the part
+        decoded ends; the input read from a keyframe before the part (where it can seek: else from its start)."""
+        file_start = Fraction(self.container.start_time or 0, 1_000_000)  # FFmpeg gives microseconds
+        self.start = file_start + start
+        self.end = None if duration is None else self.start + duration
+        self.partial = bool(start) or duration is not None
+        if start > PREROLL:
+            try:
+                self.container.seek(int((self.start - PREROLL) * 1_000_000))
+            except av.FFmpegError:  # a pipe: read through
+                pass
+
+    def _in_part(self, frames: list[av.VideoFrame]) -> tuple[list[av.VideoFrame], bool]:
+        """The frames inside the part asked for, and whether the part has ended (frames come in
+        presentation order); frames without a time are kept."""
+        if not self.partial:
+            return frames, False
+        kept = []
+        for frame in frames:
+            time = None if frame.pts is None or frame.time_base is None else frame.pts * frame.time_base
+            if time is not None and self.end is not None and time >= self.end:
+                return kept, True
+            if time is None or time >= self.start:
+                kept.append(frame)
+        return kept, False
+
+    def _packet_in_part(self, packet: av.Packet) -> bool:
+        """A carried packet that plays inside the part (the one under its start too, as ffmpeg's -ss keeps it)."""
+        if not self.partial or packet.pts is None or packet.time_base is None:
+            return True
+        time = packet.pts * packet.time_base
+        return (self.end is None or time < self.end) and time + (packet.duration or 0) * packet.time_base > self.start
 
     def start_in(self, time_base: Fraction) -> int:
         """The input's start time in `time_base`. Every timestamp the output gets has it taken off, so
@@ -213,24 +252,35 @@ class VideoSource:
             metadata=dict(self.container.metadata),
             video_metadata=dict(self.video.metadata),
             video_disposition=int(self.video.disposition),
-            chapters=[self._shifted_chapter(chapter) for chapter in self.container.chapters()],
+            chapters=[self._shifted_chapter(c) for c in self.container.chapters() if not self.partial or self._in(c)],
             attachments=[(a.name, a.mimetype, bytes(a.data)) for a in self.container.streams.attachments],
         )
 
+    def _in(self, chapter: dict) -> bool:
+        """A chapter that overlaps the part decoded."""
+        start, end = (chapter[key] * chapter["time_base"] for key in ("start", "end"))
+        return end > self.start and (self.end is None or start < self.end)
+
     def _shifted_chapter(self, chapter: dict) -> dict:
+        """Counted from the output's start; one that began before a part asked for begins with it."""
         shift = self.start_in(chapter["time_base"])
-        return chapter | {"start": chapter["start"] - shift, "end": chapter["end"] - shift}
+        start, end = chapter["start"] - shift, chapter["end"] - shift
+        if self.end is not None:
+            end = min(end, round((self.end - self.start) / chapter["time_base"]))
+        return chapter | {"start": max(start, 0) if self.partial else start, "end": end}
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
         for packet in self._packets():
-            if packet is None:  # demuxing gave up early: the decoder still holds frames
-                yield from self._decode(None)
-            elif packet.stream is self.video:
-                self.errors.packets += bool(packet.size)
-                if self._collecting:
-                    self.first_packets.append(packet)
-                yield from self._decode(packet)
-            elif packet.size:  # skip the empty packets that mark a stream's end
+            if packet is None or packet.stream is self.video:
+                if packet is not None:  # else demuxing gave up early: the decoder still holds frames
+                    self.errors.packets += bool(packet.size)
+                    if self._collecting:
+                        self.first_packets.append(packet)
+                frames, ended = self._in_part(self._decode(packet))
+                yield from frames
+                if ended:
+                    return
+            elif packet.size and self._packet_in_part(packet):  # not the empty packets that end a stream
                 yield packet
 
     def _packets(self) -> Iterator[av.Packet | None]:
@@ -286,6 +336,8 @@ class VideoSource:
             if isinstance(item, av.VideoFrame):
                 return item
         self.container.close()
+        if self.partial:
+            raise UserError(f"{self.name}: no frame from {float(self.part[0]):g} s on")
         raise UserError(f"{self.name}: its video stream has no decodable frames")
 
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
@@ -307,7 +359,7 @@ class VideoSource:
             coding=LumaCoding(bits, is_full_range(pix_fmt, first.color_range)),
             time_base=1 / Fraction(rate * fields) if first.pts is None else time_base,
             rate=Fraction(rate * fields),
-            frames=self.video.frames * fields or None,
+            frames=self._frames_in_part(self.video.frames * fields, rate * fields),
             rotation=rotation,
             color_range=first.color_range,
             colorspace=first.colorspace,
@@ -316,6 +368,13 @@ class VideoSource:
             sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
             hdr=hdr,
         )
+
+    def _frames_in_part(self, frames: int, rate: Fraction) -> int | None:
+        """About how many frames the part holds, for the progress bar (None: not said)."""
+        start, duration = self.part
+        left = frames - round(start * rate) if frames else None
+        asked = None if duration is None else max(1, round(duration * rate))
+        return min(n for n in (left, asked) if n is not None) if (left or asked) else None
 
     def _convert(self, frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
         """To the working format (and the first frame's size, should the stream change it)."""
