@@ -43,3 +43,21 @@ def test_times_read_as_ffmpeg_writes_them(text, seconds):
 def test_a_time_that_is_none_is_refused(text):
     with pytest.raises(typer.BadParameter):
         time_span(text)
+
+
+def test_a_part_far_in_is_read_from_a_keyframe_before_it_and_decodes_as_the_whole_does(tmp_path):
+    """Past PREROLL the input is sought: the part's frames are the whole decode's, bit for bit (x264's
+    keyframes 2 s apart, so the seek lands on one before the part and decodes up to it)."""
+    from stream.video.source import PREROLL, VideoSource
+
+    src = make_clip(tmp_path / "long.mp4", pts_ms=[200 * i for i in range(70)], audio=False,
+                    encoder={"x264-params": "keyint=10:min-keyint=10"})  # fmt: skip
+    start = PREROLL + 2
+    with VideoSource(src) as whole:
+        tick = whole.info.time_base
+        wanted = [(f.pts, f.y) for f in whole if not isinstance(f, av.Packet) and start <= f.pts * tick < start + 1]
+    with VideoSource(src, start=Fraction(start), duration=Fraction(1)) as part:
+        frames = [(f.pts, f.y) for f in part if not isinstance(f, av.Packet)]
+    assert len(frames) == len(wanted) == 5
+    assert [pts for pts, _ in frames] == [pts - start / tick for pts, _ in wanted]  # from the part's start
+    assert all((a == b).all() for (_, a), (_, b) in zip(frames, wanted, strict=True))
