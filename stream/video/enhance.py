@@ -98,7 +98,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
             )
         )
         info = source.info
-        reference = open_reference(options.reference, info.width * options.scale, info.height * options.scale)
+        reference = open_reference(options, info.width * options.scale, info.height * options.scale)
         if reference is not None:
             cleanup.enter_context(reference)
         model = load_model(for_content(options.model, judge_source(source)), console)
@@ -181,11 +181,12 @@ def damage_report(source: VideoSource, dst: str | Path, frames: int) -> str:
     )
 
 
-def open_reference(path: Path | None, width: int, height: int) -> VideoSource | None:
-    """--reference: a video of the output's size, or a one-line error."""
-    if path is None:
+def open_reference(options: EnhanceOptions, width: int, height: int) -> VideoSource | None:
+    """--reference: a video of the output's size (the same part of it, with --start and --duration),
+    or a one-line error."""
+    if (path := options.reference) is None:
         return None
-    reference = VideoSource(path)
+    reference = VideoSource(path, start=options.start, duration=options.duration)
     if (reference.info.width, reference.info.height) != (width, height):
         reference.close()
         raise UserError(f"{path}: is {reference.info.width}x{reference.info.height}, the output is {width}x{height}")

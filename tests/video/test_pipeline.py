@@ -271,6 +271,22 @@ def test_reference_scores_are_those_of_the_decoded_output_and_of_bicubic(tmp_pat
     assert "against the reference" in err
 
 
+def test_a_part_is_scored_against_the_same_part_of_the_reference(tmp_path, strong_weights, capsys):
+    """--start/--duration take the same part of --reference: frame 2 is scored against the reference's frame 2."""
+    src = make_clip(tmp_path / "in.mkv", codec="ffv1", pts_ms=[0, 40, 80, 120], audio=False)
+    ref = make_clip(tmp_path / "ref.mkv", width=128, height=96, codec="ffv1", pts_ms=[0, 40, 80, 120], audio=False)
+    out, log = tmp_path / "out.mkv", tmp_path / "log.jsonl"
+    code, _, err = run_cli([str(src), str(out), "--weights", str(strong_weights), "--reference", str(ref), "--log",
+                            str(log), "--codec", "ffv1", "--start", "0.08", "--duration", "0.08"], capsys)  # fmt: skip
+    assert code == 0, err
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(rows) == 2
+    for row, ref_frame in zip(rows, (2, 3), strict=True):
+        truth = torch.from_numpy(decoded_planes(ref, ref_frame)[2][0]).double()
+        y_out = torch.from_numpy(decoded_planes(out, row["frame"])[2][0]).double()
+        assert row["psnr_ref"] == pytest.approx(psnr(y_out, truth, 2), abs=1e-4)
+
+
 @pytest.mark.parametrize(
     "case, message",
     [
