@@ -68,7 +68,7 @@ def judge(
     codec: str, quantiser: tuple[float, int] | None = None, bits_per_pixel: float | None = None,
     quality: float | None = None,
 ) -> Judged:  # fmt: skip
-    """The content of a stream coded by `codec` (FFmpeg's decoder name), from the best evidence given:
+    """The content of a stream coded by `codec` (FFmpeg's codec name), from the best evidence given:
     `quantiser` is the median quantiser of its opening frames, and how many frames that is; `quality`, a
     JPEG's (jpeg_quality)."""
     if codec in LOSSLESS_CODECS:
@@ -180,7 +180,7 @@ def judge_source(source: VideoSource) -> Judged:
     info, stream = source.info, source.video
     bit_rate = stream.bit_rate or source.container.bit_rate
     per_pixel = bit_rate / (info.width * info.height * float(info.rate)) if bit_rate else None
-    codec = stream.codec_context.name
+    codec = stream.codec_context.codec.canonical_name  # av1, not its decoder's libdav1d
     quality = jpeg_quality(bytes(source.first_packets[0])) if codec == "mjpeg" and source.first_packets else None
     return judge(codec, source_quantiser(source), per_pixel, quality)
 
