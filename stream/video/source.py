@@ -222,14 +222,14 @@ class VideoSource:
         return (self.end is None or time < self.end) and time + (packet.duration or 0) * packet.time_base > self.start
 
     def start_in(self, time_base: Fraction) -> int:
-        """The input's start time in `time_base`. Every timestamp the output gets has it taken off, so
-        the output starts at 0 as `ffmpeg -map 0 -c copy`'s does, each stream as far from the others as
-        it was: a broadcast recording's clock, hours in, would else put hours of nothing before the
-        first frame of an MP4 or Matroska file."""
+        """The output's time 0 (the input's start, or --start after it) in `time_base`. Every timestamp
+        the output gets has it taken off, so the output starts at 0 as `ffmpeg -map 0 -c copy`'s does,
+        each stream as far from the others as it was: a broadcast recording's clock, hours in, would
+        else put hours of nothing before the first frame of an MP4 or Matroska file."""
         return round(self.start / time_base)
 
     def shifted(self, packet: av.Packet) -> av.Packet:
-        """A packet of a carried stream, its timestamps counted from the input's start (start_in)."""
+        """A packet of a carried stream, its timestamps counted from the output's time 0 (start_in)."""
         if self.start and packet.time_base:
             shift = self.start_in(packet.time_base)
             packet.pts = None if packet.pts is None else packet.pts - shift
@@ -372,9 +372,8 @@ class VideoSource:
     def _frames_in_part(self, frames: int, rate: Fraction) -> int | None:
         """About how many frames the part holds, for the progress bar (None: not said)."""
         start, duration = self.part
-        left = frames - round(start * rate) if frames else None
-        asked = None if duration is None else max(1, round(duration * rate))
-        return min(n for n in (left, asked) if n is not None) if (left or asked) else None
+        said = [n for n in (frames and frames - round(start * rate), duration and round(duration * rate)) if n]
+        return max(1, min(said)) if said else None
 
     def _convert(self, frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
         """To the working format (and the first frame's size, should the stream change it)."""
