@@ -423,11 +423,12 @@ class VideoSource:
 
     def restart_at(self, pts: int | None) -> None:
         """Decode the video alone from the keyframe at or before `pts` (None: the start) on (a chunked
-        run's chunk), the errors met counted from there."""
+        run's chunk), the errors met counted from there. bwdif reads the frame before `pts` too: then
+        from the keyframe before that one, so a chunk's first frame is deinterlaced as a whole run's is."""
         if pts is None:
             self.container.seek(0)  # in AV_TIME_BASE: before any stream's first packet
         else:
-            self.container.seek(pts, stream=self.video, backward=True)
+            self.container.seek(pts - (self._deinterlacer is not None), stream=self.video, backward=True)
         self.video.codec_context.flush_buffers()
         if self._deinterlacer is not None:
             self._deinterlacer.reset()

@@ -89,3 +89,19 @@ def test_a_frame_per_field_doubles_the_frames_and_the_rate(interlaced: Path, tmp
     code, _, err = run_cli([str(interlaced), str(tmp_path / "chunked.mkv"), "--deinterlace", "field",
                             "--chunk-seconds", "1"], capsys)  # fmt: skip
     assert code == 1 and err.count("\n") == 1 and "--deinterlace field" in err
+
+
+def test_a_chunk_is_deinterlaced_as_the_whole_run_is(tmp_path: Path) -> None:
+    """A chunk starts at a keyframe; bwdif also reads the frame before it, so the chunk is decoded from
+    the keyframe before that: its first frame comes out as in a whole run (not from its own fields alone)."""
+    path = tmp_path / "gops.mp4"
+    fields = "noise=alls=40:allf=t,tinterlace=interleave_top,setfield=tff"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=50", "-vf", fields,
+                    "-frames:v", "6", "-flags", "+ildct+ilme", "-c:v", "libx264", "-x264-params", "tff=1:keyint=2",
+                    "-bf", "0", "-crf", "10", str(path)], check=True)  # fmt: skip
+    _, whole = decoded(path, "auto")
+    chunk_start = whole[2][0]  # the second GOP's keyframe
+    with VideoSource(path, deinterlace="auto") as source:
+        source.restart_at(chunk_start)
+        first = next(f for f in source if not isinstance(f, av.Packet) and f.pts >= chunk_start)
+    assert first.pts == chunk_start and np.array_equal(first.y, whole[2][1])
