@@ -206,8 +206,10 @@ class VideoSink:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self.frames_written = 0
-        check_opens(self.stream.codec_context)
-        if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):  # one it refuses at its header
+        # The encoder opened in a header written in memory: it fails where the encoder does not open here or
+        # the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
+        if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
+            check_opens(self.stream.codec_context)
             raise UserError(not_held(kind, codec_name))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
 
