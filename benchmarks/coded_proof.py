@@ -31,7 +31,6 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmarks.degraded import short
 from stream.degrade import parse_degradation
 
 DATA = Path("../shared/data")
@@ -143,7 +142,7 @@ def plot(runs: dict[str, Path], out: Path, path: Path) -> None:
             sum(r["gain"] for r in mine if r["degrade"] == d) / sum(r["degrade"] == d for r in mine) for d in specs
         ]
         ax.bar([j + i * width for j in range(len(specs))], means, width, label=name)
-    labels = [short(parse_degradation(d)) for d in specs]
+    labels = [parse_degradation(d).label for d in specs]
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(specs))], labels, rotation=30, ha="right")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(ylabel="gain over bicubic (dB)", title="B1U3 x2 on the clips: the base and its fine-tunes")

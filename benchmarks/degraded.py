@@ -25,7 +25,7 @@ import torch
 from kernels.choice import Content, Loaded, ModelChoice
 from stream.bench.measure import cpu_isa, host_name
 from stream.content import loaded_for
-from stream.degrade import Degradation, parse_degradation
+from stream.degrade import parse_degradation
 from stream.eval.video import Summary, VideoProtocol, coded_quantisers, evaluate_video
 from stream.video.source import VideoSource
 
@@ -96,14 +96,8 @@ def table(paths: list[Path]) -> str:
         for run in runs:
             gains = [r["gain"] for r in run["rows"] if (r["scale"], r["degrade"]) == (scale, spec)]
             cells.append(f"{sum(gains) / len(gains):+.2f} (worst {min(gains):+.2f})" if gains else "-")
-        lines.append(f"| x{scale} {short(parse_degradation(spec))} | " + " | ".join(cells) + " |")
+        lines.append(f"| x{scale} {parse_degradation(spec).label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def short(d: Degradation) -> str:
-    if d.clean:
-        return "lossless"
-    return {"jpeg": f"JPEG q {d.quality}", "mpeg2": f"MPEG-2 q {d.quality}"}.get(d.codec, f"{d.codec} CRF {d.quality}")
 
 
 def main() -> None:

@@ -1,15 +1,17 @@
-"""Where heavily compressed input starts (stream.content.HEAVY_QP), measured on images the clips never were.
+"""Where heavily compressed input starts (stream.content.QUANTISER_SCALES), measured on images the clips never were.
 
     python -m benchmarks.heavy_threshold --out docs/results/degraded/heavy_threshold_B100.json \\
-        [--images ../shared/data/B100] [--crfs 23 26 28 30 33] [--frames 4] [--crop 128] [--shift 2]
+        [--codec x264|mpeg2|mpeg4|vp9] [--levels 23 26 28 30 33] [--sets compressed,heavy] \\
+        [--images ../shared/data/B100] [--frames 4] [--crop 128] [--shift 2]
 
 The clips that score the default table cannot also set the threshold that picks its sets. Here each image
-becomes a short pan (`--frames` crops of its centre, each `--shift` px right and down of the last), so x264
-codes P and B frames as in a download; its LR (FFmpeg's bicubic, x2) is coded at each CRF, and the median
-quantiser of its frames is what the product's judge would read. The sets for compressed and heavily
-compressed input (kernels.pretrained.JUDGED_WEIGHTS, each at its own depth) both restore every frame; the
-table gives, per threshold, the mean gain over bicubic at each CRF with the set that quantiser picks, and
-how many images fall below bicubic.
+becomes a short pan (`--frames` crops of its centre, each `--shift` px right and down of the last), so the
+codec codes P and B frames as in a download; its LR (FFmpeg's bicubic, x2) is coded at each level (x264's
+and VP9's CRF, MPEG-2's and MPEG-4's quantiser), and the median quantiser of its frames (on the codec's own
+scale) is what the product's judge would read. The sets for compressed and heavily compressed input
+(kernels.pretrained.JUDGED_WEIGHTS, each at its own depth) both restore every frame; the table gives, per
+threshold, the mean gain over bicubic at each level with the set that quantiser picks, and how many images
+fall below bicubic. `--sets clean,compressed` sets the other threshold, where clean input ends, alike.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from stream.eval.images import list_images, read_luma
 from stream.eval.protocol import centre_crop, levels, low_res, score_lr
 
 SCALE = 2
-THRESHOLDS = range(22, 40)
+# the thresholds tabled, on each codec's scale (H.264's quantiser, MPEG-2's quantiser_scale, VP9's q index)
+THRESHOLDS = {"x264": range(8, 40), "mpeg2": range(2, 42, 2), "mpeg4": range(2, 42, 2), "vp9": range(8, 256, 8)}
+LEVELS = {
+    "x264": [23, 26, 28, 30, 33], "mpeg2": [2, 4, 6, 8, 10, 12, 16], "mpeg4": [2, 4, 6, 8, 10, 12, 16],
+    "vp9": [20, 30, 35, 40, 45, 50, 56],
+}  # fmt: skip
 
 
 def pan(y: torch.Tensor, frames: int, crop: int, shift: int) -> list[torch.Tensor]:
@@ -38,31 +45,35 @@ def pan(y: torch.Tensor, frames: int, crop: int, shift: int) -> list[torch.Tenso
     return [centre[i * shift : i * shift + crop, i * shift : i * shift + crop] for i in range(frames)]
 
 
-def score_image(path: Path, crfs: list[int], args: argparse.Namespace, restorers: dict) -> list[dict]:
-    """Per CRF: the quantiser read and each set's mean gain over bicubic on the image's pan."""
+def score_image(path: Path, settings: list[int], args: argparse.Namespace, restorers: dict) -> list[dict]:
+    """Per level: the quantiser read and each set's mean gain over bicubic on the image's pan."""
     gts = pan(read_luma(path), args.frames, args.crop, args.shift)
     lrs = [low_res(gt, SCALE, "bicubic") for gt in gts]
     rows = []
-    for crf in crfs:
-        codec = CodecRoundTrip(parse_degradation(f"x264:crf={crf}"), args.crop // SCALE, args.crop // SCALE)
+    for level in settings:
+        spec = f"{args.codec}:{'crf' if args.codec in ('x264', 'vp9') else 'q'}={level}"
+        codec = CodecRoundTrip(parse_degradation(spec), args.crop // SCALE, args.crop // SCALE)
         decoded = [y for lr in lrs for y in codec.push(levels(lr))] + codec.flush()
         coded = [torch.from_numpy(y).to(torch.float64) / 255 for y in decoded]
         gains = {}
         for kind, restore in restorers.items():
             scores = [score_lr(restore, gt, lr, SCALE) for gt, lr in zip(gts, coded, strict=True)]
             gains[kind] = statistics.mean(s.psnr for s in scores) - statistics.mean(s.psnr_bicubic for s in scores)
-        rows.append({"image": path.name, "crf": crf, "quantiser": statistics.median(codec.quantisers)} | gains)
+        rows.append({"image": path.name, "level": level, "quantiser": statistics.median(codec.quantisers)} | gains)
     return rows
 
 
-def by_threshold(rows: list[dict], crfs: list[int]) -> dict[int, dict[int, dict[str, float]]]:
-    """{threshold: {crf: {mean gain, images below bicubic}}} with the heavy set from that quantiser on."""
+def by_threshold(
+    rows: list[dict], settings: list[int], thresholds: range, sets: tuple[str, ...]
+) -> dict[int, dict[int, dict[str, float]]]:
+    """{threshold: {level: {mean gain, images below bicubic}}} with the second of `sets` from that quantiser on."""
     table = {}
-    for t in THRESHOLDS:
+    below, above = sets
+    for t in thresholds:
         table[t] = {}
-        for crf in crfs:
-            gains = [r["heavy"] if r["quantiser"] >= t else r["compressed"] for r in rows if r["crf"] == crf]
-            table[t][crf] = {"gain": statistics.mean(gains), "below": sum(g < 0 for g in gains)}
+        for level in settings:
+            gains = [r[above] if r["quantiser"] >= t else r[below] for r in rows if r["level"] == level]
+            table[t][level] = {"gain": statistics.mean(gains), "below": sum(g < 0 for g in gains)}
     return table
 
 
@@ -70,25 +81,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--images", type=Path, default=Path("../shared/data/B100"))
-    parser.add_argument("--crfs", type=int, nargs="+", default=[23, 26, 28, 30, 33])
+    parser.add_argument("--codec", choices=sorted(THRESHOLDS), default="x264")
+    parser.add_argument("--levels", type=int, nargs="+", help="CRFs (x264, vp9) or quantisers (mpeg2, mpeg4)")
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--shift", type=int, default=2)
     parser.add_argument("--precision", default="bf16")
+    parser.add_argument("--sets", default="compressed,heavy", help="the judged sets either side of the threshold")
     args = parser.parse_args()
-    loaded = {k: ModelChoice(content=k, precision=args.precision).load() for k in ("compressed", "heavy")}
+    args.levels = args.levels or LEVELS[args.codec]
+    sets = tuple(args.sets.split(","))
+    if len(sets) != 2:
+        parser.error("--sets: two judged sets, the finer first (clean,compressed or compressed,heavy)")
+    judged = f"{args.codec} on {args.images.name}"  # the set an input judged so gets (JUDGED_WEIGHTS)
+    loaded = {k: ModelChoice(content=k, precision=args.precision, evidence=judged).load() for k in sets}
     for model in loaded.values():
         print(model.ran, flush=True)
     restorers = {k: m.restorer for k, m in loaded.items()}
     rows = []
     for path in list_images(args.images):
-        rows += score_image(path, args.crfs, args, restorers)
-        print(json.dumps(rows[-len(args.crfs) :]), flush=True)
-    table = by_threshold(rows, args.crfs)
-    for t, per_crf in table.items():
-        print(f"from {t}: " + "  ".join(f"CRF {c} {v['gain']:+.3f} ({v['below']} below)" for c, v in per_crf.items()))
+        rows += score_image(path, args.levels, args, restorers)
+        print(json.dumps(rows[-len(args.levels) :]), flush=True)
+    table = by_threshold(rows, args.levels, THRESHOLDS[args.codec], sets)
+    for t, per_level in table.items():
+        print(f"from {t}: " + "  ".join(f"{k} {v['gain']:+.3f} ({v['below']} below)" for k, v in per_level.items()))
     record = {
-        "sets": {k: m.ran.model for k, m in loaded.items()}, "images": str(args.images), "frames": args.frames,
+        "sets": {k: m.ran.model for k, m in loaded.items()}, "codec": args.codec, "images": str(args.images),
+        "frames": args.frames,
         "crop": args.crop, "shift": args.shift, "host": host_name(torch.device("cpu")), "isa": cpu_isa(),
         "torch": torch.__version__, "date": date.today().isoformat(), "by_threshold": table, "rows": rows,
     }  # fmt: skip

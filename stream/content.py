@@ -7,8 +7,9 @@ whose scaler is unknown: the clean set scores best only on the papers' MATLAB-bi
 (docs/QUALITY.md). kernels.pretrained.JUDGED_WEIGHTS says which set each judgement runs; the
 judgement is said in the header. Which an input is, is read from what the stream says of its coding,
 the surest evidence first: a lossless codec; the quantiser the decoder exports for the opening
-frames (H.264: 0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its bit
-rate; else a lossy codec is taken for what it usually is, compressed.
+frames (H.264, the MPEG family, VP9, each on its own scale: H.264's 0 is lossless, x264's CRF 23 codes
+at about 20-30); the bits per pixel of its bit rate; else a lossy codec is taken for what it usually is,
+compressed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import statistics
 import struct
 from contextlib import suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,49 @@ NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothi
 # set for compressed input keeps CRF 23's busy content (+0.18 dB there against 27, the CRF-based first
 # guess), and the heavy set still takes what it serves better (CRF 28-33 within 0.02 dB of 27)
 HEAVY_QP = 33
+# The MPEG family's quantiser_scale from which input is heavily compressed (QuantiserScale): on B100 pans coded
+# by FFmpeg's MPEG-2 the set for compressed input leads at 12 (+0.11 dB), the heavy set from 16 (+0.03, +0.11 at 20)
+MPEG_HEAVY = 16
+# VP9's q index at or below which input is clean: ~51 dB on the clips' LR, as H.264's 10; and from which it is
+# heavily compressed: on B100 pans coded by libvpx the set for compressed input leads up to 196 (CRF 50, +0.16 dB),
+# the two tie at 220, the heavy set leads from 236 (+0.08 dB, +0.13 at 252)
+VP9_NEAR_LOSSLESS, VP9_HEAVY = 20, 228
+
+
+@dataclass(frozen=True)
+class QuantiserScale:
+    """How coarsely a codec's frames were coded, as its decoder exports it (`export_side_data=venc_params`):
+    the quantiser on the codec's own scale, and where on it coding leaves nothing visible (clean input, PSNR
+    about 50 dB) and where heavily compressed input starts."""
+
+    name: str  # what the header calls it
+    near_lossless: float  # at or below: clean
+    heavy: float  # from here: heavy
+
+    def content(self, quantiser: float) -> str:
+        """The content a stream coded at this (median) quantiser is: clean, compressed or heavily compressed."""
+        if quantiser <= self.near_lossless:
+            return "clean"
+        return "heavy" if quantiser >= self.heavy else "compressed"
+
+
+# By codec (FFmpeg's name): those whose decoders export their quantisers. The thresholds beside H.264's are
+# measured as its were, on B100 pans (benchmarks.heavy_threshold; docs/QUALITY.md, "MPEG and VP9 by their
+# quantisers"). The MPEG family's (MPEG-1 and -2 of VCDs, DVDs and broadcasts; MPEG-4 Part 2 of XviD and DivX
+# AVIs; H.263, FLV's Sorenson, the MS-MPEG-4s and WMV 7/8 of old web video) is its macroblocks' quantiser_scale:
+# 2-62 (twice MPEG-1's and MPEG-4's q), or 1-112 on the non-linear scale some DVD encoders use: the step its
+# 8x8 blocks were quantised with, either way. VP9's is its frames' base q index (0-255, 0 lossless; libvpx's
+# CRF N aims at about 4 N, its hidden alt-ref frames finer).
+MPEG_FAMILY = QuantiserScale("quantiser scale", 2, MPEG_HEAVY)  # 2 (q 1): ~51 dB on the clips, as H.264's 10
+QUANTISER_SCALES = {
+    "h264": QuantiserScale("quantiser", NEAR_LOSSLESS_QP, HEAVY_QP),
+    "vp9": QuantiserScale("q index", VP9_NEAR_LOSSLESS, VP9_HEAVY),
+    **dict.fromkeys(
+        ("mpeg1video", "mpeg2video", "mpeg4", "h263", "flv1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2"), MPEG_FAMILY
+    ),
+}
+
+
 # JPEG's quality (libjpeg's 1-100 scale, as read from its luminance table) below which input runs the heavy set:
 # measured on Set14 (x2 LR coded by libjpeg; docs/QUALITY.md, "JPEG by its quality"): the heavy set gains more
 # up to quality 75 (+0.06 dB there, +0.30 at 50), the set for compressed input from 80 (+0.05, +0.39 at 90)
@@ -60,7 +104,7 @@ _ANNEX_K_LUMA = (
     113, 121, 112, 100, 120, 92, 101, 103, 99,
 )
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
-_H264_PARAMS = 1  # AVVideoEncParamsType AV_VIDEO_ENC_PARAMS_H264: qp on H.264's 0..51 scale
+_PARAMS_TYPES = (0, 1, 2)  # AVVideoEncParamsType: VP9's, H.264's, MPEG-2's (the whole MPEG family's)
 Judged = tuple[str, str]  # ("clean" | "compressed" | "heavy", the evidence in words)
 
 
@@ -77,33 +121,29 @@ def judge(
         if codec != "mjpeg" or quality is None:
             return "compressed", LOSSY_STILL_CODECS[codec]
         return ("heavy" if quality < JPEG_HEAVY_QUALITY else "compressed"), f"JPEG quality {quality:.0f}"
-    if quantiser is not None:
+    if quantiser is not None and codec in QUANTISER_SCALES:
         median, over = quantiser[0], f" over its first {quantiser[1]} frames" if quantiser[1] > 1 else ""
-        return quantiser_content(median), f"{codec}, quantiser {median:.0f}{over}"
+        scale = QUANTISER_SCALES[codec]
+        return scale.content(median), f"{codec}, {scale.name} {median:.0f}{over}"
     if bits_per_pixel is not None:
         kind = "clean" if bits_per_pixel >= NEAR_LOSSLESS_BPP else "compressed"
         return kind, f"{codec}, {bits_per_pixel:.2f} bits per pixel"
     return "compressed", f"{codec}, a lossy codec"
 
 
-def quantiser_content(quantiser: float) -> str:
-    """The content H.264 coded at this (mean) quantiser is: clean, compressed or heavily compressed."""
-    if quantiser <= NEAR_LOSSLESS_QP:
-        return "clean"
-    return "heavy" if quantiser >= HEAVY_QP else "compressed"
-
-
 def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet]) -> tuple[float, int] | None:
-    """The median of the mean H.264 quantisers of the frames `packets` code (-> it, how many frames),
-    decoded again by a one-thread decoder that exports them: a frame-threaded decoder hands frames over
-    with their quantisers half written (a clip read 2.8, 9.7 and 22.6 in three runs). None for other
-    codecs, or where no frame decodes."""
-    if decoder.name != "h264":
+    """The median of the mean quantisers of the frames `packets` code (-> it, how many frames), decoded
+    again by a one-thread decoder that exports them: a frame-threaded decoder hands frames over with their
+    quantisers half written (a clip read 2.8, 9.7 and 22.6 in three runs). None for codecs without a
+    QuantiserScale, or where no frame decodes."""
+    codec = decoder.codec.canonical_name  # vp9 also where libvpx decodes it: FFmpeg's own decoder exports
+    if codec not in QUANTISER_SCALES:
         return None
     import av
 
-    probe = av.CodecContext.create("h264", "r")
+    probe = av.CodecContext.create(codec, "r")
     probe.extradata, probe.thread_type = decoder.extradata, "NONE"
+    probe.width, probe.height = decoder.width, decoder.height  # WMV's and MS-MPEG-4's come from the container
     probe.options = {"export_side_data": "venc_params"}
     quantisers: list[float] = []
     # Damage (demuxed or decoded) is the main reader's to count and report: what libav logs of it here is
@@ -146,20 +186,20 @@ def _luma_table(data: bytes) -> list[int] | None:
 
 
 def frame_quantiser(frame: av.VideoFrame) -> float | None:
-    """The mean H.264 quantiser of a frame's blocks, where the decoder exported it
-    (`export_side_data=venc_params`); None where it did not."""
+    """The mean quantiser of a frame's blocks (VP9: the frame's), on its codec's scale (QuantiserScale),
+    where the decoder exported it (`export_side_data=venc_params`); None where it did not."""
     data = next((bytes(d) for d in frame.side_data if d.type.name == "VIDEO_ENC_PARAMS"), b"")
     if len(data) < 32:
         return None
     blocks, offset, size, kind, qp = struct.unpack_from("<I4xQQii", data)  # AVVideoEncParams' head
-    if kind != _H264_PARAMS:
+    if kind not in _PARAMS_TYPES:
         return None
     deltas = [struct.unpack_from("<i", data, offset + i * size + 16)[0] for i in range(blocks)]  # AVVideoBlockParams
     return qp + sum(deltas) / blocks if blocks else float(qp)
 
 
 def source_quantiser(source: VideoSource) -> tuple[float, int] | None:
-    """How coarsely an opened video was coded, where its codec says (H.264): the median quantiser of
+    """How coarsely an opened video was coded, where its codec says (QUANTISER_SCALES): the median quantiser of
     its opening frames (a file's first OPENING_FRAMES, read again from its start; for a pipe, those read
     before its first frame came out).
     The first frame alone misleads: an intra frame is coded finer than the frames that follow, and a
@@ -200,25 +240,30 @@ def judge_picture(path: Path) -> Judged:
 
 def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | None = None) -> Judged | None:
     """What the product would judge LR made by `kernel` and coded so (evaluation scores the weights a
-    user would get): clean LR as a lossless file; x264's LR by the median `quantiser` of its frames where
-    it was read (stream.eval.video.coded_quantisers), as the product reads a file's, else by its CRF
-    (x264 codes at its CRF only on average: the clips' 4 frames at CRF 23 read 19 to 32). None for the
-    papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge. Heavily compressed only
-    by x264 or JPEG: the product reads H.264's quantiser and JPEG's quality alone, and x265's CRF is another
+    user would get): clean LR as a lossless file; coded LR by the median `quantiser` of its frames where it
+    was read (stream.eval.video.coded_quantisers), as the product reads a file's, else by what the spec
+    asked (x264 and libvpx code at their CRF only on average: the clips' 4 frames at x264 CRF 23 read 19
+    to 32). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge.
+    Never heavily compressed by x265: the product reads no quantiser of HEVC, and x265's CRF is another
     scale (at CRF 28 the coded set gains +1.01 dB at 17 units, +0.84 at 3; docs/QUALITY.md)."""
     if degradation.clean:
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
     if degradation.codec == "jpeg":  # its q is libjpeg's quality, which the product reads of a JPEG's tables
         return judge("mjpeg", quality=float(degradation.quality or 0))
-    if degradation.codec == "mpeg2":  # the product reads no quantiser of it: a lossy codec
-        return "compressed", f"MPEG-2 q {degradation.quality}"
-    quality = float(degradation.quality or 0)
-    if degradation.codec == "x264" and quantiser is not None:
-        return quantiser_content(quantiser), f"x264 CRF {quality:.0f}, quantiser {quantiser:.0f}"
-    kind = quantiser_content(quality)
-    if kind == "heavy" and degradation.codec != "x264":
-        kind = "compressed"
-    return kind, f"{degradation.codec} CRF {quality:.0f}"
+    level, named = int(degradation.quality or 0), degradation.label
+    scale = QUANTISER_SCALES.get(degradation.decoder or "")
+    if scale is not None and quantiser is not None:
+        return scale.content(quantiser), f"{named}, {scale.name} {quantiser:.0f}"
+    if scale is None:  # x265
+        kind = QUANTISER_SCALES["h264"].content(level)
+        return ("compressed" if kind == "heavy" else kind), named
+    asked = {"mpeg2": 2 * level, "mpeg4": 2 * level, "vp9": libvpx_q_index(level)}.get(degradation.codec, level)
+    return scale.content(asked), named
+
+
+def libvpx_q_index(crf: int) -> int:
+    """The q index libvpx's VP9 aims its frames at for a CRF (its quantizer_to_qindex table)."""
+    return (*range(0, 248, 4), 249, 255)[crf]
 
 
 def for_content(choice: ModelChoice, judged: Judged) -> ModelChoice:

@@ -4,7 +4,8 @@ Evaluation and training-data generation both degrade through here, so a model is
 degradation it was trained on. Downscaling is MATLAB's bicubic (the SR papers' protocol) or one of
 FFmpeg's swscale kernels, as `ffmpeg -vf scale=W:H:flags=K` applies them (bit-exact: the same
 library through PyAV). The codec step runs the real encoders (libx264, libx265, FFmpeg's MPEG-2,
-libjpeg) and decoders, since their artefacts (blocking, ringing, P/B-frame drift) are what real video carries.
+libvpx's VP9, libjpeg) and decoders, since their artefacts (blocking, ringing, P/B-frame drift) are
+what real video carries.
 PyAV is imported where a codec or FFmpeg's scaler runs: the specs alone (and MATLAB's kernel)
 need none, so training, which reads coded data made elsewhere, runs where PyAV is missing.
 """
@@ -40,10 +41,17 @@ def need_av() -> ModuleType:
 
 DOWNSCALE_KERNELS = ("matlab", "bicubic", "bilinear", "area", "lanczos")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
-# ours -> (PyAV encoder, decoder); MPEG-2 is the DVD's and broadcast's: 8x8 blocks, no deblocking filter
-_CODECS = {"x264": ("libx264", "h264"), "x265": ("libx265", "hevc"), "mpeg2": ("mpeg2video", "mpeg2video")}
+# ours -> (PyAV encoder, decoder); MPEG-2 is the DVD's and broadcast's, MPEG-4 Part 2 the XviD and DivX AVI's
+# (FFmpeg's encoder: the same 8x8 blocks, neither has a deblocking filter); VP9 is what YouTube serves most
+# (WebM and MP4), coded by libvpx as `ffmpeg -c:v libvpx-vp9 -crf N -b:v 0` does
+_CODECS = {
+    "x264": ("libx264", "h264"), "x265": ("libx265", "hevc"), "mpeg2": ("mpeg2video", "mpeg2video"),
+    "mpeg4": ("mpeg4", "mpeg4"), "vp9": ("libvpx-vp9", "vp9"),
+}  # fmt: skip
+_FIXED_QUANTISER = ("mpeg2", "mpeg4")  # coded at a fixed quantiser q, 1..31 (no CRF)
 _CRF_CODECS = ("x264", "x265")
 DVD_GOP, DVD_B_FRAMES = 12, 2  # MPEG-2 as a PAL DVD codes it: IBBP... in groups of 12
+AVI_GOP, AVI_B_FRAMES = 250, 2  # MPEG-4 Part 2 as XviD codes it by default: 2 B-frames, a keyframe at most 10 s apart
 # x265 4.2 (in PyAV 18's wheels) writes past a buffer in its lookahead's cuTree on frames 48 px wide
 # or less (valgrind: 34, 40, 48 do, 50 and up do not); the heap corruption aborts the process later.
 # At 64 px wide (one CTU) it codes the same frames otherwise from run to run, as if it read memory it
@@ -57,12 +65,17 @@ _X265_MIN_SIDE = 80
 _X264_ASM = (
     {"x264-params": "asm=AVX2"} if torch.backends.cpu.get_cpu_capability().startswith(("AVX2", "AVX512")) else {}
 )
-# encoder -> options beside CRF and preset: x265 would print its log to stderr and size its threads by the cores
-_ENCODER_OPTIONS = {"libx264": _X264_ASM, "libx265": {"x265-params": "log-level=none:pools=1:frame-threads=1"}}
+# encoder -> options beside CRF and preset: x265 would print its log to stderr and size its threads by the cores;
+# libvpx codes at constant quality where the bit rate is 0, at its "good" deadline and speed 4 (of 0-8)
+_ENCODER_OPTIONS = {
+    "libx264": _X264_ASM, "libx265": {"x265-params": "log-level=none:pools=1:frame-threads=1"},
+    "libvpx-vp9": {"b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "0"},
+}  # fmt: skip
 _USAGE = {
     "clean": "clean takes no options",
     "jpeg": "jpeg takes q=1..100; e.g. jpeg:q=40",
-    "mpeg2": "mpeg2 takes q=1..31, the quantiser (and intra); e.g. mpeg2:q=8",
+    **{c: f"{c} takes q=1..31, the quantiser (and intra); e.g. {c}:q=8" for c in _FIXED_QUANTISER},
+    "vp9": "vp9 takes crf=0..63 (and intra); e.g. vp9:crf=40",
     **{c: f"{c} takes crf=0..51 (and preset=, intra); e.g. {c}:crf=23" for c in _CRF_CODECS},
 }
 
@@ -71,8 +84,8 @@ _USAGE = {
 class Degradation:
     """A codec round trip of LR luma: what `--degrade SPEC` asks for."""
 
-    codec: str  # "clean" | "x264" | "x265" | "mpeg2" | "jpeg"
-    quality: int | None  # CRF for x264/x265 (0..51), MPEG-2's quantiser (1..31), JPEG quality q (1..100)
+    codec: str  # "clean" | "x264" | "x265" | "mpeg2" | "mpeg4" | "vp9" | "jpeg"
+    quality: int | None  # CRF: x264/x265 0..51, VP9 0..63; quantiser: MPEG-2/MPEG-4 1..31; JPEG's q 1..100
     preset: str | None  # x264/x265 preset; None for the others
     intra: bool = False  # video codecs: every frame a keyframe; else inter-coded (P/B frames)
 
@@ -83,13 +96,28 @@ class Degradation:
             return "clean"
         if self.codec == "jpeg":
             return f"jpeg:q={self.quality}"
-        if self.codec == "mpeg2":
-            return f"mpeg2:q={self.quality}" + (":intra" if self.intra else "")
+        if self.codec in _FIXED_QUANTISER:
+            return f"{self.codec}:q={self.quality}" + (":intra" if self.intra else "")
+        if self.codec == "vp9":
+            return f"vp9:crf={self.quality}" + (":intra" if self.intra else "")
         return f"{self.codec}:crf={self.quality}:preset={self.preset}" + (":intra" if self.intra else "")
 
     @property
     def clean(self) -> bool:
         return self.codec == "clean"
+
+    @property
+    def label(self) -> str:
+        """How tables and headers name it: "lossless", "x264 CRF 23", "MPEG-2 q 8", "VP9 CRF 40", "JPEG q 40"."""
+        if self.clean:
+            return "lossless"
+        named = {"jpeg": "JPEG q", "mpeg2": "MPEG-2 q", "mpeg4": "MPEG-4 q", "vp9": "VP9 CRF"}
+        return f"{named.get(self.codec, f'{self.codec} CRF')} {self.quality}"
+
+    @property
+    def decoder(self) -> str | None:
+        """FFmpeg's decoder of the video codec (h264, hevc, mpeg2video, mpeg4, vp9); None for clean and JPEG."""
+        return _CODECS[self.codec][1] if self.codec in _CODECS else None
 
 
 CLEAN = Degradation("clean", None, None)
@@ -99,14 +127,19 @@ def parse_degradation(text: str) -> Degradation:
     """`--degrade SPEC` -> Degradation; a bad spec is a one-line UserError saying what is accepted."""
     codec, *fields = text.split(":")
     if codec not in _USAGE:
-        raise UserError(f"--degrade {text!r}: unknown codec; use clean, x264:crf=N, x265:crf=N, mpeg2:q=N or jpeg:q=N")
+        raise UserError(
+            f"--degrade {text!r}: unknown codec; use clean, x264:crf=N, x265:crf=N, mpeg2:q=N, mpeg4:q=N, vp9:crf=N "
+            "or jpeg:q=N"
+        )
     options = _options(text, codec, fields)
     if codec == "clean":
         return Degradation("clean", None, None)
     if codec == "jpeg":
         return Degradation("jpeg", _level(text, codec, options, "q", 1, 100), None)
-    if codec == "mpeg2":
-        return Degradation("mpeg2", _level(text, codec, options, "q", 1, 31), None, intra="intra" in options)
+    if codec in _FIXED_QUANTISER:
+        return Degradation(codec, _level(text, codec, options, "q", 1, 31), None, intra="intra" in options)
+    if codec == "vp9":
+        return Degradation("vp9", _level(text, codec, options, "crf", 0, 63), None, intra="intra" in options)
     preset = options.get("preset", "medium")
     if preset not in PRESETS:
         raise UserError(f"--degrade {text!r}: preset is one of {', '.join(PRESETS)}")
@@ -115,7 +148,9 @@ def parse_degradation(text: str) -> Degradation:
 
 def _options(text: str, codec: str, fields: list[str]) -> dict[str, str]:
     """`key=value` and bare-flag fields as a dict, each key one the codec takes, none twice."""
-    allowed = {"clean": set(), "jpeg": {"q"}, "mpeg2": {"q", "intra"}}.get(codec, {"crf", "preset", "intra"})
+    allowed = {"clean": set(), "jpeg": {"q"}, "mpeg2": {"q", "intra"}, "mpeg4": {"q", "intra"}}.get(
+        codec, {"crf", "intra"} if codec == "vp9" else {"crf", "preset", "intra"}
+    )
     options: dict[str, str] = {}
     for field in fields:
         key, eq, value = field.partition("=")
@@ -156,8 +191,9 @@ class CodecRoundTrip:
     Video codecs code 4:2:0 with neutral chroma, so the luma's artefacts are the codec's own; odd
     sizes (and x265's narrow ones) are edge-padded for the encoder and cropped back. `keyframes`
     counts the keyframe packets, the evidence that inter (P/B) or all-intra coding really ran;
-    `quantisers` holds H.264's mean quantiser of each decoded frame, what the product judges a file by
-    (stream.content: x264 codes at its CRF only on average)."""
+    `quantisers` holds the mean quantiser of each decoded frame where the decoder exports it (H.264,
+    MPEG-2, VP9: each on its own scale), what the product judges a file by (stream.content: x264 and libvpx
+    code at their CRF only on average)."""
 
     def __init__(self, degradation: Degradation, width: int, height: int, rate: Fraction = Fraction(25)) -> None:
         self.degradation, self.width, self.height = degradation, width, height
@@ -167,9 +203,9 @@ class CodecRoundTrip:
             least = _X265_MIN_SIDE if degradation.codec == "x265" else 0
             self._coded = (max(height + height % 2, least), max(width + width % 2, least))
             self._encoder = _open_encoder(degradation, self._coded[1], self._coded[0], rate)
-            self._decoder = need_av().CodecContext.create(_CODECS[degradation.codec][1], "r")
-            if degradation.codec == "x264":  # one thread: frame threads hand frames over half-exported
-                self._decoder.options, self._decoder.thread_type = {"export_side_data": "venc_params"}, "NONE"
+            self._decoder = need_av().CodecContext.create(degradation.decoder, "r")
+            # one thread: frame threads hand frames over with their quantisers half exported
+            self._decoder.options, self._decoder.thread_type = {"export_side_data": "venc_params"}, "NONE"
 
     def push(self, y: np.ndarray) -> list[np.ndarray]:
         """One H x W uint8 frame in; the decoded frames ready so far out."""
@@ -209,8 +245,9 @@ def round_trip(frames: list[np.ndarray], degradation: Degradation) -> list[np.nd
 
 
 def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fraction) -> av.VideoCodecContext:
-    """libx264/libx265 at the asked CRF and preset, MPEG-2 at the asked quantiser in a DVD's GOP, tagged
-    studio range; all-intra is a GOP of one frame, else the encoder's default GOP, B-frames included.
+    """libx264/libx265 at the asked CRF and preset, libvpx's VP9 at the asked CRF, MPEG-2 and MPEG-4 at the
+    asked quantiser in a DVD's and an XviD AVI's GOP, tagged studio range; all-intra is a GOP of one frame,
+    else the encoder's default GOP, B-frames (VP9: hidden alt-ref frames) included.
     One thread: x264 cuts a frame into as many slices as it has threads and x265 sizes its frame threads
     by the cores, so the same LR would code differently on another machine (a training set made again
     elsewhere must be the same set). x265 would print its log to stderr."""
@@ -218,18 +255,20 @@ def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fract
     from av.video.reformatter import ColorRange
 
     name = _CODECS[degradation.codec][0]
-    options = {"crf": str(degradation.quality), "preset": str(degradation.preset)} if degradation.preset else {}
+    options = {} if degradation.codec in _FIXED_QUANTISER else {"crf": str(degradation.quality)}
+    options |= {"preset": degradation.preset} if degradation.preset else {}
     try:
         encoder = av.CodecContext.create(name, "w")
         encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
         encoder.time_base, encoder.framerate = 1 / rate, rate
         encoder.color_range = ColorRange.MPEG
         encoder.thread_count, encoder.thread_type = 1, "NONE"
-        if degradation.codec == "mpeg2":  # a fixed quantiser: MPEG-2 has no CRF
+        if degradation.codec in _FIXED_QUANTISER:  # no CRF
             encoder.qmin = encoder.qmax = int(degradation.quality or 1)
             # MPEG-2 takes only its standard frame rates; at a fixed quantiser the rate changes nothing
             encoder.time_base, encoder.framerate = Fraction(1, 25), Fraction(25)
-            encoder.gop_size, encoder.max_b_frames = (1, 0) if degradation.intra else (DVD_GOP, DVD_B_FRAMES)
+            gop = (DVD_GOP, DVD_B_FRAMES) if degradation.codec == "mpeg2" else (AVI_GOP, AVI_B_FRAMES)
+            encoder.gop_size, encoder.max_b_frames = (1, 0) if degradation.intra else gop
         elif degradation.intra:
             encoder.gop_size = 1
         encoder.options = options | _ENCODER_OPTIONS.get(name, {})

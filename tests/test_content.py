@@ -20,12 +20,16 @@ from stream.apps.capture import coding
 from stream.content import (
     HEAVY_QP,
     JPEG_HEAVY_QUALITY,
+    MPEG_HEAVY,
+    VP9_HEAVY,
+    VP9_NEAR_LOSSLESS,
     for_content,
     jpeg_quality,
     judge,
     judge_degradation,
     judge_picture,
     judge_source,
+    libvpx_q_index,
     loaded_for,
     opening_quantiser,
     source_quantiser,
@@ -62,6 +66,41 @@ def test_a_stream_is_judged_by_its_coding(clips, clip, content, evidence):
     assert judged[0] == content and judged[1].startswith(evidence), judged
 
 
+def coded_clip(path: Path, codec: str, options: dict[str, str], quantiser: int = 0) -> Path:
+    """Six frames of a moving texture coded by `codec` (MPEG at a fixed `quantiser`, its q)."""
+    texture = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(codec, rate=25, options=options)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        if quantiser:
+            video.codec_context.qmin = video.codec_context.qmax = quantiser
+        for i in range(6):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.roll(texture, 2 * i, axis=1), format="rgb24")))
+        out.mux(video.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, codec, options, quantiser, content, evidence",
+    [("q1.mpg", "mpeg2video", {}, 1, "clean", "mpeg2video, quantiser scale 2 over"),
+     ("q4.mpg", "mpeg2video", {}, 4, "compressed", "mpeg2video, quantiser scale 8 over"),
+     ("heavy.mpg", "mpeg1video", {}, MPEG_HEAVY // 2, "heavy", f"mpeg1video, quantiser scale {MPEG_HEAVY} over"),
+     ("xvid.avi", "mpeg4", {}, MPEG_HEAVY // 2, "heavy", f"mpeg4, quantiser scale {MPEG_HEAVY} over"),
+     ("old.wmv", "wmv2", {}, 3, "compressed", "wmv2, quantiser scale 6 over"),
+     ("lossless.webm", "libvpx-vp9", {"lossless": "1"}, 0, "clean", "vp9, q index 0 over"),
+     ("crf25.webm", "libvpx-vp9", {"crf": "25", "b": "0"}, 0, "compressed", "vp9, q index "),
+     ("crf63.mkv", "libvpx-vp9", {"crf": "63", "b": "0"}, 0, "heavy", "vp9, q index 2")],
+)  # fmt: skip
+def test_mpeg_and_vp9_files_are_judged_by_their_quantisers(
+    tmp_path, name, codec, options, quantiser, content, evidence
+):
+    """DVDs, VCDs and broadcasts (MPEG-2, MPEG-1), XviD AVIs (MPEG-4 Part 2), old web video (WMV) and YouTube's
+    VP9 export their quantisers as H.264 does: each is judged on its own scale, whatever its bit rate says."""
+    with VideoSource(coded_clip(tmp_path / name, codec, options, quantiser)) as source:
+        judged = judge_source(source)
+    assert judged[0] == content and judged[1].startswith(evidence), judged
+
+
 def test_the_quantiser_read_is_the_coders(clips):
     with VideoSource(clips["x264_qp0"]) as lossless, VideoSource(clips["x264_crf35"]) as coarse:
         lossless_qp, coarse_qp = source_quantiser(lossless), source_quantiser(coarse)
@@ -74,11 +113,17 @@ def test_the_quantiser_read_is_the_coders(clips):
      (("h264", (HEAVY_QP - 0.1, 9)), "compressed"), (("h264", (HEAVY_QP, 9)), "heavy"),
      (("hevc",), "compressed"), (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"),
      (("mjpeg", None, 4.0), "compressed"), (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY), "compressed"),
-     (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY - 0.1), "heavy"), (("webp", None, None, 10.0), "compressed")],
+     (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY - 0.1), "heavy"), (("webp", None, None, 10.0), "compressed"),
+     (("mpeg2video", (2.0, 9), 4.0), "clean"), (("mpeg2video", (MPEG_HEAVY - 1, 9), 0.1), "compressed"),
+     (("mpeg1video", (MPEG_HEAVY, 9)), "heavy"), (("vp9", (VP9_NEAR_LOSSLESS, 9), 0.1), "clean"),
+     (("vp9", (VP9_NEAR_LOSSLESS + 1, 9), 4.0), "compressed"), (("vp9", (VP9_HEAVY - 1, 9)), "compressed"),
+     (("vp9", (VP9_HEAVY, 9)), "heavy"),
+     (("hevc", (40.0, 9)), "compressed")],
 )  # fmt: skip
 def test_the_rule(args, content):
-    """Lossless codecs are clean; a quantiser decides before bits per pixel, from HEAVY_QP heavily
-    compressed; a lossy codec with no evidence is compressed; JPEG by its quality however many bits it
+    """Lossless codecs are clean; a quantiser decides before bits per pixel, on its codec's scale (H.264's
+    from HEAVY_QP heavily compressed, the MPEG family's from MPEG_HEAVY, VP9's from VP9_HEAVY), and only where the
+    codec has a scale; a lossy codec with no evidence is compressed; JPEG by its quality however many bits it
     spends, below JPEG_HEAVY_QUALITY heavily compressed."""
     assert judge(*args)[0] == content
 
@@ -86,11 +131,16 @@ def test_the_rule(args, content):
 @pytest.mark.parametrize(
     "spec, content",
     [("x264:crf=23", "compressed"), ("x264:crf=33", "heavy"), ("x265:crf=33", "compressed"), ("x265:crf=8", "clean"),
-     ("jpeg:q=20", "heavy"), ("jpeg:q=90", "compressed")],
+     ("jpeg:q=20", "heavy"), ("jpeg:q=90", "compressed"), ("mpeg2:q=1", "clean"), ("mpeg2:q=4", "compressed"),
+     (f"mpeg2:q={MPEG_HEAVY // 2}", "heavy"), (f"mpeg4:q={MPEG_HEAVY // 2 - 1}", "compressed"),
+     ("vp9:crf=5", "clean"), ("vp9:crf=30", "compressed"),
+     ("vp9:crf=50", "compressed"), ("vp9:crf=63", "heavy")],
 )  # fmt: skip
 def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, content):
-    """x264's CRF stands in for H.264's quantiser; HEVC's the product does not read, so x265 LR is
-    never heavily compressed (and on another scale: CRF 28 by x265 wants the default depth)."""
+    """Where no quantiser was read, what the spec asked stands in for it: x264's CRF for H.264's
+    quantiser, MPEG-2's q for its quantiser_scale (twice it), VP9's CRF for the q index libvpx aims at;
+    HEVC's the product does not read, so x265 LR is never heavily compressed (and on another scale: CRF
+    28 by x265 wants the default depth)."""
     judged = judge_degradation(parse_degradation(spec), "bicubic")
     assert judged is not None and judged[0] == content
 
@@ -102,15 +152,27 @@ def test_x264_lr_is_judged_by_its_quantiser_where_read():
     assert judge_degradation(crf35, "bicubic", 20.0) == ("compressed", "x264 CRF 35, quantiser 20")
     assert judge_degradation(parse_degradation("x264:crf=18"), "bicubic", 36.0)[0] == "heavy"
     assert judge_degradation(crf35, "bicubic") == ("heavy", "x264 CRF 35")
+    mpeg2, vp9 = parse_degradation("mpeg2:q=2"), parse_degradation("vp9:crf=30")
+    assert judge_degradation(mpeg2, "bicubic", MPEG_HEAVY) == ("heavy", f"MPEG-2 q 2, quantiser scale {MPEG_HEAVY}")
+    assert judge_degradation(vp9, "bicubic", 10.0)[0] == "clean"
+    assert judge_degradation(vp9, "bicubic", 90.0) == ("compressed", "VP9 CRF 30, q index 90")
+
+
+def test_libvpx_q_index_is_its_table():
+    """libvpx's quantizer_to_qindex: 4 a step, its last two 249 and 255."""
+    assert [libvpx_q_index(c) for c in (0, 1, 10, 61, 62, 63)] == [0, 4, 40, 244, 249, 255]
 
 
 def test_evaluation_restores_coded_lr_with_the_set_its_quantiser_picks():
-    """eval-video and benchmarks.degraded read each x264 spec's coded LR first (a pass of its own) and
-    load the set the product would run on a file coded so."""
-    crf18, crf35, jpeg = map(parse_degradation, ("x264:crf=18", "x264:crf=35", "jpeg:q=90"))
-    protocol = VideoProtocol(2, (crf18, crf35, jpeg), "bicubic", 32)
+    """eval-video and benchmarks.degraded read the coded LR of each spec whose codec the product reads
+    (x264, MPEG-2, VP9) first (a pass of its own) and load the set the product would run on a file coded so."""
+    crf18, crf35, jpeg, x265, mpeg2, vp9 = map(
+        parse_degradation, ("x264:crf=18", "x264:crf=35", "jpeg:q=90", "x265:crf=28", "mpeg2:q=6", "vp9:crf=40")
+    )
+    protocol = VideoProtocol(2, (crf18, crf35, jpeg, x265, mpeg2, vp9), "bicubic", 32)
     quantisers = coded_quantisers(Path("samples/sample.mp4"), protocol, 2)
-    assert set(quantisers) == {crf18, crf35} and quantisers[crf18] < quantisers[crf35]
+    assert set(quantisers) == {crf18, crf35, mpeg2, vp9} and quantisers[crf18] < quantisers[crf35]
+    assert quantisers[mpeg2] == 12 and quantisers[vp9] > 100
     models = loaded_for(ModelChoice(units=1, precision="fp32"), [crf35, jpeg], "bicubic", {crf35: 20.0})
     assert models[crf35] is models[jpeg]  # judged compressed by its quantiser, as JPEG is
     assert models[crf35].ran.weights.startswith(f"{JUDGED_WEIGHTS['compressed']} (")

@@ -13,7 +13,7 @@ import typer
 
 from kernels.choice import HALO, Content, ModelChoice, Precision
 from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, depth_table
-from stream.content import HEAVY_QP, JPEG_HEAVY_QUALITY
+from stream.content import HEAVY_QP, JPEG_HEAVY_QUALITY, MPEG_HEAVY, VP9_HEAVY
 from stream.errors import UserError
 
 WeightsOpt = Annotated[
@@ -40,8 +40,9 @@ ContentOpt = Annotated[
         f"on the papers' bicubic LR), compressed ({CONTENT_WEIGHTS['compressed']}: fewer units, on mostly coded LR) "
         f"or heavy ({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the "
         f"input's coding (codec, quantiser, JPEG quality, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless, "
-        f"{JUDGED_WEIGHTS['compressed']} for compressed input and heavy from H.264's quantiser {HEAVY_QP} or below "
-        f"JPEG quality {JPEG_HEAVY_QUALITY}, and says so in the first line.",
+        f"{JUDGED_WEIGHTS['compressed']} for compressed input and heavy from H.264's quantiser {HEAVY_QP}, MPEG's "
+        f"quantiser scale {MPEG_HEAVY} (DVDs, XviD), VP9's q index {VP9_HEAVY} or below JPEG quality "
+        f"{JPEG_HEAVY_QUALITY}, and says so in the first line.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]

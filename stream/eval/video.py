@@ -113,14 +113,15 @@ def degraded_frames(
 def coded_quantisers(
     clip: Path, protocol: VideoProtocol, max_frames: int | None = None, skip: int = 0
 ) -> dict[Degradation, float]:
-    """The median H.264 quantiser of the opening frames of each x264 degradation's coded LR of `clip`:
-    what the product's judge reads of a file coded so (stream.content), so that evaluation restores that
-    LR with the set a user's run on it gets (x264 codes at its CRF only on average). A pass of its own:
-    the set is chosen before the first frame is restored, as the product chooses."""
-    from stream.content import OPENING_FRAMES
+    """The median quantiser of the opening frames of each degradation's coded LR of `clip` whose codec
+    exports it (x264, MPEG-2, VP9: stream.content.QUANTISER_SCALES): what the product's judge reads of a file
+    coded so, so that evaluation restores that LR with the set a user's run on it gets (x264 and libvpx code
+    at their CRF only on average). A pass of its own: the set is chosen before the first frame is restored,
+    as the product chooses."""
+    from stream.content import OPENING_FRAMES, QUANTISER_SCALES
 
-    coded = VideoProtocol(protocol.scale, tuple(d for d in protocol.degradations if d.codec == "x264"),
-                          protocol.kernel, protocol.crop)  # fmt: skip
+    read = tuple(d for d in protocol.degradations if d.decoder in QUANTISER_SCALES)
+    coded = VideoProtocol(protocol.scale, read, protocol.kernel, protocol.crop)
     if not coded.degradations:
         return {}
     with VideoSource(clip) as source:
