@@ -50,28 +50,30 @@ NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothi
 # set for compressed input keeps CRF 23's busy content (+0.18 dB there against 27, the CRF-based first
 # guess), and the heavy set still takes what it serves better (CRF 28-33 within 0.02 dB of 27)
 HEAVY_QP = 33
-# The MPEG family's quantiser_scale from which input is heavily compressed (QuantiserScale): on B100 pans coded
-# by FFmpeg's MPEG-2 the set for compressed input leads at 12 (+0.11 dB), the heavy set from 16 (+0.03, +0.11 at 20)
-MPEG_HEAVY = 16
-# VP9's q index at or below which input is clean: ~51 dB on the clips' LR, as H.264's 10; and from which it is
-# heavily compressed: on B100 pans coded by libvpx the set for compressed input leads up to 196 (CRF 50, +0.16 dB),
-# the two tie at 220, the heavy set leads from 236 (+0.08 dB, +0.13 at 252)
-VP9_NEAR_LOSSLESS, VP9_HEAVY = 20, 228
+# The MPEG family's quantiser_scale up to which input runs the set for clean input, and from which it is heavily
+# compressed (QuantiserScale), measured on B100 pans coded by FFmpeg's MPEG-2 (benchmarks.heavy_threshold): the
+# set for clean input leads the one for compressed input at 2 and 4 (+0.27, +0.14 dB), ties at 6; that one leads
+# the heavy set at 12 (+0.11), the heavy set leads from 16 (+0.03, +0.11 at 20)
+MPEG_CLEAN, MPEG_HEAVY = 4, 16
+# VP9's q index, alike, on B100 pans coded by libvpx: the set for clean input (trained on coded LR too) leads
+# the one for compressed input up to 156 (CRF 40, +0.08 dB; +0.34 at 18), ties at 176 and trails from 196 (-0.10);
+# that one leads the heavy set to 196, they tie at 220, the heavy set leads from 236 (+0.08 dB, +0.13 at 252)
+VP9_CLEAN, VP9_HEAVY = 164, 228
 
 
 @dataclass(frozen=True)
 class QuantiserScale:
     """How coarsely a codec's frames were coded, as its decoder exports it (`export_side_data=venc_params`):
-    the quantiser on the codec's own scale, and where on it coding leaves nothing visible (clean input, PSNR
-    about 50 dB) and where heavily compressed input starts."""
+    the quantiser on the codec's own scale, up to where the set for clean input still restores it best (H.264:
+    where coding leaves nothing visible; measured for the others), and where heavily compressed input starts."""
 
     name: str  # what the header calls it
-    near_lossless: float  # at or below: clean
-    heavy: float  # from here: heavy
+    clean: float  # at or below: the set for clean input
+    heavy: float  # from here: the set for heavily compressed input
 
     def content(self, quantiser: float) -> str:
         """The content a stream coded at this (median) quantiser is: clean, compressed or heavily compressed."""
-        if quantiser <= self.near_lossless:
+        if quantiser <= self.clean:
             return "clean"
         return "heavy" if quantiser >= self.heavy else "compressed"
 
@@ -83,10 +85,10 @@ class QuantiserScale:
 # 2-62 (twice MPEG-1's and MPEG-4's q), or 1-112 on the non-linear scale some DVD encoders use: the step its
 # 8x8 blocks were quantised with, either way. VP9's is its frames' base q index (0-255, 0 lossless; libvpx's
 # CRF N aims at about 4 N, its hidden alt-ref frames finer).
-MPEG_FAMILY = QuantiserScale("quantiser scale", 2, MPEG_HEAVY)  # 2 (q 1): ~51 dB on the clips, as H.264's 10
+MPEG_FAMILY = QuantiserScale("quantiser scale", MPEG_CLEAN, MPEG_HEAVY)
 QUANTISER_SCALES = {
     "h264": QuantiserScale("quantiser", NEAR_LOSSLESS_QP, HEAVY_QP),
-    "vp9": QuantiserScale("q index", VP9_NEAR_LOSSLESS, VP9_HEAVY),
+    "vp9": QuantiserScale("q index", VP9_CLEAN, VP9_HEAVY),
     **dict.fromkeys(
         ("mpeg1video", "mpeg2video", "mpeg4", "h263", "flv1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2"), MPEG_FAMILY
     ),

@@ -20,9 +20,10 @@ from stream.apps.capture import coding
 from stream.content import (
     HEAVY_QP,
     JPEG_HEAVY_QUALITY,
+    MPEG_CLEAN,
     MPEG_HEAVY,
+    VP9_CLEAN,
     VP9_HEAVY,
-    VP9_NEAR_LOSSLESS,
     for_content,
     jpeg_quality,
     judge,
@@ -88,7 +89,7 @@ def coded_clip(path: Path, codec: str, options: dict[str, str], quantiser: int =
      ("xvid.avi", "mpeg4", {}, MPEG_HEAVY // 2, "heavy", f"mpeg4, quantiser scale {MPEG_HEAVY} over"),
      ("old.wmv", "wmv2", {}, 3, "compressed", "wmv2, quantiser scale 6 over"),
      ("lossless.webm", "libvpx-vp9", {"lossless": "1"}, 0, "clean", "vp9, q index 0 over"),
-     ("crf25.webm", "libvpx-vp9", {"crf": "25", "b": "0"}, 0, "compressed", "vp9, q index "),
+     ("crf50.webm", "libvpx-vp9", {"crf": "50", "b": "0"}, 0, "compressed", "vp9, q index "),
      ("crf63.mkv", "libvpx-vp9", {"crf": "63", "b": "0"}, 0, "heavy", "vp9, q index 2")],
 )  # fmt: skip
 def test_mpeg_and_vp9_files_are_judged_by_their_quantisers(
@@ -114,9 +115,10 @@ def test_the_quantiser_read_is_the_coders(clips):
      (("hevc",), "compressed"), (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"),
      (("mjpeg", None, 4.0), "compressed"), (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY), "compressed"),
      (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY - 0.1), "heavy"), (("webp", None, None, 10.0), "compressed"),
-     (("mpeg2video", (2.0, 9), 4.0), "clean"), (("mpeg2video", (MPEG_HEAVY - 1, 9), 0.1), "compressed"),
-     (("mpeg1video", (MPEG_HEAVY, 9)), "heavy"), (("vp9", (VP9_NEAR_LOSSLESS, 9), 0.1), "clean"),
-     (("vp9", (VP9_NEAR_LOSSLESS + 1, 9), 4.0), "compressed"), (("vp9", (VP9_HEAVY - 1, 9)), "compressed"),
+     (("mpeg2video", (MPEG_CLEAN, 9), 0.1), "clean"), (("mpeg2video", (MPEG_CLEAN + 1, 9), 4.0), "compressed"),
+     (("mpeg2video", (MPEG_HEAVY - 1, 9), 0.1), "compressed"),
+     (("mpeg1video", (MPEG_HEAVY, 9)), "heavy"), (("vp9", (VP9_CLEAN, 9), 0.1), "clean"),
+     (("vp9", (VP9_CLEAN + 1, 9), 4.0), "compressed"), (("vp9", (VP9_HEAVY - 1, 9)), "compressed"),
      (("vp9", (VP9_HEAVY, 9)), "heavy"),
      (("hevc", (40.0, 9)), "compressed")],
 )  # fmt: skip
@@ -131,10 +133,9 @@ def test_the_rule(args, content):
 @pytest.mark.parametrize(
     "spec, content",
     [("x264:crf=23", "compressed"), ("x264:crf=33", "heavy"), ("x265:crf=33", "compressed"), ("x265:crf=8", "clean"),
-     ("jpeg:q=20", "heavy"), ("jpeg:q=90", "compressed"), ("mpeg2:q=1", "clean"), ("mpeg2:q=4", "compressed"),
+     ("jpeg:q=20", "heavy"), ("jpeg:q=90", "compressed"), ("mpeg2:q=2", "clean"), ("mpeg2:q=4", "compressed"),
      (f"mpeg2:q={MPEG_HEAVY // 2}", "heavy"), (f"mpeg4:q={MPEG_HEAVY // 2 - 1}", "compressed"),
-     ("vp9:crf=5", "clean"), ("vp9:crf=30", "compressed"),
-     ("vp9:crf=50", "compressed"), ("vp9:crf=63", "heavy")],
+     ("vp9:crf=5", "clean"), ("vp9:crf=40", "clean"), ("vp9:crf=45", "compressed"), ("vp9:crf=63", "heavy")],
 )  # fmt: skip
 def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, content):
     """Where no quantiser was read, what the spec asked stands in for it: x264's CRF for H.264's
@@ -155,7 +156,7 @@ def test_x264_lr_is_judged_by_its_quantiser_where_read():
     mpeg2, vp9 = parse_degradation("mpeg2:q=2"), parse_degradation("vp9:crf=30")
     assert judge_degradation(mpeg2, "bicubic", MPEG_HEAVY) == ("heavy", f"MPEG-2 q 2, quantiser scale {MPEG_HEAVY}")
     assert judge_degradation(vp9, "bicubic", 10.0)[0] == "clean"
-    assert judge_degradation(vp9, "bicubic", 90.0) == ("compressed", "VP9 CRF 30, q index 90")
+    assert judge_degradation(vp9, "bicubic", 190.0) == ("compressed", "VP9 CRF 30, q index 190")
 
 
 def test_libvpx_q_index_is_its_table():
