@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 Content = Literal["auto", "clean", "compressed", "heavy"]  # what the input is: which shipped weights run, how deep
 CONTENT_WORDS = {"clean": "clean", "compressed": "compressed", "heavy": "heavily compressed"}  # as headers say it
+# Judged from an input, the set for clean input also runs where coding is light (stream.content: MPEG, VP9)
+JUDGED_WORDS = CONTENT_WORDS | {"clean": "clean or lightly coded"}
 HALO = 16  # context past each tile: of the receptive radius (52) this much leaves < 0.01 dB (docs/QUALITY.md)
 
 
@@ -110,7 +112,7 @@ class Resolved:
     @property
     def model(self) -> str:
         """The weights, the depth that runs and why these: "drrn-b1u25-x234 (B1U25), Set5 ... dB, run at
-        9 units, for clean input (ffv1, lossless)"."""
+        9 units, for clean or lightly coded input (ffv1, lossless)"."""
         depth = f", run at {self.units} unit{'s' * (self.units != 1)}" if self.units != self.trained_units else ""
         return self.weights + depth + (f", for {self.content}" if self.content else "")
 

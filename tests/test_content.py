@@ -246,7 +246,8 @@ def test_the_first_line_says_which_weights_ran_and_why(clips, tmp_path, capsys):
         code, _, err = run_cli([str(clips[clip]), str(out), *units, "--precision", "fp32"], capsys)
         assert code == 0, err
         lines[clip] = err.splitlines()[0]
-    assert f"DRRN {JUDGED_WEIGHTS['clean']} (" in lines["ffv1"] and "for clean input (ffv1, lossless)" in lines["ffv1"]
+    assert f"DRRN {JUDGED_WEIGHTS['clean']} (" in lines["ffv1"]
+    assert "for clean or lightly coded input (ffv1, lossless)" in lines["ffv1"]
     heavy_units, trained = ModelChoice(content="heavy").content_units, find_weights(JUDGED_WEIGHTS["heavy"]).units
     assert f"DRRN {JUDGED_WEIGHTS['heavy']} (B1U{trained})" in lines["x264_crf35"]
     depth = f", run at {heavy_units} units" if heavy_units != trained else ""  # the depth its curves chose
@@ -320,8 +321,8 @@ def test_a_folder_says_its_files_pick_their_sets(tmp_path, capsys):
     code, _, err = run_cli([str(tmp_path / "in"), str(tmp_path / "out"), "--units", "1"], capsys)
     assert code == 0, err
     sets = (
-        f"{JUDGED_WEIGHTS['clean']} for clean input, {JUDGED_WEIGHTS['compressed']} for compressed input or "
-        f"{JUDGED_WEIGHTS['heavy']} for heavily compressed input"
+        f"{JUDGED_WEIGHTS['clean']} for clean or lightly coded input, {JUDGED_WEIGHTS['compressed']} for compressed "
+        f"input or {JUDGED_WEIGHTS['heavy']} for heavily compressed input"
     )
     assert sets in err.splitlines()[0]
     assert "by each file's coding" in err.splitlines()[0] and (tmp_path / "out" / "a.jpg").is_file()
