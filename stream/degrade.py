@@ -148,9 +148,8 @@ def parse_degradation(text: str) -> Degradation:
 
 def _options(text: str, codec: str, fields: list[str]) -> dict[str, str]:
     """`key=value` and bare-flag fields as a dict, each key one the codec takes, none twice."""
-    allowed = {"clean": set(), "jpeg": {"q"}, "mpeg2": {"q", "intra"}, "mpeg4": {"q", "intra"}}.get(
-        codec, {"crf", "intra"} if codec == "vp9" else {"crf", "preset", "intra"}
-    )
+    fixed = {"q", "intra"} if codec in _FIXED_QUANTISER else {"crf", "preset", "intra"}
+    allowed = {"clean": set(), "jpeg": {"q"}, "vp9": {"crf", "intra"}}.get(codec, fixed)
     options: dict[str, str] = {}
     for field in fields:
         key, eq, value = field.partition("=")
@@ -192,7 +191,7 @@ class CodecRoundTrip:
     sizes (and x265's narrow ones) are edge-padded for the encoder and cropped back. `keyframes`
     counts the keyframe packets, the evidence that inter (P/B) or all-intra coding really ran;
     `quantisers` holds the mean quantiser of each decoded frame where the decoder exports it (H.264,
-    MPEG-2, VP9: each on its own scale), what the product judges a file by (stream.content: x264 and libvpx
+    MPEG-2 and MPEG-4, VP9: each on its own scale), what the product judges a file by (stream.content: x264 and libvpx
     code at their CRF only on average)."""
 
     def __init__(self, degradation: Degradation, width: int, height: int, rate: Fraction = Fraction(25)) -> None:
