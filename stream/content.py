@@ -252,20 +252,13 @@ def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | 
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
     if degradation.codec == "jpeg":  # its q is libjpeg's quality, which the product reads of a JPEG's tables
         return judge("mjpeg", quality=float(degradation.quality or 0))
-    level, named = int(degradation.quality or 0), degradation.label
-    scale = QUANTISER_SCALES.get(degradation.decoder or "")
+    named, scale = degradation.label, QUANTISER_SCALES.get(degradation.decoder or "")
     if scale is not None and quantiser is not None:
         return scale.content(quantiser), f"{named}, {scale.name} {quantiser:.0f}"
     if scale is None:  # x265
-        kind = QUANTISER_SCALES["h264"].content(level)
+        kind = QUANTISER_SCALES["h264"].content(degradation.asked_quantiser)
         return ("compressed" if kind == "heavy" else kind), named
-    asked = {"mpeg2": 2 * level, "mpeg4": 2 * level, "vp9": libvpx_q_index(level)}.get(degradation.codec, level)
-    return scale.content(asked), named
-
-
-def libvpx_q_index(crf: int) -> int:
-    """The q index libvpx's VP9 aims its frames at for a CRF (its quantizer_to_qindex table)."""
-    return (*range(0, 248, 4), 249, 255)[crf]
+    return scale.content(degradation.asked_quantiser), named
 
 
 def for_content(choice: ModelChoice, judged: Judged) -> ModelChoice:

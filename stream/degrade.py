@@ -115,12 +115,27 @@ class Degradation:
         return f"{named.get(self.codec, f'{self.codec} CRF')} {self.quality}"
 
     @property
+    def asked_quantiser(self) -> int:
+        """The quantiser the spec asks for, on its decoder's scale (stream.content.QUANTISER_SCALES), for where
+        none was read: x264's CRF for H.264's quantiser, twice MPEG's q (its quantiser_scale on the linear
+        scale), the q index libvpx aims at for a VP9 CRF."""
+        level = int(self.quality or 0)
+        if self.codec in _FIXED_QUANTISER:
+            return 2 * level
+        return libvpx_q_index(level) if self.codec == "vp9" else level
+
+    @property
     def decoder(self) -> str | None:
         """FFmpeg's decoder of the video codec (h264, hevc, mpeg2video, mpeg4, vp9); None for clean and JPEG."""
         return _CODECS[self.codec][1] if self.codec in _CODECS else None
 
 
 CLEAN = Degradation("clean", None, None)
+
+
+def libvpx_q_index(crf: int) -> int:
+    """The q index libvpx's VP9 aims its frames at for a CRF (its quantizer_to_qindex table)."""
+    return (*range(0, 248, 4), 249, 255)[crf]
 
 
 def parse_degradation(text: str) -> Degradation:

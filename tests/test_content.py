@@ -30,7 +30,6 @@ from stream.content import (
     judge_degradation,
     judge_picture,
     judge_source,
-    libvpx_q_index,
     loaded_for,
     opening_quantiser,
     source_quantiser,
@@ -157,11 +156,6 @@ def test_x264_lr_is_judged_by_its_quantiser_where_read():
     assert judge_degradation(mpeg2, "bicubic", MPEG_HEAVY) == ("heavy", f"MPEG-2 q 2, quantiser scale {MPEG_HEAVY}")
     assert judge_degradation(vp9, "bicubic", 10.0)[0] == "clean"
     assert judge_degradation(vp9, "bicubic", 190.0) == ("compressed", "VP9 CRF 30, q index 190")
-
-
-def test_libvpx_q_index_is_its_table():
-    """libvpx's quantizer_to_qindex: 4 a step, its last two 249 and 255."""
-    assert [libvpx_q_index(c) for c in (0, 1, 10, 61, 62, 63)] == [0, 4, 40, 244, 249, 255]
 
 
 def test_evaluation_restores_coded_lr_with_the_set_its_quantiser_picks():

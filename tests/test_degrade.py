@@ -18,6 +18,7 @@ from stream.degrade import (
     CodecRoundTrip,
     Degradation,
     downscale,
+    libvpx_q_index,
     parse_degradation,
     round_trip,
 )
@@ -56,6 +57,11 @@ def test_parse_round_trips_through_str(text: str, canonical: str) -> None:
     degradation = parse_degradation(text)
     assert str(degradation) == canonical
     assert parse_degradation(canonical) == degradation
+
+
+def test_libvpx_q_index_is_its_table() -> None:
+    """libvpx's quantizer_to_qindex: 4 a step, its last two 249 and 255."""
+    assert [libvpx_q_index(c) for c in (0, 1, 10, 61, 62, 63)] == [0, 4, 40, 244, 249, 255]
 
 
 def test_parse_fields() -> None:
