@@ -11,7 +11,7 @@ and VP9's CRF, MPEG-2's and MPEG-4's quantiser), and the median quantiser of its
 scale) is what the product's judge would read. The sets for compressed and heavily compressed input
 (kernels.pretrained.JUDGED_WEIGHTS, each at its own depth) both restore every frame; the table gives, per
 threshold, the mean gain over bicubic at each level with the set that quantiser picks, and how many images
-fall below bicubic. `--sets clean,compressed` sets the other threshold, where clean input ends, alike.
+fall below bicubic. `--sets light,compressed` sets the other threshold, where lightly coded input ends, alike.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main() -> None:
     args.levels = args.levels or LEVELS[args.codec]
     sets = tuple(args.sets.split(","))
     if len(sets) != 2:
-        parser.error("--sets: two judged sets, the finer first (clean,compressed or compressed,heavy)")
+        parser.error("--sets: two judged sets, the finer first (light,compressed or compressed,heavy)")
     judged = f"{args.codec} on {args.images.name}"  # the set an input judged so gets (JUDGED_WEIGHTS)
     loaded = {k: ModelChoice(content=k, precision=args.precision, evidence=judged).load() for k in sets}
     for model in loaded.values():

@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     from kernels.weights import Weights
 
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
-Content = Literal["auto", "clean", "compressed", "heavy"]  # what the input is: which shipped weights run, how deep
-CONTENT_WORDS = {"clean": "clean", "compressed": "compressed", "heavy": "heavily compressed"}  # as headers say it
-# Judged from an input, the set for clean input also runs where coding is light (stream.content: MPEG, VP9)
-JUDGED_WORDS = CONTENT_WORDS | {"clean": "clean or lightly coded"}
+# What the input is: which shipped weights run, how deep
+Content = Literal["auto", "clean", "light", "compressed", "heavy"]
+CONTENT_WORDS = {  # as headers say it
+    "clean": "clean", "light": "lightly coded", "compressed": "compressed", "heavy": "heavily compressed",
+}  # fmt: skip
 HALO = 16  # context past each tile: of the receptive radius (52) this much leaves < 0.01 dB (docs/QUALITY.md)
 
 
@@ -37,10 +38,10 @@ class ModelChoice:
     tile: int | None = None  # core of a tile in output pixels; None: the device's default; 0: whole frames
     halo: int = HALO
     batch: int | None = None  # tiles per forward pass; None: the device's default
-    # Where no weights are named: the shipped set for clean, codec-coded or heavily compressed input
-    # (kernels.pretrained.CONTENT_WEIGHTS), or, judged from the input where there is one (stream.content), the
-    # set for such real input (JUDGED_WEIGHTS); auto with nothing judged runs the clean set (the papers'
-    # protocol). Heavily compressed input also runs at its own default depth (content_units).
+    # Where no weights are named: the shipped set for clean, lightly coded, compressed or heavily compressed
+    # input (kernels.pretrained.CONTENT_WEIGHTS), or, judged from the input where there is one (stream.content),
+    # the set for such real input (JUDGED_WEIGHTS); auto with nothing judged runs the clean set (the papers'
+    # protocol). Lightly coded and heavily compressed input also run at their own default depth (content_units).
     content: Content = "auto"
     evidence: str = ""  # what the content was judged from ("h264, quantiser 31"), said in the header; "": asked
 
@@ -64,15 +65,16 @@ class ModelChoice:
     @property
     def content_units(self) -> int | None:
         """The depth a shipped set runs at for this content unless --units asks; None: the weights' default
-        (Weights.run_units). Heavily compressed input has its own where the file records its curves: a deep
-        DRRN sharpens coarse coding's artefacts (on the clips' LR from CRF 28 on, 3 of the coded set's units
-        beat 17; docs/QUALITY.md)."""
-        if self.weights is not None or self.content != "heavy":
+        (Weights.run_units). Lightly coded and heavily compressed input have their own where the file records
+        their curves: the depth clean input wants restores detail coding kept (lossless LR: 17 units of the coded
+        set +0.2 dB over 7), and coding leaves less of it (lightly coded LR: 11 units within 0.02 dB of 17; from CRF
+        28 a deep DRRN sharpens coarse coding's artefacts, 3 units beat 17; docs/QUALITY.md)."""
+        if self.weights is not None or self.content not in ("light", "heavy"):
             return None
         from kernels.pretrained import metadata
         from kernels.weights import curve_depth
 
-        return curve_depth(metadata(self.weights_name), "heavy")
+        return curve_depth(metadata(self.weights_name), self.content)
 
     @property
     def onnx(self) -> bool:
@@ -111,8 +113,8 @@ class Resolved:
 
     @property
     def model(self) -> str:
-        """The weights, the depth that runs and why these: "drrn-b1u25-x234 (B1U25), Set5 ... dB, run at
-        9 units, for clean or lightly coded input (ffv1, lossless)"."""
+        """The weights, the depth that runs and why these: "drrn-b1u25-x234-coded (B1U25), Set5 ... dB, run at
+        11 units, for lightly coded input (h264, quantiser 19 over its first 48 frames)"."""
         depth = f", run at {self.units} unit{'s' * (self.units != 1)}" if self.units != self.trained_units else ""
         return self.weights + depth + (f", for {self.content}" if self.content else "")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from kernels import onednn
-from kernels.choice import CONTENT_WORDS, JUDGED_WORDS, Loaded, ModelChoice, Precision, Resolved
+from kernels.choice import CONTENT_WORDS, Loaded, ModelChoice, Precision, Resolved
 from kernels.errors import ChoiceError
 from kernels.inference import Restorer, Restores, cpu_bf16, cpu_flags, cpu_has_native_bf16
 from kernels.pretrained import INT8, int8_path
@@ -94,8 +94,7 @@ def content_words(choice: ModelChoice) -> str:
     "" where weights were named, or where nothing was judged or asked (the default set)."""
     if choice.weights is not None or not (choice.evidence or choice.content != "auto"):
         return ""
-    words = JUDGED_WORDS if choice.evidence else CONTENT_WORDS
-    kind = words["clean" if choice.content == "auto" else choice.content]
+    kind = CONTENT_WORDS["clean" if choice.content == "auto" else choice.content]
     return f"{kind} input ({choice.evidence or 'as asked'})"
 
 

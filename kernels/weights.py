@@ -44,11 +44,15 @@ _WRAPPER_PREFIXES = ("module.", "model.", "state_dict.", "net.")
 
 
 # Depth curves a weights file may record, each {series: {units: dB}}: Set5 per scale ("x2": ...), real clips
-# at x2 per LR coding ("clean", "x264:crf=23"), and per scale on LR coded heavily ("x2 x264:crf=33");
-# docs/QUALITY.md has the runs behind them. Which curves each kind of input's default depth follows: heavily
-# compressed input (stream.content judges it from the quantiser) those of such LR, where the weights record
-# them; any other the rest.
-DEPTH_CURVES = {"default": ("psnr_by_units_Set5", "psnr_by_units_clips_x2"), "heavy": ("psnr_by_units_clips_heavy",)}
+# at x2 per LR coding ("clean", "x264:crf=23"), and per scale on LR coded lightly or heavily ("x2 x264:crf=18",
+# "x2 x264:crf=33"); docs/QUALITY.md has the runs behind them. Which curves each kind of input's default depth
+# follows: lightly and heavily coded input (stream.content judges them from the quantiser) those of such LR,
+# where the weights record them; any other the rest.
+DEPTH_CURVES = {
+    "default": ("psnr_by_units_Set5", "psnr_by_units_clips_x2"),
+    "light": ("psnr_by_units_clips_light",),
+    "heavy": ("psnr_by_units_clips_heavy",),
+}
 DEPTH_TOLERANCE = 0.02  # dB: a depth this close to the best on every curve is as good (issue #24)
 
 

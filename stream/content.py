@@ -43,38 +43,46 @@ OPENING_FRAMES = 48  # the frames whose quantisers judge a file: two seconds at 
 # The most packets read for them: a file cut after a keyframe (ffmpeg -ss ... -c copy) opens with frames
 # decoded only to be discarded (its edit list's preroll; sintel cut at 30 s: 60 of them), which give none
 OPENING_PACKETS = 8 * OPENING_FRAMES
-NEAR_LOSSLESS_QP = 10  # H.264's quantiser at or below which coding leaves nothing visible (PSNR ~50 dB)
+# H.264's quantiser up to which input is lightly coded, and runs the set for clean input at its depth for such
+# input (kernels.pretrained.JUDGED_WEIGHTS; docs/QUALITY.md, "Lightly coded input"), measured on B100 pans coded
+# by x264 (benchmarks.heavy_threshold) and on the clips' coded LR: that set (11 units) leads the one for
+# compressed input to 21 on both (B100 +0.26 dB below 18, +0.20 at 18-21; the clips +0.21); at 22-25 B100 has it
+# lead (+0.09) and the clips trail (-0.09), so 21, where they agree. (0 codes losslessly: clean input.)
+LIGHT_QP = 21
 # H.264's quantiser from which input is heavily compressed, and runs the set trained for it
 # (kernels.pretrained.JUDGED_WEIGHTS) at its depth for it: measured on B100 pans coded by x264, which chose
 # nothing else (benchmarks.heavy_threshold; docs/QUALITY.md, "Judged as the product judges"): from 33 the
 # set for compressed input keeps CRF 23's busy content (+0.18 dB there against 27, the CRF-based first
 # guess), and the heavy set still takes what it serves better (CRF 28-33 within 0.02 dB of 27)
 HEAVY_QP = 33
-# The MPEG family's quantiser_scale up to which input runs the set for clean input, and from which it is heavily
-# compressed (QuantiserScale), measured on B100 pans coded by FFmpeg's MPEG-2 (benchmarks.heavy_threshold): the
-# set for clean input leads the one for compressed input at 2 and 4 (+0.27, +0.14 dB), ties at 6; that one leads
+# The MPEG family's quantiser_scale up to which input is lightly coded, and from which it is heavily compressed
+# (QuantiserScale), measured on B100 pans coded by FFmpeg's MPEG-2 (benchmarks.heavy_threshold): the set for
+# clean input leads the one for compressed input at 2 and 4 (+0.27, +0.14 dB), ties at 6; that one leads
 # the heavy set at 12 (+0.11), the heavy set leads from 16 (+0.03, +0.11 at 20)
-MPEG_CLEAN, MPEG_HEAVY = 4, 16
+MPEG_LIGHT, MPEG_HEAVY = 4, 16
 # VP9's q index, alike, on B100 pans coded by libvpx: the set for clean input (trained on coded LR too) leads
 # the one for compressed input up to 156 (CRF 40, +0.08 dB; +0.34 at 18), ties at 176 and trails from 196 (-0.10);
 # that one leads the heavy set to 196, they tie at 220, the heavy set leads from 236 (+0.08 dB, +0.13 at 252)
-VP9_CLEAN, VP9_HEAVY = 164, 228
+VP9_LIGHT, VP9_HEAVY = 164, 228
 
 
 @dataclass(frozen=True)
 class QuantiserScale:
     """How coarsely a codec's frames were coded, as its decoder exports it (`export_side_data=venc_params`):
-    the quantiser on the codec's own scale, up to where the set for clean input still restores it best (H.264:
-    where coding leaves nothing visible; measured for the others), and where heavily compressed input starts."""
+    the quantiser on the codec's own scale, up to where the set for clean input still restores it best (lightly
+    coded input), and where heavily compressed input starts; both measured. 0 is lossless (H.264, VP9)."""
 
     name: str  # what the header calls it
-    clean: float  # at or below: the set for clean input
+    light: float  # at or below: lightly coded, the set for clean input at its depth for such input
     heavy: float  # from here: the set for heavily compressed input
 
     def content(self, quantiser: float) -> str:
-        """The content a stream coded at this (median) quantiser is: clean, compressed or heavily compressed."""
-        if quantiser <= self.clean:
+        """The content a stream coded at this (median) quantiser is: clean, lightly coded, compressed or heavily
+        compressed."""
+        if quantiser <= 0:
             return "clean"
+        if quantiser <= self.light:
+            return "light"
         return "heavy" if quantiser >= self.heavy else "compressed"
 
 
@@ -85,10 +93,10 @@ class QuantiserScale:
 # 2-62 (twice MPEG-1's and MPEG-4's q), or 1-112 on the non-linear scale some DVD encoders use: the step its
 # 8x8 blocks were quantised with, either way. VP9's is its frames' base q index (0-255, 0 lossless; libvpx's
 # CRF N aims at about 4 N, its hidden alt-ref frames finer).
-MPEG_FAMILY = QuantiserScale("quantiser scale", MPEG_CLEAN, MPEG_HEAVY)
+MPEG_FAMILY = QuantiserScale("quantiser scale", MPEG_LIGHT, MPEG_HEAVY)
 QUANTISER_SCALES = {
-    "h264": QuantiserScale("quantiser", NEAR_LOSSLESS_QP, HEAVY_QP),
-    "vp9": QuantiserScale("q index", VP9_CLEAN, VP9_HEAVY),
+    "h264": QuantiserScale("quantiser", LIGHT_QP, HEAVY_QP),
+    "vp9": QuantiserScale("q index", VP9_LIGHT, VP9_HEAVY),
     **dict.fromkeys(
         ("mpeg1video", "mpeg2video", "mpeg4", "h263", "flv1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2"), MPEG_FAMILY
     ),
@@ -107,7 +115,7 @@ _ANNEX_K_LUMA = (
 )
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
 _PARAMS_TYPES = (0, 1, 2)  # AVVideoEncParamsType: VP9's, H.264's, MPEG-2's (the whole MPEG family's)
-Judged = tuple[str, str]  # ("clean" | "compressed" | "heavy", the evidence in words)
+Judged = tuple[str, str]  # ("clean" | "light" | "compressed" | "heavy", the evidence in words)
 
 
 def judge(

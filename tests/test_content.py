@@ -20,10 +20,11 @@ from stream.apps.capture import coding
 from stream.content import (
     HEAVY_QP,
     JPEG_HEAVY_QUALITY,
-    MPEG_CLEAN,
+    LIGHT_QP,
     MPEG_HEAVY,
-    VP9_CLEAN,
+    MPEG_LIGHT,
     VP9_HEAVY,
+    VP9_LIGHT,
     for_content,
     jpeg_quality,
     judge,
@@ -46,11 +47,12 @@ CLIP = {"width": 64, "height": 48, "pts_ms": [0, 40, 80], "audio": False}
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The same frames lossless (FFV1), losslessly by x264 (QP 0) and coarsely by x264 (CRF 35)."""
+    """The same frames lossless (FFV1), losslessly by x264 (QP 0), lightly (QP 16) and coarsely by x264 (CRF 35)."""
     folder = tmp_path_factory.mktemp("content")
     return {
         "ffv1": make_clip(folder / "ffv1.mkv", codec="ffv1", **CLIP),
         "x264_qp0": make_clip(folder / "qp0.mp4", encoder={"qp": "0"}, **CLIP),
+        "x264_qp16": make_clip(folder / "qp16.mp4", encoder={"qp": "16"}, **CLIP),
         "x264_crf35": make_clip(folder / "crf35.mp4", encoder={"crf": "35"}, **CLIP),
     }
 
@@ -58,7 +60,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize(
     "clip, content, evidence",
     [("ffv1", "clean", "ffv1, lossless"), ("x264_qp0", "clean", "h264, quantiser 0"),
-     ("x264_crf35", "heavy", "h264, quantiser ")],
+     ("x264_qp16", "light", "h264, quantiser 1"), ("x264_crf35", "heavy", "h264, quantiser ")],
 )  # fmt: skip
 def test_a_stream_is_judged_by_its_coding(clips, clip, content, evidence):
     with VideoSource(clips[clip]) as source:
@@ -82,7 +84,7 @@ def coded_clip(path: Path, codec: str, options: dict[str, str], quantiser: int =
 
 @pytest.mark.parametrize(
     "name, codec, options, quantiser, content, evidence",
-    [("q1.mpg", "mpeg2video", {}, 1, "clean", "mpeg2video, quantiser scale 2 over"),
+    [("q1.mpg", "mpeg2video", {}, 1, "light", "mpeg2video, quantiser scale 2 over"),
      ("q4.mpg", "mpeg2video", {}, 4, "compressed", "mpeg2video, quantiser scale 8 over"),
      ("heavy.mpg", "mpeg1video", {}, MPEG_HEAVY // 2, "heavy", f"mpeg1video, quantiser scale {MPEG_HEAVY} over"),
      ("xvid.avi", "mpeg4", {}, MPEG_HEAVY // 2, "heavy", f"mpeg4, quantiser scale {MPEG_HEAVY} over"),
@@ -109,21 +111,22 @@ def test_the_quantiser_read_is_the_coders(clips):
 
 @pytest.mark.parametrize(
     "args, content",
-    [(("rawvideo",), "clean"), (("h264", (8.0, 1)), "clean"), (("h264", (11.0, 9)), "compressed"),
+    [(("rawvideo",), "clean"), (("h264", (0.0, 9)), "clean"), (("h264", (8.0, 1)), "light"),
+     (("h264", (LIGHT_QP, 9)), "light"), (("h264", (LIGHT_QP + 0.1, 9)), "compressed"),
      (("h264", (HEAVY_QP - 0.1, 9)), "compressed"), (("h264", (HEAVY_QP, 9)), "heavy"),
      (("hevc",), "compressed"), (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"),
      (("mjpeg", None, 4.0), "compressed"), (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY), "compressed"),
      (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY - 0.1), "heavy"), (("webp", None, None, 10.0), "compressed"),
-     (("mpeg2video", (MPEG_CLEAN, 9), 0.1), "clean"), (("mpeg2video", (MPEG_CLEAN + 1, 9), 4.0), "compressed"),
+     (("mpeg2video", (MPEG_LIGHT, 9), 0.1), "light"), (("mpeg2video", (MPEG_LIGHT + 1, 9), 4.0), "compressed"),
      (("mpeg2video", (MPEG_HEAVY - 1, 9), 0.1), "compressed"),
-     (("mpeg1video", (MPEG_HEAVY, 9)), "heavy"), (("vp9", (VP9_CLEAN, 9), 0.1), "clean"),
-     (("vp9", (VP9_CLEAN + 1, 9), 4.0), "compressed"), (("vp9", (VP9_HEAVY - 1, 9)), "compressed"),
+     (("mpeg1video", (MPEG_HEAVY, 9)), "heavy"), (("vp9", (0.0, 9), 0.1), "clean"), (("vp9", (VP9_LIGHT, 9)), "light"),
+     (("vp9", (VP9_LIGHT + 1, 9), 4.0), "compressed"), (("vp9", (VP9_HEAVY - 1, 9)), "compressed"),
      (("vp9", (VP9_HEAVY, 9)), "heavy"),
      (("hevc", (40.0, 9)), "compressed")],
 )  # fmt: skip
 def test_the_rule(args, content):
-    """Lossless codecs are clean; a quantiser decides before bits per pixel, on its codec's scale (H.264's
-    from HEAVY_QP heavily compressed, the MPEG family's from MPEG_HEAVY, VP9's from VP9_HEAVY), and only where the
+    """Lossless codecs are clean; a quantiser decides before bits per pixel, on its codec's scale (0 lossless, to
+    LIGHT_QP lightly coded, from HEAVY_QP heavily compressed; the MPEG family's and VP9's alike), and only where the
     codec has a scale; a lossy codec with no evidence is compressed; JPEG by its quality however many bits it
     spends, below JPEG_HEAVY_QUALITY heavily compressed."""
     assert judge(*args)[0] == content
@@ -131,10 +134,11 @@ def test_the_rule(args, content):
 
 @pytest.mark.parametrize(
     "spec, content",
-    [("x264:crf=23", "compressed"), ("x264:crf=33", "heavy"), ("x265:crf=33", "compressed"), ("x265:crf=8", "clean"),
-     ("jpeg:q=20", "heavy"), ("jpeg:q=90", "compressed"), ("mpeg2:q=2", "clean"), ("mpeg2:q=4", "compressed"),
+    [("x264:crf=23", "compressed"), ("x264:crf=18", "light"), ("x264:crf=33", "heavy"), ("x265:crf=33", "compressed"),
+     ("x265:crf=8", "light"), ("jpeg:q=20", "heavy"), ("jpeg:q=90", "compressed"), ("mpeg2:q=2", "light"),
+     ("mpeg2:q=4", "compressed"),
      (f"mpeg2:q={MPEG_HEAVY // 2}", "heavy"), (f"mpeg4:q={MPEG_HEAVY // 2 - 1}", "compressed"),
-     ("vp9:crf=5", "clean"), ("vp9:crf=40", "clean"), ("vp9:crf=45", "compressed"), ("vp9:crf=63", "heavy")],
+     ("vp9:crf=5", "light"), ("vp9:crf=40", "light"), ("vp9:crf=45", "compressed"), ("vp9:crf=63", "heavy")],
 )  # fmt: skip
 def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, content):
     """Where no quantiser was read, what the spec asked stands in for it: x264's CRF for H.264's
@@ -149,12 +153,13 @@ def test_x264_lr_is_judged_by_its_quantiser_where_read():
     """x264 codes at its CRF only on average (the clips' 4 frames at CRF 23 read 19 to 32): where the
     coded LR's quantiser was read, it judges, as the product judges a file; x265's is never read."""
     crf35 = parse_degradation("x264:crf=35")
-    assert judge_degradation(crf35, "bicubic", 20.0) == ("compressed", "x264 CRF 35, quantiser 20")
+    assert judge_degradation(crf35, "bicubic", 24.0) == ("compressed", "x264 CRF 35, quantiser 24")
+    assert judge_degradation(crf35, "bicubic", 20.0) == ("light", "x264 CRF 35, quantiser 20")
     assert judge_degradation(parse_degradation("x264:crf=18"), "bicubic", 36.0)[0] == "heavy"
     assert judge_degradation(crf35, "bicubic") == ("heavy", "x264 CRF 35")
     mpeg2, vp9 = parse_degradation("mpeg2:q=2"), parse_degradation("vp9:crf=30")
     assert judge_degradation(mpeg2, "bicubic", MPEG_HEAVY) == ("heavy", f"MPEG-2 q 2, quantiser scale {MPEG_HEAVY}")
-    assert judge_degradation(vp9, "bicubic", 10.0)[0] == "clean"
+    assert judge_degradation(vp9, "bicubic", 10.0)[0] == "light"
     assert judge_degradation(vp9, "bicubic", 190.0) == ("compressed", "VP9 CRF 30, q index 190")
 
 
@@ -168,10 +173,10 @@ def test_evaluation_restores_coded_lr_with_the_set_its_quantiser_picks():
     quantisers = coded_quantisers(Path("samples/sample.mp4"), protocol, 2)
     assert set(quantisers) == {crf18, crf35, mpeg2, vp9} and quantisers[crf18] < quantisers[crf35]
     assert quantisers[mpeg2] == 12 and quantisers[vp9] > 100
-    models = loaded_for(ModelChoice(units=1, precision="fp32"), [crf35, jpeg], "bicubic", {crf35: 20.0})
+    models = loaded_for(ModelChoice(units=1, precision="fp32"), [crf35, jpeg], "bicubic", {crf35: 24.0})
     assert models[crf35] is models[jpeg]  # judged compressed by its quantiser, as JPEG is
     assert models[crf35].ran.weights.startswith(f"{JUDGED_WEIGHTS['compressed']} (")
-    assert "x264 CRF 35, quantiser 20, JPEG quality 90" in models[crf35].ran.content
+    assert "x264 CRF 35, quantiser 24, JPEG quality 90" in models[crf35].ran.content
 
 
 def test_pictures_by_format(tmp_path):
@@ -222,12 +227,13 @@ def test_real_input_runs_the_set_for_its_coding_and_asked_each_runs():
     LR from bicubic and gains more from lanczos or area), compressed input the set trained for it (more gain on
     coded LR, 0.8 dB less on lossless), heavily compressed input the heavy set; asked, each runs."""
     assert JUDGED_WEIGHTS["clean"] == CODED != JUDGED_WEIGHTS["compressed"] == CONTENT_WEIGHTS["compressed"]
+    assert JUDGED_WEIGHTS["light"] == CONTENT_WEIGHTS["light"] == CODED  # at its own depth
     heavy = JUDGED_WEIGHTS["heavy"]
     assert heavy == CONTENT_WEIGHTS["heavy"] not in (JUDGED_WEIGHTS["compressed"], CONTENT_WEIGHTS["clean"], CODED)
 
 
 def test_every_set_ships():
-    assert set(CONTENT_WEIGHTS.values()) <= set(PRETRAINED) and len(set(CONTENT_WEIGHTS.values())) == 3
+    assert set(CONTENT_WEIGHTS.values()) <= set(PRETRAINED) and len(set(CONTENT_WEIGHTS.values())) == 4
     assert set(JUDGED_WEIGHTS.values()) <= set(PRETRAINED) and len(set(JUDGED_WEIGHTS.values())) == 3
 
 
@@ -241,21 +247,24 @@ def test_the_first_line_says_which_weights_ran_and_why(clips, tmp_path, capsys):
         assert code == 0, err
         lines[clip] = err.splitlines()[0]
     assert f"DRRN {JUDGED_WEIGHTS['clean']} (" in lines["ffv1"]
-    assert "for clean or lightly coded input (ffv1, lossless)" in lines["ffv1"]
+    assert "for clean input (ffv1, lossless)" in lines["ffv1"]
     heavy_units, trained = ModelChoice(content="heavy").content_units, find_weights(JUDGED_WEIGHTS["heavy"]).units
     assert f"DRRN {JUDGED_WEIGHTS['heavy']} (B1U{trained})" in lines["x264_crf35"]
     depth = f", run at {heavy_units} units" if heavy_units != trained else ""  # the depth its curves chose
     assert f" dB{depth}, for heavily compressed input (h264, quantiser " in lines["x264_crf35"]
 
 
-def test_heavily_compressed_input_runs_at_its_own_depth():
-    """The heavy set records its depth curves on the clips' heavily coded LR: such input runs the cheapest
-    depth close to the best there (fewer units than the clean set's), unless --units asks; others as before."""
-    heavy, default = ModelChoice(content="heavy"), ModelChoice(content="clean")
-    assert heavy.content_units is not None and default.content_units is None
-    assert heavy.resolve().units == heavy.content_units < default.resolve().units
-    assert ModelChoice(content="heavy", units=9).resolve().units == 9
-    assert ModelChoice(JUDGED_WEIGHTS["heavy"], content="heavy").content_units is None  # named: its own default
+@pytest.mark.parametrize("kind", ["light", "heavy"])
+def test_lightly_and_heavily_coded_input_run_at_their_own_depth(kind):
+    """The coded set records its depth curves on the clips' lightly coded LR, the heavy set on their heavily coded
+    LR: such input runs the cheapest depth close to the best there (fewer units than clean input's, for which the
+    coded set runs deeper), unless --units asks; others as before."""
+    coded, default = ModelChoice(content=kind), ModelChoice(content="clean")
+    assert coded.content_units is not None and default.content_units is None
+    clean = for_content(ModelChoice(), ("clean", "ffv1, lossless"))
+    assert coded.resolve().units == coded.content_units < clean.resolve().units
+    assert ModelChoice(content=kind, units=5).resolve().units == 5
+    assert ModelChoice(CONTENT_WEIGHTS[kind], content=kind).content_units is None  # named: its own default
 
 
 def test_content_and_weights_exclude_each_other(clips, tmp_path, capsys):

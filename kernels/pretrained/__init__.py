@@ -24,20 +24,26 @@ DEFAULT_PRETRAINED = "drrn-b1u25-x234"  # the papers' protocol: what a choice wi
 CODED = "drrn-b1u25-x234-coded"  # the set trained on coded LR from five scalers too: for real input
 COMPRESSED = "drrn-b1u7-x234-compressed"  # for compressed input: 70% coded LR; trained 7 units deep, runs 9
 HEAVY = "drrn-b1u5-x234-heavy"  # the set for heavily compressed input: trained 5 units deep, runs 7 (its curves)
-# --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; compressed, COMPRESSED;
-# heavy (heavily compressed), HEAVY, at the depth its metadata's curves for such LR say (ModelChoice.content_units).
-CONTENT_WEIGHTS: dict[str, str] = {"clean": DEFAULT_PRETRAINED, "compressed": COMPRESSED, "heavy": HEAVY}
+# --content asked -> the shipped weights for it: clean, the set for the papers' bicubic LR; light (lightly coded),
+# CODED; compressed, COMPRESSED; heavy (heavily compressed), HEAVY; light and heavy at the depth their sets'
+# metadata curves for such LR say (ModelChoice.content_units).
+CONTENT_WEIGHTS: dict[str, str] = {
+    "clean": DEFAULT_PRETRAINED, "light": CODED, "compressed": COMPRESSED, "heavy": HEAVY,
+}  # fmt: skip
 # --content auto, judged from a real input (a video, a picture, a camera) -> the weights it runs. Clean (lossless)
 # input runs CODED: which scaler made a real input nobody knows; on the clips' lossless LR CODED equals the clean
 # set where FFmpeg's bicubic or bilinear made it and gains 0.25-0.47 dB more where lanczos or area did, leaving no
 # clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md, "Other codecs and other downscale
-# kernels"). Compressed input runs COMPRESSED: on the clips' coded LR (x264, x265, JPEG, MPEG-2) it gains more than
-# CODED for 0.53x its work (x2 x264 CRF 23 +1.33 dB over bicubic against +1.15), and loses 0.8 dB on lossless LR
+# kernels"). Lightly coded input (H.264 to quantiser 21, the MPEG family to quantiser scale 4, VP9 to q index 164;
+# stream.content) runs CODED too, at fewer units: on B100 pans and the clips' LR coded by x264 to quantiser 21 it
+# gains 0.2-0.26 dB more than COMPRESSED, at 11 units within 0.02 of 17 (docs/QUALITY.md, "Lightly coded input").
+# Compressed input runs COMPRESSED: on the clips' coded LR (x264, x265, JPEG, MPEG-2) it gains more than CODED for
+# 0.53x its work (x2 x264 CRF 23 +1.33 dB over bicubic against +1.15), and loses 0.8 dB on lossless LR
 # (docs/QUALITY.md, "The set for compressed input"). Heavily compressed input (H.264 from quantiser 33, JPEG below
-# quality 78; stream.content) runs HEAVY: on the clips' LR from CRF 28 it gains the most in the mean (docs/QUALITY.md,
-# "The set for heavy compression"), and on their JPEG LR to quality 75 (+0.93 dB at 40 against +0.38; "JPEG by its
-# quality").
-JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "compressed": COMPRESSED, "heavy": HEAVY}
+# quality 78; stream.content) runs HEAVY: on the clips' LR from CRF 28 it gains the most in the mean
+# (docs/QUALITY.md, "The set for heavy compression"), and on their JPEG LR to quality 75 (+0.93 dB at 40 against
+# +0.38; "JPEG by its quality").
+JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "light": CODED, "compressed": COMPRESSED, "heavy": HEAVY}
 # Name -> (its int8 ONNX export in this folder, the depth it runs): int8 where torch lacks oneDNN's int8
 # convolutions (by default on a VNNI CPU; kernels.resolve), and for ONNX runtimes. Exported by
 # `drrn-stream export --dynamic --int8` from those very weights (tests/kernels/test_int8_default.py holds them to it).

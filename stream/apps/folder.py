@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from kernels.choice import JUDGED_WORDS
+from kernels.choice import CONTENT_WORDS
 from kernels.errors import reason
 from kernels.pretrained import JUDGED_WEIGHTS
 from stream.apps.stills import pictures
@@ -44,9 +44,9 @@ def enhance_folder(src: Path, dst: Path, options: EnhanceOptions, chunked: bool,
     ran = options.model.resolve()
     if for_content(options.model, ("clean", "")) is not options.model:  # each file's coding picks its weights
         kinds = {
-            name: [JUDGED_WORDS[k] for k, n in JUDGED_WEIGHTS.items() if n == name] for name in JUDGED_WEIGHTS.values()
+            name: [CONTENT_WORDS[k] for k, n in JUDGED_WEIGHTS.items() if n == name] for name in JUDGED_WEIGHTS.values()
         }
-        sets = listed([f"{name} for {listed(words)} input" for name, words in kinds.items()], "or")
+        sets = listed([f"{name} for {listed(words, 'or')} input" for name, words in kinds.items()], "or")
         ran = dataclasses.replace(ran, weights=f"{sets}, by each file's coding")
     say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {ran}", console)
     failed = enhance_each(pairs, options, console)

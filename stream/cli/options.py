@@ -13,7 +13,15 @@ import typer
 
 from kernels.choice import HALO, Content, ModelChoice, Precision
 from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, depth_table
-from stream.content import HEAVY_QP, JPEG_HEAVY_QUALITY, MPEG_HEAVY, VP9_HEAVY
+from stream.content import (
+    HEAVY_QP,
+    JPEG_HEAVY_QUALITY,
+    LIGHT_QP,
+    MPEG_HEAVY,
+    MPEG_LIGHT,
+    VP9_HEAVY,
+    VP9_LIGHT,
+)
 from stream.errors import UserError
 
 WeightsOpt = Annotated[
@@ -27,7 +35,8 @@ UnitsOpt = Annotated[
         "--units",
         min=1,
         help="Recursive units (25 = B1U25); default: the cheapest depth within 0.02 dB of the best on the depth "
-        "curves the weights record (the shipped sets: 17 for clean input, 9 for compressed, 7 for heavily compressed), "
+        "curves the weights record (the shipped sets: 17 for clean input, 9 for lightly coded or compressed, 7 for "
+        "heavily compressed), "
         "else their trained depth. Work grows with units; "
         f"the shipped weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
     ),
@@ -37,12 +46,13 @@ ContentOpt = Annotated[
     typer.Option(
         "--content",
         help=f"Which shipped weights run where --weights names none: clean ({CONTENT_WEIGHTS['clean']}: trained "
-        f"on the papers' bicubic LR), compressed ({CONTENT_WEIGHTS['compressed']}: fewer units, on mostly coded LR) "
-        f"or heavy ({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the "
-        f"input's coding (codec, quantiser, JPEG quality, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless, "
-        f"{JUDGED_WEIGHTS['compressed']} for compressed input and heavy from H.264's quantiser {HEAVY_QP}, MPEG's "
-        f"quantiser scale {MPEG_HEAVY} (DVDs, XviD), VP9's q index {VP9_HEAVY} or below JPEG quality "
-        f"{JPEG_HEAVY_QUALITY}, and says so in the first line.",
+        f"on the papers' bicubic LR), light ({CONTENT_WEIGHTS['light']} at fewer units: on coded LR too), "
+        f"compressed ({CONTENT_WEIGHTS['compressed']}: fewer units, on mostly coded LR) or heavy "
+        f"({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the input's coding "
+        f"(codec, quantiser, JPEG quality, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless input, light to "
+        f"H.264's quantiser {LIGHT_QP}, MPEG's quantiser scale {MPEG_LIGHT} and VP9's q index {VP9_LIGHT}, "
+        f"compressed above, and heavy from H.264's quantiser {HEAVY_QP}, MPEG's {MPEG_HEAVY} (DVDs, XviD), VP9's "
+        f"{VP9_HEAVY} or below JPEG quality {JPEG_HEAVY_QUALITY}, and says so in the first line.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]

@@ -14,7 +14,7 @@ from kernels.inference import Restorer
 from kernels.onednn import ActivationPeaks, Int8Forward, activation_peaks
 from kernels.pretrained import PRETRAINED
 from kernels.tiling import Tiling
-from kernels.weights import curve_depth, find_weights
+from kernels.weights import DEPTH_CURVES, curve_depth, find_weights
 from tests.cli_helpers import run_cli
 from tests.conftest import random_drrn
 
@@ -91,8 +91,8 @@ def test_convert_records_the_calibration(tmp_path: Path, tiny_weights: Path, cap
 
 @pytest.mark.parametrize("name", sorted(PRETRAINED))
 def test_shipped_weights_are_calibrated_for_every_depth_they_run(name):
-    """Their trained depth at least, and every depth their curves choose: the set for heavily compressed input
-    runs deeper than it trained, and int8 cannot run past its peaks."""
+    """Their trained depth at least, and every depth their curves choose for any input: the set for heavily
+    compressed input runs deeper than it trained, and int8 cannot run past its peaks."""
     weights = find_weights(name)
-    runs = [weights.units, weights.run_units, curve_depth(weights.metadata, "heavy") or 0]
+    runs = [weights.units, weights.run_units, *(curve_depth(weights.metadata, kind) or 0 for kind in DEPTH_CURVES)]
     assert weights.int8_peaks is not None and weights.int8_peaks.units >= max(runs)
