@@ -93,7 +93,7 @@ def main() -> None:
     out = PRETRAINED / f"{args.name}.safetensors"
     save_weights(out, weights)
     shipped = find_weights(out)
-    by_kind = {kind: curve_depth(shipped.metadata, kind) for kind in ("light", "heavy")}
+    by_kind = {kind: curve_depth(shipped.metadata, kind) for kind in DEPTH_CURVES if kind != "default"}
     depths = "".join(f", {units} for {CONTENT_WORDS[kind]} input" for kind, units in by_kind.items() if units)
     print(f"wrote {out.relative_to(PRETRAINED.parents[1])}: default depth {shipped.run_units} units{depths}")
 

@@ -69,11 +69,11 @@ class ModelChoice:
         their curves: the depth clean input wants restores detail coding kept (lossless LR: 17 units of the coded
         set +0.2 dB over 7), and coding leaves less of it (lightly coded LR: 11 units within 0.02 dB of 17; from CRF
         28 a deep DRRN sharpens coarse coding's artefacts, 3 units beat 17; docs/QUALITY.md)."""
-        if self.weights is not None or self.content not in ("light", "heavy"):
-            return None
         from kernels.pretrained import metadata
-        from kernels.weights import curve_depth
+        from kernels.weights import DEPTH_CURVES, curve_depth
 
+        if self.weights is not None or self.content not in DEPTH_CURVES:  # the contents with curves of their own
+            return None
         return curve_depth(metadata(self.weights_name), self.content)
 
     @property

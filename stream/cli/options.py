@@ -35,9 +35,8 @@ UnitsOpt = Annotated[
         "--units",
         min=1,
         help="Recursive units (25 = B1U25); default: the cheapest depth within 0.02 dB of the best on the depth "
-        "curves the weights record (the shipped sets: 17 for clean input, 9 for lightly coded or compressed, 7 for "
-        "heavily compressed), "
-        "else their trained depth. Work grows with units; "
+        "curves the weights record (the shipped sets: 17 for clean input, 11 for lightly coded, 9 for compressed, 7 "
+        "for heavily compressed), else their trained depth. Work grows with units; "
         f"the shipped weights serve every depth (Set5 x2 dB: {_DEPTHS}).",
     ),
 ]
