@@ -207,9 +207,8 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
             restore_chunks(jobs, manifest, work, options, runner, console)
         written, log = join_output(source, jobs, target, options.log, console)
     shutil.rmtree(work)
-    say(f"wrote {target.dst} ({counted(written, 'frame')} from {counted(len(chunks), 'chunk')}; PSNR vs bicubic: mean "
-        f"{log.mean('psnr_vs_bicubic'):.2f} dB, min {log.mins.get('psnr_vs_bicubic', math.nan):.2f} dB)",
-        console)  # fmt: skip
+    say(f"wrote {target.dst} ({counted(written, 'frame')} from {counted(len(chunks), 'chunk')}; PSNR vs bicubic: "
+        f"{log.psnr_vs_bicubic()})", console)  # fmt: skip
     if damage := damage_report(src, target.dst, manifest, len(packets), written):
         if options.strict:
             raise UserError(damage)

@@ -195,8 +195,7 @@ def open_reference(options: EnhanceOptions, width: int, height: int) -> VideoSou
 
 def print_summary(console: Console, dst: Path | str, stats: RunStats, log: FrameLog) -> None:
     lead = "interrupted: kept" if stats.interrupted else "wrote"
-    worst = log.mins.get("psnr_vs_bicubic", math.nan)
     say(f"{lead} {dst} ({counted(stats.frames, 'frame')} in {stats.seconds:.1f} s, {stats.fps:.2f} fps)", console)
-    say(f"PSNR vs bicubic: mean {log.mean('psnr_vs_bicubic'):.2f} dB, min {worst:.2f} dB", console)
+    say(f"PSNR vs bicubic: {log.psnr_vs_bicubic()}", console)
     if against := log.reference_summary():
         say(against, console)

@@ -53,6 +53,14 @@ class FrameLog:
     def mean(self, key: str) -> float:
         return self.sums[key] / self.counts[key] if key in self.counts else math.nan
 
+    def psnr_vs_bicubic(self, worst: bool = True) -> str:
+        """The PSNR against bicubic so far, for people: "mean 31.26 dB, min 29.57 dB". Frames the model left equal
+        to bicubic (black, flat: an infinite PSNR) count in neither, and are said where no other came."""
+        if "psnr_vs_bicubic" not in self.counts:
+            return "equal so far (black or flat frames)" if self.rows else "none yet"
+        least = f", min {self.mins['psnr_vs_bicubic']:.2f} dB" if worst else ""
+        return f"mean {self.mean('psnr_vs_bicubic'):.2f} dB{least}"
+
     def reference_summary(self) -> str:
         """The scores against --reference in one line, the same for videos and pictures ("" without one)."""
         if "psnr_ref" not in self.sums:

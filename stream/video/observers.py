@@ -94,4 +94,4 @@ class ProgressBar(FramesBar):
         self.log = log
 
     def __call__(self, frame: Frame) -> None:
-        self.show(advance=1, note=f"PSNR vs bicubic {self.log.mean('psnr_vs_bicubic'):.2f} dB")
+        self.show(advance=1, note=f"PSNR vs bicubic {self.log.psnr_vs_bicubic(worst=False)}")
