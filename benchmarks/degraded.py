@@ -39,9 +39,9 @@ PROTOCOL = {"frames": 4, "crop": 256, "downscale": "bicubic"}  # the defaults; a
 
 def score_clips(args: argparse.Namespace) -> dict:
     """Every clip at every scale and spec, each spec's LR restored by the weights a user's run on it gets
-    (the shipped set its coding picks, x264's judged by its frames' quantiser as the product judges a file;
-    unless --weights or --content names one). Every x264 row records that quantiser, named set or not:
-    benchmarks.ship takes a set's heavy rows by it."""
+    (the shipped set its coding picks, judged by its frames' quantiser where its codec says one, as the product
+    judges a file; unless --weights or --content names one). Every such row records that quantiser, named set or
+    not: benchmarks.ship takes a set's heavy and light rows by it."""
     choice = ModelChoice(args.weights, args.units, device=args.device, precision=args.precision, content=args.content)
     specs = {s: tuple(map(parse_degradation, args.specs or SPECS[s])) for s in args.scales}
     if not choice.judged:  # one set for every clip: loaded once

@@ -1,13 +1,13 @@
 """Where heavily compressed input starts (stream.content.QUANTISER_SCALES), measured on images the clips never were.
 
     python -m benchmarks.heavy_threshold --out docs/results/degraded/heavy_threshold_B100.json \\
-        [--codec x264|mpeg2|mpeg4|vp9] [--levels 23 26 28 30 33] [--sets compressed,heavy] \\
+        [--codec x264|x265|mpeg2|mpeg4|vp9] [--levels 23 26 28 30 33] [--sets compressed,heavy] \\
         [--images ../shared/data/B100] [--frames 4] [--crop 128] [--shift 2]
 
 The clips that score the default table cannot also set the threshold that picks its sets. Here each image
 becomes a short pan (`--frames` crops of its centre, each `--shift` px right and down of the last), so the
-codec codes P and B frames as in a download; its LR (FFmpeg's bicubic, x2) is coded at each level (x264's
-and VP9's CRF, MPEG-2's and MPEG-4's quantiser), and the median quantiser of its frames (on the codec's own
+codec codes P and B frames as in a download; its LR (FFmpeg's bicubic, x2) is coded at each level (x264's,
+x265's and VP9's CRF, MPEG-2's and MPEG-4's quantiser), and the median quantiser of its frames (on the codec's own
 scale) is what the product's judge would read. The sets for compressed and heavily compressed input
 (kernels.pretrained.JUDGED_WEIGHTS, each at its own depth) both restore every frame; the table gives, per
 threshold, the mean gain over bicubic at each level with the set that quantiser picks, and how many images
@@ -31,11 +31,14 @@ from stream.eval.images import list_images, read_luma
 from stream.eval.protocol import centre_crop, levels, low_res, score_lr
 
 SCALE = 2
-# the thresholds tabled, on each codec's scale (H.264's quantiser, MPEG-2's quantiser_scale, VP9's q index)
-THRESHOLDS = {"x264": range(8, 40), "mpeg2": range(2, 42, 2), "mpeg4": range(2, 42, 2), "vp9": range(8, 256, 8)}
+# the thresholds tabled, on each codec's scale (H.264's and HEVC's quantiser, MPEG-2's quantiser_scale, VP9's q index)
+THRESHOLDS = {
+    "x264": range(8, 40), "x265": range(8, 44), "mpeg2": range(2, 42, 2), "mpeg4": range(2, 42, 2),
+    "vp9": range(8, 256, 8),
+}  # fmt: skip
 LEVELS = {
-    "x264": [23, 26, 28, 30, 33], "mpeg2": [2, 4, 6, 8, 10, 12, 16], "mpeg4": [2, 4, 6, 8, 10, 12, 16],
-    "vp9": [20, 30, 35, 40, 45, 50, 56],
+    "x264": [23, 26, 28, 30, 33], "x265": [8, 12, 16, 20, 24, 28, 32, 36], "mpeg2": [2, 4, 6, 8, 10, 12, 16],
+    "mpeg4": [2, 4, 6, 8, 10, 12, 16], "vp9": [20, 30, 35, 40, 45, 50, 56],
 }  # fmt: skip
 
 
@@ -51,7 +54,7 @@ def score_image(path: Path, settings: list[int], args: argparse.Namespace, resto
     lrs = [low_res(gt, SCALE, "bicubic") for gt in gts]
     rows = []
     for level in settings:
-        spec = f"{args.codec}:{'crf' if args.codec in ('x264', 'vp9') else 'q'}={level}"
+        spec = f"{args.codec}:{'q' if args.codec in ('mpeg2', 'mpeg4') else 'crf'}={level}"
         codec = CodecRoundTrip(parse_degradation(spec), args.crop // SCALE, args.crop // SCALE)
         decoded = [y for lr in lrs for y in codec.push(levels(lr))] + codec.flush()
         coded = [torch.from_numpy(y).to(torch.float64) / 255 for y in decoded]
@@ -82,7 +85,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--images", type=Path, default=Path("../shared/data/B100"))
     parser.add_argument("--codec", choices=sorted(THRESHOLDS), default="x264")
-    parser.add_argument("--levels", type=int, nargs="+", help="CRFs (x264, vp9) or quantisers (mpeg2, mpeg4)")
+    parser.add_argument("--levels", type=int, nargs="+", help="CRFs (x264, x265, vp9) or quantisers (mpeg2, mpeg4)")
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--shift", type=int, default=2)

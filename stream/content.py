@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from kernels.choice import ModelChoice
 from stream.errors import UserError
+from stream.hevc import HevcQuantisers
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -64,6 +65,11 @@ MPEG_LIGHT, MPEG_HEAVY = 4, 16
 # the one for compressed input up to 156 (CRF 40, +0.08 dB; +0.34 at 18), ties at 176 and trails from 196 (-0.10);
 # that one leads the heavy set to 196, they tie at 220, the heavy set leads from 236 (+0.08 dB, +0.13 at 252)
 VP9_LIGHT, VP9_HEAVY = 164, 228
+# HEVC's quantiser (H.264's scale, read from its slice headers: stream.hevc), alike (docs/QUALITY.md, "HEVC by its
+# quantiser"): on B100 pans coded by x265 the set for clean input leads the one for compressed input to 30 (+0.12 to
+# +0.25 dB below 27, +0.04 at 29-30) and trails from 33; on the clips' LR it leads to 26.5 and is even at 28-30, so
+# 27, where both agree; that one leads the heavy set to 38 (+0.02 there), the heavy set leads from 41 (+0.07)
+HEVC_LIGHT, HEVC_HEAVY = 27, 40
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class QuantiserScale:
 MPEG_FAMILY = QuantiserScale("quantiser scale", MPEG_LIGHT, MPEG_HEAVY)
 QUANTISER_SCALES = {
     "h264": QuantiserScale("quantiser", LIGHT_QP, HEAVY_QP),
+    "hevc": QuantiserScale("quantiser", HEVC_LIGHT, HEVC_HEAVY),
     "vp9": QuantiserScale("q index", VP9_LIGHT, VP9_HEAVY),
     **dict.fromkeys(
         ("mpeg1video", "mpeg2video", "mpeg4", "h263", "flv1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2"), MPEG_FAMILY
@@ -142,13 +149,23 @@ def judge(
 
 
 def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet]) -> tuple[float, int] | None:
-    """The median of the mean quantisers of the frames `packets` code (-> it, how many frames), decoded
-    again by a one-thread decoder that exports them: a frame-threaded decoder hands frames over with their
-    quantisers half written (a clip read 2.8, 9.7 and 22.6 in three runs). None for codecs without a
-    QuantiserScale, or where no frame decodes."""
+    """The median of the quantisers of the first OPENING_FRAMES frames `packets` code (-> it, how many frames).
+    None for codecs without a QuantiserScale, or where no frame gives one."""
     codec = decoder.codec.canonical_name  # vp9 also where libvpx decodes it: FFmpeg's own decoder exports
-    if codec not in QUANTISER_SCALES:
+    if codec == "hevc":
+        reader = HevcQuantisers(decoder.extradata)
+        quantisers = list(islice((float(q) for p in packets for q in reader.packet(bytes(p))), OPENING_FRAMES))
+    elif codec in QUANTISER_SCALES:
+        quantisers = decoded_quantisers(decoder, codec, packets)
+    else:
         return None
+    return (statistics.median(quantisers), len(quantisers)) if quantisers else None
+
+
+def decoded_quantisers(decoder: av.VideoCodecContext, codec: str, packets: Iterable[av.Packet]) -> list[float]:
+    """The mean quantisers of the first OPENING_FRAMES frames `packets` code, decoded again by a one-thread
+    decoder that exports them: a frame-threaded decoder hands frames over with their quantisers half written
+    (a clip read 2.8, 9.7 and 22.6 in three runs)."""
     import av
 
     probe = av.CodecContext.create(codec, "r")
@@ -163,8 +180,7 @@ def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet
             quantisers += [q for frame in probe.decode(packet) if (q := frame_quantiser(frame)) is not None]
             if len(quantisers) >= OPENING_FRAMES:
                 break
-    quantisers = quantisers[:OPENING_FRAMES]
-    return (statistics.median(quantisers), len(quantisers)) if quantisers else None
+    return quantisers[:OPENING_FRAMES]
 
 
 def jpeg_quality(data: bytes) -> float | None:
@@ -253,19 +269,14 @@ def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | 
     user would get): clean LR as a lossless file; coded LR by the median `quantiser` of its frames where it
     was read (stream.eval.video.coded_quantisers), as the product reads a file's, else by what the spec
     asked (x264 and libvpx code at their CRF only on average: the clips' 4 frames at x264 CRF 23 read 19
-    to 32). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge.
-    Never heavily compressed by x265: the product reads no quantiser of HEVC, and x265's CRF is another
-    scale (at CRF 28 the coded set gains +1.01 dB at 17 units, +0.84 at 3; docs/QUALITY.md)."""
+    to 32). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge."""
     if degradation.clean:
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
     if degradation.codec == "jpeg":  # its q is libjpeg's quality, which the product reads of a JPEG's tables
         return judge("mjpeg", quality=float(degradation.quality or 0))
-    named, scale = degradation.label, QUANTISER_SCALES.get(degradation.decoder or "")
-    if scale is not None and quantiser is not None:
+    named, scale = degradation.label, QUANTISER_SCALES[degradation.decoder or ""]
+    if quantiser is not None:
         return scale.content(quantiser), f"{named}, {scale.name} {quantiser:.0f}"
-    if scale is None:  # x265
-        kind = QUANTISER_SCALES["h264"].content(degradation.asked_quantiser)
-        return ("compressed" if kind == "heavy" else kind), named
     return scale.content(degradation.asked_quantiser), named
 
 

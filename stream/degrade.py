@@ -25,6 +25,7 @@ from kernels.errors import reason
 from kernels.resize import imresize
 from stream.content import frame_quantiser
 from stream.errors import UserError
+from stream.hevc import HevcQuantisers
 
 if TYPE_CHECKING:
     import av
@@ -117,7 +118,7 @@ class Degradation:
     @property
     def asked_quantiser(self) -> int:
         """The quantiser the spec asks for, on its decoder's scale (stream.content.QUANTISER_SCALES), for where
-        none was read: x264's CRF for H.264's quantiser, twice MPEG's q (its quantiser_scale on the linear
+        none was read: x264's and x265's CRF for their quantiser, twice MPEG's q (its quantiser_scale on the linear
         scale), the q index libvpx aims at for a VP9 CRF."""
         level = int(self.quality or 0)
         if self.codec in _FIXED_QUANTISER:
@@ -206,8 +207,9 @@ class CodecRoundTrip:
     sizes (and x265's narrow ones) are edge-padded for the encoder and cropped back. `keyframes`
     counts the keyframe packets, the evidence that inter (P/B) or all-intra coding really ran;
     `quantisers` holds the mean quantiser of each decoded frame where the decoder exports it (H.264,
-    MPEG-2 and MPEG-4, VP9: each on its own scale), what the product judges a file by (stream.content: x264 and libvpx
-    code at their CRF only on average)."""
+    MPEG-2 and MPEG-4, VP9: each on its own scale), and HEVC's pictures' from their slice headers
+    (stream.hevc), what the product judges a file by (stream.content: x264, x265 and libvpx code at their CRF
+    only on average)."""
 
     def __init__(self, degradation: Degradation, width: int, height: int, rate: Fraction = Fraction(25)) -> None:
         self.degradation, self.width, self.height = degradation, width, height
@@ -220,6 +222,7 @@ class CodecRoundTrip:
             self._decoder = need_av().CodecContext.create(degradation.decoder, "r")
             # one thread: frame threads hand frames over with their quantisers half exported
             self._decoder.options, self._decoder.thread_type = {"export_side_data": "venc_params"}, "NONE"
+            self._hevc = HevcQuantisers(None) if degradation.decoder == "hevc" else None  # parameter sets in-band
 
     def push(self, y: np.ndarray) -> list[np.ndarray]:
         """One H x W uint8 frame in; the decoded frames ready so far out."""
@@ -243,6 +246,8 @@ class CodecRoundTrip:
 
     def _decode(self, packets: list[av.Packet | None]) -> list[np.ndarray]:
         self.keyframes += sum(p.is_keyframe for p in packets if p is not None)
+        if self._hevc is not None:
+            self.quantisers += [q for p in packets if p is not None for q in self._hevc.packet(bytes(p))]
         frames = [frame for p in packets for frame in self._decoder.decode(p)]
         self.quantisers += [q for frame in frames if (q := frame_quantiser(frame)) is not None]
         self._decoded += len(frames)

@@ -19,6 +19,8 @@ from kernels.weights import find_weights
 from stream.apps.capture import coding
 from stream.content import (
     HEAVY_QP,
+    HEVC_HEAVY,
+    HEVC_LIGHT,
     JPEG_HEAVY_QUALITY,
     LIGHT_QP,
     MPEG_HEAVY,
@@ -122,7 +124,8 @@ def test_the_quantiser_read_is_the_coders(clips):
      (("mpeg1video", (MPEG_HEAVY, 9)), "heavy"), (("vp9", (0.0, 9), 0.1), "clean"), (("vp9", (VP9_LIGHT, 9)), "light"),
      (("vp9", (VP9_LIGHT + 1, 9), 4.0), "compressed"), (("vp9", (VP9_HEAVY - 1, 9)), "compressed"),
      (("vp9", (VP9_HEAVY, 9)), "heavy"),
-     (("hevc", (40.0, 9)), "compressed")],
+     (("hevc", (HEVC_LIGHT, 9), 0.05), "light"), (("hevc", (HEVC_LIGHT + 1, 9)), "compressed"),
+     (("hevc", (HEVC_HEAVY, 9)), "heavy")],
 )  # fmt: skip
 def test_the_rule(args, content):
     """Lossless codecs are clean; a quantiser decides before bits per pixel, on its codec's scale (0 lossless, to
@@ -134,24 +137,23 @@ def test_the_rule(args, content):
 
 @pytest.mark.parametrize(
     "spec, content",
-    [("x264:crf=23", "compressed"), ("x264:crf=18", "light"), ("x264:crf=33", "heavy"), ("x265:crf=33", "compressed"),
-     ("x265:crf=8", "light"), ("jpeg:q=20", "heavy"), ("jpeg:q=90", "compressed"), ("mpeg2:q=2", "light"),
-     ("mpeg2:q=4", "compressed"),
+    [("x264:crf=23", "compressed"), ("x264:crf=18", "light"), ("x264:crf=33", "heavy"),
+     (f"x265:crf={HEVC_HEAVY}", "heavy"), ("x265:crf=8", "light"), ("jpeg:q=20", "heavy"),
+     ("jpeg:q=90", "compressed"), ("mpeg2:q=2", "light"), ("mpeg2:q=4", "compressed"),
      (f"mpeg2:q={MPEG_HEAVY // 2}", "heavy"), (f"mpeg4:q={MPEG_HEAVY // 2 - 1}", "compressed"),
      ("vp9:crf=5", "light"), ("vp9:crf=40", "light"), ("vp9:crf=45", "compressed"), ("vp9:crf=63", "heavy")],
 )  # fmt: skip
 def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, content):
     """Where no quantiser was read, what the spec asked stands in for it: x264's CRF for H.264's
-    quantiser, MPEG-2's q for its quantiser_scale (twice it), VP9's CRF for the q index libvpx aims at;
-    HEVC's the product does not read, so x265 LR is never heavily compressed (and on another scale: CRF
-    28 by x265 wants the default depth)."""
+    quantiser, x265's for HEVC's, MPEG-2's q for its quantiser_scale (twice it), VP9's CRF for the q index
+    libvpx aims at."""
     judged = judge_degradation(parse_degradation(spec), "bicubic")
     assert judged is not None and judged[0] == content
 
 
-def test_x264_lr_is_judged_by_its_quantiser_where_read():
+def test_coded_lr_is_judged_by_its_quantiser_where_read():
     """x264 codes at its CRF only on average (the clips' 4 frames at CRF 23 read 19 to 32): where the
-    coded LR's quantiser was read, it judges, as the product judges a file; x265's is never read."""
+    coded LR's quantiser was read, it judges, as the product judges a file."""
     crf35 = parse_degradation("x264:crf=35")
     assert judge_degradation(crf35, "bicubic", 24.0) == ("compressed", "x264 CRF 35, quantiser 24")
     assert judge_degradation(crf35, "bicubic", 20.0) == ("light", "x264 CRF 35, quantiser 20")
@@ -161,17 +163,19 @@ def test_x264_lr_is_judged_by_its_quantiser_where_read():
     assert judge_degradation(mpeg2, "bicubic", MPEG_HEAVY) == ("heavy", f"MPEG-2 q 2, quantiser scale {MPEG_HEAVY}")
     assert judge_degradation(vp9, "bicubic", 10.0)[0] == "light"
     assert judge_degradation(vp9, "bicubic", 190.0) == ("compressed", "VP9 CRF 30, q index 190")
+    x265 = parse_degradation("x265:crf=8")
+    assert judge_degradation(x265, "bicubic", HEVC_HEAVY) == ("heavy", f"x265 CRF 8, quantiser {HEVC_HEAVY}")
 
 
 def test_evaluation_restores_coded_lr_with_the_set_its_quantiser_picks():
     """eval-video and benchmarks.degraded read the coded LR of each spec whose codec the product reads
-    (x264, MPEG-2, VP9) first (a pass of its own) and load the set the product would run on a file coded so."""
+    (x264, x265, MPEG-2, VP9) first (a pass of its own) and load the set the product would run on a file coded so."""
     crf18, crf35, jpeg, x265, mpeg2, vp9 = map(
         parse_degradation, ("x264:crf=18", "x264:crf=35", "jpeg:q=90", "x265:crf=28", "mpeg2:q=6", "vp9:crf=40")
     )
     protocol = VideoProtocol(2, (crf18, crf35, jpeg, x265, mpeg2, vp9), "bicubic", 32)
     quantisers = coded_quantisers(Path("samples/sample.mp4"), protocol, 2)
-    assert set(quantisers) == {crf18, crf35, mpeg2, vp9} and quantisers[crf18] < quantisers[crf35]
+    assert set(quantisers) == {crf18, crf35, x265, mpeg2, vp9} and quantisers[crf18] < quantisers[crf35]
     assert quantisers[mpeg2] == 12 and quantisers[vp9] > 100
     models = loaded_for(ModelChoice(units=1, precision="fp32"), [crf35, jpeg], "bicubic", {crf35: 24.0})
     assert models[crf35] is models[jpeg]  # judged compressed by its quantiser, as JPEG is

@@ -34,13 +34,14 @@ CONTENT_WEIGHTS: dict[str, str] = {
 # input runs CODED: which scaler made a real input nobody knows; on the clips' lossless LR CODED equals the clean
 # set where FFmpeg's bicubic or bilinear made it and gains 0.25-0.47 dB more where lanczos or area did, leaving no
 # clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md, "Other codecs and other downscale
-# kernels"). Lightly coded input (H.264 to quantiser 21, the MPEG family to quantiser scale 4, VP9 to q index 164;
-# stream.content) runs CODED too, at fewer units: on B100 pans and the clips' LR coded by x264 to quantiser 21 it
-# gains 0.2-0.26 dB more than COMPRESSED, at 11 units within 0.02 of 17 (docs/QUALITY.md, "Lightly coded input").
+# kernels"). Lightly coded input (H.264 to quantiser 21, HEVC to 27, the MPEG family to quantiser scale 4, VP9 to q
+# index 164; stream.content) runs CODED too, at fewer units: on B100 pans and the clips' LR coded by x264 to
+# quantiser 21 it gains 0.2-0.26 dB more than COMPRESSED, at 11 units within 0.02 of 17 (docs/QUALITY.md, "Lightly
+# coded input"; HEVC: "HEVC by its quantiser").
 # Compressed input runs COMPRESSED: on the clips' coded LR (x264, x265, JPEG, MPEG-2) it gains more than CODED for
 # 0.53x its work (x2 x264 CRF 23 +1.33 dB over bicubic against +1.15), and loses 0.8 dB on lossless LR
-# (docs/QUALITY.md, "The set for compressed input"). Heavily compressed input (H.264 from quantiser 33, JPEG below
-# quality 78; stream.content) runs HEAVY: on the clips' LR from CRF 28 it gains the most in the mean
+# (docs/QUALITY.md, "The set for compressed input"). Heavily compressed input (H.264 from quantiser 33, HEVC from 40,
+# JPEG below quality 78; stream.content) runs HEAVY: on the clips' LR from CRF 28 it gains the most in the mean
 # (docs/QUALITY.md, "The set for heavy compression"), and on their JPEG LR to quality 75 (+0.93 dB at 40 against
 # +0.38; "JPEG by its quality").
 JUDGED_WEIGHTS: dict[str, str] = {"clean": CODED, "light": CODED, "compressed": COMPRESSED, "heavy": HEAVY}

@@ -114,9 +114,9 @@ def coded_quantisers(
     clip: Path, protocol: VideoProtocol, max_frames: int | None = None, skip: int = 0
 ) -> dict[Degradation, float]:
     """The median quantiser of the opening frames of each degradation's coded LR of `clip` whose codec
-    exports it (x264, MPEG-2, MPEG-4, VP9: stream.content.QUANTISER_SCALES): what the product's judge reads of a file
-    coded so, so that evaluation restores that LR with the set a user's run on it gets (x264 and libvpx code
-    at their CRF only on average). A pass of its own: the set is chosen before the first frame is restored,
+    says it (x264, x265, MPEG-2, MPEG-4, VP9: stream.content.QUANTISER_SCALES): what the product's judge reads of a
+    file coded so, so that evaluation restores that LR with the set a user's run on it gets (x264, x265 and libvpx
+    code at their CRF only on average). A pass of its own: the set is chosen before the first frame is restored,
     as the product chooses."""
     from stream.content import OPENING_FRAMES, QUANTISER_SCALES
 

@@ -1,0 +1,124 @@
+"""HEVC's picture quantisers, read from its slice headers (stream.hevc): FFmpeg's decoder exports none, so the
+reader walks the headers itself; FFmpeg's own header parser (the trace_headers bitstream filter) is the truth."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import av
+import av.logging
+import numpy as np
+import pytest
+from av.bitstream import BitStreamFilterContext
+
+from stream.content import HEVC_HEAVY, HEVC_LIGHT, judge_source
+from stream.hevc import Bits, HevcQuantisers, rbsp
+from stream.video.source import VideoSource
+
+
+def x265_clip(path: Path, params: str, frames: int = 12, pix_fmt: str = "yuv420p") -> Path:
+    """`frames` frames of a texture panning and fading in, coded by x265 with `params` (96 x 80: x265's smallest
+    safe size, tests/test_degrade.py); MP4 carries the parameter sets in hvcC, MPEG-TS in the packets."""
+    texture = np.random.default_rng(1).integers(0, 256, (80, 160, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx265", rate=25, options={"x265-params": f"log-level=none:{params}"})
+        video.width, video.height, video.pix_fmt = 96, 80, pix_fmt
+        for i in range(frames):
+            rgb = (texture[:, 3 * i : 3 * i + 96] * min(1.0, 0.4 + 0.1 * i)).astype(np.uint8)
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        out.mux(video.encode(None))
+    return path
+
+
+def read_quantisers(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        reader = HevcQuantisers(stream.codec_context.extradata)
+        return [q for packet in container.demux(stream) if packet.size for q in reader.packet(bytes(packet))]
+
+
+def traced_quantisers(path: Path) -> list[int]:
+    """Each picture's SliceQpY as FFmpeg's trace_headers prints its first slice's header, in decode order."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.TRACE)
+    try:
+        with av.open(str(path)) as container, av.logging.Capture(True) as logs:
+            stream = container.streams.video[0]
+            trace = BitStreamFilterContext("trace_headers", stream)
+            for packet in container.demux(stream):
+                if packet.size:
+                    trace.filter(packet)
+    finally:
+        av.logging.set_level(level)
+    init, first, qps = 0, False, []
+    for _, _, line in logs:
+        if found := re.search(r"\b(init_qp_minus26|first_slice_segment_in_pic_flag|slice_qp_delta)\s.*= (-?\d+)", line):
+            name, value = found.group(1), int(found.group(2))
+            if name == "init_qp_minus26":
+                init = value
+            elif name == "first_slice_segment_in_pic_flag":
+                first = bool(value)
+            elif first:
+                qps.append(26 + init + value)
+    return qps
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "ts"])
+@pytest.mark.parametrize(
+    "params",
+    ["crf=28", "crf=20:bframes=6:b-pyramid=1:ref=5", "crf=30:weightp=1:weightb=1",
+     "crf=24:scaling-list=default:sao=0", "crf=32:keyint=4:open-gop=1:repeat-headers=1",
+     "qp=36:ipratio=1.6:pbratio=1.5:aq-mode=0"],
+)  # fmt: skip
+def test_each_pictures_quantiser_is_what_ffmpeg_parses(tmp_path, suffix, params):
+    """B-pyramids, several references, weighted prediction (the fade), scaling lists, open GOPs and
+    in-band parameter sets: every picture's quantiser read equals FFmpeg's, and they differ by picture."""
+    clip = x265_clip(tmp_path / f"clip.{suffix}", params)
+    read = read_quantisers(clip)
+    assert read == traced_quantisers(clip)
+    assert len(read) == 12 and len(set(read)) > 1
+
+
+def test_ten_bits_and_four_four_four_read_on_the_same_scale(tmp_path):
+    eight = read_quantisers(x265_clip(tmp_path / "8.mp4", "qp=30:ipratio=1:pbratio=1"))
+    ten = read_quantisers(x265_clip(tmp_path / "10.mp4", "qp=30:ipratio=1:pbratio=1", pix_fmt="yuv420p10le"))
+    full = read_quantisers(x265_clip(tmp_path / "444.mp4", "qp=30:ipratio=1:pbratio=1", pix_fmt="yuv444p"))
+    assert eight == ten == full == [30] * 12
+
+
+def test_a_picture_of_several_slices_reads_once(tmp_path):
+    """Its first slice's quantiser stands for it (FFmpeg's trace fails on x265's later slices at this size)."""
+    assert read_quantisers(x265_clip(tmp_path / "slices.mp4", "qp=27:ipratio=1:pbratio=1:slices=2")) == [27] * 12
+
+
+def test_lossless_coding_reads_as_quantiser_zero(tmp_path):
+    assert read_quantisers(x265_clip(tmp_path / "lossless.mp4", "lossless=1")) == [0] * 12
+
+
+def test_damaged_or_foreign_data_gives_nothing(tmp_path):
+    """Truncated headers, a slice before its parameter sets, and noise read as no quantiser, never raise."""
+    clip = x265_clip(tmp_path / "clip.ts", "crf=28")
+    with av.open(str(clip)) as container:
+        packets = [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+    assert HevcQuantisers(None).packet(packets[1]) == []  # no SPS or PPS seen yet
+    reader = HevcQuantisers(None)
+    assert reader.packet(packets[0][:40]) == []  # cut inside the parameter sets
+    noise = np.random.default_rng(2).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    assert HevcQuantisers(noise).packet(noise) == []
+    assert HevcQuantisers(None).packet(packets[0]) == [read_quantisers(clip)[0]]
+
+
+def test_rbsp_drops_emulation_prevention_and_exp_golomb_reads():
+    assert rbsp(b"\x40\x01\x00\x00\x03\x01\x00\x00\x03\x00\x00\x03") == b"\x00\x00\x01\x00\x00\x00\x00"
+    bits = Bits(bytes([0b1_010_011_0, 0b0100_0010, 0b1000_0000]))  # ue 0, 1, 2; se +2, -2 (ue 3, 4)
+    assert [bits.ue(), bits.ue(), bits.ue(), bits.se(), bits.se()] == [0, 1, 2, 2, -2]
+
+
+@pytest.mark.parametrize("qp, content", [(HEVC_LIGHT, "light"), (HEVC_LIGHT + 1, "compressed"), (HEVC_HEAVY, "heavy")])
+def test_hevc_files_are_judged_by_their_quantisers(tmp_path, qp, content):
+    """A phone's or a re-encoded download's HEVC: judged on the quantiser scale its slices say, as H.264 is."""
+    clip = x265_clip(tmp_path / "clip.mp4", f"qp={qp}:ipratio=1:pbratio=1")
+    with VideoSource(clip) as source:
+        judged = judge_source(source)
+    assert judged == (content, f"hevc, quantiser {qp} over its first 12 frames")
