@@ -6,10 +6,10 @@ coded LR alone), and the set fine-tuned on coded LR as well restores real lossle
 whose scaler is unknown: the clean set scores best only on the papers' MATLAB-bicubic LR
 (docs/QUALITY.md). kernels.pretrained.JUDGED_WEIGHTS says which set each judgement runs; the
 judgement is said in the header. Which an input is, is read from what the stream says of its coding,
-the surest evidence first: a lossless codec; the quantiser the decoder exports for the opening
-frames (H.264, the MPEG family, VP9, each on its own scale: H.264's 0 is lossless, x264's CRF 23 codes
-at about 20-30); the bits per pixel of its bit rate; else a lossy codec is taken for what it usually is,
-compressed.
+the surest evidence first: a lossless codec; the quantiser of the opening frames, as the decoder exports it
+(H.264, the MPEG family, VP9) or HEVC's slice headers say it (stream.hevc), each on its codec's scale (H.264's
+0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its bit rate; else a lossy codec is
+taken for what it usually is, compressed.
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | 
     """What the product would judge LR made by `kernel` and coded so (evaluation scores the weights a
     user would get): clean LR as a lossless file; coded LR by the median `quantiser` of its frames where it
     was read (stream.eval.video.coded_quantisers), as the product reads a file's, else by what the spec
-    asked (x264 and libvpx code at their CRF only on average: the clips' 4 frames at x264 CRF 23 read 19
+    asked (x264, x265 and libvpx code at their CRF only on average: the clips' 4 frames at x264 CRF 23 read 19
     to 32). None for the papers' protocol, clean LR by MATLAB's bicubic: no input's, nothing to judge."""
     if degradation.clean:
         return None if kernel == "matlab" else ("clean", f"lossless LR by {kernel}")
