@@ -79,6 +79,8 @@ class RefPicSet:
 
 @dataclass
 class Sps:
+    """What a slice header's syntax depends on of its sequence parameter set."""
+
     chroma_array_type: int
     separate_colour_plane: bool
     poc_lsb_bits: int
@@ -91,6 +93,8 @@ class Sps:
 
 @dataclass
 class Pps:
+    """What a slice header's syntax depends on of its picture parameter set, and the quantiser it starts from."""
+
     sps_id: int
     dependent_slices: bool
     output_flag_present: bool
@@ -105,7 +109,7 @@ class Pps:
 
 
 def skip_profile_tier_level(r: Bits, sub_layers: int) -> None:
-    r.u(32), r.u(32), r.u(32)  # general profile, tier, flags (88 bits) and level (8)
+    r.u(96)  # the general profile, tier and flags (88 bits) and level (8)
     present = [(r.u(1), r.u(1)) for _ in range(sub_layers)]
     if sub_layers:
         r.u(2 * (8 - sub_layers))  # reserved_zero_2bits
