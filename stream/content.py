@@ -114,6 +114,10 @@ QUANTISER_SCALES = {
 # measured on Set14 (x2 LR coded by libjpeg; docs/QUALITY.md, "JPEG by its quality"): the heavy set gains more
 # up to quality 75 (+0.06 dB there, +0.30 at 50), the set for compressed input from 80 (+0.05, +0.39 at 90)
 JPEG_HEAVY_QUALITY = 78
+# and from which it is lightly coded, and runs the set for clean input at its depth for such input (docs/QUALITY.md,
+# "The finest JPEGs"): that set gains more on Set14 from 95 (+0.10 dB; +0.24 at 97), on the clips' LR from 97
+# (+0.25 dB at x2, +0.10 at x4; even at 95). Both on libjpeg's scale: a quality read (to within 0.5) is rounded to it
+JPEG_LIGHT_QUALITY = 97
 # JPEG's example luminance table (ITU T.81 Annex K), which libjpeg scales by quality: in the zigzag order of a DQT
 _ANNEX_K_LUMA = (
     16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40, 26, 24, 22, 22, 24, 49, 35, 37, 29, 40, 58, 51,
@@ -137,7 +141,9 @@ def judge(
     if codec in LOSSY_STILL_CODECS:
         if codec != "mjpeg" or quality is None:
             return "compressed", LOSSY_STILL_CODECS[codec]
-        return ("heavy" if quality < JPEG_HEAVY_QUALITY else "compressed"), f"JPEG quality {quality:.0f}"
+        level = round(quality)
+        kind = "light" if level >= JPEG_LIGHT_QUALITY else "heavy" if level < JPEG_HEAVY_QUALITY else "compressed"
+        return kind, f"JPEG quality {level}"
     if quantiser is not None and codec in QUANTISER_SCALES:
         median, over = quantiser[0], f" over its first {quantiser[1]} frames" if quantiser[1] > 1 else ""
         scale = QUANTISER_SCALES[codec]

@@ -22,6 +22,7 @@ from stream.content import (
     HEVC_HEAVY,
     HEVC_LIGHT,
     JPEG_HEAVY_QUALITY,
+    JPEG_LIGHT_QUALITY,
     LIGHT_QP,
     MPEG_HEAVY,
     MPEG_LIGHT,
@@ -118,7 +119,10 @@ def test_the_quantiser_read_is_the_coders(clips):
      (("h264", (HEAVY_QP - 0.1, 9)), "compressed"), (("h264", (HEAVY_QP, 9)), "heavy"),
      (("hevc",), "compressed"), (("prores", None, 3.5), "clean"), (("hevc", None, 0.05), "compressed"),
      (("mjpeg", None, 4.0), "compressed"), (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY), "compressed"),
-     (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY - 0.1), "heavy"), (("webp", None, None, 10.0), "compressed"),
+     (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY - 0.6), "heavy"), (("webp", None, None, 10.0), "compressed"),
+     (("mjpeg", None, None, JPEG_LIGHT_QUALITY - 0.6), "compressed"),
+     (("mjpeg", None, None, JPEG_LIGHT_QUALITY - 0.4), "light"),
+     (("mjpeg", None, 4.0, JPEG_HEAVY_QUALITY - 0.4), "compressed"),
      (("mpeg2video", (MPEG_LIGHT, 9), 0.1), "light"), (("mpeg2video", (MPEG_LIGHT + 1, 9), 4.0), "compressed"),
      (("mpeg2video", (MPEG_HEAVY - 1, 9), 0.1), "compressed"),
      (("mpeg1video", (MPEG_HEAVY, 9)), "heavy"), (("vp9", (0.0, 9), 0.1), "clean"), (("vp9", (VP9_LIGHT, 9)), "light"),
@@ -131,7 +135,8 @@ def test_the_rule(args, content):
     """Lossless codecs are clean; a quantiser decides before bits per pixel, on its codec's scale (0 lossless, to
     LIGHT_QP lightly coded, from HEAVY_QP heavily compressed; the MPEG family's and VP9's alike), and only where the
     codec has a scale; a lossy codec with no evidence is compressed; JPEG by its quality however many bits it
-    spends, below JPEG_HEAVY_QUALITY heavily compressed."""
+    spends (read to within 0.5, rounded to libjpeg's scale), below JPEG_HEAVY_QUALITY heavily compressed, from
+    JPEG_LIGHT_QUALITY lightly coded."""
     assert judge(*args)[0] == content
 
 
@@ -139,7 +144,7 @@ def test_the_rule(args, content):
     "spec, content",
     [("x264:crf=23", "compressed"), ("x264:crf=18", "light"), ("x264:crf=33", "heavy"),
      (f"x265:crf={HEVC_HEAVY}", "heavy"), ("x265:crf=8", "light"), ("jpeg:q=20", "heavy"),
-     ("jpeg:q=90", "compressed"), ("mpeg2:q=2", "light"), ("mpeg2:q=4", "compressed"),
+     ("jpeg:q=90", "compressed"), ("jpeg:q=98", "light"), ("mpeg2:q=2", "light"), ("mpeg2:q=4", "compressed"),
      (f"mpeg2:q={MPEG_HEAVY // 2}", "heavy"), (f"mpeg4:q={MPEG_HEAVY // 2 - 1}", "compressed"),
      ("vp9:crf=5", "light"), ("vp9:crf=40", "light"), ("vp9:crf=45", "compressed"), ("vp9:crf=63", "heavy")],
 )  # fmt: skip
@@ -185,18 +190,20 @@ def test_evaluation_restores_coded_lr_with_the_set_its_quantiser_picks():
 
 def test_pictures_by_format(tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (24, 32, 3), np.uint8)
-    paths = {"a.png": [], "a.jpg": [], "coarse.jpg": [cv2.IMWRITE_JPEG_QUALITY, 30],
+    paths = {"a.png": [], "a.jpg": [], "fine.jpg": [cv2.IMWRITE_JPEG_QUALITY, 98],
+             "coarse.jpg": [cv2.IMWRITE_JPEG_QUALITY, 30],
              "lossy.webp": [cv2.IMWRITE_WEBP_QUALITY, 80],
              "lossless.webp": [cv2.IMWRITE_WEBP_QUALITY, 101]}  # fmt: skip
     for name, options in paths.items():
         assert cv2.imwrite(str(tmp_path / name), image, options)
     kinds = {name: judge_picture(tmp_path / name) for name in paths}
     assert kinds == {"a.png": ("clean", "PNG, lossless"), "a.jpg": ("compressed", "JPEG quality 95"),
+                     "fine.jpg": ("light", "JPEG quality 98"),
                      "coarse.jpg": ("heavy", "JPEG quality 30"), "lossy.webp": ("compressed", "WebP"),
                      "lossless.webp": ("clean", "WebP, lossless")}  # fmt: skip
 
 
-@pytest.mark.parametrize("quality", [20, 50, 78, 95])
+@pytest.mark.parametrize("quality", [20, 50, 78, 95, 98])
 def test_a_jpegs_quality_is_read_from_its_table(quality):
     """libjpeg's quality, as the table it scaled says it (8-bit tables clip below about 15)."""
     image = np.random.default_rng(1).integers(0, 255, (16, 24), np.uint8)

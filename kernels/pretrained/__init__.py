@@ -35,9 +35,9 @@ CONTENT_WEIGHTS: dict[str, str] = {
 # set where FFmpeg's bicubic or bilinear made it and gains 0.25-0.47 dB more where lanczos or area did, leaving no
 # clip below bicubic where the clean set leaves one 1 dB below (docs/QUALITY.md, "Other codecs and other downscale
 # kernels"). Lightly coded input (H.264 to quantiser 21, HEVC to 27, the MPEG family to quantiser scale 4, VP9 to q
-# index 164; stream.content) runs CODED too, at fewer units: on B100 pans and the clips' LR coded by x264 to
-# quantiser 21 it gains 0.2-0.26 dB more than COMPRESSED, at 11 units within 0.02 of 17 (docs/QUALITY.md, "Lightly
-# coded input"; HEVC: "HEVC by its quantiser").
+# index 164, JPEG from quality 97; stream.content) runs CODED too, at fewer units: on B100 pans and the clips' LR
+# coded by x264 to quantiser 21 it gains 0.2-0.26 dB more than COMPRESSED, at 11 units within 0.02 of 17
+# (docs/QUALITY.md, "Lightly coded input"; "HEVC by its quantiser", "The finest JPEGs are lightly coded").
 # Compressed input runs COMPRESSED: on the clips' coded LR (x264, x265, JPEG, MPEG-2) it gains more than CODED for
 # 0.53x its work (x2 x264 CRF 23 +1.33 dB over bicubic against +1.15), and loses 0.8 dB on lossless LR
 # (docs/QUALITY.md, "The set for compressed input"). Heavily compressed input (H.264 from quantiser 33, HEVC from 40,

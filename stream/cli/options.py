@@ -18,6 +18,7 @@ from stream.content import (
     HEVC_HEAVY,
     HEVC_LIGHT,
     JPEG_HEAVY_QUALITY,
+    JPEG_LIGHT_QUALITY,
     LIGHT_QP,
     MPEG_HEAVY,
     MPEG_LIGHT,
@@ -52,9 +53,9 @@ ContentOpt = Annotated[
         f"({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the input's coding "
         f"(codec, quantiser, JPEG quality, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless input, light to "
         f"H.264's quantiser {LIGHT_QP}, HEVC's {HEVC_LIGHT}, MPEG's quantiser scale {MPEG_LIGHT} and VP9's q index "
-        f"{VP9_LIGHT}, compressed above, and heavy from H.264's quantiser {HEAVY_QP}, HEVC's {HEVC_HEAVY}, MPEG's "
-        f"{MPEG_HEAVY} (DVDs, XviD), VP9's {VP9_HEAVY} or below JPEG quality {JPEG_HEAVY_QUALITY}, and says so in "
-        "the first line.",
+        f"{VP9_LIGHT} and from JPEG quality {JPEG_LIGHT_QUALITY}, compressed between, and heavy from H.264's "
+        f"quantiser {HEAVY_QP}, HEVC's {HEVC_HEAVY}, MPEG's {MPEG_HEAVY} (DVDs, XviD), VP9's {VP9_HEAVY} or below "
+        f"JPEG quality {JPEG_HEAVY_QUALITY}, and says so in the first line.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
