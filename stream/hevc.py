@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+T = TypeVar("T")
 VPS, SPS, PPS = 32, 33, 34  # nal_unit_type
 IRAP = range(16, 24)  # BLA, IDR, CRA and reserved IRAP types: their slices say no_output_of_prior_pics_flag
 IDR = (19, 20)  # IDR_W_RADL, IDR_N_LP: no picture order count, no reference picture set
@@ -48,6 +50,13 @@ class Bits:
     def se(self) -> int:
         k = self.ue()
         return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+def entry(items: list[T], index: int) -> T:
+    """items[index], where the stream's index names one: a damaged one gives no quantiser, not another entry."""
+    if not 0 <= index < len(items):
+        raise Malformed(f"index {index} of {len(items)}")
+    return items[index]
 
 
 def rbsp(nal: bytes) -> bytes:
@@ -131,7 +140,7 @@ def ref_pic_set(r: Bits, index: int, sets: list[RefPicSet], in_slice: bool = Fal
     """st_ref_pic_set(index) (7.3.7), predicted from an earlier set as 7.4.8 derives it, or explicit; a slice's
     own (index: the SPS's count of sets) says which set it predicts from."""
     if index and r.u(1):  # inter_ref_pic_set_prediction_flag
-        ref = sets[index - (r.ue() + 1 if in_slice else 1)]
+        ref = entry(sets, index - (r.ue() + 1 if in_slice else 1))
         delta = (1 - 2 * r.u(1)) * (r.ue() + 1)  # delta_rps_sign, abs_delta_rps_minus1
         flags = []
         for _ in range(len(ref.entries) + 1):
@@ -267,7 +276,7 @@ def slice_qp(nal_type: int, r: Bits, sps: dict[int, Sps], pps: dict[int, Pps]) -
         if not r.u(1):  # short_term_ref_pic_set_sps_flag
             rps = ref_pic_set(r, len(s.ref_pic_sets), s.ref_pic_sets, in_slice=True)
         elif s.ref_pic_sets:
-            rps = s.ref_pic_sets[r.u(bits_for(len(s.ref_pic_sets)))]
+            rps = entry(s.ref_pic_sets, r.u(bits_for(len(s.ref_pic_sets))))
         if s.long_term_present:
             long_term_used = skip_long_term_pictures(r, s)
         temporal_mvp = s.temporal_mvp and bool(r.u(1))
@@ -287,7 +296,7 @@ def skip_long_term_pictures(r: Bits, s: Sps) -> int:
     used = 0
     for i in range(from_sps + r.ue()):
         if i < from_sps:
-            used += s.long_term_used[r.u(bits_for(len(s.long_term_used)))]
+            used += entry(s.long_term_used, r.u(bits_for(len(s.long_term_used))))
         else:
             r.u(s.poc_lsb_bits)
             used += r.u(1)

@@ -109,6 +109,26 @@ def test_damaged_or_foreign_data_gives_nothing(tmp_path):
     assert HevcQuantisers(None).packet(packets[0]) == [read_quantisers(clip)[0]]
 
 
+def test_any_damage_gives_no_quantiser_or_one_in_range(tmp_path):
+    """Bytes flipped anywhere in the parameter sets or the slices (a damaged download) are read past: never an
+    exception out of the judge, never a quantiser outside H.265's range."""
+    clip = x265_clip(tmp_path / "clip.mp4", "crf=30:bframes=4:b-pyramid=1:ref=4:weightp=1:weightb=1")
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        extradata = stream.codec_context.extradata
+        packets = [bytes(p) for p in container.demux(stream) if p.size]
+    rng = np.random.default_rng(3)
+    read = []
+    for _ in range(150):
+        damaged = [bytearray(extradata), *map(bytearray, packets)]
+        for _ in range(3):
+            target = damaged[rng.integers(len(damaged))]
+            target[rng.integers(min(len(target), 64))] ^= 1 << int(rng.integers(8))  # the headers: the first bytes
+        reader = HevcQuantisers(bytes(damaged[0]))
+        read += [q for packet in damaged[1:] for q in reader.packet(bytes(packet))]
+    assert read and all(-48 <= q <= 51 for q in read)
+
+
 def test_rbsp_drops_emulation_prevention_and_exp_golomb_reads():
     assert rbsp(b"\x40\x01\x00\x00\x03\x01\x00\x00\x03\x00\x00\x03") == b"\x00\x00\x01\x00\x00\x00\x00"
     bits = Bits(bytes([0b1_010_011_0, 0b0100_0010, 0b1000_0000]))  # ue 0, 1, 2; se +2, -2 (ue 3, 4)
