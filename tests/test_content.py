@@ -39,6 +39,7 @@ from stream.content import (
     source_quantiser,
 )
 from stream.degrade import parse_degradation
+from stream.eval.protocol import picture_quantisers, read_dataset
 from stream.eval.video import VideoProtocol, coded_quantisers
 from stream.video.frames import Frame
 from stream.video.source import VideoSource
@@ -309,6 +310,23 @@ def test_eval_video_reports_the_weights_per_spec(capsys):
     assert code == 0, err
     weights = [r["weights"].split(" ")[0] for r in json.loads(out)["results"]]
     assert weights == [CONTENT_WEIGHTS["clean"], CONTENT_WEIGHTS["heavy"]]  # CRF 35: heavily compressed
+
+
+def test_eval_judges_a_pictures_coded_lr_by_the_quantiser_it_reads(tmp_path, capsys):
+    """A lone picture coded by x264 at CRF 18 reads a quantiser of about 25 (x264 codes a single frame coarser than
+    its CRF): `eval` reads it, as the product reads a file's, and restores that LR with the set it picks."""
+    for i in range(2):
+        texture = np.random.default_rng(i).integers(0, 256, (64, 96), dtype=np.uint8)
+        assert cv2.imwrite(str(tmp_path / f"{i}.png"), cv2.GaussianBlur(texture, (5, 5), 1.5))
+    crf18 = parse_degradation("x264:crf=18")
+    (quantiser,) = picture_quantisers({"pictures": read_dataset(tmp_path)}, [2], [crf18], "bicubic").values()
+    assert quantiser > LIGHT_QP  # the CRF asked would say lightly coded
+    args = ["eval", "--dataset", str(tmp_path), "--downscale", "bicubic", "--degrade", "x264:crf=18", "--units", "1",
+            "--json"]  # fmt: skip
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert f"x264 CRF 18, quantiser {quantiser:.0f}" in err
+    assert json.loads(out)["results"][0]["weights"].startswith(JUDGED_WEIGHTS["compressed"] + " ")
 
 
 class FakeCapture:

@@ -82,14 +82,15 @@ def eval_command(
 ) -> None:  # fmt: skip
     """Score DRRN and bicubic on image folders: Y-channel PSNR/SSIM under the standard protocol, or
     with the LR made by another kernel and coded by a real codec (--downscale, --degrade)."""
-    from stream.eval.protocol import evaluate_dataset, read_dataset
+    from stream.eval.protocol import evaluate_dataset, picture_quantisers, read_dataset
 
     if whole and tile is not None:
         raise UserError("--whole and --tile exclude each other")
     degradations, kernel = protocol_options(degrade, downscale)
     lumas = {folder.resolve().name: read_dataset(folder) for folder in dataset}  # bad input fails before model time
-    models = load_models(model_choice(weights, units, device, precision, tile or 0, halo, batch=4, content=content),
-                         degradations, kernel)  # fmt: skip
+    choice = model_choice(weights, units, device, precision, tile or 0, halo, batch=4, content=content)
+    quantisers = picture_quantisers(lumas, scale, degradations, kernel) if choice.judged else {}  # as a picture's
+    models = load_models(choice, degradations, kernel, quantisers=quantisers)
     results = []
     with progress_bar() as progress:
         count = sum(len(images) for images in lumas.values())

@@ -11,8 +11,9 @@ rounded to levels, coded and decoded: stream/degrade.py), upscale back with MATL
 from __future__ import annotations
 
 import copy
+import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from kernels.inference import no_tf32
 from kernels.metrics import psnr, ssim, to_levels
 from kernels.model import DRRN
 from kernels.resize import imresize
-from stream.degrade import CLEAN, Degradation, downscale, round_trip
+from stream.degrade import CLEAN, CodecRoundTrip, Degradation, downscale, round_trip
 from stream.eval.images import list_images, read_luma
 
 Restore = Callable[[torch.Tensor], torch.Tensor]  # bicubic luma N x 1 x H x W -> restored; a Restorer is one
@@ -87,6 +88,30 @@ def degrade(
     if not degradation.clean:
         lr = torch.from_numpy(round_trip([levels(lr)], degradation)[0]).to(torch.float64) / 255
     return gt, imresize(lr, scale)
+
+
+def picture_quantisers(
+    datasets: Mapping[str, list[torch.Tensor]], scales: Iterable[int], degradations: Iterable[Degradation], kernel: str
+) -> dict[Degradation, float]:
+    """The median quantiser of each degradation's coded LR over every image and scale, where its codec says one
+    (stream.content.QUANTISER_SCALES): what the product's judge reads of a picture coded so, so that evaluation
+    restores that LR with the set a user's run on it gets (x265 codes a picture about 5 quantiser steps coarser
+    than its CRF). A pass of its own, the codec alone: the set is chosen before the first image is restored."""
+    from stream.content import QUANTISER_SCALES
+
+    read: dict[Degradation, float] = {}
+    for degradation in (d for d in degradations if d.decoder in QUANTISER_SCALES):
+        quantisers = []
+        for scale in scales:
+            for y in (y for images in datasets.values() for y in images):
+                lr = levels(low_res(mod_crop(y, scale), scale, kernel))
+                codec = CodecRoundTrip(degradation, lr.shape[1], lr.shape[0])
+                codec.push(lr)
+                codec.flush()
+                quantisers += codec.quantisers
+        if quantisers:
+            read[degradation] = statistics.median(quantisers)
+    return read
 
 
 def score_image(
