@@ -95,8 +95,9 @@ def picture_quantisers(
 ) -> dict[Degradation, float]:
     """The median quantiser of each degradation's coded LR over every image and scale, where its codec says one
     (stream.content.QUANTISER_SCALES): what the product's judge reads of a picture coded so, so that evaluation
-    restores that LR with the set a user's run on it gets (x265 codes a picture about 5 quantiser steps coarser
-    than its CRF). A pass of its own, the codec alone: the set is chosen before the first image is restored."""
+    restores that LR with the set a user's run on it gets (a lone frame is coded coarser than its CRF asks: on
+    Set14 x264's by about 7 quantiser steps, x265's by 5). A pass of its own, the codec alone: the set is chosen
+    before the first image is restored."""
     from stream.content import QUANTISER_SCALES
 
     read: dict[Degradation, float] = {}
