@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 T = TypeVar("T")
-VPS, SPS, PPS = 32, 33, 34  # nal_unit_type
+SPS, PPS = 33, 34  # nal_unit_type
 IRAP = range(16, 24)  # BLA, IDR, CRA and reserved IRAP types: their slices say no_output_of_prior_pics_flag
 IDR = (19, 20)  # IDR_W_RADL, IDR_N_LP: no picture order count, no reference picture set
 B_SLICE, P_SLICE = 0, 1
