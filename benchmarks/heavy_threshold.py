@@ -1,14 +1,14 @@
 """Where heavily compressed input starts (stream.content.QUANTISER_SCALES), measured on images the clips never were.
 
     python -m benchmarks.heavy_threshold --out docs/results/degraded/heavy_threshold_B100.json \\
-        [--codec x264|x265|mpeg2|mpeg4|vp9] [--levels 23 26 28 30 33] [--sets compressed,heavy] \\
+        [--codec x264|x265|mpeg2|mpeg4|vp9|av1] [--levels 23 26 28 30 33] [--sets compressed,heavy] \\
         [--images ../shared/data/B100] [--frames 4] [--crop 128] [--shift 2]
 
 The clips that score the default table cannot also set the threshold that picks its sets. Here each image
 becomes a short pan (`--frames` crops of its centre, each `--shift` px right and down of the last), so the
 codec codes P and B frames as in a download; its LR (FFmpeg's bicubic, x2) is coded at each level (x264's,
-x265's and VP9's CRF, MPEG-2's and MPEG-4's quantiser), and the median quantiser of its frames (on the codec's own
-scale) is what the product's judge would read. The sets for compressed and heavily compressed input
+x265's, VP9's and AV1's CRF, MPEG-2's and MPEG-4's quantiser), and the median quantiser of its frames (on the
+codec's own scale) is what the product's judge would read. The sets for compressed and heavily compressed input
 (kernels.pretrained.JUDGED_WEIGHTS, each at its own depth) both restore every frame; the table gives, per
 threshold, the mean gain over bicubic at each level with the set that quantiser picks, and how many images
 fall below bicubic. `--sets light,compressed` sets the other threshold, where lightly coded input ends, alike.
@@ -31,14 +31,15 @@ from stream.eval.images import list_images, read_luma
 from stream.eval.protocol import centre_crop, levels, low_res, score_lr
 
 SCALE = 2
-# the thresholds tabled, on each codec's scale (H.264's and HEVC's quantiser, MPEG-2's quantiser_scale, VP9's q index)
+# the thresholds tabled, on each codec's scale (H.264's and HEVC's quantiser, MPEG-2's quantiser_scale, VP9's and
+# AV1's q index)
 THRESHOLDS = {
     "x264": range(8, 40), "x265": range(8, 44), "mpeg2": range(2, 42, 2), "mpeg4": range(2, 42, 2),
-    "vp9": range(8, 256, 8),
+    "vp9": range(8, 256, 8), "av1": range(8, 256, 8),
 }  # fmt: skip
 LEVELS = {
     "x264": [23, 26, 28, 30, 33], "x265": [8, 12, 16, 20, 24, 28, 32, 36], "mpeg2": [2, 4, 6, 8, 10, 12, 16],
-    "mpeg4": [2, 4, 6, 8, 10, 12, 16], "vp9": [20, 30, 35, 40, 45, 50, 56],
+    "mpeg4": [2, 4, 6, 8, 10, 12, 16], "vp9": [20, 30, 35, 40, 45, 50, 56], "av1": [20, 30, 35, 40, 45, 50, 55, 60],
 }  # fmt: skip
 
 
@@ -85,7 +86,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--images", type=Path, default=Path("../shared/data/B100"))
     parser.add_argument("--codec", choices=sorted(THRESHOLDS), default="x264")
-    parser.add_argument("--levels", type=int, nargs="+", help="CRFs (x264, x265, vp9) or quantisers (mpeg2, mpeg4)")
+    parser.add_argument("--levels", type=int, nargs="+", help="CRFs (x264, x265, vp9, av1); quantisers (mpeg2, mpeg4)")
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--shift", type=int, default=2)

@@ -2,9 +2,11 @@
 
     from stream import EnhanceOptions, FrameEnhancer, ModelChoice, enhance
 
-Importing this package has one side effect, and this is the only place that has one: OpenCV is
+Importing this package has two side effects, and this is the only place that has them: OpenCV is
 loaded before PyAV, because PyAV's bundled libxcb, loaded first, makes OpenCV's Qt windows hang
-(PyAV-Org/PyAV#978). Elsewhere only two imports do more than define things: kernels/__init__.py
+(PyAV-Org/PyAV#978); and SVT-AV1 (the AV1 encoder of PyAV's wheel, for `--codec libsvtav1` and AV1-coded
+evaluation) is told to log errors only: it reads its log level from the environment alone, and would print
+a 20-line banner at each encoder it opens. Elsewhere only two imports do more than define things: kernels/__init__.py
 sets one environment variable for torch's allocator, and stream.cli.options reads the shipped
 weights' depth table from their file header for the --units help. The API's names are imported on
 first use, so the CLI starts without torch or PyAV.
@@ -13,9 +15,12 @@ first use, so the CLI starts without torch or PyAV.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import cv2  # noqa: F401
+
+os.environ.setdefault("SVT_LOG", "1")  # SVT_LOG_ERROR; a user's own setting wins
 
 _API = {
     "EnhanceOptions": "stream.video.enhance",

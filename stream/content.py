@@ -7,9 +7,9 @@ whose scaler is unknown: the clean set scores best only on the papers' MATLAB-bi
 (docs/QUALITY.md). kernels.pretrained.JUDGED_WEIGHTS says which set each judgement runs; the
 judgement is said in the header. Which an input is, is read from what the stream says of its coding,
 the surest evidence first: a lossless codec; the quantiser of the opening frames, as the decoder exports it
-(H.264, the MPEG family, VP9) or HEVC's slice headers say it (stream.hevc), each on its codec's scale (H.264's
-0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its bit rate; else a lossy codec is
-taken for what it usually is, compressed.
+(H.264, the MPEG family, VP9) or HEVC's slice headers and AV1's frame headers say it (stream.hevc, stream.av1),
+each on its codec's scale (H.264's 0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its
+bit rate; else a lossy codec is taken for what it usually is, compressed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kernels.choice import ModelChoice
+from stream.av1 import Av1Quantisers
 from stream.errors import UserError
 from stream.hevc import HevcQuantisers
 
@@ -65,6 +66,12 @@ MPEG_LIGHT, MPEG_HEAVY = 4, 16
 # the one for compressed input up to 156 (CRF 40, +0.08 dB; +0.34 at 18), ties at 176 and trails from 196 (-0.10);
 # that one leads the heavy set to 196, they tie at 220, the heavy set leads from 236 (+0.08 dB, +0.13 at 252)
 VP9_LIGHT, VP9_HEAVY = 164, 228
+# AV1's base_q_idx (the same q index scale as VP9's, read from its frame headers: stream.av1), alike
+# (docs/QUALITY.md, "AV1 by its quantiser"): on B100 pans coded by SVT-AV1 the set for clean input leads the one for
+# compressed input to about 175 (+0.13 dB at 140-149, +0.05 at 165-169), the clips' LR to 159 (+0.05 dB at 140-159)
+# and trails from 174 (-0.07), so 164 (VP9's, on the same scale); that one leads the heavy set to 239 (+0.04 dB at
+# 230-239), the heavy set leads from 240 (+0.06, +0.08 from 250)
+AV1_LIGHT, AV1_HEAVY = 164, 240
 # HEVC's quantiser (H.264's scale, read from its slice headers: stream.hevc), alike (docs/QUALITY.md, "HEVC by its
 # quantiser"): on B100 pans coded by x265 the set for clean input leads the one for compressed input to 30 (+0.12 to
 # +0.25 dB below 27, +0.04 at 29-30) and trails from 33; on the clips' LR it leads to 26.5 and is even at 28-30, so
@@ -74,9 +81,10 @@ HEVC_LIGHT, HEVC_HEAVY = 27, 40
 
 @dataclass(frozen=True)
 class QuantiserScale:
-    """How coarsely a codec's frames were coded, as its decoder exports it (`export_side_data=venc_params`):
-    the quantiser on the codec's own scale, up to where the set for clean input still restores it best (lightly
-    coded input), and where heavily compressed input starts; both measured. 0 is lossless (H.264, VP9)."""
+    """How coarsely a codec's frames were coded, as its decoder exports it (`export_side_data=venc_params`) or its
+    headers say: the quantiser on the codec's own scale, up to where the set for clean input still restores it best
+    (lightly coded input), and where heavily compressed input starts; both measured. 0 is lossless (H.264, VP9,
+    AV1)."""
 
     name: str  # what the header calls it
     light: float  # at or below: lightly coded, the set for clean input at its depth for such input
@@ -92,18 +100,21 @@ class QuantiserScale:
         return "heavy" if quantiser >= self.heavy else "compressed"
 
 
-# By codec (FFmpeg's name): those whose decoders export their quantisers. The thresholds beside H.264's are
+# By codec (FFmpeg's name): those whose decoders export their quantisers, or whose headers this package reads
+# (HEVC's, AV1's: header_quantisers). The thresholds beside H.264's are
 # measured as its were, on B100 pans (benchmarks.heavy_threshold; docs/QUALITY.md, "MPEG and VP9 by their
 # quantisers"). The MPEG family's (MPEG-1 and -2 of VCDs, DVDs and broadcasts; MPEG-4 Part 2 of XviD and DivX
 # AVIs; H.263, FLV's Sorenson, the MS-MPEG-4s and WMV 7/8 of old web video) is its macroblocks' quantiser_scale:
 # 2-62 (twice MPEG-1's and MPEG-4's q), or 1-112 on the non-linear scale some DVD encoders use: the step its
 # 8x8 blocks were quantised with, either way. VP9's is its frames' base q index (0-255, 0 lossless; libvpx's
-# CRF N aims at about 4 N, its hidden alt-ref frames finer).
+# CRF N aims at about 4 N, its hidden alt-ref frames finer); AV1's is its frames' base_q_idx, on the same scale
+# (SVT-AV1's and libaom's CRF N aim at 4 N too; key frames and hidden ones much finer).
 MPEG_FAMILY = QuantiserScale("quantiser scale", MPEG_LIGHT, MPEG_HEAVY)
 QUANTISER_SCALES = {
     "h264": QuantiserScale("quantiser", LIGHT_QP, HEAVY_QP),
     "hevc": QuantiserScale("quantiser", HEVC_LIGHT, HEVC_HEAVY),
     "vp9": QuantiserScale("q index", VP9_LIGHT, VP9_HEAVY),
+    "av1": QuantiserScale("q index", AV1_LIGHT, AV1_HEAVY),
     **dict.fromkeys(
         ("mpeg1video", "mpeg2video", "mpeg4", "h263", "flv1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2"), MPEG_FAMILY
     ),
@@ -154,12 +165,18 @@ def judge(
     return "compressed", f"{codec}, a lossy codec"
 
 
+def header_quantisers(codec: str, extradata: bytes | None) -> HevcQuantisers | Av1Quantisers | None:
+    """A reader of the quantisers a codec's headers say (HEVC's slice headers, AV1's frame headers), for the
+    codecs (FFmpeg's names) whose decoders export none; None for the others."""
+    readers = {"hevc": HevcQuantisers, "av1": Av1Quantisers}
+    return readers[codec](extradata) if codec in readers else None
+
+
 def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet]) -> tuple[float, int] | None:
     """The median of the quantisers of the first OPENING_FRAMES frames `packets` code (-> it, how many frames).
     None for codecs without a QuantiserScale, or where no frame gives one."""
     codec = decoder.codec.canonical_name  # vp9 also where libvpx decodes it: FFmpeg's own decoder exports
-    if codec == "hevc":
-        reader = HevcQuantisers(decoder.extradata)
+    if (reader := header_quantisers(codec, decoder.extradata)) is not None:
         quantisers = list(islice((float(q) for p in packets for q in reader.packet(bytes(p))), OPENING_FRAMES))
     elif codec in QUANTISER_SCALES:
         quantisers = decoded_quantisers(decoder, codec, packets)

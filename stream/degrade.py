@@ -4,7 +4,7 @@ Evaluation and training-data generation both degrade through here, so a model is
 degradation it was trained on. Downscaling is MATLAB's bicubic (the SR papers' protocol) or one of
 FFmpeg's swscale kernels, as `ffmpeg -vf scale=W:H:flags=K` applies them (bit-exact: the same
 library through PyAV). The codec step runs the real encoders (libx264, libx265, FFmpeg's MPEG-2,
-libvpx's VP9, libjpeg) and decoders, since their artefacts (blocking, ringing, P/B-frame drift) are
+libvpx's VP9, SVT-AV1, libjpeg) and decoders, since their artefacts (blocking, ringing, P/B-frame drift) are
 what real video carries.
 PyAV is imported where a codec or FFmpeg's scaler runs: the specs alone (and MATLAB's kernel)
 need none, so training, which reads coded data made elsewhere, runs where PyAV is missing.
@@ -23,9 +23,8 @@ import torch
 
 from kernels.errors import reason
 from kernels.resize import imresize
-from stream.content import frame_quantiser
+from stream.content import frame_quantiser, header_quantisers
 from stream.errors import UserError
-from stream.hevc import HevcQuantisers
 
 if TYPE_CHECKING:
     import av
@@ -44,11 +43,14 @@ DOWNSCALE_KERNELS = ("matlab", "bicubic", "bilinear", "area", "lanczos")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 # ours -> (PyAV encoder, decoder); MPEG-2 is the DVD's and broadcast's, MPEG-4 Part 2 the XviD and DivX AVI's
 # (FFmpeg's encoder: the same 8x8 blocks, neither has a deblocking filter); VP9 is what YouTube serves most
-# (WebM and MP4), coded by libvpx as `ffmpeg -c:v libvpx-vp9 -crf N -b:v 0` does
+# (WebM and MP4), coded by libvpx as `ffmpeg -c:v libvpx-vp9 -crf N -b:v 0` does; AV1 what it serves more and
+# more, coded by SVT-AV1 (the AV1 encoder of PyAV's wheel) at its default preset, as `ffmpeg -c:v libsvtav1 -crf N`
 _CODECS = {
     "x264": ("libx264", "h264"), "x265": ("libx265", "hevc"), "mpeg2": ("mpeg2video", "mpeg2video"),
-    "mpeg4": ("mpeg4", "mpeg4"), "vp9": ("libvpx-vp9", "vp9"),
+    "mpeg4": ("mpeg4", "mpeg4"), "vp9": ("libvpx-vp9", "vp9"), "av1": ("libsvtav1", "av1"),
 }  # fmt: skip
+_SOFTWARE_DECODERS = {"av1": "libdav1d"}  # FFmpeg's own AV1 decoder decodes only on hardware
+_Q_INDEX_CODECS = ("vp9", "av1")  # CRF 0..63, aimed at a q index (q_index)
 _FIXED_QUANTISER = ("mpeg2", "mpeg4")  # coded at a fixed quantiser q, 1..31 (no CRF)
 _CRF_CODECS = ("x264", "x265")
 DVD_GOP, DVD_B_FRAMES = 12, 2  # MPEG-2 as a PAL DVD codes it: IBBP... in groups of 12
@@ -77,6 +79,7 @@ _USAGE = {
     "jpeg": "jpeg takes q=1..100; e.g. jpeg:q=40",
     **{c: f"{c} takes q=1..31, the quantiser (and intra); e.g. {c}:q=8" for c in _FIXED_QUANTISER},
     "vp9": "vp9 takes crf=0..63 (and intra); e.g. vp9:crf=40",
+    "av1": "av1 takes crf=1..63 (and intra); e.g. av1:crf=40",
     **{c: f"{c} takes crf=0..51 (and preset=, intra); e.g. {c}:crf=23" for c in _CRF_CODECS},
 }
 
@@ -85,8 +88,8 @@ _USAGE = {
 class Degradation:
     """A codec round trip of LR luma: what `--degrade SPEC` asks for."""
 
-    codec: str  # "clean" | "x264" | "x265" | "mpeg2" | "mpeg4" | "vp9" | "jpeg"
-    quality: int | None  # CRF: x264/x265 0..51, VP9 0..63; quantiser: MPEG-2/MPEG-4 1..31; JPEG's q 1..100
+    codec: str  # "clean" | "x264" | "x265" | "mpeg2" | "mpeg4" | "vp9" | "av1" | "jpeg"
+    quality: int | None  # CRF: x264/x265 0..51, VP9 0..63, AV1 1..63; quantiser: MPEG-2/MPEG-4 1..31; JPEG's q 1..100
     preset: str | None  # x264/x265 preset; None for the others
     intra: bool = False  # video codecs: every frame a keyframe; else inter-coded (P/B frames)
 
@@ -99,8 +102,8 @@ class Degradation:
             return f"jpeg:q={self.quality}"
         if self.codec in _FIXED_QUANTISER:
             return f"{self.codec}:q={self.quality}" + (":intra" if self.intra else "")
-        if self.codec == "vp9":
-            return f"vp9:crf={self.quality}" + (":intra" if self.intra else "")
+        if self.codec in _Q_INDEX_CODECS:
+            return f"{self.codec}:crf={self.quality}" + (":intra" if self.intra else "")
         return f"{self.codec}:crf={self.quality}:preset={self.preset}" + (":intra" if self.intra else "")
 
     @property
@@ -112,30 +115,31 @@ class Degradation:
         """How tables and headers name it: "lossless", "x264 CRF 23", "MPEG-2 q 8", "VP9 CRF 40", "JPEG q 40"."""
         if self.clean:
             return "lossless"
-        named = {"jpeg": "JPEG q", "mpeg2": "MPEG-2 q", "mpeg4": "MPEG-4 q", "vp9": "VP9 CRF"}
+        named = {"jpeg": "JPEG q", "mpeg2": "MPEG-2 q", "mpeg4": "MPEG-4 q", "vp9": "VP9 CRF", "av1": "AV1 CRF"}
         return f"{named.get(self.codec, f'{self.codec} CRF')} {self.quality}"
 
     @property
     def asked_quantiser(self) -> int:
         """The quantiser the spec asks for, on its decoder's scale (stream.content.QUANTISER_SCALES), for where
         none was read: x264's and x265's CRF for their quantiser, twice MPEG's q (its quantiser_scale on the linear
-        scale), the q index libvpx aims at for a VP9 CRF."""
+        scale), the q index libvpx and SVT-AV1 aim at for a CRF."""
         level = int(self.quality or 0)
         if self.codec in _FIXED_QUANTISER:
             return 2 * level
-        return libvpx_q_index(level) if self.codec == "vp9" else level
+        return q_index(level) if self.codec in _Q_INDEX_CODECS else level
 
     @property
     def decoder(self) -> str | None:
-        """FFmpeg's decoder of the video codec (h264, hevc, mpeg2video, mpeg4, vp9); None for clean and JPEG."""
+        """FFmpeg's name of the video codec, its decoder's (h264, hevc, mpeg2video, mpeg4, vp9; av1, which dav1d
+        decodes); None for clean and JPEG."""
         return _CODECS[self.codec][1] if self.codec in _CODECS else None
 
 
 CLEAN = Degradation("clean", None, None)
 
 
-def libvpx_q_index(crf: int) -> int:
-    """The q index libvpx's VP9 aims its frames at for a CRF (its quantizer_to_qindex table)."""
+def q_index(crf: int) -> int:
+    """The q index libvpx's VP9 and SVT-AV1 aim their frames at for a CRF (their quantizer_to_qindex table)."""
     return (*range(0, 248, 4), 249, 255)[crf]
 
 
@@ -144,8 +148,8 @@ def parse_degradation(text: str) -> Degradation:
     codec, *fields = text.split(":")
     if codec not in _USAGE:
         raise UserError(
-            f"--degrade {text!r}: unknown codec; use clean, x264:crf=N, x265:crf=N, mpeg2:q=N, mpeg4:q=N, vp9:crf=N "
-            "or jpeg:q=N"
+            f"--degrade {text!r}: unknown codec; use clean, x264:crf=N, x265:crf=N, mpeg2:q=N, mpeg4:q=N, vp9:crf=N, "
+            "av1:crf=N or jpeg:q=N"
         )
     options = _options(text, codec, fields)
     if codec == "clean":
@@ -154,8 +158,9 @@ def parse_degradation(text: str) -> Degradation:
         return Degradation("jpeg", _level(text, codec, options, "q", 1, 100), None)
     if codec in _FIXED_QUANTISER:
         return Degradation(codec, _level(text, codec, options, "q", 1, 31), None, intra="intra" in options)
-    if codec == "vp9":
-        return Degradation("vp9", _level(text, codec, options, "crf", 0, 63), None, intra="intra" in options)
+    if codec in _Q_INDEX_CODECS:  # SVT-AV1 codes nothing losslessly at CRF 0, as libvpx does
+        level = _level(text, codec, options, "crf", int(codec == "av1"), 63)
+        return Degradation(codec, level, None, intra="intra" in options)
     preset = options.get("preset", "medium")
     if preset not in PRESETS:
         raise UserError(f"--degrade {text!r}: preset is one of {', '.join(PRESETS)}")
@@ -164,8 +169,12 @@ def parse_degradation(text: str) -> Degradation:
 
 def _options(text: str, codec: str, fields: list[str]) -> dict[str, str]:
     """`key=value` and bare-flag fields as a dict, each key one the codec takes, none twice."""
-    fixed = {"q", "intra"} if codec in _FIXED_QUANTISER else {"crf", "preset", "intra"}
-    allowed = {"clean": set(), "jpeg": {"q"}, "vp9": {"crf", "intra"}}.get(codec, fixed)
+    if codec in ("clean", "jpeg"):
+        allowed = {"q"} if codec == "jpeg" else set()
+    elif codec in _FIXED_QUANTISER:
+        allowed = {"q", "intra"}
+    else:
+        allowed = {"crf", "intra"} if codec in _Q_INDEX_CODECS else {"crf", "preset", "intra"}
     options: dict[str, str] = {}
     for field in fields:
         key, eq, value = field.partition("=")
@@ -207,9 +216,9 @@ class CodecRoundTrip:
     sizes (and x265's narrow ones) are edge-padded for the encoder and cropped back. `keyframes`
     counts the keyframe packets, the evidence that inter (P/B) or all-intra coding really ran;
     `quantisers` holds the mean quantiser of each decoded frame where the decoder exports it (H.264,
-    MPEG-2 and MPEG-4, VP9: each on its own scale), and HEVC's pictures' from their slice headers
-    (stream.hevc), what the product judges a file by (stream.content: x264, x265 and libvpx code at their CRF
-    only on average)."""
+    MPEG-2 and MPEG-4, VP9: each on its own scale), and HEVC's pictures' and AV1's frames' from their headers
+    (stream.hevc, stream.av1), what the product judges a file by (stream.content: x264, x265, libvpx and SVT-AV1
+    code at their CRF only on average)."""
 
     def __init__(self, degradation: Degradation, width: int, height: int, rate: Fraction = Fraction(25)) -> None:
         self.degradation, self.width, self.height = degradation, width, height
@@ -219,10 +228,11 @@ class CodecRoundTrip:
             least = _X265_MIN_SIDE if degradation.codec == "x265" else 0
             self._coded = (max(height + height % 2, least), max(width + width % 2, least))
             self._encoder = _open_encoder(degradation, self._coded[1], self._coded[0], rate)
-            self._decoder = need_av().CodecContext.create(degradation.decoder, "r")
+            decoder = degradation.decoder or ""
+            self._decoder = need_av().CodecContext.create(_SOFTWARE_DECODERS.get(decoder, decoder), "r")
             # one thread: frame threads hand frames over with their quantisers half exported
             self._decoder.options, self._decoder.thread_type = {"export_side_data": "venc_params"}, "NONE"
-            self._hevc = HevcQuantisers(None) if degradation.decoder == "hevc" else None  # parameter sets in-band
+            self._headers = header_quantisers(decoder, None)  # HEVC's, AV1's: parameter sets, sequence header in-band
 
     def push(self, y: np.ndarray) -> list[np.ndarray]:
         """One H x W uint8 frame in; the decoded frames ready so far out."""
@@ -246,8 +256,8 @@ class CodecRoundTrip:
 
     def _decode(self, packets: list[av.Packet | None]) -> list[np.ndarray]:
         self.keyframes += sum(p.is_keyframe for p in packets if p is not None)
-        if self._hevc is not None:
-            self.quantisers += [q for p in packets if p is not None for q in self._hevc.packet(bytes(p))]
+        if self._headers is not None:
+            self.quantisers += [q for p in packets if p is not None for q in self._headers.packet(bytes(p))]
         frames = [frame for p in packets for frame in self._decoder.decode(p)]
         self.quantisers += [q for frame in frames if (q := frame_quantiser(frame)) is not None]
         self._decoded += len(frames)

@@ -13,50 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
-T = TypeVar("T")
+from stream.bits import Bits, Malformed, entry
+
 SPS, PPS = 33, 34  # nal_unit_type
 IRAP = range(16, 24)  # BLA, IDR, CRA and reserved IRAP types: their slices say no_output_of_prior_pics_flag
 IDR = (19, 20)  # IDR_W_RADL, IDR_N_LP: no picture order count, no reference picture set
 B_SLICE, P_SLICE = 0, 1
 SLICE_BYTES = 1024  # of a slice NAL unit, enough for its header (pred_weight_table at 16 references included)
-
-
-class Malformed(Exception):
-    """Syntax this reader cannot follow: the NAL unit gives nothing."""
-
-
-class Bits:
-    """An RBSP read MSB-first: u(n), ue(v), se(v) as H.265 7.2 defines them."""
-
-    def __init__(self, data: bytes) -> None:
-        self.value, self.size, self.at = int.from_bytes(data, "big"), 8 * len(data), 0
-
-    def u(self, n: int) -> int:
-        if self.at + n > self.size:
-            raise Malformed("truncated")
-        self.at += n
-        return (self.value >> (self.size - self.at)) & ((1 << n) - 1)
-
-    def ue(self) -> int:
-        zeros = 0
-        while not self.u(1):
-            zeros += 1
-            if zeros > 31:
-                raise Malformed("exp-Golomb code over 32 bits")
-        return (1 << zeros) - 1 + self.u(zeros)
-
-    def se(self) -> int:
-        k = self.ue()
-        return (k + 1) // 2 if k & 1 else -(k // 2)
-
-
-def entry(items: list[T], index: int) -> T:
-    """items[index], where the stream's index names one: a damaged one gives no quantiser, not another entry."""
-    if not 0 <= index < len(items):
-        raise Malformed(f"index {index} of {len(items)}")
-    return items[index]
 
 
 def rbsp(nal: bytes) -> bytes:

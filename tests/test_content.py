@@ -18,6 +18,8 @@ from kernels.pretrained import CODED, CONTENT_WEIGHTS, JUDGED_WEIGHTS, PRETRAINE
 from kernels.weights import find_weights
 from stream.apps.capture import coding
 from stream.content import (
+    AV1_HEAVY,
+    AV1_LIGHT,
     HEAVY_QP,
     HEVC_HEAVY,
     HEVC_LIGHT,
@@ -130,7 +132,9 @@ def test_the_quantiser_read_is_the_coders(clips):
      (("vp9", (VP9_LIGHT + 1, 9), 4.0), "compressed"), (("vp9", (VP9_HEAVY - 1, 9)), "compressed"),
      (("vp9", (VP9_HEAVY, 9)), "heavy"),
      (("hevc", (HEVC_LIGHT, 9), 0.05), "light"), (("hevc", (HEVC_LIGHT + 1, 9)), "compressed"),
-     (("hevc", (HEVC_HEAVY, 9)), "heavy")],
+     (("hevc", (HEVC_HEAVY, 9)), "heavy"), (("av1", (0.0, 9)), "clean"), (("av1", (AV1_LIGHT, 9), 0.05), "light"),
+     (("av1", (AV1_LIGHT + 1, 9)), "compressed"), (("av1", (AV1_HEAVY - 1, 9)), "compressed"),
+     (("av1", (AV1_HEAVY, 9)), "heavy"), (("av1", None, 0.05), "compressed")],
 )  # fmt: skip
 def test_the_rule(args, content):
     """Lossless codecs are clean; a quantiser decides before bits per pixel, on its codec's scale (0 lossless, to
@@ -147,12 +151,13 @@ def test_the_rule(args, content):
      (f"x265:crf={HEVC_HEAVY}", "heavy"), ("x265:crf=8", "light"), ("jpeg:q=20", "heavy"),
      ("jpeg:q=90", "compressed"), ("jpeg:q=98", "light"), ("mpeg2:q=2", "light"), ("mpeg2:q=4", "compressed"),
      (f"mpeg2:q={MPEG_HEAVY // 2}", "heavy"), (f"mpeg4:q={MPEG_HEAVY // 2 - 1}", "compressed"),
-     ("vp9:crf=5", "light"), ("vp9:crf=40", "light"), ("vp9:crf=45", "compressed"), ("vp9:crf=63", "heavy")],
+     ("vp9:crf=5", "light"), ("vp9:crf=40", "light"), ("vp9:crf=45", "compressed"), ("vp9:crf=63", "heavy"),
+     ("av1:crf=20", "light"), (f"av1:crf={AV1_LIGHT // 4 + 1}", "compressed"), ("av1:crf=63", "heavy")],
 )  # fmt: skip
 def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, content):
     """Where no quantiser was read, what the spec asked stands in for it: x264's CRF for H.264's
-    quantiser, x265's for HEVC's, MPEG-2's q for its quantiser_scale (twice it), VP9's CRF for the q index
-    libvpx aims at."""
+    quantiser, x265's for HEVC's, MPEG-2's q for its quantiser_scale (twice it), VP9's and AV1's CRF for the q
+    index libvpx and SVT-AV1 aim at."""
     judged = judge_degradation(parse_degradation(spec), "bicubic")
     assert judged is not None and judged[0] == content
 
@@ -175,14 +180,16 @@ def test_coded_lr_is_judged_by_its_quantiser_where_read():
 
 def test_evaluation_restores_coded_lr_with_the_set_its_quantiser_picks():
     """eval-video and benchmarks.degraded read the coded LR of each spec whose codec the product reads
-    (x264, x265, MPEG-2, VP9) first (a pass of its own) and load the set the product would run on a file coded so."""
-    crf18, crf35, jpeg, x265, mpeg2, vp9 = map(
-        parse_degradation, ("x264:crf=18", "x264:crf=35", "jpeg:q=90", "x265:crf=28", "mpeg2:q=6", "vp9:crf=40")
+    (x264, x265, MPEG-2, VP9, AV1) first (a pass of its own) and load the set the product would run on a file coded
+    so."""
+    crf18, crf35, jpeg, x265, mpeg2, vp9, av1 = map(
+        parse_degradation,
+        ("x264:crf=18", "x264:crf=35", "jpeg:q=90", "x265:crf=28", "mpeg2:q=6", "vp9:crf=40", "av1:crf=40"),
     )
-    protocol = VideoProtocol(2, (crf18, crf35, jpeg, x265, mpeg2, vp9), "bicubic", 32)
+    protocol = VideoProtocol(2, (crf18, crf35, jpeg, x265, mpeg2, vp9, av1), "bicubic", 32)
     quantisers = coded_quantisers(Path("samples/sample.mp4"), protocol, 2)
-    assert set(quantisers) == {crf18, crf35, x265, mpeg2, vp9} and quantisers[crf18] < quantisers[crf35]
-    assert quantisers[mpeg2] == 12 and quantisers[vp9] > 100
+    assert set(quantisers) == {crf18, crf35, x265, mpeg2, vp9, av1} and quantisers[crf18] < quantisers[crf35]
+    assert quantisers[mpeg2] == 12 and quantisers[vp9] > 100 and quantisers[av1] > 100
     models = loaded_for(ModelChoice(units=1, precision="fp32"), [crf35, jpeg], "bicubic", {crf35: 24.0})
     assert models[crf35] is models[jpeg]  # judged compressed by its quantiser, as JPEG is
     assert models[crf35].ran.weights.startswith(f"{JUDGED_WEIGHTS['compressed']} (")

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from av.bitstream import BitStreamFilterContext
 
+from stream.bits import Bits
 from stream.content import HEVC_HEAVY, HEVC_LIGHT, judge_source
-from stream.hevc import Bits, HevcQuantisers, rbsp
+from stream.hevc import HevcQuantisers, rbsp
 from stream.video.source import VideoSource
 
 

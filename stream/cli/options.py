@@ -14,6 +14,8 @@ import typer
 from kernels.choice import HALO, Content, ModelChoice, Precision
 from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, depth_table
 from stream.content import (
+    AV1_HEAVY,
+    AV1_LIGHT,
     HEAVY_QP,
     HEVC_HEAVY,
     HEVC_LIGHT,
@@ -52,10 +54,10 @@ ContentOpt = Annotated[
         f"compressed ({CONTENT_WEIGHTS['compressed']}: fewer units, on mostly coded LR) or heavy "
         f"({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the input's coding "
         f"(codec, quantiser, JPEG quality, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless input, light to "
-        f"H.264's quantiser {LIGHT_QP}, HEVC's {HEVC_LIGHT}, MPEG's quantiser scale {MPEG_LIGHT} and VP9's q index "
-        f"{VP9_LIGHT} and from JPEG quality {JPEG_LIGHT_QUALITY}, compressed between, and heavy from H.264's "
-        f"quantiser {HEAVY_QP}, HEVC's {HEVC_HEAVY}, MPEG's {MPEG_HEAVY} (DVDs, XviD), VP9's {VP9_HEAVY} or below "
-        f"JPEG quality {JPEG_HEAVY_QUALITY}, and says so in the first line.",
+        f"H.264's quantiser {LIGHT_QP}, HEVC's {HEVC_LIGHT}, MPEG's quantiser scale {MPEG_LIGHT}, VP9's q index "
+        f"{VP9_LIGHT} and AV1's {AV1_LIGHT} and from JPEG quality {JPEG_LIGHT_QUALITY}, compressed between, and "
+        f"heavy from H.264's quantiser {HEAVY_QP}, HEVC's {HEVC_HEAVY}, MPEG's {MPEG_HEAVY} (DVDs, XviD), VP9's "
+        f"{VP9_HEAVY}, AV1's {AV1_HEAVY} or below JPEG quality {JPEG_HEAVY_QUALITY}, and says so in the first line.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
