@@ -1,13 +1,13 @@
 """Where heavily compressed input starts (stream.content.QUANTISER_SCALES), measured on images the clips never were.
 
     python -m benchmarks.heavy_threshold --out docs/results/degraded/heavy_threshold_B100.json \\
-        [--codec x264|x265|mpeg2|mpeg4|vp9|av1] [--levels 23 26 28 30 33] [--sets compressed,heavy] \\
+        [--codec x264|x265|mpeg2|mpeg4|vp9|av1|vp8] [--levels 23 26 28 30 33] [--sets compressed,heavy] \\
         [--images ../shared/data/B100] [--frames 4] [--crop 128] [--shift 2]
 
 The clips that score the default table cannot also set the threshold that picks its sets. Here each image
 becomes a short pan (`--frames` crops of its centre, each `--shift` px right and down of the last), so the
 codec codes P and B frames as in a download; its LR (FFmpeg's bicubic, x2) is coded at each level (x264's,
-x265's, VP9's and AV1's CRF, MPEG-2's and MPEG-4's quantiser), and the median quantiser of its frames (on the
+x265's, VP9's and AV1's CRF, MPEG-2's, MPEG-4's and VP8's quantiser), and the median quantiser of its frames (on the
 codec's own scale) is what the product's judge would read. The sets for compressed and heavily compressed input
 (kernels.pretrained.JUDGED_WEIGHTS, each at its own depth) both restore every frame; the table gives, per
 threshold, the mean gain over bicubic at each level with the set that quantiser picks, and how many images
@@ -26,7 +26,7 @@ import torch
 
 from kernels.choice import ModelChoice
 from stream.bench.measure import cpu_isa, host_name
-from stream.degrade import CodecRoundTrip, parse_degradation
+from stream.degrade import CodecRoundTrip, coded_at
 from stream.eval.images import list_images, read_luma
 from stream.eval.protocol import centre_crop, levels, low_res, score_lr
 
@@ -35,11 +35,12 @@ SCALE = 2
 # AV1's q index)
 THRESHOLDS = {
     "x264": range(8, 40), "x265": range(8, 44), "mpeg2": range(2, 42, 2), "mpeg4": range(2, 42, 2),
-    "vp9": range(8, 256, 8), "av1": range(8, 256, 8),
+    "vp9": range(8, 256, 8), "av1": range(8, 256, 8), "vp8": range(4, 128, 4),
 }  # fmt: skip
 LEVELS = {
     "x264": [23, 26, 28, 30, 33], "x265": [8, 12, 16, 20, 24, 28, 32, 36], "mpeg2": [2, 4, 6, 8, 10, 12, 16],
     "mpeg4": [2, 4, 6, 8, 10, 12, 16], "vp9": [20, 30, 35, 40, 45, 50, 56], "av1": [20, 30, 35, 40, 45, 50, 55, 60],
+    "vp8": [10, 20, 30, 40, 45, 50, 55, 60, 63],  # its quantiser q, as `ffmpeg -c:v libvpx -qmin q -qmax q`
 }  # fmt: skip
 
 
@@ -55,8 +56,7 @@ def score_image(path: Path, settings: list[int], args: argparse.Namespace, resto
     lrs = [low_res(gt, SCALE, "bicubic") for gt in gts]
     rows = []
     for level in settings:
-        spec = f"{args.codec}:{'q' if args.codec in ('mpeg2', 'mpeg4') else 'crf'}={level}"
-        codec = CodecRoundTrip(parse_degradation(spec), args.crop // SCALE, args.crop // SCALE)
+        codec = CodecRoundTrip(coded_at(args.codec, level), args.crop // SCALE, args.crop // SCALE)
         decoded = [y for lr in lrs for y in codec.push(levels(lr))] + codec.flush()
         coded = [torch.from_numpy(y).to(torch.float64) / 255 for y in decoded]
         gains = {}
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--images", type=Path, default=Path("../shared/data/B100"))
     parser.add_argument("--codec", choices=sorted(THRESHOLDS), default="x264")
-    parser.add_argument("--levels", type=int, nargs="+", help="CRFs (x264, x265, vp9, av1); quantisers (mpeg2, mpeg4)")
+    parser.add_argument("--levels", type=int, nargs="+", help="CRFs (x264, x265, vp9, av1), or q (mpeg2, mpeg4, vp8)")
     parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--shift", type=int, default=2)

@@ -7,9 +7,9 @@ whose scaler is unknown: the clean set scores best only on the papers' MATLAB-bi
 (docs/QUALITY.md). kernels.pretrained.JUDGED_WEIGHTS says which set each judgement runs; the
 judgement is said in the header. Which an input is, is read from what the stream says of its coding,
 the surest evidence first: a lossless codec; the quantiser of the opening frames, as the decoder exports it
-(H.264, the MPEG family, VP9) or HEVC's slice headers and AV1's frame headers say it (stream.hevc, stream.av1),
-each on its codec's scale (H.264's 0 is lossless, x264's CRF 23 codes at about 20-30); the bits per pixel of its
-bit rate; else a lossy codec is taken for what it usually is, compressed.
+(H.264, the MPEG family, VP9) or HEVC's slice headers and AV1's and VP8's frame headers say it (stream.hevc,
+stream.av1, stream.vp8), each on its codec's scale (H.264's 0 is lossless, x264's CRF 23 codes at about 20-30);
+the bits per pixel of its bit rate; else a lossy codec is taken for what it usually is, compressed.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kernels.choice import ModelChoice
 from stream.av1 import Av1Quantisers
 from stream.errors import UserError
 from stream.hevc import HevcQuantisers
+from stream.vp8 import Vp8Quantisers
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     import av
 
@@ -72,6 +73,12 @@ VP9_LIGHT, VP9_HEAVY = 164, 228
 # and trails from 174 (-0.07), so 164 (VP9's, on the same scale); that one leads the heavy set to 239 (+0.04 dB at
 # 230-239), the heavy set leads from 240 (+0.06, +0.08 from 250)
 AV1_LIGHT, AV1_HEAVY = 164, 240
+# VP8's y_ac_qi (its q index, 0-127: a scale of its own, read from its frame headers: stream.vp8), alike
+# (docs/QUALITY.md, "VP8 by its quantiser"), coded by libvpx at fixed quantisers: the set for clean input leads the one
+# for compressed input on B100 pans to 20 (+0.10 dB at 15, +0.04 at 20), on the clips' LR to 15 (+0.12 dB at 12, +0.03
+# at 15) and trails there from 18 (-0.04; -0.07 at 19), so 15; that one leads the heavy set to 39 (+0.18 dB on B100,
+# +0.05 on the clips), the heavy set leads from 59 (even on B100, +0.04 at 64; +0.16 dB on the clips, 10 of 11)
+VP8_LIGHT, VP8_HEAVY = 15, 59
 # HEVC's quantiser (H.264's scale, read from its slice headers: stream.hevc), alike (docs/QUALITY.md, "HEVC by its
 # quantiser"): on B100 pans coded by x265 the set for clean input leads the one for compressed input to 30 (+0.12 to
 # +0.25 dB below 27, +0.04 at 29-30) and trails from 33; on the clips' LR it leads to 26.5 and is even at 28-30, so
@@ -108,13 +115,15 @@ class QuantiserScale:
 # 2-62 (twice MPEG-1's and MPEG-4's q), or 1-112 on the non-linear scale some DVD encoders use: the step its
 # 8x8 blocks were quantised with, either way. VP9's is its frames' base q index (0-255, 0 lossless; libvpx's
 # CRF N aims at about 4 N, its hidden alt-ref frames finer); AV1's is its frames' base_q_idx, on the same scale
-# (SVT-AV1's and libaom's CRF N aim at 4 N too; key frames and hidden ones much finer).
+# (SVT-AV1's and libaom's CRF N aim at 4 N too; key frames and hidden ones much finer); VP8's is its frames' y_ac_qi
+# (0-127; libvpx's quantiser 20 of 0-63 codes at 25, 40 at 59).
 MPEG_FAMILY = QuantiserScale("quantiser scale", MPEG_LIGHT, MPEG_HEAVY)
 QUANTISER_SCALES = {
     "h264": QuantiserScale("quantiser", LIGHT_QP, HEAVY_QP),
     "hevc": QuantiserScale("quantiser", HEVC_LIGHT, HEVC_HEAVY),
     "vp9": QuantiserScale("q index", VP9_LIGHT, VP9_HEAVY),
     "av1": QuantiserScale("q index", AV1_LIGHT, AV1_HEAVY),
+    "vp8": QuantiserScale("q index", VP8_LIGHT, VP8_HEAVY),
     **dict.fromkeys(
         ("mpeg1video", "mpeg2video", "mpeg4", "h263", "flv1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2"), MPEG_FAMILY
     ),
@@ -165,11 +174,22 @@ def judge(
     return "compressed", f"{codec}, a lossy codec"
 
 
-def header_quantisers(codec: str, extradata: bytes | None) -> HevcQuantisers | Av1Quantisers | None:
-    """A reader of the quantisers a codec's headers say (HEVC's slice headers, AV1's frame headers), for the
-    codecs (FFmpeg's names) whose decoders export none; None for the others."""
-    readers = {"hevc": HevcQuantisers, "av1": Av1Quantisers}
-    return readers[codec](extradata) if codec in readers else None
+class HeaderQuantisers(Protocol):
+    """What reads a stream's quantisers from its headers (stream.hevc, stream.av1, stream.vp8), made from its
+    extradata: the quantisers of the pictures each packet codes, in decode order."""
+
+    def packet(self, data: bytes) -> list[int]: ...
+
+
+_HEADER_READERS: dict[str, Callable[[bytes | None], HeaderQuantisers]] = {
+    "hevc": HevcQuantisers, "av1": Av1Quantisers, "vp8": Vp8Quantisers,
+}  # fmt: skip
+
+
+def header_quantisers(codec: str, extradata: bytes | None) -> HeaderQuantisers | None:
+    """A reader of the quantisers a codec's headers say (HEVC's slice headers, AV1's and VP8's frame headers), for
+    the codecs (FFmpeg's names) whose decoders export none; None for the others."""
+    return _HEADER_READERS[codec](extradata) if codec in _HEADER_READERS else None
 
 
 def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet]) -> tuple[float, int] | None:

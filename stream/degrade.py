@@ -4,7 +4,7 @@ Evaluation and training-data generation both degrade through here, so a model is
 degradation it was trained on. Downscaling is MATLAB's bicubic (the SR papers' protocol) or one of
 FFmpeg's swscale kernels, as `ffmpeg -vf scale=W:H:flags=K` applies them (bit-exact: the same
 library through PyAV). The codec step runs the real encoders (libx264, libx265, FFmpeg's MPEG-2,
-libvpx's VP9, SVT-AV1, libjpeg) and decoders, since their artefacts (blocking, ringing, P/B-frame drift) are
+libvpx's VP9 and VP8, SVT-AV1, libjpeg) and decoders, since their artefacts (blocking, ringing, P/B-frame drift) are
 what real video carries.
 PyAV is imported where a codec or FFmpeg's scaler runs: the specs alone (and MATLAB's kernel)
 need none, so training, which reads coded data made elsewhere, runs where PyAV is missing.
@@ -44,17 +44,20 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 # ours -> (PyAV encoder, decoder); MPEG-2 is the DVD's and broadcast's, MPEG-4 Part 2 the XviD and DivX AVI's
 # (FFmpeg's encoder: the same 8x8 blocks, neither has a deblocking filter); VP9 is what YouTube serves most
 # (WebM and MP4), coded by libvpx as `ffmpeg -c:v libvpx-vp9 -crf N -b:v 0` does; AV1 what it serves more and
-# more, coded by SVT-AV1 (the AV1 encoder of PyAV's wheel) at its default preset, as `ffmpeg -c:v libsvtav1 -crf N`
+# more, coded by SVT-AV1 (the AV1 encoder of PyAV's wheel) at its default preset, as `ffmpeg -c:v libsvtav1 -crf N`;
+# VP8 what browsers record and older WebM holds, coded by libvpx at a fixed quantiser, as `ffmpeg -c:v libvpx
+# -qmin N -qmax N -b:v 100M` (its CRF gives key frames the finest quantiser whatever it is, so the quantiser is fixed)
 _CODECS = {
     "x264": ("libx264", "h264"), "x265": ("libx265", "hevc"), "mpeg2": ("mpeg2video", "mpeg2video"),
-    "mpeg4": ("mpeg4", "mpeg4"), "vp9": ("libvpx-vp9", "vp9"), "av1": ("libsvtav1", "av1"),
+    "mpeg4": ("mpeg4", "mpeg4"), "vp9": ("libvpx-vp9", "vp9"), "av1": ("libsvtav1", "av1"), "vp8": ("libvpx", "vp8"),
 }  # fmt: skip
 _SOFTWARE_DECODERS = {"av1": "libdav1d"}  # FFmpeg's own AV1 decoder decodes only on hardware
 _Q_INDEX_CODECS = ("vp9", "av1")  # CRF 0..63, aimed at a q index (q_index)
-_FIXED_QUANTISER = ("mpeg2", "mpeg4")  # coded at a fixed quantiser q, 1..31 (no CRF)
+_FIXED_QUANTISER = {"mpeg2": (1, 31), "mpeg4": (1, 31), "vp8": (0, 63)}  # coded at a fixed quantiser q (no CRF)
 _CRF_CODECS = ("x264", "x265")
 DVD_GOP, DVD_B_FRAMES = 12, 2  # MPEG-2 as a PAL DVD codes it: IBBP... in groups of 12
 AVI_GOP, AVI_B_FRAMES = 250, 2  # MPEG-4 Part 2 as XviD codes it by default: 2 B-frames, a keyframe at most 10 s apart
+_GOPS = {"mpeg2": (DVD_GOP, DVD_B_FRAMES), "mpeg4": (AVI_GOP, AVI_B_FRAMES)}  # (keyframe interval, B-frames)
 # x265 4.2 (in PyAV 18's wheels) writes past a buffer in its lookahead's cuTree on frames 48 px wide
 # or less (valgrind: 34, 40, 48 do, 50 and up do not); the heap corruption aborts the process later.
 # At 64 px wide (one CTU) it codes the same frames otherwise from run to run, as if it read memory it
@@ -73,11 +76,15 @@ _X264_ASM = (
 _ENCODER_OPTIONS = {
     "libx264": _X264_ASM, "libx265": {"x265-params": "log-level=none:pools=1:frame-threads=1"},
     "libvpx-vp9": {"b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "0"},
+    "libvpx": {"b": "100M", "deadline": "good", "cpu-used": "4"},
 }  # fmt: skip
 _USAGE = {
     "clean": "clean takes no options",
     "jpeg": "jpeg takes q=1..100; e.g. jpeg:q=40",
-    **{c: f"{c} takes q=1..31, the quantiser (and intra); e.g. {c}:q=8" for c in _FIXED_QUANTISER},
+    **{
+        c: f"{c} takes q={low}..{high}, the quantiser (and intra); e.g. {c}:q=8"
+        for c, (low, high) in _FIXED_QUANTISER.items()
+    },
     "vp9": "vp9 takes crf=0..63 (and intra); e.g. vp9:crf=40",
     "av1": "av1 takes crf=1..63 (and intra); e.g. av1:crf=40",
     **{c: f"{c} takes crf=0..51 (and preset=, intra); e.g. {c}:crf=23" for c in _CRF_CODECS},
@@ -88,8 +95,8 @@ _USAGE = {
 class Degradation:
     """A codec round trip of LR luma: what `--degrade SPEC` asks for."""
 
-    codec: str  # "clean" | "x264" | "x265" | "mpeg2" | "mpeg4" | "vp9" | "av1" | "jpeg"
-    quality: int | None  # CRF: x264/x265 0..51, VP9 0..63, AV1 1..63; quantiser: MPEG-2/MPEG-4 1..31; JPEG's q 1..100
+    codec: str  # "clean" | "x264" | "x265" | "mpeg2" | "mpeg4" | "vp9" | "av1" | "vp8" | "jpeg"
+    quality: int | None  # CRF: x264/x265 0..51, VP9 0..63, AV1 1..63; quantiser: MPEG 1..31, VP8 0..63; JPEG's 1..100
     preset: str | None  # x264/x265 preset; None for the others
     intra: bool = False  # video codecs: every frame a keyframe; else inter-coded (P/B frames)
 
@@ -115,7 +122,8 @@ class Degradation:
         """How tables and headers name it: "lossless", "x264 CRF 23", "MPEG-2 q 8", "VP9 CRF 40", "JPEG q 40"."""
         if self.clean:
             return "lossless"
-        named = {"jpeg": "JPEG q", "mpeg2": "MPEG-2 q", "mpeg4": "MPEG-4 q", "vp9": "VP9 CRF", "av1": "AV1 CRF"}
+        named = {"jpeg": "JPEG q", "mpeg2": "MPEG-2 q", "mpeg4": "MPEG-4 q", "vp9": "VP9 CRF", "av1": "AV1 CRF",
+                 "vp8": "VP8 q"}  # fmt: skip
         return f"{named.get(self.codec, f'{self.codec} CRF')} {self.quality}"
 
     @property
@@ -124,18 +132,28 @@ class Degradation:
         none was read: x264's and x265's CRF for their quantiser, twice MPEG's q (its quantiser_scale on the linear
         scale), the q index libvpx and SVT-AV1 aim at for a CRF."""
         level = int(self.quality or 0)
+        if self.codec == "vp8":
+            return VP8_Q_INDEX[level]
         if self.codec in _FIXED_QUANTISER:
             return 2 * level
         return q_index(level) if self.codec in _Q_INDEX_CODECS else level
 
     @property
     def decoder(self) -> str | None:
-        """FFmpeg's name of the video codec, its decoder's (h264, hevc, mpeg2video, mpeg4, vp9; av1, which dav1d
-        decodes); None for clean and JPEG."""
+        """FFmpeg's name of the video codec, its decoder's (h264, hevc, mpeg2video, mpeg4, vp9, vp8; av1, which
+        dav1d decodes); None for clean and JPEG."""
         return _CODECS[self.codec][1] if self.codec in _CODECS else None
 
 
 CLEAN = Degradation("clean", None, None)
+
+
+# libvpx's VP8 q_trans: the y_ac_qi (0-127) its quantiser N (0-63, FFmpeg's qmin and qmax) codes at
+VP8_Q_INDEX = (
+    0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 15, 17, 18, 19, 20, 21, 23, 24, 25, 26, 27, 28, 29, 30, 31, 33, 35, 37, 39,
+    41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 64, 67, 70, 73, 76, 79, 82, 85, 88, 91, 94, 97, 100, 103, 106, 109,
+    112, 115, 118, 121, 124, 127,
+)
 
 
 def q_index(crf: int) -> int:
@@ -149,7 +167,7 @@ def parse_degradation(text: str) -> Degradation:
     if codec not in _USAGE:
         raise UserError(
             f"--degrade {text!r}: unknown codec; use clean, x264:crf=N, x265:crf=N, mpeg2:q=N, mpeg4:q=N, vp9:crf=N, "
-            "av1:crf=N or jpeg:q=N"
+            "av1:crf=N, vp8:q=N or jpeg:q=N"
         )
     options = _options(text, codec, fields)
     if codec == "clean":
@@ -157,14 +175,20 @@ def parse_degradation(text: str) -> Degradation:
     if codec == "jpeg":
         return Degradation("jpeg", _level(text, codec, options, "q", 1, 100), None)
     if codec in _FIXED_QUANTISER:
-        return Degradation(codec, _level(text, codec, options, "q", 1, 31), None, intra="intra" in options)
-    if codec in _Q_INDEX_CODECS:  # SVT-AV1 codes nothing losslessly at CRF 0, as libvpx does
+        level = _level(text, codec, options, "q", *_FIXED_QUANTISER[codec])
+        return Degradation(codec, level, None, intra="intra" in options)
+    if codec in _Q_INDEX_CODECS:  # SVT-AV1 codes nothing losslessly at CRF 0, as libvpx's VP9 does
         level = _level(text, codec, options, "crf", int(codec == "av1"), 63)
         return Degradation(codec, level, None, intra="intra" in options)
     preset = options.get("preset", "medium")
     if preset not in PRESETS:
         raise UserError(f"--degrade {text!r}: preset is one of {', '.join(PRESETS)}")
     return Degradation(codec, _level(text, codec, options, "crf", 0, 51), preset, intra="intra" in options)
+
+
+def coded_at(codec: str, level: int) -> Degradation:
+    """`codec` at `level`: its fixed quantiser q (MPEG-2, MPEG-4, VP8) or its CRF (the others)."""
+    return parse_degradation(f"{codec}:{'q' if codec in _FIXED_QUANTISER else 'crf'}={level}")
 
 
 def _options(text: str, codec: str, fields: list[str]) -> dict[str, str]:
@@ -293,11 +317,12 @@ def _open_encoder(degradation: Degradation, width: int, height: int, rate: Fract
         encoder.color_range = ColorRange.MPEG
         encoder.thread_count, encoder.thread_type = 1, "NONE"
         if degradation.codec in _FIXED_QUANTISER:  # no CRF
-            encoder.qmin = encoder.qmax = int(degradation.quality or 1)
+            encoder.qmin = encoder.qmax = int(degradation.quality or 0)
             # MPEG-2 takes only its standard frame rates; at a fixed quantiser the rate changes nothing
             encoder.time_base, encoder.framerate = Fraction(1, 25), Fraction(25)
-            gop = (DVD_GOP, DVD_B_FRAMES) if degradation.codec == "mpeg2" else (AVI_GOP, AVI_B_FRAMES)
-            encoder.gop_size, encoder.max_b_frames = (1, 0) if degradation.intra else gop
+            gop = _GOPS.get(degradation.codec)
+            if degradation.intra or gop:
+                encoder.gop_size, encoder.max_b_frames = (1, 0) if degradation.intra else gop
         elif degradation.intra:
             encoder.gop_size = 1
         encoder.options = options | _ENCODER_OPTIONS.get(name, {})

@@ -3,67 +3,37 @@ headers itself; FFmpeg's own header parser (the trace_headers bitstream filter) 
 
 from __future__ import annotations
 
-import re
 import shutil
 import statistics
 import subprocess
 from pathlib import Path
 
-import av
-import av.logging
 import numpy as np
 import pytest
-from av.bitstream import BitStreamFilterContext
 
 from stream.av1 import Av1Quantisers, obus
 from stream.bits import Bits
 from stream.content import AV1_HEAVY, AV1_LIGHT, judge_source
 from stream.video.source import VideoSource
+from tests.headers import panning_clip, traced_fields, video_packets
 
 
-def svt_clip(path: Path, params: str = "", size: tuple[int, int] = (96, 80), frames: int = 12, **kw: str) -> Path:
-    """`frames` frames of a texture panning and fading in, coded by SVT-AV1 at CRF 35 (`kw`: other FFmpeg options,
-    pix_fmt the frames'); MP4 and Matroska carry the sequence header in av1C, IVF in the packets only."""
-    width, height = size
-    texture = np.random.default_rng(1).integers(0, 256, (height, width + 3 * frames, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as out:
-        options = {"crf": kw.pop("crf", "35")} | ({"svtav1-params": params} if params else {})
-        video = out.add_stream("libsvtav1", rate=25, options=options)
-        video.width, video.height, video.pix_fmt = width, height, kw.pop("pix_fmt", "yuv420p")
-        video.codec_context.gop_size = int(kw.pop("g", "0"))
-        for i in range(frames):
-            rgb = (texture[:, 3 * i : 3 * i + width] * min(1.0, 0.4 + 0.1 * i)).astype(np.uint8)
-            out.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
-        out.mux(video.encode(None))
-    return path
-
-
-def packets(path: Path) -> tuple[bytes | None, list[bytes]]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return stream.codec_context.extradata, [bytes(p) for p in container.demux(stream) if p.size]
+def svt_clip(path: Path, params: str = "", crf: str = "35", **kw) -> Path:
+    """A panning clip coded by SVT-AV1 at `crf` with `params` (`kw`: size, frames, pix_fmt, gop_size); MP4 and
+    Matroska carry the sequence header in av1C, IVF in the packets only."""
+    options = {"crf": crf} | ({"svtav1-params": params} if params else {})
+    return panning_clip(path, "libsvtav1", options, **kw)
 
 
 def read_quantisers(path: Path) -> list[int]:
-    extradata, data = packets(path)
+    extradata, packets = video_packets(path)
     reader = Av1Quantisers(extradata)
-    return [q for packet in data for q in reader.packet(packet)]
+    return [q for packet in packets for q in reader.packet(packet)]
 
 
 def traced_quantisers(path: Path) -> list[int]:
     """Each coded frame's base_q_idx as FFmpeg's trace_headers prints it, in decode order."""
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.TRACE)
-    try:
-        with av.open(str(path)) as container, av.logging.Capture(True) as logs:
-            stream = container.streams.video[0]
-            trace = BitStreamFilterContext("trace_headers", stream)
-            for packet in container.demux(stream):
-                if packet.size:
-                    trace.filter(packet)
-    finally:
-        av.logging.set_level(level)
-    return [int(found.group(1)) for _, _, line in logs if (found := re.search(r"\bbase_q_idx\s.*= (\d+)", line))]
+    return [value for _, value in traced_fields(path, "base_q_idx")]
 
 
 @pytest.mark.parametrize(
@@ -75,7 +45,7 @@ def traced_quantisers(path: Path) -> list[int]:
      ("mkv", "scm=1", {}),  # screen content tools: integer motion vectors, intra block copy chosen per frame
      ("mkv", "irefresh-type=1:keyint=5", {}),  # intra-only frames
      ("mkv", "enable-tf=0:hierarchical-levels=2", {"pix_fmt": "yuv420p10le"}),
-     ("mkv", "", {"g": "1"})],
+     ("mkv", "", {"gop_size": 1})],
 )  # fmt: skip
 def test_each_frames_quantiser_is_what_ffmpeg_parses(tmp_path, suffix, params, options):
     """Hidden alternative references, low delay, frames resized (their size taken from a reference's), superres,
@@ -84,7 +54,7 @@ def test_each_frames_quantiser_is_what_ffmpeg_parses(tmp_path, suffix, params, o
     clip = svt_clip(tmp_path / f"clip.{suffix}", params, **options)
     read = read_quantisers(clip)
     assert read == traced_quantisers(clip)
-    assert len(read) == options.get("frames", 12) and (len(set(read)) > 1) == ("g" not in options)
+    assert len(read) == options.get("frames", 12) and (len(set(read)) > 1) == ("gop_size" not in options)
 
 
 def ffmpeg_encoders() -> str:
@@ -136,7 +106,7 @@ def test_av1_files_are_judged_by_their_quantisers(tmp_path, crf, content):
 def test_a_stream_is_read_from_its_first_sequence_header(tmp_path):
     """IVF has no av1C: FFmpeg gives the sequence header of its first packet as bare OBUs for extradata, and the
     packet keeps it; frames before any sequence header give nothing."""
-    extradata, data = packets(svt_clip(tmp_path / "clip.ivf"))
+    extradata, data = video_packets(svt_clip(tmp_path / "clip.ivf"))
     assert extradata and extradata[0] >> 3 == 1  # an OBU, a sequence header's
     assert Av1Quantisers(None).packet(data[1]) == []
     assert Av1Quantisers(extradata).packet(data[1])
@@ -149,7 +119,7 @@ def test_a_stream_is_read_from_its_first_sequence_header(tmp_path):
 def test_damaged_headers_give_nothing_or_a_q_index_never_an_error(tmp_path):
     """Bit flips in the frame and sequence headers, and packets cut short past their headers: each gives a q index
     or nothing for each frame it codes, most frames still theirs."""
-    extradata, data = packets(svt_clip(tmp_path / "clip.mkv", "resize-mode=1:resize-denom=12", size=(160, 96)))
+    extradata, data = video_packets(svt_clip(tmp_path / "clip.mkv", "resize-mode=1:resize-denom=12", size=(160, 96)))
     rng, read = np.random.default_rng(3), []
     for trial in range(300):
         damaged = [bytearray(p[:64]) if trial % 3 else bytearray(p) for p in data]

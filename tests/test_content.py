@@ -28,6 +28,8 @@ from stream.content import (
     LIGHT_QP,
     MPEG_HEAVY,
     MPEG_LIGHT,
+    VP8_HEAVY,
+    VP8_LIGHT,
     VP9_HEAVY,
     VP9_LIGHT,
     for_content,
@@ -134,7 +136,8 @@ def test_the_quantiser_read_is_the_coders(clips):
      (("hevc", (HEVC_LIGHT, 9), 0.05), "light"), (("hevc", (HEVC_LIGHT + 1, 9)), "compressed"),
      (("hevc", (HEVC_HEAVY, 9)), "heavy"), (("av1", (0.0, 9)), "clean"), (("av1", (AV1_LIGHT, 9), 0.05), "light"),
      (("av1", (AV1_LIGHT + 1, 9)), "compressed"), (("av1", (AV1_HEAVY - 1, 9)), "compressed"),
-     (("av1", (AV1_HEAVY, 9)), "heavy"), (("av1", None, 0.05), "compressed")],
+     (("av1", (AV1_HEAVY, 9)), "heavy"), (("av1", None, 0.05), "compressed"), (("vp8", (VP8_LIGHT, 9)), "light"),
+     (("vp8", (VP8_LIGHT + 1, 9)), "compressed"), (("vp8", (VP8_HEAVY, 9)), "heavy")],
 )  # fmt: skip
 def test_the_rule(args, content):
     """Lossless codecs are clean; a quantiser decides before bits per pixel, on its codec's scale (0 lossless, to
@@ -152,12 +155,13 @@ def test_the_rule(args, content):
      ("jpeg:q=90", "compressed"), ("jpeg:q=98", "light"), ("mpeg2:q=2", "light"), ("mpeg2:q=4", "compressed"),
      (f"mpeg2:q={MPEG_HEAVY // 2}", "heavy"), (f"mpeg4:q={MPEG_HEAVY // 2 - 1}", "compressed"),
      ("vp9:crf=5", "light"), ("vp9:crf=40", "light"), ("vp9:crf=45", "compressed"), ("vp9:crf=63", "heavy"),
-     ("av1:crf=20", "light"), (f"av1:crf={AV1_LIGHT // 4 + 1}", "compressed"), ("av1:crf=63", "heavy")],
+     ("av1:crf=20", "light"), (f"av1:crf={AV1_LIGHT // 4 + 1}", "compressed"), ("av1:crf=63", "heavy"),
+     ("vp8:q=12", "light"), ("vp8:q=14", "compressed"), ("vp8:q=40", "heavy")],
 )  # fmt: skip
 def test_evaluation_judges_coded_lr_as_the_product_would_such_input(spec, content):
     """Where no quantiser was read, what the spec asked stands in for it: x264's CRF for H.264's
     quantiser, x265's for HEVC's, MPEG-2's q for its quantiser_scale (twice it), VP9's and AV1's CRF for the q
-    index libvpx and SVT-AV1 aim at."""
+    index libvpx and SVT-AV1 aim at, VP8's fixed quantiser for its q index (libvpx's q_trans)."""
     judged = judge_degradation(parse_degradation(spec), "bicubic")
     assert judged is not None and judged[0] == content
 

@@ -53,6 +53,8 @@ def mean_abs_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
         ("vp9:intra:crf=63", "vp9:crf=63:intra"),
         ("av1:crf=35", "av1:crf=35"),
         ("av1:intra:crf=1", "av1:crf=1:intra"),
+        ("vp8:q=0", "vp8:q=0"),
+        ("vp8:intra:q=63", "vp8:q=63:intra"),
     ],
 )
 def test_parse_round_trips_through_str(text: str, canonical: str) -> None:
@@ -65,6 +67,11 @@ def test_q_index_is_libvpx_and_svt_av1s_table() -> None:
     """quantizer_to_qindex: 4 a step, its last two 249 and 255; what a VP9 or AV1 spec asks where none was read."""
     assert [q_index(c) for c in (0, 1, 10, 61, 62, 63)] == [0, 4, 40, 244, 249, 255]
     assert parse_degradation("av1:crf=35").asked_quantiser == parse_degradation("vp9:crf=35").asked_quantiser == 140
+
+
+def test_vp8s_quantiser_is_asked_on_its_q_index_scale() -> None:
+    """libvpx's VP8 q_trans: its quantiser 0-63 (FFmpeg's qmin and qmax) to the q index (0-127) its headers say."""
+    assert [parse_degradation(f"vp8:q={q}").asked_quantiser for q in (0, 10, 20, 40, 63)] == [0, 12, 25, 59, 127]
 
 
 def test_parse_fields() -> None:
@@ -106,6 +113,8 @@ def test_parse_fields() -> None:
         "av1:crf=64",
         "av1:q=40",
         "av1:crf=40:preset=8",
+        "vp8:crf=30",
+        "vp8:q=64",
         "clean:q=3",
     ],
 )
@@ -170,6 +179,7 @@ def test_clean_is_bit_exact() -> None:
         ("mpeg2:q=24", "mpeg2:q=1"),
         ("vp9:crf=55", "vp9:crf=5"),
         ("av1:crf=55", "av1:crf=5"),
+        ("vp8:q=50", "vp8:q=5"),
         ("mpeg4:q=24", "mpeg4:q=1"),
         ("jpeg:q=20", "jpeg:q=100"),
     ],
@@ -186,7 +196,7 @@ def test_codecs_degrade_and_quality_controls_how_much(coarse: str, fine: str) ->
     "spec",
     [
         "x264:crf=15", "x264:crf=15:intra", "x265:crf=15", "x265:crf=15:intra", "mpeg2:q=2", "vp9:crf=15",
-        "av1:crf=15", "jpeg:q=90",
+        "av1:crf=15", "vp8:q=8", "jpeg:q=90",
     ],
 )  # fmt: skip
 def test_odd_sizes_and_frame_counts_are_kept(spec: str) -> None:
@@ -202,7 +212,9 @@ def test_lossless_x264_keeps_odd_sized_frames_exactly() -> None:
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("inter", ["x264:crf=28", "x265:crf=28", "mpeg2:q=8", "mpeg4:q=8", "vp9:crf=40", "av1:crf=40"])
+@pytest.mark.parametrize(
+    "inter", ["x264:crf=28", "x265:crf=28", "mpeg2:q=8", "mpeg4:q=8", "vp9:crf=40", "av1:crf=40", "vp8:q=30"]
+)
 def test_inter_coding_has_one_keyframe_and_intra_all(inter: str) -> None:
     for spec, keyframes in ((inter, 1), (f"{inter}:intra", 6)):  # MPEG-2: its GOP of 12 starts once in 6
         round_trip_ = CodecRoundTrip(parse_degradation(spec), 64, 48)
@@ -216,11 +228,12 @@ def test_round_trips_record_the_quantiser_the_product_judges_by() -> None:
     """One per decoded frame, on each codec's scale, coarser at a coarser setting: H.264's quantiser,
     MPEG-2's and MPEG-4's quantiser_scale (twice their q: the linear scale), VP9's q index (libvpx's CRF N
     aims at about 4 N), HEVC's quantiser from its slice headers, AV1's q index from its frame headers (SVT-AV1's
-    CRF N also aims at 4 N; its key frames much finer); JPEG records none (its quality judges it)."""
+    CRF N also aims at 4 N; its key frames much finer), VP8's from its frame headers (q_trans of its fixed
+    quantiser); JPEG records none (its quality judges it)."""
     frames = [textured(48, 64, t) for t in range(4)]
     medians = {}
     specs = ("x264:crf=18", "x264:crf=35", "x265:crf=18", "x265:crf=35", "mpeg2:q=3", "mpeg2:q=12", "mpeg4:q=5")
-    for spec in (*specs, "vp9:crf=20", "vp9:crf=50", "av1:crf=20", "av1:crf=50"):
+    for spec in (*specs, "vp9:crf=20", "vp9:crf=50", "av1:crf=20", "av1:crf=50", "vp8:q=20"):
         codec = CodecRoundTrip(parse_degradation(spec), 64, 48)
         for y in frames:
             codec.push(y)
@@ -232,6 +245,7 @@ def test_round_trips_record_the_quantiser_the_product_judges_by() -> None:
     assert (medians["mpeg2:q=3"], medians["mpeg2:q=12"], medians["mpeg4:q=5"]) == (6, 24, 10)
     assert 40 < medians["vp9:crf=20"] <= 80 < 150 < medians["vp9:crf=50"] <= 200
     assert 0 < medians["av1:crf=20"] <= 80 < 150 < medians["av1:crf=50"] <= 200
+    assert medians["vp8:q=20"] == 25
     codec = CodecRoundTrip(parse_degradation("jpeg:q=40"), 64, 48)
     _ = [codec.push(y) for y in frames], codec.flush()
     assert codec.quantisers == []
@@ -249,14 +263,17 @@ def test_streaming_returns_every_frame_in_order(spec: str) -> None:
     np.testing.assert_allclose([y.mean() - 14 for y in out], levels, atol=3)
 
 
-@pytest.mark.parametrize("spec", ["x264:crf=28", "x265:crf=28", "x265:crf=28:intra", "vp9:crf=40", "av1:crf=40"])
+@pytest.mark.parametrize(
+    "spec", ["x264:crf=28", "x265:crf=28", "x265:crf=28:intra", "vp9:crf=40", "av1:crf=40", "vp8:q=30"]
+)
 def test_encoders_write_nothing_to_stderr(spec: str, capfd: pytest.CaptureFixture[str]) -> None:
     round_trip([textured(32, 32, t) for t in range(3)], parse_degradation(spec))
     assert capfd.readouterr().err == ""
 
 
 @pytest.mark.parametrize(
-    "spec", ["x264:crf=26:preset=veryfast", "x264:crf=20:preset=medium", "x265:crf=26", "vp9:crf=30", "av1:crf=30"]
+    "spec",
+    ["x264:crf=26:preset=veryfast", "x264:crf=20:preset=medium", "x265:crf=26", "vp9:crf=30", "av1:crf=30", "vp8:q=20"],
 )
 def test_the_same_frames_code_the_same_whatever_was_coded_before(spec: str) -> None:
     """A coded training set is made again from its seed, and a degraded evaluation is a measurement:

@@ -3,65 +3,41 @@ reader walks the headers itself; FFmpeg's own header parser (the trace_headers b
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import av
-import av.logging
 import numpy as np
 import pytest
-from av.bitstream import BitStreamFilterContext
 
 from stream.bits import Bits
 from stream.content import HEVC_HEAVY, HEVC_LIGHT, judge_source
 from stream.hevc import HevcQuantisers, rbsp
 from stream.video.source import VideoSource
+from tests.headers import panning_clip, traced_fields, video_packets
 
 
 def x265_clip(path: Path, params: str, frames: int = 12, pix_fmt: str = "yuv420p") -> Path:
-    """`frames` frames of a texture panning and fading in, coded by x265 with `params` (96 x 80: x265's smallest
-    safe size, tests/test_degrade.py); MP4 carries the parameter sets in hvcC, MPEG-TS in the packets."""
-    texture = np.random.default_rng(1).integers(0, 256, (80, 160, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx265", rate=25, options={"x265-params": f"log-level=none:{params}"})
-        video.width, video.height, video.pix_fmt = 96, 80, pix_fmt
-        for i in range(frames):
-            rgb = (texture[:, 3 * i : 3 * i + 96] * min(1.0, 0.4 + 0.1 * i)).astype(np.uint8)
-            out.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
-        out.mux(video.encode(None))
-    return path
+    """A panning clip coded by x265 with `params` (96 x 80: x265's smallest safe size, tests/test_degrade.py); MP4
+    carries the parameter sets in hvcC, MPEG-TS in the packets."""
+    options = {"x265-params": f"log-level=none:{params}"}
+    return panning_clip(path, "libx265", options, frames=frames, pix_fmt=pix_fmt)
 
 
 def read_quantisers(path: Path) -> list[int]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        reader = HevcQuantisers(stream.codec_context.extradata)
-        return [q for packet in container.demux(stream) if packet.size for q in reader.packet(bytes(packet))]
+    extradata, packets = video_packets(path)
+    reader = HevcQuantisers(extradata)
+    return [q for packet in packets for q in reader.packet(packet)]
 
 
 def traced_quantisers(path: Path) -> list[int]:
     """Each picture's SliceQpY as FFmpeg's trace_headers prints its first slice's header, in decode order."""
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.TRACE)
-    try:
-        with av.open(str(path)) as container, av.logging.Capture(True) as logs:
-            stream = container.streams.video[0]
-            trace = BitStreamFilterContext("trace_headers", stream)
-            for packet in container.demux(stream):
-                if packet.size:
-                    trace.filter(packet)
-    finally:
-        av.logging.set_level(level)
     init, first, qps = 0, False, []
-    for _, _, line in logs:
-        if found := re.search(r"\b(init_qp_minus26|first_slice_segment_in_pic_flag|slice_qp_delta)\s.*= (-?\d+)", line):
-            name, value = found.group(1), int(found.group(2))
-            if name == "init_qp_minus26":
-                init = value
-            elif name == "first_slice_segment_in_pic_flag":
-                first = bool(value)
-            elif first:
-                qps.append(26 + init + value)
+    for name, value in traced_fields(path, "init_qp_minus26|first_slice_segment_in_pic_flag|slice_qp_delta"):
+        if name == "init_qp_minus26":
+            init = value
+        elif name == "first_slice_segment_in_pic_flag":
+            first = bool(value)
+        elif first:
+            qps.append(26 + init + value)
     return qps
 
 
@@ -100,8 +76,7 @@ def test_lossless_coding_reads_as_quantiser_zero(tmp_path):
 def test_damaged_or_foreign_data_gives_nothing(tmp_path):
     """Truncated headers, a slice before its parameter sets, and noise read as no quantiser, never raise."""
     clip = x265_clip(tmp_path / "clip.ts", "crf=28")
-    with av.open(str(clip)) as container:
-        packets = [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+    packets = video_packets(clip)[1]
     assert HevcQuantisers(None).packet(packets[1]) == []  # no SPS or PPS seen yet
     reader = HevcQuantisers(None)
     assert reader.packet(packets[0][:40]) == []  # cut inside the parameter sets
@@ -114,10 +89,7 @@ def test_any_damage_gives_no_quantiser_or_one_in_range(tmp_path):
     """Bytes flipped anywhere in the parameter sets or the slices (a damaged download) are read past: never an
     exception out of the judge, never a quantiser outside H.265's range."""
     clip = x265_clip(tmp_path / "clip.mp4", "crf=30:bframes=4:b-pyramid=1:ref=4:weightp=1:weightb=1")
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        extradata = stream.codec_context.extradata
-        packets = [bytes(p) for p in container.demux(stream) if p.size]
+    extradata, packets = video_packets(clip)
     rng = np.random.default_rng(3)
     read = []
     for _ in range(150):

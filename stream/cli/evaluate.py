@@ -51,8 +51,9 @@ PlotOpt = Annotated[Path | None, typer.Option("--plot", help="PSNR per frame, DR
 DegradeOpt = Annotated[
     list[str],
     typer.Option("--degrade", help="LR through a codec, repeatable: clean, x264:crf=23, x265:crf=28, mpeg2:q=8 "
-                 "(a DVD's quantiser), vp9:crf=40 (libvpx, as YouTube's), av1:crf=40 (SVT-AV1), jpeg:q=40 "
-                 "(x264/x265 also :preset=P; video codecs :intra); each scored on the same frames."),
+                 "(a DVD's quantiser), vp9:crf=40 (libvpx, as YouTube's), av1:crf=40 (SVT-AV1), vp8:q=30 (libvpx "
+                 "at a fixed quantiser), jpeg:q=40 (x264/x265 also :preset=P; video codecs :intra); each scored on "
+                 "the same frames."),
 ]  # fmt: skip
 DownscaleOpt = Annotated[
     str, typer.Option("--downscale", help="How the LR is made: matlab (the papers' bicubic) or FFmpeg's bicubic, "

@@ -24,6 +24,8 @@ from stream.content import (
     LIGHT_QP,
     MPEG_HEAVY,
     MPEG_LIGHT,
+    VP8_HEAVY,
+    VP8_LIGHT,
     VP9_HEAVY,
     VP9_LIGHT,
 )
@@ -55,9 +57,10 @@ ContentOpt = Annotated[
         f"({CONTENT_WEIGHTS['heavy']}: fewer units, on heavily coded LR alone); auto judges the input's coding "
         f"(codec, quantiser, JPEG quality, bit rate), runs {JUDGED_WEIGHTS['clean']} for lossless input, light to "
         f"H.264's quantiser {LIGHT_QP}, HEVC's {HEVC_LIGHT}, MPEG's quantiser scale {MPEG_LIGHT}, VP9's q index "
-        f"{VP9_LIGHT} and AV1's {AV1_LIGHT} and from JPEG quality {JPEG_LIGHT_QUALITY}, compressed between, and "
-        f"heavy from H.264's quantiser {HEAVY_QP}, HEVC's {HEVC_HEAVY}, MPEG's {MPEG_HEAVY} (DVDs, XviD), VP9's "
-        f"{VP9_HEAVY}, AV1's {AV1_HEAVY} or below JPEG quality {JPEG_HEAVY_QUALITY}, and says so in the first line.",
+        f"{VP9_LIGHT}, AV1's {AV1_LIGHT} and VP8's {VP8_LIGHT} and from JPEG quality {JPEG_LIGHT_QUALITY}, compressed "
+        f"between, and heavy from H.264's quantiser {HEAVY_QP}, HEVC's {HEVC_HEAVY}, MPEG's {MPEG_HEAVY} (DVDs, XviD), "
+        f"VP9's {VP9_HEAVY}, AV1's {AV1_HEAVY}, VP8's {VP8_HEAVY} or below JPEG quality {JPEG_HEAVY_QUALITY}, and says "
+        "so in the first line.",
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
