@@ -11,7 +11,7 @@ from fractions import Fraction
 import av
 
 # The encoder for audio a container cannot hold, where AAC cannot go in either.
-AUDIO_CODEC_FOR_FORMAT = {"webm": "libopus", "ogg": "libopus"}
+AUDIO_CODEC_FOR_FORMAT = {"webm": "libopus", "ogg": "libopus", "ogv": "libopus"}
 # The text subtitles each container holds, for text in another (bitmap subtitles cannot become text)
 SUBTITLE_CODEC_FOR_FORMAT = {"mp4": "mov_text", "mov": "mov_text", "ipod": "mov_text", "matroska": "subrip",
                              "webm": "webvtt"}  # fmt: skip

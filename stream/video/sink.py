@@ -25,11 +25,14 @@ from stream.video.frames import Frame, VideoInfo, plane_view
 from stream.video.hdr import x265_params
 from stream.video.reencode import deliver, drain, muxer_holds
 
-# Codec per container where libx264 cannot go in, and the encoder options we understand.
-_CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "yuv4mpegpipe": "rawvideo"}
+# Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
+# and PyAV's wheel has no Theora encoder.
+_CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo"}
 _CODEC_FOR_PICTURES = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
-_CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+_CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
+# libvpx codes at constant quality where the bit rate is 0 (VP9), or caps it (VP8: else it aims at FFmpeg's 200 kb/s)
+_CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
 
 
 @dataclass(frozen=True)
@@ -198,8 +201,8 @@ class VideoSink:
             ctx.options = {"crf": str(options.crf)} | (
                 {"preset": options.preset} if "x26" in codec_name and options.preset else {}
             )
-            if codec_name == "libvpx-vp9":
-                ctx.options |= {"b": "0"}
+            if codec_name in _CRF_BIT_RATE:
+                ctx.options |= {"b": _CRF_BIT_RATE[codec_name]}
         if codec_name == "libx265":
             ctx.options |= {"x265-params": x265_params(info.color_trc, info.hdr)}
         if info.rotation:

@@ -156,7 +156,8 @@ def test_an_encoder_this_machine_lacks_is_one_line_before_any_frame(capsys, tmp_
 
 
 @pytest.mark.parametrize(
-    ("name", "codec", "kind"), [("out.webm", ["--codec", "libx264"], "webm"), ("out.ogv", [], "ogv")]
+    ("name", "codec", "kind"),
+    [("out.webm", ["--codec", "libx264"], "webm"), ("out.ogv", ["--codec", "libx264"], "ogv")],
 )  # WebM refuses H.264 as the stream is added; Ogg only when its header is written
 def test_an_encoder_the_container_cannot_hold_is_one_line_before_any_frame(capsys, tmp_path, name, codec, kind):
     code, _, err = run_cli(["samples/sample.mp4", str(tmp_path / name), "--units", "1", *codec], capsys)

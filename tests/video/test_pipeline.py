@@ -20,6 +20,7 @@ from kernels.resize import imresize
 from kernels.weights import load_drrn
 from stream.apps.api import FrameEnhancer
 from stream.content import judge_source
+from stream.degrade import VP8_Q_INDEX
 from stream.errors import UserError
 from stream.eval.protocol import score_image
 from stream.video import source as source_module
@@ -27,6 +28,7 @@ from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.frames import plane_view
 from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
+from stream.vp8 import Vp8Quantisers
 from tests.cli_helpers import ROOT, run_cli
 from tests.media import VFR_PTS_MS, make_clip, probe
 
@@ -198,6 +200,21 @@ def test_layouts_the_encoder_lacks_are_converted_for_it(tmp_path, tiny_weights, 
     dst = tmp_path / "out.webm"  # this build's VP9 encoder takes 8-bit 4:2:0 and 4:4:4 only
     enhance_file(src, dst, EnhanceOptions(model=ModelChoice(tiny_weights)))
     assert probe(dst)["frames"] == 12 and probe(dst)["size"] == (64, 48)
+
+
+@pytest.mark.parametrize("suffix", [".ogv", ".ogg"])
+def test_ogg_gets_vp8_at_constant_quality(tmp_path, tiny_weights, suffix):
+    """Ogg holds Theora and VP8, and PyAV's wheel has no Theora encoder: VP8, at the CRF's quantiser (libvpx's VP8
+    would aim at 200 kb/s without a cap: q index 40 or more here), the audio kept."""
+    src = make_clip(tmp_path / "in.mkv", width=32, height=24, codec="ffv1")
+    dst = tmp_path / f"out{suffix}"
+    enhance_file(src, dst, EnhanceOptions(model=ModelChoice(tiny_weights)))
+    info = probe(dst)
+    assert info["codecs"][0] == "vp8" and info["streams"] == ["video", "audio"] and info["frames"] == 12
+    reader = Vp8Quantisers(None)
+    with av.open(str(dst)) as out:
+        quantisers = [q for p in out.demux(out.streams.video[0]) if p.size for q in reader.packet(bytes(p))]
+    assert len(quantisers) == 12 and max(quantisers) <= VP8_Q_INDEX[EnhanceOptions().encode.crf]
 
 
 def test_luma_coding_maps_every_range_to_studio_levels():
