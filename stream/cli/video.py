@@ -40,7 +40,14 @@ CodecOpt = Annotated[
     str | None,
     typer.Option("--codec", help="Encoder; default libx264 (libx265 10-bit for HDR) or what the container needs."),
 ]
-CrfOpt = Annotated[int, typer.Option("--crf", min=0, max=63, help="Encoder quality (lower is better).")]
+CrfOpt = Annotated[
+    int,
+    typer.Option(
+        "--crf", min=0, max=63,
+        help="Encoder quality, lower is better: the CRF of x264, x265, libvpx and the AV1 encoders; for the MPEG "
+        "family (mpeg2video, mpeg4, ...) the fixed quantiser that codes alike (18: q 1, 33: q 8).",
+    ),
+]  # fmt: skip
 X26X_PRESETS = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"
 ]

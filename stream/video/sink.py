@@ -33,6 +33,15 @@ _CODEC_FOR_PICTURES = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".webp"
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
 # libvpx codes at constant quality where the bit rate is 0 (VP9), or caps it (VP8: else it aims at FFmpeg's 200 kb/s)
 _CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
+# Encoders with no CRF that code at a fixed quantiser (the MPEG family's: DVD, XviD, old players), else they too aim
+# at 200 kb/s: --crf is taken to the q that codes alike, as the automatic choice's thresholds pair them (H.264's
+# quantiser 21 and 33 restore as MPEG's quantiser scale 4 and 16 do: q 2 and 8, stream.content): q doubles every 6
+_QSCALE_CODECS = {"mpeg1video", "mpeg2video", "mpeg4", "msmpeg4v2", "msmpeg4", "wmv1", "wmv2", "h263p", "flv"}
+
+
+def fixed_quantiser(crf: int) -> int:
+    """The MPEG family's q (1-31) that codes as x264's `crf` does: 1 to CRF 18, 2 at 21, 8 at 33."""
+    return max(1, min(31, round(2 ** ((crf - 15) / 6))))
 
 
 @dataclass(frozen=True)
@@ -102,8 +111,9 @@ HARDWARE = ("_nvenc", "_qsv", "_vaapi", "_amf", "_videotoolbox", "_v4l2m2m")  # 
 
 def check_opens(ctx: av.VideoCodecContext) -> None:
     """Open a copy of the encoder as set up: one this machine lacks (NVENC without NVIDIA's driver,
-    QSV without Intel's) or options it refuses fail here, in one line, before any frame is restored.
-    (The stream's own context opens when the muxer starts, which first sets its header flags.)"""
+    QSV without Intel's), or options or a rate it refuses, fail here, in one line saying what the encoder
+    logged, before any frame is restored. (The stream's own context opens when the muxer starts, which first
+    sets its header flags.)"""
     probe = av.CodecContext.create(ctx.name, "w")
     probe.width, probe.height, probe.pix_fmt, probe.time_base = ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base
     probe.options = dict(ctx.options)
@@ -111,7 +121,8 @@ def check_opens(ctx: av.VideoCodecContext) -> None:
         probe.open()
     except av.FFmpegError as e:
         hint = "; a hardware encoder: no device or driver for it here" if ctx.name.endswith(HARDWARE) else ""
-        raise UserError(f"--codec {ctx.name}: the encoder does not open on this machine ({reason(e)}{hint})") from None
+        said = e.log[2].strip() if getattr(e, "log", None) else ""  # what the encoder logged: why, where it says
+        raise UserError(f"--codec {ctx.name}: the encoder does not open ({said or reason(e)}{hint})") from None
 
 
 def video_like(container: av.container.OutputContainer, stream: av.video.stream.VideoStream) -> av.stream.Stream:
@@ -186,8 +197,9 @@ class VideoSink:
         if codec.name in ("hevc", "libx265") and kind.startswith(("mp4", "mov")):
             self.stream.codec_tag = "hvc1"  # what Apple's players take; FFmpeg's default hev1 they refuse
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
-        # Y4M stores a frame rate, not timestamps: there frames are numbered at the nominal rate.
-        self.renumber = self.container.format.name == "yuv4mpegpipe"
+        # Y4M stores a frame rate, not timestamps, and MPEG-1/2 code only their standard rates, one tick a frame:
+        # there frames are numbered at the nominal rate.
+        self.renumber = self.container.format.name == "yuv4mpegpipe" or codec_name in ("mpeg1video", "mpeg2video")
         self.time_base = 1 / info.rate if self.renumber else info.time_base
         self.stream.time_base = self.time_base
         ctx = self.stream.codec_context
@@ -203,16 +215,19 @@ class VideoSink:
             )
             if codec_name in _CRF_BIT_RATE:
                 ctx.options |= {"b": _CRF_BIT_RATE[codec_name]}
+        if codec_name in _QSCALE_CODECS:
+            ctx.qmin = ctx.qmax = fixed_quantiser(options.crf)
         if codec_name == "libx265":
             ctx.options |= {"x265-params": x265_params(info.color_trc, info.hdr)}
         if info.rotation:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self.frames_written = 0
-        # The encoder opened in a header written in memory: it fails where the encoder does not open here or
-        # the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
+        # Before any frame is restored: the encoder opens as set up (it fails where this machine lacks it, refuses
+        # an option, or a rate: MPEG-2 at 12 fps), and the muxer takes its video at a header written in memory (Ogg
+        # refuses H.264 only there)
+        check_opens(self.stream.codec_context)
         if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
-            check_opens(self.stream.codec_context)
             raise UserError(not_held(kind, codec_name))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
 

@@ -19,7 +19,7 @@ from kernels.pretrained import JUDGED_WEIGHTS
 from kernels.resize import imresize
 from kernels.weights import load_drrn
 from stream.apps.api import FrameEnhancer
-from stream.content import judge_source
+from stream.content import decoded_quantisers, judge_source
 from stream.degrade import VP8_Q_INDEX
 from stream.errors import UserError
 from stream.eval.protocol import score_image
@@ -215,6 +215,32 @@ def test_ogg_gets_vp8_at_constant_quality(tmp_path, tiny_weights, suffix):
     with av.open(str(dst)) as out:
         quantisers = [q for p in out.demux(out.streams.video[0]) if p.size for q in reader.packet(bytes(p))]
     assert len(quantisers) == 12 and max(quantisers) <= VP8_Q_INDEX[EnhanceOptions().encode.crf]
+
+
+@pytest.mark.parametrize(
+    ("codec", "suffix", "crf", "scale"),
+    [("mpeg4", ".avi", 18, 2), ("mpeg4", ".avi", 30, 12), ("mpeg2video", ".mpg", 33, 16)],
+)
+def test_mpeg_encoders_code_at_the_quantiser_the_crf_pairs_with(tmp_path, tiny_weights, codec, suffix, crf, scale):
+    """The MPEG family has no CRF and would aim at FFmpeg's 200 kb/s: --crf is taken to the quantiser that codes
+    alike (x264's 18 to q 1, 30 to 6, 33 to 8; their quantiser scale twice that); MPEG-2 from an MP4's time base
+    (1/12800, a rate it refuses) numbers the frames at the nominal rate (25 fps)."""
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[40 * i for i in range(12)], audio=False)
+    dst = tmp_path / f"out{suffix}"
+    enhance_file(src, dst, EnhanceOptions(model=ModelChoice(tiny_weights), encode=EncodeOptions(codec=codec, crf=crf)))
+    with av.open(str(dst)) as out:
+        video = out.streams.video[0]
+        quantisers = decoded_quantisers(video.codec_context, codec, [p for p in out.demux(video) if p.size])
+    assert set(quantisers) == {scale} and len(quantisers) >= 11  # MPEG-2's decoder exports none for its last frame
+
+
+def test_a_rate_mpeg2_refuses_is_one_line_before_any_frame(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, audio=False)  # 12 frames at uneven times: 600/31 fps
+    options = EnhanceOptions(model=ModelChoice(tiny_weights), encode=EncodeOptions("mpeg2video"))
+    with pytest.raises(UserError) as refused:
+        enhance_file(src, tmp_path / "out.mpg", options)
+    assert str(refused.value) == "--codec mpeg2video: the encoder does not open (MPEG-1/2 does not support 600/31 fps)"
+    assert not (tmp_path / "out.mpg").exists()
 
 
 def test_luma_coding_maps_every_range_to_studio_levels():
