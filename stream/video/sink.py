@@ -36,7 +36,7 @@ _CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
 # Encoders with no CRF that code at a fixed quantiser (the MPEG family's: DVD, XviD, old players), else they too aim
 # at 200 kb/s: --crf is taken to the q that codes alike, as the automatic choice's thresholds pair them (H.264's
 # quantiser 21 and 33 restore as MPEG's quantiser scale 4 and 16 do: q 2 and 8, stream.content): q doubles every 6
-_QSCALE_CODECS = {"mpeg1video", "mpeg2video", "mpeg4", "msmpeg4v2", "msmpeg4", "wmv1", "wmv2", "h263p", "flv"}
+_QSCALE_CODECS = {"mpeg1video", "mpeg2video", "mpeg4", "msmpeg4v2", "msmpeg4", "wmv1", "wmv2", "h263", "h263p", "flv"}
 
 
 def fixed_quantiser(crf: int) -> int:
