@@ -32,7 +32,7 @@ from stream.eval.protocol import centre_crop, levels, low_res, score_lr
 
 SCALE = 2
 # the thresholds tabled, on each codec's scale (H.264's and HEVC's quantiser, MPEG-2's quantiser_scale, VP9's and
-# AV1's q index)
+# AV1's q index, VP8's of its own)
 THRESHOLDS = {
     "x264": range(8, 40), "x265": range(8, 44), "mpeg2": range(2, 42, 2), "mpeg4": range(2, 42, 2),
     "vp9": range(8, 256, 8), "av1": range(8, 256, 8), "vp8": range(4, 128, 4),

@@ -68,7 +68,7 @@ def parse_sequence_header(r: Bits) -> SequenceHeader:
     r.u(1)  # still_picture
     reduced = bool(r.u(1))
     decoder_model = equal_interval = False
-    removal_bits = presentation_bits = 0
+    delay_bits = removal_bits = presentation_bits = 0
     points: list[tuple[int, bool]] = []
     if reduced:
         r.u(5)  # seq_level_idx[0]

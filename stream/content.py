@@ -108,7 +108,7 @@ class QuantiserScale:
 
 
 # By codec (FFmpeg's name): those whose decoders export their quantisers, or whose headers this package reads
-# (HEVC's, AV1's: header_quantisers). The thresholds beside H.264's are
+# (HEVC's, AV1's, VP8's: header_quantisers). The thresholds beside H.264's are
 # measured as its were, on B100 pans (benchmarks.heavy_threshold; docs/QUALITY.md, "MPEG and VP9 by their
 # quantisers"). The MPEG family's (MPEG-1 and -2 of VCDs, DVDs and broadcasts; MPEG-4 Part 2 of XviD and DivX
 # AVIs; H.263, FLV's Sorenson, the MS-MPEG-4s and WMV 7/8 of old web video) is its macroblocks' quantiser_scale:

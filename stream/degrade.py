@@ -240,9 +240,9 @@ class CodecRoundTrip:
     sizes (and x265's narrow ones) are edge-padded for the encoder and cropped back. `keyframes`
     counts the keyframe packets, the evidence that inter (P/B) or all-intra coding really ran;
     `quantisers` holds the mean quantiser of each decoded frame where the decoder exports it (H.264,
-    MPEG-2 and MPEG-4, VP9: each on its own scale), and HEVC's pictures' and AV1's frames' from their headers
-    (stream.hevc, stream.av1), what the product judges a file by (stream.content: x264, x265, libvpx and SVT-AV1
-    code at their CRF only on average)."""
+    MPEG-2 and MPEG-4, VP9: each on its own scale), and HEVC's pictures' and AV1's and VP8's frames' from their
+    headers (stream.hevc, stream.av1, stream.vp8), what the product judges a file by (stream.content: x264, x265,
+    libvpx and SVT-AV1 code at their CRF only on average)."""
 
     def __init__(self, degradation: Degradation, width: int, height: int, rate: Fraction = Fraction(25)) -> None:
         self.degradation, self.width, self.height = degradation, width, height
@@ -256,7 +256,7 @@ class CodecRoundTrip:
             self._decoder = need_av().CodecContext.create(_SOFTWARE_DECODERS.get(decoder, decoder), "r")
             # one thread: frame threads hand frames over with their quantisers half exported
             self._decoder.options, self._decoder.thread_type = {"export_side_data": "venc_params"}, "NONE"
-            self._headers = header_quantisers(decoder, None)  # HEVC's, AV1's: parameter sets, sequence header in-band
+            self._headers = header_quantisers(decoder, None)  # HEVC's, AV1's, VP8's: what they need comes in-band
 
     def push(self, y: np.ndarray) -> list[np.ndarray]:
         """One H x W uint8 frame in; the decoded frames ready so far out."""

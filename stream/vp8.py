@@ -3,8 +3,8 @@ is what browsers record (MediaRecorder's WebM), what WebRTC calls send and what 
 
 A frame's quantiser is its y_ac_qi (0-127, the index of its luma AC quantiser, 0 the finest; RFC 6386 9.6), read
 from the frame header that opens its first partition, boolean-coded as RFC 6386 7 and 19.2 lay it out. Every
-frame counts, hidden alternative references (coded finer) too; segments' own quantisers are left aside, as the
-decoders that export theirs give a frame's base. A frame this reader cannot follow gives no quantiser.
+frame counts, hidden alternative references (coded finer) too; segments' own quantisers are left aside, as VP9's
+are (its decoder exports a frame's base q index). A frame this reader cannot follow gives no quantiser.
 """
 
 from __future__ import annotations
