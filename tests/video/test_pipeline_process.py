@@ -20,27 +20,33 @@ def read_lines(fd: int, count: int) -> None:
 
 
 def start_and_stop(tmp_path, weights, signals: list[signal.Signals]) -> tuple[subprocess.Popen, str, int]:
-    """Enhance a 400-frame clip, send `signals` once six frames are written; -> (process, stderr, frames kept)."""
-    src = make_clip(tmp_path / "in.mp4", width=32, height=32, pts_ms=[40 * i for i in range(400)])
+    """Enhance a 400-frame clip piped in, send `signals` once six frames are written; -> (process, stderr, frames
+    kept). Only the clip's first half is piped before the signals: however fast the machine, the run cannot have
+    ended before them (with the whole clip at hand, a fast run could)."""
+    src = make_clip(tmp_path / "in.mkv", width=32, height=32, pts_ms=[40 * i for i in range(400)])
+    data = src.read_bytes()
     dst, log = tmp_path / "out.mp4", tmp_path / "log.csv"
     os.mkfifo(log)  # the log as a pipe: its rows say when frames are done, with no polling
     fd = os.open(log, os.O_RDWR)  # read-write: opening never waits for the writer
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(weights), "--log", str(log),
+            [sys.executable, "-m", "stream", "-", str(dst), "--weights", str(weights), "--log", str(log),
              "--batch", "1"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
+        assert proc.stdin is not None
+        proc.stdin.write(data[: len(data) // 2])
+        proc.stdin.flush()
         read_lines(fd, 1 + 6)  # the header and six frames written
         for s in signals:
             proc.send_signal(s)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)  # closes the input: the rest of the clip never comes
     finally:
         os.close(fd)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "a hidden partial file was left"
     done = probe(dst)["frames"]  # playable, under its own name
     assert probe(dst)["pts_ms"] == [40 * i for i in range(done)]
-    return proc, err, done
+    return proc, err.decode(), done
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
