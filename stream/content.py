@@ -269,8 +269,8 @@ def frame_quantiser(frame: av.VideoFrame) -> float | None:
 
 def source_quantiser(source: VideoSource) -> tuple[float, int] | None:
     """How coarsely an opened video was coded, where its codec says (QUANTISER_SCALES): the median quantiser of
-    its opening frames (a file's first OPENING_FRAMES, read again from its start; for a pipe, those read
-    before its first frame came out).
+    its opening frames (a file's first OPENING_FRAMES, read again from its start; a pipe's, read ahead of its
+    decoder: VideoSource.read_ahead).
     The first frame alone misleads: an intra frame is coded finer than the frames that follow, and a
     fade from black finer still (sintel.mp4's dark opening reads 9.8, its first 2 s 17)."""
     decoder, opened = source.video.codec_context, None

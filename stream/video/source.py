@@ -11,6 +11,7 @@ import itertools
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,7 @@ import av.logging
 
 from kernels.colour import LumaCoding
 from kernels.errors import reason
+from stream.content import OPENING_FRAMES, OPENING_PACKETS
 from stream.errors import UserError
 from stream.files import check_input
 from stream.video.carry import Carried, is_chapter_track, is_cover
@@ -174,12 +176,16 @@ class VideoSource:
         av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
         self.passthrough = [s for s in self.container.streams if s is not self.video and s.type in PASSTHROUGH_TYPES]
         self._set_part(*self.part)
+        self._ahead: deque[av.Packet | None] = deque()  # packets read ahead of the decoder (read_ahead)
+        self._packet_source = self._packets()
         self._raw = self._demux()
         self._pending: list[av.VideoFrame | av.Packet] = []
-        self.first_packets: list[av.Packet] = []  # the video packets up to the first frame (stream.content reads them)
+        self.first_packets: list[av.Packet] = []  # the video packets to the first frame; a pipe's on (read_ahead)
         self._collecting = True
         first = self._peek_first_frame()
         self._collecting = False
+        if self.reopen is None:
+            self.read_ahead()
         self._size, self._source_pix_fmt = (first.width, first.height), first.format.name
         self.info = self._describe(first)
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
@@ -269,8 +275,30 @@ class VideoSource:
             end = min(end, round((self.end - self.start) / chapter["time_base"]))
         return chapter | {"start": max(start, 0) if self.partial else start, "end": end}
 
+    def read_ahead(self) -> None:
+        """A stream read once (a pipe) is read on, undecoded, until its first OPENING_FRAMES video packets are in
+        `first_packets`, so that stream.content judges it by as many frames as a file (not by the few before the
+        decoder's first frame: a fade's, or a key frame's coded finer). Packets, not frames, are held: a few MB."""
+        while len(self.first_packets) < OPENING_FRAMES and len(self._ahead) < OPENING_PACKETS:  # (or little video)
+            packet = next(self._packet_source, None)
+            self._ahead.append(packet)
+            if packet is None:  # the end, or demuxing gave up
+                return
+            if packet.stream is self.video and packet.size:
+                self.first_packets.append(packet)
+
+    def _read(self) -> Iterator[av.Packet | None]:
+        """Demuxed packets, those read ahead first (read_ahead may add some while this waits)."""
+        while True:
+            while self._ahead:
+                yield self._ahead.popleft()
+            try:
+                yield next(self._packet_source)
+            except StopIteration:
+                return
+
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
-        for packet in self._packets():
+        for packet in self._read():
             if packet is None or packet.stream is self.video:
                 if packet is not None:  # else demuxing gave up early: the decoder still holds frames
                     self.errors.packets += bool(packet.size)
@@ -434,6 +462,7 @@ class VideoSource:
             self._deinterlacer.reset()
         self.passthrough, self._pending, self._last_pts = [], [], None
         self.errors.reset()
+        self._ahead, self._packet_source = deque(), self._packets()
         self._raw = self._demux()
 
     def close(self) -> None:
