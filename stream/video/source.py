@@ -280,9 +280,12 @@ class VideoSource:
         `first_packets`, so that stream.content judges it by as many frames as a file (not by the few before the
         decoder's first frame: a fade's, or a key frame's coded finer). Packets, not frames, are held: a few MB."""
         while len(self.first_packets) < OPENING_FRAMES and len(self._ahead) < OPENING_PACKETS:  # (or little video)
-            packet = next(self._packet_source, None)
+            try:
+                packet = next(self._packet_source)
+            except StopIteration:  # the end, which _read meets again
+                return
             self._ahead.append(packet)
-            if packet is None:  # the end, or demuxing gave up
+            if packet is None:  # demuxing gave up: the decoder is drained next
                 return
             if packet.stream is self.video and packet.size:
                 self.first_packets.append(packet)
