@@ -126,10 +126,14 @@ def check_opens(ctx: av.VideoCodecContext) -> None:
 
 
 def video_like(container: av.container.OutputContainer, stream: av.video.stream.VideoStream) -> av.stream.Stream:
-    """A stream with `stream`'s encoder and picture, in `container`."""
-    like = container.add_stream(stream.codec_context.name, rate=stream.codec_context.framerate)
+    """A stream with `stream`'s encoder, set up as the run's (picture, time base, quantisers, options), in
+    `container`: its encoder opens there as the run's will."""
+    ctx = stream.codec_context
+    like = container.add_stream(ctx.name, rate=ctx.framerate)
     like.width, like.height, like.pix_fmt = stream.width, stream.height, stream.pix_fmt
-    like.codec_context.options = dict(stream.codec_context.options)
+    like.time_base = like.codec_context.time_base = ctx.time_base
+    like.codec_context.qmin, like.codec_context.qmax = ctx.qmin, ctx.qmax
+    like.codec_context.options = dict(ctx.options)
     return like
 
 
@@ -223,11 +227,11 @@ class VideoSink:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self.frames_written = 0
-        # Before any frame is restored: the encoder opens as set up (it fails where this machine lacks it, refuses
-        # an option, or a rate: MPEG-2 at 12 fps), and the muxer takes its video at a header written in memory (Ogg
-        # refuses H.264 only there)
-        check_opens(self.stream.codec_context)
+        # The encoder opened as set up in a header written in memory, before any frame is restored: it fails where
+        # the encoder does not open (this machine lacks it, or it refuses an option or a rate: MPEG-2 at 600/31 fps)
+        # or the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
         if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
+            check_opens(self.stream.codec_context)
             raise UserError(not_held(kind, codec_name))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
 
