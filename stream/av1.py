@@ -13,6 +13,7 @@ seen with a size override) give none.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 
 from stream.bits import Bits, Malformed, entry
@@ -343,18 +344,17 @@ class Av1Quantisers:
 
     def read(self, kind: int, layers: tuple[int, int] | None, payload: bytes) -> int | None:
         """Keep a sequence header; a frame header -> its frame's quantiser; anything else -> None."""
-        try:
-            if kind == SEQUENCE_HEADER:
+        if kind == SEQUENCE_HEADER:
+            with suppress(Malformed):
                 self.seq = parse_sequence_header(Bits(payload))
-            elif kind in (FRAME_HEADER, FRAME) and self.seq is not None:
-                if layers is not None and not self.seq.in_operating_point(*layers):
-                    return None
-                header = FrameHeader(Bits(payload[:HEADER_BYTES]), self.seq, self.slots, layers or (0, 0))
-                try:
-                    return header.base_q_idx()
-                except Malformed:
-                    self.slots[:] = [None if header.refresh >> i & 1 else s for i, s in enumerate(self.slots)]
-                    raise
-        except Malformed:
-            pass
-        return None
+            return None
+        if kind not in (FRAME_HEADER, FRAME) or self.seq is None:
+            return None
+        if layers is not None and not self.seq.in_operating_point(*layers):
+            return None
+        header = FrameHeader(Bits(payload[:HEADER_BYTES]), self.seq, self.slots, layers or (0, 0))
+        try:
+            return header.base_q_idx()
+        except Malformed:  # the slots it refreshes hold a frame of a size not known
+            self.slots[:] = [None if header.refresh >> i & 1 else s for i, s in enumerate(self.slots)]
+            return None
