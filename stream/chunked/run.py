@@ -119,8 +119,8 @@ def check_chunkable(src: str, dst: str, options: EnhanceOptions) -> None:
     """What a chunked run cannot do, refused before any model time."""
     if STDIO in (src, dst):
         raise UserError("--chunk-seconds reads and writes named files, not pipes ('-'): it seeks in the input")
-    if is_picture(dst) or Path(dst).suffix.lower() == ".y4m":
-        raise UserError(f"{dst}: --chunk-seconds writes a compressed video file (not pictures or .y4m)")
+    if is_picture(dst) or Path(dst).suffix.lower() in (".y4m", ".gif", ".apng"):
+        raise UserError(f"{dst}: --chunk-seconds writes a compressed video file (not pictures, GIF, APNG or .y4m)")
     if options.reference is not None:
         raise UserError("--reference scores a whole run: leave out --chunk-seconds")
     if options.start or options.duration is not None:
@@ -203,6 +203,9 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
             info = source.info
             say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan}, "
                 f"x{options.scale}; {runner.header}", console)  # fmt: skip
+            if info.has_alpha:
+                say("the chunks' segments (MP4) hold no transparency: the input's is dropped (a whole run keeps it)",
+                    console)  # fmt: skip
             jobs = plan(Path(src), work, chunks, manifest.ran)
             restore_chunks(jobs, manifest, work, options, runner, console)
         written, log = join_output(source, jobs, target, options.log, console)

@@ -18,27 +18,41 @@ from stream.video.hdr import HLG, PQ, HdrMetadata
 NATIVE_FORMATS = {
     "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray",
     "yuv420p10le", "yuv422p10le", "yuv444p10le", "gray10le",
+    "yuva420p", "yuva422p", "yuva444p", "yuva420p10le", "yuva422p10le", "yuva444p10le",
 }  # fmt: skip
 _JPEG_RANGE = 2  # AVCOL_RANGE_JPEG: full-range samples
 
 
-def working_format(fmt: av.VideoFormat) -> str:
-    """The native format closest to a decoded one (nv12 -> yuv420p, rgb24 -> yuv444p, ...).
+def working_format(fmt: av.VideoFormat, alpha: bool = True) -> str:
+    """The native format closest to a decoded one (nv12 -> yuv420p, rgb24 -> yuv444p, bgra -> yuva444p, ...);
+    without its alpha channel unless `alpha` (grey keeps none).
 
     `fmt` must carry the frame's size (a decoded frame's `.format`): subsampling is read
     from the planes' sizes.
     """
+    yuv = "yuva" if alpha and has_alpha(fmt) else "yuv"
     if fmt.name in NATIVE_FORMATS:
-        return fmt.name
+        return fmt.name.replace("yuva", yuv)
     suffix = "10le" if max(c.bits for c in fmt.components) > 8 else ""
     if fmt.is_rgb or fmt.name == "pal8":
-        return "yuv444p" + suffix
+        return f"{yuv}444p{suffix}"
     if len(fmt.components) <= 2:  # grey, grey + alpha
         return "gray" + suffix
     luma, chroma = fmt.components[0], fmt.components[1]
     if chroma.height < luma.height:
-        return "yuv420p" + suffix
-    return ("yuv422p" if chroma.width < luma.width else "yuv444p") + suffix
+        return f"{yuv}420p{suffix}"
+    return f"{yuv}{'422' if chroma.width < luma.width else '444'}p{suffix}"
+
+
+def has_alpha(fmt: av.VideoFormat) -> bool:
+    return any(c.is_alpha for c in fmt.components)
+
+
+def is_transparent(frame: av.VideoFrame) -> bool:
+    """Whether any pixel of the frame is less than opaque (False where it has no alpha channel). An alpha
+    channel that is opaque everywhere (every GIF decodes to BGRA) is not worth carrying. Read in 8 bits: swscale
+    takes an opaque 8-bit alpha to 0xFFFC in 16."""
+    return has_alpha(frame.format) and int(frame.to_ndarray(format="rgba")[..., 3].min()) < 0xFF
 
 
 def plane_view(plane: av.video.plane.VideoPlane, dtype: type) -> np.ndarray:
@@ -74,6 +88,10 @@ class VideoInfo:
     @property
     def is_hdr(self) -> bool:
         return self.color_trc in (PQ, HLG)
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pix_fmt.startswith("yuva")
 
     @property
     def chroma_shift(self) -> tuple[int, int] | None:
@@ -112,6 +130,7 @@ class Frame:
     y: np.ndarray  # H x W, uint8 or uint16
     chroma: list[np.ndarray]  # [Cb, Cr] at the chroma size, or [] for grey
     restored: Restored | None = None
+    alpha: np.ndarray | None = None  # H x W, where the input is transparent (its working format is yuva...)
     decode_errors: int = 0  # errors the input had shown when this frame was decoded
     stored_pts: int | None = None  # as the file gives it (`pts` is made strictly increasing): what chunks list
 

@@ -4,6 +4,7 @@ would fail and leaving them out would lose the sound or the words."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
 from fractions import Fraction
@@ -21,16 +22,20 @@ _RATE = 48000  # where the encoder does not take the input's rate: every audio e
 def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stream.Stream]) -> bool:
     """Whether a `kind` container takes the stream `add` puts in it. FFmpeg's codec query lets
     through codecs that muxers refuse only when they write the header (Opus or FLAC in MOV, AAC in
-    Ogg), so a header and trailer are written in memory to find out; PCM in MP4 is refused only at
-    a trailer with samples (for its channel layout), so it is taken as not held."""
+    Ogg), so a header is written in memory to find out; PCM in MP4 is refused only at a trailer
+    with samples (for its channel layout), so it is taken as not held. (The trailer of no frame
+    is not asked: GIF's muxer refuses it whatever the stream.)"""
+    trial = av.open(io.BytesIO(), "w", format=kind)
     try:
-        with av.open(io.BytesIO(), "w", format=kind) as trial:
-            stream = add(trial)
-            if kind == "mp4" and (stream.name or "").startswith("pcm_"):
-                return False
-            trial.start_encoding()
+        stream = add(trial)
+        if kind == "mp4" and (stream.name or "").startswith("pcm_"):
+            return False
+        trial.start_encoding()
     except (av.FFmpegError, ValueError):
         return False
+    finally:
+        with contextlib.suppress(av.FFmpegError):
+            trial.close()
     return True
 
 

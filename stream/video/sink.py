@@ -21,13 +21,15 @@ from kernels.errors import reason
 from stream.errors import UserError
 from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_plane
-from stream.video.frames import Frame, VideoInfo, plane_view
+from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
 from stream.video.hdr import x265_params
+from stream.video.palette import PALETTE_INPUT, Palettes
 from stream.video.reencode import deliver, drain, muxer_holds
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
 # and PyAV's wheel has no Theora encoder.
-_CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo"}
+_CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo",
+                     "gif": "gif", "apng": "apng"}  # fmt: skip
 _CODEC_FOR_PICTURES = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
@@ -71,34 +73,60 @@ def planes_format(info: VideoInfo, width: int, height: int) -> str:
     return info.pix_fmt
 
 
-# Pictures (frames_%05d.png) in the formats every viewer reads: (grey, grey 10-bit, colour, colour 10-bit).
+# Pictures (frames_%05d.png, APNG) in the formats every viewer reads: (grey, grey 10-bit, colour, colour 10-bit,
+# transparent colour, transparent colour 10-bit).
 _PICTURE_FORMATS = {
-    "png": ("gray", "gray16be", "rgb24", "rgb48be"),
-    "tiff": ("gray", "gray16le", "rgb24", "rgb48le"),
-    "bmp": ("gray", "gray", "bgr24", "bgr24"),
-    "libwebp": ("bgra",) * 4,  # lossless WebP (below) is RGB
+    "png": ("gray", "gray16be", "rgb24", "rgb48be", "rgba", "rgba64be"),
+    "apng": ("gray", "gray16be", "rgb24", "rgb48be", "rgba", "rgba64be"),
+    "tiff": ("gray", "gray16le", "rgb24", "rgb48le", "rgba", "rgba64le"),
+    "bmp": ("gray", "gray", "bgr24", "bgr24", "bgr24", "bgr24"),
+    "libwebp": ("bgra",) * 6,  # lossless WebP (below) is RGB
 }
 
 
 # Pictures as stills.py writes them: WebP lossless; JPEG near it (rate control gets a budget it never reaches).
 _PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "mjpeg": {"b": "1000M", "qmin": "1", "qmax": "2"}}
 _FULL = 2  # AVCOL_RANGE_JPEG
+# Formats an encoder lists but refuses: libvpx codes VP9's alpha only in 4:2:0 (else it asks for -strict experimental)
+_LISTED_NOT_TAKEN = {"libvpx-vp9": {"yuva422p", "yuva444p"}}
 
 
 def encoder_format(fmt: str, codec: av.Codec) -> str:
-    """`fmt` if the encoder takes it, else its nearest: same layout in studio range, then the
-    same bit depth in 4:2:0 (frames are converted by swscale). Picture encoders get RGB or grey;
-    JPEG its full-range YUV of the same layout."""
+    """`fmt` if the encoder takes it, else its nearest: same layout in studio range; with alpha, the
+    alpha kept in 4:2:0 (transparency is seen more than chroma detail), then none; the same layout
+    in 10 bits; 4:2:0; at last the encoder's first software format (ProRes from 8 bits: 4:2:2 in 10).
+    Frames are converted by swscale. Picture encoders get RGB or grey; JPEG its full-range YUV; GIF
+    a palette (video/palette.py)."""
     deep = fmt.endswith("10le")
     if codec.name in _PICTURE_FORMATS:
-        return _PICTURE_FORMATS[codec.name][2 * (not fmt.startswith("gray")) + deep]
+        kind = 0 if fmt.startswith("gray") else 1 + fmt.startswith("yuva")
+        return _PICTURE_FORMATS[codec.name][2 * kind + deep]
     if codec.name == "mjpeg":
         return "yuvj444p"  # no chroma subsampling: a still is looked at closely
-    supported = sorted(f.name for f in codec.video_formats or [])
-    for candidate in (fmt, fmt.replace("yuvj", "yuv"), f"yuv420p{'10le' * deep}", "yuv420p"):
-        if not supported or candidate in supported:
+    if codec.name == "gif":
+        return "pal8"
+    taken = [f.name for f in codec.video_formats or [] if f.name not in _LISTED_NOT_TAKEN.get(codec.name, ())]
+    if not taken:  # rawvideo lists none: it takes any
+        return fmt
+    studio = fmt.replace("yuvj", "yuv")
+    opaque = studio.replace("yuva", "yuv")
+    alpha_420 = "yuva420p" + "10le" * deep if studio != opaque else studio
+    deeper = opaque if deep else opaque + "10le"
+    for candidate in (studio, alpha_420, opaque, deeper, f"yuv420p{'10le' * deep}", "yuv420p"):
+        if candidate in taken:
             return candidate
-    raise UserError(f"the {codec.name} encoder takes none of the formats the frames can be given in ({fmt})")
+    software = [f for f in taken if av.VideoFormat(f).components]  # not a device's (qsv, vaapi)
+    if not software:
+        raise UserError(f"the {codec.name} encoder takes none of the formats the frames can be given in ({fmt})")
+    return software[0]
+
+
+def holds_alpha(codec_name: str, pix_fmt: str, kind: str) -> bool:
+    """Whether the output keeps transparency: GIF's palette has an entry for it; libvpx codes VP9's alpha
+    as a second picture beside the first, which only Matroska (WebM) carries."""
+    if codec_name == "gif":
+        return True
+    return has_alpha(av.VideoFormat(pix_fmt)) and (codec_name != "libvpx-vp9" or kind in ("matroska", "webm"))
 
 
 def default_codec(info: VideoInfo) -> str:
@@ -188,10 +216,12 @@ class VideoSink:
             raise UserError(f"no encoder named {codec_name!r} in this build of PyAV") from None
         self.planes_fmt = planes_format(info, self.width, self.height)
         self.pix_fmt, self.codec_name = encoder_format(self.planes_fmt, codec), codec_name
-        if self.pix_fmt != info.pix_fmt:
+        if self.pix_fmt not in (info.pix_fmt, info.pix_fmt.replace("yuva", "yuv")):  # a dropped alpha is said below
             notice(
                 f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
             )
+        if info.has_alpha and not holds_alpha(codec_name, self.pix_fmt, kind):
+            notice(f"{codec_name} in {kind} holds no transparency: the input's is dropped (GIF, APNG, WebM keep it)")
         if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
             notice(lost)
         try:
@@ -226,6 +256,7 @@ class VideoSink:
         if info.rotation:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
+        self._palettes = Palettes(self.width, self.height, self.time_base) if codec_name == "gif" else None
         self.frames_written = 0
         # The encoder opened as set up in a header written in memory, before any frame is restored: it fails where
         # the encoder does not open (this machine lacks it, or it refuses an option or a rate: MPEG-2 at 600/31 fps)
@@ -245,6 +276,8 @@ class VideoSink:
         assert frame.restored is not None
         out = av.VideoFrame(self.width, self.height, self.planes_fmt)
         planes = [frame.restored.y] + [self._chroma(c) for c in frame.chroma]
+        if frame.alpha is not None:
+            planes.append(upscale_plane(frame.alpha, (self.scale, self.scale), (self.width, self.height)))
         for plane, data in zip(out.planes, planes, strict=True):
             plane_view(plane, self.info.sample_dtype)[:] = data
         out.pts, out.time_base = (frame.index if self.renumber else frame.pts), self.time_base
@@ -253,11 +286,21 @@ class VideoSink:
         if self.codec_name == "mjpeg":  # JPEG readers assume BT.601 in full range; swscale changes matrix only via RGB
             rgb = out.reformat(format="rgb24")  # by the frame's own matrix and range
             return rgb.reformat(format=self.pix_fmt, dst_colorspace="itu601", dst_color_range=_FULL)
+        if self._palettes is not None:
+            return out.reformat(format=PALETTE_INPUT)
         return out if self.pix_fmt == self.planes_fmt else out.reformat(format=self.pix_fmt)
 
+    def _encode(self, frame: av.VideoFrame | None) -> None:
+        """Encode and mux `frame` (None: drain the encoder), mapped onto its palette first for GIF."""
+        frames = [frame] if self._palettes is None else self._palettes.push(frame)
+        if frame is None and self._palettes is not None:
+            frames.append(None)  # the encoder's own drain, after the palettes'
+        for each in frames:
+            for packet in self.stream.encode(each):
+                self.container.mux(packet)
+
     def write_frame(self, frame: Frame) -> None:
-        for packet in self.stream.encode(self._av_frame(frame)):
-            self.container.mux(packet)
+        self._encode(self._av_frame(frame))
         self.frames_written += 1
 
     def write_packet(self, packet: av.Packet) -> None:
@@ -268,8 +311,7 @@ class VideoSink:
         fails in the trailer raises what failed it (BrokenPipeError: stdout's reader went away), as a
         write by mux does, not PyAV's wrapper of it."""
         try:
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
+            self._encode(None)
             drain(self.copies)
         finally:
             try:

@@ -27,7 +27,7 @@ from stream.errors import UserError
 from stream.files import check_input
 from stream.video.carry import Carried, is_chapter_track, is_cover
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
-from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, plane_view, working_format
+from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, is_transparent, plane_view, working_format
 from stream.video.hdr import hdr_metadata
 
 PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
@@ -372,7 +372,7 @@ class VideoSource:
         raise UserError(f"{self.name}: its video stream has no decodable frames")
 
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
-        pix_fmt = working_format(first.format)
+        pix_fmt = working_format(first.format, alpha=is_transparent(first))
         rotation, hdr = round(first.rotation or 0), hdr_metadata(first)  # read before a conversion drops the side data
         if is_rgb(first.format):  # converted by swscale's BT.601 matrix into studio range
             first = self._convert(first, pix_fmt)
@@ -440,7 +440,9 @@ class VideoSource:
         dtype = self.info.sample_dtype
         planes = [plane_view(p, dtype).copy() for p in frame.planes]  # owned: the frame's buffer is reused
         pts = self._pts(frame, index) - self._video_shift
-        return Frame(index, pts, planes[0], planes[1:3], decode_errors=self.errors.count, stored_pts=frame.pts)
+        alpha = planes[3] if self.info.has_alpha else None
+        return Frame(index, pts, planes[0], planes[1:3], decode_errors=self.errors.count, stored_pts=frame.pts,
+                     alpha=alpha)  # fmt: skip
 
     def __iter__(self) -> Iterator[Frame | av.Packet]:
         index = 0

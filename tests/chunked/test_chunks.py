@@ -210,8 +210,9 @@ def test_an_unwritable_work_folder_is_one_line(tmp_path, tiny_weights, capsys):
 
 
 @pytest.mark.parametrize("dst, extra, message", [
-    ("out.y4m", [], "not pictures or .y4m"),
-    ("frames_%05d.png", [], "not pictures or .y4m"),
+    ("out.y4m", [], "not pictures, GIF, APNG or .y4m"),
+    ("frames_%05d.png", [], "not pictures, GIF, APNG or .y4m"),
+    ("out.gif", [], "not pictures, GIF, APNG or .y4m"),
     ("out.mkv", ["--reference", "in.mp4"], "--reference scores a whole run"),
 ])  # fmt: skip
 def test_what_a_chunked_run_cannot_write_is_refused_first(tmp_path, capsys, monkeypatch, dst, extra, message):

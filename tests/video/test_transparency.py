@@ -1,0 +1,152 @@
+"""Animations and transparency: GIF and APNG in and out, alpha carried where the output holds it."""
+
+from fractions import Fraction
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from kernels.choice import ModelChoice
+from kernels.metrics import psnr
+from stream.errors import UserError
+from stream.video.enhance import EnhanceOptions, enhance_file
+from stream.video.palette import Palettes
+from stream.video.reencode import muxer_holds
+from stream.video.sink import EncodeOptions, encoder_format
+from tests.cli_helpers import run_cli
+
+W, H, FRAMES = 32, 24, 6
+
+
+def animation(frame: int, transparent: bool) -> np.ndarray:
+    """BGRA: a smooth colour ramp (what a palette must keep), and where `transparent`, a disc moving right
+    with nothing around it."""
+    y, x = np.mgrid[:H, :W]
+    bgra = np.stack([x * 255 // W, y * 255 // H, np.full_like(x, 128), np.full_like(x, 255)], axis=-1).astype(np.uint8)
+    if transparent:
+        bgra[..., 3] = np.where((x - 8 - 3 * frame) ** 2 + (y - H // 2) ** 2 < 40, 255, 0)
+    return bgra
+
+
+def make_gif(path: Path, transparent: bool) -> Path:
+    """A 10 fps GIF as tools write them: each frame on its own palette, transparency as a palette entry."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("gif", rate=10)
+        video.width, video.height, video.pix_fmt = W, H, "pal8"
+        palettes = Palettes(W, H, Fraction(1, 10))
+        for i in [*range(FRAMES), None]:
+            frame = None
+            if i is not None:
+                frame = av.VideoFrame.from_ndarray(animation(i, transparent), format="bgra")
+                frame.pts, frame.time_base = i, Fraction(1, 10)
+            for mapped in palettes.push(frame):
+                for packet in video.encode(mapped):
+                    out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    return path
+
+
+def decoded(path: Path, decoder: str | None = None) -> tuple[list[np.ndarray], list[int]]:
+    """Every frame as RGBA, and the packets' times (in the stream's time base); `decoder` by name (libvpx
+    decodes VP9's alpha, FFmpeg's own VP9 decoder leaves it out)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec = av.CodecContext.create(decoder, "r") if decoder else stream.codec_context
+        packets = [p for p in container.demux(stream) if p.size]
+        frames = [f for p in [*packets, None] for f in codec.decode(p)]
+        return [f.to_ndarray(format="rgba") for f in frames], [p.pts for p in packets]
+
+
+def run(src: Path, dst: Path, weights: Path, codec: str | None = None) -> None:
+    enhance_file(src, dst, EnhanceOptions(model=ModelChoice(weights), encode=EncodeOptions(codec=codec)))
+
+
+def transparent_share(frames: list[np.ndarray]) -> list[float]:
+    return [float((f[..., 3] < 128).mean()) for f in frames]
+
+
+@pytest.mark.parametrize(("suffix", "decoder"), [(".gif", None), (".apng", None), (".webm", "libvpx-vp9")])
+def test_a_transparent_animation_keeps_its_transparency_frames_and_times(tmp_path, tiny_weights, suffix, decoder):
+    """A sticker GIF into GIF, APNG or WebM: every frame, twice the size, at the input's times, the same part of
+    each frame transparent (the alpha upscaled as chroma is), the moving disc opaque where it moved to."""
+    src = make_gif(tmp_path / "in.gif", transparent=True)
+    dst = tmp_path / f"out{suffix}"
+    run(src, dst, tiny_weights)
+    before, times = decoded(src)
+    after, _ = decoded(dst, decoder)
+    assert len(after) == FRAMES and after[0].shape == (2 * H, 2 * W, 4)
+    assert transparent_share(after) == pytest.approx(transparent_share(before), abs=0.03)
+    assert 0.5 < transparent_share(after)[0] < 0.95
+    for i, frame in enumerate(after):  # the disc's centre is opaque, a corner is not
+        assert frame[H, 2 * (8 + 3 * i), 3] == 255 and frame[0, -1, 3] == 0
+    if suffix == ".gif":
+        assert decoded(dst)[1] == times  # GIF's centiseconds, as the input's
+
+
+def test_a_gif_gets_a_palette_of_its_own_colours_per_frame(tmp_path, identity_weights):
+    """With DRRN an identity, the GIF written is the bicubic upscale mapped onto 256 colours: each frame's own
+    palette keeps a ramp of some 2,000 colours within a few levels, where swscale's fixed 3-3-2 palette (FFmpeg's
+    without filters) bands it at 32 levels a step in red and green."""
+    src = make_gif(tmp_path / "in.gif", transparent=False)
+    gif, mkv = tmp_path / "out.gif", tmp_path / "out.mkv"
+    run(src, gif, identity_weights)
+    run(src, mkv, identity_weights, codec="ffv1")
+    (paletted, _), (exact, _) = decoded(gif), decoded(mkv)
+    for p, e in zip(paletted, exact, strict=True):
+        rgb = np.ascontiguousarray(e[..., :3])
+        fixed = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="rgb8").to_ndarray(format="rgb24")
+        assert psnr(torch.from_numpy(p[..., :3]), torch.from_numpy(rgb)) > 33  # 35.0
+        assert psnr(torch.from_numpy(fixed), torch.from_numpy(rgb)) < 25  # 20.7
+
+
+def test_an_opaque_gif_carries_no_alpha_and_a_transparent_one_says_what_drops_it(tmp_path, tiny_weights, capsys):
+    """Every GIF decodes to BGRA: one opaque throughout is worked as YUV 4:4:4, nothing said; a transparent one
+    into MP4 (H.264 holds no alpha) says in one line that its transparency is dropped."""
+    opaque, transparent = make_gif(tmp_path / "o.gif", False), make_gif(tmp_path / "t.gif", True)
+    code, _, err = run_cli(["--weights", str(tiny_weights), str(opaque), str(tmp_path / "o.mp4")], capsys)
+    assert code == 0 and "transparency" not in err and " bgra -> 64x48 yuv444p;" in err
+    code, _, err = run_cli(["--weights", str(tiny_weights), str(transparent), str(tmp_path / "t.mp4")], capsys)
+    assert code == 0 and "libx264 in mp4 holds no transparency: the input's is dropped" in err
+    assert min(transparent_share(decoded(tmp_path / "t.mp4")[0])) == 0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "codec", "expected"),
+    [
+        ("yuva444p", "libvpx-vp9", "yuva420p"),  # libvpx codes alpha only in 4:2:0, though it lists 4:4:4
+        ("yuva444p", "libx264", "yuv444p"),  # no alpha in H.264: the chroma kept
+        ("yuva444p", "ffv1", "yuva444p"),
+        ("yuva444p", "apng", "rgba"),
+        ("yuva420p10le", "png", "rgba64be"),
+        ("yuv444p", "gif", "pal8"),  # through video/palette.py
+        ("yuv420p", "prores_ks", "yuv422p10le"),  # ProRes codes 10 bits only: its first format
+        ("yuv444p", "prores_ks", "yuv444p10le"),
+        ("yuv420p10le", "libx264", "yuv420p10le"),
+    ],
+)
+def test_each_encoder_gets_the_nearest_format_it_takes(fmt, codec, expected):
+    assert encoder_format(fmt, av.Codec(codec, "w")) == expected
+
+
+def test_an_encoder_that_takes_only_a_devices_frames_is_refused_in_one_line():
+    with pytest.raises(UserError, match="takes none of the formats"):
+        encoder_format("yuv420p", SimpleNamespace(name="h264_vaapi", video_formats=[av.VideoFormat("vaapi")]))
+
+
+def test_gif_and_apng_hold_their_own_codec_only():
+    """The muxer trial takes GIF's video though GIF's muxer refuses the trailer of no frame."""
+
+    def video(codec: str, pix_fmt: str):
+        def add(trial):
+            stream = trial.add_stream(codec, rate=10)
+            stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
+            return stream
+
+        return add
+
+    assert muxer_holds("gif", video("gif", "pal8")) and muxer_holds("apng", video("apng", "rgba"))
+    assert not muxer_holds("gif", video("libx264", "yuv420p"))
