@@ -24,7 +24,7 @@ from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma, read_luma
 from stream.files import NUMBER, is_numbered, write_atomically
-from stream.video.chroma import upscale_plane
+from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
 from stream.video.log import FrameLog
 from stream.video.observers import REFERENCE_FIELDS
@@ -82,7 +82,10 @@ def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray) -> Comparison:
     (without alpha)."""
     if image.ndim == 2 or image.shape[2] == 1:
         return enhancer.compare(image.reshape(image.shape[:2]))
-    result = enhancer.compare(np.ascontiguousarray(image[..., :3]), order="bgr")
+    bgr = np.ascontiguousarray(image[..., :3])
+    if image.shape[2] == 4:  # what transparent pixels hold would fringe the edges once upscaled
+        bgr = np.dstack([fill_transparent(np.ascontiguousarray(bgr[..., c]), image[..., 3]) for c in range(3)])
+    result = enhancer.compare(bgr, order="bgr")
     if image.shape[2] == 4:
         alpha = upscale_plane(np.ascontiguousarray(image[..., 3]), (enhancer.scale,) * 2, result.output.shape[1::-1])
         result.output = np.dstack([result.output, alpha])

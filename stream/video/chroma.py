@@ -1,10 +1,13 @@
 """Chroma (and alpha) at the output's size: the one upscale of the planes DRRN does not restore,
-shared by the pipeline's sink and the frame API."""
+shared by the pipeline's sink and the frame API; and the colour under transparent pixels, filled
+before any upscale."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+_FILL_SIGMAS = (1, 2, 4, 8, 16, 32)  # px: a transparent pixel takes the nearest scale that reaches a visible one
 
 
 def upscale_plane(plane: np.ndarray, factors: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
@@ -15,3 +18,29 @@ def upscale_plane(plane: np.ndarray, factors: tuple[int, int], size: tuple[int, 
     """
     (fx, fy), (w, h) = factors, size
     return cv2.resize(plane, (plane.shape[1] * fx, plane.shape[0] * fy), interpolation=cv2.INTER_CUBIC)[:h, :w]
+
+
+def fill_transparent(plane: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`plane` with the pixels `alpha` leaves fully transparent given the colour of the visible
+    ones nearest them (each a mean weighted by opacity, over ever wider Gaussians), so that upscaling a sticker
+    blends its edge with its own colour, not with whatever a transparent pixel holds (a GIF's: any palette entry,
+    often white or black), which would ring as a light or dark fringe once restored. `alpha` at the plane's size or
+    at a multiple of it (4:2:0 chroma: a chroma sample is hidden where all it covers is). A copy; `plane` itself
+    where nothing is transparent or nothing is visible."""
+    if alpha.shape != plane.shape:
+        alpha = cv2.resize(alpha, plane.shape[::-1], interpolation=cv2.INTER_AREA)
+    hidden = alpha == 0
+    if not hidden.any() or hidden.all():
+        return plane
+    weight = alpha.astype(np.float32)
+    weighted = plane.astype(np.float32) * weight
+    filled, todo = plane.copy(), hidden
+    for sigma in _FILL_SIGMAS:
+        total = cv2.GaussianBlur(weight, (0, 0), sigma)
+        reached = todo & (total > 1e-3 * weight.max())
+        filled[reached] = np.rint(cv2.GaussianBlur(weighted, (0, 0), sigma)[reached] / total[reached])
+        todo = todo & ~reached
+        if not todo.any():
+            return filled
+    filled[todo] = np.rint(weighted.sum() / weight.sum())  # beyond the widest: the mean of what is visible
+    return filled

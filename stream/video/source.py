@@ -26,6 +26,7 @@ from stream.content import OPENING_FRAMES, OPENING_PACKETS
 from stream.errors import UserError
 from stream.files import check_input
 from stream.video.carry import Carried, is_chapter_track, is_cover
+from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, is_transparent, plane_view, working_format
 from stream.video.hdr import hdr_metadata
@@ -183,6 +184,7 @@ class VideoSource:
         self.first_packets: list[av.Packet] = []  # the video packets to the first frame; a pipe's on (read_ahead)
         self._collecting = True
         first = self._peek_first_frame()
+        self.first_frame = first  # as decoded: stream.content reads a GIF's palette from it
         self._collecting = False
         if self.reopen is None:
             self.read_ahead()
@@ -441,6 +443,8 @@ class VideoSource:
         planes = [plane_view(p, dtype).copy() for p in frame.planes]  # owned: the frame's buffer is reused
         pts = self._pts(frame, index) - self._video_shift
         alpha = planes[3] if self.info.has_alpha else None
+        if alpha is not None:  # what transparent pixels hold would fringe the edges once upscaled
+            planes[:3] = [fill_transparent(plane, alpha) for plane in planes[:3]]
         return Frame(index, pts, planes[0], planes[1:3], decode_errors=self.errors.count, stored_pts=frame.pts,
                      alpha=alpha)  # fmt: skip
 

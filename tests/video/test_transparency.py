@@ -12,6 +12,7 @@ import torch
 from kernels.choice import ModelChoice
 from kernels.metrics import psnr
 from stream.errors import UserError
+from stream.video.chroma import fill_transparent
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.palette import Palettes
 from stream.video.reencode import muxer_holds
@@ -112,6 +113,42 @@ def test_an_opaque_gif_carries_no_alpha_and_a_transparent_one_says_what_drops_it
     code, _, err = run_cli(["--weights", str(tiny_weights), str(transparent), str(tmp_path / "t.mp4")], capsys)
     assert code == 0 and "libx264 in mp4 holds no transparency: the input's is dropped" in err
     assert min(transparent_share(decoded(tmp_path / "t.mp4")[0])) == 0
+
+
+def test_the_colour_under_transparent_pixels_does_not_fringe_the_edges(tmp_path, identity_weights):
+    """A dark disc on transparent white (what a GIF's transparent entry often holds), with DRRN an identity: the
+    upscaled disc's visible edge keeps the disc's colour, where blending with the white would lighten it by tens
+    of levels."""
+    src = tmp_path / "in.apng"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("apng", rate=10)
+        video.width, video.height, video.pix_fmt = W, H, "rgba"
+        for i in range(2):
+            rgba = animation(i, transparent=True)
+            rgba[..., :3] = np.where(rgba[..., 3:] > 0, [40, 60, 80], 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    run(src, tmp_path / "out.apng", identity_weights)
+    for frame in decoded(tmp_path / "out.apng")[0]:
+        visible = frame[frame[..., 3] > 0][:, :3].astype(int)
+        assert len(visible) > 100 and np.abs(visible - [40, 60, 80]).max() <= 3
+
+
+def test_filling_keeps_what_is_visible_and_reaches_every_hidden_pixel():
+    plane = np.full((24, 32), 235, np.uint8)
+    plane[8:16, 4:12], plane[8:16, 20:28] = 40, 100
+    alpha = np.zeros_like(plane)
+    alpha[8:16, 4:12] = alpha[8:16, 20:28] = 255
+    filled = fill_transparent(plane, alpha)
+    assert np.array_equal(filled[alpha > 0], plane[alpha > 0]) and filled[12, 0] == 40 and filled[12, 31] == 100
+    assert 40 < filled[12, 16] < 100  # between the two: a mean of both
+    chroma = fill_transparent(plane[::2, ::2].copy(), alpha)  # 4:2:0 chroma under the full-size alpha
+    assert chroma.shape == (12, 16) and chroma.max() == 100
+    assert fill_transparent(plane, np.full_like(alpha, 255)) is plane
 
 
 @pytest.mark.parametrize(
