@@ -9,7 +9,8 @@ judgement is said in the header. Which an input is, is read from what the stream
 the surest evidence first: a lossless codec; the quantiser of the opening frames, as the decoder exports it
 (H.264, the MPEG family, VP9) or HEVC's slice headers and AV1's and VP8's frame headers say it (stream.hevc,
 stream.av1, stream.vp8), each on its codec's scale (H.264's 0 is lossless, x264's CRF 23 codes at about 20-30);
-the bits per pixel of its bit rate; else a lossy codec is taken for what it usually is, compressed.
+a GIF's palette and dither, read from its first frame (stream.gif); the bits per pixel of its bit rate; else a
+lossy codec is taken for what it usually is, compressed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from kernels.choice import ModelChoice
 from stream.av1 import Av1Quantisers
 from stream.errors import UserError
+from stream.gif import gif_palette
 from stream.hevc import HevcQuantisers
 from stream.vp8 import Vp8Quantisers
 
@@ -145,19 +147,29 @@ _ANNEX_K_LUMA = (
     113, 121, 112, 100, 120, 92, 101, 103, 99,
 )
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
+# A GIF by its palette (stream.gif.gif_palette), measured on B100's x2 LR made GIFs (benchmarks.gif_input;
+# docs/QUALITY.md, "GIFs"): its own colours, error-diffused or undithered, restore best with the set for lightly
+# coded input; a faint ordered dither's with the set for compressed input, a strong one's with the heavy set (the
+# light set sharpens its crosshatch); FFmpeg's fixed 3-3-2 palette with the heavy set too, though every set is
+# below bicubic there
+GIF_CONTENT = {"own": "light", "faint ordered": "compressed", "ordered": "heavy", "fixed": "heavy"}
+GIF_EVIDENCE = {"own": "its own palette", "faint ordered": "a faint ordered dither", "ordered": "an ordered dither",
+                "fixed": "FFmpeg's fixed 3-3-2 palette, which every set restores below bicubic"}  # fmt: skip
 _PARAMS_TYPES = (0, 1, 2)  # AVVideoEncParamsType: VP9's, H.264's, MPEG-2's (the whole MPEG family's)
 Judged = tuple[str, str]  # ("clean" | "light" | "compressed" | "heavy", the evidence in words)
 
 
 def judge(
     codec: str, quantiser: tuple[float, int] | None = None, bits_per_pixel: float | None = None,
-    quality: float | None = None,
+    quality: float | None = None, palette: str | None = None,
 ) -> Judged:  # fmt: skip
     """The content of a stream coded by `codec` (FFmpeg's codec name), from the best evidence given:
     `quantiser` is the median quantiser of its opening frames, and how many frames that is; `quality`, a
-    JPEG's (jpeg_quality)."""
+    JPEG's (jpeg_quality); `palette`, a GIF's (stream.gif.gif_palette)."""
     if codec in LOSSLESS_CODECS:
         return "clean", f"{codec}, lossless"
+    if codec == "gif" and palette is not None:
+        return GIF_CONTENT[palette], f"GIF, {GIF_EVIDENCE[palette]}"
     if codec in LOSSY_STILL_CODECS:
         if codec != "mjpeg" or quality is None:
             return "compressed", LOSSY_STILL_CODECS[codec]
@@ -291,7 +303,8 @@ def judge_source(source: VideoSource) -> Judged:
     per_pixel = bit_rate / (info.width * info.height * float(info.rate)) if bit_rate else None
     codec = stream.codec_context.codec.canonical_name  # av1, not its decoder's libdav1d
     quality = jpeg_quality(bytes(source.first_packets[0])) if codec == "mjpeg" and source.first_packets else None
-    return judge(codec, source_quantiser(source), per_pixel, quality)
+    palette = gif_palette(source.first_frame.to_ndarray(format="rgb24")) if codec == "gif" else None
+    return judge(codec, source_quantiser(source), per_pixel, quality, palette)
 
 
 def judge_picture(path: Path) -> Judged:

@@ -1,0 +1,62 @@
+"""How a GIF's 256 colours were made, read from a decoded frame: what decides which set restores it.
+
+A GIF carries no quantiser; its loss is the palette and the dither that hides the palette's steps, and
+the sets restore those very differently (docs/QUALITY.md, "GIFs"): a palette of the picture's own
+colours, error-diffused or not dithered, is nearly clean LR; an ordered (Bayer) dither lays a
+crosshatch on it that the set for lightly coded input sharpens; FFmpeg's fixed 3-3-2 palette (what
+`ffmpeg -i in.mp4 out.gif` writes without filters) is dithered so hard that every set restores it below
+bicubic.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from kernels.colour import rgb_to_y
+
+PERIOD = 8  # the Bayer matrix's side (FFmpeg's paletteuse and swscale): its crosshatch repeats every 8 pixels
+SIDE = 512  # the centre analysed, at most: enough for the statistic, bounded work on a large frame
+# ordered_dither_peak from which a GIF is taken as ordered-dithered (FAINT_ORDERED: the set for compressed input
+# restores it best), and from which the dither is strong (ORDERED: the heavy set), fitted on B100's x2 LR made
+# GIFs at 64 px, every dither paletteuse has and Bayer at each of its scales (benchmarks.gif_input; docs/QUALITY.md,
+# "GIFs"): 2.5 and 8 give +1.671 dB over bicubic in the mean over the dithers, the best pair +1.672 (2.5 and 5);
+# on the clips' frames at 128 px, whose flat content reads higher, +1.459 where their best is +1.483 (2 and 12)
+FAINT_ORDERED, ORDERED = 2.5, 8.0
+
+
+def on_fixed_palette(rgb: np.ndarray) -> bool:
+    """Whether every pixel of an H x W x 3 RGB frame is on swscale's 3-3-2 palette (rgb8 or bgr8): two
+    channels on 8 levels (multiples of 36), the other on 4 (of 85)."""
+    eighths = [not (rgb[..., c] % 36).any() for c in range(3)]
+    quarters = [not (rgb[..., c] % 85).any() for c in range(3)]
+    return eighths[1] and ((eighths[0] and quarters[2]) or (eighths[2] and quarters[0]))
+
+
+def ordered_dither_peak(y: np.ndarray) -> float:
+    """An 8-periodic pattern's share of a luma's fine detail: the mean power at the frequencies k/8 (the
+    lattice a pattern repeating every 8 pixels puts its power on, 2 and 4 included) over the mean power
+    at the other frequencies of at least 1/8 cycle a pixel, of the luma less its Gaussian blur (sigma 2:
+    a natural picture's power falls with frequency, and would weigh on the lattice's lowest, 1/8). About
+    1 for natural detail and for noise."""
+    h, w = (min(n, SIDE) // PERIOD * PERIOD for n in y.shape)
+    if not (h and w):
+        return 0.0
+    top, left = (y.shape[0] - h) // 2 // PERIOD * PERIOD, (y.shape[1] - w) // 2 // PERIOD * PERIOD
+    centre = y[top : top + h, left : left + w].astype(np.float64)
+    power = np.abs(np.fft.fft2(centre - cv2.GaussianBlur(centre, (0, 0), 2))) ** 2
+    fy, fx = np.abs(np.fft.fftfreq(h))[:, None], np.abs(np.fft.fftfreq(w))[None, :]
+    high = np.maximum(fy, fx) >= 1 / PERIOD
+    lattice = np.zeros_like(high)
+    lattice[:: h // PERIOD, :: w // PERIOD] = True
+    return float(power[lattice & high].mean() / max(power[high & ~lattice].mean(), 1e-12))
+
+
+def gif_palette(rgb: np.ndarray) -> str:
+    """An H x W x 3 RGB frame's palette: "fixed" (swscale's 3-3-2), "ordered" or "faint ordered" (an ordered
+    dither's crosshatch, by its strength), or "own" (of the picture's colours, error-diffused or not dithered)."""
+    if on_fixed_palette(rgb):
+        return "fixed"
+    peak = ordered_dither_peak(rgb_to_y(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)).numpy())
+    return "ordered" if peak >= ORDERED else "faint ordered" if peak >= FAINT_ORDERED else "own"
