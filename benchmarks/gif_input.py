@@ -12,7 +12,8 @@ what a reader decodes), or onto swscale's fixed 3-3-2 palette ("rgb8", what `ffm
 "clean" leaves it as it is. Its luma (MATLAB rgb2ycbcr) is restored by each judged set at its depth and scored
 against the crop's, beside MATLAB's bicubic of the same LR. Each row records what stream.gif reads of the GIF's
 LR (its palette, the ordered dither's peak), and `by_thresholds` the mean gain with the set each pair of peak
-thresholds would pick.
+thresholds would pick. A GIF on the fixed palette is restored from its luma smoothed as the product's source
+smooths it (stream.gif.smooth_dither), and scored against bicubic of the GIF as it is.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from kernels.colour import rgb_to_y
 from stream.bench.measure import cpu_isa, host_name
 from stream.eval.images import list_images
 from stream.eval.protocol import score_lr
-from stream.gif import gif_palette, ordered_dither_peak
+from stream.gif import gif_palette, ordered_dither_peak, smooth_dither
 from stream.video.palette import PALETTE_INPUT, Palettes
 
 SCALE = 2
@@ -99,10 +100,11 @@ def score_picture(name: str, hr: np.ndarray, dithers: list[str], restorers: dict
     gt, rows = luma(hr), []
     for dither in dithers:
         rgb = gif_lr(hr, dither)
-        lr = luma(rgb).to(torch.float64) / 255
-        scores = {kind: score_lr(restore, gt, lr, SCALE) for kind, restore in restorers.items()}
-        bicubic = next(iter(scores.values())).psnr_bicubic
-        judged = {"peak": ordered_dither_peak(luma(rgb).numpy()), "palette": gif_palette(rgb)}
+        y, judged = luma(rgb), {"peak": ordered_dither_peak(luma(rgb).numpy()), "palette": gif_palette(rgb)}
+        bicubic = score_lr(next(iter(restorers.values())), gt, y.to(torch.float64) / 255, SCALE).psnr_bicubic
+        if judged["palette"] == "fixed":  # as the product's source smooths it: scored against bicubic of the GIF
+            y = torch.from_numpy(smooth_dither(y.numpy()))
+        scores = {kind: score_lr(restore, gt, y.to(torch.float64) / 255, SCALE) for kind, restore in restorers.items()}
         rows.append({"picture": name, "dither": dither, "bicubic": bicubic} | judged
                     | {kind: s.psnr - bicubic for kind, s in scores.items()})  # fmt: skip
     return rows

@@ -150,11 +150,11 @@ NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRe
 # A GIF by its palette (stream.gif.gif_palette), measured on B100's x2 LR made GIFs (benchmarks.gif_input;
 # docs/QUALITY.md, "GIFs"): its own colours, error-diffused or undithered, restore best with the set for lightly
 # coded input; a faint ordered dither's with the set for compressed input, a strong one's with the heavy set (the
-# light set sharpens its crosshatch); FFmpeg's fixed 3-3-2 palette with the heavy set too, though every set is
-# below bicubic there
+# light set sharpens its crosshatch); FFmpeg's fixed 3-3-2 palette with the heavy set too, once the source has
+# smoothed its dither (stream.gif.smooth_dither)
 GIF_CONTENT = {"own": "light", "faint ordered": "compressed", "ordered": "heavy", "fixed": "heavy"}
 GIF_EVIDENCE = {"own": "its own palette", "faint ordered": "a faint ordered dither", "ordered": "an ordered dither",
-                "fixed": "FFmpeg's fixed 3-3-2 palette, which every set restores below bicubic"}  # fmt: skip
+                "fixed": "FFmpeg's fixed 3-3-2 palette, its dither smoothed"}  # fmt: skip
 _PARAMS_TYPES = (0, 1, 2)  # AVVideoEncParamsType: VP9's, H.264's, MPEG-2's (the whole MPEG family's)
 Judged = tuple[str, str]  # ("clean" | "light" | "compressed" | "heavy", the evidence in words)
 

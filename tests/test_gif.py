@@ -10,7 +10,8 @@ import pytest
 
 from stream import gif
 from stream.content import judge, judge_source
-from stream.gif import FAINT_ORDERED, ORDERED, gif_palette, on_fixed_palette, ordered_dither_peak
+from stream.gif import FAINT_ORDERED, ORDERED, gif_palette, on_fixed_palette, ordered_dither_peak, smooth_dither
+from stream.video.frames import Frame, plane_view
 from stream.video.palette import PALETTE_INPUT, Palettes
 from stream.video.source import VideoSource
 
@@ -89,8 +90,24 @@ def write_gif(path: Path, dither: str) -> Path:
 @pytest.mark.parametrize(
     ("dither", "content", "evidence"),
     [("sierra2_4a", "light", "GIF, its own palette"), ("bayer", "heavy", "GIF, an ordered dither"),
-     ("fixed", "heavy", "GIF, FFmpeg's fixed 3-3-2 palette, which every set restores below bicubic")],
+     ("fixed", "heavy", "GIF, FFmpeg's fixed 3-3-2 palette, its dither smoothed")],
 )  # fmt: skip
 def test_a_gif_file_is_judged_by_its_first_frames_palette(tmp_path, dither, content, evidence):
     with VideoSource(write_gif(tmp_path / "in.gif", dither)) as source:
         assert judge_source(source) == (content, evidence)
+
+
+@pytest.mark.parametrize("dither", ["fixed", "sierra2_4a"])
+def test_only_a_gif_on_the_fixed_palette_has_its_dither_smoothed_before_restoring(tmp_path, dither):
+    """The source smooths every plane of such a GIF (its dither is in each channel), and no other's."""
+    path = write_gif(tmp_path / "in.gif", dither)
+    with av.open(str(path)) as container:
+        raw = next(container.decode(video=0)).reformat(format="yuv444p", dst_colorspace="itu601", dst_color_range=1)
+        planes = [plane_view(plane, np.uint8).copy() for plane in raw.planes]
+    with VideoSource(path) as source:
+        frame = next(item for item in source if isinstance(item, Frame))
+    smoothed = dither == "fixed"
+    assert source.smooths_dither is smoothed
+    for got, decoded in zip([frame.y, *frame.chroma], planes, strict=True):
+        assert np.array_equal(got, smooth_dither(decoded) if smoothed else decoded)
+        assert (got != decoded).any() == smoothed

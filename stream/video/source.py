@@ -25,6 +25,7 @@ from kernels.errors import reason
 from stream.content import OPENING_FRAMES, OPENING_PACKETS
 from stream.errors import UserError
 from stream.files import check_input
+from stream.gif import on_fixed_palette, smooth_dither
 from stream.video.carry import Carried, is_chapter_track, is_cover
 from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
@@ -185,6 +186,9 @@ class VideoSource:
         self._collecting = True
         first = self._peek_first_frame()
         self.first_frame = first  # as decoded: stream.content reads a GIF's palette from it
+        # A GIF on FFmpeg's fixed palette is more dither than picture: its luma is smoothed before anything restores it
+        gif = self.video.codec_context.name == "gif"
+        self.smooths_dither = gif and on_fixed_palette(first.to_ndarray(format="rgb24"))
         self._collecting = False
         if self.reopen is None:
             self.read_ahead()
@@ -445,6 +449,8 @@ class VideoSource:
         alpha = planes[3] if self.info.has_alpha else None
         if alpha is not None:  # what transparent pixels hold would fringe the edges once upscaled
             planes[:3] = [fill_transparent(plane, alpha) for plane in planes[:3]]
+        if self.smooths_dither:
+            planes[:3] = [smooth_dither(plane) for plane in planes[:3]]
         return Frame(index, pts, planes[0], planes[1:3], decode_errors=self.errors.count, stored_pts=frame.pts,
                      alpha=alpha)  # fmt: skip
 
