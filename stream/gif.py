@@ -25,10 +25,10 @@ SIDE = 512  # the centre analysed, at most: enough for the statistic, bounded wo
 # on the clips' frames at 128 px, whose flat content reads higher, +1.459 where their best is +1.483 (2 and 12)
 FAINT_ORDERED, ORDERED = 2.5, 8.0
 
-# The Gaussian (sigma, px) that smooths the fixed palette's dither off a GIF's luma before anything restores it:
-# measured on B100's x2 LR made so (benchmarks.gif_input), the heavy set gains +0.74 dB over bicubic of the GIF
-# as it is, where unsmoothed it lost 0.67 (sigma 0.4 +0.23, 0.6 +0.11: the dither's noise against the picture's
-# detail); on the clips' frames +2.79 where it lost 2.37
+# The Gaussian (sigma, px) that smooths the fixed palette's dither off a GIF before anything restores it: on
+# B100's x2 LR made so (benchmarks.gif_input) the heavy set gains +0.93 dB over bicubic of the GIF as it is, where
+# unsmoothed it lost 0.67; on the clips' frames +2.74, where it lost 2.37. Chosen on every fourth B100 image: 0.4
+# and 0.6 gave +0.23 and +0.11 where 0.5 gave +0.74 (the dither's noise against the picture's detail)
 FIXED_PALETTE_BLUR = 0.5
 
 
