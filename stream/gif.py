@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
-
-from kernels.colour import rgb_to_y
 
 PERIOD = 8  # the Bayer matrix's side (FFmpeg's paletteuse and swscale): its crosshatch repeats every 8 pixels
 SIDE = 512  # the centre analysed, at most: enough for the statistic, bounded work on a large frame
@@ -67,6 +64,10 @@ def ordered_dither_peak(y: np.ndarray) -> float:
 def gif_palette(rgb: np.ndarray) -> str:
     """An H x W x 3 RGB frame's palette: "fixed" (swscale's 3-3-2), "ordered" or "faint ordered" (an ordered
     dither's crosshatch, by its strength), or "own" (of the picture's colours, error-diffused or not dithered)."""
+    import torch  # here, not at import: the CLI starts without torch (kernels.colour's rgb_to_y needs it)
+
+    from kernels.colour import rgb_to_y
+
     if on_fixed_palette(rgb):
         return "fixed"
     peak = ordered_dither_peak(rgb_to_y(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)).numpy())
