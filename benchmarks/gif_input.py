@@ -24,7 +24,6 @@ import json
 import statistics
 from collections.abc import Iterator
 from datetime import date
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -39,7 +38,7 @@ from stream.bench.measure import cpu_isa, host_name
 from stream.eval.images import list_images
 from stream.eval.protocol import score_lr
 from stream.gif import gif_palette, ordered_dither_peak, smooth_dither
-from stream.video.palette import PALETTE_INPUT, Palettes
+from stream.video.palette import paletted
 
 SCALE = 2
 # paletteuse's dithers (FFmpeg's default second); "rgb8" is what `ffmpeg -i in.mp4 out.gif` writes without filters:
@@ -68,11 +67,7 @@ def gif_lr(hr: np.ndarray, dither: str) -> np.ndarray:
         return lr.to_ndarray()
     if dither == "rgb8":
         return lr.reformat(format="rgb8").to_ndarray(format="rgb24")
-    frame = lr.reformat(format=PALETTE_INPUT)
-    frame.pts, frame.time_base = 0, Fraction(1, 25)
-    palettes = Palettes(w, h, frame.time_base, dither)
-    (mapped,) = palettes.push(frame) + palettes.push(None)
-    return mapped.to_ndarray(format="rgb24")
+    return paletted(lr.to_ndarray(), dither)
 
 
 def centre(rgb: np.ndarray, crop: int) -> np.ndarray:

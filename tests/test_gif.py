@@ -12,7 +12,7 @@ from stream import gif
 from stream.content import judge, judge_source
 from stream.gif import FAINT_ORDERED, ORDERED, gif_palette, on_fixed_palette, ordered_dither_peak, smooth_dither
 from stream.video.frames import Frame, plane_view
-from stream.video.palette import PALETTE_INPUT, Palettes
+from stream.video.palette import PALETTE_INPUT, Palettes, paletted
 from stream.video.source import VideoSource
 
 W, H = 160, 96
@@ -28,14 +28,9 @@ def picture(seed: int) -> np.ndarray:
 
 def on_palette(rgb: np.ndarray, dither: str) -> np.ndarray:
     """`rgb` mapped onto a palette of its own colours with paletteuse's `dither`, or ("fixed") onto swscale's."""
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
     if dither == "fixed":
-        return frame.reformat(format="rgb8").to_ndarray(format="rgb24")
-    frame = frame.reformat(format=PALETTE_INPUT)
-    frame.pts, frame.time_base = 0, Fraction(1, 10)
-    palettes = Palettes(W, H, frame.time_base, dither)
-    (mapped,) = palettes.push(frame) + palettes.push(None)
-    return mapped.to_ndarray(format="rgb24")
+        return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="rgb8").to_ndarray(format="rgb24")
+    return paletted(rgb, dither)
 
 
 @pytest.mark.parametrize("seed", range(3))

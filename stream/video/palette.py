@@ -12,6 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+import numpy as np
 
 PALETTE_INPUT = "bgra"  # the packed RGB (with alpha) palettegen and paletteuse take
 
@@ -41,3 +42,13 @@ class Palettes:
                 mapped.append(self.graph.pull())
             except (av.error.BlockingIOError, av.error.EOFError):
                 return mapped
+
+
+def paletted(rgb: np.ndarray, dither: str = "sierra2_4a") -> np.ndarray:
+    """One H x W x 3 RGB picture as a GIF frame of it decodes: on a palette of its own 256 colours, mapped with
+    `dither` (what benchmarks and tests make GIF input of)."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=PALETTE_INPUT)
+    frame.pts, frame.time_base = 0, Fraction(1, 25)
+    palettes = Palettes(frame.width, frame.height, frame.time_base, dither)
+    (mapped,) = palettes.push(frame) + palettes.push(None)
+    return mapped.to_ndarray(format="rgb24")
