@@ -5,7 +5,7 @@ the sets restore those very differently (docs/QUALITY.md, "GIFs"): a palette of 
 colours, error-diffused or not dithered, is nearly clean LR; an ordered (Bayer) dither lays a
 crosshatch on it that the set for lightly coded input sharpens; FFmpeg's fixed 3-3-2 palette (what
 `ffmpeg -i in.mp4 out.gif` writes without filters) is dithered so hard that every set restores it below
-bicubic.
+bicubic, unless the dither is smoothed off first (smooth_dither, which the source applies to such a GIF).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ FIXED_PALETTE_BLUR = 0.5
 
 
 def smooth_dither(y: np.ndarray) -> np.ndarray:
-    """A luma (uint8 or uint16 codes) under FIXED_PALETTE_BLUR's Gaussian, rounded to codes again."""
+    """A plane (uint8 or uint16 codes) under FIXED_PALETTE_BLUR's Gaussian, rounded to codes again."""
     return cv2.GaussianBlur(y, (0, 0), FIXED_PALETTE_BLUR)
 
 

@@ -23,7 +23,7 @@ NATIVE_FORMATS = {
 _JPEG_RANGE = 2  # AVCOL_RANGE_JPEG: full-range samples
 
 
-def working_format(fmt: av.VideoFormat, alpha: bool = True) -> str:
+def working_format(fmt: av.VideoFormat, alpha: bool) -> str:
     """The native format closest to a decoded one (nv12 -> yuv420p, rgb24 -> yuv444p, bgra -> yuva444p, ...);
     without its alpha channel unless `alpha` (grey keeps none).
 

@@ -186,7 +186,7 @@ class VideoSource:
         self._collecting = True
         first = self._peek_first_frame()
         self.first_frame = first  # as decoded: stream.content reads a GIF's palette from it
-        # A GIF on FFmpeg's fixed palette is more dither than picture: its luma is smoothed before anything restores it
+        # A GIF on FFmpeg's fixed palette is more dither than picture: its planes are smoothed before restoring
         gif = self.video.codec_context.name == "gif"
         self.smooths_dither = gif and on_fixed_palette(first.to_ndarray(format="rgb24"))
         self._collecting = False
