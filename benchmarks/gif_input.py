@@ -2,7 +2,8 @@
 
     python -m benchmarks.gif_input --out docs/results/degraded/gif/gif_B100.json \\
         [--images ../shared/data/B100 | --clips ../shared/data/video --frames 2] [--crop 128] \\
-        [--dithers clean none sierra2_4a bayer bayer:bayer_scale=5 floyd_steinberg rgb8] [--sets light,compressed,heavy]
+        [--dithers clean none sierra2_4a bayer bayer:bayer_scale=5 floyd_steinberg rgb8] \\
+        [--sets light,compressed,heavy] [--blur SIGMA]
 
 A GIF holds 256 colours a frame: its luma carries the palette's steps and the dither's noise, which no quantiser
 measures. Each image's centre (colour, `--crop` px) is scaled down x2 by FFmpeg's bicubic in RGB, as a tool
@@ -13,7 +14,8 @@ what a reader decodes), or onto swscale's fixed 3-3-2 palette ("rgb8", what `ffm
 against the crop's, beside MATLAB's bicubic of the same LR. Each row records what stream.gif reads of the GIF's
 LR (its palette, the ordered dither's peak), and `by_thresholds` the mean gain with the set each pair of peak
 thresholds would pick. A GIF on the fixed palette is restored from its luma smoothed as the product's source
-smooths it (stream.gif.smooth_dither), and scored against bicubic of the GIF as it is.
+smooths it (stream.gif.smooth_dither), and scored against bicubic of the GIF as it is; `--blur` smooths every
+GIF so, at the sigma given (what chose stream.gif.FIXED_PALETTE_BLUR).
 """
 
 from __future__ import annotations
@@ -90,14 +92,18 @@ def pictures(args: argparse.Namespace) -> Iterator[tuple[str, np.ndarray]]:
                 yield f"{clip.name}#{i}", centre(frame.to_ndarray(format="rgb24"), args.crop)
 
 
-def score_picture(name: str, hr: np.ndarray, dithers: list[str], restorers: dict) -> list[dict]:
-    """Per dither: the palette the product reads of the GIF's LR, and each set's gain over bicubic."""
+def score_picture(name: str, hr: np.ndarray, dithers: list[str], restorers: dict, blur: float | None) -> list[dict]:
+    """Per dither: the palette the product reads of the GIF's LR, and each set's gain over bicubic; `blur`, a
+    Gaussian's sigma every GIF's luma is smoothed by first (None: the product's, stream.gif.smooth_dither's on the
+    fixed palette alone)."""
     gt, rows = luma(hr), []
     for dither in dithers:
         rgb = gif_lr(hr, dither)
         y, judged = luma(rgb), {"peak": ordered_dither_peak(luma(rgb).numpy()), "palette": gif_palette(rgb)}
         bicubic = score_lr(next(iter(restorers.values())), gt, y.to(torch.float64) / 255, SCALE).psnr_bicubic
-        if judged["palette"] == "fixed":  # as the product's source smooths it: scored against bicubic of the GIF
+        if blur is not None:  # scored against bicubic of the GIF as it is
+            y = torch.from_numpy(cv2.GaussianBlur(y.numpy(), (0, 0), blur))
+        elif judged["palette"] == "fixed":  # as the product's source smooths it
             y = torch.from_numpy(smooth_dither(y.numpy()))
         scores = {kind: score_lr(restore, gt, y.to(torch.float64) / 255, SCALE) for kind, restore in restorers.items()}
         rows.append({"picture": name, "dither": dither, "bicubic": bicubic} | judged
@@ -133,6 +139,7 @@ def main() -> None:
     parser.add_argument("--sets", default="light,compressed,heavy", help="the judged sets to compare")
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--precision", default="bf16")
+    parser.add_argument("--blur", type=float, help="smooth every GIF's luma by this Gaussian sigma (px) first")
     args = parser.parse_args()
     sets = args.sets.split(",")
     loaded = {k: ModelChoice(content=k, precision=args.precision, evidence="GIF").load() for k in sets}
@@ -141,7 +148,7 @@ def main() -> None:
     restorers = {k: m.restorer for k, m in loaded.items()}
     rows = []
     for name, hr in pictures(args):
-        rows += score_picture(name, hr, args.dithers, restorers)
+        rows += score_picture(name, hr, args.dithers, restorers, args.blur)
         print(json.dumps(rows[-len(args.dithers) :]), flush=True)
     means = {
         dither: {k: statistics.mean(r[k] for r in rows if r["dither"] == dither) for k in sets}
@@ -152,7 +159,7 @@ def main() -> None:
         print(f"{dither}: " + "  ".join(f"{k} {row[k]:+.3f} ({row[k + ' below']} below)" for k in sets))
     record = {
         "sets": {k: m.ran.model for k, m in loaded.items()}, "pictures": str(args.clips or args.images),
-        "frames": args.frames if args.clips else None, "crop": args.crop,
+        "frames": args.frames if args.clips else None, "crop": args.crop, "blur": args.blur,
         "host": host_name(torch.device("cpu")), "isa": cpu_isa(), "torch": torch.__version__,
         "date": date.today().isoformat(), "mean_gain": means,
         "by_thresholds": by_thresholds(rows, args.dithers) if set(sets) >= {"light", "compressed", "heavy"} else None,

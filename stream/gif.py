@@ -24,8 +24,8 @@ FAINT_ORDERED, ORDERED = 2.5, 8.0
 
 # The Gaussian (sigma, px) that smooths the fixed palette's dither off a GIF before anything restores it: on
 # B100's x2 LR made so (benchmarks.gif_input) the heavy set gains +0.93 dB over bicubic of the GIF as it is, where
-# unsmoothed it lost 0.67; on the clips' frames +2.74, where it lost 2.37. Chosen on every fourth B100 image: 0.4
-# and 0.6 gave +0.23 and +0.11 where 0.5 gave +0.74 (the dither's noise against the picture's detail)
+# unsmoothed it lost 0.67; on the clips' frames +2.74, where it lost 2.37. Chosen on every fourth B100 image
+# (benchmarks.gif_input --blur): 0.4 and 0.6 gave +0.20 and +0.10 where 0.5 gave +0.74
 FIXED_PALETTE_BLUR = 0.5
 
 
