@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Protocol
 from kernels.choice import ModelChoice
 from stream.av1 import Av1Quantisers
 from stream.errors import UserError
-from stream.gif import gif_palette
 from stream.hevc import HevcQuantisers
 from stream.vp8 import Vp8Quantisers
 
@@ -303,8 +302,7 @@ def judge_source(source: VideoSource) -> Judged:
     per_pixel = bit_rate / (info.width * info.height * float(info.rate)) if bit_rate else None
     codec = stream.codec_context.codec.canonical_name  # av1, not its decoder's libdav1d
     quality = jpeg_quality(bytes(source.first_packets[0])) if codec == "mjpeg" and source.first_packets else None
-    palette = gif_palette(source.first_frame.to_ndarray(format="rgb24")) if codec == "gif" else None
-    return judge(codec, source_quantiser(source), per_pixel, quality, palette)
+    return judge(codec, source_quantiser(source), per_pixel, quality, source.gif_palette)
 
 
 def judge_picture(path: Path) -> Judged:

@@ -25,7 +25,7 @@ from kernels.errors import reason
 from stream.content import OPENING_FRAMES, OPENING_PACKETS
 from stream.errors import UserError
 from stream.files import check_input
-from stream.gif import on_fixed_palette, smooth_dither
+from stream.gif import gif_palette, smooth_dither
 from stream.video.carry import Carried, is_chapter_track, is_cover
 from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
@@ -166,6 +166,11 @@ class VideoSource:
             raise
 
     @property
+    def smooths_dither(self) -> bool:
+        """A GIF on FFmpeg's fixed palette is more dither than picture: smoothed (stream.gif.smooth_dither)."""
+        return self.gif_palette == "fixed"
+
+    @property
     def which(self) -> str:
         """The stream enhanced, for the header where the input has other video: "video stream 1 (h264), "."""
         if len(self.container.streams.video) < 2:
@@ -185,10 +190,10 @@ class VideoSource:
         self.first_packets: list[av.Packet] = []  # the video packets to the first frame; a pipe's on (read_ahead)
         self._collecting = True
         first = self._peek_first_frame()
-        self.first_frame = first  # as decoded: stream.content reads a GIF's palette from it
-        # A GIF on FFmpeg's fixed palette is more dither than picture: its planes are smoothed before restoring
+        # How a GIF's colours were made (stream.gif), read once from its first frame as decoded: stream.content
+        # judges it by this, and one on FFmpeg's fixed palette has its planes smoothed before restoring
         gif = self.video.codec_context.name == "gif"
-        self.smooths_dither = gif and on_fixed_palette(first.to_ndarray(format="rgb24"))
+        self.gif_palette = gif_palette(first.to_ndarray(format="rgb24")) if gif else None
         self._collecting = False
         if self.reopen is None:
             self.read_ahead()
