@@ -89,6 +89,7 @@ _PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "mjpeg": {"b": "1000M", "qmin"
 _FULL = 2  # AVCOL_RANGE_JPEG
 # Formats an encoder lists but refuses: libvpx codes VP9's alpha only in 4:2:0 (else it asks for -strict experimental)
 _LISTED_NOT_TAKEN = {"libvpx-vp9": {"yuva422p", "yuva444p"}}
+_VPX = ("libvpx", "libvpx-vp9")
 
 
 def encoder_format(fmt: str, codec: av.Codec) -> str:
@@ -122,11 +123,11 @@ def encoder_format(fmt: str, codec: av.Codec) -> str:
 
 
 def holds_alpha(codec_name: str, pix_fmt: str, kind: str) -> bool:
-    """Whether the output keeps transparency: GIF's palette has an entry for it; libvpx codes VP9's alpha
-    as a second picture beside the first, which only Matroska (WebM) carries."""
+    """Whether the output keeps transparency: GIF's palette has an entry for it; libvpx codes VP8's and
+    VP9's alpha as a second picture beside the first, which only Matroska (WebM) carries."""
     if codec_name == "gif":
         return True
-    return has_alpha(av.VideoFormat(pix_fmt)) and (codec_name != "libvpx-vp9" or kind in ("matroska", "webm"))
+    return has_alpha(av.VideoFormat(pix_fmt)) and (codec_name not in _VPX or kind in ("matroska", "webm"))
 
 
 def default_codec(info: VideoInfo) -> str:
@@ -222,6 +223,7 @@ class VideoSink:
             )
         if info.has_alpha and not holds_alpha(codec_name, self.pix_fmt, kind):
             notice(f"{codec_name} in {kind} holds no transparency: the input's is dropped (GIF, APNG, WebM keep it)")
+            self.pix_fmt = encoder_format(self.planes_fmt.replace("yuva", "yuv"), codec)  # none coded to be lost
         if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
             notice(lost)
         try:
@@ -249,6 +251,8 @@ class VideoSink:
             )
             if codec_name in _CRF_BIT_RATE:
                 ctx.options |= {"b": _CRF_BIT_RATE[codec_name]}
+        if codec_name == "libvpx" and has_alpha(av.VideoFormat(self.pix_fmt)):
+            ctx.options |= {"auto-alt-ref": "0"}  # libvpx's VP8 codes no alpha with alternate references
         if codec_name in _QSCALE_CODECS:
             ctx.qmin = ctx.qmax = fixed_quantiser(options.crf)
         if codec_name == "libx265":

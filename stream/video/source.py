@@ -40,6 +40,10 @@ STILL_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "jpegls", "jpeg2000", "qo
 # before it, and the frames up to the next one do not decode. Those before the part are decoded and dropped.
 PREROLL = Fraction(10)
 _DURATION = re.compile(r"\d+:\d\d:\d\d(\.\d+)?")  # Matroska's DURATION tag: H:MM:SS.fraction
+# FFmpeg's own VP8 and VP9 decoders leave out a WebM's alpha (Matroska's BlockAdditional); libvpx's decode it
+ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+# How FFmpeg's Matroska demuxer gives a track's AlphaMode; a tag copied by an earlier run may say it in capitals
+ALPHA_MODE = "alpha_mode"
 
 
 def open_input(
@@ -55,6 +59,16 @@ def open_input(
         raise UserError(f"{name}: not a readable media file ({e.strerror or type(e).__name__})") from None
     except (OSError, ValueError) as e:
         raise UserError(f"{name}: cannot open ({e})") from None
+
+
+def decoder_for(stream: av.video.stream.VideoStream) -> av.CodecContext:
+    """The stream's own decoder, or libvpx's where a WebM says its VP8/VP9 carries alpha (Matroska's
+    alpha_mode 1: stickers, overlays), so that the transparency reaches the output as a PNG's does."""
+    libvpx = ALPHA_DECODERS.get(stream.codec_context.name)
+    says_alpha = any(key.lower() == ALPHA_MODE and value == "1" for key, value in stream.metadata.items())
+    if libvpx is None or not says_alpha or libvpx not in av.codecs_available:
+        return stream.codec_context
+    return av.CodecContext.create(libvpx, "r")  # VP8/VP9 in WebM need no extradata; threads: one per core
 
 
 class DecodeErrors(logging.Handler):
@@ -157,7 +171,8 @@ class VideoSource:
         except UserError:
             self.container.close()
             raise
-        self.errors = DecodeErrors({self.container.format.name, self.video.codec_context.name})
+        self.decoder = decoder_for(self.video)
+        self.errors = DecodeErrors({self.container.format.name, self.decoder.name})
         logging.getLogger("libav").addHandler(self.errors)
         try:
             self._start()
@@ -179,7 +194,7 @@ class VideoSource:
 
     def _start(self) -> None:
         """The decoder started and the first frame read: what the stream is, and what else is kept."""
-        self.video.thread_type = "AUTO"  # frame and slice threads in the decoder
+        self.decoder.thread_type = "AUTO"  # frame and slice threads in the decoder
         av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
         self.passthrough = [s for s in self.container.streams if s is not self.video and s.type in PASSTHROUGH_TYPES]
         self._set_part(*self.part)
@@ -267,7 +282,8 @@ class VideoSource:
             streams=[s for s in self.passthrough if s not in cover_streams and not is_chapter_track(s)],
             covers=[(p.stream, bytes(p)) for p in covers],
             metadata=dict(self.container.metadata),
-            video_metadata=dict(self.video.metadata),
+            # not alpha_mode: whether the output has alpha is its encoder's format (Matroska marks yuva420p itself)
+            video_metadata={k: v for k, v in self.video.metadata.items() if k.lower() != ALPHA_MODE},
             video_disposition=int(self.video.disposition),
             chapters=[self._shifted_chapter(c) for c in self.container.chapters() if not self.partial or self._in(c)],
             attachments=[(a.name, a.mimetype, bytes(a.data)) for a in self.container.streams.attachments],
@@ -343,7 +359,7 @@ class VideoSource:
     def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
         """The frames a packet completes (None: flush the decoder); a packet it refuses gives none."""
         try:
-            frames = packet.decode() if packet is not None else self.video.codec_context.decode(None)
+            frames = self.decoder.decode(packet)  # None: drained
         except av.FFmpegError as e:
             self.errors.add(e)
             return []
@@ -477,7 +493,7 @@ class VideoSource:
             self.container.seek(0)  # in AV_TIME_BASE: before any stream's first packet
         else:
             self.container.seek(pts - (self._deinterlacer is not None), stream=self.video, backward=True)
-        self.video.codec_context.flush_buffers()
+        self.decoder.flush_buffers()
         if self._deinterlacer is not None:
             self._deinterlacer.reset()
         self.passthrough, self._pending, self._last_pts = [], [], None
@@ -494,7 +510,7 @@ class VideoSource:
         mid-stream, and most likely what hung a whole CI run at a random later (parsing) test."""
         logging.getLogger("libav").removeHandler(self.errors)
         if self.reader is None or not self.reader.is_alive():
-            self.video.codec_context.flush_buffers()
+            self.decoder.flush_buffers()
             self.container.close()
 
     def __enter__(self) -> VideoSource:

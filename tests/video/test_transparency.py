@@ -70,13 +70,16 @@ def transparent_share(frames: list[np.ndarray]) -> list[float]:
     return [float((f[..., 3] < 128).mean()) for f in frames]
 
 
-@pytest.mark.parametrize(("suffix", "decoder"), [(".gif", None), (".apng", None), (".webm", "libvpx-vp9")])
+@pytest.mark.parametrize(
+    ("suffix", "decoder"), [(".gif", None), (".apng", None), (".webm", "libvpx-vp9"), (".webm", "libvpx")]
+)
 def test_a_transparent_animation_keeps_its_transparency_frames_and_times(tmp_path, tiny_weights, suffix, decoder):
-    """A sticker GIF into GIF, APNG or WebM: every frame, twice the size, at the input's times, the same part of
-    each frame transparent (the alpha upscaled as chroma is), the moving disc opaque where it moved to."""
+    """A sticker GIF into GIF, APNG or WebM (VP9, or VP8 asked for): every frame, twice the size, at the input's
+    times, the same part of each frame transparent (the alpha upscaled as chroma is), the moving disc opaque where
+    it moved to."""
     src = make_gif(tmp_path / "in.gif", transparent=True)
     dst = tmp_path / f"out{suffix}"
-    run(src, dst, tiny_weights)
+    run(src, dst, tiny_weights, codec=decoder if decoder == "libvpx" else None)
     before, times = decoded(src)
     after, _ = decoded(dst, decoder)
     assert len(after) == FRAMES and after[0].shape == (2 * H, 2 * W, 4)
@@ -86,6 +89,32 @@ def test_a_transparent_animation_keeps_its_transparency_frames_and_times(tmp_pat
         assert frame[H, 2 * (8 + 3 * i), 3] == 255 and frame[0, -1, 3] == 0
     if suffix == ".gif":
         assert decoded(dst)[1] == times  # GIF's centiseconds, as the input's
+    if suffix == ".webm":  # Matroska's AlphaMode, without which browsers show the alpha's picture as nothing
+        with av.open(str(dst)) as container:
+            assert container.streams.video[0].metadata.get("alpha_mode") == "1"
+
+
+@pytest.mark.parametrize("encoder", ["libvpx-vp9", "libvpx"])
+def test_a_transparent_webm_is_decoded_with_its_alpha(tmp_path, tiny_weights, encoder):
+    """A WebM sticker (VP9 or VP8 with Matroska's alpha, which FFmpeg's own decoders leave out) into APNG:
+    decoded by libvpx, its transparency kept, frame by frame."""
+    src = tmp_path / "in.webm"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream(encoder, rate=10)
+        video.width, video.height, video.pix_fmt = W, H, "yuva420p"
+        video.options = {"auto-alt-ref": "0"}  # libvpx's VP8 codes no alpha with alternate references
+        frames = [av.VideoFrame.from_ndarray(animation(i, True), format="bgra") for i in range(FRAMES)]
+        for frame in [*(f.reformat(format="yuva420p") for f in frames), None]:
+            out.mux(video.encode(frame))
+    run(src, tmp_path / "out.apng", tiny_weights)
+    after, _ = decoded(tmp_path / "out.apng")
+    assert len(after) == FRAMES
+    made = [animation(i, True) for i in range(FRAMES)]
+    assert transparent_share(after) == pytest.approx(transparent_share(made), abs=0.03)
+    assert all(frame[H, 2 * (8 + 3 * i), 3] == 255 and frame[0, -1, 3] == 0 for i, frame in enumerate(after))
+    run(src, tmp_path / "opaque.mkv", tiny_weights, codec="libx264")  # the input's AlphaMode is not copied as a tag
+    with av.open(str(tmp_path / "opaque.mkv")) as container:
+        assert "alpha_mode" not in {key.lower() for key in container.streams.video[0].metadata}
 
 
 def test_a_gif_gets_a_palette_of_its_own_colours_per_frame(tmp_path, identity_weights):
@@ -106,13 +135,16 @@ def test_a_gif_gets_a_palette_of_its_own_colours_per_frame(tmp_path, identity_we
 
 def test_an_opaque_gif_carries_no_alpha_and_a_transparent_one_says_what_drops_it(tmp_path, tiny_weights, capsys):
     """Every GIF decodes to BGRA: one opaque throughout is worked as YUV 4:4:4, nothing said; a transparent one
-    into MP4 (H.264 holds no alpha) says in one line that its transparency is dropped."""
+    into MP4 (H.264 holds no alpha) or Ogg (VP8's alpha rides beside its picture, which only Matroska carries)
+    says in one line that its transparency is dropped."""
     opaque, transparent = make_gif(tmp_path / "o.gif", False), make_gif(tmp_path / "t.gif", True)
     code, _, err = run_cli(["--weights", str(tiny_weights), str(opaque), str(tmp_path / "o.mp4")], capsys)
     assert code == 0 and "transparency" not in err and " bgra -> 64x48 yuv444p;" in err
     code, _, err = run_cli(["--weights", str(tiny_weights), str(transparent), str(tmp_path / "t.mp4")], capsys)
     assert code == 0 and "libx264 in mp4 holds no transparency: the input's is dropped" in err
     assert min(transparent_share(decoded(tmp_path / "t.mp4")[0])) == 0
+    code, _, err = run_cli(["--weights", str(tiny_weights), str(transparent), str(tmp_path / "t.ogv")], capsys)
+    assert code == 0 and "libvpx in ogv holds no transparency" in err  # coded opaque: VP8's alpha needs Matroska
 
 
 def test_the_colour_under_transparent_pixels_does_not_fringe_the_edges(tmp_path, identity_weights):
