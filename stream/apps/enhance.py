@@ -15,6 +15,7 @@ from stream.errors import UserError
 from stream.files import is_numbered, is_picture
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.pipeline import RunStats
+from stream.video.source import holds_one_frame
 
 
 def enhance(
@@ -32,7 +33,7 @@ def enhance(
     if is_picture(src) and is_picture(dst) and chunking is None:
         pictures(src, dst, options, console)
         return None
-    if is_picture(dst) and not is_numbered(dst):
+    if is_picture(dst) and not is_numbered(dst) and not holds_one_frame(src, options.stream):
         raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}")
     if chunking is not None:
         enhance_chunked(src, dst, options, chunking, console)

@@ -144,6 +144,19 @@ def pick_video(container: av.container.InputContainer, index: int | None, name: 
     return videos[0]
 
 
+def holds_one_frame(src: str, stream: int | None) -> bool:
+    """Whether a file's video is one picture (a one-frame GIF or APNG, a video of a still): its packets
+    counted, up to two, without decoding; a pipe or an unreadable file is not (it is read as a video)."""
+    if not Path(src).is_file():
+        return False
+    try:
+        with av.open(src) as container:
+            video = pick_video(container, stream, src)
+            return sum(1 for _ in itertools.islice((p for p in container.demux(video) if p.size), 2)) == 1
+    except (UserError, av.FFmpegError, OSError, ValueError):
+        return False
+
+
 class VideoSource:
     """One input's video stream (the first that is not cover art, or the one asked for), decoded
     in order, with its other streams' packets and what else the output takes over. `deinterlace`

@@ -115,6 +115,16 @@ def test_mismatched_pictures_are_one_line(tmp_path, photo, tiny_weights, capsys,
     assert code == 1 and message in err and err.count("\n") == 1
 
 
+def test_a_video_of_one_frame_makes_one_picture(tmp_path, strong_weights, capsys):
+    """A one-frame video (a still exported as a clip, a one-frame GIF) into one picture, unnumbered: the
+    picture its numbered output is (a video of two frames is refused above)."""
+    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0], audio=False)
+    enhance(capsys, clip, tmp_path / "one.png", strong_weights)
+    enhance(capsys, clip, tmp_path / "png_%d.png", strong_weights)
+    one = cv2.imread(str(tmp_path / "one.png"))
+    assert one.shape == (96, 128, 3) and np.array_equal(one, cv2.imread(str(tmp_path / "png_1.png")))
+
+
 @pytest.mark.parametrize("suffix", [".jpg", ".bmp", ".tif", ".webp"])
 def test_numbered_pictures_of_a_video_in_every_picture_format(tmp_path, strong_weights, capsys, suffix):
     """Each encoder gets RGB (or JPEG's full-range YUV), so every format shows the same picture as PNG."""
