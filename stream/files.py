@@ -34,6 +34,31 @@ def check_input(src: str | Path) -> None:
     after seconds of imports. "-" (stdin) and numbered sequences (frames_%05d.png) pass."""
     if str(src) != "-" and not is_numbered(src) and not Path(src).exists():
         raise UserError(f"{src}: no such file")
+    if Path(src).is_file():
+        check_still_webp(src)
+
+
+def webp_frames(path: str | Path) -> int:
+    """How many frames a WebP file holds (0: not a WebP; 1: a still), from its RIFF chunks (an animation's
+    frames are ANMF chunks), without decoding."""
+    frames = 0
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WEBP":
+            return 0
+        while len(chunk := f.read(8)) == 8:
+            frames += chunk[:4] == b"ANMF"
+            size = int.from_bytes(chunk[4:], "little")
+            f.seek(size + size % 2, 1)  # chunks are padded to an even size
+    return max(frames, 1)
+
+
+def check_still_webp(path: str | Path) -> None:
+    """Refuse an animated WebP: FFmpeg's WebP decoder reads none of its frames and OpenCV's imread the
+    first alone, so it would fail late or silently lose the rest of the animation."""
+    if (frames := webp_frames(path)) > 1:
+        raise UserError(f"{path}: an animated WebP ({frames} frames), which FFmpeg's WebP decoder does not read: "
+                        "make it a GIF, APNG or video first (libwebp's anim_dump, Pillow)")  # fmt: skip
 
 
 def partial_path(dst: Path) -> Path:
