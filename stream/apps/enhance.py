@@ -33,7 +33,8 @@ def enhance(
     if is_picture(src) and is_picture(dst) and chunking is None:
         pictures(src, dst, options, console)
         return None
-    if is_picture(dst) and not is_numbered(dst) and not holds_one_frame(src, options.stream):
+    one_picture = is_picture(dst) and not is_numbered(dst)
+    if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
         raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}")
     if chunking is not None:
         enhance_chunked(src, dst, options, chunking, console)

@@ -144,13 +144,15 @@ def pick_video(container: av.container.InputContainer, index: int | None, name: 
     return videos[0]
 
 
-def holds_one_frame(src: str, stream: int | None) -> bool:
+def holds_one_frame(
+    src: str, format: str | None = None, stream: int | None = None, demuxer: dict[str, str] | None = None
+) -> bool:
     """Whether a file's video is one picture (a one-frame GIF or APNG, a video of a still): its packets
     counted, up to two, without decoding; a pipe or an unreadable file is not (it is read as a video)."""
     if not Path(src).is_file():
         return False
     try:
-        with av.open(src) as container:
+        with open_input(src, format, demuxer) as container:
             video = pick_video(container, stream, src)
             return sum(1 for _ in itertools.islice((p for p in container.demux(video) if p.size), 2)) == 1
     except (UserError, av.FFmpegError, OSError, ValueError):
