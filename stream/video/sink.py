@@ -217,13 +217,13 @@ class VideoSink:
             raise UserError(f"no encoder named {codec_name!r} in this build of PyAV") from None
         self.planes_fmt = planes_format(info, self.width, self.height)
         self.pix_fmt, self.codec_name = encoder_format(self.planes_fmt, codec), codec_name
-        if self.pix_fmt not in (info.pix_fmt, info.pix_fmt.replace("yuva", "yuv")):  # a dropped alpha is said below
-            notice(
-                f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
-            )
         if info.has_alpha and not holds_alpha(codec_name, self.pix_fmt, kind):
             notice(f"{codec_name} in {kind} holds no transparency: the input's is dropped (GIF, APNG, WebM keep it)")
             self.pix_fmt = encoder_format(self.planes_fmt.replace("yuva", "yuv"), codec)  # none coded to be lost
+        if self.pix_fmt not in (info.pix_fmt, info.pix_fmt.replace("yuva", "yuv")):  # a dropped alpha is said above
+            notice(
+                f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
+            )
         if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
             notice(lost)
         try:

@@ -145,6 +145,10 @@ def test_an_opaque_gif_carries_no_alpha_and_a_transparent_one_says_what_drops_it
     assert min(transparent_share(decoded(tmp_path / "t.mp4")[0])) == 0
     code, _, err = run_cli(["--weights", str(tiny_weights), str(transparent), str(tmp_path / "t.ogv")], capsys)
     assert code == 0 and "libvpx in ogv holds no transparency" in err  # coded opaque: VP8's alpha needs Matroska
+    code, _, err = run_cli(["--weights", str(tiny_weights), "--codec", "libvpx-vp9", str(transparent),
+                            str(tmp_path / "t9.mp4")], capsys)  # fmt: skip
+    assert code == 0 and "libvpx-vp9 in mp4 holds no transparency" in err
+    assert "encoding yuva420p" not in err  # what is coded is said: 4:4:4 without alpha, as the input's planes are
 
 
 def test_the_colour_under_transparent_pixels_does_not_fringe_the_edges(tmp_path, identity_weights):
