@@ -28,6 +28,7 @@ from stream.av1 import Av1Quantisers
 from stream.errors import UserError
 from stream.hevc import HevcQuantisers
 from stream.vp8 import Vp8Quantisers
+from stream.webp import is_animated_webp, webp_layout
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -140,11 +141,13 @@ JPEG_HEAVY_QUALITY = 78
 # (+0.25 dB at x2, +0.10 at x4; even at 95). Both on libjpeg's scale: a quality read (to within 0.5) is rounded to it
 JPEG_LIGHT_QUALITY = 97
 # JPEG's example luminance table (ITU T.81 Annex K), which libjpeg scales by quality: in the zigzag order of a DQT
+# fmt: off
 _ANNEX_K_LUMA = (
     16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40, 26, 24, 22, 22, 24, 49, 35, 37, 29, 40, 58, 51,
     61, 60, 57, 51, 56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87, 95, 98, 103, 104, 103, 62, 77,
     113, 121, 112, 100, 120, 92, 101, 103, 99,
 )
+# fmt: on
 NEAR_LOSSLESS_BPP = 1.0  # inter-coded video this rich is an intermediate (ProRes, DNxHD) or nearly lossless
 # A GIF by its palette (stream.gif.gif_palette), measured on B100's x2 LR made GIFs (benchmarks.gif_input;
 # docs/QUALITY.md, "GIFs"): its own colours, error-diffused or undithered, restore best with the set for lightly
@@ -296,7 +299,10 @@ def source_quantiser(source: VideoSource) -> tuple[float, int] | None:
 
 
 def judge_source(source: VideoSource) -> Judged:
-    """An opened video's content: its codec, its opening frames' quantiser, its bit rate per pixel."""
+    """An opened video's content: its codec, its opening frames' quantiser, its bit rate per pixel; an animated
+    WebP's by its own bitstreams (the source reads its frames unpacked into FFV1: stream.webp)."""
+    if source.path is not None and is_animated_webp(source.path):
+        return judge_webp(source.path)
     info, stream = source.info, source.video
     bit_rate = stream.bit_rate or source.container.bit_rate
     per_pixel = bit_rate / (info.width * info.height * float(info.rate)) if bit_rate else None
@@ -312,10 +318,13 @@ def judge_picture(path: Path) -> Judged:
         with path.open("rb") as f:
             return judge("mjpeg", quality=jpeg_quality(f.read(1 << 20)))  # its tables: after metadata, before data
     if suffix == ".webp":
-        with path.open("rb") as f:
-            lossless = b"VP8L" in f.read(4096)  # the lossless bitstream's chunk (lossy: "VP8 ")
-        return ("clean", "WebP, lossless") if lossless else judge("webp")
+        return judge_webp(path)
     return "clean", f"{suffix[1:].upper()}, lossless"
+
+
+def judge_webp(path: Path) -> Judged:
+    """A WebP still or animation: lossless where every picture in it is coded so (VP8L), else compressed."""
+    return ("clean", "WebP, lossless") if webp_layout(path).lossless else judge("webp")
 
 
 def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | None = None) -> Judged | None:

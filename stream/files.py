@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stream.errors import UserError
+from stream.webp import is_animated_webp
 
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 # What a folder in (`drrn-stream in_dir out_dir`) takes as video: the containers ffmpeg reads and writes by name.
@@ -18,11 +19,17 @@ NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered seq
 
 
 def is_picture(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in PICTURE_SUFFIXES
+    """By its name; an animated WebP (a file of that name, of many frames) is a video."""
+    return Path(path).suffix.lower() in PICTURE_SUFFIXES and not is_webp_animation(path)
 
 
 def is_video(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES or is_webp_animation(path)
+
+
+def is_webp_animation(path: str | Path) -> bool:
+    """A .webp file that holds an animation (read only where the name says WebP)."""
+    return Path(path).suffix.lower() == ".webp" and is_animated_webp(path)
 
 
 def is_numbered(path: str | Path) -> bool:
@@ -34,31 +41,6 @@ def check_input(src: str | Path) -> None:
     after seconds of imports. "-" (stdin) and numbered sequences (frames_%05d.png) pass."""
     if str(src) != "-" and not is_numbered(src) and not Path(src).exists():
         raise UserError(f"{src}: no such file")
-    if Path(src).is_file():
-        check_still_webp(src)
-
-
-def webp_frames(path: str | Path) -> int:
-    """How many frames a WebP file holds (0: not a WebP; 1: a still), from its RIFF chunks (an animation's
-    frames are ANMF chunks), without decoding."""
-    frames = 0
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WEBP":
-            return 0
-        while len(chunk := f.read(8)) == 8:
-            frames += chunk[:4] == b"ANMF"
-            size = int.from_bytes(chunk[4:], "little")
-            f.seek(size + size % 2, 1)  # chunks are padded to an even size
-    return max(frames, 1)
-
-
-def check_still_webp(path: str | Path) -> None:
-    """Refuse an animated WebP: FFmpeg's WebP decoder reads none of its frames and OpenCV's imread the
-    first alone, so it would fail late or silently lose the rest of the animation."""
-    if (frames := webp_frames(path)) > 1:
-        raise UserError(f"{path}: an animated WebP ({frames} frames), which FFmpeg's WebP decoder does not read: "
-                        "make it a GIF, APNG or video first (libwebp's anim_dump, Pillow)")  # fmt: skip
 
 
 def partial_path(dst: Path) -> Path:

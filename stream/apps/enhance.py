@@ -33,9 +33,10 @@ def enhance(
     if is_picture(src) and is_picture(dst) and chunking is None:
         pictures(src, dst, options, console)
         return None
-    one_picture = is_picture(dst) and not is_numbered(dst)
+    one_picture = is_picture(dst) and not is_numbered(dst) and Path(dst).suffix.lower() != ".webp"  # (or animated)
     if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
-        raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}")
+        raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}, "
+                        "or make an animation (.gif, .apng, .webp)")  # fmt: skip
     if chunking is not None:
         enhance_chunked(src, dst, options, chunking, console)
         return None

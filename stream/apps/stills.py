@@ -23,7 +23,7 @@ from stream.console import counted, say
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma, read_luma
-from stream.files import NUMBER, check_still_webp, is_numbered, write_atomically
+from stream.files import NUMBER, is_numbered, write_atomically
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
 from stream.video.log import FrameLog
@@ -57,7 +57,6 @@ def picture_jobs(src: str, dst: str, reference: Path | None = None) -> list[Pict
     if not numbered[0]:
         if not Path(src).is_file():
             raise UserError(f"{src}: no such file")
-        check_still_webp(src)
         return [Picture(Path(src), Path(dst), reference)]
     folder, name = Path(src).parent, Path(src).name
     head, _, tail = NUMBER.split(name, maxsplit=1)

@@ -96,7 +96,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
                 sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream, options.demuxer,
                 options.deinterlace, options.start, options.duration,
             )
-        )
+        )  # fmt: skip
         info = source.info
         reference = open_reference(options, info.width * options.scale, info.height * options.scale)
         if reference is not None:

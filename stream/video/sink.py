@@ -29,7 +29,10 @@ from stream.video.reencode import deliver, drain, muxer_holds
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
 # and PyAV's wheel has no Theora encoder.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo",
-                     "gif": "gif", "apng": "apng"}  # fmt: skip
+                     "gif": "gif", "apng": "apng", "webp": "libwebp_anim"}  # fmt: skip
+# Animations loop forever, as GIF's muxer has them by default and as the animations people make do (APNG's and
+# WebP's muxers play them once by default); a GIF's or WebP's own loop count is not read
+_LOOP_FOREVER = {"apng": {"plays": "0"}, "webp": {"loop": "0"}}
 _CODEC_FOR_PICTURES = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
@@ -81,11 +84,14 @@ _PICTURE_FORMATS = {
     "tiff": ("gray", "gray16le", "rgb24", "rgb48le", "rgba", "rgba64le"),
     "bmp": ("gray", "gray", "bgr24", "bgr24", "bgr24", "bgr24"),
     "libwebp": ("bgra",) * 6,  # lossless WebP (below) is RGB
+    "libwebp_anim": ("bgra",) * 6,
 }
 
 
-# Pictures as stills.py writes them: WebP lossless; JPEG near it (rate control gets a budget it never reaches).
-_PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "mjpeg": {"b": "1000M", "qmin": "1", "qmax": "2"}}
+# Pictures as stills.py writes them: WebP lossless (an animated WebP too, as APNG is); JPEG near it (rate control
+# gets a budget it never reaches).
+_PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "libwebp_anim": {"lossless": "1"},
+                    "mjpeg": {"b": "1000M", "qmin": "1", "qmax": "2"}}  # fmt: skip
 _FULL = 2  # AVCOL_RANGE_JPEG
 # Formats an encoder lists but refuses: libvpx codes VP9's alpha only in 4:2:0 (else it asks for -strict experimental)
 _LISTED_NOT_TAKEN = {"libvpx-vp9": {"yuva422p", "yuva444p"}}
@@ -209,6 +215,7 @@ class VideoSink:
         except (OSError, av.FFmpegError) as e:
             raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
         kind = self.container.format.name
+        self.container.options.update(_LOOP_FOREVER.get(kind, {}))
         pictures = _CODEC_FOR_PICTURES.get(Path(str(dst)).suffix.lower()) if kind == "image2" else None
         codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, default_codec(info))
         try:

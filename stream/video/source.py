@@ -31,6 +31,7 @@ from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, is_transparent, plane_view, working_format
 from stream.video.hdr import hdr_metadata
+from stream.webp import is_animated_webp, unpack_animation
 
 PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
 MAX_DEMUX_ERRORS = 16  # in a row, with no packet between: the rest of the input is beyond reading
@@ -49,10 +50,13 @@ ALPHA_MODE = "alpha_mode"
 def open_input(
     src: str | Path | BinaryIO, format: str | None = None, demuxer: dict[str, str] | None = None
 ) -> av.container.InputContainer:
-    """The input opened; `demuxer`: its demuxer's options (image2's framerate for numbered pictures)."""
+    """The input opened; `demuxer`: its demuxer's options (image2's framerate for numbered pictures). An
+    animated WebP, which FFmpeg does not decode, is opened as its frames unpacked (stream.webp)."""
     name = getattr(src, "name", src)
     if isinstance(src, str | Path):
         check_input(src)
+        if is_animated_webp(src):
+            src = unpack_animation(src)
     try:
         return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format, options=demuxer)
     except av.FFmpegError as e:
@@ -176,10 +180,10 @@ class VideoSource:
         self.fields: str | None = None  # the input's field order as its first frame says ("": progressive)
         self._deinterlacer: Deinterlacer | None = None
         self.container = open_input(src, format, demuxer)
-        # A second, independent reading of a regular file from its start (stream.content samples its opening
-        # frames); None for a stream (stdin, a named pipe, a URL), which is read once
-        regular = isinstance(src, str | Path) and Path(src).is_file()
-        self.reopen = (lambda: open_input(src, format, demuxer)) if regular else None
+        # The file read, and a second, independent reading of it from its start (stream.content samples its
+        # opening frames); None for a stream (stdin, a named pipe, a URL), which is read once
+        self.path = Path(src) if isinstance(src, str | Path) and Path(src).is_file() else None
+        self.reopen = (lambda: open_input(src, format, demuxer)) if self.path else None
         self.reader: threading.Thread | None = None  # the thread that iterates this source, if any
         try:
             self.video = pick_video(self.container, stream, self.name)

@@ -6,7 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from kernels.choice import ModelChoice
 from kernels.metrics import psnr, ssim
 from stream.apps.api import FrameEnhancer
 from stream.eval.images import luma, read_luma
-from stream.files import webp_frames
 from tests.cli_helpers import run_cli
 from tests.media import make_clip, probe
 
@@ -125,36 +123,6 @@ def test_a_video_of_one_frame_makes_one_picture(tmp_path, strong_weights, capsys
     enhance(capsys, clip, tmp_path / "png_%d.png", strong_weights)
     one = cv2.imread(str(tmp_path / "one.png"))
     assert one.shape == (96, 128, 3) and np.array_equal(one, cv2.imread(str(tmp_path / "png_1.png")))
-
-
-def animated_webp(path: Path, frames: int) -> Path:
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libwebp_anim", rate=10)
-        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 40 * i, np.uint8), format="rgb24")
-            frame = frame.reformat(format="yuv420p")
-            frame.pts = i
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-    return path
-
-
-def test_a_webps_frames_are_counted_from_its_chunks(tmp_path, photo):
-    cv2.imwrite(str(tmp_path / "still.webp"), photo)
-    cv2.imwrite(str(tmp_path / "still.png"), photo)
-    assert webp_frames(tmp_path / "still.webp") == 1 and webp_frames(tmp_path / "still.png") == 0
-    assert webp_frames(animated_webp(tmp_path / "anim.webp", 4)) == 4
-
-
-@pytest.mark.parametrize("dst", ["out.webp", "out.mp4"])
-def test_an_animated_webp_is_refused_in_one_line_not_cut_to_a_frame(tmp_path, tiny_weights, capsys, dst):
-    """FFmpeg's WebP decoder reads no frame of an animation and OpenCV's imread its first alone: refused at once,
-    nothing written (the picture path wrote the first frame and said nothing of the rest)."""
-    src = animated_webp(tmp_path / "anim.webp", 3)
-    code, _, err = run_cli([str(src), str(tmp_path / dst), "--weights", str(tiny_weights)], capsys)
-    assert code == 1 and "an animated WebP (3 frames)" in err and err.count("\n") == 1, err
-    assert not (tmp_path / dst).exists()
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".bmp", ".tif", ".webp"])
