@@ -133,6 +133,7 @@ class Frame:
     alpha: np.ndarray | None = None  # H x W, where the input is transparent (its working format is yuva...)
     decode_errors: int = 0  # errors the input had shown when this frame was decoded
     stored_pts: int | None = None  # as the file gives it (`pts` is made strictly increasing): what chunks list
+    duration: int | None = None  # in the time base of `pts`, where the input says (an animation's last frame's hold)
 
 
 def is_full_range(pix_fmt: str, color_range: int) -> bool:

@@ -23,6 +23,7 @@ from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
 from stream.video.hdr import x265_params
+from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
 from stream.video.reencode import deliver, drain, muxer_holds
 
@@ -188,6 +189,14 @@ def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str) -> str:
     return ""
 
 
+def repacked(packet: av.Packet, data: bytes) -> av.Packet:
+    """`packet` with other bytes: its times, stream and flags kept."""
+    out = av.Packet(data)
+    out.pts, out.dts, out.duration, out.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+    out.stream, out.is_keyframe = packet.stream, packet.is_keyframe
+    return out
+
+
 def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
     fmt = av.VideoFormat(pix_fmt, width, height)
     return fmt.components[1].width, fmt.components[1].height
@@ -269,6 +278,8 @@ class VideoSink:
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self._palettes = Palettes(self.width, self.height, self.time_base) if codec_name == "gif" else None
         self.frames_written = 0
+        self._last_pts, self._shows = 0, None  # the latest frame's pts, how long it shows where the input says
+        self._held: av.Packet | None = None  # the latest packet, muxed once the next one comes (or at the end)
         # The encoder opened as set up in a header written in memory, before any frame is restored: it fails where
         # the encoder does not open (this machine lacks it, or it refuses an option or a rate: MPEG-2 at 600/31 fps)
         # or the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
@@ -308,9 +319,26 @@ class VideoSink:
             frames.append(None)  # the encoder's own drain, after the palettes'
         for each in frames:
             for packet in self.stream.encode(each):
-                self.container.mux(packet)
+                self._mux(packet)
+
+    def _mux(self, packet: av.Packet | None) -> None:
+        """Mux the packet before `packet`; None: the last one, lasting to the last frame's end. Muxers time a
+        frame by the next one's pts, the last one (an animation's pause at its end, a video's last frame) by its
+        packet's duration, else by a guess (the rate's, the frame before's); with reordered frames the last
+        packet muxed (decode order) is not the last frame's, so its duration reaches to the end from its own pts.
+        (Packets come out in the encoder's time base, the sink's.)"""
+        held, self._held = self._held, packet
+        if held is None:
+            return
+        if packet is None and self._shows is not None and held.pts is not None:
+            held.duration = max(held.duration or 0, self._last_pts + self._shows - held.pts)
+            if write_hold := HELD_IN_PACKET.get(self.codec_name):  # muxers that take no duration (video/hold.py)
+                held = repacked(held, write_hold(bytes(held), self._shows * self.time_base))
+        self.container.mux(held)
 
     def write_frame(self, frame: Frame) -> None:
+        timed = frame.duration and not self.renumber  # renumbered frames keep the encoder's one tick
+        self._last_pts, self._shows = frame.pts, frame.duration if timed else None
         self._encode(self._av_frame(frame))
         self.frames_written += 1
 
@@ -323,6 +351,7 @@ class VideoSink:
         write by mux does, not PyAV's wrapper of it."""
         try:
             self._encode(None)
+            self._mux(None)
             drain(self.copies)
         finally:
             try:

@@ -152,8 +152,9 @@ def holds_one_frame(
     src: str, format: str | None = None, stream: int | None = None, demuxer: dict[str, str] | None = None
 ) -> bool:
     """Whether a file's video is one picture (a one-frame GIF or APNG, a video of a still): its packets
-    counted, up to two, without decoding; a pipe or an unreadable file is not (it is read as a video)."""
-    if not Path(src).is_file():
+    counted, up to two, without decoding; a pipe or an unreadable file is not (it is read as a video), nor an
+    animated WebP (told by its chunks, not unpacked)."""
+    if not Path(src).is_file() or is_animated_webp(src):
         return False
     try:
         with open_input(src, format, demuxer) as container:
@@ -415,7 +416,9 @@ class VideoSource:
         self.container.close()
         if self.partial:
             raise UserError(f"{self.name}: no frame from {float(self.part[0]):g} s on")
-        raise UserError(f"{self.name}: its video stream has no decodable frames")
+        webp = self.decoder.name == "webp" and self.path is None  # an animation, which only a named file unpacks
+        raise UserError(f"{self.name}: its video stream has no decodable frames"
+                        + (" (an animated WebP? name the file: a pipe's is not read)" if webp else ""))  # fmt: skip
 
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
         pix_fmt = working_format(first.format, alpha=is_transparent(first))
@@ -481,6 +484,9 @@ class VideoSource:
         return pts
 
     def _record(self, index: int, frame: av.VideoFrame) -> Frame:
+        # How long it shows, where the input says and its timing is kept as it is (not made up, not split in fields)
+        kept = frame.duration and not self._synthetic_pts and self._deinterlacer is None
+        duration = frame.duration if kept else None
         if frame.format.name != self.info.pix_fmt or (frame.width, frame.height) != self._size:
             frame = self._convert(frame, self.info.pix_fmt)
         dtype = self.info.sample_dtype
@@ -492,7 +498,7 @@ class VideoSource:
         if self.smooths_dither:
             planes[:3] = [smooth_dither(plane) for plane in planes[:3]]
         return Frame(index, pts, planes[0], planes[1:3], decode_errors=self.errors.count, stored_pts=frame.pts,
-                     alpha=alpha)  # fmt: skip
+                     alpha=alpha, duration=duration)  # fmt: skip
 
     def __iter__(self) -> Iterator[Frame | av.Packet]:
         index = 0

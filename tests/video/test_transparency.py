@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from kernels.choice import ModelChoice
 from kernels.metrics import psnr
@@ -223,3 +224,37 @@ def test_gif_and_apng_hold_their_own_codec_only():
 
     assert muxer_holds("gif", video("gif", "pal8")) and muxer_holds("apng", video("apng", "rgba"))
     assert not muxer_holds("gif", video("libx264", "yuv420p"))
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".apng", ".webp", ".mp4", ".mkv"])
+def test_the_last_frame_keeps_its_hold(tmp_path, tiny_weights, suffix):
+    """An animation that pauses on its last frame (1 s, the others 0.1 s): muxers time a frame by the next one's
+    pts, and the last one's by its packet's duration, else by a guess (the previous frame's, or the rate's): the
+    output lasted 0.4 to 0.62 s of the input's 1.3. APNG and WebP hold it in their packets' bytes."""
+    src = tmp_path / "in.gif"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("gif", rate=10)
+        video.width, video.height, video.pix_fmt = W, H, "rgb8"
+        video.time_base = video.codec_context.time_base = Fraction(1, 100)
+        for i, (pts, duration) in enumerate([(0, 10), (10, 10), (20, 10), (30, 100)]):
+            bgr = animation(i, False)[..., :3].copy()
+            bgr[:, : 4 * (i + 1)] = 0  # frames that differ (libwebp merges equal ones into one)
+            frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="rgb8")
+            frame.pts, frame.time_base = pts, Fraction(1, 100)
+            for packet in video.encode(frame):
+                packet.duration = duration
+                out.mux(packet)
+        out.mux(video.encode(None))
+    run(src, tmp_path / f"out{suffix}", tiny_weights)
+    if suffix in (".gif", ".apng", ".webp"):  # each frame's delay, as browsers read it
+        with Image.open(tmp_path / f"out{suffix}") as out:
+            delays = []
+            for i in range(out.n_frames):
+                out.seek(i)
+                out.load()
+                delays.append(round(out.info["duration"]))
+        assert delays == [100, 100, 100, 1000]
+        return
+    with av.open(str(tmp_path / f"out{suffix}")) as container:
+        assert container.duration == 1_300_000  # microseconds: what players show and play
+        assert len([p for p in container.demux(container.streams.video[0]) if p.size]) == 4
