@@ -10,6 +10,9 @@ bicubic, unless the dither is smoothed off first (smooth_dither, which the sourc
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 import cv2
 import numpy as np
 
@@ -21,6 +24,8 @@ SIDE = 512  # the centre analysed, at most: enough for the statistic, bounded wo
 # "GIFs"): 2.5 and 8 give +1.671 dB over bicubic in the mean over the dithers, the best pair +1.672 (2.5 and 5);
 # on the clips' frames at 128 px, whose flat content reads higher, +1.459 where their best is +1.483 (2 and 12)
 FAINT_ORDERED, ORDERED = 2.5, 8.0
+OPENING = 12  # the frames a GIF is judged by (stream.video.source): decoded ahead, held until the run takes them
+TELLING = 16  # colours a frame needs to tell its palette: fewer (a fade's black, a flat title) fit any palette
 
 # The Gaussian (sigma, px) that smooths the fixed palette's dither off a GIF before anything restores it: on
 # B100's x2 LR made so (benchmarks.gif_input) the heavy set gains +0.93 dB over bicubic of the GIF as it is, where
@@ -59,6 +64,29 @@ def ordered_dither_peak(y: np.ndarray) -> float:
     lattice = np.zeros_like(high)
     lattice[:: h // PERIOD, :: w // PERIOD] = True
     return float(power[lattice & high].mean() / max(power[high & ~lattice].mean(), 1e-12))
+
+
+def opening_palette(frames: Iterable[np.ndarray]) -> str:
+    """A GIF's palette from its opening frames (RGB): what most of those with TELLING colours or more say (the
+    earliest of equals), else what the first says. One frame misleads: a fade's black, a flat title, is on every
+    palette, and black is on the fixed one's lattice, so a GIF of its own colours opening on black was taken for
+    FFmpeg's fixed palette, blurred and restored by the heavy set."""
+    said, first = [], None
+    for rgb in frames:
+        first = rgb if first is None else first
+        if colours(rgb) >= TELLING:
+            said.append(gif_palette(rgb))
+    if said:
+        return Counter(said).most_common(1)[0][0]
+    return gif_palette(first) if first is not None else "own"
+
+
+def colours(rgb: np.ndarray) -> int:
+    """How many colours the centre (SIDE px at most) of an RGB frame shows."""
+    h, w = (min(n, SIDE) for n in rgb.shape[:2])
+    top, left = (rgb.shape[0] - h) // 2, (rgb.shape[1] - w) // 2
+    centre = rgb[top : top + h, left : left + w].astype(np.uint32)
+    return len(np.unique(centre[..., 0] << 16 | centre[..., 1] << 8 | centre[..., 2]))
 
 
 def gif_palette(rgb: np.ndarray) -> str:

@@ -67,16 +67,20 @@ def test_a_frame_smaller_than_the_pattern_reads_none():
     assert ordered_dither_peak(np.zeros((5, 40))) == 0.0
 
 
-def write_gif(path: Path, dither: str) -> Path:
+def write_gif(path: Path, dither: str, black: int = 0) -> Path:
+    """A GIF of the picture on the `dither`'s palette, after `black` frames of black (a fade's opening)."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("gif", rate=10)
         video.width, video.height, video.pix_fmt = W, H, "pal8"
-        rgb = on_palette(picture(1), dither)
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=PALETTE_INPUT)
+        pictures = [np.zeros((H, W, 3), np.uint8)] * black + [on_palette(picture(1), dither)]
         palettes = Palettes(W, H, Fraction(1, 10), "none")  # its colours are already on a palette: kept
-        frame.pts, frame.time_base = 0, Fraction(1, 10)
-        for packet in [p for mapped in palettes.push(frame) + palettes.push(None) for p in video.encode(mapped)]:
-            out.mux(packet)
+        for i, rgb in enumerate([*pictures, None]):
+            frame = None
+            if rgb is not None:
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=PALETTE_INPUT)
+                frame.pts, frame.time_base = i, Fraction(1, 10)
+            for packet in [p for mapped in palettes.push(frame) for p in video.encode(mapped)]:
+                out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)
     return path
@@ -87,9 +91,22 @@ def write_gif(path: Path, dither: str) -> Path:
     [("sierra2_4a", "light", "GIF, its own palette"), ("bayer", "heavy", "GIF, an ordered dither"),
      ("fixed", "heavy", "GIF, FFmpeg's fixed 3-3-2 palette, its dither smoothed")],
 )  # fmt: skip
-def test_a_gif_file_is_judged_by_its_first_frames_palette(tmp_path, dither, content, evidence):
-    with VideoSource(write_gif(tmp_path / "in.gif", dither)) as source:
+@pytest.mark.parametrize("black", [0, 3])
+def test_a_gif_file_is_judged_by_the_opening_frames_that_show_something(tmp_path, dither, content, evidence, black):
+    """A fade's black frames fit every palette, and black is on the fixed one's lattice: a GIF of its own colours
+    opening on black was taken for FFmpeg's fixed palette (smoothed, and the heavy set ran). Every frame still
+    comes out, those read ahead to judge it included."""
+    with VideoSource(write_gif(tmp_path / "in.gif", dither, black)) as source:
         assert judge_source(source) == (content, evidence)
+        assert sum(isinstance(item, Frame) for item in source) == black + 1
+
+
+def test_most_of_the_telling_frames_decide(monkeypatch):
+    said = iter(["faint ordered", "own", "own"])
+    monkeypatch.setattr(gif, "gif_palette", lambda rgb: next(said))
+    flat, detailed = np.zeros((H, W, 3), np.uint8), picture(0)
+    assert gif.opening_palette([flat, detailed, flat, detailed, detailed]) == "own"
+    assert gif.colours(flat) == 1 and gif.colours(detailed) >= gif.TELLING
 
 
 @pytest.mark.parametrize("dither", ["fixed", "sierra2_4a"])

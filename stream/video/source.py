@@ -25,7 +25,7 @@ from kernels.errors import reason
 from stream.content import OPENING_FRAMES, OPENING_PACKETS
 from stream.errors import UserError
 from stream.files import check_input
-from stream.gif import gif_palette, smooth_dither
+from stream.gif import OPENING, opening_palette, smooth_dither
 from stream.video.carry import Carried, is_chapter_track, is_cover
 from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
@@ -225,10 +225,11 @@ class VideoSource:
         self.first_packets: list[av.Packet] = []  # the video packets to the first frame; a pipe's on (read_ahead)
         self._collecting = True
         first = self._peek_first_frame()
-        # How a GIF's colours were made (stream.gif), read once from its first frame as decoded: stream.content
+        # How a GIF's colours were made (stream.gif), read once from its opening frames as decoded: stream.content
         # judges it by this, and one on FFmpeg's fixed palette has its planes smoothed before restoring
         gif = self.video.codec_context.name == "gif"
-        self.gif_palette = gif_palette(first.to_ndarray(format="rgb24")) if gif else None
+        opening = (f.to_ndarray(format="rgb24") for f in self._peek_frames(OPENING)) if gif else None
+        self.gif_palette = opening_palette(opening) if opening is not None else None
         self._collecting = False
         if self.reopen is None:
             self.read_ahead()
@@ -419,6 +420,15 @@ class VideoSource:
         webp = self.decoder.name == "webp" and self.path is None  # an animation, which only a named file unpacks
         raise UserError(f"{self.name}: its video stream has no decodable frames"
                         + (" (an animated WebP? name the file: a pipe's is not read)" if webp else ""))  # fmt: skip
+
+    def _peek_frames(self, count: int) -> list[av.VideoFrame]:
+        """The first `count` frames (fewer in a shorter video), decoded ahead of the run, which takes them first."""
+        frames = [item for item in self._pending if isinstance(item, av.VideoFrame)]
+        while len(frames) < count and (item := next(self._raw, None)) is not None:
+            self._pending.append(item)
+            if isinstance(item, av.VideoFrame):
+                frames.append(item)
+        return frames
 
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
         pix_fmt = working_format(first.format, alpha=is_transparent(first))
