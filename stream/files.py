@@ -14,7 +14,7 @@ from stream.webp import is_animated_webp
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 # What a folder in (`drrn-stream in_dir out_dir`) takes as video: the containers ffmpeg reads and writes by name.
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv",
-                  ".wmv", ".ogv", ".3gp", ".nut", ".mxf", ".y4m", ".gif", ".apng"}  # fmt: skip
+                  ".wmv", ".ogv", ".3gp", ".nut", ".mxf", ".y4m", ".gif", ".apng", ".avif"}  # fmt: skip
 NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered sequence (frames_%05d.png)
 
 

@@ -30,7 +30,7 @@ from stream.video.reencode import deliver, drain, muxer_holds
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
 # and PyAV's wheel has no Theora encoder.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo",
-                     "gif": "gif", "apng": "apng", "webp": "libwebp_anim"}  # fmt: skip
+                     "gif": "gif", "apng": "apng", "webp": "libwebp_anim", "avif": "libsvtav1"}  # fmt: skip
 # Animations loop forever, as GIF's muxer has them by default and as the animations people make do (APNG's and
 # WebP's muxers play them once by default); a GIF's or WebP's own loop count is not read
 _LOOP_FOREVER = {"apng": {"plays": "0"}, "webp": {"loop": "0"}}

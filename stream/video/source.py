@@ -43,6 +43,7 @@ PREROLL = Fraction(10)
 _DURATION = re.compile(r"\d+:\d\d:\d\d(\.\d+)?")  # Matroska's DURATION tag: H:MM:SS.fraction
 # FFmpeg's own VP8 and VP9 decoders leave out a WebM's alpha (Matroska's BlockAdditional); libvpx's decode it
 ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+HEIF_BRANDS = {"avif", "avis", "heic", "heix", "mif1", "msf1"}  # ISO BMFF brands of AVIF and HEIF images
 # How FFmpeg's Matroska demuxer gives a track's AlphaMode; a tag copied by an earlier run may say it in capitals
 ALPHA_MODE = "alpha_mode"
 
@@ -132,6 +133,13 @@ def picture_rank(stream: av.stream.Stream) -> int:
     return int(codec in STILL_CODECS and frames is None)
 
 
+def is_still_item(stream: av.stream.Stream) -> bool:
+    """An animated AVIF's (HEIF's) still image beside its animation: the first frame again, what viewers show where
+    they show no motion. Not carried: MP4 refuses it as a track, and it is no cover."""
+    brand = stream.container.metadata.get("major_brand", "")
+    return brand in HEIF_BRANDS and stream.type == "video" and picture_rank(stream) == 2
+
+
 def pick_video(container: av.container.InputContainer, index: int | None, name: str) -> av.stream.Stream:
     """The stream to enhance: `index` (as ffprobe numbers the streams), else the first video
     stream that is not cover art (an attached picture, or a picture by `picture_rank`)."""
@@ -216,7 +224,8 @@ class VideoSource:
         """The decoder started and the first frame read: what the stream is, and what else is kept."""
         self.decoder.thread_type = "AUTO"  # frame and slice threads in the decoder
         av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
-        self.passthrough = [s for s in self.container.streams if s is not self.video and s.type in PASSTHROUGH_TYPES]
+        others = [s for s in self.container.streams if s is not self.video and not is_still_item(s)]
+        self.passthrough = [s for s in others if s.type in PASSTHROUGH_TYPES]
         self._set_part(*self.part)
         self._ahead: deque[av.Packet | None] = deque()  # packets read ahead of the decoder (read_ahead)
         self._packet_source = self._packets()

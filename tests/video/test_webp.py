@@ -1,5 +1,5 @@
-"""Animated WebP in (unpacked by Pillow: FFmpeg does not decode it) and out (libwebp_anim), and animations that
-loop as they came."""
+"""Animated WebP in (unpacked by Pillow: FFmpeg does not decode it) and out (libwebp_anim), animated AVIF out and
+in, and animations that loop as they came."""
 
 import subprocess
 from pathlib import Path
@@ -140,3 +140,17 @@ def test_an_animated_webp_on_a_pipe_says_to_name_the_file(tmp_path, tiny_weights
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "an animated WebP? name the file" in proc.stderr
+
+
+def test_an_animation_into_avif_is_an_animated_avif(tmp_path, tiny_weights):
+    """.avif, whose container took no H.264 (the default), gets AV1 by SVT-AV1: every frame, at its times (in the
+    animation's track; AVIF's first is its still, the first frame)."""
+    run(make_webp(tmp_path / "in.webp", lossless=False), tmp_path / "out.avif", tiny_weights)
+    with av.open(str(tmp_path / "out.avif")) as container:
+        video = max(container.streams.video, key=lambda stream: stream.frames)
+        packets = [p for p in container.demux(video) if p.size]
+        assert video.codec_context.name in ("libdav1d", "av1") and (video.width, video.height) == (2 * W, 2 * H)
+        assert [round(p.pts * p.time_base * 1000) for p in packets] == STARTS
+    run(tmp_path / "out.avif", tmp_path / "again.mp4", tiny_weights)  # its still is not carried: MP4 refused it
+    with av.open(str(tmp_path / "again.mp4")) as container:
+        assert [s.frames for s in container.streams] == [FRAMES]
