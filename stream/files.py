@@ -19,17 +19,41 @@ NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered seq
 
 
 def is_picture(path: str | Path) -> bool:
-    """By its name; an animated WebP (a file of that name, of many frames) is a video."""
-    return Path(path).suffix.lower() in PICTURE_SUFFIXES and not is_webp_animation(path)
+    """By its name; an animation in a picture's name (a file of many frames: WebP, APNG as .png) is a video."""
+    return Path(path).suffix.lower() in PICTURE_SUFFIXES and not is_animation(path)
 
 
 def is_video(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES or is_webp_animation(path)
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES or is_animation(path)
 
 
-def is_webp_animation(path: str | Path) -> bool:
-    """A .webp file that holds an animation (read only where the name says WebP)."""
-    return Path(path).suffix.lower() == ".webp" and is_animated_webp(path)
+def is_animation(path: str | Path) -> bool:
+    """A .webp or .png file that holds an animation (read only where the name says one of them)."""
+    suffix = Path(path).suffix.lower()
+    return (suffix == ".webp" and is_animated_webp(path)) or (suffix == ".png" and is_animated_png(path))
+
+
+def is_animated_png(path: str | Path) -> bool:
+    """An APNG of more than one frame: its acTL chunk, before the first picture data (IDAT), says how many.
+    Browsers animate it under a .png name; OpenCV's imread reads its first frame alone."""
+    if not Path(path).is_file():
+        return False
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return False
+        while len(head := f.read(8)) == 8 and head[4:] != b"IDAT":
+            size = int.from_bytes(head[:4], "big")
+            if head[4:] == b"acTL":
+                return int.from_bytes(f.read(4), "big") > 1
+            f.seek(size + 4, 1)  # its data and CRC
+    return False
+
+
+def writes_animated_png(src: str | Path, dst: str | Path) -> bool:
+    """A .png named out of an animated PNG (or APNG) in: written as the APNG it was, not refused as many pictures
+    (a folder of animated .png stickers keeps their names and their motion)."""
+    animated_in = Path(src).suffix.lower() == ".apng" or is_animated_png(src)
+    return Path(dst).suffix.lower() == ".png" and not is_numbered(dst) and animated_in
 
 
 def is_numbered(path: str | Path) -> bool:

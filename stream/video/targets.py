@@ -10,7 +10,7 @@ from typing import BinaryIO
 import av
 
 from stream.errors import UserError
-from stream.files import NUMBER, is_numbered, partial_path
+from stream.files import NUMBER, is_numbered, partial_path, writes_animated_png
 
 STDIO = "-"  # read stdin / write stdout
 PIPE_DEFAULT_FORMAT = "matroska"
@@ -112,4 +112,6 @@ def open_target(src: str, dst: str, overwrite: bool, format: str | None) -> File
     """The output `dst` names, checked before any model time: "-" is stdout."""
     if dst == STDIO:
         return PipeTarget(format)
+    if format is None and writes_animated_png(src, dst):
+        format = "apng"  # not image2, which the name says: one picture
     return (PicturesTarget if is_numbered(dst) else FileTarget)(src, dst, overwrite, format)

@@ -1,5 +1,5 @@
-"""Animated WebP in (unpacked by Pillow: FFmpeg does not decode it) and out (libwebp_anim), animated AVIF out and
-in, and animations that loop as they came."""
+"""Animations under pictures' names: animated WebP in (unpacked by Pillow: FFmpeg does not decode it) and out
+(libwebp_anim), animated AVIF out and in, APNG under a .png name (OpenCV read its first frame alone)."""
 
 import subprocess
 from pathlib import Path
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from stream.content import judge_source
-from stream.files import is_picture, is_video
+from stream.files import is_animated_png, is_picture, is_video
 from stream.video.source import VideoSource
 from stream.webp import webp_layout
 from tests.cli_helpers import run_cli
@@ -154,3 +154,38 @@ def test_an_animation_into_avif_is_an_animated_avif(tmp_path, tiny_weights):
     run(tmp_path / "out.avif", tmp_path / "again.mp4", tiny_weights)  # its still is not carried: MP4 refused it
     with av.open(str(tmp_path / "again.mp4")) as container:
         assert [s.frames for s in container.streams] == [FRAMES]
+
+
+def make_apng(path: Path, frames: int) -> Path:
+    """An APNG of `frames` frames of the moving disc, under whatever name `path` has (.png: as browsers take it)."""
+    with av.open(str(path), "w", format="apng") as out:
+        video = out.add_stream("apng", rate=10)
+        video.width, video.height, video.pix_fmt = W, H, "rgba"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(animation(i, True)[..., [2, 1, 0, 3]], format="rgba")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+def test_an_apng_named_png_is_told_from_a_still(tmp_path):
+    cv2.imwrite(str(tmp_path / "still.png"), animation(0, False))
+    assert is_animated_png(make_apng(tmp_path / "anim.png", FRAMES)) and not is_picture(tmp_path / "anim.png")
+    assert not is_animated_png(tmp_path / "still.png") and is_picture(tmp_path / "still.png")
+    assert not is_animated_png(make_apng(tmp_path / "one.png", 1))  # one frame: FFmpeg writes a plain PNG
+
+
+def test_an_animated_png_into_png_stays_an_animation(tmp_path, tiny_weights, capsys):
+    """OpenCV read its first frame alone, and one picture was written without a word: now every frame, an APNG
+    under the .png name asked for (as the input was), looping; into .gif too, and in a folder, under its name."""
+    src = make_apng(tmp_path / "anim.png", FRAMES)
+    code, _, err = run_cli([str(src), str(tmp_path / "out.png"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    frames, _, loop = pillow_frames(tmp_path / "out.png")
+    assert len(frames) == FRAMES and frames[0].shape == (2 * H, 2 * W, 4) and loop == 0
+    assert transparent_share(frames) == pytest.approx(transparent_share(pillow_frames(src)[0]), abs=0.03)
+    (tmp_path / "in").mkdir()
+    src.rename(tmp_path / "in" / "sticker.png")
+    code, _, err = run_cli([str(tmp_path / "in"), str(tmp_path / "out"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and len(pillow_frames(tmp_path / "out" / "sticker.png")[0]) == FRAMES, err
