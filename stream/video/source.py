@@ -133,6 +133,11 @@ def picture_rank(stream: av.stream.Stream) -> int:
     return int(codec in STILL_CODECS and frames is None)
 
 
+def nominal_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """The frames a second the stream says, or FFmpeg guesses; 25 where neither does (FFmpeg's own default)."""
+    return Fraction(stream.average_rate or stream.guessed_rate or 25)
+
+
 def is_still_item(stream: av.stream.Stream) -> bool:
     """An animated AVIF's (HEIF's) still image beside its animation: the first frame again, what viewers show where
     they show no motion. Not carried: MP4 refuses it as a track, and it is no cover."""
@@ -256,7 +261,8 @@ class VideoSource:
         self.start = file_start + start
         self.end = None if duration is None else self.start + duration
         self.partial = bool(start) or duration is not None
-        if start > PREROLL:
+        self._untimed = 0  # frames without a time met so far (_in_part)
+        if start > PREROLL and self.video.start_time is not None:  # (untimed, a raw stream is read through)
             try:
                 self.container.seek(int((self.start - PREROLL) * 1_000_000))
             except av.FFmpegError:  # a pipe: read through
@@ -264,15 +270,18 @@ class VideoSource:
 
     def _in_part(self, frames: list[av.VideoFrame]) -> tuple[list[av.VideoFrame], bool]:
         """The frames inside the part asked for, and whether the part has ended (frames come in
-        presentation order); frames without a time are kept."""
+        presentation order); frames without a time (a raw H.264 stream's) timed by their count at the nominal
+        rate, as ffmpeg times them (they were all kept: --start and --duration did nothing there)."""
         if not self.partial:
             return frames, False
         kept = []
         for frame in frames:
-            time = None if frame.pts is None or frame.time_base is None else frame.pts * frame.time_base
-            if time is not None and self.end is not None and time >= self.end:
+            timed = frame.pts is not None and frame.time_base is not None
+            time = frame.pts * frame.time_base if timed else self._untimed / nominal_rate(self.video)
+            self._untimed += not timed
+            if self.end is not None and time >= self.end:
                 return kept, True
-            if time is None or time >= self.start:
+            if time >= self.start:
                 kept.append(frame)
         return kept, False
 
@@ -445,7 +454,7 @@ class VideoSource:
         if is_rgb(first.format):  # converted by swscale's BT.601 matrix into studio range
             first = self._convert(first, pix_fmt)
         bits = 10 if pix_fmt.endswith("10le") else 8
-        rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        rate = nominal_rate(self.video)
         fields, time_base = 1, Fraction(self.video.time_base)
         if self._deinterlacer is not None:  # a frame per field: twice the frames, timed in half periods
             fields, time_base = 1 + self._deinterlacer.per_field, self._deinterlacer.time_base_out

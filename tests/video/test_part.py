@@ -6,6 +6,7 @@ import itertools
 from fractions import Fraction
 
 import av
+import numpy as np
 import pytest
 import typer
 
@@ -61,3 +62,23 @@ def test_a_part_far_in_is_read_from_a_keyframe_before_it_and_decodes_as_the_whol
     assert len(frames) == len(wanted) == 5
     assert [pts for pts, _ in frames] == [pts - start / tick for pts, _ in wanted]  # from the part's start
     assert all((a == b).all() for (_, a), (_, b) in zip(frames, wanted, strict=True))
+
+
+def test_a_part_of_a_raw_stream_is_timed_by_its_frames(tmp_path, capsys):
+    """A raw H.264 stream (a camera's, a conformance clip) carries no times: its frames are timed at the nominal
+    rate, as ffmpeg times them, where every frame was kept whatever --start and --duration asked."""
+    src = tmp_path / "in.264"
+    with av.open(str(src), "w", format="h264") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")
+            out.mux(video.encode(frame.reformat(format="yuv420p")))
+        out.mux(video.encode(None))
+    for args, first, frames in ((["--duration", "0.2"], 0, 5), (["--start", "0.4", "--duration", "0.12"], 10, 3)):
+        code, _, err = run_cli([str(src), str(tmp_path / "part.mkv"), "--units", "1", "-y", *args], capsys)
+        assert code == 0, err
+        assert len(probe(tmp_path / "part.mkv")["pts_ms"]) == frames
+        with av.open(str(tmp_path / "part.mkv")) as part:  # the part's first frame is the input's `first`
+            luma = next(part.decode(video=0)).to_ndarray(format="gray").mean()
+        assert abs(luma - 10 * first) < 4  # (grey levels, as the input frame was made)
