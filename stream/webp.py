@@ -10,6 +10,7 @@ the timing, the transparency and everything downstream are the video path's.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -17,6 +18,7 @@ from typing import IO, NamedTuple
 from stream.errors import UserError
 
 MILLISECONDS = Fraction(1, 1000)  # an animation's timing unit (ANMF's duration)
+ANMF_HEADER = 16  # an ANMF's own fields before its chunks: X, Y, width, height, duration (3 bytes each), flags
 # Frames said to last this long or less are shown for DEFAULT_DURATION, as browsers show them (Chrome and Firefox
 # alike, for GIF and WebP; FFmpeg's GIF demuxer likewise): a 0 ms frame would otherwise share its successor's time
 FLEETING, DEFAULT_DURATION = 10, 100
@@ -29,23 +31,27 @@ class WebPLayout(NamedTuple):
     lossless: bool  # every picture coded by the lossless bitstream (VP8L; the lossy one is "VP8 ")
 
 
+def webp_chunks(f: IO[bytes]) -> Iterator[tuple[bytes, int]]:
+    """A WebP's chunks, from a file object at its start: each one's FourCC and where its data starts; an ANMF
+    (an animation's frame: its offset, size, duration and flags, then its own chunks) is followed by the chunks
+    inside it, as they end where it does. None for what is not a WebP."""
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WEBP":
+        return
+    while len(chunk := f.read(8)) == 8:
+        fourcc, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        yield fourcc, f.tell()
+        f.seek(ANMF_HEADER if fourcc == b"ANMF" else size + size % 2, 1)  # chunks are padded to an even size
+
+
 def webp_layout(path: str | Path) -> WebPLayout:
     """A WebP file's frames (ANMF chunks) and bitstreams, from its RIFF chunks, without decoding."""
-    frames, kinds = 0, set()
     with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WEBP":
-            return WebPLayout(0, False)
-        while len(chunk := f.read(8)) == 8:
-            fourcc, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-            if fourcc == b"ANMF":  # the frame's offset, size, duration and flags, then its own chunks: read on
-                frames += 1  # as the file's, since they end where the ANMF does
-                f.seek(16, 1)
-                continue
-            if fourcc in (b"VP8 ", b"VP8L"):
-                kinds.add(fourcc)
-            f.seek(size + size % 2, 1)  # chunks are padded to an even size
-    return WebPLayout(max(frames, 1), kinds == {b"VP8L"})
+        fourccs = [fourcc for fourcc, _ in webp_chunks(f)]
+    if not fourccs:
+        return WebPLayout(0, False)
+    kinds = {fourcc for fourcc in fourccs if fourcc in (b"VP8 ", b"VP8L")}
+    return WebPLayout(max(fourccs.count(b"ANMF"), 1), kinds == {b"VP8L"})
 
 
 def is_animated_webp(path: str | Path) -> bool:

@@ -10,8 +10,11 @@ last packet is muxed.
 
 from __future__ import annotations
 
+import io
 import zlib
 from fractions import Fraction
+
+from stream.webp import webp_chunks
 
 _SHORT = 0xFFFF  # fcTL's delay: a fraction of two 16-bit numbers, in seconds
 _ANMF_MS_MAX = 0xFFFFFF  # ANMF's duration: 24 bits of milliseconds
@@ -30,16 +33,12 @@ def apng_with_delay(packet: bytes, seconds: Fraction) -> bytes:
 
 def webp_with_last_duration(packet: bytes, seconds: Fraction) -> bytes:
     """An animated WebP file with its last frame's duration set to `seconds` (a still: as it is)."""
-    data, last, at = bytearray(packet), None, 12  # past RIFF, its size and WEBP
-    while at + 8 <= len(data):
-        size = int.from_bytes(data[at + 4 : at + 8], "little")
-        if data[at : at + 4] == b"ANMF":
-            last = at
-        at += 8 + size + size % 2  # chunks are padded to an even size
-    if last is None:
+    frames = [at for fourcc, at in webp_chunks(io.BytesIO(packet)) if fourcc == b"ANMF"]
+    if not frames:
         return packet
     milliseconds = max(1, min(round(seconds * 1000), _ANMF_MS_MAX))
-    data[last + 8 + 12 : last + 8 + 15] = milliseconds.to_bytes(3, "little")  # after X, Y, width and height
+    data = bytearray(packet)
+    data[frames[-1] + 12 : frames[-1] + 15] = milliseconds.to_bytes(3, "little")  # after X, Y, width and height
     return bytes(data)
 
 
