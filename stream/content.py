@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from kernels.choice import ModelChoice
 from stream.av1 import Av1Quantisers
 from stream.errors import UserError
+from stream.files import HEIF_SUFFIXES
 from stream.hevc import HevcQuantisers
 from stream.vp8 import Vp8Quantisers
 from stream.webp import is_animated_webp, webp_layout
@@ -312,14 +313,30 @@ def judge_source(source: VideoSource) -> Judged:
 
 
 def judge_picture(path: Path) -> Judged:
-    """A picture file's content, from its format: JPEG by its quality, lossy WebP compressed, the rest lossless."""
+    """A picture file's content, from its format: JPEG by its quality, lossy WebP compressed, HEIC and AVIF by their
+    quantisers, the rest lossless."""
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg"):
         with path.open("rb") as f:
             return judge("mjpeg", quality=jpeg_quality(f.read(1 << 20)))  # its tables: after metadata, before data
     if suffix == ".webp":
         return judge_webp(path)
+    if suffix in HEIF_SUFFIXES:
+        return judge_heif(path)
     return "clean", f"{suffix[1:].upper()}, lossless"
+
+
+def judge_heif(path: Path) -> Judged:
+    """A HEIC or AVIF photo by the quantiser of its first tile's header (a grid's tiles are coded alike)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            packets = [packet for packet in container.demux(stream) if packet.size]
+            return judge(stream.codec_context.codec.canonical_name, opening_quantiser(stream.codec_context, packets))
+    except (av.FFmpegError, IndexError):  # libheif read it: a lossy photo all the same
+        return judge("av1" if path.suffix.lower() == ".avif" else "hevc")
 
 
 def judge_webp(path: Path) -> Judged:

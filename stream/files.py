@@ -11,16 +11,19 @@ from pathlib import Path
 from stream.errors import UserError
 from stream.webp import is_animated_webp
 
-PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}  # what OpenCV reads (eval, training)
+# Pictures of the HEIF family (phones' photos): read by libheif or libavif (stream.picture_io); an image sequence
+# under these names (an animated AVIF) is a video.
+HEIF_SUFFIXES = {".heic", ".heif", ".avif"}
 # What a folder in (`drrn-stream in_dir out_dir`) takes as video: the containers ffmpeg reads and writes by name.
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv",
-                  ".wmv", ".ogv", ".3gp", ".nut", ".mxf", ".y4m", ".gif", ".apng", ".avif"}  # fmt: skip
+                  ".wmv", ".ogv", ".3gp", ".nut", ".mxf", ".y4m", ".gif", ".apng"}  # fmt: skip
 NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered sequence (frames_%05d.png)
 
 
 def is_picture(path: str | Path) -> bool:
-    """By its name; an animation in a picture's name (a file of many frames: WebP, APNG as .png) is a video."""
-    return Path(path).suffix.lower() in PICTURE_SUFFIXES and not is_animation(path)
+    """By its name; an animation in a picture's name (a file of many frames: WebP, APNG as .png, AVIF) is a video."""
+    return Path(path).suffix.lower() in PICTURE_SUFFIXES | HEIF_SUFFIXES and not is_animation(path)
 
 
 def is_video(path: str | Path) -> bool:
@@ -28,9 +31,29 @@ def is_video(path: str | Path) -> bool:
 
 
 def is_animation(path: str | Path) -> bool:
-    """A .webp or .png file that holds an animation (read only where the name says one of them)."""
+    """A .webp, .png or HEIF-family file that holds an animation (read only where the name says one of them)."""
     suffix = Path(path).suffix.lower()
+    if suffix in HEIF_SUFFIXES:
+        return is_image_sequence(path)
     return (suffix == ".webp" and is_animated_webp(path)) or (suffix == ".png" and is_animated_png(path))
+
+
+def is_image_sequence(path: str | Path) -> bool:
+    """A HEIF-family file (ISO BMFF) that holds a track (a moov box: an animated AVIF, a HEIF sequence), not only
+    image items (a still photo: its meta box)."""
+    if not Path(path).is_file():
+        return False
+    with open(path, "rb") as f:
+        while len(head := f.read(8)) == 8:
+            size, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind == b"moov":
+                return True
+            if size == 1:  # a 64-bit size follows
+                size = int.from_bytes(f.read(8), "big") - 8
+            if size < 8:  # 0: to the file's end
+                return False
+            f.seek(size - 8, 1)
+    return False
 
 
 def is_animated_png(path: str | Path) -> bool:

@@ -12,7 +12,7 @@ from stream.apps.folder import enhance_folder
 from stream.apps.stills import pictures
 from stream.chunked.run import Chunking, enhance_chunked
 from stream.errors import UserError
-from stream.files import is_numbered, is_picture, writes_animated_png
+from stream.files import HEIF_SUFFIXES, is_numbered, is_picture, writes_animated_png
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.pipeline import RunStats
 from stream.video.source import holds_one_frame
@@ -33,7 +33,9 @@ def enhance(
     if is_picture(src) and is_picture(dst) and chunking is None:
         pictures(src, dst, options, console)
         return None
-    animated = Path(dst).suffix.lower() == ".webp" or writes_animated_png(src, dst)  # pictures that can move
+    if is_picture(src) and Path(src).suffix.lower() in HEIF_SUFFIXES:  # FFmpeg reads a photo's tiles, not it
+        raise UserError(f"{src}: a HEIF or AVIF photo in makes a picture out (.png, .jpg, .heic, .avif, ...)")
+    animated = Path(dst).suffix.lower() in (".webp", ".avif") or writes_animated_png(src, dst)  # pictures that move
     one_picture = is_picture(dst) and not is_numbered(dst) and not animated
     if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
         raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}, "

@@ -1,6 +1,7 @@
 """`drrn-stream photo.png photo_x2.png`: still images, one or a numbered sequence, through the frame API.
 
-OpenCV reads and writes them (PNG, JPEG, WebP, TIFF, BMP; 8 or 16 bits; grey, RGB, RGBA).
+They are read and written by stream.picture_io (PNG, JPEG, WebP, TIFF, BMP, HEIC, AVIF; 8 or 16 bits; grey,
+RGB, RGBA), upright, with their EXIF, ICC profile and XMP.
 Colour goes through MATLAB's rgb2ycbcr (BT.601 matrix, studio range, what DRRN was trained
 on): DRRN restores Y, Cb and Cr are upscaled bicubically, and so is an alpha channel.
 --log gets a row per picture and --reference (a picture of the output's size; numbered for a
@@ -13,7 +14,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rich.console import Console
 
@@ -24,16 +24,14 @@ from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma, read_luma
 from stream.files import NUMBER, is_numbered, write_atomically
+from stream.picture_io import eight_bit, read_picture, write_picture
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
 from stream.video.log import FrameLog
 from stream.video.observers import REFERENCE_FIELDS
-from stream.video.targets import check_output
+from stream.video.targets import check_target
 
 PICTURE_LOG_FIELDS = ["picture", "psnr_vs_bicubic"]  # --log: a row per picture, its name and PSNR against bicubic
-# PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95.
-EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp"}  # 16-bit pictures are written at 8 bits there
-_WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
 
 
 @dataclass(frozen=True)
@@ -92,16 +90,11 @@ def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray) -> Comparison:
     return result
 
 
-def eight_bit(image: np.ndarray) -> np.ndarray:
-    """16-bit codes scaled to 8 bits (OpenCV's own conversion would clip, not scale); 8-bit as it is."""
-    return np.rint(image / 257).astype(np.uint8) if image.dtype == np.uint16 else image
-
-
 def check_files(jobs: list[Picture], overwrite: bool) -> None:
     """Before any model time: every output's folder exists, no output exists unless -y, and every
     reference is there."""
     for job in jobs:
-        check_output(job.target, overwrite)
+        check_target(job.target, overwrite)
         if job.reference is not None and not job.reference.is_file():
             raise UserError(f"{job.reference}: no such file (the reference for {job.source.name})")
 
@@ -123,17 +116,13 @@ def against_reference(result: Comparison, reference: Path, border: int) -> dict[
 def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog) -> None:
     """Enhance each picture, each output written whole or not at all, and its row in the log."""
     for job in jobs:
-        image = cv2.imread(str(job.source), cv2.IMREAD_UNCHANGED)
-        if image is None or image.dtype not in (np.uint8, np.uint16):
-            raise UserError(f"{job.source}: not a readable 8- or 16-bit image")
+        image, metadata = read_picture(job.source)
         result = enhance_picture(enhancer, image)
         row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
         if job.reference is not None:
             row |= against_reference(result, job.reference, border=enhancer.scale)
-        out = eight_bit(result.output) if job.target.suffix.lower() in EIGHT_BIT_SUFFIXES else result.output
         with write_atomically(job.target) as tmp:
-            if not cv2.imwrite(str(tmp), out, _WRITE_OPTIONS.get(job.target.suffix.lower(), [])):
-                raise UserError(f"{job.target}: cannot write this image format")
+            write_picture(tmp, result.output, metadata)
         log.add(row)
 
 

@@ -34,6 +34,11 @@ def check_output(dst: Path, overwrite: bool, format: str | None = None) -> None:
     existing output replaced only with -y, into a folder that exists."""
     if format is None and dst.suffix.lower().lstrip(".") not in written_extensions():
         raise UserError(f"{dst}: cannot tell the container format from the name; give --output-format")
+    check_target(dst, overwrite)
+
+
+def check_target(dst: Path, overwrite: bool) -> None:
+    """An existing output replaced only with -y, into a folder that exists."""
     if dst.exists() and not overwrite:
         raise UserError(f"{dst}: exists; pass -y to replace it")
     if not dst.parent.is_dir():

@@ -18,13 +18,6 @@ from tests.cli_helpers import run_cli
 from tests.media import make_clip, probe
 
 
-@pytest.fixture
-def photo() -> np.ndarray:
-    """A smooth 36 x 48 BGR picture (upscaled noise): edges for DRRN, no single flat value."""
-    noise = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
-    return cv2.resize(noise, (48, 36), interpolation=cv2.INTER_CUBIC)
-
-
 def enhance(capsys, src: Path, dst: Path, weights: Path, *args: str) -> str:
     code, _, err = run_cli([str(src), str(dst), "--weights", str(weights), "--precision", "fp32", *args], capsys)
     assert code == 0, err

@@ -1,0 +1,125 @@
+"""Pictures read upright with what describes them, and written with it: a phone's photo in, the same photo out.
+
+Pixels are held as OpenCV holds them (H x W grey, H x W x 3 BGR, H x W x 4 BGRA; uint8 or uint16). OpenCV reads
+and writes PNG, JPEG, WebP, TIFF and BMP, with their EXIF, ICC profile and XMP where it can (PNG, JPEG, WebP,
+AVIF). HEIC and HEIF (iPhones' photos) are read and written by libheif (pillow-heif), AVIF by libavif (Pillow):
+a phone's photo is a grid of tiles with its rotation beside them, which FFmpeg gives as separate tile streams
+(one tile would run) and OpenCV does not read, or reads sideways.
+
+A photo is turned upright as it is shown (EXIF's orientation; HEIF's and AVIF's own rotation and mirror), and
+its EXIF then says so (stream.exif); the ICC profile (Display P3 on phones: without it colours shift) and XMP
+are written unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kernels.errors import reason
+from stream.errors import UserError
+from stream.exif import Exif, upright
+
+EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_METADATA_ICCP
+Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
+CARRIES_METADATA = {".png", ".jpg", ".jpeg", ".webp", ".avif", ".heic", ".heif"}  # where it is written
+EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
+# PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
+# HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
+_WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
+HEIC_QUALITY = 90
+_XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))[1-8]')
+
+
+def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
+    """A picture's pixels, upright, and its metadata (its EXIF as stored: write_picture says it is upright)."""
+    suffix = path.suffix.lower()
+    if suffix in (".heic", ".heif"):
+        return read_heif(path)
+    if suffix == ".avif":
+        return read_avif(path)
+    pixels, kinds, chunks = cv2.imreadWithMetadata(str(path), flags=cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype not in (np.uint8, np.uint16):
+        raise UserError(f"{path}: not a readable 8- or 16-bit image")
+    metadata = {int(kind): bytes(chunk) for kind, chunk in zip(kinds, chunks, strict=True)}
+    return upright(pixels, Exif(metadata.get(EXIF, b"")).orientation), metadata
+
+
+def read_heif(path: Path) -> tuple[np.ndarray, Metadata]:
+    """HEIC/HEIF by libheif: its primary image whole (a grid's tiles joined), turned by its own transforms
+    (which, not EXIF's orientation, say how it is shown), at its bit depth (10 bits as 16)."""
+    import pillow_heif
+
+    try:
+        heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False, bgr_mode=True)
+        pixels = np.asarray(heif)
+    except (ValueError, RuntimeError, OSError) as e:
+        raise UserError(f"{path}: not a readable HEIF picture ({reason(e)})") from None
+    return pixels.reshape(pixels.shape[:2]) if heif.mode == "L" else pixels, pillow_metadata(heif.info)
+
+
+def read_avif(path: Path) -> tuple[np.ndarray, Metadata]:
+    """AVIF by libavif (Pillow): a grid's tiles joined; its rotation and mirror (irot, imir) come as EXIF's
+    orientation, applied here. 8 bits (Pillow's modes hold no more)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            mode = {"L": "L", "LA": "RGBA", "RGBA": "RGBA"}.get(image.mode, "RGB")
+            rgb, info = np.asarray(image.convert(mode)), image.info
+    except (UnidentifiedImageError, SyntaxError, ValueError, OSError) as e:  # SyntaxError: Pillow's damaged data
+        raise UserError(f"{path}: not a readable AVIF picture ({reason(e)})") from None
+    pixels = rgb if mode == "L" else cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if mode == "RGBA" else cv2.COLOR_RGB2BGR)
+    metadata = pillow_metadata(info)
+    return upright(pixels, Exif(metadata.get(EXIF, b"")).orientation), metadata
+
+
+def pillow_metadata(info: dict) -> Metadata:
+    """What Pillow and pillow-heif put in an image's info, as OpenCV's kinds."""
+    found = {EXIF: info.get("exif"), ICC: info.get("icc_profile"), XMP: info.get("xmp")}
+    return {kind: bytes(data) for kind, data in found.items() if data}
+
+
+def upright_metadata(metadata: Metadata, pixels: np.ndarray) -> Metadata:
+    """The metadata of a picture now upright and of these pixels' size: EXIF's and XMP's orientation 1, EXIF's
+    size, no EXIF thumbnail (stream.exif)."""
+    out = dict(metadata)
+    if EXIF in out:
+        out[EXIF] = Exif(out[EXIF]).for_upright(pixels.shape[1], pixels.shape[0])
+    if XMP in out:
+        out[XMP] = _XMP_ORIENTATION.sub(rb"\g<1>1", out[XMP])
+    return out
+
+
+def eight_bit(image: np.ndarray) -> np.ndarray:
+    """16-bit codes scaled to 8 bits (OpenCV's own conversion would clip, not scale); 8-bit as it is."""
+    return np.rint(image / 257).astype(np.uint8) if image.dtype == np.uint16 else image
+
+
+def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
+    """`pixels` (upright) into `path`, in the format its name says, with the metadata where the format holds it."""
+    suffix = path.suffix.lower()
+    pixels = eight_bit(pixels) if suffix in EIGHT_BIT_SUFFIXES else pixels
+    metadata = upright_metadata(metadata, pixels) if suffix in CARRIES_METADATA else {}
+    if suffix in (".heic", ".heif"):
+        write_heif(path, pixels, metadata)
+        return
+    kinds, chunks = list(metadata), [np.frombuffer(data, np.uint8) for data in metadata.values()]
+    if not cv2.imwriteWithMetadata(str(path), pixels, kinds, chunks, _WRITE_OPTIONS.get(suffix, [])):
+        raise UserError(f"{path}: cannot write this image format")
+
+
+def write_heif(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
+    """HEIC by libheif's x265, at HEIC_QUALITY; 16-bit pixels as 10 bits."""
+    import pillow_heif
+
+    if pixels.ndim == 2:
+        mode = "L" if pixels.dtype == np.uint8 else "L;16"
+    else:
+        mode = ("BGR", "BGRA")[pixels.shape[2] == 4] + (";16" if pixels.dtype == np.uint16 else "")
+    heif = pillow_heif.from_bytes(mode, (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels).tobytes())
+    heif.save(path, format="HEIF", quality=HEIC_QUALITY, exif=metadata.get(EXIF), icc_profile=metadata.get(ICC),
+              xmp=metadata.get(XMP))  # fmt: skip

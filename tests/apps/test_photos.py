@@ -1,0 +1,183 @@
+"""Phones' photos: enhanced upright, as viewers show them, and written with their EXIF, ICC profile and XMP; HEIC
+and AVIF read whole (a grid of tiles is one picture) by libheif and libavif."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pillow_heif
+import pytest
+from PIL import ExifTags, Image, ImageCms, ImageOps
+
+from kernels.choice import ModelChoice
+from stream.apps.api import FrameEnhancer
+from stream.content import judge_picture
+from stream.exif import EXIF_IFD, PIXEL_X, PIXEL_Y, Exif, upright
+from stream.files import is_picture, is_video
+from stream.picture_io import EXIF, ICC, XMP, read_picture, upright_metadata, write_picture
+from tests.cli_helpers import run_cli
+
+MAKE, ORIENTATION = 0x010F, 0x0112
+pillow_heif.register_heif_opener()  # Pillow opens the HEIC written here, to read it as viewers do
+ICC_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # any profile, carried as bytes
+
+
+def exif_bytes(orientation: int, size: tuple[int, int] = (48, 36)) -> bytes:
+    """A camera's EXIF: its make, which way up, and (in the Exif IFD) the picture's size."""
+    exif = Image.Exif()
+    exif[MAKE], exif[ORIENTATION] = "TestCam", orientation
+    exif.get_ifd(EXIF_IFD).update({PIXEL_X: size[0], PIXEL_Y: size[1]})
+    return exif.tobytes()
+
+
+def sideways(shown: np.ndarray) -> np.ndarray:
+    """How a phone held upright stores `shown` with EXIF orientation 6: turned a quarter anticlockwise."""
+    return np.ascontiguousarray(np.rot90(shown))
+
+
+def rgb(bgr: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.ascontiguousarray(bgr[..., ::-1]))
+
+
+def grey(bgr: np.ndarray) -> np.ndarray:
+    """Luma alone: HEVC's 4:2:0 chroma strays far on a small picture of saturated colours."""
+    return cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2GRAY).astype(float)
+
+
+def enhance(capsys, src: Path, dst: Path, weights: Path) -> str:
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(weights), "--precision", "fp32", "-y"], capsys)
+    assert code == 0, err
+    return err
+
+
+def test_pixels_turn_as_viewers_show_each_exif_orientation():
+    pixels = np.arange(5 * 3 * 2, dtype=np.uint8).reshape(5, 3, 2)
+    for orientation in range(1, 9):
+        image = Image.fromarray(pixels[..., 0])
+        image.getexif()[ORIENTATION] = orientation
+        assert np.array_equal(upright(pixels, orientation)[..., 0], np.asarray(ImageOps.exif_transpose(image)))
+
+
+def with_thumbnail(tiff: bytes) -> bytes:
+    """EXIF (a TIFF) with an IFD1 after its IFD0, as cameras link their thumbnail: one entry."""
+    order = "little" if tiff[:2] == b"II" else "big"
+    ifd0 = int.from_bytes(tiff[4:8], order)
+    link = ifd0 + 2 + 12 * int.from_bytes(tiff[ifd0 : ifd0 + 2], order)
+    fields = [(1, 2), (0x0103, 2), (3, 2), (1, 4), (6, 2), (0, 2), (0, 4)]  # 1 entry: Compression, SHORT, 1, JPEG
+    ifd1 = b"".join(value.to_bytes(size, order) for value, size in fields)  # ... then no IFD2
+    return tiff[:link] + len(tiff).to_bytes(4, order) + tiff[link + 4 :] + ifd1
+
+
+def pillow_exif(data: bytes) -> Image.Exif:
+    exif = Image.Exif()
+    exif.load(data)
+    return exif
+
+
+def test_exif_for_an_upright_picture_changes_its_orientation_size_and_thumbnail_link_alone():
+    stored = with_thumbnail(exif_bytes(6).removeprefix(b"Exif\x00\x00"))
+    assert pillow_exif(stored).get_ifd(ExifTags.IFD.IFD1) == {0x0103: 6}
+    exif = Exif(stored)
+    assert exif.orientation == 6 and exif.value(PIXEL_X) == 48
+    patched = Exif(b"Exif\x00\x00" + stored).for_upright(72, 96)
+    changed = [i for i, (a, b) in enumerate(zip(stored, patched, strict=True)) if a != b]
+    fields = {exif.entries[tag] + 8 for tag in (ORIENTATION, PIXEL_X, PIXEL_Y)} | {exif.next_ifd}
+    assert changed and all(any(0 <= i - at < 4 for at in fields) for i in changed)  # nothing else moved
+    read = pillow_exif(patched)
+    assert read[ORIENTATION] == 1 and read[MAKE] == "TestCam" and read.get_ifd(EXIF_IFD) == {PIXEL_X: 72, PIXEL_Y: 96}
+    assert read.get_ifd(ExifTags.IFD.IFD1) == {}  # the sideways thumbnail unlinked
+    assert Exif(b"not exif").orientation == 1 and Exif(b"").for_upright(1, 1) == b""
+
+
+def test_xmp_says_upright_too():
+    xmp = b'<rdf:Description tiff:Orientation="6" tiff:Make="TestCam"/><tiff:Orientation>8</tiff:Orientation>'
+    out = upright_metadata({XMP: xmp, ICC: ICC_PROFILE}, np.zeros((2, 3), np.uint8))
+    assert out[XMP] == xmp.replace(b'"6"', b'"1"').replace(b">8<", b">1<") and out[ICC] == ICC_PROFILE
+
+
+def test_a_sideways_phone_photo_is_enhanced_upright_and_keeps_its_metadata(tmp_path, photo, tiny_weights, capsys):
+    """Stored sideways with EXIF orientation 6 (as phones do), it was enhanced sideways and written without its EXIF,
+    so it showed sideways; its ICC profile (Display P3 on phones) was dropped, shifting its colours."""
+    rgb(sideways(photo)).save(tmp_path / "in.png", exif=exif_bytes(6, (36, 48)), icc_profile=ICC_PROFILE)
+    api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
+    for name in ("out.png", "out.jpg", "out.webp", "out.heic", "out.avif"):
+        enhance(capsys, tmp_path / "in.png", tmp_path / name, tiny_weights)
+        with Image.open(tmp_path / name) as out:
+            exif = out.getexif()
+            assert out.size == (96, 72), name  # upright: as wide as the photo is shown
+            assert exif[ORIENTATION] == 1 and exif[MAKE] == "TestCam" and exif.get_ifd(EXIF_IFD)[PIXEL_X] == 96, name
+            assert out.info["icc_profile"] == ICC_PROFILE, name
+    assert np.array_equal(cv2.imread(str(tmp_path / "out.png")), api(photo, order="bgr"))  # lossless: the API's
+
+
+def test_a_heic_photo_is_read_by_its_own_rotation(tmp_path, photo, tiny_weights, capsys):
+    """HEIF says how a photo is shown by its own transforms (irot), applied by libheif; its EXIF orientation, which
+    a phone writes as well, is not applied again."""
+    rgb(photo).save(tmp_path / "in.heic", exif=exif_bytes(6), quality=95)  # pillow-heif: EXIF's 6 -> irot
+    pixels, metadata = read_picture(tmp_path / "in.heic")
+    assert Exif(metadata[EXIF]).orientation == 6 and pixels.shape == (48, 36, 3)
+    assert np.abs(grey(pixels) - grey(np.rot90(photo, -1))).mean() < 2  # turned a quarter clockwise, once
+    enhance(capsys, tmp_path / "in.heic", tmp_path / "out.png", tiny_weights)
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.size == (72, 96) and out.getexif()[ORIENTATION] == 1
+
+
+def test_heic_keeps_16_bits_as_10_and_grey_as_grey(tmp_path, photo):
+    deep = photo.astype(np.uint16) * 257
+    for name, pixels in {"deep.heic": deep, "grey.heic": photo[..., 0]}.items():
+        write_picture(tmp_path / name, pixels, {})
+        back, _ = read_picture(tmp_path / name)
+        assert back.dtype == pixels.dtype and back.shape == pixels.shape, name
+        luma = (lambda a: a.astype(float)) if pixels.ndim == 2 else grey
+        assert np.abs(luma(back) - luma(pixels)).mean() < 0.01 * np.iinfo(pixels.dtype).max, name
+    assert pillow_heif.open_heif(tmp_path / "deep.heic", convert_hdr_to_8bit=False).info["bit_depth"] == 10
+
+
+@pytest.mark.skipif(shutil.which("avifenc") is None, reason="avifenc (libavif-bin) makes the tiled AVIF")
+def test_a_tiled_avif_is_one_picture_turned_as_it_says(tmp_path, tiny_weights, capsys):
+    """A grid of 3 x 2 tiles: FFmpeg gives six 64 px tile streams, and one of them ran; libavif joins them. Its
+    rotation (irot, a quarter anticlockwise) comes as EXIF's orientation and is applied."""
+    noise = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    shown = cv2.resize(noise, (192, 128), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(tmp_path / "in.png"), shown)
+    for name, extra in {"grid.avif": [], "turned.avif": ["--irot", "1"]}.items():
+        command = ["avifenc", "--lossless", "--grid", "3x2", *extra, str(tmp_path / "in.png"), str(tmp_path / name)]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+    with av.open(str(tmp_path / "grid.avif")) as container:
+        assert [(s.width, s.height) for s in container.streams.video] == [(64, 64)] * 6
+    assert np.array_equal(read_picture(tmp_path / "grid.avif")[0], shown)
+    assert np.array_equal(read_picture(tmp_path / "turned.avif")[0], np.rot90(shown))
+    assert judge_picture(tmp_path / "grid.avif") == ("clean", "av1, q index 0")
+    enhance(capsys, tmp_path / "grid.avif", tmp_path / "out.png", tiny_weights)
+    assert cv2.imread(str(tmp_path / "out.png")).shape == (256, 384, 3)
+
+
+def test_heif_names_are_pictures_and_an_image_sequence_is_a_video(tmp_path, photo, tiny_weights, capsys):
+    rgb(photo).save(tmp_path / "photo.heic")
+    with av.open(str(tmp_path / "anim.avif"), "w") as container:  # an animated AVIF: a track (moov)
+        stream = container.add_stream("libsvtav1", rate=10, options={"preset": "12"})
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert is_picture(tmp_path / "photo.heic") and not is_video(tmp_path / "photo.heic")
+    assert is_video(tmp_path / "anim.avif") and not is_picture(tmp_path / "anim.avif")
+    assert is_picture(tmp_path / "new.avif") and is_picture(tmp_path / "new.HEIF")  # a name not there: a picture
+    judged = judge_picture(tmp_path / "photo.heic")
+    assert judged[1].startswith("hevc, quantiser"), judged
+    code, _, err = run_cli([str(tmp_path / "photo.heic"), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights)],
+                           capsys)  # fmt: skip
+    assert code == 1 and err.strip().count("\n") == 0 and "a HEIF or AVIF photo in makes a picture out" in err
+
+
+def test_a_damaged_photo_is_a_one_line_error(tmp_path, photo, tiny_weights, capsys):
+    rgb(photo).save(tmp_path / "whole.heic")
+    (tmp_path / "cut.heic").write_bytes((tmp_path / "whole.heic").read_bytes()[:400])
+    code, _, err = run_cli([str(tmp_path / "cut.heic"), str(tmp_path / "out.png"), "--weights", str(tiny_weights)],
+                           capsys)  # fmt: skip
+    assert code == 1 and "cut.heic: not a readable HEIF picture" in err and "Traceback" not in err
+    assert not (tmp_path / "out.png").exists()
