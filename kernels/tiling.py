@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
 
 from kernels.choice import HALO
+
+# Told after each batch of windows (windows run, windows in all): a big picture's progress (stream.apps.stills),
+# where one frame of many windows runs for minutes on a CPU. A context variable, so no backend's calls change.
+windows_run: ContextVar[Callable[[int, int], None] | None] = ContextVar("windows_run", default=None)
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,10 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tilin
     n, c, h, w = x.shape
     table, wh, ww = plan(n, h, w, tiling), window_size(h, tiling), window_size(w, tiling)
     out = torch.empty_like(x)
+    told = windows_run.get()
     for b in range(0, len(table), tiling.batch):
         rows = table[b : b + tiling.batch]
         scatter(fn(gather(x, rows, wh, ww, x.new_empty((len(rows), c, wh, ww)))), rows, out)
+        if told is not None:
+            told(b + len(rows), len(table))
     return out

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from kernels.metrics import psnr, ssim
+from kernels.tiling import windows_run
 from stream.apps.api import Comparison, FrameEnhancer
-from stream.console import counted, say
+from stream.console import counted, progress, say
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma, read_luma
@@ -113,17 +115,30 @@ def against_reference(result: Comparison, reference: Path, border: int) -> dict[
     }  # fmt: skip
 
 
-def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog) -> None:
-    """Enhance each picture, each output written whole or not at all, and its row in the log."""
-    for job in jobs:
-        image, metadata = read_picture(job.source)
-        result = enhance_picture(enhancer, image)
-        row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
-        if job.reference is not None:
-            row |= against_reference(result, job.reference, border=enhancer.scale)
-        with write_atomically(job.target) as tmp:
-            write_picture(tmp, result.output, metadata)
-        log.add(row)
+def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog, console: Console) -> None:
+    """Enhance each picture, each output written whole or not at all, and its row in the log; the windows of the
+    picture running are counted on the console (a phone's photo is many, for minutes on a CPU)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+        counting = windows_run.set(lambda done, windows: bar.update(task, completed=done, total=windows))
+        try:
+            for job in jobs:
+                bar.reset(task, description=f"{job.source.name}, windows", total=None)
+                enhance_one(job, enhancer, log)
+        finally:
+            windows_run.reset(counting)
+
+
+def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> None:
+    image, metadata = read_picture(job.source)
+    result = enhance_picture(enhancer, image)
+    row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
+    if job.reference is not None:
+        row |= against_reference(result, job.reference, border=enhancer.scale)
+    with write_atomically(job.target) as tmp:
+        write_picture(tmp, result.output, metadata)
+    log.add(row)
 
 
 def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> None:
@@ -134,7 +149,7 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> N
         enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
         say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
             "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
-        enhance_pictures(jobs, enhancer, log)
+        enhance_pictures(jobs, enhancer, log, console)
     say(f"wrote {counted(len(jobs), 'picture')}", console)
     if against := log.reference_summary():
         say(against, console)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -51,6 +52,15 @@ def test_grey_16_bit_and_alpha_keep_their_layout(tmp_path, photo, strong_weights
     assert np.abs(deep_out / 257 - api(photo, order="bgr")).mean() < 1  # and the same picture as 8-bit
     alpha = cv2.imread(str(tmp_path / "x2-rgba.png"), cv2.IMREAD_UNCHANGED)[..., 3]
     assert np.array_equal(alpha, cv2.resize(rgba[..., 3], (96, 72), interpolation=cv2.INTER_CUBIC))
+
+
+def test_a_big_pictures_windows_are_counted_where_stderr_is_a_log(tmp_path, photo, tiny_weights, capsys, monkeypatch):
+    """A phone's photo runs for minutes on a CPU: its windows are counted, as a line where stderr is no terminal."""
+    monkeypatch.setattr("stream.console.LINE_SECONDS", 0)
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    err = enhance(capsys, tmp_path / "photo.png", tmp_path / "photo_x2.png", tiny_weights, "--tile", "32")
+    counts = re.findall(r"photo.png, windows: (\d+)/(\d+)", err)
+    assert counts == [(str(n), "9") for n in range(1, 10)]  # 72 x 96 out: 3 x 3 windows of 32, one at a time
 
 
 def test_numbered_sequences_in_and_out(tmp_path, photo, tiny_weights, capsys):

@@ -3,7 +3,7 @@ import torch
 
 from kernels.inference import Restorer
 from kernels.metrics import to_levels
-from kernels.tiling import WINDOW_ALIGN, Tiling, run_tiled, spans
+from kernels.tiling import WINDOW_ALIGN, Tiling, run_tiled, spans, windows_run
 from kernels.weights import load_drrn
 from stream.eval.images import read_luma
 from stream.eval.protocol import degrade
@@ -39,6 +39,19 @@ def test_tiled_equals_whole_frame_when_halo_covers_the_receptive_field():
     tiled = run_tiled(model, x, Tiling(tile=16, halo=model.receptive_radius, batch=5))
     torch.testing.assert_close(tiled, model(x), rtol=1e-5, atol=1e-5)
     assert not torch.allclose(run_tiled(model, x, Tiling(tile=16, halo=0, batch=5)), model(x), atol=1e-3)
+
+
+def test_whoever_listens_is_told_of_each_batch_of_windows_run():
+    """A big picture's progress: 2 frames of 3 x 5 windows of 16, in batches of 4 (the last one of 2)."""
+    told: list[tuple[int, int]] = []
+    listening = windows_run.set(lambda done, windows: told.append((done, windows)))
+    try:
+        run_tiled(lambda x: x, torch.rand(2, 1, 45, 70), Tiling(tile=16, halo=4, batch=4))
+    finally:
+        windows_run.reset(listening)
+    assert told == [(4, 30), (8, 30), (12, 30), (16, 30), (20, 30), (24, 30), (28, 30), (30, 30)]
+    run_tiled(lambda x: x, torch.rand(1, 1, 45, 70), Tiling(tile=16, halo=4, batch=4))  # nobody listening
+    assert len(told) == 8
 
 
 def test_whole_frame_mode_batches_frames():
