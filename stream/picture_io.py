@@ -2,9 +2,9 @@
 
 Pixels are held as OpenCV holds them (H x W grey, H x W x 3 BGR, H x W x 4 BGRA; uint8 or uint16). OpenCV reads
 and writes PNG, JPEG, WebP, TIFF and BMP, with their EXIF, ICC profile and XMP where it can (PNG, JPEG, WebP,
-AVIF). HEIC and HEIF (iPhones' photos) are read and written by libheif (pillow-heif), AVIF by libavif (Pillow):
-a phone's photo is a grid of tiles with its rotation beside them, which FFmpeg gives as separate tile streams
-(one tile would run) and OpenCV does not read, or reads sideways.
+AVIF). HEIC and HEIF (iPhones' photos) are read and written by libheif (pillow-heif), AVIF read by libavif
+(Pillow) and written by OpenCV's: a phone's photo is a grid of tiles with its rotation beside them, which FFmpeg
+gives as separate tile streams (one tile would run) and OpenCV does not read, or reads sideways.
 
 A photo is turned upright as it is shown (EXIF's orientation; HEIF's and AVIF's own rotation and mirror), and
 its EXIF then says so (stream.exif); the ICC profile (Display P3 on phones: without it colours shift) and XMP

@@ -131,6 +131,7 @@ def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog
 
 
 def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> None:
+    """One picture: read upright, enhanced, written with its metadata (stream.picture_io), its row logged."""
     image, metadata = read_picture(job.source)
     result = enhance_picture(enhancer, image)
     row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
