@@ -30,13 +30,14 @@ def enhance(
     if Path(src).is_dir():
         enhance_folder(Path(src), Path(dst), options, chunking is not None, console)
         return None
-    if is_picture(src) and is_picture(dst) and chunking is None:
+    picture_in, picture_out = is_picture(src), is_picture(dst)  # by name, and for some names by content
+    if picture_in and picture_out and chunking is None:
         pictures(src, dst, options, console)
         return None
-    if is_picture(src) and Path(src).suffix.lower() in HEIF_SUFFIXES:  # FFmpeg reads a photo's tiles, not it
+    if picture_in and Path(src).suffix.lower() in HEIF_SUFFIXES:  # FFmpeg reads a photo's tiles, not it
         raise UserError(f"{src}: a HEIF or AVIF photo in makes a picture out (.png, .jpg, .heic, .avif, ...)")
     animated = Path(dst).suffix.lower() in (".webp", ".avif") or writes_animated_png(src, dst)  # pictures that move
-    one_picture = is_picture(dst) and not is_numbered(dst) and not animated
+    one_picture = picture_out and not is_numbered(dst) and not animated
     if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
         raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}, "
                         "or make an animation (.gif, .apng, .webp)")  # fmt: skip
