@@ -1,4 +1,4 @@
-"""What the pipeline's upscale costs: MATLAB-exact bicubic (two matrix products) against
+"""What the pipeline's upscale costs: MATLAB-exact bicubic (kernels.resize) against
 PyTorch's fused bicubic, in time per frame and in DRRN's PSNR on Set5.
 
     python -m benchmarks.upscale --weights ../shared/reference-weights/drrn_b1u25_x234.mxnet.params

@@ -14,8 +14,19 @@ from __future__ import annotations
 
 import ctypes
 import platform
+from collections.abc import Iterator
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt's parameters (malloc.h)
+# Whole-frame arithmetic outside the model (resizing, levels and PSNR, colour) runs in bands of rows of at most
+# this many output pixels (4 Mpx: a 1080p frame x2 in 2 bands), so a big photo's transient copies stay small: the
+# heap keeps its peak. A 12 MP photo x2 held float64 and float32 copies of its whole output, 1.3 GB more.
+BAND_PIXELS = 1 << 22
+
+
+def row_bands(height: int, width: int) -> Iterator[slice]:
+    """The rows of a height x width output, in bands of at most BAND_PIXELS pixels (at least a row each)."""
+    step = max(1, BAND_PIXELS // width)
+    return (slice(r, min(r + step, height)) for r in range(0, height, step))
 
 
 def keep_freed_memory() -> bool:

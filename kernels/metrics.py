@@ -27,7 +27,11 @@ def shave(img: torch.Tensor, border: int) -> torch.Tensor:
 def psnr(a: torch.Tensor, b: torch.Tensor, border: int = 0) -> float:
     """PSNR in dB of two images on the 0..255 scale, `border` pixels shaved from each side."""
     diff = shave(a.to(torch.float64), border) - shave(b.to(torch.float64), border)
-    mse = diff.pow(2).mean().item()
+    return psnr_of_mse(diff.pow(2).mean().item())
+
+
+def psnr_of_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the 0..255 scale; infinite for equal images."""
     return math.inf if mse == 0 else 10 * math.log10(_L**2 / mse)
 
 

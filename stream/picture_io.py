@@ -95,8 +95,9 @@ def upright_metadata(metadata: Metadata, pixels: np.ndarray) -> Metadata:
 
 
 def eight_bit(image: np.ndarray) -> np.ndarray:
-    """16-bit codes scaled to 8 bits (OpenCV's own conversion would clip, not scale); 8-bit as it is."""
-    return np.rint(image / 257).astype(np.uint8) if image.dtype == np.uint16 else image
+    """16-bit codes scaled to 8 bits, rounded (OpenCV's own conversion would clip, not scale); 8-bit as it is.
+    In integers: x / 257 rounds up exactly when x % 257 > 128, and float64 took 8 bytes a sample."""
+    return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8) if image.dtype == np.uint16 else image
 
 
 def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:

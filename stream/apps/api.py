@@ -16,6 +16,7 @@ import numpy as np
 
 from kernels.choice import ModelChoice
 from kernels.colour import LumaCoding, ycbcr_affine
+from kernels.host_memory import row_bands
 from stream.console import say_notices
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Restored
@@ -29,7 +30,7 @@ Order = Literal["rgb", "bgr", "ycbcr"]
 @dataclass
 class Comparison:
     output: np.ndarray  # DRRN's result, the input's layout at s times the size
-    bicubic: np.ndarray  # the bicubic upscale DRRN started from, same layout
+    bicubic: np.ndarray | None  # the bicubic upscale DRRN started from, same layout; None where not asked for
     psnr_vs_bicubic: float  # of the luma, in dB
 
 
@@ -51,9 +52,12 @@ class FrameEnhancer:
     def __call__(self, image: np.ndarray, order: Order = "rgb") -> np.ndarray:
         return self.compare(image, order).output
 
-    def compare(self, image: np.ndarray, order: Order = "rgb", units: int | None = None) -> Comparison:
+    def compare(
+        self, image: np.ndarray, order: Order = "rgb", units: int | None = None, bicubic: bool = True
+    ) -> Comparison:
         """DRRN's output, `units` deep (None: the model's own depth), with the bicubic upscale it
-        started from, and the PSNR between them."""
+        started from (unless `bicubic` is False: a big photo's output alone is what it needs), and the PSNR
+        between them."""
         if (
             image.dtype not in (np.uint8, np.uint16)
             or image.ndim not in (2, 3)
@@ -64,15 +68,16 @@ class FrameEnhancer:
         coding = LumaCoding(bits=16, stretched=True) if peak > 255 else LumaCoding()
         if image.ndim == 2:
             restored = self.luma([image], coding, units)[0]
-            return Comparison(restored.y, bicubic_codes(restored, peak), restored.psnr_vs_bicubic)
+            return Comparison(restored.y, bicubic_codes(restored, peak) if bicubic else None, restored.psnr_vs_bicubic)
         ycbcr = image if order == "ycbcr" else codes(image, ycbcr_affine(order, peak=peak))  # H x W x 3
         restored = self.luma([np.ascontiguousarray(ycbcr[..., 0])], coding, units)[0]
         size = (restored.y.shape[1], restored.y.shape[0])
         chroma = [upscale_plane(np.ascontiguousarray(ycbcr[..., c]), (self.scale, self.scale), size) for c in (1, 2)]
-        images = [np.dstack([y, *chroma]) for y in (restored.y, bicubic_codes(restored, peak))]  # sH x sW x 3
+        lumas = [restored.y, bicubic_codes(restored, peak)] if bicubic else [restored.y]
+        images = [np.dstack([y, *chroma]) for y in lumas]  # sH x sW x 3
         if order != "ycbcr":
-            images = [codes(i, ycbcr_affine(order, inverse=True, peak=peak)) for i in images]
-        return Comparison(images[0], images[1], restored.psnr_vs_bicubic)
+            images = [codes(i, ycbcr_affine(order, inverse=True, peak=peak), out=i) for i in images]
+        return Comparison(images[0], images[1] if bicubic else None, restored.psnr_vs_bicubic)
 
 
 def bicubic_codes(restored: Restored, peak: int) -> np.ndarray:
@@ -82,8 +87,12 @@ def bicubic_codes(restored: Restored, peak: int) -> np.ndarray:
     return restored.bicubic_levels if peak == 255 else restored.bicubic_levels.astype(np.uint16) * 257
 
 
-def codes(image: np.ndarray, affine: np.ndarray) -> np.ndarray:
+def codes(image: np.ndarray, affine: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """A 3 x 4 colour map applied to integer pixels in float32, rounded back to their type (OpenCV's
-    own uint8 path rounds in fixed point, off by one on 5% of pixels against MATLAB's rgb2ycbcr)."""
-    peak = np.iinfo(image.dtype).max
-    return np.rint(cv2.transform(image.astype(np.float32), affine)).clip(0, peak).astype(image.dtype)
+    own uint8 path rounds in fixed point, off by one on 5% of pixels against MATLAB's rgb2ycbcr), into `out`
+    (which may be `image`) or a new array. In bands of rows (BAND_PIXELS): float32 copies of a whole 12 MP photo
+    x2 took 0.6 GB each."""
+    peak, out = np.iinfo(image.dtype).max, np.empty_like(image) if out is None else out
+    for rows in row_bands(*image.shape[:2]):
+        out[rows] = np.rint(cv2.transform(image[rows].astype(np.float32), affine)).clip(0, peak)
+    return out

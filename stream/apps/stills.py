@@ -76,16 +76,16 @@ def numbered_name(pattern: Path, n: int) -> Path:
     return pattern.with_name(pattern.name.replace(spec, spec % n, 1))
 
 
-def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray) -> Comparison:
+def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray, bicubic: bool = True) -> Comparison:
     """An image as OpenCV holds it (H x W grey, H x W x 3 BGR, H x W x 4 BGRA; uint8 or uint16),
     enhanced, in the same layout at the enhancer's scale, with the bicubic upscale it started from
-    (without alpha)."""
+    (without alpha) if asked for."""
     if image.ndim == 2 or image.shape[2] == 1:
-        return enhancer.compare(image.reshape(image.shape[:2]))
+        return enhancer.compare(image.reshape(image.shape[:2]), bicubic=bicubic)
     bgr = np.ascontiguousarray(image[..., :3])
     if image.shape[2] == 4:  # what transparent pixels hold would fringe the edges once upscaled
         bgr = np.dstack([fill_transparent(np.ascontiguousarray(bgr[..., c]), image[..., 3]) for c in range(3)])
-    result = enhancer.compare(bgr, order="bgr")
+    result = enhancer.compare(bgr, order="bgr", bicubic=bicubic)
     if image.shape[2] == 4:
         alpha = upscale_plane(np.ascontiguousarray(image[..., 3]), (enhancer.scale,) * 2, result.output.shape[1::-1])
         result.output = np.dstack([result.output, alpha])
@@ -104,6 +104,7 @@ def check_files(jobs: list[Picture], overwrite: bool) -> None:
 def against_reference(result: Comparison, reference: Path, border: int) -> dict[str, float]:
     """PSNR and SSIM of the output and of its bicubic upscale against the reference picture, as
     `eval` scores pictures (MATLAB rgb2ycbcr luma at 8 bits), `border` pixels shaved."""
+    assert result.bicubic is not None
     truth = read_luma(reference)
     out, bicubic = luma(eight_bit(result.output)), luma(eight_bit(result.bicubic))
     if truth.shape != out.shape:
@@ -133,7 +134,7 @@ def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog
 def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> None:
     """One picture: read upright, enhanced, written with its metadata (stream.picture_io), its row logged."""
     image, metadata = read_picture(job.source)
-    result = enhance_picture(enhancer, image)
+    result = enhance_picture(enhancer, image, bicubic=job.reference is not None)  # the bicubic only to score it
     row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
     if job.reference is not None:
         row |= against_reference(result, job.reference, border=enhancer.scale)

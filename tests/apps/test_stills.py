@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from kernels import host_memory
 from kernels.choice import ModelChoice
 from kernels.metrics import psnr, ssim
 from stream.apps.api import FrameEnhancer
@@ -198,3 +199,15 @@ def test_a_reference_that_cannot_score_is_one_line(tmp_path, photo, tiny_weights
     last = err.splitlines()[-1]  # a size is known once a picture is read: after the header that names the model
     assert code == 1 and last.startswith("error: ") and message in last, err
     assert not list(tmp_path.glob("out*"))
+
+
+def test_a_picture_converted_in_bands_and_without_its_bicubic_is_the_same(photo, strong_weights, monkeypatch):
+    """A 12 MP photo x2 held 0.6 GB per whole-picture float32 copy in its colour conversion; it is converted in
+    bands, and its bicubic upscale is made only where a reference is to score it."""
+    whole = FrameEnhancer(2, ModelChoice(strong_weights, precision="fp32")).compare(photo, order="bgr")
+    monkeypatch.setattr(host_memory, "BAND_PIXELS", 7 * 96)  # 7 rows of the 96-wide output: 11 bands, the last 2
+    banded = FrameEnhancer(2, ModelChoice(strong_weights, precision="fp32")).compare(photo, order="bgr")
+    alone = FrameEnhancer(2, ModelChoice(strong_weights, precision="fp32")).compare(photo, "bgr", bicubic=False)
+    assert np.array_equal(banded.output, whole.output) and np.array_equal(banded.bicubic, whole.bicubic)
+    assert alone.bicubic is None and np.array_equal(alone.output, whole.output)
+    assert np.abs(whole.output.astype(int) - whole.bicubic).mean() > 1  # the weights did change the picture

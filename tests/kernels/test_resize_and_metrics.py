@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from kernels import host_memory, resize
 from kernels.colour import rgb_to_y
 from kernels.metrics import psnr, ssim
 from kernels.resize import imresize
@@ -62,3 +63,21 @@ def test_ssim_of_known_pairs():
     expected = (2 * 100 * 110 + c1) / (100**2 + 110**2 + c1)
     assert ssim(torch.full((16, 16), 100.0), torch.full((16, 16), 110.0)) == pytest.approx(expected, abs=1e-12)
     assert ssim(x, 255 - x) < 0
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4, 1 / 2, 1 / 3, 1 / 4])
+def test_long_axes_resized_tap_by_tap_equal_the_dense_matrices(monkeypatch, scale):
+    """A 48 MP photo's axes are too long for dense matrices (0.8 GB): it is resized tap by tap in bands of rows,
+    mirrored borders and antialiased shrinks included, to float64 rounding of the matrix products."""
+    img = torch.rand(2, 37, 53, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    dense = imresize(img, scale)
+    monkeypatch.setattr(resize, "DENSE_ENTRIES", 0)
+    monkeypatch.setattr(host_memory, "BAND_PIXELS", 3 * dense.shape[-1])  # bands of 3 rows, the last shorter
+    torch.testing.assert_close(imresize(img, scale), dense, rtol=0, atol=1e-13)
+
+
+def test_a_long_axis_builds_no_dense_matrix():
+    resize._matrix.cache_clear()
+    out = imresize(torch.rand(1, 1, 4, 2000), 2)
+    assert out.shape == (1, 1, 8, 4000) and out.is_contiguous()
+    assert resize._matrix.cache_info().currsize == 0  # where a 2000 -> 4000 matrix was 32 MB
