@@ -6,8 +6,11 @@ import io
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
+import cv2
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TaskID
 
@@ -84,6 +87,18 @@ def say_notices(notices: tuple[str, ...], console: Console = err) -> None:
     line each; warnings in yellow."""
     for notice in notices:
         say(notice, console, style="yellow" if notice.startswith("warning") else None)
+
+
+@contextmanager
+def opencv_silenced() -> Iterator[None]:
+    """OpenCV's own log lines kept off stderr (a damaged TIFF's libtiff errors, a camera's warnings), where they
+    would bury the one line that says what went wrong."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def progress(*columns: str | ProgressColumn, console: Console = err, **options: Any) -> Progress:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 ORIENTATION, EXIF_IFD = 0x0112, 0x8769  # in IFD0: which way up; where the photo's own IFD starts
+XMP_PACKET, ICC_PROFILE = 0x02BC, 0x8773  # in a TIFF's IFD0: its XMP and its ICC profile
 PIXEL_X, PIXEL_Y = 0xA002, 0xA003  # in the Exif IFD: the picture's width and height
 SHORT, LONG = 3, 4  # TIFF value types
+BYTE_TYPES = (1, 2, 7)  # BYTE, ASCII, UNDEFINED: a byte a value
 EXIF_PREFIX = b"Exif\x00\x00"  # before the TIFF header in JPEG's APP1 and in what Pillow reads
 
 
@@ -25,7 +27,7 @@ class Exif:
         self.order: str = {b"II": "little", b"MM": "big"}.get(bytes(self.data[:2]), "")
         self.entries: dict[int, int] = {}  # tag -> where its 12-byte entry starts, for IFD0 and the Exif IFD
         self.next_ifd = 0  # where IFD0's link to IFD1 (the thumbnail) is
-        if self.order and len(self.data) >= 8:
+        if self.order and len(self.data) >= 8 and self._int(2, 2) == 42:  # not BigTIFF (43), whose offsets are 8 bytes
             self._walk(self._int(4, 4), top=True)
 
     def _int(self, at: int, size: int) -> int:
@@ -60,6 +62,16 @@ class Exif:
         size = 2 if self._int(entry + 2, 2) == SHORT else 4
         if value < 1 << (8 * size):
             self.data[entry + 8 : entry + 8 + size] = value.to_bytes(size, self.order)  # type: ignore[arg-type]
+
+    def raw(self, tag: int) -> bytes | None:
+        """A tag of bytes (BYTE, ASCII or UNDEFINED: an ICC profile, XMP) as stored; None where it is absent, of
+        another type or runs past the data."""
+        entry = self.entries.get(tag)
+        if entry is None or self._int(entry + 2, 2) not in BYTE_TYPES:
+            return None
+        count = self._int(entry + 4, 4)
+        at = entry + 8 if count <= 4 else self._int(entry + 8, 4)
+        return bytes(self.data[at : at + count]) if at + count <= len(self.data) else None
 
     @property
     def orientation(self) -> int:

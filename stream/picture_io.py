@@ -20,12 +20,14 @@ import cv2
 import numpy as np
 
 from kernels.errors import reason
+from stream.console import opencv_silenced
 from stream.errors import UserError
-from stream.exif import Exif, upright
+from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
 
 EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_METADATA_ICCP
 Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
 CARRIES_METADATA = {".png", ".jpg", ".jpeg", ".webp", ".avif", ".heic", ".heif"}  # where it is written
+METADATA_NAMES = {EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP"}
 EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -41,11 +43,33 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
         return read_heif(path)
     if suffix == ".avif":
         return read_avif(path)
-    pixels, kinds, chunks = cv2.imreadWithMetadata(str(path), flags=cv2.IMREAD_UNCHANGED)
+    if suffix in (".tif", ".tiff"):
+        return read_tiff(path)
+    with opencv_silenced():
+        pixels, kinds, chunks = cv2.imreadWithMetadata(str(path), flags=cv2.IMREAD_UNCHANGED)
+    metadata = {int(kind): bytes(chunk) for kind, chunk in zip(kinds, chunks, strict=True)}
+    return upright(checked(pixels, path), Exif(metadata.get(EXIF, b"")).orientation), metadata
+
+
+def checked(pixels: np.ndarray | None, path: Path) -> np.ndarray:
+    """What OpenCV read, or the one-line error that it read nothing usable."""
     if pixels is None or pixels.dtype not in (np.uint8, np.uint16):
         raise UserError(f"{path}: not a readable 8- or 16-bit image")
-    metadata = {int(kind): bytes(chunk) for kind, chunk in zip(kinds, chunks, strict=True)}
-    return upright(pixels, Exif(metadata.get(EXIF, b"")).orientation), metadata
+    return pixels
+
+
+def read_tiff(path: Path) -> tuple[np.ndarray, Metadata]:
+    """A TIFF (its first page) by OpenCV's libtiff, its orientation, ICC profile and XMP read from its own tags (a
+    TIFF's header and first directory are what EXIF is). OpenCV 5.1 reads none of them, and fails on any
+    orientation but 1 ("original_ptr == real_mat.data"): the tag is set to 1 in a copy it decodes, and applied
+    here. Its camera tags (an Exif directory) are not carried."""
+    tiff = Exif(path.read_bytes())  # a BigTIFF's tags are not read: it goes to OpenCV as it is
+    orientation = tiff.orientation
+    tiff.set(ORIENTATION, 1)
+    with opencv_silenced():
+        pixels = cv2.imdecode(np.frombuffer(tiff.data, np.uint8), cv2.IMREAD_UNCHANGED)
+    found = {ICC: tiff.raw(ICC_PROFILE), XMP: tiff.raw(XMP_PACKET)}
+    return upright(checked(pixels, path), orientation), {kind: data for kind, data in found.items() if data}
 
 
 def read_heif(path: Path) -> tuple[np.ndarray, Metadata]:
@@ -98,6 +122,14 @@ def eight_bit(image: np.ndarray) -> np.ndarray:
     """16-bit codes scaled to 8 bits, rounded (OpenCV's own conversion would clip, not scale); 8-bit as it is.
     In integers: x / 257 rounds up exactly when x % 257 > 128, and float64 took 8 bytes a sample."""
     return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8) if image.dtype == np.uint16 else image
+
+
+def dropped(path: Path, metadata: Metadata) -> list[str]:
+    """What of a picture's metadata is lost written into `path`: TIFF and BMP get the pixels alone (OpenCV writes
+    no metadata there), and without its ICC profile a photo's colours shift in colour-managed viewers."""
+    if path.suffix.lower() in CARRIES_METADATA:
+        return []
+    return [name for kind, name in METADATA_NAMES.items() if kind in metadata]
 
 
 def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:

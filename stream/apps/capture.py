@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 import cv2
 import numpy as np
 
+from stream.console import opencv_silenced
 from stream.errors import UserError
 
 T = TypeVar("T")
@@ -66,12 +67,8 @@ def open_capture(
     camera = source.isdigit() or source.startswith("/dev/")
     if not camera and (size or fps):
         raise UserError(f"{source}: --size and --camera-fps are asked of cameras, not files or streams")
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its warnings would bury our one line
-    try:
+    with opencv_silenced():
         capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
     if not capture.isOpened():
         if camera and sys.platform.startswith("linux"):
             found = ", ".join(sorted(glob.glob("/dev/video*"))) or "none found"

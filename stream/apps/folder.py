@@ -117,11 +117,10 @@ def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, consol
 
 def enhance_one(source: Path, target: Path, options: EnhanceOptions) -> str:
     """One file, its own messages kept quiet (the batch says how it went). -> a video's damage
-    warning, or ""; a stop signal stops the batch."""
+    warning or a picture's lost metadata, or ""; a stop signal stops the batch."""
     quiet = Console(stderr=True, quiet=True)
     if is_picture(source):
-        pictures(str(source), str(target), options, quiet)
-        return ""
+        return pictures(str(source), str(target), options, quiet)
     stats = enhance_file(source, target, options, quiet)
     if stats.interrupted:
         raise Interrupted(stats.signal)

@@ -21,12 +21,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from kernels.metrics import psnr, ssim
 from kernels.tiling import windows_run
 from stream.apps.api import Comparison, FrameEnhancer
-from stream.console import counted, progress, say
+from stream.console import counted, listed, progress, say, say_notices
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma, read_luma
 from stream.files import NUMBER, is_numbered, write_atomically
-from stream.picture_io import eight_bit, read_picture, write_picture
+from stream.picture_io import dropped, eight_bit, read_picture, write_picture
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
 from stream.video.log import FrameLog
@@ -116,23 +116,27 @@ def against_reference(result: Comparison, reference: Path, border: int) -> dict[
     }  # fmt: skip
 
 
-def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog, console: Console) -> None:
+def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog, console: Console) -> list[str]:
     """Enhance each picture, each output written whole or not at all, and its row in the log; the windows of the
-    picture running are counted on the console (a phone's photo is many, for minutes on a CPU)."""
+    picture running are counted on the console (a phone's photo is many, for minutes on a CPU). -> the metadata
+    the outputs' format lost."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    lost: list[str] = []
     with progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("", total=None)
         counting = windows_run.set(lambda done, windows: bar.update(task, completed=done, total=windows))
         try:
             for job in jobs:
                 bar.reset(task, description=f"{job.source.name}, windows", total=None)
-                enhance_one(job, enhancer, log)
+                lost += [name for name in enhance_one(job, enhancer, log) if name not in lost]
         finally:
             windows_run.reset(counting)
+    return lost
 
 
-def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> None:
-    """One picture: read upright, enhanced, written with its metadata (stream.picture_io), its row logged."""
+def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[str]:
+    """One picture: read upright, enhanced, written with its metadata (stream.picture_io), its row logged; -> the
+    metadata its output's format lost."""
     image, metadata = read_picture(job.source)
     result = enhance_picture(enhancer, image, bicubic=job.reference is not None)  # the bicubic only to score it
     row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
@@ -141,17 +145,22 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> None:
     with write_atomically(job.target) as tmp:
         write_picture(tmp, result.output, metadata)
     log.add(row)
+    return dropped(job.target, metadata)
 
 
-def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> None:
-    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline."""
+def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> str:
+    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline. -> a
+    warning (said here too) where the outputs lost metadata, else ""."""
     jobs = picture_jobs(src, dst, options.reference)
     check_files(jobs, options.overwrite)
     with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
         enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
         say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
             "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
-        enhance_pictures(jobs, enhancer, log, console)
+        lost = enhance_pictures(jobs, enhancer, log, console)
     say(f"wrote {counted(len(jobs), 'picture')}", console)
     if against := log.reference_summary():
         say(against, console)
+    warning = f"{Path(dst).name}: written without the input's {listed(lost)} (TIFF and BMP get the pixels alone)"
+    say_notices((f"warning: {warning}",) if lost else (), console)
+    return warning if lost else ""

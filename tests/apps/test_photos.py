@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pillow_heif
 import pytest
-from PIL import ExifTags, Image, ImageCms, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageOps, TiffImagePlugin
 
 from kernels.choice import ModelChoice
 from stream.apps.api import FrameEnhancer
 from stream.content import judge_picture
-from stream.exif import EXIF_IFD, PIXEL_X, PIXEL_Y, Exif, upright
+from stream.exif import EXIF_IFD, PIXEL_X, PIXEL_Y, XMP_PACKET, Exif, upright
 from stream.files import is_picture, is_video
 from stream.picture_io import EXIF, ICC, XMP, read_picture, upright_metadata, write_picture
 from tests.cli_helpers import run_cli
@@ -111,6 +111,55 @@ def test_a_sideways_phone_photo_is_enhanced_upright_and_keeps_its_metadata(tmp_p
             assert exif[ORIENTATION] == 1 and exif[MAKE] == "TestCam" and exif.get_ifd(EXIF_IFD)[PIXEL_X] == 96, name
             assert out.info["icc_profile"] == ICC_PROFILE, name
     assert np.array_equal(cv2.imread(str(tmp_path / "out.png")), api(photo, order="bgr"))  # lossless: the API's
+
+
+def test_a_sideways_tiff_is_read_upright_with_its_icc_profile_and_xmp(tmp_path, photo, tiny_weights, capsys):
+    """OpenCV 5.1 read no TIFF with an orientation but 1 ("original_ptr == real_mat.data", its log lines and then
+    ours), and no TIFF's ICC profile or XMP."""
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[ORIENTATION], tags[XMP_PACKET] = 6, b'<x:xmpmeta tiff:Orientation="6"/>'
+    tags.tagtype[XMP_PACKET] = 1  # BYTE, as TIFF stores XMP
+    rgb(sideways(photo)).save(tmp_path / "in.tif", tiffinfo=tags, icc_profile=ICC_PROFILE, compression="tiff_lzw")
+    err = enhance(capsys, tmp_path / "in.tif", tmp_path / "out.png", tiny_weights)
+    assert "ERROR" not in err
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.size == (96, 72) and out.info["icc_profile"] == ICC_PROFILE
+        assert out.info["XML:com.adobe.xmp"].startswith('<x:xmpmeta tiff:Orientation="1"/>')  # upright now
+    api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
+    assert np.array_equal(cv2.imread(str(tmp_path / "out.png")), api(photo, order="bgr"))
+    grey16 = (photo[..., 1].astype(np.uint16) * 257)[::-1].T  # stored so that orientation 8 shows `photo`'s green
+    Image.fromarray(np.ascontiguousarray(grey16)).save(tmp_path / "grey.tif", tiffinfo={ORIENTATION: 8})
+    pixels, _ = read_picture(tmp_path / "grey.tif")
+    assert pixels.dtype == np.uint16 and np.array_equal(pixels, photo[..., 1].astype(np.uint16) * 257)
+
+
+def test_a_damaged_tiff_is_one_line(tmp_path, photo, tiny_weights, capfd):
+    """libtiff's own errors (OpenCV's log, on the stderr file descriptor) came before ours."""
+    cv2.imwrite(str(tmp_path / "in.tif"), photo)
+    data = (tmp_path / "in.tif").read_bytes()
+    (tmp_path / "in.tif").write_bytes(data[: len(data) // 2])
+    code, _, err = run_cli([str(tmp_path / "in.tif"), str(tmp_path / "out.png"), "--weights", str(tiny_weights)], capfd)
+    assert code == 1 and err.strip().splitlines()[-1].endswith("in.tif: not a readable 8- or 16-bit image"), err
+    assert "TIFF" not in err, err
+
+
+def test_tiff_and_bmp_say_once_that_they_lose_the_metadata(tmp_path, photo, tiny_weights, capsys):
+    """TIFF and BMP get the pixels alone: a photo's ICC profile was lost without a word, its colours shifted."""
+    for n in (1, 2):
+        rgb(photo).save(tmp_path / f"in_{n}.png", exif=exif_bytes(1), icc_profile=ICC_PROFILE)
+    lost = "written without the input's EXIF and ICC profile (TIFF and BMP get the pixels alone)"
+    err = enhance(capsys, tmp_path / "in_%d.png", tmp_path / "out_%d.tif", tiny_weights)
+    assert f"warning: out_%d.tif: {lost}" in err and err.count(lost) == 1  # once for a sequence
+    assert f"out.bmp: {lost}" in enhance(capsys, tmp_path / "in_1.png", tmp_path / "out.bmp", tiny_weights)
+    with Image.open(tmp_path / "out_2.tif") as out:
+        assert out.size == (96, 72) and "icc_profile" not in out.info  # what it says
+    cv2.imwrite(str(tmp_path / "bare.png"), photo)  # nothing to lose
+    assert "written without" not in enhance(capsys, tmp_path / "bare.png", tmp_path / "bare.tif", tiny_weights)
+    assert "written without" not in enhance(capsys, tmp_path / "in_1.png", tmp_path / "out.png", tiny_weights)
+    (tmp_path / "folder").mkdir()  # a folder of TIFFs with their profiles: each written without it, and said
+    rgb(photo).save(tmp_path / "folder" / "scan.tif", icc_profile=ICC_PROFILE)
+    code, _, err = run_cli([str(tmp_path / "folder"), str(tmp_path / "out"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "warning: scan.tif: written without the input's ICC profile (TIFF and BMP" in err, err
 
 
 def test_a_heic_photo_is_read_by_its_own_rotation(tmp_path, photo, tiny_weights, capsys):
