@@ -24,7 +24,7 @@ from stream.apps.api import Comparison, FrameEnhancer
 from stream.console import counted, listed, progress, say, say_notices
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
-from stream.eval.images import luma, read_luma
+from stream.eval.images import luma
 from stream.files import NUMBER, is_numbered, write_atomically
 from stream.picture_io import dropped, eight_bit, read_picture, write_picture
 from stream.video.chroma import fill_transparent, upscale_plane
@@ -105,7 +105,7 @@ def against_reference(result: Comparison, reference: Path, border: int) -> dict[
     """PSNR and SSIM of the output and of its bicubic upscale against the reference picture, as
     `eval` scores pictures (MATLAB rgb2ycbcr luma at 8 bits), `border` pixels shaved."""
     assert result.bicubic is not None
-    truth = read_luma(reference)
+    truth = luma(eight_bit(read_picture(reference)[0]))  # upright, in any format a picture is read in
     out, bicubic = luma(eight_bit(result.output)), luma(eight_bit(result.bicubic))
     if truth.shape != out.shape:
         (h, w), (oh, ow) = truth.shape, out.shape

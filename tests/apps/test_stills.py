@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from kernels import host_memory
 from kernels.choice import ModelChoice
@@ -182,6 +183,25 @@ def test_a_sequence_logs_a_row_per_picture_against_its_numbered_reference(tmp_pa
     for n, row in zip((3, 4), rows, strict=True):
         scored = psnr(read_luma(tmp_path / f"out_{n}.png"), read_luma(tmp_path / f"ref_{n}.png"), 2)
         assert row["psnr_ref"] == pytest.approx(scored, abs=1e-4)
+
+
+def test_a_reference_is_read_upright_in_any_picture_format(tmp_path, photo, tiny_weights, capsys):
+    """It was read by OpenCV as stored: a phone's sideways JPEG did not fit, a 16-bit PNG was refused."""
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    truth = cv2.resize(photo, (96, 72), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(tmp_path / "truth.png"), truth)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: shown a quarter turn clockwise from how it is stored
+    Image.fromarray(np.ascontiguousarray(np.rot90(truth)[..., ::-1])).save(tmp_path / "sideways.jpg", exif=exif,
+                                                                            quality=100)  # fmt: skip
+    cv2.imwrite(str(tmp_path / "deep.png"), truth.astype(np.uint16) * 257)
+    scores = []
+    for reference in ("truth.png", "sideways.jpg", "deep.png"):
+        args = ["--reference", str(tmp_path / reference), "--log", str(tmp_path / f"{reference}.csv")]
+        enhance(capsys, tmp_path / "photo.png", tmp_path / "out.png", tiny_weights, "-y", *args)
+        scores.append(float(next(csv.DictReader((tmp_path / f"{reference}.csv").open()))["psnr_ref"]))
+    assert scores[2] == pytest.approx(scores[0], abs=1e-9)  # the same codes, at 16 bits
+    assert scores[1] == pytest.approx(scores[0], abs=1.0)  # through JPEG at quality 100, upright
 
 
 @pytest.mark.parametrize(
