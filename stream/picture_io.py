@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from kernels.errors import reason
-from stream import jpeg_xmp
+from stream import jpeg_extras
 from stream.console import opencv_silenced
 from stream.errors import UserError
 from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
@@ -28,7 +28,8 @@ from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
 EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_METADATA_ICCP
 Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
 CARRIES_METADATA = {".png", ".jpg", ".jpeg", ".webp", ".avif", ".heic", ".heif"}  # where it is written
-METADATA_NAMES = {EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP"}
+TRAILER = -1  # not OpenCV's: the bytes after a JPEG's picture (a motion photo's video, an HDR gain map)
+METADATA_NAMES = {EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map"}
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
@@ -52,9 +53,15 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
     metadata = {int(kind): bytes(chunk) for kind, chunk in zip(kinds, chunks, strict=True)}
     if XMP in metadata:  # a PNG's comes with a C string's NUL
         metadata[XMP] = metadata[XMP].rstrip(b"\0")
-    if path.suffix.lower() in JPEG_SUFFIXES and (xmp := jpeg_xmp.read_xmp(path.read_bytes())):
-        metadata[XMP] = xmp
+    if path.suffix.lower() in JPEG_SUFFIXES:
+        metadata |= jpeg_metadata(path.read_bytes())
     return upright(checked(pixels, path), Exif(metadata.get(EXIF, b"")).orientation), metadata
+
+
+def jpeg_metadata(data: bytes) -> Metadata:
+    """A JPEG's XMP and what follows its picture, which OpenCV does not read (stream.jpeg_extras)."""
+    found = {XMP: jpeg_extras.read_xmp(data), TRAILER: jpeg_extras.trailer(data)}
+    return {kind: value for kind, value in found.items() if value}
 
 
 def checked(pixels: np.ndarray | None, path: Path) -> np.ndarray:
@@ -132,11 +139,16 @@ def eight_bit(image: np.ndarray) -> np.ndarray:
 
 def dropped(path: Path, metadata: Metadata) -> list[str]:
     """What of a picture's metadata is lost written into `path`: TIFF and BMP get the pixels alone (OpenCV writes
-    no metadata there), and without its ICC profile a photo's colours shift in colour-managed viewers."""
+    no metadata there; without its ICC profile a photo's colours shift in colour-managed viewers), and what follows
+    a JPEG's picture is found after a JPEG's alone."""
     suffix = path.suffix.lower()
-    if suffix in JPEG_SUFFIXES and len(metadata.get(XMP, b"")) > jpeg_xmp.ROOM:
-        return ["XMP"]  # more than a segment holds (Extended XMP is not written)
-    return [] if suffix in CARRIES_METADATA else [name for kind, name in METADATA_NAMES.items() if kind in metadata]
+    if suffix not in CARRIES_METADATA:
+        lost = set(metadata)
+    elif suffix in JPEG_SUFFIXES:
+        lost = {XMP} if len(metadata.get(XMP, b"")) > jpeg_extras.ROOM else set()  # Extended XMP is not written
+    else:
+        lost = {TRAILER} & set(metadata)  # JPEG's own: its readers look for it after a JPEG's picture
+    return [name for kind, name in METADATA_NAMES.items() if kind in lost]
 
 
 def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
@@ -147,14 +159,16 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
     if suffix in (".heic", ".heif"):
         write_heif(path, pixels, metadata)
         return
+    after = metadata.pop(TRAILER, b"")
     xmp = metadata.pop(XMP, b"") if suffix in JPEG_SUFFIXES else b""  # OpenCV writes none into JPEG
     if XMP in metadata and suffix == ".png":  # OpenCV's PNG writer reads it up to a NUL, past its end without one
         metadata[XMP] += b"\0"
     kinds, chunks = list(metadata), [np.frombuffer(data, np.uint8) for data in metadata.values()]
     if not cv2.imwriteWithMetadata(str(path), pixels, kinds, chunks, _WRITE_OPTIONS.get(suffix, [])):
         raise UserError(f"{path}: cannot write this image format")
-    if 0 < len(xmp) <= jpeg_xmp.ROOM:
-        path.write_bytes(jpeg_xmp.with_xmp(path.read_bytes(), xmp))
+    if suffix in JPEG_SUFFIXES and (xmp or after):
+        written = path.read_bytes()
+        path.write_bytes((jpeg_extras.with_xmp(written, xmp) if 0 < len(xmp) <= jpeg_extras.ROOM else written) + after)
 
 
 def write_heif(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:

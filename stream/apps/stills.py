@@ -26,7 +26,7 @@ from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
 from stream.files import NUMBER, is_numbered, write_atomically
-from stream.picture_io import dropped, eight_bit, read_picture, write_picture
+from stream.picture_io import CARRIES_METADATA, dropped, eight_bit, read_picture, write_picture
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
 from stream.video.log import FrameLog
@@ -161,6 +161,7 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> s
     say(f"wrote {counted(len(jobs), 'picture')}", console)
     if against := log.reference_summary():
         say(against, console)
-    warning = f"{Path(dst).name}: written without the input's {listed(lost)} (TIFF and BMP get the pixels alone)"
+    why = "TIFF and BMP get the pixels alone" if Path(dst).suffix.lower() not in CARRIES_METADATA else "a JPEG's alone"
+    warning = f"{Path(dst).name}: written without the input's {listed(lost)} ({why})"
     say_notices((f"warning: {warning}",) if lost else (), console)
     return warning if lost else ""

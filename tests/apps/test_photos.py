@@ -13,6 +13,7 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps, TiffImagePlugin
 
 from kernels.choice import ModelChoice
+from stream import jpeg_extras
 from stream.apps.api import FrameEnhancer
 from stream.content import judge_picture
 from stream.exif import EXIF_IFD, PIXEL_X, PIXEL_Y, XMP_PACKET, Exif, upright
@@ -118,6 +119,45 @@ def test_a_cameras_jpeg_xmp_is_read(tmp_path, photo):
     rgb(photo).save(tmp_path / "in.jpg", exif=exif_bytes(6), icc_profile=ICC_PROFILE, xmp=xmp)
     pixels, metadata = read_picture(tmp_path / "in.jpg")
     assert metadata[XMP] == xmp and metadata[ICC] == ICC_PROFILE and pixels.shape[:2] == (48, 36)
+
+
+MOTION_XMP = (
+    b'<x:xmpmeta><rdf:Description GCamera:MotionPhoto="1"><Container:Directory><rdf:Seq>'
+    b'<rdf:li><Container:Item Item:Mime="video/mp4" Item:Semantic="MotionPhoto" Item:Length="40"/>'
+    b"</rdf:li></rdf:Seq></Container:Directory></rdf:Description></x:xmpmeta>"
+)
+VIDEO = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08mdat\xff\xd9\xff\xd8\x12\x34"
+
+
+def motion_photo(path: Path, photo: np.ndarray, progressive: bool) -> bytes:
+    """A phone's motion photo: a JPEG (an EXIF whose thumbnail holds an EOI of its own), its XMP listing the video
+    appended after its picture."""
+    exif = exif_bytes(1) + b"\xff\xd8thumbnail\xff\xd9"  # unlinked bytes inside the APP1 segment
+    rgb(photo).save(path, exif=exif, xmp=MOTION_XMP, icc_profile=ICC_PROFILE, progressive=progressive)
+    picture = path.read_bytes()
+    path.write_bytes(picture + VIDEO)
+    return picture
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpegs_picture_ends_at_its_own_eoi(tmp_path, photo, progressive):
+    picture = motion_photo(tmp_path / "in.jpg", photo, progressive)
+    data = (tmp_path / "in.jpg").read_bytes()
+    assert data.find(b"\xff\xd9") < len(picture) - 2  # the first EOI is the thumbnail's
+    assert jpeg_extras.picture_end(data) == len(picture) and jpeg_extras.trailer(data) == VIDEO
+    assert jpeg_extras.trailer(picture + bytes(16)) == b""  # padding is nothing to carry
+
+
+def test_a_motion_photos_video_follows_the_enhanced_picture(tmp_path, photo, tiny_weights, capsys):
+    """Bytes after a JPEG's picture (a motion photo's video, an Ultra HDR gain map) were dropped while its XMP, once
+    carried, would still list them."""
+    motion_photo(tmp_path / "in.jpg", photo, progressive=True)
+    enhance(capsys, tmp_path / "in.jpg", tmp_path / "out.jpg", tiny_weights)
+    out = (tmp_path / "out.jpg").read_bytes()
+    assert out.endswith(VIDEO) and jpeg_extras.trailer(out) == VIDEO
+    assert cv2.imread(str(tmp_path / "out.jpg")).shape == (72, 96, 3) and jpeg_extras.read_xmp(out) == MOTION_XMP
+    err = enhance(capsys, tmp_path / "in.jpg", tmp_path / "out.png", tiny_weights)
+    assert "warning: out.png: written without the input's motion photo video or HDR gain map (a JPEG's alone)" in err
 
 
 def test_a_sideways_phone_photo_is_enhanced_upright_and_keeps_its_metadata(tmp_path, photo, tiny_weights, capsys):
