@@ -5,7 +5,7 @@ gives it the delay of the frame before (or its final_delay option, fixed before 
 libwebp_anim the duration of the frame before. Both carry each frame's timing inside the packet's own bytes: an
 APNG packet holds its frame's fcTL chunk, whose delay the muxer fills in only where it is 0/0, and libwebp_anim's
 one packet, made at the end, is the whole file, its frames ANMF chunks. So the hold is written there, before the
-last packet is muxed.
+last packet is muxed, in place: both rewrite bytes of the same length.
 """
 
 from __future__ import annotations

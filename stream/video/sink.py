@@ -189,14 +189,6 @@ def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str) -> str:
     return ""
 
 
-def repacked(packet: av.Packet, data: bytes) -> av.Packet:
-    """`packet` with other bytes: its times, stream and flags kept."""
-    out = av.Packet(data)
-    out.pts, out.dts, out.duration, out.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
-    out.stream, out.is_keyframe = packet.stream, packet.is_keyframe
-    return out
-
-
 def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
     fmt = av.VideoFormat(pix_fmt, width, height)
     return fmt.components[1].width, fmt.components[1].height
@@ -333,7 +325,9 @@ class VideoSink:
         if packet is None and self._shows is not None and held.pts is not None:
             held.duration = max(held.duration or 0, self._last_pts + self._shows - held.pts)
             if write_hold := HELD_IN_PACKET.get(self.codec_name):  # muxers that take no duration (video/hold.py)
-                held = repacked(held, write_hold(bytes(held), self._shows * self.time_base))
+                # in place, the bytes' length unchanged: a new packet lost the encoder's side data (its
+                # extradata), and APNG's muxer crashed on a one-frame animation without it
+                memoryview(held)[:] = write_hold(bytes(held), self._shows * self.time_base)
         self.container.mux(held)
 
     def write_frame(self, frame: Frame) -> None:

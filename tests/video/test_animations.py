@@ -1,6 +1,7 @@
 """Animations under pictures' names: animated WebP in (unpacked by Pillow: FFmpeg does not decode it) and out
 (libwebp_anim), animated AVIF out and in, APNG under a .png name (OpenCV read its first frame alone)."""
 
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -102,6 +103,17 @@ def test_an_apng_loops_forever(tmp_path, tiny_weights):
     actl = data.index(b"acTL")
     assert int.from_bytes(data[actl + 4 : actl + 8], "big") == FRAMES
     assert int.from_bytes(data[actl + 8 : actl + 12], "big") == 0  # plays: 0, forever
+
+
+def test_a_one_frame_animation_into_apng_is_written(tmp_path, tiny_weights):
+    """Its one packet, its pause written into a new packet, lost the encoder's extradata: APNG's muxer crashed
+    (a segmentation fault, so in a process of its own here)."""
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(tmp_path / "one.gif")
+    for out in ("out.apng", "out.webp"):
+        proc = subprocess.run(shlex.split(drrn(tiny_weights, str(tmp_path / "one.gif"), str(tmp_path / out))),
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, (out, proc.returncode, proc.stderr)
+        assert decoded(tmp_path / out)[0][0].shape[:2] == (2 * H, 2 * W)
 
 
 def test_a_one_frame_video_into_webp_is_a_still(tmp_path, tiny_weights):
