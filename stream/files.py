@@ -57,19 +57,23 @@ def is_image_sequence(path: str | Path) -> bool:
 
 
 def is_animated_png(path: str | Path) -> bool:
-    """An APNG of more than one frame: its acTL chunk, before the first picture data (IDAT), says how many.
-    Browsers animate it under a .png name; OpenCV's imread reads its first frame alone."""
-    if not Path(path).is_file():
-        return False
+    """An APNG of more than one frame. Browsers animate it under a .png name; OpenCV's imread reads its first frame
+    alone."""
+    return Path(path).is_file() and (png_animation(path) or (0, 0))[0] > 1
+
+
+def png_animation(path: str | Path) -> tuple[int, int] | None:
+    """An APNG's frames and plays (0: forever), from its acTL chunk before the first picture data (IDAT); None for
+    a PNG without one, or what is not a PNG."""
     with open(path, "rb") as f:
         if f.read(8) != b"\x89PNG\r\n\x1a\n":
-            return False
+            return None
         while len(head := f.read(8)) == 8 and head[4:] != b"IDAT":
-            size = int.from_bytes(head[:4], "big")
             if head[4:] == b"acTL":
-                return int.from_bytes(f.read(4), "big") > 1
-            f.seek(size + 4, 1)  # its data and CRC
-    return False
+                data = f.read(8)
+                return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big")
+            f.seek(int.from_bytes(head[:4], "big") + 4, 1)  # its data and CRC
+    return None
 
 
 def writes_animated_png(src: str | Path, dst: str | Path) -> bool:

@@ -84,6 +84,7 @@ class VideoInfo:
     color_trc: int
     sample_aspect_ratio: Fraction | None  # non-square pixels (anamorphic DV, HDV), or None
     hdr: HdrMetadata = field(default_factory=HdrMetadata)  # HDR10 mastering display and light levels, if any
+    plays: int | None = None  # an animation's (GIF, APNG, WebP) plays as its file says, 0 forever; None: a video
 
     @property
     def is_hdr(self) -> bool:

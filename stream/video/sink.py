@@ -31,9 +31,6 @@ from stream.video.reencode import deliver, drain, muxer_holds
 # and PyAV's wheel has no Theora encoder.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo",
                      "gif": "gif", "apng": "apng", "webp": "libwebp_anim", "avif": "libsvtav1"}  # fmt: skip
-# Animations loop forever, as GIF's muxer has them by default and as the animations people make do (APNG's and
-# WebP's muxers play them once by default); a GIF's or WebP's own loop count is not read
-_LOOP_FOREVER = {"apng": {"plays": "0"}, "webp": {"loop": "0"}}
 _CODEC_FOR_PICTURES = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
@@ -43,6 +40,15 @@ _CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
 # at 200 kb/s: --crf is taken to the q that codes alike, as the automatic choice's thresholds pair them (H.264's
 # quantiser 21 and 33 restore as MPEG's quantiser scale 4 and 16 do: q 2 and 8, stream.content): q doubles every 6
 _QSCALE_CODECS = {"mpeg1video", "mpeg2video", "mpeg4", "msmpeg4v2", "msmpeg4", "wmv1", "wmv2", "h263", "h263p", "flv"}
+
+
+def loop_options(kind: str, plays: int | None) -> dict[str, str]:
+    """The muxer's options for an animation that plays `plays` times (0: forever), as the input animation did
+    (stream.loops); one made of a video loops forever, as GIF's muxer has it by default and as the animations people
+    make do (APNG's and WebP's muxers play once by default). GIF's muxer counts repeats after the first play."""
+    plays = plays or 0
+    gif_loop = {0: "0", 1: "-1"}.get(plays, str(plays - 1))
+    return {"gif": {"loop": gif_loop}, "apng": {"plays": str(plays)}, "webp": {"loop": str(plays)}}.get(kind, {})
 
 
 def fixed_quantiser(crf: int) -> int:
@@ -216,7 +222,7 @@ class VideoSink:
         except (OSError, av.FFmpegError) as e:
             raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
         kind = self.container.format.name
-        self.container.options.update(_LOOP_FOREVER.get(kind, {}))
+        self.container.options.update(loop_options(kind, info.plays))
         pictures = _CODEC_FOR_PICTURES.get(Path(str(dst)).suffix.lower()) if kind == "image2" else None
         codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, default_codec(info))
         try:

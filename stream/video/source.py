@@ -26,6 +26,7 @@ from stream.content import OPENING_FRAMES, OPENING_PACKETS
 from stream.errors import UserError
 from stream.files import check_input
 from stream.gif import OPENING, opening_palette, smooth_dither
+from stream.loops import animation_plays
 from stream.video.carry import Carried, is_chapter_track, is_cover
 from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
@@ -475,6 +476,7 @@ class VideoSource:
             color_trc=first.color_trc,
             sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
             hdr=hdr,
+            plays=animation_plays(self.path) if self.path else None,
         )
 
     def _frames_in_part(self, frames: int, rate: Fraction) -> int | None:

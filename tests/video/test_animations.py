@@ -13,6 +13,7 @@ from PIL import Image
 
 from stream.content import judge_source
 from stream.files import is_animated_png, is_picture, is_video
+from stream.loops import animation_plays
 from stream.video.source import VideoSource
 from stream.webp import webp_layout
 from tests.cli_helpers import run_cli
@@ -105,6 +106,29 @@ def test_an_apng_loops_forever(tmp_path, tiny_weights):
     assert int.from_bytes(data[actl + 8 : actl + 12], "big") == 0  # plays: 0, forever
 
 
+def pillow_plays(path: Path) -> int:
+    """An animation's plays (0: forever) as Pillow reads its file: a GIF's NETSCAPE count is of repeats, and
+    without one a GIF plays once."""
+    with Image.open(path) as picture:
+        loop = picture.info.get("loop")
+        if picture.format == "GIF":
+            return 1 if loop is None else (loop + 1 if loop else 0)
+        return loop
+
+
+@pytest.mark.parametrize("src, plays", [("once.gif", 1), ("thrice.gif", 3), ("twice.png", 2), ("five.webp", 5)])
+def test_an_animation_plays_as_often_as_its_input(tmp_path, tiny_weights, src, plays):
+    """Every animation came out looping forever: a GIF made to play once (or three times) did not stop."""
+    noise = np.random.default_rng(0).integers(0, 256, (6, 8, 3), np.uint8)
+    frames = [Image.fromarray(cv2.resize(np.roll(noise, i, axis=1), (W, H))) for i in range(FRAMES)]
+    loop = {"once.gif": {}, "thrice.gif": {"loop": 2}}.get(src, {"loop": plays})  # GIF's counts repeats
+    frames[0].save(tmp_path / src, save_all=True, append_images=frames[1:], duration=100, **loop)
+    assert pillow_plays(tmp_path / src) == plays and animation_plays(tmp_path / src) == plays
+    for out in ("out.gif", "out.apng", "out.webp"):
+        run(tmp_path / src, tmp_path / out, tiny_weights)
+        assert pillow_plays(tmp_path / out) == plays, out
+
+
 def test_a_one_frame_animation_into_apng_is_written(tmp_path, tiny_weights):
     """Its one packet, its pause written into a new packet, lost the encoder's extradata: APNG's muxer crashed
     (a segmentation fault, so in a process of its own here)."""
@@ -114,6 +138,13 @@ def test_a_one_frame_animation_into_apng_is_written(tmp_path, tiny_weights):
                               capture_output=True, text=True, timeout=300)  # fmt: skip
         assert proc.returncode == 0, (out, proc.returncode, proc.stderr)
         assert decoded(tmp_path / out)[0][0].shape[:2] == (2 * H, 2 * W)
+
+
+def test_a_video_made_an_animation_loops_forever(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "in.mkv", width=32, height=24, codec="ffv1", pts_ms=[0, 40, 80], audio=False)
+    for out in ("out.gif", "out.apng", "out.webp"):
+        run(src, tmp_path / out, tiny_weights)
+        assert pillow_plays(tmp_path / out) == 0, out
 
 
 def test_a_one_frame_video_into_webp_is_a_still(tmp_path, tiny_weights):
@@ -169,8 +200,9 @@ def test_an_animation_into_avif_is_an_animated_avif(tmp_path, tiny_weights):
 
 
 def make_apng(path: Path, frames: int) -> Path:
-    """An APNG of `frames` frames of the moving disc, under whatever name `path` has (.png: as browsers take it)."""
-    with av.open(str(path), "w", format="apng") as out:
+    """An APNG of `frames` frames of the moving disc, under whatever name `path` has (.png: as browsers take it),
+    looping forever as stickers do (APNG's muxer plays once by default)."""
+    with av.open(str(path), "w", format="apng", options={"plays": "0"}) as out:
         video = out.add_stream("apng", rate=10)
         video.width, video.height, video.pix_fmt = W, H, "rgba"
         for i in range(frames):
