@@ -63,15 +63,20 @@ class Exif:
         if value < 1 << (8 * size):
             self.data[entry + 8 : entry + 8 + size] = value.to_bytes(size, self.order)  # type: ignore[arg-type]
 
-    def raw(self, tag: int) -> bytes | None:
-        """A tag of bytes (BYTE, ASCII or UNDEFINED: an ICC profile, XMP) as stored; None where it is absent, of
-        another type or runs past the data."""
+    def located(self, tag: int) -> tuple[int, int] | None:
+        """Where a tag of bytes (BYTE, ASCII or UNDEFINED: an ICC profile, XMP, MPF's entries) is stored and how
+        many; None where it is absent, of another type or runs past the data."""
         entry = self.entries.get(tag)
         if entry is None or self._int(entry + 2, 2) not in BYTE_TYPES:
             return None
         count = self._int(entry + 4, 4)
         at = entry + 8 if count <= 4 else self._int(entry + 8, 4)
-        return bytes(self.data[at : at + count]) if at + count <= len(self.data) else None
+        return (at, count) if at + count <= len(self.data) else None
+
+    def raw(self, tag: int) -> bytes | None:
+        """A tag of bytes as stored, or None (located)."""
+        where = self.located(tag)
+        return None if where is None else bytes(self.data[where[0] : where[0] + where[1]])
 
     @property
     def orientation(self) -> int:

@@ -5,14 +5,18 @@ and EXIF segments that open the file: a phone's edit history, a panorama's or a 
 
 After the picture's end (EOI) phones append more: a motion photo's video (Google's Motion Photo, whose XMP lists
 it by its length; Samsung's, found from the file's end), an Ultra HDR photo's gain map (a second JPEG, listed the
-same way). Readers find them from the file's end, so the same bytes after the enhanced picture are found again.
+same way, and by an MPF segment: CIPA DC-007's Multi-Picture Format, offsets from that segment). Readers find them
+from the file's end or by the MPF, so the same bytes follow the enhanced picture, its MPF's offsets moved.
 """
 
 from __future__ import annotations
 
+from stream.exif import Exif
+
 NAMESPACE = b"http://ns.adobe.com/xap/1.0/\0"  # opens an APP1 segment that holds XMP
 ROOM = 0xFFFF - 2 - len(NAMESPACE)  # the XMP one segment holds (Extended XMP, in pieces, is not written)
-APP0, APP1, SOS, EOI = b"\xff\xe0", b"\xff\xe1", b"\xff\xda", b"\xff\xd9"
+APP0, APP1, APP2, SOS, EOI = b"\xff\xe0", b"\xff\xe1", b"\xff\xe2", b"\xff\xda", b"\xff\xd9"
+MPF_NAME, MP_ENTRY = b"MPF\0", 0xB002  # opens an APP2 segment that holds an MPF; the tag of its entries
 STANDALONE = range(0xD0, 0xDA)  # RST0-7, SOI, EOI: markers without a length
 
 
@@ -35,14 +39,18 @@ def read_xmp(data: bytes) -> bytes | None:
 
 
 def with_xmp(data: bytes, xmp: bytes) -> bytes:
-    """A JPEG (with no XMP yet) with this XMP (at most ROOM bytes) after its opening JFIF and EXIF segments."""
+    """A JPEG (with no XMP yet) with this XMP (at most ROOM bytes)."""
+    return with_segment(data, APP1, NAMESPACE + xmp)
+
+
+def with_segment(data: bytes, marker: bytes, payload: bytes) -> bytes:
+    """A JPEG with a segment added after the JFIF, EXIF and XMP segments that open it."""
     at = 2
     for start, end in segments(data):
         if data[start : start + 2] not in (APP0, APP1):
             break
         at = end
-    payload = NAMESPACE + xmp
-    return data[:at] + APP1 + (len(payload) + 2).to_bytes(2, "big") + payload + data[at:]
+    return data[:at] + marker + (len(payload) + 2).to_bytes(2, "big") + payload + data[at:]
 
 
 def picture_end(data: bytes) -> int:
@@ -70,3 +78,41 @@ def trailer(data: bytes) -> bytes:
     """What follows a JPEG's picture: a motion photo's video, a gain map; b"" where nothing (or padding) does."""
     after = data[picture_end(data) :]
     return after if after.strip(b"\0") else b""
+
+
+def read_mpf(data: bytes) -> bytes | None:
+    """A JPEG's MPF (CIPA DC-007's Multi-Picture Format: where an Ultra HDR gain map or a stereo pair's other view
+    is, after the picture), its images' offsets made relative to the picture's end; None without one."""
+    for start, end in segments(data):
+        if data[start : start + 2] == APP2 and data[start + 4 : start + 8] == MPF_NAME:
+            mpf = MpfEntries(data[start + 8 : end])
+            return mpf.rebased(picture_end(data) - (start + 8), 0) if mpf.entries else None
+    return None
+
+
+def with_mpf(data: bytes, mpf: bytes) -> bytes:
+    """A JPEG with an MPF (read_mpf's) whose entries locate the same images after this picture's end."""
+    out = with_segment(data, APP2, MPF_NAME + mpf)
+    base = out.index(MPF_NAME + mpf) + len(MPF_NAME)
+    return out[:base] + MpfEntries(mpf).rebased(base - len(out), len(out)) + out[base + len(mpf) :]
+
+
+class MpfEntries:
+    """The MP entries of an MPF (a TIFF structure, as EXIF is): the first the primary picture's (its size the whole
+    JPEG's to its EOI, its offset 0), each other image's size and offset from the MPF's own header."""
+
+    def __init__(self, mpf: bytes) -> None:
+        self.tiff = Exif(mpf)
+        where = self.tiff.located(MP_ENTRY)
+        self.entries = [] if where is None else list(range(where[0], where[0] + where[1] - 15, 16))
+
+    def rebased(self, shift: int, primary_size: int) -> bytes:
+        """The MPF with every image after the primary `shift` bytes nearer its header, the primary this size."""
+        data, order = self.tiff.data, self.tiff.order
+        for n, entry in enumerate(self.entries):
+            if n == 0:
+                data[entry + 4 : entry + 8] = primary_size.to_bytes(4, order)  # type: ignore[arg-type]
+            else:
+                offset = int.from_bytes(data[entry + 8 : entry + 12], order) - shift  # type: ignore[arg-type]
+                data[entry + 8 : entry + 12] = offset.to_bytes(4, order)  # type: ignore[arg-type]
+        return bytes(data)

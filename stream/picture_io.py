@@ -29,6 +29,7 @@ EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_META
 Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
 CARRIES_METADATA = {".png", ".jpg", ".jpeg", ".webp", ".avif", ".heic", ".heif"}  # where it is written
 TRAILER = -1  # not OpenCV's: the bytes after a JPEG's picture (a motion photo's video, an HDR gain map)
+MPF = -2  # not OpenCV's: a JPEG's MPF, where the trailer's images are (stream.jpeg_extras.read_mpf)
 METADATA_NAMES = {EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map"}
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
@@ -60,7 +61,7 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
 
 def jpeg_metadata(data: bytes) -> Metadata:
     """A JPEG's XMP and what follows its picture, which OpenCV does not read (stream.jpeg_extras)."""
-    found = {XMP: jpeg_extras.read_xmp(data), TRAILER: jpeg_extras.trailer(data)}
+    found = {XMP: jpeg_extras.read_xmp(data), TRAILER: jpeg_extras.trailer(data), MPF: jpeg_extras.read_mpf(data)}
     return {kind: value for kind, value in found.items() if value}
 
 
@@ -159,7 +160,7 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
     if suffix in (".heic", ".heif"):
         write_heif(path, pixels, metadata)
         return
-    after = metadata.pop(TRAILER, b"")
+    after, mpf = metadata.pop(TRAILER, b""), metadata.pop(MPF, b"")
     xmp = metadata.pop(XMP, b"") if suffix in JPEG_SUFFIXES else b""  # OpenCV writes none into JPEG
     if XMP in metadata and suffix == ".png":  # OpenCV's PNG writer reads it up to a NUL, past its end without one
         metadata[XMP] += b"\0"
@@ -167,8 +168,17 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
     if not cv2.imwriteWithMetadata(str(path), pixels, kinds, chunks, _WRITE_OPTIONS.get(suffix, [])):
         raise UserError(f"{path}: cannot write this image format")
     if suffix in JPEG_SUFFIXES and (xmp or after):
-        written = path.read_bytes()
-        path.write_bytes((jpeg_extras.with_xmp(written, xmp) if 0 < len(xmp) <= jpeg_extras.ROOM else written) + after)
+        path.write_bytes(jpeg_with_extras(path.read_bytes(), xmp, mpf, after))
+
+
+def jpeg_with_extras(jpeg: bytes, xmp: bytes, mpf: bytes, after: bytes) -> bytes:
+    """A JPEG OpenCV wrote, with what it does not write: the XMP (where a segment holds it), and what followed the
+    input's picture with the MPF that says where its images are."""
+    if 0 < len(xmp) <= jpeg_extras.ROOM:
+        jpeg = jpeg_extras.with_xmp(jpeg, xmp)
+    if mpf and after:
+        jpeg = jpeg_extras.with_mpf(jpeg, mpf)
+    return jpeg + after
 
 
 def write_heif(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:

@@ -160,6 +160,23 @@ def test_a_motion_photos_video_follows_the_enhanced_picture(tmp_path, photo, tin
     assert "warning: out.png: written without the input's motion photo video or HDR gain map (a JPEG's alone)" in err
 
 
+def test_an_ultra_hdr_gain_map_is_still_found_by_its_mpf(tmp_path, photo, tiny_weights, capsys):
+    """An Ultra HDR photo's gain map is a second JPEG after the picture, and its MPF (an APP2 segment, which OpenCV
+    neither reads nor writes) says where: it was dropped with the gain map. Pillow reads MPF (as MPO) here."""
+    gain_map = Image.fromarray(np.full((9, 12, 3), 200, np.uint8))
+    rgb(photo).save(tmp_path / "in.jpg", format="MPO", save_all=True, append_images=[gain_map], exif=exif_bytes(1))
+    enhance(capsys, tmp_path / "in.jpg", tmp_path / "out.jpg", tiny_weights)
+    out = (tmp_path / "out.jpg").read_bytes()
+    with Image.open(tmp_path / "out.jpg") as enhanced:
+        entries = enhanced.mpinfo[0xB002]
+        assert enhanced.n_frames == 2 and enhanced.size == (96, 72)
+        assert entries[0]["Size"] == jpeg_extras.picture_end(out) and entries[0]["DataOffset"] == 0
+        enhanced.seek(1)
+        with Image.open(tmp_path / "in.jpg") as original:
+            original.seek(1)
+            assert enhanced.size == (12, 9) and np.array_equal(np.asarray(enhanced), np.asarray(original))
+
+
 def test_a_sideways_phone_photo_is_enhanced_upright_and_keeps_its_metadata(tmp_path, photo, tiny_weights, capsys):
     """Stored sideways with EXIF orientation 6 (as phones do), it was enhanced sideways and written without its EXIF,
     so it showed sideways; its ICC profile (Display P3 on phones) was dropped, shifting its colours."""
