@@ -86,7 +86,10 @@ def read_mpf(data: bytes) -> bytes | None:
     for start, end in segments(data):
         if data[start : start + 2] == APP2 and data[start + 4 : start + 8] == MPF_NAME:
             mpf = MpfEntries(data[start + 8 : end])
-            return mpf.rebased(picture_end(data) - (start + 8), 0) if mpf.entries else None
+            try:
+                return mpf.rebased(picture_end(data) - (start + 8), 0) if mpf.entries else None
+            except OverflowError:  # an image said to be before the picture's end: not one this carries
+                return None
     return None
 
 

@@ -54,7 +54,7 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
     metadata = {int(kind): bytes(chunk) for kind, chunk in zip(kinds, chunks, strict=True)}
     if XMP in metadata:  # a PNG's comes with a C string's NUL
         metadata[XMP] = metadata[XMP].rstrip(b"\0")
-    if path.suffix.lower() in JPEG_SUFFIXES:
+    if suffix in JPEG_SUFFIXES:
         metadata |= jpeg_metadata(path.read_bytes())
     return upright(checked(pixels, path), Exif(metadata.get(EXIF, b"")).orientation), metadata
 
