@@ -161,7 +161,8 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> s
     say(f"wrote {counted(len(jobs), 'picture')}", console)
     if against := log.reference_summary():
         say(against, console)
-    why = "TIFF and BMP get the pixels alone" if Path(dst).suffix.lower() not in CARRIES_METADATA else "a JPEG's alone"
+    bare = Path(dst).suffix.lower() not in CARRIES_METADATA
+    why = "TIFF and BMP get the pixels alone" if bare else "only a JPEG carries it"
     warning = f"{Path(dst).name}: written without the input's {listed(lost)} ({why})"
     say_notices((f"warning: {warning}",) if lost else (), console)
     return warning if lost else ""
