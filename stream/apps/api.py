@@ -50,7 +50,7 @@ class FrameEnhancer:
         self.scale, self.ran = scale, loaded.ran  # what runs: the weights, depth, device, precision, tiling
 
     def __call__(self, image: np.ndarray, order: Order = "rgb") -> np.ndarray:
-        return self.compare(image, order).output
+        return self.compare(image, order, bicubic=False).output
 
     def compare(
         self, image: np.ndarray, order: Order = "rgb", units: int | None = None, bicubic: bool = True
