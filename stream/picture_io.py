@@ -30,7 +30,11 @@ Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
 CARRIES_METADATA = {".png", ".jpg", ".jpeg", ".webp", ".avif", ".heic", ".heif"}  # where it is written
 TRAILER = -1  # not OpenCV's: the bytes after a JPEG's picture (a motion photo's video, an HDR gain map)
 MPF = -2  # not OpenCV's: a JPEG's MPF, where the trailer's images are (stream.jpeg_extras.read_mpf)
-METADATA_NAMES = {EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map"}
+NCLX = -3  # not OpenCV's: a HEIF's colour description, its nclx (4 bytes: NCLX_FIELDS)
+NCLX_FIELDS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
+METADATA_NAMES = {EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map",
+                  NCLX: "colour description (HEIF's nclx)"}  # fmt: skip
+HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
@@ -43,7 +47,7 @@ _XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))[1-8]')
 def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
     """A picture's pixels, upright, and its metadata (its EXIF as stored: write_picture says it is upright)."""
     suffix = path.suffix.lower()
-    if suffix in (".heic", ".heif"):
+    if suffix in HEIC_SUFFIXES:
         return read_heif(path)
     if suffix == ".avif":
         return read_avif(path)
@@ -116,9 +120,17 @@ def read_avif(path: Path) -> tuple[np.ndarray, Metadata]:
 
 
 def pillow_metadata(info: dict) -> Metadata:
-    """What Pillow and pillow-heif put in an image's info, as OpenCV's kinds."""
-    found = {EXIF: info.get("exif"), ICC: info.get("icc_profile"), XMP: info.get("xmp")}
+    """What Pillow and pillow-heif put in an image's info, as OpenCV's kinds (and NCLX)."""
+    nclx = [(info.get("nclx_profile") or {}).get(field, -1) for field in NCLX_FIELDS]
+    found = {EXIF: info.get("exif"), ICC: info.get("icc_profile"), XMP: info.get("xmp"),
+             NCLX: bytes(nclx) if all(0 <= value < 256 for value in nclx) else None}  # fmt: skip
     return {kind: bytes(data) for kind, data in found.items() if data}
+
+
+def shown_as_srgb(nclx: bytes) -> bool:
+    """Whether a HEIF's nclx says what a picture without one is taken to be: BT.709 primaries (or unsaid), and
+    sRGB's or BT.709's transfer (or unsaid). Else (Display P3's primaries, HLG, PQ) it must travel with the pixels."""
+    return nclx[0] in (1, 2) and nclx[1] in (1, 2, 6, 13)
 
 
 def upright_metadata(metadata: Metadata, pixels: np.ndarray) -> Metadata:
@@ -149,6 +161,9 @@ def dropped(path: Path, metadata: Metadata) -> list[str]:
         lost = {XMP} if len(metadata.get(XMP, b"")) > jpeg_extras.ROOM else set()  # Extended XMP is not written
     else:
         lost = {TRAILER} & set(metadata)  # JPEG's own: its readers look for it after a JPEG's picture
+    lost.discard(NCLX)
+    if NCLX in metadata and suffix not in HEIC_SUFFIXES and ICC not in metadata and not shown_as_srgb(metadata[NCLX]):
+        lost.add(NCLX)  # HEIF's own: a picture without it is shown as sRGB
     return [name for kind, name in METADATA_NAMES.items() if kind in lost]
 
 
@@ -157,14 +172,15 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
     suffix = path.suffix.lower()
     pixels = eight_bit(pixels) if suffix in EIGHT_BIT_SUFFIXES else pixels
     metadata = upright_metadata(metadata, pixels) if suffix in CARRIES_METADATA else {}
-    if suffix in (".heic", ".heif"):
+    if suffix in HEIC_SUFFIXES:
         write_heif(path, pixels, metadata)
         return
-    after, mpf = metadata.pop(TRAILER, b""), metadata.pop(MPF, b"")
+    after, mpf = metadata.get(TRAILER, b""), metadata.get(MPF, b"")
     xmp = metadata.pop(XMP, b"") if suffix in JPEG_SUFFIXES else b""  # OpenCV writes none into JPEG
     if XMP in metadata and suffix == ".png":  # OpenCV's PNG writer reads it up to a NUL, past its end without one
         metadata[XMP] += b"\0"
-    kinds, chunks = list(metadata), [np.frombuffer(data, np.uint8) for data in metadata.values()]
+    kinds = [kind for kind in metadata if kind >= 0]  # OpenCV's own
+    chunks = [np.frombuffer(metadata[kind], np.uint8) for kind in kinds]
     if not cv2.imwriteWithMetadata(str(path), pixels, kinds, chunks, _WRITE_OPTIONS.get(suffix, [])):
         raise UserError(f"{path}: cannot write this image format")
     if suffix in JPEG_SUFFIXES and (xmp or after):
@@ -190,5 +206,6 @@ def write_heif(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
     else:
         mode = ("BGR", "BGRA")[pixels.shape[2] == 4] + (";16" if pixels.dtype == np.uint16 else "")
     heif = pillow_heif.from_bytes(mode, (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels).tobytes())
+    nclx = {"nclx_profile": dict(zip(NCLX_FIELDS, metadata[NCLX], strict=True))} if NCLX in metadata else {}
     heif.save(path, format="HEIF", quality=HEIC_QUALITY, exif=metadata.get(EXIF), icc_profile=metadata.get(ICC),
-              xmp=metadata.get(XMP))  # fmt: skip
+              xmp=metadata.get(XMP), **nclx)  # fmt: skip

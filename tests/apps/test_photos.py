@@ -266,6 +266,25 @@ def test_heic_keeps_16_bits_as_10_and_grey_as_grey(tmp_path, photo):
 
 
 @pytest.mark.skipif(shutil.which("avifenc") is None, reason="avifenc (libavif-bin) makes the tiled AVIF")
+def test_a_heifs_colour_description_travels_with_it(tmp_path, photo, tiny_weights, capsys):
+    """A HEIF says its primaries and transfer in its nclx (a camera's HLG, a phone's Display P3 without an ICC
+    profile): it was dropped, so the output said BT.709 and sRGB, an HDR photo shown flat and P3's colours dull."""
+    hlg = {"color_primaries": 9, "transfer_characteristics": 18, "matrix_coefficients": 9, "full_range_flag": 0}
+    deep = np.ascontiguousarray(photo.astype(np.uint16) * 257)
+    pillow_heif.from_bytes("BGR;16", (48, 36), deep.tobytes()).save(tmp_path / "hlg.heic", quality=90, nclx_profile=hlg)
+    assert "written without" not in enhance(capsys, tmp_path / "hlg.heic", tmp_path / "out.heic", tiny_weights)
+    out = pillow_heif.open_heif(tmp_path / "out.heic", convert_hdr_to_8bit=False)
+    assert (
+        {key: out.info["nclx_profile"][key] for key in hlg} == hlg
+        and out.size == (96, 72)
+        and out.info["bit_depth"] == 10
+    )
+    err = enhance(capsys, tmp_path / "hlg.heic", tmp_path / "out.png", tiny_weights)
+    assert "warning: out.png: written without the input's colour description (HEIF's nclx)" in err
+    pillow_heif.from_bytes("BGR", (48, 36), photo.tobytes()).save(tmp_path / "srgb.heic", quality=90)
+    assert "written without" not in enhance(capsys, tmp_path / "srgb.heic", tmp_path / "srgb.png", tiny_weights)
+
+
 def test_a_tiled_avif_is_one_picture_turned_as_it_says(tmp_path, tiny_weights, capsys):
     """A grid of 3 x 2 tiles: FFmpeg gives six 64 px tile streams, and one of them ran; libavif joins them. Its
     rotation (irot, a quarter anticlockwise) comes as EXIF's orientation and is applied."""
