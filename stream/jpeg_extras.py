@@ -74,6 +74,12 @@ def picture_end(data: bytes) -> int:
     return len(data)
 
 
+def cut_short(data: bytes) -> bool:
+    """Whether a JPEG's data ends before its picture does (a download cut short: decoders show the rest grey)."""
+    end = picture_end(data)
+    return data[end - 2 : end] != EOI
+
+
 def trailer(data: bytes) -> bytes:
     """What follows a JPEG's picture: a motion photo's video, a gain map; b"" where nothing (or padding) does."""
     after = data[picture_end(data) :]

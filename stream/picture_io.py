@@ -69,6 +69,13 @@ def jpeg_metadata(data: bytes) -> Metadata:
     return {kind: value for kind, value in found.items() if value}
 
 
+def damage(path: Path) -> str:
+    """What was decoded past in a picture, in words ("" for nothing): a JPEG whose data ends before its picture does
+    (OpenCV's libjpeg decodes what is there, the rest grey, as viewers show it); damage elsewhere is not read."""
+    cut = path.suffix.lower() in JPEG_SUFFIXES and jpeg_extras.cut_short(path.read_bytes())
+    return "its data ends before the picture does (decoded past: the rest is grey)" if cut else ""
+
+
 def checked(pixels: np.ndarray | None, path: Path) -> np.ndarray:
     """What OpenCV read, or the one-line error that it read nothing usable."""
     if pixels is None or pixels.dtype not in (np.uint8, np.uint16):

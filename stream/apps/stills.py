@@ -26,7 +26,7 @@ from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
 from stream.files import NUMBER, is_numbered, write_atomically
-from stream.picture_io import CARRIES_METADATA, dropped, eight_bit, read_picture, write_picture
+from stream.picture_io import CARRIES_METADATA, damage, dropped, eight_bit, read_picture, write_picture
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
 from stream.video.log import FrameLog
@@ -149,8 +149,9 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
 
 
 def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> str:
-    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline. -> a
-    warning (said here too) where the outputs lost metadata, else ""."""
+    """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline. -> the
+    warnings (said here too) where inputs were damaged or the outputs lost metadata, else ""; with --strict, a
+    damaged input fails the run once every output is written."""
     jobs = picture_jobs(src, dst, options.reference)
     check_files(jobs, options.overwrite)
     with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
@@ -161,8 +162,16 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> s
     say(f"wrote {counted(len(jobs), 'picture')}", console)
     if against := log.reference_summary():
         say(against, console)
+    damaged = [f"{job.source.name}: damaged input, {hurt}" for job in jobs if (hurt := damage(job.source))]
+    if damaged and options.strict:
+        raise UserError(f"{damaged[0]}; {dst} has what decoded" + (f" ({len(damaged)} damaged)" if damaged[1:] else ""))
+    warnings = damaged + ([lost_metadata(dst, lost)] if lost else [])
+    say_notices(tuple(f"warning: {warning}" for warning in warnings), console)
+    return "; ".join(warnings)
+
+
+def lost_metadata(dst: str, lost: list[str]) -> str:
+    """The warning for what the outputs' format could not hold."""
     bare = Path(dst).suffix.lower() not in CARRIES_METADATA
     why = "TIFF and BMP get the pixels alone" if bare else "only a JPEG carries it"
-    warning = f"{Path(dst).name}: written without the input's {listed(lost)} ({why})"
-    say_notices((f"warning: {warning}",) if lost else (), console)
-    return warning if lost else ""
+    return f"{Path(dst).name}: written without the input's {listed(lost)} ({why})"

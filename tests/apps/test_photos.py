@@ -223,6 +223,22 @@ def test_a_damaged_tiff_is_one_line(tmp_path, photo, tiny_weights, capfd):
     assert "TIFF" not in err, err
 
 
+def test_a_jpeg_cut_short_is_decoded_past_and_said(tmp_path, photo, tiny_weights, capsys):
+    """A download cut short: decoded as viewers show it (the rest grey) without a word of ours; --strict now fails
+    it as it fails a damaged video, the output kept."""
+    cv2.imwrite(str(tmp_path / "whole.jpg"), photo)
+    assert "damaged" not in enhance(capsys, tmp_path / "whole.jpg", tmp_path / "whole.png", tiny_weights)
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) * 2 // 3])
+    said = "cut.jpg: damaged input, its data ends before the picture does (decoded past: the rest is grey)"
+    assert f"warning: {said}" in enhance(capsys, tmp_path / "cut.jpg", tmp_path / "out.png", tiny_weights)
+    assert cv2.imread(str(tmp_path / "out.png")).shape == (72, 96, 3)
+    args = [str(tmp_path / "cut.jpg"), str(tmp_path / "strict.png"), "--weights", str(tiny_weights), "--strict"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and err.strip().splitlines()[-1] == f"error: {said}; {tmp_path / 'strict.png'} has what decoded"
+    assert (tmp_path / "strict.png").is_file()
+
+
 def test_tiff_and_bmp_say_once_that_they_lose_the_metadata(tmp_path, photo, tiny_weights, capsys):
     """TIFF and BMP get the pixels alone: a photo's ICC profile was lost without a word, its colours shifted."""
     for n in (1, 2):
