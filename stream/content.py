@@ -28,6 +28,7 @@ from stream.av1 import Av1Quantisers
 from stream.errors import UserError
 from stream.files import HEIF_SUFFIXES
 from stream.hevc import HevcQuantisers
+from stream.video.hdr import side_data
 from stream.vp8 import Vp8Quantisers
 from stream.webp import is_animated_webp, webp_layout
 
@@ -272,7 +273,7 @@ def _luma_table(data: bytes) -> list[int] | None:
 def frame_quantiser(frame: av.VideoFrame) -> float | None:
     """The mean quantiser of a frame's blocks (VP9: the frame's), on its codec's scale (QuantiserScale),
     where the decoder exported it (`export_side_data=venc_params`); None where it did not."""
-    data = next((bytes(d) for d in frame.side_data if d.type.name == "VIDEO_ENC_PARAMS"), b"")
+    data = side_data(frame).get("VIDEO_ENC_PARAMS", b"")
     if len(data) < 32:
         return None
     blocks, offset, size, kind, qp = struct.unpack_from("<I4xQQii", data)  # AVVideoEncParams' head

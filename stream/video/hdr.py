@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
-from av.sidedata.sidedata import Type
 
 PQ, HLG = 16, 18  # AVCOL_TRC_SMPTE2084 (HDR10), AVCOL_TRC_ARIB_STD_B67
 _CHROMATICITY, _LUMINANCE = 50000, 10000  # x265's units: 0.00002, and 0.0001 cd/m2
@@ -42,11 +41,21 @@ def master_display(data: bytes) -> str:
     return f"G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({high},{low})"
 
 
+def side_data(frame: av.VideoFrame) -> dict[str, bytes]:
+    """A decoded frame's side data by type name; none where PyAV cannot name one of its types: FFmpeg 8 tags a JPEG
+    with its EXIF (type 31) and PyAV 18's list of types stops at 27, so reading any of them raised ValueError (a
+    numbered photo's JPEGs into a video stopped with it)."""
+    try:
+        return {side.type.name: bytes(side) for side in frame.side_data}
+    except ValueError:
+        return {}
+
+
 def hdr_metadata(frame: av.VideoFrame) -> HdrMetadata:
     """What a decoded frame (HEVC repeats it at every keyframe; the first is enough) says."""
-    found = {side.type: bytes(side) for side in frame.side_data}
-    mastering = found.get(Type.MASTERING_DISPLAY_METADATA)
-    light = found.get(Type.CONTENT_LIGHT_LEVEL)
+    found = side_data(frame)
+    mastering = found.get("MASTERING_DISPLAY_METADATA")
+    light = found.get("CONTENT_LIGHT_LEVEL")
     return HdrMetadata(
         master_display=master_display(mastering) if mastering else "",
         max_cll="{},{}".format(*struct.unpack_from("<2I", light)) if light else "",

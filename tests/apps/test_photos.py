@@ -20,6 +20,7 @@ from stream.exif import EXIF_IFD, PIXEL_X, PIXEL_Y, XMP_PACKET, Exif, upright
 from stream.files import is_picture, is_video
 from stream.picture_io import EXIF, ICC, XMP, read_picture, upright_metadata, write_picture
 from tests.cli_helpers import run_cli
+from tests.media import probe
 
 MAKE, ORIENTATION = 0x010F, 0x0112
 pillow_heif.register_heif_opener()  # Pillow opens the HEIC written here, to read it as viewers do
@@ -221,6 +222,18 @@ def test_a_damaged_tiff_is_one_line(tmp_path, photo, tiny_weights, capfd):
     code, _, err = run_cli([str(tmp_path / "in.tif"), str(tmp_path / "out.png"), "--weights", str(tiny_weights)], capfd)
     assert code == 1 and err.strip().splitlines()[-1].endswith("in.tif: not a readable 8- or 16-bit image"), err
     assert "TIFF" not in err, err
+
+
+def test_numbered_phone_photos_make_a_video_shown_upright(tmp_path, photo, tiny_weights, capsys):
+    """FFmpeg 8 tags a JPEG's frame with its EXIF (side data type 31), which PyAV 18 cannot name: reading the
+    frame's side data raised ValueError and the run stopped. Its orientation becomes the video's rotation."""
+    for n in range(3):
+        rgb(sideways(photo)).save(tmp_path / f"f_{n}.jpg", exif=exif_bytes(6, (36, 48)), quality=95)
+    args = [str(tmp_path / "f_%d.jpg"), str(tmp_path / "out.mp4"), "--fps", "10", "--weights", str(tiny_weights)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    made = probe(tmp_path / "out.mp4")
+    assert made["frames"] == 3 and made["size"] == (72, 96) and made["rotation"] == -90  # stored sideways, shown so
 
 
 def test_a_jpeg_cut_short_is_decoded_past_and_said(tmp_path, photo, tiny_weights, capsys):
