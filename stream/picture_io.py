@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from kernels.errors import reason
-from stream import jpeg_extras
+from stream import jpeg_extras, png_text
 from stream.console import opencv_silenced
 from stream.errors import UserError
 from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
@@ -31,11 +31,15 @@ CARRIES_METADATA = {".png", ".jpg", ".jpeg", ".webp", ".avif", ".heic", ".heif"}
 TRAILER = -1  # not OpenCV's: the bytes after a JPEG's picture (a motion photo's video, an HDR gain map)
 MPF = -2  # not OpenCV's: a JPEG's MPF, where the trailer's images are (stream.jpeg_extras.read_mpf)
 NCLX = -3  # not OpenCV's: a HEIF's colour description, its nclx (4 bytes: NCLX_FIELDS)
+TEXT = -4  # not OpenCV's: a PNG's text chunks (stream.png_text)
 NCLX_FIELDS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
-METADATA_NAMES = {EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map",
-                  NCLX: "colour description (HEIF's nclx)"}  # fmt: skip
+METADATA_NAMES = {
+    EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map",
+    NCLX: "HEIF colour description", TEXT: "PNG text",
+}  # fmt: skip
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
+CARRIED_BY = {TRAILER: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES, TEXT: {".png"}}  # kinds one format alone holds
 EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -60,6 +64,8 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
         metadata[XMP] = metadata[XMP].rstrip(b"\0")
     if suffix in JPEG_SUFFIXES:
         metadata |= jpeg_metadata(path.read_bytes())
+    if suffix == ".png" and (text := png_text.read_text(path.read_bytes())):
+        metadata[TEXT] = text
     return upright(checked(pixels, path), Exif(metadata.get(EXIF, b"")).orientation), metadata
 
 
@@ -159,18 +165,14 @@ def eight_bit(image: np.ndarray) -> np.ndarray:
 
 def dropped(path: Path, metadata: Metadata) -> list[str]:
     """What of a picture's metadata is lost written into `path`: TIFF and BMP get the pixels alone (OpenCV writes
-    no metadata there; without its ICC profile a photo's colours shift in colour-managed viewers), and what follows
-    a JPEG's picture is found after a JPEG's alone."""
+    no metadata there; without its ICC profile a photo's colours shift in colour-managed viewers), and some kinds
+    one format alone holds (CARRIED_BY)."""
     suffix = path.suffix.lower()
-    if suffix not in CARRIES_METADATA:
-        lost = set(metadata)
-    elif suffix in JPEG_SUFFIXES:
-        lost = {XMP} if len(metadata.get(XMP, b"")) > jpeg_extras.ROOM else set()  # Extended XMP is not written
-    else:
-        lost = {TRAILER} & set(metadata)  # JPEG's own: its readers look for it after a JPEG's picture
-    lost.discard(NCLX)
-    if NCLX in metadata and suffix not in HEIC_SUFFIXES and ICC not in metadata and not shown_as_srgb(metadata[NCLX]):
-        lost.add(NCLX)  # HEIF's own: a picture without it is shown as sRGB
+    lost = {kind for kind in metadata if suffix not in CARRIED_BY.get(kind, CARRIES_METADATA)}
+    if suffix in JPEG_SUFFIXES and len(metadata.get(XMP, b"")) > jpeg_extras.ROOM:
+        lost.add(XMP)  # more than a segment holds: Extended XMP is not written
+    if NCLX in lost and (ICC in metadata or shown_as_srgb(metadata[NCLX])):
+        lost.remove(NCLX)  # its ICC profile says more, or a picture without it is shown as it says
     return [name for kind, name in METADATA_NAMES.items() if kind in lost]
 
 
@@ -192,6 +194,8 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
         raise UserError(f"{path}: cannot write this image format")
     if suffix in JPEG_SUFFIXES and (xmp or after):
         path.write_bytes(jpeg_with_extras(path.read_bytes(), xmp, mpf, after))
+    if suffix == ".png" and TEXT in metadata:
+        path.write_bytes(png_text.with_text(path.read_bytes(), metadata[TEXT]))
 
 
 def jpeg_with_extras(jpeg: bytes, xmp: bytes, mpf: bytes, after: bytes) -> bytes:

@@ -172,6 +172,6 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> s
 
 def lost_metadata(dst: str, lost: list[str]) -> str:
     """The warning for what the outputs' format could not hold."""
-    bare = Path(dst).suffix.lower() not in CARRIES_METADATA
-    why = "TIFF and BMP get the pixels alone" if bare else "only a JPEG carries it"
+    suffix = Path(dst).suffix.lower()
+    why = "TIFF and BMP get the pixels alone" if suffix not in CARRIES_METADATA else f"{suffix} holds no such thing"
     return f"{Path(dst).name}: written without the input's {listed(lost)} ({why})"
