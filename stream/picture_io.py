@@ -148,8 +148,11 @@ def shown_as_srgb(nclx: bytes) -> bool:
 
 def upright_metadata(metadata: Metadata, pixels: np.ndarray) -> Metadata:
     """The metadata of a picture now upright and of these pixels' size: EXIF's and XMP's orientation 1, EXIF's
-    size, no EXIF thumbnail (stream.exif)."""
+    size, no EXIF thumbnail (stream.exif); no ICC profile for other pixels than these (a CMYK JPEG's: OpenCV gives
+    its pixels as BGR, and PNG's writer refused the profile, failing the run)."""
     out = dict(metadata)
+    if ICC in out and out[ICC][16:20] != (b"GRAY" if pixels.ndim == 2 else b"RGB "):  # the profile's colour space
+        del out[ICC]
     if EXIF in out:
         out[EXIF] = Exif(out[EXIF]).for_upright(pixels.shape[1], pixels.shape[0])
     if XMP in out:
@@ -176,8 +179,9 @@ def dropped(path: Path, metadata: Metadata) -> list[str]:
     return [name for kind, name in METADATA_NAMES.items() if kind in lost]
 
 
-def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
-    """`pixels` (upright) into `path`, in the format its name says, with the metadata where the format holds it."""
+def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Path | None = None) -> None:
+    """`pixels` (upright) into `path`, in the format its name says, with the metadata where the format holds it;
+    `target`: what errors name (the output, where `path` is its partial file)."""
     suffix = path.suffix.lower()
     pixels = eight_bit(pixels) if suffix in EIGHT_BIT_SUFFIXES else pixels
     metadata = upright_metadata(metadata, pixels) if suffix in CARRIES_METADATA else {}
@@ -191,7 +195,7 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
     kinds = [kind for kind in metadata if kind >= 0]  # OpenCV's own
     chunks = [np.frombuffer(metadata[kind], np.uint8) for kind in kinds]
     if not cv2.imwriteWithMetadata(str(path), pixels, kinds, chunks, _WRITE_OPTIONS.get(suffix, [])):
-        raise UserError(f"{path}: cannot write this image format")
+        raise UserError(f"{target or path}: cannot write this image format")
     if suffix in JPEG_SUFFIXES and (xmp or after):
         path.write_bytes(jpeg_with_extras(path.read_bytes(), xmp, mpf, after))
     if suffix == ".png" and TEXT in metadata:

@@ -143,7 +143,7 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     if job.reference is not None:
         row |= against_reference(result, job.reference, border=enhancer.scale)
     with write_atomically(job.target) as tmp:
-        write_picture(tmp, result.output, metadata)
+        write_picture(tmp, result.output, metadata, target=job.target)
     log.add(row)
     return dropped(job.target, metadata)
 

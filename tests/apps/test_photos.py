@@ -223,6 +223,17 @@ def test_a_damaged_tiff_is_one_line(tmp_path, photo, tiny_weights, capfd):
     assert "TIFF" not in err, err
 
 
+def test_a_cmyk_jpeg_is_written_without_its_cmyk_profile(tmp_path, photo, tiny_weights, capsys):
+    """OpenCV gives a CMYK JPEG's pixels as BGR; its CMYK profile went with them, and PNG's writer refused it (the
+    error naming the hidden partial file)."""
+    cmyk_profile = ICC_PROFILE[:16] + b"CMYK" + ICC_PROFILE[20:]  # only its colour space is read
+    rgb(photo).convert("CMYK").save(tmp_path / "print.jpg", icc_profile=cmyk_profile, quality=95)
+    for name in ("out.png", "out.jpg"):
+        enhance(capsys, tmp_path / "print.jpg", tmp_path / name, tiny_weights)
+        with Image.open(tmp_path / name) as out:
+            assert out.mode == "RGB" and out.size == (96, 72) and "icc_profile" not in out.info, name
+
+
 def test_a_pngs_text_is_carried_into_png(tmp_path, photo, tiny_weights, capsys):
     """An image generator's PNG says how it was made in text chunks (its prompt and settings; a node editor's whole
     workflow, which it loads back from the picture): OpenCV dropped them."""
