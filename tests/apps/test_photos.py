@@ -96,7 +96,7 @@ def test_exif_for_an_upright_picture_changes_its_orientation_size_and_thumbnail_
 
 def test_xmp_says_upright_too():
     xmp = b'<rdf:Description tiff:Orientation="6" tiff:Make="TestCam"/><tiff:Orientation>8</tiff:Orientation>'
-    out = upright_metadata({XMP: xmp, ICC: ICC_PROFILE}, np.zeros((2, 3), np.uint8))
+    out = upright_metadata({XMP: xmp, ICC: ICC_PROFILE}, np.zeros((2, 3, 3), np.uint8))
     assert out[XMP] == xmp.replace(b'"6"', b'"1"').replace(b">8<", b">1<") and out[ICC] == ICC_PROFILE
 
 
