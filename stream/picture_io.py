@@ -6,9 +6,12 @@ AVIF). HEIC and HEIF (iPhones' photos) are read and written by libheif (pillow-h
 (Pillow) and written by OpenCV's: a phone's photo is a grid of tiles with its rotation beside them, which FFmpeg
 gives as separate tile streams (one tile would run) and OpenCV does not read, or reads sideways.
 
-A photo is turned upright as it is shown (EXIF's orientation; HEIF's and AVIF's own rotation and mirror), and
-its EXIF then says so (stream.exif); the ICC profile (Display P3 on phones: without it colours shift) and XMP
-are written unchanged.
+A photo is turned upright as it is shown (EXIF's orientation, a TIFF's own; HEIF's and AVIF's rotation and
+mirror), and its EXIF then says so (stream.exif); the ICC profile (Display P3 on phones: without it colours
+shift) and XMP are written unchanged. What OpenCV 5.1 does not carry is read and written here, as kinds of our
+own beside OpenCV's: a TIFF's orientation, profile and XMP (read_tiff), a JPEG's XMP and what follows its
+picture (stream.jpeg_extras), a PNG's text (stream.png_text), a HEIF's nclx; what an output cannot hold is
+named (dropped).
 """
 
 from __future__ import annotations
