@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-import cv2
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TaskID
 
@@ -93,6 +92,8 @@ def say_notices(notices: tuple[str, ...], console: Console = err) -> None:
 def opencv_silenced() -> Iterator[None]:
     """OpenCV's own log lines kept off stderr (a damaged TIFF's libtiff errors, a camera's warnings), where they
     would bury the one line that says what went wrong."""
+    import cv2  # loaded where pictures or cameras are, not with the CLI
+
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:

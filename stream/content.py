@@ -28,7 +28,6 @@ from stream.av1 import Av1Quantisers
 from stream.errors import UserError
 from stream.files import HEIF_SUFFIXES
 from stream.hevc import HevcQuantisers
-from stream.video.hdr import side_data
 from stream.vp8 import Vp8Quantisers
 from stream.webp import is_animated_webp, webp_layout
 
@@ -273,6 +272,8 @@ def _luma_table(data: bytes) -> list[int] | None:
 def frame_quantiser(frame: av.VideoFrame) -> float | None:
     """The mean quantiser of a frame's blocks (VP9: the frame's), on its codec's scale (QuantiserScale),
     where the decoder exported it (`export_side_data=venc_params`); None where it did not."""
+    from stream.video.hdr import side_data  # PyAV: loaded when frames are, not with the CLI
+
     data = side_data(frame).get("VIDEO_ENC_PARAMS", b"")
     if len(data) < 32:
         return None
