@@ -1,7 +1,8 @@
 """What a JPEG carries that OpenCV 5.1 neither reads nor writes: its XMP, and what phones append after the picture.
 
 XMP is an APP1 segment named by XMP's namespace, placed as Adobe's XMP specification (part 3) says, after the JFIF
-and EXIF segments that open the file: a phone's edit history, a panorama's or a portrait's parameters.
+and EXIF segments that open the file: a phone's edit history, a panorama's or a portrait's parameters. IPTC
+(Photoshop's APP13) and comments (COM) go after them, as they were.
 
 After the picture's end (EOI) phones append more: a motion photo's video (Google's Motion Photo, whose XMP lists
 it by its length; Samsung's, found from the file's end), an Ultra HDR photo's gain map (a second JPEG, listed the
@@ -16,6 +17,7 @@ from stream.exif import Exif
 NAMESPACE = b"http://ns.adobe.com/xap/1.0/\0"  # opens an APP1 segment that holds XMP
 ROOM = 0xFFFF - 2 - len(NAMESPACE)  # the XMP one segment holds (Extended XMP, in pieces, is not written)
 APP0, APP1, APP2, SOS, EOI = b"\xff\xe0", b"\xff\xe1", b"\xff\xe2", b"\xff\xda", b"\xff\xd9"
+APP13, COM = b"\xff\xed", b"\xff\xfe"  # Photoshop's resources (IPTC: caption, credit, copyright); a comment
 MPF_NAME, MP_ENTRY = b"MPF\0", 0xB002  # opens an APP2 segment that holds an MPF; the tag of its entries
 STANDALONE = range(0xD0, 0xDA)  # RST0-7, SOI, EOI: markers without a length
 
@@ -45,12 +47,23 @@ def with_xmp(data: bytes, xmp: bytes) -> bytes:
 
 def with_segment(data: bytes, marker: bytes, payload: bytes) -> bytes:
     """A JPEG with a segment added after the JFIF, EXIF and XMP segments that open it."""
+    return with_segments(data, marker + (len(payload) + 2).to_bytes(2, "big") + payload)
+
+
+def with_segments(data: bytes, raw: bytes) -> bytes:
+    """A JPEG with whole segments (markers, lengths and all) added after the JFIF, EXIF and XMP that open it."""
     at = 2
     for start, end in segments(data):
         if data[start : start + 2] not in (APP0, APP1):
             break
         at = end
-    return data[:at] + marker + (len(payload) + 2).to_bytes(2, "big") + payload + data[at:]
+    return data[:at] + raw + data[at:]
+
+
+def read_captions(data: bytes) -> bytes:
+    """A JPEG's IPTC (Photoshop's APP13: a caption, a credit, a copyright) and comment (COM) segments, whole and
+    in order; b"" for none. A photographer's and an agency's words, which OpenCV's writer drops."""
+    return b"".join(data[start:end] for start, end in segments(data) if data[start : start + 2] in (APP13, COM))
 
 
 def picture_end(data: bytes) -> int:

@@ -35,14 +35,15 @@ TRAILER = -1  # not OpenCV's: the bytes after a JPEG's picture (a motion photo's
 MPF = -2  # not OpenCV's: a JPEG's MPF, where the trailer's images are (stream.jpeg_extras.read_mpf)
 NCLX = -3  # not OpenCV's: a HEIF's colour description, its nclx (4 bytes: NCLX_FIELDS)
 TEXT = -4  # not OpenCV's: a PNG's text chunks (stream.png_text)
+CAPTIONS = -5  # not OpenCV's: a JPEG's IPTC and comment segments (stream.jpeg_extras.read_captions)
 NCLX_FIELDS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
 METADATA_NAMES = {
     EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map",
-    NCLX: "HEIF colour description", TEXT: "PNG text",
+    NCLX: "HEIF colour description", TEXT: "PNG text", CAPTIONS: "IPTC and comment",
 }  # fmt: skip
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
-CARRIED_BY = {TRAILER: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES, TEXT: {".png"}}  # kinds one format alone holds
+CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES, TEXT: {".png"}}  # one alone holds
 EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -74,7 +75,8 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
 
 def jpeg_metadata(data: bytes) -> Metadata:
     """A JPEG's XMP and what follows its picture, which OpenCV does not read (stream.jpeg_extras)."""
-    found = {XMP: jpeg_extras.read_xmp(data), TRAILER: jpeg_extras.trailer(data), MPF: jpeg_extras.read_mpf(data)}
+    found = {XMP: jpeg_extras.read_xmp(data), TRAILER: jpeg_extras.trailer(data), MPF: jpeg_extras.read_mpf(data),
+             CAPTIONS: jpeg_extras.read_captions(data)}  # fmt: skip
     return {kind: value for kind, value in found.items() if value}
 
 
@@ -191,7 +193,6 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
     if suffix in HEIC_SUFFIXES:
         write_heif(path, pixels, metadata)
         return
-    after, mpf = metadata.get(TRAILER, b""), metadata.get(MPF, b"")
     xmp = metadata.pop(XMP, b"") if suffix in JPEG_SUFFIXES else b""  # OpenCV writes none into JPEG
     if XMP in metadata and suffix == ".png":  # OpenCV's PNG writer reads it up to a NUL, past its end without one
         metadata[XMP] += b"\0"
@@ -199,19 +200,22 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
     chunks = [np.frombuffer(metadata[kind], np.uint8) for kind in kinds]
     if not cv2.imwriteWithMetadata(str(path), pixels, kinds, chunks, _WRITE_OPTIONS.get(suffix, [])):
         raise UserError(f"{target or path}: cannot write this image format")
-    if suffix in JPEG_SUFFIXES and (xmp or after):
-        path.write_bytes(jpeg_with_extras(path.read_bytes(), xmp, mpf, after))
+    if suffix in JPEG_SUFFIXES and (xmp or set(metadata) & {TRAILER, CAPTIONS}):
+        path.write_bytes(jpeg_with_extras(path.read_bytes(), xmp, metadata))
     if suffix == ".png" and TEXT in metadata:
         path.write_bytes(png_text.with_text(path.read_bytes(), metadata[TEXT]))
 
 
-def jpeg_with_extras(jpeg: bytes, xmp: bytes, mpf: bytes, after: bytes) -> bytes:
-    """A JPEG OpenCV wrote, with what it does not write: the XMP (where a segment holds it), and what followed the
-    input's picture with the MPF that says where its images are."""
+def jpeg_with_extras(jpeg: bytes, xmp: bytes, metadata: Metadata) -> bytes:
+    """A JPEG OpenCV wrote, with what it does not write: the XMP (where a segment holds it), the IPTC and comment
+    segments, and what followed the input's picture with the MPF that says where its images are."""
     if 0 < len(xmp) <= jpeg_extras.ROOM:
         jpeg = jpeg_extras.with_xmp(jpeg, xmp)
-    if mpf and after:
-        jpeg = jpeg_extras.with_mpf(jpeg, mpf)
+    if CAPTIONS in metadata:
+        jpeg = jpeg_extras.with_segments(jpeg, metadata[CAPTIONS])
+    after = metadata.get(TRAILER, b"")
+    if after and MPF in metadata:
+        jpeg = jpeg_extras.with_mpf(jpeg, metadata[MPF])
     return jpeg + after
 
 

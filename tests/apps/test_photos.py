@@ -223,6 +223,24 @@ def test_a_damaged_tiff_is_one_line(tmp_path, photo, tiny_weights, capfd):
     assert "TIFF" not in err, err
 
 
+def test_a_jpegs_iptc_and_comment_are_carried(tmp_path, photo, tiny_weights, capsys):
+    """A press photo's caption, credit and copyright (IPTC, in Photoshop's APP13 segment) and a JPEG's comment:
+    OpenCV's writer dropped them."""
+    iptc = b"\x1c\x02\x78\x00\x0dA lighthouse." + b"\x1c\x02\x74\x00\x0f(c) A. Person 26"  # 2:120, 2:116
+    resource = b"8BIM\x04\x04\x00\x00" + len(iptc).to_bytes(4, "big") + iptc + b"\x00" * (len(iptc) % 2)
+    payload = b"Photoshop 3.0\x00" + resource
+    rgb(photo).save(tmp_path / "press.jpg", comment=b"scanned at 600 dpi", quality=95)
+    data = (tmp_path / "press.jpg").read_bytes()
+    app13 = b"\xff\xed" + (len(payload) + 2).to_bytes(2, "big") + payload
+    (tmp_path / "press.jpg").write_bytes(data[:2] + app13 + data[2:])
+    enhance(capsys, tmp_path / "press.jpg", tmp_path / "out.jpg", tiny_weights)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.size == (96, 72) and out.info["comment"] == b"scanned at 600 dpi"
+        assert ("APP13", payload) in out.applist
+    err = enhance(capsys, tmp_path / "press.jpg", tmp_path / "out.png", tiny_weights)
+    assert "warning: out.png: written without the input's IPTC and comment (.png holds no such thing)" in err
+
+
 def test_a_cmyk_jpeg_is_written_without_its_cmyk_profile(tmp_path, photo, tiny_weights, capsys):
     """OpenCV gives a CMYK JPEG's pixels as BGR; its CMYK profile went with them, and PNG's writer refused it (the
     error naming the hidden partial file)."""
