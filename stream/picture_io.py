@@ -74,7 +74,8 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
 
 
 def jpeg_metadata(data: bytes) -> Metadata:
-    """A JPEG's XMP and what follows its picture, which OpenCV does not read (stream.jpeg_extras)."""
+    """What OpenCV does not read of a JPEG (stream.jpeg_extras): its XMP, IPTC and comment, what follows its picture
+    and the MPF that says where that is."""
     found = {XMP: jpeg_extras.read_xmp(data), TRAILER: jpeg_extras.trailer(data), MPF: jpeg_extras.read_mpf(data),
              CAPTIONS: jpeg_extras.read_captions(data)}  # fmt: skip
     return {kind: value for kind, value in found.items() if value}
