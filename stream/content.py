@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from kernels.choice import ModelChoice
 from stream.av1 import Av1Quantisers
 from stream.errors import UserError
-from stream.files import HEIF_SUFFIXES
+from stream.files import HEIF_SUFFIXES, JPEG_SUFFIXES
 from stream.hevc import HevcQuantisers
 from stream.vp8 import Vp8Quantisers
 from stream.webp import is_animated_webp, webp_layout
@@ -318,7 +318,7 @@ def judge_picture(path: Path) -> Judged:
     """A picture file's content, from its format: JPEG by its quality, lossy WebP compressed, HEIC and AVIF by their
     quantisers, the rest lossless."""
     suffix = path.suffix.lower()
-    if suffix in (".jpg", ".jpeg"):
+    if suffix in JPEG_SUFFIXES:
         with path.open("rb") as f:
             return judge("mjpeg", quality=jpeg_quality(f.read(1 << 20)))  # its tables: after metadata, before data
     if suffix == ".webp":

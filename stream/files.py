@@ -11,7 +11,9 @@ from pathlib import Path
 from stream.errors import UserError
 from stream.webp import is_animated_webp
 
-PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}  # what OpenCV reads (eval, training)
+# JPEG's names: .jfif is what browsers on Windows save a downloaded JPEG as
+JPEG_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
+PICTURE_SUFFIXES = {".png", *JPEG_SUFFIXES, ".webp", ".tif", ".tiff", ".bmp"}  # what OpenCV reads (eval, training)
 # Pictures of the HEIF family (phones' photos): read by libheif or libavif (stream.picture_io); an image sequence
 # under these names (an animated AVIF) is a video.
 HEIF_SUFFIXES = {".heic", ".heif", ".avif"}

@@ -27,10 +27,11 @@ from stream import jpeg_extras, png_text
 from stream.console import opencv_silenced
 from stream.errors import UserError
 from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
+from stream.files import JPEG_SUFFIXES
 
 EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_METADATA_ICCP
 Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
-CARRIES_METADATA = {".png", ".jpg", ".jpeg", ".webp", ".avif", ".heic", ".heif"}  # where it is written
+CARRIES_METADATA = {".png", *JPEG_SUFFIXES, ".webp", ".avif", ".heic", ".heif"}  # where it is written
 TRAILER = -1  # not OpenCV's: the bytes after a JPEG's picture (a motion photo's video, an HDR gain map)
 MPF = -2  # not OpenCV's: a JPEG's MPF, where the trailer's images are (stream.jpeg_extras.read_mpf)
 NCLX = -3  # not OpenCV's: a HEIF's colour description, its nclx (4 bytes: NCLX_FIELDS)
@@ -42,12 +43,12 @@ METADATA_NAMES = {
     NCLX: "HEIF colour description", TEXT: "PNG text", CAPTIONS: "IPTC and comment",
 }  # fmt: skip
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
-JPEG_SUFFIXES = {".jpg", ".jpeg"}
 CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES, TEXT: {".png"}}  # one alone holds
-EIGHT_BIT_SUFFIXES = {".jpg", ".jpeg", ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
+EIGHT_BIT_SUFFIXES = {*JPEG_SUFFIXES, ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
-_WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
+_WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95]}  # by the extension OpenCV is given (ENCODED_AS)
+ENCODED_AS = dict.fromkeys(JPEG_SUFFIXES, ".jpg")  # OpenCV knows .jfif by no name
 HEIC_QUALITY = 90
 _XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))[1-8]')
 
@@ -199,12 +200,19 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
         metadata[XMP] += b"\0"
     kinds = [kind for kind in metadata if kind >= 0]  # OpenCV's own
     chunks = [np.frombuffer(metadata[kind], np.uint8) for kind in kinds]
-    if not cv2.imwriteWithMetadata(str(path), pixels, kinds, chunks, _WRITE_OPTIONS.get(suffix, [])):
+    encoded_as = ENCODED_AS.get(suffix, suffix)
+    try:
+        done, buffer = cv2.imencodeWithMetadata(encoded_as, pixels, kinds, chunks, _WRITE_OPTIONS.get(encoded_as, []))
+    except cv2.error:
+        done = False
+    if not done:
         raise UserError(f"{target or path}: cannot write this image format")
-    if suffix in JPEG_SUFFIXES and (xmp or set(metadata) & {TRAILER, CAPTIONS}):
-        path.write_bytes(jpeg_with_extras(path.read_bytes(), xmp, metadata))
+    data = buffer.tobytes()
+    if suffix in JPEG_SUFFIXES:
+        data = jpeg_with_extras(data, xmp, metadata)
     if suffix == ".png" and TEXT in metadata:
-        path.write_bytes(png_text.with_text(path.read_bytes(), metadata[TEXT]))
+        data = png_text.with_text(data, metadata[TEXT])
+    path.write_bytes(data)
 
 
 def jpeg_with_extras(jpeg: bytes, xmp: bytes, metadata: Metadata) -> bytes:

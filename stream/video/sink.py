@@ -19,6 +19,7 @@ import numpy as np
 
 from kernels.errors import reason
 from stream.errors import UserError
+from stream.files import JPEG_SUFFIXES
 from stream.video.carry import Carried, carry
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
@@ -31,7 +32,7 @@ from stream.video.reencode import deliver, drain, muxer_holds
 # and PyAV's wheel has no Theora encoder.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo",
                      "gif": "gif", "apng": "apng", "webp": "libwebp_anim", "avif": "libsvtav1"}  # fmt: skip
-_CODEC_FOR_PICTURES = {".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".webp": "libwebp", ".tif": "tiff",
+_CODEC_FOR_PICTURES = {".png": "png", **dict.fromkeys(JPEG_SUFFIXES, "mjpeg"), ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
 # libvpx codes at constant quality where the bit rate is 0 (VP9), or caps it (VP8: else it aims at FFmpeg's 200 kb/s)

@@ -10,7 +10,7 @@ from typing import BinaryIO
 import av
 
 from stream.errors import UserError
-from stream.files import NUMBER, is_numbered, partial_path, writes_animated_png
+from stream.files import NUMBER, PICTURE_SUFFIXES, is_numbered, partial_path, writes_animated_png
 
 STDIO = "-"  # read stdin / write stdout
 PIPE_DEFAULT_FORMAT = "matroska"
@@ -98,7 +98,8 @@ class PicturesTarget(FileTarget):
 
     def __init__(self, src: str, dst: str, overwrite: bool, format: str | None) -> None:
         first = Path(dst).with_name(NUMBER.sub(lambda m: m.group(0) % 1, Path(dst).name, count=1))
-        super().__init__(src, str(first), overwrite, format)
+        pictures = "image2" if Path(dst).suffix.lower() in PICTURE_SUFFIXES else None  # FFmpeg knows no .jfif
+        super().__init__(src, str(first), overwrite, format or pictures)
         self.dst = self.tmp = Path(dst)
 
     def open(self) -> Path:

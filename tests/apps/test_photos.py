@@ -20,7 +20,7 @@ from stream.exif import EXIF_IFD, PIXEL_X, PIXEL_Y, XMP_PACKET, Exif, upright
 from stream.files import is_picture, is_video
 from stream.picture_io import EXIF, ICC, XMP, read_picture, upright_metadata, write_picture
 from tests.cli_helpers import run_cli
-from tests.media import probe
+from tests.media import make_clip, probe
 
 MAKE, ORIENTATION = 0x010F, 0x0112
 pillow_heif.register_heif_opener()  # Pillow opens the HEIC written here, to read it as viewers do
@@ -239,6 +239,19 @@ def test_a_jpegs_iptc_and_comment_are_carried(tmp_path, photo, tiny_weights, cap
         assert ("APP13", payload) in out.applist
     err = enhance(capsys, tmp_path / "press.jpg", tmp_path / "out.png", tiny_weights)
     assert "warning: out.png: written without the input's IPTC and comment (.png holds no such thing)" in err
+
+
+def test_a_jfif_is_a_jpeg(tmp_path, photo, tiny_weights, capsys):
+    """Browsers on Windows save a downloaded JPEG as .jfif: it went down the video path (its EXIF orientation and
+    metadata lost, and a .jfif out refused as no container FFmpeg knows); numbered .jfif out of a video too."""
+    rgb(sideways(photo)).save(tmp_path / "in.jfif", format="JPEG", exif=exif_bytes(6, (36, 48)), comment=b"saved")
+    enhance(capsys, tmp_path / "in.jfif", tmp_path / "out.jfif", tiny_weights)
+    with Image.open(tmp_path / "out.jfif") as out:
+        assert out.format == "JPEG" and out.size == (96, 72) and out.getexif()[ORIENTATION] == 1
+        assert out.info["comment"] == b"saved"
+    clip = make_clip(tmp_path / "clip.mkv", width=32, height=24, codec="ffv1", pts_ms=[0, 40], audio=False)
+    enhance(capsys, clip, tmp_path / "f_%02d.jfif", tiny_weights)
+    assert [Image.open(tmp_path / f"f_0{n}.jfif").size for n in (1, 2)] == [(64, 48)] * 2
 
 
 def test_a_cmyk_jpeg_is_written_without_its_cmyk_profile(tmp_path, photo, tiny_weights, capsys):
