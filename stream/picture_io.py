@@ -207,12 +207,12 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
         done = False
     if not done:
         raise UserError(f"{target or path}: cannot write this image format")
-    data = buffer.tobytes()
-    if suffix in JPEG_SUFFIXES:
-        data = jpeg_with_extras(data, xmp, metadata)
-    if suffix == ".png" and TEXT in metadata:
-        data = png_text.with_text(data, metadata[TEXT])
-    path.write_bytes(data)
+    if suffix in JPEG_SUFFIXES and (xmp or {TRAILER, CAPTIONS} & set(metadata)):
+        path.write_bytes(jpeg_with_extras(buffer.tobytes(), xmp, metadata))
+    elif suffix == ".png" and TEXT in metadata:
+        path.write_bytes(png_text.with_text(buffer.tobytes(), metadata[TEXT]))
+    else:
+        path.write_bytes(buffer)  # as encoded, not copied: a 48 MP picture's PNG is hundreds of MB
 
 
 def jpeg_with_extras(jpeg: bytes, xmp: bytes, metadata: Metadata) -> bytes:
