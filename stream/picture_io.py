@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from kernels.errors import reason
-from stream import jpeg_extras, png_text
+from stream import heif_boxes, jpeg_extras, png_text
 from stream.console import opencv_silenced
 from stream.errors import UserError
 from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
@@ -125,7 +125,7 @@ def read_heif(path: Path) -> tuple[np.ndarray, Metadata]:
 
 def read_avif(path: Path) -> tuple[np.ndarray, Metadata]:
     """AVIF by libavif (Pillow): a grid's tiles joined; its rotation and mirror (irot, imir) come as EXIF's
-    orientation, applied here. 8 bits (Pillow's modes hold no more)."""
+    orientation, applied here. 8 bits (Pillow's modes hold no more); its nclx read from its boxes."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -136,6 +136,8 @@ def read_avif(path: Path) -> tuple[np.ndarray, Metadata]:
         raise UserError(f"{path}: not a readable AVIF picture ({reason(e)})") from None
     pixels = rgb if mode == "L" else cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if mode == "RGBA" else cv2.COLOR_RGB2BGR)
     metadata = pillow_metadata(info)
+    if colour := heif_boxes.nclx(path.read_bytes()):  # which Pillow does not say
+        metadata[NCLX] = colour
     return upright(pixels, Exif(metadata.get(EXIF, b"")).orientation), metadata
 
 

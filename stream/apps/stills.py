@@ -173,5 +173,5 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> s
 def lost_metadata(dst: str, lost: list[str]) -> str:
     """The warning for what the outputs' format could not hold."""
     suffix = Path(dst).suffix.lower()
-    why = "TIFF and BMP get the pixels alone" if suffix not in CARRIES_METADATA else f"{suffix} holds no such thing"
+    why = "TIFF and BMP get the pixels alone" if suffix not in CARRIES_METADATA else f"not carried into {suffix}"
     return f"{Path(dst).name}: written without the input's {listed(lost)} ({why})"

@@ -13,7 +13,7 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps, PngImagePlugin, TiffImagePlugin
 
 from kernels.choice import ModelChoice
-from stream import jpeg_extras
+from stream import heif_boxes, jpeg_extras
 from stream.apps.api import FrameEnhancer
 from stream.content import judge_picture
 from stream.exif import EXIF_IFD, PIXEL_X, PIXEL_Y, XMP_PACKET, Exif, upright
@@ -158,7 +158,7 @@ def test_a_motion_photos_video_follows_the_enhanced_picture(tmp_path, photo, tin
     assert out.endswith(VIDEO) and jpeg_extras.trailer(out) == VIDEO
     assert cv2.imread(str(tmp_path / "out.jpg")).shape == (72, 96, 3) and jpeg_extras.read_xmp(out) == MOTION_XMP
     err = enhance(capsys, tmp_path / "in.jpg", tmp_path / "out.png", tiny_weights)
-    assert "warning: out.png: written without the input's motion photo video or HDR gain map (.png holds" in err
+    assert "warning: out.png: written without the input's motion photo video or HDR gain map (not carried" in err
 
 
 def test_an_ultra_hdr_gain_map_is_still_found_by_its_mpf(tmp_path, photo, tiny_weights, capsys):
@@ -238,7 +238,7 @@ def test_a_jpegs_iptc_and_comment_are_carried(tmp_path, photo, tiny_weights, cap
         assert out.size == (96, 72) and out.info["comment"] == b"scanned at 600 dpi"
         assert ("APP13", payload) in out.applist
     err = enhance(capsys, tmp_path / "press.jpg", tmp_path / "out.png", tiny_weights)
-    assert "warning: out.png: written without the input's IPTC and comment (.png holds no such thing)" in err
+    assert "warning: out.png: written without the input's IPTC and comment (not carried into .png)" in err
 
 
 def test_a_jfif_is_a_jpeg(tmp_path, photo, tiny_weights, capsys):
@@ -279,7 +279,7 @@ def test_a_pngs_text_is_carried_into_png(tmp_path, photo, tiny_weights, capsys):
         assert out.size == (96, 72) and out.text == made.text and len(out.text) == 3
         assert out.info["icc_profile"] == ICC_PROFILE
     err = enhance(capsys, tmp_path / "gen.png", tmp_path / "out.jpg", tiny_weights)
-    assert "warning: out.jpg: written without the input's PNG text (.jpg holds no such thing)" in err
+    assert "warning: out.jpg: written without the input's PNG text (not carried into .jpg)" in err
 
 
 def test_numbered_phone_photos_make_a_video_shown_upright(tmp_path, photo, tiny_weights, capsys):
@@ -367,9 +367,25 @@ def test_a_heifs_colour_description_travels_with_it(tmp_path, photo, tiny_weight
         and out.info["bit_depth"] == 10
     )
     err = enhance(capsys, tmp_path / "hlg.heic", tmp_path / "out.png", tiny_weights)
-    assert "warning: out.png: written without the input's HEIF colour description (.png holds no such" in err
+    assert "warning: out.png: written without the input's HEIF colour description (not carried into .png)" in err
     pillow_heif.from_bytes("BGR", (48, 36), photo.tobytes()).save(tmp_path / "srgb.heic", quality=90)
     assert "written without" not in enhance(capsys, tmp_path / "srgb.heic", tmp_path / "srgb.png", tiny_weights)
+
+
+def test_an_avifs_colour_description_is_read_from_its_boxes(tmp_path, photo, tiny_weights, capsys):
+    """Pillow reads an AVIF's pixels but not its nclx: a 10-bit HLG AVIF came out an sRGB-tagged picture without a
+    word. Now its nclx goes into HEIC, and an output that cannot take it says so."""
+    cv2.imwrite(str(tmp_path / "src.png"), photo)
+    for cicp, name in (("9/18/9", "hlg.avif"), ("1/13/6", "srgb.avif")):
+        subprocess.run(["avifenc", "--cicp", cicp, "-d", "10", str(tmp_path / "src.png"), str(tmp_path / name)],
+                       check=True, capture_output=True)  # fmt: skip
+    assert heif_boxes.nclx((tmp_path / "hlg.avif").read_bytes())[:3] == bytes([9, 18, 9])
+    enhance(capsys, tmp_path / "hlg.avif", tmp_path / "out.heic", tiny_weights)
+    out = pillow_heif.open_heif(tmp_path / "out.heic")
+    assert [out.info["nclx_profile"][key] for key in ("color_primaries", "transfer_characteristics")] == [9, 18]
+    err = enhance(capsys, tmp_path / "hlg.avif", tmp_path / "out.avif", tiny_weights)
+    assert "warning: out.avif: written without the input's HEIF colour description (not carried into .avif)" in err
+    assert "written without" not in enhance(capsys, tmp_path / "srgb.avif", tmp_path / "srgb.png", tiny_weights)
 
 
 def test_a_tiled_avif_is_one_picture_turned_as_it_says(tmp_path, tiny_weights, capsys):
