@@ -28,6 +28,7 @@ from stream.av1 import Av1Quantisers
 from stream.errors import UserError
 from stream.files import HEIF_SUFFIXES, JPEG_SUFFIXES
 from stream.hevc import HevcQuantisers
+from stream.jpeg_extras import segments
 from stream.vp8 import Vp8Quantisers
 from stream.webp import is_animated_webp, webp_layout
 
@@ -255,17 +256,14 @@ def jpeg_quality(data: bytes) -> float | None:
 
 def _luma_table(data: bytes) -> list[int] | None:
     """Quantisation table 0 (luminance, by convention) of the DQT segments that precede a JPEG's first scan."""
-    at = 2  # past SOI
-    while at + 4 <= len(data) and data[at] == 0xFF and data[at + 1] != 0xDA:  # DA: start of scan
-        length = int.from_bytes(data[at + 2 : at + 4], "big")
-        segment, i = data[at + 4 : at + 2 + length] if data[at + 1] == 0xDB else b"", 0
+    for start, end in segments(data):
+        segment, i = data[start + 4 : end] if data[start + 1] == 0xDB else b"", 0
         while i < len(segment):  # DQT: tables of 64 values, each 8 or 16 bits as the table's first nibble says
             wide, size = segment[i] >> 4, 64 << (segment[i] >> 4)
             values = segment[i + 1 : i + 1 + size]
             if segment[i] & 15 == 0 and len(values) == size:
                 return [int.from_bytes(values[k : k + 1 + wide], "big") for k in range(0, size, 1 + wide)]
             i += 1 + size
-        at += 2 + length
     return None
 
 
