@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stream.errors import UserError
+from stream.heif_boxes import top_boxes
+from stream.png_text import chunks as png_chunks
 from stream.webp import is_animated_webp
 
 # JPEG's names: .jfif is what browsers on Windows save a downloaded JPEG as
@@ -46,16 +48,7 @@ def is_image_sequence(path: str | Path) -> bool:
     if not Path(path).is_file():
         return False
     with open(path, "rb") as f:
-        while len(head := f.read(8)) == 8:
-            size, kind = int.from_bytes(head[:4], "big"), head[4:]
-            if kind == b"moov":
-                return True
-            if size == 1:  # a 64-bit size follows
-                size = int.from_bytes(f.read(8), "big") - 8
-            if size < 8:  # 0: to the file's end
-                return False
-            f.seek(size - 8, 1)
-    return False
+        return any(kind == b"moov" for kind, _, _ in top_boxes(f))
 
 
 def is_animated_png(path: str | Path) -> bool:
@@ -68,13 +61,13 @@ def png_animation(path: str | Path) -> tuple[int, int] | None:
     """An APNG's frames and plays (0: forever), from its acTL chunk before the first picture data (IDAT); None for
     a PNG without one, or what is not a PNG."""
     with open(path, "rb") as f:
-        if f.read(8) != b"\x89PNG\r\n\x1a\n":
-            return None
-        while len(head := f.read(8)) == 8 and head[4:] != b"IDAT":
-            if head[4:] == b"acTL":
+        for kind, start, _ in png_chunks(f):
+            if kind == b"IDAT":
+                break
+            if kind == b"acTL":
+                f.seek(start + 8)  # its length and type
                 data = f.read(8)
                 return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big")
-            f.seek(int.from_bytes(head[:4], "big") + 4, 1)  # its data and CRC
     return None
 
 

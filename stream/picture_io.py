@@ -136,8 +136,9 @@ def read_avif(path: Path) -> tuple[np.ndarray, Metadata]:
         raise UserError(f"{path}: not a readable AVIF picture ({reason(e)})") from None
     pixels = rgb if mode == "L" else cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if mode == "RGBA" else cv2.COLOR_RGB2BGR)
     metadata = pillow_metadata(info)
-    if colour := heif_boxes.nclx(path.read_bytes()):  # which Pillow does not say
-        metadata[NCLX] = colour
+    with open(path, "rb") as f:
+        if colour := heif_boxes.nclx(f):  # which Pillow does not say
+            metadata[NCLX] = colour
     return upright(pixels, Exif(metadata.get(EXIF, b"")).orientation), metadata
 
 

@@ -379,7 +379,8 @@ def test_an_avifs_colour_description_is_read_from_its_boxes(tmp_path, photo, tin
     for cicp, name in (("9/18/9", "hlg.avif"), ("1/13/6", "srgb.avif")):
         subprocess.run(["avifenc", "--cicp", cicp, "-d", "10", str(tmp_path / "src.png"), str(tmp_path / name)],
                        check=True, capture_output=True)  # fmt: skip
-    assert heif_boxes.nclx((tmp_path / "hlg.avif").read_bytes())[:3] == bytes([9, 18, 9])
+    with open(tmp_path / "hlg.avif", "rb") as f:
+        assert heif_boxes.nclx(f)[:3] == bytes([9, 18, 9])
     enhance(capsys, tmp_path / "hlg.avif", tmp_path / "out.heic", tiny_weights)
     out = pillow_heif.open_heif(tmp_path / "out.heic")
     assert [out.info["nclx_profile"][key] for key in ("color_primaries", "transfer_characteristics")] == [9, 18]
