@@ -62,7 +62,7 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
         return read_avif(path)
     if suffix in (".tif", ".tiff"):
         return read_tiff(path)
-    with opencv_silenced():
+    with opencv_silenced():  # by name, not from the bytes read below: imdecode refuses a JPEG cut short
         pixels, kinds, chunks = cv2.imreadWithMetadata(str(path), flags=cv2.IMREAD_UNCHANGED)
     metadata = {int(kind): bytes(chunk) for kind, chunk in zip(kinds, chunks, strict=True)}
     if XMP in metadata:  # a PNG's comes with a C string's NUL
