@@ -16,11 +16,11 @@ from rich.progress import Progress, ProgressColumn, Task, TaskID
 err = Console(stderr=True)
 
 
-def to_devnull(stream: TextIO) -> None:
-    """The file descriptor under `stream` onto /dev/null: its reader went away (stdout's `| head`,
+def to_devnull(stream: TextIO | int) -> None:
+    """The file descriptor under `stream` (or this one) onto /dev/null: its reader went away (stdout's `| head`,
     stderr's `2>&1 | head`), and what is still written there, by Python or by libav, goes nowhere."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, stream.fileno())
+    os.dup2(devnull, stream if isinstance(stream, int) else stream.fileno())
     os.close(devnull)
 
 
@@ -100,6 +100,21 @@ def opencv_silenced() -> Iterator[None]:
         yield
     finally:
         cv2.utils.logging.setLogLevel(level)
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """The stderr file descriptor onto /dev/null for a moment: what a C library prints there itself (libjpeg's
+    "Premature end of JPEG file", which OpenCV leaves to it) where our own line says it better. Python's writes
+    from other threads go there too while it lasts: only around a call that returns at once."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    to_devnull(2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def progress(*columns: str | ProgressColumn, console: Console = err, **options: Any) -> Progress:

@@ -16,7 +16,7 @@ from stream.exif import Exif
 
 NAMESPACE = b"http://ns.adobe.com/xap/1.0/\0"  # opens an APP1 segment that holds XMP
 ROOM = 0xFFFF - 2 - len(NAMESPACE)  # the XMP one segment holds (Extended XMP, in pieces, is not written)
-APP0, APP1, APP2, SOS, EOI = b"\xff\xe0", b"\xff\xe1", b"\xff\xe2", b"\xff\xda", b"\xff\xd9"
+SOI, APP0, APP1, APP2, SOS, EOI = b"\xff\xd8", b"\xff\xe0", b"\xff\xe1", b"\xff\xe2", b"\xff\xda", b"\xff\xd9"
 APP13, COM = b"\xff\xed", b"\xff\xfe"  # Photoshop's resources (IPTC: caption, credit, copyright); a comment
 MPF_NAME, MP_ENTRY = b"MPF\0", 0xB002  # opens an APP2 segment that holds an MPF; the tag of its entries
 STANDALONE = range(0xD0, 0xDA)  # RST0-7, SOI, EOI: markers without a length
@@ -64,6 +64,14 @@ def read_captions(data: bytes) -> bytes:
     """A JPEG's IPTC (Photoshop's APP13: a caption, a credit, a copyright) and comment (COM) segments, whole and
     in order; b"" for none. A photographer's and an agency's words, which OpenCV's writer drops."""
     return b"".join(data[start:end] for start, end in segments(data) if data[start : start + 2] in (APP13, COM))
+
+
+def captions_named(captions: bytes) -> str:
+    """What read_captions' segments hold, in words: "IPTC", "comment" or "IPTC and comment" (an encoder's own
+    comment, FFmpeg's "Lavc...", is no IPTC)."""
+    walked = SOI + captions  # segments walks a JPEG's, from after its SOI
+    held = {walked[start : start + 2] for start, _ in segments(walked)}
+    return " and ".join(name for marker, name in ((APP13, "IPTC"), (COM, "comment")) if marker in held)
 
 
 def picture_end(data: bytes) -> int:

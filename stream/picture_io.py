@@ -17,6 +17,7 @@ named (dropped).
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from pathlib import Path
 
 import cv2
@@ -24,7 +25,7 @@ import numpy as np
 
 from kernels.errors import reason
 from stream import heif_boxes, jpeg_extras, png_text
-from stream.console import opencv_silenced
+from stream.console import native_stderr_silenced, opencv_silenced
 from stream.errors import UserError
 from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
 from stream.files import JPEG_SUFFIXES
@@ -62,14 +63,17 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
         return read_avif(path)
     if suffix in (".tif", ".tiff"):
         return read_tiff(path)
-    with opencv_silenced():  # by name, not from the bytes read below: imdecode refuses a JPEG cut short
+    data = path.read_bytes() if suffix in {*JPEG_SUFFIXES, ".png"} else b""  # for what OpenCV does not read
+    cut = suffix in JPEG_SUFFIXES and jpeg_extras.cut_short(data)  # said by damage(), libjpeg's own line kept off
+    with opencv_silenced(), native_stderr_silenced() if cut else nullcontext():
+        # by name, not from the bytes: imdecode refuses a JPEG cut short
         pixels, kinds, chunks = cv2.imreadWithMetadata(str(path), flags=cv2.IMREAD_UNCHANGED)
     metadata = {int(kind): bytes(chunk) for kind, chunk in zip(kinds, chunks, strict=True)}
     if XMP in metadata:  # a PNG's comes with a C string's NUL
         metadata[XMP] = metadata[XMP].rstrip(b"\0")
     if suffix in JPEG_SUFFIXES:
-        metadata |= jpeg_metadata(path.read_bytes())
-    if suffix == ".png" and (text := png_text.read_text(path.read_bytes())):
+        metadata |= jpeg_metadata(data)
+    if suffix == ".png" and (text := png_text.read_text(data)):
         metadata[TEXT] = text
     return upright(checked(pixels, path), Exif(metadata.get(EXIF, b"")).orientation), metadata
 
@@ -186,7 +190,8 @@ def dropped(path: Path, metadata: Metadata) -> list[str]:
         lost.add(XMP)  # more than a segment holds: Extended XMP is not written
     if NCLX in lost and (ICC in metadata or shown_as_srgb(metadata[NCLX])):
         lost.remove(NCLX)  # its ICC profile says more, or a picture without it is shown as it says
-    return [name for kind, name in METADATA_NAMES.items() if kind in lost]
+    named = {**METADATA_NAMES, CAPTIONS: jpeg_extras.captions_named(metadata.get(CAPTIONS, b""))}
+    return [name for kind, name in named.items() if kind in lost]
 
 
 def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Path | None = None) -> None:

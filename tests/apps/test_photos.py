@@ -241,6 +241,13 @@ def test_a_jpegs_iptc_and_comment_are_carried(tmp_path, photo, tiny_weights, cap
     assert "warning: out.png: written without the input's IPTC and comment (not carried into .png)" in err
 
 
+def test_a_comment_alone_is_named_alone(tmp_path, photo, tiny_weights, capsys):
+    """FFmpeg and many a program stamp a JPEG with a comment and no IPTC: the warning said "IPTC and comment"."""
+    rgb(photo).save(tmp_path / "in.jpg", comment=b"Lavc62.11.100", quality=95)
+    err = enhance(capsys, tmp_path / "in.jpg", tmp_path / "out.png", tiny_weights)
+    assert "warning: out.png: written without the input's comment (not carried into .png)" in err, err
+
+
 def test_a_jfif_is_a_jpeg(tmp_path, photo, tiny_weights, capsys):
     """Browsers on Windows save a downloaded JPEG as .jfif: it went down the video path (its EXIF orientation and
     metadata lost, and a .jfif out refused as no container FFmpeg knows); numbered .jfif out of a video too."""
@@ -308,6 +315,17 @@ def test_a_jpeg_cut_short_is_decoded_past_and_said(tmp_path, photo, tiny_weights
     code, _, err = run_cli(args, capsys)
     assert code == 1 and err.strip().splitlines()[-1] == f"error: {said}; {tmp_path / 'strict.png'} has what decoded"
     assert (tmp_path / "strict.png").is_file()
+
+
+def test_a_jpeg_cut_short_is_one_line(tmp_path, photo, tiny_weights, capfd):
+    """libjpeg printed its own "Premature end of JPEG file" on the stderr file descriptor before our warning."""
+    cv2.imwrite(str(tmp_path / "whole.jpg"), photo)
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    args = [str(tmp_path / "cut.jpg"), str(tmp_path / "out.png"), "--weights", str(tiny_weights)]
+    code, _, err = run_cli(args, capfd)
+    assert code == 0 and "warning: cut.jpg: damaged input" in err, err
+    assert "Premature end" not in err, err
 
 
 def test_tiff_and_bmp_say_once_that_they_lose_the_metadata(tmp_path, photo, tiny_weights, capsys):
