@@ -18,6 +18,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+from kernels.host_memory import room_bytes
 from kernels.metrics import psnr, ssim
 from kernels.tiling import windows_run
 from stream.apps.api import Comparison, FrameEnhancer
@@ -34,6 +35,10 @@ from stream.video.observers import REFERENCE_FIELDS
 from stream.video.targets import check_target
 
 PICTURE_LOG_FIELDS = ["picture", "psnr_vs_bicubic"]  # --log: a row per picture, its name and PSNR against bicubic
+# A picture is held whole, its output in several copies: peak resident memory measured up to 1.2 GB (the libraries,
+# the model and its 768 px window) and 25 bytes more per output pixel (x2 at 1 unit on a 2-core Xeon: 8 and 16 bits,
+# grey to RGBA, into PNG and JPEG: 1.29-1.51 GB at 12 Mpx out, 1.69-2.37 GB at 48 Mpx; docs/PERFORMANCE.md).
+PICTURE_BASE_BYTES, PICTURE_BYTES_PER_PIXEL = 1.2e9, 25
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,18 @@ def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray, bicubic: bool = 
     return result
 
 
+def check_memory(job: Picture, image: np.ndarray, scale: int) -> None:
+    """A picture too big for the memory left refused in a line before its minutes of work, where the kernel's OOM
+    killer would end the run without a word (a 48 MP photo x4 needs about 20 GB)."""
+    room = room_bytes()
+    height, width = (n * scale for n in image.shape[:2])
+    need = PICTURE_BASE_BYTES + PICTURE_BYTES_PER_PIXEL * height * width
+    if room is not None and need > room:
+        raise UserError(f"{job.source}: x{scale} makes a {width}x{height} picture, which needs about "
+                        f"{need / 1e9:.1f} GB of memory, and {room / 1e9:.1f} GB is all it can have here "
+                        "(a smaller --scale, or the picture cut into parts)")  # fmt: skip
+
+
 def check_files(jobs: list[Picture], overwrite: bool) -> None:
     """Before any model time: every output's folder exists, no output exists unless -y, and every
     reference is there."""
@@ -138,6 +155,7 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     """One picture: read upright, enhanced, written with its metadata (stream.picture_io), its row logged; -> the
     metadata its output's format lost."""
     image, metadata = read_picture(job.source)
+    check_memory(job, image, enhancer.scale)
     result = enhance_picture(enhancer, image, bicubic=job.reference is not None)  # the bicubic only to score it
     row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
     if job.reference is not None:

@@ -65,6 +65,20 @@ def test_a_big_pictures_windows_are_counted_where_stderr_is_a_log(tmp_path, phot
     assert counts == [(str(n), "9") for n in range(1, 10)]  # 72 x 96 out: 3 x 3 windows of 32, one at a time
 
 
+def test_a_picture_too_big_for_the_memory_left_is_one_line(tmp_path, photo, tiny_weights, capsys, monkeypatch):
+    """A 48 MP photo x4 needs about 20 GB: where the machine has less, the OOM killer ended the run without a word,
+    minutes in. Refused before the model runs, nothing written."""
+    monkeypatch.setattr("stream.apps.stills.room_bytes", lambda: 10**9)
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    args = [str(tmp_path / "photo.png"), str(tmp_path / "out.png"), "--weights", str(tiny_weights)]
+    code, _, err = run_cli(args, capsys)
+    said = "photo.png: x2 makes a 96x72 picture, which needs about 1.2 GB of memory, and 1.0 GB is all it can have"
+    assert code == 1 and said in err.strip().splitlines()[-1], err
+    assert not (tmp_path / "out.png").exists()
+    monkeypatch.setattr("stream.apps.stills.room_bytes", lambda: 2 * 10**9)
+    assert run_cli(args, capsys)[0] == 0
+
+
 def test_numbered_sequences_in_and_out(tmp_path, photo, tiny_weights, capsys):
     for n in (5, 7, 12):
         cv2.imwrite(str(tmp_path / f"in_{n:04d}.png"), np.roll(photo, n, axis=1))

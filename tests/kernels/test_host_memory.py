@@ -1,4 +1,4 @@
-"""glibc keeps DRRN's freed activations for the next layer (kernels/host_memory.py)."""
+"""glibc keeps DRRN's freed activations for the next layer, and what memory a run has left (kernels/host_memory.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from kernels import host_memory
 from tests.cli_helpers import ROOT
 
 PROBE = """
@@ -40,3 +41,27 @@ def test_a_freed_layer_stays_in_the_heap(policy):
         assert mapped >= 40, run.stdout
     else:
         assert mapped == 0 and heap >= 40 and heap_after_free >= 40, run.stdout
+
+
+def test_the_memory_left_is_the_machines_or_its_containers(tmp_path):
+    """What a run may still allocate: the machine's available memory and free swap, or a container's limit less its
+    use (its inactive file cache reclaimed first, as the kernel does) where that is nearer; cgroup v2 and v1."""
+    meminfo, cgroup = tmp_path / "meminfo", tmp_path / "cgroup"
+    assert host_memory.available_bytes(meminfo, cgroup) is None  # not Linux: nothing said
+    meminfo.write_text("MemTotal:  16000000 kB\nMemAvailable:    8000000 kB\nSwapFree:  1000000 kB\n")
+    assert host_memory.available_bytes(meminfo, cgroup) == 9_000_000 * 1024
+    cgroup.mkdir()
+    (cgroup / "memory.max").write_text(f"{4 << 30}\n")
+    (cgroup / "memory.current").write_text(f"{3 << 30}\n")
+    (cgroup / "memory.stat").write_text(f"anon {2 << 30}\ninactive_file {1 << 29}\n")
+    assert host_memory.available_bytes(meminfo, cgroup) == (1 << 30) + (1 << 29)
+    (cgroup / "memory.max").write_text("max\n")
+    assert host_memory.available_bytes(meminfo, cgroup) == 9_000_000 * 1024
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory/memory.limit_in_bytes").write_text("9223372036854771712\n")  # no limit
+    (v1 / "memory/memory.usage_in_bytes").write_text(f"{1 << 30}\n")
+    (v1 / "memory/memory.stat").write_text("cache 0\ntotal_inactive_file 0\n")
+    assert host_memory.available_bytes(meminfo, v1) == 9_000_000 * 1024
+    (v1 / "memory/memory.limit_in_bytes").write_text(f"{2 << 30}\n")
+    assert host_memory.available_bytes(meminfo, v1) == 1 << 30
