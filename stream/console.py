@@ -13,7 +13,14 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TaskID
 
-err = Console(stderr=True)
+
+def console_for(stderr: bool = True, quiet: bool = False) -> Console:
+    """A rich console that prints names as they are: rich turns ":name:" into an emoji ("a:x:.mp4" was said as
+    "a\u274c.mp4", "--device cuda:x" as "cuda\u274c")."""
+    return Console(stderr=stderr, quiet=quiet, emoji=False)
+
+
+err = console_for()
 
 
 def to_devnull(stream: TextIO | int) -> None:
@@ -68,7 +75,7 @@ def keep_running_without_stderr() -> None:
 
 def say(text: str, console: Console = err, style: str | None = None) -> None:
     """A plain line: file names and numbers in it are not read as rich markup."""
-    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+    console.print(text, style=style, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def listed(words: list[str], conjunction: str = "and") -> str:

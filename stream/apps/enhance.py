@@ -11,6 +11,7 @@ from rich.console import Console
 from stream.apps.folder import enhance_folder
 from stream.apps.stills import pictures
 from stream.chunked.run import Chunking, enhance_chunked
+from stream.console import console_for
 from stream.errors import UserError
 from stream.files import HEIF_SUFFIXES, is_numbered, is_picture, writes_animated_png
 from stream.video.enhance import EnhanceOptions, enhance_file
@@ -25,7 +26,7 @@ def enhance(
     """Enhance a video, a picture, a numbered sequence of pictures or a folder of them (src "-":
     stdin, dst "-": stdout). -> what a whole run did (frames, time, damage, signal); None for
     pictures, folders and chunked runs, which report as they go."""
-    src, dst, console = str(src), str(dst), console or Console(stderr=True, quiet=True)
+    src, dst, console = str(src), str(dst), console or console_for(quiet=True)
     check_rate(src, dst, options, chunking)
     if Path(src).is_dir():
         enhance_folder(Path(src), Path(dst), options, chunking is not None, console)

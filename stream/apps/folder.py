@@ -19,7 +19,7 @@ from kernels.choice import CONTENT_WORDS
 from kernels.errors import reason
 from kernels.pretrained import JUDGED_WEIGHTS
 from stream.apps.stills import pictures
-from stream.console import counted, err, listed, say
+from stream.console import console_for, counted, err, listed, say
 from stream.content import for_content
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture, is_video
@@ -96,7 +96,7 @@ def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, consol
     """Each file in turn under one bar over the files on a terminal; elsewhere (a log, a pipe), where
     rich draws nothing, a plain line per file. Failures and warnings show even with --quiet. -> how many failed."""
     loud = err if console.quiet else console
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                TimeRemainingColumn())  # fmt: skip
     failed = 0
     with Progress(*columns, console=console, transient=True, disable=console.quiet or not console.is_terminal) as bar:
@@ -118,7 +118,7 @@ def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, consol
 def enhance_one(source: Path, target: Path, options: EnhanceOptions) -> str:
     """One file, its own messages kept quiet (the batch says how it went). -> a video's damage
     warning or a picture's lost metadata, or ""; a stop signal stops the batch."""
-    quiet = Console(stderr=True, quiet=True)
+    quiet = console_for(quiet=True)
     if is_picture(source):
         return pictures(str(source), str(target), options, quiet)
     stats = enhance_file(source, target, options, quiet)

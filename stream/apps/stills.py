@@ -137,7 +137,7 @@ def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog
     """Enhance each picture, each output written whole or not at all, and its row in the log; the windows of the
     picture running are counted on the console (a phone's photo is many, for minutes on a CPU). -> the metadata
     the outputs' format lost."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     lost: list[str] = []
     with progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("", total=None)

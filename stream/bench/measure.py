@@ -29,6 +29,7 @@ from kernels.colour import LumaCoding
 from kernels.inference import DTYPES, Restores, cpu_flags
 from kernels.model import flops_per_pixel
 from stream.bench.synthetic import pattern, write_clip
+from stream.console import console_for
 from stream.video.enhance import EnhanceOptions, enhance_file, frames_per_batch, restoring_pipeline
 from stream.video.processor import LumaEnhancer
 from stream.video.source import VideoSource
@@ -200,7 +201,7 @@ def pipeline_run(
 def cold_run_fps(options: EnhanceOptions, src: Path, dst: Path) -> float:
     """frames / the wall time of `enhance` as a user runs it once: the model built and warmed up too."""
     start = time.perf_counter()
-    stats = enhance_file(str(src), str(dst), options, Console(quiet=True))
+    stats = enhance_file(str(src), str(dst), options, console_for(stderr=False, quiet=True))
     return stats.frames / (time.perf_counter() - start)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from stream.cli.options import (
@@ -23,6 +22,7 @@ from stream.cli.options import (
     model_choice,
     parse_wxh,
 )
+from stream.console import console_for
 from stream.errors import UserError
 
 DEFAULT_SIZE = {"cpu": "320x240", "cuda": "1280x720"}
@@ -67,7 +67,7 @@ def bench_command(
     kind = restorer.device.type
     width, height = parse_size(size or DEFAULT_SIZE.get(kind, "320x240"), scale)
     frames = frames or DEFAULT_FRAMES.get(kind, 6)
-    console = Console(stderr=True, quiet=as_json)
+    console = console_for(quiet=as_json)
     console.print(f"bench: {width}x{height} output, x{scale}, {model.ran}, {frames} frames", highlight=False)
     options = EnhanceOptions(scale=scale, model=choice, overwrite=True)
     r = measure(restorer, options, width, height, frames, console, compared)
@@ -89,4 +89,4 @@ def bench_command(
         ("CPU ISA", " ".join(r.isa) or "-"),
     ):  # fmt: skip
         table.add_row(label, value)
-    Console().print(table)
+    console_for(stderr=False).print(table)

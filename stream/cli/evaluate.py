@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,7 +25,7 @@ from stream.cli.options import (
     WeightsOpt,
     model_choice,
 )
-from stream.console import counted, progress, say
+from stream.console import console_for, counted, progress, say
 from stream.errors import UserError
 
 if TYPE_CHECKING:
@@ -72,7 +71,9 @@ def protocol_options(degrade: list[str], downscale: str) -> tuple[list, str]:
 
 
 def progress_bar(label: str = "{task.description}") -> Progress:
-    return progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+    return progress(
+        TextColumn(label, markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+    )
 
 
 def eval_command(
@@ -136,7 +137,7 @@ def print_results(results: list, title: str) -> None:
         bicubic, drrn = f"{r.psnr_bicubic:.2f} / {r.ssim_bicubic:.4f}", f"{r.psnr:.2f} / {r.ssim:.4f}"
         table.add_row(r.dataset, f"x{r.scale}", r.degrade, str(r.images), bicubic, drrn,
                       f"{r.psnr - r.psnr_bicubic:+.2f}", f"{r.seconds:.1f}")  # fmt: skip
-    Console().print(table)
+    console_for(stderr=False).print(table)
 
 
 def eval_video_command(

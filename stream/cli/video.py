@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 
 from stream.cli.options import (
     HALO,
@@ -22,7 +21,7 @@ from stream.cli.options import (
     WeightsOpt,
     model_choice,
 )
-from stream.console import say, to_devnull
+from stream.console import console_for, say, to_devnull
 from stream.errors import UserError
 from stream.files import check_input
 from stream.video.deinterlace import Deinterlace
@@ -166,7 +165,7 @@ def enhance_command(
         deinterlace=deinterlace, start=start or Fraction(0), duration=duration,
     )  # fmt: skip
     chunking = None if chunk_seconds is None else Chunking(chunk_seconds, resume, workers, ray)
-    stats = enhance(src, dst, options, chunking, Console(stderr=True, quiet=quiet))
+    stats = enhance(src, dst, options, chunking, console_for(quiet=quiet))
     if stats is None:
         return
     if stats.damage:

@@ -23,7 +23,7 @@ from kernels.choice import Loaded, ModelChoice
 from kernels.errors import reason
 from kernels.inference import Restores
 from kernels.tiling import Tiling
-from stream.console import counted, say, say_notices
+from stream.console import console_for, counted, say, say_notices
 from stream.content import for_content, judge_source
 from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.video.carry import Carried
@@ -85,7 +85,7 @@ def restoring_pipeline(
 
 def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, console: Console | None = None) -> RunStats:
     """Enhance one video (a file, or "-" for stdin/stdout); returns what ran (frames, time, busy shares)."""
-    console = console or Console(stderr=True, quiet=True)
+    console = console or console_for(quiet=True)
     src, dst = str(src), str(dst)
     target = open_target(src, dst, options.overwrite, options.output_format)
     with ExitStack() as cleanup:

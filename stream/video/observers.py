@@ -63,7 +63,7 @@ class FramesBar:
 
     def __init__(self, console: Console, total: int | None, description: str, completed: int = 0) -> None:
         self.progress = progress(
-            TextColumn("{task.description}"), BarColumn(),
+            TextColumn("{task.description}", markup=False), BarColumn(),
             TextColumn("{task.completed}/{task.fields[total_text]} frames"), TextColumn("{task.fields[fps]}"),
             TaskProgressColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
             console=console, transient=True,

@@ -1,11 +1,16 @@
 """The command line's own promises: help without the heavy imports, and options equal to what they stand for."""
 
+import io
 import os
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
+from rich.console import Console
 
+from stream.video.observers import FramesBar
 from tests.cli_helpers import run_cli
 from tests.media import make_clip
 
@@ -70,6 +75,22 @@ def test_a_missing_input_is_said_before_torch_is_imported(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.stdout.split() == ["1", "False"] and run.stderr == "error: missing.mp4: no such file\n"
+
+
+def test_names_are_said_as_they_are(tmp_path, tiny_weights, capsys, monkeypatch):
+    """rich read ":x:" in a name as an emoji ("a:x:.mp4" was said as "a\u274c.mp4") and, in a bar on a terminal,
+    "[x264]" as a style it dropped. Downloads are named so: "[1080p] Film [x264].mp4"."""
+    code, _, err = run_cli([str(tmp_path / "[x264] a:x:.mp4"), "out.mp4"], capsys)
+    assert code == 1 and err == f"error: {tmp_path / '[x264] a:x:.mp4'}: no such file\n"
+    monkeypatch.setattr("stream.console.LINE_SECONDS", 0.0)
+    cv2.imwrite(str(tmp_path / "[x264] b:smile:.png"), np.zeros((24, 32, 3), np.uint8))
+    code, _, err = run_cli([str(tmp_path / "[x264] b:smile:.png"), str(tmp_path / "o.png"), "--weights",
+                            str(tiny_weights)], capsys)  # fmt: skip
+    assert code == 0 and "\n[x264] b:smile:.png, windows: 1/1" in err, err
+    shown = io.StringIO()
+    with FramesBar(Console(file=shown, force_terminal=True, width=100), 3, "[x264] c:x:.mp4") as bar:
+        bar.show(advance=1)
+    assert "[x264] c:x:.mp4" in shown.getvalue(), shown.getvalue()
 
 
 def test_a_count_of_one_reads_in_the_singular(tmp_path, tiny_weights, capsys):
