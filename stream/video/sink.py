@@ -149,6 +149,18 @@ def default_codec(info: VideoInfo) -> str:
     return "libx265" if info.is_hdr and "libx265" in av.codecs_available else "libx264"
 
 
+def video_encoder(name: str) -> av.Codec:
+    """The video encoder `name` stands for: itself, or the one FFmpeg picks for a format's name ("h264" ->
+    libx264, "hevc" -> libx265, "vp9" -> libvpx-vp9); a name of no video encoder is a one-line error."""
+    try:
+        codec = av.Codec(name, "w")
+    except (av.FFmpegError, ValueError):
+        raise UserError(f"no encoder named {name!r} in this build of PyAV") from None
+    if codec.type != "video":
+        raise UserError(f"--codec {name}: an encoder of {codec.type}, not of video")
+    return codec
+
+
 HARDWARE = ("_nvenc", "_qsv", "_vaapi", "_amf", "_videotoolbox", "_v4l2m2m")  # encoders that need a device
 
 
@@ -226,10 +238,8 @@ class VideoSink:
         self.container.options.update(loop_options(kind, info.plays))
         pictures = _CODEC_FOR_PICTURES.get(Path(str(dst)).suffix.lower()) if kind == "image2" else None
         codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, default_codec(info))
-        try:
-            codec = av.Codec(codec_name, "w")
-        except (av.FFmpegError, ValueError):
-            raise UserError(f"no encoder named {codec_name!r} in this build of PyAV") from None
+        codec = video_encoder(codec_name)
+        codec_name = codec.name  # "h264" is libx264 (or what else the build has): its options are libx264's
         self.planes_fmt = planes_format(info, self.width, self.height)
         self.pix_fmt, self.codec_name = encoder_format(self.planes_fmt, codec), codec_name
         if info.has_alpha and not holds_alpha(codec_name, self.pix_fmt, kind):

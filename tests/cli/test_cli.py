@@ -185,3 +185,23 @@ def test_an_encoder_the_container_cannot_hold_is_one_line_before_any_frame(capsy
     assert code == 1 and err.count("\n") == 1
     assert err == f"error: the output's container, {kind}, cannot hold libx264 video (--codec names another encoder)\n"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("alias", "encoder"), [("h264", b"x264"), ("hevc", b"x265")])
+def test_a_formats_name_codes_as_the_encoder_it_stands_for(capsys, tmp_path, tiny_weights, alias, encoder):
+    """--codec h264 is libx264, and it took none of the options the sink gives libx264: coded at x264's default
+    CRF 23 whatever --crf said (hevc: CRF 28, and x265's banner on stderr)."""
+    clip = make_clip(tmp_path / "in.mp4", width=32, height=32, pts_ms=[0, 40], audio=False)
+    args = [str(clip), str(tmp_path / "out.mp4"), "--codec", alias, "--crf", "30", "--weights", str(tiny_weights)]
+    code, _, err = run_cli(args, capsys)
+    data = (tmp_path / "out.mp4").read_bytes()  # the encoder's settings, in the SEI it writes
+    assert code == 0 and encoder in data and b"crf=30.0" in data, err
+    assert "x265 [info]" not in err, err
+
+
+@pytest.mark.parametrize(("codec", "kind"), [("aac", "audio"), ("srt", "subtitle")])
+def test_an_encoder_of_no_video_is_one_line(capsys, tmp_path, codec, kind):
+    """It failed as an "unexpected TypeError" (audio) or AttributeError (subtitles) while the sink set it up."""
+    code, _, err = run_cli(["samples/sample.mp4", str(tmp_path / "out.mkv"), "--codec", codec], capsys)
+    assert code == 1 and err == f"error: --codec {codec}: an encoder of {kind}, not of video\n", err
+    assert list(tmp_path.iterdir()) == []
