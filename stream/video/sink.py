@@ -171,7 +171,7 @@ def check_opens(ctx: av.VideoCodecContext) -> None:
     sets its header flags.)"""
     probe = av.CodecContext.create(ctx.name, "w")
     probe.width, probe.height, probe.pix_fmt, probe.time_base = ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base
-    probe.options = dict(ctx.options)
+    set_like(probe, ctx)
     try:
         probe.open()
     except av.FFmpegError as e:
@@ -187,9 +187,16 @@ def video_like(container: av.container.OutputContainer, stream: av.video.stream.
     like = container.add_stream(ctx.name, rate=ctx.framerate)
     like.width, like.height, like.pix_fmt = stream.width, stream.height, stream.pix_fmt
     like.time_base = like.codec_context.time_base = ctx.time_base
-    like.codec_context.qmin, like.codec_context.qmax = ctx.qmin, ctx.qmax
-    like.codec_context.options = dict(ctx.options)
+    set_like(like.codec_context, ctx)
     return like
+
+
+def set_like(trial: av.VideoCodecContext, ctx: av.VideoCodecContext) -> None:
+    """A trial encoder given the run's quantisers, options and colour: x265 checks its HDR10 options against the
+    colour (without it, an HDR run printed x265's "[error] ... Disabling hdr10-opt" from the trial)."""
+    trial.qmin, trial.qmax, trial.options = ctx.qmin, ctx.qmax, dict(ctx.options)
+    trial.color_range, trial.colorspace = ctx.color_range, ctx.colorspace
+    trial.color_primaries, trial.color_trc = ctx.color_primaries, ctx.color_trc
 
 
 def not_held(kind: str, codec_name: str) -> str:
