@@ -85,6 +85,7 @@ class VideoInfo:
     sample_aspect_ratio: Fraction | None  # non-square pixels (anamorphic DV, HDV), or None
     hdr: HdrMetadata = field(default_factory=HdrMetadata)  # HDR10 mastering display and light levels, if any
     plays: int | None = None  # an animation's (GIF, APNG, WebP) plays as its file says, 0 forever; None: a video
+    tick_rate: Fraction | None = None  # the rate whose ticks every frame falls on (FFmpeg's guess: r_frame_rate), AVI's
 
     @property
     def is_hdr(self) -> bool:

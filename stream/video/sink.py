@@ -266,12 +266,19 @@ class VideoSink:
             self.stream.codec_tag = "hvc1"  # what Apple's players take; FFmpeg's default hev1 they refuse
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
         # Y4M stores a frame rate, not timestamps, and MPEG-1/2 code only their standard rates, one tick a frame:
-        # there frames are numbered at the nominal rate.
+        # there frames are numbered at the nominal rate. AVI counts time in frames at its header's rate, a gap a
+        # frame left empty: there each frame takes its own tick at the input's tick rate (as FFmpeg times AVI), not
+        # its time base (an MP4's 1/12800 made the header say 12800 fps, with 511 empty frames after each).
         self.renumber = self.container.format.name == "yuv4mpegpipe" or codec_name in ("mpeg1video", "mpeg2video")
-        self.time_base = 1 / info.rate if self.renumber else info.time_base
+        self.ticked = self.container.format.name == "avi"
+        self.time_base = (
+            1 / info.rate if self.renumber else 1 / (info.tick_rate or info.rate) if self.ticked else info.time_base
+        )
         self.stream.time_base = self.time_base
         ctx = self.stream.codec_context
         ctx.time_base = self.time_base
+        if self.ticked:
+            ctx.framerate = 1 / self.time_base  # what AVI's header counts its length in
         ctx.color_range, ctx.colorspace = info.color_range, info.colorspace
         ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
         if info.sample_aspect_ratio:
@@ -294,7 +301,7 @@ class VideoSink:
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
         self._palettes = Palettes(self.width, self.height, self.time_base) if codec_name == "gif" else None
         self.frames_written = 0
-        self._last_pts, self._shows = 0, None  # the latest frame's pts, how long it shows where the input says
+        self._last_pts, self._shows = 0, None  # the latest frame's pts (the sink's), how long it shows where timed
         self._held: av.Packet | None = None  # the latest packet, muxed once the next one comes (or at the end)
         # The encoder opened as set up in a header written in memory, before any frame is restored: it fails where
         # the encoder does not open (this machine lacks it, or it refuses an option or a rate: MPEG-2 at 600/31 fps)
@@ -310,7 +317,7 @@ class VideoSink:
         fx, fy = (self.scale << s if promoted else self.scale for s in self.info.chroma_shift)
         return upscale_plane(plane, (fx, fy), self._chroma_size)
 
-    def _av_frame(self, frame: Frame) -> av.VideoFrame:
+    def _av_frame(self, frame: Frame, pts: int) -> av.VideoFrame:
         assert frame.restored is not None
         out = av.VideoFrame(self.width, self.height, self.planes_fmt)
         planes = [frame.restored.y] + [self._chroma(c) for c in frame.chroma]
@@ -318,7 +325,7 @@ class VideoSink:
             planes.append(upscale_plane(frame.alpha, (self.scale, self.scale), (self.width, self.height)))
         for plane, data in zip(out.planes, planes, strict=True):
             plane_view(plane, self.info.sample_dtype)[:] = data
-        out.pts, out.time_base = (frame.index if self.renumber else frame.pts), self.time_base
+        out.pts, out.time_base = pts, self.time_base
         out.color_range, out.colorspace = self.info.color_range, self.info.colorspace
         out.color_primaries, out.color_trc = self.info.color_primaries, self.info.color_trc
         if self.codec_name == "mjpeg":  # JPEG readers assume BT.601 in full range; swscale changes matrix only via RGB
@@ -327,6 +334,16 @@ class VideoSink:
         if self._palettes is not None:
             return out.reformat(format=PALETTE_INPUT)
         return out if self.pix_fmt == self.planes_fmt else out.reformat(format=self.pix_fmt)
+
+    def _pts(self, frame: Frame) -> int:
+        """The frame's pts in the sink's time base: its number, its tick (the next free one where two frames round
+        to one), or its own."""
+        if self.renumber:
+            return frame.index
+        if self.ticked:
+            tick = round(frame.pts * self.info.time_base / self.time_base)
+            return tick if self.frames_written == 0 else max(tick, self._last_pts + 1)
+        return frame.pts
 
     def _encode(self, frame: av.VideoFrame | None) -> None:
         """Encode and mux `frame` (None: drain the encoder), mapped onto its palette first for GIF."""
@@ -355,9 +372,10 @@ class VideoSink:
         self.container.mux(held)
 
     def write_frame(self, frame: Frame) -> None:
-        timed = frame.duration and not self.renumber  # renumbered frames keep the encoder's one tick
-        self._last_pts, self._shows = frame.pts, frame.duration if timed else None
-        self._encode(self._av_frame(frame))
+        pts = self._pts(frame)
+        timed = frame.duration and not (self.renumber or self.ticked)  # else frames keep the encoder's one tick
+        self._last_pts, self._shows = pts, frame.duration if timed else None
+        self._encode(self._av_frame(frame, pts))
         self.frames_written += 1
 
     def write_packet(self, packet: av.Packet) -> None:

@@ -477,6 +477,7 @@ class VideoSource:
             sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
             hdr=hdr,
             plays=animation_plays(self.path) if self.path else None,
+            tick_rate=Fraction(self.video.guessed_rate or rate) * fields,
         )
 
     def _frames_in_part(self, frames: int, rate: Fraction) -> int | None:

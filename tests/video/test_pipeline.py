@@ -234,6 +234,23 @@ def test_mpeg_encoders_code_at_the_quantiser_the_crf_pairs_with(tmp_path, tiny_w
     assert set(quantisers) == {scale} and len(quantisers) >= 11  # MPEG-2's decoder exports none for its last frame
 
 
+@pytest.mark.parametrize("gap", [False, True])
+def test_avi_counts_time_in_frames_at_the_inputs_rate(tmp_path, tiny_weights, gap):
+    """AVI has no timestamps: a frame a tick of its header's rate, a gap empty frames. Timed in an MP4's 1/1000,
+    the header said 1000 fps and 39 empty frames followed each; a gap of 160 ms is 4 ticks at 25 fps (FFmpeg's
+    count for it too), and the last frame lasts one tick. (MPEG-4 Part 2, AVI's own: AVI places frames by decoding
+    time, which x264's B-frames move by the time its first frames span, as FFmpeg's AVI from x264 has it too.)"""
+    pts_ms = [0, 40, 200, 240, 280, 320, 360, 400] if gap else [0, 40, 80, 120]
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=pts_ms, audio=False)
+    options = EnhanceOptions(model=ModelChoice(tiny_weights), encode=EncodeOptions(codec="mpeg4"))
+    enhance_file(src, tmp_path / "out.avi", options)
+    with av.open(str(tmp_path / "out.avi")) as out:
+        video = out.streams.video[0]
+        timing = video.average_rate, video.frames, float(video.duration * video.time_base)
+        assert timing == ((25, 11, 0.44) if gap else (25, 4, 0.16))
+        assert len([p for p in out.demux(video) if p.size]) == len(pts_ms)
+
+
 def test_a_rate_mpeg2_refuses_is_one_line_before_any_frame(tmp_path, tiny_weights):
     src = make_clip(tmp_path / "in.mp4", width=32, height=24, audio=False)  # 12 frames at uneven times: 600/31 fps
     options = EnhanceOptions(model=ModelChoice(tiny_weights), encode=EncodeOptions("mpeg2video"))
