@@ -29,11 +29,22 @@ def written_extensions() -> set[str]:
     return extensions
 
 
+def writes(format: str) -> bool:
+    """Whether this PyAV build has a muxer of this name."""
+    try:
+        av.ContainerFormat(format, "w")
+    except ValueError:
+        return False
+    return True
+
+
 def check_output(dst: Path, overwrite: bool, format: str | None = None) -> None:
     """Before any model time: a container known from the name (unless `format` names it), an
     existing output replaced only with -y, into a folder that exists."""
     if format is None and dst.suffix.lower().lstrip(".") not in written_extensions():
         raise UserError(f"{dst}: cannot tell the container format from the name; give --output-format")
+    if format is not None and not writes(format):
+        raise UserError(f"{dst}: cannot write (no container format {format!r})")  # as the input's is said
     check_target(dst, overwrite)
 
 
@@ -77,6 +88,8 @@ class PipeTarget:
 
     def __init__(self, format: str | None) -> None:
         self.dst, self.format = "stdout", format or PIPE_DEFAULT_FORMAT
+        if not writes(self.format):
+            raise UserError(f"stdout: cannot write (no container format {self.format!r})")
         if self.format in SEEKING_FORMATS:
             raise UserError(f"{self.format} cannot be written to a pipe (it seeks back); use matroska, nut or mpegts")
         if sys.stdout.isatty():

@@ -67,6 +67,17 @@ def test_an_unknown_output_extension_names_the_users_file(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
+@pytest.mark.parametrize("dst", ["out.mkv", "-"])
+def test_an_unknown_output_format_is_said_as_an_unknown_input_format_is(capfd, tmp_path, dst):
+    """It was said as "<hidden partial file>: cannot tell the container format from the name" (to stdout: the
+    name of Python's file object)."""
+    target = str(tmp_path / dst) if dst != "-" else dst
+    code, _, err = run_cli(["samples/sample.mp4", target, "--output-format", "bogus"], capfd)
+    named = target if dst != "-" else "stdout"
+    assert code == 1 and err == f"error: {named}: cannot write (no container format 'bogus')\n", err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_missing_input_is_said_before_torch_is_imported(tmp_path):
     script = (
         "import sys; sys.argv = ['drrn-stream', 'missing.mp4', 'out.mp4']\n"
