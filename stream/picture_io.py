@@ -180,18 +180,20 @@ def eight_bit(image: np.ndarray) -> np.ndarray:
     return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8) if image.dtype == np.uint16 else image
 
 
-def dropped(path: Path, metadata: Metadata) -> list[str]:
-    """What of a picture's metadata is lost written into `path`: TIFF and BMP get the pixels alone (OpenCV writes
-    no metadata there; without its ICC profile a photo's colours shift in colour-managed viewers), and some kinds
-    one format alone holds (CARRIED_BY)."""
+def dropped(path: Path, metadata: Metadata, alpha: bool = False) -> list[str]:
+    """What of a picture (its transparency, where it has `alpha`) and its metadata is lost written into `path`: JPEG
+    holds no alpha (what it hid shows), TIFF and BMP get the pixels alone (OpenCV writes no metadata there; without
+    its ICC profile a photo's colours shift in colour-managed viewers), and some kinds one format alone holds
+    (CARRIED_BY)."""
     suffix = path.suffix.lower()
+    transparency = ["transparency"] if alpha and suffix in JPEG_SUFFIXES else []
     lost = {kind for kind in metadata if suffix not in CARRIED_BY.get(kind, CARRIES_METADATA)}
     if suffix in JPEG_SUFFIXES and len(metadata.get(XMP, b"")) > jpeg_extras.ROOM:
         lost.add(XMP)  # more than a segment holds: Extended XMP is not written
     if NCLX in lost and (ICC in metadata or shown_as_srgb(metadata[NCLX])):
         lost.remove(NCLX)  # its ICC profile says more, or a picture without it is shown as it says
     named = {**METADATA_NAMES, CAPTIONS: jpeg_extras.captions_named(metadata.get(CAPTIONS, b""))}
-    return [name for kind, name in named.items() if kind in lost]
+    return transparency + [name for kind, name in named.items() if kind in lost]
 
 
 def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Path | None = None) -> None:

@@ -163,7 +163,12 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     with write_atomically(job.target) as tmp:
         write_picture(tmp, result.output, metadata, target=job.target)
     log.add(row)
-    return dropped(job.target, metadata)
+    return dropped(job.target, metadata, alpha=is_transparent(image))
+
+
+def is_transparent(image: np.ndarray) -> bool:
+    """Whether some pixel is not opaque (an alpha channel all opaque, as many a PNG has, hides nothing)."""
+    return image.ndim == 3 and image.shape[2] == 4 and int(image[..., 3].min()) < np.iinfo(image.dtype).max
 
 
 def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> str:

@@ -79,6 +79,19 @@ def test_a_picture_too_big_for_the_memory_left_is_one_line(tmp_path, photo, tiny
     assert run_cli(args, capsys)[0] == 0
 
 
+def test_transparency_into_jpeg_is_said_lost(tmp_path, photo, tiny_weights, capsys):
+    """JPEG holds no alpha, and what transparent pixels hid shows: said as the video path says it. An alpha channel
+    all opaque hides nothing, and WebP keeps it."""
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    cv2.imwrite(str(tmp_path / "opaque.png"), rgba)
+    rgba[:, :20, 3] = 0
+    cv2.imwrite(str(tmp_path / "logo.png"), rgba)
+    lost = "warning: logo.jpg: written without the input's transparency (not carried into .jpg)"
+    assert lost in enhance(capsys, tmp_path / "logo.png", tmp_path / "logo.jpg", tiny_weights)
+    assert "warning" not in enhance(capsys, tmp_path / "opaque.png", tmp_path / "opaque.jpg", tiny_weights)
+    assert "warning" not in enhance(capsys, tmp_path / "logo.png", tmp_path / "logo.webp", tiny_weights)
+
+
 def test_numbered_sequences_in_and_out(tmp_path, photo, tiny_weights, capsys):
     for n in (5, 7, 12):
         cv2.imwrite(str(tmp_path / f"in_{n:04d}.png"), np.roll(photo, n, axis=1))
