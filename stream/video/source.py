@@ -230,6 +230,9 @@ class VideoSource:
         """The decoder started and the first frame read: what the stream is, and what else is kept."""
         self.decoder.thread_type = "AUTO"  # frame and slice threads in the decoder
         av.logging.set_level(av.logging.ERROR)  # libav's own log goes to Python logging, not the terminal
+        # and each error counts: PyAV drops a message repeating the one before, where the content judge or an
+        # earlier pass had met the same damage first (a cut-short MKV's "File ended prematurely" went unsaid)
+        av.logging.set_skip_repeated(False)
         others = [s for s in self.container.streams if s is not self.video and not is_still_item(s)]
         self.passthrough = [s for s in others if s.type in PASSTHROUGH_TYPES]
         self._set_part(*self.part)

@@ -454,6 +454,17 @@ def test_damaged_input_is_decoded_past_as_ffmpeg_does(tmp_path, tiny_weights, ca
     assert probe(dst)["frames"] == ffmpeg_frames  # --strict fails the run, but keeps what decoded
 
 
+def test_a_matroska_file_cut_short_is_said(tmp_path, tiny_weights, capsys):
+    """Its "File ended prematurely" went unsaid from a file (from a pipe it was): the content judge met it first,
+    reading the same opening frames, and PyAV's log drops a message that repeats the one before."""
+    whole = make_clip(tmp_path / "whole.mkv", width=32, height=24, pts_ms=[40 * i for i in range(24)])
+    (tmp_path / "cut.mkv").write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    args = [str(tmp_path / "cut.mkv"), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights), "--strict"]
+    code, _, err = run_cli(args, capsys)
+    said = "error: cut.mkv: damaged input, decoded past 1 error (first: File ended prematurely)"
+    assert code == 1 and err.strip().splitlines()[-1].startswith(said), err
+
+
 STOP_MID_STREAM = """
 import gc, sys
 from stream.video.source import VideoSource
