@@ -19,9 +19,10 @@ class Interrupted(BaseException):
     stops on each of them as on Ctrl-C. A BaseException, like KeyboardInterrupt, so that
     `except Exception` does not swallow it (nor click, which turns KeyboardInterrupt into exit 1)."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, left: str = "") -> None:
+        """`left`: what the stopped work left, and how to go on, where there is more to say than the signal."""
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+        self.signum, self.left = signum, left
 
 
 def raise_interrupted(signum: int) -> None:

@@ -108,6 +108,9 @@ def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, consol
                     say(f"warning: {warning}", loud, style="yellow")
                 if not console.is_terminal:
                     say(f"[{n}/{len(pairs)}] {source.name} -> {target}", console)
+            except Interrupted as e:  # stops the batch, saying what it left
+                kept = e.left or f"{target} not written"
+                raise Interrupted(e.signum, f"{n - 1} of {counted(len(pairs), 'file')} done; {kept}") from None
             except Exception as e:  # one file's failure, whatever it is, leaves the others to run
                 failed += 1
                 say(f"[{n}/{len(pairs)}] {source.name}: failed ({reason(e)})", loud, style="red")
@@ -122,6 +125,6 @@ def enhance_one(source: Path, target: Path, options: EnhanceOptions) -> str:
     if is_picture(source):
         return pictures(str(source), str(target), options, quiet)
     stats = enhance_file(source, target, options, quiet)
-    if stats.interrupted:
-        raise Interrupted(stats.signal)
+    if stats.interrupted:  # what it wrote is kept, playable, as one file's run keeps it
+        raise Interrupted(stats.signal, f"kept {target} cut short ({counted(stats.frames, 'frame')})")
     return stats.damage

@@ -164,10 +164,9 @@ def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options
     with ChunkProgress(console, jobs, done) as progress:
         try:
             runner.run(todo, options, progress.report, finished)
-        except Interrupted:
-            say(f"interrupted: {len(manifest.done)} of {len(jobs)} chunks done in {work}; "
-                "the same command with --resume goes on from there", console)  # fmt: skip
-            raise
+        except Interrupted as e:
+            raise Interrupted(e.signum, f"{len(manifest.done)} of {len(jobs)} chunks done in {work}; the same "
+                              "command with --resume goes on from there") from None  # fmt: skip
 
 
 def join_output(source: VideoSource, jobs: list[ChunkJob], target: FileTarget, log_path: Path | None,

@@ -22,7 +22,7 @@ from stream.cli.live import live_command
 from stream.cli.train import train_command
 from stream.cli.video import enhance_command
 from stream.cli.weights import convert_command
-from stream.console import err, keep_running_without_stderr
+from stream.console import err, keep_running_without_stderr, say
 from stream.errors import Interrupted, UserError, on_stop_signals, raise_interrupted
 
 # click's, which typer raises from its own copy of click since 0.2x: reached through a public subclass
@@ -111,7 +111,7 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Interrupted as e:
-        err.print(f"interrupted ({e})", highlight=False)
+        say(f"interrupted ({e})" + (f": {e.left}" if e.left else ""))
         sys.exit(128 + e.signum)
     except (UserError, WeightsError, ChoiceError) as e:
         _fail(str(e))

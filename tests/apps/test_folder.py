@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from kernels.choice import ModelChoice
 from stream.apps.api import FrameEnhancer
 from stream.apps.folder import enhance_folder
 from stream.video.enhance import EnhanceOptions
+from stream.video.pipeline import RunStats
 from tests.cli_helpers import run_cli
 from tests.media import make_clip, probe
 
@@ -61,6 +63,18 @@ def test_a_failing_file_is_one_line_the_others_run_and_the_status_says_so(tmp_pa
         f"[3/4] bad.png: failed ({folder / 'bad.png'}: not a readable 8- or 16-bit image)"
     ]
     assert err.endswith("error: 1 of 4 files failed (each said above)\n")
+
+
+def test_a_stop_signal_says_what_the_batch_left(tmp_path, folder, tiny_weights, capsys, monkeypatch):
+    """A video stopped mid-way is kept cut short, playable, as one file's run keeps it: it was left as if finished
+    with "interrupted (SIGINT)" alone, and the next run refused it as existing."""
+    monkeypatch.setattr("stream.apps.folder.enhance_file", lambda *_: RunStats(frames=1, signal=signal.SIGINT))
+    code, err = run(capsys, folder, tmp_path / "out", tiny_weights)
+    kept = tmp_path / "out" / "c.mp4"
+    assert (
+        code == 130
+        and err.splitlines()[-1] == f"interrupted (SIGINT): 2 of 3 files done; kept {kept} cut short (1 frame)"
+    )
 
 
 def test_existing_outputs_are_refused_before_any_work_unless_overwrite(tmp_path, folder, tiny_weights, capsys):
