@@ -29,6 +29,7 @@ from stream.console import native_stderr_silenced, opencv_silenced
 from stream.errors import UserError
 from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
 from stream.files import JPEG_SUFFIXES
+from stream.heif_encode import NCLX_FIELDS, encode
 
 EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_METADATA_ICCP
 Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
@@ -38,7 +39,6 @@ MPF = -2  # not OpenCV's: a JPEG's MPF, where the trailer's images are (stream.j
 NCLX = -3  # not OpenCV's: a HEIF's colour description, its nclx (4 bytes: NCLX_FIELDS)
 TEXT = -4  # not OpenCV's: a PNG's text chunks (stream.png_text)
 CAPTIONS = -5  # not OpenCV's: a JPEG's IPTC and comment segments (stream.jpeg_extras.read_captions)
-NCLX_FIELDS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
 METADATA_NAMES = {
     EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map",
     NCLX: "HEIF colour description", TEXT: "PNG text", CAPTIONS: "IPTC and comment",
@@ -203,7 +203,7 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
     pixels = eight_bit(pixels) if suffix in EIGHT_BIT_SUFFIXES else pixels
     metadata = upright_metadata(metadata, pixels) if suffix in CARRIES_METADATA else {}
     if suffix in HEIC_SUFFIXES:
-        write_heif(path, pixels, metadata)
+        write_heif(path, pixels, metadata, target)
         return
     xmp = metadata.pop(XMP, b"") if suffix in JPEG_SUFFIXES else b""  # OpenCV writes none into JPEG
     if XMP in metadata and suffix == ".png":  # OpenCV's PNG writer reads it up to a NUL, past its end without one
@@ -238,15 +238,14 @@ def jpeg_with_extras(jpeg: bytes, xmp: bytes, metadata: Metadata) -> bytes:
     return jpeg + after
 
 
-def write_heif(path: Path, pixels: np.ndarray, metadata: Metadata) -> None:
-    """HEIC by libheif's x265, at HEIC_QUALITY; 16-bit pixels as 10 bits."""
-    import pillow_heif
-
+def write_heif(path: Path, pixels: np.ndarray, metadata: Metadata, target: Path | None = None) -> None:
+    """HEIC by libheif's x265 (in a process of its own: stream.heif_encode), at HEIC_QUALITY; 16-bit pixels as 10
+    bits."""
     if pixels.ndim == 2:
         mode = "L" if pixels.dtype == np.uint8 else "L;16"
     else:
         mode = ("BGR", "BGRA")[pixels.shape[2] == 4] + (";16" if pixels.dtype == np.uint16 else "")
-    heif = pillow_heif.from_bytes(mode, (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels).tobytes())
-    nclx = {"nclx_profile": dict(zip(NCLX_FIELDS, metadata[NCLX], strict=True))} if NCLX in metadata else {}
-    heif.save(path, format="HEIF", quality=HEIC_QUALITY, exif=metadata.get(EXIF), icc_profile=metadata.get(ICC),
-              xmp=metadata.get(XMP), **nclx)  # fmt: skip
+    extras = {"exif": metadata.get(EXIF, b""), "icc_profile": metadata.get(ICC, b""), "xmp": metadata.get(XMP, b"")}
+    nclx = tuple(metadata[NCLX]) if NCLX in metadata else None
+    if said := encode(path, pixels, mode, HEIC_QUALITY, extras, nclx):
+        raise UserError(f"{target or path}: cannot write HEIC ({said})")
