@@ -83,6 +83,7 @@ def settle(choice: ModelChoice) -> tuple[Resolved, Weights]:
         precision, notices, backend = "int8", (), onednn.INT8_BACKEND.replace(")", f", {int8_kernels()})")
     else:
         (precision, notices), backend = precision_for(choice.precision, device), "PyTorch"
+        notices += too_deep_for_int8(choice, device, weights, units, precision)
     tiling = tiling_for(device, choice.tile, choice.halo, choice.batch)
     notices += int8_notices(choice, device, units)
     ran = Resolved(describe(weights), units, weights.units, str(device), precision, backend, tiling, notices)
@@ -197,6 +198,18 @@ def int8_refusal(choice: ModelChoice, path: Path | None) -> str:
         "is shipped for the shipped weights only; export your own: drrn-stream export F.onnx --dynamic --int8 "
         "--calibration DIR"
     )
+
+
+def too_deep_for_int8(choice: ModelChoice, device: torch.device, weights: Weights, units: int, precision: str
+                      ) -> tuple[str, ...]:  # fmt: skip
+    """Why auto runs no int8 where int8 would run: --units deeper than the weights were calibrated for (the header
+    said bf16, slower, and not why)."""
+    peaks = weights.int8_peaks
+    if device.type != "cpu" or choice.precision != "auto" or not onednn_int8_auto() or peaks is None:
+        return ()
+    if units <= peaks.units:
+        return ()
+    return (f"notice: {weights.source} is calibrated for int8 up to {peaks.units} units: {units} run in {precision}",)
 
 
 def int8_notices(choice: ModelChoice, device: torch.device, units: int) -> tuple[str, ...]:

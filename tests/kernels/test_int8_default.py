@@ -70,7 +70,11 @@ def test_without_avx2_fp32_runs(cpu):
 def test_with_amx_int8_runs_any_calibrated_depth_and_says_what_it_cannot(cpu, tiny_weights):
     cpu(AMX, "native")
     assert ModelChoice(device="cpu", units=25).resolve().precision == "int8"  # not only the ONNX file's 17
-    assert ModelChoice(device="cpu", units=26).resolve().precision == "bf16"  # past the calibration: auto moves on
+    deeper = ModelChoice(device="cpu", units=26).resolve()  # past the calibration: auto moves on, and says why
+    assert deeper.precision == "bf16" and deeper.notices == (
+        f"notice: {DEFAULT_PRETRAINED}.safetensors is calibrated for int8 up to 25 units: 26 run in bf16",
+    )
+    assert ModelChoice(device="cpu", units=25).resolve().notices == ()
     with pytest.raises(ChoiceError, match="calibrated for int8 up to 25 units"):
         ModelChoice(device="cpu", units=26, precision="int8").resolve()
     assert ModelChoice(str(tiny_weights), device="cpu").resolve().precision == "bf16"
