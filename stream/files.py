@@ -85,6 +85,8 @@ def is_numbered(path: str | Path) -> bool:
 def check_input(src: str | Path) -> None:
     """A named input that is not there: said at once (the CLI asks before importing torch), not
     after seconds of imports. "-" (stdin) and numbered sequences (frames_%05d.png) pass."""
+    if not str(src):  # Path("") is the current folder: it ran every file there into the output
+        raise UserError("the input's name is empty (a file, a folder, or - for stdin)")
     if str(src) != "-" and not is_numbered(src) and not Path(src).exists():
         raise UserError(f"{src}: no such file")
 

@@ -149,6 +149,8 @@ def enhance_command(
 ) -> None:  # fmt: skip
     """Enhance a video: DRRN on the luma in tiles, chroma upscaled, audio and subtitles copied."""
     check_input(src)  # before the imports below, which take seconds (torch)
+    if not dst:
+        raise UserError("the output's name is empty (a file, a folder, or - for stdout)")
     from stream.apps.enhance import enhance
     from stream.chunked.run import Chunking
     from stream.video.enhance import EnhanceOptions

@@ -53,7 +53,7 @@ def check_target(dst: Path, overwrite: bool) -> None:
     if dst.exists() and not overwrite:
         raise UserError(f"{dst}: exists; pass -y to replace it")
     if not dst.parent.is_dir():
-        raise UserError(f"{dst.parent}: no such folder")
+        raise UserError(f"{dst.parent}: {'not a folder' if dst.parent.exists() else 'no such folder'}")
 
 
 class FileTarget:

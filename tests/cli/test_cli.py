@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from stream.video.observers import FramesBar
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import ROOT, run_cli
 from tests.media import make_clip
 
 LOADED = "import sys; from stream.cli import main; print(sorted({'torch', 'av'} & set(sys.modules)))"
@@ -76,6 +76,21 @@ def test_an_unknown_output_format_is_said_as_an_unknown_input_format_is(capfd, t
     named = target if dst != "-" else "stdout"
     assert code == 1 and err == f"error: {named}: cannot write (no container format 'bogus')\n", err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_names_and_a_file_for_a_folder_are_one_line(capsys, tmp_path, monkeypatch):
+    """An empty input name was the current folder (every file in it run into the output, minutes of work); an empty
+    output name was said ": is a folder"; a file where the output's folder should be, "no such folder"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.mp4").write_text("a file")
+    for args, said in [
+        (["", "out.mp4"], "the input's name is empty (a file, a folder, or - for stdin)"),
+        ([str(ROOT / "samples/sample.mp4"), ""], "the output's name is empty (a file, a folder, or - for stdout)"),
+        ([str(ROOT / "samples/sample.mp4"), "notes.mp4/out.mp4"], "notes.mp4: not a folder"),
+    ]:
+        code, _, err = run_cli(args, capsys)
+        assert code == 1 and err == f"error: {said}\n", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4"]
 
 
 def test_a_missing_input_is_said_before_torch_is_imported(tmp_path):
