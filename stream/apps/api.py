@@ -62,6 +62,7 @@ class FrameEnhancer:
             image.dtype not in (np.uint8, np.uint16)
             or image.ndim not in (2, 3)
             or (image.ndim == 3 and image.shape[2] != 3)
+            or 0 in image.shape  # no pixel: it failed deep in the model as a division by zero
         ):
             raise ValueError(f"expected H x W or H x W x 3 uint8 or uint16, got {image.shape} {image.dtype}")
         peak = np.iinfo(image.dtype).max

@@ -36,6 +36,14 @@ def test_a_picture_comes_out_as_the_frame_api_makes_it(tmp_path, photo, tiny_wei
     assert "MATLAB rgb2ycbcr (BT.601, studio range)" in err and "wrote 1 picture" in err
 
 
+def test_the_frame_api_refuses_what_is_no_picture(tiny_weights):
+    """An empty array failed deep in the model as a ZeroDivisionError."""
+    api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
+    for bad in (np.zeros((0, 8, 3), np.uint8), np.zeros((8, 0), np.uint8), np.zeros((8, 8), np.float32)):
+        with pytest.raises(ValueError, match=r"expected H x W or H x W x 3 uint8 or uint16, got \("):
+            api(bad)
+
+
 def test_grey_16_bit_and_alpha_keep_their_layout(tmp_path, photo, strong_weights, capsys):
     ramp = np.arange(48)[:, None]  # 16-bit detail below 8 bits
     deep = (photo.astype(np.int64) * 257 + ramp).clip(0, 65535).astype(np.uint16)
