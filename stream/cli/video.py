@@ -115,9 +115,16 @@ StartOpt = Annotated[
     typer.Option("--start", parser=time_span, metavar="TIME", help="Begin this far into the input (seconds or "
                  "[HH:]MM:SS[.ms]): with --duration, a part to try settings on before the whole."),
 ]  # fmt: skip
+def time_length(text: str) -> Fraction:
+    """--duration: a time_span more than none (0 was said as "no frame from 0 s on", blaming the start)."""
+    if (span := time_span(text)) == 0:
+        raise typer.BadParameter(f"{text} is no time: give more than 0")
+    return span
+
+
 DurationOpt = Annotated[
     Fraction | None,
-    typer.Option("--duration", parser=time_span, metavar="TIME", help="Only this much of the input (seconds or "
+    typer.Option("--duration", parser=time_length, metavar="TIME", help="Only this much of the input (seconds or "
                  "[HH:]MM:SS[.ms])."),
 ]  # fmt: skip
 FpsOpt = Annotated[

@@ -33,6 +33,8 @@ def test_a_part_past_the_end_is_one_line(tmp_path, capsys):
     assert code == 1 and err == "error: in.mp4: no frame from 30 s on\n"
     code, _, err = run_cli([str(src), str(tmp_path / "out.mp4"), "--start", "1", "--chunk-seconds", "1"], capsys)
     assert code == 1 and err.count("\n") == 1 and "--start and --duration" in err
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mp4"), "--duration", "00:00"], capsys)  # not the start's
+    assert code == 2 and err.startswith("error: Invalid value for '--duration': 00:00 is no time: give more than 0")
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("1.5", Fraction(3, 2)), ("1:30", 90), ("00:01:30.5", 90.5)])
