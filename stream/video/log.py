@@ -65,10 +65,12 @@ class FrameLog:
         """The scores against --reference in one line, the same for videos and pictures ("" without one)."""
         if "psnr_ref" not in self.sums:
             return ""
+        scored = self.counts["ssim_ref"]  # frames a shorter reference leaves unscored are said, not hidden
+        short = f" over {scored} of {self.rows} frames (the reference has no more)" if scored < self.rows else ""
         return (
             f"against the reference: DRRN {self.mean('psnr_ref'):.2f} dB / SSIM {self.mean('ssim_ref'):.4f} "
             f"(min {self.mins['psnr_ref']:.2f} dB), bicubic {self.mean('psnr_ref_bicubic'):.2f} dB / "
-            f"SSIM {self.mean('ssim_ref_bicubic'):.4f}"
+            f"SSIM {self.mean('ssim_ref_bicubic'):.4f}{short}"
         )
 
     def close(self) -> None:
