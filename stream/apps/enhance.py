@@ -4,6 +4,9 @@ through the pipeline as one run."""
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -17,6 +20,7 @@ from stream.files import HEIF_SUFFIXES, is_numbered, is_picture, writes_animated
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.pipeline import RunStats
 from stream.video.source import holds_one_frame
+from stream.video.targets import STDIO
 
 
 def enhance(
@@ -39,6 +43,12 @@ def enhance(
         raise UserError(f"{src}: a HEIF or AVIF photo in makes a picture out (.png, .jpg, .heic, .avif, ...)")
     animated = Path(dst).suffix.lower() in (".webp", ".avif") or writes_animated_png(src, dst)  # pictures that move
     one_picture = picture_out and not is_numbered(dst) and not animated
+    if one_picture and src == STDIO and options.input_format is None and (suffix := stdin_picture()):
+        with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:  # read as a picture file is
+            spooled = Path(folder) / f"stdin{suffix}"
+            with spooled.open("wb") as file:
+                shutil.copyfileobj(sys.stdin.buffer, file)
+            return enhance(spooled, dst, options, chunking, console)
     if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
         raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}, "
                         "or make an animation (.gif, .apng, .webp)")  # fmt: skip
@@ -46,6 +56,22 @@ def enhance(
         enhance_chunked(src, dst, options, chunking, console)
         return None
     return enhance_file(src, dst, options, console)
+
+
+# How a picture's file begins, and the name it is read by: `cat photo.png | drrn-stream - out.png`
+PICTURE_MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"),
+                 (b"BM", ".bmp"), (b"GIF8", ".gif"))  # fmt: skip
+HEIF_BRANDS = {b"heic": ".heic", b"heix": ".heic", b"mif1": ".heic", b"avif": ".avif"}
+
+
+def stdin_picture() -> str | None:
+    """The suffix of the picture stdin begins with (peeked, nothing read), or None where it holds something else."""
+    head = sys.stdin.buffer.peek(16)[:16]
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return HEIF_BRANDS[head[8:12]]
+    return next((suffix for magic, suffix in PICTURE_MAGIC if head.startswith(magic)), None)
 
 
 def check_rate(src: str, dst: str, options: EnhanceOptions, chunking: Chunking | None) -> None:

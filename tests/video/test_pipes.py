@@ -121,3 +121,17 @@ def test_mp4_is_never_written_to_a_pipe(tiny_weights, tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 1 and "cannot be written to a pipe" in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_a_picture_on_stdin_makes_a_picture(tiny_weights, tmp_path, suffix):
+    """`cat photo.png | drrn-stream - out.png` was refused: "a video makes many pictures". A picture on stdin is
+    read as a picture file is (its metadata, its orientation); a video piped into one picture is still refused."""
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / f"in{suffix}"), np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8))
+    status, _ = run(f"cat {tmp_path / f'in{suffix}'} | {drrn(tiny_weights, '-', str(tmp_path / 'out.png'))}")
+    assert status == [0, 0] and cv2.imread(str(tmp_path / "out.png")).shape == (48, 64, 3)
+    status, _ = run(f"{TESTSRC} -frames:v 3 -f nut - | {drrn(tiny_weights, '-', str(tmp_path / 'video.png'))}")
+    assert status == [0, 1] and not (tmp_path / "video.png").exists()
