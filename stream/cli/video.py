@@ -115,6 +115,8 @@ StartOpt = Annotated[
     typer.Option("--start", parser=time_span, metavar="TIME", help="Begin this far into the input (seconds or "
                  "[HH:]MM:SS[.ms]): with --duration, a part to try settings on before the whole."),
 ]  # fmt: skip
+
+
 def time_length(text: str) -> Fraction:
     """--duration: a time_span more than none (0 was said as "no frame from 0 s on", blaming the start)."""
     if (span := time_span(text)) == 0:
