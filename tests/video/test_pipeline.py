@@ -356,7 +356,7 @@ def test_a_part_is_scored_against_the_same_part_of_the_reference(tmp_path, stron
         ("exists", "exists; pass -y"),
         ("same", "would overwrite the input"),
         ("no-folder", "no such folder"),
-        ("inside-a-file", "no such folder"),
+        ("inside-a-file", "out.mp4: not a folder"),
         ("unwritable", "cannot write"),
         ("bad-reference", "the output is 128x96"),
         ("bad-log", "must be a .csv or .jsonl"),
