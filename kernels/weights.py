@@ -218,7 +218,8 @@ def read_torch_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 def save_weights(path: str | Path, weights: Weights) -> None:
     tensors = to_our_names(weights.state_dict, str(path))
     metadata = {"format": "drrn-stream", "architecture": "DRRN"} | weights.metadata
-    safetensors.torch.save_file(tensors, str(path), metadata=metadata)
+    # written by us, not save_file: its temporary file leaves the weights private (0600) whatever the umask
+    Path(path).write_bytes(safetensors.torch.save(tensors, metadata=metadata))
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

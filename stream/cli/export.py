@@ -45,11 +45,11 @@ def export_command(
     from stream.cli.evaluate import progress_bar
     from stream.eval.protocol import bicubic_patches
     from stream.files import write_atomically
+    from stream.video.targets import check_target
 
     if dst.suffix != ".onnx":
         raise UserError(f"{dst}: the output must be a .onnx file")
-    if dst.exists() and not overwrite:
-        raise UserError(f"{dst}: exists; pass -y to replace it")
+    check_target(dst, overwrite)
     if int8 and (calibration is None or fp16):
         raise UserError("--int8 needs --calibration DIR (images), and excludes --fp16")
     if calibration is not None and not int8:

@@ -36,11 +36,11 @@ def convert_command(
     """Convert DRRN weights to drrn-stream's safetensors format (never runs code from SRC)."""
     from kernels.weights import describe, find_weights, save_weights
     from stream.files import write_atomically
+    from stream.video.targets import check_target
 
     if dst.suffix != ".safetensors":
         raise UserError(f"{dst}: the output must be a .safetensors file")
-    if dst.exists() and not overwrite:
-        raise UserError(f"{dst}: exists; pass -y to replace it")
+    check_target(dst, overwrite)
     loaded = find_weights(src)  # a shipped name too, as every command taking weights
     if units is not None:
         loaded.metadata["units"] = str(units)

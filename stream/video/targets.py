@@ -49,7 +49,9 @@ def check_output(dst: Path, overwrite: bool, format: str | None = None) -> None:
 
 
 def check_target(dst: Path, overwrite: bool) -> None:
-    """An existing output replaced only with -y, into a folder that exists."""
+    """An existing output replaced only with -y (never a folder), into a folder that exists."""
+    if dst.is_dir():
+        raise UserError(f"{dst}: is a folder")
     if dst.exists() and not overwrite:
         raise UserError(f"{dst}: exists; pass -y to replace it")
     if not dst.parent.is_dir():

@@ -150,6 +150,29 @@ def test_convert_cli_refuses_malicious_pickle_in_one_line(tmp_path):
     assert not marker.exists() and not (tmp_path / "out.safetensors").exists()
 
 
+def test_saved_weights_are_as_readable_as_the_umask_says(tmp_path):
+    """safetensors' save_file writes through a private temporary file: every weights file came out 0600 under a
+    022 umask, unreadable by the others meant to share them."""
+    old = os.umask(0o022)
+    try:
+        save_weights(tmp_path / "w.safetensors", Weights(random_drrn(units=1, channels=8).state_dict(), {"units": "1"}))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
+    assert read_weights(tmp_path / "w.safetensors").units == 1
+
+
+@pytest.mark.parametrize("dst, said", [("nowhere/out.safetensors", "nowhere: no such folder"),
+                                       ("folder.safetensors", "folder.safetensors: is a folder")])  # fmt: skip
+def test_convert_to_where_it_cannot_write_is_one_line(tmp_path, tiny_weights, dst, said, capsys):
+    """It was safetensors' "unexpected SafetensorError ... at path /nowhere/.tmpBBEIli" (a file it made up)."""
+    from tests.cli_helpers import run_cli
+
+    (tmp_path / "folder.safetensors").mkdir()
+    code, _, err = run_cli(["convert", str(tiny_weights), str(tmp_path / dst), "-y"], capsys)
+    assert code == 1 and err == f"error: {tmp_path / said}\n", err
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
