@@ -42,6 +42,11 @@ def _gaussian_window(device: torch.device) -> torch.Tensor:
     return (window / window.sum())[None, None]  # 1 x 1 x 11 x 11
 
 
+def smallest_scored(border: int) -> int:
+    """The smallest side a picture can be scored at with `border` pixels shaved: SSIM's window must fit inside."""
+    return _SSIM_WINDOW + 2 * border
+
+
 def ssim(a: torch.Tensor, b: torch.Tensor, border: int = 0) -> float:
     """Mean SSIM of two single-channel images (H x W) on the 0..255 scale."""
     x = shave(a.to(torch.float64), border)[None, None]

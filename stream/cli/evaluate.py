@@ -89,7 +89,7 @@ def eval_command(
     if whole and tile is not None:
         raise UserError("--whole and --tile exclude each other")
     degradations, kernel = protocol_options(degrade, downscale)
-    lumas = {folder.resolve().name: read_dataset(folder) for folder in dataset}  # bad input fails before model time
+    lumas = {folder.resolve().name: read_dataset(folder, scale) for folder in dataset}  # bad input: before model time
     choice = model_choice(weights, units, device, precision, tile or 0, halo, batch=4, content=content)
     quantisers = picture_quantisers(lumas, scale, degradations, kernel) if choice.judged else {}  # as a picture's
     models = load_models(choice, degradations, kernel, quantisers=quantisers)
@@ -149,6 +149,7 @@ def eval_video_command(
 ) -> None:  # fmt: skip
     """Degrade each frame by 1/S (and through a codec: --degrade), restore it with DRRN and with
     bicubic, and score both."""
+    from stream.eval.protocol import check_scorable
     from stream.eval.video import (
         FIELDS,
         Summary,
@@ -163,11 +164,17 @@ def eval_video_command(
 
     if plot is not None and plot.suffix.lower() != ".png":
         raise UserError(f"{plot}: the plot must be a .png file")
+    if plot is not None and not plot.parent.is_dir():  # said before the work, as --log's is
+        raise UserError(f"{plot.parent}: no such folder (for --plot)")
     degradations, kernel = protocol_options(degrade, downscale)
     protocol = VideoProtocol(scale, tuple(degradations), kernel, crop)
     frame_log, rows, summary = FrameLog(log, FIELDS), [], Summary()
     with frame_log, VideoSource(src) as source:
         total = frames_to_score(source, frames, skip)
+        height, width = source.info.height, source.info.width
+        if crop is not None and crop > min(height, width):  # it scored the whole frame, said as "centre 200 px"
+            raise UserError(f"{src.name}: --crop {crop} is more than its {width}x{height} frames hold")
+        check_scorable(src.name, *(height, width) if crop is None else (crop, crop), [scale])
         choice = model_choice(weights, units, device, precision, tile, halo, content=content)
         quantisers = coded_quantisers(src, protocol, frames, skip) if choice.judged else {}  # as a file's
         models = load_models(choice, degradations, kernel, f"{src.name}: x{scale}, LR by {kernel}"
@@ -180,6 +187,8 @@ def eval_video_command(
                 summary.add(row)
                 rows += [row] if plot is not None else []  # only a plot needs them all
                 progress.advance(task)
+    if not summary.results():  # the container did not say how many frames --skip would leave
+        raise UserError(f"{src.name}: --skip {skip} leaves no frame to score")
     if plot is not None:
         plot_curves(plot, rows, f"{src.name}, x{scale}")
     by_spec = {str(d): m.ran for d, m in models.items()}

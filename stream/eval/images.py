@@ -17,7 +17,9 @@ def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES)
+    images = sorted(  # hidden files are no pictures of the set (a Mac's ._baby.png beside baby.png), as a batch has it
+        p for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and not p.name.startswith(".")
+    )
     if not images:
         raise UserError(f"{folder}: no images in it ({', '.join(sorted(PICTURE_SUFFIXES))})")
     return images

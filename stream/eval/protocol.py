@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 from kernels.inference import no_tf32
-from kernels.metrics import psnr, ssim, to_levels
+from kernels.metrics import psnr, smallest_scored, ssim, to_levels
 from kernels.model import DRRN
 from kernels.resize import imresize
 from stream.degrade import CLEAN, CodecRoundTrip, Degradation, downscale, round_trip
+from stream.errors import UserError
 from stream.eval.images import list_images, read_luma
 
 Restore = Callable[[torch.Tensor], torch.Tensor]  # bicubic luma N x 1 x H x W -> restored; a Restorer is one
@@ -149,9 +150,22 @@ def eager_fp32(model: DRRN, units: int, device: torch.device) -> Restore:
     return restore
 
 
-def read_dataset(folder: str | Path) -> list[torch.Tensor]:
-    """Every image's luma, read up front so that a bad file fails before any model time."""
-    return [read_luma(path) for path in list_images(folder)]
+def read_dataset(folder: str | Path, scales: Iterable[int] = (2,)) -> list[torch.Tensor]:
+    """Every image's luma, read up front so that a bad file (or one too small to score) fails before any model
+    time."""
+    lumas = {path: read_luma(path) for path in list_images(folder)}
+    for path, y in lumas.items():
+        check_scorable(str(path), *y.shape, scales)
+    return list(lumas.values())
+
+
+def check_scorable(name: str, height: int, width: int, scales: Iterable[int]) -> None:
+    """A one-line error where a picture (or a frame, or its crop) is too small to score at a scale: it failed
+    inside SSIM as PyTorch's "Kernel size can't be greater than actual input size"."""
+    for scale in scales:
+        need = -(-smallest_scored(scale) // scale) * scale  # mod-cropped to the scale, as the protocol crops it
+        if min(height, width) < need:
+            raise UserError(f"{name}: {width}x{height} is too small to score at x{scale} (at least {need} px a side)")
 
 
 def evaluate_dataset(

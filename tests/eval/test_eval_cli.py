@@ -158,3 +158,39 @@ def test_eval_reports_the_depth_that_ran(dataset, tiny_weights, capsys):
         assert report["model"]["units"] == int(units) and f"run at {units} units" in err.splitlines()[0]
         scores[units] = report["results"][0]["psnr"]
     assert abs(scores["2"] - scores["3"]) > 1e-3
+
+
+def test_eval_skips_hidden_files_and_refuses_a_picture_too_small_to_score(dataset, tiny_weights, capsys):
+    """A Mac's ._colour.png beside colour.png failed the set ("not a readable image"), and a picture too small for
+    SSIM's window inside the border failed as PyTorch's "Kernel size can't be greater than actual input size"."""
+    (dataset / "._colour.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    code, out, err = run_cli(["eval", "--dataset", str(dataset), "--weights", str(tiny_weights), "--json"], capsys)
+    assert code == 0 and json.loads(out)["results"][0]["images"] == 2, err
+    cv2.imwrite(str(dataset / "small.png"), np.zeros((18, 40), np.uint8))
+    code, out, err = run_cli(
+        ["eval", "--dataset", str(dataset), "--weights", str(tiny_weights), "--scale", "4"], capsys
+    )
+    assert (
+        code == 1
+        and err == f"error: {dataset / 'small.png'}: 40x18 is too small to score at x4 (at least 20 px a side)\n"
+    )
+
+
+def test_eval_video_says_what_leaves_nothing_to_score(tmp_path, tiny_weights, capsys):
+    """--skip past the end of a clip whose container counts no frames exited 0 with no results; a crop larger than
+    the frame scored the whole frame, said as "centre 200 px"; one too small failed inside SSIM; a --plot into a
+    missing folder failed after all the work."""
+    import subprocess
+
+    clip = tmp_path / "clip.y4m"  # Y4M: no frame count in the container
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=48x48:rate=10", "-frames:v", "3",
+                    "-pix_fmt", "yuv420p", str(clip)], check=True)  # fmt: skip
+    base = ["eval-video", str(clip), "--weights", str(tiny_weights)]
+    for extra, said in [
+        (["--skip", "5"], "clip.y4m: --skip 5 leaves no frame to score"),
+        (["--crop", "64"], "clip.y4m: --crop 64 is more than its 48x48 frames hold"),
+        (["--crop", "17", "--scale", "3"], "clip.y4m: 17x17 is too small to score at x3 (at least 18 px a side)"),
+        (["--plot", str(tmp_path / "nowhere" / "a.png")], f"{tmp_path / 'nowhere'}: no such folder (for --plot)"),
+    ]:
+        code, _, err = run_cli([*base, *extra], capsys)
+        assert code == 1 and err.strip().splitlines()[-1] == f"error: {said}", err
