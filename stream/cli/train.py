@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -173,6 +174,8 @@ def train_command(
     asked, run = train(recipe, training, out, device, precision, resume, validation, limits)
     reason = f"stopped by {asked[0]}" if asked else "done"
     say(f"{reason} at step {run.trainer.step}: wrote {run.last}, {out / 'best.safetensors'} and {run.curve}")
+    if asked:  # saved, but not done: 128 + the signal, as every command stopped so exits (a scheduler tells)
+        raise typer.Exit(128 + signal.Signals[asked[0]])
 
 
 def parse_scales(text: str) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import stream.train.run
 from kernels.resize import imresize
 from kernels.weights import read_weights
 from stream.errors import Interrupted, UserError
@@ -233,6 +234,25 @@ def test_bad_input_is_one_line_error(
         ["train", "--data", str(tmp_path / data), "--out", str(tmp_path / "o"), "--steps", "1", *TINY, *args], capsys
     )
     assert code == 1 and message in err and err.count("\n") == 1, err
+
+
+def test_a_run_stopped_by_a_signal_saves_and_exits_as_stopped(
+    train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It saved and exited 0, as a finished run does: a scheduler could not tell. 128 + the signal, as every
+    other command stopped so."""
+    out = tmp_path / "run"
+    base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-data", str(val_dir), "--val-every", "4"]
+    validate = stream.train.run.validate
+
+    def terminated(*args: object, **options: object) -> object:
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill` sends it, mid-run
+        return validate(*args, **options)
+
+    monkeypatch.setattr("stream.train.run.validate", terminated)
+    code, _, err = run_cli([*base, "--steps", "100"], capsys)
+    assert code == 143 and "stopped by SIGTERM at step 4: wrote" in err, err
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 4
 
 
 def test_a_second_sigterm_still_saves_and_a_second_ctrl_c_aborts():
