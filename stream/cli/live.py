@@ -39,6 +39,7 @@ LatencyOpt = Annotated[
     float | None,
     typer.Option("--latency-ms", min=1, help="Keep capture-to-display within MS by choosing the depth per frame."),
 ]
+OverwriteOpt = Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing --record file.")]
 SizeOpt = Annotated[str | None, typer.Option("--size", help="Ask the camera for WxH, e.g. 640x480.")]
 CameraFpsOpt = Annotated[float | None, typer.Option("--camera-fps", min=1, help="Ask the camera for F fps.")]
 
@@ -48,12 +49,13 @@ def live_command(
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO,
     layout: LayoutOpt = "split", no_window: NoWindowOpt = False, frames: FramesOpt = None, record: RecordOpt = None,
     output: OutputOpt = None, latency_ms: LatencyOpt = None, size: SizeOpt = None, camera_fps: CameraFpsOpt = None,
-    content: ContentOpt = "auto",
+    content: ContentOpt = "auto", overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip
     """Live preview: bicubic against DRRN. Keys: q quits, space pauses, s saves a screenshot, +/- units."""
     from stream.apps.api import FrameEnhancer
     from stream.apps.live import LiveOptions, Preview, check_display
     from stream.content import for_content, judge
+    from stream.video.targets import check_target
 
     if latency_ms is not None and weights is not None and weights.suffix == ".onnx":
         raise UserError(f"{weights}: an ONNX file runs at the depth it was exported with; --latency-ms needs weights")
@@ -61,6 +63,8 @@ def live_command(
         raise UserError(f"--output {output}: only - (stdout) is supported; use --record FILE for a file")
     if output == "-" and sys.stdout.isatty():
         raise UserError("--output -: stdout is a terminal; pipe it, e.g. | ffplay -")
+    if record is not None:  # before the camera and the model: into a folder that exists, replaced only with -y
+        check_target(record, overwrite)
     options = LiveOptions(
         window=not no_window, max_frames=frames, record=record, layout=layout, budget_ms=latency_ms,
         output=sys.stdout.buffer if output == "-" else None, camera_size=parse_wxh(size) if size else None,

@@ -51,6 +51,20 @@ def test_headless_run_records_what_it_showed(tmp_path, tiny_weights, long_clip):
     assert shown["frames"] == 20 and shown["size"] == (96, 64 + 22)  # 2x the clip, under a status bar
 
 
+def test_a_recording_goes_where_outputs_go(tmp_path, tiny_weights, long_clip, capsys):
+    """Into a missing folder it said "error: No such file or directory", naming nothing; an existing file it
+    replaced without -y, as no other output is."""
+    from tests.cli_helpers import run_cli
+
+    base = ["live", str(long_clip), "--no-window", "--frames", "1", "--weights", str(tiny_weights)]
+    code, _, err = run_cli([*base, "--record", str(tmp_path / "nowhere" / "r.mp4")], capsys)
+    assert code == 1 and err == f"error: {tmp_path / 'nowhere'}: no such folder\n", err
+    (tmp_path / "kept.mp4").write_bytes(b"a recording of yesterday")
+    code, _, err = run_cli([*base, "--record", str(tmp_path / "kept.mp4")], capsys)
+    assert code == 1 and err == f"error: {tmp_path / 'kept.mp4'}: exists; pass -y to replace it\n", err
+    assert (tmp_path / "kept.mp4").read_bytes() == b"a recording of yesterday"
+
+
 def test_window_without_a_display_is_one_line(tmp_path, tiny_weights, long_clip):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.run(live(tiny_weights, str(long_clip)), capture_output=True, text=True, timeout=300, env=env)
