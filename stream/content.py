@@ -183,7 +183,7 @@ def judge(
     if quantiser is not None and codec in QUANTISER_SCALES:
         median, over = quantiser[0], f" over its first {quantiser[1]} frames" if quantiser[1] > 1 else ""
         scale = QUANTISER_SCALES[codec]
-        return scale.content(median), f"{codec}, {scale.name} {median:.0f}{over}"
+        return scale.content(median), f"{codec}, {scale.name} {said(median)}{over}"
     if bits_per_pixel is not None:
         kind = "clean" if bits_per_pixel >= NEAR_LOSSLESS_BPP else "compressed"
         return kind, f"{codec}, {bits_per_pixel:.2f} bits per pixel"
@@ -344,6 +344,12 @@ def judge_webp(path: Path) -> Judged:
     return ("clean", "WebP, lossless") if webp_layout(path).lossless else judge("webp")
 
 
+def said(quantiser: float) -> str:
+    """A median quantiser as the header says it, to a hundredth where it is no whole number: 21.22 is past H.264's
+    light 21, and was said as "21", which reads as within it."""
+    return f"{quantiser:.2f}".rstrip("0").rstrip(".")
+
+
 def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | None = None) -> Judged | None:
     """What the product would judge LR made by `kernel` and coded so (evaluation scores the weights a
     user would get): clean LR as a lossless file; coded LR by the median `quantiser` of its frames where it
@@ -356,7 +362,7 @@ def judge_degradation(degradation: Degradation, kernel: str, quantiser: float | 
         return judge("mjpeg", quality=float(degradation.quality or 0))
     named, scale = degradation.label, QUANTISER_SCALES[degradation.decoder or ""]
     if quantiser is not None:
-        return scale.content(quantiser), f"{named}, {scale.name} {quantiser:.0f}"
+        return scale.content(quantiser), f"{named}, {scale.name} {said(quantiser)}"
     return scale.content(degradation.asked_quantiser), named
 
 

@@ -172,6 +172,9 @@ def test_coded_lr_is_judged_by_its_quantiser_where_read():
     crf35 = parse_degradation("x264:crf=35")
     assert judge_degradation(crf35, "bicubic", 24.0) == ("compressed", "x264 CRF 35, quantiser 24")
     assert judge_degradation(crf35, "bicubic", 20.0) == ("light", "x264 CRF 35, quantiser 20")
+    # past the light bound by a hair, said so: it read "quantiser 21", which the README calls lightly coded
+    assert judge_degradation(crf35, "bicubic", 21.22) == ("compressed", "x264 CRF 35, quantiser 21.22")
+    assert judge("h264", (21.5, 9)) == ("compressed", "h264, quantiser 21.5 over its first 9 frames")
     assert judge_degradation(parse_degradation("x264:crf=18"), "bicubic", 36.0)[0] == "heavy"
     assert judge_degradation(crf35, "bicubic") == ("heavy", "x264 CRF 35")
     mpeg2, vp9 = parse_degradation("mpeg2:q=2"), parse_degradation("vp9:crf=30")
