@@ -282,5 +282,6 @@ def describe(weights: Weights) -> str:
     text = f"{meta.get('name') or weights.source} (B1U{weights.units})"
     if meta.get("psnr"):
         psnr = json.loads(meta["psnr"])
-        text += ", Set5 " + " / ".join(f"x{s} {v:.2f}" for s, v in psnr.items()) + " dB"
+        scored_on = meta.get("validation", "Set5").split(",")[0]  # the set it was validated on, not always Set5
+        text += f", {scored_on} " + " / ".join(f"x{s} {v:.2f}" for s, v in psnr.items()) + " dB"
     return text

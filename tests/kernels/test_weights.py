@@ -150,6 +150,17 @@ def test_convert_cli_refuses_malicious_pickle_in_one_line(tmp_path):
     assert not marker.exists() and not (tmp_path / "out.safetensors").exists()
 
 
+def test_weights_say_the_set_their_scores_are_on():
+    """A run validated on its own pictures was said to score "Set5 x2 38.85", inflating what it measured."""
+    from kernels.weights import describe
+
+    scores = {"psnr": '{"2": 38.85}'}
+    mine = Weights({}, {"units": "1", "validation": "set2, whole images"} | scores, source="run.safetensors")
+    assert describe(mine) == "run.safetensors (B1U1), set2 x2 38.85 dB"
+    assert describe(Weights({}, {"units": "25"} | scores, source="old.safetensors")).endswith(", Set5 x2 38.85 dB")
+    assert describe(read_weights(pretrained_path(DEFAULT_PRETRAINED))).startswith(f"{DEFAULT_PRETRAINED} (B1U25), Set5")
+
+
 def test_saved_weights_are_as_readable_as_the_umask_says(tmp_path):
     """safetensors' save_file writes through a private temporary file: every weights file came out 0600 under a
     022 umask, unreadable by the others meant to share them."""
