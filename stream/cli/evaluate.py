@@ -106,10 +106,14 @@ def eval_command(
     ran = models[degradations[0]].ran
     if as_json:
         served = zip(results, cycle(degradations))  # the degradations are the innermost loop
-        rows = [dataclasses.asdict(r) | {"weights": models[d].ran.weights} for r, d in served]
+        rows = [dataclasses.asdict(r) | {"weights": models[d].ran.weights, "units": models[d].ran.units}
+                for r, d in served]  # fmt: skip
         print(json.dumps({"model": ran.record(), "results": rows}))
         return
-    print_results(results, f"Y-channel PSNR (dB) / SSIM, DRRN at {ran.units} units in {ran.precision}, LR by {kernel}")
+    depths = [models[d].ran.units for _, d in zip(results, cycle(degradations))]  # each set runs at its own depth
+    at = f"at {ran.units} units " if len(set(depths)) == 1 else ""
+    title = f"Y-channel PSNR (dB) / SSIM, DRRN {at}in {ran.precision}, LR by {kernel}"
+    print_results(results, title, None if at else depths)
 
 
 def load_models(
@@ -129,13 +133,16 @@ def load_models(
     return models
 
 
-def print_results(results: list, title: str) -> None:
+def print_results(results: list, title: str, depths: list[int] | None = None) -> None:
+    """The table; with `depths` (rows whose sets run at different depths), a column says each row's."""
     table = Table(title=title)
-    for column in ("dataset", "scale", "degrade", "images", "bicubic", "DRRN", "gain", "seconds"):
+    for column in ("dataset", "scale", "degrade", *(["units"] if depths else []), "images", "bicubic", "DRRN", "gain",
+                   "seconds"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("dataset", "degrade") else "right")
-    for r in results:
+    for n, r in enumerate(results):
         bicubic, drrn = f"{r.psnr_bicubic:.2f} / {r.ssim_bicubic:.4f}", f"{r.psnr:.2f} / {r.ssim:.4f}"
-        table.add_row(r.dataset, f"x{r.scale}", r.degrade, str(r.images), bicubic, drrn,
+        units = [str(depths[n])] if depths else []
+        table.add_row(r.dataset, f"x{r.scale}", r.degrade, *units, str(r.images), bicubic, drrn,
                       f"{r.psnr - r.psnr_bicubic:+.2f}", f"{r.seconds:.1f}")  # fmt: skip
     console_for(stderr=False).print(table)
 
@@ -192,7 +199,8 @@ def eval_video_command(
     if plot is not None:
         plot_curves(plot, rows, f"{src.name}, x{scale}")
     by_spec = {str(d): m.ran for d, m in models.items()}
-    results = [r | {"weights": by_spec[str(r["degrade"])].weights} for r in summary.results()]
+    results = [r | {"weights": by_spec[str(r["degrade"])].weights, "units": by_spec[str(r["degrade"])].units}
+               for r in summary.results()]  # fmt: skip
     if as_json:
         ran = by_spec[str(degradations[0])].record()
         print(json.dumps({"model": ran, "scale": scale, "downscale": kernel, "crop": crop, "results": results}))

@@ -1,4 +1,5 @@
 import json
+import re
 
 import cv2
 import numpy as np
@@ -194,3 +195,15 @@ def test_eval_video_says_what_leaves_nothing_to_score(tmp_path, tiny_weights, ca
     ]:
         code, _, err = run_cli([*base, *extra], capsys)
         assert code == 1 and err.strip().splitlines()[-1] == f"error: {said}", err
+
+
+def test_eval_says_each_rows_depth_where_the_sets_differ(dataset, capsys):
+    """Each coding's set runs at its own depth: the table's title said the first set's for every row, and the JSON
+    rows had no depth, so the heavy set's 7 units were lost."""
+    args = ["eval", "--dataset", str(dataset), "--degrade", "clean", "--degrade", "x264:crf=40"]
+    code, out, err = run_cli([*args, "--json"], capsys)
+    assert code == 0, err
+    ran = [int(n) for n in re.findall(r"run at (\d+) units", err)]  # a line for each set, in the rows' order
+    assert len(set(ran)) == 2 and [r["units"] for r in json.loads(out)["results"]] == ran
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and "DRRN in fp32" in out and "units" in out.splitlines()[2], out
