@@ -28,7 +28,7 @@ def test_eval_json_is_one_object_with_every_field(dataset, tiny_weights, capsys)
     assert [(r["dataset"], r["scale"], r["images"]) for r in results] == [("Tiny", 2, 2), ("Tiny", 3, 2)]
     for r in results:
         assert set(r) == {"dataset", "scale", "degrade", "downscale", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic",
-                          "images", "seconds", "weights"}  # fmt: skip
+                          "images", "seconds", "weights", "units"}  # fmt: skip
         assert (r["degrade"], r["downscale"]) == ("clean", "matlab")  # the papers' protocol unless asked
         assert 5 < r["psnr_bicubic"] < 60 and r["seconds"] > 0
         assert abs(r["psnr"] - r["psnr_bicubic"]) > 0.01  # tiny_weights change the picture
