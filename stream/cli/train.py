@@ -172,6 +172,9 @@ def train_command(
     validation = Validation.load(val_data, val_crop, parse_depths(val_units, units), validating, val_coded)
     limits = Limits(steps, minutes, val_every, save_minutes, log_every)
     asked, run = train(recipe, training, out, device, precision, resume, validation, limits)
+    if run.idle:
+        say(f"{resume}: already at step {run.trainer.step}, as far as asked: nothing trained or written")
+        return
     reason = f"stopped by {asked[0]}" if asked else "done"
     say(f"{reason} at step {run.trainer.step}: wrote {run.last}, {out / 'best.safetensors'} and {run.curve}")
     if asked:  # saved, but not done: 128 + the signal, as every command stopped so exits (a scheduler tells)

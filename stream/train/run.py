@@ -141,6 +141,7 @@ class TrainingRun:
         self.start = self.saved_at = time.monotonic()
         self.psnr: dict[int, float] = {}  # the last validation's, at the model's depth
         self.validated_at = -1
+        self.idle = False  # run() found the run already at its limit, and left it as it was
 
     def describe(self, limits: Limits) -> str:
         """One line on what runs: the model, the device, the data, the recipe, validation and checkpoints."""
@@ -247,8 +248,12 @@ class TrainingRun:
         return record
 
     def run(self, limits: Limits) -> list[str]:
-        """Train until a limit or a signal; returns the signals that stopped it (none: a limit)."""
+        """Train until a limit or a signal; returns the signals that stopped it (none: a limit). A resumed run
+        already at its limit is left as it is (it validated again and wrote the curve's last record twice)."""
         trainer = self.trainer
+        if self.reached(limits):
+            self.idle = True
+            return []
         with progress_display(limits.steps) as display, stop_requests() as asked:
             task = display.add_task("train", total=limits.steps, completed=trainer.step, status="")
             loss_sum, since, steps_done = torch.zeros((), device=trainer.device), time.monotonic(), 0

@@ -236,6 +236,21 @@ def test_bad_input_is_one_line_error(
     assert code == 1 and message in err and err.count("\n") == 1, err
 
 
+def test_a_run_resumed_at_its_limit_is_left_as_it_is(
+    train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It validated again and wrote the curve's last record once more each time, saying "done ... wrote"."""
+    out = tmp_path / "run"
+    base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-data", str(val_dir), "--val-every", "3"]
+    assert run_cli([*base, "--steps", "3"], capsys)[0] == 0
+    files = {name: (out / name).read_bytes() for name in ("last.pt", "curve.jsonl", "best.safetensors")}
+    for steps in ("3", "2"):
+        code, _, err = run_cli([*base, "--steps", steps, "--resume", str(out / "last.pt")], capsys)
+        said = f"{out / 'last.pt'}: already at step 3, as far as asked: nothing trained or written"
+        assert code == 0 and err.strip().splitlines()[-1] == said, err
+    assert {name: (out / name).read_bytes() for name in files} == files
+
+
 def test_a_run_stopped_by_a_signal_saves_and_exits_as_stopped(
     train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
