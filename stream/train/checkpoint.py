@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 
-from kernels.errors import reason
 from stream.errors import UserError
 from stream.files import write_atomically
 from stream.train.trainer import Trainer
@@ -37,8 +36,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: no such checkpoint")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path}: not a readable training checkpoint ({reason(e)})") from None
+    except pickle.UnpicklingError:  # torch's message advises weights_only=False: running code from the file
+        raise UserError(f"{path}: not a training checkpoint (no file of tensors torch reads safely)") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile):
+        raise UserError(f"{path}: a damaged or cut-short training checkpoint") from None
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise UserError(f"{path}: not a drrn-stream training checkpoint (version {CHECKPOINT_VERSION})")
     return state

@@ -134,8 +134,9 @@ def read_pack(path: Path) -> LumaPack:
         with np.load(path, allow_pickle=False) as npz:
             shapes = npz["shapes"].astype(np.int64)
             pack = LumaPack(read_pixels(npz, shapes), shapes, [str(n) for n in npz["names"]])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path}: not a packed luma .npz ({reason(e)})") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:  # not numpy's advice to allow pickles
+        cause = "not a numpy .npz" if "pickle" in str(e) or isinstance(e, zipfile.BadZipFile) else reason(e)
+        raise UserError(f"{path}: not a packed luma .npz ({cause})") from None
     sizes_match = pack.shapes.ndim == 2 and int(pack.shapes.prod(axis=1).sum()) == pack.pixels.size
     if pack.pixels.dtype != np.uint8 or not sizes_match or len(pack.names) != len(pack.shapes) or not pack.names:
         raise UserError(f"{path}: not a packed luma .npz (inconsistent or empty arrays)")

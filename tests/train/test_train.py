@@ -216,8 +216,9 @@ def test_a_run_killed_while_validating_keeps_its_steps(
         ("absent", [], "no such folder"),
         ("empty", [], "no images in it"),
         ("absent.npz", [], "no such file"),
-        ("bad.npz", [], "not a packed luma .npz"),
-        ("train", ["--resume", "bad.pt"], "not a readable training checkpoint"),
+        ("bad.npz", [], "bad.npz: not a packed luma .npz (not a numpy .npz)"),  # not numpy's advice on pickles
+        ("train", ["--resume", "bad.pt"], "bad.pt: not a training checkpoint (no file of tensors torch reads safely)"),
+        ("train", ["--resume", "cut.pt"], "cut.pt: a damaged or cut-short training checkpoint"),
         ("train", ["--resume", "absent.pt"], "no such checkpoint"),
         ("train", ["--patch", "64"], "no training image is at least"),
         ("train", ["--units-schedule", "3:10,9"], "may only end it"),
@@ -228,7 +229,9 @@ def test_bad_input_is_one_line_error(
 ) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")  # torch's message advised loading it unsafely
+    torch.save({"a": torch.zeros(3)}, tmp_path / "whole.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "whole.pt").read_bytes()[:300])
     args = [a if not a.endswith(".pt") else str(tmp_path / a) for a in extra]
     code, _, err = run_cli(
         ["train", "--data", str(tmp_path / data), "--out", str(tmp_path / "o"), "--steps", "1", *TINY, *args], capsys
