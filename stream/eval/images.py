@@ -16,7 +16,7 @@ from stream.files import PICTURE_SUFFIXES
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder")
+        raise UserError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
     images = sorted(  # hidden files are no pictures of the set (a Mac's ._baby.png beside baby.png), as a batch has it
         p for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and not p.name.startswith(".")
     )

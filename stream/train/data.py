@@ -107,8 +107,11 @@ def read_pixels(npz: Mapping[str, np.ndarray], shapes: np.ndarray) -> np.ndarray
 def pack_folder(folder: Path) -> LumaPack:
     """Every image under `folder` (subfolders too, e.g. train/T91 and train/BSD200) as uint8 luma."""
     if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder")
-    paths = sorted(p for p in folder.resolve().rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file())
+        raise UserError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    paths = sorted(  # hidden files are no training pictures (a Mac's ._img.png beside img.png), as eval has it
+        p for p in folder.resolve().rglob("*")
+        if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+    )  # fmt: skip
     if not paths:
         raise UserError(f"{folder}: no images in it or its subfolders ({', '.join(sorted(PICTURE_SUFFIXES))})")
     lumas = [read_luma(p).numpy() for p in paths]

@@ -383,5 +383,7 @@ def open_run(
         if state["best"] and state["best"].get("coded", False) != bool(validation.coded):
             raise UserError(f"{resume}: its best weights were chosen {'with' if not validation.coded else 'without'} "
                             "--val-coded; repeat its options")  # fmt: skip
+    if out.exists() and not out.is_dir():  # mkdir said "File exists"
+        raise UserError(f"{out}: not a folder (--out is the run's folder)")
     out.mkdir(parents=True, exist_ok=True)
     return TrainingRun(Trainer(recipe, pack, device, precision, coded, start), out, pack, validation, state, coded)

@@ -219,6 +219,7 @@ def test_a_run_killed_while_validating_keeps_its_steps(
         ("bad.npz", [], "bad.npz: not a packed luma .npz (not a numpy .npz)"),  # not numpy's advice on pickles
         ("train", ["--resume", "bad.pt"], "bad.pt: not a training checkpoint (no file of tensors torch reads safely)"),
         ("train", ["--resume", "cut.pt"], "cut.pt: a damaged or cut-short training checkpoint"),
+        ("bad.pt", [], "bad.pt: not a folder"),  # a file given as the data's folder
         ("train", ["--resume", "absent.pt"], "no such checkpoint"),
         ("train", ["--patch", "64"], "no training image is at least"),
         ("train", ["--units-schedule", "3:10,9"], "may only end it"),
@@ -237,6 +238,18 @@ def test_bad_input_is_one_line_error(
         ["train", "--data", str(tmp_path / data), "--out", str(tmp_path / "o"), "--steps", "1", *TINY, *args], capsys
     )
     assert code == 1 and message in err and err.count("\n") == 1, err
+
+
+def test_hidden_files_are_no_training_pictures_and_out_must_be_a_folder(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Mac's ._img.png beside img.png failed the set as unreadable; --out naming a file said "File exists"."""
+    next(train_dir.rglob("*.png")).with_name("._stub.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    (tmp_path / "a_file").write_text("not a folder")
+    base = ["train", "--data", str(train_dir), "--steps", "1", *TINY]
+    code, _, err = run_cli([*base, "--out", str(tmp_path / "a_file")], capsys)
+    assert code == 1 and err == f"error: {tmp_path / 'a_file'}: not a folder (--out is the run's folder)\n", err
+    assert run_cli([*base, "--out", str(tmp_path / "run")], capsys)[0] == 0
 
 
 def test_a_run_resumed_at_its_limit_is_left_as_it_is(
