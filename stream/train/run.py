@@ -251,7 +251,8 @@ class TrainingRun:
         """Train until a limit or a signal; returns the signals that stopped it (none: a limit). A resumed run
         already at its limit is left as it is (it validated again and wrote the curve's last record twice)."""
         trainer = self.trainer
-        if self.reached(limits):
+        at_steps = limits.steps is not None and trainer.step >= limits.steps  # --minutes counts from now on
+        if self.resumed and at_steps:  # (a new run at --steps 0 still exports the weights it starts from)
             self.idle = True
             return []
         with progress_display(limits.steps) as display, stop_requests() as asked:
