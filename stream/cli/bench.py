@@ -22,7 +22,7 @@ from stream.cli.options import (
     model_choice,
     parse_wxh,
 )
-from stream.console import console_for
+from stream.console import console_for, say
 from stream.errors import UserError
 
 DEFAULT_SIZE = {"cpu": "320x240", "cuda": "1280x720"}
@@ -68,7 +68,7 @@ def bench_command(
     width, height = parse_size(size or DEFAULT_SIZE.get(kind, "320x240"), scale)
     frames = frames or DEFAULT_FRAMES.get(kind, 6)
     console = console_for(quiet=as_json)
-    console.print(f"bench: {width}x{height} output, x{scale}, {model.ran}, {frames} frames", highlight=False)
+    say(f"bench: {width}x{height} output, x{scale}, {model.ran}, {frames} frames", console)  # a line, unwrapped
     options = EnhanceOptions(scale=scale, model=choice, overwrite=True)
     r = measure(restorer, options, width, height, frames, console, compared)
     if as_json:

@@ -88,6 +88,8 @@ def eval_command(
 
     if whole and tile is not None:
         raise UserError("--whole and --tile exclude each other")
+    if halo != HALO and tile is None:  # whole images have no windows: it was ignored without a word
+        raise UserError(f"--halo {halo} is the context of --tile's windows; eval runs whole images without --tile")
     degradations, kernel = protocol_options(degrade, downscale)
     lumas = {folder.resolve().name: read_dataset(folder, scale) for folder in dataset}  # bad input: before model time
     choice = model_choice(weights, units, device, precision, tile or 0, halo, batch=4, content=content)

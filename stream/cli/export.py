@@ -12,7 +12,11 @@ from stream.console import say
 from stream.errors import UserError
 
 Dst = Annotated[Path, typer.Argument(help="Output .onnx file.")]
-TileOpt = Annotated[int, typer.Option("--tile", min=8, help="Core of the one window the file takes (plus the halo).")]
+WINDOW_CORE = 256  # the one window's core unless --tile says (kernels.onnx_backend cuts frames into such windows)
+TileOpt = Annotated[
+    int | None,
+    typer.Option("--tile", min=8, help=f"Core of the one window the file takes (plus the halo); {WINDOW_CORE}."),
+]
 DynamicOpt = Annotated[bool, typer.Option("--dynamic", help="Any batch and frame size instead of one window.")]
 Fp16Opt = Annotated[bool, typer.Option("--fp16", help="float16 weights, input and output (else float32).")]
 OverwriteOpt = Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing DST.")]
@@ -33,7 +37,7 @@ PatchesOpt = Annotated[int, typer.Option("--patches", min=1, help="Calibration p
 
 
 def export_command(
-    dst: Dst, weights: WeightsOpt = None, units: UnitsOpt = None, tile: TileOpt = 256, halo: HaloOpt = HALO,
+    dst: Dst, weights: WeightsOpt = None, units: UnitsOpt = None, tile: TileOpt = None, halo: HaloOpt = HALO,
     dynamic: DynamicOpt = False, fp16: Fp16Opt = False, int8: Int8Opt = False, calibration: CalibrationOpt = None,
     method: MethodOpt = "percentile", patches: PatchesOpt = 48, overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip
@@ -56,7 +60,9 @@ def export_command(
         raise UserError("--calibration sets the ranges of an int8 file: give --int8 too")
     loaded = find_weights(weights)
     model = build_drrn(loaded, units or loaded.run_units)
-    window = None if dynamic else tile + 2 * halo
+    if dynamic and tile is not None:  # it was ignored without a word
+        raise UserError("--tile sets the one window the file takes; --dynamic takes any: give one of them")
+    window = None if dynamic else (tile or WINDOW_CORE) + 2 * halo
     metadata = {
         "format": "drrn-stream", "architecture": "DRRN", "units": str(model.config.units),
         "channels": str(model.config.channels), "scales": loaded.metadata.get("scales", "2,3,4"),

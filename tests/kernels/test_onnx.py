@@ -123,6 +123,22 @@ def test_int8_needs_calibration_images(tmp_path, strong_weights, capsys):
     assert code == 1 and err.strip() == "error: --int8 needs --calibration DIR (images), and excludes --fp16"
 
 
+def test_options_that_would_do_nothing_are_refused(tmp_path, strong_weights, capsys):
+    """export --dynamic --tile 64 made a file of any size and ignored the tile; eval --halo without --tile (whole
+    images) ignored the halo: both without a word."""
+    args = ["export", str(tmp_path / "d.onnx"), "--weights", str(strong_weights), "--dynamic", "--tile", "64"]
+    code, _, err = run_cli(args, capsys)
+    assert (
+        code == 1 and err == "error: --tile sets the one window the file takes; --dynamic takes any: give one of them\n"
+    )
+    assert not (tmp_path / "d.onnx").exists()
+    code, _, err = run_cli(["eval", "--dataset", str(tmp_path), "--halo", "4"], capsys)
+    assert (
+        code == 1
+        and err == "error: --halo 4 is the context of --tile's windows; eval runs whole images without --tile\n"
+    )
+
+
 def test_calibration_without_int8_is_refused(tmp_path, strong_weights, images, capsys):
     """It would set nothing: a float file made silently is not what was asked for (issue #25 item 3)."""
     args = ["export", str(tmp_path / "q.onnx"), "--weights", str(strong_weights), "--calibration", str(images)]
