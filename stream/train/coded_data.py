@@ -141,6 +141,9 @@ class _Group:
     def __init__(self, coded: CodedSet, scale: int, patch: int, device: torch.device) -> None:
         self.scale, self.lr_crop = scale, crop_size(patch, scale) // scale
         mine = np.flatnonzero(coded.scale == scale)
+        if not mine.size:  # said as no image being large enough
+            made = ", ".join(f"x{s}" for s in sorted(set(coded.scale.tolist())))
+            raise UserError(f"the coded LR holds {made} alone, not x{scale}: make it with --scales for every scale run")
         shapes = torch.from_numpy(coded.shapes[mine])
         room = (shapes - self.lr_crop + 1).clamp(min=0)
         positions = room.prod(dim=1)

@@ -137,6 +137,10 @@ def test_cli_packs_coded_lr_trains_on_it_and_records_it(train_dir, tmp_path, cap
     assert "50% of patches coded LR" in weights.metadata["trained"] and "coded LR" in weights.metadata["coded"]
     code, _, err = run_cli([*base, "--out", str(out), "--steps", "4", "--resume", str(out / "last.pt")], capsys)
     assert code == 1 and "coded_share 0.5 -> 0.3" in err, err  # another mix is another run
+    args = ["train", "--data", str(train_dir), *TINY, "--scales", "2,3", "--coded", str(coded), "--val-every", "0"]
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "x3"), "--steps", "1"], capsys)  # said as too small
+    said = "the coded LR holds x2 alone, not x3: make it with --scales for every scale run"
+    assert code == 1 and err.strip().splitlines()[-1] == f"error: {said}", err
 
 
 def test_cli_packs_coded_lr_from_the_crf_band_asked(train_dir, tmp_path, capsys):
