@@ -180,7 +180,7 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> s
     with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
         enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
         say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
-            "DRRN on Y, bicubic on Cb, Cr and alpha", console)  # fmt: skip
+            "DRRN on Y (a grey picture's grey), bicubic on Cb, Cr and any alpha", console)  # fmt: skip
         lost = enhance_pictures(jobs, enhancer, log, console)
     say(f"wrote {counted(len(jobs), 'picture')}", console)
     if against := log.reference_summary():
