@@ -48,7 +48,10 @@ def enhance(
             spooled = Path(folder) / f"stdin{suffix}"
             with spooled.open("wb") as file:
                 shutil.copyfileobj(sys.stdin.buffer, file)
-            return enhance(spooled, dst, options, chunking, console)
+            if is_picture(spooled) and chunking is None:
+                pictures(str(spooled), dst, options, console, shown="<stdin>")
+                return None
+            return enhance(spooled, dst, options, chunking, console)  # a GIF: a video of one frame
     if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
         raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}, "
                         "or make an animation (.gif, .apng, .webp)")  # fmt: skip

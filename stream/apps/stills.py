@@ -171,16 +171,17 @@ def is_transparent(image: np.ndarray) -> bool:
     return image.ndim == 3 and image.shape[2] == 4 and int(image[..., 3].min()) < np.iinfo(image.dtype).max
 
 
-def pictures(src: str, dst: str, options: EnhanceOptions, console: Console) -> str:
+def pictures(src: str, dst: str, options: EnhanceOptions, console: Console, shown: str | None = None) -> str:
     """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline. -> the
     warnings (said here too) where inputs were damaged or the outputs lost metadata, else ""; with --strict, a
-    damaged input fails the run once every output is written."""
+    damaged input fails the run once every output is written. `shown`: the input's name in the header, where
+    `src` is not the user's (stdin, spooled to a file)."""
     jobs = picture_jobs(src, dst, options.reference)
     check_files(jobs, options.overwrite)
     with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
         enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
-        say(f"{src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio range): "
-            "DRRN on Y (a grey picture's grey), bicubic on Cb, Cr and any alpha", console)  # fmt: skip
+        say(f"{shown or src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio "
+            "range): DRRN on Y (a grey picture's grey), bicubic on Cb, Cr and any alpha", console)  # fmt: skip
         lost = enhance_pictures(jobs, enhancer, log, console)
     say(f"wrote {counted(len(jobs), 'picture')}", console)
     if against := log.reference_summary():

@@ -131,7 +131,9 @@ def test_a_picture_on_stdin_makes_a_picture(tiny_weights, tmp_path, suffix):
     import numpy as np
 
     cv2.imwrite(str(tmp_path / f"in{suffix}"), np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8))
-    status, _ = run(f"cat {tmp_path / f'in{suffix}'} | {drrn(tiny_weights, '-', str(tmp_path / 'out.png'))}")
-    assert status == [0, 0] and cv2.imread(str(tmp_path / "out.png")).shape == (48, 64, 3)
+    cmd = drrn(tiny_weights, "-", str(tmp_path / "out.png")).replace(" --quiet", "")
+    said = subprocess.run(f"cat {tmp_path / f'in{suffix}'} | {cmd}", shell=True, capture_output=True, text=True)
+    assert said.returncode == 0 and cv2.imread(str(tmp_path / "out.png")).shape == (48, 64, 3)
+    assert said.stderr.startswith(f"<stdin> -> {tmp_path / 'out.png'}: "), said.stderr  # not the spooled file's name
     status, _ = run(f"{TESTSRC} -frames:v 3 -f nut - | {drrn(tiny_weights, '-', str(tmp_path / 'video.png'))}")
     assert status == [0, 1] and not (tmp_path / "video.png").exists()
