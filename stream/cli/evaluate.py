@@ -106,13 +106,13 @@ def eval_command(
                     advance = lambda: progress.advance(task)  # noqa: E731
                     results.append(evaluate_dataset(models[d].restorer, name, images, s, advance, d, kernel))
     ran = models[degradations[0]].ran
+    runs = [models[d].ran for _, d in zip(results, cycle(degradations))]  # each row's set: codings innermost
     if as_json:
-        served = zip(results, cycle(degradations))  # the degradations are the innermost loop
-        rows = [dataclasses.asdict(r) | {"weights": models[d].ran.weights, "units": models[d].ran.units}
-                for r, d in served]  # fmt: skip
+        served = zip(results, runs, strict=True)
+        rows = [dataclasses.asdict(r) | {"weights": run.weights, "units": run.units} for r, run in served]
         print(json.dumps({"model": ran.record(), "results": rows}))
         return
-    depths = [models[d].ran.units for _, d in zip(results, cycle(degradations))]  # each set runs at its own depth
+    depths = [run.units for run in runs]  # each set runs at its own depth
     at = f"at {ran.units} units " if len(set(depths)) == 1 else ""
     title = f"Y-channel PSNR (dB) / SSIM, DRRN {at}in {ran.precision}, LR by {kernel}"
     print_results(results, title, None if at else depths)
