@@ -33,7 +33,7 @@ def encode(path: Path, pixels: np.ndarray, mode: str, quality: int, extras: dict
     fields = {name: np.frombuffer(extras[name], np.uint8) for name in FIELDS if extras.get(name)}
     np.savez(sent, pixels=pixels, mode=np.array(mode), quality=np.array(quality),
              nclx=np.array(nclx if nclx is not None else (), np.int64), **fields)  # fmt: skip
-    run = subprocess.run([sys.executable, "-m", "stream.heif_encode", str(path)], input=sent.getvalue(),
+    run = subprocess.run([sys.executable, "-m", "stream.heif_encode", str(path)], input=sent.getbuffer(),
                          capture_output=True, check=False)  # fmt: skip
     said = run.stderr.decode(errors="replace").strip().splitlines()
     return "" if run.returncode == 0 else (said[-1] if said else f"exit status {run.returncode}")
