@@ -91,6 +91,12 @@ def check_input(src: str | Path) -> None:
         raise UserError(f"{src}: no such file")
 
 
+def check_folder(folder: Path) -> None:
+    """A one-line error unless `folder` is a folder: "no such folder", or "not a folder" where a file is."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+
+
 def partial_path(dst: Path) -> Path:
     """Where `dst` grows until it is complete: hidden, beside it (one file system, so the rename
     is atomic), with its suffix (so muxers and numpy still know the format)."""

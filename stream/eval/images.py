@@ -10,13 +10,12 @@ import torch
 
 from kernels.colour import rgb_to_y
 from stream.errors import UserError
-from stream.files import PICTURE_SUFFIXES
+from stream.files import PICTURE_SUFFIXES, check_folder
 
 
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    check_folder(folder)
     images = sorted(  # hidden files are no pictures of the set (a Mac's ._baby.png beside baby.png), as a batch has it
         p for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and not p.name.startswith(".")
     )

@@ -10,7 +10,7 @@ from typing import BinaryIO
 import av
 
 from stream.errors import UserError
-from stream.files import NUMBER, PICTURE_SUFFIXES, is_numbered, partial_path, writes_animated_png
+from stream.files import NUMBER, PICTURE_SUFFIXES, check_folder, is_numbered, partial_path, writes_animated_png
 
 STDIO = "-"  # read stdin / write stdout
 PIPE_DEFAULT_FORMAT = "matroska"
@@ -54,8 +54,7 @@ def check_target(dst: Path, overwrite: bool) -> None:
         raise UserError(f"{dst}: is a folder")
     if dst.exists() and not overwrite:
         raise UserError(f"{dst}: exists; pass -y to replace it")
-    if not dst.parent.is_dir():
-        raise UserError(f"{dst.parent}: {'not a folder' if dst.parent.exists() else 'no such folder'}")
+    check_folder(dst.parent)
 
 
 class FileTarget:
