@@ -40,6 +40,12 @@ _CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
 # Encoders with no CRF that code at a fixed quantiser (the MPEG family's: DVD, XviD, old players), else they too aim
 # at 200 kb/s: --crf is taken to the q that codes alike, as the automatic choice's thresholds pair them (H.264's
 # quantiser 21 and 33 restore as MPEG's quantiser scale 4 and 16 do: q 2 and 8, stream.content): q doubles every 6
+# x265 (PyAV's 4.2) learns how long its B-frames delay decoding from the third frame's pts (Encoder::encode sets
+# m_bframeDelayTime at poc 2, never zeroed before) and times the first packets by it: a clip of 1 or 2 frames ends
+# before, and its packets' dts come from whatever the heap held there. After other encoders ran in the process that
+# was -3.6e18 (MP4's muxer: "pts/dts pair unsupported", the run failed) or a small number off (dts past pts). A clip
+# that short is coded as I and P frames in display order: its dts is its pts.
+_X265_DELAY_LEARNT_AT = 3
 _QSCALE_CODECS = {"mpeg1video", "mpeg2video", "mpeg4", "msmpeg4v2", "msmpeg4", "wmv1", "wmv2", "h263", "h263p", "flv"}
 
 
@@ -369,6 +375,8 @@ class VideoSink:
                 # in place, the bytes' length unchanged: a new packet lost the encoder's side data (its
                 # extradata), and APNG's muxer crashed on a one-frame animation without it
                 memoryview(held)[:] = write_hold(bytes(held), self._shows * self.time_base)
+        if self.codec_name == "libx265" and self.frames_written < _X265_DELAY_LEARNT_AT:
+            held.dts = held.pts
         self.container.mux(held)
 
     def write_frame(self, frame: Frame) -> None:

@@ -216,9 +216,8 @@ def test_an_encoder_the_container_cannot_hold_is_one_line_before_any_frame(capsy
 @pytest.mark.parametrize(("alias", "encoder"), [("h264", b"x264"), ("hevc", b"x265")])
 def test_a_formats_name_codes_as_the_encoder_it_stands_for(tmp_path, tiny_weights, alias, encoder):
     """--codec h264 is libx264, and it took none of the options the sink gives libx264: coded at x264's default
-    CRF 23 whatever --crf said (hevc: CRF 28, and x265's banner on stderr). Run as a user runs it, in a process of
-    its own: PyAV's libx265 fails now and then where a process has opened it before ("Not yet implemented in
-    FFmpeg, patches welcome"; a plain PyAV loop of such encodes, 1 in 10 or so), and this one has, many times."""
+    CRF 23 whatever --crf said (hevc: CRF 28, and x265's banner on stderr). Run in a process of its own, whose
+    stderr holds what x265 prints itself."""
     clip = make_clip(tmp_path / "in.mp4", width=32, height=32, pts_ms=[0, 40], audio=False)
     args = [str(clip), str(tmp_path / "out.mp4"), "--codec", alias, "--crf", "30", "--weights", str(tiny_weights)]
     run = subprocess.run([sys.executable, "-m", "stream", *args], capture_output=True, text=True, timeout=300)

@@ -1,6 +1,7 @@
 import csv
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -232,6 +233,23 @@ def test_mpeg_encoders_code_at_the_quantiser_the_crf_pairs_with(tmp_path, tiny_w
         video = out.streams.video[0]
         quantisers = decoded_quantisers(video.codec_context, codec, [p for p in out.demux(video) if p.size])
     assert set(quantisers) == {scale} and len(quantisers) >= 11  # MPEG-2's decoder exports none for its last frame
+
+
+@pytest.mark.parametrize("frames", [1, 2])
+def test_an_x265_clip_of_a_frame_or_two_is_timed_in_display_order(tmp_path, tiny_weights, frames):
+    """x265 times a clip that ends within its B-frame delay by a delay it never learnt (sink._X265_DELAY_LEARNT_AT),
+    whatever the heap held: once other encoders had run in the process, an MP4 of a frame or two failed ("pts/dts
+    pair unsupported"; a folder batch, an API user). glibc's MALLOC_PERTURB_ fills new memory as a used heap
+    would, so this run fails as those did, not by chance."""
+    src = make_clip(tmp_path / "in.mp4", width=32, height=32, pts_ms=[40 * i for i in range(frames)], audio=False)
+    dst = tmp_path / "out.mp4"
+    args = [str(src), str(dst), "--codec", "libx265", "--weights", str(tiny_weights)]
+    env = {**os.environ, "MALLOC_PERTURB_": "165"}
+    run = subprocess.run([sys.executable, "-m", "stream", *args], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    with av.open(str(dst)) as out:
+        timing = [(p.pts, p.dts) for p in out.demux(out.streams.video[0]) if p.size]
+    assert len(timing) == frames and all(pts == dts for pts, dts in timing), timing
 
 
 @pytest.mark.parametrize("gap", [False, True])
