@@ -29,7 +29,6 @@ from stream.console import native_stderr_silenced, opencv_silenced
 from stream.errors import UserError
 from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
 from stream.files import JPEG_SUFFIXES
-from stream.heif_encode import NCLX_FIELDS, encode
 
 EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_METADATA_ICCP
 Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
@@ -39,6 +38,7 @@ MPF = -2  # not OpenCV's: a JPEG's MPF, where the trailer's images are (stream.j
 NCLX = -3  # not OpenCV's: a HEIF's colour description, its nclx (4 bytes: NCLX_FIELDS)
 TEXT = -4  # not OpenCV's: a PNG's text chunks (stream.png_text)
 CAPTIONS = -5  # not OpenCV's: a JPEG's IPTC and comment segments (stream.jpeg_extras.read_captions)
+NCLX_FIELDS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
 METADATA_NAMES = {
     EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map",
     NCLX: "HEIF colour description", TEXT: "PNG text", CAPTIONS: "IPTC and comment",
@@ -239,13 +239,17 @@ def jpeg_with_extras(jpeg: bytes, xmp: bytes, metadata: Metadata) -> bytes:
 
 
 def write_heif(path: Path, pixels: np.ndarray, metadata: Metadata, target: Path | None = None) -> None:
-    """HEIC by libheif's x265 (in a process of its own: stream.heif_encode), at HEIC_QUALITY; 16-bit pixels as 10
-    bits."""
+    """HEIC by libheif's x265, at HEIC_QUALITY; 16-bit pixels as 10 bits."""
+    import pillow_heif
+
     if pixels.ndim == 2:
         mode = "L" if pixels.dtype == np.uint8 else "L;16"
     else:
         mode = ("BGR", "BGRA")[pixels.shape[2] == 4] + (";16" if pixels.dtype == np.uint16 else "")
-    extras = {"exif": metadata.get(EXIF, b""), "icc_profile": metadata.get(ICC, b""), "xmp": metadata.get(XMP, b"")}
-    nclx = tuple(metadata[NCLX]) if NCLX in metadata else None
-    if said := encode(path, pixels, mode, HEIC_QUALITY, extras, nclx):
-        raise UserError(f"{target or path}: cannot write HEIC ({said})")
+    heif = pillow_heif.from_bytes(mode, (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels).tobytes())
+    nclx = {"nclx_profile": dict(zip(NCLX_FIELDS, metadata[NCLX], strict=True))} if NCLX in metadata else {}
+    try:
+        heif.save(path, format="HEIF", quality=HEIC_QUALITY, exif=metadata.get(EXIF), icc_profile=metadata.get(ICC),
+                  xmp=metadata.get(XMP), **nclx)  # fmt: skip
+    except (OSError, RuntimeError, ValueError) as e:
+        raise UserError(f"{target or path}: cannot write HEIC ({e})") from None
