@@ -43,6 +43,7 @@ class Compared:
     weights: str
     backend: str
     precision: str
+    units: int  # its own depth: frames per second compare across depths only with this said
     model_gflops: float  # by the same convention: an int8 file is credited with the float work it replaces
     model_only_fps: float
     speedup: float  # model_only_fps / the main weights' model_only_fps, from the same turns
@@ -264,7 +265,7 @@ def measure(
         return _figures(frames_per_s * width * height * flops_per_pixel(r.units, r.channels) / 1e9)
 
     others = [
-        Compared(name, r.backend, r.precision, gflops(median[name], r), _figures(median[name]),
+        Compared(name, r.backend, r.precision, r.units, gflops(median[name], r), _figures(median[name]),
                  _figures(median[name] / only_fps))
         for name, r in restorers.items() if r is not restorer
     ]  # fmt: skip

@@ -43,10 +43,9 @@ def test_each_int8_peak_candidate_does_the_work_it_is_credited_with():
             assert isinstance(out, torch.Tensor) and flop == 2 * out.numel() * out.shape[1], name
 
 
-def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights):
-    code, out, err = run_cli(
-        ["bench", "--size", "48x32", "--frames", "3", "--units", "1", "--weights", str(tiny_weights), "--json"], capsys
-    )
+def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights, strong_weights):
+    args = ["--size", "48x32", "--frames", "3", "--units", "1", "--weights", str(tiny_weights)]
+    code, out, err = run_cli(["bench", *args, "--compare", str(strong_weights), "--json"], capsys)
     assert code == 0, err
     result = json.loads(out)
     assert KEYS <= result.keys()
@@ -59,7 +58,9 @@ def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights):
     assert math.isclose(per_pixel, flops_per_pixel(1, 8), rel_tol=1e-3)
     assert set(result["busy"]) == {"decode", "model", "encode"}
     assert 0 < result["busy"]["model"] <= 1
-    assert result["backend"] == "PyTorch" and result["compared"] == []
+    assert result["backend"] == "PyTorch"
+    [compared] = result["compared"]  # at its own depth, said: its frames per second are a deeper model's
+    assert (compared["weights"], compared["units"]) == (str(strong_weights), 2)
     assert set(result["isa"]) <= set(ISA_FLAGS)  # the record names what decides int8 and bf16 speed
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512", "AVX512_BF16", "AMX"):  # as PyTorch sees the CPU
         assert "avx2" in result["isa"]
