@@ -54,7 +54,7 @@ def open_input(
 ) -> av.container.InputContainer:
     """The input opened; `demuxer`: its demuxer's options (image2's framerate for numbered pictures). An
     animated WebP, which FFmpeg does not decode, is opened as its frames unpacked (stream.webp)."""
-    name = getattr(src, "name", src)
+    name = src if isinstance(src, str | Path) else getattr(src, "name", src)  # a Path's .name is its last part
     if isinstance(src, str | Path):
         check_input(src)
         if is_animated_webp(src):

@@ -195,6 +195,9 @@ def test_eval_video_says_what_leaves_nothing_to_score(tmp_path, tiny_weights, ca
     ]:
         code, _, err = run_cli([*base, *extra], capsys)
         assert code == 1 and err.strip().splitlines()[-1] == f"error: {said}", err
+    (tmp_path / "a.txt").write_text("not a video")  # named as given: it was said as "a.txt", its folder dropped
+    code, _, err = run_cli(["eval-video", str(tmp_path / "a.txt"), "--weights", str(tiny_weights)], capsys)
+    assert code == 1 and err.startswith(f"error: {tmp_path / 'a.txt'}: not a readable media file"), err
 
 
 def test_eval_says_each_rows_depth_where_the_sets_differ(dataset, capsys):
