@@ -43,6 +43,9 @@ def convert_command(
     check_target(dst, overwrite)
     loaded = find_weights(src)  # a shipped name too, as every command taking weights
     if units is not None:
+        trained_here = "converted_from" not in loaded.metadata  # foreign weights' depth is a guess (25): --units says
+        if trained_here and loaded.metadata.get("units", str(units)) != str(units):
+            raise UserError(f"{src}: trained as B1U{loaded.metadata['units']} (its metadata says), not --units {units}")
         loaded.metadata["units"] = str(units)
     if calibration is not None:
         loaded.metadata |= int8_calibration(loaded, calibration)

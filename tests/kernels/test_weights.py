@@ -184,6 +184,22 @@ def test_convert_to_where_it_cannot_write_is_one_line(tmp_path, tiny_weights, ds
     assert code == 1 and err == f"error: {tmp_path / said}\n", err
 
 
+def test_convert_keeps_the_depth_weights_say_they_were_trained_at(tmp_path, tiny_weights, capsys):
+    """--units records the trained depth of foreign weights (MXNet's, upstream's: DRRN's 25 is only a guess);
+    weights trained here say theirs, and --units 9 of B1U1 weights was written as trained at 9 units."""
+    from tests.cli_helpers import run_cli
+
+    code, _, err = run_cli(["convert", str(tiny_weights), str(tmp_path / "out.safetensors"), "--units", "9"], capsys)
+    assert code == 1 and err == f"error: {tiny_weights}: trained as B1U1 (its metadata says), not --units 9\n", err
+    assert not (tmp_path / "out.safetensors").exists()
+    code, _, err = run_cli(["convert", str(tiny_weights), str(tmp_path / "out.safetensors"), "--units", "1"], capsys)
+    assert code == 0 and read_weights(tmp_path / "out.safetensors").units == 1, err
+    torch.save(read_weights(tiny_weights).state_dict, tmp_path / "foreign.pth")  # a state dict: no depth said
+    code, _, err = run_cli(["convert", str(tmp_path / "foreign.pth"), str(tmp_path / "f.safetensors"), "--units", "9"],
+                           capsys)  # fmt: skip
+    assert code == 0 and read_weights(tmp_path / "f.safetensors").units == 9, err
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
