@@ -1,8 +1,10 @@
 """What a JPEG carries that OpenCV 5.1 neither reads nor writes: its XMP, and what phones append after the picture.
 
 XMP is an APP1 segment named by XMP's namespace, placed as Adobe's XMP specification (part 3) says, after the JFIF
-and EXIF segments that open the file: a phone's edit history, a panorama's or a portrait's parameters. IPTC
-(Photoshop's APP13) and comments (COM) go after them, as they were.
+and EXIF segments that open the file: a phone's edit history, a panorama's or a portrait's parameters. What one
+segment cannot hold follows as Extended XMP, in segments of its own that the first names by their digest: a
+portrait's depth map and unblurred photo (Google's GDepth and GImage), Photoshop's history. IPTC (Photoshop's
+APP13) and comments (COM) go after them, as they were.
 
 After the picture's end (EOI) phones append more: a motion photo's video (Google's Motion Photo, whose XMP lists
 it by its length; Samsung's, found from the file's end), an Ultra HDR photo's gain map (a second JPEG, listed the
@@ -15,7 +17,8 @@ from __future__ import annotations
 from stream.exif import Exif
 
 NAMESPACE = b"http://ns.adobe.com/xap/1.0/\0"  # opens an APP1 segment that holds XMP
-ROOM = 0xFFFF - 2 - len(NAMESPACE)  # the XMP one segment holds (Extended XMP, in pieces, is not written)
+EXTENSION = b"http://ns.adobe.com/xmp/extension/\0"  # opens an APP1 segment that holds a piece of Extended XMP
+ROOM = 0xFFFF - 2 - len(NAMESPACE)  # the XMP one segment holds (more is not split into Extended XMP here)
 SOI, APP0, APP1, APP2, SOS, EOI = b"\xff\xd8", b"\xff\xe0", b"\xff\xe1", b"\xff\xe2", b"\xff\xda", b"\xff\xd9"
 APP13, COM = b"\xff\xed", b"\xff\xfe"  # Photoshop's resources (IPTC: caption, credit, copyright); a comment
 MPF_NAME, MP_ENTRY = b"MPF\0", 0xB002  # opens an APP2 segment that holds an MPF; the tag of its entries
@@ -38,6 +41,13 @@ def read_xmp(data: bytes) -> bytes | None:
         if data[start : start + 2] == APP1 and data[start + 4 : start + 4 + len(NAMESPACE)] == NAMESPACE:
             return data[start + 4 + len(NAMESPACE) : end]
     return None
+
+
+def read_extended_xmp(data: bytes) -> bytes:
+    """A JPEG's Extended XMP segments, whole and in order; b"" for none. Carried as they are: each piece says the
+    digest of the whole, which the standard XMP names, and where in it the piece goes."""
+    named = [(start, end) for start, end in segments(data) if data[start : start + 2] == APP1]
+    return b"".join(data[start:end] for start, end in named if data[start + 4 :].startswith(EXTENSION))
 
 
 def with_xmp(data: bytes, xmp: bytes) -> bytes:

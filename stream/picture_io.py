@@ -38,13 +38,15 @@ MPF = -2  # not OpenCV's: a JPEG's MPF, where the trailer's images are (stream.j
 NCLX = -3  # not OpenCV's: a HEIF's colour description, its nclx (4 bytes: NCLX_FIELDS)
 TEXT = -4  # not OpenCV's: a PNG's text chunks (stream.png_text)
 CAPTIONS = -5  # not OpenCV's: a JPEG's IPTC and comment segments (stream.jpeg_extras.read_captions)
+EXTENDED_XMP = -6  # not OpenCV's: a JPEG's Extended XMP segments (stream.jpeg_extras.read_extended_xmp)
 NCLX_FIELDS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
 METADATA_NAMES = {
     EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map",
-    NCLX: "HEIF colour description", TEXT: "PNG text", CAPTIONS: "IPTC and comment",
+    NCLX: "HEIF colour description", TEXT: "PNG text", CAPTIONS: "IPTC and comment", EXTENDED_XMP: "Extended XMP",
 }  # fmt: skip
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
-CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES, TEXT: {".png"}}  # one alone holds
+CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, EXTENDED_XMP: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES,
+              TEXT: {".png"}}  # fmt: skip  # kinds one format alone holds
 EIGHT_BIT_SUFFIXES = {*JPEG_SUFFIXES, ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -79,9 +81,10 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
 
 
 def jpeg_metadata(data: bytes) -> Metadata:
-    """What OpenCV does not read of a JPEG (stream.jpeg_extras): its XMP, IPTC and comment, what follows its picture
-    and the MPF that says where that is."""
-    found = {XMP: jpeg_extras.read_xmp(data), TRAILER: jpeg_extras.trailer(data), MPF: jpeg_extras.read_mpf(data),
+    """What OpenCV does not read of a JPEG (stream.jpeg_extras): its XMP and Extended XMP, IPTC and comment, what
+    follows its picture and the MPF that says where that is."""
+    found = {XMP: jpeg_extras.read_xmp(data), EXTENDED_XMP: jpeg_extras.read_extended_xmp(data),
+             TRAILER: jpeg_extras.trailer(data), MPF: jpeg_extras.read_mpf(data),
              CAPTIONS: jpeg_extras.read_captions(data)}  # fmt: skip
     return {kind: value for kind, value in found.items() if value}
 
@@ -217,7 +220,7 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
         done = False
     if not done:
         raise UserError(f"{target or path}: cannot write this image format")
-    if suffix in JPEG_SUFFIXES and (xmp or {TRAILER, CAPTIONS} & set(metadata)):
+    if suffix in JPEG_SUFFIXES and (xmp or {TRAILER, CAPTIONS, EXTENDED_XMP} & set(metadata)):
         path.write_bytes(jpeg_with_extras(buffer.tobytes(), xmp, metadata))
     elif suffix == ".png" and TEXT in metadata:
         path.write_bytes(png_text.with_text(buffer.tobytes(), metadata[TEXT]))
@@ -226,10 +229,12 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
 
 
 def jpeg_with_extras(jpeg: bytes, xmp: bytes, metadata: Metadata) -> bytes:
-    """A JPEG OpenCV wrote, with what it does not write: the XMP (where a segment holds it), the IPTC and comment
-    segments, and what followed the input's picture with the MPF that says where its images are."""
+    """A JPEG OpenCV wrote, with what it does not write: the XMP (where a segment holds it) and Extended XMP, the
+    IPTC and comment segments, and what followed the input's picture with the MPF that says where its images are."""
     if 0 < len(xmp) <= jpeg_extras.ROOM:
         jpeg = jpeg_extras.with_xmp(jpeg, xmp)
+    if EXTENDED_XMP in metadata:  # after the XMP that names it, as with_segments places APP1 segments
+        jpeg = jpeg_extras.with_segments(jpeg, metadata[EXTENDED_XMP])
     if CAPTIONS in metadata:
         jpeg = jpeg_extras.with_segments(jpeg, metadata[CAPTIONS])
     after = metadata.get(TRAILER, b"")

@@ -1,6 +1,7 @@
 """Phones' photos: enhanced upright, as viewers show them, and written with their EXIF, ICC profile and XMP; HEIC
 and AVIF read whole (a grid of tiles is one picture) by libheif and libavif."""
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -248,6 +249,27 @@ def test_a_jpegs_iptc_and_comment_are_carried(tmp_path, photo, tiny_weights, cap
         assert ("APP13", payload) in out.applist
     err = enhance(capsys, tmp_path / "press.jpg", tmp_path / "out.png", tiny_weights)
     assert "warning: out.png: written without the input's IPTC and comment (not carried into .png)" in err
+
+
+def test_a_jpegs_extended_xmp_is_carried(tmp_path, photo, tiny_weights, capsys):
+    """A portrait's depth map and unblurred photo (Google's GDepth and GImage) are XMP too large for a segment, in
+    Extended XMP segments the standard XMP names by their digest: they were dropped without a word."""
+    extended = b'<x:xmpmeta><rdf:Description GDepth:Data="' + b"QUFB" * 30000 + b'"/></x:xmpmeta>'
+    guid = hashlib.md5(extended).hexdigest().upper().encode()
+    xmp = b'<x:xmpmeta><rdf:Description xmpNote:HasExtendedXMP="' + guid + b'"/></x:xmpmeta>'
+    head = jpeg_extras.EXTENSION + guid + len(extended).to_bytes(4, "big")  # then each piece's offset, and it
+    pieces = [head + at.to_bytes(4, "big") + extended[at : at + 65000] for at in range(0, len(extended), 65000)]
+    rgb(photo).save(tmp_path / "portrait.jpg", xmp=xmp, quality=95)
+    data = (tmp_path / "portrait.jpg").read_bytes()
+    app1s = b"".join(b"\xff\xe1" + (len(piece) + 2).to_bytes(2, "big") + piece for piece in pieces)
+    (tmp_path / "portrait.jpg").write_bytes(data[:2] + app1s + data[2:])
+    enhance(capsys, tmp_path / "portrait.jpg", tmp_path / "out.jpg", tiny_weights)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.size == (96, 72) and out.info["xmp"] == xmp
+        carried = [payload for marker, payload in out.applist if payload.startswith(jpeg_extras.EXTENSION)]
+        assert carried == pieces
+    err = enhance(capsys, tmp_path / "portrait.jpg", tmp_path / "out.png", tiny_weights)
+    assert "warning: out.png: written without the input's Extended XMP (not carried into .png)" in err, err
 
 
 def test_a_comment_alone_is_named_alone(tmp_path, photo, tiny_weights, capsys):
