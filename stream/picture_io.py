@@ -39,6 +39,14 @@ NCLX = -3  # not OpenCV's: a HEIF's colour description, its nclx (4 bytes: NCLX_
 TEXT = -4  # not OpenCV's: a PNG's text chunks (stream.png_text)
 CAPTIONS = -5  # not OpenCV's: a JPEG's IPTC and comment segments (stream.jpeg_extras.read_captions)
 EXTENDED_XMP = -6  # not OpenCV's: a JPEG's Extended XMP segments (stream.jpeg_extras.read_extended_xmp)
+AUXILIARY = -7  # not OpenCV's: a HEIF's auxiliary images, their types (auxC URNs) a line each; written nowhere
+# The auxiliary images phones write, in words: an iPhone's HDR gain map (on every photo since the iPhone 12), which
+# an HDR screen shows its highlights by, and a portrait's depth; Apple's portrait mattes and others are said as such
+AUXILIARY_NAMES = {
+    b"urn:com:apple:photo:2020:aux:hdrgainmap": "HDR gain map",
+    b"urn:mpeg:hevc:2015:auxid:2": "depth map",
+    b"urn:mpeg:mpegB:cicp:systems:auxiliary:depth": "depth map",
+}
 NCLX_FIELDS = ("color_primaries", "transfer_characteristics", "matrix_coefficients", "full_range_flag")
 METADATA_NAMES = {
     EXIF: "EXIF", ICC: "ICC profile", XMP: "XMP", TRAILER: "motion photo video or HDR gain map",
@@ -46,7 +54,7 @@ METADATA_NAMES = {
 }  # fmt: skip
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
 CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, EXTENDED_XMP: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES,
-              TEXT: {".png"}}  # fmt: skip  # kinds one format alone holds
+              TEXT: {".png"}, AUXILIARY: set()}  # fmt: skip  # kinds one format alone holds (or none)
 EIGHT_BIT_SUFFIXES = {*JPEG_SUFFIXES, ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -127,7 +135,17 @@ def read_heif(path: Path) -> tuple[np.ndarray, Metadata]:
         pixels = np.asarray(heif)
     except (ValueError, RuntimeError, OSError) as e:
         raise UserError(f"{path}: not a readable HEIF picture ({reason(e)})") from None
-    return pixels.reshape(pixels.shape[:2]) if heif.mode == "L" else pixels, pillow_metadata(heif.info)
+    metadata = pillow_metadata(heif.info)
+    depth = [b"urn:mpeg:hevc:2015:auxid:2"] if heif.info.get("depth_images") else []  # libheif lists depth apart
+    if kinds := sorted({*(urn.encode() for urn in heif.info.get("aux") or {}), *depth}):
+        metadata[AUXILIARY] = b"\n".join(kinds)
+    return pixels.reshape(pixels.shape[:2]) if heif.mode == "L" else pixels, metadata
+
+
+def auxiliary_named(kinds: bytes) -> str:
+    """A HEIF's auxiliary images (AUXILIARY), in words: "HDR gain map", "depth map", "auxiliary images"."""
+    named = [AUXILIARY_NAMES.get(kind, "auxiliary images") for kind in kinds.split(b"\n")]
+    return " and ".join(dict.fromkeys(named))
 
 
 def read_avif(path: Path) -> tuple[np.ndarray, Metadata]:
@@ -195,7 +213,8 @@ def dropped(path: Path, metadata: Metadata, alpha: bool = False) -> list[str]:
         lost.add(XMP)  # more than a segment holds: Extended XMP is not written
     if NCLX in lost and (ICC in metadata or shown_as_srgb(metadata[NCLX])):
         lost.remove(NCLX)  # its ICC profile says more, or a picture without it is shown as it says
-    named = {**METADATA_NAMES, CAPTIONS: jpeg_extras.captions_named(metadata.get(CAPTIONS, b""))}
+    named = {**METADATA_NAMES, CAPTIONS: jpeg_extras.captions_named(metadata.get(CAPTIONS, b"")),
+             AUXILIARY: auxiliary_named(metadata.get(AUXILIARY, b""))}  # fmt: skip
     return transparency + [name for kind, name in named.items() if kind in lost]
 
 

@@ -3,6 +3,7 @@ and AVIF read whole (a grid of tiles is one picture) by libheif and libavif."""
 
 import hashlib
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -43,6 +44,47 @@ def save_heic(path: Path, bgr: np.ndarray, quality: int = 90, exif: bytes = b"",
     profile = {"nclx_profile": dict(zip(NCLX_FIELDS, nclx, strict=True))} if nclx else {}
     heif = pillow_heif.from_bytes(mode, (bgr.shape[1], bgr.shape[0]), np.ascontiguousarray(bgr).tobytes())
     heif.save(path, quality=quality, exif=exif or None, **profile)
+
+
+def box(kind: bytes, payload: bytes, full: bool = False) -> bytes:
+    """An ISO BMFF box (a full box: version 0, no flags)."""
+    payload = (b"\0\0\0\0" if full else b"") + payload
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def inner_boxes(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The boxes `data` holds one after another: their types and contents."""
+    found, at = [], 0
+    while at < len(data):
+        size, kind = struct.unpack_from(">I4s", data, at)
+        found.append((kind, data[at + 8 : at + size]))
+        at += size
+    return found
+
+
+def with_auxiliary_image(heic: bytes, urn: bytes) -> bytes:
+    """A HEIC of two pictures written by libheif (IDs 1 and 2), the second made the first's auxiliary image of type
+    `urn`, as an iPhone's HDR gain map is: an auxl reference, an auxC property associated with it. The grown meta
+    box goes to the end of the file, a free box where it was, so that where the pictures' data are stays true."""
+    at = heic.index(b"meta") - 4
+    meta_size = struct.unpack_from(">I", heic, at)[0]
+    parts = []
+    for kind, payload in inner_boxes(heic[at + 12 : at + meta_size]):  # after the meta box's version and flags
+        if kind == b"iprp":
+            properties = dict(inner_boxes(payload))
+            gain_map = len(inner_boxes(properties[b"ipco"])) + 1  # the new property's index (from 1)
+            ipco = properties[b"ipco"] + box(b"auxC", urn + b"\0", full=True)
+            ipma, pos = bytearray(properties[b"ipma"][:8]), 8  # version, flags and entry count; then 16-bit item IDs
+            for _ in range(struct.unpack_from(">I", properties[b"ipma"], 4)[0]):
+                item, count = struct.unpack_from(">HB", properties[b"ipma"], pos)
+                each = properties[b"ipma"][pos + 3 : pos + 3 + count] + (bytes([0x80 | gain_map]) if item == 2 else b"")
+                ipma += struct.pack(">HB", item, len(each)) + each
+                pos += 3 + count
+            payload = box(b"ipco", ipco) + box(b"ipma", bytes(ipma))
+            parts.append(box(b"iref", box(b"auxl", struct.pack(">HHH", 2, 1, 1)), full=True))  # from 2, to 1
+        parts.append(box(kind, payload))
+    free = struct.pack(">I4s", meta_size, b"free") + bytes(meta_size - 8)
+    return heic[:at] + free + heic[at + meta_size :] + box(b"meta", b"".join(parts), full=True)
 
 
 def sideways(shown: np.ndarray) -> np.ndarray:
@@ -473,6 +515,21 @@ def test_heif_names_are_pictures_and_an_image_sequence_is_a_video(tmp_path, phot
     code, _, err = run_cli([str(tmp_path / "photo.heic"), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights)],
                            capsys)  # fmt: skip
     assert code == 1 and err.strip().count("\n") == 0 and "a HEIF or AVIF photo in makes a picture out" in err
+
+
+def test_a_heics_hdr_gain_map_is_said_lost(tmp_path, photo, tiny_weights, capsys):
+    """An iPhone's photo holds an HDR gain map (an auxiliary image; portraits a depth map too) by which an HDR screen
+    shows its highlights: libheif writes none, and it was dropped without a word."""
+    heif = pillow_heif.from_bytes("BGR", (36, 48), photo.tobytes())
+    heif.add_frombytes("L", (18, 24), np.full((24, 18), 128, np.uint8).tobytes())
+    heif.save(tmp_path / "two.heic", quality=90)
+    gain_map = with_auxiliary_image((tmp_path / "two.heic").read_bytes(), b"urn:com:apple:photo:2020:aux:hdrgainmap")
+    (tmp_path / "iphone.heic").write_bytes(gain_map)
+    assert len(pillow_heif.open_heif(tmp_path / "iphone.heic")) == 1  # the gain map is no picture of its own
+    err = enhance(capsys, tmp_path / "iphone.heic", tmp_path / "out.heic", tiny_weights)
+    assert "warning: out.heic: written without the input's HDR gain map (not carried into .heic)" in err, err
+    err = enhance(capsys, tmp_path / "two.heic", tmp_path / "out.heic", tiny_weights)
+    assert "gain map" not in err and "auxiliary" not in err, err
 
 
 def test_a_heic_x265_cannot_code_is_a_one_line_error(tmp_path):
