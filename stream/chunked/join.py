@@ -15,6 +15,11 @@ from stream.video.carry import carry
 from stream.video.reencode import deliver, drain
 from stream.video.source import VideoSource
 
+# Muxers that take H.264 and HEVC as MP4 holds them (MPEG-TS converts them itself), and the filters that put the
+# others' start codes back
+LENGTH_PREFIXED = {"mp4", "mov", "3gp", "3g2", "ipod", "ismv", "f4v", "psp", "matroska", "webm", "flv", "mpegts"}
+ANNEX_B_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+
 
 def segment_packets(segments: list[Path]) -> Iterator[av.Packet]:
     """The segments' video packets, one after another; where a segment's first decode times
@@ -30,6 +35,25 @@ def segment_packets(segments: list[Path]) -> Iterator[av.Packet]:
                     packet.dts = last_dts + 1
                 last_dts = packet.dts if packet.dts is not None else last_dts
                 yield packet
+
+
+def start_codes(packets: Iterator[av.Packet], segment: av.stream.Stream, video: av.stream.Stream,
+                kind: str) -> Iterator[av.Packet]:  # fmt: skip
+    """The packets as the output's muxer `kind` takes them: H.264 and HEVC as MP4 holds them (each NAL unit after
+    its length, the parameter sets in the header) where it takes them so, else in start codes with the parameter
+    sets before each keyframe (FFmpeg's *_mp4toannexb, which also rewrites `video`'s header), as the single-process
+    sink's encoder writes them for such a muxer. MPEG-PS and AVI copied them as they were: an MPEG-PS no player
+    found video in, an AVI its muxer refused."""
+    bsf_name = ANNEX_B_FILTERS.get(segment.codec_context.name)
+    if bsf_name is None or kind in LENGTH_PREFIXED:
+        yield from packets
+        return
+    bsf = av.BitStreamFilterContext(bsf_name, segment, video)
+    for packet in packets:
+        time_base = packet.time_base  # the filter takes the packet's data and leaves it empty
+        for out in bsf.filter(packet):
+            out.time_base = time_base
+            yield out
 
 
 def other_packets(source: VideoSource) -> Iterator[av.Packet]:
@@ -58,12 +82,14 @@ def join(
         raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
     written = 0
     with output, av.open(str(segments[0])) as first:
-        video = output.add_stream_from_template(first.streams.video[0], opaque=True)
+        segment = first.streams.video[0]
+        video = output.add_stream_from_template(segment, opaque=True)
         video.codec_context.framerate = source.info.rate  # the nominal rate, as the single-process sink's encoder
         if source.info.rotation:
             video.set_display_rotation(source.info.rotation)
         copies = carry(output, video, source.carried, notice, reencode=True)
-        restored = ((packet, video) for packet in segment_packets(segments))
+        packets = start_codes(segment_packets(segments), segment, video, output.format.name)
+        restored = ((packet, video) for packet in packets)
         others = ((packet, copies.get(packet.stream.index)) for packet in other_packets(source))
         for packet, out in heapq.merge(restored, others, key=lambda item: _time(item[0])):
             written += out is video

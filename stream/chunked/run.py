@@ -34,10 +34,12 @@ from stream.console import counted, say
 from stream.content import for_content, judge_source
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture
+from stream.video.carry import Carried
 from stream.video.enhance import EnhanceOptions, load_model
 from stream.video.log import FrameLog
 from stream.video.observers import LOG_FIELDS, FramesBar
-from stream.video.sink import EncodeOptions
+from stream.video.reencode import muxer_holds
+from stream.video.sink import EncodeOptions, VideoSink, video_like
 from stream.video.source import VideoSource
 from stream.video.targets import STDIO, FileTarget
 
@@ -135,6 +137,22 @@ def segment_encoding(dst: str, options: EnhanceOptions) -> EncodeOptions:
     return dataclasses.replace(options.encode, codec=codec)
 
 
+def check_joinable(source: VideoSource, target: FileTarget, options: EnhanceOptions) -> None:
+    """The output's container takes the video the join gives it, as a whole run's sink is tried (Ogg no H.264, MXF
+    no H.264 at 10 fps), and the segments take the output's encoder (.ogv's VP8 goes in no MP4): tried in the output's
+    partial file (removed) before any chunk runs, not found by the join after all of them."""
+    try:
+        trial = VideoSink(target.open(), source.info, options.scale, Carried(), options.encode, target.format,
+                          notice=lambda _: None)  # fmt: skip
+        with contextlib.closing(trial.container):
+            held = muxer_holds(SEGMENT_FORMAT, lambda container: video_like(container, trial.stream))
+    finally:
+        target.discard()
+    if not held:
+        raise UserError(f"{target.dst}: its {trial.codec_name} video goes in no {SEGMENT_FORMAT} segment of a chunked "
+                        "run: leave out --chunk-seconds")  # fmt: skip
+
+
 def workers_for(source: VideoSource, options: EnhanceOptions, chunking: Chunking, console: Console) -> Workers:
     """Where the chunks run. Worker processes and Ray tasks load the model themselves: here the
     weights, depth and tiling, and the device and precision (against the Ray cluster's devices,
@@ -194,6 +212,7 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
     work = work_folder(target.dst)
     with VideoSource(Path(src), options.input_format, options.stream, deinterlace=options.deinterlace) as source:
         options = dataclasses.replace(options, model=for_content(options.model, judge_source(source)))
+        check_joinable(source, target, options)
         packets = video_packets(Path(src), source.video.index)
         chunks = cut(packets, source.video.time_base, chunking.seconds, source.name)
         with contextlib.closing(workers_for(source, options, chunking, console)) as runner:

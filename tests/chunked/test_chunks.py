@@ -217,6 +217,8 @@ def test_an_unwritable_work_folder_is_one_line(tmp_path, tiny_weights, capsys):
     ("frames_%05d.png", [], "not pictures, GIF, APNG or .y4m"),
     ("out.gif", [], "not pictures, GIF, APNG or .y4m"),
     ("out.mkv", ["--reference", "in.mp4"], "--reference scores a whole run"),
+    ("out.ogv", [], "out.ogv: its libvpx video goes in no mp4 segment of a chunked run"),  # found by the join, after
+    ("out.mxf", [], "the output's container, mxf, cannot hold libx264 video"),  # every chunk had run
 ])  # fmt: skip
 def test_what_a_chunked_run_cannot_write_is_refused_first(tmp_path, capsys, monkeypatch, dst, extra, message):
     monkeypatch.chdir(tmp_path)
@@ -224,6 +226,18 @@ def test_what_a_chunked_run_cannot_write_is_refused_first(tmp_path, capsys, monk
     code, _, err = run_cli(["in.mp4", dst, "--chunk-seconds", "1", *extra], capsys)
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.glob(".*"))  # no work folder, no partial file
+
+
+@pytest.mark.parametrize("suffix", ["mpg", "avi"])
+def test_h264_joins_into_containers_that_take_it_in_start_codes(tmp_path, tiny_weights, capsys, suffix):
+    """MPEG-PS and AVI take H.264 in start codes, the MP4 segments hold it length-prefixed: copied as it was, an
+    MPEG-PS said written held no video a player found, and AVI's muxer refused it after every chunk had run."""
+    src = make_clip(tmp_path / "in.mp4", pts_ms=[40 * i for i in range(30)], audio=False, encoder=OPEN_GOPS)
+    args = [str(src), str(tmp_path / f"out.{suffix}"), "--weights", str(tiny_weights), "--chunk-seconds", "0.3"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and "3 chunks" in err, err
+    with av.open(str(tmp_path / f"out.{suffix}")) as out:
+        assert out.streams.video[0].codec_context.name == "h264" and len(list(out.decode(video=0))) == 30
 
 
 def test_damaged_input_keeps_what_decodes_and_says_so(tmp_path, tiny_weights, capsys):
