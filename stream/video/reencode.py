@@ -17,6 +17,9 @@ AUDIO_CODEC_FOR_FORMAT = {"webm": "libopus", "ogg": "libopus", "ogv": "libopus"}
 SUBTITLE_CODEC_FOR_FORMAT = {"mp4": "mov_text", "mov": "mov_text", "ipod": "mov_text", "matroska": "subrip",
                              "webm": "webvtt"}  # fmt: skip
 _RATE = 48000  # where the encoder does not take the input's rate: every audio encoder takes this one
+# Muxers' options for every output of theirs: Y4M's 10-, 12- and 16-bit layouts are FFmpeg's own extension of the
+# format, which its muxer writes only where told that standards may be bent (ffmpeg's -strict -1)
+MUXER_OPTIONS = {"yuv4mpegpipe": {"strict": "unofficial"}}
 
 
 def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stream.Stream]) -> bool:
@@ -25,7 +28,7 @@ def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stre
     Ogg), so a header is written in memory to find out; PCM in MP4 is refused only at a trailer
     with samples (for its channel layout), so it is taken as not held. (The trailer of no frame
     is not asked: GIF's muxer refuses it whatever the stream.)"""
-    trial = av.open(io.BytesIO(), "w", format=kind)
+    trial = av.open(io.BytesIO(), "w", format=kind, options=MUXER_OPTIONS.get(kind))
     try:
         stream = add(trial)
         if kind == "mp4" and (stream.name or "").startswith("pcm_"):

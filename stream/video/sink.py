@@ -26,7 +26,7 @@ from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
 from stream.video.hdr import x265_params
 from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
-from stream.video.reencode import deliver, drain, muxer_holds
+from stream.video.reencode import MUXER_OPTIONS, deliver, drain, muxer_holds
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
 # and PyAV's wheel has no Theora encoder.
@@ -205,9 +205,11 @@ def set_like(trial: av.VideoCodecContext, ctx: av.VideoCodecContext) -> None:
     trial.color_primaries, trial.color_trc = ctx.color_primaries, ctx.color_trc
 
 
-def not_held(kind: str, codec_name: str) -> str:
-    """(The sink writes a temporary file: the user's name for it is the caller's.)"""
-    return f"the output's container, {kind}, cannot hold {codec_name} video (--codec names another encoder)"
+def not_held(kind: str, codec_name: str, chosen: bool) -> str:
+    """The line for a container that cannot hold the video's encoder, named by --codec (`chosen`) or the default.
+    (The sink writes a temporary file: the user's name for it is the caller's.)"""
+    advice = "--codec names it: name another" if chosen else "its default here: name another with --codec"
+    return f"the output's container, {kind}, cannot hold {codec_name} video ({advice})"
 
 
 def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str) -> str:
@@ -248,7 +250,7 @@ class VideoSink:
         except (OSError, av.FFmpegError) as e:
             raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
         kind = self.container.format.name
-        self.container.options.update(loop_options(kind, info.plays))
+        self.container.options.update(loop_options(kind, info.plays) | MUXER_OPTIONS.get(kind, {}))
         pictures = _CODEC_FOR_PICTURES.get(Path(str(dst)).suffix.lower()) if kind == "image2" else None
         codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, default_codec(info))
         codec = video_encoder(codec_name)
@@ -267,7 +269,7 @@ class VideoSink:
         try:
             self.stream = self.container.add_stream(codec_name, rate=info.rate)
         except ValueError:  # a codec the muxer says it cannot hold (libx264 in WebM)
-            raise UserError(not_held(kind, codec_name)) from None
+            raise UserError(not_held(kind, codec_name, options.codec is not None)) from None
         if codec.name in ("hevc", "libx265") and kind.startswith(("mp4", "mov")):
             self.stream.codec_tag = "hvc1"  # what Apple's players take; FFmpeg's default hev1 they refuse
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
@@ -314,7 +316,7 @@ class VideoSink:
         # or the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
         if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
             check_opens(self.stream.codec_context)
-            raise UserError(not_held(kind, codec_name))
+            raise UserError(not_held(kind, codec_name, options.codec is not None))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:

@@ -49,6 +49,18 @@ def test_y4m_in_y4m_out(tiny_weights):
     assert (video["width"], video["height"], int(video["nb_read_frames"])) == (128, 96, 7)
 
 
+def test_ten_bit_y4m_in_y4m_out(tiny_weights):
+    """FFmpeg's Y4M muxer writes 10 bits only where told standards may be bent (-strict -1, as the ffmpeg feeding
+    the pipe was): the run was refused as "yuv4mpegpipe cannot hold rawvideo video (--codec names another encoder)"."""
+    cmd = drrn(tiny_weights, "-", "-", "--output-format", "yuv4mpegpipe")
+    y4m = "-frames:v 3 -pix_fmt yuv420p10le -strict -1 -f yuv4mpegpipe -"
+    probe = "ffprobe -v error -count_frames -show_entries stream=pix_fmt,width,nb_read_frames -of json -"
+    status, out = run(f"{TESTSRC} {y4m} | {cmd} | {probe}")
+    assert status == [0, 0, 0]
+    (video,) = json.loads(out)["streams"]
+    assert (video["pix_fmt"], video["width"], int(video["nb_read_frames"])) == ("yuv420p10le", 128, 3)
+
+
 def test_file_to_stdout_and_stdin_to_file(tiny_weights, tmp_path):
     src = tmp_path / "in.mkv"
     subprocess.run(f"{TESTSRC} -frames:v 5 {src}", shell=True, check=True)
