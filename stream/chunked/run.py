@@ -137,10 +137,11 @@ def segment_encoding(dst: str, options: EnhanceOptions) -> EncodeOptions:
     return dataclasses.replace(options.encode, codec=codec)
 
 
-def check_joinable(source: VideoSource, target: FileTarget, options: EnhanceOptions) -> None:
+def joinable(source: VideoSource, target: FileTarget, options: EnhanceOptions) -> EncodeOptions:
     """The output's container takes the video the join gives it, as a whole run's sink is tried (Ogg no H.264, MXF
     no H.264 at 10 fps), and the segments take the output's encoder (.ogv's VP8 goes in no MP4): tried in the output's
-    partial file (removed) before any chunk runs, not found by the join after all of them."""
+    partial file (removed) before any chunk runs, not found by the join after all of them. -> the segments' encoding:
+    frames turned upright where the output cannot say the turn (video/upright.py), as the whole run's sink does."""
     try:
         trial = VideoSink(target.open(), source.info, options.scale, Carried(), options.encode, target.format,
                           notice=lambda _: None)  # fmt: skip
@@ -151,6 +152,7 @@ def check_joinable(source: VideoSource, target: FileTarget, options: EnhanceOpti
     if not held:
         raise UserError(f"{target.dst}: its {trial.codec_name} video goes in no {SEGMENT_FORMAT} segment of a chunked "
                         "run: leave out --chunk-seconds")  # fmt: skip
+    return dataclasses.replace(options.encode, upright=trial.upright is not None)
 
 
 def workers_for(source: VideoSource, options: EnhanceOptions, chunking: Chunking, console: Console) -> Workers:
@@ -212,7 +214,7 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
     work = work_folder(target.dst)
     with VideoSource(Path(src), options.input_format, options.stream, deinterlace=options.deinterlace) as source:
         options = dataclasses.replace(options, model=for_content(options.model, judge_source(source)))
-        check_joinable(source, target, options)
+        options = dataclasses.replace(options, encode=joinable(source, target, options))
         packets = video_packets(Path(src), source.video.index)
         chunks = cut(packets, source.video.time_base, chunking.seconds, source.name)
         with contextlib.closing(workers_for(source, options, chunking, console)) as runner:

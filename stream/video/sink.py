@@ -27,6 +27,7 @@ from stream.video.hdr import x265_params
 from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
 from stream.video.reencode import MUXER_OPTIONS, deliver, drain, muxer_holds
+from stream.video.upright import KEEPS_ROTATION, Upright, quarter_turns, upright_size
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
 # and PyAV's wheel has no Theora encoder.
@@ -68,6 +69,8 @@ class EncodeOptions:
     codec: str | None = None  # None: libx264, or what the container needs
     crf: int = 18  # visually near-lossless for x264
     preset: str | None = None  # x264/x265's; None: medium, or GPU_PRESET where the model runs on a GPU
+    upright: bool = False  # turn the frames as they show whatever the container: a chunked run's MP4 segments, for an
+    # output that cannot say the turn (video/upright.py)
 
     def for_model_on(self, device_type: str) -> EncodeOptions:
         """The preset settled: on a CPU the model is the slow stage and medium costs nothing; on a
@@ -272,7 +275,11 @@ class VideoSink:
             raise UserError(not_held(kind, codec_name, options.codec is not None)) from None
         if codec.name in ("hevc", "libx265") and kind.startswith(("mp4", "mov")):
             self.stream.codec_tag = "hvc1"  # what Apple's players take; FFmpeg's default hev1 they refuse
-        self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, self.pix_fmt
+        # The restored frames are made at the stored size; turned upright where the container cannot say the turn
+        turned = quarter_turns(info.rotation) and (options.upright or kind not in KEEPS_ROTATION)
+        self.upright = Upright(info.rotation) if turned else None
+        shown = upright_size(info.rotation, self.width, self.height) if turned else (self.width, self.height)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = *shown, self.pix_fmt
         # Y4M stores a frame rate, not timestamps, and MPEG-1/2 code only their standard rates, one tick a frame:
         # there frames are numbered at the nominal rate. AVI counts time in frames at its header's rate, a gap a
         # frame left empty: there each frame takes its own tick at the input's tick rate (as FFmpeg times AVI), not
@@ -304,10 +311,10 @@ class VideoSink:
             ctx.qmin = ctx.qmax = fixed_quantiser(options.crf)
         if codec_name == "libx265":
             ctx.options |= {"x265-params": x265_params(info.color_trc, info.hdr)}
-        if info.rotation:
+        if info.rotation and not turned:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
-        self._palettes = Palettes(self.width, self.height, self.time_base) if codec_name == "gif" else None
+        self._palettes = Palettes(*shown, self.time_base) if codec_name == "gif" else None
         self.frames_written = 0
         self._last_pts, self._shows = 0, None  # the latest frame's pts (the sink's), how long it shows where timed
         self._held: av.Packet | None = None  # the latest packet, muxed once the next one comes (or at the end)
@@ -385,7 +392,8 @@ class VideoSink:
         pts = self._pts(frame)
         timed = frame.duration and not (self.renumber or self.ticked)  # else frames keep the encoder's one tick
         self._last_pts, self._shows = pts, frame.duration if timed else None
-        self._encode(self._av_frame(frame, pts))
+        out = self._av_frame(frame, pts)
+        self._encode(self.upright.turn(out) if self.upright else out)
         self.frames_written += 1
 
     def write_packet(self, packet: av.Packet) -> None:

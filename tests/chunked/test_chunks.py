@@ -240,6 +240,21 @@ def test_h264_joins_into_containers_that_take_it_in_start_codes(tmp_path, tiny_w
         assert out.streams.video[0].codec_context.name == "h264" and len(list(out.decode(video=0))) == 30
 
 
+def test_a_phone_clip_is_joined_upright_where_the_container_cannot_say_its_turn(tmp_path, tiny_weights, capsys):
+    """The segments (MP4) say the turn and the join copies their packets: into MPEG-TS, which drops it, the clip came
+    out on its side. The segments are made upright for such an output, as a whole run's frames are."""
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=VFR_MS, audio=False, rotation=90,
+                    encoder=OPEN_GOPS)  # fmt: skip
+    for name, turn, size in (("out.ts", 0, (48, 64)), ("out.mp4", 90, (64, 48))):
+        args = [str(src), str(tmp_path / name), "--weights", str(tiny_weights), "--chunk-seconds", "0.3"]
+        code, _, err = run_cli(args, capsys)
+        assert code == 0 and "3 chunks" in err, err
+        with av.open(str(tmp_path / name)) as out:
+            frames = list(out.decode(video=0))
+        shown = {(f.width, f.height, round(f.rotation or 0)) for f in frames}
+        assert len(frames) == len(VFR_MS) and shown == {(*size, turn)}, (name, shown)
+
+
 def test_damaged_input_keeps_what_decodes_and_says_so(tmp_path, tiny_weights, capsys):
     clean = make_clip(tmp_path / "clean.mp4", pts_ms=[40 * i for i in range(30)], encoder=OPEN_GOPS)
     src = damaged_copy(clean, tmp_path / "damaged.mp4")

@@ -54,6 +54,26 @@ def test_vfr_clip_with_audio_keeps_timestamps_audio_and_colour(tmp_path, tiny_we
     assert "wrote" in err and "PSNR vs bicubic: mean" in err
 
 
+def luma_planes(path: Path) -> tuple[int, list[np.ndarray]]:
+    """A file's video: (the turn its frames are shown at, their luma as stored)."""
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    return round(frames[0].rotation or 0), [plane_view(f.planes[0], np.uint8).copy() for f in frames]
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_phone_clip_is_turned_upright_where_the_container_cannot_say_its_turn(tmp_path, identity_weights, rotation):
+    """MP4 and Matroska carry the turn a phone stores beside its clip; NUT, MPEG-TS, AVI, GIF, pictures and Y4M drop
+    it, and the clip came out on its side: there the frames are turned (turned luma is the kept one's, exactly)."""
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40, 80], audio=False, rotation=rotation)
+    options = EnhanceOptions(model=ModelChoice(identity_weights), encode=EncodeOptions(codec="ffv1"))
+    enhance_file(src, tmp_path / "kept.mkv", options)
+    enhance_file(src, tmp_path / "turned.nut", options)
+    (kept_turn, kept), (turned_turn, turned) = luma_planes(tmp_path / "kept.mkv"), luma_planes(tmp_path / "turned.nut")
+    assert (kept_turn % 360, turned_turn) == (rotation, 0) and len(kept) == len(turned) == 3
+    assert all(np.array_equal(np.rot90(a, rotation // 90), b) for a, b in zip(kept, turned, strict=True))
+
+
 def test_mkv_keeps_subtitles_and_rotation(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mkv", subtitles=True, rotation=90)
     dst = tmp_path / "out.mkv"
