@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from kernels.inference import Restores
@@ -48,6 +48,14 @@ class ModelChoice:
     def __post_init__(self) -> None:
         if isinstance(self.weights, Path):  # the CLI's and many callers' type; kept as text (JSON, Ray)
             object.__setattr__(self, "weights", str(self.weights))
+        # The CLI's options check their ranges; the API's callers get the same bounds, before any model loads
+        # (units=-1 ran a model of its own, precision="fp64" failed as a KeyError once built)
+        expect(self, "units", whole(self.units, 1, none=True), "a whole number from 1, or None")
+        expect(self, "precision", self.precision in get_args(Precision), f"one of {', '.join(get_args(Precision))}")
+        expect(self, "content", self.content in get_args(Content), f"one of {', '.join(get_args(Content))}")
+        expect(self, "tile", whole(self.tile, 0, none=True), "output pixels from 1 (0: whole frames), or None")
+        expect(self, "halo", whole(self.halo, 0), "a whole number of pixels from 0")
+        expect(self, "batch", whole(self.batch, 1, none=True), "a whole number from 1, or None")
 
     @property
     def weights_name(self) -> str:
@@ -95,6 +103,17 @@ class ModelChoice:
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def whole(value: object, least: int, none: bool = False) -> bool:
+    """Whether `value` is an int (not a bool) of at least `least`, or None where `none` allows it."""
+    return (none and value is None) or (isinstance(value, int) and not isinstance(value, bool) and value >= least)
+
+
+def expect(holder: object, name: str, ok: bool, expected: str) -> None:
+    """A field of `holder` as its type says, else a ValueError naming the field, its value and what it takes."""
+    if not ok:
+        raise ValueError(f"{type(holder).__name__}.{name}={getattr(holder, name)!r}: expected {expected}")
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ sharper = FrameEnhancer(scale=2)(rgb)  # H x W x 3 uint8 -> 2H x 2W x 3 uint8
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
 
-from kernels.choice import ModelChoice
+from kernels.choice import ModelChoice, expect, whole
 from kernels.colour import LumaCoding, ycbcr_affine
 from kernels.host_memory import row_bands
 from stream.console import say_notices
 from stream.video.chroma import upscale_plane
+from stream.video.enhance import SCALES
 from stream.video.frames import Restored
 from stream.video.processor import LumaEnhancer
 
@@ -44,10 +45,12 @@ class FrameEnhancer:
     """
 
     def __init__(self, scale: int = 2, model: ModelChoice | None = None) -> None:
+        self.scale = scale
+        expect(self, "scale", whole(scale, 1) and scale in SCALES, "1 (sharpens in place) to 4")
         loaded = (model or ModelChoice()).load()
         say_notices(loaded.ran.notices)
         self.luma = LumaEnhancer(loaded.restorer, scale, keep_bicubic=True)
-        self.scale, self.ran = scale, loaded.ran  # what runs: the weights, depth, device, precision, tiling
+        self.ran = loaded.ran  # what runs: the weights, depth, device, precision, tiling
 
     def __call__(self, image: np.ndarray, order: Order = "rgb") -> np.ndarray:
         return self.compare(image, order, bicubic=False).output
@@ -58,6 +61,8 @@ class FrameEnhancer:
         """DRRN's output, `units` deep (None: the model's own depth), with the bicubic upscale it
         started from (unless `bicubic` is False: a big photo's output alone is what it needs), and the PSNR
         between them."""
+        if order not in get_args(Order):  # "BGR" was taken as RGB: the colours swapped without a word
+            raise ValueError(f"order={order!r}: expected one of {', '.join(get_args(Order))}")
         if (
             image.dtype not in (np.uint8, np.uint16)
             or image.ndim not in (2, 3)

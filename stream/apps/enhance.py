@@ -24,13 +24,14 @@ from stream.video.targets import STDIO
 
 
 def enhance(
-    src: str | Path, dst: str | Path, options: EnhanceOptions, chunking: Chunking | None = None,
+    src: str | Path, dst: str | Path, options: EnhanceOptions | None = None, chunking: Chunking | None = None,
     console: Console | None = None,
 ) -> RunStats | None:  # fmt: skip
     """Enhance a video, a picture, a numbered sequence of pictures or a folder of them (src "-":
     stdin, dst "-": stdout). -> what a whole run did (frames, time, damage, signal); None for
     pictures, folders and chunked runs, which report as they go."""
     src, dst, console = str(src), str(dst), console or console_for(quiet=True)
+    options = options or EnhanceOptions()  # the CLI's defaults
     check_rate(src, dst, options, chunking)
     if Path(src).is_dir():
         enhance_folder(Path(src), Path(dst), options, chunking is not None, console)

@@ -19,7 +19,7 @@ from typing import BinaryIO
 import av
 from rich.console import Console
 
-from kernels.choice import Loaded, ModelChoice
+from kernels.choice import Loaded, ModelChoice, expect, whole
 from kernels.errors import reason
 from kernels.inference import Restores
 from kernels.tiling import Tiling
@@ -36,6 +36,8 @@ from stream.video.processor import LumaEnhancer
 from stream.video.sink import EncodeOptions, VideoSink
 from stream.video.source import VideoSource
 from stream.video.targets import STDIO, FileTarget, PipeTarget, open_target
+
+SCALES = range(1, 5)  # 1 sharpens in place; 2-4 upscale, as DRRN was trained (x2, x3, x4)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class EnhanceOptions:
     deinterlace: Deinterlace = "auto"  # interlaced frames made progressive first (bwdif), else upscaled combed
     start: Fraction = Fraction(0)  # seconds into the input where the output begins: a part, to try settings on
     duration: Fraction | None = None  # seconds of it; None: to the end
+
+    def __post_init__(self) -> None:
+        expect(self, "scale", whole(self.scale, 1) and self.scale in SCALES, "1 (sharpens in place) to 4")
 
     @property
     def demuxer(self) -> dict[str, str] | None:

@@ -17,6 +17,7 @@ from kernels.choice import ModelChoice
 from kernels.metrics import psnr, ssim
 from stream.apps.api import FrameEnhancer
 from stream.eval.images import luma, read_luma
+from stream.video.enhance import EnhanceOptions
 from tests.cli_helpers import run_cli
 from tests.media import make_clip, probe
 
@@ -42,6 +43,41 @@ def test_the_frame_api_refuses_what_is_no_picture(tiny_weights):
     for bad in (np.zeros((0, 8, 3), np.uint8), np.zeros((8, 0), np.uint8), np.zeros((8, 8), np.float32)):
         with pytest.raises(ValueError, match=r"expected H x W or H x W x 3 uint8 or uint16, got \("):
             api(bad)
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda: ModelChoice(units=-1), "ModelChoice.units=-1: expected a whole number from 1, or None"),  # ran
+        (lambda: ModelChoice(units=0), "ModelChoice.units=0: expected"),  # ran the default depth
+        (lambda: ModelChoice(precision="fp64"), "ModelChoice.precision='fp64': expected one of auto, fp32"),  # KeyError
+        (lambda: ModelChoice(content="bogus"), "ModelChoice.content='bogus': expected one of auto, clean"),  # KeyError
+        (lambda: ModelChoice(batch=0), "ModelChoice.batch=0: expected"),  # range() arg 3 must not be zero
+        (lambda: ModelChoice(tile=-5), "ModelChoice.tile=-5: expected"),  # said as "tiles -5"
+        (lambda: ModelChoice(halo=-3), "ModelChoice.halo=-3: expected"),
+        (lambda: EnhanceOptions(scale=7), r"EnhanceOptions.scale=7: expected 1 \(sharpens in place\) to 4"),  # x7 out
+        (lambda: FrameEnhancer(scale=2.0), r"FrameEnhancer.scale=2.0: expected 1"),  # OpenCV's "Can't parse 'dsize'"
+    ],
+)
+def test_the_api_says_which_field_is_out_of_range(make, said):
+    """The CLI's options check their ranges; the API took anything, ran some and failed deep in others."""
+    with pytest.raises(ValueError, match=said):
+        make()
+
+
+def test_the_api_enhances_with_the_clis_defaults(tmp_path):
+    """enhance(src, dst) without options was a TypeError: the CLI needs none."""
+    from stream import enhance as enhance_api
+
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40], audio=False)
+    enhance_api(src, tmp_path / "out.mp4")
+    assert probe(tmp_path / "out.mp4")["size"] == (64, 48)
+
+
+def test_the_frame_api_refuses_an_order_it_does_not_know(tiny_weights):
+    """order="BGR" (capitals) was taken as RGB: the colours swapped without a word."""
+    with pytest.raises(ValueError, match=r"order='BGR': expected one of rgb, bgr, ycbcr"):
+        FrameEnhancer(2, ModelChoice(tiny_weights))(np.zeros((8, 8, 3), np.uint8), order="BGR")
 
 
 def test_grey_16_bit_and_alpha_keep_their_layout(tmp_path, photo, strong_weights, capsys):
