@@ -26,6 +26,7 @@ _API = {
     "EnhanceOptions": "stream.video.enhance",
     "FrameEnhancer": "stream.apps.api",
     "ModelChoice": "kernels.choice",
+    "UserError": "stream.errors",  # what the CLI says in one line: a missing file, a container that cannot hold...
     "enhance": "stream.apps.enhance",
 }
 __all__ = list(_API)

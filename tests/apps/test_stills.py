@@ -66,12 +66,16 @@ def test_the_api_says_which_field_is_out_of_range(make, said):
 
 
 def test_the_api_enhances_with_the_clis_defaults(tmp_path):
-    """enhance(src, dst) without options was a TypeError: the CLI needs none."""
+    """enhance(src, dst) without options was a TypeError: the CLI needs none. What the CLI says in a line is a
+    UserError an API caller can import to catch (it could not)."""
+    from stream import UserError
     from stream import enhance as enhance_api
 
     src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40], audio=False)
     enhance_api(src, tmp_path / "out.mp4")
     assert probe(tmp_path / "out.mp4")["size"] == (64, 48)
+    with pytest.raises(UserError, match=r"out\.mp4: exists"):
+        enhance_api(src, tmp_path / "out.mp4")
 
 
 def test_the_frame_api_refuses_an_order_it_does_not_know(tiny_weights):
