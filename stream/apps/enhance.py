@@ -44,7 +44,8 @@ def enhance(
         raise UserError(f"{src}: a HEIF or AVIF photo in makes a picture out (.png, .jpg, .heic, .avif, ...)")
     animated = Path(dst).suffix.lower() in (".webp", ".avif") or writes_animated_png(src, dst)  # pictures that move
     one_picture = picture_out and not is_numbered(dst) and not animated
-    if one_picture and src == STDIO and options.input_format is None and (suffix := stdin_picture()):
+    named = options.input_format  # a picture pipe's demuxer (png_pipe) names what the bytes say
+    if one_picture and src == STDIO and (named is None or named.endswith("_pipe")) and (suffix := stdin_picture()):
         with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:  # read as a picture file is
             spooled = Path(folder) / f"stdin{suffix}"
             with spooled.open("wb") as file:

@@ -135,15 +135,17 @@ def test_mp4_is_never_written_to_a_pipe(tiny_weights, tmp_path):
     assert proc.returncode == 1 and "cannot be written to a pipe" in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
-def test_a_picture_on_stdin_makes_a_picture(tiny_weights, tmp_path, suffix):
-    """`cat photo.png | drrn-stream - out.png` was refused: "a video makes many pictures". A picture on stdin is
-    read as a picture file is (its metadata, its orientation); a video piped into one picture is still refused."""
+@pytest.mark.parametrize(("suffix", "named"), [(".png", []), (".jpg", []), (".webp", []), (".png", ["png_pipe"])])
+def test_a_picture_on_stdin_makes_a_picture(tiny_weights, tmp_path, suffix, named):
+    """`cat photo.png | drrn-stream - out.png` was refused: "a video makes many pictures" (with --input-format
+    png_pipe too). A picture on stdin is read as a picture file is (its metadata, its orientation); a video piped
+    into one picture is still refused."""
     import cv2
     import numpy as np
 
     cv2.imwrite(str(tmp_path / f"in{suffix}"), np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8))
-    cmd = drrn(tiny_weights, "-", str(tmp_path / "out.png")).replace(" --quiet", "")
+    formats = ["--input-format", *named] if named else []
+    cmd = drrn(tiny_weights, "-", str(tmp_path / "out.png"), *formats).replace(" --quiet", "")
     said = subprocess.run(f"cat {tmp_path / f'in{suffix}'} | {cmd}", shell=True, capture_output=True, text=True)
     assert said.returncode == 0 and cv2.imread(str(tmp_path / "out.png")).shape == (48, 64, 3)
     assert said.stderr.startswith(f"<stdin> -> {tmp_path / 'out.png'}: "), said.stderr  # not the spooled file's name
