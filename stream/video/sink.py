@@ -283,9 +283,10 @@ class VideoSink:
         # Y4M stores a frame rate, not timestamps, and MPEG-1/2 code only their standard rates, one tick a frame:
         # there frames are numbered at the nominal rate. AVI counts time in frames at its header's rate, a gap a
         # frame left empty: there each frame takes its own tick at the input's tick rate (as FFmpeg times AVI), not
-        # its time base (an MP4's 1/12800 made the header say 12800 fps, with 511 empty frames after each).
+        # its time base (an MP4's 1/12800 made the header say 12800 fps, with 511 empty frames after each). Ogg times
+        # VP8 by the tick after each frame: in a time base of 1/12800 its first frame came a tick before the second.
         self.renumber = self.container.format.name == "yuv4mpegpipe" or codec_name in ("mpeg1video", "mpeg2video")
-        self.ticked = self.container.format.name == "avi"
+        self.ticked = self.container.format.name in ("avi", "ogg", "ogv")
         self.time_base = (
             1 / info.rate if self.renumber else 1 / (info.tick_rate or info.rate) if self.ticked else info.time_base
         )

@@ -289,6 +289,26 @@ def test_avi_counts_time_in_frames_at_the_inputs_rate(tmp_path, tiny_weights, ga
         assert len([p for p in out.demux(video) if p.size]) == len(pts_ms)
 
 
+def test_ogg_counts_time_in_frames_at_the_inputs_rate(tmp_path, tiny_weights):
+    """Ogg times VP8 by the tick after each frame: timed in an MP4's 1/1000, the first frame came 1 ms before the
+    second (ffmpeg transcoding the file dropped it). Frames take their ticks at the input's rate, as in AVI (Ogg's
+    VP8 counts frames: a gap closes up, as FFmpeg's own Ogg at a constant rate has it)."""
+    pts_ms = [0, 40, 80, 120, 160]
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=pts_ms, audio=False)
+    enhance_file(src, tmp_path / "out.ogv", EnhanceOptions(model=ModelChoice(tiny_weights)))
+    with av.open(str(tmp_path / "out.ogv")) as out:
+        assert [round(frame.time * 1000) for frame in out.decode(video=0)] == pts_ms
+
+
+def test_mpeg_ps_gets_the_audio_it_holds(tmp_path, tiny_weights, capsys):
+    """MPEG-PS holds MP2 (ffmpeg's choice for it), not AAC: a clip's sound was left out of an .mpg."""
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40, 80])
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mpg"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "audio stream #1 (aac) re-encoded to mp2: mpeg cannot hold aac" in err, err
+    with av.open(str(tmp_path / "out.mpg")) as out:
+        assert [(s.type, s.codec_context.name) for s in out.streams] == [("video", "h264"), ("audio", "mp2")]
+
+
 def test_a_rate_mpeg2_refuses_is_one_line_before_any_frame(tmp_path, tiny_weights):
     src = make_clip(tmp_path / "in.mp4", width=32, height=24, audio=False)  # 12 frames at uneven times: 600/31 fps
     options = EnhanceOptions(model=ModelChoice(tiny_weights), encode=EncodeOptions("mpeg2video"))
