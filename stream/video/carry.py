@@ -60,9 +60,10 @@ def carry(
     (else left out)."""
     container.metadata.update(carried.metadata)
     video.metadata.update(carried.video_metadata)
-    video.disposition = Disposition(carried.video_disposition)
-    if not any(s.disposition & Disposition.default for s in carried.streams if s.type == "video"):
-        video.disposition |= Disposition.default  # the main picture, as ffmpeg marks the first of a kind
+    video.disposition = Disposition(carried.video_disposition)  # the input's flags, default or not, as ffmpeg's
+    others = [s for s in carried.streams if s.type == "video"] + [s for s, _ in carried.covers]  # as ffmpeg counts
+    if others and not any(s.disposition & Disposition.default for s in [*others, video]):
+        video.disposition |= Disposition.default  # the main picture, as ffmpeg marks one where several have none
     copies, left_out = {}, []
     kind = container.format.name
     for s in carried.streams:

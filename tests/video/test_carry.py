@@ -80,6 +80,28 @@ def carried(path: Path) -> dict:
 
 
 @needs_ffmpeg
+def test_the_videos_own_flags_are_kept_default_or_not(tmp_path, tiny_weights, capsys):
+    """A video not marked default came out marked so (ffmpeg's copy keeps it unmarked): ffmpeg marks one of a kind
+    only where several have none."""
+    base = make_clip(tmp_path / "base.mkv", pts_ms=[40 * i for i in range(4)])
+    with av.open(str(base)) as src, av.open(str(tmp_path / "in.mkv"), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        streams[0].disposition, streams[1].disposition = Disposition(0), Disposition.default
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    code, _, err = run_cli([str(tmp_path / "in.mkv"), str(tmp_path / "ours.mkv"), "--weights", str(tiny_weights)],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "in.mkv"), "-map", "0", "-c", "copy",
+                    str(tmp_path / "ffmpeg.mkv")], check=True)  # fmt: skip
+    assert carried(tmp_path / "ours.mkv")["streams"] == carried(tmp_path / "ffmpeg.mkv")["streams"]
+    with av.open(str(tmp_path / "ours.mkv")) as ours:
+        assert not ours.streams.video[0].disposition & Disposition.default
+
+
+@needs_ffmpeg
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])  # (ffmpeg itself cannot copy a MOV chapter track to MOV)
 def test_streams_tags_chapters_attachments_and_cover_are_kept_as_ffmpeg_keeps_them(tmp_path, tiny_weights, suffix,
                                                                                     capsys):  # fmt: skip
