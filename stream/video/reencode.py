@@ -75,7 +75,10 @@ class SubtitleReencoder(Reencoder):
         self.decoder.open(strict=False)  # its styles (an ASS header), which the encoder must have before it opens
         self.stream = container.add_stream(codec)
         self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
-        self.stream.time_base = Fraction(1, 1000)
+        # In microseconds, as ffmpeg times them: MP4's muxer ends a cue with an empty sample wherever a packet of any
+        # stream, in its own time base, comes after the cue's end in this one's (in 1/1000 a video packet did at
+        # once, and cues back to back got an empty sample of no length between them)
+        self.stream.time_base = Fraction(1, 1_000_000)
         self._tagged_as(source)
 
     def write(self, packet: av.Packet) -> None:
@@ -87,9 +90,10 @@ class SubtitleReencoder(Reencoder):
         if cue is None or not len(cue) or cue.pts is None:
             return
         out = self.stream.codec_context.encode_subtitle(cue)
-        time_base = self.stream.time_base  # the muxer's, once it has written its header
+        time_base = self.stream.time_base  # ours, or the muxer's once it has written its header (WebM's 1/1000)
         out.pts = out.dts = round(Fraction(cue.pts, 1_000_000) / time_base)
         out.duration = round(Fraction(cue.end_display_time - cue.start_display_time, 1000) / time_base)
+        out.time_base = time_base  # said, so that a cue timed in ours is rescaled to the muxer's
         out.stream = self.stream
         self.container.mux(out)
 

@@ -111,3 +111,23 @@ def test_text_subtitles_become_the_text_the_container_holds(tmp_path, tiny_weigh
     assert [(start, length) for start, length, _ in cues(dst)] == [(0.1, 0.3), (0.5, 0.3)]
     styled = [re.sub(rb"{[^}]*}", b"", text) for _, _, text in cues(dst)]  # WebVTT closes the italics itself
     assert styled == [b"Hello there", b"Second"] and b"{\\i1}" in cues(dst)[0][2]
+
+
+def test_cues_back_to_back_go_into_mp4_without_an_empty_sample_between(tmp_path, tiny_weights, capsys):
+    """MP4's muxer ends a timed-text cue with an empty sample where any packet (of any stream, in its own time base)
+    comes after the cue's end in the text track's: in 1/1000 a video packet did so at once, and cues back to back got
+    an empty sample of no length between them. Timed in microseconds, as ffmpeg times them, they do not."""
+    (tmp_path / "cues.srt").write_text(
+        "1\n00:00:00,000 --> 00:00:00,300\nHello\n\n2\n00:00:00,300 --> 00:00:00,450\nWorld\n"
+    )
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=0.48", "-i",
+                    str(tmp_path / "cues.srt"), "-c:v", "libx264", "-c:s", "srt", str(src)], check=True)  # fmt: skip
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    with av.open(str(dst)) as out:
+        text = out.streams.subtitles[0]
+        samples = [
+            (float(p.pts * p.time_base), float((p.duration or 0) * p.time_base)) for p in out.demux(text) if p.size
+        ]
+    assert samples == [(0.0, 0.3), (0.3, 0.15)], samples
