@@ -97,7 +97,7 @@ def add_carried(
     (said in a notice), else refused (ValueError), as a muxer refuses what it cannot hold (a DVD's
     navigation packets, a data stream, in Matroska: refused only when the header is written, so tried first)."""
     kind = container.format.name
-    if muxer_holds(kind, lambda trial: copy_stream(trial, s)):
+    if not unreadable_in(kind, s) and muxer_holds(kind, lambda trial: copy_stream(trial, s)):
         return copy_stream(container, s)
     made, codec = reencoder_for(kind, s)
     if not (reencode and made and codec and muxer_holds(kind, lambda trial: made(trial, s, codec).stream)):
@@ -105,6 +105,12 @@ def add_carried(
     name, new_name = codec_name(s), av.Codec(codec, "w").canonical_name
     notice(f"{s.type} stream #{s.index} ({name}) re-encoded to {new_name}: {kind} cannot hold {name}")
     return made(container, s, codec)
+
+
+def unreadable_in(kind: str, s: av.stream.Stream) -> bool:
+    """Whether a `kind` muxer takes `s` but writes it as no reader finds it: MPEG-TS writes text subtitles (SubRip,
+    ASS) as private data, which players and ffmpeg read back as a data stream of no codec, language and flags lost."""
+    return kind == "mpegts" and s.type == "subtitle" and s.codec_context is not None and s.codec_context.codec.text_sub
 
 
 def reencoder_for(kind: str, s: av.stream.Stream) -> tuple[type[Reencoder] | None, str | None]:

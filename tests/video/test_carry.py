@@ -79,6 +79,16 @@ def carried(path: Path) -> dict:
     return {"streams": streams, "chapters": chapters, "title": info["format"].get("tags", {}).get("title")}
 
 
+def test_text_subtitles_are_left_out_of_mpeg_ts_in_a_line(tmp_path, tiny_weights, capsys):
+    """MPEG-TS takes SubRip but writes it as private data: it came back a data stream of no codec, its language and
+    flags lost, and nothing said so."""
+    src = make_clip(tmp_path / "in.mkv", pts_ms=[40 * i for i in range(4)], subtitles=True)
+    code, _, err = run_cli([str(src), str(tmp_path / "out.ts"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "left out, as mpegts cannot hold them: subtitle stream #2 (subrip)" in err, err
+    with av.open(str(tmp_path / "out.ts")) as out:
+        assert [s.type for s in out.streams] == ["video", "audio"]
+
+
 @needs_ffmpeg
 def test_the_videos_own_flags_are_kept_default_or_not(tmp_path, tiny_weights, capsys):
     """A video not marked default came out marked so (ffmpeg's copy keeps it unmarked): ffmpeg marks one of a kind
