@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 from pathlib import Path
 
@@ -70,6 +71,53 @@ def make_clip(
         srt.close()
     out.close()
     return path
+
+
+def captioned_clip(path: Path, text: bytes = b"HI THERE", frames: int = 12) -> Path:
+    """An H.264 clip whose coding carries CEA-608 closed captions, as a TV recording's does (ATSC's A53 user data in
+    an SEI before each picture): x264 codes the pictures, with an access unit delimiter before each, and an SEI with
+    a frame's two caption bytes goes after each delimiter: "resume caption loading", the text, "end of caption"."""
+    annex_b = io.BytesIO()
+    with av.open(annex_b, "w", format="h264") as out:
+        video = out.add_stream("libx264", rate=25, options={"x264-params": "aud=1:bframes=0"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            picture = av.VideoFrame.from_ndarray(pattern(i, 64, 48), format="rgb24")
+            out.mux(video.encode(picture.reformat(format="yuv420p")))
+        out.mux(video.encode(None))
+    pairs = [(0x14, 0x20)] * 2 + [(text[i], text[i + 1]) for i in range(0, len(text), 2)] + [(0x14, 0x2F)] * 2
+    aud, coded = b"\x00\x00\x00\x01\x09", annex_b.getvalue().split(b"\x00\x00\x00\x01\x09")
+    units = [coded[0]]
+    for n, unit in enumerate(coded[1:]):
+        first, second = (_odd_parity(b) for b in (pairs[n] if n < len(pairs) else (0x80, 0x80)))
+        cc = bytes([0xFC, first, second, 0xFD, 0x80, 0x80])  # field 1's pair, an empty field 2
+        payload = bytes([0xB5, 0x00, 0x31]) + b"GA94" + bytes([0x03, 0x40 | 2, 0xFF]) + cc + b"\xff"
+        sei = _escaped(bytes([4, len(payload)]) + payload + b"\x80")  # user data registered by ITU-T T.35
+        units.append(aud + unit[:1] + b"\x00\x00\x00\x01\x06" + sei + unit[1:])
+    with av.open(io.BytesIO(b"".join(units)), format="h264") as src, av.open(str(path), "w") as out:
+        video = out.add_stream_from_template(src.streams.video[0])
+        video.time_base = Fraction(1, 25)
+        for i, packet in enumerate(p for p in src.demux(video=0) if p.size):
+            packet.pts = packet.dts = i
+            packet.time_base, packet.stream = Fraction(1, 25), video
+            out.mux(packet)
+    return path
+
+
+def _odd_parity(byte: int) -> int:
+    return byte | (0 if bin(byte).count("1") % 2 else 0x80)
+
+
+def _escaped(rbsp: bytes) -> bytes:
+    """H.264's emulation prevention: a 3 after two zeros where the next byte would make a start code."""
+    out, zeros = bytearray(), 0
+    for byte in rbsp:
+        if zeros >= 2 and byte <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
 
 
 def _srt_input(path: Path) -> av.container.InputContainer:

@@ -86,6 +86,7 @@ class VideoInfo:
     hdr: HdrMetadata = field(default_factory=HdrMetadata)  # HDR10 mastering display and light levels, if any
     plays: int | None = None  # an animation's (GIF, APNG, WebP) plays as its file says, 0 forever; None: a video
     tick_rate: Fraction | None = None  # the rate whose ticks every frame falls on (FFmpeg's guess: r_frame_rate), AVI's
+    captions: bool = False  # its first frame carries closed captions (CEA-608/708 in the coding: A53 side data)
 
     @property
     def is_hdr(self) -> bool:
@@ -136,6 +137,7 @@ class Frame:
     decode_errors: int = 0  # errors the input had shown when this frame was decoded
     stored_pts: int | None = None  # as the file gives it (`pts` is made strictly increasing): what chunks list
     duration: int | None = None  # in the time base of `pts`, where the input says (an animation's last frame's hold)
+    captions: av.VideoFrame | None = None  # a 2x2 frame holding the decoded one's closed captions (sink.with_captions)
 
 
 def is_full_range(pix_fmt: str, color_range: int) -> bool:

@@ -41,6 +41,7 @@ _CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
 # Encoders with no CRF that code at a fixed quantiser (the MPEG family's: DVD, XviD, old players), else they too aim
 # at 200 kb/s: --crf is taken to the q that codes alike, as the automatic choice's thresholds pair them (H.264's
 # quantiser 21 and 33 restore as MPEG's quantiser scale 4 and 16 do: q 2 and 8, stream.content): q doubles every 6
+CAPTIONED = {"libx264", "libx265"}  # encoders that code a frame's closed captions (A53) into their SEI
 # x265 (PyAV's 4.2) learns how long its B-frames delay decoding from the third frame's pts (Encoder::encode sets
 # m_bframeDelayTime at poc 2, never zeroed before) and times the first packets by it: a clip of 1 or 2 frames ends
 # before, and its packets' dts come from whatever the heap held there. After other encoders ran in the process that
@@ -311,7 +312,10 @@ class VideoSink:
         if codec_name in _QSCALE_CODECS:
             ctx.qmin = ctx.qmax = fixed_quantiser(options.crf)
         if codec_name == "libx265":
-            ctx.options |= {"x265-params": x265_params(info.color_trc, info.hdr)}
+            ctx.options |= {"x265-params": x265_params(info.color_trc, info.hdr), "a53cc": "1"}  # libx264's is on
+        if info.captions and codec_name not in CAPTIONED:
+            notice(f"the input's closed captions (in its video's coding) are left out: {codec_name} codes none "
+                   "(libx264 and libx265 do)")  # fmt: skip
         if info.rotation and not turned:
             self.stream.set_display_rotation(info.rotation)
         self._chroma_size = chroma_size(self.planes_fmt, self.width, self.height) if info.chroma_shift else None
@@ -333,9 +337,17 @@ class VideoSink:
         fx, fy = (self.scale << s if promoted else self.scale for s in self.info.chroma_shift)
         return upscale_plane(plane, (fx, fy), self._chroma_size)
 
+    def _blank(self, frame: Frame) -> av.VideoFrame:
+        """A frame of the output's size and layout for the planes: made from the input frame's closed captions'
+        holder where it has one, so that they come with it for the encoder to code (libx264's and libx265's a53cc):
+        PyAV adds side data to no frame, and its reformat copies a frame's, as FFmpeg's av_frame_copy_props does."""
+        if frame.captions is None:
+            return av.VideoFrame(self.width, self.height, self.planes_fmt)
+        return frame.captions.reformat(width=self.width, height=self.height, format=self.planes_fmt)
+
     def _av_frame(self, frame: Frame, pts: int) -> av.VideoFrame:
         assert frame.restored is not None
-        out = av.VideoFrame(self.width, self.height, self.planes_fmt)
+        out = self._blank(frame)
         planes = [frame.restored.y] + [self._chroma(c) for c in frame.chroma]
         if frame.alpha is not None:
             planes.append(upscale_plane(frame.alpha, (self.scale, self.scale), (self.width, self.height)))

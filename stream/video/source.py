@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import av
 import av.logging
+from av.sidedata.sidedata import Type
 
 from kernels.colour import LumaCoding
 from kernels.errors import reason
@@ -45,6 +46,7 @@ _DURATION = re.compile(r"\d+:\d\d:\d\d(\.\d+)?")  # Matroska's DURATION tag: H:M
 # FFmpeg's own VP8 and VP9 decoders leave out a WebM's alpha (Matroska's BlockAdditional); libvpx's decode it
 ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 HEIF_BRANDS = {"avif", "avis", "heic", "heix", "mif1", "msf1"}  # ISO BMFF brands of AVIF and HEIF images
+A53_CC = Type.A53_CC  # closed captions (CEA-608/708) a decoder found in the coding (H.264's and MPEG-2's SEI)
 # How FFmpeg's Matroska demuxer gives a track's AlphaMode; a tag copied by an earlier run may say it in capitals
 ALPHA_MODE = "alpha_mode"
 
@@ -455,6 +457,7 @@ class VideoSource:
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
         pix_fmt = working_format(first.format, alpha=is_transparent(first))
         rotation, hdr = round(first.rotation or 0), hdr_metadata(first)  # read before a conversion drops the side data
+        captions = bool(first.side_data.get(A53_CC))
         if is_rgb(first.format):  # converted by swscale's BT.601 matrix into studio range
             first = self._convert(first, pix_fmt)
         bits = 10 if pix_fmt.endswith("10le") else 8
@@ -473,6 +476,7 @@ class VideoSource:
             rate=Fraction(rate * fields),
             frames=self._frames_in_part(self.video.frames * fields, rate * fields),
             rotation=rotation,
+            captions=captions,
             color_range=first.color_range,
             colorspace=first.colorspace,
             color_primaries=first.color_primaries,
@@ -521,6 +525,7 @@ class VideoSource:
         # How long it shows, where the input says and its timing is kept as it is (not made up, not split in fields)
         kept = frame.duration and not self._synthetic_pts and self._deinterlacer is None
         duration = frame.duration if kept else None
+        captions = frame.reformat(width=2, height=2) if frame.side_data.get(A53_CC) else None  # see Frame.captions
         if frame.format.name != self.info.pix_fmt or (frame.width, frame.height) != self._size:
             frame = self._convert(frame, self.info.pix_fmt)
         dtype = self.info.sample_dtype
@@ -532,7 +537,7 @@ class VideoSource:
         if self.smooths_dither:
             planes[:3] = [smooth_dither(plane) for plane in planes[:3]]
         return Frame(index, pts, planes[0], planes[1:3], decode_errors=self.errors.count, stored_pts=frame.pts,
-                     alpha=alpha, duration=duration)  # fmt: skip
+                     alpha=alpha, duration=duration, captions=captions)  # fmt: skip
 
     def __iter__(self) -> Iterator[Frame | av.Packet]:
         index = 0

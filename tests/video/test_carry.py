@@ -11,10 +11,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from av.sidedata.sidedata import Type
 from av.stream import Disposition
 
 from tests.cli_helpers import run_cli
-from tests.media import cues, make_clip, probe
+from tests.media import captioned_clip, cues, make_clip, probe
 
 CHAPTERS = [
     {"id": i, "start": start, "end": start + 200, "time_base": Fraction(1, 1000), "metadata": {"title": title}}
@@ -77,6 +78,25 @@ def carried(path: Path) -> dict:
     streams = sorted(json.dumps([s["codec_type"], tags(s), s["disposition"]], sort_keys=True) for s in info["streams"])
     chapters = [(round(float(c["start_time"]), 3), round(float(c["end_time"]), 3), tags(c)) for c in info["chapters"]]
     return {"streams": streams, "chapters": chapters, "title": info["format"].get("tags", {}).get("title")}
+
+
+def caption_bytes(path: Path) -> list[bytes]:
+    """Each decoded frame's closed captions (A53 side data), in display order."""
+    with av.open(str(path)) as container:
+        return [bytes(f.side_data.get(Type.A53_CC) or b"") for f in container.decode(video=0)]
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".mp4", "libx264"), (".mkv", "libx265")])
+def test_closed_captions_in_the_video_are_coded_into_it_again(tmp_path, tiny_weights, capsys, suffix, codec):
+    """A TV recording's captions ride in its video's coding (A53 in H.264's SEI), which ffmpeg's re-encode keeps:
+    the frames made for the encoder held none, and the captions were lost without a word."""
+    src = captioned_clip(tmp_path / "in.mp4")
+    code, _, err = run_cli([str(src), str(tmp_path / f"out{suffix}"), "--weights", str(tiny_weights), "--codec", codec],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    assert caption_bytes(tmp_path / f"out{suffix}") == caption_bytes(src) and b"" not in caption_bytes(src)
+    code, _, err = run_cli([str(src), str(tmp_path / "out.webm"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "closed captions (in its video's coding) are left out: libvpx-vp9 codes none" in err
 
 
 def test_text_subtitles_are_left_out_of_mpeg_ts_in_a_line(tmp_path, tiny_weights, capsys):
