@@ -47,7 +47,7 @@ def read_extended_xmp(data: bytes) -> bytes:
     """A JPEG's Extended XMP segments, whole and in order; b"" for none. Carried as they are: each piece says the
     digest of the whole, which the standard XMP names, and where in it the piece goes."""
     named = [(start, end) for start, end in segments(data) if data[start : start + 2] == APP1]
-    return b"".join(data[start:end] for start, end in named if data[start + 4 :].startswith(EXTENSION))
+    return b"".join(data[start:end] for start, end in named if data.startswith(EXTENSION, start + 4))
 
 
 def with_xmp(data: bytes, xmp: bytes) -> bytes:

@@ -137,7 +137,7 @@ class Frame:
     decode_errors: int = 0  # errors the input had shown when this frame was decoded
     stored_pts: int | None = None  # as the file gives it (`pts` is made strictly increasing): what chunks list
     duration: int | None = None  # in the time base of `pts`, where the input says (an animation's last frame's hold)
-    captions: av.VideoFrame | None = None  # a 2x2 frame holding the decoded one's closed captions (sink.with_captions)
+    captions: av.VideoFrame | None = None  # a 2x2 frame holding the decoded one's closed captions (VideoSink._blank)
 
 
 def is_full_range(pix_fmt: str, color_range: int) -> bool:
