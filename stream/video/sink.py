@@ -287,6 +287,11 @@ class VideoSink:
         # its time base (an MP4's 1/12800 made the header say 12800 fps, with 511 empty frames after each). Ogg times
         # VP8 by the tick after each frame: in a time base of 1/12800 its first frame came a tick before the second.
         self.renumber = self.container.format.name == "yuv4mpegpipe" or codec_name in ("mpeg1video", "mpeg2video")
+        if self.renumber and info.tick_rate and abs(info.tick_rate / info.rate - 1) > 0.01:  # FFmpeg's rate guess
+            notice(
+                f"{'Y4M' if kind == 'yuv4mpegpipe' else codec_name} holds a frame rate, not times: this input's "
+                f"frames come unevenly, and go in evenly at {float(info.rate):.4g} fps (their timing is lost)"
+            )
         self.ticked = self.container.format.name in ("avi", "ogg", "ogv")
         self.time_base = (
             1 / info.rate if self.renumber else 1 / (info.tick_rate or info.rate) if self.ticked else info.time_base

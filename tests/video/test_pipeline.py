@@ -289,6 +289,16 @@ def test_avi_counts_time_in_frames_at_the_inputs_rate(tmp_path, tiny_weights, ga
         assert len([p for p in out.demux(video) if p.size]) == len(pts_ms)
 
 
+@pytest.mark.parametrize("uneven", [False, True])
+def test_y4m_says_an_uneven_inputs_timing_is_lost(tmp_path, tiny_weights, capsys, uneven):
+    """Y4M holds a frame rate, not times: a variable-rate clip went in evenly, 4 s becoming 3.48, without a word."""
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_PTS_MS if uneven else [40 * i for i in range(12)], audio=False)
+    code, _, err = run_cli([str(src), str(tmp_path / "out.y4m"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    said = "Y4M holds a frame rate, not times: this input's frames come unevenly, and go in evenly at 19.35 fps"
+    assert (said in err) == uneven, err
+
+
 def test_ogg_counts_time_in_frames_at_the_inputs_rate(tmp_path, tiny_weights):
     """Ogg times VP8 by the tick after each frame: timed in an MP4's 1/1000, the first frame came 1 ms before the
     second (ffmpeg transcoding the file dropped it). Frames take their ticks at the input's rate, as in AVI (Ogg's
