@@ -68,9 +68,15 @@ class FileTarget:
         if self.dst.is_dir():
             raise UserError(f"{dst}: is a folder")
         check_output(self.dst, overwrite, format)
-        self.tmp = partial_path(self.dst)
+        # As ffmpeg writes them: a link's target is replaced (the link kept), a device or FIFO (/dev/null, a pipe
+        # by name) written as it is; -y had replaced either with a file of its own, /dev/null too (as root)
+        self.written = self.dst.resolve() if self.dst.is_symlink() else self.dst
+        self.special = self.written.exists() and not self.written.is_file() and not self.written.is_dir()
+        self.tmp = self.written if self.special else partial_path(self.written)
 
     def open(self) -> Path:
+        if self.special:
+            return self.tmp
         try:
             self.tmp.open("wb").close()  # fail now, not after the first batch, if the folder is not writable
         except OSError as e:
@@ -78,10 +84,12 @@ class FileTarget:
         return self.tmp
 
     def commit(self) -> None:
-        os.replace(self.tmp, self.dst)
+        if not self.special:
+            os.replace(self.tmp, self.written)
 
     def discard(self) -> None:
-        self.tmp.unlink(missing_ok=True)
+        if not self.special:
+            self.tmp.unlink(missing_ok=True)
 
 
 class PipeTarget:

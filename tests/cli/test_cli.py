@@ -2,6 +2,7 @@
 
 import io
 import os
+import stat
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from rich.console import Console
 
 from stream.video.observers import FramesBar
 from tests.cli_helpers import ROOT, run_cli
-from tests.media import make_clip
+from tests.media import make_clip, probe
 
 LOADED = "import sys; from stream.cli import main; print(sorted({'torch', 'av'} & set(sys.modules)))"
 
@@ -177,6 +178,24 @@ def test_a_reader_of_stderr_that_goes_away_costs_the_messages_not_the_output(tmp
     os.close(read)
     assert run.wait(timeout=300) == 0 and first.startswith(b"sample.mp4: ")
     assert probe(dst)["frames"] == 16
+
+
+def test_a_link_or_a_device_as_the_output_is_written_through(tmp_path, tiny_weights, capsys):
+    """As ffmpeg writes them: -y replaced a link with a file of its own (its target left as it was) and a device node
+    with a regular file (/dev/null itself, run as root)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "target.mp4").write_bytes(b"old")
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "real" / "target.mp4")
+    args = ["samples/sample.mp4", str(tmp_path / "link.mp4"), "--units", "1", "--weights", str(tiny_weights), "-y"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and (tmp_path / "link.mp4").is_symlink(), err
+    assert probe(tmp_path / "real" / "target.mp4")["frames"] == 16
+    if os.geteuid() != 0:  # a device node takes root to make
+        return
+    os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+    code, _, err = run_cli([*args[:1], str(tmp_path / "null"), *args[2:], "--output-format", "matroska"], capsys)
+    assert code == 0 and stat.S_ISCHR((tmp_path / "null").stat().st_mode), err
+    assert list(tmp_path.glob(".*")) == []  # no partial file beside it
 
 
 def test_an_encoder_this_machine_lacks_is_one_line_before_any_frame(capsys, tmp_path):
