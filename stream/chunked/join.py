@@ -91,8 +91,9 @@ def join(
         packets = start_codes(segment_packets(segments), segment, video, output.format.name)
         restored = ((packet, video) for packet in packets)
         others = ((packet, copies.get(packet.stream.index)) for packet in other_packets(source))
+        muxed: dict[int, int] = {}
         for packet, out in heapq.merge(restored, others, key=lambda item: _time(item[0])):
             written += out is video
-            deliver(output, out, packet)
+            deliver(output, out, packet, muxed)
         drain(copies)
     return written

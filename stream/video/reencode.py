@@ -20,6 +20,7 @@ _RATE = 48000  # where the encoder does not take the input's rate: every audio e
 # Muxers' options for every output of theirs: Y4M's 10-, 12- and 16-bit layouts are FFmpeg's own extension of the
 # format, which its muxer writes only where told that standards may be bent (ffmpeg's -strict -1)
 MUXER_OPTIONS = {"yuv4mpegpipe": {"strict": "unofficial"}}
+_TS_NONSTRICT = 0x20000  # AVFMT_TS_NONSTRICT: a muxer that takes equal decode times (Matroska, Ogg)
 
 
 def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stream.Stream]) -> bool:
@@ -136,14 +137,38 @@ class AudioReencoder(Reencoder):
         self._encode(None)
 
 
-def deliver(container: av.container.OutputContainer, out: av.stream.Stream | Reencoder | None,
-            packet: av.Packet) -> None:  # fmt: skip
-    """A carried packet into the output: muxed as it is, or through its stream's re-encoder (None: left out)."""
+def deliver(container: av.container.OutputContainer, out: av.stream.Stream | Reencoder | None, packet: av.Packet,
+            muxed: dict[int, int]) -> None:  # fmt: skip
+    """A carried packet into the output: muxed as it is (its decode time after the last one `muxed` there, by
+    output stream), or through its stream's re-encoder (None: left out)."""
     if isinstance(out, Reencoder):
         out.write(packet)
     elif out is not None:
+        if packet.dts is not None and packet.time_base is not None:
+            strict = not container.format.flags & _TS_NONSTRICT
+            after_last(packet, out.time_base, muxed.get(out.index), strict)
+            muxed[out.index] = packet.dts
         packet.stream = out
         container.mux(packet)
+
+
+def after_last(packet: av.Packet, time_base: Fraction, last: int | None, strict: bool) -> None:
+    """The packet put in `time_base` (as the muxer would, rounding as av_rescale_q), its decode time moved after
+    `last` (or to it, where the muxer takes equal times) as ffmpeg's muxing moves it, its presentation time with it
+    where that came before: a damaged file's went back (an MKV's audio, bytes flipped) and the muxer refused it,
+    ending the run ("non monotonically increasing dts") where ffmpeg keeps going."""
+
+    def rescaled(value: int) -> int:
+        exact = value * packet.time_base / time_base
+        return int(exact + (Fraction(1, 2) if exact >= 0 else Fraction(-1, 2)))  # halves away from zero
+
+    pts = None if packet.pts is None else rescaled(packet.pts)
+    dts = rescaled(packet.dts)
+    if last is not None and dts < last + strict:
+        pts = pts if pts is None or pts < dts else max(pts, last + strict)  # as ffmpeg: one shown before, left
+        dts = last + strict
+    packet.duration = rescaled(packet.duration) if packet.duration else packet.duration
+    packet.pts, packet.dts, packet.time_base = pts, dts, time_base
 
 
 def drain(copies: dict[int, av.stream.Stream | Reencoder]) -> None:

@@ -335,6 +335,7 @@ class VideoSink:
             check_opens(self.stream.codec_context)
             raise UserError(not_held(kind, codec_name, options.codec is not None))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
+        self._muxed: dict[int, int] = {}  # the last decode time muxed of each copied stream (reencode.deliver)
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:
         assert self._chroma_size is not None and self.info.chroma_shift is not None
@@ -415,7 +416,7 @@ class VideoSink:
         self.frames_written += 1
 
     def write_packet(self, packet: av.Packet) -> None:
-        deliver(self.container, self.copies.get(packet.stream.index), packet)
+        deliver(self.container, self.copies.get(packet.stream.index), packet, self._muxed)
 
     def close(self) -> None:
         """Drain the encoders and finish the container (an mp4 is unplayable without this). A write that

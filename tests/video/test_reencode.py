@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
 
+from stream.video.reencode import after_last
 from tests.cli_helpers import run_cli
 from tests.media import cues
 
@@ -131,3 +133,22 @@ def test_cues_back_to_back_go_into_mp4_without_an_empty_sample_between(tmp_path,
             (float(p.pts * p.time_base), float((p.duration or 0) * p.time_base)) for p in out.demux(text) if p.size
         ]
     assert samples == [(0.0, 0.3), (0.3, 0.15)], samples
+
+
+@pytest.mark.parametrize(
+    ("pts", "dts", "last", "strict", "moved"),
+    [
+        (96_000, 96_000, 1500, True, (2000, 2000)),  # in order: rescaled as the muxer would (1/48000 to 1/1000)
+        (48_000, 48_000, 1500, True, (1501, 1501)),  # back in time (damage): after the last, as ffmpeg moves it
+        (48_000, 48_000, 1500, False, (1500, 1500)),  # Matroska and Ogg take the last's time again
+        (24_000, 72_000, 1500, True, (500, 1501)),  # shown before it was decoded: its presentation time left
+        (24, 24, None, True, (1, 1)),  # 0.5 ms: halves away from zero, as av_rescale_q rounds
+    ],
+)
+def test_a_copied_packets_decode_time_is_kept_after_the_last(pts, dts, last, strict, moved):
+    """A damaged MKV's audio went back in time and the muxer refused it ("non monotonically increasing dts"),
+    ending the run with no output where ffmpeg kept all 193 frames: moved as ffmpeg's muxing moves it."""
+    packet = av.Packet(b"x")
+    packet.pts, packet.dts, packet.time_base = pts, dts, Fraction(1, 48_000)
+    after_last(packet, Fraction(1, 1000), last, strict)
+    assert (packet.pts, packet.dts, packet.time_base) == (*moved, Fraction(1, 1000))
