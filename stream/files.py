@@ -3,6 +3,7 @@ or interrupted write never leaves half a file under the real name."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ HEIF_SUFFIXES = {".heic", ".heif", ".avif"}
 # What a folder in (`drrn-stream in_dir out_dir`) takes as video: the containers ffmpeg reads and writes by name.
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv",
                   ".wmv", ".ogv", ".3gp", ".nut", ".mxf", ".y4m", ".gif", ".apng"}  # fmt: skip
+NAME_MAX = 255  # bytes in a file's name, on Linux's file systems and macOS's
 NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered sequence (frames_%05d.png)
 
 
@@ -99,8 +101,13 @@ def check_folder(folder: Path) -> None:
 
 def partial_path(dst: Path) -> Path:
     """Where `dst` grows until it is complete: hidden, beside it (one file system, so the rename
-    is atomic), with its suffix (so muxers and numpy still know the format)."""
-    return dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+    is atomic), with its suffix (so muxers and numpy still know the format). A name near the file
+    system's 255 bytes keeps its start and a digest of the rest (a 250-character name, which ffmpeg
+    writes, failed as "File name too long" naming the hidden file)."""
+    stem = dst.stem
+    if len(f".{stem}.partial{dst.suffix}".encode()) > NAME_MAX:
+        stem = stem.encode()[: NAME_MAX - 64].decode(errors="ignore") + hashlib.sha256(stem.encode()).hexdigest()[:16]
+    return dst.with_name(f".{stem}.partial{dst.suffix}")
 
 
 @contextmanager

@@ -198,6 +198,16 @@ def test_a_link_or_a_device_as_the_output_is_written_through(tmp_path, tiny_weig
     assert list(tmp_path.glob(".*")) == []  # no partial file beside it
 
 
+def test_a_name_near_the_longest_a_file_may_have_is_written(tmp_path, tiny_weights, capsys):
+    """A 250-character name (ffmpeg writes it) failed as "File name too long", naming the hidden partial file, which
+    the dot and ".partial" made longer than the file system's 255 bytes."""
+    (tmp_path / "out").mkdir()
+    dst = tmp_path / "out" / f"{'a' * 246}.mp4"
+    code, _, err = run_cli(["samples/sample.mp4", str(dst), "--units", "1", "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and probe(dst)["frames"] == 16, err
+    assert [p.name for p in dst.parent.iterdir()] == [dst.name]  # no partial file left
+
+
 def test_an_encoder_this_machine_lacks_is_one_line_before_any_frame(capsys, tmp_path):
     """NVENC without NVIDIA's driver (issue #23 item 3): refused when the sink is set up, naming the
     codec, and nothing written."""
