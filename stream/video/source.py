@@ -51,6 +51,15 @@ A53_CC = Type.A53_CC  # closed captions (CEA-608/708) a decoder found in the cod
 ALPHA_MODE = "alpha_mode"
 
 
+def has_captions(frame: av.VideoFrame) -> bool:
+    """Whether the frame holds closed captions (A53). PyAV's look-up fails on a kind of side data its list lacks
+    (FFmpeg 8's EXIF, kind 31, on a JPEG's frames): such a frame is taken as holding none."""
+    try:
+        return bool(frame.side_data.get(A53_CC))
+    except ValueError:
+        return False
+
+
 def open_input(
     src: str | Path | BinaryIO, format: str | None = None, demuxer: dict[str, str] | None = None
 ) -> av.container.InputContainer:
@@ -457,7 +466,7 @@ class VideoSource:
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
         pix_fmt = working_format(first.format, alpha=is_transparent(first))
         rotation, hdr = round(first.rotation or 0), hdr_metadata(first)  # read before a conversion drops the side data
-        captions = bool(first.side_data.get(A53_CC))
+        captions = has_captions(first)
         if is_rgb(first.format):  # converted by swscale's BT.601 matrix into studio range
             first = self._convert(first, pix_fmt)
         bits = 10 if pix_fmt.endswith("10le") else 8
@@ -525,7 +534,7 @@ class VideoSource:
         # How long it shows, where the input says and its timing is kept as it is (not made up, not split in fields)
         kept = frame.duration and not self._synthetic_pts and self._deinterlacer is None
         duration = frame.duration if kept else None
-        captions = frame.reformat(width=2, height=2) if frame.side_data.get(A53_CC) else None  # see Frame.captions
+        captions = frame.reformat(width=2, height=2) if has_captions(frame) else None  # see Frame.captions
         if frame.format.name != self.info.pix_fmt or (frame.width, frame.height) != self._size:
             frame = self._convert(frame, self.info.pix_fmt)
         dtype = self.info.sample_dtype
