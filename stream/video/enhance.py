@@ -29,7 +29,7 @@ from stream.errors import Interrupted, UserError, on_stop_signals
 from stream.video.carry import Carried
 from stream.video.deinterlace import Deinterlace
 from stream.video.frames import FrameSource
-from stream.video.log import FrameLog
+from stream.video.log import FrameLog, check_log_name
 from stream.video.observers import LOG_FIELDS, REFERENCE_FIELDS, FrameScores, ProgressBar
 from stream.video.pipeline import Observer, Pipeline, RunStats
 from stream.video.processor import LumaEnhancer
@@ -93,9 +93,8 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
     console = console or console_for(quiet=True)
     src, dst = str(src), str(dst)
     target = open_target(src, dst, options.overwrite, options.output_format)
+    check_log_name(options.log)
     with ExitStack() as cleanup:
-        fields = LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])
-        log = cleanup.enter_context(FrameLog(options.log, fields))
         source = cleanup.enter_context(
             VideoSource(
                 sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream, options.demuxer,
@@ -107,6 +106,9 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         if reference is not None:
             cleanup.enter_context(reference)
         model = load_model(for_content(options.model, judge_source(source)), console)
+        # opened once the input and the model are there: a run that fails before left an existing log a header alone
+        fields = LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])
+        log = cleanup.enter_context(FrameLog(options.log, fields))
         cleanup.callback(target.discard)  # a no-op once committed
         scores = FrameScores(log, info, reference, border=options.scale)
         notices: list[str] = []  # what the output's setup says, after the header that names the run

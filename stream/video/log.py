@@ -13,6 +13,11 @@ from stream.errors import UserError
 LOG_SUFFIXES = (".csv", ".jsonl")
 
 
+def check_log_name(path: Path | None) -> None:
+    if path is not None and path.suffix not in LOG_SUFFIXES:
+        raise UserError(f"{path}: the log must be a .csv or .jsonl file")
+
+
 class FrameLog:
     """Rows of {frame, pts_time, model_ms, psnr_vs_bicubic, [reference metrics]}."""
 
@@ -25,8 +30,7 @@ class FrameLog:
         self._file: IO[str] | None = None
         self._csv: csv.DictWriter | None = None
         if path is not None:
-            if path.suffix not in LOG_SUFFIXES:
-                raise UserError(f"{path}: the log must be a .csv or .jsonl file")
+            check_log_name(path)
             try:
                 self._file = path.open("w", newline="")
             except OSError as e:

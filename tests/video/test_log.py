@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from stream.video.log import FrameLog
+from tests.cli_helpers import run_cli
 
 
 def test_frames_equal_to_bicubic_are_said_not_averaged():
@@ -18,3 +19,13 @@ def test_frames_equal_to_bicubic_are_said_not_averaged():
     log.add({"frame": 2, "psnr_vs_bicubic": 33.0})
     assert log.psnr_vs_bicubic() == "mean 32.00 dB, min 31.00 dB"
     assert log.psnr_vs_bicubic(worst=False) == "mean 32.00 dB"
+
+
+def test_a_run_that_fails_before_any_frame_leaves_the_log_as_it_was(tmp_path, tiny_weights, capsys):
+    """The log was opened first: a run refused for its input (an empty file) left an earlier run's log a header."""
+    (tmp_path / "frames.csv").write_text("frame,psnr_vs_bicubic\n0,31.5\n")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    args = [str(tmp_path / "empty.mp4"), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights)]
+    code, _, err = run_cli([*args, "--log", str(tmp_path / "frames.csv")], capsys)
+    assert code == 1 and "not a readable media file" in err
+    assert (tmp_path / "frames.csv").read_text() == "frame,psnr_vs_bicubic\n0,31.5\n"
