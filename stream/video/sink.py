@@ -303,8 +303,9 @@ class VideoSink:
             ctx.framerate = 1 / self.time_base  # what AVI's header counts its length in
         ctx.color_range, ctx.colorspace = info.color_range, info.colorspace
         ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
-        if info.sample_aspect_ratio:
-            ctx.sample_aspect_ratio = info.sample_aspect_ratio
+        if info.sample_aspect_ratio:  # a pixel turned a quarter is as wide as it was high
+            quarter = turned and quarter_turns(info.rotation) != 180
+            ctx.sample_aspect_ratio = 1 / info.sample_aspect_ratio if quarter else info.sample_aspect_ratio
         ctx.options |= _PICTURE_OPTIONS.get(codec_name, {})
         if codec_name in _CRF_CODECS:
             ctx.options = {"crf": str(options.crf)} | (

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -72,6 +73,17 @@ def test_a_phone_clip_is_turned_upright_where_the_container_cannot_say_its_turn(
     (kept_turn, kept), (turned_turn, turned) = luma_planes(tmp_path / "kept.mkv"), luma_planes(tmp_path / "turned.nut")
     assert (kept_turn % 360, turned_turn) == (rotation, 0) and len(kept) == len(turned) == 3
     assert all(np.array_equal(np.rot90(a, rotation // 90), b) for a, b in zip(kept, turned, strict=True))
+
+
+def test_non_square_pixels_turned_a_quarter_are_as_wide_as_they_were_high(tmp_path, identity_weights):
+    """An anamorphic clip turned upright kept its pixels' width to height (4:3 for 3:4), stretching the picture."""
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40], audio=False, rotation=90,
+                    encoder={"x264-params": "sar=4/3"})  # fmt: skip
+    options = EnhanceOptions(model=ModelChoice(identity_weights))  # libx264: the pixels' shape in its own header
+    for name, sar in (("kept.mp4", Fraction(4, 3)), ("turned.ts", Fraction(3, 4))):
+        enhance_file(src, tmp_path / name, options)
+        with av.open(str(tmp_path / name)) as out:
+            assert out.streams.video[0].codec_context.sample_aspect_ratio == sar, name
 
 
 def test_mkv_keeps_subtitles_and_rotation(tmp_path, tiny_weights, capsys):
