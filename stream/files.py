@@ -93,6 +93,11 @@ def check_input(src: str | Path) -> None:
         raise UserError(f"{src}: no such file")
 
 
+def is_hidden(path: Path) -> bool:
+    """A dot file: no picture or video of a folder's (a Mac's ._photo.png beside photo.png, its resource fork)."""
+    return path.name.startswith(".")
+
+
 def check_folder(folder: Path) -> None:
     """A one-line error unless `folder` is a folder: "no such folder", or "not a folder" where a file is."""
     if not folder.is_dir():

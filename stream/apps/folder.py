@@ -22,7 +22,7 @@ from stream.apps.stills import pictures
 from stream.console import console_for, counted, err, listed, say
 from stream.content import for_content
 from stream.errors import Interrupted, UserError
-from stream.files import is_picture, is_video
+from stream.files import is_hidden, is_picture, is_video
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.targets import STDIO
 
@@ -65,7 +65,7 @@ def check_options(src: Path, options: EnhanceOptions, chunked: bool) -> None:
 
 def folder_files(src: Path) -> tuple[list[Path], list[Path]]:
     """The files in `src`, by name: (its pictures and videos, the others)."""
-    files = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in src.iterdir() if p.is_file() and not is_hidden(p))
     media = [p for p in files if is_picture(p) or is_video(p)]
     if not media:
         raise UserError(f"{src}: no pictures or videos in it")

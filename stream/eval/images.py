@@ -10,14 +10,14 @@ import torch
 
 from kernels.colour import rgb_to_y
 from stream.errors import UserError
-from stream.files import PICTURE_SUFFIXES, check_folder
+from stream.files import PICTURE_SUFFIXES, check_folder, is_hidden
 
 
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     check_folder(folder)
-    images = sorted(  # hidden files are no pictures of the set (a Mac's ._baby.png beside baby.png), as a batch has it
-        p for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and not p.name.startswith(".")
+    images = sorted(  # hidden files are no pictures of the set, as a batch has it
+        p for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and not is_hidden(p)
     )
     if not images:
         raise UserError(f"{folder}: no images in it ({', '.join(sorted(PICTURE_SUFFIXES))})")

@@ -18,7 +18,7 @@ from kernels.errors import reason
 from kernels.resize import imresize
 from stream.errors import UserError
 from stream.eval.images import read_luma
-from stream.files import PICTURE_SUFFIXES, check_folder, write_atomically
+from stream.files import PICTURE_SUFFIXES, check_folder, is_hidden, write_atomically
 
 # --- the training images ----------------------------------------------------------------
 
@@ -107,9 +107,9 @@ def read_pixels(npz: Mapping[str, np.ndarray], shapes: np.ndarray) -> np.ndarray
 def pack_folder(folder: Path) -> LumaPack:
     """Every image under `folder` (subfolders too, e.g. train/T91 and train/BSD200) as uint8 luma."""
     check_folder(folder)
-    paths = sorted(  # hidden files are no training pictures (a Mac's ._img.png beside img.png), as eval has it
+    paths = sorted(  # hidden files are no training pictures, as eval has it
         p for p in folder.resolve().rglob("*")
-        if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+        if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file() and not is_hidden(p)
     )  # fmt: skip
     if not paths:
         raise UserError(f"{folder}: no images in it or its subfolders ({', '.join(sorted(PICTURE_SUFFIXES))})")
