@@ -14,10 +14,11 @@ from stream.errors import UserError
 from stream.video.carry import carry
 from stream.video.reencode import deliver, drain
 from stream.video.source import VideoSource
+from stream.video.targets import MP4_FAMILY
 
 # Muxers that take H.264 and HEVC as MP4 holds them (MPEG-TS converts them itself), and the filters that put the
 # others' start codes back
-LENGTH_PREFIXED = {"mp4", "mov", "3gp", "3g2", "ipod", "ismv", "f4v", "psp", "matroska", "webm", "flv", "mpegts"}
+LENGTH_PREFIXED = {*MP4_FAMILY, "matroska", "webm", "flv", "mpegts"}
 ANNEX_B_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 

@@ -14,8 +14,9 @@ from stream.files import NUMBER, PICTURE_SUFFIXES, check_folder, is_numbered, pa
 
 STDIO = "-"  # read stdin / write stdout
 PIPE_DEFAULT_FORMAT = "matroska"
+MP4_FAMILY = {"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "f4v", "psp"}  # FFmpeg's muxers of ISO BMFF (movenc)
 # Muxers that seek back to finish the file (mp4's index): impossible on a pipe.
-SEEKING_FORMATS = {"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "f4v", "psp", "mov,mp4,m4a,3gp,3g2,mj2"}
+SEEKING_FORMATS = {*MP4_FAMILY, "mov,mp4,m4a,3gp,3g2,mj2"}
 
 
 def written_extensions() -> set[str]:
@@ -71,7 +72,7 @@ class FileTarget:
         # As ffmpeg writes them: a link's target is replaced (the link kept), a device or FIFO (/dev/null, a pipe
         # by name) written as it is; -y had replaced either with a file of its own, /dev/null too (as root)
         self.written = self.dst.resolve() if self.dst.is_symlink() else self.dst
-        self.special = self.written.exists() and not self.written.is_file() and not self.written.is_dir()
+        self.special = self.written.exists() and not self.written.is_file()  # (a folder is refused above)
         self.tmp = self.written if self.special else partial_path(self.written)
 
     def open(self) -> Path:

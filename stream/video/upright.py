@@ -13,7 +13,9 @@ from fractions import Fraction
 
 import av
 
-KEEPS_ROTATION = {"mp4", "mov", "3gp", "3g2", "ipod", "ismv", "psp", "f4v", "matroska", "webm"}  # muxers, by trial
+from stream.video.targets import MP4_FAMILY
+
+KEEPS_ROTATION = {*MP4_FAMILY, "matroska", "webm"}  # muxers, by trial
 # How a frame turned `rotation` degrees counter-clockwise (frames.VideoInfo.rotation) is shown upright
 _FILTERS = {90: [("transpose", "cclock")], 180: [("hflip", ""), ("vflip", "")], 270: [("transpose", "clock")]}
 
