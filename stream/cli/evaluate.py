@@ -201,14 +201,13 @@ def eval_video_command(
     if plot is not None:
         plot_curves(plot, rows, f"{src.name}, x{scale}")
     by_spec = {str(d): m.ran for d, m in models.items()}
-    results = [r | {"weights": by_spec[str(r["degrade"])].weights, "units": by_spec[str(r["degrade"])].units}
+    results = [r | {"weights": (ran := by_spec[str(r["degrade"])]).weights, "units": ran.units}
                for r in summary.results()]  # fmt: skip
     if as_json:
         ran = by_spec[str(degradations[0])].record()
         print(json.dumps({"model": ran, "scale": scale, "downscale": kernel, "crop": crop, "results": results}))
         return
     for r in results:
-        units = by_spec[str(r["degrade"])].units
-        say(f"{r['degrade']}: {counted(r['frames'], 'frame')}, x{scale}: DRRN (U{units}) {r['psnr']:.2f} "
+        say(f"{r['degrade']}: {counted(r['frames'], 'frame')}, x{scale}: DRRN (U{r['units']}) {r['psnr']:.2f} "
             f"dB / SSIM {r['ssim']:.4f}, bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; "
             f"gain {r['gain']:+.2f} dB (min {r['min_gain']:+.2f})")  # fmt: skip

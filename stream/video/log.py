@@ -14,6 +14,7 @@ LOG_SUFFIXES = (".csv", ".jsonl")
 
 
 def check_log_name(path: Path | None) -> None:
+    """A log's name as it must be, checked before the run opens the log (once the input and the model are there)."""
     if path is not None and path.suffix not in LOG_SUFFIXES:
         raise UserError(f"{path}: the log must be a .csv or .jsonl file")
 
