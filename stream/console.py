@@ -68,9 +68,25 @@ class StderrGone(io.TextIOBase):
 
 
 def keep_running_without_stderr() -> None:
-    """sys.stderr as a StderrGone (once per process)."""
+    """sys.stderr as a StderrGone (once per process); on /dev/null where the process started without one."""
+    if sys.stderr is None:  # 2>&-: messages go nowhere, the run goes on
+        sys.stderr = open(os.devnull, "w")
     if not isinstance(sys.stderr, StderrGone):
         sys.stderr = StderrGone(sys.stderr)
+
+
+def hold_closed_descriptors() -> None:
+    """A process started without stdin, stdout or stderr (<&-, >&-, 2>&-) has each such descriptor held on
+    /dev/null: else the next file opened takes its number, and what is written to that number (libav's log to 2,
+    a print to 1) lands in that file, the output. Python's sys.stdin and sys.stdout stay None: "-" says it is closed."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd`, the lower ones being open
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
 
 
 def say(text: str, console: Console = err, style: str | None = None) -> None:

@@ -5,7 +5,6 @@ through the pipeline as one run."""
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from stream.console import console_for
 from stream.errors import UserError
 from stream.files import HEIF_SUFFIXES, is_numbered, is_picture, writes_animated_png
 from stream.video.enhance import EnhanceOptions, enhance_file
+from stream.video.pipe_ends import stdin
 from stream.video.pipeline import RunStats
 from stream.video.source import holds_one_frame
 from stream.video.targets import STDIO
@@ -49,7 +49,7 @@ def enhance(
         with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:  # read as a picture file is
             spooled = Path(folder) / f"stdin{suffix}"
             with spooled.open("wb") as file:
-                shutil.copyfileobj(sys.stdin.buffer, file)
+                shutil.copyfileobj(stdin(), file)
             if is_picture(spooled) and chunking is None:
                 pictures(str(spooled), dst, options, console, shown="<stdin>")
                 return None
@@ -71,7 +71,7 @@ HEIF_BRANDS = {b"heic": ".heic", b"heix": ".heic", b"mif1": ".heic", b"avif": ".
 
 def stdin_picture() -> str | None:
     """The suffix of the picture stdin begins with (peeked, nothing read), or None where it holds something else."""
-    head = sys.stdin.buffer.peek(16)[:16]
+    head = stdin().peek(16)[:16]
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return ".webp"
     if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:

@@ -22,7 +22,7 @@ from stream.cli.live import live_command
 from stream.cli.train import train_command
 from stream.cli.video import enhance_command
 from stream.cli.weights import convert_command
-from stream.console import err, keep_running_without_stderr, say
+from stream.console import err, hold_closed_descriptors, keep_running_without_stderr, say
 from stream.errors import Interrupted, UserError, on_stop_signals, raise_interrupted
 
 # click's, which typer raises from its own copy of click since 0.2x: reached through a public subclass
@@ -98,6 +98,7 @@ def _fail(message: str) -> NoReturn:
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit status 1, never a traceback;
     Ctrl-C, SIGTERM and SIGHUP stop every command alike (exit status 128 + the signal's number)."""
+    hold_closed_descriptors()
     keep_running_without_stderr()
     try:
         with on_stop_signals(raise_interrupted):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -55,19 +55,20 @@ def live_command(
     from stream.apps.api import FrameEnhancer
     from stream.apps.live import LiveOptions, Preview, check_display
     from stream.content import for_content, judge
+    from stream.video.pipe_ends import stdout
     from stream.video.targets import check_target
 
     if latency_ms is not None and weights is not None and weights.suffix == ".onnx":
         raise UserError(f"{weights}: an ONNX file runs at the depth it was exported with; --latency-ms needs weights")
     if output not in (None, "-"):
         raise UserError(f"--output {output}: only - (stdout) is supported; use --record FILE for a file")
-    if output == "-" and sys.stdout.isatty():
+    if output == "-" and os.isatty(1):
         raise UserError("--output -: stdout is a terminal; pipe it, e.g. | ffplay -")
     if record is not None:  # before the camera and the model: into a folder that exists, replaced only with -y
         check_target(record, overwrite)
     options = LiveOptions(
         window=not no_window, max_frames=frames, record=record, layout=layout, budget_ms=latency_ms,
-        output=sys.stdout.buffer if output == "-" else None, camera_size=parse_wxh(size) if size else None,
+        output=stdout() if output == "-" else None, camera_size=parse_wxh(size) if size else None,
         camera_fps=camera_fps,
     )  # fmt: skip
     if options.window:

@@ -7,7 +7,7 @@ file is never clobbered by a failed run; after Ctrl-C the frames done are kept.
 from __future__ import annotations
 
 import math
-import sys
+import signal
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
@@ -31,6 +31,7 @@ from stream.video.deinterlace import Deinterlace
 from stream.video.frames import FrameSource
 from stream.video.log import FrameLog, check_log_name
 from stream.video.observers import LOG_FIELDS, REFERENCE_FIELDS, FrameScores, ProgressBar
+from stream.video.pipe_ends import stdin
 from stream.video.pipeline import Observer, Pipeline, RunStats
 from stream.video.processor import LumaEnhancer
 from stream.video.sink import EncodeOptions, VideoSink
@@ -97,7 +98,7 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
     with ExitStack() as cleanup:
         source = cleanup.enter_context(
             VideoSource(
-                sys.stdin.buffer if src == STDIO else Path(src), options.input_format, options.stream, options.demuxer,
+                stdin() if src == STDIO else Path(src), options.input_format, options.stream, options.demuxer,
                 options.deinterlace, options.start, options.duration,
             )
         )  # fmt: skip
@@ -119,7 +120,9 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
             f"{sink.width}x{sink.height} {sink.pix_fmt}; {model.ran}", console)  # fmt: skip
         say_notices(tuple(notices), console)
         stats = run_to_the_end(pipeline, target, ProgressBar(console, info.frames, log))
-        if stats.reader_closed:
+        if stats.reader_closed:  # a quiet end, unless a second stop signal gave up on a reader that took nothing
+            if stats.interrupted:
+                say(f"interrupted: {target.dst} cut short ({counted(stats.frames, 'frame')} written)", console)
             return stats
     print_summary(console, target.dst, stats, log)
     if source.errors.count:
@@ -141,6 +144,10 @@ def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress
     (a reader of stdout that went away ends it quietly). From the start to the finished file a
     stop signal stops the run (the pipeline's handler), never the finishing."""
     sink = pipeline.sink
+    pipeline.on_stopping = lambda signum: say(
+        f"stopping ({signal.Signals(signum).name}): writing the frames done; a second signal stops at once",
+        progress.console,
+    )  # the frames done may take a while: a batch in the model, a slow reader of stdout
     with on_stop_signals(pipeline.on_signal):
         try:
             try:
@@ -155,7 +162,7 @@ def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress
         except BrokenPipeError:  # during the run, or as the container was finished
             if not isinstance(target, PipeTarget):
                 raise
-            return RunStats(frames=sink.frames_written, reader_closed=True)
+            return RunStats(frames=sink.frames_written, reader_closed=True, signal=(pipeline.signals or [0])[0])
     stats.signal = (pipeline.signals or [0])[0]  # also one that came while the file was finished
     return stats
 

@@ -152,3 +152,6 @@ class FrameSource(Protocol):
     reader: threading.Thread | None  # the thread that iterates it: closing waits for it to stop
 
     def __iter__(self) -> Iterator[Frame | av.Packet]: ...
+
+    def stop_reading(self) -> None:
+        """A stop signal: a pipe read from is not waited on (what it has not sent is taken as never coming)."""

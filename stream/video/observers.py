@@ -62,6 +62,7 @@ class FramesBar:
     """Frames done of how many, fps, the time left and a note, on the console (off with --quiet)."""
 
     def __init__(self, console: Console, total: int | None, description: str, completed: int = 0) -> None:
+        self.console = console
         self.progress = progress(
             TextColumn("{task.description}", markup=False), BarColumn(),
             TextColumn("{task.completed}/{task.fields[total_text]} frames"), TextColumn("{task.fields[fps]}"),

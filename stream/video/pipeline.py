@@ -88,6 +88,7 @@ class Pipeline:
         self.stop = threading.Event()
         self.abandon = threading.Event()  # a second stop signal: the sink takes nothing more, no one waits
         self.signals: list[int] = []  # the stop signals that came, in order
+        self.on_stopping: Callable[[int], None] = lambda _signum: None  # told of the first
         self.errors: list[BaseException] = []
         self.stages = {"decode": _Stage(self._decode), "model": _Stage(self._model), "encode": _Stage(self._encode)}
 
@@ -184,12 +185,16 @@ class Pipeline:
 
     def on_signal(self, signum: int) -> None:
         """A stop signal. The first stops decoding and the model (within a batch), and the sink
-        writes what is done; the second stops waiting for the decoder and the model."""
+        writes what is done; the second stops waiting for the decoder, the model and a stalled reader of the output."""
         self.signals.append(signum)
         self.stop.set()
         self.stages["decode"].done.set()  # the model's own stage says when it is done: its batch is written
-        if len(self.signals) > 1:
+        self.source.stop_reading()
+        if len(self.signals) == 1:
+            self.on_stopping(signum)
+        else:
             self.abandon.set()
+            self.sink.stop_waiting()
 
     def run(self) -> RunStats:
         """Run to the end, or until a stage fails or a stop signal (Ctrl-C, SIGTERM, SIGHUP) comes."""

@@ -26,6 +26,7 @@ from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
 from stream.video.hdr import x265_params
 from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
+from stream.video.pipe_ends import PipeEnd
 from stream.video.reencode import MUXER_OPTIONS, deliver, drain, muxer_holds
 from stream.video.upright import KEEPS_ROTATION, Upright, quarter_turns, upright_size
 
@@ -237,7 +238,7 @@ class VideoSink:
 
     def __init__(
         self,
-        dst: str | Path | BinaryIO,
+        dst: str | Path | BinaryIO | PipeEnd,
         info: VideoInfo,
         scale: int,
         carried: Carried,
@@ -247,15 +248,17 @@ class VideoSink:
     ) -> None:
         self.info, self.scale = info, scale
         self.width, self.height = info.width * scale, info.height * scale
+        self.pipe = dst if isinstance(dst, PipeEnd) else None
+        name = str(getattr(dst, "name", dst))  # a file object's as said: stdout, a pipe by name
         try:
             self.container = av.open(str(dst) if isinstance(dst, Path) else dst, mode="w", format=format)
         except ValueError:
-            raise UserError(f"{dst}: cannot tell the container format from the name") from None
+            raise UserError(f"{name}: cannot tell the container format from the name") from None
         except (OSError, av.FFmpegError) as e:
-            raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
+            raise UserError(f"{name}: cannot write ({getattr(e, 'strerror', None) or e})") from None
         kind = self.container.format.name
         self.container.options.update(loop_options(kind, info.plays) | MUXER_OPTIONS.get(kind, {}))
-        pictures = _CODEC_FOR_PICTURES.get(Path(str(dst)).suffix.lower()) if kind == "image2" else None
+        pictures = _CODEC_FOR_PICTURES.get(Path(name).suffix.lower()) if kind == "image2" else None
         codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, default_codec(info))
         codec = video_encoder(codec_name)
         codec_name = codec.name  # "h264" is libx264 (or what else the build has): its options are libx264's
@@ -418,6 +421,11 @@ class VideoSink:
 
     def write_packet(self, packet: av.Packet) -> None:
         deliver(self.container, self.copies.get(packet.stream.index), packet, self._muxed)
+
+    def stop_waiting(self) -> None:
+        """A second stop signal: a reader of stdout that takes nothing is not waited on (video/pipe_ends.py)."""
+        if self.pipe is not None:
+            self.pipe.stop()
 
     def close(self) -> None:
         """Drain the encoders and finish the container (an mp4 is unplayable without this). A write that

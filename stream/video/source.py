@@ -33,6 +33,7 @@ from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, is_transparent, plane_view, working_format
 from stream.video.hdr import hdr_metadata
+from stream.video.pipe_ends import PipeEnd, PyAVReads, named_pipe, signals_passed_on
 from stream.webp import is_animated_webp, unpack_animation
 
 PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
@@ -61,7 +62,7 @@ def has_captions(frame: av.VideoFrame) -> bool:
 
 
 def open_input(
-    src: str | Path | BinaryIO, format: str | None = None, demuxer: dict[str, str] | None = None
+    src: str | Path | BinaryIO | PipeEnd, format: str | None = None, demuxer: dict[str, str] | None = None
 ) -> av.container.InputContainer:
     """The input opened; `demuxer`: its demuxer's options (image2's framerate for numbered pictures). An
     animated WebP, which FFmpeg does not decode, is opened as its frames unpacked (stream.webp)."""
@@ -70,6 +71,8 @@ def open_input(
         check_input(src)
         if is_animated_webp(src):
             src = unpack_animation(src)
+    if isinstance(src, PipeEnd):
+        src = PyAVReads(src)
     try:
         return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format, options=demuxer)
     except av.FFmpegError as e:
@@ -97,15 +100,17 @@ class DecodeErrors(logging.Handler):
         super().__init__(logging.ERROR)
         self.names, self.count, self.first = names, 0, ""
         self.packets = self.frames = 0  # video packets demuxed, frames decoded
+        self.heeding = True  # False once a stop has cut the input short: what that cut breaks is not damage
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name.removeprefix("libav.") in self.names:
+        if self.heeding and record.name.removeprefix("libav.") in self.names:
             self.count += 1
             self.first = self.first or record.getMessage().strip()
 
     def add(self, e: BaseException) -> None:
-        self.count += 1
-        self.first = self.first or reason(e)
+        if self.heeding:
+            self.count += 1
+            self.first = self.first or reason(e)
 
     def reset(self) -> None:
         """From a new start (a chunk): what it meets is counted alone."""
@@ -197,15 +202,19 @@ class VideoSource:
     (seconds from the input's start): the part of it decoded, as `ffmpeg -ss -t` takes it."""
 
     def __init__(
-        self, src: str | Path | BinaryIO, format: str | None = None, stream: int | None = None,
+        self, src: str | Path | BinaryIO | PipeEnd, format: str | None = None, stream: int | None = None,
         demuxer: dict[str, str] | None = None, deinterlace: Deinterlace = "off", start: Fraction = Fraction(0),
         duration: Fraction | None = None,
     ) -> None:  # fmt: skip
         self.name = str(getattr(src, "name", src))
         self.deinterlace, self.part = deinterlace, (start, duration)
+        if isinstance(src, str | Path) and Path(src).is_fifo():
+            src = named_pipe(Path(src))
+        self.pipe = src if isinstance(src, PipeEnd) else None  # a pipe, read in slices (video/pipe_ends.py)
         self.fields: str | None = None  # the input's field order as its first frame says ("": progressive)
         self._deinterlacer: Deinterlacer | None = None
-        self.container = open_input(src, format, demuxer)
+        with signals_passed_on():  # a stop signal met as PyAV reads a pipe here, and in _start
+            self.container = open_input(src, format, demuxer)
         # The file read, and a second, independent reading of it from its start (stream.content samples its
         # opening frames); None for a stream (stdin, a named pipe, a URL), which is read once
         self.path = Path(src) if isinstance(src, str | Path) and Path(src).is_file() else None
@@ -220,7 +229,8 @@ class VideoSource:
         self.errors = DecodeErrors({self.container.format.name, self.decoder.name})
         logging.getLogger("libav").addHandler(self.errors)
         try:
-            self._start()
+            with signals_passed_on():
+                self._start()
         except BaseException:  # an input it cannot use: closed now, not by the GC at exit, where PyAV's
             self.close()  # deallocation of a frame-threaded decoder can wait for its threads forever
             raise
@@ -574,8 +584,14 @@ class VideoSource:
         self._ahead, self._packet_source = deque(), self._packets()
         self._raw = self._demux()
 
+    def stop_reading(self) -> None:
+        """A pipe read from ends here, as if it had (a file is read on to the end of the packet being decoded)."""
+        if self.pipe is not None:
+            self.pipe.stop()
+            self.errors.heeding = False  # the demuxer's "File ended prematurely" is the stop's own doing
+
     def close(self) -> None:
-        """Close the input, unless a thread still reads it (a decoder stalled on a pipe after a second
+        """Close the input, unless a thread still reads it (a decoder still at a packet after a second
         stop signal): closing under it could crash, and the process's exit ends both.
         The decoder's frame threads are parked first, with the GIL released: PyAV frees a decoder when
         the GC collects it, holding the GIL while it waits for those threads, and one still decoding a
@@ -585,6 +601,8 @@ class VideoSource:
         if self.reader is None or not self.reader.is_alive():
             self.decoder.flush_buffers()
             self.container.close()
+            if self.pipe is not None:
+                self.pipe.close()
 
     def __enter__(self) -> VideoSource:
         return self

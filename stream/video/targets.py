@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import BinaryIO
 
@@ -11,6 +10,7 @@ import av
 
 from stream.errors import UserError
 from stream.files import NUMBER, PICTURE_SUFFIXES, check_folder, is_numbered, partial_path, writes_animated_png
+from stream.video.pipe_ends import PipeEnd, named_pipe, stdout
 
 STDIO = "-"  # read stdin / write stdout
 PIPE_DEFAULT_FORMAT = "matroska"
@@ -74,9 +74,13 @@ class FileTarget:
         self.written = self.dst.resolve() if self.dst.is_symlink() else self.dst
         self.special = self.written.exists() and not self.written.is_file()  # (a folder is refused above)
         self.tmp = self.written if self.special else partial_path(self.written)
+        self._pipe: PipeEnd | None = None  # where the output is a pipe by name
 
-    def open(self) -> Path:
-        if self.special:
+    def open(self) -> Path | PipeEnd:
+        if self.special:  # a pipe by name is written as stdout is; a device (/dev/null) by FFmpeg
+            if self.written.is_fifo():
+                self._pipe = named_pipe(self.written, writing=True)
+                return self._pipe
             return self.tmp
         try:
             self.tmp.open("wb").close()  # fail now, not after the first batch, if the folder is not writable
@@ -87,10 +91,16 @@ class FileTarget:
     def commit(self) -> None:
         if not self.special:
             os.replace(self.tmp, self.written)
+        self._let_go()
 
     def discard(self) -> None:
         if not self.special:
             self.tmp.unlink(missing_ok=True)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
 
 
 class PipeTarget:
@@ -102,17 +112,20 @@ class PipeTarget:
             raise UserError(f"stdout: cannot write (no container format {self.format!r})")
         if self.format in SEEKING_FORMATS:
             raise UserError(f"{self.format} cannot be written to a pipe (it seeks back); use matroska, nut or mpegts")
-        if sys.stdout.isatty():
+        if os.isatty(1):
             raise UserError("stdout is a terminal; redirect it to a file or a pipe")
+        self.stream = stdout()
 
-    def open(self) -> BinaryIO:
-        return sys.stdout.buffer
+    def open(self) -> BinaryIO | PipeEnd:
+        return self.stream
 
     def commit(self) -> None:
-        sys.stdout.buffer.flush()
+        self.stream.flush()
+        self.discard()
 
     def discard(self) -> None:
-        pass
+        if isinstance(self.stream, PipeEnd):
+            self.stream.close()  # (what it opened of its own; stdout stays open)
 
 
 class PicturesTarget(FileTarget):

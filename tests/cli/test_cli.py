@@ -180,6 +180,37 @@ def test_a_reader_of_stderr_that_goes_away_costs_the_messages_not_the_output(tmp
     assert probe(dst)["frames"] == 16
 
 
+def test_a_run_started_without_stderr_writes_its_output(tmp_path, tiny_weights):
+    """`drrn-stream in out 2>&-` failed (status 120, no output: Python's stderr is None then). Messages go nowhere,
+    and each closed number of the three is held on /dev/null, so that no file opened takes it (libav logs to 2)."""
+    dst = tmp_path / "out.mkv"
+    args = ["samples/sample.mp4", str(dst), "--units", "1", "--weights", str(tiny_weights)]
+    run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=lambda: os.close(2),
+                         stdout=subprocess.PIPE, timeout=300)  # fmt: skip
+    assert run.returncode == 0
+    assert probe(dst)["frames"] == 16
+
+
+@pytest.mark.parametrize(("closed", "args"), [(0, ["-", "out.mkv"]), (1, ["samples/sample.mp4", "-"])])
+def test_reading_a_closed_stdin_or_writing_a_closed_stdout_is_one_line(closed, args):
+    name = ("stdin", "stdout")[closed]
+    run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=lambda: os.close(closed),
+                         stderr=subprocess.PIPE, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 1 and run.stderr == f"error: {name} is closed\n"
+
+
+def test_a_terminal_as_stdin_is_one_line(tmp_path):
+    """`drrn-stream - out.mkv` typed with nothing piped in waited for the keyboard."""
+    leader, follower = os.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-m", "stream", "-", str(tmp_path / "out.mkv")], stdin=follower,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert run.returncode == 1 and run.stderr.startswith("error: stdin is a terminal; pipe a video in"), run.stderr
+
+
 def test_a_link_or_a_device_as_the_output_is_written_through(tmp_path, tiny_weights, capsys):
     """As ffmpeg writes them: -y replaced a link with a file of its own (its target left as it was) and a device node
     with a regular file (/dev/null itself, run as root)."""

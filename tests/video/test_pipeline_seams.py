@@ -59,6 +59,10 @@ class FakeSource:
         self.reader: threading.Thread | None = None
         self.yielded = 0
         self.error = RuntimeError(f"source broke at item {fail_at}")
+        self.stopped_reading = False
+
+    def stop_reading(self) -> None:
+        self.stopped_reading = True
 
     def __iter__(self) -> Iterator[Item]:
         for n, item in enumerate(self.items):
@@ -101,6 +105,10 @@ class FakeSink:
         self.frames_written = 0
         self.changed = threading.Condition()
         self.error = OSError(f"disk full at frame {fail_at}")
+        self.stopped_waiting = False
+
+    def stop_waiting(self) -> None:
+        self.stopped_waiting = True
 
     def write_frame(self, frame: Frame) -> None:
         self.calls.append(label(frame))
@@ -320,6 +328,7 @@ def test_a_stop_signal_mid_batch_keeps_the_frames_done_and_stops_decoding():
     assert_restored(sink.written)
     assert len(processor.batches) == 3 and source.yielded < len(items)
     assert stats.frames == sink.frames_written
+    assert source.stopped_reading and not sink.stopped_waiting  # a pipe is read no more; a slow reader waited for
 
 
 def test_a_second_stop_signal_returns_without_waiting_for_a_stuck_model():
@@ -344,6 +353,7 @@ def test_a_second_stop_signal_returns_without_waiting_for_a_stuck_model():
         assert "model" in alive(pipeline) and "encode" not in alive(pipeline)  # returned with the model stuck
         assert labels(sink.written) == labels(items[: done[0]])
         assert stats.frames == sink.frames_written
+        assert source.stopped_reading and sink.stopped_waiting  # nor a reader of stdout that takes nothing
     finally:
         processor.gate.set()
     for stage in pipeline.stages.values():

@@ -1,12 +1,15 @@
 """stdin and stdout against the real ffmpeg command-line tools (Debian's ffmpeg package)."""
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
 import sys
 
 import pytest
+
+from tests.media import probe
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="needs ffmpeg")
 
@@ -68,6 +71,19 @@ def test_file_to_stdout_and_stdin_to_file(tiny_weights, tmp_path):
     assert status == [0, 0] and int(json.loads(out)["streams"][0]["nb_read_frames"]) == 5
     status, _ = run(f"cat {src} | {drrn(tiny_weights, '-', str(tmp_path / 'out.mp4'))}")
     assert status == [0, 0] and (tmp_path / "out.mp4").stat().st_size > 0
+
+
+def test_pipes_by_name_are_read_and_written_as_stdin_and_stdout(tiny_weights, tmp_path):
+    """A pipe by name (mkfifo) is opened here and read or written in slices, as stdin and stdout are."""
+    src, into, out_of = tmp_path / "in.mkv", tmp_path / "into.mkv", tmp_path / "out_of.mkv"
+    subprocess.run(f"{TESTSRC} -frames:v 5 {src}", shell=True, check=True)
+    os.mkfifo(into)
+    os.mkfifo(out_of)
+    got = tmp_path / "got.mkv"
+    enhance = drrn(tiny_weights, str(into), str(out_of), "-y")
+    status, _ = run(f"cat {src} > {into} & cat {out_of} > {got} & {enhance}; wait")
+    assert status == [0] and probe(got)["frames"] == 5
+    assert into.is_fifo() and out_of.is_fifo()  # written through, not replaced
 
 
 def test_a_reader_that_closes_early_ends_the_run_quietly(tiny_weights):
