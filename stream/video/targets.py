@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -74,18 +75,29 @@ class FileTarget:
         self.written = self.dst.resolve() if self.dst.is_symlink() else self.dst
         self.special = self.written.exists() and not self.written.is_file()  # (a folder is refused above)
         self.tmp = self.written if self.special else partial_path(self.written)
+        self._held: int | None = None  # the partial file, open and locked while this run writes it
         self._pipe: PipeEnd | None = None  # where the output is a pipe by name
 
     def open(self) -> Path | PipeEnd:
+        """Where to write: the partial file, emptied, and locked against a second run onto the same output (which
+        had emptied it under the first, and had its own result replaced by the first's, or removed)."""
         if self.special:  # a pipe by name is written as stdout is; a device (/dev/null) by FFmpeg
             if self.written.is_fifo():
                 self._pipe = named_pipe(self.written, writing=True)
                 return self._pipe
             return self.tmp
-        try:
-            self.tmp.open("wb").close()  # fail now, not after the first batch, if the folder is not writable
-        except OSError as e:
-            raise UserError(f"{self.dst}: cannot write ({e.strerror})") from None
+        if self._held is None:
+            try:  # fails now, not after the first batch, if the folder is not writable
+                held = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except OSError as e:
+                raise UserError(f"{self.dst}: cannot write ({e.strerror})") from None
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(held)
+                raise UserError(f"{self.dst}: another run is writing it now") from None
+            self._held = held
+        os.ftruncate(self._held, 0)
         return self.tmp
 
     def commit(self) -> None:
@@ -94,11 +106,15 @@ class FileTarget:
         self._let_go()
 
     def discard(self) -> None:
-        if not self.special:
+        """The partial file removed, where this run wrote it (not where another run holds it)."""
+        if self._held is not None:
             self.tmp.unlink(missing_ok=True)
         self._let_go()
 
     def _let_go(self) -> None:
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
         if self._pipe is not None:
             self._pipe.close()
 

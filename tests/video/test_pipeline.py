@@ -30,6 +30,7 @@ from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.frames import plane_view
 from stream.video.sink import EncodeOptions
 from stream.video.source import VideoSource
+from stream.video.targets import FileTarget
 from stream.vp8 import Vp8Quantisers
 from tests.cli_helpers import ROOT, run_cli
 from tests.media import VFR_PTS_MS, make_clip, probe
@@ -487,6 +488,24 @@ def test_bad_input_gives_one_line_and_keeps_existing_output(tmp_path, tiny_weigh
     assert err.strip().count("\n") == 0 and "Traceback" not in err and out == ""
     assert (tmp_path / "out.mp4").read_bytes() == b"precious"
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_second_run_onto_an_output_being_written_is_one_line_and_spares_the_first(tmp_path):
+    """Two runs onto one output shared its partial file: the second emptied it under the first, and the first's
+    result replaced the second's (or the second's failure removed the first's partial, and its rename failed)."""
+    (tmp_path / "in.mp4").write_bytes(b"")
+    first = FileTarget(str(tmp_path / "in.mp4"), str(tmp_path / "out.mkv"), False, None)
+    second = FileTarget(str(tmp_path / "in.mp4"), str(tmp_path / "out.mkv"), False, None)
+    partial = first.open()
+    Path(partial).write_bytes(b"the first run's frames")  # as FFmpeg writes it, by name
+    with pytest.raises(UserError, match=r"out.mkv: another run is writing it now$"):
+        second.open()
+    second.discard()  # the second run's failure
+    assert Path(partial).read_bytes() == b"the first run's frames"
+    first.commit()
+    assert (tmp_path / "out.mkv").read_bytes() == b"the first run's frames"
+    assert Path(second.open()).read_bytes() == b""  # the output done, a later run writes afresh
+    second.discard()
 
 
 def test_shipped_weights_are_the_default(tmp_path, capsys):
