@@ -84,6 +84,12 @@ def is_numbered(path: str | Path) -> bool:
     return bool(NUMBER.search(Path(path).name))
 
 
+def numbered_name(pattern: Path, n: int) -> Path:
+    """frames_%05d.png and 7 -> frames_00007.png."""
+    spec = NUMBER.search(pattern.name).group(0)  # type: ignore[union-attr]
+    return pattern.with_name(pattern.name.replace(spec, spec % n, 1))
+
+
 def check_input(src: str | Path) -> None:
     """A named input that is not there: said at once (the CLI asks before importing torch), not
     after seconds of imports. "-" (stdin) and numbered sequences (frames_%05d.png) pass."""

@@ -26,7 +26,7 @@ from stream.console import counted, listed, progress, say, say_notices
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
-from stream.files import NUMBER, is_numbered, write_atomically
+from stream.files import NUMBER, is_numbered, numbered_name, write_atomically
 from stream.picture_io import CARRIES_METADATA, damage, dropped, eight_bit, read_picture, write_picture
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
@@ -73,12 +73,6 @@ def picture_jobs(src: str, dst: str, reference: Path | None = None) -> list[Pict
         Picture(p, numbered_name(Path(dst), n), None if reference is None else numbered_name(reference, n))
         for n, p in found
     ]
-
-
-def numbered_name(pattern: Path, n: int) -> Path:
-    """frames_%05d.png and 7 -> frames_00007.png."""
-    spec = NUMBER.search(pattern.name).group(0)  # type: ignore[union-attr]
-    return pattern.with_name(pattern.name.replace(spec, spec % n, 1))
 
 
 def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray, bicubic: bool = True) -> Comparison:

@@ -18,8 +18,10 @@ SUBTITLE_CODEC_FOR_FORMAT = {"mp4": "mov_text", "mov": "mov_text", "ipod": "mov_
                              "webm": "webvtt"}  # fmt: skip
 _RATE = 48000  # where the encoder does not take the input's rate: every audio encoder takes this one
 # Muxers' options for every output of theirs: Y4M's 10-, 12- and 16-bit layouts are FFmpeg's own extension of the
-# format, which its muxer writes only where told that standards may be bent (ffmpeg's -strict -1)
-MUXER_OPTIONS = {"yuv4mpegpipe": {"strict": "unofficial"}}
+# format, which its muxer writes only where told that standards may be bent (ffmpeg's -strict -1); image2 writes
+# each picture as NAME.tmp and renames it, so that one cut short (a full disk) is never left under a picture's name
+# (video/targets.py's PicturesTarget removes the .tmp)
+MUXER_OPTIONS = {"yuv4mpegpipe": {"strict": "unofficial"}, "image2": {"atomic_writing": "1"}}
 _TS_NONSTRICT = 0x20000  # AVFMT_TS_NONSTRICT: a muxer that takes equal decode times (Matroska, Ogg)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -10,7 +11,7 @@ from typing import BinaryIO
 import av
 
 from stream.errors import UserError
-from stream.files import NUMBER, PICTURE_SUFFIXES, check_folder, is_numbered, partial_path, writes_animated_png
+from stream.files import PICTURE_SUFFIXES, check_folder, is_numbered, numbered_name, partial_path, writes_animated_png
 from stream.video.pipe_ends import PipeEnd, named_pipe, stdout
 
 STDIO = "-"  # read stdin / write stdout
@@ -149,7 +150,7 @@ class PicturesTarget(FileTarget):
     there is nothing to rename, and the pictures done are kept whatever stops the run."""
 
     def __init__(self, src: str, dst: str, overwrite: bool, format: str | None) -> None:
-        first = Path(dst).with_name(NUMBER.sub(lambda m: m.group(0) % 1, Path(dst).name, count=1))
+        first = numbered_name(Path(dst), 1)
         pictures = "image2" if Path(dst).suffix.lower() in PICTURE_SUFFIXES else None  # FFmpeg knows no .jfif
         super().__init__(src, str(first), overwrite, format or pictures)
         self.dst = self.tmp = Path(dst)
@@ -163,7 +164,15 @@ class PicturesTarget(FileTarget):
         pass
 
     def discard(self) -> None:
-        pass
+        """A failed run keeps the pictures done; the one it was writing (image2 writes each as NAME.tmp, then
+        renames it: a full disk had left a cut picture under its own name) goes."""
+        for n in itertools.count(1):
+            picture = numbered_name(self.dst, n)
+            cut = picture.with_name(f"{picture.name}.tmp")
+            if cut.exists():
+                cut.unlink()
+            elif not picture.exists():
+                return
 
 
 def open_target(src: str, dst: str, overwrite: bool, format: str | None) -> FileTarget | PipeTarget:

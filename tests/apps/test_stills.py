@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import re
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -155,6 +159,24 @@ def test_a_video_to_numbered_pictures_and_back(tmp_path, tiny_weights, capsys):
     assert cv2.imread(str(tmp_path / "frame_01.png")).shape == (96, 128, 3)
     enhance(capsys, tmp_path / "frame_%02d.png", tmp_path / "back.mkv", tiny_weights, "--scale", "1")
     assert probe(tmp_path / "back.mkv")["frames"] == 3 and probe(tmp_path / "back.mkv")["size"] == (128, 96)
+
+
+def test_a_picture_cut_short_by_a_failed_write_is_left_under_no_name(tmp_path, tiny_weights):
+    """A video into numbered pictures on a full disk (here a file-size limit: "File too large") left its last
+    picture cut short under its own name, a picture that does not open among those that do."""
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=64, pts_ms=[0, 40, 80], audio=False)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))  # less than one picture
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails, and does not end the process
+
+    args = [str(clip), str(out / "f_%05d.png"), "--weights", str(tiny_weights)]
+    run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=limit_file_size, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 1 and run.stderr.endswith("File too large\n"), run.stderr
+    assert list(out.iterdir()) == []
 
 
 def test_numbered_pictures_become_a_video_at_the_rate_asked(tmp_path, photo, tiny_weights, capsys):
