@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import zipfile
@@ -19,7 +20,8 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(path: Path, trainer: Trainer, seconds: dict[str, float], best: dict[str, Any]) -> None:
-    """Only tensors, numbers, strings and containers, so `torch.load(weights_only=True)` reads it."""
+    """Only tensors, numbers, strings and containers, so `torch.load(weights_only=True)` reads it. Made in memory
+    (a few MB), then written: torch's own writer said a full disk as "unexpected pos 576 vs 534"."""
     state = trainer.state_dict() | {
         "version": CHECKPOINT_VERSION,
         "recipe": asdict(trainer.recipe),
@@ -27,8 +29,14 @@ def save_checkpoint(path: Path, trainer: Trainer, seconds: dict[str, float], bes
         "gpu_seconds": seconds["gpu"],
         "best": best,
     }
-    with write_atomically(path) as tmp:
-        torch.save(state, tmp)
+    made = io.BytesIO()
+    torch.save(state, made)
+    try:
+        with write_atomically(path) as tmp:
+            tmp.write_bytes(made.getbuffer())
+    except OSError as e:
+        kept = "; the one before it is kept" if path.exists() else ""
+        raise UserError(f"{path}: cannot write the checkpoint ({e.strerror}){kept}") from None
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

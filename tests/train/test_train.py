@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +187,27 @@ def test_resume_with_another_recipe_is_refused(
     assert code == 1 and "lr 0.1 -> 0.05" in err
     code, _, err = run_cli([*base, "--steps", "2"], capsys)
     assert code == 1 and "pass --resume" in err
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line_and_keeps_the_one_before(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk (here a file-size limit) at the checkpoint was torch's "unexpected pos 576 vs 534"."""
+    out = tmp_path / "run"
+    base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-every", "0"]
+    assert run_cli([*base, "--steps", "1"], capsys)[0] == 0
+    before = (out / "last.pt").read_bytes()
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, len(before) // 2))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails, and does not end the process
+
+    args = [*base, "--steps", "2", "--resume", str(out / "last.pt")]
+    run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=limit_file_size, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    said = f"error: {out / 'last.pt'}: cannot write the checkpoint (File too large); the one before it is kept\n"
+    assert run.returncode == 1 and run.stderr.endswith(said), run.stderr
+    assert (out / "last.pt").read_bytes() == before and sorted(p.name for p in out.glob(".*")) == []
 
 
 class Killed(BaseException):
