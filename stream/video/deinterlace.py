@@ -48,6 +48,10 @@ class Deinterlacer:
     def reset(self) -> None:
         """A fresh filter: what came before is forgotten (a chunk decoded from its own keyframe)."""
         self._graph, self._ended = self._build(), False
+        # A frame per field: the times of the frames pushed, as their first fields have them (in half periods, twice
+        # the frame's), and of the second fields given and not yet asked about
+        self._first_fields: set[int] = set()
+        self._second_fields: set[int] = set()
 
     def _build(self) -> av.filter.Graph:
         import av.filter
@@ -63,6 +67,13 @@ class Deinterlacer:
         graph.configure()
         return graph
 
+    def second_field(self, frame: av.VideoFrame) -> bool:
+        """Whether a frame it gave is a decoded frame's second field (a frame per field); asked once a frame."""
+        if frame.pts not in self._second_fields:
+            return False
+        self._second_fields.remove(frame.pts)
+        return True
+
     def push(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:
         """The frames done once `frame` is in (None: the stream's end, all that are left)."""
         if frame is not None:
@@ -72,6 +83,8 @@ class Deinterlacer:
                 frame = frame.reformat(width=self.width, height=self.height, format=self.format)  # a mid-stream change
         elif self._ended:
             return []
+        if self.per_field and frame is not None and frame.pts is not None:
+            self._first_fields.add(2 * frame.pts)
         self._graph.push(frame)
         self._ended = frame is None
         return self._pull()
@@ -87,4 +100,7 @@ class Deinterlacer:
             if frame.pts is not None:
                 frame.pts = round(frame.pts * frame.time_base / self.time_base_out)
             frame.time_base = self.time_base_out
+            if self.per_field and frame.pts is not None and frame.pts not in self._first_fields:
+                self._second_fields.add(frame.pts)
+            self._first_fields.discard(frame.pts)
             done.append(frame)

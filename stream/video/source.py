@@ -544,7 +544,9 @@ class VideoSource:
         # How long it shows, where the input says and its timing is kept as it is (not made up, not split in fields)
         kept = frame.duration and not self._synthetic_pts and self._deinterlacer is None
         duration = frame.duration if kept else None
-        captions = frame.reformat(width=2, height=2) if has_captions(frame) else None  # see Frame.captions
+        # (see Frame.captions) once for each frame decoded: bwdif gives a frame per field the decoded frame's twice
+        once = self._deinterlacer is None or not self._deinterlacer.second_field(frame)
+        captions = frame.reformat(width=2, height=2) if once and has_captions(frame) else None
         if frame.format.name != self.info.pix_fmt or (frame.width, frame.height) != self._size:
             frame = self._convert(frame, self.info.pix_fmt)
         dtype = self.info.sample_dtype

@@ -99,6 +99,18 @@ def test_closed_captions_in_the_video_are_coded_into_it_again(tmp_path, tiny_wei
     assert code == 0 and "closed captions (in its video's coding) are left out: libvpx-vp9 codes none" in err
 
 
+def test_closed_captions_are_coded_once_where_each_field_makes_a_frame(tmp_path, tiny_weights, capsys):
+    """--deinterlace field makes two frames of each decoded one, and both held its captions: each caption came
+    twice ("HHII TTHHEERREE")."""
+    src = captioned_clip(tmp_path / "in.mp4")
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights), "--deinterlace",
+                            "field"], capsys)  # fmt: skip
+    assert code == 0, err
+    out = caption_bytes(tmp_path / "out.mkv")
+    assert len(out) == 2 * len(caption_bytes(src)) and out[1::2] == [b""] * len(caption_bytes(src))
+    assert out[::2] == caption_bytes(src)
+
+
 def test_text_subtitles_are_left_out_of_mpeg_ts_in_a_line(tmp_path, tiny_weights, capsys):
     """MPEG-TS takes SubRip but writes it as private data: it came back a data stream of no codec, its language and
     flags lost, and nothing said so."""
