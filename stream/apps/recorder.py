@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from stream.errors import UserError
+from stream.video.pipe_ends import for_pyav, signals_passed_on
 
 PipeClosed = (BrokenPipeError, av.error.PyAVCallbackError)  # a pipe that closed at the end: PyAV wraps the error
 
@@ -31,7 +32,7 @@ class Recorder:
         to_pipe = not isinstance(self.target, Path)
         try:
             self.container = av.open(
-                self.target if to_pipe else str(self.target), "w", format="nut" if to_pipe else None
+                for_pyav(self.target) if to_pipe else str(self.target), "w", format="nut" if to_pipe else None
             )
         except (OSError, av.FFmpegError, ValueError) as e:
             raise UserError(f"{self.target}: cannot record ({e})") from None
@@ -49,14 +50,16 @@ class Recorder:
         frame.pts = max(self.frames, round((now - self.start) * 1000))  # ms, strictly increasing
         frame.time_base = Fraction(1, 1000)
         size = {"width": self.stream.width, "height": self.stream.height}  # a source that changes size: scaled
-        for packet in self.stream.encode(frame.reformat(format="yuv420p", **size)):
-            self.container.mux(packet)
+        with signals_passed_on():  # stdout (video/pipe_ends.py), written from the main thread
+            for packet in self.stream.encode(frame.reformat(format="yuv420p", **size)):
+                self.container.mux(packet)
         self.frames = frame.pts + 1
 
     def close(self) -> None:
         if self.container is not None:
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
-            self.container.close()
+            with signals_passed_on():
+                for packet in self.stream.encode(None):
+                    self.container.mux(packet)
+                self.container.close()
             if not isinstance(self.target, Path):
                 self.target.flush()  # a pipe: its reader gets the end now, and a closed one raises here

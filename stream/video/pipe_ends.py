@@ -1,5 +1,5 @@
-"""stdin and stdout as a run reads and writes them where they are pipes: each read and write waits in slices of a
-tenth of a second, so that a stop signal never waits on a stalled pipe.
+"""stdin and stdout where they are pipes, and pipes by name, as a run reads and writes them: each read and write
+waits in slices of a tenth of a second, so that a stop signal never waits on a stalled pipe.
 
 A signal wakes only the main thread's blocking calls. The decoder's thread, blocked reading a writer that sent
 nothing more (`sleep 60 | drrn-stream - out.mkv`), held a SIGTERM'd run for the minute; the encoder's, blocked on
@@ -16,15 +16,18 @@ import select
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
+
+import av
 
 from stream.errors import UserError
 
 POLL_MS = 100
+T = TypeVar("T")
 _WRITE_MAX = select.PIPE_BUF  # a write no longer than this into a pipe that polls writable does not block
 
 
@@ -111,38 +114,55 @@ def _writes_to(fd: int) -> tuple[int, int]:
         return fd, _WRITE_MAX
 
 
-class SignalInRead(Exception):
-    """A stop signal's exception (Interrupted, KeyboardInterrupt), raised in a read that PyAV made: PyAV passes on
-    only an Exception from a file's read, so the signal's travels inside one, and `signals_passed_on` unwraps it."""
+class SignalInPyAV(Exception):
+    """A stop signal's exception (Interrupted, KeyboardInterrupt), raised in a read or write PyAV made of a pipe:
+    PyAV passes on only an Exception from a file's callbacks (another it prints, and reads or writes on), so the
+    signal's travels inside one, and `signals_passed_on` unwraps it."""
 
     def __init__(self, raised: BaseException) -> None:
         super().__init__(str(raised))
         self.raised = raised
 
 
-class PyAVReads:
-    """A pipe end as PyAV reads it in the main thread, where a stop signal's handler raises."""
+class PyAVFile:
+    """A pipe end as PyAV reads or writes it, in the main thread too, where a stop signal's handler raises (in
+    the poll of a read or write: the Python code PyAV's callback runs)."""
 
     def __init__(self, end: PipeEnd) -> None:
         self.end, self.name = end, end.name
 
     def read(self, size: int) -> bytes:
+        return self._passing_signals(lambda: self.end.read(size) or b"")
+
+    def write(self, data: bytes) -> int:
+        return self._passing_signals(lambda: self.end.write(data))
+
+    def _passing_signals(self, call: Callable[[], T]) -> T:
         try:
-            return self.end.read(size) or b""
+            return call()
         except Exception:
             raise
         except BaseException as e:
-            self.end.stop()  # should FFmpeg read on before PyAV raises, it meets the end at once
-            raise SignalInRead(e) from None
+            self.end.stop()  # should FFmpeg go on before PyAV raises, it waits on the pipe no more
+            raise SignalInPyAV(e) from None
+
+
+def for_pyav(file: T) -> T | PyAVFile:
+    """What to give PyAV for `file`: a pipe end wrapped (PyAVFile), anything else as it is."""
+    return PyAVFile(file) if isinstance(file, PipeEnd) else file
 
 
 @contextmanager
 def signals_passed_on() -> Iterator[None]:
-    """Around PyAV's reading of a pipe in the main thread: a stop signal met in a read is raised as itself."""
+    """Around PyAV's reading or writing of a pipe in the main thread: a stop signal met in it is raised as itself."""
     try:
         yield
-    except SignalInRead as e:
+    except SignalInPyAV as e:
         raise e.raised from None
+    except av.error.PyAVCallbackError as e:  # how a container's close says a callback's error
+        if isinstance(e.__context__, SignalInPyAV):
+            raise e.__context__.raised from None
+        raise
 
 
 def named_pipe(path: Path, writing: bool = False) -> PipeEnd:

@@ -26,7 +26,7 @@ from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
 from stream.video.hdr import x265_params
 from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
-from stream.video.pipe_ends import PipeEnd
+from stream.video.pipe_ends import PipeEnd, for_pyav
 from stream.video.reencode import MUXER_OPTIONS, deliver, drain, muxer_holds
 from stream.video.upright import KEEPS_ROTATION, Upright, quarter_turns, upright_size
 
@@ -251,7 +251,7 @@ class VideoSink:
         self.pipe = dst if isinstance(dst, PipeEnd) else None
         name = str(getattr(dst, "name", dst))  # a file object's as said: stdout, a pipe by name
         try:
-            self.container = av.open(str(dst) if isinstance(dst, Path) else dst, mode="w", format=format)
+            self.container = av.open(str(dst) if isinstance(dst, Path) else for_pyav(dst), mode="w", format=format)
         except ValueError:
             raise UserError(f"{name}: cannot tell the container format from the name") from None
         except (OSError, av.FFmpegError) as e:

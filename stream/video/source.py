@@ -33,7 +33,7 @@ from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, is_transparent, plane_view, working_format
 from stream.video.hdr import hdr_metadata
-from stream.video.pipe_ends import PipeEnd, PyAVReads, named_pipe, signals_passed_on
+from stream.video.pipe_ends import PipeEnd, for_pyav, named_pipe, signals_passed_on
 from stream.webp import is_animated_webp, unpack_animation
 
 PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
@@ -71,10 +71,8 @@ def open_input(
         check_input(src)
         if is_animated_webp(src):
             src = unpack_animation(src)
-    if isinstance(src, PipeEnd):
-        src = PyAVReads(src)
     try:
-        return av.open(src if not isinstance(src, Path) else str(src), mode="r", format=format, options=demuxer)
+        return av.open(str(src) if isinstance(src, Path) else for_pyav(src), mode="r", format=format, options=demuxer)
     except av.FFmpegError as e:
         raise UserError(f"{name}: not a readable media file ({e.strerror or type(e).__name__})") from None
     except (OSError, ValueError) as e:
