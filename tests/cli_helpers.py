@@ -3,7 +3,10 @@ processes run the project from."""
 
 from __future__ import annotations
 
+import resource
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,14 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         sys.argv = old_argv
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def file_size_limit(size: int) -> Callable[[], None]:
+    """A child process's preexec_fn: no file grows past `size` bytes, and a write past it fails ("File too large", as
+    a full disk fails it) rather than ending the process (SIGXFSZ ignored)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    return limit

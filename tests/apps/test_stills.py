@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import resource
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +20,7 @@ from kernels.metrics import psnr, ssim
 from stream.apps.api import FrameEnhancer
 from stream.eval.images import luma, read_luma
 from stream.video.enhance import EnhanceOptions
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import file_size_limit, run_cli
 from tests.media import make_clip, probe
 
 
@@ -167,14 +165,14 @@ def test_a_picture_cut_short_by_a_failed_write_is_left_under_no_name(tmp_path, t
     clip = make_clip(tmp_path / "in.mp4", width=64, height=64, pts_ms=[0, 40, 80], audio=False)
     out = tmp_path / "out"
     out.mkdir()
-
-    def limit_file_size() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))  # less than one picture
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails, and does not end the process
-
     args = [str(clip), str(out / "f_%05d.png"), "--weights", str(tiny_weights)]
-    run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=limit_file_size, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "stream", *args],
+        preexec_fn=file_size_limit(1000),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip  (1000 bytes: less than a picture)
     assert run.returncode == 1 and run.stderr.endswith("File too large\n"), run.stderr
     assert list(out.iterdir()) == []
 

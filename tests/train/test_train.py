@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from stream.train.data import crop_size, dihedral, pack_folder, read_pack
 from stream.train.recipe import Recipe
 from stream.train.run import stop_requests
 from stream.train.trainer import Trainer
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import file_size_limit, run_cli
 from tests.train.conftest import TINY
 
 
@@ -197,14 +196,9 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line_and_keeps_the_one_befor
     base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-every", "0"]
     assert run_cli([*base, "--steps", "1"], capsys)[0] == 0
     before = (out / "last.pt").read_bytes()
-
-    def limit_file_size() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, len(before) // 2))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails, and does not end the process
-
     args = [*base, "--steps", "2", "--resume", str(out / "last.pt")]
-    run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=limit_file_size, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=file_size_limit(len(before) // 2),
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
     said = f"error: {out / 'last.pt'}: cannot write the checkpoint (File too large); the one before it is kept\n"
     assert run.returncode == 1 and run.stderr.endswith(said), run.stderr
     assert (out / "last.pt").read_bytes() == before and sorted(p.name for p in out.glob(".*")) == []
