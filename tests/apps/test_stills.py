@@ -166,13 +166,9 @@ def test_a_picture_cut_short_by_a_failed_write_is_left_under_no_name(tmp_path, t
     out = tmp_path / "out"
     out.mkdir()
     args = [str(clip), str(out / "f_%05d.png"), "--weights", str(tiny_weights)]
-    run = subprocess.run(
-        [sys.executable, "-m", "stream", *args],
-        preexec_fn=file_size_limit(1000),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip  (1000 bytes: less than a picture)
+    limit = file_size_limit(1000)  # less than a picture
+    run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=limit, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
     assert run.returncode == 1 and run.stderr.endswith("File too large\n"), run.stderr
     assert list(out.iterdir()) == []
 
