@@ -6,7 +6,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from kernels import onednn
+from kernels.choice import ModelChoice
 from kernels.model import flops_per_pixel
+from kernels.pretrained import CONTENT_WEIGHTS
 from kernels.resolve import precision_for
 from stream.bench.measure import ISA_FLAGS, gemm_candidates, int8_candidates
 from tests.cli_helpers import run_cli
@@ -64,6 +66,20 @@ def test_bench_json_reports_the_runs_it_was_asked_for(capsys, tiny_weights, stro
     assert set(result["isa"]) <= set(ISA_FLAGS)  # the record names what decides int8 and bf16 speed
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512", "AVX512_BF16", "AMX"):  # as PyTorch sees the CPU
         assert "avx2" in result["isa"]
+
+
+def test_the_cold_run_times_the_model_measured(capsys, monkeypatch):
+    """Left to --content auto, the run from a cold start judged the synthetic x264 clip and ran the set for
+    compressed input (at 9 units where no --units says), where the rest measured the clean set: e2e_wall_fps, which
+    counts the model's building too, read above the warm pipeline's e2e_fps."""
+    from stream.bench import measure
+
+    cold: list[ModelChoice] = []
+    monkeypatch.setattr(measure, "cold_run_fps", lambda options, src, dst: cold.append(options.model) or 1.0)
+    code, out, err = run_cli(["bench", "--size", "48x32", "--frames", "2", "--units", "1", "--json"], capsys)
+    assert code == 0, err
+    [model] = cold
+    assert not model.judged and (model.weights, model.units) == (CONTENT_WEIGHTS["clean"], json.loads(out)["units"])
 
 
 @pytest.mark.parametrize("size", ["320", "30x20", "321x240", "axb"])
