@@ -204,6 +204,18 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line_and_keeps_the_one_befor
     assert (out / "last.pt").read_bytes() == before and sorted(p.name for p in out.glob(".*")) == []
 
 
+def test_a_runs_last_checkpoint_read_as_weights_is_as_deep_as_it_was_trained(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`convert run/last.pt` and `eval --weights run/last.pt` read it as the paper's B1U25, whatever depth it was
+    trained at (a model trained at 1 unit scored 8.38 dB on Set5, run at 25)."""
+    out = tmp_path / "run"
+    args = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-every", "0", "--steps", "1"]
+    assert run_cli(args, capsys)[0] == 0
+    trained = torch.load(out / "last.pt", weights_only=True)["recipe"]["units"]
+    assert trained != 25 and read_weights(out / "last.pt").units == trained
+
+
 class Killed(BaseException):
     """What `timeout -k` does to a run whose grace ran out: nothing after it runs."""
 
