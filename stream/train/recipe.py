@@ -107,6 +107,10 @@ class Recipe:
             channels=channels or DRRNConfig.channels, horizon=(steps or 0) if rest.get("schedule") == "cosine" else 0,
             **rest,
         )  # fmt: skip
+        if not (math.isfinite(recipe.lr) and recipe.lr > 0):  # torch's optimizer said "unexpected ValueError"
+            raise UserError(f"--lr {recipe.lr:g}: a learning rate is a number above 0")
+        if not (math.isfinite(recipe.weight_decay) and recipe.weight_decay >= 0):
+            raise UserError(f"--weight-decay {recipe.weight_decay:g}: a number from 0")
         if recipe.schedule == "cosine" and not steps:
             raise UserError("--schedule cosine anneals over --steps, so it needs --steps")
         if recipe.min_units > recipe.units:

@@ -238,8 +238,12 @@ class TrainingRun:
         """One curve record for the steps since the last (reads the loss: a sync)."""
         trainer, recipe = self.trainer, self.trainer.recipe
         work = sum(trainer.step_flops(i) for i in range(trainer.step - steps_done, trainer.step))
+        loss = loss_sum.item() / steps_done
+        if not math.isfinite(loss):  # went on, it wrote NaN weights and a curve of bare NaN (no JSON), and said done
+            raise UserError(f"{self.out}: training diverged by step {trainer.step} (loss {loss}); try a lower --lr "
+                            "or a --clip above 0 (the last checkpoint, if any, is kept)")  # fmt: skip
         record = {
-            "loss": loss_sum.item() / steps_done,
+            "loss": loss,
             "lr": recipe.lr_at(trainer.step - 1),
             "units": recipe.units_at(trainer.step - 1),
             "tflops": round(work / (time.monotonic() - since) / 1e12, 4),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -216,6 +217,20 @@ def test_a_runs_last_checkpoint_read_as_weights_is_as_deep_as_it_was_trained(
     assert trained != 25 and read_weights(out / "last.pt").units == trained
 
 
+def test_a_run_that_diverges_says_so_and_writes_no_nan(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It wrote NaN weights and a curve of bare NaN (not JSON), said "done ... wrote best.safetensors" (not
+    written), and exited 0."""
+    out = tmp_path / "run"
+    args = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-every", "0", "--steps", "4"]
+    code, _, err = run_cli([*args, "--clip", "0", "--lr", "1e30"], capsys)
+    said = rf"error: {re.escape(str(out))}: training diverged by step \d \(loss nan\)"
+    assert code == 1 and re.search(said, err), err
+    for line in (out / "curve.jsonl").read_text().splitlines() if (out / "curve.jsonl").exists() else []:
+        json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in the curve"))
+
+
 class Killed(BaseException):
     """What `timeout -k` does to a run whose grace ran out: nothing after it runs."""
 
@@ -253,6 +268,9 @@ def test_a_run_killed_while_validating_keeps_its_steps(
         ("train", ["--resume", "absent.pt"], "no such checkpoint"),
         ("train", ["--patch", "64"], "no training image is at least"),
         ("train", ["--units-schedule", "3:10,9"], "may only end it"),
+        ("train", ["--lr", "-1"], "--lr -1: a learning rate is a number above 0"),  # was "unexpected ValueError"
+        ("train", ["--lr", "nan"], "--lr nan: a learning rate is a number above 0"),  # trained NaN weights
+        ("train", ["--weight-decay", "-1"], "--weight-decay -1: a number from 0"),
     ],
 )
 def test_bad_input_is_one_line_error(
