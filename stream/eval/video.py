@@ -174,12 +174,16 @@ class Summary:
         return out
 
 
+DOTTED_FRAMES = 30  # curves of this many frames or fewer show each frame's point (a one-frame curve drew nothing)
+
+
 def plot_curves(path: Path, rows: list[dict[str, float | str]], title: str) -> None:
     """PSNR per frame, DRRN against bicubic, one pair of lines per degradation, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 3.5), dpi=120)
     specs = list(dict.fromkeys(str(r["degrade"]) for r in rows))
@@ -187,9 +191,14 @@ def plot_curves(path: Path, rows: list[dict[str, float | str]], title: str) -> N
         mine = [r for r in rows if r["degrade"] == spec]
         label = "" if specs == ["clean"] else f" ({spec})"
         frames = [r["frame"] for r in mine]
-        ax.plot(frames, [r["psnr"] for r in mine], label=f"DRRN{label}", color=colour)
-        ax.plot(frames, [r["psnr_bicubic"] for r in mine], label=f"bicubic{label}", color=colour, linestyle=":")
+        dots = {"marker": "o", "markersize": 3} if len(frames) <= DOTTED_FRAMES else {}  # one frame: a line of none
+        ax.plot(frames, [r["psnr"] for r in mine], label=f"DRRN{label}", color=colour, **dots)
+        ax.plot(frames, [r["psnr_bicubic"] for r in mine], label=f"bicubic{label}", color=colour, linestyle=":",
+                **dots)  # fmt: skip
     ax.set(xlabel="frame", ylabel="Y PSNR (dB)", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # frames are counted
+    if len(shown := {float(r["frame"]) for r in rows}) == 1:  # one frame: an axis of whole frames around it (it
+        ax.set_xlim(min(shown) - 1, min(shown) + 1)  # read -0.045 to 0.045)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()

@@ -127,6 +127,20 @@ def test_eval_video_reports_means_log_and_plot(tmp_path, tiny_weights, capsys):
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_one_frame_curve_shows_its_point(tmp_path, monkeypatch):
+    """`eval-video --frames 1 --plot` drew axes and a legend and no data: a line through one point shows nothing."""
+    import matplotlib.axes
+
+    from stream.eval.video import plot_curves
+
+    drawn: list[dict] = []
+    plot = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda ax, *a, **kw: drawn.append(kw) or plot(ax, *a, **kw))
+    plot_curves(tmp_path / "one.png", [{"degrade": "clean", "frame": 0, "psnr": 30.0, "psnr_bicubic": 28.0}], "one")
+    assert len(drawn) == 2 and all(kw.get("marker") for kw in drawn)
+    assert (tmp_path / "one.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_eval_video_skip_scores_later_frames_and_refuses_to_skip_everything(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mp4", audio=False)  # 12 frames
     args = ["eval-video", str(src), "--weights", str(tiny_weights), "--json", "--log", str(tmp_path / "s.csv")]
