@@ -42,10 +42,15 @@ CompareOpt = Annotated[
 ]
 
 
+MAX_SIDE = 8192  # pixels on a side of bench's output: 8K video and more, short of what no memory holds
+
+
 def parse_size(size: str, scale: int) -> tuple[int, int]:
     width, height = parse_wxh(size, "320x240")
     if width < 16 or height < 16 or width % (2 * scale) or height % (2 * scale):
         raise UserError(f"--size {size}: width and height must be at least 16 and multiples of {2 * scale}")
+    if width > MAX_SIDE or height > MAX_SIDE:  # 100000x100000 was "unexpected MemoryError", 60000x60000 killed
+        raise UserError(f"--size {size}: bench measures frames of up to {MAX_SIDE}x{MAX_SIDE} (8K is 7680x4320)")
     return width, height
 
 

@@ -82,7 +82,7 @@ def test_the_cold_run_times_the_model_measured(capsys, monkeypatch):
     assert not model.judged and (model.weights, model.units) == (CONTENT_WEIGHTS["clean"], json.loads(out)["units"])
 
 
-@pytest.mark.parametrize("size", ["320", "30x20", "321x240", "axb"])
+@pytest.mark.parametrize("size", ["320", "30x20", "321x240", "axb", "100000x100000", "8200x64"])
 def test_bench_rejects_bad_sizes_in_one_line(capsys, size):
     code, _, err = run_cli(["bench", "--size", size], capsys)
     assert code == 1 and err.startswith("error:") and len(err.strip().splitlines()) == 1
