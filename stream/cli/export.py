@@ -69,7 +69,7 @@ def export_command(
         "halo": str(halo), "window": str(window or "any"), "value_range": VALUE_RANGE, "source": describe(loaded),
         "precision": "int8" if int8 else "fp16" if fp16 else "fp32", "trained_units": str(loaded.units),
         "weights_digest": loaded.digest(),  # which weights it holds: a shipped int8 file is checked against them
-    } | {key: loaded.metadata[key] for key in ("psnr", "name") if key in loaded.metadata}  # fmt: skip
+    } | {key: loaded.metadata[key] for key in ("psnr", "name", "validation") if key in loaded.metadata}  # fmt: skip
     with write_atomically(dst) as tmp, tempfile.TemporaryDirectory() as work:
         if not int8:
             export_onnx(model, tmp, window, fp16, metadata)

@@ -72,6 +72,20 @@ def test_the_default_file_is_one_window_of_the_plain_drrn_graph(tmp_path, strong
     assert "studio-range" in meta["value_range"]
 
 
+def test_an_exported_file_names_the_set_its_scores_are_on(tmp_path, images, capsys):
+    """A run's own weights, scored on its --val-data: the file's header said "Set5 x2 ..." for those scores."""
+    from kernels.weights import Weights, save_weights
+    from tests.conftest import random_drrn
+
+    scored = tmp_path / "scored.safetensors"
+    meta = {"units": "1", "psnr": json.dumps({"2": 23.12}), "validation": "val"}
+    save_weights(scored, Weights(random_drrn(units=1, channels=8).state_dict(), meta))
+    export(capsys, scored, tmp_path / "scored.onnx", "--tile", "16")
+    code, _, err = run_cli(["eval", "--dataset", str(images), "--scale", "2", "--weights",
+                            str(tmp_path / "scored.onnx")], capsys)  # fmt: skip
+    assert code == 0 and "val x2 23.12 dB" in err and "Set5" not in err, err
+
+
 @pytest.mark.parametrize("size", [(20, 14), (24, 24), (40, 57)])  # smaller than, one, and larger than a window
 def test_a_one_window_file_restores_as_pytorch_does_at_any_frame_size(tmp_path, strong_weights, capsys, size):
     """Issue #24 item 4: the window's size is freed where ONNX Runtime runs it, so its windows are the
