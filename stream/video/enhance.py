@@ -160,7 +160,7 @@ def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress
                 raise
             finish(pipeline, target, stats)
         except BrokenPipeError:  # during the run, or as the container was finished
-            if not isinstance(target, PipeTarget):
+            if not target.is_pipe:
                 raise
             return RunStats(frames=sink.frames_written, reader_closed=True, signal=(pipeline.signals or [0])[0])
     stats.signal = (pipeline.signals or [0])[0]  # also one that came while the file was finished

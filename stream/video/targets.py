@@ -85,6 +85,7 @@ class FileTarget:
         if self.special:  # a pipe by name is written as stdout is; a device (/dev/null) by FFmpeg
             if self.written.is_fifo():
                 self._pipe = named_pipe(self.written, writing=True)
+                self._lock(self._pipe.fileno())  # two runs' streams spliced into one reader
                 return self._pipe
             return self.tmp
         if self._held is None:
@@ -93,13 +94,24 @@ class FileTarget:
             except OSError as e:
                 raise UserError(f"{self.dst}: cannot write ({e.strerror})") from None
             try:
-                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                self._lock(held)
+            except UserError:
                 os.close(held)
-                raise UserError(f"{self.dst}: another run is writing it now") from None
+                raise
             self._held = held
         os.ftruncate(self._held, 0)
         return self.tmp
+
+    def _lock(self, fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{self.dst}: another run is writing it now") from None
+
+    @property
+    def is_pipe(self) -> bool:
+        """A pipe by name: a reader that goes away ends the run as stdout's does."""
+        return self._pipe is not None
 
     def commit(self) -> None:
         if not self.special:
@@ -132,6 +144,8 @@ class PipeTarget:
         if os.isatty(1):
             raise UserError("stdout is a terminal; redirect it to a file or a pipe")
         self.stream = stdout()
+
+    is_pipe = True  # a reader that goes away ends the run quietly
 
     def open(self) -> BinaryIO | PipeEnd:
         return self.stream

@@ -86,6 +86,36 @@ def test_pipes_by_name_are_read_and_written_as_stdin_and_stdout(tiny_weights, tm
     assert into.is_fifo() and out_of.is_fifo()  # written through, not replaced
 
 
+def test_a_pipe_by_name_whose_reader_goes_away_ends_the_run_as_stdout_does(tiny_weights, tmp_path):
+    """Its reader closing early ended the run with status 1 and no word (stdout's ends quietly, status 0)."""
+    out = tmp_path / "out.mkv"
+    os.mkfifo(out)
+    first = drrn(tiny_weights, "samples/sample.mp4", str(out), "-y", "--units", "1")
+    proc = subprocess.run(["bash", "-c", f"{first} 2>&1 & head -c 100 {out} > /dev/null; wait $!"],
+                          capture_output=True, timeout=300)  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, b"")
+
+
+def test_a_second_run_onto_a_pipe_by_name_being_written_is_refused(tmp_path):
+    """Both ran, and the reader got the two streams spliced into one."""
+    from stream.errors import UserError
+    from stream.video.targets import FileTarget
+
+    out = tmp_path / "out.mkv"
+    os.mkfifo(out)
+    reader = os.open(out, os.O_RDONLY | os.O_NONBLOCK)  # a reader, so that writers' opening does not wait
+    try:
+        first, second = (FileTarget("-", str(out), True, None) for _ in range(2))
+        first.open()
+        with pytest.raises(UserError, match=r"out.mkv: another run is writing it now$"):
+            second.open()
+        first.commit()
+        second.open()  # the first done, the pipe is the next run's
+        second.commit()
+    finally:
+        os.close(reader)
+
+
 def test_a_reader_that_closes_early_ends_the_run_quietly(tiny_weights):
     proc = subprocess.run(
         ["bash", "-c", f"{TESTSRC} -frames:v 200 -f nut - 2>/dev/null | {drrn(tiny_weights, '-', '-')} | head -c 1000"],
