@@ -12,6 +12,7 @@ caught it, at twice the work).
 
 from __future__ import annotations
 
+from collections import deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
@@ -48,10 +49,10 @@ class Deinterlacer:
     def reset(self) -> None:
         """A fresh filter: what came before is forgotten (a chunk decoded from its own keyframe)."""
         self._graph, self._ended = self._build(), False
-        # A frame per field: the times of the frames pushed, as their first fields have them (in half periods, twice
-        # the frame's), and of the second fields given and not yet asked about
-        self._first_fields: set[int] = set()
-        self._second_fields: set[int] = set()
+        # A frame per field: the frames given and not yet asked about, each with whether it is a second field. bwdif
+        # gives two for each frame pushed, in order (its times cannot tell them: raw H.264's frames have none)
+        self._given: deque[tuple[av.VideoFrame, bool]] = deque()
+        self._pulled = 0
 
     def _build(self) -> av.filter.Graph:
         import av.filter
@@ -68,11 +69,13 @@ class Deinterlacer:
         return graph
 
     def second_field(self, frame: av.VideoFrame) -> bool:
-        """Whether a frame it gave is a decoded frame's second field (a frame per field); asked once a frame."""
-        if frame.pts not in self._second_fields:
-            return False
-        self._second_fields.remove(frame.pts)
-        return True
+        """Whether a frame it gave is a decoded frame's second field (a frame per field). Asked of the frames in the
+        order it gave them (some skipped: those before a part), so those given before `frame` are let go."""
+        while self._given:
+            given, second = self._given.popleft()
+            if given is frame:
+                return second
+        return False
 
     def push(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:
         """The frames done once `frame` is in (None: the stream's end, all that are left)."""
@@ -83,8 +86,6 @@ class Deinterlacer:
                 frame = frame.reformat(width=self.width, height=self.height, format=self.format)  # a mid-stream change
         elif self._ended:
             return []
-        if self.per_field and frame is not None and frame.pts is not None:
-            self._first_fields.add(2 * frame.pts)
         self._graph.push(frame)
         self._ended = frame is None
         return self._pull()
@@ -100,7 +101,7 @@ class Deinterlacer:
             if frame.pts is not None:
                 frame.pts = round(frame.pts * frame.time_base / self.time_base_out)
             frame.time_base = self.time_base_out
-            if self.per_field and frame.pts is not None and frame.pts not in self._first_fields:
-                self._second_fields.add(frame.pts)
-            self._first_fields.discard(frame.pts)
+            if self.per_field:
+                self._given.append((frame, self._pulled % 2 == 1))
+                self._pulled += 1
             done.append(frame)

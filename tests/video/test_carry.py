@@ -99,16 +99,20 @@ def test_closed_captions_in_the_video_are_coded_into_it_again(tmp_path, tiny_wei
     assert code == 0 and "closed captions (in its video's coding) are left out: libvpx-vp9 codes none" in err
 
 
-def test_closed_captions_are_coded_once_where_each_field_makes_a_frame(tmp_path, tiny_weights, capsys):
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".mp4", ".h264"])
+def test_closed_captions_are_coded_once_where_each_field_makes_a_frame(tmp_path, tiny_weights, capsys, suffix):
     """--deinterlace field makes two frames of each decoded one, and both held its captions: each caption came
-    twice ("HHII TTHHEERREE")."""
+    twice ("HHII TTHHEERREE"); raw H.264, whose frames have no time, also once the fields were told by time."""
     src = captioned_clip(tmp_path / "in.mp4")
+    if suffix == ".h264":
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-c", "copy", str(tmp_path / "in.h264")], check=True)
+        src = tmp_path / "in.h264"
     code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights), "--deinterlace",
                             "field"], capsys)  # fmt: skip
     assert code == 0, err
-    out = caption_bytes(tmp_path / "out.mkv")
-    assert len(out) == 2 * len(caption_bytes(src)) and out[1::2] == [b""] * len(caption_bytes(src))
-    assert out[::2] == caption_bytes(src)
+    out, captions = caption_bytes(tmp_path / "out.mkv"), caption_bytes(src)
+    assert len(out) == 2 * len(captions) and out[1::2] == [b""] * len(captions) and out[::2] == captions
 
 
 def test_text_subtitles_are_left_out_of_mpeg_ts_in_a_line(tmp_path, tiny_weights, capsys):
