@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -84,28 +85,27 @@ class FileTarget:
         had emptied it under the first, and had its own result replaced by the first's, or removed)."""
         if self.special:  # a pipe by name is written as stdout is; a device (/dev/null) by FFmpeg
             if self.written.is_fifo():
-                self._pipe = named_pipe(self.written, writing=True)
-                self._lock(self._pipe.fileno())  # two runs' streams spliced into one reader
-                return self._pipe
+                pipe = named_pipe(self.written, writing=True)
+                self._locked(pipe.fileno(), pipe.close)  # two runs' streams had been spliced into one reader
+                self._pipe = pipe
+                return pipe
             return self.tmp
         if self._held is None:
             try:  # fails now, not after the first batch, if the folder is not writable
                 held = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
             except OSError as e:
                 raise UserError(f"{self.dst}: cannot write ({e.strerror})") from None
-            try:
-                self._lock(held)
-            except UserError:
-                os.close(held)
-                raise
+            self._locked(held, lambda: os.close(held))
             self._held = held
         os.ftruncate(self._held, 0)
         return self.tmp
 
-    def _lock(self, fd: int) -> None:
+    def _locked(self, fd: int, let_go: Callable[[], None]) -> None:
+        """`fd` locked for this run, or let go and refused where another run holds it."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            let_go()
             raise UserError(f"{self.dst}: another run is writing it now") from None
 
     @property
