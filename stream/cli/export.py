@@ -30,16 +30,18 @@ CalibrationOpt = Annotated[
     Path | None, typer.Option("--calibration", help="Folder of images whose luma patches set the int8 ranges.")
 ]
 MethodOpt = Annotated[
-    Literal["percentile", "minmax", "entropy"],
-    typer.Option("--method", help="How the 8-bit ranges are set from the calibration patches."),
+    Literal["percentile", "minmax", "entropy"] | None,
+    typer.Option("--method", help="How the calibration patches set the 8-bit ranges (percentile if not said)."),
 ]
-PatchesOpt = Annotated[int, typer.Option("--patches", min=1, help="Calibration patches (x2, x3, x4 in turn).")]
+PatchesOpt = Annotated[
+    int | None, typer.Option("--patches", min=1, help="Calibration patches, x2, x3 and x4 in turn (48 if not said).")
+]
 
 
 def export_command(
     dst: Dst, weights: WeightsOpt = None, units: UnitsOpt = None, tile: TileOpt = None, halo: HaloOpt = HALO,
     dynamic: DynamicOpt = False, fp16: Fp16Opt = False, int8: Int8Opt = False, calibration: CalibrationOpt = None,
-    method: MethodOpt = "percentile", patches: PatchesOpt = 48, overwrite: OverwriteOpt = False,
+    method: MethodOpt = None, patches: PatchesOpt = None, overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip
     """Export DRRN to ONNX: one N x 1 x (tile + 2 halo)^2 window by default, as deployment runtimes take it."""
     import tempfile
@@ -56,8 +58,10 @@ def export_command(
     check_target(dst, overwrite)
     if int8 and (calibration is None or fp16):
         raise UserError("--int8 needs --calibration DIR (images), and excludes --fp16")
-    if calibration is not None and not int8:
-        raise UserError("--calibration sets the ranges of an int8 file: give --int8 too")
+    for said, value in (("--calibration", calibration), ("--method", method), ("--patches", patches)):
+        if value is not None and not int8:  # --method and --patches were ignored without a word
+            raise UserError(f"{said} sets the ranges of an int8 file: give --int8 too")
+    method, patches = method or "percentile", patches or 48
     loaded = find_weights(weights)
     model = build_drrn(loaded, units or loaded.run_units)
     if dynamic and tile is not None:  # it was ignored without a word

@@ -153,11 +153,14 @@ def test_options_that_would_do_nothing_are_refused(tmp_path, strong_weights, cap
     )
 
 
-def test_calibration_without_int8_is_refused(tmp_path, strong_weights, images, capsys):
-    """It would set nothing: a float file made silently is not what was asked for (issue #25 item 3)."""
-    args = ["export", str(tmp_path / "q.onnx"), "--weights", str(strong_weights), "--calibration", str(images)]
+@pytest.mark.parametrize("option", [["--calibration", "IMAGES"], ["--method", "minmax"], ["--patches", "48"]])
+def test_calibration_without_int8_is_refused(tmp_path, strong_weights, images, capsys, option):
+    """It would set nothing: a float file made silently is not what was asked for (issue #25 item 3); --method and
+    --patches were ignored so (a helper's find)."""
+    asked = [str(images) if a == "IMAGES" else a for a in option]
+    args = ["export", str(tmp_path / "q.onnx"), "--weights", str(strong_weights), *asked]
     code, _, err = run_cli(args, capsys)
-    assert code == 1 and err.strip() == "error: --calibration sets the ranges of an int8 file: give --int8 too"
+    assert code == 1 and err.strip() == f"error: {option[0]} sets the ranges of an int8 file: give --int8 too"
     assert not (tmp_path / "q.onnx").exists()
 
 
