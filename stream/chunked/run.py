@@ -119,8 +119,8 @@ def write_log(path: Path | None, chunk_logs: list[Path]) -> FrameLog:
 
 def check_chunkable(src: str, dst: str, options: EnhanceOptions) -> None:
     """What a chunked run cannot do, refused before any model time."""
-    if STDIO in (src, dst):
-        raise UserError("--chunk-seconds reads and writes named files, not pipes ('-'): it seeks in the input")
+    if STDIO in (src, dst) or Path(src).is_fifo() or Path(dst).is_fifo():  # a named pipe in was "not readable"
+        raise UserError("--chunk-seconds reads and writes named files, not pipes ('-', mkfifo): it seeks in the input")
     if is_picture(dst) or Path(dst).suffix.lower() in (".y4m", ".gif", ".apng"):
         raise UserError(f"{dst}: --chunk-seconds writes a compressed video file (not pictures, GIF, APNG or .y4m)")
     if options.reference is not None:

@@ -194,12 +194,14 @@ def test_a_left_run_needs_resume_and_the_same_input_and_options(tmp_path, tiny_w
     "args, message",
     [
         (["-", "out.mkv", "--chunk-seconds", "1"], "not pipes"),
+        (["fifo.mkv", "out.mkv", "--chunk-seconds", "1"], "not pipes ('-', mkfifo)"),  # was "not a readable media file"
         (["in.mp4", "out.mkv", "--resume"], "are for chunked runs: give --chunk-seconds"),
     ],
 )
 def test_chunked_runs_refuse_what_they_cannot_do_in_one_line(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS[:4])
+    os.mkfifo(tmp_path / "fifo.mkv")  # (never opened: refused first)
     code, _, err = run_cli(args, capsys)
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
 
