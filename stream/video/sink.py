@@ -423,7 +423,8 @@ class VideoSink:
         deliver(self.container, self.copies.get(packet.stream.index), packet, self._muxed)
 
     def stop_waiting(self) -> None:
-        """A second stop signal: a reader of stdout that takes nothing is not waited on (video/pipe_ends.py)."""
+        """A second stop signal: a reader of the output's pipe (stdout, a pipe by name) that takes nothing is not
+        waited on (video/pipe_ends.py)."""
         if self.pipe is not None:
             self.pipe.stop()
 

@@ -601,7 +601,7 @@ class VideoSource:
         if self.reader is None or not self.reader.is_alive():
             self.decoder.flush_buffers()
             self.container.close()
-            if self.pipe is not None:
+            if self.pipe is not None and self.pipe.owned:  # a pipe by name it opened; stdin's end stays usable
                 self.pipe.close()
 
     def __enter__(self) -> VideoSource:
