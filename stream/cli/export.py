@@ -29,12 +29,14 @@ Int8Opt = Annotated[
 CalibrationOpt = Annotated[
     Path | None, typer.Option("--calibration", help="Folder of images whose luma patches set the int8 ranges.")
 ]
+METHOD, PATCHES = "percentile", 48  # --int8's calibration where not said (None: said, or not; refused without --int8)
 MethodOpt = Annotated[
     Literal["percentile", "minmax", "entropy"] | None,
-    typer.Option("--method", help="How the calibration patches set the 8-bit ranges (percentile if not said)."),
+    typer.Option("--method", help=f"How the calibration patches set the 8-bit ranges ({METHOD} if not said)."),
 ]
 PatchesOpt = Annotated[
-    int | None, typer.Option("--patches", min=1, help="Calibration patches, x2, x3 and x4 in turn (48 if not said).")
+    int | None,
+    typer.Option("--patches", min=1, help=f"Calibration patches, x2, x3 and x4 in turn ({PATCHES} if not said)."),
 ]
 
 
@@ -61,7 +63,7 @@ def export_command(
     for said, value in (("--calibration", calibration), ("--method", method), ("--patches", patches)):
         if value is not None and not int8:  # --method and --patches were ignored without a word
             raise UserError(f"{said} sets the ranges of an int8 file: give --int8 too")
-    method, patches = method or "percentile", patches or 48
+    method, patches = method or METHOD, patches or PATCHES
     loaded = find_weights(weights)
     model = build_drrn(loaded, units or loaded.run_units)
     if dynamic and tile is not None:  # it was ignored without a word
