@@ -549,9 +549,7 @@ def damaged_copy(src: Path, dst: Path, seed: int = 1) -> Path:
 def test_damaged_input_is_decoded_past_as_ffmpeg_does(tmp_path, tiny_weights, capsys):
     clean = make_clip(tmp_path / "clean.mp4", pts_ms=[40 * i for i in range(20)])
     src = damaged_copy(clean, tmp_path / "damaged.mp4")
-    count = ["ffprobe", "-v", "quiet", "-count_frames", "-select_streams", "v:0", "-show_entries",
-             "stream=nb_read_frames", "-of", "csv=p=0"]  # fmt: skip
-    ffmpeg_frames = int(subprocess.run([*count, str(src)], capture_output=True, text=True).stdout)
+    ffmpeg_frames = ffprobe_frames(src)
     assert ffmpeg_frames < 20  # the damage costs frames
     dst, log = tmp_path / "out.mp4", tmp_path / "log.csv"
     code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--log", str(log)], capsys)
@@ -565,6 +563,31 @@ def test_damaged_input_is_decoded_past_as_ffmpeg_does(tmp_path, tiny_weights, ca
     code, _, err = run_cli([str(src), str(dst), "-y", "--weights", str(tiny_weights), "--strict"], capsys)
     assert code == 1 and err.strip().splitlines()[-1].startswith("error: damaged.mp4: damaged input")
     assert probe(dst)["frames"] == ffmpeg_frames  # --strict fails the run, but keeps what decoded
+
+
+def ffprobe_frames(path: Path) -> int:
+    """The frames FFmpeg decodes from `path`'s first video stream."""
+    count = ["ffprobe", "-v", "quiet", "-count_frames", "-select_streams", "v:0", "-show_entries",
+             "stream=nb_read_frames", "-of", "csv=p=0"]  # fmt: skip
+    return int(subprocess.run([*count, str(path)], capture_output=True, text=True).stdout)
+
+
+@pytest.mark.skipif(not shutil.which("ffprobe"), reason="needs ffprobe")
+def test_damage_in_the_last_frames_costs_no_more_than_ffmpeg(tmp_path):
+    """Damage among the frames a decoder still holds at the end: a frame-threaded decoder gave up the
+    rest at the error while draining (22 frames FFmpeg decodes here, 19 read), as PyAV stops there."""
+    clip = make_clip(tmp_path / "clip.mkv", pts_ms=[40 * i for i in range(24)], audio=False)
+    with av.open(str(clip)) as container:
+        spans = [(p.pos, p.size) for p in container.demux(container.streams.video[0]) if p.size]
+    data, rng = bytearray(clip.read_bytes()), np.random.default_rng(1)
+    for pos, size in spans[-3:-1]:  # the last but one and two, past their first bytes
+        for at in range(pos + min(8, size // 4), pos + size):
+            data[at] ^= 0xFF * (rng.random() < 0.3)
+    (tmp_path / "damaged.mkv").write_bytes(bytes(data))
+    with VideoSource(tmp_path / "damaged.mkv") as source:
+        frames = sum(not isinstance(item, av.Packet) for item in source)
+        assert source.errors.count > 0  # the damage was met
+    assert frames == ffprobe_frames(tmp_path / "damaged.mkv") == 22
 
 
 def test_a_matroska_file_cut_short_is_said(tmp_path, tiny_weights, capsys):
