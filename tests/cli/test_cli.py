@@ -5,6 +5,7 @@ import os
 import stat
 import subprocess
 import sys
+from importlib.metadata import entry_points
 
 import cv2
 import numpy as np
@@ -102,6 +103,29 @@ def test_a_missing_input_is_said_before_torch_is_imported(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.stdout.split() == ["1", "False"] and run.stderr == "error: missing.mp4: no such file\n"
+
+
+SIGNAL_IN_IMPORT = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])  # a stand-in `stream` whose import is where the signal comes
+import drrn_stream_launcher
+drrn_stream_launcher.main()
+"""
+
+
+@pytest.mark.parametrize("signum", [2, 15])
+def test_a_stop_signal_while_the_cli_imports_is_one_line(tmp_path, signum):
+    """Ctrl-C in the fifth of a second that importing the CLI takes came out as a traceback (exit -2);
+    the console script starts at the launcher, which heeds the stop signals first."""
+    (tmp_path / "stream" / "cli").mkdir(parents=True)
+    (tmp_path / "stream" / "__init__.py").write_text(f"import os\nos.kill(os.getpid(), {signum})\n")
+    (tmp_path / "stream" / "cli" / "__init__.py").write_text("def main():\n    print('the CLI ran')\n")
+    run = subprocess.run([sys.executable, "-c", SIGNAL_IN_IMPORT, str(tmp_path)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    said = {2: "SIGINT", 15: "SIGTERM"}[signum]
+    assert (run.returncode, run.stdout, run.stderr) == (128 + signum, "", f"interrupted ({said})\n")
+    (script,) = entry_points(group="console_scripts", name="drrn-stream")
+    assert script.value == "drrn_stream_launcher:main"
 
 
 def test_names_are_said_as_they_are(tmp_path, tiny_weights, capsys, monkeypatch):
