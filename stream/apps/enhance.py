@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import closing, nullcontext
 from pathlib import Path
+from typing import BinaryIO
 
 from rich.console import Console
 
@@ -17,7 +19,7 @@ from stream.console import console_for
 from stream.errors import UserError
 from stream.files import HEIF_SUFFIXES, is_numbered, is_picture, writes_animated_png
 from stream.video.enhance import EnhanceOptions, enhance_file
-from stream.video.pipe_ends import stdin
+from stream.video.pipe_ends import PipeEnd, named_pipe, stdin
 from stream.video.pipeline import RunStats
 from stream.video.source import holds_one_frame
 from stream.video.targets import STDIO
@@ -45,18 +47,20 @@ def enhance(
     animated = Path(dst).suffix.lower() in (".webp", ".avif") or writes_animated_png(src, dst)  # pictures that move
     one_picture = picture_out and not is_numbered(dst) and not animated
     named = options.input_format  # a picture pipe's demuxer (png_pipe) names what the bytes say
-    if one_picture and src == STDIO and (named is None or named.endswith("_pipe")) and (suffix := stdin_picture()):
-        with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:  # read as a picture file is
-            spooled = Path(folder) / f"stdin{suffix}"
-            with spooled.open("wb") as file:
-                shutil.copyfileobj(stdin(), file)
-            if is_picture(spooled) and chunking is None:
-                pictures(str(spooled), dst, options, console, shown="<stdin>")
-                return None
-            return enhance(spooled, dst, options, chunking, console)  # a GIF: a video of one frame
+    if one_picture and (named is None or named.endswith("_pipe")) and (pipe := pipe_in(src)) is not None:
+        with closing(pipe) if isinstance(pipe, PipeEnd) and pipe.owned else nullcontext():
+            if (suffix := picture_suffix(pipe)) is None:
+                raise many_pictures(dst)  # a pipe is read once: a video in it is not judged by its frames
+            with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:  # read as a picture file is
+                spooled = Path(folder) / f"{Path(src).name if src != STDIO else 'stdin'}{suffix}"
+                with spooled.open("wb") as file:
+                    shutil.copyfileobj(pipe, file)
+                if is_picture(spooled) and chunking is None:
+                    pictures(str(spooled), dst, options, console, shown="<stdin>" if src == STDIO else src)
+                    return None
+                return enhance(spooled, dst, options, chunking, console)  # a GIF: a video of one frame
     if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
-        raise UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}, "
-                        "or make an animation (.gif, .apng, .webp)")  # fmt: skip
+        raise many_pictures(dst)
     if chunking is not None:
         enhance_chunked(src, dst, options, chunking, console)
         return None
@@ -69,9 +73,21 @@ PICTURE_MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"I
 HEIF_BRANDS = {b"heic": ".heic", b"heix": ".heic", b"mif1": ".heic", b"avif": ".avif"}
 
 
-def stdin_picture() -> str | None:
-    """The suffix of the picture stdin begins with (peeked, nothing read), or None where it holds something else."""
-    head = stdin().peek(16)[:16]
+def many_pictures(dst: str) -> UserError:
+    return UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}, "
+                     "or make an animation (.gif, .apng, .webp)")  # fmt: skip
+
+
+def pipe_in(src: str) -> BinaryIO | PipeEnd | None:
+    """stdin, or a pipe by name (opened here: a picture in it is told by its first bytes), or None for a file."""
+    if src == STDIO:
+        return stdin()
+    return named_pipe(Path(src)) if Path(src).is_fifo() else None
+
+
+def picture_suffix(pipe: BinaryIO | PipeEnd) -> str | None:
+    """The suffix of the picture a pipe begins with (peeked, nothing read), or None where it holds something else."""
+    head = pipe.peek(16)[:16]
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return ".webp"
     if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:

@@ -86,6 +86,23 @@ def test_pipes_by_name_are_read_and_written_as_stdin_and_stdout(tiny_weights, tm
     assert into.is_fifo() and out_of.is_fifo()  # written through, not replaced
 
 
+def test_a_picture_through_a_pipe_by_name_is_a_picture_as_through_stdin(tiny_weights, tmp_path):
+    """It was taken for a video ("out.png: a video makes many pictures"), its writer left waiting."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def through_the_pipe(src: str, out: str) -> subprocess.CompletedProcess:
+        frames = 1 if src.endswith(".png") else 3
+        subprocess.run(f"{TESTSRC} -frames:v {frames} {tmp_path / src}", shell=True, check=True)
+        enhance = drrn(tiny_weights, str(fifo), str(tmp_path / out))
+        script = f"cat {tmp_path / src} > {fifo} & {enhance}; status=$?; kill $! 2>/dev/null; exit $status"
+        return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+
+    assert through_the_pipe("in.png", "out.png").returncode == 0 and probe(tmp_path / "out.png")["size"] == (128, 96)
+    refused = through_the_pipe("in.mkv", "v.png")
+    assert refused.returncode == 1 and refused.stderr.startswith(f"error: {tmp_path / 'v.png'}: a video makes many")
+
+
 def test_a_pipe_by_name_whose_reader_goes_away_ends_the_run_as_stdout_does(tiny_weights, tmp_path):
     """Its reader closing early ended the run with status 1 and no word (stdout's ends quietly, status 0)."""
     out = tmp_path / "out.mkv"
