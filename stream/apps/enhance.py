@@ -17,7 +17,7 @@ from stream.apps.stills import pictures
 from stream.chunked.run import Chunking, enhance_chunked
 from stream.console import console_for
 from stream.errors import UserError
-from stream.files import HEIF_SUFFIXES, is_numbered, is_picture, writes_animated_png
+from stream.files import HEIF_SUFFIXES, check_input, is_numbered, is_picture, writes_animated_png
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.pipe_ends import PipeEnd, named_pipe, stdin
 from stream.video.pipeline import RunStats
@@ -33,6 +33,7 @@ def enhance(
     stdin, dst "-": stdout). -> what a whole run did (frames, time, damage, signal); None for
     pictures, folders and chunked runs, which report as they go."""
     src, dst, console = str(src), str(dst), console or console_for(quiet=True)
+    check_input(src)  # "" is the current folder: it ran every file there into a folder named as the output
     options = options or EnhanceOptions()  # the CLI's defaults
     check_rate(src, dst, options, chunking)
     if Path(src).is_dir():
