@@ -4,6 +4,7 @@ or interrupted write never leaves half a file under the real name."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,9 +40,12 @@ def is_video(path: str | Path) -> bool:
 def is_animation(path: str | Path) -> bool:
     """A .webp, .png or HEIF-family file that holds an animation (read only where the name says one of them)."""
     suffix = Path(path).suffix.lower()
-    if suffix in HEIF_SUFFIXES:
-        return is_image_sequence(path)
-    return (suffix == ".webp" and is_animated_webp(path)) or (suffix == ".png" and is_animated_png(path))
+    try:
+        if suffix in HEIF_SUFFIXES:
+            return is_image_sequence(path)
+        return (suffix == ".webp" and is_animated_webp(path)) or (suffix == ".png" and is_animated_png(path))
+    except OSError:  # unreadable: a still by its name, which fails where it is read (a folder's other files still run)
+        return False
 
 
 def is_image_sequence(path: str | Path) -> bool:
@@ -119,6 +123,19 @@ def partial_path(dst: Path) -> Path:
     if len(f".{stem}.partial{dst.suffix}".encode()) > NAME_MAX:
         stem = stem.encode()[: NAME_MAX - 64].decode(errors="ignore") + hashlib.sha256(stem.encode()).hexdigest()[:16]
     return dst.with_name(f".{stem}.partial{dst.suffix}")
+
+
+def check_writable(dst: Path) -> None:
+    """Before any model time: that `dst`'s folder takes the partial file it is written as (a picture into a
+    folder not writable failed after its model time, naming its hidden partial file)."""
+    tmp = partial_path(dst)
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+    except FileExistsError:  # a partial file left by a run killed outright: replaced when written
+        return
+    except OSError as e:
+        raise UserError(f"{dst}: cannot write ({e.strerror})") from None
+    tmp.unlink()
 
 
 @contextmanager

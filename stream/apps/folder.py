@@ -22,7 +22,7 @@ from stream.apps.stills import pictures
 from stream.console import console_for, counted, err, listed, say
 from stream.content import for_content
 from stream.errors import Interrupted, UserError
-from stream.files import is_hidden, is_picture, is_video
+from stream.files import check_writable, is_hidden, is_picture, is_video
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.targets import STDIO
 
@@ -39,6 +39,7 @@ def enhance_folder(src: Path, dst: Path, options: EnhanceOptions, chunked: bool,
     check_output_folder(src, dst)
     check_outputs([target for _, target in pairs], options.overwrite)
     dst.mkdir(exist_ok=True)
+    check_writable(pairs[0][1])  # once for the folder, before any model time (each file had failed after its own)
     for other in others:
         say(f"{other.name}: skipped, neither a picture nor a video", console)
     ran = options.model.resolve()

@@ -26,13 +26,13 @@ from stream.console import counted, listed, progress, say, say_notices
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
-from stream.files import NUMBER, is_numbered, numbered_name, write_atomically
+from stream.files import NUMBER, check_writable, is_numbered, numbered_name, write_atomically
 from stream.picture_io import CARRIES_METADATA, damage, dropped, eight_bit, read_picture, write_picture
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
 from stream.video.log import FrameLog
 from stream.video.observers import REFERENCE_FIELDS
-from stream.video.targets import check_target
+from stream.video.targets import check_not_input, check_target
 
 PICTURE_LOG_FIELDS = ["picture", "psnr_vs_bicubic"]  # --log: a row per picture, its name and PSNR against bicubic
 # A picture is held whole, its output in several copies: peak resident memory measured up to 1.2 GB (the libraries,
@@ -104,12 +104,15 @@ def check_memory(job: Picture, image: np.ndarray, scale: int) -> None:
 
 
 def check_files(jobs: list[Picture], overwrite: bool) -> None:
-    """Before any model time: every output's folder exists, no output exists unless -y, and every
-    reference is there."""
+    """Before any model time: every output's folder exists and takes files, no output exists unless -y
+    or is its input (a picture was replaced by its own result), and every reference is there."""
     for job in jobs:
+        check_not_input(job.source, job.target)
         check_target(job.target, overwrite)
         if job.reference is not None and not job.reference.is_file():
             raise UserError(f"{job.reference}: no such file (the reference for {job.source.name})")
+    for target in {job.target.parent: job.target for job in jobs}.values():  # once a folder
+        check_writable(target)
 
 
 def against_reference(result: Comparison, reference: Path, border: int) -> dict[str, float]:

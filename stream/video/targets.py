@@ -52,6 +52,12 @@ def check_output(dst: Path, overwrite: bool, format: str | None = None) -> None:
     check_target(dst, overwrite)
 
 
+def check_not_input(src: str | Path, dst: Path) -> None:
+    """An output that is its input (by another name, a link) is refused, -y or not."""
+    if str(src) != STDIO and Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
+        raise UserError(f"{dst}: the output would overwrite the input")
+
+
 def check_target(dst: Path, overwrite: bool) -> None:
     """An existing output replaced only with -y (never a folder), into a folder that exists."""
     if dst.is_dir():
@@ -67,8 +73,7 @@ class FileTarget:
 
     def __init__(self, src: str, dst: str, overwrite: bool, format: str | None) -> None:
         self.dst, self.format = Path(dst), format
-        if src != STDIO and Path(src).exists() and self.dst.exists() and os.path.samefile(src, self.dst):
-            raise UserError(f"{dst}: the output would overwrite the input")
+        check_not_input(src, self.dst)
         if self.dst.is_dir():
             raise UserError(f"{dst}: is a folder")
         check_output(self.dst, overwrite, format)
