@@ -6,9 +6,10 @@ Importing this package has two side effects, and this is the only place that has
 loaded before PyAV, because PyAV's bundled libxcb, loaded first, makes OpenCV's Qt windows hang
 (PyAV-Org/PyAV#978); and SVT-AV1 (the AV1 encoder of PyAV's wheel, for `--codec libsvtav1` and AV1-coded
 evaluation) is told to log errors only: it reads its log level from the environment alone, and would print
-a 20-line banner at each encoder it opens. Elsewhere only two imports do more than define things: kernels/__init__.py
-sets one environment variable for torch's allocator, and stream.cli.options reads the shipped
-weights' depth table from their file header for the --units help. The API's names are imported on
+a 20-line banner at each encoder it opens. Elsewhere only three imports do more than define things: kernels/__init__.py
+sets one environment variable for torch's allocator, stream.cli.options reads the shipped
+weights' depth table from their file header for the --units help, and stream.video.source gives libav's
+logger a NullHandler (a library's part: what PyAV logs is counted there, never printed). The API's names are imported on
 first use, so the CLI starts without torch or PyAV.
 """
 

@@ -50,6 +50,11 @@ HEIF_BRANDS = {"avif", "avis", "heic", "heix", "mif1", "msf1"}  # ISO BMFF brand
 A53_CC = Type.A53_CC  # closed captions (CEA-608/708) a decoder found in the coding (H.264's and MPEG-2's SEI)
 # How FFmpeg's Matroska demuxer gives a track's AlphaMode; a tag copied by an earlier run may say it in capitals
 ALPHA_MODE = "alpha_mode"
+# libav's messages go to Python logging once a source has set its level (VideoSource._start), each source's
+# DecodeErrors counting them; where none listens (between a batch's files) none is printed by logging's last
+# resort: a folder's next file said "moov atom not found" bare, above its own one-line failure
+LIBAV_LOG = logging.getLogger("libav")
+LIBAV_LOG.addHandler(logging.NullHandler())
 
 
 def has_captions(frame: av.VideoFrame) -> bool:
@@ -225,7 +230,7 @@ class VideoSource:
             raise
         self.decoder = decoder_for(self.video)
         self.errors = DecodeErrors({self.container.format.name, self.decoder.name})
-        logging.getLogger("libav").addHandler(self.errors)
+        LIBAV_LOG.addHandler(self.errors)
         try:
             with signals_passed_on():
                 self._start()
@@ -601,7 +606,7 @@ class VideoSource:
         the GC collects it, holding the GIL while it waits for those threads, and one still decoding a
         damaged packet waits for the GIL to log its error: a deadlock in any process that stops reading
         mid-stream, and most likely what hung a whole CI run at a random later (parsing) test."""
-        logging.getLogger("libav").removeHandler(self.errors)
+        LIBAV_LOG.removeHandler(self.errors)
         if self.reader is None or not self.reader.is_alive():
             self.decoder.flush_buffers()
             self.container.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -63,6 +65,38 @@ def test_a_failing_file_is_one_line_the_others_run_and_the_status_says_so(tmp_pa
         f"[3/4] bad.png: failed ({folder / 'bad.png'}: not a readable 8- or 16-bit image)"
     ]
     assert err.endswith("error: 1 of 4 files failed (each said above)\n")
+
+
+def test_a_file_that_cannot_be_read_fails_alone(tmp_path, folder, tiny_weights, capsys, monkeypatch):
+    """A .png, .webp or HEIF file is opened as the folder is listed (an animation is a video): one unreadable
+    stopped the whole batch before any file ran ("error: in/a.png: Permission denied")."""
+    from stream import files
+
+    opened = files.png_animation
+
+    def refused(path: str | Path) -> tuple[int, int] | None:  # as root, chmod 000 keeps nothing out
+        if Path(path).name == "a.png":
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path)
+
+    monkeypatch.setattr(files, "png_animation", refused)
+    code, err = run(capsys, folder, tmp_path / "out", tiny_weights)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.jpg", "c.mp4"]
+
+
+def test_a_failing_video_is_said_in_its_line_alone(tmp_path, folder, tiny_weights):
+    """After a video had run, libav's own log reached the terminal through logging's last resort: a bare
+    "moov atom not found" above the empty file's line, --quiet or not (a process of its own: pytest's
+    log capture is a handler, which keeps the last resort from speaking)."""
+    (folder / "d.mp4").write_bytes(b"")
+    args = [str(folder), str(tmp_path / "out"), "--weights", str(tiny_weights), "--quiet"]
+    run = subprocess.run([sys.executable, "-m", "stream", *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and run.stderr.splitlines() == [
+        f"[4/4] d.mp4: failed ({folder / 'd.mp4'}: not a readable media file (Invalid data found when processing "
+        "input))",
+        "error: 1 of 4 files failed (each said above)",
+    ]
 
 
 def test_a_stop_signal_says_what_the_batch_left(tmp_path, folder, tiny_weights, capsys, monkeypatch):
