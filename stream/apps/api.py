@@ -47,6 +47,8 @@ class FrameEnhancer:
     def __init__(self, scale: int = 2, model: ModelChoice | None = None) -> None:
         self.scale = scale
         expect(self, "scale", whole(scale, 1) and scale in SCALES, "1 (sharpens in place) to 4")
+        if not isinstance(model, ModelChoice | None):
+            raise TypeError(f"model={model!r}: expected a ModelChoice (ModelChoice(units=9), ...), or None")
         loaded = (model or ModelChoice()).load()
         say_notices(loaded.ran.notices)
         self.luma = LumaEnhancer(loaded.restorer, scale, keep_bicubic=True)
@@ -63,6 +65,10 @@ class FrameEnhancer:
         between them."""
         if order not in get_args(Order):  # "BGR" was taken as RGB: the colours swapped without a word
             raise ValueError(f"order={order!r}: expected one of {', '.join(get_args(Order))}")
+        if not whole(units, 1, none=True):  # 0 ran the model's own depth, -1 a model of its own
+            raise ValueError(f"units={units!r}: expected a whole number from 1, or None")
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"expected a numpy array (H x W or H x W x 3), got {type(image).__name__}")
         if (
             image.dtype not in (np.uint8, np.uint16)
             or image.ndim not in (2, 3)

@@ -7,6 +7,7 @@ file is never clobbered by a failed run; after Ctrl-C the frames done are kept.
 from __future__ import annotations
 
 import math
+import numbers
 import signal
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, get_args
 
 import av
 from rich.console import Console
@@ -60,12 +61,35 @@ class EnhanceOptions:
     duration: Fraction | None = None  # seconds of it; None: to the end
 
     def __post_init__(self) -> None:
+        """The CLI's options check their ranges; the API's callers get the same bounds before any work
+        (deinterlace="yes" ran as "off", log="x.csv" failed deep in as an AttributeError)."""
         expect(self, "scale", whole(self.scale, 1) and self.scale in SCALES, "1 (sharpens in place) to 4")
+        for name in ("log", "reference"):  # a path as text, as the CLI's callers and ModelChoice.weights take it
+            if isinstance(value := getattr(self, name), str):
+                object.__setattr__(self, name, Path(value))
+        modes = get_args(Deinterlace)
+        expect(self, "deinterlace", self.deinterlace in modes, f"one of {', '.join(modes)}")
+        expect(self, "queue_frames", whole(self.queue_frames, 1), "a whole number of frames from 1")
+        expect(self, "stream", whole(self.stream, 0, none=True), "a stream's number from 0 (ffprobe's), or None")
+        expect(self, "start", is_seconds(self.start), "seconds from 0 (a number)")
+        expect(self, "duration", self.duration is None or is_seconds(self.duration, above_zero=True),
+               "seconds above 0, or None")  # fmt: skip
+        expect(self, "fps", self.fps is None or is_seconds(self.fps, above_zero=True), "a rate above 0, or None")
+        for name in ("start", "duration", "fps"):  # exact, as the CLI's: 0.1 is 1/10, not the float's nearest
+            if (value := getattr(self, name)) is not None and not isinstance(value, Fraction):
+                object.__setattr__(self, name, Fraction(str(value)))
 
     @property
     def demuxer(self) -> dict[str, str] | None:
         """The input's demuxer options: --fps is image2's framerate (pictures carry no rate)."""
         return None if self.fps is None else {"framerate": str(self.fps)}
+
+
+def is_seconds(value: object, above_zero: bool = False) -> bool:
+    """A finite number (int, float, Fraction; not a bool or text) from 0, or above it."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        return False
+    return value > 0 if above_zero else value >= 0
 
 
 def frames_per_batch(width: int, height: int, tiling: Tiling) -> int:

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -59,6 +60,11 @@ def test_the_frame_api_refuses_what_is_no_picture(tiny_weights):
         (lambda: ModelChoice(halo=-3), "ModelChoice.halo=-3: expected"),
         (lambda: EnhanceOptions(scale=7), r"EnhanceOptions.scale=7: expected 1 \(sharpens in place\) to 4"),  # x7 out
         (lambda: FrameEnhancer(scale=2.0), r"FrameEnhancer.scale=2.0: expected 1"),  # OpenCV's "Can't parse 'dsize'"
+        (lambda: EnhanceOptions(deinterlace="yes"), "EnhanceOptions.deinterlace='yes': expected one of auto"),  # "off"
+        (lambda: EnhanceOptions(start=-1), r"EnhanceOptions.start=-1: expected seconds from 0"),  # ran from 0
+        (lambda: EnhanceOptions(start="0:01"), r"EnhanceOptions.start='0:01': expected seconds"),  # a bare TypeError
+        (lambda: EnhanceOptions(duration=0), r"EnhanceOptions.duration=0: expected seconds above 0"),  # "no frame"
+        (lambda: EnhanceOptions(queue_frames=0), r"EnhanceOptions.queue_frames=0: expected"),  # ran
     ],
 )
 def test_the_api_says_which_field_is_out_of_range(make, said):
@@ -78,6 +84,61 @@ def test_the_api_enhances_with_the_clis_defaults(tmp_path):
     assert probe(tmp_path / "out.mp4")["size"] == (64, 48)
     with pytest.raises(UserError, match=r"out\.mp4: exists"):
         enhance_api(src, tmp_path / "out.mp4")
+
+
+def test_the_api_takes_times_and_paths_as_the_cli_gives_them(tmp_path):
+    """log="x.csv" failed deep in as an AttributeError ('str' object has no attribute 'suffix')."""
+    options = EnhanceOptions(log=str(tmp_path / "log.csv"), reference="ref.mp4", start=0.1, duration=2)
+    assert (options.log, options.reference) == (tmp_path / "log.csv", Path("ref.mp4"))
+    assert (options.start, options.duration) == (Fraction(1, 10), Fraction(2))  # exact, as --start 0.1 is
+
+
+def test_the_api_refuses_an_empty_input_name(tmp_path, monkeypatch):
+    """enhance("", "out.mp4") ran every file of the current folder into a folder named out.mp4."""
+    from stream import UserError
+    from stream import enhance as enhance_api
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=r"^the input's name is empty"):
+        enhance_api("", "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_the_frame_api_refuses_a_depth_or_picture_it_cannot_run(tiny_weights):
+    """units=0 ran the model's own depth and -1 a model of its own; a list failed as an AttributeError."""
+    api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
+    for units in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match=rf"units={units!r}: expected a whole number from 1, or None"):
+            api.compare(np.zeros((8, 8), np.uint8), units=units)
+    with pytest.raises(TypeError, match=r"expected a numpy array \(H x W or H x W x 3\), got list"):
+        api([[0, 1], [2, 3]])
+    with pytest.raises(TypeError, match=r"model='fast': expected a ModelChoice"):
+        FrameEnhancer(2, "fast")
+
+
+def test_a_picture_is_never_written_over_itself(tmp_path, tiny_weights, capsys):
+    """With -y a picture named as its own output was replaced by its result (a video's run refused it)."""
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((8, 8, 3), 90, np.uint8))
+    before = (tmp_path / "photo.png").read_bytes()
+    for out in ("photo.png", "./photo.png"):
+        code, _, err = run_cli([str(tmp_path / "photo.png"), str(tmp_path / out), "-y", "--weights", str(tiny_weights)],
+                               capsys)  # fmt: skip
+        assert code == 1 and err == f"error: {tmp_path / out}: the output would overwrite the input\n"
+    assert (tmp_path / "photo.png").read_bytes() == before
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs /sys, a folder that takes no files, even as root")
+def test_pictures_into_a_folder_that_takes_no_files_fail_before_the_model(tmp_path, tiny_weights, monkeypatch):
+    """The model ran first and the error named the hidden partial file: /sys/.photo.partial.png."""
+    from stream import UserError
+    from stream import enhance as enhance_api
+    from stream.apps import stills
+
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((8, 8, 3), 90, np.uint8))
+    monkeypatch.setattr(stills, "FrameEnhancer", None)  # no model is built: calling it fails the test
+    with pytest.raises(UserError, match=r"^/sys/photo.png: cannot write \(Permission denied\)$"):
+        enhance_api(tmp_path / "photo.png", "/sys/photo.png", EnhanceOptions(model=ModelChoice(tiny_weights)))
 
 
 def test_the_frame_api_refuses_an_order_it_does_not_know(tiny_weights):
