@@ -19,6 +19,7 @@ from stream.console import console_for
 from stream.errors import UserError
 from stream.files import HEIF_SUFFIXES, check_input, is_numbered, is_picture, writes_animated_png
 from stream.video.enhance import EnhanceOptions, enhance_file
+from stream.video.log import check_log_name
 from stream.video.pipe_ends import PipeEnd, named_pipe, stdin
 from stream.video.pipeline import RunStats
 from stream.video.source import holds_one_frame
@@ -36,6 +37,7 @@ def enhance(
     check_input(src)  # "" is the current folder: it ran every file there into a folder named as the output
     options = options or EnhanceOptions()  # the CLI's defaults
     check_rate(src, dst, options, chunking)
+    check_log_name(options.log, options.overwrite)
     if Path(src).is_dir():
         enhance_folder(Path(src), Path(dst), options, chunking is not None, console)
         return None

@@ -54,7 +54,9 @@ PresetOpt = Annotated[
     X26X_PRESETS | None,
     typer.Option("--preset", help="x264/x265 speed preset; default medium, veryfast where the model runs on a GPU."),
 ]
-LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame (per-picture) metrics, .csv or .jsonl.")]
+LogOpt = Annotated[
+    Path | None, typer.Option("--log", help="Per-frame (per-picture) metrics, .csv or .jsonl (replaced only with -y).")
+]
 ReferenceOpt = Annotated[
     Path | None, typer.Option("--reference", help="A video or picture of the output's size to score PSNR/SSIM against.")
 ]

@@ -13,10 +13,13 @@ from stream.errors import UserError
 LOG_SUFFIXES = (".csv", ".jsonl")
 
 
-def check_log_name(path: Path | None) -> None:
-    """A log's name as it must be, checked before the run opens the log (once the input and the model are there)."""
+def check_log_name(path: Path | None, overwrite: bool = True) -> None:
+    """A log's name as it must be, checked before the run opens the log (once the input and the model are there);
+    an existing log file is replaced only with -y, as an output is (a run replaced an earlier run's log unasked)."""
     if path is not None and path.suffix not in LOG_SUFFIXES:
         raise UserError(f"{path}: the log must be a .csv or .jsonl file")
+    if path is not None and path.is_file() and not overwrite:
+        raise UserError(f"{path}: exists; pass -y to replace it")
 
 
 class FrameLog:

@@ -6,6 +6,7 @@ import math
 
 from stream.video.log import FrameLog
 from tests.cli_helpers import run_cli
+from tests.media import make_clip
 
 
 def test_frames_equal_to_bicubic_are_said_not_averaged():
@@ -26,6 +27,19 @@ def test_a_run_that_fails_before_any_frame_leaves_the_log_as_it_was(tmp_path, ti
     (tmp_path / "frames.csv").write_text("frame,psnr_vs_bicubic\n0,31.5\n")
     (tmp_path / "empty.mp4").write_bytes(b"")
     args = [str(tmp_path / "empty.mp4"), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights)]
-    code, _, err = run_cli([*args, "--log", str(tmp_path / "frames.csv")], capsys)
+    code, _, err = run_cli([*args, "--log", str(tmp_path / "frames.csv"), "-y"], capsys)
     assert code == 1 and "not a readable media file" in err
     assert (tmp_path / "frames.csv").read_text() == "frame,psnr_vs_bicubic\n0,31.5\n"
+
+
+def test_an_existing_log_is_replaced_only_with_y(tmp_path, tiny_weights, capsys):
+    """An earlier run's log was replaced unasked, where its output was refused without -y."""
+    (tmp_path / "frames.csv").write_text("frame,psnr_vs_bicubic\n0,31.5\n")
+    clip = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40], audio=False)
+    args = [str(clip), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights), "--log", str(tmp_path / "frames.csv")]
+    code, _, err = run_cli(args, capsys)
+    assert (code, err) == (1, f"error: {tmp_path / 'frames.csv'}: exists; pass -y to replace it\n")
+    assert (tmp_path / "frames.csv").read_text() == "frame,psnr_vs_bicubic\n0,31.5\n"
+    assert not (tmp_path / "out.mp4").exists()
+    code, _, err = run_cli([*args, "-y"], capsys)
+    assert code == 0 and len((tmp_path / "frames.csv").read_text().splitlines()) == 3, err  # its header, 2 frames
