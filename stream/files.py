@@ -128,20 +128,25 @@ def partial_path(dst: Path) -> Path:
 def check_writable(dst: Path) -> None:
     """Before any model time: that `dst`'s folder takes the partial file it is written as (a picture into a
     folder not writable failed after its model time, naming its hidden partial file)."""
+    if not partial_path(dst).exists():  # one left by a run killed outright is replaced when written
+        started_partial(dst).unlink()
+
+
+def started_partial(dst: Path) -> Path:
+    """`dst`'s partial file, made empty; where it cannot be, a one-line error naming `dst`, not the hidden file."""
     tmp = partial_path(dst)
     try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
-    except FileExistsError:  # a partial file left by a run killed outright: replaced when written
-        return
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666))
     except OSError as e:
         raise UserError(f"{dst}: cannot write ({e.strerror})") from None
-    tmp.unlink()
+    return tmp
 
 
 @contextmanager
 def write_atomically(dst: Path) -> Iterator[Path]:
-    """Yields the path to write to; it replaces `dst` when the block succeeds and is removed when it fails."""
-    tmp = partial_path(dst)
+    """Yields the path to write to (made first: an output that cannot be written fails before the work);
+    it replaces `dst` when the block succeeds and is removed when it fails."""
+    tmp = started_partial(dst)
     try:
         yield tmp
         tmp.replace(dst)

@@ -6,6 +6,7 @@ import json
 import math
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -48,8 +49,9 @@ def quantised_bits(model) -> dict[str, int]:
 
 
 def scores(capsys, images, weights) -> list[dict]:
-    code, out, err = run_cli(["eval", "--dataset", str(images), "--scale", "2", "--weights", str(weights),
-                              "--precision", "fp32", "--json"], capsys)  # fmt: skip
+    own = [] if str(weights).endswith(".onnx") else ["--precision", "fp32"]  # a file runs its own precision
+    code, out, err = run_cli(["eval", "--dataset", str(images), "--scale", "2", "--weights", str(weights), *own,
+                              "--json"], capsys)  # fmt: skip
     assert code == 0, err
     return json.loads(out)["results"]
 
@@ -106,6 +108,10 @@ def test_enhance_with_an_onnx_file_says_what_ran(tmp_path, strong_weights, capsy
     assert code == 0, err
     assert "with ONNX Runtime (CPUExecutionProvider)" in err.splitlines()[0]
     assert probe(tmp_path / "out.mp4")["frames"] == 3
+    code, _, err = run_cli([str(clip), str(tmp_path / "bf16.mp4"), "--weights", str(tmp_path / "window.onnx"),
+                            "--precision", "bf16"], capsys)  # fmt: skip
+    said = "window.onnx: exported in fp32; --precision bf16 needs another export"  # it ran fp32 without a word
+    assert code == 1 and err.strip().endswith(said) and not (tmp_path / "bf16.mp4").exists(), err
 
 
 def test_without_the_extra_onnx_is_one_line(tmp_path, strong_weights, images, capsys, monkeypatch):
@@ -216,6 +222,13 @@ def test_a_static_int8_file_takes_its_window_and_any_frame_size(tmp_path, strong
     code, _, err = run_cli([str(clip), str(tmp_path / "out.mp4"), "--weights", str(dst)], capsys)
     assert code == 0, err
     assert probe(tmp_path / "out.mp4")["frames"] == 2
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs /sys, a folder that takes no files, even as root")
+def test_an_export_where_no_file_can_be_written_names_it(strong_weights, capsys):
+    """It said "error: /sys/.x.partial.onnx: Permission denied": the hidden partial file, once the export was done."""
+    code, _, err = run_cli(["export", "/sys/x.onnx", "--weights", str(strong_weights)], capsys)
+    assert (code, err) == (1, "error: /sys/x.onnx: cannot write (Permission denied)\n")
 
 
 def test_a_file_that_is_not_onnx_is_one_line(tmp_path, images, capsys):
