@@ -240,6 +240,10 @@ def settle_onnx(choice: ModelChoice) -> Loaded:
         raise ChoiceError(
             f"{choice.weights}: exported with {restorer.units} units; --units {choice.units} needs another export"
         )
+    if choice.precision not in ("auto", restorer.precision):  # --precision bf16 ran the file's fp32 without a word
+        raise ChoiceError(
+            f"{choice.weights}: exported in {restorer.precision}; --precision {choice.precision} needs another export"
+        )
     trained = int(restorer.metadata.get("trained_units", restorer.units))  # an export at another depth says
     weights = Weights({}, restorer.metadata | {"units": str(trained)}, source=Path(str(choice.weights)).name)
     backend = restorer.backend

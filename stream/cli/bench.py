@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from kernels.choice import ModelChoice
 from stream.cli.options import (
     HALO,
     BatchOpt,
@@ -54,6 +55,12 @@ def parse_size(size: str, scale: int) -> tuple[int, int]:
     return width, height
 
 
+def compared_choice(choice: ModelChoice, path: Path) -> ModelChoice:
+    """A --compare file at its own depth (its work counted as such), an ONNX file at its own precision too."""
+    other = dataclasses.replace(choice, weights=str(path), units=None)
+    return dataclasses.replace(other, precision="auto") if other.onnx else other
+
+
 def bench_command(
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", size: SizeOpt = None, frames: FramesOpt = None,
     scale: ScaleOpt = 2, units: UnitsOpt = None, weights: WeightsOpt = None, tile: TileOpt = None,
@@ -66,9 +73,7 @@ def bench_command(
     choice = model_choice(weights, units, device, precision, tile, halo, batch)
     model = choice.load()
     restorer = model.restorer
-    compared = {  # each at its own depth, its work counted as such
-        str(path): dataclasses.replace(choice, weights=str(path), units=None).load().restorer for path in compare or []
-    }
+    compared = {str(path): compared_choice(choice, path).load().restorer for path in compare or []}
     kind = restorer.device.type
     width, height = parse_size(size or DEFAULT_SIZE.get(kind, "320x240"), scale)
     frames = frames or DEFAULT_FRAMES.get(kind, 6)

@@ -37,8 +37,10 @@ if TYPE_CHECKING:
 DatasetOpt = Annotated[list[Path], typer.Option("--dataset", help="Folder of HR images; repeat for several.")]
 ScalesOpt = Annotated[list[int], typer.Option("--scale", min=2, max=4, help="Scale factor; repeat for several.")]
 EvalPrecisionOpt = Annotated[
-    Precision, typer.Option("--precision", help="fp32, bf16 (CPU/CUDA), fp16 (CUDA), int8 (CPU), auto.")
-]
+    Precision | None,
+    typer.Option("--precision", help="fp32 (the default; an ONNX file runs its own), bf16 (CPU/CUDA), fp16 (CUDA), "
+                 "int8 (CPU), auto."),
+]  # fmt: skip
 EvalTileOpt = Annotated[int | None, typer.Option("--tile", min=16, help="Tile size; default: whole images.")]
 WholeOpt = Annotated[bool, typer.Option("--whole", help="Whole images, no tiling (the default).")]
 Video = Annotated[Path, typer.Argument(help="A video whose frames serve as ground truth.")]
@@ -78,7 +80,7 @@ def progress_bar(label: str = "{task.description}") -> Progress:
 
 def eval_command(
     dataset: DatasetOpt, scale: ScalesOpt = [2], weights: WeightsOpt = None, units: UnitsOpt = None,  # noqa: B006
-    precision: EvalPrecisionOpt = "fp32", tile: EvalTileOpt = None, halo: HaloOpt = HALO,
+    precision: EvalPrecisionOpt = None, tile: EvalTileOpt = None, halo: HaloOpt = HALO,
     whole: WholeOpt = False, device: DeviceOpt = "auto", degrade: DegradeOpt = ["clean"],  # noqa: B006
     downscale: DownscaleOpt = "matlab", as_json: JsonOpt = False, content: ContentOpt = "auto",
 ) -> None:  # fmt: skip
@@ -92,7 +94,9 @@ def eval_command(
         raise UserError(f"--halo {halo} is the context of --tile's windows; eval runs whole images without --tile")
     degradations, kernel = protocol_options(degrade, downscale)
     lumas = {folder.resolve().name: read_dataset(folder, scale) for folder in dataset}  # bad input: before model time
-    choice = model_choice(weights, units, device, precision, tile or 0, halo, batch=4, content=content)
+    choice = model_choice(weights, units, device, precision or "fp32", tile or 0, halo, batch=4, content=content)
+    if precision is None and choice.onnx:  # a file runs the precision it was exported in
+        choice = dataclasses.replace(choice, precision="auto")
     quantisers = picture_quantisers(lumas, scale, degradations, kernel) if choice.judged else {}  # as a picture's
     models = load_models(choice, degradations, kernel, quantisers=quantisers)
     results = []
