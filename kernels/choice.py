@@ -137,10 +137,14 @@ class Resolved:
         depth = f", run at {self.units} unit{'s' * (self.units != 1)}" if self.units != self.trained_units else ""
         return self.weights + depth + (f", for {self.content}" if self.content else "")
 
+    @property
+    def how(self) -> str:
+        """The precision and what runs it: "int8 with PyTorch (oneDNN, AMX)", "fp32"."""
+        return self.precision + ("" if self.backend == "PyTorch" else f" with {self.backend}")
+
     def __str__(self) -> str:
         """The header's words: "DRRN <model> on cpu in int8, tiles 768 + halo 16, batch 1"."""
-        backend = "" if self.backend == "PyTorch" else f" with {self.backend}"
-        return f"DRRN {self.model} on {self.device} in {self.precision}{backend}, {self.tiling}"
+        return f"DRRN {self.model} on {self.device} in {self.how}, {self.tiling}"
 
     def record(self) -> dict[str, str | int]:
         """For manifests and reports: what decides the pixels, as JSON-able values."""

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kernels.choice import ModelChoice
+from kernels.choice import CONTENT_WORDS, ModelChoice
 from kernels.pretrained import CODED, CONTENT_WEIGHTS, JUDGED_WEIGHTS, PRETRAINED
 from kernels.weights import find_weights
 from stream.apps.capture import coding
@@ -360,18 +360,20 @@ def test_a_camera_says_its_coding(fourcc, codec):
 
 
 def test_a_folder_says_its_files_pick_their_sets(tmp_path, capsys):
+    """Each set with the depth and precision it runs at: the header, resolved for the clean set alone, said "in
+    int8" where at 25 units the compressed set's int8 (calibrated for fewer) runs in bf16, and no depth at all."""
     (tmp_path / "in").mkdir()
     image = np.random.default_rng(1).integers(0, 255, (16, 24, 3), np.uint8)
     for name in ("a.jpg", "b.png"):
         assert cv2.imwrite(str(tmp_path / "in" / name), image)
-    code, _, err = run_cli([str(tmp_path / "in"), str(tmp_path / "out"), "--units", "1"], capsys)
+    code, _, err = run_cli([str(tmp_path / "in"), str(tmp_path / "out"), "--units", "25"], capsys)
     assert code == 0, err
-    sets = (
-        f"{JUDGED_WEIGHTS['clean']} for clean or lightly coded input, {JUDGED_WEIGHTS['compressed']} for compressed "
-        f"input or {JUDGED_WEIGHTS['heavy']} for heavily compressed input"
-    )
-    assert sets in err.splitlines()[0]
-    assert "by each file's coding" in err.splitlines()[0] and (tmp_path / "out" / "a.jpg").is_file()
+    header = err.splitlines()[0]
+    assert "DRRN by each file's coding: " in header and (tmp_path / "out" / "a.jpg").is_file()
+    for kind in ("clean", "compressed", "heavy"):
+        ran = ModelChoice(units=25, content=kind, evidence="judged").resolve()  # as a file judged so runs
+        said = f"{JUDGED_WEIGHTS[kind]}{', run at 25 units' * (ran.trained_units != 25)} for {CONTENT_WORDS[kind]}"
+        assert said in header and f"in {ran.how}" in header, (said, header)
 
 
 def test_the_quantiser_is_read_the_same_every_time(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from kernels.choice import CONTENT_WORDS
+from kernels.choice import CONTENT_WORDS, ModelChoice, Resolved
 from kernels.errors import reason
 from kernels.pretrained import JUDGED_WEIGHTS
 from stream.apps.stills import pictures
@@ -42,18 +42,29 @@ def enhance_folder(src: Path, dst: Path, options: EnhanceOptions, chunked: bool,
     check_writable(pairs[0][1])  # once for the folder, before any model time (each file had failed after its own)
     for other in others:
         say(f"{other.name}: skipped, neither a picture nor a video", console)
-    ran = options.model.resolve()
-    if for_content(options.model, ("clean", "")) is not options.model:  # each file's coding picks its weights
-        kinds = {
-            name: [CONTENT_WORDS[k] for k, n in JUDGED_WEIGHTS.items() if n == name] for name in JUDGED_WEIGHTS.values()
-        }
-        sets = listed([f"{name} for {listed(words, 'or')} input" for name, words in kinds.items()], "or")
-        ran = dataclasses.replace(ran, weights=f"{sets}, by each file's coding")
-    say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {ran}", console)
+    say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {what_runs(options.model)}", console)
     failed = enhance_each(pairs, options, console)
     say(f"wrote {len(pairs) - failed} of {counted(len(pairs), 'file')} to {dst}", console)
     if failed:
         raise UserError(f"{failed} of {counted(len(pairs), 'file')} failed (each said above)")
+
+
+def what_runs(choice: ModelChoice) -> str:
+    """The header's model: where each file's coding picks its weights, each set with the depth it runs at, and
+    the precision where the sets differ in it (the compressed set's int8 is calibrated for fewer units: at 25 it
+    runs in bf16, where the header, resolved for the clean set alone, had said int8 and no depth)."""
+    if not choice.judged:
+        return str(choice.resolve())
+    sets: dict[Resolved, list[str]] = {}
+    for kind, name in JUDGED_WEIGHTS.items():
+        ran = for_content(choice, (kind, "judged")).resolve()  # as a file judged so runs
+        sets.setdefault(dataclasses.replace(ran, weights=name, content=""), []).append(CONTENT_WORDS[kind])
+    one_way = len({ran.how for ran in sets}) == 1
+    each = [f"{ran.model} for {listed(words, 'or')} input" + ("" if one_way else f" in {ran.how}")
+            for ran, words in sets.items()]  # fmt: skip
+    first = next(iter(sets))
+    return f"DRRN by each file's coding: {listed(each, 'or')}; on {first.device}" + (
+        f" in {first.how}" if one_way else "") + f", {first.tiling}"  # fmt: skip
 
 
 def check_options(src: Path, options: EnhanceOptions, chunked: bool) -> None:
