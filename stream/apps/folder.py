@@ -77,11 +77,16 @@ def check_options(src: Path, options: EnhanceOptions, chunked: bool) -> None:
 
 def folder_files(src: Path) -> tuple[list[Path], list[Path]]:
     """The files in `src`, by name: (its pictures and videos, the others)."""
-    files = sorted(p for p in src.iterdir() if p.is_file() and not is_hidden(p))
+    files = sorted(p for p in src.iterdir() if is_a_file(p) and not is_hidden(p))
     media = [p for p in files if is_picture(p) or is_video(p)]
     if not media:
         raise UserError(f"{src}: no pictures or videos in it")
     return media, [p for p in files if p not in media]
+
+
+def is_a_file(path: Path) -> bool:
+    """A file, or a link to nothing (a file gone: it fails in its own line, where it was passed over in silence)."""
+    return path.is_file() or (path.is_symlink() and not path.exists())
 
 
 def check_output_folder(src: Path, dst: Path) -> None:
@@ -99,6 +104,8 @@ def check_output_folder(src: Path, dst: Path) -> None:
 def check_outputs(targets: list[Path], overwrite: bool) -> None:
     """Before any model time: no output exists unless -y, as for one file."""
     existing = [target for target in targets if target.exists()]
+    if folders := [target for target in existing if target.is_dir()]:  # -y cannot replace one: it was offered
+        raise UserError(f"{folders[0]}: is a folder")
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise UserError(f"{existing[0]}: exists{more}; pass -y to replace {'them' if more else 'it'}")

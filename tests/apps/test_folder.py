@@ -121,6 +121,21 @@ def test_existing_outputs_are_refused_before_any_work_unless_overwrite(tmp_path,
     assert code == 0 and cv2.imread(str(tmp_path / "out" / "b.jpg")).shape == (16, 24, 3)
 
 
+def test_an_output_that_is_a_folder_is_refused_without_offering_y(tmp_path, folder, tiny_weights, capsys):
+    """It said "exists; pass -y to replace it", and -y then failed the file as a folder."""
+    (tmp_path / "out" / "b.jpg").mkdir(parents=True)
+    for more in ([], ["-y"]):
+        code, err = run(capsys, folder, tmp_path / "out", tiny_weights, *more)
+        assert code == 1 and err == f"error: {tmp_path / 'out' / 'b.jpg'}: is a folder\n"
+
+
+def test_a_link_to_nothing_fails_in_its_line(tmp_path, folder, tiny_weights, capsys):
+    """It was passed over without a word, as a hidden file is."""
+    (folder / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    code, err = run(capsys, folder, tmp_path / "out", tiny_weights)
+    assert code == 1 and f"[4/4] gone.mp4: failed ({folder / 'gone.mp4'}: no such file)" in err.splitlines(), err
+
+
 @pytest.mark.parametrize(
     "dst, extra, message",
     [("in", [], "in: is the input folder; the outputs would replace the inputs"),
