@@ -66,7 +66,11 @@ def picture_jobs(src: str, dst: str, reference: Path | None = None) -> list[Pict
     folder, name = Path(src).parent, Path(src).name
     head, _, tail = NUMBER.split(name, maxsplit=1)
     pattern = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
-    found = sorted((int(m.group(1)), p) for p in folder.glob("*") if (m := pattern.fullmatch(p.name)))
+    found = sorted(  # a name as the pattern writes its number, as FFmpeg's image2 reads it (%02d: s_01, not s_1 or
+        (n, p)  # s_001, which all took number 1, their outputs written over one another without a word)
+        for p in folder.glob("*")
+        if (m := pattern.fullmatch(p.name)) and p.name == numbered_name(Path(src), n := int(m.group(1))).name
+    )
     if not found:
         raise UserError(f"{src}: no files match it in {folder}")
     return [
@@ -103,7 +107,7 @@ def check_memory(job: Picture, image: np.ndarray, scale: int) -> None:
                         "(a smaller --scale, or the picture cut into parts)")  # fmt: skip
 
 
-def check_files(jobs: list[Picture], overwrite: bool) -> None:
+def check_files(jobs: list[Picture], overwrite: bool, scale: int) -> None:
     """Before any model time: every output's folder exists and takes files, no output exists unless -y
     or is its input (a picture was replaced by its own result), and every reference is there."""
     for job in jobs:
@@ -113,6 +117,17 @@ def check_files(jobs: list[Picture], overwrite: bool) -> None:
             raise UserError(f"{job.reference}: no such file (the reference for {job.source.name})")
     for target in {job.target.parent: job.target for job in jobs}.values():  # once a folder
         check_writable(target)
+    for job in jobs:
+        if job.reference is not None:
+            check_reference(job.source, job.reference, scale)
+
+
+def check_reference(source: Path, reference: Path, scale: int) -> None:
+    """A reference read and of the output's size, before any model time: a sequence's last one of the wrong size
+    (or no picture) failed the run once the others were written, and a rerun was refused for them."""
+    (h, w), (rh, rw) = (read_picture(path)[0].shape[:2] for path in (source, reference))
+    if (rh, rw) != (h * scale, w * scale):
+        raise UserError(f"{reference}: is {rw}x{rh}, the output is {w * scale}x{h * scale}")
 
 
 def against_reference(result: Comparison, reference: Path, border: int) -> dict[str, float]:
@@ -121,9 +136,7 @@ def against_reference(result: Comparison, reference: Path, border: int) -> dict[
     assert result.bicubic is not None
     truth = luma(eight_bit(read_picture(reference)[0]))  # upright, in any format a picture is read in
     out, bicubic = luma(eight_bit(result.output)), luma(eight_bit(result.bicubic))
-    if truth.shape != out.shape:
-        (h, w), (oh, ow) = truth.shape, out.shape
-        raise UserError(f"{reference}: is {w}x{h}, the output is {ow}x{oh}")
+    assert truth.shape == out.shape, "checked before: check_reference"
     return {
         "psnr_ref": psnr(out, truth, border), "ssim_ref": ssim(out, truth, border),
         "psnr_ref_bicubic": psnr(bicubic, truth, border), "ssim_ref_bicubic": ssim(bicubic, truth, border),
@@ -174,7 +187,7 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console, show
     damaged input fails the run once every output is written. `shown`: the input's name in the header, where
     `src` is not the user's (stdin, spooled to a file)."""
     jobs = picture_jobs(src, dst, options.reference)
-    check_files(jobs, options.overwrite)
+    check_files(jobs, options.overwrite, options.scale)
     with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
         enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
         say(f"{shown or src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio "

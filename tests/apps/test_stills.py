@@ -360,17 +360,31 @@ def test_a_reference_is_read_upright_in_any_picture_format(tmp_path, photo, tiny
     "src, dst, reference, message",
     [("photo.png", "out.png", "small.png", "small.png: is 48x36, the output is 96x72"),
      ("in_%d.png", "out_%d.png", "ref_%d.png", "ref_2.png: no such file (the reference for in_2.png)"),
-     ("in_%d.png", "out_%d.png", "small.png", "small.png: a numbered sequence in is scored against a numbered")],
+     ("in_%d.png", "out_%d.png", "small.png", "small.png: a numbered sequence in is scored against a numbered"),
+     ("in_%d.png", "out_%d.png", "big_%d.png", "big_2.png: is 48x36, the output is 96x72")],
 )  # fmt: skip
 def test_a_reference_that_cannot_score_is_one_line(tmp_path, photo, tiny_weights, capsys, src, dst, reference,
                                                     message):  # fmt: skip
-    for name in ("photo.png", "in_1.png", "in_2.png", "ref_1.png", "small.png"):
+    """Each before any model time: a sequence's last reference of the wrong size failed the run once the
+    outputs before it were written (and a rerun was refused for them)."""
+    for name in ("photo.png", "in_1.png", "in_2.png", "ref_1.png", "small.png", "big_2.png"):
         cv2.imwrite(str(tmp_path / name), photo)
+    cv2.imwrite(str(tmp_path / "big_1.png"), cv2.resize(photo, (96, 72)))
     args = [str(tmp_path / src), str(tmp_path / dst), "--reference", str(tmp_path / reference)]
     code, _, err = run_cli([*args, "--weights", str(tiny_weights)], capsys)
-    last = err.splitlines()[-1]  # a size is known once a picture is read: after the header that names the model
-    assert code == 1 and last.startswith("error: ") and message in last, err
+    assert code == 1 and err.startswith(f"error: {tmp_path / message}") and err.count("\n") == 1, err
     assert not list(tmp_path.glob("out*"))
+
+
+def test_a_sequence_reads_the_names_its_pattern_writes(tmp_path, photo, tiny_weights, capsys):
+    """s_1, s_01 and s_001 all took number 1 from s_%02d.png: three pictures "written", one left, the first's."""
+    for n, name in enumerate(("s_1.png", "s_01.png", "s_001.png", "s_12.png", "s_123.png")):
+        cv2.imwrite(str(tmp_path / name), photo // (n + 1))
+    err = enhance(capsys, tmp_path / "s_%02d.png", tmp_path / "t_%02d.png", tiny_weights)
+    assert "wrote 3 pictures" in err  # as FFmpeg's image2 reads them: s_01, s_12 and s_123
+    assert sorted(p.name for p in tmp_path.glob("t_*")) == ["t_01.png", "t_12.png", "t_123.png"]
+    api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
+    assert np.array_equal(cv2.imread(str(tmp_path / "t_01.png")), api(photo // 2, order="bgr"))  # s_01's
 
 
 def test_a_picture_converted_in_bands_and_without_its_bicubic_is_the_same(photo, strong_weights, monkeypatch):
