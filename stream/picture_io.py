@@ -85,6 +85,8 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
         metadata |= jpeg_metadata(data)
     if suffix == ".png" and (text := png_text.read_text(data)):
         metadata[TEXT] = text
+    if suffix == ".png" and EXIF not in metadata and (exif := png_text.read_raw_exif(data)):
+        metadata[EXIF] = exif  # ImageMagick's, as text: its orientation counts, and it is carried as eXIf
     return upright(checked(pixels, path), Exif(metadata.get(EXIF, b"")).orientation), metadata
 
 

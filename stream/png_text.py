@@ -1,17 +1,22 @@
 """A PNG's text (tEXt, zTXt and iTXt chunks), which OpenCV neither reads nor writes: a title, a comment, the time
 it was made, and what made it (an image generator's prompt and settings, a node editor's whole workflow, which
 those tools read back from the picture). Carried as the chunks are, into a PNG, after its header; XMP (an iTXt
-named XML:com.adobe.xmp) travels as XMP does (stream.picture_io). The walk over a PNG's chunks is here too."""
+named XML:com.adobe.xmp) travels as XMP does (stream.picture_io), and EXIF written as text (ImageMagick's raw
+profile) as EXIF does. The walk over a PNG's chunks is here too."""
 
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Iterator
 from typing import IO
+
+from stream.exif import EXIF_PREFIX
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")
 XMP_KEYWORD = b"XML:com.adobe.xmp\0"
+RAW_EXIF_KEYWORDS = (b"Raw profile type exif", b"Raw profile type APP1")
 
 
 def chunks(f: IO[bytes]) -> Iterator[tuple[bytes, int, int]]:
@@ -30,11 +35,35 @@ def chunks(f: IO[bytes]) -> Iterator[tuple[bytes, int, int]]:
 
 
 def read_text(data: bytes) -> bytes:
-    """A PNG's text chunks, whole and in order, but its XMP; b"" for none (or what is not a PNG)."""
+    """A PNG's text chunks, whole and in order, but its XMP and EXIF (ImageMagick's raw profile, read_raw_exif:
+    carried as it was, it said the orientation of a picture now upright, which viewers turned again); b"" for none
+    (or what is not a PNG)."""
     return b"".join(
         data[start:end] for kind, start, end in chunks(io.BytesIO(data))
         if kind in TEXT_TYPES and not data[start + 8 : end - 4].startswith(XMP_KEYWORD)
+        and not raw_exif(kind, data[start + 8 : end - 4])
     )  # fmt: skip
+
+
+def read_raw_exif(data: bytes) -> bytes:
+    """The EXIF ImageMagick writes into a PNG as text (a "Raw profile type exif" or "APP1" chunk, where newer
+    writers use eXIf), with its "Exif" prefix; b"" for none."""
+    found = (raw_exif(kind, data[start + 8 : end - 4]) for kind, start, end in chunks(io.BytesIO(data)))
+    return next((exif for exif in found if exif), b"")
+
+
+def raw_exif(kind: bytes, body: bytes) -> bytes:
+    """A tEXt or zTXt chunk's EXIF as ImageMagick's raw profile holds it: after a line naming the profile and one
+    giving its length, in hexadecimal (Pillow reads it so); b"" for any other chunk."""
+    keyword, _, text = body.partition(b"\0")
+    if keyword not in RAW_EXIF_KEYWORDS or kind not in (b"tEXt", b"zTXt"):
+        return b""
+    try:
+        text = zlib.decompress(text[1:]) if kind == b"zTXt" else text  # after zTXt's compression method
+        exif = bytes.fromhex(b"".join(text.split(b"\n")[3:]).decode("ascii"))
+    except (zlib.error, ValueError):
+        return b""
+    return exif if exif.startswith((EXIF_PREFIX, b"II*\0", b"MM\0*")) else b""  # APP1 can hold XMP instead
 
 
 def with_text(png: bytes, text: bytes) -> bytes:

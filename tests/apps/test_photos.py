@@ -362,6 +362,29 @@ def test_a_pngs_text_is_carried_into_png(tmp_path, photo, tiny_weights, capsys):
     assert "warning: out.jpg: written without the input's PNG text (not carried into .jpg)" in err
 
 
+def raw_profile(exif: bytes) -> str:
+    """EXIF as ImageMagick writes it into a PNG's text: the profile's name, its length, then hexadecimal lines."""
+    digits = exif.hex()
+    return f"\nexif\n{len(exif):8d}\n" + "\n".join(digits[i : i + 72] for i in range(0, len(digits), 72)) + "\n"
+
+
+def test_imagemagicks_exif_in_a_pngs_text_counts_and_travels_as_exif(tmp_path, photo, tiny_weights, capsys):
+    """ImageMagick writes a photo's EXIF into a PNG as a "Raw profile type exif" text chunk: it was carried as it
+    was, saying orientation 6 of a picture now upright (viewers turned it again), and counted for nothing where
+    the PNG had no eXIf (the picture came out sideways)."""
+    for both in (True, False):
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Raw profile type exif", raw_profile(exif_bytes(6, (36, 48))), zip=True)
+        text.add_text("Title", "lighthouse")
+        extra = {"exif": exif_bytes(6, (36, 48))} if both else {}
+        rgb(sideways(photo)).save(tmp_path / "in.png", pnginfo=text, **extra)
+        enhance(capsys, tmp_path / "in.png", tmp_path / "out.png", tiny_weights, "-y")
+        with Image.open(tmp_path / "out.png") as out:
+            out.load()
+            assert out.size == (96, 72) and out.getexif()[ORIENTATION] == 1 and out.getexif()[MAKE] == "TestCam"
+            assert out.text == {"Title": "lighthouse"}, both  # no stale orientation, the rest of the text kept
+
+
 def test_numbered_phone_photos_make_a_video_shown_upright(tmp_path, photo, tiny_weights, capsys):
     """FFmpeg 8 tags a JPEG's frame with its EXIF (side data type 31), which PyAV 18 cannot name: reading the
     frame's side data raised ValueError and the run stopped. Its orientation becomes the video's rotation."""
