@@ -10,8 +10,8 @@ A photo is turned upright as it is shown (EXIF's orientation, a TIFF's own; HEIF
 mirror), and its EXIF then says so (stream.exif); the ICC profile (Display P3 on phones: without it colours
 shift) and XMP are written unchanged. What OpenCV 5.1 does not carry is read and written here, as kinds of our
 own beside OpenCV's: a TIFF's orientation, profile and XMP (read_tiff), a JPEG's XMP and what follows its
-picture (stream.jpeg_extras), a PNG's text (stream.png_text), a HEIF's nclx; what an output cannot hold is
-named (dropped).
+picture (stream.jpeg_extras), a PNG's text and colour chunks (stream.png_text), a HEIF's nclx; what an output
+cannot hold is named (dropped).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ TEXT = -4  # not OpenCV's: a PNG's text chunks (stream.png_text)
 CAPTIONS = -5  # not OpenCV's: a JPEG's IPTC and comment segments (stream.jpeg_extras.read_captions)
 EXTENDED_XMP = -6  # not OpenCV's: a JPEG's Extended XMP segments (stream.jpeg_extras.read_extended_xmp)
 AUXILIARY = -7  # not OpenCV's: a HEIF's auxiliary images, their types (auxC URNs) a line each; written nowhere
+PNG_COLOUR = -8  # not OpenCV's: a PNG's colour chunks and resolution (stream.png_text.read_colour)
 # The auxiliary images phones write, in words: an iPhone's HDR gain map (on every photo since the iPhone 12), which
 # an HDR screen shows its highlights by, and a portrait's depth; Apple's portrait mattes and others are said as such
 AUXILIARY_NAMES = {
@@ -54,7 +55,7 @@ METADATA_NAMES = {
 }  # fmt: skip
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
 CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, EXTENDED_XMP: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES,
-              TEXT: {".png"}, AUXILIARY: set()}  # fmt: skip  # kinds one format alone holds (or none)
+              TEXT: {".png"}, PNG_COLOUR: {".png"}, AUXILIARY: set()}  # fmt: skip  # kinds one format alone holds
 EIGHT_BIT_SUFFIXES = {*JPEG_SUFFIXES, ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -85,6 +86,8 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
         metadata |= jpeg_metadata(data)
     if suffix == ".png" and (text := png_text.read_text(data)):
         metadata[TEXT] = text
+    if suffix == ".png" and (colour := png_text.read_colour(data)):
+        metadata[PNG_COLOUR] = colour
     if suffix == ".png" and EXIF not in metadata and (exif := png_text.read_raw_exif(data)):
         metadata[EXIF] = exif  # ImageMagick's, as text: its orientation counts, and it is carried as eXIf
     return upright(checked(pixels, path), Exif(metadata.get(EXIF, b"")).orientation), metadata
@@ -216,8 +219,9 @@ def dropped(path: Path, metadata: Metadata, alpha: bool = False) -> list[str]:
     if NCLX in lost and (ICC in metadata or shown_as_srgb(metadata[NCLX])):
         lost.remove(NCLX)  # its ICC profile says more, or a picture without it is shown as it says
     named = {**METADATA_NAMES, CAPTIONS: jpeg_extras.captions_named(metadata.get(CAPTIONS, b"")),
-             AUXILIARY: auxiliary_named(metadata.get(AUXILIARY, b""))}  # fmt: skip
-    return transparency + [name for kind, name in named.items() if kind in lost]
+             AUXILIARY: auxiliary_named(metadata.get(AUXILIARY, b"")),
+             PNG_COLOUR: png_text.colour_named(metadata.get(PNG_COLOUR, b""))}  # fmt: skip
+    return transparency + [name for kind, name in named.items() if kind in lost and name]
 
 
 def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Path | None = None) -> None:
@@ -243,8 +247,9 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
         raise UserError(f"{target or path}: cannot write this image format")
     if suffix in JPEG_SUFFIXES and (xmp or {TRAILER, CAPTIONS, EXTENDED_XMP} & set(metadata)):
         path.write_bytes(jpeg_with_extras(buffer.tobytes(), xmp, metadata))
-    elif suffix == ".png" and TEXT in metadata:
-        path.write_bytes(png_text.with_text(buffer.tobytes(), metadata[TEXT]))
+    elif suffix == ".png" and {TEXT, PNG_COLOUR} & set(metadata):
+        extra = metadata.get(PNG_COLOUR, b"") + metadata.get(TEXT, b"")  # colour first: before any PLTE, as it must be
+        path.write_bytes(png_text.with_chunks(buffer.tobytes(), extra))
     else:
         path.write_bytes(buffer)  # as encoded, not copied: a 48 MP picture's PNG is hundreds of MB
 

@@ -2,7 +2,8 @@
 it was made, and what made it (an image generator's prompt and settings, a node editor's whole workflow, which
 those tools read back from the picture). Carried as the chunks are, into a PNG, after its header; XMP (an iTXt
 named XML:com.adobe.xmp) travels as XMP does (stream.picture_io), and EXIF written as text (ImageMagick's raw
-profile) as EXIF does. The walk over a PNG's chunks is here too."""
+profile) as EXIF does. So are its colour chunks (gamma, primaries, cICP) and its resolution. The walk over a PNG's
+chunks is here too."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")
 XMP_KEYWORD = b"XML:com.adobe.xmp\0"
 RAW_EXIF_KEYWORDS = (b"Raw profile type exif", b"Raw profile type APP1")
+# gamma, primaries, sRGB intent, coding-independent code points and HDR mastering and light levels; pixels per metre
+COLOUR_TYPES = (b"gAMA", b"cHRM", b"sRGB", b"cICP", b"mDCv", b"cLLi", b"pHYs")
 
 
 def chunks(f: IO[bytes]) -> Iterator[tuple[bytes, int, int]]:
@@ -66,7 +69,21 @@ def raw_exif(kind: bytes, body: bytes) -> bytes:
     return exif if exif.startswith((EXIF_PREFIX, b"II*\0", b"MM\0*")) else b""  # APP1 can hold XMP instead
 
 
-def with_text(png: bytes, text: bytes) -> bytes:
-    """A PNG with these text chunks after its header (IHDR)."""
+def read_colour(data: bytes) -> bytes:
+    """A PNG's chunks that say how its codes are shown and its size on paper (COLOUR_TYPES), whole and in order, which
+    OpenCV neither reads nor writes: without them a picture with a gamma or primaries of its own (an HDR PNG's cICP)
+    is shown as sRGB; b"" for none."""
+    return b"".join(data[start:end] for kind, start, end in chunks(io.BytesIO(data)) if kind in COLOUR_TYPES)
+
+
+def colour_named(colour: bytes) -> str:
+    """The colour chunks among these whose loss changes how the picture is shown, in words ("" for none: an sRGB
+    chunk says what a picture without one is taken to be, and pHYs says no colour)."""
+    kinds = [kind.decode() for kind, _, _ in chunks(io.BytesIO(SIGNATURE + colour)) if kind not in (b"sRGB", b"pHYs")]
+    return f"PNG colour chunks ({', '.join(kinds)})" if kinds else ""
+
+
+def with_chunks(png: bytes, extra: bytes) -> bytes:
+    """A PNG with these chunks after its header (IHDR), where colour chunks and text may be."""
     after_header = next(chunks(io.BytesIO(png)))[2]
-    return png[:after_header] + text + png[after_header:]
+    return png[:after_header] + extra + png[after_header:]

@@ -5,6 +5,7 @@ import hashlib
 import shutil
 import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 import av
@@ -360,6 +361,30 @@ def test_a_pngs_text_is_carried_into_png(tmp_path, photo, tiny_weights, capsys):
         assert out.info["icc_profile"] == ICC_PROFILE
     err = enhance(capsys, tmp_path / "gen.png", tmp_path / "out.jpg", tiny_weights)
     assert "warning: out.jpg: written without the input's PNG text (not carried into .jpg)" in err
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_a_pngs_gamma_primaries_and_resolution_are_carried_into_png(tmp_path, photo, tiny_weights, capsys):
+    """OpenCV writes none of them: a PNG of gamma 1.0 and BT.2020 primaries came out to be shown as sRGB (its
+    300 dpi lost too), without a word."""
+    colour = (png_chunk(b"gAMA", struct.pack(">I", 100000))
+              + png_chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 70800, 29200, 17000, 79700, 13100, 4600))
+              + png_chunk(b"pHYs", struct.pack(">IIB", 11811, 11811, 1)))  # fmt: skip
+    png = cv2.imencode(".png", photo)[1].tobytes()
+    (tmp_path / "in.png").write_bytes(png[:33] + colour + png[33:])  # after its signature and header (IHDR)
+    enhance(capsys, tmp_path / "in.png", tmp_path / "out.png", tiny_weights)
+    with Image.open(tmp_path / "in.png") as made, Image.open(tmp_path / "out.png") as out:
+        assert out.size == (96, 72) and out.info["gamma"] == 1.0 and made.info["dpi"] == out.info["dpi"]
+        assert (
+            out.info["chromaticity"]
+            == made.info["chromaticity"]
+            == pytest.approx((0.3127, 0.329, 0.708, 0.292, 0.17, 0.797, 0.131, 0.046))
+        )
+    err = enhance(capsys, tmp_path / "in.png", tmp_path / "out.jpg", tiny_weights)
+    assert "warning: out.jpg: written without the input's PNG colour chunks (gAMA, cHRM) (not carried" in err
 
 
 def raw_profile(exif: bytes) -> str:
