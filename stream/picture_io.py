@@ -233,9 +233,8 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
     if suffix in HEIC_SUFFIXES:
         write_heif(path, pixels, metadata, target)
         return
-    xmp = metadata.pop(XMP, b"") if suffix in JPEG_SUFFIXES else b""  # OpenCV writes none into JPEG
-    if XMP in metadata and suffix == ".png":  # OpenCV's PNG writer reads it up to a NUL, past its end without one
-        metadata[XMP] += b"\0"
+    # OpenCV writes no XMP into JPEG, and into PNG a Latin-1 tEXt, which Pillow reads as no XMP (and Zoë as ZoÃ«)
+    xmp = metadata.pop(XMP, b"") if suffix in {*JPEG_SUFFIXES, ".png"} else b""
     kinds = [kind for kind in metadata if kind >= 0]  # OpenCV's own
     chunks = [np.frombuffer(metadata[kind], np.uint8) for kind in kinds]
     encoded_as = ENCODED_AS.get(suffix, suffix)
@@ -247,9 +246,9 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
         raise UserError(f"{target or path}: cannot write this image format")
     if suffix in JPEG_SUFFIXES and (xmp or {TRAILER, CAPTIONS, EXTENDED_XMP} & set(metadata)):
         path.write_bytes(jpeg_with_extras(buffer.tobytes(), xmp, metadata))
-    elif suffix == ".png" and {TEXT, PNG_COLOUR} & set(metadata):
+    elif suffix == ".png" and (xmp or {TEXT, PNG_COLOUR} & set(metadata)):
         extra = metadata.get(PNG_COLOUR, b"") + metadata.get(TEXT, b"")  # colour first: before any PLTE, as it must be
-        path.write_bytes(png_text.with_chunks(buffer.tobytes(), extra))
+        path.write_bytes(png_text.with_chunks(buffer.tobytes(), extra + (png_text.xmp_chunk(xmp) if xmp else b"")))
     else:
         path.write_bytes(buffer)  # as encoded, not copied: a 48 MP picture's PNG is hundreds of MB
 

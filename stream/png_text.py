@@ -83,6 +83,12 @@ def colour_named(colour: bytes) -> str:
     return f"PNG colour chunks ({', '.join(kinds)})" if kinds else ""
 
 
+def xmp_chunk(xmp: bytes) -> bytes:
+    """XMP as the PNG and XMP specifications put it: an uncompressed iTXt (UTF-8) named XML:com.adobe.xmp."""
+    data = XMP_KEYWORD + b"\0\0" + b"\0\0" + xmp  # not compressed; no language, no translated keyword
+    return len(data).to_bytes(4, "big") + b"iTXt" + data + zlib.crc32(b"iTXt" + data).to_bytes(4, "big")
+
+
 def with_chunks(png: bytes, extra: bytes) -> bytes:
     """A PNG with these chunks after its header (IHDR), where colour chunks and text may be."""
     after_header = next(chunks(io.BytesIO(png)))[2]
