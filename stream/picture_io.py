@@ -90,7 +90,11 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
         metadata[PNG_COLOUR] = colour
     if suffix == ".png" and EXIF not in metadata and (exif := png_text.read_raw_exif(data)):
         metadata[EXIF] = exif  # ImageMagick's, as text: its orientation counts, and it is carried as eXIf
-    return upright(checked(pixels, path), Exif(metadata.get(EXIF, b"")).orientation), metadata
+    pixels = checked(pixels, path)
+    if suffix == ".png" and pixels.ndim == 2 and (key := png_text.grey_transparent_code(data)) is not None:
+        opaque = np.iinfo(pixels.dtype).max
+        pixels = np.dstack([pixels] * 3 + [np.where(pixels == key, 0, opaque).astype(pixels.dtype)])  # as grey+alpha
+    return upright(pixels, Exif(metadata.get(EXIF, b"")).orientation), metadata
 
 
 def jpeg_metadata(data: bytes) -> Metadata:

@@ -48,6 +48,19 @@ def read_text(data: bytes) -> bytes:
     )  # fmt: skip
 
 
+def grey_transparent_code(data: bytes) -> int | None:
+    """The grey code a grey PNG's tRNS makes transparent, at the depth OpenCV gives it (8 or 16 bits); None for
+    other PNGs. OpenCV reads such a picture as grey alone: its transparency was lost without a word."""
+    found = {
+        kind: data[start + 8 : end - 4] for kind, start, end in chunks(io.BytesIO(data)) if kind in (b"IHDR", b"tRNS")
+    }
+    header, key = found.get(b"IHDR", b""), found.get(b"tRNS", b"")
+    if len(header) < 10 or header[9] != 0 or len(key) != 2:  # colour type 0: grey without alpha
+        return None
+    depth, code = header[8], int.from_bytes(key, "big")
+    return code if depth >= 8 else code * 255 // (2**depth - 1)  # 1, 2 and 4 bits are read stretched to 8
+
+
 def read_raw_exif(data: bytes) -> bytes:
     """The EXIF ImageMagick writes into a PNG as text (a "Raw profile type exif" or "APP1" chunk, where newer
     writers use eXIf), with its "Exif" prefix; b"" for none."""

@@ -147,6 +147,20 @@ def test_the_frame_api_refuses_an_order_it_does_not_know(tiny_weights):
         FrameEnhancer(2, ModelChoice(tiny_weights))(np.zeros((8, 8, 3), np.uint8), order="BGR")
 
 
+@pytest.mark.parametrize("depth", [1, 8, 16])
+def test_a_grey_pngs_transparent_code_keeps_it_transparent(tmp_path, tiny_weights, capsys, depth):
+    """OpenCV reads a grey PNG whose tRNS makes one code transparent as grey alone: the output was opaque."""
+    grey = np.tile(np.arange(24) % 2, (16, 1)).astype(bool)  # columns of 0 and 1; code 1 transparent
+    grey[:, :12] = False
+    image = {1: Image.fromarray(grey), 8: Image.fromarray(grey.astype(np.uint8) * 200, "L"),
+             16: Image.fromarray(grey.astype(np.uint16) * 51400)}[depth]  # fmt: skip
+    image.save(tmp_path / "in.png", transparency={1: 1, 8: 200, 16: 51400}[depth])
+    enhance(capsys, tmp_path / "in.png", tmp_path / "out.png", tiny_weights)
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (32, 48, 4)
+    assert (out[:, :20, 3] == out.max()).all() and (out[:, 28:, 3] < out.max()).sum() > 100  # see-through at right
+
+
 def test_grey_16_bit_and_alpha_keep_their_layout(tmp_path, photo, strong_weights, capsys):
     ramp = np.arange(48)[:, None]  # 16-bit detail below 8 bits
     deep = (photo.astype(np.int64) * 257 + ramp).clip(0, 65535).astype(np.uint16)
