@@ -23,6 +23,7 @@ SOI, APP0, APP1, APP2, SOS, EOI = b"\xff\xd8", b"\xff\xe0", b"\xff\xe1", b"\xff\
 APP13, COM = b"\xff\xed", b"\xff\xfe"  # Photoshop's resources (IPTC: caption, credit, copyright); a comment
 MPF_NAME, MP_ENTRY = b"MPF\0", 0xB002  # opens an APP2 segment that holds an MPF; the tag of its entries
 STANDALONE = range(0xD0, 0xDA)  # RST0-7, SOI, EOI: markers without a length
+JFIF, UNITLESS_SQUARE = b"JFIF\0", b"\0\0\1\0\1"  # opens an APP0 segment; units none, density 1:1 (an aspect)
 
 
 def segments(data: bytes) -> list[tuple[int, int]]:
@@ -68,6 +69,23 @@ def with_segments(data: bytes, raw: bytes) -> bytes:
             break
         at = end
     return data[:at] + raw + data[at:]
+
+
+def read_density(data: bytes) -> bytes:
+    """A JPEG's resolution as its JFIF header says it (units, then horizontal and vertical density: 5 bytes; a
+    scanner's 300 dpi), which OpenCV's writer replaces by an aspect of 1:1; b"" where it says no more than that."""
+    start, end = next(iter(segments(data)), (0, 0))
+    density = data[start + 11 : start + 16]
+    if data[start : start + 2] != APP0 or data[start + 4 : start + 9] != JFIF or end - start < 16:
+        return b""
+    return b"" if density == UNITLESS_SQUARE else density
+
+
+def with_density(data: bytes, density: bytes) -> bytes:
+    """A JPEG that opens with a JFIF header (as OpenCV writes one), saying this resolution (read_density)."""
+    start, _ = segments(data)[0]
+    assert data[start + 4 : start + 9] == JFIF, "OpenCV's JPEG opens with its JFIF header"
+    return data[: start + 11] + density + data[start + 16 :]
 
 
 def read_captions(data: bytes) -> bytes:

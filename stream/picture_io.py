@@ -41,6 +41,7 @@ CAPTIONS = -5  # not OpenCV's: a JPEG's IPTC and comment segments (stream.jpeg_e
 EXTENDED_XMP = -6  # not OpenCV's: a JPEG's Extended XMP segments (stream.jpeg_extras.read_extended_xmp)
 AUXILIARY = -7  # not OpenCV's: a HEIF's auxiliary images, their types (auxC URNs) a line each; written nowhere
 PNG_COLOUR = -8  # not OpenCV's: a PNG's colour chunks and resolution (stream.png_text.read_colour)
+DENSITY = -9  # not OpenCV's: a JPEG's resolution in its JFIF header (stream.jpeg_extras.read_density); lost unsaid
 # The auxiliary images phones write, in words: an iPhone's HDR gain map (on every photo since the iPhone 12), which
 # an HDR screen shows its highlights by, and a portrait's depth; Apple's portrait mattes and others are said as such
 AUXILIARY_NAMES = {
@@ -55,7 +56,7 @@ METADATA_NAMES = {
 }  # fmt: skip
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
 CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, EXTENDED_XMP: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES,
-              TEXT: {".png"}, PNG_COLOUR: {".png"}, AUXILIARY: set()}  # fmt: skip  # kinds one format alone holds
+              TEXT: {".png"}, PNG_COLOUR: {".png"}, DENSITY: JPEG_SUFFIXES, AUXILIARY: set()}  # fmt: skip  # one format
 EIGHT_BIT_SUFFIXES = {*JPEG_SUFFIXES, ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -102,7 +103,7 @@ def jpeg_metadata(data: bytes) -> Metadata:
     follows its picture and the MPF that says where that is."""
     found = {XMP: jpeg_extras.read_xmp(data), EXTENDED_XMP: jpeg_extras.read_extended_xmp(data),
              TRAILER: jpeg_extras.trailer(data), MPF: jpeg_extras.read_mpf(data),
-             CAPTIONS: jpeg_extras.read_captions(data)}  # fmt: skip
+             CAPTIONS: jpeg_extras.read_captions(data), DENSITY: jpeg_extras.read_density(data)}  # fmt: skip
     return {kind: value for kind, value in found.items() if value}
 
 
@@ -248,7 +249,7 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
         done = False
     if not done:
         raise UserError(f"{target or path}: cannot write this image format")
-    if suffix in JPEG_SUFFIXES and (xmp or {TRAILER, CAPTIONS, EXTENDED_XMP} & set(metadata)):
+    if suffix in JPEG_SUFFIXES and (xmp or {TRAILER, CAPTIONS, EXTENDED_XMP, DENSITY} & set(metadata)):
         path.write_bytes(jpeg_with_extras(buffer.tobytes(), xmp, metadata))
     elif suffix == ".png" and (xmp or {TEXT, PNG_COLOUR} & set(metadata)):
         extra = metadata.get(PNG_COLOUR, b"") + metadata.get(TEXT, b"")  # colour first: before any PLTE, as it must be
@@ -259,13 +260,16 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
 
 def jpeg_with_extras(jpeg: bytes, xmp: bytes, metadata: Metadata) -> bytes:
     """A JPEG OpenCV wrote, with what it does not write: the XMP (where a segment holds it) and Extended XMP, the
-    IPTC and comment segments, and what followed the input's picture with the MPF that says where its images are."""
+    IPTC and comment segments, its resolution, and what followed the input's picture with the MPF that says where its
+    images are."""
     if 0 < len(xmp) <= jpeg_extras.ROOM:
         jpeg = jpeg_extras.with_xmp(jpeg, xmp)
     if EXTENDED_XMP in metadata:  # after the XMP that names it, as with_segments places APP1 segments
         jpeg = jpeg_extras.with_segments(jpeg, metadata[EXTENDED_XMP])
     if CAPTIONS in metadata:
         jpeg = jpeg_extras.with_segments(jpeg, metadata[CAPTIONS])
+    if DENSITY in metadata:
+        jpeg = jpeg_extras.with_density(jpeg, metadata[DENSITY])
     after = metadata.get(TRAILER, b"")
     if after and MPF in metadata:
         jpeg = jpeg_extras.with_mpf(jpeg, metadata[MPF])

@@ -388,6 +388,14 @@ def test_a_pngs_gamma_primaries_and_resolution_are_carried_into_png(tmp_path, ph
     assert "warning: out.jpg: written without the input's PNG colour chunks (gAMA, cHRM) (not carried" in err
 
 
+def test_a_scanned_jpegs_resolution_is_kept(tmp_path, photo, tiny_weights, capsys):
+    """Its JFIF header's 300 dpi came out as OpenCV writes it, an aspect of 1:1 and no resolution."""
+    rgb(photo).save(tmp_path / "scan.jpg", dpi=(300, 300), quality=95)
+    enhance(capsys, tmp_path / "scan.jpg", tmp_path / "out.jpg", tiny_weights)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert out.size == (96, 72) and out.info["dpi"] == (300, 300) and out.info["jfif_unit"] == 1
+
+
 def raw_profile(exif: bytes) -> str:
     """EXIF as ImageMagick writes it into a PNG's text: the profile's name, its length, then hexadecimal lines."""
     digits = exif.hex()
