@@ -14,6 +14,7 @@ import numpy as np
 ORIENTATION, EXIF_IFD = 0x0112, 0x8769  # in IFD0: which way up; where the photo's own IFD starts
 XMP_PACKET, ICC_PROFILE = 0x02BC, 0x8773  # in a TIFF's IFD0: its XMP and its ICC profile
 PIXEL_X, PIXEL_Y = 0xA002, 0xA003  # in the Exif IFD: the picture's width and height
+EXTRA_SAMPLES, UNASSOCIATED_ALPHA = 0x0152, 2  # in a TIFF's IFD0: what a sample past the colour ones is
 SHORT, LONG = 3, 4  # TIFF value types
 BYTE_TYPES = (1, 2, 7)  # BYTE, ASCII, UNDEFINED: a byte a value
 EXIF_PREFIX = b"Exif\x00\x00"  # before the TIFF header in JPEG's APP1 and in what Pillow reads
@@ -83,6 +84,22 @@ class Exif:
         """1 to 8, as EXIF numbers them; 1 (as stored) where the tag is absent or out of range."""
         value = self.value(ORIENTATION)
         return value if value in range(1, 9) else 1
+
+    def with_short(self, tag: int, value: int) -> bytes:
+        """These bytes with a SHORT tag of one value added to IFD0 (as they are where it is there): IFD0 is written
+        again at the end with it, its entries in order, and the header points there; the data stays where it is."""
+        if tag in self.entries or not self.next_ifd:
+            return bytes(self.data)
+        ifd = self._int(4, 4)
+        count = self._int(ifd, 2)
+        entries = [bytes(self.data[at : at + 12]) for at in range(ifd + 2, ifd + 2 + 12 * count, 12)]
+        order = self.order
+        added = tag.to_bytes(2, order) + SHORT.to_bytes(2, order) + (1).to_bytes(4, order) + value.to_bytes(2, order)
+        entries = sorted([*entries, added + bytes(2)], key=lambda entry: int.from_bytes(entry[:2], order))
+        out = self.data + bytes(len(self.data) % 2)  # an IFD starts on a word boundary
+        out[4:8] = len(out).to_bytes(4, order)
+        link = self.data[self.next_ifd : self.next_ifd + 4]  # to IFD1, where there is one
+        return bytes(out + (count + 1).to_bytes(2, order) + b"".join(entries) + link)
 
     def for_upright(self, width: int, height: int) -> bytes:
         """These bytes for an upright picture of this size: orientation 1, the size, no thumbnail."""

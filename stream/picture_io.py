@@ -27,7 +27,7 @@ from kernels.errors import reason
 from stream import heif_boxes, jpeg_extras, png_text
 from stream.console import native_stderr_silenced, opencv_silenced
 from stream.errors import UserError
-from stream.exif import ICC_PROFILE, ORIENTATION, XMP_PACKET, Exif, upright
+from stream.exif import EXTRA_SAMPLES, ICC_PROFILE, ORIENTATION, UNASSOCIATED_ALPHA, XMP_PACKET, Exif, upright
 from stream.files import JPEG_SUFFIXES
 
 EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_METADATA_ICCP
@@ -125,10 +125,13 @@ def read_tiff(path: Path) -> tuple[np.ndarray, Metadata]:
     """A TIFF (its first page) by OpenCV's libtiff, its orientation, ICC profile and XMP read from its own tags (a
     TIFF's header and first directory are what EXIF is). OpenCV 5.1 reads none of them, and fails on any
     orientation but 1 ("original_ptr == real_mat.data"): the tag is set to 1 in a copy it decodes, and applied
-    here. Its camera tags (an Exif directory) are not carried."""
+    here; in that copy an alpha is unnamed too, read as stored, not multiplied into the colour. Its camera tags (an
+    Exif directory) are not carried."""
     tiff = Exif(path.read_bytes())  # a BigTIFF's tags are not read: it goes to OpenCV as it is
     orientation = tiff.orientation
     tiff.set(ORIENTATION, 1)
+    if tiff.value(EXTRA_SAMPLES) == UNASSOCIATED_ALPHA:  # libtiff's RGBA reading multiplies the colour by it (8 bits)
+        tiff.set(EXTRA_SAMPLES, 0)  # an unnamed 4th sample, read as stored: the alpha Pillow and Photoshop wrote
     with opencv_silenced():
         pixels = cv2.imdecode(np.frombuffer(tiff.data, np.uint8), cv2.IMREAD_UNCHANGED)
     found = {ICC: tiff.raw(ICC_PROFILE), XMP: tiff.raw(XMP_PACKET)}
@@ -251,6 +254,8 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
         raise UserError(f"{target or path}: cannot write this image format")
     if suffix in JPEG_SUFFIXES and (xmp or {TRAILER, CAPTIONS, EXTENDED_XMP, DENSITY} & set(metadata)):
         path.write_bytes(jpeg_with_extras(buffer.tobytes(), xmp, metadata))
+    elif suffix in (".tif", ".tiff") and pixels.ndim == 3 and pixels.shape[2] == 4:  # OpenCV says not what the 4th is
+        path.write_bytes(Exif(buffer.tobytes()).with_short(EXTRA_SAMPLES, UNASSOCIATED_ALPHA))
     elif suffix == ".png" and (xmp or {TEXT, PNG_COLOUR} & set(metadata)):
         extra = metadata.get(PNG_COLOUR, b"") + metadata.get(TEXT, b"")  # colour first: before any PLTE, as it must be
         path.write_bytes(png_text.with_chunks(buffer.tobytes(), extra + (png_text.xmp_chunk(xmp) if xmp else b"")))

@@ -396,6 +396,20 @@ def test_a_scanned_jpegs_resolution_is_kept(tmp_path, photo, tiny_weights, capsy
         assert out.size == (96, 72) and out.info["dpi"] == (300, 300) and out.info["jfif_unit"] == 1
 
 
+def test_a_tiffs_alpha_is_read_as_stored_and_written_as_alpha(tmp_path, photo):
+    """An RGBA TIFF as Pillow and Photoshop write it (ExtraSamples: unassociated alpha) was read with its colour
+    multiplied by the alpha (libtiff's RGBA reading, at 8 bits); OpenCV writes the 4th sample without saying what
+    it is (libtiff warns, and readers that follow it see no transparency)."""
+    bgra = np.dstack([photo, np.tile(np.arange(48, dtype=np.uint8) * 5, (36, 1))])
+    Image.fromarray(np.ascontiguousarray(bgra[..., [2, 1, 0, 3]]), "RGBA").save(tmp_path / "in.tif")
+    assert np.array_equal(read_picture(tmp_path / "in.tif")[0], bgra)
+    for pixels in (bgra, bgra.astype(np.uint16) * 257):
+        write_picture(tmp_path / "out.tif", pixels, {})
+        with Image.open(tmp_path / "out.tif") as out:
+            assert out.tag_v2.get(338) == (2,)  # ExtraSamples: unassociated alpha
+        assert np.array_equal(read_picture(tmp_path / "out.tif")[0], pixels)
+
+
 def raw_profile(exif: bytes) -> str:
     """EXIF as ImageMagick writes it into a PNG's text: the profile's name, its length, then hexadecimal lines."""
     digits = exif.hex()
