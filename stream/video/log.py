@@ -75,11 +75,17 @@ class FrameLog:
             return ""
         scored = self.counts["ssim_ref"]  # frames a shorter reference leaves unscored are said, not hidden
         short = f" over {scored} of {self.rows} frames (the reference has no more)" if scored < self.rows else ""
+        drrn, bicubic = (self.db(key) for key in ("psnr_ref", "psnr_ref_bicubic"))
+        least = f" (min {self.mins['psnr_ref']:.2f} dB)" if "psnr_ref" in self.mins else ""
         return (
-            f"against the reference: DRRN {self.mean('psnr_ref'):.2f} dB / SSIM {self.mean('ssim_ref'):.4f} "
-            f"(min {self.mins['psnr_ref']:.2f} dB), bicubic {self.mean('psnr_ref_bicubic'):.2f} dB / "
+            f"against the reference: DRRN {drrn} / SSIM {self.mean('ssim_ref'):.4f}{least}, bicubic {bicubic} / "
             f"SSIM {self.mean('ssim_ref_bicubic'):.4f}{short}"
         )
+
+    def db(self, key: str) -> str:
+        """A PSNR's mean for people; "identical" where every frame scored was (an infinite PSNR, which a mean of the
+        others leaves out: a flat picture's bicubic upscale was said as "nan dB")."""
+        return f"{self.mean(key):.2f} dB" if key in self.counts else "identical"
 
     def close(self) -> None:
         if self._file is not None:

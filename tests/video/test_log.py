@@ -22,6 +22,15 @@ def test_frames_equal_to_bicubic_are_said_not_averaged():
     assert log.psnr_vs_bicubic(worst=False) == "mean 32.00 dB"
 
 
+def test_a_reference_bicubic_matches_exactly_is_said_identical():
+    """A flat picture's bicubic upscale equals its reference (an infinite PSNR): it was said as "bicubic nan dB"."""
+    log = FrameLog(None, ["psnr_ref", "ssim_ref", "psnr_ref_bicubic", "ssim_ref_bicubic"])
+    log.add({"psnr_ref": 69.29, "ssim_ref": 1.0, "psnr_ref_bicubic": math.inf, "ssim_ref_bicubic": 1.0})
+    assert log.reference_summary() == (
+        "against the reference: DRRN 69.29 dB / SSIM 1.0000 (min 69.29 dB), bicubic identical / SSIM 1.0000"
+    )
+
+
 def test_a_run_that_fails_before_any_frame_leaves_the_log_as_it_was(tmp_path, tiny_weights, capsys):
     """The log was opened first: a run refused for its input (an empty file) left an earlier run's log a header."""
     (tmp_path / "frames.csv").write_text("frame,psnr_vs_bicubic\n0,31.5\n")
