@@ -55,8 +55,9 @@ METADATA_NAMES = {
     NCLX: "HEIF colour description", TEXT: "PNG text", CAPTIONS: "IPTC and comment", EXTENDED_XMP: "Extended XMP",
 }  # fmt: skip
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
+# kinds one format alone holds (or none)
 CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, EXTENDED_XMP: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES,
-              TEXT: {".png"}, PNG_COLOUR: {".png"}, DENSITY: JPEG_SUFFIXES, AUXILIARY: set()}  # fmt: skip  # one format
+              TEXT: {".png"}, PNG_COLOUR: {".png"}, DENSITY: JPEG_SUFFIXES, AUXILIARY: set()}  # fmt: skip
 EIGHT_BIT_SUFFIXES = {*JPEG_SUFFIXES, ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).

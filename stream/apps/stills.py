@@ -66,11 +66,10 @@ def picture_jobs(src: str, dst: str, reference: Path | None = None) -> list[Pict
     folder, name = Path(src).parent, Path(src).name
     head, _, tail = NUMBER.split(name, maxsplit=1)
     pattern = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
-    found = sorted(  # a name as the pattern writes its number, as FFmpeg's image2 reads it (%02d: s_01, not s_1 or
-        (n, p)  # s_001, which all took number 1, their outputs written over one another without a word)
-        for p in folder.glob("*")
-        if (m := pattern.fullmatch(p.name)) and p.name == numbered_name(Path(src), n := int(m.group(1))).name
-    )
+    numbered = ((int(m.group(1)), p) for p in folder.glob("*") if (m := pattern.fullmatch(p.name)))
+    # names as the pattern writes their numbers, as FFmpeg's image2 reads them (%02d: s_01, not s_1 or s_001, which
+    # all took number 1, their outputs written over one another without a word)
+    found = sorted((n, p) for n, p in numbered if p.name == numbered_name(Path(src), n).name)
     if not found:
         raise UserError(f"{src}: no files match it in {folder}")
     return [

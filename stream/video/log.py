@@ -75,10 +75,9 @@ class FrameLog:
             return ""
         scored = self.counts["ssim_ref"]  # frames a shorter reference leaves unscored are said, not hidden
         short = f" over {scored} of {self.rows} frames (the reference has no more)" if scored < self.rows else ""
-        drrn, bicubic = (self.db(key) for key in ("psnr_ref", "psnr_ref_bicubic"))
-        least = f" (min {self.mins['psnr_ref']:.2f} dB)" if "psnr_ref" in self.mins else ""
         return (
-            f"against the reference: DRRN {drrn} / SSIM {self.mean('ssim_ref'):.4f}{least}, bicubic {bicubic} / "
+            f"against the reference: DRRN {self.db('psnr_ref')} / SSIM {self.mean('ssim_ref'):.4f} "
+            f"(min {self.mins['psnr_ref']:.2f} dB), bicubic {self.db('psnr_ref_bicubic')} / "
             f"SSIM {self.mean('ssim_ref_bicubic'):.4f}{short}"
         )
 
