@@ -43,11 +43,15 @@ def is_cover(stream: av.stream.Stream) -> bool:
     return stream.type == "video" and bool(stream.disposition & Disposition.attached_pic)
 
 
-def is_chapter_track(stream: av.stream.Stream) -> bool:
-    """MP4 and MOV keep chapter titles in a text track that FFmpeg shows as a data stream without
-    a codec; the chapters are carried as chapters, and the output's muxer makes its own track."""
-    container = stream.container
-    return stream.type == "data" and stream.codec_context is None and "mp4" in container.format.name
+def is_remade_track(stream: av.stream.Stream) -> bool:
+    """MP4 and MOV keep chapter titles in a text track, and a timecode in a tmcd track, which FFmpeg shows as data
+    streams without a codec: the chapters (which FFmpeg marks to be skipped, asked before demuxing, which unmarks
+    what it reads) are carried as chapters and the timecode as the video's tag, and the output's muxer makes its own
+    tracks of them (a tmcd copied too failed the run). Other data tracks (a GoPro's telemetry, gpmd) are copied:
+    every one had been taken for chapters, and dropped without a word."""
+    if stream.type != "data" or stream.codec_context is not None or "mp4" not in stream.container.format.name:
+        return False
+    return stream.discard == av.stream.Discard.all or "timecode" in stream.metadata
 
 
 def carry(

@@ -28,7 +28,7 @@ from stream.errors import UserError
 from stream.files import check_input
 from stream.gif import OPENING, opening_palette, smooth_dither
 from stream.loops import animation_plays
-from stream.video.carry import Carried, is_chapter_track, is_cover
+from stream.video.carry import Carried, is_cover, is_remade_track
 from stream.video.chroma import fill_transparent
 from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, is_transparent, plane_view, working_format
@@ -262,7 +262,7 @@ class VideoSource:
         # earlier pass had met the same damage first (a cut-short MKV's "File ended prematurely" went unsaid)
         av.logging.set_skip_repeated(False)
         others = [s for s in self.container.streams if s is not self.video and not is_still_item(s)]
-        self.passthrough = [s for s in others if s.type in PASSTHROUGH_TYPES]
+        self.passthrough = [s for s in others if s.type in PASSTHROUGH_TYPES and not is_remade_track(s)]
         self._set_part(*self.part)
         self._ahead: deque[av.Packet | None] = deque()  # packets read ahead of the decoder (read_ahead)
         self._packet_source = self._packets()
@@ -350,7 +350,7 @@ class VideoSource:
         covers = [p for p in packets if p.stream in cover_streams]
         self._pending = [item for item in self._pending if not any(item is p for p in covers)]
         return Carried(
-            streams=[s for s in self.passthrough if s not in cover_streams and not is_chapter_track(s)],
+            streams=[s for s in self.passthrough if s not in cover_streams],
             covers=[(p.stream, bytes(p)) for p in covers],
             metadata=dict(self.container.metadata),
             # not alpha_mode: whether the output has alpha is its encoder's format (Matroska marks yuva420p itself)

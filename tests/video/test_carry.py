@@ -167,6 +167,59 @@ def test_streams_tags_chapters_attachments_and_cover_are_kept_as_ffmpeg_keeps_th
     assert "left out" not in err
 
 
+def telemetry_clip(path: Path) -> Path:
+    """An MP4 with a data track as a GoPro writes its telemetry (gpmd): a packet every other frame."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        data = out.add_data_stream(codec_name="bin_data")
+        data.codec_tag, data.time_base = "gpmd", Fraction(1, 1000)
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), i * 40, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+            if i % 2 == 0:
+                packet = av.Packet(bytes([i]) * 64)
+                packet.stream, packet.pts, packet.dts, packet.duration = data, i * 100, i * 100, 200
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    return path
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_a_data_track_is_copied_not_taken_for_chapters(tmp_path, tiny_weights, capsys, suffix):
+    """Every data track in an MP4 without a codec was taken for its chapter track, and dropped without a word: a
+    GoPro's telemetry. The chapter track itself is still made again from the chapters (test above)."""
+    src, ours = telemetry_clip(tmp_path / "in.mp4"), tmp_path / f"ours{suffix}"
+    code, _, err = run_cli([str(src), str(ours), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    show = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_tag_string", "-of", "csv=p=0"]
+    assert subprocess.run([*show, str(ours)], capture_output=True, text=True).stdout.split() == [
+        "video,avc1", "data,gpmd"]  # fmt: skip
+    with av.open(str(src)) as before, av.open(str(ours)) as after:
+        sent = [bytes(p) for p in before.demux(before.streams[1]) if p.size]
+        assert [bytes(p) for p in after.demux(after.streams[1]) if p.size] == sent and len(sent) == 3
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".mov", ".mp4"])
+def test_a_timecode_track_is_made_again_from_the_videos_timecode(tmp_path, tiny_weights, capsys, suffix):
+    """A tmcd track is a data track without a codec too, but not one to copy: its timecode is carried as the
+    video's tag, and the muxer makes its own track of it (copied as well, the muxer fails the run: "encoding
+    failed (Invalid argument)")."""
+    src, ours = tmp_path / "in.mov", tmp_path / f"ours{suffix}"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=25:d=0.2", "-c:v", "libx264",
+                    "-timecode", "01:02:03:04", str(src)], check=True)  # fmt: skip
+    code, _, err = run_cli([str(src), str(ours), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    show = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type:stream_tags=timecode", "-of", "csv=p=0"]
+    assert subprocess.run([*show, str(ours)], capture_output=True, text=True).stdout.split() == [
+        "video,01:02:03:04", "data,01:02:03:04"]  # fmt: skip
+
+
 @needs_ffmpeg
 def test_what_a_container_cannot_hold_is_encoded_again_or_named_in_one_line(tmp_path, tiny_weights, capsys):
     """MP4 holds no SubRip: its cues become MP4's timed text, each at its time, with its tags; a font
