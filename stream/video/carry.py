@@ -64,6 +64,7 @@ def carry(
     (else left out)."""
     container.metadata.update(carried.metadata)
     video.metadata.update(carried.video_metadata)
+    video.metadata["encoder"] = encoder_named(video.codec_context.name)  # the input's named the one it was coded by
     video.disposition = Disposition(carried.video_disposition)  # the input's flags, default or not, as ffmpeg's
     others = [s for s in carried.streams if s.type == "video"] + [s for s, _ in carried.covers]  # as ffmpeg counts
     if others and not any(s.disposition & Disposition.default for s in [*others, video]):
@@ -92,6 +93,11 @@ def carry(
         if packet is not None:
             container.mux(packet)
     return copies
+
+
+def encoder_named(codec: str) -> str:
+    """The video's encoder as ffmpeg names it in a stream's tags: "Lavc62.28.102 libx264"."""
+    return f"Lavc{'.'.join(map(str, av.library_versions['libavcodec']))} {codec}"
 
 
 def add_carried(

@@ -353,8 +353,9 @@ class VideoSource:
             streams=[s for s in self.passthrough if s not in cover_streams],
             covers=[(p.stream, bytes(p)) for p in covers],
             metadata=dict(self.container.metadata),
-            # not alpha_mode: whether the output has alpha is its encoder's format (Matroska marks yuva420p itself)
-            video_metadata={k: v for k, v in self.video.metadata.items() if k.lower() != ALPHA_MODE},
+            # not alpha_mode: whether the output has alpha is its encoder's format (Matroska marks yuva420p itself);
+            # not the encoder: another made the output's (stream.video.carry names it)
+            video_metadata={k: v for k, v in self.video.metadata.items() if k.lower() not in (ALPHA_MODE, "encoder")},
             video_disposition=int(self.video.disposition),
             chapters=[self._shifted_chapter(c) for c in self.container.chapters() if not self.partial or self._in(c)],
             attachments=[(a.name, a.mimetype, bytes(a.data)) for a in self.container.streams.attachments],

@@ -221,6 +221,20 @@ def test_a_timecode_track_is_made_again_from_the_videos_timecode(tmp_path, tiny_
 
 
 @needs_ffmpeg
+def test_the_video_names_its_own_encoder(tmp_path, tiny_weights, capsys):
+    """The input's tag was copied: an H.264 output said it was coded by mpeg4."""
+    src = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=25:d=0.08", "-c:v", "mpeg4",
+                    str(src)], check=True)  # fmt: skip
+    with av.open(str(src)) as before:
+        assert before.streams.video[0].metadata["ENCODER"].endswith(" mpeg4")
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    with av.open(str(tmp_path / "out.mkv")) as out:
+        assert out.streams.video[0].metadata["ENCODER"].endswith(" libx264")
+
+
+@needs_ffmpeg
 def test_what_a_container_cannot_hold_is_encoded_again_or_named_in_one_line(tmp_path, tiny_weights, capsys):
     """MP4 holds no SubRip: its cues become MP4's timed text, each at its time, with its tags; a font
     it cannot hold at all."""
