@@ -197,6 +197,12 @@ def holds_one_frame(
         return False
 
 
+def ends_stream(packet: av.Packet) -> bool:
+    """The empty packet PyAV's demuxer gives each stream at its end, without a time or a place in the input:
+    it drains the decoder. An empty packet read from the input has them (and is no frame's)."""
+    return not packet.size and packet.pts is None and packet.pos is None
+
+
 class VideoSource:
     """One input's video stream (the first that is not cover art, or the one asked for), decoded
     in order, with its other streams' packets and what else the output takes over. `deinterlace`
@@ -401,6 +407,8 @@ class VideoSource:
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
         for packet in self._read():
+            if packet is not None and packet.stream is self.video and not packet.size and not ends_stream(packet):
+                continue  # read from the input but empty (Theora's "the frame before, again"): the decoder refused it
             if packet is None or packet.stream is self.video:
                 if packet is not None:  # else demuxing gave up early: the decoder still holds frames
                     self.errors.packets += bool(packet.size)

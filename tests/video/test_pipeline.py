@@ -590,6 +590,20 @@ def test_damage_in_the_last_frames_costs_no_more_than_ffmpeg(tmp_path):
     assert frames == ffprobe_frames(tmp_path / "damaged.mkv") == 22
 
 
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg (its libtheora)")
+def test_an_empty_packet_in_the_input_is_no_damage(tmp_path, tiny_weights, capsys):
+    """libtheora writes an empty packet for a frame that repeats the one before: sent to the decoder, which refuses
+    it, it was counted as damage ("decoded past 1 error (first: Invalid argument)"), and failed --strict."""
+    src = tmp_path / "in.ogv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=10:d=1", "-c:v", "libtheora",
+                    "-q:v", "5", str(src)], check=True)  # fmt: skip
+    with av.open(str(src)) as container:
+        assert any(not p.size and p.pts is not None for p in container.demux(video=0))  # the empty packet is there
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights), "--strict"], capsys)
+    assert code == 0 and "damaged" not in err, err
+    assert probe(tmp_path / "out.mkv")["frames"] == ffprobe_frames(src)
+
+
 def test_a_matroska_file_cut_short_is_said(tmp_path, tiny_weights, capsys):
     """Its "File ended prematurely" went unsaid from a file (from a pipe it was): the content judge met it first,
     reading the same opening frames, and PyAV's log drops a message that repeats the one before."""
