@@ -36,6 +36,7 @@ _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yu
                      "gif": "gif", "apng": "apng", "webp": "libwebp_anim", "avif": "libsvtav1"}  # fmt: skip
 _CODEC_FOR_PICTURES = {".png": "png", **dict.fromkeys(JPEG_SUFFIXES, "mjpeg"), ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
+HOLDS_A_RATE = {"yuv4mpegpipe": "Y4M", "ogg": "Ogg", "ogv": "Ogg"}  # containers that time frames by counting them
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
 # libvpx codes at constant quality where the bit rate is 0 (VP9), or caps it (VP8: else it aims at FFmpeg's 200 kb/s)
 _CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
@@ -288,12 +289,16 @@ class VideoSink:
         # there frames are numbered at the nominal rate. AVI counts time in frames at its header's rate, a gap a
         # frame left empty: there each frame takes its own tick at the input's tick rate (as FFmpeg times AVI), not
         # its time base (an MP4's 1/12800 made the header say 12800 fps, with 511 empty frames after each). Ogg times
-        # VP8 by the tick after each frame: in a time base of 1/12800 its first frame came a tick before the second.
-        self.renumber = self.container.format.name == "yuv4mpegpipe" or codec_name in ("mpeg1video", "mpeg2video")
-        if self.renumber and info.tick_rate and abs(info.tick_rate / info.rate - 1) > 0.01:  # FFmpeg's rate guess
+        # VP8 by the tick after each frame: in a time base of 1/12800 its first frame came a tick before the second;
+        # and a frame after a gap is read back a tick after the one before it (as FFmpeg's own passthrough writes
+        # it): there frames that come unevenly are numbered at the nominal rate too, as in Y4M, not misplaced.
+        uneven = bool(info.tick_rate) and abs(info.tick_rate / info.rate - 1) > 0.01  # FFmpeg's rate guess
+        self.renumber = kind == "yuv4mpegpipe" or codec_name in ("mpeg1video", "mpeg2video") or (
+            uneven and kind in ("ogg", "ogv"))  # fmt: skip
+        if self.renumber and uneven:
             notice(
-                f"{'Y4M' if kind == 'yuv4mpegpipe' else codec_name} holds a frame rate, not times: this input's "
-                f"frames come unevenly, and go in evenly at {float(info.rate):.4g} fps (their timing is lost)"
+                f"{HOLDS_A_RATE.get(kind, codec_name)} holds a frame rate, not times: this input's frames come "
+                f"unevenly, and go in evenly at {float(info.rate):.4g} fps (their timing is lost)"
             )
         self.ticked = self.container.format.name in ("avi", "ogg", "ogv")
         self.time_base = (
