@@ -222,11 +222,12 @@ def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str) -> str:
     """What an HDR input loses in `codec_name` (chosen with --codec, or the container's), in a line ("": nothing)."""
     if not info.is_hdr:
         return ""
-    if av.VideoFormat(pix_fmt).components[0].bits <= 8:
-        return f"warning: {codec_name} encodes this HDR input in 8 bits ({pix_fmt}): expect banding (libx265 keeps 10)"
-    if (info.hdr.master_display or info.hdr.max_cll) and codec_name != "libx265":
-        return f"{codec_name} writes no HDR10 metadata (mastering display, light levels): libx265 does"
-    return ""
+    metadata = (info.hdr.master_display or info.hdr.max_cll) and codec_name != "libx265"
+    no_metadata = "no HDR10 metadata (mastering display, light levels)"
+    if av.VideoFormat(pix_fmt).components[0].bits <= 8:  # the metadata's loss was left unsaid beside the depth's
+        return (f"warning: {codec_name} encodes this HDR input in 8 bits ({pix_fmt}): expect banding"
+                + (f", and writes {no_metadata}" if metadata else "") + " (libx265 keeps 10 bits and it)")  # fmt: skip
+    return f"{codec_name} writes {no_metadata}: libx265 does" if metadata else ""
 
 
 def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:

@@ -65,6 +65,15 @@ def test_an_explicit_codec_wins_and_says_what_hdr_loses(hdr10_clip, tmp_path, ti
     assert "libx264 writes no HDR10 metadata (mastering display, light levels): libx265 does" in err.splitlines()
 
 
+def test_hdr10_into_8_bits_says_its_metadata_is_lost_too(hdr10_clip, tmp_path, tiny_weights, capsys):
+    """WebM's VP9 here is 8-bit: the banding was said, the mastering display and light levels lost unsaid."""
+    code, _, err = run_cli([str(hdr10_clip), str(tmp_path / "out.webm"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    said = ("warning: libvpx-vp9 encodes this HDR input in 8 bits (yuv420p): expect banding, and writes no HDR10 "
+            "metadata (mastering display, light levels) (libx265 keeps 10 bits and it)")  # fmt: skip
+    assert said in err.splitlines() and ffprobe(tmp_path / "out.webm")[1] == []
+
+
 def test_hevc_in_mp4_is_tagged_hvc1_as_apple_players_take_it(hdr10_clip, tmp_path, capsys):
     dst = tmp_path / "out.mp4"
     code, _, err = run_cli([str(hdr10_clip), str(dst), "--units", "1"], capsys)
