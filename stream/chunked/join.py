@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 
 from stream.errors import UserError
-from stream.video.carry import carry
+from stream.video.carry import carry, copies_before_video
 from stream.video.reencode import deliver, drain
 from stream.video.source import VideoSource
 from stream.video.targets import MP4_FAMILY
@@ -84,11 +84,12 @@ def join(
     written = 0
     with output, av.open(str(segments[0])) as first:
         segment = first.streams.video[0]
+        before = copies_before_video(output, source.carried, notice, reencode=True)
         video = output.add_stream_from_template(segment, opaque=True)
         video.codec_context.framerate = source.info.rate  # the nominal rate, as the single-process sink's encoder
         if source.info.rotation:
             video.set_display_rotation(source.info.rotation)
-        copies = carry(output, video, source.carried, notice, reencode=True)
+        copies = carry(output, video, source.carried, notice, reencode=True, before=before)
         packets = start_codes(segment_packets(segments), segment, video, output.format.name)
         restored = ((packet, video) for packet in packets)
         others = ((packet, copies.get(packet.stream.index)) for packet in other_packets(source))

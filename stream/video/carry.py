@@ -35,6 +35,7 @@ class Carried:
     metadata: dict[str, str] = field(default_factory=dict)  # the container's tags (title, ...)
     video_metadata: dict[str, str] = field(default_factory=dict)  # the enhanced stream's (language, title, ...)
     video_disposition: int = 0
+    video_index: int = 0  # the enhanced stream's in the input: the streams before it are added before it, as -map 0
     chapters: list[dict] = field(default_factory=list)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # file name, MIME type, contents
 
@@ -54,14 +55,39 @@ def is_remade_track(stream: av.stream.Stream) -> bool:
     return stream.discard == av.stream.Discard.all or "timecode" in stream.metadata
 
 
+Copies = dict[int, av.stream.Stream | Reencoder]  # each copied input stream's output stream, by its input index
+
+
+def copies_before_video(
+    container: av.container.OutputContainer, carried: Carried, notice: Callable[[str], None], reencode: bool = False
+) -> tuple[Copies, list[str]]:  # fmt: skip
+    """The streams the input has before the enhanced one, added to the output before it is (called first): its
+    streams keep their order, as `ffmpeg -map 0` keeps it (the video had been moved to the front, so a second
+    pass's --stream N, or a script's stream numbers, met another stream). -> the copies, and what was left out."""
+    return add_copies(container, [s for s in carried.streams if s.index < carried.video_index], reencode, notice)
+
+
+def add_copies(
+    container: av.container.OutputContainer, streams: list[av.stream.Stream], reencode: bool,
+    notice: Callable[[str], None],
+) -> tuple[Copies, list[str]]:  # fmt: skip
+    copies, left_out = {}, []
+    for s in streams:
+        try:  # refused before anything is added
+            copies[s.index] = add_carried(container, s, reencode, notice)
+        except (av.FFmpegError, ValueError):
+            left_out.append(f"{s.type} stream #{s.index} ({codec_name(s)})")
+    return copies, left_out
+
+
 def carry(
     container: av.container.OutputContainer, video: av.stream.Stream, carried: Carried, notice: Callable[[str], None],
-    reencode: bool = False,
-) -> dict[int, av.stream.Stream | Reencoder]:  # fmt: skip
+    reencode: bool = False, before: tuple[Copies, list[str]] = ({}, []),
+) -> Copies:  # fmt: skip
     """Set up everything `carried` holds in the output and write the covers that are streams
     (which writes the header, so it comes last); -> the output stream of each copied input stream,
     and with `reencode` the re-encoder of each audio or text subtitle stream the container cannot hold
-    (else left out)."""
+    (else left out). `before`: what copies_before_video added and left out."""
     container.metadata.update(carried.metadata)
     video.metadata.update(carried.video_metadata)
     video.metadata["encoder"] = encoder_named(video.codec_context.name)  # the input's named the one it was coded by
@@ -69,13 +95,10 @@ def carry(
     others = [s for s in carried.streams if s.type == "video"] + [s for s, _ in carried.covers]  # as ffmpeg counts
     if others and not any(s.disposition & Disposition.default for s in [*others, video]):
         video.disposition |= Disposition.default  # the main picture, as ffmpeg marks one where several have none
-    copies, left_out = {}, []
     kind = container.format.name
-    for s in carried.streams:
-        try:  # refused before anything is added
-            copies[s.index] = add_carried(container, s, reencode, notice)
-        except (av.FFmpegError, ValueError):
-            left_out.append(f"{s.type} stream #{s.index} ({codec_name(s)})")
+    after, left_out = add_copies(container, [s for s in carried.streams if s.index > carried.video_index], reencode,
+                                 notice)  # fmt: skip
+    copies, left_out = before[0] | after, before[1] + left_out
     if carried.chapters and kind not in CHAPTER_FORMATS:
         left_out.append(f"{len(carried.chapters)} chapters")
     elif carried.chapters:

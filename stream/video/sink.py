@@ -20,7 +20,7 @@ import numpy as np
 from kernels.errors import reason
 from stream.errors import UserError
 from stream.files import JPEG_SUFFIXES
-from stream.video.carry import Carried, carry
+from stream.video.carry import Carried, carry, copies_before_video
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
 from stream.video.hdr import x265_params
@@ -275,6 +275,7 @@ class VideoSink:
             )
         if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
             notice(lost)
+        before = copies_before_video(self.container, carried, notice, reencode=True)
         try:
             self.stream = self.container.add_stream(codec_name, rate=info.rate)
         except ValueError:  # a codec the muxer says it cannot hold (libx264 in WebM)
@@ -344,7 +345,7 @@ class VideoSink:
         if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
             check_opens(self.stream.codec_context)
             raise UserError(not_held(kind, codec_name, options.codec is not None))
-        self.copies = carry(self.container, self.stream, carried, notice, reencode=True)
+        self.copies = carry(self.container, self.stream, carried, notice, reencode=True, before=before)
         self._muxed: dict[int, int] = {}  # the last decode time muxed of each copied stream (reencode.deliver)
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:

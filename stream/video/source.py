@@ -363,6 +363,7 @@ class VideoSource:
             # not the encoder: another made the output's (stream.video.carry names it)
             video_metadata={k: v for k, v in self.video.metadata.items() if k.lower() not in (ALPHA_MODE, "encoder")},
             video_disposition=int(self.video.disposition),
+            video_index=self.video.index,
             chapters=[self._shifted_chapter(c) for c in self.container.chapters() if not self.partial or self._in(c)],
             attachments=[(a.name, a.mimetype, bytes(a.data)) for a in self.container.streams.attachments],
         )

@@ -235,6 +235,24 @@ def test_the_video_names_its_own_encoder(tmp_path, tiny_weights, capsys):
 
 
 @needs_ffmpeg
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_the_streams_keep_their_order(tmp_path, tiny_weights, capsys, suffix, chunked):
+    """-map 0 keeps the input's order: the enhanced video had been moved to the front, so the audio of an audio-first
+    file became stream 1 (a second pass's --stream 1, or a script's numbers, met another stream)."""
+    src = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=0.4", "-f", "lavfi", "-i",
+                    "testsrc2=s=32x24:r=10:d=0.4", "-f", "lavfi", "-i", "sine=d=0.4:f=880", "-map", "0:a", "-map",
+                    "1:v", "-map", "2:a", "-c:v", "libx264", "-c:a", "aac", str(src)], check=True)  # fmt: skip
+    out = tmp_path / f"out{suffix}"
+    args = [str(src), str(out), "--weights", str(tiny_weights)] + ["--chunk-seconds", "0.2"] * chunked
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert probe(out)["streams"] == probe(src)["streams"] == ["audio", "video", "audio"]
+    assert probe(out)["size"] == (64, 48) and probe(out)["frames"] == 4
+
+
+@needs_ffmpeg
 def test_what_a_container_cannot_hold_is_encoded_again_or_named_in_one_line(tmp_path, tiny_weights, capsys):
     """MP4 holds no SubRip: its cues become MP4's timed text, each at its time, with its tags; a font
     it cannot hold at all."""
@@ -301,6 +319,9 @@ def test_stream_chooses_what_to_enhance(tmp_path, tiny_weights, capsys):
     code, _, err = run_cli([str(src), str(tmp_path / "cover.mkv"), "--stream", "3", "--weights", str(tiny_weights)],
                            capsys)  # fmt: skip
     assert code == 0, err
-    assert probe(tmp_path / "cover.mkv")["size"] == (32, 32) and probe(tmp_path / "cover.mkv")["frames"] == 1
+    with av.open(str(tmp_path / "cover.mkv")) as out:  # in the input's place, as -map 0 keeps it
+        enhanced = out.streams[3]
+        assert (enhanced.type, enhanced.width, enhanced.height) == ("video", 32, 32)
+        assert sum(1 for p in out.demux(enhanced) if p.size) == 1
     code, _, err = run_cli([str(src), str(tmp_path / "x.mkv"), "--stream", "1", "--weights", str(tiny_weights)], capsys)
     assert code == 1 and err.strip() == "error: in.mkv: stream 1 is not a video stream (video streams: 0, 3)"
