@@ -81,6 +81,8 @@ class ChunkFrames:
             if pts > last:
                 return
             if pts in left:
+                if len(left) == len(self.chunk.frames):  # the chunk's first: what decoding up to it met is forgotten
+                    self.source.errors.forget()
                 item.index = self.first_index + len(self.chunk.frames) - len(left)  # its number in the whole video
                 left.discard(pts)
                 yield item

@@ -119,6 +119,12 @@ class DecodeErrors(logging.Handler):
         """From a new start (a chunk): what it meets is counted alone."""
         self.count, self.first, self.packets, self.frames = 0, "", 0, 0
 
+    def forget(self) -> None:
+        """The errors met so far are no damage of the input's: a chunk's warm-up, the frames decoded from the
+        keyframe before its own first, which open GOPs and B-frames make refer past it (a whole run has decoded
+        what they refer to; a clean file's chunks said it was damaged, and failed --strict)."""
+        self.count, self.first = 0, ""
+
     @property
     def frames_lost(self) -> int:
         return max(self.packets - self.frames, 0)
