@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+
 from kernels.choice import Loaded, ModelChoice
 from stream.chunked.chunks import Chunk
 from stream.chunked.manifest import refuse_another_run
@@ -47,6 +49,17 @@ class ChunkDone:
     job: ChunkJob
     ran: dict[str, str | int]  # what restored it (Resolved.record()): every chunk of a run the same
     damage: str = ""  # the first error its input showed where it was damaged and decoded past ("" for none)
+
+
+def is_whole(job: ChunkJob) -> bool:
+    """A chunk recorded as done: its log there, and its segment opens and holds a frame for each row (one cut or
+    damaged since failed the join at every resume, as an "unexpected" error)."""
+    try:
+        rows = len(job.log.read_text().splitlines())
+        with av.open(str(job.segment)) as segment:
+            return sum(1 for packet in segment.demux(video=0) if packet.size) == rows
+    except (OSError, UnicodeDecodeError, av.FFmpegError, IndexError):  # gone, cut short, or no video in it
+        return False
 
 
 class ChunkFrames:

@@ -25,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 
 from stream.chunked.chunks import Chunk, cut, video_packets
-from stream.chunked.job import SEGMENT_FORMAT, ChunkDone, ChunkJob
+from stream.chunked.job import SEGMENT_FORMAT, ChunkDone, ChunkJob, is_whole
 from stream.chunked.join import join
 from stream.chunked.manifest import Manifest, begin, fingerprint
 from stream.chunked.ray_tasks import RayWorkers
@@ -169,10 +169,13 @@ def workers_for(source: VideoSource, options: EnhanceOptions, chunking: Chunking
 
 def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options: EnhanceOptions, runner: Workers,
                    console: Console) -> None:  # fmt: skip
-    """The chunks not done yet (a chunk recorded as done whose files are gone is done again), each
+    """The chunks not done yet (a chunk recorded as done whose files are gone or damaged is done again), each
     recorded as it finishes."""
-    done = {job.index for job in jobs if job.index in manifest.done and job.segment.exists() and job.log.exists()}
+    done = {job.index for job in jobs if job.index in manifest.done and is_whole(job)}
     todo = [job for job in jobs if job.index not in done]
+    for job in todo:
+        if job.index in manifest.done:
+            say(f"chunk {job.index + 1}: its files in {work} are gone or damaged; it is done again", console)
 
     def finished(result: ChunkDone) -> None:
         job = result.job

@@ -149,6 +149,21 @@ def test_a_killed_run_resumes_to_the_output_an_uninterrupted_run_writes(tmp_path
     assert all(np.array_equal(a, b) for a, b in zip(resumed[1], whole[1], strict=True))
 
 
+def test_a_chunk_whose_segment_was_damaged_since_is_done_again(tmp_path, tiny_weights, capsys):
+    """A segment cut short after its chunk was recorded done failed every resume at the join ("unexpected
+    InvalidDataError ... moov atom not found"), the work folder's only way out its removal."""
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
+    enhance(capsys, src, tmp_path / "whole.mkv", tiny_weights, "--chunk-seconds", "0.3")
+    dst = tmp_path / "out.mkv"
+    start_and_kill(src, dst, tiny_weights)
+    (segment,) = work_folder(dst).glob("chunk_*.mp4")
+    segment.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])
+    err = enhance(capsys, src, dst, tiny_weights, "--chunk-seconds", "0.3", "--resume")
+    assert f"chunk 1: its files in {work_folder(dst)} are gone or damaged; it is done again" in err.splitlines()
+    resumed, whole = decoded(dst), decoded(tmp_path / "whole.mkv")
+    assert resumed[0] == whole[0] and all(np.array_equal(a, b) for a, b in zip(resumed[1], whole[1], strict=True))
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_signal_keeps_the_chunks_done_and_says_how_to_go_on(tmp_path, tiny_weights, stop):
     src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
