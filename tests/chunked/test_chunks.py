@@ -4,6 +4,7 @@ import itertools
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,6 +93,23 @@ def test_the_default_encoder_with_b_frames_joins_into_mp4(tmp_path, tiny_weights
     with av.open(str(tmp_path / "chunked.mp4")) as c:
         ctx = c.streams.video[0].codec_context
         assert (ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc) == (1, 1, 1, 1)  # BT.709 kept
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
+def test_chunks_in_mp4_keep_times_that_are_no_whole_millisecond(tmp_path, tiny_weights, capsys):
+    """At 15 fps in 1/15360 a chunk starts at 10240 ticks: its segment, delayed by an edit in the movie's 1/1000,
+    began at 10230, every frame of it a millisecond early in the output."""
+    src = tmp_path / "in.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=15:d=2", "-c:v", "libx264",
+                    "-g", "10", str(src)], check=True)  # fmt: skip
+    for name, more in (("single.mp4", []), ("chunked.mp4", ["--chunk-seconds", "0.5"])):
+        code, _, err = run_cli([str(src), str(tmp_path / name), "--weights", str(tiny_weights), *more], capsys)
+        assert code == 0, err
+    times = []
+    for name in ("in.mp4", "single.mp4", "chunked.mp4"):
+        with av.open(str(tmp_path / name)) as c:
+            times.append(sorted(float(p.pts * p.time_base) for p in c.demux(video=0) if p.size))
+    assert times[2] == times[1] == times[0] and len(times[0]) == 30
 
 
 def test_workers_write_what_one_process_writes(tmp_path, tiny_weights, capsys):
