@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -73,6 +74,13 @@ def _time(packet: av.Packet) -> float:
     return float((stamp or 0) * packet.time_base)
 
 
+def a_tick_each(packet: av.Packet, tick: Fraction) -> av.Packet:
+    """An AVI frame lasts its tick, as the sink writes it: a segment's last packet, timed to its segment's end,
+    made the header count a frame more than it holds."""
+    packet.duration = round(tick / packet.time_base)
+    return packet
+
+
 def join(
     source: VideoSource, segments: list[Path], dst: Path, format: str | None, notice: Callable[[str], None]
 ) -> int:
@@ -87,11 +95,14 @@ def join(
         before = copies_before_video(output, source.carried, notice, reencode=True)
         video = output.add_stream_from_template(segment, opaque=True)
         video.codec_context.framerate = source.info.rate  # the nominal rate, as the single-process sink's encoder
+        avi = output.format.name == "avi"  # a frame a tick, as the sink times AVI: in the segments' 1/600 its header
+        if avi:  # said 600 fps, with 39 empty frames after each
+            video.time_base = 1 / (source.info.tick_rate or source.info.rate)
         if source.info.rotation:
             video.set_display_rotation(source.info.rotation)
         copies = carry(output, video, source.carried, notice, reencode=True, before=before)
         packets = start_codes(segment_packets(segments), segment, video, output.format.name)
-        restored = ((packet, video) for packet in packets)
+        restored = ((a_tick_each(packet, video.time_base) if avi else packet, video) for packet in packets)
         others = ((packet, copies.get(packet.stream.index)) for packet in other_packets(source))
         muxed: dict[int, int] = {}
         for packet, out in heapq.merge(restored, others, key=lambda item: _time(item[0])):

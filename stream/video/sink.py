@@ -28,6 +28,7 @@ from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
 from stream.video.pipe_ends import PipeEnd, for_pyav
 from stream.video.reencode import MUXER_OPTIONS, deliver, drain, muxer_holds
+from stream.video.targets import MP4_FAMILY
 from stream.video.upright import KEEPS_ROTATION, Upright, quarter_turns, upright_size
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
@@ -36,7 +37,6 @@ _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yu
                      "gif": "gif", "apng": "apng", "webp": "libwebp_anim", "avif": "libsvtav1"}  # fmt: skip
 _CODEC_FOR_PICTURES = {".png": "png", **dict.fromkeys(JPEG_SUFFIXES, "mjpeg"), ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
-MOV_FAMILY = {"mp4", "mov", "ipod", "3gp", "3g2", "psp", "ismv", "f4v"}  # FFmpeg's movenc muxers
 HOLDS_A_RATE = {"yuv4mpegpipe": "Y4M", "ogg": "Ogg", "ogv": "Ogg"}  # containers that time frames by counting them
 _CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
 # libvpx codes at constant quality where the bit rate is 0 (VP9), or caps it (VP8: else it aims at FFmpeg's 200 kb/s)
@@ -308,7 +308,7 @@ class VideoSink:
             1 / info.rate if self.renumber else 1 / (info.tick_rate or info.rate) if self.ticked else info.time_base
         )
         self.stream.time_base = self.time_base
-        if kind in MOV_FAMILY:  # its edit lists' delays are in the movie's time scale, 1/1000 unless said: a chunk's
+        if kind in MP4_FAMILY:  # its edit lists' delays are in the movie's time scale, 1/1000 unless said: a chunk's
             # segment starting at 10240/15360 s began at 10230, every frame of it a millisecond early once joined
             self.container.options["movie_timescale"] = str(self.time_base.denominator)
         ctx = self.stream.codec_context

@@ -112,6 +112,20 @@ def test_chunks_in_mp4_keep_times_that_are_no_whole_millisecond(tmp_path, tiny_w
     assert times[2] == times[1] == times[0] and len(times[0]) == 30
 
 
+def test_chunks_join_into_avi_a_frame_a_tick_as_a_whole_run_writes_it(tmp_path, tiny_weights, capsys):
+    """AVI counts time in frames: joined in the segments' time base, its header said 1000 fps, and 39 empty frames
+    followed each of the 25 a second."""
+    src = make_clip(tmp_path / "in.mp4", pts_ms=[40 * i for i in range(15)], audio=False)
+    timing = []
+    for name, more in (("single.avi", []), ("chunked.avi", ["--chunk-seconds", "0.2"])):
+        code, _, err = run_cli([str(src), str(tmp_path / name), "--weights", str(tiny_weights), *more], capsys)
+        assert code == 0, err
+        with av.open(str(tmp_path / name)) as c:
+            video = c.streams.video[0]
+            timing.append((video.time_base, video.frames, len([p for p in c.demux(video) if p.size])))
+    assert timing[1] == timing[0] == (Fraction(1, 25), 15, 15)
+
+
 def test_workers_write_what_one_process_writes(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
     enhance(capsys, src, tmp_path / "one.mkv", tiny_weights, "--chunk-seconds", "0.3")
