@@ -146,8 +146,9 @@ def started_partial(dst: Path) -> Path:
 def write_atomically(dst: Path) -> Iterator[Path]:
     """Yields the path to write to (made first: an output that cannot be written fails before the work);
     it replaces `dst` when the block succeeds and is removed when it fails."""
-    tmp = started_partial(dst)
-    try:
+    tmp = partial_path(dst)
+    try:  # made within: a stop signal as it is made (a chunk's, as the one before is said done) left it behind
+        started_partial(dst)
         yield tmp
         tmp.replace(dst)
     finally:
