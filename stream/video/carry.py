@@ -96,7 +96,7 @@ def carry(
     if others and not any(s.disposition & Disposition.default for s in [*others, video]):
         video.disposition |= Disposition.default  # the main picture, as ffmpeg marks one where several have none
     kind = container.format.name
-    after, left_out = add_copies(container, [s for s in carried.streams if s.index > carried.video_index], reencode,
+    after, left_out = add_copies(container, [s for s in carried.streams if s.index >= carried.video_index], reencode,
                                  notice)  # fmt: skip
     copies, left_out = before[0] | after, before[1] + left_out
     if carried.chapters and kind not in CHAPTER_FORMATS:
