@@ -177,12 +177,18 @@ def test_window_recipe_schedules() -> None:
     assert Recipe(data="-", units=25).units_at(7) == 25
 
 
+def one_step_run(train_dir: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """A run of one step into `out`, without validation; -> its arguments, for what goes on from it."""
+    base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-every", "0"]
+    assert run_cli([*base, "--steps", "1"], capsys)[0] == 0
+    return base
+
+
 def test_resume_with_another_recipe_is_refused(
     train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-every", "0"]
-    assert run_cli([*base, "--steps", "1"], capsys)[0] == 0
+    base = one_step_run(train_dir, out, capsys)
     code, _, err = run_cli([*base, "--steps", "2", "--resume", str(out / "last.pt"), "--lr", "0.05"], capsys)
     assert code == 1 and "lr 0.1 -> 0.05" in err
     code, _, err = run_cli([*base, "--steps", "2"], capsys)
@@ -194,8 +200,7 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line_and_keeps_the_one_befor
 ) -> None:
     """A full disk (here a file-size limit) at the checkpoint was torch's "unexpected pos 576 vs 534"."""
     out = tmp_path / "run"
-    base = ["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-every", "0"]
-    assert run_cli([*base, "--steps", "1"], capsys)[0] == 0
+    base = one_step_run(train_dir, out, capsys)
     before = (out / "last.pt").read_bytes()
     args = [*base, "--steps", "2", "--resume", str(out / "last.pt")]
     run = subprocess.run([sys.executable, "-m", "stream", *args], preexec_fn=file_size_limit(len(before) // 2),
