@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,29 @@ from kernels.weights import Weights, save_weights
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REFERENCE_WEIGHTS = SHARED / "reference-weights" / "drrn_b1u25_x234.mxnet.params"
 SET5 = SHARED / "data" / "Set5"
+WATCHDOG_MARGIN = 1.1  # past pytest-timeout's own limit, which ends a test it can reach first
+STDERR_COPY = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep a copy of the terminal's stderr for the hang watchdog (capture is suspended here; in a test, fd 2
+    is pytest's capture file, which a process ended by the watchdog never shows)."""
+    config.stash[STDERR_COPY] = os.dup(2)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """End a test that hangs holding the GIL, with every thread's stack: pytest-timeout's timer is a Python
+    thread, so a thread stuck in C code with the GIL (PyAV freeing a threaded codec whose thread waits for
+    the GIL to log) stops it too; CI hung twice so, for 90 minutes, with no stack to say where. faulthandler's
+    watchdog is a C thread that needs no GIL."""
+    limit = float(item.config.getini("timeout") or 0)
+    if limit:
+        faulthandler.dump_traceback_later(limit * WATCHDOG_MARGIN, exit=True, file=item.config.stash[STDERR_COPY])
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture
