@@ -103,6 +103,26 @@ def check_input(src: str | Path) -> None:
         raise UserError(f"{src}: no such file")
 
 
+@contextmanager
+def opencv_name(path: str | Path) -> Iterator[str]:
+    """A name OpenCV's bindings take for the file at `path`, for the block: they take names as UTF-8 and
+    crash the process (a segmentation fault) on one that is not, as a Linux file system allows (a name
+    made on an old Latin-1 machine; PyAV and Python read it). Such a file is handed over as
+    /proc/self/fd/N, open for the block."""
+    name = str(path)
+    if not any("\udc80" <= c <= "\udcff" for c in name):  # no byte that is not UTF-8 (os.fsdecode's escapes)
+        yield name
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        raise UserError(f"{name}: cannot open ({e.strerror})") from None
+    try:
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
 def is_hidden(path: Path) -> bool:
     """A dot file: no picture or video of a folder's (a Mac's ._photo.png beside photo.png, its resource fork)."""
     return path.name.startswith(".")
@@ -119,9 +139,9 @@ def partial_path(dst: Path) -> Path:
     is atomic), with its suffix (so muxers and numpy still know the format). A name near the file
     system's 255 bytes keeps its start and a digest of the rest (a 250-character name, which ffmpeg
     writes, failed as "File name too long" naming the hidden file)."""
-    stem = dst.stem
-    if len(f".{stem}.partial{dst.suffix}".encode()) > NAME_MAX:
-        stem = stem.encode()[: NAME_MAX - 64].decode(errors="ignore") + hashlib.sha256(stem.encode()).hexdigest()[:16]
+    stem, name_bytes = dst.stem, os.fsencode(dst.stem)  # as the file system has it: a name need not be UTF-8
+    if len(os.fsencode(f".{stem}.partial{dst.suffix}")) > NAME_MAX:
+        stem = name_bytes[: NAME_MAX - 64].decode(errors="ignore") + hashlib.sha256(name_bytes).hexdigest()[:16]
     return dst.with_name(f".{stem}.partial{dst.suffix}")
 
 
@@ -153,3 +173,4 @@ def write_atomically(dst: Path) -> Iterator[Path]:
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)
+

@@ -28,7 +28,7 @@ from stream import heif_boxes, jpeg_extras, png_text
 from stream.console import native_stderr_silenced, opencv_silenced
 from stream.errors import UserError
 from stream.exif import EXTRA_SAMPLES, ICC_PROFILE, ORIENTATION, UNASSOCIATED_ALPHA, XMP_PACKET, Exif, upright
-from stream.files import JPEG_SUFFIXES
+from stream.files import JPEG_SUFFIXES, opencv_name
 
 EXIF, XMP, ICC = cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP, cv2.IMAGE_METADATA_ICCP
 Metadata = dict[int, bytes]  # OpenCV's kinds (IMAGE_METADATA_*) -> their bytes
@@ -78,9 +78,9 @@ def read_picture(path: Path) -> tuple[np.ndarray, Metadata]:
         return read_tiff(path)
     data = path.read_bytes() if suffix in {*JPEG_SUFFIXES, ".png"} else b""  # for what OpenCV does not read
     cut = suffix in JPEG_SUFFIXES and jpeg_extras.cut_short(data)  # said by damage(), libjpeg's own line kept off
-    with opencv_silenced(), native_stderr_silenced() if cut else nullcontext():
+    with opencv_silenced(), native_stderr_silenced() if cut else nullcontext(), opencv_name(path) as name:
         # by name, not from the bytes: imdecode refuses a JPEG cut short
-        pixels, kinds, chunks = cv2.imreadWithMetadata(str(path), flags=cv2.IMREAD_UNCHANGED)
+        pixels, kinds, chunks = cv2.imreadWithMetadata(name, flags=cv2.IMREAD_UNCHANGED)
     metadata = {int(kind): bytes(chunk) for kind, chunk in zip(kinds, chunks, strict=True)}
     if XMP in metadata:  # a PNG's comes with a C string's NUL
         metadata[XMP] = metadata[XMP].rstrip(b"\0")

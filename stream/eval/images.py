@@ -10,7 +10,7 @@ import torch
 
 from kernels.colour import rgb_to_y
 from stream.errors import UserError
-from stream.files import PICTURE_SUFFIXES, check_folder, is_hidden
+from stream.files import PICTURE_SUFFIXES, check_folder, is_hidden, opencv_name
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -26,7 +26,8 @@ def list_images(folder: str | Path) -> list[Path]:
 
 def read_luma(path: str | Path) -> torch.Tensor:
     """H x W uint8 luma: the grey values of a greyscale image, else Y of MATLAB rgb2ycbcr."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    with opencv_name(path) as name:
+        img = cv2.imread(name, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise UserError(f"{path}: not a readable image")
     if img.dtype != np.uint8:

@@ -263,6 +263,24 @@ def test_a_name_near_the_longest_a_file_may_have_is_written(tmp_path, tiny_weigh
     assert [p.name for p in dst.parent.iterdir()] == [dst.name]  # no partial file left
 
 
+def test_names_that_are_not_utf8_are_read_and_written(tmp_path, tiny_weights):
+    """A Linux file's name is bytes, not always UTF-8 (one made on an old Latin-1 machine): OpenCV's bindings
+    crashed the process reading such a picture (a segmentation fault), and a video's hidden partial file could
+    not be named ("unexpected UnicodeEncodeError"). In a child process: a crash must fail the test, not end it."""
+    cafe = os.fsdecode(b"caf\xe9")  # as Python names such a file: the byte kept as a surrogate escape
+    cv2.imwrite(str(tmp_path / "p.png"), np.zeros((24, 32, 3), np.uint8))
+    (tmp_path / "p.png").rename(tmp_path / f"{cafe}.png")
+    for src, dst in [(tmp_path / f"{cafe}.png", tmp_path / f"{cafe} x2.png"), (ROOT / "samples" / "sample.mp4",
+                     tmp_path / f"{cafe}.mkv")]:  # fmt: skip
+        run = subprocess.run([sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(tiny_weights)],
+                             capture_output=True, text=True, timeout=300, errors="replace")  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    written = cv2.imdecode(np.fromfile(tmp_path / f"{cafe} x2.png", np.uint8), cv2.IMREAD_COLOR)
+    assert written.shape == (48, 64, 3) and probe(tmp_path / f"{cafe}.mkv")["frames"] == 16
+    assert sorted(os.fsencode(p.name) for p in tmp_path.iterdir() if "caf" in p.name) == [
+        b"caf\xe9 x2.png", b"caf\xe9.mkv", b"caf\xe9.png"]  # fmt: skip
+
+
 def test_an_encoder_this_machine_lacks_is_one_line_before_any_frame(capsys, tmp_path):
     """NVENC without NVIDIA's driver (issue #23 item 3): refused when the sink is set up, naming the
     codec, and nothing written."""
