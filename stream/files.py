@@ -174,3 +174,22 @@ def write_atomically(dst: Path) -> Iterator[Path]:
     finally:
         tmp.unlink(missing_ok=True)
 
+
+def write_new(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """`data` under a name no file has: stem.suffix, else stem-2.suffix, and so on; nothing is left where
+    the write fails (a full disk)."""
+    n = 1
+    while True:
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            file = path.open("xb")  # a name taken is never replaced
+        except FileExistsError:
+            n += 1
+            continue
+        try:
+            with file:
+                file.write(data)
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
+        return path

@@ -11,6 +11,7 @@ import glob
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -20,6 +21,8 @@ import numpy as np
 
 from stream.console import opencv_silenced
 from stream.errors import UserError
+from stream.files import opencv_name
+from stream.video.source import open_input, pick_video
 
 T = TypeVar("T")
 
@@ -67,23 +70,33 @@ def open_capture(
     camera = source.isdigit() or source.startswith("/dev/")
     if not camera and (size or fps):
         raise UserError(f"{source}: --size and --camera-fps are asked of cameras, not files or streams")
-    with opencv_silenced():
-        capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    is_file = not camera and Path(source).is_file()
+    with opencv_silenced(), opencv_name(source) if is_file else nullcontext(source) as name:
+        capture = cv2.VideoCapture(int(source) if source.isdigit() else name)
     if not capture.isOpened():
         if camera and sys.platform.startswith("linux"):
             found = ", ".join(sorted(glob.glob("/dev/video*"))) or "none found"
             raise UserError(f"camera {source}: cannot open it (cameras: {found})")
         if camera:
             raise UserError(f"camera {source}: cannot open it")
+        if is_file:
+            raise why_unreadable(source)
         raise UserError(f"{source}: cannot open (no such camera, file or stream)")
     if size:
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
     if fps:
         capture.set(cv2.CAP_PROP_FPS, fps)
-    is_file = not camera and Path(source).is_file()
     rate = capture.get(cv2.CAP_PROP_FPS) if is_file else 0
     return capture, (1 / rate if rate and rate > 0 else None)
+
+
+def why_unreadable(path: str) -> UserError:
+    """Why OpenCV opened no video from a file, as `enhance` says it: "not a readable media file (...)", "no
+    video stream" (OpenCV only says it did not)."""
+    with open_input(path) as container:
+        pick_video(container, None, path)
+    return UserError(f"{path}: OpenCV cannot read its video; `drrn-stream` may (it reads with PyAV)")
 
 
 def granted(capture: cv2.VideoCapture) -> str:
@@ -102,7 +115,7 @@ def coding(capture: cv2.VideoCapture) -> str:
 
 _FOURCC_CODECS = {
     "mjpg": "mjpeg", "jpeg": "mjpeg", "avc1": "h264", "h264": "h264", "x264": "h264", "hev1": "hevc", "hvc1": "hevc",
-    "hevc": "hevc", "vp80": "vp8", "vp90": "vp9", "av01": "av1",
+    "hevc": "hevc", "vp80": "vp8", "vp90": "vp9", "av01": "av1", "mpng": "png",
 }  # fmt: skip
 _RAW_FOURCCS = {"yuyv", "yuy2", "uyvy", "nv12", "i420", "yv12", "bgr3", "rgb3", "grey", "y800", "y16"}
 

@@ -203,7 +203,7 @@ class Preview:
         if self.window is None or not self.window.opened:  # headless, or nothing to show yet
             time.sleep(0.005)
             return False
-        return self.on_key(self.window.key())
+        return self.on_key(self.window.key()) or self.window.closed()
 
     def count(self, result: Result) -> None:
         """A newly enhanced frame: its latency, the controller's lesson, the output stream."""

@@ -8,7 +8,9 @@ thread, only of the frame it is given to show and the words of the status bar.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from stream.apps.capture import Shot
 from stream.apps.latency import Choice
 from stream.console import say
 from stream.errors import UserError
+from stream.files import write_new
 
 WINDOW = "drrn-stream live"
 KEY_WAIT_MS = 15
@@ -99,17 +102,55 @@ def status_line(
     )
 
 
-def save_screenshot(canvas: np.ndarray, folder: Path, seq: int) -> Path:
-    path = folder / f"drrn-live-{time.strftime('%Y%m%d-%H%M%S')}-{seq}.png"
-    cv2.imwrite(str(path), canvas)
+def save_screenshot(canvas: np.ndarray, folder: Path, seq: int) -> Path | None:
+    """The picture shown, as a PNG of a name no other has (two in a second, of one frame while paused, each
+    get their own), or a line saying why not: the preview goes on either way."""
+    png = cv2.imencode(".png", canvas)[1].tobytes()
+    try:
+        path = write_new(folder, f"drrn-live-{time.strftime('%Y%m%d-%H%M%S')}-{seq}", ".png", png)
+    except OSError as e:
+        say(f"screenshot not saved in {folder.resolve()}: {e.strerror or e}")
+        return None
     say(f"saved {path}")
     return path
 
 
 def check_display() -> None:
-    """OpenCV aborts the process when it cannot open a window; say so in one line instead."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise UserError("no display to open a window on (DISPLAY is not set); use --no-window")
+    """OpenCV aborts the process when it cannot open a window; say so in one line instead. Its windows are
+    X11 windows (its Qt has no other platform), so DISPLAY must be set and its server answer: a stale one,
+    as an ssh session keeps, aborted as an unset one did."""
+    if not sys.platform.startswith("linux"):
+        return
+    display = os.environ.get("DISPLAY")
+    if not display:
+        wayland = " (this OpenCV's windows are X11 windows, not Wayland's)" if os.environ.get("WAYLAND_DISPLAY") else ""
+        raise UserError(f"no display to open a window on: DISPLAY is not set{wayland}; use --no-window")
+    if not x_server_answers(display):
+        raise UserError(f"no display to open a window on: no X server answers at DISPLAY={display}; use --no-window")
+
+
+def x_server_answers(display: str) -> bool:
+    """Whether an X server takes connections at `display` ([host]:N[.screen]); True for a form not known here
+    (OpenCV then tries it)."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return True
+    if host in ("", "unix"):  # this machine's socket: Linux's abstract one, or the file
+        addresses = [f"\0/tmp/.X11-unix/X{number}", f"/tmp/.X11-unix/X{number}"]
+        return any(unix_socket_answers(address) for address in addresses)
+    with contextlib.suppress(OSError), socket.create_connection((host, 6000 + int(number)), timeout=2):
+        return True  # X11 over TCP, as ssh's forwarding offers it (localhost:10)
+    return False
+
+
+def unix_socket_answers(address: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as connection:
+        try:
+            connection.connect(address)
+        except OSError:
+            return False
+        return True
 
 
 class Window:
@@ -129,6 +170,15 @@ class Window:
             self.opened = True
         cv2.imshow(WINDOW, canvas)
         self.view.width = canvas.shape[1]
+
+    def closed(self) -> bool:
+        """Whether it was closed by its title bar's button (OpenCV would open it again with the next picture)."""
+        if not self.opened:
+            return False
+        try:
+            return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:  # OpenCV's Qt: no such window any more
+            return True
 
     def key(self) -> int:
         """The key pressed within a few milliseconds (255: none); the window redraws meanwhile."""

@@ -1,12 +1,15 @@
 """The live preview: headless runs, dropping stale frames, and the real window under Xvfb."""
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import queue
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,9 +25,11 @@ import pytest
 
 from kernels.weights import Weights, save_weights
 from stream.apps.api import Comparison
-from stream.apps.capture import Mailbox, Shot
+from stream.apps.capture import Mailbox, Shot, coding, open_capture
 from stream.apps.latency import Choice, Depth
 from stream.apps.live import LiveOptions, Preview, Result, Worker
+from stream.apps.window import check_display, save_screenshot
+from stream.errors import UserError
 from tests.conftest import random_drrn
 from tests.media import make_clip, probe
 
@@ -244,6 +249,90 @@ def test_window_shows_the_preview_and_answers_keys(tmp_path, tiny_weights, long_
     finally:
         xvfb.terminate()
         xvfb.wait()
+
+
+class ClientMessage(ctypes.Structure):
+    """Xlib's XClientMessageEvent, padded to an XEvent's 24 longs."""
+
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                ("format", ctypes.c_int), ("data", ctypes.c_long * 5), ("padding", ctypes.c_long * 12)]  # fmt: skip
+
+
+def close_by_title_bar(display: str, window: int) -> None:
+    """Send what a window manager's close button sends, WM_PROTOCOLS' WM_DELETE_WINDOW (xdotool 3.2016 has no
+    command for it: its windowclose destroys the window under its owner)."""
+    x11 = ctypes.CDLL(ctypes.util.find_library("X11"))
+    x11.XOpenDisplay.restype, x11.XOpenDisplay.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+    x11.XInternAtom.restype, x11.XInternAtom.argtypes = ctypes.c_ulong, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    connection = x11.XOpenDisplay(display.encode())
+    assert connection, f"cannot connect to {display}"
+    protocols = x11.XInternAtom(connection, b"WM_PROTOCOLS", 0)
+    message = ClientMessage(type=33, window=window, message_type=protocols, format=32)  # 33: ClientMessage
+    message.data[0] = x11.XInternAtom(connection, b"WM_DELETE_WINDOW", 0)
+    x11.XSendEvent(connection, window, 0, 0, ctypes.byref(message))
+    x11.XFlush(connection)
+    x11.XCloseDisplay(connection)
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool") and ctypes.util.find_library("X11")),
+                    reason="needs Xvfb, xdotool and libX11")  # fmt: skip
+def test_closing_the_window_ends_the_preview(tmp_path, tiny_weights):
+    """Closed by its title bar, the window came back with the next picture and the preview ran on to the
+    input's end (here 160 s: the watchdog's kill at 120 s fails the test)."""
+    endless = make_clip(tmp_path / "long.mp4", width=48, height=32, pts_ms=[40 * i for i in range(4000)], audio=False)
+    xvfb, display = start_xvfb()
+    try:
+        env = os.environ | {"DISPLAY": display}
+        proc = subprocess.Popen(live(tiny_weights, str(endless)), env=env, stderr=subprocess.PIPE, text=True)
+        with watchdog(proc, 120):
+            found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "drrn-stream live"],
+                                   env=env, capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+            close_by_title_bar(display, int(found.stdout.split()[0]))
+            err = proc.communicate()[1]
+        assert proc.returncode == 0 and "enhanced frame" in err.splitlines()[-1], err
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+
+
+def test_a_stale_display_is_one_line_where_opencv_aborted(monkeypatch):
+    """An ssh session's DISPLAY names a server gone: OpenCV's Qt aborted the process (exit 134) as with none."""
+    monkeypatch.setenv("DISPLAY", ":59999")  # no such server: neither socket answers
+    with pytest.raises(UserError, match=r"no X server answers at DISPLAY=:59999; use --no-window"):
+        check_display()
+    with socket.create_server(("127.0.0.1", 0)) as server:  # X11 over TCP answers at 6000 + its number
+        monkeypatch.setenv("DISPLAY", f"127.0.0.1:{server.getsockname()[1] - 6000}.0")
+        check_display()
+
+
+def test_screenshots_never_replace_one_another_and_a_failed_one_is_said(tmp_path, capsys, monkeypatch):
+    """Two in one second of one frame (paused) had one name, the second replacing the first; one OpenCV could
+    not write was said to be saved."""
+    monkeypatch.setattr("stream.apps.window.time.strftime", lambda _: "20261207-120000")
+    first, second = (save_screenshot(np.full((4, 6, 3), v, np.uint8), tmp_path, 7) for v in (10, 20))
+    assert (first.name, second.name) == ("drrn-live-20261207-120000-7.png", "drrn-live-20261207-120000-7-2.png")
+    assert [int(cv2.imread(str(p))[0, 0, 0]) for p in (first, second)] == [10, 20]
+    (tmp_path / "a-file").write_text("")
+    assert save_screenshot(np.zeros((4, 6, 3), np.uint8), tmp_path / "a-file", 8) is None
+    said = capsys.readouterr().err.splitlines()
+    assert said[-1] == f"screenshot not saved in {tmp_path / 'a-file'}: Not a directory", said
+
+
+def test_a_file_opencv_opens_no_video_from_is_said_as_enhance_says_it(tmp_path, tiny_weights):
+    """It was "cannot open (no such camera, file or stream)" for a file that is there; a PNG was judged
+    compressed ("mpng, a lossy codec") by the FOURCC OpenCV gives it."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video")
+    proc = subprocess.run(live(tiny_weights, str(notes), "--no-window"), capture_output=True, text=True, timeout=300)
+    assert (proc.returncode, proc.stderr) == (1, f"error: {notes}: not a readable media file (Invalid data found "
+                                                 "when processing input)\n")  # fmt: skip
+    cv2.imwrite(str(tmp_path / "p.png"), np.zeros((8, 8, 3), np.uint8))
+    capture, _ = open_capture(str(tmp_path / "p.png"))
+    assert coding(capture) == "png"
+    capture.release()
 
 
 @pytest.fixture
