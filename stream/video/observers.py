@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+from rich.table import Column
 
 from kernels.metrics import psnr, ssim
 from stream.console import progress
@@ -64,10 +65,11 @@ class FramesBar:
     def __init__(self, console: Console, total: int | None, description: str, completed: int = 0) -> None:
         self.console = console
         self.progress = progress(
-            TextColumn("{task.description}", markup=False), BarColumn(),
-            TextColumn("{task.completed}/{task.fields[total_text]} frames"), TextColumn("{task.fields[fps]}"),
-            TaskProgressColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
-            console=console, transient=True,
+            TextColumn("{task.description}", markup=False),
+            BarColumn(bar_width=None, table_column=Column(ratio=1)),  # the room the words leave: on an 80-column
+            TextColumn("{task.completed}/{task.fields[total_text]} frames"),  # terminal the time left was cut
+            TextColumn("{task.fields[fps]}"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),  # to "0:00:…"
+            console=console, transient=True, expand=True,
         )  # fmt: skip
         self.task = self.progress.add_task(
             description, total=total, completed=completed, total_text=str(total or "?"), fps="", note=""

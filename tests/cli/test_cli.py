@@ -144,6 +144,18 @@ def test_names_are_said_as_they_are(tmp_path, tiny_weights, capsys, monkeypatch)
     assert "[x264] c:x:.mp4" in shown.getvalue(), shown.getvalue()
 
 
+def test_a_bar_on_an_80_column_terminal_shows_the_time_left_and_the_note_whole():
+    """The bar kept 40 columns and the percentage beside the frame count: at 80 columns the time left read "0:00:…"."""
+    shown = io.StringIO()
+    console = Console(file=shown, force_terminal=True, width=80, color_system=None)
+    bar = FramesBar(console, 13800, "enhancing")
+    bar.show(completed=1700, note="PSNR vs bicubic mean 49.19 dB")
+    console.print(bar.progress.make_tasks_table(bar.progress.tasks))
+    line = shown.getvalue().rstrip()
+    assert " 1700/13800 frames " in line and line.endswith(" -:--:-- PSNR vs bicubic mean 49.19 dB"), line
+    assert "━" in line and len(line) <= 80, line  # and room for some bar
+
+
 def test_a_count_of_one_reads_in_the_singular(tmp_path, tiny_weights, capsys):
     """Issue #25 item 8: "(1 frames)" read wrong."""
     clip = make_clip(tmp_path / "one.mp4", width=32, height=32, pts_ms=[0], audio=False)
