@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import socket
 import threading
 from types import ModuleType
 
@@ -28,6 +29,7 @@ from stream.errors import UserError
 from stream.video.enhance import EnhanceOptions
 
 RETRIES = 3
+CONNECT_S = 10  # for the cluster's address to take a connection: a far cluster answers well within
 RETRIED = (OSError, RuntimeError)  # I/O on shared storage, a GPU's hiccup: worth another try; bad input is not
 
 
@@ -152,6 +154,7 @@ class RayWorkers:
 def join_cluster(ray: ModuleType, address: str) -> None:
     """ray.init, quiet, keeping this process's SIGTERM handler (Ray's would exit without the
     chunks-done line that says how to resume)."""
+    check_answers(address)
     main = threading.current_thread() is threading.main_thread()
     handler = signal.getsignal(signal.SIGTERM) if main else None
     try:
@@ -161,3 +164,16 @@ def join_cluster(ray: ModuleType, address: str) -> None:
     finally:
         if main and handler is not None:
             signal.signal(signal.SIGTERM, handler)
+
+
+def check_answers(address: str) -> None:
+    """That something takes connections at a cluster's HOST:PORT (or ray://HOST:PORT): where nothing does,
+    ray.init retries for many minutes, printing only Ray's own warnings, and heeds a stop signal only
+    between its tries. `auto` and `local` are Ray's to find."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_S).close()
+    except OSError as e:
+        raise UserError(f"--ray {address}: cannot join a Ray cluster there ({e.strerror or e})") from None

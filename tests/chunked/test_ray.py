@@ -16,6 +16,7 @@ from stream.chunked.job import run_job
 from stream.chunked.ray_state import RunState
 from stream.cli import main
 from tests.chunked.test_chunks import OPEN_GOPS, VFR_MS, decoded, enhance
+from tests.cli_helpers import run_cli
 from tests.media import make_clip
 
 pytest.importorskip("ray")
@@ -109,6 +110,14 @@ def test_sigterm_stops_a_ray_run_and_says_how_to_go_on(tmp_path, tiny_weights, c
     err = capsys.readouterr().err
     assert stopped.value.code == 128 + signal.SIGTERM, err  # Ray's own handler would exit with 15, saying nothing
     assert "the same command with --resume goes on from there" in err and "Traceback" not in err
+
+
+def test_a_cluster_address_nothing_answers_at_is_one_line(tmp_path, tiny_weights, capsys):
+    """ray.init retried it for minutes, saying nothing but Ray's own warnings (8 minutes, then killed)."""
+    src = make_clip(tmp_path / "in.mp4", audio=False)
+    args = [str(src), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights), *CPU_CHUNKS, "--ray", "127.0.0.1:1"]
+    code, _, err = run_cli(args, capsys)
+    assert (code, err) == (1, "error: --ray 127.0.0.1:1: cannot join a Ray cluster there (Connection refused)\n")
 
 
 def test_the_first_task_to_load_its_model_settles_what_the_others_must_run():
