@@ -195,14 +195,10 @@ def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options
 def join_output(source: VideoSource, jobs: list[ChunkJob], target: FileTarget, log_path: Path | None,
                 console: Console) -> tuple[int, FrameLog]:  # fmt: skip
     """The segments, with the input's other streams, into the output, put in place whole or not at
-    all; the chunks' log rows into one log. -> (frames written, the log)."""
-    try:
-        written = join(source, [job.segment for job in jobs], target.open(), target.format,
-                       lambda text: say(text, console))  # fmt: skip
-        log = write_log(log_path, [job.log for job in jobs])
-        target.commit()
-    finally:
-        target.discard()  # a no-op once committed; else no partial output is left
+    all (the caller discards it where this fails); the chunks' log rows into one log. -> (frames written, the log)."""
+    written = join(source, [job.segment for job in jobs], target.open(), target.format, lambda text: say(text, console))
+    log = write_log(log_path, [job.log for job in jobs])
+    target.commit()
     return written, log
 
 
@@ -220,18 +216,22 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
         options = dataclasses.replace(options, encode=joinable(source, target, options))
         packets = video_packets(Path(src), source.video.index)
         chunks = cut(packets, source.video.time_base, chunking.seconds, source.name)
-        with contextlib.closing(workers_for(source, options, chunking, console)) as runner:
-            fresh = Manifest(fingerprint(Path(src)), decisive_options(options, chunking.seconds), chunks)
-            manifest = begin(work, fresh, chunking.resume)
-            info = source.info
-            say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan}, "
-                f"x{options.scale}; {runner.header}", console)  # fmt: skip
-            if info.has_alpha:
-                say("the chunks' segments (MP4) hold no transparency: the input's is dropped (a whole run keeps it)",
-                    console)  # fmt: skip
-            jobs = plan(Path(src), work, chunks, manifest.ran)
-            restore_chunks(jobs, manifest, work, options, runner, console)
-        written, log = join_output(source, jobs, target, options.log, console)
+        target.open()  # locked from here to the join: a second run onto this output (a --resume while this one
+        try:  # runs) is refused, where it had taken the same chunks and each run broke the other's
+            with contextlib.closing(workers_for(source, options, chunking, console)) as runner:
+                fresh = Manifest(fingerprint(Path(src)), decisive_options(options, chunking.seconds), chunks)
+                manifest = begin(work, fresh, chunking.resume)
+                info = source.info
+                say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan}, "
+                    f"x{options.scale}; {runner.header}", console)  # fmt: skip
+                if info.has_alpha:
+                    say("the chunks' segments (MP4) hold no transparency: the input's is dropped (a whole run keeps "
+                        "it)", console)  # fmt: skip
+                jobs = plan(Path(src), work, chunks, manifest.ran)
+                restore_chunks(jobs, manifest, work, options, runner, console)
+            written, log = join_output(source, jobs, target, options.log, console)
+        finally:
+            target.discard()  # a no-op once committed
     shutil.rmtree(work)
     say(f"wrote {target.dst} ({counted(written, 'frame')} from {counted(len(chunks), 'chunk')}; PSNR vs bicubic: "
         f"{log.psnr_vs_bicubic()})", console)  # fmt: skip

@@ -143,10 +143,9 @@ def test_a_single_gop_is_one_chunk(tmp_path, tiny_weights, capsys):
     assert len(decoded(tmp_path / "out.mkv")[0]) == 8
 
 
-def start_and_kill(
-    src, dst, weights, *args: str, stop: signal.Signals = signal.SIGKILL
-) -> tuple[subprocess.Popen, str]:
-    """A chunked run, sent `stop` once it says its first chunk is done (recorded in the manifest by then)."""
+def run_to_first_chunk(src, dst, weights, *args: str) -> tuple[subprocess.Popen, bytes]:
+    """A chunked run in a child process, once it says its first chunk is done (recorded in the manifest by then);
+    what it said so far."""
     proc = subprocess.Popen([sys.executable, "-m", "stream", str(src), str(dst), "--weights", str(weights),
                              "--codec", "ffv1", "--chunk-seconds", "0.3", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
@@ -155,6 +154,14 @@ def start_and_kill(
         assert select.select([proc.stderr], [], [], 120)[0], "the run said nothing for 120 s"
         said += os.read(proc.stderr.fileno(), 4096)
         assert said or proc.poll() is None, "the run ended before its first chunk"
+    return proc, said
+
+
+def start_and_kill(
+    src, dst, weights, *args: str, stop: signal.Signals = signal.SIGKILL
+) -> tuple[subprocess.Popen, str]:
+    """A chunked run, sent `stop` once it says its first chunk is done."""
+    proc, said = run_to_first_chunk(src, dst, weights, *args)
     proc.send_signal(stop)
     _, rest = proc.communicate(timeout=120)
     return proc, (said + rest).decode()
@@ -179,6 +186,24 @@ def test_a_killed_run_resumes_to_the_output_an_uninterrupted_run_writes(tmp_path
     resumed, whole = decoded(dst), decoded(tmp_path / "whole.mkv")
     assert resumed[0] == whole[0] and len(resumed[0]) == len(VFR_MS) and resumed[2] == whole[2]
     assert all(np.array_equal(a, b) for a, b in zip(resumed[1], whole[1], strict=True))
+
+
+def test_a_second_run_onto_an_output_being_made_is_refused_before_it_takes_a_chunk(tmp_path, tiny_weights, capsys):
+    """A --resume while the first run went on took the same chunks: each broke the other's (a JSONDecodeError, a
+    chunk's partial record renamed under the other) and neither wrote the output. A chunked run holds its output
+    from the start now, as a whole run does."""
+    src = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS)
+    dst = tmp_path / "out.mkv"
+    first, _ = run_to_first_chunk(src, dst, tiny_weights)
+    first.send_signal(signal.SIGSTOP)  # between its chunks while the second run tries
+    try:
+        code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--codec", "ffv1",
+                                "--chunk-seconds", "0.3", "--resume"], capsys)  # fmt: skip
+    finally:
+        first.send_signal(signal.SIGCONT)
+    said = first.communicate(timeout=120)[1].decode()
+    assert (code, err) == (1, f"error: {dst}: another run is writing it now\n")
+    assert first.returncode == 0 and len(decoded(dst)[0]) == len(VFR_MS), said
 
 
 def test_a_chunk_whose_segment_was_damaged_since_is_done_again(tmp_path, tiny_weights, capsys):
