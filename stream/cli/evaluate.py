@@ -27,6 +27,7 @@ from stream.cli.options import (
 )
 from stream.console import console_for, counted, progress, say
 from stream.errors import UserError
+from stream.files import check_writable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -153,6 +154,18 @@ def print_results(results: list, title: str, depths: list[int] | None = None) ->
     console_for(stderr=False).print(table)
 
 
+def check_plot(plot: Path) -> None:
+    """Before the work, as --log's name is: a .png in a folder that takes it (one that could not be written
+    failed after all the scoring, and the results' lines or JSON with it)."""
+    if plot.suffix.lower() != ".png":
+        raise UserError(f"{plot}: the plot must be a .png file")
+    if plot.is_dir():
+        raise UserError(f"{plot}: is a folder")
+    if not plot.parent.is_dir():
+        raise UserError(f"{plot.parent}: {'not a folder' if plot.parent.exists() else 'no such folder'} (for --plot)")
+    check_writable(plot)
+
+
 def eval_video_command(
     src: Video, scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None, device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO, frames: FramesOpt = None,
@@ -175,10 +188,8 @@ def eval_video_command(
     from stream.video.log import FrameLog
     from stream.video.source import VideoSource
 
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise UserError(f"{plot}: the plot must be a .png file")
-    if plot is not None and not plot.parent.is_dir():  # said before the work, as --log's is
-        raise UserError(f"{plot.parent}: no such folder (for --plot)")
+    if plot is not None:
+        check_plot(plot)
     degradations, kernel = protocol_options(degrade, downscale)
     protocol = VideoProtocol(scale, tuple(degradations), kernel, crop)
     frame_log, rows, summary = FrameLog(log, FIELDS), [], Summary()
@@ -202,16 +213,16 @@ def eval_video_command(
                 progress.advance(task)
     if not summary.results():  # the container did not say how many frames --skip would leave
         raise UserError(f"{src.name}: --skip {skip} leaves no frame to score")
-    if plot is not None:
-        plot_curves(plot, rows, f"{src.name}, x{scale}")
     by_spec = {str(d): m.ran for d, m in models.items()}
     results = [r | {"weights": (ran := by_spec[str(r["degrade"])]).weights, "units": ran.units}
                for r in summary.results()]  # fmt: skip
     if as_json:
         ran = by_spec[str(degradations[0])].record()
         print(json.dumps({"model": ran, "scale": scale, "downscale": kernel, "crop": crop, "results": results}))
-        return
-    for r in results:
-        say(f"{r['degrade']}: {counted(r['frames'], 'frame')}, x{scale}: DRRN (U{r['units']}) {r['psnr']:.2f} "
-            f"dB / SSIM {r['ssim']:.4f}, bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; "
-            f"gain {r['gain']:+.2f} dB (min {r['min_gain']:+.2f})")  # fmt: skip
+    else:
+        for r in results:
+            say(f"{r['degrade']}: {counted(r['frames'], 'frame')}, x{scale}: DRRN (U{r['units']}) {r['psnr']:.2f} "
+                f"dB / SSIM {r['ssim']:.4f}, bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; "
+                f"gain {r['gain']:+.2f} dB (min {r['min_gain']:+.2f})")  # fmt: skip
+    if plot is not None:  # after the results: a plot that fails (a full disk) costs only itself
+        plot_curves(plot, rows, f"{src.name}, x{scale}")

@@ -22,6 +22,7 @@ import torch
 from stream.degrade import CLEAN, CodecRoundTrip, Degradation
 from stream.errors import UserError
 from stream.eval.protocol import Restore, centre_crop, levels, low_res, mod_crop, score_lr
+from stream.files import write_atomically
 from stream.video.frames import Frame
 from stream.video.source import VideoSource
 
@@ -202,5 +203,6 @@ def plot_curves(path: Path, rows: list[dict[str, float | str]], title: str) -> N
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
+    with write_atomically(path) as partial:  # an earlier plot is kept where this one fails
+        fig.savefig(partial)
     plt.close(fig)

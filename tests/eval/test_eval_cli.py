@@ -1,11 +1,13 @@
 import json
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from tests.cli_helpers import run_cli
+from tests.media import make_clip
 
 
 @pytest.fixture
@@ -177,21 +179,35 @@ def test_eval_skips_hidden_files_and_refuses_a_picture_too_small_to_score(datase
     )
 
 
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs /sys, a folder that takes no files, even as root")
+def test_eval_video_refuses_a_plot_it_cannot_write_before_it_scores(tmp_path, tiny_weights, capsys, monkeypatch):
+    """It scored every frame, then failed on the plot, the results' lines or JSON unsaid."""
+    clip = make_clip(tmp_path / "clip.mp4", audio=False)
+    monkeypatch.setattr("stream.eval.video.evaluate_video", None)  # no scoring: calling it fails the test
+    code, out, err = run_cli(["eval-video", str(clip), "--weights", str(tiny_weights), "--json", "--plot",
+                              "/sys/a.png"], capsys)  # fmt: skip
+    assert (code, out, err) == (1, "", "error: /sys/a.png: cannot write (Permission denied)\n")
+
+
 def test_eval_video_says_what_leaves_nothing_to_score(tmp_path, tiny_weights, capsys):
     """--skip past the end of a clip whose container counts no frames exited 0 with no results; a crop larger than
     the frame scored the whole frame, said as "centre 200 px"; one too small failed inside SSIM; a --plot into a
-    missing folder failed after all the work."""
+    missing folder, or one that is a folder, failed after all the work."""
     import subprocess
 
     clip = tmp_path / "clip.y4m"  # Y4M: no frame count in the container
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=48x48:rate=10", "-frames:v", "3",
                     "-pix_fmt", "yuv420p", str(clip)], check=True)  # fmt: skip
     base = ["eval-video", str(clip), "--weights", str(tiny_weights)]
+    (tmp_path / "a-folder.png").mkdir()  # a plot into these failed after all the scoring, the results unsaid
+    (tmp_path / "a-file").write_text("")
     for extra, said in [
         (["--skip", "5"], "clip.y4m: --skip 5 leaves no frame to score"),
         (["--crop", "64"], "clip.y4m: --crop 64 is more than its 48x48 frames hold"),
         (["--crop", "17", "--scale", "3"], "clip.y4m: 17x17 is too small to score at x3 (at least 18 px a side)"),
         (["--plot", str(tmp_path / "nowhere" / "a.png")], f"{tmp_path / 'nowhere'}: no such folder (for --plot)"),
+        (["--plot", str(tmp_path / "a-folder.png")], f"{tmp_path / 'a-folder.png'}: is a folder"),
+        (["--plot", str(tmp_path / "a-file" / "a.png")], f"{tmp_path / 'a-file'}: not a folder (for --plot)"),
     ]:
         code, _, err = run_cli([*base, *extra], capsys)
         assert code == 1 and err.strip().splitlines()[-1] == f"error: {said}", err
