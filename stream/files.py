@@ -28,6 +28,39 @@ NAME_MAX = 255  # bytes in a file's name, on Linux's file systems and macOS's
 NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered sequence (frames_%05d.png)
 
 
+# How a picture's file begins, and the name it is read by: `cat photo.png | drrn-stream - out.png`
+PICTURE_MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"),
+                 (b"BM", ".bmp"), (b"GIF8", ".gif"))  # fmt: skip
+HEIF_BRANDS = {b"heic": ".heic", b"heix": ".heic", b"mif1": ".heic", b"avif": ".avif"}
+HEAD_BYTES = 16  # as many as tell them apart
+# The names of one kind: a file named by one of them is what its name says where its first bytes say another
+SAME_KIND = (JPEG_SUFFIXES, {".tif", ".tiff"}, HEIF_SUFFIXES)  # (HEIF's brands do not always tell HEIC from AVIF)
+
+
+def suffix_by_content(head: bytes) -> str | None:
+    """The suffix of the picture whose file begins with `head` (HEAD_BYTES), or None for anything else."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return HEIF_BRANDS[head[8:12]]
+    return next((suffix for magic, suffix in PICTURE_MAGIC if head.startswith(magic)), None)
+
+
+def misnamed(path: Path) -> str | None:
+    """The suffix of what a picture file is, where its name says another kind (a PNG saved as .jpg, a WebP or an
+    AVIF as .png: common among downloads): read by its name, it was judged, checked for damage and turned by
+    another format's rules. None where the name is right, or the file is not one of these pictures."""
+    try:
+        with path.open("rb") as file:
+            actual = suffix_by_content(file.read(HEAD_BYTES))
+    except OSError:
+        return None  # said as the file is read
+    named = path.suffix.lower()
+    if actual is None or actual == named or any({actual, named} <= kind for kind in SAME_KIND):
+        return None
+    return actual
+
+
 def is_picture(path: str | Path) -> bool:
     """By its name; an animation in a picture's name (a file of many frames: WebP, APNG as .png, AVIF) is a video."""
     return Path(path).suffix.lower() in PICTURE_SUFFIXES | HEIF_SUFFIXES and not is_animation(path)

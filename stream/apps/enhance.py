@@ -17,7 +17,15 @@ from stream.apps.stills import pictures
 from stream.chunked.run import Chunking, enhance_chunked
 from stream.console import console_for
 from stream.errors import UserError
-from stream.files import HEIF_SUFFIXES, check_input, is_numbered, is_picture, writes_animated_png
+from stream.files import (
+    HEAD_BYTES,
+    HEIF_SUFFIXES,
+    check_input,
+    is_numbered,
+    is_picture,
+    suffix_by_content,
+    writes_animated_png,
+)
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.log import check_log_name
 from stream.video.pipe_ends import PipeEnd, named_pipe, stdin
@@ -70,12 +78,6 @@ def enhance(
     return enhance_file(src, dst, options, console)
 
 
-# How a picture's file begins, and the name it is read by: `cat photo.png | drrn-stream - out.png`
-PICTURE_MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"),
-                 (b"BM", ".bmp"), (b"GIF8", ".gif"))  # fmt: skip
-HEIF_BRANDS = {b"heic": ".heic", b"heix": ".heic", b"mif1": ".heic", b"avif": ".avif"}
-
-
 def many_pictures(dst: str) -> UserError:
     return UserError(f"{dst}: a video makes many pictures: number them, e.g. frames_%05d{Path(dst).suffix}, "
                      "or make an animation (.gif, .apng, .webp)")  # fmt: skip
@@ -90,12 +92,7 @@ def pipe_in(src: str) -> BinaryIO | PipeEnd | None:
 
 def picture_suffix(pipe: BinaryIO | PipeEnd) -> str | None:
     """The suffix of the picture a pipe begins with (peeked, nothing read), or None where it holds something else."""
-    head = pipe.peek(16)[:16]
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
-        return HEIF_BRANDS[head[8:12]]
-    return next((suffix for magic, suffix in PICTURE_MAGIC if head.startswith(magic)), None)
+    return suffix_by_content(pipe.peek(HEAD_BYTES)[:HEAD_BYTES])
 
 
 def check_rate(src: str, dst: str, options: EnhanceOptions, chunking: Chunking | None) -> None:

@@ -11,6 +11,7 @@ sequence) is scored as `eval` scores pictures: the luma of MATLAB rgb2ycbcr at 8
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from stream.console import counted, listed, progress, say, say_notices
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
-from stream.files import NUMBER, check_writable, is_numbered, numbered_name, write_atomically
+from stream.files import NUMBER, check_writable, is_numbered, misnamed, numbered_name, write_atomically
 from stream.picture_io import CARRIES_METADATA, damage, dropped, eight_bit, read_picture, write_picture
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
@@ -185,6 +186,8 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console, show
     warnings (said here too) where inputs were damaged or the outputs lost metadata, else ""; with --strict, a
     damaged input fails the run once every output is written. `shown`: the input's name in the header, where
     `src` is not the user's (stdin, spooled to a file)."""
+    if Path(src).is_file() and (actual := misnamed(Path(src))) not in (None, ".gif"):  # (a GIF is a video's)
+        return as_what_it_is(src, actual, dst, options, console, shown or src)
     jobs = picture_jobs(src, dst, options.reference)
     check_files(jobs, options.overwrite, options.scale)
     with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
@@ -201,6 +204,21 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console, show
     warnings = damaged + ([lost_metadata(dst, lost)] if lost else [])
     say_notices(tuple(f"warning: {warning}" for warning in warnings), console)
     return "; ".join(warnings)
+
+
+KIND_NAMES = {".png": "a PNG", ".jpg": "a JPEG", ".tif": "a TIFF", ".bmp": "a BMP", ".webp": "a WebP",
+              ".heic": "a HEIC", ".avif": "an AVIF"}  # fmt: skip
+
+
+def as_what_it_is(src: str, actual: str, dst: str, options: EnhanceOptions, console: Console, shown: str) -> str:
+    """A picture named as another kind, read through a link named as what it is, and said."""
+    with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:
+        link = Path(folder) / f"{Path(src).name}{actual}"
+        link.symlink_to(Path(src).absolute())
+        warnings = pictures(str(link), dst, options, console, shown)
+    named = f"{shown}: {KIND_NAMES[actual]} by its contents, read as one (its name says {Path(src).suffix})"
+    say(f"warning: {named}", console)
+    return "; ".join(filter(None, [named, warnings]))
 
 
 def lost_metadata(dst: str, lost: list[str]) -> str:

@@ -616,3 +616,28 @@ def test_a_damaged_photo_is_a_one_line_error(tmp_path, photo, tiny_weights, caps
                            capsys)  # fmt: skip
     assert code == 1 and "cut.heic: not a readable HEIF picture" in err and "Traceback" not in err
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_picture_named_as_another_kind_is_read_as_what_it_is(tmp_path, photo, capsys):
+    """Read by its name, a PNG saved as .jpg was a damaged JPEG (failing --strict) and ran the set for compressed
+    input; a JPEG saved as .png ran the clean set at quality 30; a HEIC saved as .jpg was "not a readable image".
+    (The shipped sets, at one unit: only they are judged.)"""
+
+    def run(src: Path, *args: str) -> str:
+        code, _, err = run_cli([str(src), str(tmp_path / "out.png"), "--units", "1", "-y", *args], capsys)
+        assert code == 0, err
+        return err
+
+    cv2.imwrite(str(tmp_path / "a.png"), photo)
+    (tmp_path / "a.png").rename(tmp_path / "png.jpg")
+    err = run(tmp_path / "png.jpg", "--strict")
+    assert "for clean input (PNG, lossless)" in err and "damaged" not in err, err
+    said = f"warning: {tmp_path / 'png.jpg'}: a PNG by its contents, read as one (its name says .jpg)"
+    assert err.splitlines()[-1] == said, err
+    cv2.imwrite(str(tmp_path / "a.jpg"), photo, [cv2.IMWRITE_JPEG_QUALITY, 30])
+    (tmp_path / "a.jpg").rename(tmp_path / "jpeg.png")
+    assert "(JPEG quality 30)" in run(tmp_path / "jpeg.png")
+    save_heic(tmp_path / "heic.jpg", photo)
+    run(tmp_path / "heic.jpg")
+    assert cv2.imread(str(tmp_path / "out.png")).shape == (photo.shape[0] * 2, photo.shape[1] * 2, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["heic.jpg", "jpeg.png", "out.png", "png.jpg"]
