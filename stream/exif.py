@@ -15,6 +15,7 @@ ORIENTATION, EXIF_IFD = 0x0112, 0x8769  # in IFD0: which way up; where the photo
 XMP_PACKET, ICC_PROFILE = 0x02BC, 0x8773  # in a TIFF's IFD0: its XMP and its ICC profile
 PIXEL_X, PIXEL_Y = 0xA002, 0xA003  # in the Exif IFD: the picture's width and height
 EXTRA_SAMPLES, UNASSOCIATED_ALPHA = 0x0152, 2  # in a TIFF's IFD0: what a sample past the colour ones is
+NEW_SUBFILE_TYPE, REDUCED = 0x00FE, 1  # in a TIFF's IFD: what it holds; its bit 0: a smaller copy (a thumbnail)
 SHORT, LONG = 3, 4  # TIFF value types
 BYTE_TYPES = (1, 2, 7)  # BYTE, ASCII, UNDEFINED: a byte a value
 EXIF_PREFIX = b"Exif\x00\x00"  # before the TIFF header in JPEG's APP1 and in what Pillow reads
@@ -78,6 +79,20 @@ class Exif:
         """A tag of bytes as stored, or None (located)."""
         where = self.located(tag)
         return None if where is None else bytes(self.data[where[0] : where[0] + where[1]])
+
+    def later_pages(self) -> int:
+        """A TIFF's pages after the first: the IFDs linked on from IFD0, a smaller copy (a thumbnail) not counted."""
+        pages, seen = 0, {self._int(4, 4)}  # IFD0's offset: a chain that links back ends
+        ifd = self._int(self.next_ifd, 4) if self.next_ifd else 0
+        while ifd and ifd not in seen and ifd + 2 <= len(self.data):
+            seen.add(ifd)
+            end = ifd + 2 + 12 * self._int(ifd, 2)
+            if end + 4 > len(self.data):
+                break
+            kinds = [self._int(at + 8, 4) for at in range(ifd + 2, end, 12) if self._int(at, 2) == NEW_SUBFILE_TYPE]
+            pages += not (kinds and kinds[0] & REDUCED)
+            ifd = self._int(end, 4)
+        return pages
 
     @property
     def orientation(self) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from kernels.errors import reason
 from stream import heif_boxes, jpeg_extras, png_text
-from stream.console import native_stderr_silenced, opencv_silenced
+from stream.console import counted, native_stderr_silenced, opencv_silenced
 from stream.errors import UserError
 from stream.exif import EXTRA_SAMPLES, ICC_PROFILE, ORIENTATION, UNASSOCIATED_ALPHA, XMP_PACKET, Exif, upright
 from stream.files import JPEG_SUFFIXES, opencv_name
@@ -42,6 +42,7 @@ EXTENDED_XMP = -6  # not OpenCV's: a JPEG's Extended XMP segments (stream.jpeg_e
 AUXILIARY = -7  # not OpenCV's: a HEIF's auxiliary images, their types (auxC URNs) a line each; written nowhere
 PNG_COLOUR = -8  # not OpenCV's: a PNG's colour chunks and resolution (stream.png_text.read_colour)
 DENSITY = -9  # not OpenCV's: a JPEG's resolution in its JFIF header (stream.jpeg_extras.read_density); lost unsaid
+OTHER_PICTURES = -10  # not OpenCV's: the pictures a file holds beside the one read, in words; written nowhere
 # The auxiliary images phones write, in words: an iPhone's HDR gain map (on every photo since the iPhone 12), which
 # an HDR screen shows its highlights by, and a portrait's depth; Apple's portrait mattes and others are said as such
 AUXILIARY_NAMES = {
@@ -57,7 +58,8 @@ METADATA_NAMES = {
 HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
 # kinds one format alone holds (or none)
 CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, EXTENDED_XMP: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES,
-              TEXT: {".png"}, PNG_COLOUR: {".png"}, DENSITY: JPEG_SUFFIXES, AUXILIARY: set()}  # fmt: skip
+              TEXT: {".png"}, PNG_COLOUR: {".png"}, DENSITY: JPEG_SUFFIXES, AUXILIARY: set(),
+              OTHER_PICTURES: set()}  # fmt: skip
 EIGHT_BIT_SUFFIXES = {*JPEG_SUFFIXES, ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -135,7 +137,9 @@ def read_tiff(path: Path) -> tuple[np.ndarray, Metadata]:
         tiff.set(EXTRA_SAMPLES, 0)  # an unnamed 4th sample, read as stored: the alpha Pillow and Photoshop wrote
     with opencv_silenced():
         pixels = cv2.imdecode(np.frombuffer(tiff.data, np.uint8), cv2.IMREAD_UNCHANGED)
-    found = {ICC: tiff.raw(ICC_PROFILE), XMP: tiff.raw(XMP_PACKET)}
+    pages = tiff.later_pages()  # (OpenCV reads the first)
+    found = {ICC: tiff.raw(ICC_PROFILE), XMP: tiff.raw(XMP_PACKET),
+             OTHER_PICTURES: counted(pages, "other page").encode() if pages else None}  # fmt: skip
     return upright(checked(pixels, path), orientation), {kind: data for kind, data in found.items() if data}
 
 
@@ -150,6 +154,8 @@ def read_heif(path: Path) -> tuple[np.ndarray, Metadata]:
     except (ValueError, RuntimeError, OSError) as e:
         raise UserError(f"{path}: not a readable HEIF picture ({reason(e)})") from None
     metadata = pillow_metadata(heif.info)
+    if len(heif) > 1:  # top-level images beside the primary one (a burst, a collection): a photo's are none
+        metadata[OTHER_PICTURES] = counted(len(heif) - 1, "other image").encode()
     depth = [b"urn:mpeg:hevc:2015:auxid:2"] if heif.info.get("depth_images") else []  # libheif lists depth apart
     if kinds := sorted({*(urn.encode() for urn in heif.info.get("aux") or {}), *depth}):
         metadata[AUXILIARY] = b"\n".join(kinds)
@@ -229,7 +235,8 @@ def dropped(path: Path, metadata: Metadata, alpha: bool = False) -> list[str]:
         lost.remove(NCLX)  # its ICC profile says more, or a picture without it is shown as it says
     named = {**METADATA_NAMES, CAPTIONS: jpeg_extras.captions_named(metadata.get(CAPTIONS, b"")),
              AUXILIARY: auxiliary_named(metadata.get(AUXILIARY, b"")),
-             PNG_COLOUR: png_text.colour_named(metadata.get(PNG_COLOUR, b""))}  # fmt: skip
+             PNG_COLOUR: png_text.colour_named(metadata.get(PNG_COLOUR, b"")),
+             OTHER_PICTURES: metadata.get(OTHER_PICTURES, b"").decode()}  # fmt: skip
     return transparency + [name for kind, name in named.items() if kind in lost and name]
 
 

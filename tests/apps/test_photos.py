@@ -641,3 +641,30 @@ def test_a_picture_named_as_another_kind_is_read_as_what_it_is(tmp_path, photo, 
     run(tmp_path / "heic.jpg")
     assert cv2.imread(str(tmp_path / "out.png")).shape == (photo.shape[0] * 2, photo.shape[1] * 2, 3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["heic.jpg", "jpeg.png", "out.png", "png.jpg"]
+
+
+def test_the_pictures_a_file_holds_beside_the_one_enhanced_are_said_left_out(tmp_path, photo, tiny_weights, capsys):
+    """A multi-page TIFF (a scan, a fax) gave its first page and a HEIF of several images (a burst) its primary
+    one, the rest dropped without a word."""
+    page, other = Image.fromarray(photo[..., ::-1]), Image.new("RGB", (30, 20), (0, 200, 255))
+    page.save(tmp_path / "scan.tiff", save_all=True, append_images=[other, other])
+    err = enhance(capsys, tmp_path / "scan.tiff", tmp_path / "out.png", tiny_weights)
+    assert "warning: out.png: written without the input's 2 other pages (not carried into .png)" in err, err
+    heif = pillow_heif.from_pillow(page)
+    heif.add_from_pillow(other)
+    heif.save(tmp_path / "burst.heic", quality=90)
+    err = enhance(capsys, tmp_path / "burst.heic", tmp_path / "out.png", tiny_weights)
+    assert "warning: out.png: written without the input's 1 other image (not carried into .png)" in err, err
+    assert "other" not in enhance(capsys, tmp_path / "out.png", tmp_path / "again.png", tiny_weights)
+
+
+def test_a_tiffs_thumbnail_is_no_page_of_its_own():
+    """IFDs linked on from the first: a smaller copy (NewSubfileType bit 0) is no page; a loop ends the count."""
+
+    def ifd(kind: int, next_at: int) -> bytes:  # one entry: NewSubfileType, a LONG
+        return struct.pack("<HHHII", 1, 254, 4, 1, kind) + struct.pack("<I", next_at)
+
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd(0, 26) + ifd(1, 44) + ifd(2, 0)  # a page, a thumbnail, a page
+    assert Exif(tiff).later_pages() == 1
+    looped = b"II*\x00" + struct.pack("<I", 8) + ifd(0, 26) + ifd(2, 8)  # the second links back to the first
+    assert Exif(looped).later_pages() == 1
