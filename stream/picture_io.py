@@ -201,12 +201,18 @@ def shown_as_srgb(nclx: bytes) -> bool:
     return nclx[0] in (1, 2) and nclx[1] in (1, 2, 6, 13)
 
 
+def profile_fits(icc: bytes, pixels: np.ndarray) -> bool:
+    """Whether an ICC profile's colour space (bytes 16-19) is these pixels': grey for one channel, else RGB (a grey
+    picture with alpha is written as RGBA, OpenCV's writers having no grey with alpha)."""
+    return icc[16:20] == (b"GRAY" if pixels.ndim == 2 else b"RGB ")
+
+
 def upright_metadata(metadata: Metadata, pixels: np.ndarray) -> Metadata:
     """The metadata of a picture now upright and of these pixels' size: EXIF's and XMP's orientation 1, EXIF's
     size, no EXIF thumbnail (stream.exif); no ICC profile for other pixels than these (a CMYK JPEG's: OpenCV gives
     its pixels as BGR, and PNG's writer refused the profile, failing the run)."""
     out = dict(metadata)
-    if ICC in out and out[ICC][16:20] != (b"GRAY" if pixels.ndim == 2 else b"RGB "):  # the profile's colour space
+    if ICC in out and not profile_fits(out[ICC], pixels):
         del out[ICC]
     if EXIF in out:
         out[EXIF] = Exif(out[EXIF]).for_upright(pixels.shape[1], pixels.shape[0])
@@ -221,14 +227,17 @@ def eight_bit(image: np.ndarray) -> np.ndarray:
     return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8) if image.dtype == np.uint16 else image
 
 
-def dropped(path: Path, metadata: Metadata, alpha: bool = False) -> list[str]:
-    """What of a picture (its transparency, where it has `alpha`) and its metadata is lost written into `path`: JPEG
-    holds no alpha (what it hid shows), TIFF and BMP get the pixels alone (OpenCV writes no metadata there; without
-    its ICC profile a photo's colours shift in colour-managed viewers), and some kinds one format alone holds
-    (CARRIED_BY)."""
+def dropped(path: Path, metadata: Metadata, pixels: np.ndarray, alpha: bool = False) -> list[str]:
+    """What of a picture (its transparency, where it has `alpha`) and its metadata is lost written into `path` as
+    `pixels`: JPEG holds no alpha (what it hid shows), TIFF and BMP get the pixels alone (OpenCV writes no metadata
+    there; without its ICC profile a photo's colours shift in colour-managed viewers), some kinds one format alone
+    holds (CARRIED_BY), and an ICC profile is for pixels of its own colour space (a CMYK JPEG's, a grey one's
+    where alpha makes the output RGBA)."""
     suffix = path.suffix.lower()
     transparency = ["transparency"] if alpha and suffix in JPEG_SUFFIXES else []
     lost = {kind for kind in metadata if suffix not in CARRIED_BY.get(kind, CARRIES_METADATA)}
+    unfit = ICC in metadata and not profile_fits(metadata[ICC], pixels)
+    lost |= {ICC} if unfit else set()
     if suffix in JPEG_SUFFIXES and len(metadata.get(XMP, b"")) > jpeg_extras.ROOM:
         lost.add(XMP)  # more than a segment holds: Extended XMP is not written
     if NCLX in lost and (ICC in metadata or shown_as_srgb(metadata[NCLX])):
@@ -237,6 +246,8 @@ def dropped(path: Path, metadata: Metadata, alpha: bool = False) -> list[str]:
              AUXILIARY: auxiliary_named(metadata.get(AUXILIARY, b"")),
              PNG_COLOUR: png_text.colour_named(metadata.get(PNG_COLOUR, b"")),
              OTHER_PICTURES: metadata.get(OTHER_PICTURES, b"").decode()}  # fmt: skip
+    if unfit:  # a CMYK or GRAY one
+        named[ICC] = f"{metadata[ICC][16:20].decode('latin-1').strip()} ICC profile"
     return transparency + [name for kind, name in named.items() if kind in lost and name]
 
 

@@ -173,7 +173,7 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     with write_atomically(job.target) as tmp:
         write_picture(tmp, result.output, metadata, target=job.target)
     log.add(row)
-    return dropped(job.target, metadata, alpha=is_transparent(image))
+    return dropped(job.target, metadata, result.output, alpha=is_transparent(image))
 
 
 def is_transparent(image: np.ndarray) -> bool:

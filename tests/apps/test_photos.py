@@ -668,3 +668,21 @@ def test_a_tiffs_thumbnail_is_no_page_of_its_own():
     assert Exif(tiff).later_pages() == 1
     looped = b"II*\x00" + struct.pack("<I", 8) + ifd(0, 26) + ifd(2, 8)  # the second links back to the first
     assert Exif(looped).later_pages() == 1
+
+
+def test_an_icc_profile_for_other_pixels_than_the_outputs_is_said_lost(tmp_path, photo, tiny_weights, capsys):
+    """A CMYK JPEG's profile (its pixels come as RGB) and a grey one's where alpha makes the output RGBA were
+    dropped without a word; a grey picture without alpha keeps its grey profile."""
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk, grey = (srgb[:16] + space + srgb[20:] for space in (b"CMYK", b"GRAY"))
+    picture = Image.fromarray(photo[..., ::-1])
+    picture.convert("CMYK").save(tmp_path / "print.jpg", quality=95, icc_profile=cmyk)
+    err = enhance(capsys, tmp_path / "print.jpg", tmp_path / "out.jpg", tiny_weights)
+    assert "warning: out.jpg: written without the input's CMYK ICC profile (not carried into .jpg)" in err, err
+    luma = picture.convert("L")
+    Image.merge("LA", (luma, Image.new("L", luma.size, 128))).save(tmp_path / "greya.png", icc_profile=grey)
+    err = enhance(capsys, tmp_path / "greya.png", tmp_path / "out.png", tiny_weights)
+    assert "warning: out.png: written without the input's GRAY ICC profile (not carried into .png)" in err, err
+    luma.save(tmp_path / "grey.png", icc_profile=grey)
+    assert "ICC" not in enhance(capsys, tmp_path / "grey.png", tmp_path / "out.png", tiny_weights)
+    assert Image.open(tmp_path / "out.png").info["icc_profile"] == grey
