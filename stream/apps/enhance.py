@@ -26,6 +26,7 @@ from stream.files import (
     suffix_by_content,
     writes_animated_png,
 )
+from stream.picture_io import HEIC_SUFFIXES
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.log import check_log_name
 from stream.video.pipe_ends import PipeEnd, named_pipe, stdin
@@ -70,6 +71,9 @@ def enhance(
                     pictures(str(spooled), dst, options, console, shown="<stdin>" if src == STDIO else src)
                     return None
                 return enhance(spooled, dst, options, chunking, console)  # a GIF: a video of one frame
+    if Path(dst).suffix.lower() in HEIC_SUFFIXES:  # libheif writes pictures; FFmpeg writes no HEIC
+        raise UserError(f"{dst}: HEIC is written from a picture in; a video's or a GIF's frames make .png, .jpg, .webp "
+                        "or .avif")  # fmt: skip
     if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
         raise many_pictures(dst)
     if chunking is not None:

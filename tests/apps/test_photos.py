@@ -686,3 +686,14 @@ def test_an_icc_profile_for_other_pixels_than_the_outputs_is_said_lost(tmp_path,
     luma.save(tmp_path / "grey.png", icc_profile=grey)
     assert "ICC" not in enhance(capsys, tmp_path / "grey.png", tmp_path / "out.png", tiny_weights)
     assert Image.open(tmp_path / "out.png").info["icc_profile"] == grey
+
+
+def test_heic_out_of_a_video_or_a_gif_is_one_line_that_says_what_can(tmp_path, photo, capsys):
+    """FFmpeg writes no HEIC: a GIF or a video's frames into .heic read "cannot tell the container format from the
+    name; give --output-format", which no format given could mend."""
+    Image.fromarray(photo[..., ::-1]).save(tmp_path / "sticker.gif")
+    clip = make_clip(tmp_path / "clip.mp4", audio=False)
+    for src, dst in [(tmp_path / "sticker.gif", tmp_path / "out.heic"), (clip, tmp_path / "f_%02d.heic")]:
+        code, _, err = run_cli([str(src), str(dst)], capsys)
+        said = "HEIC is written from a picture in; a video's or a GIF's frames make .png, .jpg, .webp or .avif"
+        assert (code, err) == (1, f"error: {dst}: {said}\n")
