@@ -202,6 +202,24 @@ def join_output(source: VideoSource, jobs: list[ChunkJob], target: FileTarget, l
     return written, log
 
 
+def run_chunks(source: VideoSource, work: Path, chunks: list[Chunk], options: EnhanceOptions, chunking: Chunking,
+               console: Console) -> tuple[list[ChunkJob], Manifest]:  # fmt: skip
+    """Every chunk not done yet restored into its segment, by the workers `chunking` asks for. -> (the jobs, the
+    work folder's record)."""
+    with contextlib.closing(workers_for(source, options, chunking, console)) as runner:
+        fresh = Manifest(fingerprint(source.path), decisive_options(options, chunking.seconds), chunks)
+        manifest = begin(work, fresh, chunking.resume)
+        info = source.info
+        say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan}, "
+            f"x{options.scale}; {runner.header}", console)  # fmt: skip
+        if info.has_alpha:
+            say("the chunks' segments (MP4) hold no transparency: the input's is dropped (a whole run keeps it)",
+                console)  # fmt: skip
+        jobs = plan(source.path, work, chunks, manifest.ran)
+        restore_chunks(jobs, manifest, work, options, runner, console)
+    return jobs, manifest
+
+
 def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunking, console: Console) -> None:
     check_chunkable(src, dst, options)
     weights = options.model.weights
@@ -218,17 +236,7 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
         chunks = cut(packets, source.video.time_base, chunking.seconds, source.name)
         target.open()  # locked from here to the join: a second run onto this output (a --resume while this one
         try:  # runs) is refused, where it had taken the same chunks and each run broke the other's
-            with contextlib.closing(workers_for(source, options, chunking, console)) as runner:
-                fresh = Manifest(fingerprint(Path(src)), decisive_options(options, chunking.seconds), chunks)
-                manifest = begin(work, fresh, chunking.resume)
-                info = source.info
-                say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan}, "
-                    f"x{options.scale}; {runner.header}", console)  # fmt: skip
-                if info.has_alpha:
-                    say("the chunks' segments (MP4) hold no transparency: the input's is dropped (a whole run keeps "
-                        "it)", console)  # fmt: skip
-                jobs = plan(Path(src), work, chunks, manifest.ran)
-                restore_chunks(jobs, manifest, work, options, runner, console)
+            jobs, manifest = run_chunks(source, work, chunks, options, chunking, console)
             written, log = join_output(source, jobs, target, options.log, console)
         finally:
             target.discard()  # a no-op once committed
