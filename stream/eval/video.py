@@ -186,8 +186,8 @@ def plot_curves(path: Path, rows: list[dict[str, float | str]], title: str) -> N
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(8, 3.5), dpi=120)
     specs = list(dict.fromkeys(str(r["degrade"]) for r in rows))
+    fig, ax = plt.subplots(figsize=(8 if len(specs) == 1 else 10.5, 3.5), dpi=120)  # room for the legend beside
     for colour, spec in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], specs, strict=False):
         mine = [r for r in rows if r["degrade"] == spec]
         label = "" if specs == ["clean"] else f" ({spec})"
@@ -201,7 +201,8 @@ def plot_curves(path: Path, rows: list[dict[str, float | str]], title: str) -> N
     if len(shown := {float(r["frame"]) for r in rows}) == 1:  # one frame: an axis of whole frames around it (it
         ax.set_xlim(min(shown) - 1, min(shown) + 1)  # read -0.045 to 0.045)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    beside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1)} if len(specs) > 1 else {}  # not over the lines
+    ax.legend(fontsize="small", **beside)
     fig.tight_layout()
     with write_atomically(path) as partial:  # an earlier plot is kept where this one fails
         fig.savefig(partial)

@@ -141,6 +141,23 @@ def test_a_one_frame_curve_shows_its_point(tmp_path, monkeypatch):
     assert (tmp_path / "one.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_legend_of_several_codings_stands_beside_their_curves(tmp_path, monkeypatch):
+    """Eight lines' legend (four --degrade specs) was drawn over the curves."""
+    import matplotlib.pyplot as plt
+
+    from stream.eval.video import plot_curves
+
+    figures: list = []
+    monkeypatch.setattr(plt, "close", figures.append)  # the figure kept to be measured
+    specs = ["clean", "x264:crf=23", "x264:crf=30", "jpeg:q=40"]
+    rows = [{"degrade": d, "frame": f, "psnr": 30.0 + f, "psnr_bicubic": 29.0} for d in specs for f in range(3)]
+    plot_curves(tmp_path / "four.png", rows, "four")
+    (figure,) = figures
+    (ax,) = figure.axes
+    renderer = figure.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+
+
 def test_eval_video_skip_scores_later_frames_and_refuses_to_skip_everything(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mp4", audio=False)  # 12 frames
     args = ["eval-video", str(src), "--weights", str(tiny_weights), "--json", "--log", str(tmp_path / "s.csv")]
