@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C; kill, timeout, systemd; a closed terminal
+# The threads a run stopped waiting for (a second stop signal) and left running: the CLI exits without Python's
+# finalisation while one is (stream.cli.leave)
+LEFT_RUNNING: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
 class UserError(Exception):

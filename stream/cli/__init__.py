@@ -6,6 +6,7 @@ The command modules parse options only and import what a command runs when it ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -23,7 +24,7 @@ from stream.cli.train import train_command
 from stream.cli.video import enhance_command
 from stream.cli.weights import convert_command
 from stream.console import err, hold_closed_descriptors, keep_running_without_stderr, say
-from stream.errors import Interrupted, UserError, on_stop_signals, raise_interrupted
+from stream.errors import LEFT_RUNNING, Interrupted, UserError, on_stop_signals, raise_interrupted
 
 # click's, which typer raises from its own copy of click since 0.2x: reached through a public subclass
 UsageError: type[Exception] = typer.BadParameter.__mro__[1]
@@ -98,6 +99,26 @@ def _fail(message: str) -> NoReturn:
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit status 1, never a traceback;
     Ctrl-C, SIGTERM and SIGHUP stop every command alike (exit status 128 + the signal's number)."""
+    try:
+        run_command()
+    except SystemExit as e:
+        leave(e.code if isinstance(e.code, int) else int(e.code is not None))
+
+
+def leave(status: int) -> NoReturn:
+    """Exit with `status`; where a thread still runs (the model mid-batch after a second stop signal, a decoder on a
+    stalled pipe: daemons the run stopped waiting for), without Python's finalisation, in which such a thread,
+    waking for the GIL, is ended by a forced unwind through PyTorch's frames: an abort ("terminate called without
+    an active exception", exit 134) where the signal's own status was due."""
+    if not any(thread.is_alive() for thread in LEFT_RUNNING):
+        sys.exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken one
+            stream.flush()
+    os._exit(status)
+
+
+def run_command() -> None:
     hold_closed_descriptors()
     keep_running_without_stderr()
     try:

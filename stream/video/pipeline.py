@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 
 import av
 
-from stream.errors import on_stop_signals
+from stream.errors import LEFT_RUNNING, on_stop_signals
 from stream.video.frames import Frame, FrameSource
 from stream.video.processor import Processor
 from stream.video.sink import VideoSink
 
 _POLL_S = 0.1
+ECHO_S = 0.05  # a stop signal's repeat this soon is its sender's echo (~1 ms); no person presses Ctrl-C twice so fast
 Observer = Callable[[Frame], None]  # called with each frame the sink has written, in order
 
 
@@ -88,6 +89,7 @@ class Pipeline:
         self.stop = threading.Event()
         self.abandon = threading.Event()  # a second stop signal: the sink takes nothing more, no one waits
         self.signals: list[int] = []  # the stop signals that came, in order
+        self._first_signal_at = 0.0  # when the first came (time.monotonic)
         self.on_stopping: Callable[[int], None] = lambda _signum: None  # told of the first
         self.errors: list[BaseException] = []
         self.stages = {"decode": _Stage(self._decode), "model": _Stage(self._model), "encode": _Stage(self._encode)}
@@ -180,12 +182,19 @@ class Pipeline:
         for name, stage in self.stages.items():
             while stage.thread is not None and stage.thread.is_alive():
                 if self.abandon.is_set() and name != "encode":
+                    LEFT_RUNNING.add(stage.thread)
                     break
                 stage.thread.join(_POLL_S)
 
     def on_signal(self, signum: int) -> None:
         """A stop signal. The first stops decoding and the model (within a batch), and the sink
-        writes what is done; the second stops waiting for the decoder, the model and a stalled reader of the output."""
+        writes what is done; the second stops waiting for the decoder, the model and a stalled reader of the output.
+        The first again within ECHO_S is its echo, not a second: `timeout` sends its signal to the process, then to
+        its process group, a millisecond apart, and the run dropped the model's batch as if told twice."""
+        now = time.monotonic()
+        if self.signals and signum == self.signals[0] and now - self._first_signal_at < ECHO_S:
+            return
+        self._first_signal_at = self._first_signal_at if self.signals else now
         self.signals.append(signum)
         self.stop.set()
         self.stages["decode"].done.set()  # the model's own stage says when it is done: its batch is written

@@ -200,6 +200,29 @@ def test_the_error_path_exits_every_time(tmp_path):
         assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
 
 
+LEFT = """
+import atexit, sys, threading
+from stream.cli import leave
+from stream.errors import LEFT_RUNNING
+atexit.register(lambda: print("finalised"))
+stuck = threading.Event()
+thread = threading.Thread(target=stuck.wait, daemon=True)
+thread.start()
+print("exiting", flush=False)
+LEFT_RUNNING.add(thread) if sys.argv[1] == "left" else None
+leave(143)
+"""
+
+
+@pytest.mark.parametrize("left", [True, False])
+def test_the_cli_exits_without_finalisation_where_it_left_a_thread_running(left):
+    """A thread left running after a second stop signal (the model mid-batch, in PyTorch) was ended by Python's
+    finalisation with a forced unwind through C++ frames: an abort, exit 134, where 143 was due. Output is flushed."""
+    run = subprocess.run([sys.executable, "-c", LEFT, "left" if left else "joined"], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)  # fmt: skip
+    assert (run.returncode, run.stdout) == (143, "exiting\n" if left else "exiting\nfinalised\n"), run.stderr
+
+
 def test_a_reader_of_stderr_that_goes_away_costs_the_messages_not_the_output(tmp_path):
     """`drrn-stream in out 2>&1 | head -1`: the run goes on quietly and writes its output (it failed
     with status 1 at its next message, and lost the output where that came mid-run)."""

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from kernels.colour import LumaCoding
+from stream.errors import LEFT_RUNNING
 from stream.video.frames import Frame, Restored
 from stream.video.pipeline import Pipeline, RunStats
 
@@ -343,14 +344,15 @@ def test_a_second_stop_signal_returns_without_waiting_for_a_stuck_model():
         done.append(position(items, processor.batches[2][0]))
         assert sink.wait_written(done[0])  # the earlier batches are out: what follows is deterministic
         pipeline.on_signal(signal.SIGINT)
-        pipeline.on_signal(signal.SIGINT)
+        pipeline.on_signal(signal.SIGTERM)  # another kind: the same so soon is the first's echo (below)
 
     stopper = in_thread(stop_twice)
     try:
         stats = pipeline.run()
         stopper.join(HANG_S)
-        assert stats.signal == signal.SIGINT and pipeline.signals == [signal.SIGINT, signal.SIGINT]
+        assert stats.signal == signal.SIGINT and pipeline.signals == [signal.SIGINT, signal.SIGTERM]
         assert "model" in alive(pipeline) and "encode" not in alive(pipeline)  # returned with the model stuck
+        assert pipeline.stages["model"].thread in LEFT_RUNNING  # so the CLI exits without finalisation
         assert labels(sink.written) == labels(items[: done[0]])
         assert stats.frames == sink.frames_written
         assert source.stopped_reading and sink.stopped_waiting  # nor a reader of stdout that takes nothing
@@ -361,6 +363,29 @@ def test_a_second_stop_signal_returns_without_waiting_for_a_stuck_model():
         stage.thread.join(HANG_S)
     assert alive(pipeline) == []
     assert labels(sink.written) == labels(items[: done[0]])  # the sink took nothing after the second signal
+
+
+def test_a_signal_echoed_within_milliseconds_is_one_signal():
+    """`timeout` sends its signal to the process, then to its process group: the run took the echo for a second
+    signal, dropped the model's batch, and exited with the model thread in PyTorch (an abort, exit 134)."""
+    items = make_items(50)
+    source, processor, sink = FakeSource(items), FakeProcessor(gate_batch=2), FakeSink()
+    pipeline = pipeline_of(source, processor, sink)
+
+    def stop_with_an_echo() -> None:
+        try:
+            assert processor.entered.wait(HANG_S)
+            pipeline.on_signal(signal.SIGTERM)
+            pipeline.on_signal(signal.SIGTERM)
+        finally:
+            processor.gate.set()
+
+    stopper = in_thread(stop_with_an_echo)
+    stats = pipeline.run()
+    stopper.join(HANG_S)
+    assert pipeline.signals == [signal.SIGTERM] and not pipeline.abandon.is_set()
+    assert stats.interrupted and alive(pipeline) == []  # the model's batch was waited for, and written
+    assert labels(sink.written) == labels(items[: position(items, processor.batches[2][-1]) + 1])
 
 
 def test_a_stop_signal_writes_the_batch_the_model_was_in_when_it_outlasts_a_poll():
