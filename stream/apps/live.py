@@ -30,8 +30,10 @@ from stream.apps.latency import Choice, Depth
 from stream.apps.recorder import PipeClosed, Recorder
 from stream.apps.window import View, Window, check_display, compose, save_screenshot, status_line
 from stream.console import counted, say
+from stream.errors import LEFT_RUNNING
 
 __all__ = ["LiveOptions", "LiveStats", "Preview", "Result", "Worker", "check_display"]  # check_display: the CLI's
+READER_JOIN_S = 2.0  # how long closing waits for the reader (a file's or a live camera's gives a frame well within)
 
 
 @dataclass
@@ -274,7 +276,14 @@ class Preview:
             if self.worker.ident is not None:
                 stack.callback(self.worker.join)
             if self.reader.ident is not None:
-                stack.callback(self.reader.join, 2)
+                stack.callback(self._let_go_of_reader)
+
+    def _let_go_of_reader(self) -> None:
+        """The reader joined, for a while: a camera that gives no frame holds it in OpenCV's C++ code, where it is
+        left running (stream.errors.LEFT_RUNNING: the CLI exits without the finalisation that would abort on it)."""
+        self.reader.join(READER_JOIN_S)
+        if self.reader.is_alive():
+            LEFT_RUNNING.add(self.reader)
 
     def _close_output(self) -> None:
         assert self.output is not None

@@ -408,3 +408,20 @@ def test_sigterm_ends_live_like_ctrl_c(tmp_path, tiny_weights, long_clip):
     assert proc.wait(timeout=120) == 143, err
     assert err.strip().splitlines()[-1] == "interrupted (SIGTERM)" and "Traceback" not in err
     assert probe(out)["frames"] >= 1  # the recording was finished, so it plays
+
+
+def test_a_reader_that_outlasts_closing_is_left_running_for_the_cli_to_exit_past(monkeypatch):
+    """A camera that gives no frame holds the reader in OpenCV's C++ code: joined for 2 s, then Python's
+    finalisation woke it into a forced unwind through those frames, an abort (exit 134)."""
+    from stream.errors import LEFT_RUNNING
+
+    monkeypatch.setattr("stream.apps.live.READER_JOIN_S", 0.01)
+    stuck = threading.Event()
+    reader = threading.Thread(target=stuck.wait, daemon=True)
+    reader.start()
+    try:
+        Preview._let_go_of_reader(SimpleNamespace(reader=reader))  # as Preview.close lets go of its reader
+        assert reader in LEFT_RUNNING
+    finally:
+        stuck.set()
+        reader.join()
