@@ -228,13 +228,14 @@ def eight_bit(image: np.ndarray) -> np.ndarray:
 
 
 def dropped(path: Path, metadata: Metadata, pixels: np.ndarray, alpha: bool = False) -> list[str]:
-    """What of a picture (its transparency, where it has `alpha`) and its metadata is lost written into `path` as
-    `pixels`: JPEG holds no alpha (what it hid shows), TIFF and BMP get the pixels alone (OpenCV writes no metadata
-    there; without its ICC profile a photo's colours shift in colour-managed viewers), some kinds one format alone
-    holds (CARRIED_BY), and an ICC profile is for pixels of its own colour space (a CMYK JPEG's, a grey one's
-    where alpha makes the output RGBA)."""
+    """What of a picture (its transparency, where it has `alpha`; its depth) and its metadata is lost written into
+    `path` as `pixels`: JPEG holds no alpha (what it hid shows), JPEG, WebP, BMP and AVIF are written at 8 bits,
+    TIFF and BMP get the pixels alone (OpenCV writes no metadata there; without its ICC profile a photo's colours
+    shift in colour-managed viewers), some kinds one format alone holds (CARRIED_BY), and an ICC profile is for
+    pixels of its own colour space (a CMYK JPEG's, a grey one's where alpha makes the output RGBA)."""
     suffix = path.suffix.lower()
     transparency = ["transparency"] if alpha and suffix in JPEG_SUFFIXES else []
+    depth = ["16-bit depth"] if pixels.dtype == np.uint16 and suffix in EIGHT_BIT_SUFFIXES else []
     lost = {kind for kind in metadata if suffix not in CARRIED_BY.get(kind, CARRIES_METADATA)}
     unfit = ICC in metadata and not profile_fits(metadata[ICC], pixels)
     lost |= {ICC} if unfit else set()
@@ -248,7 +249,7 @@ def dropped(path: Path, metadata: Metadata, pixels: np.ndarray, alpha: bool = Fa
              OTHER_PICTURES: metadata.get(OTHER_PICTURES, b"").decode()}  # fmt: skip
     if unfit:  # a CMYK or GRAY one
         named[ICC] = f"{metadata[ICC][16:20].decode('latin-1').strip()} ICC profile"
-    return transparency + [name for kind, name in named.items() if kind in lost and name]
+    return transparency + depth + [name for kind, name in named.items() if kind in lost and name]
 
 
 def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Path | None = None) -> None:

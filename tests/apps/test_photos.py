@@ -697,3 +697,14 @@ def test_heic_out_of_a_video_or_a_gif_is_one_line_that_says_what_can(tmp_path, p
         code, _, err = run_cli([str(src), str(dst)], capsys)
         said = "HEIC is written from a picture in; a video's or a GIF's frames make .png, .jpg, .webp or .avif"
         assert (code, err) == (1, f"error: {dst}: {said}\n")
+
+
+def test_sixteen_bits_into_a_format_of_eight_are_said_lost(tmp_path, photo, tiny_weights, capsys):
+    """A 16-bit PNG (a scan, a raw developer's export) into JPEG, WebP or AVIF was written at 8 bits without a word."""
+    cv2.imwrite(str(tmp_path / "deep.png"), photo.astype(np.uint16) * 257)
+    for out in ("out.jpg", "out.webp"):
+        err = enhance(capsys, tmp_path / "deep.png", tmp_path / out, tiny_weights)
+        suffix = out.split(".")[1]
+        assert f"warning: {out}: written without the input's 16-bit depth (not carried into .{suffix})" in err, err
+    assert "16-bit" not in enhance(capsys, tmp_path / "deep.png", tmp_path / "out.png", tiny_weights)
+    assert "16-bit" not in enhance(capsys, tmp_path / "out.jpg", tmp_path / "again.jpg", tiny_weights)
