@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 from typing import Annotated, NoReturn
 
@@ -24,7 +25,7 @@ from stream.cli.train import train_command
 from stream.cli.video import enhance_command
 from stream.cli.weights import convert_command
 from stream.console import err, hold_closed_descriptors, keep_running_without_stderr, say
-from stream.errors import LEFT_RUNNING, Interrupted, UserError, on_stop_signals, raise_interrupted
+from stream.errors import LEFT_RUNNING, STOP_SIGNALS, Interrupted, UserError, on_stop_signals, raise_interrupted
 
 # click's, which typer raises from its own copy of click since 0.2x: reached through a public subclass
 UsageError: type[Exception] = typer.BadParameter.__mro__[1]
@@ -109,9 +110,19 @@ def leave(status: int) -> NoReturn:
     """Exit with `status`; where a thread still runs (the model mid-batch after a second stop signal, a decoder on a
     stalled pipe: daemons the run stopped waiting for), without Python's finalisation, in which such a thread,
     waking for the GIL, is ended by a forced unwind through PyTorch's frames: an abort ("terminate called without
-    an active exception", exit 134) where the signal's own status was due."""
+    an active exception", exit 134) where the signal's own status was due. A stop signal from here on ends the
+    process with its own status: a Ctrl-C as Python finalised (PyTorch's clean-up) was a KeyboardInterrupt out of an
+    atexit callback, a traceback and exit 0."""
+    for stop in STOP_SIGNALS:
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            signal.signal(stop, lambda signum, _frame: exit_now(128 + signum))
     if not any(thread.is_alive() for thread in LEFT_RUNNING):
         sys.exit(status)
+    exit_now(status)
+
+
+def exit_now(status: int) -> NoReturn:
+    """Exit at once, what was printed flushed, without Python's finalisation."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken one
             stream.flush()
