@@ -6,6 +6,7 @@ The command modules parse options only and import what a command runs when it ru
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -110,15 +111,20 @@ def leave(status: int) -> NoReturn:
     """Exit with `status`; where a thread still runs (the model mid-batch after a second stop signal, a decoder on a
     stalled pipe: daemons the run stopped waiting for), without Python's finalisation, in which such a thread,
     waking for the GIL, is ended by a forced unwind through PyTorch's frames: an abort ("terminate called without
-    an active exception", exit 134) where the signal's own status was due. A stop signal from here on ends the
-    process with its own status: a Ctrl-C as Python finalised (PyTorch's clean-up) was a KeyboardInterrupt out of an
-    atexit callback, a traceback and exit 0."""
-    for stop in STOP_SIGNALS:
-        if signal.getsignal(stop) is not signal.SIG_IGN:
-            signal.signal(stop, lambda signum, _frame: exit_now(128 + signum))
+    an active exception", exit 134) where the signal's own status was due."""
+    atexit.unregister(stop_signals_exit_at_once)  # (once, where a caller runs many commands)
+    atexit.register(stop_signals_exit_at_once)  # last registered, first run: before PyTorch's, imported by the command
     if not any(thread.is_alive() for thread in LEFT_RUNNING):
         sys.exit(status)
     exit_now(status)
+
+
+def stop_signals_exit_at_once() -> None:
+    """A stop signal as Python finalises ends the process with its own status: a Ctrl-C just after "wrote out.mp4"
+    came out of PyTorch's atexit clean-up as a KeyboardInterrupt traceback, and the process exited 0."""
+    for stop in STOP_SIGNALS:
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            signal.signal(stop, lambda signum, _frame: exit_now(128 + signum))
 
 
 def exit_now(status: int) -> NoReturn:

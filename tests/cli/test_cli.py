@@ -225,8 +225,8 @@ def test_the_cli_exits_without_finalisation_where_it_left_a_thread_running(left)
 
 FINALISED_UNDER_A_SIGNAL = """
 import atexit, os, signal, time
-from stream.cli import leave
 atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(1)))  # Ctrl-C as Python finalises
+from stream.cli import leave
 leave(0)
 """
 
