@@ -192,9 +192,10 @@ class Pipeline:
         The first again within ECHO_S is its echo, not a second: `timeout` sends its signal to the process, then to
         its process group, a millisecond apart, and the run dropped the model's batch as if told twice."""
         now = time.monotonic()
-        if self.signals and signum == self.signals[0] and now - self._first_signal_at < ECHO_S:
+        if not self.signals:
+            self._first_signal_at = now
+        elif signum == self.signals[0] and now - self._first_signal_at < ECHO_S:
             return
-        self._first_signal_at = self._first_signal_at if self.signals else now
         self.signals.append(signum)
         self.stop.set()
         self.stages["decode"].done.set()  # the model's own stage says when it is done: its batch is written
