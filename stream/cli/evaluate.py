@@ -48,8 +48,11 @@ Video = Annotated[Path, typer.Argument(help="A video whose frames serve as groun
 ScaleOpt = Annotated[int, typer.Option("--scale", min=2, max=4, help="Degrade by 1/S, then restore.")]
 FramesOpt = Annotated[int | None, typer.Option("--frames", min=1, help="Score only the first N frames.")]
 SkipOpt = Annotated[int, typer.Option("--skip", min=0, help="Start after N frames (an intro, a fade).")]
-LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame scores, .csv or .jsonl.")]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", help="PSNR per frame, DRRN vs bicubic, as a PNG.")]
+LogOpt = Annotated[Path | None, typer.Option("--log", help="Per-frame scores, .csv or .jsonl (replaced only with -y).")]
+PlotOpt = Annotated[
+    Path | None, typer.Option("--plot", help="PSNR per frame, DRRN vs bicubic, as a PNG (replaced only with -y).")
+]
+OverwriteOpt = Annotated[bool, typer.Option("-y", "--overwrite", help="Replace an existing --log or --plot file.")]
 DegradeOpt = Annotated[
     list[str],
     typer.Option("--degrade", help="LR through a codec, repeatable: clean, x264:crf=23, x265:crf=28, mpeg2:q=8 "
@@ -154,13 +157,15 @@ def print_results(results: list, title: str, depths: list[int] | None = None) ->
     console_for(stderr=False).print(table)
 
 
-def check_plot(plot: Path) -> None:
+def check_plot(plot: Path, overwrite: bool) -> None:
     """Before the work, as --log's name is: a .png in a folder that takes it (one that could not be written
-    failed after all the scoring, and the results' lines or JSON with it)."""
+    failed after all the scoring, and the results' lines or JSON with it), an existing one replaced only with -y."""
     if plot.suffix.lower() != ".png":
         raise UserError(f"{plot}: the plot must be a .png file")
     if plot.is_dir():
         raise UserError(f"{plot}: is a folder")
+    if plot.exists() and not overwrite:
+        raise UserError(f"{plot}: exists; pass -y to replace it")
     if not plot.parent.is_dir():
         raise UserError(f"{plot.parent}: {'not a folder' if plot.parent.exists() else 'no such folder'} (for --plot)")
     check_writable(plot)
@@ -171,7 +176,7 @@ def eval_video_command(
     precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO, frames: FramesOpt = None,
     skip: SkipOpt = 0, degrade: DegradeOpt = ["clean"], downscale: DownscaleOpt = "matlab",  # noqa: B006
     crop: CropOpt = None, log: LogOpt = None, plot: PlotOpt = None, as_json: JsonOpt = False,
-    content: ContentOpt = "auto",
+    content: ContentOpt = "auto", overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip
     """Degrade each frame by 1/S (and through a codec: --degrade), restore it with DRRN and with
     bicubic, and score both."""
@@ -185,11 +190,12 @@ def eval_video_command(
         frames_to_score,
         plot_curves,
     )
-    from stream.video.log import FrameLog
+    from stream.video.log import FrameLog, check_log_name
     from stream.video.source import VideoSource
 
+    check_log_name(log, overwrite)  # a rerun replaced the last run's log and plot unasked
     if plot is not None:
-        check_plot(plot)
+        check_plot(plot, overwrite)
     degradations, kernel = protocol_options(degrade, downscale)
     protocol = VideoProtocol(scale, tuple(degradations), kernel, crop)
     frame_log, rows, summary = FrameLog(log, FIELDS), [], Summary()

@@ -127,6 +127,23 @@ def test_eval_video_reports_means_log_and_plot(tmp_path, tiny_weights, capsys):
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_eval_video_replaces_a_log_or_plot_only_with_y(tmp_path, tiny_weights, capsys, monkeypatch):
+    """A rerun replaced the last run's log and plot unasked, as enhance's --log is not: refused before any scoring."""
+    src = make_clip(tmp_path / "in.mp4", audio=False)
+    log, plot = tmp_path / "scores.csv", tmp_path / "curves.png"
+    args = ["eval-video", str(src), "--weights", str(tiny_weights), "--frames", "2", "--json"]
+    for name, kept in [("--log", log), ("--plot", plot)]:
+        kept.write_text("last run's")
+        with monkeypatch.context() as m:
+            m.setattr("stream.eval.video.evaluate_video", None)  # no scoring: calling it fails the test
+            code, out, err = run_cli([*args, name, str(kept)], capsys)
+        assert (code, out, err) == (1, "", f"error: {kept}: exists; pass -y to replace it\n")
+        assert kept.read_text() == "last run's"
+    code, _, err = run_cli([*args, "--log", str(log), "--plot", str(plot), "-y"], capsys)
+    assert code == 0, err
+    assert len(list(csv.DictReader(log.open()))) == 2 and plot.read_bytes().startswith(b"\x89PNG")
+
+
 def test_a_one_frame_curve_shows_its_point(tmp_path, monkeypatch):
     """`eval-video --frames 1 --plot` drew axes and a legend and no data: a line through one point shows nothing."""
     import matplotlib.axes
@@ -160,7 +177,7 @@ def test_the_legend_of_several_codings_stands_beside_their_curves(tmp_path, monk
 
 def test_eval_video_skip_scores_later_frames_and_refuses_to_skip_everything(tmp_path, tiny_weights, capsys):
     src = make_clip(tmp_path / "in.mp4", audio=False)  # 12 frames
-    args = ["eval-video", str(src), "--weights", str(tiny_weights), "--json", "--log", str(tmp_path / "s.csv")]
+    args = ["eval-video", str(src), "--weights", str(tiny_weights), "--json", "--log", str(tmp_path / "s.csv"), "-y"]
     code, out, err = run_cli([*args, "--skip", "9"], capsys)
     assert code == 0, err
     assert json.loads(out)["results"][0]["frames"] == 3
