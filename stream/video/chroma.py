@@ -10,14 +10,19 @@ import numpy as np
 _FILL_SIGMAS = (1, 2, 4, 8, 16, 32)  # px: a transparent pixel takes the nearest scale that reaches a visible one
 
 
-def upscale_plane(plane: np.ndarray, factors: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-    """One chroma (or alpha) plane upscaled bicubically by exact integer factors (x, y), then cropped to `size` (w, h).
+def upscale_plane(
+    plane: np.ndarray, factors: tuple[int, int], size: tuple[int, int], max_code: int | None = None
+) -> np.ndarray:
+    """One chroma (or alpha) plane upscaled bicubically by exact integer factors (x, y), then cropped to `size` (w, h),
+    its codes held to `max_code` (a 10-bit plane's 1023: OpenCV clips only at its type's 65535, and the overshoot
+    past a saturated edge came out of FFV1 and libx265 wrapped round to near 0, a corrupt picture).
 
     Stretching to the target size instead would misplace the right and bottom edges for odd sizes
     (a 63-wide 4:2:0 frame has 32 chroma columns covering 64 luma columns).
     """
     (fx, fy), (w, h) = factors, size
-    return cv2.resize(plane, (plane.shape[1] * fx, plane.shape[0] * fy), interpolation=cv2.INTER_CUBIC)[:h, :w]
+    out = cv2.resize(plane, (plane.shape[1] * fx, plane.shape[0] * fy), interpolation=cv2.INTER_CUBIC)[:h, :w]
+    return out if max_code is None or max_code >= np.iinfo(out.dtype).max else np.minimum(out, max_code, out=out)
 
 
 def fill_transparent(plane: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -356,7 +356,7 @@ class VideoSink:
         assert self._chroma_size is not None and self.info.chroma_shift is not None
         promoted = "444" in self.planes_fmt and "444" not in self.info.pix_fmt  # odd output sizes: see planes_format
         fx, fy = (self.scale << s if promoted else self.scale for s in self.info.chroma_shift)
-        return upscale_plane(plane, (fx, fy), self._chroma_size)
+        return upscale_plane(plane, (fx, fy), self._chroma_size, self.info.coding.max_code)
 
     def _blank(self, frame: Frame) -> av.VideoFrame:
         """A frame of the output's size and layout for the planes: made from the input frame's closed captions'
@@ -371,7 +371,8 @@ class VideoSink:
         out = self._blank(frame)
         planes = [frame.restored.y] + [self._chroma(c) for c in frame.chroma]
         if frame.alpha is not None:
-            planes.append(upscale_plane(frame.alpha, (self.scale, self.scale), (self.width, self.height)))
+            size, max_code = (self.width, self.height), self.info.coding.max_code
+            planes.append(upscale_plane(frame.alpha, (self.scale, self.scale), size, max_code))
         for plane, data in zip(out.planes, planes, strict=True):
             plane_view(plane, self.info.sample_dtype)[:] = data
         out.pts, out.time_base = pts, self.time_base

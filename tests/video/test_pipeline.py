@@ -261,6 +261,37 @@ def test_pixel_formats_round_trip_planes_exactly(tmp_path, identity_weights, pix
         assert out_fmt == "yuv444p"
 
 
+def test_ten_bit_chroma_and_alpha_stay_within_their_codes(tmp_path, identity_weights):
+    """Bicubic overshoots past a saturated edge; OpenCV clipped a 10-bit plane only at 65535, and FFV1 (and libx265)
+    wrapped a code of 1088 round to 64: a corrupt picture. Held to 1023, as libx264 had clipped it."""
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    step = np.where(np.arange(32) < 16, 1023, 0).astype(np.uint16)  # each row: saturated, then nothing
+    planes = [
+        np.full((24, 32), 512, np.uint16),
+        np.tile(step[::2], (12, 1)),
+        np.tile(step[::-2], (12, 1)),
+        np.tile(np.maximum(step, 512), (24, 1)),
+    ]  # Y, Cb, Cr, alpha (partly, never wholly, transparent)
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuva420p10le"
+        for i in range(2):
+            frame = av.VideoFrame(32, 24, "yuva420p10le")
+            for plane, data in zip(frame.planes, planes, strict=True):
+                plane_view(plane, np.uint16)[:] = data
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    options = EnhanceOptions(scale=2, model=ModelChoice(identity_weights), encode=EncodeOptions(codec="ffv1"))
+    enhance_file(src, dst, options)
+    out_fmt, _, out_planes = decoded_planes(dst)
+    assert out_fmt == "yuva420p10le"
+    for plane_in, plane_out in zip(planes[1:], out_planes[1:], strict=True):
+        upscaled = cv2.resize(plane_in, plane_out.shape[::-1], interpolation=cv2.INTER_CUBIC)
+        assert upscaled.max() > 1023  # the overshoot this is about
+        assert np.array_equal(plane_out, np.minimum(upscaled, 1023))
+
+
 def decoded_rgb(path) -> np.ndarray:
     with av.open(str(path)) as c:
         return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.int32)
