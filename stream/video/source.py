@@ -344,11 +344,16 @@ class VideoSource:
         return round(self.start / time_base)
 
     def shifted(self, packet: av.Packet) -> av.Packet:
-        """A packet of a carried stream, its timestamps counted from the output's time 0 (start_in)."""
+        """A packet of a carried stream, its timestamps counted from the output's time 0 (start_in). A subtitle
+        showing at --start begins at 0 and shows what it had left: it began seconds before the part, and muxers
+        moved every stream that far later to start it (Matroska), or showed it whole from 0 (MP4)."""
         if self.start and packet.time_base:
             shift = self.start_in(packet.time_base)
             packet.pts = None if packet.pts is None else packet.pts - shift
             packet.dts = None if packet.dts is None else packet.dts - shift
+            if self.partial and packet.stream.type == "subtitle" and packet.pts is not None and packet.pts < 0:
+                packet.duration = max(packet.duration + packet.pts, 1) if packet.duration else packet.duration
+                packet.pts = packet.dts = 0
         return packet
 
     def _carried(self) -> Carried:

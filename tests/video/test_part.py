@@ -27,6 +27,26 @@ def test_a_part_keeps_its_frames_their_spacing_and_the_sound_under_them(tmp_path
     assert sum(f.samples for f in sound) / sound[0].rate == pytest.approx(0.2, abs=0.05)
 
 
+def test_a_subtitle_showing_at_the_start_shows_what_it_has_left(tmp_path, capsys):
+    """A cue from 0 to 0.2 s, cut at 0.1: kept at -0.1 s, Matroska's muxer moved every stream 0.1 s later (the
+    picture's start too); MP4's showed it whole from 0, and the later cue 0.1 s late."""
+    src = make_clip(tmp_path / "in.mkv", audio=False, subtitles=True)  # cues 0-0.2, 0.3-0.5; frames 0, 40, 80, 160
+    for suffix in (".mkv", ".mp4"):
+        dst = tmp_path / f"part{suffix}"
+        code, _, err = run_cli([str(src), str(dst), "--units", "1", "--start", "0.1", "--duration", "0.3"], capsys)
+        assert code == 0, err
+        with av.open(str(dst)) as out:  # (a packet's stream, read after its file is closed, crashes PyAV)
+            packets = [
+                (p.stream.type, p.pts * p.time_base, p.duration * p.time_base, p.size) for p in out.demux() if p.size
+            ]
+        first_frame = min(start for kind, start, _, size in packets if kind == "video")
+        shown = [
+            (float(start), float(length)) for kind, start, length, size in packets if kind == "subtitle" and size > 2
+        ]  # MP4's empty samples (2 bytes) fill the gaps between cues
+        assert first_frame == pytest.approx(0.06, abs=0.002)  # the frame at 160 ms, 0.1 s into the part
+        assert shown == [pytest.approx((0.0, 0.1), abs=0.002), pytest.approx((0.2, 0.2), abs=0.002)], suffix
+
+
 def test_a_part_past_the_end_is_one_line(tmp_path, capsys):
     src = make_clip(tmp_path / "in.mp4", audio=False)
     code, _, err = run_cli([str(src), str(tmp_path / "out.mp4"), "--units", "1", "--start", "30"], capsys)
