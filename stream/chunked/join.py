@@ -59,14 +59,17 @@ def start_codes(packets: Iterator[av.Packet], segment: av.stream.Stream, video: 
 
 
 def other_packets(source: VideoSource) -> Iterator[av.Packet]:
-    """The input's other streams' packets, from its start (the video is not decoded)."""
-    streams = source.carried.streams
-    if not streams:
+    """The input's other streams' packets, from its start, in a reading of their own (the video is not decoded): a
+    seek to 0 landed on the video's first keyframe, past what comes before it (sound or a subtitle before the first
+    picture, an MP4's AAC priming packet)."""
+    indices = [stream.index for stream in source.carried.streams]
+    if not indices:
         return
-    source.container.seek(0)
-    for packet in source.container.demux(*streams):
-        if packet.size:
-            yield source.shifted(packet)
+    assert source.reopen is not None  # (chunks are cut from files)
+    with source.reopen() as container:
+        for packet in container.demux(*(container.streams[i] for i in indices)):
+            if packet.size:
+                yield source.shifted(packet)
 
 
 def _time(packet: av.Packet) -> float:

@@ -73,6 +73,19 @@ def test_a_chunked_run_equals_a_single_run_frame_for_frame(tmp_path, tiny_weight
     assert not work_folder(tmp_path / "chunked.mkv").exists()
 
 
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
+@pytest.mark.parametrize(("container", "offset"), [("mkv", "0.3"), ("mp4", "0")])
+def test_what_comes_before_the_first_picture_is_joined_too(tmp_path, tiny_weights, capsys, container, offset):
+    """Sound 0.3 s before the picture, or ffmpeg's AAC priming packet in MP4 (at -1024): a chunked run read the other
+    streams after a seek to 0, which landed on the video's first keyframe, and lost what came before it."""
+    src = tmp_path / f"in.{container}"
+    video = ["-itsoffset", offset, "-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=2"]
+    coding = ["-c:v", "libx264", "-bf", "0", "-g", "10", "-c:a", "aac"]  # no B-frames: the video's first dts is 0
+    subprocess.run(["ffmpeg", "-v", "error", *video, "-f", "lavfi", "-i", "sine=d=2", *coding, str(src)], check=True)
+    enhance(capsys, src, tmp_path / "chunked.mkv", tiny_weights, "--chunk-seconds", "1")
+    assert decoded(tmp_path / "chunked.mkv")[2] == decoded(src)[2]  # the input's audio, packet for packet
+
+
 @pytest.mark.parametrize("container", ["ts", "mkv"])
 def test_inputs_that_seek_without_an_index_lose_no_frame(tmp_path, tiny_weights, capsys, container):
     src = make_clip(tmp_path / f"in.{container}", pts_ms=VFR_MS, encoder=OPEN_GOPS)  # MPEG-TS: a search on time
