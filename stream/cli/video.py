@@ -43,8 +43,8 @@ CrfOpt = Annotated[
     int,
     typer.Option(
         "--crf", min=0, max=63,
-        help="Encoder quality, lower is better: the CRF of x264, x265, libvpx and the AV1 encoders; for the MPEG "
-        "family (mpeg2video, mpeg4, ...) the fixed quantiser that codes alike (18: q 1, 33: q 8).",
+        help="Encoder quality, lower is better: the CRF of x264 and x265 (0-51), libvpx and the AV1 encoders; for "
+        "the MPEG family (mpeg2video, mpeg4, ...) the fixed quantiser that codes alike (18: q 1, 33: q 8).",
     ),
 ]  # fmt: skip
 X26X_PRESETS = Literal[

@@ -38,7 +38,8 @@ _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yu
 _CODEC_FOR_PICTURES = {".png": "png", **dict.fromkeys(JPEG_SUFFIXES, "mjpeg"), ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 HOLDS_A_RATE = {"yuv4mpegpipe": "Y4M", "ogg": "Ogg", "ogv": "Ogg"}  # containers that time frames by counting them
-_CRF_CODECS = {"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
+_CRF_CODECS = {"libx264", "libx264rgb", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
+_CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}  # the others take --crf's 0..63 (x264 took more as 51)
 # libvpx codes at constant quality where the bit rate is 0 (VP9), or caps it (VP8: else it aims at FFmpeg's 200 kb/s)
 _CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
 # Encoders with no CRF that code at a fixed quantiser (the MPEG family's: DVD, XviD, old players), else they too aim
@@ -114,6 +115,7 @@ _PICTURE_FORMATS = {
 _PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "libwebp_anim": {"lossless": "1"},
                     "mjpeg": {"b": "1000M", "qmin": "1", "qmax": "2"}}  # fmt: skip
 _FULL = 2  # AVCOL_RANGE_JPEG
+_RGB_MATRIX = 0  # AVCOL_SPC_RGB: no matrix
 # Formats an encoder lists but refuses: libvpx codes VP9's alpha only in 4:2:0 (else it asks for -strict experimental)
 _LISTED_NOT_TAKEN = {"libvpx-vp9": {"yuva422p", "yuva444p"}}
 _VPX = ("libvpx", "libvpx-vp9")
@@ -315,13 +317,15 @@ class VideoSink:
         ctx.time_base = self.time_base
         if self.ticked:
             ctx.framerate = 1 / self.time_base  # what AVI's header counts its length in
-        ctx.color_range, ctx.colorspace = info.color_range, info.colorspace
+        ctx.color_range, ctx.colorspace = self._range_and_matrix()
         ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
         if info.sample_aspect_ratio:  # a pixel turned a quarter is as wide as it was high
             quarter = turned and quarter_turns(info.rotation) != 180
             ctx.sample_aspect_ratio = 1 / info.sample_aspect_ratio if quarter else info.sample_aspect_ratio
         ctx.options |= _PICTURE_OPTIONS.get(codec_name, {})
         if codec_name in _CRF_CODECS:
+            if options.crf > _CRF_MAX.get(codec_name, options.crf):  # (x265 said why twice, then "does not open")
+                raise UserError(f"--crf {options.crf}: {codec_name} takes 0 to {_CRF_MAX[codec_name]}")
             ctx.options = {"crf": str(options.crf)} | (
                 {"preset": options.preset} if "x26" in codec_name and options.preset else {}
             )
@@ -383,7 +387,19 @@ class VideoSink:
             return rgb.reformat(format=self.pix_fmt, dst_colorspace="itu601", dst_color_range=_FULL)
         if self._palettes is not None:
             return out.reformat(format=PALETTE_INPUT)
-        return out if self.pix_fmt == self.planes_fmt else out.reformat(format=self.pix_fmt)
+        if self.pix_fmt == self.planes_fmt:
+            return out
+        coded = out.reformat(format=self.pix_fmt)
+        coded.color_range, coded.colorspace = self._range_and_matrix()  # (swscale's RGB kept the YUV frame's tags)
+        return coded
+
+    def _range_and_matrix(self) -> tuple[int, int]:
+        """The output's code range and matrix: the input's, but RGB's where the encoder takes RGB (libx264rgb, or one
+        that takes RGB alone: QuickTime Animation), which swscale makes full range (tagged as the YUV input's studio
+        range, a player that heeds the tag stretched the contrast)."""
+        if av.VideoFormat(self.pix_fmt).is_rgb:
+            return _FULL, _RGB_MATRIX
+        return self.info.color_range, self.info.colorspace
 
     def _pts(self, frame: Frame) -> int:
         """The frame's pts in the sink's time base: its number, its tick (the next free one where two frames round

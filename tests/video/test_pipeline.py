@@ -261,6 +261,28 @@ def test_pixel_formats_round_trip_planes_exactly(tmp_path, identity_weights, pix
         assert out_fmt == "yuv444p"
 
 
+def test_rgb_output_is_tagged_full_range_rgb(tmp_path, identity_weights):
+    """libx264rgb takes RGB, which swscale makes full range: the stream was tagged with the YUV input's studio range,
+    and a player that heeds the tag (PyAV's own conversion here) stretched its contrast."""
+    src, dst = make_clip(tmp_path / "in.mkv", codec="ffv1", audio=False), tmp_path / "out.mkv"
+    options = EnhanceOptions(scale=1, model=ModelChoice(identity_weights), encode=EncodeOptions("libx264rgb", crf=0))
+    enhance_file(src, dst, options)
+    with av.open(str(dst)) as c:
+        frame = next(c.decode(video=0))
+        assert (frame.format.name, frame.color_range, frame.colorspace) == ("gbrp", 2, 0)  # full range, no matrix
+    assert np.abs(decoded_rgb(dst) - decoded_rgb(src)).mean() < 1.5  # only the YCbCr round trip's rounding
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_a_crf_the_encoder_does_not_take_is_one_line(tmp_path, tiny_weights, capsys, codec):
+    """x264 took 63 as 51 without a word; x265 refused it in two lines of its own and "the encoder does not open"."""
+    src, dst = make_clip(tmp_path / "in.mkv", audio=False), tmp_path / "out.mkv"
+    code, _, err = run_cli(
+        [str(src), str(dst), "--weights", str(tiny_weights), "--codec", codec, "--crf", "52"], capsys
+    )
+    assert (code, err) == (1, f"error: --crf 52: {codec} takes 0 to 51\n") and not dst.exists()
+
+
 def test_ten_bit_chroma_and_alpha_stay_within_their_codes(tmp_path, identity_weights):
     """Bicubic overshoots past a saturated edge; OpenCV clipped a 10-bit plane only at 65535, and FFV1 (and libx265)
     wrapped a code of 1088 round to 64: a corrupt picture. Held to 1023, as libx264 had clipped it."""
