@@ -123,8 +123,9 @@ _VPX = ("libvpx", "libvpx-vp9")
 
 def encoder_format(fmt: str, codec: av.Codec) -> str:
     """`fmt` if the encoder takes it, else its nearest: same layout in studio range; with alpha, the
-    alpha kept in 4:2:0 (transparency is seen more than chroma detail), then none; the same layout
-    in 10 bits; 4:2:0; at last the encoder's first software format (ProRes from 8 bits: 4:2:2 in 10).
+    alpha kept in 4:2:0 (transparency is seen more than chroma detail), or in 4:4:4 (ProRes 4444: its 4:2:2
+    had dropped it), then none; the same layout in 10 bits; 4:2:0; at last the encoder's first software
+    format (ProRes from 8 bits: 4:2:2 in 10).
     Frames are converted by swscale. Picture encoders get RGB or grey; JPEG its full-range YUV; GIF
     a palette (video/palette.py)."""
     deep = fmt.endswith("10le")
@@ -140,9 +141,9 @@ def encoder_format(fmt: str, codec: av.Codec) -> str:
         return fmt
     studio = fmt.replace("yuvj", "yuv")
     opaque = studio.replace("yuva", "yuv")
-    alpha_420 = "yuva420p" + "10le" * deep if studio != opaque else studio
+    alpha = ["yuva420p" + "10le" * deep, "yuva444p" + "10le" * deep, "yuva444p10le"] if studio != opaque else []
     deeper = opaque if deep else opaque + "10le"
-    for candidate in (studio, alpha_420, opaque, deeper, f"yuv420p{'10le' * deep}", "yuv420p"):
+    for candidate in (studio, *alpha, opaque, deeper, f"yuv420p{'10le' * deep}", "yuv420p"):
         if candidate in taken:
             return candidate
     software = [f for f in taken if av.VideoFormat(f).components]  # not a device's (qsv, vaapi)

@@ -199,6 +199,7 @@ def test_filling_keeps_what_is_visible_and_reaches_every_hidden_pixel():
         ("yuv444p", "gif", "pal8"),  # through video/palette.py
         ("yuv420p", "prores_ks", "yuv422p10le"),  # ProRes codes 10 bits only: its first format
         ("yuv444p", "prores_ks", "yuv444p10le"),
+        ("yuva420p", "prores_ks", "yuva444p10le"),  # ProRes 4444 holds alpha (its 4:2:2, first, had dropped it)
         ("yuv420p10le", "libx264", "yuv420p10le"),
     ],
 )
