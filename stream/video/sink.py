@@ -271,7 +271,8 @@ class VideoSink:
         self.planes_fmt = planes_format(info, self.width, self.height)
         self.pix_fmt, self.codec_name = encoder_format(self.planes_fmt, codec), codec_name
         if info.has_alpha and not holds_alpha(codec_name, self.pix_fmt, kind):
-            notice(f"{codec_name} in {kind} holds no transparency: the input's is dropped (GIF, APNG, WebM keep it)")
+            notice(f"{codec_name} in {kind} holds no transparency: the input's is dropped (GIF, APNG, WebM, ProRes "
+                   "keep it)")  # fmt: skip
             self.pix_fmt = encoder_format(self.planes_fmt.replace("yuva", "yuv"), codec)  # none coded to be lost
         if self.pix_fmt not in (info.pix_fmt, info.pix_fmt.replace("yuva", "yuv")):  # a dropped alpha is said above
             notice(
@@ -279,6 +280,10 @@ class VideoSink:
             )
         if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
             notice(lost)
+        if (bits := max(c.bits for c in av.VideoFormat(info.source_pix_fmt).components)) > 10:  # ProRes 4444's 12
+            notice(
+                f"the input's {bits}-bit samples are restored and written in 10 bits, the deepest this tool works in"
+            )
         before = copies_before_video(self.container, carried, notice, reencode=True)
         try:
             self.stream = self.container.add_stream(codec_name, rate=info.rate)

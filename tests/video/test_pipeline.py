@@ -283,6 +283,17 @@ def test_a_crf_the_encoder_does_not_take_is_one_line(tmp_path, tiny_weights, cap
     assert (code, err) == (1, f"error: --crf 52: {codec} takes 0 to 51\n") and not dst.exists()
 
 
+def test_samples_deeper_than_ten_bits_are_said_worked_in_ten(tmp_path, tiny_weights, capsys):
+    """A 12-bit input (ProRes 4444 decodes so) lost two bits unsaid, but for the header's "-> yuv420p10le"."""
+    args = ["--weights", str(tiny_weights), "--codec", "ffv1", "-y"]
+    for pix_fmt, said in [("yuv420p12le", True), ("yuv420p10le", False)]:
+        src = make_clip(tmp_path / "in.mkv", width=32, height=24, pix_fmt=pix_fmt, codec="ffv1", audio=False)
+        code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), *args], capsys)
+        assert code == 0, err
+        line = "the input's 12-bit samples are restored and written in 10 bits, the deepest this tool works in\n"
+        assert (line in err) == said, err
+
+
 def test_ten_bit_chroma_and_alpha_stay_within_their_codes(tmp_path, identity_weights):
     """Bicubic overshoots past a saturated edge; OpenCV clipped a 10-bit plane only at 65535, and FFV1 (and libx265)
     wrapped a code of 1088 round to 64: a corrupt picture. Held to 1023, as libx264 had clipped it."""
