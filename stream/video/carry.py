@@ -23,7 +23,7 @@ from stream.video.reencode import (
 # Containers that can hold these (FFmpeg's muxers); elsewhere they are left out with a notice.
 CHAPTER_FORMATS = {"matroska", "webm", "mp4", "mov", "ipod", "ogg"}
 ATTACHMENT_FORMATS = {"matroska"}
-COVER_FORMATS = {"matroska", "mp4", "mov", "ipod"}  # Matroska keeps a cover as an image attachment
+COVER_FORMATS = {"matroska", "mp4", "ipod"}  # Matroska keeps a cover as an image attachment; MOV none (FFmpeg 8)
 
 
 @dataclass
@@ -109,7 +109,12 @@ def carry(
         container.add_attachment(name, mimetype, data)
     if carried.covers and kind not in COVER_FORMATS:
         left_out.append("cover art")
-    covers = [add_cover(container, s, picture) for s, picture in carried.covers if kind in COVER_FORMATS]
+    covers = []
+    for s, picture in carried.covers if kind in COVER_FORMATS else []:
+        try:
+            covers.append(add_cover(container, s, picture))
+        except (av.FFmpegError, ValueError):  # one the muxer cannot hold (a PNG in MOV, a WebP in MP4): dropped unsaid
+            left_out.append(f"cover art ({codec_name(s)})")
     if left_out:
         notice(f"left out, as {kind} cannot hold them: {'; '.join(left_out)}")
     for packet in covers:
@@ -172,16 +177,14 @@ def copy_stream(container: av.container.OutputContainer, s: av.stream.Stream) ->
 
 def add_cover(container: av.container.OutputContainer, stream: av.stream.Stream, picture: bytes) -> av.Packet | None:
     """Matroska holds cover art as an image attachment (FFmpeg shows it as an attached picture);
-    MP4 and MOV as a stream of one picture: -> the packet to write there."""
+    MP4 and MOV as a stream of one picture: -> the packet to write there (FFmpegError or ValueError: one the
+    muxer cannot hold)."""
     if container.format.name == "matroska":
         kind = "png" if stream.codec_context is not None and stream.codec_context.name == "png" else "jpeg"
         mimetype = stream.metadata.get("mimetype") or f"image/{kind}"
         container.add_attachment(stream.metadata.get("filename") or f"cover.{kind[:3]}", mimetype, picture)
         return None
-    try:
-        out = copy_stream(container, stream)
-    except (av.FFmpegError, ValueError):
-        return None  # a cover the muxer cannot hold (a WebP in MP4): the run goes on without it
+    out = copy_stream(container, stream)
     if not out.disposition & Disposition.attached_pic:  # a picture that came as a track without its flag
         out.disposition = Disposition.attached_pic  # gets it back, without "default" (MP4 then keeps a track)
     packet = av.Packet(picture)

@@ -167,6 +167,19 @@ def test_streams_tags_chapters_attachments_and_cover_are_kept_as_ffmpeg_keeps_th
     assert "left out" not in err
 
 
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".mov", ".m4v"])
+def test_cover_art_the_output_cannot_hold_is_said_left_out(tmp_path, tiny_weights, capsys, suffix):
+    """MOV's muxer writes no cover (FFmpeg 8), and the iPod kind refuses a PNG or JPEG one: both were dropped unsaid."""
+    src, ours = rich_clip(tmp_path / "in.mp4"), tmp_path / f"ours{suffix}"
+    code, _, err = run_cli([str(src), str(ours), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    (left_out,) = [line for line in err.splitlines() if line.startswith("left out")]
+    assert "cover art" in left_out
+    with av.open(str(ours)) as out:
+        assert not [s for s in out.streams.video if s.disposition & Disposition.attached_pic]
+
+
 def telemetry_clip(path: Path) -> Path:
     """An MP4 with a data track as a GoPro writes its telemetry (gpmd): a packet every other frame."""
     with av.open(str(path), "w") as out:
