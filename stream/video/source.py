@@ -306,6 +306,7 @@ class VideoSource:
         self.end = None if duration is None else self.start + duration
         self.partial = bool(start) or duration is not None
         self._untimed = 0  # frames without a time met so far (_in_part)
+        self._keyed: set[int] = set()  # the other video streams whose first keyframe in the part has come
         if start > PREROLL and self.video.start_time is not None:  # (untimed, a raw stream is read through)
             try:
                 self.container.seek(int((self.start - PREROLL) * 1_000_000))
@@ -330,11 +331,18 @@ class VideoSource:
         return kept, False
 
     def _packet_in_part(self, packet: av.Packet) -> bool:
-        """A carried packet that plays inside the part (the one under its start too, as ffmpeg's -ss keeps it)."""
+        """A carried packet that plays inside the part (the one under its start too, as ffmpeg's -ss keeps it);
+        another video's from its first keyframe there on, as ffmpeg's copy keeps them (those before it decode to
+        nothing: the output had a stream no player could show)."""
         if not self.partial or packet.pts is None or packet.time_base is None:
             return True
         time = packet.pts * packet.time_base
-        return (self.end is None or time < self.end) and time + (packet.duration or 0) * packet.time_base > self.start
+        inside = (self.end is None or time < self.end) and time + (packet.duration or 0) * packet.time_base > self.start
+        if not inside or packet.stream.type != "video" or packet.stream.index in self._keyed:
+            return inside
+        if packet.is_keyframe:
+            self._keyed.add(packet.stream.index)
+        return packet.is_keyframe
 
     def start_in(self, time_base: Fraction) -> int:
         """The output's time 0 (the input's start, or --start after it) in `time_base`. Every timestamp

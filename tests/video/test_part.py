@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 from fractions import Fraction
 
 import av
@@ -45,6 +47,22 @@ def test_a_subtitle_showing_at_the_start_shows_what_it_has_left(tmp_path, capsys
         ]  # MP4's empty samples (2 bytes) fill the gaps between cues
         assert first_frame == pytest.approx(0.06, abs=0.002)  # the frame at 160 ms, 0.1 s into the part
         assert shown == [pytest.approx((0.0, 0.1), abs=0.002), pytest.approx((0.2, 0.2), abs=0.002)], suffix
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
+def test_another_video_in_a_part_is_kept_from_its_first_keyframe(tmp_path, capsys):
+    """A second video stream was copied from its first packet in the part, a P-frame: nothing of it decoded."""
+    src, dst = tmp_path / "in.mkv", tmp_path / "part.mkv"
+    second = ["-f", "lavfi", "-i", "testsrc2=s=32x24:r=10:d=3", "-c:v:1", "libx264", "-g:v:1", "15", "-bf:v:1", "0"]
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=10:d=3", *second, "-map", "0",
+                    "-map", "1", "-c:v:0", "libx264", "-g:v:0", "5", str(src)], check=True)  # fmt: skip
+    code, _, err = run_cli([str(src), str(dst), "--units", "1", "--start", "1", "--duration", "1"], capsys)
+    assert code == 0, err
+    with av.open(str(dst)) as out:
+        kept = [(float(p.pts * p.time_base), p.is_keyframe) for p in out.demux(out.streams.video[1]) if p.size]
+    with av.open(str(dst)) as out:
+        shown = len(list(out.decode(out.streams.video[1])))
+    assert kept[0] == (pytest.approx(0.5, abs=0.01), True) and len(kept) == shown == 5  # from 1.5 s, its keyframe
 
 
 def test_a_part_past_the_end_is_one_line(tmp_path, capsys):
