@@ -99,6 +99,7 @@ def carry(
     after, left_out = add_copies(container, [s for s in carried.streams if s.index >= carried.video_index], reencode,
                                  notice)  # fmt: skip
     copies, left_out = before[0] | after, before[1] + left_out
+    mark_a_default(copies)
     if carried.chapters and kind not in CHAPTER_FORMATS:
         left_out.append(f"{len(carried.chapters)} chapters")
     elif carried.chapters:
@@ -121,6 +122,16 @@ def carry(
         if packet is not None:
             container.mux(packet)
     return copies
+
+
+def mark_a_default(copies: Copies) -> None:
+    """Of several audio (or subtitle) streams none marked default, the first is, as ffmpeg marks them: an MPEG-TS
+    has no such flag, and a player of its Matroska copy chose no sound."""
+    outs = [c if isinstance(c, av.stream.Stream) else c.stream for _, c in sorted(copies.items())]
+    for kind in ("audio", "subtitle"):
+        of_kind = [s for s in outs if s.type == kind]
+        if len(of_kind) > 1 and not any(s.disposition & Disposition.default for s in of_kind):
+            of_kind[0].disposition |= Disposition.default
 
 
 def encoder_named(codec: str) -> str:

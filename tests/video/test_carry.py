@@ -148,6 +148,22 @@ def test_the_videos_own_flags_are_kept_default_or_not(tmp_path, tiny_weights, ca
 
 
 @needs_ffmpeg
+def test_of_several_sound_tracks_none_marked_default_the_first_is_as_ffmpeg_marks_it(tmp_path, tiny_weights, capsys):
+    """MPEG-TS has no default flag: its two sound tracks came into Matroska neither marked, and a player chose none."""
+    src = tmp_path / "in.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=10:d=0.5", "-f", "lavfi", "-i",
+                    "sine=d=0.5", "-map", "0", "-map", "1", "-map", "1", "-c:v", "libx264", "-c:a", "mp2", str(src)],
+                   check=True)  # fmt: skip
+    code, _, err = run_cli([str(src), str(tmp_path / "ours.mkv"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-map", "0", "-c", "copy", str(tmp_path / "ffmpeg.mkv")],
+                   check=True)  # fmt: skip
+    with av.open(str(tmp_path / "ours.mkv")) as ours:
+        assert [bool(s.disposition & Disposition.default) for s in ours.streams.audio] == [True, False]
+    assert carried(tmp_path / "ours.mkv")["streams"] == carried(tmp_path / "ffmpeg.mkv")["streams"]
+
+
+@needs_ffmpeg
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])  # (ffmpeg itself cannot copy a MOV chapter track to MOV)
 def test_streams_tags_chapters_attachments_and_cover_are_kept_as_ffmpeg_keeps_them(tmp_path, tiny_weights, suffix,
                                                                                     capsys):  # fmt: skip
