@@ -18,6 +18,7 @@ import av
 
 from stream.errors import UserError
 from stream.video.source import open_input
+from stream.video.stitch import Stitcher, may_jump
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,21 @@ class Chunk:
 
 
 def video_packets(src: Path, index: int) -> list[tuple[int, bool]]:
-    """(pts, keyframe) of each packet of the video stream `index` of `src`, in file order."""
-    packets = []
+    """(pts, keyframe) of each packet of the video stream `index` of `src`, in file order. Timestamps that jump
+    (MPEG-TS recordings joined) or wrap (a 26.5-hour clock passed) are refused: chunks are found again by seeking to
+    a time, which such a file holds twice or before its start (a whole run stitches them, stream.video.stitch)."""
+    packets, stitcher = [], Stitcher()
     with open_input(src) as container:
         try:
             for packet in container.demux(container.streams[index]):
                 if packet.size:
                     if packet.pts is None:
                         raise UserError(f"{src}: its video packets carry no timestamps: it cannot be cut into chunks")
-                    packets.append((packet.pts, packet.is_keyframe))
+                    pts = packet.pts
+                    if may_jump(container) and (pts < 0 or stitcher.stitch(packet).pts != pts):
+                        raise UserError(f"{src}: its timestamps jump (recordings joined?) or wrap round, so it cannot "
+                                        "be cut into chunks; run without --chunk-seconds")  # fmt: skip
+                    packets.append((pts, packet.is_keyframe))
         except av.FFmpegError as e:  # a whole run decodes past such damage; a cut needs every packet's place
             raise UserError(f"{src}: damaged where it cannot be cut ({e}); run without --chunk-seconds") from None
     return packets

@@ -34,6 +34,7 @@ from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, is_transparent, plane_view, working_format
 from stream.video.hdr import hdr_metadata
 from stream.video.pipe_ends import PipeEnd, for_pyav, named_pipe, signals_passed_on
+from stream.video.stitch import Stitcher, may_jump
 from stream.webp import is_animated_webp, unpack_animation
 
 PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
@@ -442,14 +443,16 @@ class VideoSource:
                 yield packet
 
     def _packets(self) -> Iterator[av.Packet | None]:
-        """Demuxed packets, in file order. After a demuxer error demuxing goes on from where it
+        """Demuxed packets, in file order, their timestamps stitched where the format lets them jump (MPEG-TS
+        recordings joined: stream.video.stitch). After a demuxer error demuxing goes on from where it
         stopped; after MAX_DEMUX_ERRORS in a row the input is taken to end there (then None)."""
         errors_in_a_row = 0
+        stitcher = Stitcher() if may_jump(self.container) else None
         while errors_in_a_row < MAX_DEMUX_ERRORS:
             try:
                 for packet in self.container.demux(self.video, *self.passthrough):
                     errors_in_a_row = 0
-                    yield packet
+                    yield stitcher.stitch(packet) if stitcher else packet
                 return
             except av.FFmpegError as e:
                 self.errors.add(e)
