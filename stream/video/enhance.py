@@ -149,6 +149,8 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
                 say(f"interrupted: {target.dst} cut short ({counted(stats.frames, 'frame')} written)", console)
             return stats
     print_summary(console, target.dst, stats, log)
+    if source.interlaced_from is not None:  # the header had said the input was progressive, by its first frame
+        say(f"frames flagged interlaced from frame {source.interlaced_from} on: deinterlaced by bwdif", console)
     if source.errors.count:
         stats.damage = damage_report(source, target.dst, stats.frames)
         if options.strict and not stats.interrupted:

@@ -229,6 +229,7 @@ class VideoSource:
         self.pipe = src if isinstance(src, PipeEnd) else None  # a pipe, read in slices (video/pipe_ends.py)
         self.fields: str | None = None  # the input's field order as its first frame says ("": progressive)
         self._deinterlacer: Deinterlacer | None = None
+        self.interlaced_from: int | None = None  # the first frame flagged interlaced after a progressive start
         with signals_passed_on():  # a stop signal met as PyAV reads a pipe here, and in _start
             self.container = open_input(src, format, demuxer)
         # The file read, and a second, independent reading of it from its start (stream.content samples its
@@ -469,11 +470,25 @@ class VideoSource:
         self.errors.frames += len(frames)
         if self.fields is None and frames:
             self._decide_scan(frames[0])
+        before: list[av.VideoFrame] = []
+        if self._deinterlacer is None and self.deinterlace == "auto":
+            before, frames = self._interlaced_later(frames)
         if self._deinterlacer is None:
-            return frames
+            return before + frames
         done = [out for frame in frames for out in self._deinterlacer.push(frame)]
         drained = packet is None or not packet.size  # the decoder's last frames: bwdif's lookahead ends too
-        return done + self._deinterlacer.push(None) if drained else done
+        return before + done + (self._deinterlacer.push(None) if drained else [])
+
+    def _interlaced_later(self, frames: list[av.VideoFrame]) -> tuple[list[av.VideoFrame], list[av.VideoFrame]]:
+        """`frames` split at the first flagged interlaced where the input began progressive (a broadcast's
+        programme after a progressive advert): bwdif from there on, as ffmpeg's deint=interlaced takes each frame
+        by its flag (only the first frame's decided, and the rest went through combed)."""
+        at = next((i for i, frame in enumerate(frames) if frame.interlaced_frame), None)
+        if at is None:
+            return frames, []
+        self.interlaced_from = self.errors.frames - len(frames) + at
+        self._deinterlacer = Deinterlacer(frames[at], self.video.time_base or Fraction(1, 1000), every_frame=False)
+        return frames[:at], frames[at:]
 
     def _decide_scan(self, first: av.VideoFrame) -> None:
         """Whether the frames go through bwdif, from the first one and the stream's field order."""
@@ -486,6 +501,8 @@ class VideoSource:
     @property
     def scan(self) -> str:
         """What the header says of interlacing: nothing for progressive input left as it is."""
+        if self.interlaced_from is not None:  # (known once read that far)
+            return f" interlaced from frame {self.interlaced_from} on, deinterlaced by bwdif"
         if self._deinterlacer is not None:
             each = ", a frame per field" if self._deinterlacer.per_field else ""
             return f" {self.fields or 'flagged progressive'}, deinterlaced by bwdif{each}"

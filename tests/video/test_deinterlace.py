@@ -60,6 +60,25 @@ def test_progressive_input_is_left_alone_unless_asked(tmp_path: Path) -> None:
     assert not all(np.array_equal(f, o) for (_, f), (_, o) in zip(forced, off, strict=True))
 
 
+def test_frames_flagged_interlaced_after_a_progressive_start_are_deinterlaced(interlaced: Path, tmp_path: Path,
+                                                                               capsys) -> None:  # fmt: skip
+    """A broadcast's programme after a progressive advert: only the first frame's flag decided, and the interlaced
+    frames after it went through combed. Now each frame by its flag, as ffmpeg's bwdif=deint=interlaced takes it."""
+    progressive, joined = tmp_path / "progressive.h264", tmp_path / "joined.h264"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", "4",
+                    "-c:v", "libx264", str(progressive)], check=True)  # fmt: skip
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(interlaced), "-c", "copy", "-bsf:v", "h264_mp4toannexb",
+                    str(tmp_path / "interlaced.h264")], check=True)  # fmt: skip
+    joined.write_bytes(progressive.read_bytes() + (tmp_path / "interlaced.h264").read_bytes())
+    scan, auto = decoded(joined, "auto")
+    _, off = decoded(joined, "off")
+    assert scan == " interlaced from frame 4 on, deinterlaced by bwdif" and len(auto) == len(off) == 10
+    same = [np.array_equal(a, o) for (_, a), (_, o) in zip(auto, off, strict=True)]
+    assert same == [True] * 4 + [False] * 6
+    code, _, err = run_cli([str(joined), str(tmp_path / "out.mkv"), "--units", "1"], capsys)
+    assert code == 0 and "frames flagged interlaced from frame 4 on: deinterlaced by bwdif\n" in err, err
+
+
 def test_enhance_deinterlaces_and_writes_every_frame_progressive(interlaced: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out.mkv"
     code, _, err = run_cli([str(interlaced), str(out), "--units", "1"], capsys)
