@@ -12,7 +12,16 @@ from fractions import Fraction
 import av
 
 # The encoder for audio a container cannot hold, where AAC cannot go in either (MPEG-PS: MP2, as ffmpeg codes it).
-AUDIO_CODEC_FOR_FORMAT = {"webm": "libopus", "ogg": "libopus", "ogv": "libopus", "mpeg": "mp2"}
+AUDIO_CODEC_FOR_FORMAT = {
+    "webm": "libopus",
+    "ogg": "libopus",
+    "ogv": "libopus",
+    "mpeg": "mp2",
+    "svcd": "mp2",
+    "vcd": "mp2",
+    "vob": "mp2",
+    "dvd": "ac3",
+}  # (FFmpeg names .vob svcd)
 # The text subtitles each container holds, for text in another (bitmap subtitles cannot become text)
 SUBTITLE_CODEC_FOR_FORMAT = {"mp4": "mov_text", "mov": "mov_text", "ipod": "mov_text", "matroska": "subrip",
                              "webm": "webvtt"}  # fmt: skip

@@ -39,7 +39,11 @@ def sound(path: Path) -> tuple[str, float, float]:
 
 @pytest.mark.parametrize(
     ("audio_codec", "rate", "suffix", "expected"),
-    [("aac", 44100, ".webm", "opus"), ("flac", 48000, ".mov", "aac"), ("pcm_s16le", 48000, ".mp4", "aac")],
+    [
+        ("aac", 44100, ".webm", "opus"),
+        ("flac", 48000, ".mov", "aac"),
+        ("pcm_s16le", 48000, ".mp4", "aac"),
+    ],
 )  # WebM refuses AAC at once; MOV FLAC only at its header, MP4 stereo PCM (its channels unnamed) at its trailer
 def test_audio_the_container_cannot_hold_is_reencoded_in_sync(tmp_path, tiny_weights, capsys, audio_codec, rate,
                                                               suffix, expected):  # fmt: skip
@@ -57,6 +61,19 @@ def test_audio_the_container_cannot_hold_is_reencoded_in_sync(tmp_path, tiny_wei
         lines[header + 1]
         == f"audio stream #1 ({audio_codec}) re-encoded to {expected}: {kind} cannot hold {audio_codec}"
     )
+
+
+def test_a_dvds_vob_gets_its_sound_as_mpeg_ps_does(tmp_path, tiny_weights, capsys):
+    """FFmpeg writes .vob with its svcd muxer, whose sound had no codec named: AAC was left out, where .mpg (MPEG-PS
+    too) had it re-encoded to MP2, a start as far from the picture's as ffmpeg's own MP2 has it."""
+    src = film_with_sound(tmp_path / "in.mkv", "aac", 48000)
+    starts = {}
+    for suffix in (".vob", ".mpg"):
+        code, _, err = run_cli([str(src), str(tmp_path / f"out{suffix}"), "--weights", str(tiny_weights)], capsys)
+        assert code == 0 and "re-encoded to mp2" in err and "left out" not in err, err
+        codec, starts[suffix], seconds = sound(tmp_path / f"out{suffix}")
+        assert codec == "mp2" and seconds == pytest.approx(1, abs=0.05)  # (encoder frames of padding)
+    assert starts[".vob"] == starts[".mpg"]
 
 
 def test_audio_timed_a_tick_a_frame_is_reencoded_in_sync(tmp_path, tiny_weights, capsys):
