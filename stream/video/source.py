@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import re
 import threading
 from collections import deque
@@ -563,9 +564,11 @@ class VideoSource:
         )
 
     def _frames_in_part(self, frames: int, rate: Fraction) -> int | None:
-        """About how many frames the part holds, for the progress bar (None: not said)."""
+        """About how many frames the part holds, for the progress bar (None: not said): those timed at or after its
+        start and before its end, at the nominal rate (rounded, 0.1 s at 12.5 fps was 1 of the 2 it holds: "2/1")."""
         start, duration = self.part
-        said = [n for n in (frames and frames - round(start * rate), duration and round(duration * rate)) if n]
+        first = math.ceil(start * rate)
+        said = [n for n in (frames and frames - first, duration and math.ceil((start + duration) * rate) - first) if n]
         return max(1, min(said)) if said else None
 
     def _convert(self, frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:

@@ -65,6 +65,18 @@ def test_another_video_in_a_part_is_kept_from_its_first_keyframe(tmp_path, capsy
     assert kept[0] == (pytest.approx(0.5, abs=0.01), True) and len(kept) == shown == 5  # from 1.5 s, its keyframe
 
 
+@pytest.mark.parametrize(("start", "duration"), [("0", "0.1"), ("0.1", "0.1"), ("0.2", None)])
+def test_the_progress_bar_counts_the_frames_a_part_holds(tmp_path, start, duration):
+    """0.1 s at 25 fps holds the frames at 0, 40 and 80 ms: rounded, the bar counted 2 of them ("3/2")."""
+    from stream.video.source import VideoSource
+
+    src = make_clip(tmp_path / "in.mp4", pts_ms=[40 * i for i in range(12)], audio=False)
+    part = {"start": Fraction(start), "duration": Fraction(duration) if duration else None}
+    with VideoSource(src, **part) as source:
+        frames = sum(not isinstance(item, av.Packet) for item in source)
+        assert source.info.frames == frames
+
+
 def test_a_part_past_the_end_is_one_line(tmp_path, capsys):
     src = make_clip(tmp_path / "in.mp4", audio=False)
     code, _, err = run_cli([str(src), str(tmp_path / "out.mp4"), "--units", "1", "--start", "30"], capsys)
