@@ -209,6 +209,8 @@ def read_torch_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], int | No
         raise WeightsError(f"{path}: refused, {e}") from None
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile) as e:
         raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({reason(e)})") from None
+    except OSError:  # torch's reader of a zip cut short in its records: "Invalid argument", no file named
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint (damaged or cut short)") from None
     recipe = checkpoint.get("recipe") if isinstance(checkpoint, Mapping) else None
     units = recipe.get("units") if isinstance(recipe, Mapping) else None
     if isinstance(checkpoint, Mapping) and "model" in checkpoint:

@@ -46,7 +46,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's message advises weights_only=False: running code from the file
         raise UserError(f"{path}: not a training checkpoint (no file of tensors torch reads safely)") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile):
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile):  # OSError: torch's "Invalid argument"
         raise UserError(f"{path}: a damaged or cut-short training checkpoint") from None
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise UserError(f"{path}: not a drrn-stream training checkpoint (version {CHECKPOINT_VERSION})")

@@ -217,6 +217,17 @@ def test_corrupt_files_give_one_line_errors(tmp_path, content, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_checkpoint_cut_short_anywhere_is_one_line_naming_it(tmp_path, model):
+    """Cut in its records, torch's reader raised a bare OSError: "error: Invalid argument", no file named."""
+    torch.save(model.state_dict(), tmp_path / "whole.pth")
+    data, cut = (tmp_path / "whole.pth").read_bytes(), tmp_path / "cut.pth"
+    for length in range(64, len(data), 97):
+        cut.write_bytes(data[:length])
+        with pytest.raises(WeightsError, match=r"cut\.pth: ") as info:
+            read_weights(cut)
+        assert "\n" not in str(info.value)
+
+
 def test_wrong_shapes_and_missing_tensors_are_named(tmp_path, model):
     sd = dict(model.state_dict())
     sd["conv_out.weight"] = torch.zeros(2, 8, 3, 3)

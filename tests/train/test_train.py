@@ -260,6 +260,19 @@ def test_a_run_killed_while_validating_keeps_its_steps(
     assert state["step"] == 6 and state["best"]["step"] == 6  # validated at the end, as a run not killed is
 
 
+def test_a_training_checkpoint_cut_short_anywhere_is_said_so(tmp_path: Path) -> None:
+    """Cut in its records, torch's reader raised a bare OSError: "error: Invalid argument", no file named."""
+    from stream.errors import UserError
+    from stream.train.checkpoint import read_checkpoint
+
+    torch.save({"version": 1, "model": {"w": torch.zeros(64, 64)}, "step": 3}, tmp_path / "whole.pt")
+    data, cut = (tmp_path / "whole.pt").read_bytes(), tmp_path / "cut.pt"
+    for length in range(64, len(data), 97):
+        cut.write_bytes(data[:length])
+        with pytest.raises(UserError, match=r"cut\.pt: a damaged or cut-short training checkpoint"):
+            read_checkpoint(cut)
+
+
 @pytest.mark.parametrize(
     "data, extra, message",
     [
