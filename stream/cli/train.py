@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -9,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 
 from stream.cli.options import DeviceOpt, PrecisionOpt
-from stream.console import say
+from stream.console import listed, say
 from stream.errors import UserError
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Folder of training images (subfolders too) or a .npz.")]
@@ -158,6 +159,9 @@ def train_command(
         raise UserError("--out is needed to train (or --pack FILE to only pack --data)")
     if steps is None and minutes is None:
         raise UserError("give --steps N, --minutes M or both")
+    for name, value in (("--minutes", minutes), ("--save-minutes", save_minutes)):
+        if value is not None and not math.isfinite(value):  # typer's bounds let NaN by: it trained forever
+            raise UserError(f"{name} {value:g}: a number of minutes")
     training = TrainingData.load(data, coded, start_from)
     recipe = Recipe.asked(
         data=training.pack.fingerprint(), units=units, channels=channels, scales=parse_scales(scales), patch=patch,
@@ -176,7 +180,8 @@ def train_command(
         say(f"{resume}: already at step {run.trainer.step}, as far as asked: nothing trained or written")
         return
     reason = f"stopped by {asked[0]}" if asked else "done"
-    say(f"{reason} at step {run.trainer.step}: wrote {run.last}, {out / 'best.safetensors'} and {run.curve}")
+    written = [str(path) for path in (run.last, out / "best.safetensors", run.curve) if path.is_file()]
+    say(f"{reason} at step {run.trainer.step}: wrote {listed(written)}")  # (no best before the first validation)
     if asked:  # saved, but not done: 128 + the signal, as every command stopped so exits (a scheduler tells)
         raise typer.Exit(128 + signal.Signals[asked[0]])
 
@@ -186,8 +191,8 @@ def parse_scales(text: str) -> tuple[int, ...]:
         scales = tuple(sorted({int(s) for s in text.replace(",", " ").split()}))
     except ValueError:
         raise UserError(f"--scales {text!r}: expected integers such as 2,3,4") from None
-    if not scales or min(scales) < 2:
-        raise UserError(f"--scales {text!r}: expected scales of 2 or more")
+    if not scales or min(scales) < 2 or max(scales) > 4:  # x5 trained, and nothing ran it
+        raise UserError(f"--scales {text!r}: expected scales from 2 to 4, as enhance and eval run them")
     return scales
 
 

@@ -111,6 +111,8 @@ class Recipe:
             raise UserError(f"--lr {recipe.lr:g}: a learning rate is a number above 0")
         if not (math.isfinite(recipe.weight_decay) and recipe.weight_decay >= 0):
             raise UserError(f"--weight-decay {recipe.weight_decay:g}: a number from 0")
+        if not (0 <= recipe.ema < 1):  # (NaN too: typer's bounds let it by, and it exported NaN weights as done)
+            raise UserError(f"--ema {recipe.ema:g}: a decay from 0 to below 1")
         if recipe.schedule == "cosine" and not steps:
             raise UserError("--schedule cosine anneals over --steps, so it needs --steps")
         if recipe.min_units > recipe.units:

@@ -289,6 +289,9 @@ def test_a_training_checkpoint_cut_short_anywhere_is_said_so(tmp_path: Path) -> 
         ("train", ["--lr", "-1"], "--lr -1: a learning rate is a number above 0"),  # was "unexpected ValueError"
         ("train", ["--lr", "nan"], "--lr nan: a learning rate is a number above 0"),  # trained NaN weights
         ("train", ["--weight-decay", "-1"], "--weight-decay -1: a number from 0"),
+        ("train", ["--ema", "nan"], "--ema nan: a decay from 0 to below 1"),  # exported NaN weights as done
+        ("train", ["--minutes", "nan"], "--minutes nan: a number of minutes"),  # trained forever
+        ("train", ["--scales", "2,5"], "expected scales from 2 to 4"),  # x5 trained, and nothing ran it
     ],
 )
 def test_bad_input_is_one_line_error(
@@ -350,6 +353,26 @@ def test_a_run_stopped_by_a_signal_saves_and_exits_as_stopped(
     code, _, err = run_cli([*base, "--steps", "100"], capsys)
     assert code == 143 and "stopped by SIGTERM at step 4: wrote" in err, err
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 4
+
+
+def test_a_run_stopped_before_its_first_validation_says_what_it_wrote(
+    train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said it wrote best.safetensors, which only a validation writes."""
+    from stream.train.trainer import Trainer
+
+    out, step = tmp_path / "run", Trainer.train_step
+
+    def terminated_at_3(trainer: Trainer) -> torch.Tensor:
+        if trainer.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(trainer)
+
+    monkeypatch.setattr(Trainer, "train_step", terminated_at_3)
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--out", str(out), *TINY, "--val-data", str(val_dir),
+                            "--val-every", "100", "--steps", "100"], capsys)  # fmt: skip
+    assert code == 143 and f"stopped by SIGTERM at step 3: wrote {out / 'last.pt'} and {out / 'curve.jsonl'}\n" in err
+    assert not (out / "best.safetensors").exists()
 
 
 def test_a_second_sigterm_still_saves_and_a_second_ctrl_c_aborts():
