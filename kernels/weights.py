@@ -259,7 +259,10 @@ def read_weights(path: str | Path) -> Weights:
         raise WeightsError(f"{path}: unknown weights format (expected safetensors, MXNet .params or .pth)")
     if metadata.get("format") != "drrn-stream":
         metadata = {"converted_from": f"{source_format}:{path.name}", "units": str(trained_units or DRRNConfig.units)}
-    return Weights(to_our_names(tensors, str(path)), metadata, source=path.name)
+    state_dict = to_our_names(tensors, str(path))
+    if not all(bool(t.isfinite().all()) for t in state_dict.values()):  # they restored to NaN: eval's JSON said NaN
+        raise WeightsError(f"{path}: its weights hold NaN or infinity (a training run that diverged?)")
+    return Weights(state_dict, metadata, source=path.name)
 
 
 def find_weights(path: str | Path | None = None) -> Weights:

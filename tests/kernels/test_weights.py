@@ -228,6 +228,16 @@ def test_a_checkpoint_cut_short_anywhere_is_one_line_naming_it(tmp_path, model):
         assert "\n" not in str(info.value)
 
 
+def test_weights_that_are_not_finite_are_refused(tmp_path, model):
+    """NaN weights ran: eval printed NaN scores (no JSON: a strict parser refused it), enhance wrote NaN frames."""
+    state = dict(model.state_dict())
+    state["conv_out.weight"] = state["conv_out.weight"].clone()
+    state["conv_out.weight"][0, 0, 1, 1] = float("nan")
+    safetensors.torch.save_file(state, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(WeightsError, match=r"nan\.safetensors: its weights hold NaN or infinity"):
+        read_weights(tmp_path / "nan.safetensors")
+
+
 def test_wrong_shapes_and_missing_tensors_are_named(tmp_path, model):
     sd = dict(model.state_dict())
     sd["conv_out.weight"] = torch.zeros(2, 8, 3, 3)
