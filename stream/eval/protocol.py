@@ -195,10 +195,16 @@ def evaluate_dataset(
     )
 
 
+CALIBRATION_MIN_PX = 4  # a side of an image calibrated on: a pixel at x4 (a 1-px image failed as "unexpected")
+
+
 def bicubic_patches(folder: Path, size: int, count: int) -> Iterator[np.ndarray]:
     """What DRRN sees, for calibrating int8: `count` centre crops of `size` (float32, 1 x 1 x size x
-    size) of the images of `folder` taken in turn, degraded by 2, 3, 4 in turn and upscaled back."""
-    images = list_images(folder)
+    size) of the images of `folder` taken in turn (those of CALIBRATION_MIN_PX a side or more), degraded by 2, 3, 4
+    in turn and upscaled back."""
+    images = [path for path in list_images(folder) if min(read_luma(path).shape) >= CALIBRATION_MIN_PX]
+    if not images:
+        raise UserError(f"{folder}: no image of {CALIBRATION_MIN_PX} px a side or more to calibrate on")
     for i in range(count):
         _, bicubic = degrade(read_luma(images[i % len(images)]), 2 + i % 3)  # float64 in [0, 1]
         h, w = bicubic.shape

@@ -89,6 +89,22 @@ def test_convert_records_the_calibration(tmp_path: Path, tiny_weights: Path, cap
     assert code != 0 and "none: no such folder" in err and not (tmp_path / "x.safetensors").exists()
 
 
+def test_calibration_skips_pictures_too_small_to_degrade(tmp_path: Path, tiny_weights: Path, capsys):
+    """A 1-px picture, degraded by 4 to nothing, failed the run as an "unexpected RuntimeError"."""
+    import cv2
+    import numpy as np
+
+    folder, out = tmp_path / "pictures", tmp_path / "calibrated.safetensors"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "dot.png"), np.full((1, 1, 3), 128, np.uint8))
+    args = ["convert", str(tiny_weights), str(out), "--calibration", str(folder)]
+    code, _, err = run_cli(args, capsys)
+    assert (code, err) == (1, f"error: {folder}: no image of 4 px a side or more to calibrate on\n")
+    cv2.imwrite(str(folder / "small.png"), np.arange(6 * 6 * 3, dtype=np.uint8).reshape(6, 6, 3))
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and find_weights(out).int8_peaks is not None, err
+
+
 @pytest.mark.parametrize("name", sorted(PRETRAINED))
 def test_shipped_weights_are_calibrated_for_every_depth_they_run(name):
     """Their trained depth at least, and every depth their curves choose for any input: the set for heavily
