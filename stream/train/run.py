@@ -380,6 +380,9 @@ def open_run(
         raise UserError(
             f"{out / 'last.pt'}: exists; pass --resume {out / 'last.pt'} to continue it, or choose another --out"
         )
+    if state is None and (held := [name for name in ("curve.jsonl", "best.safetensors") if (out / name).exists()]):
+        raise UserError(f"{out}: holds another run's {' and '.join(held)}; choose another --out")  # (a new run's
+        # curve was emptied at once, and a run that then failed had lost it)
     if state is not None:
         before = Recipe.from_dict(state["recipe"])
         recipe, start = dataclasses.replace(recipe, start=before.start), None  # the weights are the checkpoint's

@@ -375,6 +375,19 @@ def test_a_run_stopped_before_its_first_validation_says_what_it_wrote(
     assert not (out / "best.safetensors").exists()
 
 
+def test_a_new_run_leaves_another_runs_curve_and_weights_alone(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Into a folder holding a run's curve and best weights but no last.pt, a new run emptied the curve at once, and
+    one that then failed (diverged) had lost it."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "curve.jsonl").write_text('{"step": 10}\n')
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--out", str(out), "--steps", "1", *TINY], capsys)
+    assert (code, err) == (1, f"error: {out}: holds another run's curve.jsonl; choose another --out\n")
+    assert (out / "curve.jsonl").read_text() == '{"step": 10}\n'
+
+
 def test_a_second_sigterm_still_saves_and_a_second_ctrl_c_aborts():
     """`timeout` sends SIGTERM to the process and again to its group: that must still stop and save."""
     with stop_requests() as asked:
