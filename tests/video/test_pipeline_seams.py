@@ -304,8 +304,9 @@ def test_an_observer_error_is_raised_after_its_frame_was_written_and_nothing_fol
 # --- stop signals ----------------------------------------------------------------------------------
 
 
-def test_a_stop_signal_mid_batch_keeps_the_frames_done_and_stops_decoding():
-    """Ctrl-C: run() returns (not raises) interrupted stats, the batches restored before it are written."""
+def run_signalled_mid_batch(*signums: int) -> tuple[list, FakeSource, FakeProcessor, FakeSink, Pipeline, RunStats]:
+    """A run of 50 frames sent `signums` while the model holds its third batch, which then goes on. -> (the items,
+    the source, the processor, the sink, the pipeline, its stats)."""
     items = make_items(50)
     source, processor, sink = FakeSource(items), FakeProcessor(gate_batch=2), FakeSink()
     pipeline = pipeline_of(source, processor, sink)
@@ -313,13 +314,20 @@ def test_a_stop_signal_mid_batch_keeps_the_frames_done_and_stops_decoding():
     def stop() -> None:
         try:
             assert processor.entered.wait(HANG_S)
-            pipeline.on_signal(signal.SIGINT)
+            for signum in signums:
+                pipeline.on_signal(signum)
         finally:
             processor.gate.set()
 
     stopper = in_thread(stop)
     stats = pipeline.run()
     stopper.join(HANG_S)
+    return items, source, processor, sink, pipeline, stats
+
+
+def test_a_stop_signal_mid_batch_keeps_the_frames_done_and_stops_decoding():
+    """Ctrl-C: run() returns (not raises) interrupted stats, the batches restored before it are written."""
+    items, source, processor, sink, pipeline, stats = run_signalled_mid_batch(signal.SIGINT)
     assert stats.interrupted and stats.signal == signal.SIGINT
     assert alive(pipeline) == []
     done = position(items, processor.batches[2][0])  # everything before the batch the signal came in
@@ -368,21 +376,7 @@ def test_a_second_stop_signal_returns_without_waiting_for_a_stuck_model():
 def test_a_signal_echoed_within_milliseconds_is_one_signal():
     """`timeout` sends its signal to the process, then to its process group: the run took the echo for a second
     signal, dropped the model's batch, and exited with the model thread in PyTorch (an abort, exit 134)."""
-    items = make_items(50)
-    source, processor, sink = FakeSource(items), FakeProcessor(gate_batch=2), FakeSink()
-    pipeline = pipeline_of(source, processor, sink)
-
-    def stop_with_an_echo() -> None:
-        try:
-            assert processor.entered.wait(HANG_S)
-            pipeline.on_signal(signal.SIGTERM)
-            pipeline.on_signal(signal.SIGTERM)
-        finally:
-            processor.gate.set()
-
-    stopper = in_thread(stop_with_an_echo)
-    stats = pipeline.run()
-    stopper.join(HANG_S)
+    items, _, processor, sink, pipeline, stats = run_signalled_mid_batch(signal.SIGTERM, signal.SIGTERM)
     assert pipeline.signals == [signal.SIGTERM] and not pipeline.abandon.is_set()
     assert stats.interrupted and alive(pipeline) == []  # the model's batch was waited for, and written
     assert labels(sink.written) == labels(items[: position(items, processor.batches[2][-1]) + 1])
