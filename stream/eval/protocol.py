@@ -11,6 +11,7 @@ rounded to levels, coded and decoded: stream/degrade.py), upscale back with MATL
 from __future__ import annotations
 
 import copy
+import itertools
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -202,11 +203,12 @@ def bicubic_patches(folder: Path, size: int, count: int) -> Iterator[np.ndarray]
     """What DRRN sees, for calibrating int8: `count` centre crops of `size` (float32, 1 x 1 x size x
     size) of the images of `folder` taken in turn (those of CALIBRATION_MIN_PX a side or more), degraded by 2, 3, 4
     in turn and upscaled back."""
-    images = [path for path in list_images(folder) if min(read_luma(path).shape) >= CALIBRATION_MIN_PX]
-    if not images:
+    large = (luma for luma in map(read_luma, list_images(folder)) if min(luma.shape) >= CALIBRATION_MIN_PX)
+    lumas = list(itertools.islice(large, count))  # each read once, and no more than are used
+    if not lumas:
         raise UserError(f"{folder}: no image of {CALIBRATION_MIN_PX} px a side or more to calibrate on")
     for i in range(count):
-        _, bicubic = degrade(read_luma(images[i % len(images)]), 2 + i % 3)  # float64 in [0, 1]
+        _, bicubic = degrade(lumas[i % len(lumas)], 2 + i % 3)  # float64 in [0, 1]
         h, w = bicubic.shape
         pad = (0, max(0, size - w), 0, max(0, size - h))
         bicubic = torch.nn.functional.pad(bicubic[None, None], pad, mode="replicate")[0, 0]  # small images
