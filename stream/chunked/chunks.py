@@ -35,13 +35,14 @@ def video_packets(src: Path, index: int) -> list[tuple[int, bool]]:
     a time, which such a file holds twice or before its start (a whole run stitches them, stream.video.stitch)."""
     packets, stitcher = [], Stitcher()
     with open_input(src) as container:
+        jumps = may_jump(container)
         try:
             for packet in container.demux(container.streams[index]):
                 if packet.size:
                     if packet.pts is None:
                         raise UserError(f"{src}: its video packets carry no timestamps: it cannot be cut into chunks")
                     pts = packet.pts
-                    if may_jump(container) and (pts < 0 or stitcher.stitch(packet).pts != pts):
+                    if jumps and (pts < 0 or stitcher.stitch(packet).pts != pts):
                         raise UserError(f"{src}: its timestamps jump (recordings joined?) or wrap round, so it cannot "
                                         "be cut into chunks; run without --chunk-seconds")  # fmt: skip
                     packets.append((pts, packet.is_keyframe))
