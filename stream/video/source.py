@@ -488,16 +488,20 @@ class VideoSource:
         if at is None:
             return frames, []
         self.interlaced_from = self.errors.frames - len(frames) + at
-        self._deinterlacer = Deinterlacer(frames[at], self.video.time_base or Fraction(1, 1000), every_frame=False)
+        self._start_bwdif(frames[at])
         return frames[:at], frames[at:]
 
     def _decide_scan(self, first: av.VideoFrame) -> None:
         """Whether the frames go through bwdif, from the first one and the stream's field order."""
         self.fields = field_order(self.video, first)
         if self.deinterlace in ("on", "field") or (self.deinterlace == "auto" and self.fields):
-            time_base = self.video.time_base or Fraction(1, 1000)
-            self._deinterlacer = Deinterlacer(first, time_base, every_frame=self.deinterlace != "auto",
-                                              per_field=self.deinterlace == "field")  # fmt: skip
+            self._start_bwdif(first)
+
+    def _start_bwdif(self, first: av.VideoFrame) -> None:
+        """bwdif from `first` on, as --deinterlace asks: auto the frames flagged interlaced, on and field every one."""
+        time_base = self.video.time_base or Fraction(1, 1000)
+        self._deinterlacer = Deinterlacer(first, time_base, every_frame=self.deinterlace != "auto",
+                                          per_field=self.deinterlace == "field")  # fmt: skip
 
     @property
     def scan(self) -> str:
