@@ -17,6 +17,7 @@ from stream.files import write_atomically
 from stream.train.trainer import Trainer
 
 CHECKPOINT_VERSION = 1
+CHECKPOINT_KEYS = ("model", "optimizer", "scaler", "ema", "step", "recipe", "seconds", "best")  # what a resume reads
 
 
 def save_checkpoint(path: Path, trainer: Trainer, seconds: dict[str, float], best: dict[str, Any]) -> None:
@@ -50,6 +51,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: a damaged or cut-short training checkpoint") from None
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise UserError(f"{path}: not a drrn-stream training checkpoint (version {CHECKPOINT_VERSION})")
+    if missing := [key for key in CHECKPOINT_KEYS if key not in state]:
+        raise UserError(f"{path}: a training checkpoint without {', '.join(missing)}; not one drrn-stream wrote")
     return state
 
 

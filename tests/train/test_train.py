@@ -282,6 +282,7 @@ def test_a_training_checkpoint_cut_short_anywhere_is_said_so(tmp_path: Path) -> 
         ("bad.npz", [], "bad.npz: not a packed luma .npz (not a numpy .npz)"),  # not numpy's advice on pickles
         ("train", ["--resume", "bad.pt"], "bad.pt: not a training checkpoint (no file of tensors torch reads safely)"),
         ("train", ["--resume", "cut.pt"], "cut.pt: a damaged or cut-short training checkpoint"),
+        ("train", ["--resume", "bare.pt"], "bare.pt: a training checkpoint without model, optimizer"),  # KeyError
         ("bad.pt", [], "bad.pt: not a folder"),  # a file given as the data's folder
         ("train", ["--resume", "absent.pt"], "no such checkpoint"),
         ("train", ["--patch", "64"], "no training image is at least"),
@@ -302,6 +303,7 @@ def test_bad_input_is_one_line_error(
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")  # torch's message advised loading it unsafely
     torch.save({"a": torch.zeros(3)}, tmp_path / "whole.pt")
     (tmp_path / "cut.pt").write_bytes((tmp_path / "whole.pt").read_bytes()[:300])
+    torch.save({"version": 1}, tmp_path / "bare.pt")  # the version alone, as a crafted or foreign file may have
     args = [a if not a.endswith(".pt") else str(tmp_path / a) for a in extra]
     code, _, err = run_cli(
         ["train", "--data", str(tmp_path / data), "--out", str(tmp_path / "o"), "--steps", "1", *TINY, *args], capsys
