@@ -135,6 +135,20 @@ def exit_now(status: int) -> NoReturn:
     os._exit(status)
 
 
+def out_of_memory(e: Exception) -> str | None:
+    """What an allocation that failed asked for, or None for any other error. Memory is a resource, not a bug: torch
+    says it as a RuntimeError on the CPU ("DefaultCPUAllocator: can't allocate memory: you tried to allocate N
+    bytes") and as torch.OutOfMemoryError (a RuntimeError, lines long) on CUDA; numpy as MemoryError."""
+    text = str(e)
+    if not (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in text):
+        return None
+    if asked := re.search(r"allocate (\d+) bytes", text):
+        return f"{int(asked[1]) / 2**30:.1f} GiB asked for"
+    if asked := re.search(r"(?:[Tt]ried|Unable) to allocate ([\d.]+ ?[KMGT]iB)", text):
+        return f"{asked[1]} asked for"
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def run_command() -> None:
     hold_closed_descriptors()
     keep_running_without_stderr()
@@ -159,6 +173,8 @@ def run_command() -> None:
     except OSError as e:
         _fail(f"{e.filename}: {e.strerror}" if e.filename else str(e.strerror or e))
     except Exception as e:  # a bug: still one line, the traceback on request
+        if (short := out_of_memory(e)) is not None:
+            _fail(f"out of memory ({short}); ask for less at once (a smaller --batch, --tile, --patch or --channels)")
         if os.environ.get("DRRN_STREAM_DEBUG"):
             raise
         _fail(f"unexpected {type(e).__name__}: {e} (DRRN_STREAM_DEBUG=1 shows the traceback)")

@@ -387,3 +387,32 @@ def test_an_encoder_of_no_video_is_one_line(capsys, tmp_path, codec, kind):
     code, _, err = run_cli(["samples/sample.mp4", str(tmp_path / "out.mkv"), "--codec", codec], capsys)
     assert code == 1 and err == f"error: --codec {codec}: an encoder of {kind}, not of video\n", err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "raised, said",
+    [
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried"
+                " to allocate 360000000000 bytes. Error code 12 (Cannot allocate memory)"
+            ),
+            "out of memory (335.3 GiB asked for)",
+        ),
+        (MemoryError("Unable to allocate 72.8 TiB for an array with shape (10000000, 1000000)"), "72.8 TiB asked"),
+    ],
+)
+def test_memory_a_run_cannot_have_is_one_line_saying_so(tmp_path, tiny_weights, capsys, monkeypatch, raised, said):
+    """A --batch or --channels too big for the machine said "unexpected RuntimeError: [enforce fail at
+    alloc_cpu.cpp:127] ..." with the advice to look at a traceback, as for a bug."""
+    from kernels.inference import Restorer
+
+    def allocate(*_args, **_kwargs):
+        raise raised
+
+    monkeypatch.setattr(Restorer, "_forward", allocate)
+    args = ["samples/sample.mp4", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights), "--duration", "0.1"]
+    code, _, err = run_cli([*args, "--device", "cpu", "--precision", "fp32"], capsys)
+    last = err.splitlines()[-1]  # after the run's header line
+    assert code == 1 and "unexpected" not in err and "Traceback" not in err, err
+    assert last.startswith("error: out of memory (") and said in last and "a smaller --batch" in last, err
