@@ -23,7 +23,7 @@ from stream.files import JPEG_SUFFIXES
 from stream.video.carry import Carried, carry, copies_before_video
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
-from stream.video.hdr import x265_params
+from stream.video.hdr import PQ, x265_params
 from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
 from stream.video.pipe_ends import PipeEnd, for_pyav
@@ -38,6 +38,7 @@ _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yu
 _CODEC_FOR_PICTURES = {".png": "png", **dict.fromkeys(JPEG_SUFFIXES, "mjpeg"), ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 HOLDS_A_RATE = {"yuv4mpegpipe": "Y4M", "ogg": "Ogg", "ogv": "Ogg"}  # containers that time frames by counting them
+UNTAGGED = {"yuv4mpegpipe": "Y4M", "rawvideo": "raw video"}  # containers of uncoded frames, and no colour tags
 _CRF_CODECS = {"libx264", "libx264rgb", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
 _CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}  # the others take --crf's 0..63 (x264 took more as 51)
 # libvpx codes at constant quality where the bit rate is 0 (VP9), or caps it (VP8: else it aims at FFmpeg's 200 kb/s)
@@ -222,10 +223,15 @@ def not_held(kind: str, codec_name: str, chosen: bool) -> str:
     return f"the output's container, {kind}, cannot hold {codec_name} video ({advice})"
 
 
-def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str) -> str:
-    """What an HDR input loses in `codec_name` (chosen with --codec, or the container's), in a line ("": nothing)."""
+def hdr_lost(info: VideoInfo, codec_name: str, pix_fmt: str, kind: str) -> str:
+    """What an HDR input loses in `codec_name` (chosen with --codec, or the container's) in the container `kind`,
+    in a line ("": nothing)."""
     if not info.is_hdr:
         return ""
+    if kind in UNTAGGED:  # Y4M's header has a range and no more: what reads it took it for SDR, washed out, unsaid
+        trc = "smpte2084" if info.color_trc == PQ else "arib-std-b67"
+        return (f"warning: {UNTAGGED[kind]} has no colour tags: this HDR video goes untagged; tell what reads it "
+                f"(ffmpeg: -color_trc {trc} -color_primaries bt2020 -colorspace bt2020nc)")  # fmt: skip
     metadata = (info.hdr.master_display or info.hdr.max_cll) and codec_name != "libx265"
     no_metadata = "no HDR10 metadata (mastering display, light levels)"
     if av.VideoFormat(pix_fmt).components[0].bits <= 8:  # the metadata's loss was left unsaid beside the depth's
@@ -278,7 +284,7 @@ class VideoSink:
             notice(
                 f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
             )
-        if (lost := hdr_lost(info, codec_name, self.pix_fmt)) and not pictures:
+        if (lost := hdr_lost(info, codec_name, self.pix_fmt, kind)) and not pictures:
             notice(lost)
         if (bits := max(c.bits for c in av.VideoFormat(info.source_pix_fmt).components)) > 10:  # ProRes 4444's 12
             notice(

@@ -74,6 +74,17 @@ def test_hdr10_into_8_bits_says_its_metadata_is_lost_too(hdr10_clip, tmp_path, t
     assert said in err.splitlines() and ffprobe(tmp_path / "out.webm")[1] == []
 
 
+def test_hdr_into_y4m_says_the_tags_are_lost_and_what_to_tell_the_reader(hdr10_clip, tmp_path, tiny_weights, capsys):
+    """Y4M's header holds no transfer or primaries: the copy was read as SDR, washed out, and nothing said so."""
+    dst = tmp_path / "out.y4m"
+    code, _, err = run_cli([str(hdr10_clip), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    assert ffprobe(dst)[0].get("color_transfer", "unknown") == "unknown"  # what the warning is for
+    said = ("warning: Y4M has no colour tags: this HDR video goes untagged; tell what reads it (ffmpeg: -color_trc "
+            "smpte2084 -color_primaries bt2020 -colorspace bt2020nc)")  # fmt: skip
+    assert said in err.splitlines(), err
+
+
 def test_hevc_in_mp4_is_tagged_hvc1_as_apple_players_take_it(hdr10_clip, tmp_path, capsys):
     dst = tmp_path / "out.mp4"
     code, _, err = run_cli([str(hdr10_clip), str(dst), "--units", "1"], capsys)
