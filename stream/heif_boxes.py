@@ -53,3 +53,14 @@ def nclx(f: IO[bytes]) -> bytes | None:
             if max(codes) < 256:
                 return bytes([*codes, data[10] >> 7])
     return None
+
+
+def bit_depth(f: IO[bytes]) -> int:
+    """The deepest channel among an image file's item properties (its pixi boxes: a version and flags, a channel
+    count, each channel's bits); 8 where it says none."""
+    depths = [8]
+    for start, end in contents(f, b"meta", b"iprp", b"ipco", b"pixi"):
+        f.seek(start)
+        data = f.read(min(end - start, 4 + 1 + 255))
+        depths += list(data[5 : 5 + data[4]]) if len(data) > 4 else []
+    return max(depths)

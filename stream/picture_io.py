@@ -117,6 +117,16 @@ def damage(path: Path) -> str:
     return "its data ends before the picture does (decoded past: the rest is grey)" if cut else ""
 
 
+def depth_held_back(path: Path) -> str:
+    """What a picture's reader holds back of its depth, in words ("" for nothing): an AVIF of 10 or 12 bits (a
+    camera's or an HDR export) is read at 8 by Pillow, whose modes hold no more."""
+    if path.suffix.lower() != ".avif":
+        return ""
+    with open(path, "rb") as f:
+        bits = heif_boxes.bit_depth(f)
+    return f"its {bits}-bit samples are read at 8 bits (the AVIF reader holds no more)" if bits > 8 else ""
+
+
 def checked(pixels: np.ndarray | None, path: Path) -> np.ndarray:
     """What OpenCV read, or the one-line error that it read nothing usable."""
     if pixels is None or pixels.dtype not in (np.uint8, np.uint16):

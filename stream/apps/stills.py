@@ -28,7 +28,15 @@ from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
 from stream.files import NUMBER, check_writable, is_numbered, misnamed, numbered_name, write_atomically
-from stream.picture_io import CARRIES_METADATA, damage, dropped, eight_bit, read_picture, write_picture
+from stream.picture_io import (
+    CARRIES_METADATA,
+    damage,
+    depth_held_back,
+    dropped,
+    eight_bit,
+    read_picture,
+    write_picture,
+)
 from stream.video.chroma import fill_transparent, upscale_plane
 from stream.video.enhance import EnhanceOptions
 from stream.video.log import FrameLog
@@ -201,7 +209,8 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console, show
     damaged = [f"{job.source.name}: damaged input, {hurt}" for job in jobs if (hurt := damage(job.source))]
     if damaged and options.strict:
         raise UserError(f"{damaged[0]}; {dst} has what decoded" + (f" ({len(damaged)} damaged)" if damaged[1:] else ""))
-    warnings = damaged + ([lost_metadata(dst, lost)] if lost else [])
+    shallow = [f"{job.source.name}: {held}" for job in jobs if (held := depth_held_back(job.source))]
+    warnings = damaged + shallow + ([lost_metadata(dst, lost)] if lost else [])
     say_notices(tuple(f"warning: {warning}" for warning in warnings), console)
     return "; ".join(warnings)
 

@@ -514,7 +514,6 @@ def test_heic_keeps_16_bits_as_10_and_grey_as_grey(tmp_path, photo):
     assert pillow_heif.open_heif(tmp_path / "deep.heic", convert_hdr_to_8bit=False).info["bit_depth"] == 10
 
 
-@pytest.mark.skipif(shutil.which("avifenc") is None, reason="avifenc (libavif-bin) makes the tiled AVIF")
 def test_a_heifs_colour_description_travels_with_it(tmp_path, photo, tiny_weights, capsys):
     """A HEIF says its primaries and transfer in its nclx (a camera's HLG, a phone's Display P3 without an ICC
     profile): it was dropped, so the output said BT.709 and sRGB, an HDR photo shown flat and P3's colours dull."""
@@ -534,6 +533,7 @@ def test_a_heifs_colour_description_travels_with_it(tmp_path, photo, tiny_weight
     assert "written without" not in enhance(capsys, tmp_path / "srgb.heic", tmp_path / "srgb.png", tiny_weights)
 
 
+@pytest.mark.skipif(shutil.which("avifenc") is None, reason="avifenc (libavif-bin) makes the AVIF")
 def test_an_avifs_colour_description_is_read_from_its_boxes(tmp_path, photo, tiny_weights, capsys):
     """Pillow reads an AVIF's pixels but not its nclx: a 10-bit HLG AVIF came out an sRGB-tagged picture without a
     word. Now its nclx goes into HEIC, and an output that cannot take it says so."""
@@ -549,6 +549,18 @@ def test_an_avifs_colour_description_is_read_from_its_boxes(tmp_path, photo, tin
     err = enhance(capsys, tmp_path / "hlg.avif", tmp_path / "out.avif", tiny_weights)
     assert "warning: out.avif: written without the input's HEIF colour description (not carried into .avif)" in err
     assert "written without" not in enhance(capsys, tmp_path / "srgb.avif", tmp_path / "srgb.png", tiny_weights)
+
+
+@pytest.mark.skipif(shutil.which("avifenc") is None, reason="avifenc (libavif-bin) makes the AVIF")
+@pytest.mark.parametrize("bits", [8, 10, 12])
+def test_an_avif_read_at_fewer_bits_than_it_has_says_so(tmp_path, photo, tiny_weights, capsys, bits):
+    """Pillow reads AVIF at 8 bits: a 10-bit photo's depth was lost, and a 16-bit PNG written, without a word."""
+    cv2.imwrite(str(tmp_path / "src.png"), photo)
+    subprocess.run(["avifenc", "-d", str(bits), str(tmp_path / "src.png"), str(tmp_path / "in.avif")],
+                   check=True, capture_output=True)  # fmt: skip
+    err = enhance(capsys, tmp_path / "in.avif", tmp_path / "out.png", tiny_weights)
+    said = f"warning: in.avif: its {bits}-bit samples are read at 8 bits (the AVIF reader holds no more)"
+    assert (said in err.splitlines()) == (bits > 8) and ("read at 8 bits" in err) == (bits > 8), err
 
 
 def test_a_tiled_avif_is_one_picture_turned_as_it_says(tmp_path, tiny_weights, capsys):
