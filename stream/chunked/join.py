@@ -13,14 +13,8 @@ import av
 
 from stream.errors import UserError
 from stream.video.carry import carry, copies_before_video
-from stream.video.reencode import deliver, drain
+from stream.video.reencode import ANNEX_B_FILTERS, LENGTH_PREFIXED, deliver, drain
 from stream.video.source import VideoSource
-from stream.video.targets import MP4_FAMILY
-
-# Muxers that take H.264 and HEVC as MP4 holds them (MPEG-TS converts them itself), and the filters that put the
-# others' start codes back
-LENGTH_PREFIXED = {*MP4_FAMILY, "matroska", "webm", "flv", "mpegts"}
-ANNEX_B_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 
 def segment_packets(segments: list[Path]) -> Iterator[av.Packet]:

@@ -16,8 +16,10 @@ from stream.video.reencode import (
     SUBTITLE_CODEC_FOR_FORMAT,
     AudioReencoder,
     Reencoder,
+    StartCodes,
     SubtitleReencoder,
     muxer_holds,
+    needs_start_codes,
 )
 
 # Containers that can hold these (FFmpeg's muxers); elsewhere they are left out with a notice.
@@ -147,7 +149,8 @@ def add_carried(
     navigation packets, a data stream, in Matroska: refused only when the header is written, so tried first)."""
     kind = container.format.name
     if not unreadable_in(kind, s) and muxer_holds(kind, lambda trial: copy_stream(trial, s)):
-        return copy_stream(container, s)
+        copy = copy_stream(container, s)
+        return StartCodes(container, s, copy) if needs_start_codes(kind, s) else copy
     made, codec = reencoder_for(kind, s)
     if not (reencode and made and codec and muxer_holds(kind, lambda trial: made(trial, s, codec).stream)):
         raise ValueError(f"{kind} cannot hold {codec_name(s)}")
@@ -181,6 +184,8 @@ def codec_name(s: av.stream.Stream) -> str:
 
 def copy_stream(container: av.container.OutputContainer, s: av.stream.Stream) -> av.stream.Stream:
     out = container.add_stream_from_template(s, opaque=True)  # a copy needs no encoder (MP3's decoder has no twin)
+    if s.type == "video" and container.format.name == "avi" and (rate := s.base_rate or s.average_rate):
+        out.time_base = 1 / rate  # AVI counts frames at its header's rate: an MP4's 1/600 said 240 fps, most empty
     out.metadata.update(s.metadata)
     out.disposition = s.disposition
     return out

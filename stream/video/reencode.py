@@ -11,6 +11,8 @@ from fractions import Fraction
 
 import av
 
+from stream.video.targets import MP4_FAMILY
+
 # The encoder for audio a container cannot hold, where AAC cannot go in either (MPEG-PS: MP2, as ffmpeg codes it).
 AUDIO_CODEC_FOR_FORMAT = {
     "webm": "libopus",
@@ -32,6 +34,10 @@ _RATE = 48000  # where the encoder does not take the input's rate: every audio e
 # (video/targets.py's PicturesTarget removes the .tmp)
 MUXER_OPTIONS = {"yuv4mpegpipe": {"strict": "unofficial"}, "image2": {"atomic_writing": "1"}}
 _TS_NONSTRICT = 0x20000  # AVFMT_TS_NONSTRICT: a muxer that takes equal decode times (Matroska, Ogg)
+# Muxers that take H.264 and HEVC as MP4 holds them (MPEG-TS converts them itself), and the filters that put the
+# others' start codes back
+LENGTH_PREFIXED = {*MP4_FAMILY, "matroska", "webm", "flv", "mpegts"}
+ANNEX_B_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 
 
 def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stream.Stream]) -> bool:
@@ -76,6 +82,32 @@ class Reencoder:
         """The new stream keeps what the input's said of it (language, title; default, forced)."""
         self.stream.metadata.update(source.metadata)
         self.stream.disposition = source.disposition
+
+
+class StartCodes(Reencoder):
+    """An H.264 or HEVC stream from an MP4 or Matroska input copied into a muxer that takes it in start codes (AVI,
+    MPEG-PS), through FFmpeg's *_mp4toannexb: AVI's muxer refused its first packet, failing the run at its end."""
+
+    def __init__(self, container: av.container.OutputContainer, source: av.stream.Stream, copy: av.stream.Stream):
+        self.container, self.stream, self._muxed = container, copy, {}
+        self._filter = av.BitStreamFilterContext(ANNEX_B_FILTERS[source.codec_context.name], source, copy)
+
+    def write(self, packet: av.Packet) -> None:
+        self._deliver(self._filter.filter(packet))
+
+    def close(self) -> None:
+        self._deliver(self._filter.filter(None))
+
+    def _deliver(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            deliver(self.container, self.stream, packet, self._muxed)
+
+
+def needs_start_codes(kind: str, s: av.stream.Stream) -> bool:
+    """Whether `s` is H.264 or HEVC as MP4 holds it (its header an avcC or hvcC, version 1) going where it is not."""
+    if s.type != "video" or s.codec_context.name not in ANNEX_B_FILTERS or kind in LENGTH_PREFIXED:
+        return False
+    return (s.codec_context.extradata or b"")[:1] == b"\1"  # a header of start codes begins 0 0 (0) 1
 
 
 class SubtitleReencoder(Reencoder):

@@ -281,6 +281,34 @@ def test_the_streams_keep_their_order(tmp_path, tiny_weights, capsys, suffix, ch
     assert probe(out)["size"] == (64, 48) and probe(out)["frames"] == 4
 
 
+def frame_hashes(path: Path, stream: int) -> list[str]:
+    """The decoded pictures of one of a file's streams, as framemd5 hashes them (not their times)."""
+    made = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", f"0:{stream}", "-f", "framemd5", "-"],
+                          check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return [line.rsplit(",", 1)[1].strip() for line in made.splitlines() if not line.startswith("#")]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".avi", ".mpg"])
+def test_a_second_h264_from_mp4_is_copied_in_start_codes_where_the_muxer_takes_them(
+    tmp_path, tiny_weights, capsys, suffix
+):
+    """AVI's muxer refused MP4's H.264 (each NAL unit after its length): the run failed at its end ("encoding
+    failed"); MPEG-PS wrote it as it was, read back as MP3. And in AVI it counted time in MP4's 1/600, its header
+    saying 240 fps, 295 of its 300 frames empty."""
+    src = tmp_path / "in.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=10:d=0.5", "-f", "lavfi", "-i",
+                    "testsrc=s=32x24:r=10:d=0.5", "-map", "0", "-map", "1", "-c:v", "libx264", str(src)],
+                   check=True)  # fmt: skip
+    out = tmp_path / f"out{suffix}"
+    code, _, err = run_cli([str(src), str(out), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    with av.open(str(out)) as container:
+        second = container.streams.video[1]
+        assert second.codec_context.name == "h264" and (suffix != ".avi" or second.frames == 5)
+    assert frame_hashes(out, 1) == frame_hashes(src, 1) and len(frame_hashes(src, 1)) == 5
+
+
 @needs_ffmpeg
 def test_what_a_container_cannot_hold_is_encoded_again_or_named_in_one_line(tmp_path, tiny_weights, capsys):
     """MP4 holds no SubRip: its cues become MP4's timed text, each at its time, with its tags; a font
