@@ -37,18 +37,19 @@ from stream.video.targets import STDIO
 
 def enhance(
     src: str | Path, dst: str | Path, options: EnhanceOptions | None = None, chunking: Chunking | None = None,
-    console: Console | None = None,
+    console: Console | None = None, resume: bool = False,
 ) -> RunStats | None:  # fmt: skip
     """Enhance a video, a picture, a numbered sequence of pictures or a folder of them (src "-":
     stdin, dst "-": stdout). -> what a whole run did (frames, time, damage, signal); None for
-    pictures, folders and chunked runs, which report as they go."""
+    pictures, folders and chunked runs, which report as they go. `resume`: a folder's run that stopped goes on
+    (a chunked run's resume is the chunking's)."""
     src, dst, console = str(src), str(dst), console or console_for(quiet=True)
     check_input(src)  # "" is the current folder: it ran every file there into a folder named as the output
     options = options or EnhanceOptions()  # the CLI's defaults
     check_rate(src, dst, options, chunking)
     check_log_name(options.log, options.overwrite)
     if Path(src).is_dir():
-        enhance_folder(Path(src), Path(dst), options, chunking is not None, console)
+        enhance_folder(Path(src), Path(dst), options, chunking is not None, console, resume)
         return None
     picture_in, picture_out = is_picture(src), is_picture(dst)  # by name, and for some names by content
     if picture_in and picture_out and chunking is None:

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from kernels.choice import CONTENT_WORDS, ModelChoice, Resolved
 from kernels.errors import reason
 from kernels.pretrained import JUDGED_WEIGHTS
+from stream.apps.folder_record import FolderRecord
 from stream.apps.stills import pictures
 from stream.console import console_for, counted, err, listed, say
 from stream.content import for_content
@@ -30,23 +31,40 @@ PER_FILE = {"log": "--log", "reference": "--reference", "input_format": "--input
             "output_format": "--output-format", "stream": "--stream"}  # fmt: skip
 
 
-def enhance_folder(src: Path, dst: Path, options: EnhanceOptions, chunked: bool, console: Console) -> None:
+def enhance_folder(
+    src: Path, dst: Path, options: EnhanceOptions, chunked: bool, console: Console, resume: bool = False
+) -> None:
     """Every picture and video in `src` (not its subfolders or hidden files) into `dst`, made if
-    missing; other files are skipped with a notice. A UserError at the end if any file failed."""
+    missing; other files are skipped with a notice. A UserError at the end if any file failed.
+    With `resume`, the files a run that stopped (or had failures) finished are kept (folder_record.py)."""
     check_options(src, options, chunked)
     media, others = folder_files(src)
     pairs = [(source, dst / source.name) for source in media]
     check_output_folder(src, dst)
-    check_outputs([target for _, target in pairs], options.overwrite)
+    record = FolderRecord.begin(dst, decisive(options), resume and not options.overwrite)
+    kept = {target for _, target in pairs if record.kept(target)}
+    todo = [target for _, target in pairs if target not in kept]
+    check_outputs([target for target in todo if not record.ours(target)], options.overwrite, record.stopped)
     dst.mkdir(exist_ok=True)
     check_writable(pairs[0][1])  # once for the folder, before any model time (each file had failed after its own)
+    record.save()  # this run's, from its start (a record left by one before is replaced, unless resumed)
     for other in others:
         say(f"{other.name}: skipped, neither a picture nor a video", console)
-    say(f"{src} -> {dst}: {counted(len(pairs), 'file')}, x{options.scale}; {what_runs(options.model)}", console)
-    failed = enhance_each(pairs, options, console)
-    say(f"wrote {len(pairs) - failed} of {counted(len(pairs), 'file')} to {dst}", console)
+    going_on = f" ({counted(len(kept), 'file')} done before, kept)" if kept else ""
+    say(f"{src} -> {dst}: {counted(len(pairs), 'file')}{going_on}, x{options.scale}; {what_runs(options.model)}",
+        console)  # fmt: skip
+    failed = enhance_each(pairs, options, console, record, kept)
+    say(f"wrote {len(todo) - failed} of {counted(len(todo), 'file')} to {dst}", console)
     if failed:
-        raise UserError(f"{failed} of {counted(len(pairs), 'file')} failed (each said above)")
+        raise UserError(f"{failed} of {counted(len(todo), 'file')} failed (each said above); --resume runs them "
+                        "again, keeping the others")  # fmt: skip
+    record.close()
+
+
+def decisive(options: EnhanceOptions) -> dict:
+    """What decides a folder run's outputs (a resume must be given the same): its files' and its part's."""
+    part = {"start": str(options.start), "duration": None if options.duration is None else str(options.duration)}
+    return options.decisive() | part
 
 
 def what_runs(choice: ModelChoice) -> str:
@@ -101,35 +119,46 @@ def check_output_folder(src: Path, dst: Path) -> None:
         raise UserError(f"{dst.parent}: no such folder")
 
 
-def check_outputs(targets: list[Path], overwrite: bool) -> None:
-    """Before any model time: no output exists unless -y, as for one file."""
+def check_outputs(targets: list[Path], overwrite: bool, stopped: bool = False) -> None:
+    """Before any model time: no output exists unless -y, as for one file; where a run that stopped made them,
+    --resume goes on with it."""
     existing = [target for target in targets if target.exists()]
     if folders := [target for target in existing if target.is_dir()]:  # -y cannot replace one: it was offered
         raise UserError(f"{folders[0]}: is a folder")
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise UserError(f"{existing[0]}: exists{more}; pass -y to replace {'them' if more else 'it'}")
+        go_on = ", or --resume to go on with the run that stopped" if stopped else ""
+        raise UserError(f"{existing[0]}: exists{more}; pass -y to replace {'them' if more else 'it'}{go_on}")
 
 
-def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, console: Console) -> int:
-    """Each file in turn under one bar over the files on a terminal; elsewhere (a log, a pipe), where
-    rich draws nothing, a plain line per file. Failures and warnings show even with --quiet. -> how many failed."""
+def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, console: Console, record: FolderRecord,
+                 kept: set[Path]) -> int:  # fmt: skip
+    """Each file in turn (but those `kept` from a run before) under one bar over the files on a terminal;
+    elsewhere (a log, a pipe), where rich draws nothing, a plain line per file. Failures and warnings show even
+    with --quiet; each file done, or cut short by a stop, goes into the `record`. -> how many failed."""
     loud = err if console.quiet else console
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                TimeRemainingColumn())  # fmt: skip
     failed = 0
     with Progress(*columns, console=console, transient=True, disable=console.quiet or not console.is_terminal) as bar:
-        task = bar.add_task("", total=len(pairs))
+        task = bar.add_task("", total=len(pairs), completed=len(kept))
         for n, (source, target) in enumerate(pairs, 1):
+            if target in kept:
+                continue
             bar.update(task, description=source.name)
             try:
-                if warning := enhance_one(source, target, options):
+                ours = record.ours(target)  # cut short by the stop before: replaced without -y
+                warning = enhance_one(source, target, dataclasses.replace(options, overwrite=True) if ours else options)
+                record.finished(target)
+                if warning:
                     say(f"warning: {warning}", loud, style="yellow")
                 if not console.is_terminal:
                     say(f"[{n}/{len(pairs)}] {source.name} -> {target}", console)
             except Interrupted as e:  # stops the batch, saying what it left
-                kept = e.left or f"{target} not written"
-                raise Interrupted(e.signum, f"{n - 1} of {counted(len(pairs), 'file')} done; {kept}") from None
+                record.stopped_in(target)
+                left = e.left or f"{target} not written"
+                raise Interrupted(e.signum, f"{n - 1} of {counted(len(pairs), 'file')} done; {left}; the same "
+                                  "command with --resume goes on") from None  # fmt: skip
             except Exception as e:  # one file's failure, whatever it is, leaves the others to run
                 failed += 1
                 say(f"[{n}/{len(pairs)}] {source.name}: failed ({reason(e)})", loud, style="red")

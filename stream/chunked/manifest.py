@@ -13,6 +13,7 @@ from pathlib import Path
 from stream.chunked.chunks import Chunk
 from stream.errors import UserError
 from stream.files import write_atomically
+from stream.video.enhance import EnhanceOptions
 
 NAME = "manifest.json"
 _SAMPLE = 1 << 20  # bytes hashed at each end of the input: a changed file differs there or in size
@@ -92,9 +93,7 @@ def begin(folder: Path, fresh: Manifest, resume: bool) -> Manifest:
                             "remove the folder to start again")  # fmt: skip
         if found.options.keys() != fresh.options.keys():
             raise UserError(f"{folder}: was made by another version of drrn-stream; remove the folder to start again")
-        keys = fresh.options.keys() | found.options.keys()
-        changed = sorted(k for k in keys if fresh.options.get(k) != found.options.get(k))
-        if changed:
+        if changed := EnhanceOptions.changed(found.options, fresh.options):
             raise UserError(f"{folder}: was made with other options ({', '.join(changed)}); run it with the same "
                             "options, or remove the folder to start again")  # fmt: skip
         if found.chunks != fresh.chunks:

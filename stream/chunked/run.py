@@ -63,19 +63,6 @@ def work_folder(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.chunks")
 
 
-def decisive_options(options: EnhanceOptions, seconds: float) -> dict:
-    """What decides the output's pixels and packets, as asked: a resumed run must be given the same
-    (the device aside: a run may go on elsewhere). What the workers make of the model choice, on
-    the device they have, is checked chunk by chunk (Manifest.finish)."""
-    encode = options.encode
-    model = options.model.record()
-    del model["device"]
-    return {
-        "scale": options.scale, "model": model, "codec": encode.codec, "crf": encode.crf, "preset": encode.preset,
-        "stream": options.stream, "deinterlace": options.deinterlace, "chunk_seconds": seconds,
-    }  # fmt: skip
-
-
 def plan(src: Path, work: Path, chunks: list[Chunk], ran_before: dict) -> list[ChunkJob]:
     """A job per chunk, with absolute paths: a worker may run in another folder or on another machine."""
     src, work = src.resolve(), work.resolve()
@@ -207,7 +194,7 @@ def run_chunks(source: VideoSource, work: Path, chunks: list[Chunk], options: En
     """Every chunk not done yet restored into its segment, by the workers `chunking` asks for. -> (the jobs, the
     work folder's record)."""
     with contextlib.closing(workers_for(source, options, chunking, console)) as runner:
-        fresh = Manifest(fingerprint(source.path), decisive_options(options, chunking.seconds), chunks)
+        fresh = Manifest(fingerprint(source.path), options.decisive() | {"chunk_seconds": chunking.seconds}, chunks)
         manifest = begin(work, fresh, chunking.resume)
         info = source.info
         say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan}, "

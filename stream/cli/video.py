@@ -79,7 +79,9 @@ ChunkSecondsOpt = Annotated[
     typer.Option("--chunk-seconds", min=0.001, help="Cut at keyframes into chunks of at least S seconds, each "
                  "kept in a work folder beside the output as it is done: a run that stops goes on with --resume."),
 ]  # fmt: skip
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Go on with the chunked run of this output that stopped.")]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Go on with the chunked run, or the folder's run, of this output that stopped.")
+]
 WorkersOpt = Annotated[
     int, typer.Option("--workers", min=1, help="Chunks in N worker processes (a GPU each where there are several; "
                       "else the CPU's threads split between them).")
@@ -167,7 +169,8 @@ def enhance_command(
     from stream.video.enhance import EnhanceOptions
     from stream.video.sink import EncodeOptions
 
-    if (resume or workers > 1 or ray is not None) and chunk_seconds is None:
+    folder = Path(src).is_dir()
+    if ((resume and not folder) or workers > 1 or ray is not None) and chunk_seconds is None:
         raise UserError(
             "--resume, --workers and --ray are for chunked runs: give --chunk-seconds (the one it was started with)"
         )
@@ -178,7 +181,7 @@ def enhance_command(
         deinterlace=deinterlace, start=start or Fraction(0), duration=duration,
     )  # fmt: skip
     chunking = None if chunk_seconds is None else Chunking(chunk_seconds, resume, workers, ray)
-    stats = enhance(src, dst, options, chunking, console_for(quiet=quiet))
+    stats = enhance(src, dst, options, chunking, console_for(quiet=quiet), resume=resume and folder)
     if stats is None:
         return
     if stats.damage:

@@ -79,6 +79,21 @@ class EnhanceOptions:
             if (value := getattr(self, name)) is not None and not isinstance(value, Fraction):
                 object.__setattr__(self, name, Fraction(str(value)))
 
+    def decisive(self) -> dict:
+        """What decides an output's pixels and packets, as asked, for a run that goes on after a stop (a chunked
+        run's, a folder's): it must be given the same (the device aside: a run may go on elsewhere)."""
+        model = self.model.record()
+        del model["device"]
+        return {
+            "scale": self.scale, "model": model, "codec": self.encode.codec, "crf": self.encode.crf,
+            "preset": self.encode.preset, "stream": self.stream, "deinterlace": self.deinterlace,
+        }  # fmt: skip
+
+    @staticmethod
+    def changed(before: dict, now: dict) -> list[str]:
+        """The names of the decisive options (decisive()) that differ between two runs."""
+        return sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+
     @property
     def demuxer(self) -> dict[str, str] | None:
         """The input's demuxer options: --fps is image2's framerate (pictures carry no rate)."""

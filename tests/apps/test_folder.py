@@ -60,11 +60,11 @@ def test_a_failing_file_is_one_line_the_others_run_and_the_status_says_so(tmp_pa
     (folder / "bad.png").write_bytes(b"not a picture")
     code, err = run(capsys, folder, tmp_path / "out", tiny_weights)
     assert code == 1
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.jpg", "c.mp4"]  # nothing half-written
+    assert sorted(p.name for p in (tmp_path / "out").glob("[!.]*")) == ["a.png", "b.jpg", "c.mp4"]  # none half-made
     assert [line for line in err.splitlines() if "bad.png" in line] == [
         f"[3/4] bad.png: failed ({folder / 'bad.png'}: not a readable 8- or 16-bit image)"
     ]
-    assert err.endswith("error: 1 of 4 files failed (each said above)\n")
+    assert err.endswith("error: 1 of 4 files failed (each said above); --resume runs them again, keeping the others\n")
 
 
 def test_a_file_that_cannot_be_read_fails_alone(tmp_path, folder, tiny_weights, capsys, monkeypatch):
@@ -95,7 +95,7 @@ def test_a_failing_video_is_said_in_its_line_alone(tmp_path, folder, tiny_weight
     assert run.returncode == 1 and run.stderr.splitlines() == [
         f"[4/4] d.mp4: failed ({folder / 'd.mp4'}: not a readable media file (Invalid data found when processing "
         "input))",
-        "error: 1 of 4 files failed (each said above)",
+        "error: 1 of 4 files failed (each said above); --resume runs them again, keeping the others",
     ]
 
 
@@ -107,8 +107,48 @@ def test_a_stop_signal_says_what_the_batch_left(tmp_path, folder, tiny_weights, 
     kept = tmp_path / "out" / "c.mp4"
     assert (
         code == 130
-        and err.splitlines()[-1] == f"interrupted (SIGINT): 2 of 3 files done; kept {kept} cut short (1 frame)"
+        and err.splitlines()[-1]
+        == f"interrupted (SIGINT): 2 of 3 files done; kept {kept} cut short (1 frame); the same command with --resume "
+        "goes on"
     )
+
+
+def test_a_batch_that_stopped_goes_on_with_resume_keeping_what_it_finished(
+    tmp_path, folder, tiny_weights, capsys, monkeypatch
+):
+    """A stop in a batch of hours left a choice of refusing every output made, or making them all again with -y."""
+    out = tmp_path / "out"
+
+    def cut_short(_source, target, *_args):
+        target.write_bytes(b"a video cut short")  # as a stop leaves it: kept, playable, under its name
+        return RunStats(frames=1, signal=signal.SIGTERM)
+
+    with monkeypatch.context() as patched:
+        patched.setattr("stream.apps.folder.enhance_file", cut_short)
+        assert run(capsys, folder, out, tiny_weights)[0] == 128 + signal.SIGTERM
+    finished = {name: (out / name).stat().st_mtime_ns for name in ("a.png", "b.jpg")}
+    code, err = run(capsys, folder, out, tiny_weights)
+    assert code == 1 and err.endswith("pass -y to replace them, or --resume to go on with the run that stopped\n"), err
+    code, err = run(capsys, folder, out, tiny_weights, "--resume", "--scale", "3")
+    assert code == 1 and "its run was made with other options (scale)" in err, err
+    code, err = run(capsys, folder, out, tiny_weights, "--resume")
+    assert code == 0, err
+    assert "3 files (2 files done before, kept)" in err.splitlines()[1]
+    assert [line for line in err.splitlines() if line.startswith("[")] == [f"[3/3] c.mp4 -> {out / 'c.mp4'}"]
+    assert {name: (out / name).stat().st_mtime_ns for name in finished} == finished  # not made again
+    assert probe(out / "c.mp4")["frames"] == 2 and sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg", "c.mp4"]
+
+
+def test_a_resume_keeps_no_output_changed_since_the_run_made_it(tmp_path, folder, tiny_weights, capsys, monkeypatch):
+    """The record knows an output by its size and time: one a person has put there since is theirs, kept from
+    being replaced without -y as any existing output is."""
+    out = tmp_path / "out"
+    monkeypatch.setattr("stream.apps.folder.enhance_file", lambda *_: RunStats(frames=0, signal=signal.SIGINT))
+    assert run(capsys, folder, out, tiny_weights)[0] == 130
+    (out / "b.jpg").write_bytes(b"a person's own picture")
+    code, err = run(capsys, folder, out, tiny_weights, "--resume")
+    assert code == 1 and err.startswith(f"error: {out / 'b.jpg'}: exists; pass -y to replace it"), err
+    assert (out / "b.jpg").read_bytes() == b"a person's own picture"
 
 
 def test_existing_outputs_are_refused_before_any_work_unless_overwrite(tmp_path, folder, tiny_weights, capsys):
