@@ -25,6 +25,8 @@ from stream.video.reencode import (
 # Containers that can hold these (FFmpeg's muxers); elsewhere they are left out with a notice.
 CHAPTER_FORMATS = {"matroska", "webm", "mp4", "mov", "ipod", "ogg"}
 ATTACHMENT_FORMATS = {"matroska"}
+# The audio MPEG-TS has stream types for (FFmpeg's mpegtsenc), which its readers find again
+TS_AUDIO = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m"}
 COVER_FORMATS = {"matroska", "mp4", "ipod"}  # Matroska keeps a cover as an image attachment; MOV none (FFmpeg 8)
 
 
@@ -161,8 +163,13 @@ def add_carried(
 
 def unreadable_in(kind: str, s: av.stream.Stream) -> bool:
     """Whether a `kind` muxer takes `s` but writes it as no reader finds it: MPEG-TS writes text subtitles (SubRip,
-    ASS) as private data, which players and ffmpeg read back as a data stream of no codec, language and flags lost."""
-    return kind == "mpegts" and s.type == "subtitle" and s.codec_context is not None and s.codec_context.codec.text_sub
+    ASS), and audio it has no stream type for (PCM, FLAC, ALAC, Vorbis), as private data, which players and ffmpeg
+    read back as a data stream of no codec, language and flags lost: the sound gone, and nothing said."""
+    if kind != "mpegts" or s.codec_context is None:
+        return False
+    if s.type == "audio":
+        return s.codec_context.name not in TS_AUDIO
+    return s.type == "subtitle" and s.codec_context.codec.text_sub
 
 
 def reencoder_for(kind: str, s: av.stream.Stream) -> tuple[type[Reencoder] | None, str | None]:

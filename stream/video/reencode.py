@@ -45,11 +45,12 @@ def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stre
     through codecs that muxers refuse only when they write the header (Opus or FLAC in MOV, AAC in
     Ogg), so a header is written in memory to find out; PCM in MP4 is refused only at a trailer
     with samples (for its channel layout), so it is taken as not held. (The trailer of no frame
-    is not asked: GIF's muxer refuses it whatever the stream.)"""
+    is not asked: GIF's muxer refuses it whatever the stream.) PCM in FLV is taken as not held too: FFmpeg 8's
+    muxer aborts the process at its header (an assertion in flvenc.c) for most kinds of it."""
     trial = av.open(io.BytesIO(), "w", format=kind, options=MUXER_OPTIONS.get(kind))
     try:
         stream = add(trial)
-        if kind == "mp4" and (stream.name or "").startswith("pcm_"):
+        if kind in ("mp4", "flv") and (stream.name or "").startswith("pcm_"):
             return False
         trial.start_encoding()
     except (av.FFmpegError, ValueError):
