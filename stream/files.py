@@ -25,7 +25,9 @@ HEIF_SUFFIXES = {".heic", ".heif", ".avif"}
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv",
                   ".wmv", ".ogv", ".3gp", ".nut", ".mxf", ".y4m", ".gif", ".apng"}  # fmt: skip
 NAME_MAX = 255  # bytes in a file's name, on Linux's file systems and macOS's
-NUMBER = re.compile(r"%0?(\d*)d")  # printf's %d, %05d in a name: a numbered sequence (frames_%05d.png)
+# printf's %d or %05d in a picture's name: a numbered sequence (frames_%05d.png). Not a width without the zero
+# (spaces in names), which is a URL's escape in a download's name: my%20dog.png, a file, not a pattern
+NUMBER = re.compile(r"%(0\d+)?d")
 
 
 # How a picture's file begins, and the name it is read by: `cat photo.png | drrn-stream - out.png`
@@ -118,13 +120,25 @@ def writes_animated_png(src: str | Path, dst: str | Path) -> bool:
 
 
 def is_numbered(path: str | Path) -> bool:
-    return bool(NUMBER.search(Path(path).name))
+    """A numbered sequence's name: a picture's (a video's is its file's own: an image2 muxer wrote clip%05d.mp4
+    as pictures) with NUMBER in it."""
+    return Path(path).suffix.lower() in PICTURE_SUFFIXES | HEIF_SUFFIXES and bool(NUMBER.search(Path(path).name))
 
 
 def numbered_name(pattern: Path, n: int) -> Path:
     """frames_%05d.png and 7 -> frames_00007.png."""
     spec = NUMBER.search(pattern.name).group(0)  # type: ignore[union-attr]
     return pattern.with_name(pattern.name.replace(spec, spec % n, 1))
+
+
+def numbered_files(pattern: Path) -> list[tuple[int, Path]]:
+    """The files a numbered sequence's pattern names, by number: those named as the pattern writes their numbers, as
+    FFmpeg's image2 reads them (%02d: s_01, not s_1 or s_001, which all took number 1, their outputs written over
+    one another without a word)."""
+    head, _, tail = NUMBER.split(pattern.name, maxsplit=1)
+    shape = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
+    found = ((int(m.group(1)), p) for p in pattern.parent.glob("*") if (m := shape.fullmatch(p.name)))
+    return sorted((n, p) for n, p in found if p.name == numbered_name(pattern, n).name)
 
 
 def check_input(src: str | Path) -> None:

@@ -10,7 +10,6 @@ sequence) is scored as `eval` scores pictures: the luma of MATLAB rgb2ycbcr at 8
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from stream.console import counted, listed, progress, say, say_notices
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
-from stream.files import NUMBER, check_writable, is_numbered, misnamed, numbered_name, write_atomically
+from stream.files import check_writable, is_numbered, misnamed, numbered_files, numbered_name, write_atomically
 from stream.picture_io import (
     CARRIES_METADATA,
     damage,
@@ -72,15 +71,8 @@ def picture_jobs(src: str, dst: str, reference: Path | None = None) -> list[Pict
         if not Path(src).is_file():
             raise UserError(f"{src}: no such file")
         return [Picture(Path(src), Path(dst), reference)]
-    folder, name = Path(src).parent, Path(src).name
-    head, _, tail = NUMBER.split(name, maxsplit=1)
-    pattern = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
-    numbered = ((int(m.group(1)), p) for p in folder.glob("*") if (m := pattern.fullmatch(p.name)))
-    # names as the pattern writes their numbers, as FFmpeg's image2 reads them (%02d: s_01, not s_1 or s_001, which
-    # all took number 1, their outputs written over one another without a word)
-    found = sorted((n, p) for n, p in numbered if p.name == numbered_name(Path(src), n).name)
-    if not found:
-        raise UserError(f"{src}: no files match it in {folder}")
+    if not (found := numbered_files(Path(src))):
+        raise UserError(f"{src}: no files match it in {Path(src).parent}")
     return [
         Picture(p, numbered_name(Path(dst), n), None if reference is None else numbered_name(reference, n))
         for n, p in found

@@ -12,7 +12,15 @@ from typing import BinaryIO
 import av
 
 from stream.errors import UserError
-from stream.files import PICTURE_SUFFIXES, check_folder, is_numbered, numbered_name, partial_path, writes_animated_png
+from stream.files import (
+    PICTURE_SUFFIXES,
+    check_folder,
+    is_numbered,
+    numbered_files,
+    numbered_name,
+    partial_path,
+    writes_animated_png,
+)
 from stream.video.pipe_ends import PipeEnd, named_pipe, stdout
 
 STDIO = "-"  # read stdin / write stdout
@@ -171,6 +179,9 @@ class PicturesTarget(FileTarget):
     def __init__(self, src: str, dst: str, overwrite: bool, format: str | None) -> None:
         first = numbered_name(Path(dst), 1)
         pictures = "image2" if Path(dst).suffix.lower() in PICTURE_SUFFIXES else None  # FFmpeg knows no .jfif
+        if not overwrite and (found := [p for _, p in numbered_files(Path(dst))]):  # not only the first: with it
+            more = f" (and {len(found) - 1} more)" if found[1:] else ""  # gone, the others were replaced unasked
+            raise UserError(f"{found[0]}: exists{more}; pass -y to replace {'them' if more else 'it'}")
         super().__init__(src, str(first), overwrite, format or pictures)
         self.dst = self.tmp = Path(dst)
 

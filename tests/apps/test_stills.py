@@ -20,6 +20,7 @@ from kernels.choice import ModelChoice
 from kernels.metrics import psnr, ssim
 from stream.apps.api import FrameEnhancer
 from stream.eval.images import luma, read_luma
+from stream.files import is_numbered
 from stream.video.enhance import EnhanceOptions
 from tests.cli_helpers import file_size_limit, run_cli
 from tests.media import make_clip, probe
@@ -232,6 +233,33 @@ def test_a_video_to_numbered_pictures_and_back(tmp_path, tiny_weights, capsys):
     assert cv2.imread(str(tmp_path / "frame_01.png")).shape == (96, 128, 3)
     enhance(capsys, tmp_path / "frame_%02d.png", tmp_path / "back.mkv", tiny_weights, "--scale", "1")
     assert probe(tmp_path / "back.mkv")["frames"] == 3 and probe(tmp_path / "back.mkv")["size"] == (128, 96)
+
+
+def test_a_video_into_numbered_pictures_replaces_none_of_them_unasked(tmp_path, tiny_weights, capsys):
+    """Only the first picture's name was checked: with it gone (or numbering from 2), the others were replaced
+    without -y."""
+    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40, 80], audio=False)
+    for n in (2, 3):
+        (tmp_path / f"frame_{n:02d}.png").write_bytes(b"someone's picture")
+    args = [str(clip), str(tmp_path / "frame_%02d.png"), "--weights", str(tiny_weights)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and err == f"error: {tmp_path / 'frame_02.png'}: exists (and 1 more); pass -y to replace them\n"
+    assert (tmp_path / "frame_03.png").read_bytes() == b"someone's picture" and not (tmp_path / "frame_01.png").exists()
+    assert run_cli([*args, "-y"], capsys)[0] == 0 and cv2.imread(str(tmp_path / "frame_03.png")) is not None
+
+
+def test_a_url_escape_in_a_name_is_no_numbered_sequence(tmp_path, photo, tiny_weights, capsys):
+    """A download's my%20dog.png read as a pattern (%20d: a width of 20): the picture was "no files match it", and
+    an existing keep%20dog.mp4 was replaced without -y, by image2 writing pictures under the video's name."""
+    cv2.imwrite(str(tmp_path / "my%20dog.png"), photo)
+    enhance(capsys, tmp_path / "my%20dog.png", tmp_path / "out%20dog.png", tiny_weights)
+    assert cv2.imread(str(tmp_path / "out%20dog.png")).shape == (72, 96, 3)
+    kept = make_clip(tmp_path / "keep%20dog.mp4", pts_ms=[0, 40], audio=False).read_bytes()
+    args = [str(make_clip(tmp_path / "in.mp4", pts_ms=[0], audio=False)), str(tmp_path / "keep%20dog.mp4")]
+    code, _, err = run_cli([*args, "--weights", str(tiny_weights)], capsys)
+    assert code == 1 and err.endswith("keep%20dog.mp4: exists; pass -y to replace it\n") and kept == (
+        tmp_path / "keep%20dog.mp4").read_bytes()  # fmt: skip
+    assert is_numbered("frames_%05d.png") and is_numbered("f%d.jpg") and not is_numbered("clip_%05d.mp4")
 
 
 def test_a_picture_cut_short_by_a_failed_write_is_left_under_no_name(tmp_path, tiny_weights):
