@@ -157,8 +157,10 @@ def add_carried(
     if not (reencode and made and codec and muxer_holds(kind, lambda trial: made(trial, s, codec).stream)):
         raise ValueError(f"{kind} cannot hold {codec_name(s)}")
     name, new_name = codec_name(s), av.Codec(codec, "w").canonical_name
-    notice(f"{s.type} stream #{s.index} ({name}) re-encoded to {new_name}: {kind} cannot hold {name}")
-    return made(container, s, codec)
+    remade = made(container, s, codec)
+    changes = f" {remade.changes}" if remade.changes else ""
+    notice(f"{s.type} stream #{s.index} ({name}) re-encoded to {new_name}{changes}: {kind} cannot hold {name}")
+    return remade
 
 
 def unreadable_in(kind: str, s: av.stream.Stream) -> bool:

@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import av
 
+from stream.video.channels import encoder_layout, encoder_rate, read_layout, reorder
 from stream.video.targets import MP4_FAMILY
 
 # The encoder for audio a container cannot hold, where AAC cannot go in either (MPEG-PS: MP2, as ffmpeg codes it).
@@ -27,7 +28,6 @@ AUDIO_CODEC_FOR_FORMAT = {
 # The text subtitles each container holds, for text in another (bitmap subtitles cannot become text)
 SUBTITLE_CODEC_FOR_FORMAT = {"mp4": "mov_text", "mov": "mov_text", "ipod": "mov_text", "matroska": "subrip",
                              "webm": "webvtt"}  # fmt: skip
-_RATE = 48000  # where the encoder does not take the input's rate: every audio encoder takes this one
 # Muxers' options for every output of theirs: Y4M's 10-, 12- and 16-bit layouts are FFmpeg's own extension of the
 # format, which its muxer writes only where told that standards may be bent (ffmpeg's -strict -1); image2 writes
 # each picture as NAME.tmp and renames it, so that one cut short (a full disk) is never left under a picture's name
@@ -61,17 +61,11 @@ def muxer_holds(kind: str, add: Callable[[av.container.OutputContainer], av.stre
     return True
 
 
-def channel_layout(layout: av.AudioLayout) -> str:
-    """The input's layout, or where it does not name its channels (PCM in Matroska), the usual one
-    for as many ("mono", "stereo", "5.1"): encoders take only named layouts."""
-    named = all(channel.name != "NONE" for channel in layout.channels)
-    return layout.name if named else f"{layout.nb_channels}c"
-
-
 class Reencoder:
     """A carried stream encoded again: `write` takes its input packets, `close` flushes what is held."""
 
     stream: av.stream.Stream
+    changes = ""  # what it changes beside the codec, in words ("in 5.1, at 96000 Hz (the input's 192000)")
 
     def write(self, packet: av.Packet) -> None:
         raise NotImplementedError
@@ -80,8 +74,9 @@ class Reencoder:
         """The last of what is held (the output is still open)."""
 
     def _tagged_as(self, source: av.stream.Stream) -> None:
-        """The new stream keeps what the input's said of it (language, title; default, forced)."""
-        self.stream.metadata.update(source.metadata)
+        """The new stream keeps what the input's said of it (language, title; default, forced), but the encoder
+        that made it (Matroska's ENCODER: "Lavc59.37.100 pcm_s16le" on an Opus track)."""
+        self.stream.metadata.update({k: v for k, v in source.metadata.items() if k.lower() != "encoder"})
         self.stream.disposition = source.disposition
 
 
@@ -150,10 +145,17 @@ class AudioReencoder(Reencoder):
 
     def __init__(self, container: av.container.OutputContainer, source: av.audio.AudioStream, codec: str) -> None:
         self.container, self.decoder = container, source.codec_context
-        encoder = av.Codec(codec, "w")
-        rate = source.rate if source.rate in (encoder.audio_rates or [source.rate]) else _RATE
-        self.stream = container.add_stream(codec, rate=rate, layout=channel_layout(source.layout))
+        layout = read_layout(source)
+        self.order = layout.order if source.codec_context.name.startswith("pcm_") else None
+        self.native = layout.native
+        if self.order is not None and not self.decoder.is_open:  # (a trial's re-encoder opened nothing)
+            self.decoder.layout = layout.native  # its samples put in that order as they are decoded (reorder)
+        rate = encoder_rate(codec, source.rate)
+        channels = encoder_layout(codec, rate, layout)
+        self.stream = container.add_stream(codec, rate=rate, layout=channels)
         self._tagged_as(source)
+        lowered = [f"at {rate} Hz (the input's {source.rate})"] * (rate < source.rate)  # (Opus's 48 kHz from 44.1:
+        self.changes = ", ".join([f"in {channels}"] * (channels != layout.own) + lowered)  # unsaid) for the notice
 
     def write(self, packet: av.Packet) -> None:
         """A packet the decoder refuses (damage) is a gap in the sound, as in ffmpeg, not the run's end."""
@@ -168,6 +170,8 @@ class AudioReencoder(Reencoder):
         """`frame`'s time counted in samples first: the encoder's resampler cuts frames of its own size
         and times them by rescaling, and in a time base of one tick per input frame (MP3 in AVI:
         1152 samples) two of its frames fell on one tick, which a muxer refuses."""
+        if frame is not None and self.order is not None:
+            frame = reorder(frame, self.order, self.native)
         if frame is not None and frame.pts is not None and frame.time_base:
             frame.pts = round(frame.pts * frame.time_base * frame.sample_rate)
             frame.time_base = Fraction(1, frame.sample_rate)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from stream.video.reencode import after_last
@@ -177,3 +179,66 @@ def test_a_copied_packets_decode_time_is_kept_after_the_last(pts, dts, last, str
     packet.pts, packet.dts, packet.time_base = pts, dts, Fraction(1, 48_000)
     after_last(packet, Fraction(1, 1000), last, strict)
     assert (packet.pts, packet.dts, packet.time_base) == (*moved, Fraction(1, 1000))
+
+
+def tones(path: Path, layout: str, codec: str, rate: int = 48000) -> Path:
+    """0.4 s of video and a tone per channel of `layout` (200 Hz, 300 Hz, ... in FFmpeg's channel order)."""
+    count = av.AudioLayout(layout).nb_channels
+    sines = [arg for n in range(count) for arg in ("-f", "lavfi", "-i", f"sine=f={200 + 100 * n}:r={rate}:d=0.4")]
+    merged = "".join(f"[{n + 1}]" for n in range(count)) + f"amerge=inputs={count},aformat=channel_layouts={layout}[a]"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=0.4", *sines,
+                    "-filter_complex", merged, "-map", "0", "-map", "[a]", "-c:v", "libx264", "-c:a", codec,
+                    str(path)], check=True)  # fmt: skip
+    return path
+
+
+def pitches(path: Path, layout: str) -> list[int]:
+    """Each channel's loudest frequency (Hz, to 25), the channels put in `layout` by name by ffmpeg."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-af", f"aformat=channel_layouts={layout}", "-f",
+                          "f32le", "-"], check=True, capture_output=True).stdout  # fmt: skip
+    samples = np.frombuffer(raw, np.float32).reshape(-1, av.AudioLayout(layout).nb_channels)[2400:16800]
+    return [round(np.argmax(np.abs(np.fft.rfft(channel))) * 48000 / len(channel) / 25) * 25 for channel in samples.T]
+
+
+def test_pcm_in_a_custom_channel_order_is_reencoded_each_channel_where_its_name_says(tmp_path, tiny_weights):
+    """A MOV's 7.1 PCM comes in its chan box's order (side before back): PyAV 18 frees such a layout's channel map
+    twice, and the run ended in "double free or corruption" (exit 134, nothing written). A process of its own."""
+    src, dst = tones(tmp_path / "in.mov", "7.1", "pcm_s16le"), tmp_path / "out.webm"
+    args = [str(src), str(dst), "--weights", str(tiny_weights), "-q"]
+    run = subprocess.run([sys.executable, "-m", "stream", *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert pitches(dst, "7.1") == pitches(src, "7.1") == [200, 300, 400, 500, 600, 700, 800, 900]
+
+
+@pytest.mark.parametrize(
+    ("layout", "codec", "suffix", "said", "kept"),
+    [
+        ("5.1(side)", "ac3", ".webm", "re-encoded to opus in 5.1: webm cannot hold ac3", 6),  # AC-3's and DTS's 5.1
+        ("5.1", "eac3", ".mpg", "re-encoded to mp2 in stereo: mpeg cannot hold eac3", 2),  # MP2: two at most
+    ],
+)
+def test_surround_an_encoder_does_not_take_is_encoded_in_the_nearest_it_does(
+    tmp_path, tiny_weights, capsys, layout, codec, suffix, said, kept
+):
+    """Opus takes 5.1 but not 5.1(side), MP2 no more than stereo: the whole track was left out, said as "webm
+    cannot hold them: audio stream #1 (ac3)"."""
+    src, dst = tones(tmp_path / "in.mkv", layout, codec), tmp_path / f"out{suffix}"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and f"audio stream #1 ({codec}) {said}" in err.splitlines(), err
+    with av.open(str(dst)) as c:
+        assert c.streams.audio[0].codec_context.channels == kept
+
+
+def test_a_rate_the_encoder_lacks_becomes_the_nearest_it_has_said_and_no_encoder_tag_follows(
+    tmp_path, tiny_weights, capsys
+):
+    """192 kHz PCM into MP4 became 48 kHz AAC unsaid (AAC goes to 96); and the input's ENCODER tag (its PCM's)
+    was carried onto the new track."""
+    src = film_with_sound(tmp_path / "in.mkv", "pcm_s32le", 192000)
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights)], capsys)
+    said = "audio stream #1 (pcm_s32le) re-encoded to aac at 96000 Hz (the input's 192000): mp4 cannot hold pcm_s32le"
+    assert code == 0 and said in err.splitlines(), err
+    assert run_cli([str(src), str(tmp_path / "out.webm"), "--weights", str(tiny_weights)], capsys)[0] == 0
+    with av.open(str(src)) as before, av.open(str(tmp_path / "out.webm")) as after:
+        assert "ENCODER" in before.streams.audio[0].metadata  # what was not to follow
+        assert "encoder" not in {k.lower() for k in after.streams.audio[0].metadata}
