@@ -25,6 +25,8 @@ from stream.video.reencode import (
 # Containers that can hold these (FFmpeg's muxers); elsewhere they are left out with a notice.
 CHAPTER_FORMATS = {"matroska", "webm", "mp4", "mov", "ipod", "ogg"}
 ATTACHMENT_FORMATS = {"matroska"}
+# Muxers of one stream's bytes that take any other's too, and splice them in (an .yuv file's video and AAC)
+ONE_STREAM = {"rawvideo"}
 # The audio MPEG-TS has stream types for (FFmpeg's mpegtsenc), which its readers find again
 TS_AUDIO = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m"}
 COVER_FORMATS = {"matroska", "mp4", "ipod"}  # Matroska keeps a cover as an image attachment; MOV none (FFmpeg 8)
@@ -150,6 +152,8 @@ def add_carried(
     (said in a notice), else refused (ValueError), as a muxer refuses what it cannot hold (a DVD's
     navigation packets, a data stream, in Matroska: refused only when the header is written, so tried first)."""
     kind = container.format.name
+    if kind in ONE_STREAM:
+        raise ValueError(f"{kind} holds one stream")
     if not unreadable_in(kind, s) and muxer_holds(kind, lambda trial: copy_stream(trial, s)):
         copy = copy_stream(container, s)
         return StartCodes(container, s, copy) if needs_start_codes(kind, s) else copy

@@ -34,7 +34,8 @@ from stream.video.upright import KEEPS_ROTATION, Upright, quarter_turns, upright
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
 # and PyAV's wheel has no Theora encoder.
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo",
-                     "gif": "gif", "apng": "apng", "webp": "libwebp_anim", "avif": "libsvtav1"}  # fmt: skip
+                     "rawvideo": "rawvideo", "gif": "gif", "apng": "apng", "webp": "libwebp_anim",
+                     "avif": "libsvtav1"}  # fmt: skip
 _CODEC_FOR_PICTURES = {".png": "png", **dict.fromkeys(JPEG_SUFFIXES, "mjpeg"), ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 HOLDS_A_RATE = {"yuv4mpegpipe": "Y4M", "ogg": "Ogg", "ogv": "Ogg"}  # containers that time frames by counting them

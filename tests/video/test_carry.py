@@ -309,6 +309,15 @@ def test_a_second_h264_from_mp4_is_copied_in_start_codes_where_the_muxer_takes_t
     assert frame_hashes(out, 1) == frame_hashes(src, 1) and len(frame_hashes(src, 1)) == 5
 
 
+def test_raw_video_out_is_the_frames_alone_as_ffmpeg_writes_it(tmp_path, tiny_weights, capsys):
+    """out.yuv held H.264 with the AAC packets spliced in between (the rawvideo muxer takes any stream), said
+    nowhere: a file no tool reads as the frames it names."""
+    src = make_clip(tmp_path / "in.mp4", width=32, height=24, pts_ms=[0, 40, 80])
+    code, _, err = run_cli([str(src), str(tmp_path / "out.yuv"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "left out, as rawvideo cannot hold them: audio stream #1 (aac)" in err.splitlines(), err
+    assert (tmp_path / "out.yuv").stat().st_size == 3 * 64 * 48 * 3 // 2  # three 4:2:0 frames, nothing else
+
+
 @needs_ffmpeg
 def test_what_a_container_cannot_hold_is_encoded_again_or_named_in_one_line(tmp_path, tiny_weights, capsys):
     """MP4 holds no SubRip: its cues become MP4's timed text, each at its time, with its tags; a font
