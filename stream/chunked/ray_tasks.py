@@ -12,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -25,7 +28,7 @@ from stream.chunked.job import ChunkDone, ChunkJob, Report, run_job, worker_mode
 from stream.chunked.manifest import refuse_another_run
 from stream.chunked.ray_state import RunState
 from stream.chunked.workers import POLL_S, Finished
-from stream.errors import UserError
+from stream.errors import Interrupted, UserError
 from stream.video.enhance import EnhanceOptions
 
 RETRIES = 3
@@ -34,6 +37,9 @@ RETRIED = (OSError, RuntimeError)  # I/O on shared storage, a GPU's hiccup: wort
 
 
 def import_ray() -> ModuleType:
+    """Ray, read without its C++ failure signal handler (read as it is imported), which aborted the process at a
+    SIGTERM as the local instance started ("*** SIGTERM received ...", exit 134)."""
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:
@@ -109,6 +115,8 @@ class RayWorkers:
                 self.record(ready, refs, finished)
         except ray.exceptions.RayError as e:
             raise UserError(f"Ray: lost the cluster ({reason(e)})") from None
+        except SystemError as e:  # a stop signal's Interrupted raised in Ray's Cython wait, which wraps it
+            raise stop_within(e) from None
         finally:
             for ref in refs:
                 ray.cancel(ref, force=True)
@@ -151,19 +159,49 @@ class RayWorkers:
             self.ray.shutdown()
 
 
+def stop_within(e: SystemError) -> BaseException:
+    """The stop signal's Interrupted that Ray's ray.wait or ray.get wrapped ("<cyfunction CoreWorker.wait> returned
+    a result with an exception set"), else the error itself."""
+    cause: BaseException | None = e
+    while cause is not None and not isinstance(cause, Interrupted):
+        cause = cause.__cause__ or cause.__context__
+    return cause or e
+
+
 def join_cluster(ray: ModuleType, address: str) -> None:
-    """ray.init, quiet, keeping this process's SIGTERM handler (Ray's would exit without the
-    chunks-done line that says how to resume)."""
+    """ray.init, quiet, with this process's SIGTERM handler kept through it: Ray's own, set as it starts, exited
+    with status 15 and not a word (not the line that says how to resume), the local instance's agents left
+    running. A stop signal as it starts shuts down what it started."""
     check_answers(address)
     main = threading.current_thread() is threading.main_thread()
     handler = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        ray.init(address=address or None, logging_level=logging.ERROR, log_to_driver=False)
+        with sigterm_kept():
+            ray.init(address=address or None, logging_level=logging.ERROR, log_to_driver=False)
+    except Interrupted:
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        raise
     except Exception as e:  # whatever stops ray.init (refused, timed out, a folder of another user's) is this
         raise UserError(f"--ray {address or '(no address)'}: cannot join a Ray cluster there ({reason(e)})") from None
     finally:
         if main and handler is not None:
             signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def sigterm_kept() -> Iterator[None]:
+    """Within: a SIGTERM handler set by a library (Ray's, in ray.init) is not set; the one in place stays."""
+    setter = signal.signal
+
+    def set_but_sigterm(signum: int, handler: Any) -> Any:
+        return signal.getsignal(signum) if signum == signal.SIGTERM else setter(signum, handler)
+
+    signal.signal = set_but_sigterm
+    try:
+        yield
+    finally:
+        signal.signal = setter
 
 
 def check_answers(address: str) -> None:

@@ -175,8 +175,16 @@ def restore_chunks(jobs: list[ChunkJob], manifest: Manifest, work: Path, options
         try:
             runner.run(todo, options, progress.report, finished)
         except Interrupted as e:
-            raise Interrupted(e.signum, f"{len(manifest.done)} of {len(jobs)} chunks done in {work}; the same "
-                              "command with --resume goes on from there") from None  # fmt: skip
+            raise Interrupted(e.signum, resumable(manifest, jobs, work)) from None
+        except UserError as e:  # a chunk's own, a worker lost: the chunks done are kept all the same
+            raise UserError(f"{e}; {resumable(manifest, jobs, work)}") from None
+
+
+def resumable(manifest: Manifest, jobs: list[ChunkJob], work: Path) -> str:
+    """What a run that stopped leaves, and how it goes on."""
+    return (
+        f"{len(manifest.done)} of {len(jobs)} chunks done in {work}; the same command with --resume goes on from there"
+    )
 
 
 def join_output(source: VideoSource, jobs: list[ChunkJob], target: FileTarget, log_path: Path | None,
@@ -224,7 +232,10 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
         target.open()  # locked from here to the join: a second run onto this output (a --resume while this one
         try:  # runs) is refused, where it had taken the same chunks and each run broke the other's
             jobs, manifest = run_chunks(source, work, chunks, options, chunking, console)
-            written, log = join_output(source, jobs, target, options.log, console)
+            try:
+                written, log = join_output(source, jobs, target, options.log, console)
+            except Interrupted as e:  # as it joined: every chunk kept for the join a resume makes
+                raise Interrupted(e.signum, resumable(manifest, jobs, work)) from None
         finally:
             target.discard()  # a no-op once committed
     shutil.rmtree(work)

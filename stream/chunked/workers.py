@@ -12,7 +12,8 @@ import multiprocessing
 import queue
 import signal
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import Synchronized
 from typing import Protocol
@@ -21,6 +22,7 @@ import torch
 
 from kernels.choice import Loaded, Resolved
 from stream.chunked.job import ChunkDone, ChunkJob, Report, restore_chunk, run_job
+from stream.errors import UserError
 from stream.video.enhance import EnhanceOptions
 from stream.video.source import VideoSource
 
@@ -106,7 +108,7 @@ class LocalWorkers:
                 ended, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
                 drain(reports, report)
                 for future in sorted(ended, key=lambda f: f.exception() is not None):  # the chunks done recorded first
-                    finished(future.result())  # a worker's error, or BrokenProcessPool for a lost worker
+                    finished(worker_result(future))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             for process in multiprocessing.active_children():  # a chunk's worker mid-way: its segment is discarded
@@ -114,6 +116,15 @@ class LocalWorkers:
 
     def close(self) -> None:
         pass
+
+
+def worker_result(future: Future) -> ChunkDone:
+    """A worker's chunk done, or its error; a worker that died (killed, out of memory) one line, not the pool's
+    "unexpected BrokenProcessPool: A process in the process pool was terminated abruptly ..."."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise UserError("a worker process died (killed, or out of memory?)") from None
 
 
 def drain(reports: Queue, report: Report) -> None:

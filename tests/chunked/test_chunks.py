@@ -416,3 +416,44 @@ def test_a_chunk_run_otherwise_than_those_before_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"chunk 2 runs otherwise .*\(device cpu for cuda, precision fp32 for fp16\)"):
         manifest.finish(1, tmp_path, files, ran | {"device": "cpu", "precision": "fp32"})
     assert json.loads((tmp_path / "manifest.json").read_text())["done"] == [0]
+
+
+def test_a_worker_process_that_died_is_one_line_and_the_run_says_how_to_go_on(tmp_path, tiny_weights, capsys,
+                                                                              monkeypatch):  # fmt: skip
+    """A worker killed (the OOM killer, kill -9) said "unexpected BrokenProcessPool: A process in the process pool
+    was terminated abruptly ...", and nothing of the chunks done or of --resume."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from stream.chunked import workers
+
+    lost: Future = Future()
+    lost.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+    with pytest.raises(UserError, match=r"^a worker process died \(killed, or out of memory\?\)$"):
+        workers.worker_result(lost)
+
+    def dies(*_args):
+        raise UserError("a worker process died (killed, or out of memory?)")
+
+    monkeypatch.setattr(workers.InProcess, "run", dies)
+    src, dst = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS), tmp_path / "out.mkv"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--chunk-seconds", "0.3"], capsys)
+    said = (f"error: a worker process died (killed, or out of memory?); 0 of 3 chunks done in {work_folder(dst)}; "
+            "the same command with --resume goes on from there")  # fmt: skip
+    assert code == 1 and err.splitlines()[-1] == said, err
+
+
+def test_a_stop_as_the_chunks_are_joined_says_how_to_go_on(tmp_path, tiny_weights, capsys, monkeypatch):
+    """It said "interrupted (SIGTERM)" alone, where a stop among the chunks says what is kept and --resume."""
+    from stream.chunked import run
+    from stream.errors import Interrupted
+
+    def stopped(*_args):
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(run, "join_output", stopped)
+    src, dst = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS), tmp_path / "out.mkv"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--chunk-seconds", "0.3"], capsys)
+    said = (f"interrupted (SIGTERM): 3 of 3 chunks done in {work_folder(dst)}; the same command with --resume goes "
+            "on from there")  # fmt: skip
+    assert code == 128 + signal.SIGTERM and err.splitlines()[-1] == said, err

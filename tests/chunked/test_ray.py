@@ -125,3 +125,32 @@ def test_the_first_task_to_load_its_model_settles_what_the_others_must_run():
     assert state.settle({"precision": "bf16"}) == {"precision": "bf16"}
     assert state.settle({"precision": "fp32"}) == {"precision": "bf16"}  # a node without bf16: refused by restore_chunk
     assert RunState({"precision": "fp16"}).settle({"precision": "bf16"}) == {"precision": "fp16"}  # resumed
+
+
+def test_a_stop_signal_wrapped_by_rays_wait_is_said_as_a_stop():
+    """Interrupted, raised by the signal handler inside Ray's Cython ray.wait, came out as "unexpected SystemError:
+    <cyfunction CoreWorker.wait ...> returned a result with an exception set"."""
+    from stream.errors import Interrupted
+
+    try:
+        try:
+            raise Interrupted(signal.SIGINT)
+        except Interrupted as stop:
+            raise SystemError("<cyfunction CoreWorker.wait> returned a result with an exception set") from stop
+    except SystemError as wrapped:
+        assert isinstance(ray_tasks.stop_within(wrapped), Interrupted)
+    other = SystemError("another")
+    assert ray_tasks.stop_within(other) is other
+
+
+def test_a_sigterm_handler_a_library_sets_is_not_set_within():
+    """Ray's, set in ray.init, exited with status 15 and not a word, its local instance's agents left running."""
+    ours, before_int, setter = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT), signal.signal
+    try:
+        with ray_tasks.sigterm_kept():
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(15))
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # others are set as asked
+            assert signal.getsignal(signal.SIGTERM) is ours and signal.getsignal(signal.SIGINT) is signal.SIG_DFL
+        assert signal.signal is setter and signal.getsignal(signal.SIGTERM) is ours  # put back as it was
+    finally:
+        signal.signal(signal.SIGINT, before_int)
