@@ -87,8 +87,9 @@ class FileTarget:
         check_output(self.dst, overwrite, format)
         # As ffmpeg writes them: a link's target is replaced (the link kept), a device or FIFO (/dev/null, a pipe
         # by name) written as it is; -y had replaced either with a file of its own, /dev/null too (as root)
-        self.written = self.dst.resolve() if self.dst.is_symlink() else self.dst
-        self.special = self.written.exists() and not self.written.is_file()  # (a folder is refused above)
+        # (by the link's own: /dev/stdout on a pipe resolves to /proc/PID/fd/pipe:[N], a name nothing is at)
+        self.special = self.dst.exists() and not self.dst.is_file()  # (a folder is refused above)
+        self.written = self.dst.resolve() if self.dst.is_symlink() and not self.special else self.dst
         self.tmp = self.written if self.special else partial_path(self.written)
         self._held: int | None = None  # the partial file, open and locked while this run writes it
         self._pipe: PipeEnd | None = None  # where the output is a pipe by name

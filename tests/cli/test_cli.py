@@ -304,6 +304,16 @@ def test_a_link_or_a_device_as_the_output_is_written_through(tmp_path, tiny_weig
     assert list(tmp_path.glob(".*")) == []  # no partial file beside it
 
 
+def test_dev_stdout_on_a_pipe_is_written_as_stdout_is(tmp_path, tiny_weights):
+    """The link was resolved first, to /proc/PID/fd/pipe:[N], a name nothing is at: "cannot write (No such file or
+    directory)", where `ffmpeg ... /dev/stdout | ffprobe -` works."""
+    args = ["samples/sample.mp4", "/dev/stdout", "--output-format", "matroska", "--weights", str(tiny_weights), "-qy"]
+    run = subprocess.run([sys.executable, "-m", "stream", *args, "--duration", "0.2"], capture_output=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (tmp_path / "out.mkv").write_bytes(run.stdout)  # what came through the pipe
+    assert probe(tmp_path / "out.mkv")["frames"] == 2  # 0.2 s at 10 fps
+
+
 def test_a_name_near_the_longest_a_file_may_have_is_written(tmp_path, tiny_weights, capsys):
     """A 250-character name (ffmpeg writes it) failed as "File name too long", naming the hidden partial file, which
     the dot and ".partial" made longer than the file system's 255 bytes."""
