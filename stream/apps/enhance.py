@@ -5,6 +5,7 @@ through the pipeline as one run."""
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 from contextlib import closing, nullcontext
 from pathlib import Path
@@ -16,7 +17,7 @@ from stream.apps.folder import enhance_folder
 from stream.apps.stills import pictures
 from stream.chunked.run import Chunking, enhance_chunked
 from stream.console import console_for
-from stream.errors import UserError
+from stream.errors import Interrupted, UserError
 from stream.files import (
     HEAD_BYTES,
     HEIF_SUFFIXES,
@@ -36,6 +37,28 @@ from stream.video.targets import STDIO
 
 
 def enhance(
+    src: str | Path, dst: str | Path, options: EnhanceOptions | None = None, chunking: Chunking | None = None,
+    resume: bool = False,
+) -> RunStats | None:  # fmt: skip
+    """`drrn-stream IN OUT` from Python (the API's `stream.enhance`): run(), quiet. A stop signal in it (Ctrl-C,
+    SIGTERM) ends the run as the CLI ends it, its output kept playable, and is then raised as Python raises it:
+    KeyboardInterrupt for Ctrl-C, SystemExit(128 + N) for the others. (One video's run had returned its stats, a
+    caller's loop going on to the next file; a folder's raised an exception of this package's, a picture's
+    KeyboardInterrupt.)"""
+    try:
+        stats = run(src, dst, options, chunking, resume=resume)
+    except Interrupted as e:
+        raise stopped(e.signum) from None
+    if stats is not None and stats.interrupted:
+        raise stopped(stats.signal)
+    return stats
+
+
+def stopped(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
+
+
+def run(
     src: str | Path, dst: str | Path, options: EnhanceOptions | None = None, chunking: Chunking | None = None,
     console: Console | None = None, resume: bool = False,
 ) -> RunStats | None:  # fmt: skip
@@ -71,7 +94,7 @@ def enhance(
                 if is_picture(spooled) and chunking is None:
                     pictures(str(spooled), dst, options, console, shown="<stdin>" if src == STDIO else src)
                     return None
-                return enhance(spooled, dst, options, chunking, console)  # a GIF: a video of one frame
+                return run(spooled, dst, options, chunking, console)  # a GIF: a video of one frame
     if Path(dst).suffix.lower() in HEIC_SUFFIXES:  # libheif writes pictures; FFmpeg writes no HEIC
         raise UserError(f"{dst}: HEIC is written from a picture in; a video's or a GIF's frames make .png, .jpg, .webp "
                         "or .avif")  # fmt: skip

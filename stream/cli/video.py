@@ -164,7 +164,7 @@ def enhance_command(
     check_input(src)  # before the imports below, which take seconds (torch)
     if not dst:
         raise UserError("the output's name is empty (a file, a folder, or - for stdout)")
-    from stream.apps.enhance import enhance
+    from stream.apps.enhance import run
     from stream.chunked.run import Chunking
     from stream.video.enhance import EnhanceOptions
     from stream.video.sink import EncodeOptions
@@ -181,7 +181,7 @@ def enhance_command(
         deinterlace=deinterlace, start=start or Fraction(0), duration=duration,
     )  # fmt: skip
     chunking = None if chunk_seconds is None else Chunking(chunk_seconds, resume, workers, ray)
-    stats = enhance(src, dst, options, chunking, console_for(quiet=quiet), resume=resume and folder)
+    stats = run(src, dst, options, chunking, console_for(quiet=quiet), resume=resume and folder)
     if stats is None:
         return
     if stats.damage:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from fractions import Fraction
@@ -85,6 +87,33 @@ def test_the_api_enhances_with_the_clis_defaults(tmp_path):
     assert probe(tmp_path / "out.mp4")["size"] == (64, 48)
     with pytest.raises(UserError, match=r"out\.mp4: exists"):
         enhance_api(src, tmp_path / "out.mp4")
+
+
+@pytest.mark.parametrize(("stop", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)])
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_stop_in_the_api_keeps_the_output_and_is_raised_as_python_raises_it(
+    tmp_path, tiny_weights, monkeypatch, stop, raised, folder
+):
+    """One video's run returned its stats (a caller's loop over files went on to the next), a folder's raised this
+    package's own Interrupted, which `except KeyboardInterrupt` misses."""
+    from stream import enhance as enhance_api
+    from stream.video.processor import LumaEnhancer
+
+    restore = LumaEnhancer.__call__
+
+    def stopped_at_once(self, *args, **kwargs):
+        os.kill(os.getpid(), stop)  # as Ctrl-C or `kill` sends it, in the middle of the run
+        return restore(self, *args, **kwargs)
+
+    monkeypatch.setattr(LumaEnhancer, "__call__", stopped_at_once)
+    (tmp_path / "in").mkdir()
+    src = make_clip(tmp_path / "in" / "a.mp4", width=32, height=24, pts_ms=[40 * i for i in range(20)], audio=False)
+    options = EnhanceOptions(model=ModelChoice(tiny_weights), queue_frames=1)
+    with pytest.raises(raised) as caught:
+        enhance_api(src.parent if folder else src, tmp_path / ("out" if folder else "out.mp4"), options)
+    assert raised is KeyboardInterrupt or caught.value.code == 128 + stop
+    kept = tmp_path / "out" / "a.mp4" if folder else tmp_path / "out.mp4"
+    assert 0 < probe(kept)["frames"] < 20  # cut short, playable
 
 
 def test_the_api_takes_times_and_paths_as_the_cli_gives_them(tmp_path):
