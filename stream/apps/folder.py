@@ -171,7 +171,7 @@ def enhance_one(source: Path, target: Path, options: EnhanceOptions) -> str:
     warning or a picture's lost metadata, or ""; a stop signal stops the batch."""
     quiet = console_for(quiet=True)
     if is_picture(source):
-        return pictures(str(source), str(target), options, quiet)
+        return pictures(str(source), str(target), options, quiet, warn=False)  # said by the batch
     stats = enhance_file(source, target, options, quiet)
     if stats.interrupted:  # what it wrote is kept, playable, as one file's run keeps it
         raise Interrupted(stats.signal, f"kept {target} cut short ({counted(stats.frames, 'frame')})")

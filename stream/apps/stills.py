@@ -22,7 +22,7 @@ from kernels.host_memory import room_bytes
 from kernels.metrics import psnr, ssim
 from kernels.tiling import windows_run
 from stream.apps.api import Comparison, FrameEnhancer
-from stream.console import counted, listed, progress, say, say_notices
+from stream.console import counted, err, listed, progress, say, say_notices
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
@@ -181,13 +181,16 @@ def is_transparent(image: np.ndarray) -> bool:
     return image.ndim == 3 and image.shape[2] == 4 and int(image[..., 3].min()) < np.iinfo(image.dtype).max
 
 
-def pictures(src: str, dst: str, options: EnhanceOptions, console: Console, shown: str | None = None) -> str:
+def pictures(
+    src: str, dst: str, options: EnhanceOptions, console: Console, shown: str | None = None, warn: bool = True
+) -> str:
     """A picture (or a numbered sequence) in, the same out: through the frame API, not the video pipeline. -> the
-    warnings (said here too) where inputs were damaged or the outputs lost metadata, else ""; with --strict, a
-    damaged input fails the run once every output is written. `shown`: the input's name in the header, where
-    `src` is not the user's (stdin, spooled to a file)."""
+    warnings (said here too, even with --quiet, as a video's damage is, unless not to `warn`: a folder's run says
+    them itself) where inputs were damaged or the outputs lost metadata, else ""; with --strict, a damaged input
+    fails the run once every output is written. `shown`: the input's name in the header, where `src` is not the
+    user's (stdin, spooled to a file)."""
     if Path(src).is_file() and (actual := misnamed(Path(src))) not in (None, ".gif"):  # (a GIF is a video's)
-        return as_what_it_is(src, actual, dst, options, console, shown or src)
+        return as_what_it_is(src, actual, dst, options, console, shown or src, warn)
     jobs = picture_jobs(src, dst, options.reference)
     check_files(jobs, options.overwrite, options.scale)
     with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
@@ -203,7 +206,8 @@ def pictures(src: str, dst: str, options: EnhanceOptions, console: Console, show
         raise UserError(f"{damaged[0]}; {dst} has what decoded" + (f" ({len(damaged)} damaged)" if damaged[1:] else ""))
     shallow = [f"{job.source.name}: {held}" for job in jobs if (held := depth_held_back(job.source))]
     warnings = damaged + shallow + ([lost_metadata(dst, lost)] if lost else [])
-    say_notices(tuple(f"warning: {warning}" for warning in warnings), console)
+    if warn:
+        say_notices(tuple(f"warning: {warning}" for warning in warnings), err if console.quiet else console)
     return "; ".join(warnings)
 
 
@@ -211,14 +215,16 @@ KIND_NAMES = {".png": "a PNG", ".jpg": "a JPEG", ".tif": "a TIFF", ".bmp": "a BM
               ".heic": "a HEIC", ".avif": "an AVIF"}  # fmt: skip
 
 
-def as_what_it_is(src: str, actual: str, dst: str, options: EnhanceOptions, console: Console, shown: str) -> str:
+def as_what_it_is(src: str, actual: str, dst: str, options: EnhanceOptions, console: Console, shown: str,
+                  warn: bool) -> str:  # fmt: skip
     """A picture named as another kind, read through a link named as what it is, and said."""
     with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:
         link = Path(folder) / f"{Path(src).name}{actual}"
         link.symlink_to(Path(src).absolute())
-        warnings = pictures(str(link), dst, options, console, shown)
+        warnings = pictures(str(link), dst, options, console, shown, warn)
     named = f"{shown}: {KIND_NAMES[actual]} by its contents, read as one (its name says {Path(src).suffix})"
-    say(f"warning: {named}", console)
+    if warn:
+        say(f"warning: {named}", err if console.quiet else console)
     return "; ".join(filter(None, [named, warnings]))
 
 

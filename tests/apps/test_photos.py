@@ -459,6 +459,8 @@ def test_a_jpeg_cut_short_is_decoded_past_and_said(tmp_path, photo, tiny_weights
     code, _, err = run_cli(args, capsys)
     assert code == 1 and err.strip().splitlines()[-1] == f"error: {said}; {tmp_path / 'strict.png'} has what decoded"
     assert (tmp_path / "strict.png").is_file()
+    code, _, err = run_cli([*args[:2], "--weights", str(tiny_weights), "--quiet", "-y"], capsys)
+    assert code == 0 and err == f"warning: {said}\n"  # said even so, as a video's damage is (it was lost)
 
 
 def test_a_jpeg_cut_short_is_one_line(tmp_path, photo, tiny_weights, capfd):
