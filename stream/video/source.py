@@ -26,7 +26,7 @@ from kernels.colour import LumaCoding
 from kernels.errors import reason
 from stream.content import OPENING_FRAMES, OPENING_PACKETS
 from stream.errors import UserError
-from stream.files import check_input
+from stream.files import check_input, is_numbered, numbered_files
 from stream.gif import OPENING, opening_palette, smooth_dither
 from stream.loops import animation_plays
 from stream.video.carry import Carried, is_cover, is_remade_track
@@ -78,6 +78,8 @@ def open_input(
         check_input(src)
         if is_animated_webp(src):
             src = unpack_animation(src)
+        if format in (None, "image2") and is_numbered(src) and (found := numbered_files(Path(src))):
+            demuxer = {"start_number": str(found[0][0])} | (demuxer or {})  # image2 looks for one from 0 to 4 alone
     try:
         return av.open(str(src) if isinstance(src, Path) else for_pyav(src), mode="r", format=format, options=demuxer)
     except av.FFmpegError as e:

@@ -291,6 +291,15 @@ def test_a_url_escape_in_a_name_is_no_numbered_sequence(tmp_path, photo, tiny_we
     assert is_numbered("frames_%05d.png") and is_numbered("f%d.jpg") and not is_numbered("clip_%05d.mp4")
 
 
+def test_numbered_pictures_from_any_first_number_make_a_video(tmp_path, photo, tiny_weights, capsys):
+    """FFmpeg's image2 looks for the first picture from 0 to 4 alone: a sequence from 7 failed as "not a readable
+    media file (No such file or directory)", where the same sequence into pictures ran."""
+    for n in (7, 8, 9):
+        cv2.imwrite(str(tmp_path / f"g_{n:03d}.png"), np.roll(photo, n, axis=1))
+    enhance(capsys, tmp_path / "g_%03d.png", tmp_path / "out.mp4", tiny_weights)
+    assert probe(tmp_path / "out.mp4")["frames"] == 3
+
+
 def test_a_picture_cut_short_by_a_failed_write_is_left_under_no_name(tmp_path, tiny_weights):
     """A video into numbered pictures on a full disk (here a file-size limit: "File too large") left its last
     picture cut short under its own name, a picture that does not open among those that do."""
