@@ -76,6 +76,7 @@ def run(
         return None
     picture_in, picture_out = is_picture(src), is_picture(dst)  # by name, and for some names by content
     if picture_in and picture_out and chunking is None:
+        check_picture_options(dst, options)
         pictures(src, dst, options, console)
         return None
     if picture_in and Path(src).suffix.lower() in HEIF_SUFFIXES:  # FFmpeg reads a photo's tiles, not it
@@ -92,6 +93,7 @@ def run(
                 with spooled.open("wb") as file:
                     shutil.copyfileobj(pipe, file)
                 if is_picture(spooled) and chunking is None:
+                    check_picture_options(dst, options)
                     pictures(str(spooled), dst, options, console, shown="<stdin>" if src == STDIO else src)
                     return None
                 return run(spooled, dst, options, chunking, console)  # a GIF: a video of one frame
@@ -121,6 +123,18 @@ def pipe_in(src: str) -> BinaryIO | PipeEnd | None:
 def picture_suffix(pipe: BinaryIO | PipeEnd) -> str | None:
     """The suffix of the picture a pipe begins with (peeked, nothing read), or None where it holds something else."""
     return suffix_by_content(pipe.peek(HEAD_BYTES)[:HEAD_BYTES])
+
+
+def check_picture_options(dst: str, options: EnhanceOptions) -> None:
+    """What is for videos alone, refused for pictures in and out rather than silently ignored (as --fps is):
+    `--start 0.08 --duration 0.08` made every picture of a sequence, `--codec libx265` a PNG."""
+    encode = options.encode
+    given = {"--start": options.start != 0, "--duration": options.duration is not None,
+             "--stream": options.stream is not None, "--codec": encode.codec is not None,
+             "--preset": encode.preset is not None,
+             "--deinterlace": options.deinterlace not in ("auto", "off")}  # fmt: skip
+    if flags := [flag for flag, on in given.items() if on]:
+        raise UserError(f"{dst}: pictures out take no {', '.join(flags)} (they are for videos)")
 
 
 def check_rate(src: str, dst: str, options: EnhanceOptions, chunking: Chunking | None) -> None:

@@ -300,6 +300,21 @@ def test_numbered_pictures_from_any_first_number_make_a_video(tmp_path, photo, t
     assert probe(tmp_path / "out.mp4")["frames"] == 3
 
 
+@pytest.mark.parametrize(
+    ("extra", "flags"),
+    [(["--start", "0.08", "--duration", "0.08"], "--start, --duration"), (["--codec", "libx265"], "--codec")],
+)
+def test_what_is_for_videos_is_refused_for_pictures(tmp_path, photo, tiny_weights, capsys, extra, flags):
+    """They were taken and ignored: every picture of the sequence made, a PNG from --codec libx265."""
+    cv2.imwrite(str(tmp_path / "in_0001.png"), photo)
+    args = [str(tmp_path / "in_%04d.png"), str(tmp_path / "out_%04d.png"), "--weights", str(tiny_weights), *extra]
+    code, _, err = run_cli(args, capsys)
+    assert (
+        code == 1 and err == f"error: {tmp_path / 'out_%04d.png'}: pictures out take no {flags} (they are for videos)\n"
+    )
+    assert not list(tmp_path.glob("out_*"))
+
+
 def test_a_picture_cut_short_by_a_failed_write_is_left_under_no_name(tmp_path, tiny_weights):
     """A video into numbered pictures on a full disk (here a file-size limit: "File too large") left its last
     picture cut short under its own name, a picture that does not open among those that do."""
