@@ -50,6 +50,8 @@ class ModelChoice:
             object.__setattr__(self, "weights", str(self.weights))
         # The CLI's options check their ranges; the API's callers get the same bounds, before any model loads
         # (units=-1 ran a model of its own, precision="fp64" failed as a KeyError once built)
+        expect(self, "weights", self.weights is None or isinstance(self.weights, str), "a path or a name, or None")
+        expect(self, "device", isinstance(self.device, str), 'a device\'s name ("auto", "cpu", "cuda:1")')
         expect(self, "units", whole(self.units, 1, none=True), "a whole number from 1, or None")
         expect(self, "precision", self.precision in get_args(Precision), f"one of {', '.join(get_args(Precision))}")
         expect(self, "content", self.content in get_args(Content), f"one of {', '.join(get_args(Content))}")

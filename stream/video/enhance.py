@@ -64,9 +64,16 @@ class EnhanceOptions:
         """The CLI's options check their ranges; the API's callers get the same bounds before any work
         (deinterlace="yes" ran as "off", log="x.csv" failed deep in as an AttributeError)."""
         expect(self, "scale", whole(self.scale, 1) and self.scale in SCALES, "1 (sharpens in place) to 4")
+        expect(self, "model", isinstance(self.model, ModelChoice), "a ModelChoice")  # a dict failed deep in
+        expect(self, "encode", isinstance(self.encode, EncodeOptions), "an EncodeOptions")
+        for name in ("overwrite", "strict"):  # overwrite="no" is true: it replaced an existing output
+            expect(self, name, isinstance(getattr(self, name), bool), "True or False")
         for name in ("log", "reference"):  # a path as text, as the CLI's callers and ModelChoice.weights take it
             if isinstance(value := getattr(self, name), str):
                 object.__setattr__(self, name, Path(value))
+            expect(self, name, getattr(self, name) is None or isinstance(getattr(self, name), Path), "a path, or None")
+        for name in ("input_format", "output_format"):
+            expect(self, name, getattr(self, name) is None or isinstance(getattr(self, name), str), "a name, or None")
         modes = get_args(Deinterlace)
         expect(self, "deinterlace", self.deinterlace in modes, f"one of {', '.join(modes)}")
         expect(self, "queue_frames", whole(self.queue_frames, 1), "a whole number of frames from 1")

@@ -68,6 +68,10 @@ def test_the_frame_api_refuses_what_is_no_picture(tiny_weights):
         (lambda: EnhanceOptions(start="0:01"), r"EnhanceOptions.start='0:01': expected seconds"),  # a bare TypeError
         (lambda: EnhanceOptions(duration=0), r"EnhanceOptions.duration=0: expected seconds above 0"),  # "no frame"
         (lambda: EnhanceOptions(queue_frames=0), r"EnhanceOptions.queue_frames=0: expected"),  # ran
+        (lambda: EnhanceOptions(overwrite="no"), r"EnhanceOptions.overwrite='no': expected True or False"),  # replaced
+        (lambda: EnhanceOptions(model={"units": 1}), r"EnhanceOptions.model=\{'units': 1\}: expected a ModelChoice"),
+        (lambda: EnhanceOptions(log=3), r"EnhanceOptions.log=3: expected a path, or None"),  # an AttributeError
+        (lambda: ModelChoice(weights=3), r"ModelChoice.weights=3: expected a path or a name"),  # 'endswith'
     ],
 )
 def test_the_api_says_which_field_is_out_of_range(make, said):
