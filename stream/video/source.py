@@ -80,9 +80,14 @@ def open_input(
             src = unpack_animation(src)
         if format in (None, "image2") and is_numbered(src) and (found := numbered_files(Path(src))):
             demuxer = {"start_number": str(found[0][0])} | (demuxer or {})  # image2 looks for one from 0 to 4 alone
+    if isinstance(src, PipeEnd) and not src.peek(1):  # FFmpeg said "Invalid data found when processing input"
+        raise UserError(f"{name}: nothing came through it (empty)")
     try:
         return av.open(str(src) if isinstance(src, Path) else for_pyav(src), mode="r", format=format, options=demuxer)
     except av.FFmpegError as e:
+        if format == "rawvideo":  # its frames' size, pixel format and rate are given to ffmpeg, and here nowhere
+            raise UserError(f"{name}: raw video says nothing of its frames' size and pixel format, which cannot be "
+                            "given here; send Y4M or NUT instead (ffmpeg ... -f yuv4mpegpipe -)") from None  # fmt: skip
         raise UserError(f"{name}: not a readable media file ({e.strerror or type(e).__name__})") from None
     except (OSError, ValueError) as e:
         raise UserError(f"{name}: cannot open ({e})") from None

@@ -158,13 +158,15 @@ GARBAGE = f"{sys.executable} -c 'import random, sys; random.seed(0); sys.stdout.
     "feed, message",
     [
         (GARBAGE, "<stdin>: not a readable media file"),
-        ("true", "<stdin>: not a readable media file"),
+        ("true", "<stdin>: nothing came through it (empty)"),  # was FFmpeg's "Invalid data found ..."
+        (f"{TESTSRC} -frames:v 2 -pix_fmt yuv420p -f rawvideo -", "<stdin>: raw video says nothing of its frames'"),
     ],
-    ids=["garbage", "empty"],
+    ids=["garbage", "empty", "rawvideo"],
 )
 def test_bad_stdin_gives_one_line(tiny_weights, feed, message):
+    named = ["--input-format", "rawvideo"] if "rawvideo" in feed else []  # "Invalid argument", and nothing to do
     proc = subprocess.run(
-        ["bash", "-c", f"{feed} | {drrn(tiny_weights, '-', '-')} > /dev/null"],
+        ["bash", "-c", f"{feed} | {drrn(tiny_weights, '-', '-', *named)} > /dev/null"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 1
