@@ -73,6 +73,8 @@ def load(folder: Path) -> Manifest | None:
     try:
         raw = json.loads((folder / NAME).read_text())
         chunks = [Chunk(c["start"], tuple(c["frames"]), c["seek"]) for c in raw["chunks"]]
+        if not all(type(index) is int for index in raw["done"]):  # a hand-edited "done": "3" failed at sorting
+            raise TypeError("done: chunk numbers")
         return Manifest(raw["input"], raw["options"], chunks, raw["done"], raw.get("ran", {}), raw.get("damaged", {}))
     except FileNotFoundError:
         return None

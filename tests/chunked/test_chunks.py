@@ -418,6 +418,18 @@ def test_a_chunk_run_otherwise_than_those_before_is_refused(tmp_path):
     assert json.loads((tmp_path / "manifest.json").read_text())["done"] == [0]
 
 
+def test_a_record_with_other_than_chunk_numbers_done_is_one_line(tmp_path):
+    """A hand-edited "done": ["3"] said "unexpected TypeError: '<' not supported between ..."."""
+    from stream.chunked.manifest import load
+
+    manifest = Manifest({"size": 1}, {}, [Chunk(0, (0,), None)])
+    manifest.save(tmp_path)
+    record = json.loads((tmp_path / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps(record | {"done": ["3"]}))
+    with pytest.raises(UserError, match=r"manifest\.json: not a chunked run's record; remove .* to start again"):
+        load(tmp_path)
+
+
 def test_a_worker_process_that_died_is_one_line_and_the_run_says_how_to_go_on(tmp_path, tiny_weights, capsys,
                                                                               monkeypatch):  # fmt: skip
     """A worker killed (the OOM killer, kill -9) said "unexpected BrokenProcessPool: A process in the process pool
