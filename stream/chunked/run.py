@@ -236,6 +236,9 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
                 written, log = join_output(source, jobs, target, options.log, console)
             except Interrupted as e:  # as it joined: every chunk kept for the join a resume makes
                 raise Interrupted(e.signum, resumable(manifest, jobs, work)) from None
+            except OSError as e:  # a full disk was said of the hidden partial file (".out.partial.mkv: File too large")
+                raise UserError(f"{target.dst}: cannot write ({e.strerror or e}); {resumable(manifest, jobs, work)}"
+                                ) from None  # fmt: skip
         finally:
             target.discard()  # a no-op once committed
     shutil.rmtree(work)

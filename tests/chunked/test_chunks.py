@@ -455,17 +455,23 @@ def test_a_worker_process_that_died_is_one_line_and_the_run_says_how_to_go_on(tm
     assert code == 1 and err.splitlines()[-1] == said, err
 
 
-def test_a_stop_as_the_chunks_are_joined_says_how_to_go_on(tmp_path, tiny_weights, capsys, monkeypatch):
-    """It said "interrupted (SIGTERM)" alone, where a stop among the chunks says what is kept and --resume."""
+@pytest.mark.parametrize("stop", ["signal", "full disk"])
+def test_a_stop_as_the_chunks_are_joined_says_how_to_go_on(tmp_path, tiny_weights, capsys, monkeypatch, stop):
+    """It said "interrupted (SIGTERM)" alone, where a stop among the chunks says what is kept and --resume; a full
+    disk named the hidden partial file alone (".out.partial.mkv: File too large")."""
     from stream.chunked import run
     from stream.errors import Interrupted
 
     def stopped(*_args):
-        raise Interrupted(signal.SIGTERM)
+        if stop == "signal":
+            raise Interrupted(signal.SIGTERM)
+        raise OSError(27, "File too large", str(tmp_path / ".out.partial.mkv"))
 
-    monkeypatch.setattr(run, "join_output", stopped)
+    monkeypatch.setattr(run, "join", stopped)
     src, dst = make_clip(tmp_path / "in.mp4", pts_ms=VFR_MS, encoder=OPEN_GOPS), tmp_path / "out.mkv"
     code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--chunk-seconds", "0.3"], capsys)
-    said = (f"interrupted (SIGTERM): 3 of 3 chunks done in {work_folder(dst)}; the same command with --resume goes "
-            "on from there")  # fmt: skip
-    assert code == 128 + signal.SIGTERM and err.splitlines()[-1] == said, err
+    kept = f"3 of 3 chunks done in {work_folder(dst)}; the same command with --resume goes on from there"
+    full = f"error: {dst}: cannot write (File too large); {kept}"
+    said = f"interrupted (SIGTERM): {kept}" if stop == "signal" else full
+    assert code == (128 + signal.SIGTERM if stop == "signal" else 1) and err.splitlines()[-1] == said, err
+    assert not dst.exists()
