@@ -5,8 +5,9 @@ kept where it had been left out.
 And the input's layout read safely. PyAV 18 copies a layout's struct, not its channel map, into each AudioLayout it
 makes of it, and frees the map with each: a custom channel order (a MOV's 6.1 or 7.1 PCM, its channels in the
 order its `chan` box says) read once was freed twice, and the process ended in "double free or corruption". Here it
-is read once per stream and that object is never freed; and PCM in a custom order is decoded as the same channels
-in FFmpeg's own order, its samples put in that order here (reorder), so no frame holds a custom map."""
+is read where a re-encoder is made (twice a stream, with its trial) and that object is never freed; and PCM in a
+custom order is decoded as the same channels in FFmpeg's own order, its samples put in that order here (reorder),
+so no frame holds a custom map."""
 
 from __future__ import annotations
 
@@ -54,13 +55,9 @@ def read_layout(stream: av.audio.AudioStream) -> SourceLayout:
 
 
 def reorder(frame: av.AudioFrame, order: tuple[int, ...], layout: str) -> av.AudioFrame:
-    """A frame's samples with its channels put in `order`, labelled `layout`, timed as it was."""
-    samples = frame.to_ndarray()
-    channels = len(order)
-    if frame.format.is_planar:
-        samples = samples[list(order)]
-    else:  # one plane, the channels interleaved
-        samples = samples.reshape(-1, channels)[:, list(order)].reshape(1, -1)
+    """A frame of interleaved samples (PCM's: PyAV 18 miscounts the planes of 8 planar channels, and crashes) with
+    its channels put in `order`, labelled `layout`, timed as it was."""
+    samples = frame.to_ndarray().reshape(-1, len(order))[:, list(order)].reshape(1, -1)
     out = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format=frame.format.name, layout=layout)
     out.sample_rate, out.pts, out.time_base = frame.sample_rate, frame.pts, frame.time_base
     return out

@@ -146,10 +146,9 @@ class AudioReencoder(Reencoder):
     def __init__(self, container: av.container.OutputContainer, source: av.audio.AudioStream, codec: str) -> None:
         self.container, self.decoder = container, source.codec_context
         layout = read_layout(source)
-        self.order = layout.order if source.codec_context.name.startswith("pcm_") else None
+        pcm = source.codec_context.name
+        self.order = layout.order if pcm.startswith("pcm_") and not pcm.endswith("planar") else None  # interleaved
         self.native = layout.native
-        if self.order is not None and not self.decoder.is_open:  # (a trial's re-encoder opened nothing)
-            self.decoder.layout = layout.native  # its samples put in that order as they are decoded (reorder)
         rate = encoder_rate(codec, source.rate)
         channels = encoder_layout(codec, rate, layout)
         self.stream = container.add_stream(codec, rate=rate, layout=channels)
@@ -159,6 +158,8 @@ class AudioReencoder(Reencoder):
 
     def write(self, packet: av.Packet) -> None:
         """A packet the decoder refuses (damage) is a gap in the sound, as in ffmpeg, not the run's end."""
+        if self.order is not None and not self.decoder.is_open:  # here, not made: a trial's re-encoder read the same
+            self.decoder.layout = self.native  # decoded in FFmpeg's order, the samples put in it as they come (reorder)
         try:
             frames = self.decoder.decode(packet)
         except av.FFmpegError:
