@@ -76,10 +76,10 @@ def open_input(
     name = src if isinstance(src, str | Path) else getattr(src, "name", src)  # a Path's .name is its last part
     if isinstance(src, str | Path):
         check_input(src)
-        if is_animated_webp(src):
-            src = unpack_animation(src)
         if format in (None, "image2") and is_numbered(src) and (found := numbered_files(Path(src))):
             demuxer = {"start_number": str(found[0][0])} | (demuxer or {})  # image2 looks for one from 0 to 4 alone
+        elif is_animated_webp(src):
+            src = unpack_animation(src)
     if isinstance(src, PipeEnd) and not src.peek(1):  # FFmpeg said "Invalid data found when processing input"
         raise UserError(f"{name}: nothing came through it (empty)")
     try:
