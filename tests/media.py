@@ -166,5 +166,6 @@ def cues(path: Path) -> list[tuple[float, float, bytes]]:
             cue = text.codec_context.decode2(packet) if packet.size else None
             if cue:
                 start, length = float(packet.pts * packet.time_base) - first, float(packet.duration * packet.time_base)
-                said.append((round(start, 3), round(length, 3), b"".join(r.dialogue for r in cue)))
+                words = b"".join(r.ass.split(b",", 8)[8] for r in cue)  # the event's text, its styling kept (PyAV
+                said.append((round(start, 3), round(length, 3), words))  # 18.1.1's `dialogue` strips it)
         return said

@@ -44,9 +44,11 @@ def master_display(data: bytes) -> str:
 def side_data(frame: av.VideoFrame) -> dict[str, bytes]:
     """A decoded frame's side data by type name; none where PyAV cannot name one of its types: FFmpeg 8 tags a JPEG
     with its EXIF (type 31) and PyAV 18's list of types stops at 27, so reading any of them raised ValueError (a
-    numbered photo's JPEGs into a video stopped with it)."""
+    numbered photo's JPEGs into a video stopped with it). PyAV 18.1.0 iterates the side data itself, 18.1.1 its
+    types, as a mapping's keys (every run failed as "'Type' object has no attribute 'type'")."""
     try:
-        return {side.type.name: bytes(side) for side in frame.side_data}
+        sides = [item if hasattr(item, "type") else frame.side_data[item] for item in frame.side_data]
+        return {side.type.name: bytes(side) for side in sides}
     except ValueError:
         return {}
 
