@@ -104,6 +104,12 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' * (n != 1)}"
 
 
+def loud(console: Console) -> Console:
+    """Where what must be heard even with --quiet (warnings, failures) is said: `console`, or stderr's where it is
+    quiet."""
+    return err if console.quiet else console
+
+
 def say_notices(notices: tuple[str, ...], console: Console = err) -> None:
     """What the user should hear about a model choice (bf16 emulated, ...) or an output (audio re-encoded, ...), a
     line each; warnings in yellow."""

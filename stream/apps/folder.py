@@ -20,7 +20,7 @@ from kernels.errors import reason
 from kernels.pretrained import JUDGED_WEIGHTS
 from stream.apps.folder_record import FolderRecord
 from stream.apps.stills import pictures
-from stream.console import console_for, counted, err, listed, say
+from stream.console import console_for, counted, listed, loud, say
 from stream.content import for_content
 from stream.errors import Interrupted, UserError
 from stream.files import check_writable, is_hidden, is_picture, is_video
@@ -136,7 +136,7 @@ def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, consol
     """Each file in turn (but those `kept` from a run before) under one bar over the files on a terminal;
     elsewhere (a log, a pipe), where rich draws nothing, a plain line per file. Failures and warnings show even
     with --quiet; each file done, or cut short by a stop, goes into the `record`. -> how many failed."""
-    loud = err if console.quiet else console
+    heard = loud(console)
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                TimeRemainingColumn())  # fmt: skip
     failed = 0
@@ -151,7 +151,7 @@ def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, consol
                 warning = enhance_one(source, target, dataclasses.replace(options, overwrite=True) if ours else options)
                 record.finished(target)
                 if warning:
-                    say(f"warning: {warning}", loud, style="yellow")
+                    say(f"warning: {warning}", heard, style="yellow")
                 if not console.is_terminal:
                     say(f"[{n}/{len(pairs)}] {source.name} -> {target}", console)
             except Interrupted as e:  # stops the batch, saying what it left
@@ -161,7 +161,7 @@ def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, consol
                                   "command with --resume goes on") from None  # fmt: skip
             except Exception as e:  # one file's failure, whatever it is, leaves the others to run
                 failed += 1
-                say(f"[{n}/{len(pairs)}] {source.name}: failed ({reason(e)})", loud, style="red")
+                say(f"[{n}/{len(pairs)}] {source.name}: failed ({reason(e)})", heard, style="red")
             bar.advance(task)
     return failed
 

@@ -22,7 +22,7 @@ from kernels.host_memory import room_bytes
 from kernels.metrics import psnr, ssim
 from kernels.tiling import windows_run
 from stream.apps.api import Comparison, FrameEnhancer
-from stream.console import counted, err, listed, progress, say, say_notices
+from stream.console import counted, listed, loud, progress, say, say_notices
 from stream.content import for_content, judge_picture
 from stream.errors import UserError
 from stream.eval.images import luma
@@ -207,7 +207,7 @@ def pictures(
     shallow = [f"{job.source.name}: {held}" for job in jobs if (held := depth_held_back(job.source))]
     warnings = damaged + shallow + ([lost_metadata(dst, lost)] if lost else [])
     if warn:
-        say_notices(tuple(f"warning: {warning}" for warning in warnings), err if console.quiet else console)
+        say_notices(tuple(f"warning: {warning}" for warning in warnings), loud(console))
     return "; ".join(warnings)
 
 
@@ -224,7 +224,7 @@ def as_what_it_is(src: str, actual: str, dst: str, options: EnhanceOptions, cons
         warnings = pictures(str(link), dst, options, console, shown, warn)
     named = f"{shown}: {KIND_NAMES[actual]} by its contents, read as one (its name says {Path(src).suffix})"
     if warn:
-        say(f"warning: {named}", err if console.quiet else console)
+        say(f"warning: {named}", loud(console))
     return "; ".join(filter(None, [named, warnings]))
 
 

@@ -13,7 +13,7 @@ import av
 
 from stream.errors import UserError
 from stream.video.carry import carry, copies_before_video
-from stream.video.reencode import ANNEX_B_FILTERS, LENGTH_PREFIXED, deliver, drain
+from stream.video.reencode import annex_b_filter, deliver, drain, needs_start_codes
 from stream.video.source import VideoSource
 
 
@@ -40,11 +40,10 @@ def start_codes(packets: Iterator[av.Packet], segment: av.stream.Stream, video: 
     sets before each keyframe (FFmpeg's *_mp4toannexb, which also rewrites `video`'s header), as the single-process
     sink's encoder writes them for such a muxer. MPEG-PS and AVI copied them as they were: an MPEG-PS no player
     found video in, an AVI its muxer refused."""
-    bsf_name = ANNEX_B_FILTERS.get(segment.codec_context.name)
-    if bsf_name is None or kind in LENGTH_PREFIXED:
+    if not needs_start_codes(kind, segment):
         yield from packets
         return
-    bsf = av.BitStreamFilterContext(bsf_name, segment, video)
+    bsf = annex_b_filter(segment, video)
     for packet in packets:
         time_base = packet.time_base  # the filter takes the packet's data and leaves it empty
         for out in bsf.filter(packet):

@@ -86,7 +86,7 @@ class StartCodes(Reencoder):
 
     def __init__(self, container: av.container.OutputContainer, source: av.stream.Stream, copy: av.stream.Stream):
         self.container, self.stream, self._muxed = container, copy, {}
-        self._filter = av.BitStreamFilterContext(ANNEX_B_FILTERS[source.codec_context.name], source, copy)
+        self._filter = annex_b_filter(source, copy)
 
     def write(self, packet: av.Packet) -> None:
         self._deliver(self._filter.filter(packet))
@@ -97,6 +97,12 @@ class StartCodes(Reencoder):
     def _deliver(self, packets: list[av.Packet]) -> None:
         for packet in packets:
             deliver(self.container, self.stream, packet, self._muxed)
+
+
+def annex_b_filter(source: av.stream.Stream, copy: av.stream.Stream) -> av.BitStreamFilterContext:
+    """FFmpeg's *_mp4toannexb from `source` into `copy`: start codes, the parameter sets before each keyframe
+    (it rewrites `copy`'s header too)."""
+    return av.BitStreamFilterContext(ANNEX_B_FILTERS[source.codec_context.name], source, copy)
 
 
 def needs_start_codes(kind: str, s: av.stream.Stream) -> bool:
