@@ -8,14 +8,12 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from kernels.errors import UserError as UserError  # given on; the numerics' WeightsError and ChoiceError are UserErrors
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C; kill, timeout, systemd; a closed terminal
 # The threads a run stopped waiting for (a second stop signal) and left running: the CLI exits without Python's
 # finalisation while one is (stream.cli.leave)
 LEFT_RUNNING: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-
-
-class UserError(Exception):
-    """Bad input from the user (a path, a file, an option); the message is one line."""
 
 
 class Interrupted(BaseException):

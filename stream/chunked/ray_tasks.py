@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from kernels.choice import ModelChoice
-from kernels.errors import ChoiceError, WeightsError, reason
+from kernels.errors import reason
 from stream.chunked.job import ChunkDone, ChunkJob, Report, run_job, worker_model
 from stream.chunked.manifest import refuse_another_run
 from stream.chunked.ray_state import RunState
@@ -147,7 +147,7 @@ class RayWorkers:
         try:
             return self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as e:
-            if isinstance(e.cause, UserError | WeightsError | ChoiceError):
+            if isinstance(e.cause, UserError):
                 raise e.cause from None
             tries = f", tried {RETRIES + 1} times" if isinstance(e.cause, RETRIED) else ""
             raise UserError(f"chunk {job.index + 1}: {type(e.cause).__name__}: {reason(e.cause)}{tries}") from None

@@ -17,7 +17,6 @@ from typing import Annotated, NoReturn
 import typer
 from rich.markup import escape
 
-from kernels.errors import ChoiceError, WeightsError
 from stream.cli.bench import bench_command
 from stream.cli.evaluate import eval_command, eval_video_command
 from stream.cli.export import export_command
@@ -166,7 +165,7 @@ def run_command() -> None:
     except Interrupted as e:
         say(f"interrupted ({e})" + (f": {e.left}" if e.left else ""))
         sys.exit(128 + e.signum)
-    except (UserError, WeightsError, ChoiceError) as e:
+    except UserError as e:
         _fail(str(e))
     except BrokenPipeError:
         sys.exit(1)

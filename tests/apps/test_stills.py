@@ -139,6 +139,22 @@ def test_the_api_refuses_an_empty_input_name(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
 
 
+def test_weights_that_cannot_run_are_user_errors_to_the_api(tmp_path, tiny_weights):
+    """README: what the CLI says in one line is a stream.UserError; a missing or broken weights file and a
+    choice that cannot run were ValueErrors alone, which a caller catching UserError let through."""
+    from stream import UserError
+    from stream import enhance as enhance_api
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 cut short")
+    for weights, message in ((tmp_path / "none.pt", "no such weights file"), (tmp_path / "cut.pt", r"cut\.pt: ")):
+        with pytest.raises(UserError, match=message):
+            enhance_api(tmp_path / "a.png", tmp_path / "b.png", EnhanceOptions(model=ModelChoice(weights)))
+    with pytest.raises(UserError, match="fp16"):
+        FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp16", device="cpu"))
+    assert not (tmp_path / "b.png").exists()
+
+
 def test_the_frame_api_refuses_a_depth_or_picture_it_cannot_run(tiny_weights):
     """units=0 ran the model's own depth and -1 a model of its own; a list failed as an AttributeError."""
     api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
