@@ -141,6 +141,14 @@ def numbered_files(pattern: Path) -> list[tuple[int, Path]]:
     return sorted((n, p) for n, p in found if p.name == numbered_name(pattern, n).name)
 
 
+def sequence_gap(pattern: Path) -> tuple[Path, int] | None:
+    """The first picture missing from a numbered sequence where later ones are there, and how many those are:
+    FFmpeg's image2 ends a sequence at its first gap (and had been said to be damaged input there)."""
+    numbers = [n for n, _ in numbered_files(pattern)]
+    missing = next((n for n, m in enumerate(numbers, numbers[0]) if n != m), None) if numbers else None
+    return None if missing is None else (numbered_name(pattern, missing), sum(n > missing for n in numbers))
+
+
 def check_input(src: str | Path) -> None:
     """A named input that is not there: said at once (the CLI asks before importing torch), not
     after seconds of imports. "-" (stdin) and numbered sequences (frames_%05d.png) pass."""

@@ -143,22 +143,32 @@ def against_reference(result: Comparison, reference: Path, border: int) -> dict[
     }  # fmt: skip
 
 
-def enhance_pictures(jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog, console: Console) -> list[str]:
+def enhance_pictures(
+    jobs: list[Picture], enhancer: FrameEnhancer, log: FrameLog, console: Console
+) -> tuple[list[str], dict[Picture, str]]:
     """Enhance each picture, each output written whole or not at all, and its row in the log; the windows of the
-    picture running are counted on the console (a phone's photo is many, for minutes on a CPU). -> the metadata
-    the outputs' format lost."""
+    picture running are counted on the console (a phone's photo is many, for minutes on a CPU). A picture that
+    cannot be read or written is said and the others go on, as a folder's files do (a sequence stopped at its first
+    unreadable picture, the pictures after it left undone). -> the metadata the outputs' format lost; the pictures
+    that failed, with why."""
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     lost: list[str] = []
+    failed: dict[Picture, str] = {}
     with progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("", total=None)
         counting = windows_run.set(lambda done, windows: bar.update(task, completed=done, total=windows))
         try:
-            for job in jobs:
+            for n, job in enumerate(jobs, 1):
                 bar.reset(task, description=f"{job.source.name}, windows", total=None)
-                lost += [name for name in enhance_one(job, enhancer, log) if name not in lost]
+                try:
+                    lost += [name for name in enhance_one(job, enhancer, log) if name not in lost]
+                except UserError as e:
+                    failed[job] = str(e)
+                    if len(jobs) > 1:
+                        say(f"[{n}/{len(jobs)}] failed: {e}", loud(console), style="red")
         finally:
             windows_run.reset(counting)
-    return lost
+    return lost, failed
 
 
 def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[str]:
@@ -197,17 +207,24 @@ def pictures(
         enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
         say(f"{shown or src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio "
             "range): DRRN on Y (a grey picture's grey), bicubic on Cb, Cr and any alpha", console)  # fmt: skip
-        lost = enhance_pictures(jobs, enhancer, log, console)
-    say(f"wrote {counted(len(jobs), 'picture')}", console)
+        lost, failed = enhance_pictures(jobs, enhancer, log, console)
+    if len(failed) == len(jobs) == 1:
+        raise UserError(next(iter(failed.values())))
+    written = [job for job in jobs if job not in failed]
+    say(f"wrote {counted(len(written), 'picture')}", console)
     if against := log.reference_summary():
         say(against, console)
-    damaged = [f"{job.source.name}: damaged input, {hurt}" for job in jobs if (hurt := damage(job.source))]
+    damaged = [f"{job.source.name}: damaged input, {hurt}" for job in written if (hurt := damage(job.source))]
     if damaged and options.strict:
         raise UserError(f"{damaged[0]}; {dst} has what decoded" + (f" ({len(damaged)} damaged)" if damaged[1:] else ""))
-    shallow = [f"{job.source.name}: {held}" for job in jobs if (held := depth_held_back(job.source))]
+    shallow = [f"{job.source.name}: {held}" for job in written if (held := depth_held_back(job.source))]
     warnings = damaged + shallow + ([lost_metadata(dst, lost)] if lost else [])
     if warn:
         say_notices(tuple(f"warning: {warning}" for warning in warnings), loud(console))
+    if failed:
+        first = next(iter(failed.values()))
+        raise UserError(f"{len(failed)} of {counted(len(jobs), 'picture')} failed (first: {first}); "
+                        f"the other {len(written)} written")  # fmt: skip
     return "; ".join(warnings)
 
 

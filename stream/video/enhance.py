@@ -177,6 +177,11 @@ def enhance_file(src: str | Path, dst: str | Path, options: EnhanceOptions, cons
         stats.damage = damage_report(source, target.dst, stats.frames)
         if options.strict and not stats.interrupted:
             raise UserError(stats.damage)
+    if source.ended_at_gap and source.gap:
+        missing, later = source.gap
+        gap = (f"{missing.name} is missing: the sequence ends before it, as ffmpeg reads it; "
+               f"{counted(later, 'picture')} after it left out (renumber them to take them in)")  # fmt: skip
+        stats.damage = f"{stats.damage}; {gap}" if stats.damage else f"{source.name}: {gap}"
     return stats
 
 

@@ -43,7 +43,7 @@ class RunStats:
     signal: int = 0  # the stop signal that interrupted the run (0: none)
     reader_closed: bool = False  # stdout's reader went away (`| head`): the run ends quietly
     busy: dict[str, float] = field(default_factory=dict)  # seconds each stage worked, not waiting on a queue
-    damage: str = ""  # what damage in the input was decoded past, in one line ("" for none)
+    damage: str = ""  # what damage in the input was decoded past, or a sequence's gap, in one line ("" for none)
 
     @property
     def interrupted(self) -> bool:

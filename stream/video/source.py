@@ -26,7 +26,7 @@ from kernels.colour import LumaCoding
 from kernels.errors import reason
 from stream.content import OPENING_FRAMES, OPENING_PACKETS
 from stream.errors import UserError
-from stream.files import check_input, is_numbered, numbered_files
+from stream.files import check_input, is_numbered, numbered_files, sequence_gap
 from stream.gif import OPENING, opening_palette, smooth_dither
 from stream.loops import animation_plays
 from stream.video.carry import Carried, is_cover, is_remade_track
@@ -113,8 +113,11 @@ class DecodeErrors(logging.Handler):
         self.names, self.count, self.first = names, 0, ""
         self.packets = self.frames = 0  # video packets demuxed, frames decoded
         self.heeding = True  # False once a stop has cut the input short: what that cut breaks is not damage
+        self.gap = ""  # a numbered sequence's first missing picture: image2's failure to open it is its end
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.gap and self.gap in record.getMessage():
+            return
         if self.heeding and record.name.removeprefix("libav.") in self.names:
             self.count += 1
             self.first = self.first or record.getMessage().strip()
@@ -253,6 +256,10 @@ class VideoSource:
         self.decoder = decoder_for(self.video)
         self.errors = DecodeErrors({self.container.format.name, self.decoder.name})
         LIBAV_LOG.addHandler(self.errors)
+        numbered = isinstance(src, str | Path) and is_numbered(src) and self.container.format.name == "image2"
+        self.gap = sequence_gap(Path(src)) if numbered else None  # type: ignore[arg-type]
+        self.errors.gap = str(self.gap[0]) if self.gap else ""
+        self.ended_at_gap = False  # whether decoding met the gap (a shorter run's part stops before it)
         try:
             with signals_passed_on():
                 self._start()
@@ -464,6 +471,9 @@ class VideoSource:
                     yield stitcher.stitch(packet) if stitcher else packet
                 return
             except av.FFmpegError as e:
+                if self.gap:  # image2 could not open the missing picture: the sequence ends there, as in ffmpeg
+                    self.ended_at_gap = True
+                    break
                 self.errors.add(e)
                 errors_in_a_row += 1
         yield None

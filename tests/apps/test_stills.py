@@ -22,7 +22,7 @@ from kernels.choice import ModelChoice
 from kernels.metrics import psnr, ssim
 from stream.apps.api import FrameEnhancer
 from stream.eval.images import luma, read_luma
-from stream.files import is_numbered
+from stream.files import is_numbered, sequence_gap
 from stream.video.enhance import EnhanceOptions
 from tests.cli_helpers import file_size_limit, run_cli
 from tests.media import make_clip, probe
@@ -318,6 +318,39 @@ def test_numbered_pictures_from_any_first_number_make_a_video(tmp_path, photo, t
         cv2.imwrite(str(tmp_path / f"g_{n:03d}.png"), np.roll(photo, n, axis=1))
     enhance(capsys, tmp_path / "g_%03d.png", tmp_path / "out.mp4", tiny_weights)
     assert probe(tmp_path / "out.mp4")["frames"] == 3
+
+
+def test_a_gap_in_numbered_pictures_is_said_as_the_sequences_end_not_damage(tmp_path, photo, tiny_weights, capsys):
+    """image2 ends a sequence at its first missing picture, as ffmpeg does; that was "damaged input, decoded past 32
+    errors" (each of 16 retries at the missing file counted twice), the pictures after the gap unnamed."""
+    for n in (1, 2, 3, 5, 6):
+        cv2.imwrite(str(tmp_path / f"g{n}.png"), np.roll(photo, n, axis=1))
+    err = enhance(capsys, tmp_path / "g%d.png", tmp_path / "out.mp4", tiny_weights, "--quiet")
+    assert probe(tmp_path / "out.mp4")["frames"] == 3
+    assert err == ("warning: g%d.png: g4.png is missing: the sequence ends before it, as ffmpeg reads it; 2 pictures "
+                   "after it left out (renumber them to take them in)\n")  # fmt: skip
+    assert sequence_gap(tmp_path / "g%d.png") == (tmp_path / "g4.png", 2) and sequence_gap(tmp_path / "x%d.png") is None
+    for later in ("g5.png", "g6.png"):
+        (tmp_path / later).unlink()
+    assert enhance(capsys, tmp_path / "g%d.png", tmp_path / "out.mp4", tiny_weights, "--quiet", "-y") == ""
+
+
+def test_an_unreadable_picture_in_a_sequence_leaves_the_others_to_run(tmp_path, photo, tiny_weights, capsys):
+    """The sequence stopped at its first unreadable picture, those after it left undone; now each is tried, as a
+    folder's files are, and the run fails at the end naming what failed."""
+    for n in (1, 2, 3):
+        cv2.imwrite(str(tmp_path / f"s{n}.png"), np.roll(photo, n, axis=1))
+    (tmp_path / "s2.png").write_bytes((tmp_path / "s2.png").read_bytes()[:100])
+    (tmp_path / "out").mkdir()
+    code, _, err = run_cli([str(tmp_path / "s%d.png"), str(tmp_path / "out" / "o%d.png"), "--weights",
+                            str(tiny_weights), "--quiet"], capsys)  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["o1.png", "o3.png"]
+    assert code == 1 and err == (f"[2/3] failed: {tmp_path}/s2.png: not a readable 8- or 16-bit image\n"
+                                 f"error: 1 of 3 pictures failed (first: {tmp_path}/s2.png: not a readable 8- or "
+                                 "16-bit image); the other 2 written\n")  # fmt: skip
+    one = [str(tmp_path / "s2.png"), str(tmp_path / "one.png"), "--weights", str(tiny_weights)]
+    code, _, err = run_cli(one, capsys)
+    assert code == 1 and err.endswith(f"\nerror: {tmp_path}/s2.png: not a readable 8- or 16-bit image\n")
 
 
 @pytest.mark.parametrize(
