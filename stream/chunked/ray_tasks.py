@@ -33,6 +33,10 @@ from stream.video.enhance import EnhanceOptions
 
 RETRIES = 3
 CONNECT_S = 10  # for the cluster's address to take a connection: a far cluster answers well within
+# A cluster's GCS and its Ray Client server speak gRPC, over HTTP/2: to a client's preface (and an empty SETTINGS
+# frame) they answer with a frame of their own, SETTINGS first, as HTTP/2 servers must
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000 04 00 00000000")
+HTTP2_SETTINGS = 0x04  # the frame type, its header's fourth byte
 RETRIED = (OSError, RuntimeError)  # I/O on shared storage, a GPU's hiccup: worth another try; bad input is not
 
 
@@ -205,13 +209,18 @@ def sigterm_kept() -> Iterator[None]:
 
 
 def check_answers(address: str) -> None:
-    """That something takes connections at a cluster's HOST:PORT (or ray://HOST:PORT): where nothing does,
-    ray.init retries for many minutes, printing only Ray's own warnings, and heeds a stop signal only
-    between its tries. `auto` and `local` are Ray's to find."""
+    """That a cluster's HOST:PORT (or ray://HOST:PORT) answers as Ray's gRPC servers do: where nothing does, or
+    something else (its dashboard), ray.init retries for many minutes, printing only Ray's own warnings, and heeds a
+    stop signal only between its tries. `auto` and `local` are Ray's to find."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():
         return
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_S).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_S) as connection:
+            connection.sendall(HTTP2_PREFACE)
+            answer = connection.recv(9)
     except OSError as e:
         raise UserError(f"--ray {address}: cannot join a Ray cluster there ({e.strerror or e})") from None
+    if len(answer) < 4 or answer[3] != HTTP2_SETTINGS:  # the dashboard (8265), a web server: ray.init tried minutes
+        raise UserError(f"--ray {address}: what answers there is no Ray cluster (no gRPC: a dashboard?); give the "
+                        "address `ray start --head` printed (port 6379 unless told, ray:// 10001)")  # fmt: skip

@@ -1,10 +1,12 @@
 """Chunked runs as Ray tasks (--ray), on a 2-CPU Ray cluster the tests start on this machine: the
 output equals one process's, also when a worker is killed mid-task and its chunk is run again."""
 
+import http.server
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +120,27 @@ def test_a_cluster_address_nothing_answers_at_is_one_line(tmp_path, tiny_weights
     args = [str(src), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights), *CPU_CHUNKS, "--ray", "127.0.0.1:1"]
     code, _, err = run_cli(args, capsys)
     assert (code, err) == (1, "error: --ray 127.0.0.1:1: cannot join a Ray cluster there (Connection refused)\n")
+
+
+class QuietWebServer(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_a_cluster_address_where_no_ray_answers_is_one_line(tmp_path, tiny_weights, capsys):
+    """A web server there (the dashboard's 8265, given for the cluster's port): ray.init retried for minutes."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), QuietWebServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    src = make_clip(tmp_path / "in.mp4", audio=False)
+    address = f"127.0.0.1:{server.server_address[1]}"
+    args = [str(src), str(tmp_path / "out.mp4"), "--weights", str(tiny_weights), *CPU_CHUNKS, "--ray", address]
+    try:
+        code, _, err = run_cli(args, capsys)
+    finally:
+        server.shutdown()
+    assert code == 1 and err == (f"error: --ray {address}: what answers there is no Ray cluster (no gRPC: a "
+                                 "dashboard?); give the address `ray start --head` printed (port 6379 unless told, "
+                                 "ray:// 10001)\n")  # fmt: skip
 
 
 def test_the_first_task_to_load_its_model_settles_what_the_others_must_run():
