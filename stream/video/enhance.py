@@ -216,6 +216,9 @@ def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress
             if not target.is_pipe:
                 raise
             return RunStats(frames=sink.frames_written, reader_closed=True, signal=(pipeline.signals or [0])[0])
+        except OSError as e:  # stdout on a full disk, /dev/full: "No space left on device", naming nothing
+            e.filename = e.filename or str(target.dst)
+            raise
     stats.signal = (pipeline.signals or [0])[0]  # also one that came while the file was finished
     return stats
 

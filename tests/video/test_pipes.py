@@ -64,6 +64,15 @@ def test_ten_bit_y4m_in_y4m_out(tiny_weights):
     assert (video["pix_fmt"], video["width"], int(video["nb_read_frames"])) == ("yuv420p10le", 128, 3)
 
 
+def test_a_full_stdout_is_named(tiny_weights, tmp_path):
+    """`> /dev/full` (or a full disk under a redirected stdout) said "No space left on device", naming nothing."""
+    src = tmp_path / "in.mkv"
+    subprocess.run(f"{TESTSRC} -frames:v 5 {src}", shell=True, check=True)
+    proc = subprocess.run(["bash", "-c", f"{drrn(tiny_weights, str(src), '-')} > /dev/full"], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (1, "error: stdout: No space left on device\n")
+
+
 def test_file_to_stdout_and_stdin_to_file(tiny_weights, tmp_path):
     src = tmp_path / "in.mkv"
     subprocess.run(f"{TESTSRC} -frames:v 5 {src}", shell=True, check=True)
