@@ -8,6 +8,7 @@ newest frame in a mailbox, so a slow model skips stale frames instead of buildin
 from __future__ import annotations
 
 import glob
+import os
 import sys
 import threading
 import time
@@ -23,6 +24,8 @@ from stream.console import opencv_silenced
 from stream.errors import UserError
 from stream.files import opencv_name
 from stream.video.source import open_input, pick_video
+
+AV_LOG_QUIET = "-8"
 
 T = TypeVar("T")
 
@@ -71,6 +74,9 @@ def open_capture(
     if not camera and (size or fps):
         raise UserError(f"{source}: --size and --camera-fps are asked of cameras, not files or streams")
     is_file = not camera and Path(source).is_file()
+    # FFmpeg inside OpenCV logs at its own level (OpenCV's logging does not reach it): "moov atom not found" and
+    # "Cannot open video device" came before the one line that says what went wrong. Read at OpenCV's first use.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", AV_LOG_QUIET)
     with opencv_silenced(), opencv_name(source) if is_file else nullcontext(source) as name:
         capture = cv2.VideoCapture(int(source) if source.isdigit() else name)
     if not capture.isOpened():
@@ -129,6 +135,7 @@ class Reader(threading.Thread):
         super().__init__(daemon=True)
         self.capture, self.interval, self.shots, self.stop = capture, interval, shots, stop
         self.ended = threading.Event()
+        self.read = 0  # frames read
 
     def run(self) -> None:
         seq, start = 0, time.perf_counter()
@@ -136,7 +143,7 @@ class Reader(threading.Thread):
             ok, image = self.capture.read()
             if not ok:
                 break
-            seq += 1
+            seq = self.read = seq + 1
             if self.interval:
                 time.sleep(max(0.0, start + seq * self.interval - time.perf_counter()))
             self.shots.put(Shot(seq, image, time.perf_counter()))

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from kernels.model import flops_per_pixel
+from stream.errors import UserError
 
 SIZES = (1.0, 0.75, 0.5, 0.375, 0.25)  # processing sizes tried, as a fraction of each side
 HEADROOM = 0.9  # plan for 90% of the budget: frame times jitter
@@ -98,7 +99,8 @@ class Depth:
 
     def __init__(self, units: int, variable: bool = True, budget_ms: float | None = None) -> None:
         if budget_ms and not variable:
-            raise ValueError("a latency budget chooses the depth: it needs a model that runs any depth")
+            raise UserError(f"--latency-ms chooses the depth frame by frame, and this model runs one (B1U{units}, "
+                            "ONNX Runtime's int8 here): give --precision bf16 or fp32")  # fmt: skip
         self.variable = variable  # whether step can change anything
         self._units = units  # the depth, or (budgeted) the deepest allowed
         self._controller = DepthController(budget_ms, units) if budget_ms else None

@@ -30,7 +30,7 @@ from stream.apps.latency import Choice, Depth
 from stream.apps.recorder import PipeClosed, Recorder
 from stream.apps.window import View, Window, check_display, compose, save_screenshot, status_line
 from stream.console import counted, say
-from stream.errors import LEFT_RUNNING
+from stream.errors import LEFT_RUNNING, UserError
 
 __all__ = ["LiveOptions", "LiveStats", "Preview", "Result", "Worker", "check_display"]  # check_display: the CLI's
 READER_JOIN_S = 2.0  # how long closing waits for the reader (a file's or a live camera's gives a frame well within)
@@ -108,7 +108,7 @@ class Worker(threading.Thread):
 class LiveOptions:
     window: bool = True  # False: headless (servers, tests)
     max_frames: int | None = None  # stop after this many enhanced frames
-    record: Path | None = None  # what was shown, as H.264
+    record: Recorder | None = None  # what was shown, as H.264 (opened by the caller, before the camera and model)
     output: BinaryIO | None = None  # the enhanced frames with their capture times, raw video in NUT
     layout: str = "split"
     budget_ms: float | None = None  # keep capture-to-display latency within this by choosing the depth
@@ -120,6 +120,7 @@ class LiveOptions:
 @dataclass
 class LiveStats:
     frames: int = 0  # enhanced frames shown
+    read: int = 0  # frames the source gave (those that came while the model ran are shown as they came, or skipped)
     latency_ms: float = 0.0  # capture to display, mean
     psnr: float = 0.0  # DRRN against bicubic, mean
     seconds: float = 0.0
@@ -134,7 +135,8 @@ class LiveStats:
         depths = f"depth {min(units)}..{max(units)}, mean {sum(units) / len(units):.1f}; " if units else ""
         depths += f"size {', '.join(f'{s:.0%}' for s in sizes)}; " if sizes and sizes != [1.0] else ""
         return (
-            f"{counted(self.frames, 'enhanced frame')} in {self.seconds:.1f} s; latency {self.latency_ms:.0f} ms"
+            f"{counted(self.frames, 'enhanced frame')} of {self.read} read in {self.seconds:.1f} s; latency "
+            f"{self.latency_ms:.0f} ms"
             + (f" ({self.over_budget} over the budget)" if budgeted else "")
             + f", {depths}PSNR vs bicubic {self.psnr:.2f} dB"
         )
@@ -147,10 +149,12 @@ class Preview:
         """`make_enhancer` builds the model for the source's coding ("mjpeg", "rawvideo": capture.coding)."""
         if options.window:
             check_display()
-        self.options = options
+        self.source, self.options = source, options
         self.capture, interval = open_capture(source, options.camera_size, options.camera_fps)
         try:
             self.enhancer = enhancer = make_enhancer(coding(self.capture))
+            restorer = enhancer.luma.restorer
+            self.depth = Depth(restorer.units, restorer.variable_depth, options.budget_ms)
         except BaseException:
             self.capture.release()
             raise
@@ -158,11 +162,9 @@ class Preview:
         self.shots: Mailbox[Shot] = Mailbox()
         self.results: Mailbox[Result] = Mailbox()
         self.stop = threading.Event()
-        restorer = enhancer.luma.restorer
-        self.depth = Depth(restorer.units, restorer.variable_depth, options.budget_ms)
         self.reader = Reader(self.capture, interval, self.shots, self.stop)
         self.worker = Worker(enhancer, self.shots, self.results, self.stop, self.depth)
-        self.recorder = Recorder(options.record) if options.record else None
+        self.recorder = options.record
         self.output = Recorder(options.output) if options.output else None
         self.view = View(layout=options.layout)
         self.window = Window(self.view) if options.window else None
@@ -185,6 +187,9 @@ class Preview:
         if self.worker.error is not None:
             raise self.worker.error
         stats = self.stats
+        stats.read = self.reader.read
+        if stats.read == 0 and self.reader.ended.is_set():  # it had ended with "latency nan ms", exit 0
+            raise UserError(f"{self.source}: no frame came from it (cut short or damaged?)")
         stats.seconds = time.perf_counter() - self.start
         stats.latency_ms = sum(self.latencies) / len(self.latencies) if self.latencies else float("nan")
         stats.psnr = stats.psnr / stats.frames if stats.frames else float("nan")
@@ -240,7 +245,7 @@ class Preview:
         """The status bar for `result`: the depth it ran at, not the one keys have set since."""
         return status_line(
             result.choice if result else None,
-            fps=self.stats.frames / (time.perf_counter() - self.start),
+            fps=1000 / result.model_ms if result and result.model_ms else 0,  # the model's, not the pauses' too
             latency_ms=self.latencies[-1] if self.latencies else 0,
             psnr=result.comparison.psnr_vs_bicubic if result else float("nan"),
             budget_ms=self.options.budget_ms,

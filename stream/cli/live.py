@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -54,30 +56,41 @@ def live_command(
     """Live preview: bicubic against DRRN. Keys: q quits, space pauses, s saves a screenshot, +/- units."""
     from stream.apps.api import FrameEnhancer
     from stream.apps.live import LiveOptions, Preview, check_display
+    from stream.apps.recorder import Recorder
     from stream.content import for_content, judge
     from stream.video.pipe_ends import stdout
-    from stream.video.targets import check_target
+    from stream.video.targets import FileTarget
 
     if latency_ms is not None and weights is not None and weights.suffix == ".onnx":
         raise UserError(f"{weights}: an ONNX file runs at the depth it was exported with; --latency-ms needs weights")
+    for name, value in (("--latency-ms", latency_ms), ("--camera-fps", camera_fps)):
+        if value is not None and not math.isfinite(value):  # typer's bounds let NaN by: the depth stayed at 1
+            raise UserError(f"{name} {value:g}: a finite number")
     if output not in (None, "-"):
         raise UserError(f"--output {output}: only - (stdout) is supported; use --record FILE for a file")
     if output == "-" and os.isatty(1):
         raise UserError("--output -: stdout is a terminal; pipe it, e.g. | ffplay -")
-    if record is not None:  # before the camera and the model: into a folder that exists, replaced only with -y
-        check_target(record, overwrite)
-    options = LiveOptions(
-        window=not no_window, max_frames=frames, record=record, layout=layout, budget_ms=latency_ms,
-        output=stdout() if output == "-" else None, camera_size=parse_wxh(size) if size else None,
-        camera_fps=camera_fps,
-    )  # fmt: skip
-    if options.window:
-        check_display()  # before the model loads, not after
-    choice = model_choice(weights, units, device, precision, tile, halo, content=content)
-    preview = Preview(source, lambda codec: FrameEnhancer(scale, for_content(choice, judge(codec))), options)
-    say(f"{source} ({preview.stats.source}): {preview.enhancer.ran}, x{scale}"
-        + (f", latency budget {latency_ms:g} ms" if latency_ms else ""))  # fmt: skip
-    stats = preview.run()
+    # Before the camera and the model: into a folder that exists, replaced only with -y, in a container that holds
+    # H.264; grown beside itself, so that a run that fails leaves what was there
+    recorder = Recorder(FileTarget(source, str(record), overwrite, None)) if record is not None else None
+    try:
+        options = LiveOptions(
+            window=not no_window, max_frames=frames, record=recorder, layout=layout, budget_ms=latency_ms,
+            output=stdout() if output == "-" else None, camera_size=parse_wxh(size) if size else None,
+            camera_fps=camera_fps,
+        )  # fmt: skip
+        if options.window:
+            check_display()  # before the model loads, not after
+        choice = model_choice(weights, units, device, precision, tile, halo, content=content)
+        preview = Preview(source, lambda codec: FrameEnhancer(scale, for_content(choice, judge(codec))), options)
+        say(f"{source} ({preview.stats.source}): {preview.enhancer.ran}, x{scale}"
+            + (f", latency budget {latency_ms:g} ms" if latency_ms else ""))  # fmt: skip
+        stats = preview.run()  # (which closes the recorder)
+    except BaseException:
+        if recorder is not None:
+            with contextlib.suppress(Exception):  # what stopped the run is the one to say
+                recorder.close()
+        raise
     if stats.reader_closed:
         quiet_stdout()
-    say(stats.summary(latency_ms is not None) + (f"; recorded {record}" if record else ""))
+    say(stats.summary(latency_ms is not None) + (f"; recorded {record}" if recorder and recorder.recorded else ""))

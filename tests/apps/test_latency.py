@@ -6,6 +6,7 @@ import pytest
 
 from kernels.model import flops_per_pixel
 from stream.apps.latency import HEADROOM, MAX_UNITS, Choice, Depth, DepthController
+from stream.errors import UserError
 
 PIXELS = 640 * 480
 REST_MS = 30.0  # waiting for the newest frame and drawing it
@@ -112,7 +113,7 @@ def test_a_model_of_one_depth_keeps_it() -> None:
     depth = Depth(25, variable=False)
     assert not depth.step(+1) and not depth.step(-1)
     assert depth.next() == Choice(25, 1.0) and depth.units == 25
-    with pytest.raises(ValueError, match="any depth"):
+    with pytest.raises(UserError, match=r"--latency-ms chooses the depth frame by frame, and this model runs one"):
         Depth(25, variable=False, budget_ms=100.0)
 
 

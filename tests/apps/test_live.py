@@ -51,7 +51,7 @@ def test_headless_run_records_what_it_showed(tmp_path, tiny_weights, long_clip):
         capture_output=True, text=True, timeout=300, env={k: v for k, v in os.environ.items() if k != "DISPLAY"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "20 enhanced frames" in proc.stderr
+    assert "20 enhanced frames of " in proc.stderr
     shown = probe(out)
     assert shown["frames"] == 20 and shown["size"] == (96, 64 + 22)  # 2x the clip, under a status bar
 
@@ -335,6 +335,66 @@ def test_a_file_opencv_opens_no_video_from_is_said_as_enhance_says_it(tmp_path, 
     capture.release()
 
 
+def test_a_recording_in_a_container_that_holds_no_h264_is_one_line_and_replaces_nothing(tmp_path, tiny_weights):
+    """Into .webm, .gif, .png it failed after the model loaded as "unexpected AttributeError: 'NoneType' object has
+    no attribute 'encode'"; into .y4m with -y the existing file was left empty."""
+    base = [str(make_clip(tmp_path / "in.mp4", pts_ms=[0, 40], audio=False)), "--no-window", "--frames", "2", "-y"]
+    for name, kind in (("r.webm", "webm"), ("r.gif", "gif"), ("r.png", "image2"), ("r.y4m", "yuv4mpegpipe")):
+        (tmp_path / name).write_bytes(b"yesterday's")
+        proc = subprocess.run(live(tiny_weights, *base, "--record", str(tmp_path / name)), capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert (proc.returncode, proc.stderr) == (1, f"error: {tmp_path / name}: {kind} cannot hold H.264, which "
+                                                     "--record writes; name a .mp4, .mkv or .mov\n")  # fmt: skip
+        assert (tmp_path / name).read_bytes() == b"yesterday's"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no partial file left
+
+
+def test_odd_sizes_go_out_whole_and_are_recorded_whole(tmp_path, tiny_weights):
+    """Frames were cropped to even sizes for 4:2:0: --output - lost a row and a column of a 63x47 input's x3, and a
+    1-pixel-wide one failed ("unexpected ArgumentError": a width of 0). Raw video takes odd sizes; H.264 gets the
+    last row or column repeated."""
+    odd = make_clip(tmp_path / "odd.mkv", 21, 15, pts_ms=[0, 100], pix_fmt="yuv444p", audio=False)
+    args = live(tiny_weights, str(odd), "--no-window", "--scale", "3", "--frames", "2", "--output", "-", "--record",
+                str(tmp_path / "r.mp4"))  # fmt: skip
+    proc = subprocess.run(args, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "out.nut").write_bytes(proc.stdout)
+    assert probe(tmp_path / "out.nut")["size"] == (63, 45) and probe(tmp_path / "r.mp4")["size"][0] == 64
+    thin = make_clip(tmp_path / "thin.mkv", 1, 8, pts_ms=[0, 100], pix_fmt="yuv444p", audio=False)
+    proc = subprocess.run(live(tiny_weights, str(thin), "--no-window", "--scale", "1", "--frames", "2", "--record",
+                               str(tmp_path / "t.mp4")), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0 and probe(tmp_path / "t.mp4")["frames"] == 2, proc.stderr
+
+
+def test_a_source_that_gives_no_frame_is_one_line_and_records_nothing(tmp_path, tiny_weights):
+    """It ended "0 enhanced frames in 0.1 s; latency nan ms ...; recorded r.mp4", exit 0, and no r.mp4 was there."""
+    clip = make_clip(tmp_path / "in.mkv", pts_ms=[0, 100, 200], audio=False, codec="ffv1").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(clip[:700])
+    proc = subprocess.run(live(tiny_weights, str(tmp_path / "cut.mkv"), "--no-window", "--record",
+                               str(tmp_path / "r.mp4")), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 1 and proc.stderr.endswith(
+        f"error: {tmp_path / 'cut.mkv'}: no frame came from it (cut short or damaged?)\n"), proc.stderr  # fmt: skip
+    assert "[matroska" not in proc.stderr  # FFmpeg's own lines, from inside OpenCV
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mkv", "in.mkv", "tiny.safetensors"]
+
+
+def test_a_recording_cut_off_where_nothing_can_finish_it_still_plays(tmp_path):
+    """Qt ends the process at once where the display's X connection breaks: a plain MP4 (its index written at the
+    end, its packets held in PyAV's buffer and x264's lookahead) was 48 bytes that played nothing."""
+    script = f"""
+import os, numpy as np
+from stream.apps.recorder import Recorder
+from stream.video.targets import FileTarget
+recorder = Recorder(FileTarget("0", {str(tmp_path / "r.mp4")!r}, False, None))
+for n in range(60):
+    recorder.write(np.full((32, 48, 3), n * 4, np.uint8), n / 20)
+os._exit(0)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
+    (cut,) = tmp_path.glob(".r.partial.mp4")
+    assert probe(cut)["frames"] >= 40  # all but the fragment of the last second
+
+
 @pytest.fixture
 def three_unit_weights(tmp_path: Path) -> Path:
     """Random B1U3 weights: depths 1 to 3 for the latency controller to choose from."""
@@ -389,6 +449,7 @@ def test_latency_budget_chooses_the_depth_and_reports_it(three_unit_weights, lon
         (["CLIP", "--size", "640x480"], "are asked of cameras, not files"),
         (["CLIP", "--output", "out.nut"], "only - (stdout) is supported"),
         (["CLIP", "--size", "640"], "expected WxH"),
+        (["CLIP", "--latency-ms", "nan"], "--latency-ms nan: a finite number"),  # typer's min=1 let it by: depth 1
     ],
 )
 def test_bad_live_options_are_one_line(tiny_weights, long_clip, args, message):
