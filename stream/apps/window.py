@@ -9,9 +9,12 @@ thread, only of the frame it is given to show and the words of the status bar.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +27,13 @@ from kernels.errors import reason
 from stream.apps.api import Comparison
 from stream.apps.capture import Shot
 from stream.apps.latency import Choice
-from stream.console import say
+from stream.console import native_stderr_silenced, say
 from stream.errors import UserError
 from stream.files import write_new
 
 WINDOW = "drrn-stream live"
 KEY_WAIT_MS = 15
+X_ANSWER_S = 2.0  # for an X server to answer a client (one on this machine or over ssh answers well within)
 _BAR = 22  # the status bar's height, pixels
 
 
@@ -127,6 +131,35 @@ def check_display() -> None:
         raise UserError(f"no display to open a window on: DISPLAY is not set{wayland}; use --no-window")
     if not x_server_answers(display):
         raise UserError(f"no display to open a window on: no X server answers at DISPLAY={display}; use --no-window")
+    if x_server_lets_in(display) is False:
+        raise UserError(f"no display to open a window on: the X server at DISPLAY={display} refuses this process "
+                        "(its authorisation: XAUTHORITY, xhost); use --no-window")  # fmt: skip
+
+
+def x_server_lets_in(display: str) -> bool | None:
+    """Whether the X server at `display` takes this process as a client, its authorisation too: one that refused
+    it (a stale ssh -X cookie, sudo's XAUTHORITY) made Qt abort the process (exit 134) after the model loaded.
+    Asked through libxcb, which reads the authorisation as Qt's xcb platform does (and prints the server's
+    refusal itself); None where it is not found (nor can Qt's plugin load), or where what answers has not answered
+    as an X server within X_ANSWER_S (xcb_connect waits for ever: the asking is left to itself)."""
+    library = ctypes.util.find_library("xcb")
+    if library is None:
+        return None
+    xcb = ctypes.CDLL(library)
+    xcb.xcb_connect.restype, xcb.xcb_connect.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    answers: list[bool] = []
+
+    def ask() -> None:
+        connection = xcb.xcb_connect(display.encode(), None)
+        answers.append(xcb.xcb_connection_has_error(connection) == 0)
+        xcb.xcb_disconnect(connection)
+
+    asking = threading.Thread(target=ask, daemon=True)
+    with native_stderr_silenced():
+        asking.start()
+        asking.join(X_ANSWER_S)
+    return answers[0] if answers else None
 
 
 def x_server_answers(display: str) -> bool:

@@ -10,6 +10,7 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -202,11 +203,11 @@ def iter_queue(q: queue.Queue) -> Iterator:
             yield q.get_nowait()
 
 
-def start_xvfb() -> tuple[subprocess.Popen, str]:
+def start_xvfb(*args: str) -> tuple[subprocess.Popen, str]:
     """A virtual screen, returned once it accepts clients (Xvfb writes its display number when ready)."""
     read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "640x480x24"], pass_fds=(write,),
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "640x480x24", *args],
+                            pass_fds=(write,), stderr=subprocess.DEVNULL)  # fmt: skip
     os.close(write)
     with os.fdopen(read) as ready:
         number = ready.readline().strip()
@@ -306,6 +307,28 @@ def test_a_stale_display_is_one_line_where_opencv_aborted(monkeypatch):
     with socket.create_server(("127.0.0.1", 0)) as server:  # X11 over TCP answers at 6000 + its number
         monkeypatch.setenv("DISPLAY", f"127.0.0.1:{server.getsockname()[1] - 6000}.0")
         check_display()
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and ctypes.util.find_library("xcb")), reason="needs Xvfb and libxcb")
+def test_an_x_server_that_refuses_this_process_is_one_line_where_qt_aborted(tmp_path, monkeypatch, capfd):
+    """A server that wants a cookie this process lacks (a stale ssh -X one, sudo's XAUTHORITY): the socket answered,
+    so the window was tried after the model loaded, and Qt aborted the process (exit 134)."""
+    cookie = b"MIT-MAGIC-COOKIE-1"
+    field = lambda data: struct.pack(">H", len(data)) + data  # noqa: E731  # an Xauthority entry's counted field
+    (tmp_path / "auth").write_bytes(struct.pack(">H", 0xFFFF) + field(b"") + field(b"") + field(cookie) +
+                                    field(os.urandom(16)))  # FamilyWild: any display of any host  # fmt: skip
+    xvfb, display = start_xvfb("-auth", str(tmp_path / "auth"))
+    try:
+        monkeypatch.setenv("DISPLAY", display)
+        monkeypatch.setenv("XAUTHORITY", str(tmp_path / "elsewhere"))
+        with pytest.raises(UserError, match=rf"the X server at DISPLAY={display} refuses this process \(its "):
+            check_display()
+        monkeypatch.setenv("XAUTHORITY", str(tmp_path / "auth"))
+        check_display()
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+    assert capfd.readouterr().err == ""  # libxcb prints the server's refusal itself
 
 
 def test_screenshots_never_replace_one_another_and_a_failed_one_is_said(tmp_path, capsys, monkeypatch):
