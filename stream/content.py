@@ -211,9 +211,18 @@ def header_quantisers(codec: str, extradata: bytes | None) -> HeaderQuantisers |
 def opening_quantiser(decoder: av.VideoCodecContext, packets: Iterable[av.Packet]) -> tuple[float, int] | None:
     """The median of the quantisers of the first OPENING_FRAMES frames `packets` code (-> it, how many frames).
     None for codecs without a QuantiserScale, or where no frame gives one."""
+    import av
+
     codec = decoder.codec.canonical_name  # vp9 also where libvpx decodes it: FFmpeg's own decoder exports
     if (reader := header_quantisers(codec, decoder.extradata)) is not None:
-        quantisers = list(islice((float(q) for p in packets for q in reader.packet(bytes(p))), OPENING_FRAMES))
+        quantisers: list[float] = []
+        # Damage in the opening packets (a demuxer's error, read again here) ends the reading: the main reader's
+        # to count and decode past, as decoded_quantisers leaves it (it had failed the run, an AV1 or VP8's)
+        with av.logging.Capture(), suppress(av.FFmpegError):
+            for q in (float(q) for p in packets for q in reader.packet(bytes(p))):
+                quantisers.append(q)
+                if len(quantisers) >= OPENING_FRAMES:
+                    break
     elif codec in QUANTISER_SCALES:
         quantisers = decoded_quantisers(decoder, codec, packets)
     else:

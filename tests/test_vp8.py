@@ -71,6 +71,20 @@ def test_damaged_frames_give_nothing_or_a_q_index_never_an_error(tmp_path):
     assert reader.packet(noise) in ([], [reader.packet(noise)[0]]) and reader.packet(b"\x00") == []
 
 
+def test_a_demuxer_error_in_the_opening_frames_is_decoded_past_not_the_runs_end(tmp_path):
+    """A frame size in an IVF's frame header that cannot be: ffmpeg decodes the frames before it; the judging read
+    them again and its error ended the run ("out of memory", the demuxer's ENOMEM). AV1 and HEVC read alike."""
+    clip = bytearray(vp8_clip(tmp_path / "clip.ivf", {"b": "1M"}).read_bytes())
+    at = 32  # the IVF's header; each frame's has its size (4 bytes) and time (8)
+    for _ in range(6):  # the seventh frame's header
+        at += 12 + int.from_bytes(clip[at : at + 4], "little")
+    clip[at : at + 4] = (0xF0000000).to_bytes(4, "little")
+    (tmp_path / "bad.ivf").write_bytes(clip)
+    with VideoSource(tmp_path / "bad.ivf") as source:
+        judged = judge_source(source)
+    assert judged[0] in ("light", "compressed", "heavy") and "over its first 6 frames" in judged[1]
+
+
 def bool_encode(bits: list[int]) -> bytes:
     """RFC 6386 7.3's boolean encoder at probability 1/2, in Python: the decoder's independent counterpart."""
     out, low, span, count = bytearray(), 0, 255, 24

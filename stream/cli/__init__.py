@@ -141,6 +141,8 @@ def out_of_memory(e: Exception) -> str | None:
     text = str(e)
     if not (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in text):
         return None
+    if type(e).__module__ == "av.error":  # FFmpeg's ENOMEM (a MemoryError too): a damaged size a demuxer read
+        return None
     if asked := re.search(r"allocate (\d+) bytes", text):
         return f"{int(asked[1]) / 2**30:.1f} GiB asked for"
     if asked := re.search(r"(?:[Tt]ried|Unable) to allocate ([\d.]+ ?[KMGT]iB)", text):

@@ -399,6 +399,17 @@ def test_an_encoder_of_no_video_is_one_line(capsys, tmp_path, codec, kind):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_ffmpegs_enomem_is_no_memory_a_run_cannot_have():
+    """FFmpeg says ENOMEM for a damaged frame size a demuxer read (0xF0000000 bytes): that was "out of memory ...;
+    ask for less at once (a smaller --batch ...)", advice that cannot help."""
+    import av
+
+    from stream.cli import out_of_memory
+
+    assert out_of_memory(av.error.MemoryError(12, "Cannot allocate memory", "bad.ivf")) is None
+    assert out_of_memory(MemoryError("Unable to allocate 72.8 TiB for an array")) == "72.8 TiB asked for"
+
+
 @pytest.mark.parametrize(
     "raised, said",
     [
