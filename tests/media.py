@@ -129,7 +129,7 @@ def _srt_input(path: Path) -> av.container.InputContainer:
 
 def probe(path: Path) -> dict:
     """What the tests check: sizes, timestamps, colour, rotation and packets per stream."""
-    with av.open(str(path)) as c:
+    with av.open(str(path), metadata_errors="surrogateescape") as c:  # tags as their bytes, UTF-8 or not
         video = c.streams.video[0]
         info = {
             "streams": [s.type for s in c.streams],

@@ -14,7 +14,7 @@ import av
 from stream.errors import UserError
 from stream.video.carry import carry, copies_before_video
 from stream.video.reencode import annex_b_filter, deliver, drain, needs_start_codes
-from stream.video.source import VideoSource
+from stream.video.source import TAG_ERRORS, VideoSource
 
 
 def segment_packets(segments: list[Path]) -> Iterator[av.Packet]:
@@ -82,11 +82,11 @@ def join(
 ) -> int:
     """Mux `segments` (the restored video) with what `source` carries into `dst`; -> video packets written."""
     try:
-        output = av.open(str(dst), mode="w", format=format)
+        output = av.open(str(dst), mode="w", format=format, metadata_errors=TAG_ERRORS)
     except (OSError, ValueError, av.FFmpegError) as e:
         raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
     written = 0
-    with output, av.open(str(segments[0])) as first:
+    with output, av.open(str(segments[0]), metadata_errors=TAG_ERRORS) as first:
         segment = first.streams.video[0]
         before = copies_before_video(output, source.carried, notice, reencode=True)
         video = output.add_stream_from_template(segment, opaque=True)

@@ -28,6 +28,7 @@ from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
 from stream.video.pipe_ends import PipeEnd, for_pyav
 from stream.video.reencode import MUXER_OPTIONS, deliver, drain, muxer_holds
+from stream.video.source import TAG_ERRORS
 from stream.video.targets import MP4_FAMILY
 from stream.video.upright import KEEPS_ROTATION, Upright, quarter_turns, upright_size
 
@@ -264,7 +265,8 @@ class VideoSink:
         self.pipe = dst if isinstance(dst, PipeEnd) else None
         name = str(getattr(dst, "name", dst))  # a file object's as said: stdout, a pipe by name
         try:
-            self.container = av.open(str(dst) if isinstance(dst, Path) else for_pyav(dst), mode="w", format=format)
+            self.container = av.open(str(dst) if isinstance(dst, Path) else for_pyav(dst), mode="w", format=format,
+                                     metadata_errors=TAG_ERRORS)  # fmt: skip
         except ValueError:
             raise UserError(f"{name}: cannot tell the container format from the name") from None
         except (OSError, av.FFmpegError) as e:

@@ -39,6 +39,9 @@ from stream.video.stitch import Stitcher, may_jump
 from stream.webp import is_animated_webp, unpack_animation
 
 PASSTHROUGH_TYPES = ("video", "audio", "subtitle", "data")  # copied: every stream but the enhanced one
+# Tags as their bytes are, UTF-8 or not (an old AVI's Latin-1 title; a damaged MP4's): PyAV's strict decoding refused
+# such a file as "cannot open ('utf-8' codec can't decode ...)", which ffmpeg copies as it is; written back the same
+TAG_ERRORS = "surrogateescape"
 MAX_DEMUX_ERRORS = 16  # in a row, with no packet between: the rest of the input is beyond reading
 _BT601, _MPEG_RANGE = 6, 1  # AVCOL_SPC_SMPTE170M, AVCOL_RANGE_MPEG
 STILL_CODECS = {"png", "mjpeg", "bmp", "webp", "tiff", "jpegls", "jpeg2000", "qoi"}  # a picture, where no length says
@@ -83,7 +86,8 @@ def open_input(
     if isinstance(src, PipeEnd) and not src.peek(1):  # FFmpeg said "Invalid data found when processing input"
         raise UserError(f"{name}: nothing came through it (empty)")
     try:
-        return av.open(str(src) if isinstance(src, Path) else for_pyav(src), mode="r", format=format, options=demuxer)
+        return av.open(str(src) if isinstance(src, Path) else for_pyav(src), mode="r", format=format, options=demuxer,
+                       metadata_errors=TAG_ERRORS)  # fmt: skip
     except av.FFmpegError as e:
         if format == "rawvideo":  # its frames' size, pixel format and rate are given to ffmpeg, and here nowhere
             raise UserError(f"{name}: raw video says nothing of its frames' size and pixel format, which cannot be "

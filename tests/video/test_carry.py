@@ -184,6 +184,21 @@ def test_streams_tags_chapters_attachments_and_cover_are_kept_as_ffmpeg_keeps_th
 
 
 @needs_ffmpeg
+@pytest.mark.parametrize("chunked", [False, True])
+def test_tags_that_are_not_utf8_are_copied_as_their_bytes(tmp_path, tiny_weights, capsys, chunked):
+    """An old AVI's Latin-1 title (or a damaged MP4's tag): the file was refused, "cannot open ('utf-8' codec can't
+    decode byte 0xe9 ...)", where ffmpeg copies the bytes as they are."""
+    src = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=10", "-t", "0.4",
+                    "-c:v", "libx264", "-metadata", b"title=caf\xe9", str(src)], check=True)  # fmt: skip
+    ours = tmp_path / "out.mkv"
+    chunks = ["--chunk-seconds", "0.2"] if chunked else []
+    code, _, err = run_cli([str(src), str(ours), "--weights", str(tiny_weights), *chunks], capsys)
+    assert code == 0, err
+    assert b"caf\xe9" in ours.read_bytes() and probe(ours)["frames"] == 4
+
+
+@needs_ffmpeg
 @pytest.mark.parametrize("suffix", [".mov", ".m4v"])
 def test_cover_art_the_output_cannot_hold_is_said_left_out(tmp_path, tiny_weights, capsys, suffix):
     """MOV's muxer writes no cover (FFmpeg 8), and the iPod kind refuses a PNG or JPEG one: both were dropped unsaid."""
