@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from itertools import cycle
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -90,14 +91,15 @@ def eval_command(
 ) -> None:  # fmt: skip
     """Score DRRN and bicubic on image folders: Y-channel PSNR/SSIM under the standard protocol, or
     with the LR made by another kernel and coded by a real codec (--downscale, --degrade)."""
-    from stream.eval.protocol import evaluate_dataset, picture_quantisers, read_dataset
+    from stream.eval.protocol import evaluate_dataset, finite, picture_quantisers, read_dataset
 
     if whole and tile is not None:
         raise UserError("--whole and --tile exclude each other")
     if halo != HALO and tile is None:  # whole images have no windows: it was ignored without a word
         raise UserError(f"--halo {halo} is the context of --tile's windows; eval runs whole images without --tile")
     degradations, kernel = protocol_options(degrade, downscale)
-    lumas = {folder.resolve().name: read_dataset(folder, scale) for folder in dataset}  # bad input: before model time
+    folders = list(dict.fromkeys(folder.resolve() for folder in dataset))  # each once
+    lumas = {name: read_dataset(folder, scale) for name, folder in zip(dataset_names(folders), folders, strict=True)}
     choice = model_choice(weights, units, device, precision or "fp32", tile or 0, halo, batch=4, content=content)
     if precision is None and choice.onnx:  # a file runs the precision it was exported in
         choice = dataclasses.replace(choice, precision="auto")
@@ -117,8 +119,8 @@ def eval_command(
     runs = [models[d].ran for _, d in zip(results, cycle(degradations))]  # each row's set: codings innermost
     if as_json:
         served = zip(results, runs, strict=True)
-        rows = [dataclasses.asdict(r) | {"weights": run.weights, "units": run.units} for r, run in served]
-        print(json.dumps({"model": ran.record(), "results": rows}))
+        rows = [finite(dataclasses.asdict(r)) | {"weights": run.weights, "units": run.units} for r, run in served]
+        print(json.dumps({"model": ran.record(), "results": rows}, allow_nan=False))
         return
     depths = [run.units for run in runs]  # each set runs at its own depth
     at = f"at {ran.units} units " if len(set(depths)) == 1 else ""
@@ -148,13 +150,33 @@ def print_results(results: list, title: str, depths: list[int] | None = None) ->
     table = Table(title=title)
     for column in ("dataset", "scale", "degrade", *(["units"] if depths else []), "images", "bicubic", "DRRN", "gain",
                    "seconds"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("dataset", "degrade") else "right")
+        named = column in ("dataset", "degrade")  # folded, not cut to "x264:cr…" where the lines are short
+        table.add_column(column, justify="left" if named else "right", overflow="fold" if named else "ellipsis")
     for n, r in enumerate(results):
-        bicubic, drrn = f"{r.psnr_bicubic:.2f} / {r.ssim_bicubic:.4f}", f"{r.psnr:.2f} / {r.ssim:.4f}"
+        bicubic, drrn = f"{db(r.psnr_bicubic)} / {r.ssim_bicubic:.4f}", f"{db(r.psnr)} / {r.ssim:.4f}"
         units = [str(depths[n])] if depths else []
-        table.add_row(r.dataset, f"x{r.scale}", r.degrade, *units, str(r.images), bicubic, drrn,
-                      f"{r.psnr - r.psnr_bicubic:+.2f}", f"{r.seconds:.1f}")  # fmt: skip
-    console_for(stderr=False).print(table)
+        images = f"{r.images} ({r.exact} exact)" if r.exact else str(r.images)
+        table.add_row(r.dataset, f"x{r.scale}", r.degrade, *units, images, bicubic, drrn,
+                      db(r.psnr - r.psnr_bicubic, "+.2f"), f"{r.seconds:.1f}")  # fmt: skip
+    console = console_for(stderr=False)
+    if not console.is_terminal:  # a file or a log: the table as wide as it is (rich fits it into 80 columns)
+        console.width = max(console.width, console.measure(table, options=console.options.update_width(1000)).maximum)
+    console.print(table)
+
+
+def db(value: float, form: str = ".2f") -> str:
+    """A PSNR (or a gain) for people: "exact" where every image or frame was restored exactly (no finite PSNR)."""
+    return format(value, form) if math.isfinite(value) else "exact"
+
+
+def dataset_names(folders: list[Path]) -> list[str]:
+    """Each folder's name in the results, as short as tells it from the others: Set5/HR and Set14/HR, the SR packs'
+    layout, where the second had replaced the first under "HR" without a word."""
+    for depth in range(1, max(len(folder.parts) for folder in folders) + 1):
+        names = ["/".join(folder.parts[-depth:]) for folder in folders]
+        if len(set(names)) == len(names):
+            return names
+    return [str(folder) for folder in folders]
 
 
 def check_plot(plot: Path, overwrite: bool) -> None:
@@ -180,7 +202,7 @@ def eval_video_command(
 ) -> None:  # fmt: skip
     """Degrade each frame by 1/S (and through a codec: --degrade), restore it with DRRN and with
     bicubic, and score both."""
-    from stream.eval.protocol import check_scorable
+    from stream.eval.protocol import check_scorable, finite
     from stream.eval.video import (
         FIELDS,
         Summary,
@@ -198,7 +220,7 @@ def eval_video_command(
         check_plot(plot, overwrite)
     degradations, kernel = protocol_options(degrade, downscale)
     protocol = VideoProtocol(scale, tuple(degradations), kernel, crop)
-    frame_log, rows, summary = FrameLog(log, FIELDS), [], Summary()
+    frame_log, rows, summary = FrameLog(log, FIELDS), [], Summary([str(d) for d in degradations])
     with frame_log, VideoSource(src) as source:
         total = frames_to_score(source, frames, skip)
         height, width = source.info.height, source.info.width
@@ -224,11 +246,15 @@ def eval_video_command(
                for r in summary.results()]  # fmt: skip
     if as_json:
         ran = by_spec[str(degradations[0])].record()
-        print(json.dumps({"model": ran, "scale": scale, "downscale": kernel, "crop": crop, "results": results}))
+        results = [finite(r) for r in results]
+        print(json.dumps({"model": ran, "scale": scale, "downscale": kernel, "crop": crop, "results": results},
+                         allow_nan=False))  # fmt: skip
     else:
         for r in results:
-            say(f"{r['degrade']}: {counted(r['frames'], 'frame')}, x{scale}: DRRN (U{r['units']}) {r['psnr']:.2f} "
-                f"dB / SSIM {r['ssim']:.4f}, bicubic {r['psnr_bicubic']:.2f} dB / SSIM {r['ssim_bicubic']:.4f}; "
-                f"gain {r['gain']:+.2f} dB (min {r['min_gain']:+.2f})")  # fmt: skip
+            exact = f" ({r['exact']} exact, left out of the PSNRs)" if r["exact"] else ""
+            gain = f"gain {db(r['gain'], '+.2f')} dB (min {db(r['min_gain'], '+.2f')})"
+            say(f"{r['degrade']}: {counted(r['frames'], 'frame')}{exact}, x{scale}: DRRN (U{r['units']}) "
+                f"{db(r['psnr'])} dB / SSIM {r['ssim']:.4f}, bicubic {db(r['psnr_bicubic'])} dB / SSIM "
+                f"{r['ssim_bicubic']:.4f}; {gain}")  # fmt: skip
     if plot is not None:  # after the results: a plot that fails (a full disk) costs only itself
         plot_curves(plot, rows, f"{src.name}, x{scale}")

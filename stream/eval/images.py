@@ -32,7 +32,18 @@ def read_luma(path: str | Path) -> torch.Tensor:
         raise UserError(f"{path}: not a readable image")
     if img.dtype != np.uint8:
         raise UserError(f"{path}: {img.dtype} images are not supported; evaluation expects 8-bit")
+    if img.ndim == 3 and img.shape[2] == 4 and grey_with_alpha(path):  # OpenCV gives grey and alpha as BGRA
+        return torch.from_numpy(np.ascontiguousarray(img[:, :, 0]))
     return luma(img)
+
+
+def grey_with_alpha(path: str | Path) -> bool:
+    """Whether a picture is grey with alpha (a PNG's colour type 4), which is scored on its grey values as a grey
+    one is (MATLAB's imread gives it as grey): read as BGRA and put through rgb2ycbcr, it scored 1.3 dB apart."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        return picture.mode in ("LA", "La")
 
 
 def luma(img: np.ndarray) -> torch.Tensor:

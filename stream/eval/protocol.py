@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -53,6 +54,14 @@ class DatasetResult:
     psnr_bicubic: float
     ssim_bicubic: float
     seconds: float
+    # Images left out of the PSNR means (and the gain): restored exactly by bicubic or DRRN, a flat one's infinite
+    # PSNR, which made every mean inf and the gain nan; the means are NaN where every image was
+    exact: int = 0
+
+
+def finite(row: dict[str, object]) -> dict[str, object]:
+    """A row of results as JSON holds it: NaN and infinity (which strict parsers refuse) as null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
 
 
 def centre_crop(y: torch.Tensor, size: int) -> torch.Tensor:
@@ -179,8 +188,10 @@ def evaluate_dataset(
         if on_image:
             on_image()
 
-    def mean(field: str) -> float:
-        return sum(getattr(s, field) for s in scores) / len(scores)
+    scored = [s for s in scores if math.isfinite(s.psnr) and math.isfinite(s.psnr_bicubic)]
+
+    def mean(field: str, among: list[Score] = scores) -> float:
+        return sum(getattr(s, field) for s in among) / len(among) if among else math.nan
 
     return DatasetResult(
         dataset=name,
@@ -188,11 +199,12 @@ def evaluate_dataset(
         degrade=str(degradation),
         downscale=kernel,
         images=len(scores),
-        psnr=mean("psnr"),
+        psnr=mean("psnr", scored),
         ssim=mean("ssim"),
-        psnr_bicubic=mean("psnr_bicubic"),
+        psnr_bicubic=mean("psnr_bicubic", scored),
         ssim_bicubic=mean("ssim_bicubic"),
         seconds=sum(s.seconds for s in scores),
+        exact=len(scores) - len(scored),
     )
 
 

@@ -150,28 +150,37 @@ def evaluate_video(
 
 
 class Summary:
-    """Per degradation, in the order met: frames, mean PSNR/SSIM of DRRN and bicubic, and DRRN's gain
-    over bicubic (mean, and its worst frame); running sums, so a long clip costs no memory."""
+    """Per degradation, in the order asked: frames, mean PSNR/SSIM of DRRN and bicubic, and DRRN's gain
+    over bicubic (mean, and its worst frame); running sums, so a long clip costs no memory. Frames that bicubic or
+    DRRN restored exactly (a fade's black: an infinite PSNR, which made the means inf and the gain nan) are left
+    out of the PSNR means and counted ("exact")."""
 
     MEANS = ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")
 
-    def __init__(self) -> None:
-        self.specs: dict[str, dict[str, float]] = {}
+    def __init__(self, order: list[str]) -> None:
+        """`order`: the degradations' specs as asked (their frames come in as each codec's delay lets them)."""
+        self.order, self.specs = order, {}
 
     def add(self, row: dict[str, float | str]) -> None:
-        sums = self.specs.setdefault(str(row["degrade"]), dict.fromkeys(("frames", *self.MEANS), 0.0))
+        sums = self.specs.setdefault(str(row["degrade"]), dict.fromkeys(("frames", "scored", *self.MEANS), 0.0))
         sums["frames"] += 1
-        for key in self.MEANS:
-            sums[key] += float(row[key])
-        sums["min_gain"] = min(sums.get("min_gain", math.inf), float(row["psnr"]) - float(row["psnr_bicubic"]))
+        sums["ssim"] += float(row["ssim"])
+        sums["ssim_bicubic"] += float(row["ssim_bicubic"])
+        psnr, bicubic = float(row["psnr"]), float(row["psnr_bicubic"])
+        if math.isfinite(psnr) and math.isfinite(bicubic):
+            sums["scored"] += 1
+            sums["psnr"] += psnr
+            sums["psnr_bicubic"] += bicubic
+            sums["min_gain"] = min(sums.get("min_gain", math.inf), psnr - bicubic)
 
     def results(self) -> list[dict[str, float | str]]:
         out: list[dict[str, float | str]] = []
-        for spec, sums in self.specs.items():
-            n = sums["frames"]
-            means = {key: sums[key] / n for key in self.MEANS}
-            gain = means["psnr"] - means["psnr_bicubic"]
-            out.append({"degrade": spec, "frames": int(n), **means, "gain": gain, "min_gain": sums["min_gain"]})
+        for spec, sums in sorted(self.specs.items(), key=lambda item: self.order.index(item[0])):
+            n, scored = sums["frames"], sums["scored"]
+            means = {key: sums[key] / (n if key.startswith("ssim") else scored or math.nan) for key in self.MEANS}
+            gain, worst = means["psnr"] - means["psnr_bicubic"], sums.get("min_gain", math.nan)
+            out.append({"degrade": spec, "frames": int(n), **means, "gain": gain, "min_gain": worst,
+                        "exact": int(n - scored)})  # fmt: skip
         return out
 
 

@@ -23,27 +23,39 @@ def check_log_name(path: Path | None, overwrite: bool = True) -> None:
 
 
 class FrameLog:
-    """Rows of {frame, pts_time, model_ms, psnr_vs_bicubic, [reference metrics]}."""
+    """Rows of {frame, pts_time, model_ms, psnr_vs_bicubic, [reference metrics]}. The file is opened at once (one
+    that cannot be written fails the run before its work) and emptied at the first row: a run that fails before
+    any (a bad input or weights after -y) leaves the last run's log as it was, where it had left a header alone."""
 
     def __init__(self, path: Path | None, fields: list[str]) -> None:
-        self.fields = fields
+        self.fields, self.path = fields, path
         self.rows = 0
         self.sums: dict[str, float] = {}
         self.counts: dict[str, int] = {}  # per key: rows may lack one (a shorter reference) or hold inf
         self.mins: dict[str, float] = {}
         self._file: IO[str] | None = None
         self._csv: csv.DictWriter | None = None
+        self._made = False  # whether this log made its file (removed if no row came)
         if path is not None:
             check_log_name(path)
+            self._made = not path.exists()
             try:
-                self._file = path.open("w", newline="")
+                self._file = path.open("a", newline="")
             except OSError as e:
                 raise UserError(f"{path}: cannot write the log ({e.strerror})") from None
             if path.suffix == ".csv":
                 self._csv = csv.DictWriter(self._file, fieldnames=fields)
-                self._csv.writeheader()
+
+    def _begin(self) -> None:
+        """The file emptied for this run's rows, its header first."""
+        assert self._file is not None
+        self._file.truncate(0)
+        if self._csv is not None:
+            self._csv.writeheader()
 
     def add(self, row: dict[str, float | str]) -> None:
+        if self.rows == 0 and self._file is not None:
+            self._begin()
         self.rows += 1
         for key, value in row.items():
             if key in ("frame", "pts_time", "decode_errors") or isinstance(value, str) or not math.isfinite(value):
@@ -89,6 +101,8 @@ class FrameLog:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+            if self.rows == 0 and self._made and self.path is not None:
+                self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> FrameLog:
         return self

@@ -30,7 +30,7 @@ def test_eval_json_is_one_object_with_every_field(dataset, tiny_weights, capsys)
     assert [(r["dataset"], r["scale"], r["images"]) for r in results] == [("Tiny", 2, 2), ("Tiny", 3, 2)]
     for r in results:
         assert set(r) == {"dataset", "scale", "degrade", "downscale", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic",
-                          "images", "seconds", "weights", "units"}  # fmt: skip
+                          "images", "seconds", "exact", "weights", "units"}  # fmt: skip
         assert (r["degrade"], r["downscale"]) == ("clean", "matlab")  # the papers' protocol unless asked
         assert 5 < r["psnr_bicubic"] < 60 and r["seconds"] > 0
         assert abs(r["psnr"] - r["psnr_bicubic"]) > 0.01  # tiny_weights change the picture
@@ -226,3 +226,107 @@ def test_eval_says_each_rows_depth_where_the_sets_differ(dataset, capsys):
     assert len(set(ran)) == 2 and [r["units"] for r in json.loads(out)["results"]] == ran
     code, out, err = run_cli(args, capsys)
     assert code == 0 and "DRRN in fp32" in out and "units" in out.splitlines()[2], out
+
+
+def strict_json(text: str) -> dict:
+    """JSON as strict parsers (JavaScript's, Go's) read it: Infinity and NaN refused."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+
+
+def test_a_flat_image_is_left_out_of_the_psnr_means_and_counted(dataset, tiny_weights, capsys):
+    """Bicubic restores a flat image exactly (an infinite PSNR): the set's PSNRs read inf, its gain nan, and the
+    JSON held Infinity and NaN."""
+    base = ["eval", "--weights", str(tiny_weights), "--json", "--dataset"]
+    code, out, err = run_cli([*base, str(dataset)], capsys)
+    alone = strict_json(out)["results"][0]
+    cv2.imwrite(str(dataset / "flat.png"), np.full((24, 24, 3), 90, np.uint8))
+    code, out, err = run_cli([*base, str(dataset)], capsys)
+    assert code == 0, err
+    (row,) = strict_json(out)["results"]
+    assert (row["images"], row["exact"]) == (3, 1) and row["psnr"] == alone["psnr"]
+    assert row["psnr_bicubic"] == alone["psnr_bicubic"] and row["ssim"] != alone["ssim"]  # SSIM counts it
+    for picture in ("colour.png", "grey.png"):
+        (dataset / picture).unlink()
+    code, out, err = run_cli([*base, str(dataset)], capsys)
+    (row,) = strict_json(out)["results"]
+    assert (row["exact"], row["psnr"], row["psnr_bicubic"]) == (1, None, None)
+    code, out, err = run_cli([*base[:-2], "--dataset", str(dataset)], capsys)
+    assert code == 0 and "1 (1 exact)" in out and "exact / " in out, out
+
+
+def test_a_black_frame_is_left_out_of_the_psnr_means_and_counted(tmp_path, tiny_weights, capsys):
+    """A fade from black: eval-video said "DRRN inf dB ... gain +nan dB", its JSON Infinity and NaN."""
+    import subprocess
+
+    clip = tmp_path / "fade.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=black:size=48x32:rate=10:d=0.2", "-f",
+                    "lavfi", "-i", "testsrc2=size=48x32:rate=10:d=0.2", "-filter_complex", "[0][1]concat=n=2:v=1",
+                    "-c:v", "ffv1", str(clip)], check=True)  # fmt: skip
+    base = ["eval-video", str(clip), "--weights", str(tiny_weights), "--precision", "fp32"]
+    code, out, err = run_cli([*base, "--json"], capsys)
+    assert code == 0, err
+    (row,) = strict_json(out)["results"]
+    assert (row["frames"], row["exact"]) == (4, 2) and 5 < row["psnr"] < 60 and row["gain"] is not None
+    code, out, err = run_cli(base, capsys)
+    assert "clean: 4 frames (2 exact, left out of the PSNRs), x2: " in err and "inf" not in err, err
+
+
+def test_folders_of_one_name_are_told_apart_and_one_folder_is_scored_once(tmp_path, tiny_weights, capsys):
+    """Set5/HR and Set14/HR, the SR packs' layout: one row named "HR" held the second, the first gone unsaid."""
+    rng = np.random.default_rng(1)
+    for pack, count in (("Set5", 1), ("Set14", 2)):
+        (tmp_path / pack / "HR").mkdir(parents=True)
+        for n in range(count):
+            cv2.imwrite(str(tmp_path / pack / "HR" / f"{n}.png"), rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    args = ["eval", "--weights", str(tiny_weights), "--json", "--dataset", str(tmp_path / "Set5" / "HR"),
+            "--dataset", str(tmp_path / "Set14" / "HR"), "--dataset", str(tmp_path / "Set5" / "HR" / ".")]  # fmt: skip
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert [(r["dataset"], r["images"]) for r in json.loads(out)["results"]] == [("Set5/HR", 1), ("Set14/HR", 2)]
+
+
+def test_the_table_in_a_file_or_log_is_whole(dataset, tiny_weights, capsys):
+    """Printed to a file or a CI log (80 columns), both rows' codings read "x264:cr…"."""
+    args = ["eval", "--dataset", str(dataset), "--weights", str(tiny_weights), "--degrade", "x264:crf=18:preset=fast",
+            "--degrade", "x264:crf=40:preset=fast"]  # fmt: skip
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("│ Tiny")]
+    assert len(rows) == 2 and "x264:crf=18:preset=fast" in rows[0] and "x264:crf=40:preset=fast" in rows[1], out
+
+
+def test_grey_with_alpha_is_scored_as_grey(tmp_path, tiny_weights, capsys):
+    """OpenCV reads grey and alpha as BGRA: put through rgb2ycbcr it scored 1.3 dB from the same grey picture."""
+    from PIL import Image
+
+    from stream.eval.images import read_luma
+
+    grey = Image.fromarray(np.random.default_rng(2).integers(0, 256, (24, 30), dtype=np.uint8))
+    grey.save(tmp_path / "grey.png")
+    grey.convert("LA").save(tmp_path / "alpha.png")
+    assert read_luma(tmp_path / "alpha.png").equal(read_luma(tmp_path / "grey.png"))
+
+
+def test_eval_video_gives_its_results_in_the_order_asked(tmp_path, tiny_weights, capsys):
+    """They came in the order each codec's delay let their frames through: clean, mpeg2, x265 for the reverse."""
+    clip = make_clip(tmp_path / "clip.mp4", pts_ms=[0, 40, 80], audio=False)
+    specs = ["x265:crf=30", "mpeg2:q=8", "clean"]
+    args = ["eval-video", str(clip), "--weights", str(tiny_weights), "--json"]
+    code, out, err = run_cli([*args, *(f"--degrade={spec}" for spec in specs)], capsys)
+    assert code == 0, err
+    assert [r["degrade"].split(":")[0] for r in json.loads(out)["results"]] == ["x265", "mpeg2", "clean"]
+
+
+def test_a_failed_eval_video_leaves_the_last_runs_log(tmp_path, tiny_weights, capsys):
+    """--log with -y was emptied (a header alone) when the input or the weights then failed."""
+    clip, log = make_clip(tmp_path / "clip.mp4", pts_ms=[0, 40], audio=False), tmp_path / "log.csv"
+    args = ["eval-video", "--weights", str(tiny_weights), "--log", str(log), "-y"]
+    assert run_cli([*args, str(clip)], capsys)[0] == 0
+    kept = log.read_text()
+    assert len(kept.splitlines()) == 3
+    (tmp_path / "text.mp4").write_text("not a video")
+    assert run_cli([*args, str(tmp_path / "text.mp4")], capsys)[0] == 1
+    assert log.read_text() == kept
+    new = ["eval-video", "--weights", str(tiny_weights), "--log", str(tmp_path / "new.csv"), str(tmp_path / "text.mp4")]
+    code, _, err = run_cli(new, capsys)
+    assert code == 1 and not (tmp_path / "new.csv").exists(), err
