@@ -57,14 +57,14 @@ machine() {  # what ran it, for the record
 case "${1:-}" in
 prepare)
     mkdir -p "$kit/train" "$kit/eval" "$kit/whl"
-    "$python" -m stream train --data "$data/train" --pack "$kit/train/train291.npz"
-    "$python" -m stream train --data "$data/Set5" --pack "$kit/train/set5.npz"
+    "$python" -m stream train --data "$data/train" --pack "$kit/train/train291.npz" -y
+    "$python" -m stream train --data "$data/Set5" --pack "$kit/train/set5.npz" -y
     coded=(--crf "${CRF:-18-36}" --codecs "${CODECS:-x264,x265,jpeg}")
     "$python" -m stream train --data "$kit/train/train291.npz" --pack-coded "$kit/train/coded291.npz" --variants "${VARIANTS:-1}" \
-        "${coded[@]}"
-    "$python" -m stream train --data "$kit/train/set5.npz" --pack-coded "$kit/train/set5_coded.npz" --seed 1 "${coded[@]}"
+        "${coded[@]}" -y
+    "$python" -m stream train --data "$kit/train/set5.npz" --pack-coded "$kit/train/set5_coded.npz" --seed 1 "${coded[@]}" -y
     rm -rf "$kit/eval/Set5" "$kit/eval/Set14" && cp -r "$data/Set5" "$kit/eval/Set5"  # the check's eval reads a folder
-    "$python" -m stream train --data "$data/Set14" --pack "$kit/eval/Set14.npz"  # the report's: its luma, a third the size
+    "$python" -m stream train --data "$data/Set14" --pack "$kit/eval/Set14.npz" -y  # the report's: its luma, a third the size
     cp "$reference" "$kit/eval/reference.params"
     "$python" -m benchmarks.window_eval pack-clips "$data/video" "$kit/eval/clips.npz" --frames 4 --coded \
         --skip sintel.mp4:300  # its first 15 frames are black, the next ~100 a fade-in

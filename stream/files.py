@@ -7,7 +7,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from stream.errors import UserError
@@ -225,9 +225,13 @@ def write_atomically(dst: Path) -> Iterator[Path]:
     try:  # made within: a stop signal as it is made (a chunk's, as the one before is said done) left it behind
         started_partial(dst)
         yield tmp
-        tmp.replace(dst)
+        try:
+            tmp.replace(dst)
+        except OSError as e:  # a folder of its name: "error: .x.partial.npz: Is a directory"
+            raise UserError(f"{dst}: cannot write ({e.strerror})") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # on a read-only file system its error had replaced the one-line one
+            tmp.unlink(missing_ok=True)
 
 
 def write_new(folder: Path, stem: str, suffix: str, data: bytes) -> Path:

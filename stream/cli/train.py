@@ -120,6 +120,9 @@ LossOpt = Annotated[
     typer.Option("--loss", help="l2 (the paper's: half the squared error) or l1 (the absolute error), summed over "
                  "a patch."),
 ]  # fmt: skip
+OverwriteOpt = Annotated[
+    bool, typer.Option("-y", "--overwrite", help="Replace an existing --pack or --pack-coded file.")
+]
 ChannelsOpt = Annotated[
     int | None, typer.Option("--channels", min=1, help="Feature width (small models for experiments); default 128.")
 ]
@@ -138,6 +141,7 @@ def train_command(
     crf: CrfOpt = "18-36", codecs: CodecsOpt = "x264,x265", inter: InterOpt = 0.5, predicted: PredictedOpt = "last",
     val_coded: ValCodedOpt = None, select: SelectOpt = "both",
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", channels: ChannelsOpt = None, loss: LossOpt = "l2",
+    overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip
     """Train one DRRN for several scales (x2, x3, x4 as in the paper) on uint8 luma images."""
     from stream.train.data import write_pack
@@ -145,7 +149,7 @@ def train_command(
     from stream.train.run import Limits, TrainingData, Validation, train
 
     if pack is not None:
-        written = write_pack(data, pack)
+        written = write_pack(data, pack, overwrite)
         say(f"wrote {pack}: {len(written.names)} images, {pack.stat().st_size / 2**20:.1f} MiB")
         return
     if pack_coded is not None:
@@ -153,7 +157,7 @@ def train_command(
 
         mix = CodedMix(parse_codecs(codecs), parse_crf(crf), inter=inter, predicted=predicted, variants=variants,
                        seed=seed)  # fmt: skip
-        say(write_coded(data, pack_coded, parse_scales(scales), mix))
+        say(write_coded(data, pack_coded, parse_scales(scales), mix, overwrite))
         return
     if out is None:
         raise UserError("--out is needed to train (or --pack FILE to only pack --data)")
@@ -174,6 +178,7 @@ def train_command(
     if select == "coded" and val_coded is None:
         raise UserError("--select coded picks the best weights on coded LR: give --val-coded")
     validation = Validation.load(val_data, val_crop, parse_depths(val_units, units), validating, val_coded)
+    validation.check(recipe.scales)
     limits = Limits(steps, minutes, val_every, save_minutes, log_every)
     asked, run = train(recipe, training, out, device, precision, resume, validation, limits)
     if run.idle:

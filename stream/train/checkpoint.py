@@ -57,7 +57,16 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def keep_curve_until(path: Path, step: int) -> None:
-    """Drop records a crashed run logged after its last checkpoint, so a resumed curve has no repeats."""
+    """Drop records a crashed run logged after its last checkpoint, so a resumed curve has no repeats, and a line
+    that is no record (cut short by a full disk, or blank), which failed the resume as "unexpected JSONDecodeError"."""
     if path.is_file():
-        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        lines = [line for line in path.read_text().splitlines() if (record := _record(line)) and record["step"] <= step]
         path.write_text("".join(f"{line}\n" for line in lines))
+
+
+def _record(line: str) -> dict | None:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None

@@ -18,7 +18,7 @@ from kernels.errors import reason
 from kernels.resize import imresize
 from stream.errors import UserError
 from stream.eval.images import read_luma
-from stream.files import PICTURE_SUFFIXES, check_folder, is_hidden, write_atomically
+from stream.files import PICTURE_SUFFIXES, check_folder, check_writable, is_hidden, write_atomically
 
 # --- the training images ----------------------------------------------------------------
 
@@ -121,14 +121,25 @@ def pack_folder(folder: Path) -> LumaPack:
     )
 
 
-def write_pack(folder: Path, dst: Path) -> LumaPack:
-    """`train --pack`: the images of `folder` as one compact .npz, which --data reads as the folder."""
+def write_pack(folder: Path, dst: Path, overwrite: bool = False) -> LumaPack:
+    """`train --pack`: the images of `folder` as one compact .npz, which --data reads as the folder (an existing one
+    replaced only with -y, as every output is: it was replaced unasked)."""
     if dst.suffix != ".npz":
         raise UserError(f"--pack {dst}: the file must end in .npz (what --data reads as a pack)")
+    check_target(dst, overwrite, "--pack")
+    check_writable(dst)  # before the reading, not after it
     pack = load_pack(folder)
-    dst.parent.mkdir(parents=True, exist_ok=True)
     pack.save(dst)
     return pack
+
+
+def check_target(dst: Path, overwrite: bool, option: str) -> None:
+    """A pack's file: its folder made, an existing file replaced only with -y, never a folder."""
+    if dst.is_dir():
+        raise UserError(f"{option} {dst}: is a folder")
+    if dst.exists() and not overwrite:
+        raise UserError(f"{dst}: exists; pass -y to replace it")
+    dst.parent.mkdir(parents=True, exist_ok=True)
 
 
 def read_pack(path: Path) -> LumaPack:

@@ -25,8 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from stream.console import progress
 from stream.degrade import Degradation, downscale, need_av, round_trip
 from stream.errors import UserError
+from stream.files import check_writable
 from stream.train.coded_data import CodedSet, describe_mix
-from stream.train.data import LumaPack, load_pack
+from stream.train.data import LumaPack, check_target, load_pack
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,19 @@ def make_coded(pack: LumaPack, scales: tuple[int, ...], mix: CodedMix,
     )
 
 
+MIN_CODED_SIDE = 8  # LR pixels a side, the least a picture is coded at (a codec's block)
+
+
+def check_codable(pack: LumaPack, scales: tuple[int, ...]) -> None:
+    """Before the coding: every picture large enough to code at every scale (a 96x1 one failed the whole set as
+    "unexpected IndexError", the coding done before it lost)."""
+    need = MIN_CODED_SIDE * max(scales)
+    for name, shape in zip(pack.names, pack.shapes, strict=True):
+        if min(shape) < need:
+            raise UserError(f"{name}: {shape[1]}x{shape[0]} is too small to code at x{max(scales)} (at least {need} "
+                            "px a side); leave it out of --data")  # fmt: skip
+
+
 def code_one(hr: np.ndarray, scale: int, mix: CodedMix, rng: random.Random) -> tuple[tuple[int, int], np.ndarray, str]:
     """One draw for one image -> (the HR window's top-left, its coded LR, what made it)."""
     kernel, codec = rng.choice(mix.kernels), rng.choice(mix.codecs)
@@ -107,17 +121,20 @@ def walk(shape: tuple[int, ...], size: tuple[int, int], frames: int, step: int, 
     return path
 
 
-def write_coded(data: Path, dst: Path, scales: tuple[int, ...], mix: CodedMix) -> str:
+def write_coded(data: Path, dst: Path, scales: tuple[int, ...], mix: CodedMix, overwrite: bool = False) -> str:
     """`train --pack-coded`: the coded set of the images at `data` (a folder or a pack), written to
-    `dst` with a progress bar; -> the line that says what was written."""
+    `dst` with a progress bar (an existing one replaced only with -y: it may be an hour's coding); -> the line that
+    says what was written."""
     if dst.suffix != ".npz":
         raise UserError(f"--pack-coded {dst}: the file must end in .npz")
     need_av()  # before any work
+    check_target(dst, overwrite, "--pack-coded")
+    check_writable(dst)  # before the coding (a read-only folder failed after an hour's)
     pack = load_pack(data)
+    check_codable(pack, scales)
     with progress(TextColumn("coding LR"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("coding", total=len(pack.names) * len(scales) * mix.variants)
         coded = make_coded(pack, scales, mix, lambda done, _: bar.update(task, completed=done))
-    dst.parent.mkdir(parents=True, exist_ok=True)
     coded.save(dst)
     return (
         f"wrote {dst}: {describe_mix(coded)}, {coded.pixels.size / 1e6:.1f} Mpx, {dst.stat().st_size / 2**20:.1f} MiB"

@@ -27,7 +27,7 @@ from kernels.resolve import device_for, precision_for
 from kernels.weights import Weights, describe, find_weights, save_weights
 from stream.console import err, progress, say, say_notices
 from stream.errors import UserError, on_stop_signals, raise_interrupted
-from stream.eval.protocol import centre_crop, eager_fp32, evaluate_dataset, score_lr
+from stream.eval.protocol import centre_crop, check_scorable, eager_fp32, evaluate_dataset, score_lr
 from stream.files import write_atomically
 from stream.train.checkpoint import keep_curve_until, read_checkpoint, save_checkpoint
 from stream.train.coded_data import CodedSet, describe_mix, read_coded
@@ -93,6 +93,9 @@ class Validation:
     name: str  # "Set5, whole images", for logs and the weights' metadata
     depths: tuple[int, ...]  # extra depths to score besides the model's own
     coded: tuple[CodedPair, ...] = ()  # coded LR of the images: what a real-input run is chosen by, too
+    # What the scores are of (images, crop): a best chosen on other images is not beaten or kept by these
+    fingerprint: str = ""
+    names: tuple[str, ...] = ()  # each image's, as the pack names it
 
     @classmethod
     def load(cls, path: Path | None, crop: int | None, depths: tuple[int, ...], needed: bool = True,
@@ -116,7 +119,14 @@ class Validation:
         where = f"centre {crop}x{crop} crops (approximate)" if crop else "whole images"
         pairs = tuple(coded_pairs(pack, coded)) if coded is not None else ()
         return cls(lumas, f"{pack.label}, {where}" + (f", and {len(pairs)} coded LR of them" if pairs else ""),
-                   depths, pairs)  # fmt: skip
+                   depths, pairs, f"{pack.fingerprint()} {crop or 'whole'}",
+                   tuple(f"{n} (--val-crop {crop})" if crop else n for n in pack.names))  # fmt: skip
+
+    def check(self, scales: tuple[int, ...]) -> None:
+        """Before training: every image scorable at every scale, as eval checks its images (one too small, or
+        --val-crop 16 at x3, failed inside SSIM at the first validation, after the training before it)."""
+        for name, luma in zip(self.names, self.lumas, strict=True):
+            check_scorable(name, *luma.shape, list(scales))
 
 
 class TrainingRun:
@@ -165,8 +175,11 @@ class TrainingRun:
     def log(self, record: dict[str, Any]) -> None:
         step, seconds = self.trainer.step, self.seconds()
         head = {"step": step, "seconds": round(seconds["all"], 2), "gpu_seconds": round(seconds["gpu"], 2)}
-        with self.curve.open("a") as f:
-            f.write(json.dumps(head | {"pixels": self.trainer.recipe.pixels(step)} | record) + "\n")
+        try:
+            with self.curve.open("a") as f:
+                f.write(json.dumps(head | {"pixels": self.trainer.recipe.pixels(step)} | record) + "\n")
+        except OSError as e:  # a full disk: "No space left on device", naming nothing
+            raise UserError(f"{self.curve}: cannot write ({e.strerror or e}); the last checkpoint is kept") from None
 
     def export(self, path: Path, psnr: dict[int, float], coded: dict[int, float] | None = None) -> None:
         """The validated weights (EMA where kept) with what they are and what they measured."""
@@ -208,7 +221,7 @@ class TrainingRun:
         mean = _mean(coded) if coded and trainer.recipe.select == "coded" else mean
         is_best = mean > self.best.get("mean", -math.inf)
         if is_best:
-            self.best = {"mean": mean, "step": trainer.step, "coded": bool(coded)}
+            self.best = {"mean": mean, "step": trainer.step, "coded": bool(coded), "validation": v.fingerprint}
             self.export(self.out / "best.safetensors", self.psnr, coded)
         record: dict[str, Any] = {"psnr": {str(s): round(p, 3) for s, p in self.psnr.items()}}
         if coded:
@@ -271,7 +284,9 @@ class TrainingRun:
                     since, steps_done = time.monotonic(), 0
                 due = limits.save_minutes is not None and time.monotonic() - self.saved_at >= limits.save_minutes * 60
                 if (limits.val_every and trainer.step % limits.val_every == 0) or due:
+                    paused = time.monotonic()
                     self.checkpoint(display.console)
+                    since += time.monotonic() - paused  # a record's speed is its steps' (it read 0.0 after one)
             if steps_done:
                 self.show(display, task, self.record(loss_sum, steps_done, since))
             self.finish(display.console, scored=not asked)
@@ -391,6 +406,15 @@ def open_run(
         if state["best"] and state["best"].get("coded", False) != bool(validation.coded):
             raise UserError(f"{resume}: its best weights were chosen {'with' if not validation.coded else 'without'} "
                             "--val-coded; repeat its options")  # fmt: skip
+        if state["best"].get("validation", validation.fingerprint) != validation.fingerprint:
+            raise UserError(f"{resume}: its best weights were chosen on other validation images or crops; repeat its "
+                            "--val-data and --val-crop")  # fmt: skip
+        if (held := out / "last.pt").exists() and not held.samefile(resume):  # it was replaced by the one resumed
+            raise UserError(f"{out}: holds another run's last.pt; resume in {resume.parent}, or in a folder of its own")
+        if state["best"] and not (out / "best.safetensors").exists():  # "wrote best.safetensors" of none there
+            raise UserError(f"{out}: has no best.safetensors of the run resumed (its best, step "
+                            f"{state['best']['step']}); resume in {resume.parent}, or copy its best.safetensors and "
+                            "curve.jsonl there")  # fmt: skip
     if out.exists() and not out.is_dir():  # mkdir said "File exists"
         raise UserError(f"{out}: not a folder (--out is the run's folder)")
     out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -400,3 +401,98 @@ def test_a_second_sigterm_still_saves_and_a_second_ctrl_c_aborts():
         os.kill(os.getpid(), signal.SIGINT)
         assert asked == ["SIGINT"]
         os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_resume_into_another_runs_folder_is_refused(
+    train_dir: Path, val_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--resume C/last.pt --out A replaced A's last.pt with C's run and appended C's records to A's curve; into a new
+    folder it said it wrote a best.safetensors there was none of."""
+    base = ["train", "--data", str(train_dir), *TINY, "--val-data", str(val_dir), "--val-every", "2"]
+    for name in ("a", "c"):
+        assert run_cli([*base, "--out", str(tmp_path / name), "--steps", "2"], capsys)[0] == 0
+    kept = (tmp_path / "a" / "last.pt").read_bytes()
+    resumed = [*base, "--steps", "4", "--resume", str(tmp_path / "c" / "last.pt"), "--out"]
+    code, _, err = run_cli([*resumed, str(tmp_path / "a")], capsys)
+    assert (code, err) == (1, f"error: {tmp_path / 'a'}: holds another run's last.pt; resume in {tmp_path / 'c'}, "
+                              "or in a folder of its own\n")  # fmt: skip
+    assert (tmp_path / "a" / "last.pt").read_bytes() == kept
+    code, _, err = run_cli([*resumed, str(tmp_path / "new")], capsys)
+    assert code == 1 and err.startswith(f"error: {tmp_path / 'new'}: has no best.safetensors of the run resumed"), err
+    code, _, err = run_cli([*base[:-4], "--val-data", str(train_dir), "--val-every", "2", *resumed[len(base):],
+                            str(tmp_path / "c")], capsys)  # fmt: skip
+    assert code == 1 and "chosen on other validation images or crops; repeat its --val-data and --val-crop" in err, err
+    assert run_cli([*resumed, str(tmp_path / "c")], capsys)[0] == 0  # its own folder, its own validation
+
+
+def test_validation_too_small_to_score_is_one_line_before_training(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 12x10 validation picture, or --val-crop 16 at x3, failed inside SSIM at the first validation: after the
+    training before it (1000 steps by default, hours on a CPU)."""
+    (tmp_path / "small").mkdir()
+    cv2.imwrite(str(tmp_path / "small" / "s.png"), np.zeros((10, 12), np.uint8))
+    args = ["train", "--data", str(train_dir), *TINY, "--out", str(tmp_path / "o"), "--steps", "1", "--val-every", "1"]
+    code, _, err = run_cli([*args, "--val-data", str(tmp_path / "small"), "--scales", "2"], capsys)
+    assert (code, err) == (1, "error: small/s.png: 12x10 is too small to score at x2 (at least 16 px a side)\n")
+    code, _, err = run_cli([*args, "--val-data", str(train_dir), "--val-crop", "16", "--scales", "3"], capsys)
+    assert code == 1 and err.endswith(" (--val-crop 16): 16x16 is too small to score at x3 (at least 18 px a side)\n")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_torn_line_at_the_curves_end_does_not_stop_a_resume(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk cuts the curve's last record short: the resume failed as "unexpected JSONDecodeError"."""
+    out, base = tmp_path / "run", ["train", "--data", str(train_dir), *TINY, "--val-every", "0"]
+    assert run_cli([*base, "--out", str(out), "--steps", "2"], capsys)[0] == 0
+    with (out / "curve.jsonl").open("a") as curve:
+        curve.write('\n{"step": 3, "seco')
+    code, _, err = run_cli([*base, "--out", str(out), "--steps", "3", "--resume", str(out / "last.pt")], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["step"] for line in (out / "curve.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_a_pack_is_replaced_only_with_y_and_checked_writable_first(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An existing pack (an hour's coding, for a coded set) was replaced unasked; a folder of the pack's name was
+    found after the packing, said as ".isdir.partial.npz: Is a directory"."""
+    (tmp_path / "kept.npz").write_bytes(b"an hour's coding")
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--pack", str(tmp_path / "kept.npz")], capsys)
+    assert (code, err) == (1, f"error: {tmp_path / 'kept.npz'}: exists; pass -y to replace it\n")
+    assert (tmp_path / "kept.npz").read_bytes() == b"an hour's coding"
+    assert run_cli(["train", "--data", str(train_dir), "--pack", str(tmp_path / "kept.npz"), "-y"], capsys)[0] == 0
+    (tmp_path / "isdir.npz").mkdir()
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--pack-coded", str(tmp_path / "isdir.npz")], capsys)
+    assert (code, err) == (1, f"error: --pack-coded {tmp_path / 'isdir.npz'}: is a folder\n")
+    monkeypatch.setattr(data, "load_pack", None)  # nothing is read before the check: calling it fails the test
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--pack", "/proc/p.npz"], capsys)
+    assert code == 1 and err.startswith("error: /proc/p.npz: cannot write ("), err
+
+
+def test_a_partial_file_that_cannot_be_removed_leaves_the_first_error_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a read-only file system the partial file's removal failed too, and its EROFS replaced the one-line error
+    ("ro/.c.partial.npz: Read-only file system")."""
+    from stream import files
+
+    def read_only(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(30, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(UserError, match=r"c\.npz: cannot write \(No such file or directory\)"):
+        with files.write_atomically(tmp_path / "gone" / "c.npz"):
+            pass
+
+
+def test_a_picture_too_small_to_code_is_one_line_before_the_coding(
+    train_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 96x1 picture failed the whole coded set as "unexpected IndexError", the coding done before it lost."""
+    cv2.imwrite(str(train_dir / "setA" / "line.png"), np.zeros((1, 96), np.uint8))
+    code, _, err = run_cli(["train", "--data", str(train_dir), "--pack-coded", str(tmp_path / "c.npz"), "--scales",
+                            "2"], capsys)  # fmt: skip
+    assert (code, err) == (1, "error: train/setA/line.png: 96x1 is too small to code at x2 (at least 16 px a side); "
+                              "leave it out of --data\n")  # fmt: skip
