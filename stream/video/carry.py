@@ -29,6 +29,7 @@ ATTACHMENT_FORMATS = {"matroska"}
 ONE_STREAM = {"rawvideo"}
 # The audio MPEG-TS has stream types for (FFmpeg's mpegtsenc), which its readers find again
 TS_AUDIO = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m"}
+TS_VIDEO = {"mpeg1video", "mpeg2video", "mpeg4", "h264", "hevc", "vvc", "cavs", "avs2", "avs3", "dirac", "vc1"}
 COVER_FORMATS = {"matroska", "mp4", "ipod"}  # Matroska keeps a cover as an image attachment; MOV none (FFmpeg 8)
 
 
@@ -169,12 +170,15 @@ def add_carried(
 
 def unreadable_in(kind: str, s: av.stream.Stream) -> bool:
     """Whether a `kind` muxer takes `s` but writes it as no reader finds it: MPEG-TS writes text subtitles (SubRip,
-    ASS), and audio it has no stream type for (PCM, FLAC, ALAC, Vorbis), as private data, which players and ffmpeg
-    read back as a data stream of no codec, language and flags lost: the sound gone, and nothing said."""
+    ASS), and audio and video it has no stream type for (PCM, FLAC, ALAC, Vorbis; VP9, AV1, FFV1) as private data,
+    which players and ffmpeg read back as a data stream of no codec, language and flags lost: the sound or the
+    picture gone, and nothing said."""
     if kind != "mpegts" or s.codec_context is None:
         return False
     if s.type == "audio":
         return s.codec_context.name not in TS_AUDIO
+    if s.type == "video":  # the enhanced video too (VP9, AV1, FFV1, ProRes): gone from the output, and exit 0
+        return s.codec_context.codec.canonical_name not in TS_VIDEO
     return s.type == "subtitle" and s.codec_context.codec.text_sub
 
 

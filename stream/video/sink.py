@@ -20,7 +20,7 @@ import numpy as np
 from kernels.errors import reason
 from stream.errors import UserError
 from stream.files import JPEG_SUFFIXES
-from stream.video.carry import Carried, carry, copies_before_video
+from stream.video.carry import Carried, carry, copies_before_video, unreadable_in
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
 from stream.video.hdr import PQ, x265_params
@@ -43,6 +43,9 @@ HOLDS_A_RATE = {"yuv4mpegpipe": "Y4M", "ogg": "Ogg", "ogv": "Ogg"}  # containers
 UNTAGGED = {"yuv4mpegpipe": "Y4M", "rawvideo": "raw video"}  # containers of uncoded frames, and no colour tags
 _CRF_CODECS = {"libx264", "libx264rgb", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"}
 _CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}  # the others take --crf's 0..63 (x264 took more as 51)
+# FFmpeg's SVT-AV1 takes a CRF of 0 as none given, and codes at SVT's default, 35 (the opposite of a 0 asked);
+# libvpx's VP8 refuses one below 4 ("the encoder does not open")
+_CRF_MIN = {"libsvtav1": 1, "libvpx": 4}
 # libvpx codes at constant quality where the bit rate is 0 (VP9), or caps it (VP8: else it aims at FFmpeg's 200 kb/s)
 _CRF_BIT_RATE = {"libvpx-vp9": "0", "libvpx": "1G"}
 # Encoders with no CRF that code at a fixed quantiser (the MPEG family's: DVD, XviD, old players), else they too aim
@@ -127,7 +130,7 @@ _VPX = ("libvpx", "libvpx-vp9")
 def encoder_format(fmt: str, codec: av.Codec) -> str:
     """`fmt` if the encoder takes it, else its nearest: same layout in studio range; with alpha, the
     alpha kept in 4:2:0 (transparency is seen more than chroma detail), or in 4:4:4 (ProRes 4444: its 4:2:2
-    had dropped it), then none; the same layout in 10 bits; 4:2:0; at last the encoder's first software
+    had dropped it), then none; the same layout in 10 bits, then in 8; 4:2:0; at last the encoder's first software
     format (ProRes from 8 bits: 4:2:2 in 10).
     Frames are converted by swscale. Picture encoders get RGB or grey; JPEG its full-range YUV; GIF
     a palette (video/palette.py)."""
@@ -146,7 +149,8 @@ def encoder_format(fmt: str, codec: av.Codec) -> str:
     opaque = studio.replace("yuva", "yuv")
     alpha = ["yuva420p" + "10le" * deep, "yuva444p" + "10le" * deep, "yuva444p10le"] if studio != opaque else []
     deeper = opaque if deep else opaque + "10le"
-    for candidate in (studio, *alpha, opaque, deeper, f"yuv420p{'10le' * deep}", "yuv420p"):
+    shallower = opaque.removesuffix("10le")  # 10-bit 4:2:2 into utvideo, MPEG-2: 4:2:2 kept, as ffmpeg keeps it
+    for candidate in (studio, *alpha, opaque, deeper, shallower, f"yuv420p{'10le' * deep}", "yuv420p"):
         if candidate in taken:
             return candidate
     software = [f for f in taken if av.VideoFormat(f).components]  # not a device's (qsv, vaapi)
@@ -339,8 +343,9 @@ class VideoSink:
             ctx.sample_aspect_ratio = 1 / info.sample_aspect_ratio if quarter else info.sample_aspect_ratio
         ctx.options |= _PICTURE_OPTIONS.get(codec_name, {})
         if codec_name in _CRF_CODECS:
-            if options.crf > _CRF_MAX.get(codec_name, options.crf):  # (x265 said why twice, then "does not open")
-                raise UserError(f"--crf {options.crf}: {codec_name} takes 0 to {_CRF_MAX[codec_name]}")
+            low, high = _CRF_MIN.get(codec_name, 0), _CRF_MAX.get(codec_name, 63)
+            if not low <= options.crf <= high:  # (x265 said why twice, then "does not open")
+                raise UserError(f"--crf {options.crf}: {codec_name} takes {low} to {high}")
             ctx.options = {"crf": str(options.crf)} | (
                 {"preset": options.preset} if "x26" in codec_name and options.preset else {}
             )
@@ -365,7 +370,7 @@ class VideoSink:
         # The encoder opened as set up in a header written in memory, before any frame is restored: it fails where
         # the encoder does not open (this machine lacks it, or it refuses an option or a rate: MPEG-2 at 600/31 fps)
         # or the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
-        if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
+        if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)) or unreadable_in(kind, self.stream):
             check_opens(self.stream.codec_context)
             raise UserError(not_held(kind, codec_name, options.codec is not None))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True, before=before)

@@ -283,6 +283,26 @@ def test_a_crf_the_encoder_does_not_take_is_one_line(tmp_path, tiny_weights, cap
     assert (code, err) == (1, f"error: --crf 52: {codec} takes 0 to 51\n") and not dst.exists()
 
 
+def test_a_crf_of_0_svt_av1_takes_as_none_is_one_line(tmp_path, tiny_weights, capsys):
+    """FFmpeg's SVT-AV1 takes CRF 0 as none given: it coded at SVT's default 35, the same bytes as --crf 35."""
+    src, dst = make_clip(tmp_path / "in.mkv", audio=False), tmp_path / "out.mkv"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--codec", "libsvtav1", "--crf", "0"],
+                           capsys)  # fmt: skip
+    assert (code, err) == (1, "error: --crf 0: libsvtav1 takes 1 to 63\n") and not dst.exists()
+
+
+@pytest.mark.parametrize("codec", ["libvpx-vp9", "ffv1"])
+def test_video_mpeg_ts_writes_as_private_data_is_refused_in_one_line(tmp_path, tiny_weights, capsys, codec):
+    """MPEG-TS has no stream type for VP9, AV1, FFV1 or ProRes: it wrote them as private data, a file of no video
+    (ffprobe: "codec_type=data"), said "wrote out.ts", exit 0."""
+    src, dst = make_clip(tmp_path / "in.mkv", audio=False), tmp_path / "out.ts"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--codec", codec], capsys)
+    assert (code, err) == (1, f"error: the output's container, mpegts, cannot hold {codec} video (--codec names it: "
+                              "name another)\n") and not dst.exists()  # fmt: skip
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--codec", "libx265"], capsys)
+    assert code == 0 and probe(dst)["codecs"][0] == "hevc", err
+
+
 def test_samples_deeper_than_ten_bits_are_said_worked_in_ten(tmp_path, tiny_weights, capsys):
     """A 12-bit input (ProRes 4444 decodes so) lost two bits unsaid, but for the header's "-> yuv420p10le"."""
     args = ["--weights", str(tiny_weights), "--codec", "ffv1", "-y"]
