@@ -201,6 +201,9 @@ def test_filling_keeps_what_is_visible_and_reaches_every_hidden_pixel():
         ("yuv444p", "prores_ks", "yuv444p10le"),
         ("yuva420p", "prores_ks", "yuva444p10le"),  # ProRes 4444 holds alpha (its 4:2:2, first, had dropped it)
         ("yuv420p10le", "libx264", "yuv420p10le"),
+        ("yuv422p10le", "utvideo", "yuv422p"),  # 8 bits only: the layout kept, as ffmpeg keeps it (was 4:2:0)
+        ("yuv422p10le", "mpeg2video", "yuv422p"),
+        ("yuv444p10le", "libvpx-vp9", "yuv444p"),
     ],
 )
 def test_each_encoder_gets_the_nearest_format_it_takes(fmt, codec, expected):
