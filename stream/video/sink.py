@@ -33,10 +33,10 @@ from stream.video.targets import MP4_FAMILY
 from stream.video.upright import KEEPS_ROTATION, Upright, quarter_turns, upright_size
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
-# and PyAV's wheel has no Theora encoder.
+# and PyAV's wheel has no Theora encoder. A raw bitstream's is its codec's (.hevc, .obu; IVF holds VP8, VP9, AV1).
 _CODEC_FOR_FORMAT = {"webm": "libvpx-vp9", "ogg": "libvpx", "ogv": "libvpx", "yuv4mpegpipe": "rawvideo",
                      "rawvideo": "rawvideo", "gif": "gif", "apng": "apng", "webp": "libwebp_anim",
-                     "avif": "libsvtav1"}  # fmt: skip
+                     "avif": "libsvtav1", "hevc": "libx265", "ivf": "libvpx-vp9", "obu": "libsvtav1"}  # fmt: skip
 _CODEC_FOR_PICTURES = {".png": "png", **dict.fromkeys(JPEG_SUFFIXES, "mjpeg"), ".webp": "libwebp", ".tif": "tiff",
                        ".tiff": "tiff", ".bmp": "bmp"}  # fmt: skip  # frames_%05d.png: a picture per frame
 HOLDS_A_RATE = {"yuv4mpegpipe": "Y4M", "ogg": "Ogg", "ogv": "Ogg"}  # containers that time frames by counting them

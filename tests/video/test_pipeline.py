@@ -283,6 +283,18 @@ def test_a_crf_the_encoder_does_not_take_is_one_line(tmp_path, tiny_weights, cap
     assert (code, err) == (1, f"error: --crf 52: {codec} takes 0 to 51\n") and not dst.exists()
 
 
+@pytest.mark.parametrize(("suffix", "codec"), [(".hevc", "hevc"), (".ivf", "vp9"), (".obu", "av1")])
+def test_a_raw_bitstream_gets_its_codec_by_default(tmp_path, tiny_weights, capsys, suffix, codec):
+    """.hevc, .ivf, .obu: "cannot hold libx264 video (its default here: name another with --codec)", where --codec
+    promises what the container needs, and ffmpeg writes its codec."""
+    src, dst = make_clip(tmp_path / "in.mkv", pts_ms=[0, 40], audio=False), tmp_path / f"out{suffix}"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    with av.open(str(dst)) as out:
+        video = out.streams.video[0]
+        assert video.codec_context.codec.canonical_name == codec and sum(1 for _ in out.decode(video)) == 2
+
+
 def test_a_crf_of_0_svt_av1_takes_as_none_is_one_line(tmp_path, tiny_weights, capsys):
     """FFmpeg's SVT-AV1 takes CRF 0 as none given: it coded at SVT's default 35, the same bytes as --crf 35."""
     src, dst = make_clip(tmp_path / "in.mkv", audio=False), tmp_path / "out.mkv"
