@@ -215,9 +215,11 @@ def video_like(container: av.container.OutputContainer, stream: av.video.stream.
 
 
 def set_like(trial: av.VideoCodecContext, ctx: av.VideoCodecContext) -> None:
-    """A trial encoder given the run's quantisers, options and colour: x265 checks its HDR10 options against the
+    """A trial encoder given the run's quantisers, options, rate and colour: x265 checks its HDR10 options against the
     colour (without it, an HDR run printed x265's "[error] ... Disabling hdr10-opt" from the trial)."""
     trial.qmin, trial.qmax, trial.options = ctx.qmin, ctx.qmax, dict(ctx.options)
+    if ctx.framerate:  # SVT-AV1 read a rate of 1 / time base (10240 fps) and refused to open: "bad parameter"
+        trial.framerate = ctx.framerate
     trial.color_range, trial.colorspace = ctx.color_range, ctx.colorspace
     trial.color_primaries, trial.color_trc = ctx.color_primaries, ctx.color_trc
 

@@ -295,6 +295,15 @@ def test_a_raw_bitstream_gets_its_codec_by_default(tmp_path, tiny_weights, capsy
         assert video.codec_context.codec.canonical_name == codec and sum(1 for _ in out.decode(video)) == 2
 
 
+def test_av1_into_mov_is_said_as_the_container_not_the_encoder(tmp_path, tiny_weights, capsys):
+    """MOV's muxer refuses AV1; the trial encoder that then tells why had no frame rate, and SVT-AV1 refused its
+    1 / time base: "Svt[error]: The maximum allowed frame rate is 240 fps" and "the encoder does not open"."""
+    src, dst = make_clip(tmp_path / "in.mkv", audio=False), tmp_path / "out.mov"
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights), "--codec", "libsvtav1"], capsys)
+    assert (code, err) == (1, "error: the output's container, mov, cannot hold libsvtav1 video (--codec names it: "
+                              "name another)\n")  # fmt: skip
+
+
 def test_a_crf_of_0_svt_av1_takes_as_none_is_one_line(tmp_path, tiny_weights, capsys):
     """FFmpeg's SVT-AV1 takes CRF 0 as none given: it coded at SVT's default 35, the same bytes as --crf 35."""
     src, dst = make_clip(tmp_path / "in.mkv", audio=False), tmp_path / "out.mkv"
