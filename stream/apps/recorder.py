@@ -47,9 +47,9 @@ class Recorder:
         except (OSError, av.FFmpegError, ValueError) as e:
             self._discard()
             raise UserError(f"{self.name}: cannot record ({reason(e)})") from None
-        if self.container.format.name in MP4_FAMILY:
-            self.container.options.update(FRAGMENTED)  # (read as the header is written, at the first frame)
         kind = self.container.format.name
+        if kind in MP4_FAMILY:
+            self.container.options.update(FRAGMENTED)  # (read as the header is written, at the first frame)
         if self.file is not None and not muxer_holds(kind, add_h264):  # WebM, GIF, pictures, Y4M
             self.container.close()
             self._discard()
