@@ -128,6 +128,18 @@ def test_a_stop_signal_while_the_cli_imports_is_one_line(tmp_path, signum):
     assert script.value == "drrn_stream_launcher:main"
 
 
+def test_python_m_stream_heeds_a_stop_signal_while_the_cli_imports(tmp_path):
+    """`python -m stream` (the tests' way in, and a checkout's) imported the CLI unguarded: a Ctrl-C there was a
+    traceback. It starts at the launcher, as the console script does."""
+    (tmp_path / "stream" / "cli").mkdir(parents=True)
+    (tmp_path / "stream" / "__init__.py").write_text("")
+    (tmp_path / "stream" / "__main__.py").write_text((ROOT / "stream" / "__main__.py").read_text())
+    (tmp_path / "stream" / "cli" / "__init__.py").write_text("import os\nos.kill(os.getpid(), 2)\ndef main(): pass\n")
+    run = subprocess.run([sys.executable, "-m", "stream"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env=os.environ | {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})  # fmt: skip
+    assert (run.returncode, run.stderr) == (130, "interrupted (SIGINT)\n")
+
+
 def test_names_are_said_as_they_are(tmp_path, tiny_weights, capsys, monkeypatch):
     """rich read ":x:" in a name as an emoji ("a:x:.mp4" was said as "a\u274c.mp4") and, in a bar on a terminal,
     "[x264]" as a style it dropped. Downloads are named so: "[1080p] Film [x264].mp4"."""
