@@ -98,7 +98,13 @@ class EnhanceOptions:
 
     @staticmethod
     def changed(before: dict, now: dict) -> list[str]:
-        """The names of the decisive options (decisive()) that differ between two runs."""
+        """The names of the decisive options (decisive()) that differ between two runs, the model's by their own
+        (--units or --tile changed was said as "model")."""
+
+        def flat(options: dict) -> dict:
+            return {k: v for k, v in options.items() if k != "model"} | dict(options.get("model") or {})
+
+        before, now = flat(before), flat(now)
         return sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
 
     @property

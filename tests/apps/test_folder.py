@@ -131,6 +131,8 @@ def test_a_batch_that_stopped_goes_on_with_resume_keeping_what_it_finished(
     assert code == 1 and err.endswith("pass -y to replace them, or --resume to go on with the run that stopped\n"), err
     code, err = run(capsys, folder, out, tiny_weights, "--resume", "--scale", "3")
     assert code == 1 and "its run was made with other options (scale)" in err, err
+    code, err = run(capsys, folder, out, tiny_weights, "--resume", "--units", "1", "--tile", "64")
+    assert code == 1 and "its run was made with other options (tile, units)" in err, err  # (said as "model")
     code, err = run(capsys, folder, out, tiny_weights, "--resume")
     assert code == 0, err
     assert "3 files (2 files done before, kept)" in err.splitlines()[1]
