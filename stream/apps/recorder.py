@@ -18,14 +18,14 @@ from kernels.errors import reason
 from stream.errors import UserError
 from stream.video.pipe_ends import for_pyav, signals_passed_on
 from stream.video.reencode import muxer_holds
-from stream.video.targets import MP4_FAMILY, FileTarget
+from stream.video.targets import FRAGMENTED, MP4_FAMILY, FileTarget
 
 PipeClosed = (BrokenPipeError, av.error.PyAVCallbackError)  # a pipe that closed at the end: PyAV wraps the error
 # A recording cut off where nothing can finish it (the display's X connection lost: Qt ends the process at once)
 # still plays, but its last second: each packet leaves PyAV's buffer as it is muxed, and MP4 and MOV are written in
 # fragments of a second (Matroska plays as it grows)
 FLUSHED = {"flush_packets": "1"}
-FRAGMENTED = {"movflags": "+frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+FRAGMENTED_BY_SECOND = FRAGMENTED | {"frag_duration": "1000000"}
 # x264 holds no frames back (no lookahead, no B-frames): what was shown is in the file as it is shown
 H264 = {"crf": "18", "tune": "zerolatency"}
 
@@ -49,7 +49,7 @@ class Recorder:
             raise UserError(f"{self.name}: cannot record ({reason(e)})") from None
         kind = self.container.format.name
         if kind in MP4_FAMILY:
-            self.container.options.update(FRAGMENTED)  # (read as the header is written, at the first frame)
+            self.container.options.update(FRAGMENTED_BY_SECOND)  # (read as the header is written, at the first frame)
         if self.file is not None and not muxer_holds(kind, add_h264):  # WebM, GIF, pictures, Y4M
             self.container.close()
             self._discard()

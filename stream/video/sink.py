@@ -29,7 +29,7 @@ from stream.video.palette import PALETTE_INPUT, Palettes
 from stream.video.pipe_ends import PipeEnd, for_pyav
 from stream.video.reencode import MUXER_OPTIONS, deliver, drain, muxer_holds
 from stream.video.source import TAG_ERRORS
-from stream.video.targets import MP4_FAMILY
+from stream.video.targets import FRAGMENTED, MP4_FAMILY
 from stream.video.upright import KEEPS_ROTATION, Upright, quarter_turns, upright_size
 
 # Codec per container where libx264 cannot go in, and the encoder options we understand. Ogg holds Theora and VP8,
@@ -279,6 +279,8 @@ class VideoSink:
             raise UserError(f"{name}: cannot write ({getattr(e, 'strerror', None) or e})") from None
         kind = self.container.format.name
         self.container.options.update(loop_options(kind, info.plays) | MUXER_OPTIONS.get(kind, {}))
+        if kind in MP4_FAMILY and self.pipe is not None:  # stdout, a named pipe: no seeking back at the end
+            self.container.options.update(FRAGMENTED)
         pictures = _CODEC_FOR_PICTURES.get(Path(name).suffix.lower()) if kind == "image2" else None
         codec_name = options.codec or pictures or _CODEC_FOR_FORMAT.get(kind, default_codec(info))
         codec = video_encoder(codec_name)

@@ -26,8 +26,9 @@ from stream.video.pipe_ends import PipeEnd, named_pipe, stdout
 STDIO = "-"  # read stdin / write stdout
 PIPE_DEFAULT_FORMAT = "matroska"
 MP4_FAMILY = {"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "f4v", "psp"}  # FFmpeg's muxers of ISO BMFF (movenc)
-# Muxers that seek back to finish the file (mp4's index): impossible on a pipe.
-SEEKING_FORMATS = {*MP4_FAMILY, "mov,mp4,m4a,3gp,3g2,mj2"}
+# MP4 and MOV on a pipe, which cannot be sought back in to write the index at the end: fragmented, the index
+# first and each fragment's own before it, as ffmpeg must be told (-movflags frag_keyframe+empty_moov)
+FRAGMENTED = {"movflags": "+frag_keyframe+empty_moov+default_base_moof"}
 
 
 def written_extensions() -> set[str]:
@@ -153,8 +154,6 @@ class PipeTarget:
         self.dst, self.format = "stdout", format or PIPE_DEFAULT_FORMAT
         if not writes(self.format):
             raise UserError(f"stdout: cannot write (no container format {self.format!r})")
-        if self.format in SEEKING_FORMATS:
-            raise UserError(f"{self.format} cannot be written to a pipe (it seeks back); use matroska, nut or mpegts")
         if os.isatty(1):
             raise UserError("stdout is a terminal; redirect it to a file or a pipe")
         self.stream = stdout()
