@@ -223,7 +223,8 @@ def run_to_the_end(pipeline: Pipeline, target: FileTarget | PipeTarget, progress
                 raise
             return RunStats(frames=sink.frames_written, reader_closed=True, signal=(pipeline.signals or [0])[0])
         except OSError as e:  # stdout on a full disk, /dev/full: "No space left on device", naming nothing
-            e.filename = e.filename or str(target.dst)
+            if e.filename is None and not isinstance(e, av.FFmpegError):  # (whose filename is read-only)
+                raise OSError(e.errno, e.strerror, str(target.dst)) from None
             raise
     stats.signal = (pipeline.signals or [0])[0]  # also one that came while the file was finished
     return stats
