@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
@@ -39,8 +40,8 @@ class FrameLog:
         if path is not None:
             check_log_name(path)
             self._made = not path.exists()
-            try:
-                self._file = path.open("a", newline="")
+            try:  # a name that is no UTF-8 (a picture's, in its row) written as its bytes, as the file system has it
+                self._file = path.open("a", newline="", errors="surrogateescape")
             except OSError as e:
                 raise UserError(f"{path}: cannot write the log ({e.strerror})") from None
             if path.suffix == ".csv":
@@ -49,13 +50,17 @@ class FrameLog:
     def _begin(self) -> None:
         """The file emptied for this run's rows, its header first."""
         assert self._file is not None
-        self._file.truncate(0)
+        if self.path is not None and self.path.is_file():  # (a named pipe, a device is written as it is)
+            self._file.truncate(0)
         if self._csv is not None:
             self._csv.writeheader()
 
     def add(self, row: dict[str, float | str]) -> None:
-        if self.rows == 0 and self._file is not None:
-            self._begin()
+        if self._file is not None:
+            try:
+                self._write(row)
+            except OSError as e:  # a full disk: it said "No space left on device", naming nothing
+                raise UserError(f"{self.path}: cannot write the log ({e.strerror or e})") from None
         self.rows += 1
         for key, value in row.items():
             if key in ("frame", "pts_time", "decode_errors") or isinstance(value, str) or not math.isfinite(value):
@@ -63,12 +68,17 @@ class FrameLog:
             self.sums[key] = self.sums.get(key, 0.0) + value
             self.counts[key] = self.counts.get(key, 0) + 1
             self.mins[key] = min(self.mins.get(key, math.inf), value)
+
+    def _write(self, row: dict[str, float | str]) -> None:
+        """The row into the file, emptied for this run's rows at the first."""
+        assert self._file is not None
+        if self.rows == 0:
+            self._begin()
         if self._csv is not None:
             self._csv.writerow({k: _rounded(v) for k, v in row.items()})
-        elif self._file is not None:
+        else:
             self._file.write(json.dumps({k: _rounded(v) for k, v in row.items()}) + "\n")
-        if self._file is not None:
-            self._file.flush()
+        self._file.flush()
 
     def mean(self, key: str) -> float:
         return self.sums[key] / self.counts[key] if key in self.counts else math.nan
@@ -100,7 +110,8 @@ class FrameLog:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            with suppress(OSError):  # each row is flushed as it comes: what fails here failed there, and was said
+                self._file.close()
             if self.rows == 0 and self._made and self.path is not None:
                 self.path.unlink(missing_ok=True)
 

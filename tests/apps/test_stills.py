@@ -295,6 +295,35 @@ def test_a_video_into_numbered_pictures_replaces_none_of_them_unasked(tmp_path, 
     assert code == 1 and err == f"error: {tmp_path / 'frame_02.png'}: exists (and 1 more); pass -y to replace them\n"
     assert (tmp_path / "frame_03.png").read_bytes() == b"someone's picture" and not (tmp_path / "frame_01.png").exists()
     assert run_cli([*args, "-y"], capsys)[0] == 0 and cv2.imread(str(tmp_path / "frame_03.png")) is not None
+    (tmp_path / "frame_02.png").unlink()
+    (tmp_path / "frame_02.png").mkdir()  # image2 wrote past it: exit 0, "wrote 3 frames", two of them lost
+    code, _, err = run_cli([*args, "-y"], capsys)
+    assert (code, err) == (1, f"error: {tmp_path / 'frame_02.png'}: is a folder\n")
+
+
+def test_a_pictures_name_that_is_no_utf8_goes_into_the_log_as_its_bytes(tmp_path, photo, tiny_weights, capsys):
+    """A name of Latin-1 bytes (an old camera's, a copy from Windows): --log x.csv failed the run as "unexpected
+    UnicodeEncodeError", the picture written, its log a header alone."""
+    name = os.fsdecode(b"caf\xe9.png")
+    cv2.imwrite(str(tmp_path / "a.png"), photo)
+    os.rename(tmp_path / "a.png", tmp_path / name)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stream",
+            str(tmp_path / name),
+            str(tmp_path / "o.png"),
+            "--weights",
+            str(tiny_weights),
+            "--log",
+            str(tmp_path / "log.csv"),
+        ],
+        capture_output=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr  # (in a subprocess: pytest's stderr takes no such name)
+    assert (tmp_path / "log.csv").read_bytes().splitlines()[1].startswith(b"caf\xe9.png,")
 
 
 def test_a_url_escape_in_a_name_is_no_numbered_sequence(tmp_path, photo, tiny_weights, capsys):

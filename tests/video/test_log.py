@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
+from stream.errors import UserError
 from stream.video.log import FrameLog
 from tests.cli_helpers import run_cli
 from tests.media import make_clip
@@ -52,3 +55,12 @@ def test_an_existing_log_is_replaced_only_with_y(tmp_path, tiny_weights, capsys)
     assert not (tmp_path / "out.mp4").exists()
     code, _, err = run_cli([*args, "-y"], capsys)
     assert code == 0 and len((tmp_path / "frames.csv").read_text().splitlines()) == 3, err  # its header, 2 frames
+
+
+def test_a_log_that_cannot_be_written_is_one_line_naming_it(tmp_path):
+    """A full disk under the log said "No space left on device", naming nothing."""
+    (tmp_path / "full.csv").symlink_to("/dev/full")
+    log = FrameLog(tmp_path / "full.csv", ["frame", "psnr_vs_bicubic"])
+    with pytest.raises(UserError, match=r"full\.csv: cannot write the log \(No space left on device\)$"):
+        log.add({"frame": 0, "psnr_vs_bicubic": 30.0})
+    log.close()
