@@ -207,6 +207,15 @@ def check_writable(dst: Path) -> None:
         started_partial(dst).unlink()
 
 
+def link_target(path: Path) -> Path:
+    """What a link leads to, where output is written as ffmpeg writes it (the link kept); a loop of links is one
+    line, where Path.resolve raised "unexpected RuntimeError: Symlink loop"."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # Python 3.11 says a loop as RuntimeError, later ones as OSError (ELOOP)
+        raise UserError(f"{path}: too many levels of symbolic links") from None
+
+
 def started_partial(dst: Path) -> Path:
     """`dst`'s partial file, made empty; where it cannot be, a one-line error naming `dst`, not the hidden file."""
     tmp = partial_path(dst)
@@ -220,7 +229,9 @@ def started_partial(dst: Path) -> Path:
 @contextmanager
 def write_atomically(dst: Path) -> Iterator[Path]:
     """Yields the path to write to (made first: an output that cannot be written fails before the work);
-    it replaces `dst` when the block succeeds and is removed when it fails."""
+    it replaces `dst` when the block succeeds (a link's target, the link kept, as a video's output and ffmpeg write
+    it: a picture or an export had replaced the link with a file) and is removed when it fails."""
+    dst = link_target(dst) if dst.is_symlink() else dst
     tmp = partial_path(dst)
     try:  # made within: a stop signal as it is made (a chunk's, as the one before is said done) left it behind
         started_partial(dst)

@@ -28,7 +28,7 @@ from stream.cli.options import (
 )
 from stream.console import console_for, counted, progress, say
 from stream.errors import UserError
-from stream.files import check_writable
+from stream.files import check_writable, link_target
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -98,8 +98,9 @@ def eval_command(
     if halo != HALO and tile is None:  # whole images have no windows: it was ignored without a word
         raise UserError(f"--halo {halo} is the context of --tile's windows; eval runs whole images without --tile")
     degradations, kernel = protocol_options(degrade, downscale)
-    folders = list(dict.fromkeys(folder.resolve() for folder in dataset))  # each once
-    lumas = {name: read_dataset(folder, scale) for name, folder in zip(dataset_names(folders), folders, strict=True)}
+    folders = list({link_target(folder): folder for folder in dataset}.values())  # each once, named as given
+    names = dataset_names([folder.absolute() for folder in folders])
+    lumas = {name: read_dataset(folder, scale) for name, folder in zip(names, folders, strict=True)}
     choice = model_choice(weights, units, device, precision or "fp32", tile or 0, halo, batch=4, content=content)
     if precision is None and choice.onnx:  # a file runs the precision it was exported in
         choice = dataclasses.replace(choice, precision="auto")

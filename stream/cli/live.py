@@ -59,7 +59,7 @@ def live_command(
     from stream.apps.recorder import Recorder
     from stream.content import for_content, judge
     from stream.video.pipe_ends import stdout
-    from stream.video.targets import FileTarget
+    from stream.video.targets import FileTarget, written_extensions
 
     if latency_ms is not None and weights is not None and weights.suffix == ".onnx":
         raise UserError(f"{weights}: an ONNX file runs at the depth it was exported with; --latency-ms needs weights")
@@ -72,6 +72,9 @@ def live_command(
         raise UserError("--output -: stdout is a terminal; pipe it, e.g. | ffplay -")
     # Before the camera and the model: into a folder that exists, replaced only with -y, in a container that holds
     # H.264; grown beside itself, so that a run that fails leaves what was there
+    if record is not None and record.suffix.lower().lstrip(".") not in written_extensions():  # (not --output-format)
+        raise UserError(f"{record}: cannot tell the container from the name; --record writes H.264: name a .mp4, "
+                        ".mkv or .mov")  # fmt: skip
     recorder = Recorder(FileTarget(source, str(record), overwrite, None)) if record is not None else None
     try:
         options = LiveOptions(

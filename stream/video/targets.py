@@ -16,6 +16,7 @@ from stream.files import (
     PICTURE_SUFFIXES,
     check_folder,
     is_numbered,
+    link_target,
     numbered_files,
     numbered_name,
     partial_path,
@@ -90,7 +91,7 @@ class FileTarget:
         # by name) written as it is; -y had replaced either with a file of its own, /dev/null too (as root)
         # (by the link's own: /dev/stdout on a pipe resolves to /proc/PID/fd/pipe:[N], a name nothing is at)
         self.special = self.dst.exists() and not self.dst.is_file()  # (a folder is refused above)
-        self.written = self.dst.resolve() if self.dst.is_symlink() and not self.special else self.dst
+        self.written = link_target(self.dst) if self.dst.is_symlink() and not self.special else self.dst
         self.tmp = self.written if self.special else partial_path(self.written)
         self._held: int | None = None  # the partial file, open and locked while this run writes it
         self._pipe: PipeEnd | None = None  # where the output is a pipe by name

@@ -362,6 +362,12 @@ def test_a_recording_in_a_container_that_holds_no_h264_is_one_line_and_replaces_
     """Into .webm, .gif, .png it failed after the model loaded as "unexpected AttributeError: 'NoneType' object has
     no attribute 'encode'"; into .y4m with -y the existing file was left empty."""
     base = [str(make_clip(tmp_path / "in.mp4", pts_ms=[0, 40], audio=False)), "--no-window", "--frames", "2", "-y"]
+    proc = subprocess.run(live(tiny_weights, *base, "--record", str(tmp_path / "r.avi2")), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert (
+        proc.stderr == f"error: {tmp_path / 'r.avi2'}: cannot tell the container from the name; --record writes "
+        "H.264: name a .mp4, .mkv or .mov\n"
+    )  # it said "give --output-format", which live has not
     for name, kind in (("r.webm", "webm"), ("r.gif", "gif"), ("r.png", "image2"), ("r.y4m", "yuv4mpegpipe")):
         (tmp_path / name).write_bytes(b"yesterday's")
         proc = subprocess.run(live(tiny_weights, *base, "--record", str(tmp_path / name)), capture_output=True,

@@ -574,3 +574,21 @@ def test_a_picture_converted_in_bands_and_without_its_bicubic_is_the_same(photo,
     assert np.array_equal(banded.output, whole.output) and np.array_equal(banded.bicubic, whole.bicubic)
     assert alone.bicubic is None and np.array_equal(alone.output, whole.output)
     assert np.abs(whole.output.astype(int) - whole.bicubic).mean() > 1  # the weights did change the picture
+
+
+def test_links_are_written_through_and_a_loop_of_them_is_one_line(tmp_path, photo, tiny_weights, capsys):
+    """A picture written onto a link replaced the link with a file, its target left stale (a video's output, and
+    ffmpeg, write through it); a loop of links was "unexpected RuntimeError: Symlink loop"."""
+    cv2.imwrite(str(tmp_path / "in.png"), photo)
+    (tmp_path / "target.png").write_bytes(b"yesterday's")
+    (tmp_path / "link.png").symlink_to("target.png")
+    enhance(capsys, tmp_path / "in.png", tmp_path / "link.png", tiny_weights, "-y")
+    assert (tmp_path / "link.png").is_symlink() and cv2.imread(str(tmp_path / "target.png")).shape == (72, 96, 3)
+    (tmp_path / "a.mp4").symlink_to("b.mp4")
+    (tmp_path / "b.mp4").symlink_to("a.mp4")
+    for dst in ("a.mp4", "a.png"):
+        if dst == "a.png":
+            (tmp_path / "a.png").symlink_to("a.png")
+        code, _, err = run_cli([str(tmp_path / "in.png"), str(tmp_path / dst), "--weights", str(tiny_weights), "-y"],
+                               capsys)  # fmt: skip
+        assert code == 1 and err.endswith(f"error: {tmp_path / dst}: too many levels of symbolic links\n"), err

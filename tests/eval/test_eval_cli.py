@@ -283,6 +283,9 @@ def test_folders_of_one_name_are_told_apart_and_one_folder_is_scored_once(tmp_pa
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     assert [(r["dataset"], r["images"]) for r in json.loads(out)["results"]] == [("Set5/HR", 1), ("Set14/HR", 2)]
+    (tmp_path / "Set5_x2").symlink_to(tmp_path / "Set5" / "HR")  # named as given, not as its link leads
+    code, out, err = run_cli([*args[:5], str(tmp_path / "Set5_x2")], capsys)
+    assert code == 0 and json.loads(out)["results"][0]["dataset"] == "Set5_x2", err
 
 
 def test_the_table_in_a_file_or_log_is_whole(dataset, tiny_weights, capsys):
