@@ -358,22 +358,21 @@ def test_a_file_opencv_opens_no_video_from_is_said_as_enhance_says_it(tmp_path, 
     capture.release()
 
 
-def test_a_recording_in_a_container_that_holds_no_h264_is_one_line_and_replaces_nothing(tmp_path, tiny_weights):
+def test_a_recording_in_a_container_that_holds_no_h264_is_one_line_and_replaces_nothing(tmp_path, tiny_weights, capsys):
     """Into .webm, .gif, .png it failed after the model loaded as "unexpected AttributeError: 'NoneType' object has
     no attribute 'encode'"; into .y4m with -y the existing file was left empty."""
-    base = [str(make_clip(tmp_path / "in.mp4", pts_ms=[0, 40], audio=False)), "--no-window", "--frames", "2", "-y"]
-    proc = subprocess.run(live(tiny_weights, *base, "--record", str(tmp_path / "r.avi2")), capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
-    assert (
-        proc.stderr == f"error: {tmp_path / 'r.avi2'}: cannot tell the container from the name; --record writes "
-        "H.264: name a .mp4, .mkv or .mov\n"
-    )  # it said "give --output-format", which live has not
+    from tests.cli_helpers import run_cli
+
+    clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40], audio=False)
+    base = ["live", str(clip), "--no-window", "--frames", "2", "-y", "--weights", str(tiny_weights), "--record"]
+    code, _, err = run_cli([*base, str(tmp_path / "r.avi2")], capsys)  # it said "give --output-format"
+    assert (code, err) == (1, f"error: {tmp_path / 'r.avi2'}: cannot tell the container from the name; --record "
+                              "writes H.264: name a .mp4, .mkv or .mov\n")  # fmt: skip
     for name, kind in (("r.webm", "webm"), ("r.gif", "gif"), ("r.png", "image2"), ("r.y4m", "yuv4mpegpipe")):
         (tmp_path / name).write_bytes(b"yesterday's")
-        proc = subprocess.run(live(tiny_weights, *base, "--record", str(tmp_path / name)), capture_output=True,
-                              text=True, timeout=300)  # fmt: skip
-        assert (proc.returncode, proc.stderr) == (1, f"error: {tmp_path / name}: {kind} cannot hold H.264, which "
-                                                     "--record writes; name a .mp4, .mkv or .mov\n")  # fmt: skip
+        code, _, err = run_cli([*base, str(tmp_path / name)], capsys)
+        assert (code, err) == (1, f"error: {tmp_path / name}: {kind} cannot hold H.264, which --record writes; name "
+                                  "a .mp4, .mkv or .mov\n")  # fmt: skip
         assert (tmp_path / name).read_bytes() == b"yesterday's"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no partial file left
 
