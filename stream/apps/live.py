@@ -32,7 +32,7 @@ from stream.apps.window import View, Window, check_display, compose, save_screen
 from stream.console import counted, say
 from stream.errors import LEFT_RUNNING, UserError
 
-__all__ = ["LiveOptions", "LiveStats", "Preview", "Result", "Worker", "check_display"]  # check_display: the CLI's
+__all__ = ["LiveOptions", "LiveStats", "Preview", "Result", "Worker"]
 READER_JOIN_S = 2.0  # how long closing waits for the reader (a file's or a live camera's gives a frame well within)
 
 
@@ -148,7 +148,7 @@ class Preview:
     def __init__(self, source: str, make_enhancer: Callable[[str], FrameEnhancer], options: LiveOptions) -> None:
         """`make_enhancer` builds the model for the source's coding ("mjpeg", "rawvideo": capture.coding)."""
         if options.window:
-            check_display()
+            check_display()  # before the camera and the model, not after
         self.source, self.options = source, options
         self.capture, interval = open_capture(source, options.camera_size, options.camera_fps)
         try:

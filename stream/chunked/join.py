@@ -86,7 +86,7 @@ def join(
     except (OSError, ValueError, av.FFmpegError) as e:
         raise UserError(f"{dst}: cannot write ({getattr(e, 'strerror', None) or e})") from None
     written = 0
-    with output, av.open(str(segments[0]), metadata_errors=TAG_ERRORS) as first:
+    with output, av.open(str(segments[0])) as first:  # (a segment holds no tags of the input's)
         segment = first.streams.video[0]
         before = copies_before_video(output, source.carried, notice, reencode=True)
         video = output.add_stream_from_template(segment, opaque=True)

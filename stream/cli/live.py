@@ -55,7 +55,7 @@ def live_command(
 ) -> None:  # fmt: skip
     """Live preview: bicubic against DRRN. Keys: q quits, space pauses, s saves a screenshot, +/- units."""
     from stream.apps.api import FrameEnhancer
-    from stream.apps.live import LiveOptions, Preview, check_display
+    from stream.apps.live import LiveOptions, Preview
     from stream.apps.recorder import Recorder
     from stream.content import for_content, judge
     from stream.video.pipe_ends import stdout
@@ -82,8 +82,6 @@ def live_command(
             output=stdout() if output == "-" else None, camera_size=parse_wxh(size) if size else None,
             camera_fps=camera_fps,
         )  # fmt: skip
-        if options.window:
-            check_display()  # before the model loads, not after
         choice = model_choice(weights, units, device, precision, tile, halo, content=content)
         preview = Preview(source, lambda codec: FrameEnhancer(scale, for_content(choice, judge(codec))), options)
         say(f"{source} ({preview.stats.source}): {preview.enhancer.ran}, x{scale}"

@@ -374,7 +374,7 @@ class VideoSink:
         # The encoder opened as set up in a header written in memory, before any frame is restored: it fails where
         # the encoder does not open (this machine lacks it, or it refuses an option or a rate: MPEG-2 at 600/31 fps)
         # or the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
-        if not muxer_holds(kind, lambda trial: video_like(trial, self.stream)) or unreadable_in(kind, self.stream):
+        if unreadable_in(kind, self.stream) or not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
             check_opens(self.stream.codec_context)
             raise UserError(not_held(kind, codec_name, options.codec is not None))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True, before=before)

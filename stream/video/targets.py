@@ -180,9 +180,10 @@ class PicturesTarget(FileTarget):
     def __init__(self, src: str, dst: str, overwrite: bool, format: str | None) -> None:
         first = numbered_name(Path(dst), 1)
         pictures = "image2" if Path(dst).suffix.lower() in PICTURE_SUFFIXES else None  # FFmpeg knows no .jfif
-        if folders := [p for _, p in numbered_files(Path(dst)) if p.is_dir()]:  # image2 wrote past it: frames lost
-            raise UserError(f"{folders[0]}: is a folder")  # unsaid, exit 0 (-y cannot replace one: never offered)
-        if not overwrite and (found := [p for _, p in numbered_files(Path(dst))]):  # not only the first: with it
+        found = [p for _, p in numbered_files(Path(dst))]
+        if folders := [p for p in found if p.is_dir()]:  # image2 wrote past it: frames lost unsaid, exit 0
+            raise UserError(f"{folders[0]}: is a folder")  # (-y cannot replace one: never offered)
+        if found and not overwrite:  # not only the first: with it
             more = f" (and {len(found) - 1} more)" if found[1:] else ""  # gone, the others were replaced unasked
             raise UserError(f"{found[0]}: exists{more}; pass -y to replace {'them' if more else 'it'}")
         super().__init__(src, str(first), overwrite, format or pictures)
