@@ -24,7 +24,7 @@ from typing import BinaryIO, TypeVar
 
 import av
 
-from stream.errors import UserError
+from stream.errors import Interrupted, UserError
 
 POLL_MS = 100
 T = TypeVar("T")
@@ -139,6 +139,8 @@ class PyAVFile:
 
     def _passing_signals(self, call: Callable[[], T]) -> T:
         try:
+            if _MISSED:  # raised where this could not catch it, and printed by PyAV, which then called again
+                raise _MISSED.pop()
             return call()
         except Exception:
             raise
@@ -152,9 +154,18 @@ def for_pyav(file: T) -> T | PyAVFile:
     return PyAVFile(file) if isinstance(file, PipeEnd) else file
 
 
+# A stop signal's exception raised in a PyAV callback outside PyAVFile's catch (on entering its read, before the
+# `try`): PyAV gave it to sys.excepthook and sys.unraisablehook and called on; the next call, or the block's end,
+# raises it. The CI once met that window: the signal printed, the opening waited on a stalled pipe for ever
+_MISSED: list[BaseException] = []
+
+
 @contextmanager
 def signals_passed_on() -> Iterator[None]:
     """Around PyAV's reading or writing of a pipe in the main thread: a stop signal met in it is raised as itself."""
+    hooks = sys.excepthook, sys.unraisablehook
+    sys.excepthook = lambda kind, value, trace: _keep_signal(value) or hooks[0](kind, value, trace)
+    sys.unraisablehook = lambda unraisable: _keep_signal(unraisable.exc_value) or hooks[1](unraisable)
     try:
         yield
     except SignalInPyAV as e:
@@ -163,6 +174,18 @@ def signals_passed_on() -> Iterator[None]:
         if isinstance(e.__context__, SignalInPyAV):
             raise e.__context__.raised from None
         raise
+    finally:
+        sys.excepthook, sys.unraisablehook = hooks
+        if _MISSED:
+            raise _MISSED.pop() from None
+
+
+def _keep_signal(raised: BaseException | None) -> bool:
+    """Whether `raised` is a stop signal's exception, kept to raise (once: PyAV hands it to both hooks)."""
+    if not isinstance(raised, Interrupted | KeyboardInterrupt):
+        return False
+    _MISSED[:] = [raised]
+    return True
 
 
 def named_pipe(path: Path, writing: bool = False) -> PipeEnd:

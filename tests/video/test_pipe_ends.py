@@ -111,6 +111,27 @@ def test_a_stop_signal_while_pyav_opens_a_pipe_is_raised_as_itself(pipe, tmp_pat
     assert raised.value.signum == signal.SIGTERM
 
 
+def test_a_stop_signal_on_entering_pyavs_read_is_raised_not_printed(pipe, tmp_path, monkeypatch, capfd):
+    """The signal's exception comes before PyAVFile.read's catch (as it did once in the CI, on the callback's entry):
+    PyAV prints it and reads on. It is raised as itself, unprinted, where the opening had read on, here to the end."""
+    read, write = pipe
+    clip = make_clip(tmp_path / "in.nut", width=32, height=32, pts_ms=[0, 40], codec="rawvideo", audio=False)
+    os.write(write, clip.read_bytes())
+    os.close(write)
+    reads = iter([Interrupted(signal.SIGTERM)])
+    original = pipe_ends.PyAVFile.read
+
+    def read_after_a_signal(self, size: int) -> bytes:
+        if (signal_raised := next(reads, None)) is not None:
+            raise signal_raised
+        return original(self, size)
+
+    monkeypatch.setattr(pipe_ends.PyAVFile, "read", read_after_a_signal)
+    with pytest.raises(Interrupted):
+        VideoSource(PipeEnd(read, "<stdin>"))
+    assert "Traceback" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["stdin", "stdout"])
 def test_a_closed_stdin_or_stdout_is_one_line(monkeypatch, name):
     monkeypatch.setattr(sys, name, None)  # as Python starts with the descriptor closed (<&- or >&-)
