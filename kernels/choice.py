@@ -89,7 +89,7 @@ class ModelChoice:
     @property
     def onnx(self) -> bool:
         """An exported file: ONNX Runtime runs it, at its own depth and precision."""
-        return self.weights is not None and self.weights.endswith(".onnx")
+        return self.weights is not None and self.weights.lower().endswith(".onnx")
 
     def resolve(self) -> Resolved:
         """What runs on this machine, without building it; a one-line error where it cannot run."""

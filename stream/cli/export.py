@@ -55,7 +55,7 @@ def export_command(
     from stream.files import write_atomically
     from stream.video.targets import check_target
 
-    if dst.suffix != ".onnx":
+    if dst.suffix.lower() != ".onnx":
         raise UserError(f"{dst}: the output must be a .onnx file")
     check_target(dst, overwrite)
     if int8 and (calibration is None or fp16):

@@ -38,7 +38,7 @@ def convert_command(
     from stream.files import write_atomically
     from stream.video.targets import check_target
 
-    if dst.suffix != ".safetensors":
+    if dst.suffix.lower() != ".safetensors":
         raise UserError(f"{dst}: the output must be a .safetensors file")
     check_target(dst, overwrite)
     loaded = find_weights(src)  # a shipped name too, as every command taking weights

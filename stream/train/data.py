@@ -124,7 +124,7 @@ def pack_folder(folder: Path) -> LumaPack:
 def write_pack(folder: Path, dst: Path, overwrite: bool = False) -> LumaPack:
     """`train --pack`: the images of `folder` as one compact .npz, which --data reads as the folder (an existing one
     replaced only with -y, as every output is: it was replaced unasked)."""
-    if dst.suffix != ".npz":
+    if dst.suffix.lower() != ".npz":
         raise UserError(f"--pack {dst}: the file must end in .npz (what --data reads as a pack)")
     check_target(dst, overwrite, "--pack")
     check_writable(dst)  # before the reading, not after it
@@ -158,7 +158,7 @@ def read_pack(path: Path) -> LumaPack:
 
 def load_pack(path: Path) -> LumaPack:
     """--data and --val-data: a folder of images or a .npz written by `--pack`."""
-    if path.suffix == ".npz":
+    if path.suffix.lower() == ".npz":
         if not path.is_file():
             raise UserError(f"{path}: no such file")
         return read_pack(path)

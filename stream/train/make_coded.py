@@ -125,7 +125,7 @@ def write_coded(data: Path, dst: Path, scales: tuple[int, ...], mix: CodedMix, o
     """`train --pack-coded`: the coded set of the images at `data` (a folder or a pack), written to
     `dst` with a progress bar (an existing one replaced only with -y: it may be an hour's coding); -> the line that
     says what was written."""
-    if dst.suffix != ".npz":
+    if dst.suffix.lower() != ".npz":
         raise UserError(f"--pack-coded {dst}: the file must end in .npz")
     need_av()  # before any work
     check_target(dst, overwrite, "--pack-coded")

@@ -17,7 +17,7 @@ LOG_SUFFIXES = (".csv", ".jsonl")
 def check_log_name(path: Path | None, overwrite: bool = True) -> None:
     """A log's name as it must be, checked before the run opens the log (once the input and the model are there);
     an existing log file is replaced only with -y, as an output is (a run replaced an earlier run's log unasked)."""
-    if path is not None and path.suffix not in LOG_SUFFIXES:
+    if path is not None and path.suffix.lower() not in LOG_SUFFIXES:
         raise UserError(f"{path}: the log must be a .csv or .jsonl file")
     if path is not None and path.is_file() and not overwrite:
         raise UserError(f"{path}: exists; pass -y to replace it")
@@ -44,7 +44,7 @@ class FrameLog:
                 self._file = path.open("a", newline="", errors="surrogateescape")
             except OSError as e:
                 raise UserError(f"{path}: cannot write the log ({e.strerror})") from None
-            if path.suffix == ".csv":
+            if path.suffix.lower() == ".csv":
                 self._csv = csv.DictWriter(self._file, fieldnames=fields)
 
     def _begin(self) -> None:

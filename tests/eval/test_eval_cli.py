@@ -97,6 +97,8 @@ def test_convert_writes_safetensors_and_keeps_existing_output(tmp_path, tiny_wei
     assert code == 1 and "exists" in err and dst.read_bytes() == before
     code, _, err = run_cli(["convert", str(tiny_weights), str(tmp_path / "out.pth")], capsys)
     assert code == 1 and "must be a .safetensors file" in err
+    code, _, err = run_cli(["convert", str(tiny_weights), str(tmp_path / "OUT.SAFETENSORS")], capsys)
+    assert code == 0 and (tmp_path / "OUT.SAFETENSORS").is_file(), err  # the suffix in any case, as ffmpeg takes one
 
 
 def test_convert_takes_a_shipped_name_as_every_command_does(tmp_path, capsys):

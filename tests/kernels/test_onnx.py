@@ -102,15 +102,15 @@ def test_a_one_window_file_restores_as_pytorch_does_at_any_frame_size(tmp_path, 
 
 
 def test_enhance_with_an_onnx_file_says_what_ran(tmp_path, strong_weights, capsys):
-    export(capsys, strong_weights, tmp_path / "window.onnx", "--tile", "16", "--halo", "4")
+    export(capsys, strong_weights, tmp_path / "WINDOW.ONNX", "--tile", "16", "--halo", "4")  # as ONNX Runtime, any case
     clip = make_clip(tmp_path / "in.mp4", pts_ms=[0, 40, 80], audio=False)
-    code, _, err = run_cli([str(clip), str(tmp_path / "out.mp4"), "--weights", str(tmp_path / "window.onnx")], capsys)
+    code, _, err = run_cli([str(clip), str(tmp_path / "out.mp4"), "--weights", str(tmp_path / "WINDOW.ONNX")], capsys)
     assert code == 0, err
     assert "with ONNX Runtime (CPUExecutionProvider)" in err.splitlines()[0]
     assert probe(tmp_path / "out.mp4")["frames"] == 3
-    code, _, err = run_cli([str(clip), str(tmp_path / "bf16.mp4"), "--weights", str(tmp_path / "window.onnx"),
+    code, _, err = run_cli([str(clip), str(tmp_path / "bf16.mp4"), "--weights", str(tmp_path / "WINDOW.ONNX"),
                             "--precision", "bf16"], capsys)  # fmt: skip
-    said = "window.onnx: exported in fp32; --precision bf16 needs another export"  # it ran fp32 without a word
+    said = "WINDOW.ONNX: exported in fp32; --precision bf16 needs another export"  # it ran fp32 without a word
     assert code == 1 and err.strip().endswith(said) and not (tmp_path / "bf16.mp4").exists(), err
 
 

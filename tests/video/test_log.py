@@ -7,7 +7,7 @@ import math
 import pytest
 
 from stream.errors import UserError
-from stream.video.log import FrameLog
+from stream.video.log import FrameLog, check_log_name
 from tests.cli_helpers import run_cli
 from tests.media import make_clip
 
@@ -64,3 +64,12 @@ def test_a_log_that_cannot_be_written_is_one_line_naming_it(tmp_path):
     with pytest.raises(UserError, match=r"full\.csv: cannot write the log \(No space left on device\)$"):
         log.add({"frame": 0, "psnr_vs_bicubic": 30.0})
     log.close()
+
+
+def test_a_log_suffix_in_capitals_is_taken_as_it_is_in_lower_case(tmp_path):
+    """FRAMES.CSV was refused as "must be a .csv or .jsonl file"."""
+    check_log_name(tmp_path / "FRAMES.CSV")
+    log = FrameLog(tmp_path / "FRAMES.CSV", ["frame", "psnr_vs_bicubic"])
+    log.add({"frame": 0, "psnr_vs_bicubic": 30.0})
+    log.close()
+    assert (tmp_path / "FRAMES.CSV").read_text() == "frame,psnr_vs_bicubic\n0,30.0\n"
