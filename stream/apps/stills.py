@@ -11,6 +11,8 @@ sequence) is scored as `eval` scores pictures: the luma of MATLAB rgb2ycbcr at 8
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,9 @@ from stream.video.log import FrameLog
 from stream.video.observers import REFERENCE_FIELDS
 from stream.video.targets import check_not_input, check_target
 
+# How a picture's colour goes, said in its run's header line
+COLOUR_SAID = ("colour by MATLAB rgb2ycbcr (BT.601, studio range): DRRN on Y (a grey picture's grey), bicubic on Cb, "
+               "Cr and any alpha")  # fmt: skip
 PICTURE_LOG_FIELDS = ["picture", "psnr_vs_bicubic"]  # --log: a row per picture, its name and PSNR against bicubic
 # A picture is held whole, its output in several copies: peak resident memory measured up to 1.2 GB (the libraries,
 # the model and its 768 px window) and 25 bytes more per output pixel (x2 at 1 unit on a 2-core Xeon: 8 and 16 bits,
@@ -56,11 +61,17 @@ class Picture:
     source: Path
     target: Path
     reference: Path | None = None  # --reference: what the output is scored against
+    shown: str = ""  # its name as the user gave it, where `source` is not (a link named as what it is; stdin spooled)
+
+    @property
+    def name(self) -> str:
+        """The name its log row and its warnings give it."""
+        return Path(self.shown).name if self.shown else self.source.name
 
 
-def picture_jobs(src: str, dst: str, reference: Path | None = None) -> list[Picture]:
-    """One picture, or each file of a numbered sequence (frames_%05d.png), its output and its
-    reference (numbered too for a sequence) taking the input's number."""
+def picture_jobs(src: str, dst: str, reference: Path | None = None, shown: str = "") -> list[Picture]:
+    """One picture (`shown` as the user named it), or each file of a numbered sequence (frames_%05d.png), its
+    output and its reference (numbered too for a sequence) taking the input's number."""
     numbered = [is_numbered(p) for p in (src, dst)]
     if numbered[0] != numbered[1]:
         raise UserError(f"{dst}: a numbered sequence in needs one out, and one picture one picture")
@@ -70,7 +81,7 @@ def picture_jobs(src: str, dst: str, reference: Path | None = None) -> list[Pict
     if not numbered[0]:
         if not Path(src).is_file():
             raise UserError(f"{src}: no such file")
-        return [Picture(Path(src), Path(dst), reference)]
+        return [Picture(Path(src), Path(dst), reference, shown)]
     if not (found := numbered_files(Path(src))):
         raise UserError(f"{src}: no files match it in {Path(src).parent}")
     return [
@@ -114,7 +125,7 @@ def check_files(jobs: list[Picture], overwrite: bool, scale: int) -> None:
         check_not_input(job.source, job.target)
         check_target(job.target, overwrite)
         if job.reference is not None and not job.reference.is_file():
-            raise UserError(f"{job.reference}: no such file (the reference for {job.source.name})")
+            raise UserError(f"{job.reference}: no such file (the reference for {job.name})")
     for target in {job.target.parent: job.target for job in jobs}.values():  # once a folder
         check_writable(target)
     for job in jobs:
@@ -159,7 +170,7 @@ def enhance_pictures(
         counting = windows_run.set(lambda done, windows: bar.update(task, completed=done, total=windows))
         try:
             for n, job in enumerate(jobs, 1):
-                bar.reset(task, description=f"{job.source.name}, windows", total=None)
+                bar.reset(task, description=f"{job.name}, windows", total=None)
                 try:
                     lost += [name for name in enhance_one(job, enhancer, log) if name not in lost]
                 except UserError as e:
@@ -177,7 +188,7 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     image, metadata = read_picture(job.source)
     check_memory(job, image, enhancer.scale)
     result = enhance_picture(enhancer, image, bicubic=job.reference is not None)  # the bicubic only to score it
-    row: dict[str, float | str] = {"picture": job.source.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
+    row: dict[str, float | str] = {"picture": job.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
     if job.reference is not None:
         row |= against_reference(result, job.reference, border=enhancer.scale)
     with write_atomically(job.target) as tmp:
@@ -198,34 +209,47 @@ def pictures(
     warnings (said here too, even with --quiet, as a video's damage is, unless not to `warn`: a folder's run says
     them itself) where inputs were damaged or the outputs lost metadata, else ""; with --strict, a damaged input
     fails the run once every output is written. `shown`: the input's name in the header, where `src` is not the
-    user's (stdin, spooled to a file)."""
+    user's (stdin, spooled to a file; a link named as what the picture is), and in its row and its errors."""
     if Path(src).is_file() and (actual := misnamed(Path(src))) not in (None, ".gif"):  # (a GIF is a video's)
         return as_what_it_is(src, actual, dst, options, console, shown or src, warn)
-    jobs = picture_jobs(src, dst, options.reference)
-    check_files(jobs, options.overwrite, options.scale)
-    with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
-        enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
-        say(f"{shown or src} -> {dst}: {enhancer.ran}, x{options.scale}; colour by MATLAB rgb2ycbcr (BT.601, studio "
-            "range): DRRN on Y (a grey picture's grey), bicubic on Cb, Cr and any alpha", console)  # fmt: skip
-        lost, failed = enhance_pictures(jobs, enhancer, log, console)
-    if len(failed) == len(jobs) == 1:
-        raise UserError(next(iter(failed.values())))
-    written = [job for job in jobs if job not in failed]
-    say(f"wrote {counted(len(written), 'picture')}", console)
-    if against := log.reference_summary():
-        say(against, console)
-    damaged = [f"{job.source.name}: damaged input, {hurt}" for job in written if (hurt := damage(job.source))]
-    if damaged and options.strict:
-        raise UserError(f"{damaged[0]}; {dst} has what decoded" + (f" ({len(damaged)} damaged)" if damaged[1:] else ""))
-    shallow = [f"{job.source.name}: {held}" for job in written if (held := depth_held_back(job.source))]
-    warnings = damaged + shallow + ([lost_metadata(dst, lost)] if lost else [])
-    if warn:
-        say_notices(tuple(f"warning: {warning}" for warning in warnings), loud(console))
-    if failed:
-        first = next(iter(failed.values()))
-        raise UserError(f"{len(failed)} of {counted(len(jobs), 'picture')} failed (first: {first}); "
-                        f"the other {len(written)} written")  # fmt: skip
-    return "; ".join(warnings)
+    with naming_as(src, shown):
+        jobs = picture_jobs(src, dst, options.reference, shown or "")
+        check_files(jobs, options.overwrite, options.scale)
+        with FrameLog(options.log, PICTURE_LOG_FIELDS + (REFERENCE_FIELDS if options.reference else [])) as log:
+            enhancer = FrameEnhancer(options.scale, for_content(options.model, judge_picture(jobs[0].source)))
+            say(f"{shown or src} -> {dst}: {enhancer.ran}, x{options.scale}; {COLOUR_SAID}", console)
+            lost, failed = enhance_pictures(jobs, enhancer, log, console)
+        if len(failed) == len(jobs) == 1:
+            raise UserError(next(iter(failed.values())))
+        written = [job for job in jobs if job not in failed]
+        say(f"wrote {counted(len(written), 'picture')}", console)
+        if against := log.reference_summary():
+            say(against, console)
+        damaged = [f"{job.name}: damaged input, {hurt}" for job in written if (hurt := damage(job.source))]
+        if damaged and options.strict:
+            raise UserError(
+                f"{damaged[0]}; {dst} has what decoded" + (f" ({len(damaged)} damaged)" if damaged[1:] else "")
+            )
+        shallow = [f"{job.name}: {held}" for job in written if (held := depth_held_back(job.source))]
+        warnings = damaged + shallow + ([lost_metadata(dst, lost)] if lost else [])
+        if warn:
+            say_notices(tuple(f"warning: {warning}" for warning in warnings), loud(console))
+        if failed:
+            first = next(iter(failed.values()))
+            raise UserError(f"{len(failed)} of {counted(len(jobs), 'picture')} failed (first: {first}); "
+                            f"the other {len(written)} written")  # fmt: skip
+        return "; ".join(warnings)
+
+
+@contextmanager
+def naming_as(src: str, shown: str | None) -> Iterator[None]:
+    """An error that names the file read names it `shown`, as the user did (it said /tmp/drrn-stream-x/stdin.png)."""
+    try:
+        yield
+    except UserError as e:
+        if not shown or src not in str(e):
+            raise
+        raise UserError(str(e).replace(src, shown)) from None
 
 
 KIND_NAMES = {".png": "a PNG", ".jpg": "a JPEG", ".tif": "a TIFF", ".bmp": "a BMP", ".webp": "a WebP",

@@ -657,6 +657,20 @@ def test_a_picture_named_as_another_kind_is_read_as_what_it_is(tmp_path, photo, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["heic.jpg", "jpeg.png", "out.png", "png.jpg"]
 
 
+def test_a_misnamed_picture_is_named_as_given_in_its_log_row_and_its_errors(tmp_path, photo, tiny_weights, capsys):
+    """Read through a link named as what it is, it was logged "png.jpg.png" and its errors named the link
+    (/tmp/drrn-stream-x/png.jpg.png)."""
+    cv2.imwrite(str(tmp_path / "a.png"), photo)
+    (tmp_path / "a.png").rename(tmp_path / "png.jpg")
+    args = ["--weights", str(tiny_weights), "--log", str(tmp_path / "pictures.csv")]
+    code, _, err = run_cli([str(tmp_path / "png.jpg"), str(tmp_path / "out.png"), *args], capsys)
+    assert code == 0, err
+    assert (tmp_path / "pictures.csv").read_text().splitlines()[1].startswith("png.jpg,")
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "png.jpg").read_bytes()[:200])
+    code, _, err = run_cli([str(tmp_path / "cut.jpg"), str(tmp_path / "cut.png"), *args, "-y"], capsys)
+    assert code == 1 and err.splitlines()[-1] == f"error: {tmp_path / 'cut.jpg'}: not a readable 8- or 16-bit image"
+
+
 def test_the_pictures_a_file_holds_beside_the_one_enhanced_are_said_left_out(tmp_path, photo, tiny_weights, capsys):
     """A multi-page TIFF (a scan, a fax) gave its first page and a HEIF of several images (a burst) its primary
     one, the rest dropped without a word."""

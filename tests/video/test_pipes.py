@@ -227,3 +227,18 @@ def test_a_picture_on_stdin_makes_a_picture(tiny_weights, tmp_path, suffix, name
     assert said.stderr.startswith(f"<stdin> -> {tmp_path / 'out.png'}: "), said.stderr  # not the spooled file's name
     status, _ = run(f"{TESTSRC} -frames:v 3 -f nut - | {drrn(tiny_weights, '-', str(tmp_path / 'video.png'))}")
     assert status == [0, 1] and not (tmp_path / "video.png").exists()
+
+
+def test_a_picture_on_stdin_is_named_stdin_in_its_log_row_and_its_errors(tiny_weights, tmp_path):
+    """Spooled to a file, it was logged "stdin.png", and its errors named the spool (/tmp/drrn-stream-x/stdin.png)."""
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "in.png"), np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8))
+    (tmp_path / "cut.png").write_bytes((tmp_path / "in.png").read_bytes()[:200])
+    for name in ("in.png", "cut.png"):
+        cmd = drrn(tiny_weights, "-", str(tmp_path / "out.png"), "-y", "--log", str(tmp_path / "log.csv"))
+        said = subprocess.run(f"cat {tmp_path / name} | {cmd}", shell=True, capture_output=True, text=True)
+        assert said.returncode == (name == "cut.png"), said.stderr
+    assert (tmp_path / "log.csv").read_text().splitlines()[1].startswith("<stdin>,")
+    assert said.stderr == "error: <stdin>: not a readable 8- or 16-bit image\n"
