@@ -89,7 +89,7 @@ def run(
             if (suffix := picture_suffix(pipe)) is None:
                 raise many_pictures(dst)  # a pipe is read once: a video in it is not judged by its frames
             with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:  # read as a picture file is
-                spooled = Path(folder) / f"{Path(src).name if src != STDIO else 'stdin'}{suffix}"
+                spooled = Path(folder) / f"picture{suffix}"
                 with spooled.open("wb") as file:
                     shutil.copyfileobj(pipe, file)
                 if is_picture(spooled) and chunking is None:

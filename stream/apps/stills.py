@@ -260,7 +260,7 @@ def as_what_it_is(src: str, actual: str, dst: str, options: EnhanceOptions, cons
                   warn: bool) -> str:  # fmt: skip
     """A picture named as another kind, read through a link named as what it is, and said."""
     with tempfile.TemporaryDirectory(prefix="drrn-stream-") as folder:
-        link = Path(folder) / f"{Path(src).name}{actual}"
+        link = Path(folder) / f"picture{actual}"  # (the name and a suffix: 256 bytes and more, too long a name)
         link.symlink_to(Path(src).absolute())
         warnings = pictures(str(link), dst, options, console, shown, warn)
     named = f"{shown}: {KIND_NAMES[actual]} by its contents, read as one (its name says {Path(src).suffix})"

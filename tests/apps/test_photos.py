@@ -669,6 +669,10 @@ def test_a_misnamed_picture_is_named_as_given_in_its_log_row_and_its_errors(tmp_
     (tmp_path / "cut.jpg").write_bytes((tmp_path / "png.jpg").read_bytes()[:200])
     code, _, err = run_cli([str(tmp_path / "cut.jpg"), str(tmp_path / "cut.png"), *args, "-y"], capsys)
     assert code == 1 and err.splitlines()[-1] == f"error: {tmp_path / 'cut.jpg'}: not a readable 8- or 16-bit image"
+    long = tmp_path / f"{'a' * 251}.jpg"  # its link's name, this and .png, was too long a name
+    (tmp_path / "png.jpg").rename(long)
+    code, _, err = run_cli([str(long), str(tmp_path / "long.png"), *args, "-y"], capsys)
+    assert code == 0 and (tmp_path / "long.png").is_file(), err
 
 
 def test_the_pictures_a_file_holds_beside_the_one_enhanced_are_said_left_out(tmp_path, photo, tiny_weights, capsys):
