@@ -9,6 +9,7 @@ manifests, reports and the bench all print; `load()` also builds what runs it.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -50,6 +51,7 @@ class ModelChoice:
             object.__setattr__(self, "weights", str(self.weights))
         # The CLI's options check their ranges; the API's callers get the same bounds, before any model loads
         # (units=-1 ran a model of its own, precision="fp64" failed as a KeyError once built)
+        as_ints(self, "units", "tile", "halo", "batch")
         expect(self, "weights", self.weights is None or isinstance(self.weights, str), "a path or a name, or None")
         expect(self, "device", isinstance(self.device, str), 'a device\'s name ("auto", "cpu", "cuda:1")')
         expect(self, "units", whole(self.units, 1, none=True), "a whole number from 1, or None")
@@ -105,6 +107,18 @@ class ModelChoice:
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def as_int(value: object) -> object:
+    """`value` made a Python int where it is another kind of integer (numpy's: from np.arange, a config numpy
+    loaded), which the checks take and JSON and Ray write; else as it is (a bool too: refused as no number)."""
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool | int) else value
+
+
+def as_ints(holder: object, *names: str) -> None:
+    """as_int for fields (ModelChoice(units=np.int64(3)) was "expected a whole number from 1")."""
+    for name in names:
+        object.__setattr__(holder, name, as_int(getattr(holder, name)))
 
 
 def whole(value: object, least: int, none: bool = False) -> bool:

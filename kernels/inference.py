@@ -109,6 +109,7 @@ class Restorer:
         self.units, self.variable_depth = model.config.units, True  # all units share weights: any depth runs
         self.channels, self.backend = model.config.channels, "PyTorch"
         self._fused: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+        self._deeper: onednn.FusedForward | None = None  # int8's beyond its calibrated depth, made when first asked
         if precision == "int8":
             assert device.type == "cpu" and peaks is not None, "int8 runs on the CPU, with calibrated weights"
             self._fused, self.backend = onednn.Int8Forward(self.model, peaks), onednn.INT8_BACKEND
@@ -120,16 +121,26 @@ class Restorer:
         self._cuda = _cuda_runner(self.model, DTYPES[precision], tiling) if device.type == "cuda" else None
 
     def _forward(self, x: torch.Tensor, units: int) -> torch.Tensor:
+        if isinstance(self._fused, onednn.Int8Forward) and units > self._fused.units:
+            return self._deeper_forward()(x, units)
         if self._fused is not None:
             return self._fused(x, units)
         dtype = DTYPES[self.precision]
         with no_tf32() if dtype == torch.float32 else torch.autocast(self.device.type, dtype):
             return self.model(x.contiguous(memory_format=torch.channels_last), units).float()
 
+    def _deeper_forward(self) -> onednn.FusedForward:
+        """int8 deeper than its calibration, whose scales stop at that depth: in fp32, as the run's choice would have
+        been (kernels.resolve.too_deep_for_int8). A call may ask for it: the API's units=, the live preview's + key
+        (it raised "int8 calibrated for 11 units, asked for 12" in the model's thread)."""
+        if self._deeper is None:
+            self._deeper = onednn.FusedForward(self.model, torch.float32)
+        return self._deeper
+
     @torch.inference_mode()
     def __call__(self, y: torch.Tensor, units: int | None = None) -> torch.Tensor:
         """y: N x 1 x H x W in [0, 1] (bicubic-upscaled luma) -> restored, same shape, float32;
-        `units` deep (None: the model's own depth)."""
+        `units` deep (None: the model's own depth; int8 deeper than calibrated runs in fp32)."""
         y, units = y.to(self.device, torch.float32), units or self.units
         if self._cuda is not None:
             return self._cuda(y, units)

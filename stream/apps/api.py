@@ -14,7 +14,7 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
-from kernels.choice import ModelChoice, expect, whole
+from kernels.choice import ModelChoice, as_int, expect, whole
 from kernels.colour import LumaCoding, ycbcr_affine
 from kernels.host_memory import row_bands
 from stream.console import say_notices
@@ -45,8 +45,8 @@ class FrameEnhancer:
     """
 
     def __init__(self, scale: int = 2, model: ModelChoice | None = None) -> None:
-        self.scale = scale
-        expect(self, "scale", whole(scale, 1) and scale in SCALES, "1 (sharpens in place) to 4")
+        self.scale = as_int(scale)
+        expect(self, "scale", whole(self.scale, 1) and self.scale in SCALES, "1 (sharpens in place) to 4")
         if not isinstance(model, ModelChoice | None):
             raise TypeError(f"model={model!r}: expected a ModelChoice (ModelChoice(units=9), ...), or None")
         loaded = (model or ModelChoice()).load()
@@ -65,17 +65,21 @@ class FrameEnhancer:
         between them."""
         if order not in get_args(Order):  # "BGR" was taken as RGB: the colours swapped without a word
             raise ValueError(f"order={order!r}: expected one of {', '.join(get_args(Order))}")
+        units = as_int(units)
         if not whole(units, 1, none=True):  # 0 ran the model's own depth, -1 a model of its own
             raise ValueError(f"units={units!r}: expected a whole number from 1, or None")
         if not isinstance(image, np.ndarray):
             raise TypeError(f"expected a numpy array (H x W or H x W x 3), got {type(image).__name__}")
         if (
-            image.dtype not in (np.uint8, np.uint16)
+            image.dtype.kind != "u"
+            or image.dtype.itemsize not in (1, 2)
             or image.ndim not in (2, 3)
             or (image.ndim == 3 and image.shape[2] != 3)
-            or 0 in image.shape  # no pixel: it failed deep in the model as a division by zero
         ):
             raise ValueError(f"expected H x W or H x W x 3 uint8 or uint16, got {image.shape} {image.dtype}")
+        if 0 in image.shape:  # it failed deep in the model as a division by zero
+            raise ValueError(f"expected an image of at least one pixel, got {image.shape}")
+        image = image.astype(image.dtype.newbyteorder("="), copy=False)  # 16-bit PGM, FITS, raw: big-endian
         peak = np.iinfo(image.dtype).max
         coding = LumaCoding(bits=16, stretched=True) if peak > 255 else LumaCoding()
         if image.ndim == 2:

@@ -45,6 +45,9 @@ def enhance(
     KeyboardInterrupt for Ctrl-C, SystemExit(128 + N) for the others. (One video's run had returned its stats, a
     caller's loop going on to the next file; a folder's raised an exception of this package's, a picture's
     KeyboardInterrupt.)"""
+    for name, value, kind in (("options", options, EnhanceOptions), ("chunking", chunking, Chunking)):
+        if not isinstance(value, kind | None):  # a dict failed deep in, as an AttributeError
+            raise TypeError(f"{name}={value!r}: expected {kind.__name__}(...), or None")
     try:
         stats = run(src, dst, options, chunking, resume=resume)
     except Interrupted as e:

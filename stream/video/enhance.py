@@ -20,7 +20,7 @@ from typing import BinaryIO, get_args
 import av
 from rich.console import Console
 
-from kernels.choice import Loaded, ModelChoice, expect, whole
+from kernels.choice import Loaded, ModelChoice, as_ints, expect, whole
 from kernels.errors import reason
 from kernels.inference import Restores
 from kernels.tiling import Tiling
@@ -63,6 +63,7 @@ class EnhanceOptions:
     def __post_init__(self) -> None:
         """The CLI's options check their ranges; the API's callers get the same bounds before any work
         (deinterlace="yes" ran as "off", log="x.csv" failed deep in as an AttributeError)."""
+        as_ints(self, "scale", "queue_frames", "stream")
         expect(self, "scale", whole(self.scale, 1) and self.scale in SCALES, "1 (sharpens in place) to 4")
         expect(self, "model", isinstance(self.model, ModelChoice), "a ModelChoice")  # a dict failed deep in
         expect(self, "encode", isinstance(self.encode, EncodeOptions), "an EncodeOptions")

@@ -20,6 +20,7 @@ from PIL import Image
 from kernels import host_memory
 from kernels.choice import ModelChoice
 from kernels.metrics import psnr, ssim
+from kernels.resolve import onednn_int8_auto
 from stream.apps.api import FrameEnhancer
 from stream.eval.images import luma, read_luma
 from stream.files import is_numbered, sequence_gap
@@ -47,8 +48,39 @@ def test_the_frame_api_refuses_what_is_no_picture(tiny_weights):
     """An empty array failed deep in the model as a ZeroDivisionError."""
     api = FrameEnhancer(2, ModelChoice(tiny_weights, precision="fp32"))
     for bad in (np.zeros((0, 8, 3), np.uint8), np.zeros((8, 0), np.uint8), np.zeros((8, 8), np.float32)):
-        with pytest.raises(ValueError, match=r"expected H x W or H x W x 3 uint8 or uint16, got \("):
+        with pytest.raises(ValueError, match=r"expected (H x W or H x W x 3 uint8 or uint16|an image of at least one "
+                           r"pixel), got \("):  # fmt: skip
             api(bad)
+
+
+def test_the_frame_api_takes_big_endian_16_bit_and_numpys_integers(tiny_weights):
+    """A 16-bit PGM's or FITS's pixels (">u2") were "expected ... uint16, got ... >u2"; np.int64(2) as a scale, a
+    depth or a tile was "expected a whole number"."""
+    api = FrameEnhancer(np.int64(2), ModelChoice(tiny_weights, units=np.int64(1), tile=np.int64(0), precision="fp32"))
+    image = np.random.default_rng(0).integers(0, 65536, (8, 12, 3)).astype(np.uint16)
+    np.testing.assert_array_equal(api(image.astype(">u2")), api(image))
+    assert api.compare(image, units=np.int64(2)).output.shape == (16, 24, 3)
+    assert type(EnhanceOptions(scale=np.int64(3), stream=np.uint8(0)).scale) is int  # as JSON and Ray write it
+
+
+def test_the_frame_api_runs_int8_deeper_than_its_calibration_as_fp32():
+    """compare(units=26) on the shipped weights, calibrated for int8 to 25 units (int8 being the CPU's default where
+    it pays), raised "int8 calibrated for 25 units, asked for 26" from inside the model, as the live preview's +
+    key did past it; the run's choice at that depth is fp32."""
+    if not onednn_int8_auto():
+        pytest.skip("this torch or CPU has no oneDNN int8 convolutions")
+    int8 = FrameEnhancer(2, ModelChoice(units=1, precision="int8"))
+    image = np.random.default_rng(0).integers(0, 256, (12, 12), np.uint8)
+    fp32 = FrameEnhancer(2, ModelChoice(units=1, precision="fp32"))
+    np.testing.assert_array_equal(int8.compare(image, units=26).output, fp32.compare(image, units=26).output)
+
+
+def test_the_file_api_refuses_options_of_another_type(tmp_path):
+    """A dict for options failed deep in: "'dict' object has no attribute 'fps'"."""
+    from stream import enhance as enhance_api
+
+    with pytest.raises(TypeError, match=r"^options=\{'scale': 2\}: expected EnhanceOptions\(...\), or None$"):
+        enhance_api(tmp_path / "in.mp4", tmp_path / "out.mp4", {"scale": 2})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
