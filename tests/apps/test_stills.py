@@ -470,12 +470,14 @@ def test_fps_where_it_means_nothing_is_one_line(tmp_path, photo, tiny_weights, c
 
 @pytest.mark.parametrize(
     "src, dst, message",
-    [("photo.png", "out_%03d.png", "a numbered sequence in needs one out"),
+    [("photo.png", "out_%03d.png", "out_%03d.png: numbered, for a sequence; one picture in makes one picture out"),
+     ("photo_%03d.png", "one.png", "photo_%03d.png: a numbered sequence in makes one out: name it so (e.g. out_"),
      ("clip.mp4", "one.png", "a video makes many pictures: number them"),
      ("none_%03d.png", "out_%03d.png", "no files match it")],
 )  # fmt: skip
 def test_mismatched_pictures_are_one_line(tmp_path, photo, tiny_weights, capsys, src, dst, message):
-    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    for name in ("photo.png", "photo_001.png"):
+        cv2.imwrite(str(tmp_path / name), photo)
     make_clip(tmp_path / "clip.mp4", pts_ms=[0, 40], audio=False)
     code, _, err = run_cli([str(tmp_path / src), str(tmp_path / dst), "--weights", str(tiny_weights)], capsys)
     assert code == 1 and message in err and err.count("\n") == 1
