@@ -98,6 +98,7 @@ def eval_command(
     if halo != HALO and tile is None:  # whole images have no windows: it was ignored without a word
         raise UserError(f"--halo {halo} is the context of --tile's windows; eval runs whole images without --tile")
     degradations, kernel = protocol_options(degrade, downscale)
+    scale = list(dict.fromkeys(scale))  # each once, as --degrade's: `--scale 2 --scale 2` scored x2 twice
     folders = list({link_target(folder): folder for folder in dataset}.values())  # each once, named as given
     names = dataset_names([folder.absolute() for folder in folders])
     lumas = {name: read_dataset(folder, scale) for name, folder in zip(names, folders, strict=True)}
