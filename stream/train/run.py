@@ -256,7 +256,7 @@ class TrainingRun:
             raise UserError(f"{self.out}: training diverged by step {trainer.step} (loss {loss}); try a lower --lr "
                             "or a --clip above 0 (the last checkpoint, if any, is kept)")  # fmt: skip
         record = {
-            "loss": loss,
+            "loss": loss,  # the batch's MSE whatever --loss (an l1 run's is comparable with an l2 run's)
             "lr": recipe.lr_at(trainer.step - 1),
             "units": recipe.units_at(trainer.step - 1),
             "tflops": round(work / (time.monotonic() - since) / 1e12, 4),
@@ -294,7 +294,7 @@ class TrainingRun:
 
     def show(self, display: Progress, task: TaskID, record: dict[str, Any]) -> None:
         shown = " ".join(f"x{s} {p:.2f}" for s, p in self.psnr.items()) or "-"
-        status = f"loss {record['loss']:.3g}  lr {record['lr']:.3g}  units {record['units']}"
+        status = f"mse {record['loss']:.3g}  lr {record['lr']:.3g}  units {record['units']}"
         status += f"  {record['tflops']:.3g} TFLOP/s  PSNR {shown}"
         display.update(task, completed=self.trainer.step, status=status)
 
