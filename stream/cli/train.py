@@ -209,10 +209,11 @@ def parse_codecs(text: str) -> tuple[str, ...]:
 
 
 def parse_crf(text: str) -> tuple[int, int]:
-    """'28-40' -> (28, 40): the range x264 and x265 take (0-51), low first."""
-    low, _, high = text.partition("-")
+    """'28-40' -> (28, 40): the range x264 and x265 take (0-51), low first; '30' -> (30, 30). '18-' is refused (it
+    was 18-18, where its writer meant from 18 up)."""
+    low, dash, high = text.partition("-")
     try:
-        crf = int(low), int(high or low)
+        crf = int(low), int(high if dash else low)
     except ValueError:
         raise UserError(f"--crf {text!r}: expected a range such as 18-36") from None
     if not 0 <= crf[0] <= crf[1] <= 51:

@@ -150,8 +150,9 @@ def test_cli_packs_coded_lr_from_the_crf_band_asked(train_dir, tmp_path, capsys)
     assert code == 0, err
     specs = read_coded(coded, pack_folder(train_dir)).specs
     assert specs and all(":crf=33:" in spec for spec in specs), specs
-    code, _, err = run_cli([*args, "--crf", "40-30"], capsys)
-    assert code == 1 and "--crf '40-30'" in err and err.count("\n") == 1, err
+    for wrong in ("40-30", "18-"):  # 18- was 18-18
+        code, _, err = run_cli([*args, "--crf", wrong], capsys)
+        assert code == 1 and f"--crf '{wrong}'" in err and err.count("\n") == 1, err
 
 
 def test_cli_packs_jpeg_lr_among_the_codecs_asked(train_dir, tmp_path, capsys):
