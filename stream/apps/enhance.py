@@ -134,7 +134,7 @@ def check_picture_options(dst: str, options: EnhanceOptions) -> None:
     encode = options.encode
     given = {"--start": options.start != 0, "--duration": options.duration is not None,
              "--stream": options.stream is not None, "--codec": encode.codec is not None,
-             "--preset": encode.preset is not None,
+             "--crf": encode.crf is not None, "--preset": encode.preset is not None,
              "--deinterlace": options.deinterlace not in ("auto", "off")}  # fmt: skip
     if flags := [flag for flag, on in given.items() if on]:
         raise UserError(f"{dst}: pictures out take no {', '.join(flags)} (they are for videos)")

@@ -40,11 +40,11 @@ CodecOpt = Annotated[
     typer.Option("--codec", help="Encoder; default libx264 (libx265 10-bit for HDR) or what the container needs."),
 ]
 CrfOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--crf", min=0, max=63,
         help="Encoder quality, lower is better: the CRF of x264 and x265 (0-51), libvpx and the AV1 encoders; for "
-        "the MPEG family (mpeg2video, mpeg4, ...) the fixed quantiser that codes alike (18: q 1, 33: q 8).",
+        "the MPEG family (mpeg2video, mpeg4, ...) the fixed quantiser that codes alike (18: q 1, 33: q 8). Default 18.",
     ),
 ]  # fmt: skip
 X26X_PRESETS = Literal[
@@ -153,7 +153,7 @@ OutputFormatOpt = Annotated[
 def enhance_command(
     src: Src, dst: Dst, scale: ScaleOpt = 2, weights: WeightsOpt = None, units: UnitsOpt = None,
     device: DeviceOpt = "auto", precision: PrecisionOpt = "auto", tile: TileOpt = None, halo: HaloOpt = HALO,
-    batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = 18, preset: PresetOpt = None,
+    batch: BatchOpt = None, codec: CodecOpt = None, crf: CrfOpt = None, preset: PresetOpt = None,
     log: LogOpt = None, reference: ReferenceOpt = None, overwrite: OverwriteOpt = False, quiet: QuietOpt = False,
     input_format: InputFormatOpt = None, output_format: OutputFormatOpt = None, strict: StrictOpt = False,
     stream: StreamOpt = None, chunk_seconds: ChunkSecondsOpt = None, resume: ResumeOpt = False,

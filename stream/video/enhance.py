@@ -93,7 +93,7 @@ class EnhanceOptions:
         model = self.model.record()
         del model["device"]
         return {
-            "scale": self.scale, "model": model, "codec": self.encode.codec, "crf": self.encode.crf,
+            "scale": self.scale, "model": model, "codec": self.encode.codec, "crf": self.encode.quality,
             "preset": self.encode.preset, "stream": self.stream, "deinterlace": self.deinterlace,
         }  # fmt: skip
 

@@ -75,21 +75,35 @@ def fixed_quantiser(crf: int) -> int:
     return max(1, min(31, round(2 ** ((crf - 15) / 6))))
 
 
+DEFAULT_CRF = 18  # visually near-lossless for x264
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     codec: str | None = None  # None: libx264, or what the container needs
-    crf: int = 18  # visually near-lossless for x264
-    preset: str | None = None  # x264/x265's; None: medium, or GPU_PRESET where the model runs on a GPU
+    crf: int | None = None  # None: DEFAULT_CRF (asked, it is said where the encoder takes no such setting)
+    preset: str | None = None  # x264/x265's, asked; None: default_preset
+    default_preset: str = "medium"  # the preset None runs: medium, or GPU_PRESET where the model runs on a GPU
     upright: bool = False  # turn the frames as they show whatever the container: a chunked run's MP4 segments, for an
     # output that cannot say the turn (video/upright.py)
 
     def for_model_on(self, device_type: str) -> EncodeOptions:
-        """The preset settled: on a CPU the model is the slow stage and medium costs nothing; on a
+        """The default preset settled: on a CPU the model is the slow stage and medium costs nothing; on a
         GPU the model outruns libx264 medium (43.9 against 36.6 fps at 720p, H200 with 16 cores,
         docs/PERFORMANCE.md), so the encoder would set the pace: veryfast keeps up, for larger files."""
-        if self.preset is not None:
-            return self
-        return replace(self, preset=GPU_PRESET if device_type == "cuda" else "medium")
+        return replace(self, default_preset=GPU_PRESET if device_type == "cuda" else "medium")
+
+    @property
+    def quality(self) -> int:
+        """The CRF coded at (the MPEG family's quantiser follows it)."""
+        return DEFAULT_CRF if self.crf is None else self.crf
+
+    def unused_by(self, codec_name: str) -> list[str]:
+        """The settings asked that `codec_name` takes none of: said, where they were dropped without a word (--crf
+        30 into FFV1, lossless; --preset slow into SVT-AV1, whose presets are numbers), as ffmpeg says them."""
+        crf_unused = self.crf is not None and codec_name not in _CRF_CODECS | _QSCALE_CODECS
+        preset_unused = self.preset is not None and "x26" not in codec_name
+        return [f"--crf {self.crf}"] * crf_unused + [f"--preset {self.preset}"] * preset_unused
 
 
 GPU_PRESET = "veryfast"
@@ -348,19 +362,20 @@ class VideoSink:
         ctx.options |= _PICTURE_OPTIONS.get(codec_name, {})
         if codec_name in _CRF_CODECS:
             low, high = _CRF_MIN.get(codec_name, 0), _CRF_MAX.get(codec_name, 63)
-            if not low <= options.crf <= high:  # (x265 said why twice, then "does not open")
-                raise UserError(f"--crf {options.crf}: {codec_name} takes {low} to {high}")
-            ctx.options = {"crf": str(options.crf)} | (
-                {"preset": options.preset} if "x26" in codec_name and options.preset else {}
-            )
+            if not low <= options.quality <= high:  # (x265 said why twice, then "does not open")
+                raise UserError(f"--crf {options.quality}: {codec_name} takes {low} to {high}")
+            preset = options.preset or options.default_preset
+            ctx.options = {"crf": str(options.quality)} | ({"preset": preset} if "x26" in codec_name else {})
             if codec_name in _CRF_BIT_RATE:
                 ctx.options |= {"b": _CRF_BIT_RATE[codec_name]}
         if codec_name == "libvpx" and has_alpha(av.VideoFormat(self.pix_fmt)):
             ctx.options |= {"auto-alt-ref": "0"}  # libvpx's VP8 codes no alpha with alternate references
         if codec_name in _QSCALE_CODECS:
-            ctx.qmin = ctx.qmax = fixed_quantiser(options.crf)
+            ctx.qmin = ctx.qmax = fixed_quantiser(options.quality)
         if codec_name == "libx265":
             ctx.options |= {"x265-params": x265_params(info.color_trc, info.hdr), "a53cc": "1"}  # libx264's is on
+        if unused := options.unused_by(codec_name):
+            notice(f"{' and '.join(unused)}: {codec_name} takes no such setting (x264 and x265 take both); left out")
         if info.captions and codec_name not in CAPTIONED:
             notice(f"the input's closed captions (in its video's coding) are left out: {codec_name} codes none "
                    "(libx264 and libx265 do)")  # fmt: skip

@@ -401,7 +401,7 @@ def test_ogg_gets_vp8_at_constant_quality(tmp_path, tiny_weights, suffix):
     reader = Vp8Quantisers(None)
     with av.open(str(dst)) as out:
         quantisers = [q for p in out.demux(out.streams.video[0]) if p.size for q in reader.packet(bytes(p))]
-    assert len(quantisers) == 12 and max(quantisers) <= VP8_Q_INDEX[EnhanceOptions().encode.crf]
+    assert len(quantisers) == 12 and max(quantisers) <= VP8_Q_INDEX[EnhanceOptions().encode.quality]
 
 
 @pytest.mark.parametrize(
