@@ -100,7 +100,7 @@ def join(
         packets = start_codes(segment_packets(segments), segment, video, output.format.name)
         restored = ((a_tick_each(packet, video.time_base) if avi else packet, video) for packet in packets)
         others = ((packet, copies.get(packet.stream.index)) for packet in other_packets(source))
-        muxed: dict[int, int] = {}
+        muxed: dict[int, Fraction] = {}
         for packet, out in heapq.merge(restored, others, key=lambda item: _time(item[0])):
             written += out is video
             deliver(output, out, packet, muxed)

@@ -85,7 +85,8 @@ class StartCodes(Reencoder):
     MPEG-PS), through FFmpeg's *_mp4toannexb: AVI's muxer refused its first packet, failing the run at its end."""
 
     def __init__(self, container: av.container.OutputContainer, source: av.stream.Stream, copy: av.stream.Stream):
-        self.container, self.stream, self._muxed = container, copy, {}
+        self.container, self.stream = container, copy
+        self._muxed: dict[int, Fraction] = {}
         self._filter = annex_b_filter(source, copy)
 
     def write(self, packet: av.Packet) -> None:
@@ -193,37 +194,41 @@ class AudioReencoder(Reencoder):
 
 
 def deliver(container: av.container.OutputContainer, out: av.stream.Stream | Reencoder | None, packet: av.Packet,
-            muxed: dict[int, int]) -> None:  # fmt: skip
+            muxed: dict[int, Fraction]) -> None:  # fmt: skip
     """A carried packet into the output: muxed as it is (its decode time after the last one `muxed` there, by
-    output stream), or through its stream's re-encoder (None: left out)."""
+    output stream, in seconds), or through its stream's re-encoder (None: left out)."""
     if isinstance(out, Reencoder):
         out.write(packet)
     elif out is not None:
         if packet.dts is not None and packet.time_base is not None:
             strict = not container.format.flags & _TS_NONSTRICT
             after_last(packet, out.time_base, muxed.get(out.index), strict)
-            muxed[out.index] = packet.dts
+            # In seconds: the first packet muxed writes the header, where the muxer sets the stream's own time base
+            # (Matroska's 1/1000 for audio's 1/48000): its ticks, read in the new one, moved every packet after it
+            # to its time (an audio 28 ms late stamped 1.344 s, for 1.3 s)
+            muxed[out.index] = packet.dts * out.time_base
         packet.stream = out
         container.mux(packet)
 
 
-def after_last(packet: av.Packet, time_base: Fraction, last: int | None, strict: bool) -> None:
+def after_last(packet: av.Packet, time_base: Fraction, last: Fraction | None, strict: bool) -> None:
     """The packet put in `time_base` (as the muxer would, rounding as av_rescale_q), its decode time moved after
-    `last` (or to it, where the muxer takes equal times) as ffmpeg's muxing moves it, its presentation time with it
-    where that came before: a damaged file's went back (an MKV's audio, bytes flipped) and the muxer refused it,
-    ending the run ("non monotonically increasing dts") where ffmpeg keeps going."""
-
-    def rescaled(value: int) -> int:
-        exact = value * packet.time_base / time_base
-        return int(exact + (Fraction(1, 2) if exact >= 0 else Fraction(-1, 2)))  # halves away from zero
-
-    pts = None if packet.pts is None else rescaled(packet.pts)
-    dts = rescaled(packet.dts)
-    if last is not None and dts < last + strict:
-        pts = pts if pts is None or pts < dts else max(pts, last + strict)  # as ffmpeg: one shown before, left
-        dts = last + strict
-    packet.duration = rescaled(packet.duration) if packet.duration else packet.duration
+    `last` (seconds; or to it, where the muxer takes equal times) as ffmpeg's muxing moves it, its presentation
+    time with it where that came before: a damaged file's went back (an MKV's audio, bytes flipped) and the muxer
+    refused it, ending the run ("non monotonically increasing dts") where ffmpeg keeps going."""
+    pts = None if packet.pts is None else ticks(packet.pts * packet.time_base, time_base)
+    dts = ticks(packet.dts * packet.time_base, time_base)
+    if last is not None and dts < (first := ticks(last, time_base) + strict):
+        pts = pts if pts is None or pts < dts else max(pts, first)  # as ffmpeg: one shown before, left
+        dts = first
+    packet.duration = ticks(packet.duration * packet.time_base, time_base) if packet.duration else packet.duration
     packet.pts, packet.dts, packet.time_base = pts, dts, time_base
+
+
+def ticks(seconds: Fraction, time_base: Fraction) -> int:
+    """`seconds` in `time_base`'s ticks, halves away from zero, as av_rescale_q rounds."""
+    exact = seconds / time_base
+    return int(exact + (Fraction(1, 2) if exact >= 0 else Fraction(-1, 2)))
 
 
 def drain(copies: dict[int, av.stream.Stream | Reencoder]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
@@ -393,7 +394,7 @@ class VideoSink:
             check_opens(self.stream.codec_context)
             raise UserError(not_held(kind, codec_name, options.codec is not None))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True, before=before)
-        self._muxed: dict[int, int] = {}  # the last decode time muxed of each copied stream (reencode.deliver)
+        self._muxed: dict[int, Fraction] = {}  # the last decode time muxed of each copied stream (reencode.deliver)
 
     def _chroma(self, plane: np.ndarray) -> np.ndarray:
         assert self._chroma_size is not None and self.info.chroma_shift is not None

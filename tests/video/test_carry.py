@@ -395,6 +395,30 @@ def test_an_input_that_starts_late_gives_an_output_from_0_as_ffmpeg_does(tmp_pat
     assert float(written[0]) < 0.1 and float(written[-1].split(",")[1]) < 1  # the video's start, the file's length
 
 
+def packet_times(path: Path, stream: str) -> list[float]:
+    command = ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time", "-of",
+               "csv=p=0", str(path)]  # fmt: skip
+    return [float(t) for t in subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_sound_that_starts_after_the_video_keeps_its_times_as_ffmpeg_does(tmp_path, tiny_weights, capsys, suffix):
+    """Sound 50 ms behind the video, from an MPEG-TS: its first packet, muxed before any video's, wrote the header,
+    which set the stream's time base (Matroska's 1/1000 for 1/90000); its time, read in the new one, held every
+    packet after it at 1.4 s (a 2 s file lasted 43 s into Matroska, its sound dumb then all at once)."""
+    src = tmp_path / "late.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=10", "-itsoffset", "0.05",
+                    "-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "1", "-c:v", "libx264", "-c:a", "mp2",
+                    str(src)], check=True)  # fmt: skip
+    dst, copied = tmp_path / f"out{suffix}", tmp_path / f"ff{suffix}"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-map", "0", "-c", "copy", str(copied)], check=True)
+    code, _, err = run_cli([str(src), str(dst), "--weights", str(tiny_weights)], capsys)
+    assert code == 0, err
+    ours, theirs = packet_times(dst, "a"), packet_times(copied, "a")
+    assert len(ours) == len(theirs) and max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < 0.002
+
+
 def test_stream_chooses_what_to_enhance(tmp_path, tiny_weights, capsys):
     src = rich_clip(tmp_path / "in.mkv")  # 0 video, 1 audio, 2 subtitles, 3 the cover (read back as video), 4 a font
     code, _, err = run_cli([str(src), str(tmp_path / "cover.mkv"), "--stream", "3", "--weights", str(tiny_weights)],

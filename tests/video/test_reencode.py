@@ -177,7 +177,7 @@ def test_a_copied_packets_decode_time_is_kept_after_the_last(pts, dts, last, str
     ending the run with no output where ffmpeg kept all 193 frames: moved as ffmpeg's muxing moves it."""
     packet = av.Packet(b"x")
     packet.pts, packet.dts, packet.time_base = pts, dts, Fraction(1, 48_000)
-    after_last(packet, Fraction(1, 1000), last, strict)
+    after_last(packet, Fraction(1, 1000), None if last is None else Fraction(last, 1000), strict)  # (in seconds)
     assert (packet.pts, packet.dts, packet.time_base) == (*moved, Fraction(1, 1000))
 
 
