@@ -29,6 +29,8 @@ ATTACHMENT_FORMATS = {"matroska"}
 ONE_STREAM = {"rawvideo"}
 # The audio MPEG-TS has stream types for (FFmpeg's mpegtsenc), which its readers find again
 TS_AUDIO = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m"}
+TS_SUBTITLES = {"dvb_subtitle", "dvb_teletext", "arib_caption", "hdmv_pgs_subtitle"}  # (PGS: a Blu-ray's .m2ts)
+MPEG_PS = ("mpeg", "vob", "dvd", "svcd", "vcd")  # the MPEG program stream's muxers: .mpg, .vob, DVD, SVCD, VCD
 TS_VIDEO = {"mpeg1video", "mpeg2video", "mpeg4", "h264", "hevc", "vvc", "cavs", "avs2", "avs3", "dirac", "vc1"}
 COVER_FORMATS = {"matroska", "mp4", "ipod"}  # Matroska keeps a cover as an image attachment; MOV none (FFmpeg 8)
 
@@ -169,17 +171,21 @@ def add_carried(
 
 
 def unreadable_in(kind: str, s: av.stream.Stream) -> bool:
-    """Whether a `kind` muxer takes `s` but writes it as no reader finds it: MPEG-TS writes text subtitles (SubRip,
-    ASS), and audio and video it has no stream type for (PCM, FLAC, ALAC, Vorbis; VP9, AV1, FFV1) as private data,
-    which players and ffmpeg read back as a data stream of no codec, language and flags lost: the sound or the
-    picture gone, and nothing said."""
-    if kind != "mpegts" or s.codec_context is None:
+    """Whether a `kind` muxer takes `s` but writes it as no reader finds it: MPEG-TS writes audio, video and
+    subtitles it has no stream type for (PCM, FLAC, ALAC, Vorbis; VP9, AV1, FFV1; SubRip, ASS, DVD's) as private
+    data, which players and ffmpeg read back as a data stream of no codec, language and flags lost: the sound or the
+    picture gone, and nothing said. MPEG-PS (.mpg, .vob) writes any subtitle as a DVD's, and one of no DVD's bitmaps
+    as a stream of no packet."""
+    if s.codec_context is None or kind not in ("mpegts", *MPEG_PS):
         return False
+    name = s.codec_context.codec.canonical_name
+    if kind in MPEG_PS:
+        return s.type == "subtitle" and name != "dvd_subtitle"
     if s.type == "audio":
         return s.codec_context.name not in TS_AUDIO
     if s.type == "video":  # the enhanced video too (VP9, AV1, FFV1, ProRes): gone from the output, and exit 0
-        return s.codec_context.codec.canonical_name not in TS_VIDEO
-    return s.type == "subtitle" and s.codec_context.codec.text_sub
+        return name not in TS_VIDEO
+    return s.type == "subtitle" and name not in TS_SUBTITLES
 
 
 def reencoder_for(kind: str, s: av.stream.Stream) -> tuple[type[Reencoder] | None, str | None]:

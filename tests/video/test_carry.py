@@ -115,13 +115,14 @@ def test_closed_captions_are_coded_once_where_each_field_makes_a_frame(tmp_path,
     assert len(out) == 2 * len(captions) and out[1::2] == [b""] * len(captions) and out[::2] == captions
 
 
-def test_text_subtitles_are_left_out_of_mpeg_ts_in_a_line(tmp_path, tiny_weights, capsys):
+@pytest.mark.parametrize(("suffix", "kind"), [(".ts", "mpegts"), (".mpg", "mpeg")])
+def test_text_subtitles_are_left_out_of_mpeg_ts_and_ps_in_a_line(tmp_path, tiny_weights, capsys, suffix, kind):
     """MPEG-TS takes SubRip but writes it as private data: it came back a data stream of no codec, its language and
-    flags lost, and nothing said so."""
+    flags lost, and nothing said so. MPEG-PS wrote it as a DVD's subtitles, of no packet."""
     src = make_clip(tmp_path / "in.mkv", pts_ms=[40 * i for i in range(4)], subtitles=True)
-    code, _, err = run_cli([str(src), str(tmp_path / "out.ts"), "--weights", str(tiny_weights)], capsys)
-    assert code == 0 and "left out, as mpegts cannot hold them: subtitle stream #2 (subrip)" in err, err
-    with av.open(str(tmp_path / "out.ts")) as out:
+    code, _, err = run_cli([str(src), str(tmp_path / f"out{suffix}"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and f"left out, as {kind} cannot hold them: subtitle stream #2 (subrip)" in err, err
+    with av.open(str(tmp_path / f"out{suffix}")) as out:
         assert [s.type for s in out.streams] == ["video", "audio"]
 
 
