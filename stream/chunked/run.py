@@ -19,6 +19,7 @@ import itertools
 import json
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,6 @@ from stream.console import counted, say
 from stream.content import for_content, judge_source
 from stream.errors import Interrupted, UserError
 from stream.files import is_picture
-from stream.video.carry import Carried
 from stream.video.enhance import EnhanceOptions, load_model
 from stream.video.log import FrameLog
 from stream.video.observers import LOG_FIELDS, FramesBar
@@ -124,14 +124,17 @@ def segment_encoding(dst: str, options: EnhanceOptions) -> EncodeOptions:
     return dataclasses.replace(options.encode, codec=codec)
 
 
-def joinable(source: VideoSource, target: FileTarget, options: EnhanceOptions) -> EncodeOptions:
+def joinable(source: VideoSource, target: FileTarget, options: EnhanceOptions,
+             notice: Callable[[str], None]) -> EncodeOptions:  # fmt: skip
     """The output's container takes the video the join gives it, as a whole run's sink is tried (Ogg no H.264, MXF
     no H.264 at 10 fps), and the segments take the output's encoder (.ogv's VP8 goes in no MP4): tried in the output's
     partial file (removed) before any chunk runs, not found by the join after all of them. -> the segments' encoding:
-    frames turned upright where the output cannot say the turn (video/upright.py), as the whole run's sink does."""
+    frames turned upright where the output cannot say the turn (video/upright.py), as the whole run's sink does.
+    What the output drops or encodes again goes to `notice`, to be said before the chunks run (the join said it once
+    they had, hours on)."""
     try:
-        trial = VideoSink(target.open(), source.info, options.scale, Carried(), options.encode, target.format,
-                          notice=lambda _: None)  # fmt: skip
+        trial = VideoSink(target.open(), source.info, options.scale, source.carried, options.encode, target.format,
+                          notice=notice)  # fmt: skip
         with contextlib.closing(trial.container):
             held = muxer_holds(SEGMENT_FORMAT, lambda container: video_like(container, trial.stream))
     finally:
@@ -191,22 +194,24 @@ def join_output(source: VideoSource, jobs: list[ChunkJob], target: FileTarget, l
                 console: Console) -> tuple[int, FrameLog]:  # fmt: skip
     """The segments, with the input's other streams, into the output, put in place whole or not at
     all (the caller discards it where this fails); the chunks' log rows into one log. -> (frames written, the log)."""
-    written = join(source, [job.segment for job in jobs], target.open(), target.format, lambda text: say(text, console))
+    written = join(source, [job.segment for job in jobs], target.open(), target.format, lambda _: None)  # said before
     log = write_log(log_path, [job.log for job in jobs])
     target.commit()
     return written, log
 
 
 def run_chunks(source: VideoSource, work: Path, chunks: list[Chunk], options: EnhanceOptions, chunking: Chunking,
-               console: Console) -> tuple[list[ChunkJob], Manifest]:  # fmt: skip
-    """Every chunk not done yet restored into its segment, by the workers `chunking` asks for. -> (the jobs, the
-    work folder's record)."""
+               console: Console, notices: list[str]) -> tuple[list[ChunkJob], Manifest]:  # fmt: skip
+    """Every chunk not done yet restored into its segment, by the workers `chunking` asks for, the output's
+    `notices` said under the header. -> (the jobs, the work folder's record)."""
     with contextlib.closing(workers_for(source, options, chunking, console)) as runner:
         fresh = Manifest(fingerprint(source.path), options.decisive() | {"chunk_seconds": chunking.seconds}, chunks)
         manifest = begin(work, fresh, chunking.resume)
         info = source.info
         say(f"{source.name}: {source.which}{info.width}x{info.height} {info.source_pix_fmt}{source.scan}, "
             f"x{options.scale}; {runner.header}", console)  # fmt: skip
+        for notice in notices:
+            say(notice, console)
         if info.has_alpha:
             say("the chunks' segments (MP4) hold no transparency: the input's is dropped (a whole run keeps it)",
                 console)  # fmt: skip
@@ -226,12 +231,13 @@ def enhance_chunked(src: str, dst: str, options: EnhanceOptions, chunking: Chunk
     work = work_folder(target.dst)
     with VideoSource(Path(src), options.input_format, options.stream, deinterlace=options.deinterlace) as source:
         options = dataclasses.replace(options, model=for_content(options.model, judge_source(source)))
-        options = dataclasses.replace(options, encode=joinable(source, target, options))
+        notices: list[str] = []
+        options = dataclasses.replace(options, encode=joinable(source, target, options, notices.append))
         packets = video_packets(Path(src), source.video.index)
         chunks = cut(packets, source.video.time_base, chunking.seconds, source.name)
         target.open()  # locked from here to the join: a second run onto this output (a --resume while this one
         try:  # runs) is refused, where it had taken the same chunks and each run broke the other's
-            jobs, manifest = run_chunks(source, work, chunks, options, chunking, console)
+            jobs, manifest = run_chunks(source, work, chunks, options, chunking, console, notices)
             try:
                 written, log = join_output(source, jobs, target, options.log, console)
             except Interrupted as e:  # as it joined: every chunk kept for the join a resume makes

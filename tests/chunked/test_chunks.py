@@ -73,6 +73,16 @@ def test_a_chunked_run_equals_a_single_run_frame_for_frame(tmp_path, tiny_weight
     assert not work_folder(tmp_path / "chunked.mkv").exists()
 
 
+def test_what_the_output_drops_or_encodes_again_is_said_before_the_chunks_run(tmp_path, tiny_weights, capsys):
+    """The join said it, once every chunk was done: hours on, on a CPU, the user learnt that the subtitles had
+    gone another way (and of a stream the output could not hold, only then)."""
+    src = make_clip(tmp_path / "in.mkv", pts_ms=[40 * i for i in range(12)], subtitles=True, encoder=OPEN_GOPS)
+    err = enhance(capsys, src, tmp_path / "out.mp4", tiny_weights, "--chunk-seconds", "0.2")
+    lines = err.splitlines()
+    said = [n for n, line in enumerate(lines) if "(subrip) re-encoded to mov_text: mp4 cannot hold subrip" in line]
+    assert len(said) == 1 and said[0] < next(n for n, line in enumerate(lines) if line.startswith("chunk 1 of")), err
+
+
 @pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")
 @pytest.mark.parametrize(("container", "offset"), [("mkv", "0.3"), ("mp4", "0")])
 def test_what_comes_before_the_first_picture_is_joined_too(tmp_path, tiny_weights, capsys, container, offset):
