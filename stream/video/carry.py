@@ -25,6 +25,7 @@ from stream.video.reencode import (
 # Containers that can hold these (FFmpeg's muxers); elsewhere they are left out with a notice.
 CHAPTER_FORMATS = {"matroska", "webm", "mp4", "mov", "ipod", "ogg"}
 ATTACHMENT_FORMATS = {"matroska"}
+TIMECODE_FORMATS = {"matroska", "webm", "mp4", "mov", "nut", "mxf", "mxf_d10", "mxf_opatom"}  # a video's timecode tag
 # Muxers of one stream's bytes that take any other's too, and splice them in (an .yuv file's video and AAC)
 ONE_STREAM = {"rawvideo"}
 # The audio MPEG-TS has stream types for (FFmpeg's mpegtsenc), which its readers find again
@@ -113,6 +114,8 @@ def carry(
         left_out.append(f"{len(carried.chapters)} chapters")
     elif carried.chapters:
         container.set_chapters(carried.chapters)
+    if (timecode := carried.video_metadata.get("timecode")) and kind not in TIMECODE_FORMATS:  # (it went unsaid)
+        left_out.append(f"the timecode ({timecode})")
     if carried.attachments and kind not in ATTACHMENT_FORMATS:
         left_out.append(f"attachments ({', '.join(name for name, _, _ in carried.attachments)})")
     for name, mimetype, data in carried.attachments if kind in ATTACHMENT_FORMATS else []:

@@ -266,6 +266,18 @@ def test_a_timecode_track_is_made_again_from_the_videos_timecode(tmp_path, tiny_
 
 
 @needs_ffmpeg
+def test_a_timecode_the_output_cannot_hold_is_said_left_out(tmp_path, tiny_weights, capsys):
+    """Into MPEG-TS (or AVI, .m4v) a MOV's timecode went without a word, where Matroska and MP4 keep it."""
+    src = tmp_path / "in.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=25:d=0.2", "-c:v", "libx264",
+                    "-timecode", "01:02:03:04", str(src)], check=True)  # fmt: skip
+    code, _, err = run_cli([str(src), str(tmp_path / "out.ts"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "left out, as mpegts cannot hold them: the timecode (01:02:03:04)" in err, err
+    code, _, err = run_cli([str(src), str(tmp_path / "out.mkv"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "left out" not in err, err
+
+
+@needs_ffmpeg
 def test_the_video_names_its_own_encoder(tmp_path, tiny_weights, capsys):
     """The input's tag was copied: an H.264 output said it was coded by mpeg4."""
     src = tmp_path / "in.mkv"
