@@ -71,6 +71,9 @@ def run(
     (a chunked run's resume is the chunking's)."""
     src, dst, console = str(src), str(dst), console or console_for(quiet=True)
     check_input(src)  # "" is the current folder: it ran every file there into a folder named as the output
+    if dst.endswith("/") and not Path(src).is_dir():  # out.mkv/ wrote a file out.mkv; out/ said "out: cannot tell"
+        example = f"{dst}out{Path(src).suffix.lower() or '.mkv'}"
+        raise UserError(f"{dst}: a folder's name (it ends in /); name the output file in it, e.g. {example}")
     options = options or EnhanceOptions()  # the CLI's defaults
     check_rate(src, dst, options, chunking)
     check_log_name(options.log, options.overwrite)

@@ -82,13 +82,16 @@ def test_an_unknown_output_format_is_said_as_an_unknown_input_format_is(capfd, t
 
 def test_empty_names_and_a_file_for_a_folder_are_one_line(capsys, tmp_path, monkeypatch):
     """An empty input name was the current folder (every file in it run into the output, minutes of work); an empty
-    output name was said ": is a folder"; a file where the output's folder should be, "no such folder"."""
+    output name was said ": is a folder"; a file where the output's folder should be, "no such folder"; a name
+    ending in / wrote a file of the name before it."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.mp4").write_text("a file")
     for args, said in [
         (["", "out.mp4"], "the input's name is empty (a file, a folder, or - for stdin)"),
         ([str(ROOT / "samples/sample.mp4"), ""], "the output's name is empty (a file, a folder, or - for stdout)"),
         ([str(ROOT / "samples/sample.mp4"), "notes.mp4/out.mp4"], "notes.mp4: not a folder"),
+        ([str(ROOT / "samples/sample.mp4"), "out.mkv/"],  # it wrote a file out.mkv
+         "out.mkv/: a folder's name (it ends in /); name the output file in it, e.g. out.mkv/out.mp4"),
     ]:
         code, _, err = run_cli(args, capsys)
         assert code == 1 and err == f"error: {said}\n", err
