@@ -194,10 +194,16 @@ def partial_path(dst: Path) -> Path:
     is atomic), with its suffix (so muxers and numpy still know the format). A name near the file
     system's 255 bytes keeps its start and a digest of the rest (a 250-character name, which ffmpeg
     writes, failed as "File name too long" naming the hidden file)."""
-    stem, name_bytes = dst.stem, os.fsencode(dst.stem)  # as the file system has it: a name need not be UTF-8
-    if len(os.fsencode(f".{stem}.partial{dst.suffix}")) > NAME_MAX:
+    return hidden_beside(dst, dst.stem, f".partial{dst.suffix}")
+
+
+def hidden_beside(dst: Path, stem: str, tail: str) -> Path:
+    """`.{stem}{tail}` beside `dst`, a stem too long for the file system's 255 bytes cut to its start and a digest
+    of the rest."""
+    name_bytes = os.fsencode(stem)  # as the file system has it: a name need not be UTF-8
+    if len(os.fsencode(f".{stem}{tail}")) > NAME_MAX:
         stem = name_bytes[: NAME_MAX - 64].decode(errors="ignore") + hashlib.sha256(name_bytes).hexdigest()[:16]
-    return dst.with_name(f".{stem}.partial{dst.suffix}")
+    return dst.with_name(f".{stem}{tail}")
 
 
 def check_writable(dst: Path) -> None:

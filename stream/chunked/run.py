@@ -34,7 +34,7 @@ from stream.chunked.workers import InProcess, LocalWorkers, Workers
 from stream.console import counted, say
 from stream.content import for_content, judge_source
 from stream.errors import Interrupted, UserError
-from stream.files import is_picture
+from stream.files import hidden_beside, is_picture
 from stream.video.enhance import EnhanceOptions, load_model
 from stream.video.log import FrameLog
 from stream.video.observers import LOG_FIELDS, FramesBar
@@ -59,8 +59,9 @@ class Chunking:
 
 
 def work_folder(dst: Path) -> Path:
-    """Beside the output (one file system: the output is renamed from there), hidden."""
-    return dst.with_name(f".{dst.name}.chunks")
+    """Beside the output (one file system: the output is renamed from there), hidden; a name near 255 bytes
+    shortened as the partial output's is (".{name}.chunks" was too long a name: the run failed)."""
+    return hidden_beside(dst, dst.name, ".chunks")
 
 
 def plan(src: Path, work: Path, chunks: list[Chunk], ran_before: dict) -> list[ChunkJob]:

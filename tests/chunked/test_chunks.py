@@ -23,7 +23,7 @@ from stream.chunked.workers import worker_device
 from stream.cli import with_ray_address
 from stream.errors import UserError
 from tests.cli_helpers import run_cli
-from tests.media import make_clip
+from tests.media import make_clip, probe
 from tests.video.test_pipeline import damaged_copy
 
 VFR_MS = [40 * i + 7 * (i % 3) for i in range(30)]  # uneven gaps
@@ -71,6 +71,14 @@ def test_a_chunked_run_equals_a_single_run_frame_for_frame(tmp_path, tiny_weight
             rates.append(c.streams.video[0].average_rate)
     assert rates[0] == rates[1]  # (not the segments' time base)
     assert not work_folder(tmp_path / "chunked.mkv").exists()
+
+
+def test_an_output_name_near_the_longest_takes_a_work_folder_of_a_shorter_one(tmp_path, tiny_weights, capsys):
+    """".{name}.chunks" of a 248-byte name (that ffmpeg writes) was too long a name: the run failed."""
+    src = make_clip(tmp_path / "in.mp4", pts_ms=[40 * i for i in range(6)], audio=False, encoder=OPEN_GOPS)
+    dst = tmp_path / f"{'b' * 248}.mkv"
+    enhance(capsys, src, dst, tiny_weights, "--chunk-seconds", "0.1")
+    assert probe(dst)["frames"] == 6 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_what_the_output_drops_or_encodes_again_is_said_before_the_chunks_run(tmp_path, tiny_weights, capsys):
