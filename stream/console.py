@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import sys
@@ -68,11 +69,29 @@ class StderrGone(io.TextIOBase):
 
 
 def keep_running_without_stderr() -> None:
-    """sys.stderr as a StderrGone (once per process); on /dev/null where the process started without one."""
+    """sys.stderr as a StderrGone (once per process); on /dev/null where the process started without one. Names
+    that are no UTF-8 go out as their bytes (names_as_bytes)."""
     if sys.stderr is None:  # 2>&-: messages go nowhere, the run goes on
         sys.stderr = open(os.devnull, "w")
+    if isinstance(sys.stderr, io.TextIOWrapper):
+        sys.stderr.reconfigure(errors=NAMES_AS_BYTES)
     if not isinstance(sys.stderr, StderrGone):
         sys.stderr = StderrGone(sys.stderr)
+
+
+def names_as_bytes(error: UnicodeError) -> tuple[str | bytes, int]:
+    """A file name that is no UTF-8 (from an old Latin-1 machine: Python holds its bytes as surrogate escapes) written
+    as its bytes, as ffmpeg and ls print it, where it was printed as "caf\\udce9.mp4"; any other character stderr
+    cannot encode escaped, as Python escapes it there."""
+    if isinstance(error, UnicodeEncodeError):
+        held = error.object[error.start : error.end]
+        if all(0xDC80 <= ord(c) <= 0xDCFF for c in held):
+            return bytes(ord(c) - 0xDC00 for c in held), error.end
+    return codecs.backslashreplace_errors(error)
+
+
+NAMES_AS_BYTES = "drrn-stream-names-as-bytes"
+codecs.register_error(NAMES_AS_BYTES, names_as_bytes)
 
 
 def hold_closed_descriptors() -> None:

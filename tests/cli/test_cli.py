@@ -108,6 +108,15 @@ def test_a_missing_input_is_said_before_torch_is_imported(tmp_path):
     assert run.stdout.split() == ["1", "False"] and run.stderr == "error: missing.mp4: no such file\n"
 
 
+def test_a_name_that_is_no_utf8_is_said_as_its_bytes(tmp_path):
+    """A file from an old Latin-1 machine was said "caf\\udce9.mp4" (Python's escape), where ffmpeg and ls print
+    its bytes."""
+    script = "import sys; sys.argv = ['drrn-stream', sys.argv[1], 'out.mp4']\nfrom stream.cli import main\nmain()"
+    run = subprocess.run([sys.executable, "-c", script, b"caf\xe9.mp4"], capture_output=True, cwd=tmp_path, timeout=120,
+                         env=os.environ | {"PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert run.returncode == 1 and run.stderr == b"error: caf\xe9.mp4: no such file\n"
+
+
 SIGNAL_IN_IMPORT = """
 import os, signal, sys
 sys.path.insert(0, sys.argv[1])  # a stand-in `stream` whose import is where the signal comes
