@@ -229,6 +229,15 @@ def video_like(container: av.container.OutputContainer, stream: av.video.stream.
     return like
 
 
+def at_25(container: av.container.OutputContainer, stream: av.video.stream.VideoStream) -> av.stream.Stream:
+    """video_like at 25 fps: where a muxer takes that and not the run's, it refused the rate (MXF takes broadcast
+    rates alone: a 12 fps clip was "cannot hold libx264 video", which it holds at 25)."""
+    like = video_like(container, stream)
+    like.time_base = like.codec_context.time_base = Fraction(1, 25)
+    like.codec_context.framerate = Fraction(25)
+    return like
+
+
 def set_like(trial: av.VideoCodecContext, ctx: av.VideoCodecContext) -> None:
     """A trial encoder given the run's quantisers, options, rate and colour: x265 checks its HDR10 options against the
     colour (without it, an HDR run printed x265's "[error] ... Disabling hdr10-opt" from the trial)."""
@@ -392,6 +401,10 @@ class VideoSink:
         # or the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
         if unreadable_in(kind, self.stream) or not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
             check_opens(self.stream.codec_context)
+            if not unreadable_in(kind, self.stream) and muxer_holds(kind, lambda trial: at_25(trial, self.stream)):
+                rates = " (MXF: broadcast rates alone, 23.98 to 60)" if kind.startswith("mxf") else ""
+                raise UserError(f"the output's container, {kind}, takes no video at {float(info.rate):.4g} fps{rates}; "
+                                "name another container, e.g. .mov")  # fmt: skip
             raise UserError(not_held(kind, codec_name, options.codec is not None))
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True, before=before)
         self._muxed: dict[int, Fraction] = {}  # the last decode time muxed of each copied stream (reencode.deliver)
