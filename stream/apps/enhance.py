@@ -106,6 +106,9 @@ def run(
     if Path(dst).suffix.lower() in HEIC_SUFFIXES:  # libheif writes pictures; FFmpeg writes no HEIC
         raise UserError(f"{dst}: HEIC is written from a picture in; a video's or a GIF's frames make .png, .jpg, .webp "
                         "or .avif")  # fmt: skip
+    if one_picture and options.deinterlace == "field":  # it failed after the model: "encoding failed"
+        raise UserError(f"{dst}: --deinterlace field makes two frames of each: number the pictures, e.g. "
+                        f"frames_%05d{Path(dst).suffix}")  # fmt: skip
     if one_picture and not holds_one_frame(src, options.input_format, options.stream, options.demuxer):
         raise many_pictures(dst)
     if chunking is not None:

@@ -25,6 +25,13 @@ Deinterlace = Literal["auto", "on", "field", "off"]
 # AVFieldOrder's TT and BB. Its TB and BT (one field coded first, the other shown first) files use
 # inconsistently (a top-field-first ProRes reads back TB): they are named no order, bwdif goes by each frame's flag.
 FIELD_ORDERS = {2: "top field first", 3: "bottom field first", 4: "", 5: ""}
+# The first field shown by a stream's field order (TT and TB: the top), for frames that flag none (bwdif's parity)
+PARITIES = {2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+# Codecs whose frames say whether they are interlaced (field or MBAFF coding, a picture header's flag): their
+# frames are believed over the container. Others (Ut Video, HuffYUV, raw video: captures of tape) flag none, and
+# the container's field order alone says they are interlaced
+FRAMES_FLAGGED = {"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "vc1", "wmv3", "prores", "dnxhd", "mjpeg",
+                  "dvvideo", "ffv1"}  # fmt: skip
 
 
 def field_order(stream: av.video.stream.VideoStream, first: av.VideoFrame) -> str:
@@ -39,9 +46,11 @@ class Deinterlacer:
     """bwdif over a stream of decoded frames: each push returns the frames it completed (bwdif
     looks one frame ahead, so the first push returns none and the end, a push of None, the last)."""
 
-    def __init__(self, first: av.VideoFrame, time_base: Fraction, every_frame: bool, per_field: bool = False) -> None:
+    def __init__(self, first: av.VideoFrame, time_base: Fraction, every_frame: bool, per_field: bool = False,
+                 parity: str = "auto") -> None:  # fmt: skip
+        """`parity`: the field shown first, where the frames flag none ("auto": each frame's flag, else the top)."""
         self.width, self.height, self.format = first.width, first.height, first.format.name
-        self.time_base, self.every_frame, self.per_field = time_base, every_frame, per_field
+        self.time_base, self.every_frame, self.per_field, self.parity = time_base, every_frame, per_field, parity
         # bwdif times its frames in half periods: a frame per field needs them, a frame per frame does not
         self.time_base_out = time_base / 2 if per_field else time_base
         self.reset()
@@ -53,6 +62,8 @@ class Deinterlacer:
         # gives two for each frame pushed, in order (its times cannot tell them: raw H.264's frames have none)
         self._given: deque[tuple[av.VideoFrame, bool]] = deque()
         self._pulled = 0
+        self._last_pts: int | None = None  # the latest frame given's, in time_base_out
+        self._duration = 0  # the latest frame pushed's, in time_base: a field's in time_base_out
 
     def _build(self) -> av.filter.Graph:
         import av.filter
@@ -61,7 +72,7 @@ class Deinterlacer:
         source = graph.add_buffer(width=self.width, height=self.height, format=self.format, time_base=self.time_base)
         deint = "all" if self.every_frame else "interlaced"
         mode = "send_field" if self.per_field else "send_frame"
-        bwdif = graph.add("bwdif", f"mode={mode}:parity=auto:deint={deint}")
+        bwdif = graph.add("bwdif", f"mode={mode}:parity={self.parity}:deint={deint}")
         sink = graph.add("buffersink")
         source.link_to(bwdif)
         bwdif.link_to(sink)
@@ -82,6 +93,7 @@ class Deinterlacer:
         if frame is not None:
             if self._ended:  # a decoder drained mid-stream (an empty packet) and then went on
                 self.reset()
+            self._duration = frame.duration or self._duration
             if (frame.width, frame.height, frame.format.name) != (self.width, self.height, self.format):
                 frame = frame.reformat(width=self.width, height=self.height, format=self.format)  # a mid-stream change
         elif self._ended:
@@ -100,6 +112,9 @@ class Deinterlacer:
                 return done
             if frame.pts is not None:
                 frame.pts = round(frame.pts * frame.time_base / self.time_base_out)
+                if self.per_field and self._last_pts is not None and frame.pts <= self._last_pts and self._duration:
+                    frame.pts = self._last_pts + self._duration  # a lone frame's second field, timed as its first
+                self._last_pts = frame.pts  # by bwdif at its flush (a one-frame clip lasted no time)
             frame.time_base = self.time_base_out
             if self.per_field:
                 self._given.append((frame, self._pulled % 2 == 1))

@@ -31,7 +31,7 @@ from stream.gif import OPENING, opening_palette, smooth_dither
 from stream.loops import animation_plays
 from stream.video.carry import Carried, is_cover, is_remade_track
 from stream.video.chroma import fill_transparent
-from stream.video.deinterlace import Deinterlace, Deinterlacer, field_order
+from stream.video.deinterlace import FRAMES_FLAGGED, PARITIES, Deinterlace, Deinterlacer, field_order
 from stream.video.frames import Frame, VideoInfo, is_full_range, is_rgb, is_transparent, plane_view, working_format
 from stream.video.hdr import hdr_metadata
 from stream.video.pipe_ends import PipeEnd, for_pyav, named_pipe, signals_passed_on
@@ -243,6 +243,8 @@ class VideoSource:
             src = named_pipe(Path(src))
         self.pipe = src if isinstance(src, PipeEnd) else None  # a pipe, read in slices (video/pipe_ends.py)
         self.fields: str | None = None  # the input's field order as its first frame says ("": progressive)
+        self.unflagged = False  # whether the container says interlaced and the first frame does not
+        self.too_small = False  # interlaced, and too small for bwdif (auto leaves it so)
         self._deinterlacer: Deinterlacer | None = None
         self.interlaced_from: int | None = None  # the first frame flagged interlaced after a progressive start
         with signals_passed_on():  # a stop signal met as PyAV reads a pipe here, and in _start
@@ -493,7 +495,7 @@ class VideoSource:
         if self.fields is None and frames:
             self._decide_scan(frames[0])
         before: list[av.VideoFrame] = []
-        if self._deinterlacer is None and self.deinterlace == "auto":
+        if self._deinterlacer is None and self.deinterlace == "auto" and not self.too_small:
             before, frames = self._interlaced_later(frames)
         if self._deinterlacer is None:
             return before + frames
@@ -508,30 +510,51 @@ class VideoSource:
         at = next((i for i, frame in enumerate(frames) if frame.interlaced_frame), None)
         if at is None:
             return frames, []
-        self.interlaced_from = self.errors.frames - len(frames) + at
         self._start_bwdif(frames[at])
+        if self._deinterlacer is not None:
+            self.interlaced_from = self.errors.frames - len(frames) + at
         return frames[:at], frames[at:]
 
     def _decide_scan(self, first: av.VideoFrame) -> None:
-        """Whether the frames go through bwdif, from the first one and the stream's field order."""
+        """Whether the frames go through bwdif, from the first one and the stream's field order. Where the container
+        says interlaced and the first frame does not, auto believes the frames of a codec that flags them, else
+        the container (a tape's capture in Ut Video was said "deinterlaced by bwdif", and bwdif, taking unflagged
+        frames for progressive, left every one combed)."""
         self.fields = field_order(self.video, first)
-        if self.deinterlace in ("on", "field") or (self.deinterlace == "auto" and self.fields):
+        self.unflagged = bool(self.fields) and not first.interlaced_frame
+        flagged_by_codec = self.video.codec_context.codec.canonical_name in FRAMES_FLAGGED
+        if self.deinterlace in ("on", "field"):
             self._start_bwdif(first)
+        elif self.deinterlace == "auto" and self.fields and not (self.unflagged and flagged_by_codec):
+            self._start_bwdif(first, every_frame=self.unflagged)
 
-    def _start_bwdif(self, first: av.VideoFrame) -> None:
-        """bwdif from `first` on, as --deinterlace asks: auto the frames flagged interlaced, on and field every one."""
+    def _start_bwdif(self, first: av.VideoFrame, every_frame: bool = False) -> None:
+        """bwdif from `first` on, as --deinterlace asks: auto the frames flagged interlaced (`every_frame`: all, the
+        container's word for them), on and field every one."""
         time_base = self.video.time_base or Fraction(1, 1000)
-        self._deinterlacer = Deinterlacer(first, time_base, every_frame=self.deinterlace != "auto",
-                                          per_field=self.deinterlace == "field")  # fmt: skip
+        parity = PARITIES.get(self.video.codec_context.field_order, "auto") if self.unflagged else "auto"
+        try:
+            self._deinterlacer = Deinterlacer(first, time_base, every_frame=every_frame or self.deinterlace != "auto",
+                                              per_field=self.deinterlace == "field", parity=parity)  # fmt: skip
+        except av.FFmpegError:  # bwdif takes no plane under 3 columns or 4 lines (it was "unexpected ArgumentError")
+            if self.deinterlace != "auto":
+                raise UserError(f"{self.name}: {first.width}x{first.height} {first.format.name} is too small for "
+                                "bwdif to deinterlace (--deinterlace off)") from None  # fmt: skip
+            self.too_small = True  # left so, and said
 
     @property
     def scan(self) -> str:
         """What the header says of interlacing: nothing for progressive input left as it is."""
         if self.interlaced_from is not None:  # (known once read that far)
             return f" interlaced from frame {self.interlaced_from} on, deinterlaced by bwdif"
+        whose = " by its container, not by its frames" if self.unflagged else ""
         if self._deinterlacer is not None:
             each = ", a frame per field" if self._deinterlacer.per_field else ""
-            return f" {self.fields or 'flagged progressive'}, deinterlaced by bwdif{each}"
+            return f" {self.fields or 'flagged progressive'}{whose}, deinterlaced by bwdif{each}"
+        if self.too_small:
+            return f" {self.fields or 'interlaced'}, too small for bwdif: left so"
+        if self.unflagged and self.deinterlace == "auto":  # frames of a codec that flags them: believed
+            return f" {self.fields}{whose}: left so (--deinterlace on deinterlaces it)"
         return f" {self.fields}, left so (--deinterlace off)" if self.fields else ""
 
     def _peek_first_frame(self) -> av.VideoFrame:

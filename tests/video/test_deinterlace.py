@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from stream.errors import UserError
 from stream.video.deinterlace import Deinterlace
 from stream.video.source import VideoSource
 from tests.cli_helpers import run_cli
@@ -124,3 +126,52 @@ def test_a_chunk_is_deinterlaced_as_the_whole_run_is(tmp_path: Path) -> None:
         source.restart_at(chunk_start)
         first = next(f for f in source if not isinstance(f, av.Packet) and f.pts >= chunk_start)
     assert first.pts == chunk_start and np.array_equal(first.y, whole[2][1])
+
+
+def container_interlaced(path: Path, codec: str, field_order: str = "tt", size: str = "64x48") -> Path:
+    """Frames woven from fields (top first) in a codec whose frames say nothing of it, or progressive ones that
+    do, in a container whose field order says interlaced: a tape's capture in Ut Video, a file tagged wrongly."""
+    weave = ["-vf", "noise=alls=40:allf=t,tinterlace=interleave_top"] if codec != "libx264" else []
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=50", *weave,
+                    "-frames:v", "4", "-c:v", codec, "-pix_fmt", "yuv420p", "-field_order", field_order, str(path)],
+                   check=True)  # fmt: skip
+    return path
+
+
+def test_the_containers_word_is_taken_where_the_codec_flags_no_frame(tmp_path: Path) -> None:
+    """A Ut Video capture in Matroska, interlaced by its field order alone, was said "deinterlaced by bwdif" and
+    left combed: bwdif took its unflagged frames for progressive. A progressive H.264 tagged interlaced is left so,
+    as its frames say, and said."""
+    captured = container_interlaced(tmp_path / "capture.mkv", "utvideo")
+    scan, auto = decoded(captured, "auto")
+    assert scan == " interlaced (top field first) by its container, not by its frames, deinterlaced by bwdif"
+    _, off = decoded(captured, "off")
+    assert all(not np.array_equal(a, o) for (_, a), (_, o) in zip(auto, off, strict=True))
+    assert [a.tolist() for _, a in auto] == [o.tolist() for _, o in decoded(captured, "on")[1]]
+    tagged = container_interlaced(tmp_path / "tagged.mkv", "libx264")
+    scan, auto = decoded(tagged, "auto")
+    assert scan == " interlaced (top field first) by its container, not by its frames: left so (--deinterlace on " \
+                   "deinterlaces it)"  # fmt: skip
+    assert all(np.array_equal(a, o) for (_, a), (_, o) in zip(auto, decoded(tagged, "off")[1], strict=True))
+
+
+def test_a_picture_too_small_for_bwdif_is_left_so_or_refused_in_a_line(tmp_path: Path) -> None:
+    """bwdif takes no plane under 4 lines: a 16x6 interlaced clip failed by default as "unexpected ArgumentError"."""
+    small = container_interlaced(tmp_path / "small.mkv", "utvideo", size="16x6")
+    scan, frames = decoded(small, "auto")
+    assert scan == " interlaced (top field first), too small for bwdif: left so" and len(frames) == 4
+    with pytest.raises(UserError, match=r"small\.mkv: 16x6 yuv420p is too small for bwdif to deinterlace"):
+        decoded(small, "on")
+
+
+def test_a_lone_frames_two_fields_are_half_a_period_apart(interlaced: Path, tmp_path: Path, capsys) -> None:
+    """bwdif gave both fields of a one-frame clip its time: the second was moved a tick on, the file lasting none.
+    Into one picture, a frame per field was refused only once the model had run ("encoding failed")."""
+    one = tmp_path / "one.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(interlaced), "-frames:v", "1", "-c", "copy", str(one)],
+                   check=True)  # fmt: skip
+    with VideoSource(one, deinterlace="field") as source:
+        times = [item.pts * source.info.time_base for item in source if not isinstance(item, av.Packet)]
+    assert len(times) == 2 and times[1] - times[0] == Fraction(1, 50)
+    code, _, err = run_cli([str(one), str(tmp_path / "one.png"), "--units", "1", "--deinterlace", "field"], capsys)
+    assert code == 1 and "--deinterlace field makes two frames of each: number the pictures" in err, err
