@@ -30,9 +30,12 @@ DEFAULT_SIZE = {"cpu": "320x240", "cuda": "1280x720"}
 DEFAULT_FRAMES = {"cpu": 3, "cuda": 120}
 
 SizeOpt = Annotated[str | None, typer.Option("--size", help="Output WxH; default CPU 320x240, CUDA 1280x720.")]
-FramesOpt = Annotated[
-    int | None, typer.Option("--frames", min=2, help="Frames per run (five runs); default CPU 3, CUDA 120.")
-]
+FramesOpt = Annotated[  # (at most 10000: an absurd count encoded its clip without end)
+    int | None,
+    typer.Option("--frames", min=2, max=10_000,
+                 help="Frames per run (six runs: five of the model and the pipeline by turns, one cold); default CPU "
+                 "3, CUDA 120."),
+]  # fmt: skip
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=4, help="Upscale factor of the pipeline.")]
 UnitsOpt = Annotated[
     int | None, typer.Option("--units", min=1, help="Recursive units (work scales with them); default: the weights'.")

@@ -111,3 +111,37 @@ def test_the_pipeline_rate_is_frames_over_the_whole_run(tmp_path, monkeypatch, t
     monkeypatch.setattr(measure, "VideoSource", SlowToOpen)
     fps, busy = measure.pipeline_run(restorer, options, clip, tmp_path / "out.mp4")
     assert fps == 4 / 10.0 and set(busy) == {"decode", "model", "encode"}
+
+
+def test_a_stop_signal_in_a_pipeline_run_stops_the_bench(tmp_path, monkeypatch, tiny_weights):
+    """The pipeline takes a stop signal as its run's end and returns: bench went on, printed its figures (an
+    e2e_fraction of 2.2) and exited 0."""
+    import signal
+
+    from stream.bench import measure
+    from stream.bench.synthetic import write_clip
+    from stream.errors import Interrupted
+    from stream.video.enhance import EnhanceOptions
+    from stream.video.pipeline import Pipeline
+
+    run = Pipeline.run
+
+    def stopped_run(self):
+        self.on_signal(signal.SIGINT)  # as Ctrl-C comes to its handler
+        return run(self)
+
+    clip = write_clip(tmp_path / "in.mp4", 24, 16, 2)
+    options = EnhanceOptions(scale=2, model=ModelChoice(str(tiny_weights), device="cpu"))
+    monkeypatch.setattr(Pipeline, "run", stopped_run)
+    with pytest.raises(Interrupted):
+        measure.pipeline_run(options.model.load().restorer, options, clip, tmp_path / "out.mp4")
+    with pytest.raises(Interrupted):
+        measure.cold_run_fps(options, clip, tmp_path / "cold.mp4")
+
+
+def test_the_int8_peak_tries_int8_matmul_only_with_amx(monkeypatch):
+    """Without AMX torch._int_mm took 30 s a call (an AVX2 EPYC): the peak took 4.5 minutes, deaf to Ctrl-C."""
+    from stream.bench import measure
+
+    monkeypatch.setattr(measure, "cpu_flags", lambda: {"avx2"})
+    assert not [name for name in measure.int8_candidates() if "mm" in name.split()]
