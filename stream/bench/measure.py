@@ -60,7 +60,7 @@ class BenchResult:
     units: int
     frames: int
     tiling: str
-    peak_gflops: float  # best GEMM-shaped kernel of this device and precision (int8: float32), best sample
+    peak_gflops: float  # best GEMM-shaped kernel of this device and precision (int8: int8 GOP/s), best sample
     peak_kernel: str
     model_gflops: float  # useful DRRN work per second through the model worker
     model_fraction: float  # model_gflops / peak_gflops
