@@ -10,8 +10,8 @@ lower there, which on one axis would flatten both.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 
 import matplotlib
 import numpy as np
@@ -21,7 +21,11 @@ import matplotlib.pyplot as plt  # after choosing the backend
 
 
 def main() -> None:
-    curve, out = sys.argv[1], sys.argv[2]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("curve", help="a run's curve.jsonl")
+    parser.add_argument("out", help="the PNG to write")
+    args = parser.parse_args()
+    curve, out = args.curve, args.out
     rows = [json.loads(line) for line in open(curve)]
     for r in rows:  # curves from before pixels were logged: steps only
         r.setdefault("pixels", r["step"])

@@ -8,8 +8,8 @@ Each file holds one `{"results": [...]}` object; the paper's DRRN B1U25 PSNR (Ta
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 
 PAPER = {  # (dataset, scale) -> PSNR of DRRN B1U25, as the paper reports it
     ("Set5", 2): 37.74, ("Set5", 3): 34.03, ("Set5", 4): 31.68,
@@ -19,8 +19,10 @@ PAPER = {  # (dataset, scale) -> PSNR of DRRN B1U25, as the paper reports it
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", help="drrn-stream eval --json files")
     measured = {}
-    for path in sys.argv[1:]:
+    for path in parser.parse_args().results:
         for r in json.load(open(path))["results"]:
             measured[(r["dataset"], r["scale"])] = r
     print("| dataset | scale | bicubic PSNR / SSIM | DRRN, these weights | paper, DRRN B1U25 (PSNR) |")
