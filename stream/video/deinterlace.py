@@ -28,10 +28,10 @@ FIELD_ORDERS = {2: "top field first", 3: "bottom field first", 4: "", 5: ""}
 # The first field shown by a stream's field order (TT and TB: the top), for frames that flag none (bwdif's parity)
 PARITIES = {2: "tff", 3: "bff", 4: "tff", 5: "bff"}
 # Codecs whose frames say whether they are interlaced (field or MBAFF coding, a picture header's flag): their
-# frames are believed over the container. Others (Ut Video, HuffYUV, raw video: captures of tape) flag none, and
-# the container's field order alone says they are interlaced
+# frames are believed over the container. Others (Ut Video, HuffYUV, raw video, FFV1 before version 3: captures of
+# tape) flag none, and the container's field order alone says they are interlaced
 FRAMES_FLAGGED = {"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "vc1", "wmv3", "prores", "dnxhd", "mjpeg",
-                  "dvvideo", "ffv1"}  # fmt: skip
+                  "dvvideo"}  # fmt: skip
 
 
 def field_order(stream: av.video.stream.VideoStream, first: av.VideoFrame) -> str:
