@@ -74,7 +74,8 @@ def picture_jobs(src: str, dst: str, reference: Path | None = None, shown: str =
     output and its reference (numbered too for a sequence) taking the input's number."""
     numbered = [is_numbered(p) for p in (src, dst)]
     if numbered[0] != numbered[1]:
-        raise UserError(f"{src}: a numbered sequence in makes one out: name it so (e.g. out_%05d.png)" if numbered[0]
+        numbered_out = f"{Path(dst).stem}_%05d{Path(dst).suffix}"
+        raise UserError(f"{src}: a numbered sequence in makes one out: name it so (e.g. {numbered_out})" if numbered[0]
                         else f"{dst}: numbered, for a sequence; one picture in makes one picture out")  # fmt: skip
     if reference is not None and is_numbered(reference) != numbered[0]:
         raise UserError(f"{reference}: a numbered sequence in is scored against a numbered reference, one picture "

@@ -471,7 +471,7 @@ def test_fps_where_it_means_nothing_is_one_line(tmp_path, photo, tiny_weights, c
 @pytest.mark.parametrize(
     "src, dst, message",
     [("photo.png", "out_%03d.png", "out_%03d.png: numbered, for a sequence; one picture in makes one picture out"),
-     ("photo_%03d.png", "one.png", "photo_%03d.png: a numbered sequence in makes one out: name it so (e.g. out_"),
+     ("photo_%03d.png", "one.png", "a numbered sequence in makes one out: name it so (e.g. one_%05d.png)"),
      ("clip.mp4", "one.png", "a video makes many pictures: number them"),
      ("none_%03d.png", "out_%03d.png", "no files match it")],
 )  # fmt: skip
