@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TaskID
+from rich.table import Table
 
 
 def console_for(stderr: bool = True, quiet: bool = False) -> Console:
@@ -22,6 +23,14 @@ def console_for(stderr: bool = True, quiet: bool = False) -> Console:
 
 
 err = console_for()
+
+
+def print_table(table: Table) -> None:
+    """A table on stdout, as wide as it is where that is a file or a log (rich fits it into 80 columns there)."""
+    console = console_for(stderr=False)
+    if not console.is_terminal:
+        console.width = max(console.width, console.measure(table, options=console.options.update_width(1000)).maximum)
+    console.print(table)
 
 
 def to_devnull(stream: TextIO | int) -> None:

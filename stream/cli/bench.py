@@ -23,7 +23,7 @@ from stream.cli.options import (
     model_choice,
     parse_wxh,
 )
-from stream.console import console_for, say
+from stream.console import console_for, print_table, say
 from stream.errors import UserError
 
 DEFAULT_SIZE = {"cpu": "320x240", "cuda": "1280x720"}
@@ -93,8 +93,11 @@ def bench_command(
     caption = (f"The pipeline's {frames} frames include its start and the frames the encoder holds until the end "
                "(libx264: 41 at medium, 11 at veryfast): a long video keeps more of the model's rate.")  # fmt: skip
     table = Table(title=f"drrn-stream bench: {r.host}", show_header=False, caption=caption)
-    for label, value in (
-        ("GEMM peak", f"{r.peak_gflops:.0f} GFLOP/s ({r.peak_kernel})"),
+    ops = "GOP/s" if r.precision == "int8" else "GFLOP/s"  # (int8's work counted as the float work it replaces)
+    for label, value in (  # what was measured first: the table alone, saved, said nothing of it
+        ("measured", f"{r.size} output, x{r.scale}, B1U{r.units}, {r.precision} with {r.backend}, {r.tiling}, "
+                     f"{r.frames} frames a run, {r.date}"),
+        ("GEMM peak", f"{r.peak_gflops:.0f} {ops} ({r.peak_kernel})"),
         ("DRRN (model worker)", f"{r.model_gflops:.0f} GFLOP/s = {r.model_fraction:.0%} of peak; "
                                 f"{r.model_mpx_s:.3f} Mpx/s; {r.model_only_fps:.3g} frames/s"),
         ("pipeline (decode to encode)", f"{r.e2e_fps:.3g} frames/s = {r.e2e_fraction:.0%} of the model's; "
@@ -105,4 +108,4 @@ def bench_command(
         ("CPU ISA", " ".join(r.isa) or "-"),
     ):  # fmt: skip
         table.add_row(label, value)
-    console_for(stderr=False).print(table)
+    print_table(table)

@@ -26,7 +26,7 @@ from stream.cli.options import (
     WeightsOpt,
     model_choice,
 )
-from stream.console import console_for, counted, progress, say
+from stream.console import counted, print_table, progress, say
 from stream.errors import UserError
 from stream.files import check_writable, link_target
 
@@ -160,10 +160,7 @@ def print_results(results: list, title: str, depths: list[int] | None = None) ->
         images = f"{r.images} ({r.exact} exact)" if r.exact else str(r.images)
         table.add_row(r.dataset, f"x{r.scale}", r.degrade, *units, images, bicubic, drrn,
                       db(r.psnr - r.psnr_bicubic, "+.2f"), f"{r.seconds:.1f}")  # fmt: skip
-    console = console_for(stderr=False)
-    if not console.is_terminal:  # a file or a log: the table as wide as it is (rich fits it into 80 columns)
-        console.width = max(console.width, console.measure(table, options=console.options.update_width(1000)).maximum)
-    console.print(table)
+    print_table(table)
 
 
 def db(value: float, form: str = ".2f") -> str:

@@ -74,7 +74,7 @@ def test_a_chunked_run_equals_a_single_run_frame_for_frame(tmp_path, tiny_weight
 
 
 def test_an_output_name_near_the_longest_takes_a_work_folder_of_a_shorter_one(tmp_path, tiny_weights, capsys):
-    """".{name}.chunks" of a 248-byte name (that ffmpeg writes) was too long a name: the run failed."""
+    """A 248-byte name (which ffmpeg writes) made ".{name}.chunks", too long a name: the run failed."""
     src = make_clip(tmp_path / "in.mp4", pts_ms=[40 * i for i in range(6)], audio=False, encoder=OPEN_GOPS)
     dst = tmp_path / f"{'b' * 248}.mkv"
     enhance(capsys, src, dst, tiny_weights, "--chunk-seconds", "0.1")

@@ -90,8 +90,10 @@ def test_empty_names_and_a_file_for_a_folder_are_one_line(capsys, tmp_path, monk
         (["", "out.mp4"], "the input's name is empty (a file, a folder, or - for stdin)"),
         ([str(ROOT / "samples/sample.mp4"), ""], "the output's name is empty (a file, a folder, or - for stdout)"),
         ([str(ROOT / "samples/sample.mp4"), "notes.mp4/out.mp4"], "notes.mp4: not a folder"),
-        ([str(ROOT / "samples/sample.mp4"), "out.mkv/"],  # it wrote a file out.mkv
-         "out.mkv/: a folder's name (it ends in /); name the output file in it, e.g. out.mkv/out.mp4"),
+        (
+            [str(ROOT / "samples/sample.mp4"), "out.mkv/"],  # it wrote a file out.mkv
+            "out.mkv/: a folder's name (it ends in /); name the output file in it, e.g. out.mkv/out.mp4",
+        ),
     ]:
         code, _, err = run_cli(args, capsys)
         assert code == 1 and err == f"error: {said}\n", err
