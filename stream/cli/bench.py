@@ -103,8 +103,9 @@ def bench_command(
         ("pipeline (decode to encode)", f"{r.e2e_fps:.3g} frames/s = {r.e2e_fraction:.0%} of the model's; "
                                         f"{r.e2e_wall_fps:.3g} with start-up"),
         ("stages busy", ", ".join(f"{k} {v:.0%}" for k, v in r.busy.items())),
-        *((f"{c.weights} ({c.backend}, {c.precision}, U{c.units})", f"{c.model_gflops:.0f} GFLOP/s; "
-           f"{c.model_only_fps:.3g} frames/s = {c.speedup:.2f}x the model worker's") for c in r.compared),
+        *((f"{c.weights} ({c.backend}, {c.precision}, U{c.units})", f"{c.model_gflops:.0f} GFLOP/s = "
+           f"{c.model_gflops / r.model_gflops:.2f}x the model worker's; {c.model_only_fps:.3g} frames/s = "
+           f"{c.speedup:.2f}x its" + (f" at U{r.units}" if c.units != r.units else "")) for c in r.compared),
         ("CPU ISA", " ".join(r.isa) or "-"),
     ):  # fmt: skip
         table.add_row(label, value)

@@ -147,12 +147,15 @@ def test_the_int8_peak_tries_int8_matmul_only_with_amx(monkeypatch):
     assert not [name for name in measure.int8_candidates() if "mm" in name.split()]
 
 
-def test_the_table_says_what_it_measured(capsys, tiny_weights):
+def test_the_table_says_what_it_measured(capsys, tiny_weights, strong_weights):
     """The table (stdout, as saved) named the host and the ISA alone: the size, depth, precision and tiling were on
-    stderr or in --json only."""
+    stderr or in --json only; a file compared at another depth was said "0.09x the model worker's" frames/s, its
+    work per second unweighed."""
     args = ["bench", "--size", "48x32", "--frames", "2", "--units", "1", "--weights", str(tiny_weights),
-            "--precision", "fp32"]  # fmt: skip
+            "--precision", "fp32", "--compare", str(strong_weights)]  # fmt: skip
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     measured = next(line for line in out.splitlines() if "measured" in line)
     assert "48x32 output, x2, B1U1, fp32 with PyTorch, tiles 768 + halo 16, batch 1, 2 frames a run" in measured
+    compared = next(line for line in out.splitlines() if "(PyTorch, fp32, U2)" in line)
+    assert "x the model worker's; " in compared and "x its at U1" in compared
