@@ -91,7 +91,7 @@ class ModelChoice:
     @property
     def onnx(self) -> bool:
         """An exported file: ONNX Runtime runs it, at its own depth and precision."""
-        return self.weights is not None and self.weights.lower().endswith(".onnx")
+        return self.weights is not None and is_onnx(self.weights)
 
     def resolve(self) -> Resolved:
         """What runs on this machine, without building it; a one-line error where it cannot run."""
@@ -107,6 +107,11 @@ class ModelChoice:
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def is_onnx(name: str | Path) -> bool:
+    """Whether a file is named as ONNX: its suffix in any case, as ONNX Runtime takes it (M.ONNX was refused)."""
+    return str(name).lower().endswith(".onnx")
 
 
 def as_int(value: object) -> object:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from kernels.choice import is_onnx
 from stream.cli.options import HALO, HaloOpt, UnitsOpt, WeightsOpt
 from stream.console import say
 from stream.errors import UserError
@@ -55,7 +56,7 @@ def export_command(
     from stream.files import write_atomically
     from stream.video.targets import check_target
 
-    if dst.suffix.lower() != ".onnx":
+    if not is_onnx(dst):
         raise UserError(f"{dst}: the output must be a .onnx file")
     check_target(dst, overwrite)
     if int8 and (calibration is None or fp16):

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from kernels.choice import is_onnx
 from stream.cli.options import (
     HALO,
     ContentOpt,
@@ -61,7 +62,7 @@ def live_command(
     from stream.video.pipe_ends import stdout
     from stream.video.targets import FileTarget, written_extensions
 
-    if latency_ms is not None and weights is not None and weights.suffix.lower() == ".onnx":
+    if latency_ms is not None and weights is not None and is_onnx(weights):
         raise UserError(f"{weights}: an ONNX file runs at the depth it was exported with; --latency-ms needs weights")
     for name, value in (("--latency-ms", latency_ms), ("--camera-fps", camera_fps)):
         if value is not None and not math.isfinite(value):  # typer's bounds let NaN by: the depth stayed at 1

@@ -399,9 +399,10 @@ class VideoSink:
         # The encoder opened as set up in a header written in memory, before any frame is restored: it fails where
         # the encoder does not open (this machine lacks it, or it refuses an option or a rate: MPEG-2 at 600/31 fps)
         # or the muxer refuses its video at its header (H.264 in Ogg); check_opens then tells which
-        if unreadable_in(kind, self.stream) or not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
+        unreadable = unreadable_in(kind, self.stream)
+        if unreadable or not muxer_holds(kind, lambda trial: video_like(trial, self.stream)):
             check_opens(self.stream.codec_context)
-            if not unreadable_in(kind, self.stream) and muxer_holds(kind, lambda trial: at_25(trial, self.stream)):
+            if not unreadable and muxer_holds(kind, lambda trial: at_25(trial, self.stream)):
                 rates = " (MXF: broadcast rates alone, 23.98 to 60)" if kind.startswith("mxf") else ""
                 raise UserError(f"the output's container, {kind}, takes no video at {float(info.rate):.4g} fps{rates}; "
                                 "name another container, e.g. .mov")  # fmt: skip
