@@ -26,6 +26,9 @@ CONTENT_WORDS = {  # as headers say it
     "clean": "clean", "light": "lightly coded", "compressed": "compressed", "heavy": "heavily compressed",
 }  # fmt: skip
 HALO = 16  # context past each tile: of the receptive radius (52) this much leaves < 0.01 dB (docs/QUALITY.md)
+# The smallest tile core: below it a window recomputes mostly halo (a core of 1 ran 48-px aligned windows for each
+# output pixel, 2300x a whole frame's work); 16 is already 9x, and no machine needs less to fit its memory.
+MIN_TILE = 16
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class ModelChoice:
         expect(self, "units", whole(self.units, 1, none=True), "a whole number from 1, or None")
         expect(self, "precision", self.precision in get_args(Precision), f"one of {', '.join(get_args(Precision))}")
         expect(self, "content", self.content in get_args(Content), f"one of {', '.join(get_args(Content))}")
-        expect(self, "tile", whole(self.tile, 0, none=True), "output pixels from 1 (0: whole frames), or None")
+        expect(self, "tile", tile_ok(self.tile), f"output pixels from {MIN_TILE} (0: whole frames), or None")
         expect(self, "halo", whole(self.halo, 0), "a whole number of pixels from 0")
         expect(self, "batch", whole(self.batch, 1, none=True), "a whole number from 1, or None")
 
@@ -129,6 +132,11 @@ def as_ints(holder: object, *names: str) -> None:
 def whole(value: object, least: int, none: bool = False) -> bool:
     """Whether `value` is an int (not a bool) of at least `least`, or None where `none` allows it."""
     return (none and value is None) or (isinstance(value, int) and not isinstance(value, bool) and value >= least)
+
+
+def tile_ok(tile: object) -> bool:
+    """A tile core a run takes: None (the device's default), 0 (whole frames) or from MIN_TILE."""
+    return tile is None or (whole(tile, 0) and (tile == 0 or tile >= MIN_TILE))
 
 
 def expect(holder: object, name: str, ok: bool, expected: str) -> None:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from stream.cli.options import (
     HALO,
+    MIN_TILE,
     ContentOpt,
     DeviceOpt,
     HaloOpt,
@@ -43,7 +44,7 @@ EvalPrecisionOpt = Annotated[
     typer.Option("--precision", help="fp32 (the default; an ONNX file runs its own), bf16 (CPU/CUDA), fp16 (CUDA), "
                  "int8 (CPU), auto."),
 ]  # fmt: skip
-EvalTileOpt = Annotated[int | None, typer.Option("--tile", min=16, help="Tile size; default: whole images.")]
+EvalTileOpt = Annotated[int | None, typer.Option("--tile", min=MIN_TILE, help="Tile size; default: whole images.")]
 WholeOpt = Annotated[bool, typer.Option("--whole", help="Whole images, no tiling (the default).")]
 Video = Annotated[Path, typer.Argument(help="A video whose frames serve as ground truth.")]
 ScaleOpt = Annotated[int, typer.Option("--scale", min=2, max=4, help="Degrade by 1/S, then restore.")]

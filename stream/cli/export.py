@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from kernels.choice import is_onnx
+from kernels.choice import MIN_TILE, is_onnx
 from stream.cli.options import HALO, HaloOpt, UnitsOpt, WeightsOpt
 from stream.console import say
 from stream.errors import UserError
@@ -16,7 +16,7 @@ Dst = Annotated[Path, typer.Argument(help="Output .onnx file.")]
 WINDOW_CORE = 256  # the one window's core unless --tile says (kernels.onnx_backend cuts frames into such windows)
 TileOpt = Annotated[
     int | None,
-    typer.Option("--tile", min=8, help=f"Core of the one window the file takes (plus the halo); {WINDOW_CORE}."),
+    typer.Option("--tile", min=MIN_TILE, help=f"Core of the one window the file takes (plus the halo); {WINDOW_CORE}."),
 ]
 DynamicOpt = Annotated[bool, typer.Option("--dynamic", help="Any batch and frame size instead of one window.")]
 Fp16Opt = Annotated[bool, typer.Option("--fp16", help="float16 weights, input and output (else float32).")]

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kernels.choice import HALO, Content, ModelChoice, Precision
+from kernels.choice import HALO, MIN_TILE, Content, ModelChoice, Precision, tile_ok
 from kernels.pretrained import CONTENT_WEIGHTS, JUDGED_WEIGHTS, depth_table
 from stream.content import (
     AV1_HEAVY,
@@ -72,9 +72,22 @@ PrecisionOpt = Annotated[
         "shipped ONNX file where torch lacks it), else bf16 where native, else fp32.",
     ),
 ]
+
+
+def _tile_floor(tile: int | None) -> int | None:
+    """--tile 0 or from MIN_TILE: a smaller core is mostly halo (kernels.choice.MIN_TILE)."""
+    if not tile_ok(tile):
+        raise typer.BadParameter(f"{tile}: 0 (whole frames) or from {MIN_TILE}, smaller tiles recompute mostly halo")
+    return tile
+
+
 TileOpt = Annotated[
     int | None,
-    typer.Option("--tile", min=0, help="Tile size in output pixels; 0: whole frames (CUDA's default); CPU: 768."),
+    typer.Option(
+        "--tile",
+        callback=_tile_floor,
+        help=f"Tile size in output pixels, from {MIN_TILE}; 0: whole frames (CUDA's default); CPU: 768.",
+    ),
 ]
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Tiles or whole frames per forward pass; 1.")]
 HaloOpt = Annotated[int, typer.Option("--halo", min=0, help="Context around each tile, in pixels.")]

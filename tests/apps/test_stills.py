@@ -92,6 +92,7 @@ def test_the_file_api_refuses_options_of_another_type(tmp_path):
         (lambda: ModelChoice(content="bogus"), "ModelChoice.content='bogus': expected one of auto, clean"),  # KeyError
         (lambda: ModelChoice(batch=0), "ModelChoice.batch=0: expected"),  # range() arg 3 must not be zero
         (lambda: ModelChoice(tile=-5), "ModelChoice.tile=-5: expected"),  # said as "tiles -5"
+        (lambda: ModelChoice(tile=3), "ModelChoice.tile=3: expected output pixels from 16"),  # 700x the work
         (lambda: ModelChoice(halo=-3), "ModelChoice.halo=-3: expected"),
         (lambda: EnhanceOptions(scale=7), r"EnhanceOptions.scale=7: expected 1 \(sharpens in place\) to 4"),  # x7 out
         (lambda: FrameEnhancer(scale=2.0), r"FrameEnhancer.scale=2.0: expected 1"),  # OpenCV's "Can't parse 'dsize'"

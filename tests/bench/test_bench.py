@@ -88,6 +88,14 @@ def test_bench_rejects_bad_sizes_in_one_line(capsys, size):
     assert code == 1 and err.startswith("error:") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", ["bench", "enhance", "eval", "export"])
+@pytest.mark.parametrize("tile", ["1", "15"])
+def test_tiles_below_the_floor_are_refused_in_one_line(capsys, command, tile):
+    """A core of 1 px ran a 48-px window per output pixel: bench at 720p was 2300x a whole frame's work, unsaid."""
+    code, _, err = run_cli([command, *(["in.mp4", "out.mp4"] if command == "enhance" else []), "--tile", tile], capsys)
+    assert code == 2 and "'--tile'" in err and "16" in err and len(err.strip().splitlines()) == 1
+
+
 def test_the_pipeline_rate_is_frames_over_the_whole_run(tmp_path, monkeypatch, tiny_weights):
     """Opening the input and the encoder's flush count, so the pipeline never reads faster than the
     model it runs (issue #25 item 11: first-to-last frame written read 305% of the model at tiny
