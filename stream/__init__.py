@@ -28,6 +28,7 @@ _API = {
     "FrameEnhancer": "stream.apps.api",
     "ModelChoice": "kernels.choice",
     "UserError": "stream.errors",  # what the CLI says in one line: a missing file, a container that cannot hold...
+    "FilesFailed": "stream.errors",  # a UserError: files of a folder's run failed, the others written (.failed)
     "enhance": "stream.apps.enhance",
 }
 __all__ = list(_API)

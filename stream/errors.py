@@ -7,6 +7,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from kernels.errors import UserError as UserError  # given on; the numerics' WeightsError and ChoiceError are UserErrors
 
@@ -14,6 +15,15 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C; kill, t
 # The threads a run stopped waiting for (a second stop signal) and left running: the CLI exits without Python's
 # finalisation while one is (stream.cli.leave)
 LEFT_RUNNING: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+class FilesFailed(UserError):
+    """Files of a folder's run that failed, the others written. `failed` maps each input to why: the CLI says one
+    line (each file's said as it failed, on stderr), the API's caller reads which files to look at or run again."""
+
+    def __init__(self, message: str, failed: dict[Path, str]) -> None:
+        super().__init__(message)
+        self.failed = failed
 
 
 class Interrupted(BaseException):

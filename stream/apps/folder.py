@@ -22,7 +22,7 @@ from stream.apps.folder_record import FolderRecord
 from stream.apps.stills import pictures
 from stream.console import console_for, counted, listed, loud, say
 from stream.content import for_content
-from stream.errors import Interrupted, UserError
+from stream.errors import FilesFailed, Interrupted, UserError
 from stream.files import check_writable, is_hidden, is_picture, is_video
 from stream.video.enhance import EnhanceOptions, enhance_file
 from stream.video.targets import STDIO
@@ -54,10 +54,10 @@ def enhance_folder(
     say(f"{src} -> {dst}: {counted(len(pairs), 'file')}{going_on}, x{options.scale}; {what_runs(options.model)}",
         console)  # fmt: skip
     failed = enhance_each(pairs, options, console, record, kept)
-    say(f"wrote {len(todo) - failed} of {counted(len(todo), 'file')} to {dst}", console)
+    say(f"wrote {len(todo) - len(failed)} of {counted(len(todo), 'file')} to {dst}", console)
     if failed:
-        raise UserError(f"{failed} of {counted(len(todo), 'file')} failed (each said above); --resume runs them "
-                        "again, keeping the others")  # fmt: skip
+        raise FilesFailed(f"{len(failed)} of {counted(len(todo), 'file')} failed (each said above); --resume runs "
+                          "them again, keeping the others", failed)  # fmt: skip
     record.close()
 
 
@@ -132,14 +132,14 @@ def check_outputs(targets: list[Path], overwrite: bool, stopped: bool = False) -
 
 
 def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, console: Console, record: FolderRecord,
-                 kept: set[Path]) -> int:  # fmt: skip
+                 kept: set[Path]) -> dict[Path, str]:  # fmt: skip
     """Each file in turn (but those `kept` from a run before) under one bar over the files on a terminal;
     elsewhere (a log, a pipe), where rich draws nothing, a plain line per file. Failures and warnings show even
-    with --quiet; each file done, or cut short by a stop, goes into the `record`. -> how many failed."""
+    with --quiet; each file done, or cut short by a stop, goes into the `record`. -> each failed input, and why."""
     heard = loud(console)
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                TimeRemainingColumn())  # fmt: skip
-    failed = 0
+    failed: dict[Path, str] = {}
     with Progress(*columns, console=console, transient=True, disable=console.quiet or not console.is_terminal) as bar:
         task = bar.add_task("", total=len(pairs), completed=len(kept))
         for n, (source, target) in enumerate(pairs, 1):
@@ -160,8 +160,8 @@ def enhance_each(pairs: list[tuple[Path, Path]], options: EnhanceOptions, consol
                 raise Interrupted(e.signum, f"{n - 1} of {counted(len(pairs), 'file')} done; {left}; the same "
                                   "command with --resume goes on") from None  # fmt: skip
             except Exception as e:  # one file's failure, whatever it is, leaves the others to run
-                failed += 1
-                say(f"[{n}/{len(pairs)}] {source.name}: failed ({reason(e)})", heard, style="red")
+                failed[source] = reason(e)
+                say(f"[{n}/{len(pairs)}] {source.name}: failed ({failed[source]})", heard, style="red")
             bar.advance(task)
     return failed
 

@@ -67,6 +67,19 @@ def test_a_failing_file_is_one_line_the_others_run_and_the_status_says_so(tmp_pa
     assert err.endswith("error: 1 of 4 files failed (each said above); --resume runs them again, keeping the others\n")
 
 
+def test_the_api_names_the_files_that_failed(tmp_path, folder, tiny_weights):
+    """A folder's run from Python raised "1 of 4 files failed (each said above)": above was stderr, and the caller
+    had no way to tell which file to look at or run again."""
+    from stream import EnhanceOptions, FilesFailed, ModelChoice, UserError, enhance
+
+    (folder / "bad.png").write_bytes(b"not a picture")
+    options = EnhanceOptions(model=ModelChoice(weights=str(tiny_weights), precision="fp32"))
+    with pytest.raises(FilesFailed) as failed:
+        enhance(folder, tmp_path / "out", options)
+    assert isinstance(failed.value, UserError) and str(failed.value).startswith("1 of 4 files failed")
+    assert failed.value.failed == {folder / "bad.png": f"{folder / 'bad.png'}: not a readable 8- or 16-bit image"}
+
+
 def test_a_file_that_cannot_be_read_fails_alone(tmp_path, folder, tiny_weights, capsys, monkeypatch):
     """A .png, .webp or HEIF file is opened as the folder is listed (an animation is a video): one unreadable
     stopped the whole batch before any file ran ("error: in/a.png: Permission denied")."""
