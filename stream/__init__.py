@@ -1,6 +1,6 @@
 """drrn-stream: the video pipeline, the apps built on it, evaluation, training, the benchmark and the CLI.
 
-    from stream import EnhanceOptions, FrameEnhancer, ModelChoice, enhance
+    from stream import EncodeOptions, EnhanceOptions, FrameEnhancer, ModelChoice, enhance
 
 Importing this package has two side effects, and this is the only place that has them: OpenCV is
 loaded before PyAV, because PyAV's bundled libxcb, loaded first, makes OpenCV's Qt windows hang
@@ -24,6 +24,8 @@ import cv2  # noqa: F401
 os.environ.setdefault("SVT_LOG", "1")  # SVT_LOG_ERROR; a user's own setting wins
 
 _API = {
+    "Chunking": "stream.chunked.run",  # --chunk-seconds, --workers, --ray, --resume of a chunked run
+    "EncodeOptions": "stream.video.sink",  # --codec, --crf, --preset
     "EnhanceOptions": "stream.video.enhance",
     "FrameEnhancer": "stream.apps.api",
     "ModelChoice": "kernels.choice",
