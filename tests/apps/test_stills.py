@@ -83,6 +83,19 @@ def test_the_file_api_refuses_options_of_another_type(tmp_path):
         enhance_api(tmp_path / "in.mp4", tmp_path / "out.mp4", {"scale": 2})  # type: ignore[arg-type]
 
 
+def test_every_option_type_the_readme_uses_is_the_apis():
+    """--codec, --crf and chunked runs had no public name: EncodeOptions and Chunking lay in stream.video.sink and
+    stream.chunked.run."""
+    import stream
+    from stream.chunked.run import Chunking
+    from stream.video.sink import EncodeOptions
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    names = re.search(r"from stream import (.*)", readme)[1].split(", ")  # type: ignore[index]
+    assert {"Chunking", "EncodeOptions"} <= set(names) <= set(stream.__all__)
+    assert (stream.Chunking, stream.EncodeOptions) == (Chunking, EncodeOptions)
+
+
 @pytest.mark.parametrize(
     ("make", "said"),
     [
