@@ -237,6 +237,11 @@ def eight_bit(image: np.ndarray) -> np.ndarray:
     return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8) if image.dtype == np.uint16 else image
 
 
+def holds_alpha(path: Path) -> bool:
+    """Whether a picture of this name keeps transparency: every kind written here but JPEG."""
+    return path.suffix.lower() not in JPEG_SUFFIXES
+
+
 def dropped(path: Path, metadata: Metadata, pixels: np.ndarray, alpha: bool = False) -> list[str]:
     """What of a picture (its transparency, where it has `alpha`; its depth) and its metadata is lost written into
     `path` as `pixels`: JPEG holds no alpha (what it hid shows), JPEG, WebP, BMP and AVIF are written at 8 bits,
@@ -244,7 +249,7 @@ def dropped(path: Path, metadata: Metadata, pixels: np.ndarray, alpha: bool = Fa
     shift in colour-managed viewers), some kinds one format alone holds (CARRIED_BY), and an ICC profile is for
     pixels of its own colour space (a CMYK JPEG's, a grey one's where alpha makes the output RGBA)."""
     suffix = path.suffix.lower()
-    transparency = ["transparency"] if alpha and suffix in JPEG_SUFFIXES else []
+    transparency = ["transparency"] if alpha and not holds_alpha(path) else []
     depth = ["16-bit depth"] if pixels.dtype == np.uint16 and suffix in EIGHT_BIT_SUFFIXES else []
     lost = {kind for kind in metadata if suffix not in CARRIED_BY.get(kind, CARRIES_METADATA)}
     unfit = ICC in metadata and not profile_fits(metadata[ICC], pixels)

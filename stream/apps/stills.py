@@ -35,6 +35,7 @@ from stream.picture_io import (
     depth_held_back,
     dropped,
     eight_bit,
+    holds_alpha,
     read_picture,
     write_picture,
 )
@@ -189,6 +190,9 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     metadata its output's format lost."""
     image, metadata = read_picture(job.source)
     check_memory(job, image, enhancer.scale)
+    transparent = is_transparent(image)
+    if image.ndim == 3 and image.shape[2] == 4 and not holds_alpha(job.target):
+        image = image[..., :3]  # JPEG holds none: what the alpha hid shows, as viewers show it once it is dropped
     result = enhance_picture(enhancer, image, bicubic=job.reference is not None)  # the bicubic only to score it
     row: dict[str, float | str] = {"picture": job.name, "psnr_vs_bicubic": result.psnr_vs_bicubic}
     if job.reference is not None:
@@ -196,7 +200,7 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     with write_atomically(job.target) as tmp:
         write_picture(tmp, result.output, metadata, target=job.target)
     log.add(row)
-    return dropped(job.target, metadata, result.output, alpha=is_transparent(image))
+    return dropped(job.target, metadata, result.output, alpha=transparent)
 
 
 def is_transparent(image: np.ndarray) -> bool:

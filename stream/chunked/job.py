@@ -81,6 +81,9 @@ class ChunkFrames:
     def stop_reading(self) -> None:
         self.source.stop_reading()
 
+    def drop_alpha(self) -> None:
+        self.source.drop_alpha()
+
     def __iter__(self) -> Iterator[Frame]:
         """Until all of the chunk's frames are out, or one shown after them: the decoder gives frames
         in presentation order, so any of the chunk's it has not given by then it never gives (a packet

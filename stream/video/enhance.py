@@ -137,6 +137,8 @@ def restoring_pipeline(
     the `carried` streams, each written frame shown to the `observers`; whole runs and chunks alike."""
     encode = options.encode.for_model_on(restorer.device.type)
     sink = VideoSink(output, frames.info, options.scale, carried, encode, format=format, notice=notice)
+    if frames.info.has_alpha and not sink.keeps_alpha:
+        frames.drop_alpha()
     processor = LumaEnhancer(restorer, options.scale, keep_bicubic=keep_bicubic)
     batch = frames_per_batch(sink.width, sink.height, restorer.tiling)
     return Pipeline(frames, processor, sink, batch, observers, queue_frames=options.queue_frames)

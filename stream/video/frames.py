@@ -155,3 +155,7 @@ class FrameSource(Protocol):
 
     def stop_reading(self) -> None:
         """A stop signal: a pipe read from is not waited on (what it has not sent is taken as never coming)."""
+
+    def drop_alpha(self) -> None:
+        """The output holds no transparency: frames come without their alpha and with the colours it hid, as
+        players show them once it is dropped (not those filled in so that kept edges upscale clean)."""

@@ -9,6 +9,7 @@ metadata (video/hdr.py).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -135,11 +136,13 @@ _PICTURE_FORMATS = {
 # gets a budget it never reaches).
 _PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "libwebp_anim": {"lossless": "1"},
                     "mjpeg": {"b": "1000M", "qmin": "1", "qmax": "2"}}  # fmt: skip
-_FULL = 2  # AVCOL_RANGE_JPEG
+_STUDIO, _FULL = 1, 2  # AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG
 _RGB_MATRIX = 0  # AVCOL_SPC_RGB: no matrix
 # Formats an encoder lists but refuses: libvpx codes VP9's alpha only in 4:2:0 (else it asks for -strict experimental)
+_TRIAL_SIZE = 64  # says_full_range's frame: a size every encoder takes, macroblocks and chroma halves whole
 _LISTED_NOT_TAKEN = {"libvpx-vp9": {"yuva422p", "yuva444p"}}
 _VPX = ("libvpx", "libvpx-vp9")
+_OWN_RANGE = {*_PICTURE_FORMATS, "mjpeg", "gif"}  # pictures in RGB or grey, JPEG in full range, GIF a palette
 
 
 def encoder_format(fmt: str, codec: av.Codec) -> str:
@@ -238,6 +241,28 @@ def at_25(container: av.container.OutputContainer, stream: av.video.stream.Video
     return like
 
 
+def says_full_range(kind: str, stream: av.video.stream.VideoStream) -> bool:
+    """Whether a `kind` file of `stream`'s encoder tells players that its codes are full range: H.264, HEVC, VP9
+    and AV1 say so in their coding, Matroska for any codec; VP8, MPEG-2 and ProRes code studio range alone (FFmpeg
+    tags them so whatever their codes), MPEG-4 Part 2, FFV1 or Ut Video in AVI or MP4 say nothing (a player takes
+    studio range). Found as muxer_holds finds a header taken: a blank frame coded into such a file in memory
+    and read back; an encoder that takes no such small frame is taken as not saying it."""
+    buffer = io.BytesIO()
+    try:
+        with av.open(buffer, "w", format=kind, options=MUXER_OPTIONS.get(kind)) as trial:
+            like = video_like(trial, stream)
+            like.width = like.height = _TRIAL_SIZE
+            frame = av.VideoFrame(_TRIAL_SIZE, _TRIAL_SIZE, stream.pix_fmt)
+            frame.pts, frame.color_range = 0, _FULL
+            for packet in [*like.encode(frame), *like.encode(None)]:
+                trial.mux(packet)
+        buffer.seek(0)
+        with av.open(buffer) as back:
+            return next(back.decode(video=0)).color_range == _FULL
+    except (av.FFmpegError, ValueError, StopIteration):
+        return False
+
+
 def set_like(trial: av.VideoCodecContext, ctx: av.VideoCodecContext) -> None:
     """A trial encoder given the run's quantisers, options, rate and colour: x265 checks its HDR10 options against the
     colour (without it, an HDR run printed x265's "[error] ... Disabling hdr10-opt" from the trial)."""
@@ -311,11 +336,14 @@ class VideoSink:
         codec_name = codec.name  # "h264" is libx264 (or what else the build has): its options are libx264's
         self.planes_fmt = planes_format(info, self.width, self.height)
         self.pix_fmt, self.codec_name = encoder_format(self.planes_fmt, codec), codec_name
-        if info.has_alpha and not holds_alpha(codec_name, self.pix_fmt, kind):
+        self.keeps_alpha = info.has_alpha and holds_alpha(codec_name, self.pix_fmt, kind)
+        if info.has_alpha and not self.keeps_alpha:  # the source is told (video.enhance.restoring_pipeline)
             notice(f"{codec_name} in {kind} holds no transparency: the input's is dropped (GIF, APNG, WebM, ProRes "
                    "keep it)")  # fmt: skip
-            self.pix_fmt = encoder_format(self.planes_fmt.replace("yuva", "yuv"), codec)  # none coded to be lost
-        if self.pix_fmt not in (info.pix_fmt, info.pix_fmt.replace("yuva", "yuv")):  # a dropped alpha is said above
+            self.planes_fmt = self.planes_fmt.replace("yuva", "yuv")
+            self.pix_fmt = encoder_format(self.planes_fmt, codec)  # none coded to be lost
+        # (yuvj420p is yuv420p in full range, by its old name: the range is said below where it is not kept)
+        if self.pix_fmt not in {f.replace("yuvj", "yuv") for f in (info.pix_fmt, info.pix_fmt.replace("yuva", "yuv"))}:
             notice(
                 f"encoding {self.pix_fmt} (input {info.pix_fmt}): {codec_name} at {self.width}x{self.height} needs it"
             )
@@ -364,6 +392,7 @@ class VideoSink:
         ctx.time_base = self.time_base
         if self.ticked:
             ctx.framerate = 1 / self.time_base  # what AVI's header counts its length in
+        self.color_range = _FULL if info.coding.full_range else info.color_range  # (yuvj420p untagged is full)
         ctx.color_range, ctx.colorspace = self._range_and_matrix()
         ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
         if info.sample_aspect_ratio:  # a pixel turned a quarter is as wide as it was high
@@ -407,6 +436,8 @@ class VideoSink:
                 raise UserError(f"the output's container, {kind}, takes no video at {float(info.rate):.4g} fps{rates}; "
                                 "name another container, e.g. .mov")  # fmt: skip
             raise UserError(not_held(kind, codec_name, options.codec is not None))
+        if self.color_range == _FULL and codec_name not in _OWN_RANGE and not self._rgb:
+            self._studio_unless_said(kind, notice)
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True, before=before)
         self._muxed: dict[int, Fraction] = {}  # the last decode time muxed of each copied stream (reencode.deliver)
 
@@ -441,19 +472,36 @@ class VideoSink:
             return rgb.reformat(format=self.pix_fmt, dst_colorspace="itu601", dst_color_range=_FULL)
         if self._palettes is not None:
             return out.reformat(format=PALETTE_INPUT)
-        if self.pix_fmt == self.planes_fmt:
+        if self.color_range != out.color_range and not self._rgb:  # full range coded in studio range
+            coded = out.reformat(format=self.pix_fmt, dst_color_range=self.color_range)
+        elif self.pix_fmt == self.planes_fmt:
             return out
-        coded = out.reformat(format=self.pix_fmt)
+        else:
+            coded = out.reformat(format=self.pix_fmt)
         coded.color_range, coded.colorspace = self._range_and_matrix()  # (swscale's RGB kept the YUV frame's tags)
         return coded
+
+    @property
+    def _rgb(self) -> bool:
+        return av.VideoFormat(self.pix_fmt).is_rgb
+
+    def _studio_unless_said(self, kind: str, notice: Callable[[str], None]) -> None:
+        """Full-range input coded in studio range where the output cannot say full range: a player reads codes as
+        studio range unless told, and the full range's blacks and whites came out crushed and clipped (.ogv's VP8,
+        ProRes, MPEG-4 Part 2 in AVI). swscale converts them in _av_frame, as FFmpeg's format negotiation does."""
+        if says_full_range(kind, self.stream):
+            return
+        self.color_range = self.stream.codec_context.color_range = _STUDIO
+        notice(f"the input's full-range codes are coded in studio range: {self.codec_name} in {kind} cannot say full "
+               "range (libx264, libx265, VP9 and AV1 can)")  # fmt: skip
 
     def _range_and_matrix(self) -> tuple[int, int]:
         """The output's code range and matrix: the input's, but RGB's where the encoder takes RGB (libx264rgb, or one
         that takes RGB alone: QuickTime Animation), which swscale makes full range (tagged as the YUV input's studio
         range, a player that heeds the tag stretched the contrast)."""
-        if av.VideoFormat(self.pix_fmt).is_rgb:
+        if self._rgb:
             return _FULL, _RGB_MATRIX
-        return self.info.color_range, self.info.colorspace
+        return self.color_range, self.info.colorspace
 
     def _pts(self, frame: Frame) -> int:
         """The frame's pts in the sink's time base: its number, its tick (the next free one where two frames round

@@ -318,6 +318,7 @@ class VideoSource:
         self.info = self._describe(first)
         self._synthetic_pts = first.pts is None  # raw Annex-B H.264 and the like carry no timing
         self._last_pts: int | None = None
+        self._alpha_kept = True  # until the output is found to hold none (drop_alpha)
         self._video_shift = 0 if self._synthetic_pts else self.start_in(self.info.time_base)
         self.carried = self._carried()
 
@@ -659,7 +660,7 @@ class VideoSource:
         dtype = self.info.sample_dtype
         planes = [plane_view(p, dtype).copy() for p in frame.planes]  # owned: the frame's buffer is reused
         pts = self._pts(frame, index) - self._video_shift
-        alpha = planes[3] if self.info.has_alpha else None
+        alpha = planes[3] if self.info.has_alpha and self._alpha_kept else None
         if alpha is not None:  # what transparent pixels hold would fringe the edges once upscaled
             planes[:3] = [fill_transparent(plane, alpha) for plane in planes[:3]]
         if self.smooths_dither:
@@ -692,6 +693,9 @@ class VideoSource:
         self.errors.reset()
         self._ahead, self._packet_source = deque(), self._packets()
         self._raw = self._demux()
+
+    def drop_alpha(self) -> None:
+        self._alpha_kept = False
 
     def stop_reading(self) -> None:
         """A pipe read from ends here, as if it had (a file is read on to the end of the packet being decoded)."""

@@ -313,6 +313,17 @@ def test_transparency_into_jpeg_is_said_lost(tmp_path, photo, tiny_weights, caps
     assert "warning" not in enhance(capsys, tmp_path / "logo.png", tmp_path / "logo.webp", tiny_weights)
 
 
+def test_into_jpeg_what_transparency_hid_shows(tmp_path, photo, identity_weights, capsys):
+    """A logo's hidden white came out as the visible colours smeared over it (the fill that keeps a kept alpha's
+    edges clean), where PIL, ImageMagick and ffmpeg show what the alpha hid."""
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    rgba[:, :20] = (255, 255, 255, 0)
+    cv2.imwrite(str(tmp_path / "logo.png"), rgba)
+    enhance(capsys, tmp_path / "logo.png", tmp_path / "logo.jpg", identity_weights)
+    hidden = cv2.imread(str(tmp_path / "logo.jpg"))[:, :36].astype(int)  # 40 hidden columns at x2, less the edge
+    assert np.abs(hidden - 255).mean() < 3
+
+
 def test_numbered_sequences_in_and_out(tmp_path, photo, tiny_weights, capsys):
     for n in (5, 7, 12):
         cv2.imwrite(str(tmp_path / f"in_{n:04d}.png"), np.roll(photo, n, axis=1))

@@ -273,6 +273,20 @@ def test_rgb_output_is_tagged_full_range_rgb(tmp_path, identity_weights):
     assert np.abs(decoded_rgb(dst) - decoded_rgb(src)).mean() < 1.5  # only the YCbCr round trip's rounding
 
 
+@pytest.mark.parametrize(("name", "codec", "said"), [("out.ogv", None, True), ("out.avi", "mpeg4", True),
+                                                  ("out.mkv", "mpeg4", False), ("out.webm", None, False)])  # fmt: skip
+def test_full_range_shows_as_it_did_whatever_the_output_can_say(tmp_path, identity_weights, capsys, name, codec, said):
+    """A phone's or a webcam's full-range video into .ogv (VP8), ProRes or MPEG-4 in AVI kept its full-range codes,
+    which those outputs cannot say full: players read them as studio range, blacks crushed and whites clipped."""
+    src = make_clip(tmp_path / "in.mp4", pix_fmt="yuvj420p", audio=False, color=(2, 1, 1, 1))
+    args = [str(src), str(tmp_path / name), "--weights", str(identity_weights), "--scale", "1", "--precision", "fp32"]
+    code, _, err = run_cli([*args, *(["--codec", codec] if codec else [])], capsys)
+    assert code == 0, err
+    assert ("cannot say full range" in err) == said
+    shown, was = decoded_rgb(tmp_path / name), decoded_rgb(src)  # as a player that heeds the tags shows them
+    assert abs(shown.std() / was.std() - 1) < 0.05 and abs(shown.mean() - was.mean()) < 2  # not stretched 1.16x
+
+
 @pytest.mark.parametrize("codec", ["libx264", "libx265"])
 def test_a_crf_the_encoder_does_not_take_is_one_line(tmp_path, tiny_weights, capsys, codec):
     """x264 took 63 as 51 without a word; x265 refused it in two lines of its own and "the encoder does not open"."""

@@ -152,11 +152,8 @@ def test_an_opaque_gif_carries_no_alpha_and_a_transparent_one_says_what_drops_it
     assert "encoding yuva420p" not in err  # what is coded is said: 4:4:4 without alpha, as the input's planes are
 
 
-def test_the_colour_under_transparent_pixels_does_not_fringe_the_edges(tmp_path, identity_weights):
-    """A dark disc on transparent white (what a GIF's transparent entry often holds), with DRRN an identity: the
-    upscaled disc's visible edge keeps the disc's colour, where blending with the white would lighten it by tens
-    of levels."""
-    src = tmp_path / "in.apng"
+def disc_on_white(src: Path) -> Path:
+    """A dark disc on transparent white (what a GIF's transparent entry often holds), moving, in two frames."""
     with av.open(str(src), "w") as out:
         video = out.add_stream("apng", rate=10)
         video.width, video.height, video.pix_fmt = W, H, "rgba"
@@ -169,10 +166,30 @@ def test_the_colour_under_transparent_pixels_does_not_fringe_the_edges(tmp_path,
                 out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)
-    run(src, tmp_path / "out.apng", identity_weights)
+    return src
+
+
+def test_the_colour_under_transparent_pixels_does_not_fringe_the_edges(tmp_path, identity_weights):
+    """With DRRN an identity, the upscaled disc's visible edge keeps the disc's colour, where blending with the
+    white under the transparent pixels would lighten it by tens of levels."""
+    run(disc_on_white(tmp_path / "in.apng"), tmp_path / "out.apng", identity_weights)
     for frame in decoded(tmp_path / "out.apng")[0]:
         visible = frame[frame[..., 3] > 0][:, :3].astype(int)
         assert len(visible) > 100 and np.abs(visible - [40, 60, 80]).max() <= 3
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_where_transparency_is_dropped_what_it_hid_shows(tmp_path, identity_weights, capsys, chunked):
+    """Into MP4 (H.264 holds no alpha) the hidden white showed as the disc's colour smeared over it: the fill that
+    keeps a kept alpha's edges clean, where ffmpeg, PIL and every player show the colours the alpha hid."""
+    src = disc_on_white(tmp_path / "in.apng")
+    chunks = ["--chunk-seconds", "0.1"] if chunked else []
+    code, _, err = run_cli(["--weights", str(identity_weights), *chunks, str(src), str(tmp_path / "out.mp4")], capsys)
+    assert code == 0 and "transparency" in err and "dropped" in err
+    shown, alphas = decoded(tmp_path / "out.mp4")[0], [f[..., 3].repeat(2, 0).repeat(2, 1) for f in decoded(src)[0]]
+    assert len(shown) == len(alphas) == 2
+    for frame, alpha in zip(shown, alphas, strict=True):  # white, but for the disc's edges (a fill was its colour)
+        assert np.abs(frame[..., :3][alpha == 0].astype(int) - 255).mean() < 20
 
 
 def test_filling_keeps_what_is_visible_and_reaches_every_hidden_pixel():
