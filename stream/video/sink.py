@@ -25,6 +25,7 @@ from stream.files import JPEG_SUFFIXES
 from stream.video.carry import Carried, carry, copies_before_video, unreadable_in
 from stream.video.chroma import upscale_plane
 from stream.video.frames import Frame, VideoInfo, has_alpha, plane_view
+from stream.video.guessed_colour import guessed_tags, shown_as
 from stream.video.hdr import PQ, x265_params
 from stream.video.hold import HELD_IN_PACKET
 from stream.video.palette import PALETTE_INPUT, Palettes
@@ -142,7 +143,8 @@ _RGB_MATRIX = 0  # AVCOL_SPC_RGB: no matrix
 _TRIAL_SIZE = 64  # says_full_range's frame: a size every encoder takes, macroblocks and chroma halves whole
 _LISTED_NOT_TAKEN = {"libvpx-vp9": {"yuva422p", "yuva444p"}}
 _VPX = ("libvpx", "libvpx-vp9")
-_OWN_RANGE = {*_PICTURE_FORMATS, "mjpeg", "gif"}  # pictures in RGB or grey, JPEG in full range, GIF a palette
+# Outputs with colour rules of their own: pictures in RGB or grey, JPEG in BT.601 full range, GIF a palette
+_OWN_COLOUR = {*_PICTURE_FORMATS, "mjpeg", "gif"}
 
 
 def encoder_format(fmt: str, codec: av.Codec) -> str:
@@ -393,8 +395,14 @@ class VideoSink:
         if self.ticked:
             ctx.framerate = 1 / self.time_base  # what AVI's header counts its length in
         self.color_range = _FULL if info.coding.full_range else info.color_range  # (yuvj420p untagged is full)
+        self.matrix, self.primaries = info.colorspace, info.color_primaries
+        if info.chroma_shift is not None and codec_name not in _OWN_COLOUR and not self._rgb:  # grey has no matrix
+            self.matrix, self.primaries = shown_as(info, (self.width, self.height))
+        if tagged := guessed_tags(info, self.matrix, self.primaries):
+            notice(f"the input's untagged {tagged}, as players show it at {info.width}x{info.height} (at "
+                   f"{self.width}x{self.height} they would take BT.709)")  # fmt: skip
         ctx.color_range, ctx.colorspace = self._range_and_matrix()
-        ctx.color_primaries, ctx.color_trc = info.color_primaries, info.color_trc
+        ctx.color_primaries, ctx.color_trc = self.primaries, info.color_trc
         if info.sample_aspect_ratio:  # a pixel turned a quarter is as wide as it was high
             quarter = turned and quarter_turns(info.rotation) != 180
             ctx.sample_aspect_ratio = 1 / info.sample_aspect_ratio if quarter else info.sample_aspect_ratio
@@ -436,7 +444,7 @@ class VideoSink:
                 raise UserError(f"the output's container, {kind}, takes no video at {float(info.rate):.4g} fps{rates}; "
                                 "name another container, e.g. .mov")  # fmt: skip
             raise UserError(not_held(kind, codec_name, options.codec is not None))
-        if self.color_range == _FULL and codec_name not in _OWN_RANGE and not self._rgb:
+        if self.color_range == _FULL and codec_name not in _OWN_COLOUR and not self._rgb:
             self._studio_unless_said(kind, notice)
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True, before=before)
         self._muxed: dict[int, Fraction] = {}  # the last decode time muxed of each copied stream (reencode.deliver)
@@ -465,8 +473,8 @@ class VideoSink:
         for plane, data in zip(out.planes, planes, strict=True):
             plane_view(plane, self.info.sample_dtype)[:] = data
         out.pts, out.time_base = pts, self.time_base
-        out.color_range, out.colorspace = self.info.color_range, self.info.colorspace
-        out.color_primaries, out.color_trc = self.info.color_primaries, self.info.color_trc
+        out.color_range, out.colorspace = self.info.color_range, self.matrix
+        out.color_primaries, out.color_trc = self.primaries, self.info.color_trc
         if self.codec_name == "mjpeg":  # JPEG readers assume BT.601 in full range; swscale changes matrix only via RGB
             rgb = out.reformat(format="rgb24")  # by the frame's own matrix and range
             return rgb.reformat(format=self.pix_fmt, dst_colorspace="itu601", dst_color_range=_FULL)
@@ -501,7 +509,7 @@ class VideoSink:
         range, a player that heeds the tag stretched the contrast)."""
         if self._rgb:
             return _FULL, _RGB_MATRIX
-        return self.color_range, self.info.colorspace
+        return self.color_range, self.matrix
 
     def _pts(self, frame: Frame) -> int:
         """The frame's pts in the sink's time base: its number, its tick (the next free one where two frames round

@@ -287,6 +287,29 @@ def test_full_range_shows_as_it_did_whatever_the_output_can_say(tmp_path, identi
     assert abs(shown.std() / was.std() - 1) < 0.05 and abs(shown.mean() - was.mean()) < 2  # not stretched 1.16x
 
 
+@pytest.mark.parametrize(
+    ("size", "scale", "tags"),
+    [
+        ((16, 480), 2, ("smpte170m", "smpte170m")),  # NTSC's lines: its primaries too
+        ((16, 290), 2, ("smpte170m", None)),  # other SD sizes are shown with BT.709's primaries either way
+        ((16, 480), 1, (None, None)),  # still SD
+        ((16, 580), 2, (None, None)),  # HD already
+    ],
+)
+def test_untagged_sd_colour_is_tagged_where_the_upscale_makes_it_hd(tmp_path, identity_weights, size, scale, tags):
+    """An untagged DVD upscaled to 1440x960 was shown through BT.709 (players guess by size): greens and reds
+    shifted. Tagged as it was shown at its own size; left untagged where the guess stays."""
+    src = make_clip(tmp_path / "in.mkv", *size, pts_ms=[0], audio=False, color=None)
+    dst = tmp_path / "out.mkv"
+    enhance_file(src, dst, EnhanceOptions(scale=scale, model=ModelChoice(identity_weights)))
+    with av.open(str(dst)) as c:
+        frame = next(c.decode(video=0))
+        assert (frame.colorspace, frame.color_primaries) == tuple(
+            {"smpte170m": 6, None: 2}[tag]
+            for tag in tags  # AVCOL_SPC/PRI_SMPTE170M, _UNSPECIFIED
+        )
+
+
 @pytest.mark.parametrize("codec", ["libx264", "libx265"])
 def test_a_crf_the_encoder_does_not_take_is_one_line(tmp_path, tiny_weights, capsys, codec):
     """x264 took 63 as 51 without a word; x265 refused it in two lines of its own and "the encoder does not open"."""
