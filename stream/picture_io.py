@@ -16,6 +16,7 @@ cannot hold is named (dropped).
 
 from __future__ import annotations
 
+import math
 import re
 from contextlib import nullcontext
 from pathlib import Path
@@ -60,6 +61,10 @@ HEIC_SUFFIXES = {".heic", ".heif"}  # written by libheif
 CARRIED_BY = {TRAILER: JPEG_SUFFIXES, CAPTIONS: JPEG_SUFFIXES, EXTENDED_XMP: JPEG_SUFFIXES, NCLX: HEIC_SUFFIXES,
               TEXT: {".png"}, PNG_COLOUR: {".png"}, DENSITY: JPEG_SUFFIXES, AUXILIARY: set(),
               OTHER_PICTURES: set()}  # fmt: skip
+# The longest side each kind written here holds (libjpeg's 65500, WebP's 14 bits, AV1's 16): a larger picture is
+# refused before its model time, where OpenCV refused it once restored ("cannot write this image format", after
+# minutes of a panorama's work)
+LONGEST_SIDE = {**dict.fromkeys(JPEG_SUFFIXES, ("JPEG", 65500)), ".webp": ("WebP", 16383), ".avif": ("AVIF", 65536)}
 EIGHT_BIT_SUFFIXES = {*JPEG_SUFFIXES, ".webp", ".bmp", ".avif"}  # 16-bit pictures are written at 8 bits there
 # PNG, TIFF, BMP and (OpenCV's default) WebP are written losslessly; JPEG at quality 95, AVIF at OpenCV's 95,
 # HEIC at 90 (x265; libheif's default, 50, blurs what DRRN restored).
@@ -267,6 +272,14 @@ def dropped(path: Path, metadata: Metadata, pixels: np.ndarray, alpha: bool = Fa
     return transparency + depth + [name for kind, name in named.items() if kind in lost and name]
 
 
+def check_side(path: Path, width: int, height: int) -> None:
+    """A picture of `width` x `height` is one a file of this name holds; else a one-line error naming what does."""
+    kind, longest = LONGEST_SIDE.get(path.suffix.lower(), ("", math.inf))
+    if max(width, height) > longest:
+        raise UserError(f"{path}: a {width}x{height} picture; {kind} holds at most {longest} pixels a side (.png, .tif "
+                        "or .heic hold it)")  # fmt: skip
+
+
 def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Path | None = None) -> None:
     """`pixels` (upright) into `path`, in the format its name says, with the metadata where the format holds it;
     `target`: what errors name (the output, where `path` is its partial file)."""
@@ -282,7 +295,9 @@ def write_picture(path: Path, pixels: np.ndarray, metadata: Metadata, target: Pa
     chunks = [np.frombuffer(metadata[kind], np.uint8) for kind in kinds]
     encoded_as = ENCODED_AS.get(suffix, suffix)
     try:
-        done, buffer = cv2.imencodeWithMetadata(encoded_as, pixels, kinds, chunks, _WRITE_OPTIONS.get(encoded_as, []))
+        with opencv_silenced():  # its own lines: the one below says why
+            options = _WRITE_OPTIONS.get(encoded_as, [])
+            done, buffer = cv2.imencodeWithMetadata(encoded_as, pixels, kinds, chunks, options)
     except cv2.error:
         done = False
     if not done:

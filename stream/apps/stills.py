@@ -31,6 +31,7 @@ from stream.eval.images import luma
 from stream.files import check_writable, is_numbered, misnamed, numbered_files, numbered_name, write_atomically
 from stream.picture_io import (
     CARRIES_METADATA,
+    check_side,
     damage,
     depth_held_back,
     dropped,
@@ -190,6 +191,7 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     metadata its output's format lost."""
     image, metadata = read_picture(job.source)
     check_memory(job, image, enhancer.scale)
+    check_side(job.target, image.shape[1] * enhancer.scale, image.shape[0] * enhancer.scale)
     transparent = is_transparent(image)
     if image.ndim == 3 and image.shape[2] == 4 and not holds_alpha(job.target):
         image = image[..., :3]  # JPEG holds none: what the alpha hid shows, as viewers show it once it is dropped

@@ -141,6 +141,9 @@ _STUDIO, _FULL = 1, 2  # AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG
 _RGB_MATRIX = 0  # AVCOL_SPC_RGB: no matrix
 # Formats an encoder lists but refuses: libvpx codes VP9's alpha only in 4:2:0 (else it asks for -strict experimental)
 _TRIAL_SIZE = 64  # says_full_range's frame: a size every encoder takes, macroblocks and chroma halves whole
+# Encoders that open at any size and refuse a larger frame only once sent one, after its model time (check_opens
+# finds the others' limits before it)
+_LONGEST_SIDE = {"libwebp": 16383, "libwebp_anim": 16383}
 _LISTED_NOT_TAKEN = {"libvpx-vp9": {"yuva422p", "yuva444p"}}
 _VPX = ("libvpx", "libvpx-vp9")
 # Outputs with colour rules of their own: pictures in RGB or grey, JPEG in BT.601 full range, GIF a palette
@@ -366,6 +369,9 @@ class VideoSink:
         turned = quarter_turns(info.rotation) and (options.upright or kind not in KEEPS_ROTATION)
         self.upright = Upright(info.rotation) if turned else None
         shown = upright_size(info.rotation, self.width, self.height) if turned else (self.width, self.height)
+        if max(shown) > (longest := _LONGEST_SIDE.get(codec_name, max(shown))):
+            raise UserError(f"{codec_name} codes at most {longest} pixels a side, and x{scale} makes {shown[0]}x"
+                            f"{shown[1]}: name another format (.mkv, .png)")  # fmt: skip
         self.stream.width, self.stream.height, self.stream.pix_fmt = *shown, self.pix_fmt
         # Y4M stores a frame rate, not timestamps, and MPEG-1/2 code only their standard rates, one tick a frame:
         # there frames are numbered at the nominal rate. AVI counts time in frames at its header's rate, a gap a

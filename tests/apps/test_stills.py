@@ -324,6 +324,23 @@ def test_into_jpeg_what_transparency_hid_shows(tmp_path, photo, identity_weights
     assert np.abs(hidden - 255).mean() < 3
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("wide.webp", "WebP holds at most 16383"), ("wide_%02d.webp", "libwebp codes at most 16383"), ("wide.jpg", None)],
+)
+def test_a_picture_larger_than_its_format_holds_is_refused_before_the_model(tmp_path, tiny_weights, capsys, name,
+                                                                             said):  # fmt: skip
+    """A panorama into WebP (16383 px a side) was refused once restored ("cannot write this image format", under
+    OpenCV's own lines), a video's frames into WebP by an "unexpected ArgumentError" after the first frame's work."""
+    strip = np.random.default_rng(0).integers(0, 256, (4, 8200, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "wide.png"), strip)
+    src = tmp_path / "wide.png" if "%" not in name else make_clip(tmp_path / "wide.mkv", 8200, 16, [0], audio=False)
+    code, _, err = run_cli([str(src), str(tmp_path / name), "--weights", str(tiny_weights)], capsys)
+    refused = code == 1 and said in err.strip().splitlines()[-1] and "ERROR" not in err  # (OpenCV's lines)
+    assert refused if said else code == 0, err
+    assert said is None or not list(tmp_path.glob("wide*.webp"))
+
+
 def test_numbered_sequences_in_and_out(tmp_path, photo, tiny_weights, capsys):
     for n in (5, 7, 12):
         cv2.imwrite(str(tmp_path / f"in_{n:04d}.png"), np.roll(photo, n, axis=1))
