@@ -100,6 +100,14 @@ def window_size(length: int, tiling: Tiling) -> int:
     return _window(math.ceil(length / math.ceil(length / tiling.tile)), tiling.halo, length)
 
 
+def windows_pixels(h: int, w: int, tiling: Tiling) -> int:
+    """Pixels one forward pass takes for an h x w frame: a batch of its windows, or the whole frame."""
+    if tiling.tile is None:
+        return h * w
+    windows = len(spans(h, tiling.tile, tiling.halo)) * len(spans(w, tiling.tile, tiling.halo))
+    return min(tiling.batch, windows) * window_size(h, tiling) * window_size(w, tiling)
+
+
 def plan(n: int, h: int, w: int, tiling: Tiling) -> torch.Tensor:
     """Every window of n frames of h x w, one row each: frame, window y0, x0, core y0, x0, core h, w."""
     assert tiling.tile is not None

@@ -20,9 +20,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+from kernels.choice import HALO
 from kernels.host_memory import room_bytes
 from kernels.metrics import psnr, ssim
-from kernels.tiling import windows_run
+from kernels.tiling import CPU_TILE, windows_pixels, windows_run
 from stream.apps.api import Comparison, FrameEnhancer
 from stream.console import counted, listed, loud, progress, say, say_notices
 from stream.content import for_content, judge_picture
@@ -54,6 +55,11 @@ PICTURE_LOG_FIELDS = ["picture", "psnr_vs_bicubic"]  # --log: a row per picture,
 # the model and its 768 px window) and 25 bytes more per output pixel (x2 at 1 unit on a 2-core Xeon: 8 and 16 bits,
 # grey to RGBA, into PNG and JPEG: 1.29-1.51 GB at 12 Mpx out, 1.69-2.37 GB at 48 Mpx; docs/PERFORMANCE.md).
 PICTURE_BASE_BYTES, PICTURE_BYTES_PER_PIXEL = 1.2e9, 25
+# Past the CPU's default window (tiles of 768 plus the halo), each window pixel run at once holds activations of
+# its own: about 1.1 KB in int8 and 1.5 KB in fp32 and bf16 (x2 at 1 unit on a 2000x1500 output, AVX2 EPYC,
+# 2026-12-08: --tile 0 peaked at 3.7 and 4.9 GB where the default tiles took 1.2 and 2.0). The CPU's alone: a GPU's
+# activations are in its own memory.
+WINDOW_PIXEL_BYTES, DEFAULT_WINDOW_PIXELS = 1536, (CPU_TILE + 2 * HALO) ** 2
 
 
 @dataclass(frozen=True)
@@ -110,16 +116,20 @@ def enhance_picture(enhancer: FrameEnhancer, image: np.ndarray, bicubic: bool = 
     return result
 
 
-def check_memory(job: Picture, image: np.ndarray, scale: int) -> None:
+def check_memory(job: Picture, image: np.ndarray, enhancer: FrameEnhancer) -> None:
     """A picture too big for the memory left refused in a line before its minutes of work, where the kernel's OOM
-    killer would end the run without a word (a 48 MP photo x4 needs about 20 GB)."""
-    room = room_bytes()
+    killer would end the run without a word (a 48 MP photo x4 needs about 20 GB; whole, --tile 0, far more)."""
+    room, scale, restorer = room_bytes(), enhancer.scale, enhancer.luma.restorer
     height, width = (n * scale for n in image.shape[:2])
     need = PICTURE_BASE_BYTES + PICTURE_BYTES_PER_PIXEL * height * width
+    if restorer.device.type == "cpu":
+        need += WINDOW_PIXEL_BYTES * max(0, windows_pixels(height, width, restorer.tiling) - DEFAULT_WINDOW_PIXELS)
     if room is not None and need > room:
+        whole = restorer.tiling.tile is None or restorer.tiling.tile > CPU_TILE
+        less = f"--tile {CPU_TILE}, the CPU default" if whole else "a smaller --scale"
         raise UserError(f"{job.source}: x{scale} makes a {width}x{height} picture, which needs about "
-                        f"{need / 1e9:.1f} GB of memory, and {room / 1e9:.1f} GB is all it can have here "
-                        "(a smaller --scale, or the picture cut into parts)")  # fmt: skip
+                        f"{need / 1e9:.1f} GB of memory, and {room / 1e9:.1f} GB is all it can have here ({less}, or "
+                        "the picture cut into parts)")  # fmt: skip
 
 
 def check_files(jobs: list[Picture], overwrite: bool, scale: int) -> None:
@@ -190,7 +200,7 @@ def enhance_one(job: Picture, enhancer: FrameEnhancer, log: FrameLog) -> list[st
     """One picture: read upright, enhanced, written with its metadata (stream.picture_io), its row logged; -> the
     metadata its output's format lost."""
     image, metadata = read_picture(job.source)
-    check_memory(job, image, enhancer.scale)
+    check_memory(job, image, enhancer)
     check_side(job.target, image.shape[1] * enhancer.scale, image.shape[0] * enhancer.scale)
     transparent = is_transparent(image)
     if image.ndim == 3 and image.shape[2] == 4 and not holds_alpha(job.target):

@@ -277,6 +277,21 @@ def test_grey_16_bit_and_alpha_keep_their_layout(tmp_path, photo, strong_weights
     assert np.array_equal(alpha, cv2.resize(rgba[..., 3], (96, 72), interpolation=cv2.INTER_CUBIC))
 
 
+def test_the_memory_a_whole_picture_runs_in_is_counted(tmp_path, photo, tiny_weights, capsys, monkeypatch):
+    """--tile 0 on a CPU holds every pixel's activations at once (4.9 GB for a 2000x1500 output in fp32, where the
+    default tiles take 2.0): the check counted the default window's alone, and let the kernel's OOM killer end it."""
+    from stream.apps import stills
+
+    monkeypatch.setattr(stills, "DEFAULT_WINDOW_PIXELS", 0)  # so that a small picture's window counts
+    room = stills.PICTURE_BASE_BYTES + stills.PICTURE_BYTES_PER_PIXEL * 96 * 72 + 5e6  # 96 x 72 out: 10.6 MB whole
+    monkeypatch.setattr(stills, "room_bytes", lambda: room)
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    args = [str(tmp_path / "photo.png"), str(tmp_path / "out.png"), "--weights", str(tiny_weights), "--tile"]
+    code, _, err = run_cli([*args, "0"], capsys)
+    assert code == 1 and "needs about 1.2 GB" in err and "(--tile 768, the CPU default, or" in err, err
+    assert run_cli([*args, "16"], capsys)[0] == 0  # 48 x 48 windows, one at a time: 3.5 MB
+
+
 def test_a_big_pictures_windows_are_counted_where_stderr_is_a_log(tmp_path, photo, tiny_weights, capsys, monkeypatch):
     """A phone's photo runs for minutes on a CPU: its windows are counted, as a line where stderr is no terminal."""
     monkeypatch.setattr("stream.console.LINE_SECONDS", 0)
