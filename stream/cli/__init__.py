@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import difflib
 import os
 import re
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -74,9 +76,23 @@ def with_default_command(argv: list[str]) -> list[str]:
     if not argv:
         return ["--help"]
     commands = {c.name for c in app.registered_commands}
-    if argv and argv[0] not in commands and argv[0] not in ("--help", "-h", "--version"):
-        return ["enhance", *argv]
-    return argv
+    if argv[0] in commands or argv[0] in ("--help", "-h", "--version"):
+        return argv
+    if misspelled := near_name(argv[0], commands):
+        what = "option" if argv[0].startswith("-") else "command or file"
+        raise UserError(f"{argv[0]}: no such {what} (did you mean {misspelled}?)")
+    return ["enhance", *argv]
+
+
+def near_name(word: str, commands: set[str | None]) -> str | None:
+    """The command or top-level option a first word not taken as one was most likely meant as: a bare word near a
+    command's name (`bnech`) that is no file, or an option near --help or --version (`--verison`), which went to
+    enhance as its input or an option it lacks ("Missing argument 'OUT'", "No such option: --verison")."""
+    if word.startswith("--"):
+        return next(iter(difflib.get_close_matches(word, ["--help", "--version"], n=1, cutoff=0.8)), None)
+    if "." in word or "/" in word or Path(word).exists():
+        return None
+    return next(iter(difflib.get_close_matches(word, [c for c in commands if c], n=1)), None)
 
 
 RAY_ADDRESS_FORM = re.compile(r"auto|local|ray://\S+|[\w.-]+:\d+|\[[\da-fA-F:]+\]:\d+")  # what ray.init takes

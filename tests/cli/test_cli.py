@@ -467,3 +467,23 @@ def test_memory_a_run_cannot_have_is_one_line_saying_so(tmp_path, tiny_weights, 
     last = err.splitlines()[-1]  # after the run's header line
     assert code == 1 and "unexpected" not in err and "Traceback" not in err, err
     assert last.startswith("error: out of memory (") and said in last and "a smaller --batch" in last, err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["bnech"], "bnech: no such command or file (did you mean bench?)"),  # "Missing argument 'OUT'"
+        (["evl", "--dataset", "x"], "evl: no such command or file (did you mean eval?)"),  # "No such option"
+        (["--verison"], "--verison: no such option (did you mean --version?)"),
+    ],
+)
+def test_a_misspelled_command_is_said_as_one(capsys, args, said):
+    """A first word that is no command went to enhance as its input: `bnech` was "Missing argument 'OUT'"."""
+    assert run_cli(args, capsys)[::2] == (1, f"error: {said}\n")
+
+
+def test_a_file_named_like_a_command_is_still_an_input(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evl").write_bytes(b"not a video")
+    code, _, err = run_cli(["evl", "out.mp4"], capsys)
+    assert code == 1 and "did you mean" not in err and err.startswith("error: evl")
