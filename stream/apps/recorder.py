@@ -17,7 +17,6 @@ import numpy as np
 from kernels.errors import reason
 from stream.errors import UserError
 from stream.video.pipe_ends import for_pyav, signals_passed_on
-from stream.video.reencode import muxer_holds
 from stream.video.targets import FRAGMENTED, MP4_FAMILY, FileTarget
 
 PipeClosed = (BrokenPipeError, av.error.PyAVCallbackError)  # a pipe that closed at the end: PyAV wraps the error
@@ -28,6 +27,9 @@ FLUSHED = {"flush_packets": "1"}
 FRAGMENTED_BY_SECOND = FRAGMENTED | {"frag_duration": "1000000"}
 # x264 holds no frames back (no lookahead, no B-frames): what was shown is in the file as it is shown
 H264 = {"crf": "18", "tune": "zerolatency"}
+# Where frames keep the times they were shown at (ms): AVI counts frames at a header's rate (1000 fps, an index
+# entry a millisecond), MPEG-TS is a broadcast's; the others hold no H.264
+RECORDED_IN = {*MP4_FAMILY, "matroska"}
 
 
 class Recorder:
@@ -50,10 +52,11 @@ class Recorder:
         kind = self.container.format.name
         if kind in MP4_FAMILY:
             self.container.options.update(FRAGMENTED_BY_SECOND)  # (read as the header is written, at the first frame)
-        if self.file is not None and not muxer_holds(kind, add_h264):  # WebM, GIF, pictures, Y4M
+        if self.file is not None and kind not in RECORDED_IN:  # WebM, GIF, pictures, Y4M; AVI, MPEG-TS
             self.container.close()
             self._discard()
-            raise UserError(f"{self.name}: {kind} cannot hold H.264, which --record writes; name a .mp4, .mkv or .mov")
+            raise UserError(f"{self.name}: --record writes H.264 at each frame's time into MP4, Matroska or MOV, not "
+                            f"{kind}; name a .mp4, .mkv or .mov")  # fmt: skip
         codec, options = ("libx264", H264) if self.file is not None else ("rawvideo", {})
         self.stream = self.container.add_stream(codec, rate=30, options=options)
         self.stream.pix_fmt = "yuv420p"
@@ -73,9 +76,9 @@ class Recorder:
             with signals_passed_on():  # stdout (video/pipe_ends.py), written from the main thread
                 for packet in self.stream.encode(frame.reformat(format="yuv420p", **size)):
                     self.container.mux(packet)
-        except BaseException:
+        except Exception:  # the file's or the pipe's end (a full disk, a closed reader)
             self.broken = True  # (a 0-byte file had replaced the one -y was to replace)
-            raise
+            raise  # (a stop signal is raised between whole packets: what is written plays, and is kept)
         self.frames = frame.pts + 1
 
     def _coded_size(self, image: np.ndarray) -> tuple[int, int]:
@@ -101,8 +104,12 @@ class Recorder:
             self.container.close()
             if self.pipe is not None:
                 self.pipe.flush()  # its reader gets the end now, and a closed one raises here
-        except BaseException:
+        except Exception:
             self._discard()
+            raise
+        except BaseException:  # a second stop signal while it finishes: what is written plays (flushed, fragments)
+            if self.recorded:
+                self.file.commit()  # type: ignore[union-attr]
             raise
         if self.recorded:
             self.file.commit()  # type: ignore[union-attr]
@@ -117,10 +124,3 @@ class Recorder:
     def _discard(self) -> None:
         if self.file is not None:
             self.file.discard()
-
-
-def add_h264(container: av.container.OutputContainer) -> av.video.stream.VideoStream:
-    """H.264 as --record writes it, for muxer_holds' trial of a container."""
-    stream = container.add_stream("libx264", rate=30)
-    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
-    return stream
