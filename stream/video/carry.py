@@ -185,7 +185,7 @@ def unreadable_in(kind: str, s: av.stream.Stream) -> bool:
     if kind in MPEG_PS:
         return s.type == "subtitle" and name != "dvd_subtitle"
     if s.type == "audio":
-        return s.codec_context.name not in TS_AUDIO
+        return name not in TS_AUDIO  # (the codec's name: mp3float and dca are its decoders')
     if s.type == "video":  # the enhanced video too (VP9, AV1, FFV1, ProRes): gone from the output, and exit 0
         return name not in TS_VIDEO
     return s.type == "subtitle" and name not in TS_SUBTITLES

@@ -278,6 +278,21 @@ def test_a_timecode_the_output_cannot_hold_is_said_left_out(tmp_path, tiny_weigh
 
 
 @needs_ffmpeg
+@pytest.mark.parametrize(("encoder", "codec"), [("libmp3lame", "mp3"), ("dca", "dts")])
+def test_audio_mpeg_ts_holds_is_copied_into_it(tmp_path, tiny_weights, capsys, encoder, codec):
+    """MP3 and DTS into MPEG-TS were re-encoded to AAC, "mpegts cannot hold mp3": the check read the decoder's name
+    (mp3float, dca), not the codec's; ffmpeg -map 0 -c copy copies them."""
+    src = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=32x24:r=25:d=0.2", "-f", "lavfi", "-i",
+                    "sine=sample_rate=48000:d=0.2", "-c:v", "libx264", "-c:a", encoder, "-strict", "-2", str(src)],
+                   check=True)  # fmt: skip
+    code, _, err = run_cli([str(src), str(tmp_path / "out.ts"), "--weights", str(tiny_weights)], capsys)
+    assert code == 0 and "re-encoded" not in err, err
+    with av.open(str(tmp_path / "out.ts")) as out:
+        assert [s.codec_context.codec.canonical_name for s in out.streams.audio] == [codec]
+
+
+@needs_ffmpeg
 def test_the_video_names_its_own_encoder(tmp_path, tiny_weights, capsys):
     """The input's tag was copied: an H.264 output said it was coded by mpeg4."""
     src = tmp_path / "in.mkv"
