@@ -564,11 +564,24 @@ class VideoSource:
             if isinstance(item, av.VideoFrame):
                 return item
         self.container.close()
-        if self.partial:
-            raise UserError(f"{self.name}: no frame from {float(self.part[0]):g} s on")
-        webp = self.decoder.name == "webp" and self.path is None  # an animation, which only a named file unpacks
-        raise UserError(f"{self.name}: its video stream has no decodable frames"
-                        + (" (an animated WebP? name the file: a pipe's is not read)" if webp else ""))  # fmt: skip
+        said = (
+            f"no frame from {float(self.part[0]):g} s on"
+            if self.partial
+            else "its video stream has no decodable frames"
+        )
+        raise UserError(f"{self.name}: {said}{self._unread_from_a_pipe()}")
+
+    def _unread_from_a_pipe(self) -> str:
+        """Why a pipe gave no frame where the file would: an animated WebP, which only a named file unpacks; an MP4
+        or MOV whose index follows its media (as cameras and ffmpeg write them), which a pipe cannot go back to."""
+        if self.path is not None:
+            return ""
+        if self.decoder.name == "webp":
+            return " (an animated WebP? name the file: a pipe's is not read)"
+        if self.container.format.name.startswith("mov"):
+            return (" (an MP4 or MOV whose index follows its media cannot be read from a pipe: name the file, or pipe "
+                    "one remuxed with ffmpeg -movflags +faststart, or as Matroska)")  # fmt: skip
+        return ""
 
     def _peek_frames(self, count: int) -> list[av.VideoFrame]:
         """The first `count` frames (fewer in a shorter video), decoded ahead of the run, which takes them first."""

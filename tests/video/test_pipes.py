@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.media import probe
+from tests.media import make_clip, probe
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg") or not shutil.which("ffprobe"), reason="needs ffmpeg")
 
@@ -169,14 +169,17 @@ GARBAGE = f"{sys.executable} -c 'import random, sys; random.seed(0); sys.stdout.
         (GARBAGE, "<stdin>: not a readable media file"),
         ("true", "<stdin>: nothing came through it (empty)"),  # was FFmpeg's "Invalid data found ..."
         (f"{TESTSRC} -frames:v 2 -pix_fmt yuv420p -f rawvideo -", "<stdin>: raw video says nothing of its frames'"),
+        # (said as a bare "no decodable frames", where its frames are fine)
+        ("cat $LATE_INDEX", "no decodable frames (an MP4 or MOV whose index follows its media cannot be read"),
     ],
-    ids=["garbage", "empty", "rawvideo"],
+    ids=["garbage", "empty", "rawvideo", "mp4-index-last"],
 )
-def test_bad_stdin_gives_one_line(tiny_weights, feed, message):
+def test_bad_stdin_gives_one_line(tiny_weights, tmp_path, feed, message):
     named = ["--input-format", "rawvideo"] if "rawvideo" in feed else []  # "Invalid argument", and nothing to do
+    late = make_clip(tmp_path / "late.mp4", pts_ms=list(range(0, 8000, 40))) if "LATE" in feed else ""  # (200 kB)
     proc = subprocess.run(
         ["bash", "-c", f"{feed} | {drrn(tiny_weights, '-', '-', *named)} > /dev/null"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env={**os.environ, "LATE_INDEX": str(late)},
     )  # fmt: skip
     assert proc.returncode == 1
     assert message in proc.stderr and proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
