@@ -4,6 +4,7 @@ or interrupted write never leaves half a file under the real name."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -195,6 +196,13 @@ def partial_path(dst: Path) -> Path:
     system's 255 bytes keeps its start and a digest of the rest (a 250-character name, which ffmpeg
     writes, failed as "File name too long" naming the hidden file)."""
     return hidden_beside(dst, dst.stem, f".partial{dst.suffix}")
+
+
+def free_name(dst: Path, word: str) -> Path:
+    """`dst` named with `word` and the first number no file has: out.recovered-1.mp4, out.recovered-2.mp4, ..."""
+    return next(
+        p for n in itertools.count(1) if not (p := dst.with_name(f"{dst.stem}.{word}-{n}{dst.suffix}")).exists()
+    )
 
 
 def hidden_beside(dst: Path, stem: str, tail: str) -> Path:

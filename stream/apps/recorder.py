@@ -43,7 +43,7 @@ class Recorder:
         self.frames, self.start, self.sized, self.closed, self.broken = 0, 0.0, False, False, False
         try:
             if isinstance(target, FileTarget):
-                self.container = av.open(str(target.open()), "w", options=dict(FLUSHED))
+                self.container = av.open(str(target.open(keep_leftover=True)), "w", options=dict(FLUSHED))
             else:
                 self.container = av.open(for_pyav(target), "w", format="nut")
         except (OSError, av.FFmpegError, ValueError) as e:

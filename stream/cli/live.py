@@ -77,6 +77,8 @@ def live_command(
         raise UserError(f"{record}: cannot tell the container from the name; --record writes H.264: name a .mp4, "
                         ".mkv or .mov")  # fmt: skip
     recorder = Recorder(FileTarget(source, str(record), overwrite, None)) if record is not None else None
+    if recorder is not None and (recovered := recorder.file.recovered) is not None:  # type: ignore[union-attr]
+        say(f"a recording onto {record} that was cut off (its process killed) is kept as {recovered}")
     try:
         options = LiveOptions(
             window=not no_window, max_frames=frames, record=recorder, layout=layout, budget_ms=latency_ms,

@@ -15,6 +15,7 @@ from stream.errors import UserError
 from stream.files import (
     PICTURE_SUFFIXES,
     check_folder,
+    free_name,
     is_numbered,
     link_target,
     numbered_files,
@@ -94,11 +95,14 @@ class FileTarget:
         self.written = link_target(self.dst) if self.dst.is_symlink() and not self.special else self.dst
         self.tmp = self.written if self.special else partial_path(self.written)
         self._held: int | None = None  # the partial file, open and locked while this run writes it
+        self.recovered: Path | None = None  # where open(keep_leftover=True) put what a killed run left
         self._pipe: PipeEnd | None = None  # where the output is a pipe by name
 
-    def open(self) -> Path | PipeEnd:
+    def open(self, keep_leftover: bool = False) -> Path | PipeEnd:
         """Where to write: the partial file, emptied, and locked against a second run onto the same output (which
-        had emptied it under the first, and had its own result replaced by the first's, or removed)."""
+        had emptied it under the first, and had its own result replaced by the first's, or removed). With
+        `keep_leftover`, one a run killed outright left (no run holds it) is first put beside the output as
+        `recovered`: a live recording cannot be made again, as an enhanced file can."""
         if self.special:  # a pipe by name is written as stdout is; a device (/dev/null) by FFmpeg
             if self.written.is_fifo():
                 pipe = named_pipe(self.written, writing=True)
@@ -112,6 +116,11 @@ class FileTarget:
             except OSError as e:
                 raise UserError(f"{self.dst}: cannot write ({e.strerror})") from None
             self._locked(held, lambda: os.close(held))
+            if keep_leftover and os.fstat(held).st_size:
+                self.recovered = free_name(self.written, "recovered")
+                os.rename(self.tmp, self.recovered)  # (still held: no run writes it)
+                os.close(held)
+                return self.open()
             self._held = held
         os.ftruncate(self._held, 0)
         return self.tmp

@@ -423,6 +423,15 @@ os._exit(0)
     (cut,) = tmp_path.glob(".r.partial.mp4")
     assert probe(cut)["frames"] >= 40  # all but the fragment of the last second
 
+    from stream.apps.recorder import Recorder
+    from stream.video.targets import FileTarget
+
+    again = Recorder(FileTarget("0", str(tmp_path / "r.mp4"), False, None))  # the next run onto the same name had
+    again.write(np.zeros((32, 48, 3), np.uint8), 0)  # emptied it (a recording cannot be made again)
+    again.close()
+    assert again.file.recovered == tmp_path / "r.recovered-1.mp4" and probe(again.file.recovered)["frames"] >= 40
+    assert probe(tmp_path / "r.mp4")["frames"] == 1
+
 
 def test_a_stop_signal_while_a_frame_is_recorded_keeps_the_recording(tmp_path):
     """Ctrl-C or SIGTERM raised while a frame was coded and muxed (x264 takes much of the main thread) marked the
