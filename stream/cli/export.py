@@ -46,7 +46,7 @@ def export_command(
     dynamic: DynamicOpt = False, fp16: Fp16Opt = False, int8: Int8Opt = False, calibration: CalibrationOpt = None,
     method: MethodOpt = None, patches: PatchesOpt = None, overwrite: OverwriteOpt = False,
 ) -> None:  # fmt: skip
-    """Export DRRN to ONNX: one N x 1 x (tile + 2 halo)^2 window by default, as deployment runtimes take it."""
+    """Export DRRN to ONNX: one 1 x 1 x (tile + 2 halo)^2 window by default, as deployment runtimes take it."""
     import tempfile
 
     from kernels.onnx_backend import OPSET, VALUE_RANGE, export_onnx, quantize_int8, set_metadata
