@@ -35,7 +35,8 @@ RECORDED_IN = {*MP4_FAMILY, "matroska"}
 class Recorder:
     """Writes frames at the times they are given (variable rate, ms): H.264 to a file (grown beside itself, renamed
     when closed, removed if no frame came), or raw video in NUT to a pipe (stdout), which ffmpeg and ffplay read as
-    it comes. Opened at once, before the camera and the model: a container that cannot hold H.264 is said then."""
+    it comes. Opened at once, before the camera and the model: a container other than MP4, Matroska or MOV is
+    said then."""
 
     def __init__(self, target: FileTarget | BinaryIO) -> None:
         self.file, self.pipe = (target, None) if isinstance(target, FileTarget) else (None, target)

@@ -139,11 +139,11 @@ _PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "libwebp_anim": {"lossless": "
                     "mjpeg": {"b": "1000M", "qmin": "1", "qmax": "2"}}  # fmt: skip
 _STUDIO, _FULL = 1, 2  # AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG
 _RGB_MATRIX = 0  # AVCOL_SPC_RGB: no matrix
-# Formats an encoder lists but refuses: libvpx codes VP9's alpha only in 4:2:0 (else it asks for -strict experimental)
 _TRIAL_SIZE = 64  # says_full_range's frame: a size every encoder takes, macroblocks and chroma halves whole
 # Encoders that open at any size and refuse a larger frame only once sent one, after its model time (check_opens
 # finds the others' limits before it)
 _LONGEST_SIDE = {"libwebp": 16383, "libwebp_anim": 16383}
+# Formats an encoder lists but refuses: libvpx codes VP9's alpha only in 4:2:0 (else it asks for -strict experimental)
 _LISTED_NOT_TAKEN = {"libvpx-vp9": {"yuva422p", "yuva444p"}}
 _VPX = ("libvpx", "libvpx-vp9")
 # Outputs with colour rules of their own: pictures in RGB or grey, JPEG in BT.601 full range, GIF a palette
