@@ -25,6 +25,9 @@ class FilesFailed(UserError):
         super().__init__(message)
         self.failed = failed
 
+    def __reduce__(self) -> tuple[type[FilesFailed], tuple[str, dict[Path, str]]]:
+        return FilesFailed, (str(self), self.failed)  # (a worker process's, raised in its caller)
+
 
 class Interrupted(BaseException):
     """A stop signal (Ctrl-C, SIGTERM, SIGHUP) raised in the main thread, so that every command

@@ -127,6 +127,7 @@ def check_memory(job: Picture, image: np.ndarray, enhancer: FrameEnhancer) -> No
     if room is not None and need > room:
         whole = restorer.tiling.tile is None or restorer.tiling.tile > CPU_TILE
         less = f"--tile {CPU_TILE}, the CPU default" if whole else "a smaller --scale"
+        less = "--batch 1, the CPU default" if restorer.tiling.batch > 1 and not whole else less
         raise UserError(f"{job.source}: x{scale} makes a {width}x{height} picture, which needs about "
                         f"{need / 1e9:.1f} GB of memory, and {room / 1e9:.1f} GB is all it can have here ({less}, or "
                         "the picture cut into parts)")  # fmt: skip

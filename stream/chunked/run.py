@@ -25,6 +25,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from kernels.choice import as_ints, expect, whole
 from stream.chunked.chunks import Chunk, cut, video_packets
 from stream.chunked.job import SEGMENT_FORMAT, ChunkDone, ChunkJob, is_whole
 from stream.chunked.join import join
@@ -35,7 +36,7 @@ from stream.console import counted, say
 from stream.content import for_content, judge_source
 from stream.errors import Interrupted, UserError
 from stream.files import hidden_beside, is_picture
-from stream.video.enhance import EnhanceOptions, load_model
+from stream.video.enhance import EnhanceOptions, is_seconds, load_model
 from stream.video.log import FrameLog
 from stream.video.observers import LOG_FIELDS, FramesBar
 from stream.video.reencode import muxer_holds
@@ -54,6 +55,12 @@ class Chunking:
     ray: str | None = None  # Ray tasks on the cluster at this address ("": Ray's default); None: no Ray
 
     def __post_init__(self) -> None:
+        """The CLI's bounds for the API's callers (workers=0 failed as a ZeroDivisionError, seconds=-1 ran)."""
+        as_ints(self, "workers")
+        expect(self, "seconds", is_seconds(self.seconds, above_zero=True), "seconds above 0 (a number)")
+        expect(self, "resume", isinstance(self.resume, bool), "True or False")
+        expect(self, "workers", whole(self.workers, 1), "a whole number from 1")
+        expect(self, "ray", self.ray is None or isinstance(self.ray, str), 'an address ("" for Ray\'s own), or None')
         if self.workers > 1 and self.ray is not None:
             raise UserError("--workers or --ray: Ray runs as many tasks at once as the cluster has GPUs or cores")
 

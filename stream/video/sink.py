@@ -19,6 +19,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
+from kernels.choice import as_ints, expect, whole
 from kernels.errors import reason
 from stream.errors import UserError
 from stream.files import JPEG_SUFFIXES
@@ -90,6 +91,13 @@ class EncodeOptions:
     upright: bool = False  # turn the frames as they show whatever the container: a chunked run's MP4 segments, for an
     # output that cannot say the turn (video/upright.py)
 
+    def __post_init__(self) -> None:
+        """The CLI's types for the API's callers (crf="18" failed deep in, as a TypeError)."""
+        as_ints(self, "crf")
+        expect(self, "crf", whole(self.crf, 0, none=True), "a whole number from 0, or None")
+        for name in ("codec", "preset"):
+            expect(self, name, getattr(self, name) is None or isinstance(getattr(self, name), str), "a name, or None")
+
     def for_model_on(self, device_type: str) -> EncodeOptions:
         """The default preset settled: on a CPU the model is the slow stage and medium costs nothing; on a
         GPU the model outruns libx264 medium (43.9 against 36.6 fps at 720p, H200 with 16 cores,
@@ -139,7 +147,7 @@ _PICTURE_OPTIONS = {"libwebp": {"lossless": "1"}, "libwebp_anim": {"lossless": "
                     "mjpeg": {"b": "1000M", "qmin": "1", "qmax": "2"}}  # fmt: skip
 _STUDIO, _FULL = 1, 2  # AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG
 _RGB_MATRIX = 0  # AVCOL_SPC_RGB: no matrix
-_TRIAL_SIZE = 64  # says_full_range's frame: a size every encoder takes, macroblocks and chroma halves whole
+_TRIAL_SIZE = 64  # read_back's frame: a size every encoder takes, macroblocks and chroma halves whole
 # Encoders that open at any size and refuse a larger frame only once sent one, after its model time (check_opens
 # finds the others' limits before it)
 _LONGEST_SIDE = {"libwebp": 16383, "libwebp_anim": 16383}
@@ -246,26 +254,32 @@ def at_25(container: av.container.OutputContainer, stream: av.video.stream.Video
     return like
 
 
-def says_full_range(kind: str, stream: av.video.stream.VideoStream) -> bool:
-    """Whether a `kind` file of `stream`'s encoder tells players that its codes are full range: H.264, HEVC, VP9
-    and AV1 say so in their coding, Matroska for any codec; VP8, MPEG-2 and ProRes code studio range alone (FFmpeg
-    tags them so whatever their codes), MPEG-4 Part 2, FFV1 or Ut Video in AVI or MP4 say nothing (a player takes
-    studio range). Found as muxer_holds finds a header taken: a blank frame coded into such a file in memory
-    and read back; an encoder that takes no such small frame is taken as not saying it."""
+def read_back(kind: str, stream: av.video.stream.VideoStream) -> tuple[int, int] | None:
+    """The code range and matrix a `kind` file of `stream`'s encoder tells players, its frames being of the stream's
+    (full range, a guessed matrix): H.264, HEVC, VP9 and AV1 say both in their coding, Matroska for any codec;
+    VP8, MPEG-2 and ProRes code studio range alone (FFmpeg tags them so whatever their codes), MPEG-4 Part 2, FFV1
+    or Ut Video in AVI or MP4 say nothing (a player takes studio range, and guesses the matrix). Found as
+    muxer_holds finds a header taken: a blank frame coded into such a file in memory and read back; None where the
+    encoder takes no such small frame."""
     buffer = io.BytesIO()
     try:
         with av.open(buffer, "w", format=kind, options=MUXER_OPTIONS.get(kind)) as trial:
             like = video_like(trial, stream)
             like.width = like.height = _TRIAL_SIZE
             frame = av.VideoFrame(_TRIAL_SIZE, _TRIAL_SIZE, stream.pix_fmt)
-            frame.pts, frame.color_range = 0, _FULL
+            frame.pts, frame.color_range, frame.colorspace = (
+                0,
+                like.codec_context.color_range,
+                like.codec_context.colorspace,
+            )
             for packet in [*like.encode(frame), *like.encode(None)]:
                 trial.mux(packet)
         buffer.seek(0)
         with av.open(buffer) as back:
-            return next(back.decode(video=0)).color_range == _FULL
+            said = next(back.decode(video=0))
+            return said.color_range, said.colorspace
     except (av.FFmpegError, ValueError, StopIteration):
-        return False
+        return None
 
 
 def set_like(trial: av.VideoCodecContext, ctx: av.VideoCodecContext) -> None:
@@ -403,10 +417,7 @@ class VideoSink:
         self.color_range = _FULL if info.coding.full_range else info.color_range  # (yuvj420p untagged is full)
         self.matrix, self.primaries = info.colorspace, info.color_primaries
         if info.chroma_shift is not None and codec_name not in _OWN_COLOUR and not self._rgb:  # grey has no matrix
-            self.matrix, self.primaries = shown_as(info, (self.width, self.height))
-        if tagged := guessed_tags(info, self.matrix, self.primaries):
-            notice(f"the input's untagged {tagged}, as players show it at {info.width}x{info.height} (at "
-                   f"{self.width}x{self.height} they would take BT.709)")  # fmt: skip
+            self.matrix, self.primaries = shown_as(info, shown)  # (as coded: turned upright where it is)
         ctx.color_range, ctx.colorspace = self._range_and_matrix()
         ctx.color_primaries, ctx.color_trc = self.primaries, info.color_trc
         if info.sample_aspect_ratio:  # a pixel turned a quarter is as wide as it was high
@@ -450,8 +461,8 @@ class VideoSink:
                 raise UserError(f"the output's container, {kind}, takes no video at {float(info.rate):.4g} fps{rates}; "
                                 "name another container, e.g. .mov")  # fmt: skip
             raise UserError(not_held(kind, codec_name, options.codec is not None))
-        if self.color_range == _FULL and codec_name not in _OWN_COLOUR and not self._rgb:
-            self._studio_unless_said(kind, notice)
+        if codec_name not in _OWN_COLOUR and not self._rgb and not self.pix_fmt.startswith("gray"):  # (no matrix)
+            self._colour_as_said(kind, shown, notice)
         self.copies = carry(self.container, self.stream, carried, notice, reencode=True, before=before)
         self._muxed: dict[int, Fraction] = {}  # the last decode time muxed of each copied stream (reencode.deliver)
 
@@ -499,15 +510,28 @@ class VideoSink:
     def _rgb(self) -> bool:
         return av.VideoFormat(self.pix_fmt).is_rgb
 
-    def _studio_unless_said(self, kind: str, notice: Callable[[str], None]) -> None:
+    def _colour_as_said(self, kind: str, shown: tuple[int, int], notice: Callable[[str], None]) -> None:
         """Full-range input coded in studio range where the output cannot say full range: a player reads codes as
         studio range unless told, and the full range's blacks and whites came out crushed and clipped (.ogv's VP8,
-        ProRes, MPEG-4 Part 2 in AVI). swscale converts them in _av_frame, as FFmpeg's format negotiation does."""
-        if says_full_range(kind, self.stream):
+        ProRes, MPEG-4 Part 2 in AVI); swscale converts them in _av_frame, as FFmpeg's format negotiation does. A
+        guessed SD matrix (guessed_colour.py) is said where the output keeps it, and where it cannot, that players
+        will take BT.709."""
+        guessed = guessed_tags(self.info, self.matrix, self.primaries)
+        if self.color_range != _FULL and not guessed:
             return
-        self.color_range = self.stream.codec_context.color_range = _STUDIO
-        notice(f"the input's full-range codes are coded in studio range: {self.codec_name} in {kind} cannot say full "
-               "range (libx264, libx265, VP9 and AV1 can)")  # fmt: skip
+        said = read_back(kind, self.stream)
+        if self.color_range == _FULL and (said is None or said[0] != _FULL):
+            self.color_range = self.stream.codec_context.color_range = _STUDIO
+            notice(f"the input's full-range codes are coded in studio range: {self.codec_name} in {kind} cannot say "
+                   "full range (libx264, libx265, VP9 and AV1 can)")  # fmt: skip
+        size = f"{self.info.width}x{self.info.height}"
+        if guessed and said is not None and said[1] == self.matrix:
+            notice(f"the input's untagged {guessed}, as players show it at {size} (at {shown[0]}x{shown[1]} they "
+                   "would take BT.709)")  # fmt: skip
+        elif guessed:
+            notice(f"warning: players show this untagged input through BT.601 at {size} and through BT.709 at "
+                   f"{shown[0]}x{shown[1]}, and {self.codec_name} in {kind} cannot say which: expect shifted "
+                   "greens and reds (libx264 in .mp4 or .mkv keeps it)")  # fmt: skip
 
     def _range_and_matrix(self) -> tuple[int, int]:
         """The output's code range and matrix: the input's, but RGB's where the encoder takes RGB (libx264rgb, or one

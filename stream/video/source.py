@@ -578,7 +578,7 @@ class VideoSource:
             return ""
         if self.decoder.name == "webp":
             return " (an animated WebP? name the file: a pipe's is not read)"
-        if self.container.format.name.startswith("mov"):
+        if self.container.format.name.startswith("mov") and not self.errors.packets:  # (damaged media: packets)
             return (" (an MP4 or MOV whose index follows its media cannot be read from a pipe: name the file, or pipe "
                     "one remuxed with ffmpeg -movflags +faststart, or as Matroska)")  # fmt: skip
         return ""

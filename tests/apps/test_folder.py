@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 import signal
 import subprocess
 import sys
@@ -78,6 +79,8 @@ def test_the_api_names_the_files_that_failed(tmp_path, folder, tiny_weights):
         enhance(folder, tmp_path / "out", options)
     assert isinstance(failed.value, UserError) and str(failed.value).startswith("1 of 4 files failed")
     assert failed.value.failed == {folder / "bad.png": f"{folder / 'bad.png'}: not a readable 8- or 16-bit image"}
+    again = pickle.loads(pickle.dumps(failed.value))  # from a worker process: it broke the pool (a TypeError)
+    assert (str(again), again.failed) == (str(failed.value), failed.value.failed)
 
 
 def test_a_file_that_cannot_be_read_fails_alone(tmp_path, folder, tiny_weights, capsys, monkeypatch):

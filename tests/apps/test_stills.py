@@ -22,9 +22,11 @@ from kernels.choice import ModelChoice
 from kernels.metrics import psnr, ssim
 from kernels.resolve import onednn_int8_auto
 from stream.apps.api import FrameEnhancer
+from stream.chunked.run import Chunking
 from stream.eval.images import luma, read_luma
 from stream.files import is_numbered, sequence_gap
 from stream.video.enhance import EnhanceOptions
+from stream.video.sink import EncodeOptions
 from tests.cli_helpers import file_size_limit, run_cli
 from tests.media import make_clip, probe
 
@@ -118,6 +120,9 @@ def test_every_option_type_the_readme_uses_is_the_apis():
         (lambda: EnhanceOptions(model={"units": 1}), r"EnhanceOptions.model=\{'units': 1\}: expected a ModelChoice"),
         (lambda: EnhanceOptions(log=3), r"EnhanceOptions.log=3: expected a path, or None"),  # an AttributeError
         (lambda: ModelChoice(weights=3), r"ModelChoice.weights=3: expected a path or a name"),  # 'endswith'
+        (lambda: Chunking(seconds=1, workers=0), r"Chunking.workers=0: expected a whole number from 1"),  # ZeroDivision
+        (lambda: Chunking(seconds=-1), r"Chunking.seconds=-1: expected seconds above 0"),  # ran
+        (lambda: EncodeOptions(crf="18"), r"EncodeOptions.crf='18': expected a whole number"),  # a bare TypeError
     ],
 )
 def test_the_api_says_which_field_is_out_of_range(make, said):
@@ -289,6 +294,8 @@ def test_the_memory_a_whole_picture_runs_in_is_counted(tmp_path, photo, tiny_wei
     args = [str(tmp_path / "photo.png"), str(tmp_path / "out.png"), "--weights", str(tiny_weights), "--tile"]
     code, _, err = run_cli([*args, "0"], capsys)
     assert code == 1 and "needs about 1.2 GB" in err and "(--tile 768, the CPU default, or" in err, err
+    code, _, err = run_cli([*args, "16", "--batch", "64"], capsys)  # all 30 windows at once: 106 MB
+    assert code == 1 and "(--batch 1, the CPU default, or" in err, err  # (was "a smaller --scale")
     assert run_cli([*args, "16"], capsys)[0] == 0  # 48 x 48 windows, one at a time: 3.5 MB
 
 

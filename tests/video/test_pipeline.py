@@ -310,6 +310,30 @@ def test_untagged_sd_colour_is_tagged_where_the_upscale_makes_it_hd(tmp_path, id
         )
 
 
+def test_an_sd_guess_the_output_cannot_keep_is_a_warning_and_a_turned_one_is_guessed_upright(
+    tmp_path, identity_weights, capsys
+):
+    """Into .ogv (VP8 says no matrix) the guess was said "tagged smpte170m" and left untagged; a 146x4 clip turned
+    upright into AVI is 16x584, HD to players, and was judged by its stored size and left untagged, unsaid."""
+    src = make_clip(tmp_path / "in.mkv", 16, 480, pts_ms=[0], audio=False, color=None)
+    args = ["--weights", str(identity_weights), "--precision", "fp32"]
+    code, _, err = run_cli([str(src), str(tmp_path / "out.ogv"), *args], capsys)
+    assert code == 0 and "libvpx in ogv cannot say which" in err and "tagged smpte170m" not in err, err
+    turned = make_clip(tmp_path / "turned.mp4", 146, 4, pts_ms=[0], audio=False, color=None, rotation=90)
+    code, _, err = run_cli([str(turned), str(tmp_path / "out.avi"), "--scale", "4", *args], capsys)
+    assert code == 0 and "at 16x584 they would take BT.709" in err, err
+    with av.open(str(tmp_path / "out.avi")) as c:
+        assert next(c.decode(video=0)).colorspace == 6  # AVCOL_SPC_SMPTE170M
+
+
+def test_full_range_grey_is_grey_in_any_output(tmp_path, identity_weights, capsys):
+    """Grey has no studio range to move to (swscale copies it): "coded in studio range" was said of codes left."""
+    src = make_clip(tmp_path / "in.mkv", pix_fmt="gray", codec="ffv1", audio=False, color=(2, 2, 2, 2))
+    code, _, err = run_cli([str(src), str(tmp_path / "out.avi"), "--codec", "ffv1", "--weights",
+                            str(identity_weights)], capsys)  # fmt: skip
+    assert code == 0 and "full-range" not in err, err
+
+
 @pytest.mark.parametrize("codec", ["libx264", "libx265"])
 def test_a_crf_the_encoder_does_not_take_is_one_line(tmp_path, tiny_weights, capsys, codec):
     """x264 took 63 as 51 without a word; x265 refused it in two lines of its own and "the encoder does not open"."""

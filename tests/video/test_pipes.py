@@ -185,6 +185,19 @@ def test_bad_stdin_gives_one_line(tiny_weights, tmp_path, feed, message):
     assert message in proc.stderr and proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
 
 
+def test_a_damaged_mp4_with_its_index_first_is_not_told_to_move_its_index(tiny_weights, tmp_path):
+    """Its packets came and did not decode: "remux it with +faststart" was said of one that had its index first."""
+    clip = tmp_path / "in.mp4"
+    subprocess.run(["bash", "-c", f"{TESTSRC} -t 0.5 -pix_fmt yuv420p -movflags +faststart {clip}"], check=True)
+    data = bytearray(clip.read_bytes())
+    assert data.find(b"moov") < data.find(b"mdat")
+    data[data.find(b"mdat") + 4 :] = bytes(len(data) - data.find(b"mdat") - 4)  # the media zeroed, the index kept
+    (tmp_path / "bad.mp4").write_bytes(bytes(data))
+    proc = subprocess.run(["bash", "-c", f"cat {tmp_path / 'bad.mp4'} | {drrn(tiny_weights, '-', '-')} > /dev/null"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 1 and "no decodable frames" in proc.stderr and "index" not in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("strict", [False, True])
 def test_truncated_stdin_keeps_what_decoded_and_says_so(tiny_weights, strict):
     """A cut stream decodes as far as it goes: a warning and status 0, or with --strict status 1."""
