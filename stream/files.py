@@ -200,9 +200,8 @@ def partial_path(dst: Path) -> Path:
 
 def free_name(dst: Path, word: str) -> Path:
     """`dst` named with `word` and the first number no file has: out.recovered-1.mp4, out.recovered-2.mp4, ..."""
-    return next(
-        p for n in itertools.count(1) if not (p := dst.with_name(f"{dst.stem}.{word}-{n}{dst.suffix}")).exists()
-    )
+    names = (dst.with_name(f"{dst.stem}.{word}-{n}{dst.suffix}") for n in itertools.count(1))
+    return next(name for name in names if not name.exists())
 
 
 def hidden_beside(dst: Path, stem: str, tail: str) -> Path:

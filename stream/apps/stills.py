@@ -126,8 +126,12 @@ def check_memory(job: Picture, image: np.ndarray, enhancer: FrameEnhancer) -> No
         need += WINDOW_PIXEL_BYTES * max(0, windows_pixels(height, width, restorer.tiling) - DEFAULT_WINDOW_PIXELS)
     if room is not None and need > room:
         whole = restorer.tiling.tile is None or restorer.tiling.tile > CPU_TILE
-        less = f"--tile {CPU_TILE}, the CPU default" if whole else "a smaller --scale"
-        less = "--batch 1, the CPU default" if restorer.tiling.batch > 1 and not whole else less
+        if whole:
+            less = f"--tile {CPU_TILE}, the CPU default"
+        elif restorer.tiling.batch > 1:
+            less = "--batch 1, the CPU default"
+        else:
+            less = "a smaller --scale"
         raise UserError(f"{job.source}: x{scale} makes a {width}x{height} picture, which needs about "
                         f"{need / 1e9:.1f} GB of memory, and {room / 1e9:.1f} GB is all it can have here ({less}, or "
                         "the picture cut into parts)")  # fmt: skip

@@ -267,11 +267,8 @@ def read_back(kind: str, stream: av.video.stream.VideoStream) -> tuple[int, int]
             like = video_like(trial, stream)
             like.width = like.height = _TRIAL_SIZE
             frame = av.VideoFrame(_TRIAL_SIZE, _TRIAL_SIZE, stream.pix_fmt)
-            frame.pts, frame.color_range, frame.colorspace = (
-                0,
-                like.codec_context.color_range,
-                like.codec_context.colorspace,
-            )
+            frame.pts, frame.color_range = 0, like.codec_context.color_range
+            frame.colorspace = like.codec_context.colorspace
             for packet in [*like.encode(frame), *like.encode(None)]:
                 trial.mux(packet)
         buffer.seek(0)

@@ -564,11 +564,8 @@ class VideoSource:
             if isinstance(item, av.VideoFrame):
                 return item
         self.container.close()
-        said = (
-            f"no frame from {float(self.part[0]):g} s on"
-            if self.partial
-            else "its video stream has no decodable frames"
-        )
+        said = "its video stream has no decodable frames"
+        said = f"no frame from {float(self.part[0]):g} s on" if self.partial else said
         raise UserError(f"{self.name}: {said}{self._unread_from_a_pipe()}")
 
     def _unread_from_a_pipe(self) -> str:

@@ -29,8 +29,10 @@ from stream.apps.api import Comparison
 from stream.apps.capture import Mailbox, Shot, coding, open_capture
 from stream.apps.latency import Choice, Depth
 from stream.apps.live import LiveOptions, Preview, Result, Worker
+from stream.apps.recorder import Recorder
 from stream.apps.window import check_display, save_screenshot
 from stream.errors import UserError
+from stream.video.targets import FileTarget
 from tests.conftest import random_drrn
 from tests.media import make_clip, probe
 
@@ -423,9 +425,6 @@ os._exit(0)
     (cut,) = tmp_path.glob(".r.partial.mp4")
     assert probe(cut)["frames"] >= 40  # all but the fragment of the last second
 
-    from stream.apps.recorder import Recorder
-    from stream.video.targets import FileTarget
-
     again = Recorder(FileTarget("0", str(tmp_path / "r.mp4"), False, None))  # the next run onto the same name had
     again.write(np.zeros((32, 48, 3), np.uint8), 0)  # emptied it (a recording cannot be made again)
     again.close()
@@ -436,8 +435,6 @@ os._exit(0)
 def test_a_stop_signal_while_a_frame_is_recorded_keeps_the_recording(tmp_path):
     """Ctrl-C or SIGTERM raised while a frame was coded and muxed (x264 takes much of the main thread) marked the
     recording broken, and close() removed it: half the live runs stopped so lost minutes of recording, unsaid."""
-    from stream.apps.recorder import Recorder
-    from stream.video.targets import FileTarget
 
     class StoppedAfterMuxing:  # the signal's handler runs as the mux call returns
         def __init__(self, container):

@@ -89,8 +89,6 @@ def test_every_option_type_the_readme_uses_is_the_apis():
     """--codec, --crf and chunked runs had no public name: EncodeOptions and Chunking lay in stream.video.sink and
     stream.chunked.run."""
     import stream
-    from stream.chunked.run import Chunking
-    from stream.video.sink import EncodeOptions
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     names = re.search(r"from stream import (.*)", readme)[1].split(", ")  # type: ignore[index]
